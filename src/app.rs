@@ -1,0 +1,286 @@
+//! Building the application from a config: storage, keys, connectors, the protocol core, and
+//! the router with its layers in the order they run. Used by `gantry serve` and by the tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::connector::{Connector, local::Local};
+use crate::http::error::PageError;
+use crate::http::{self, AppState, WebSettings};
+use crate::keys::{Algorithm, Keys};
+use crate::metrics::Metrics;
+use crate::oauth::Provider;
+use crate::oauth::client::{Client, Clients};
+use crate::storage::Db;
+use crate::storage::sweeper::RefreshLimits;
+use crate::throttle::LoginThrottle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("storage: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// A built application: its routers and the protocol core behind them.
+pub struct App {
+    pub router: Router,
+    /// Served on `telemetry.http` when that is set.
+    pub telemetry: Option<Router>,
+    pub provider: Arc<Provider>,
+}
+
+/// Open storage, load keys, and assemble the routers.
+pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
+    cfg.validate()?;
+    let expiry = cfg.expiry()?;
+    let db = Db::open(&cfg.storage).await?;
+    let alg = cfg
+        .signing
+        .algorithm
+        .as_deref()
+        .and_then(Algorithm::parse)
+        .unwrap_or(Algorithm::ES256);
+    let keys = Keys::load(
+        db.clone(),
+        clock.clone(),
+        alg,
+        expiry.signing_keys,
+        expiry.id_tokens,
+    )
+    .await?;
+    let mut connectors = Vec::new();
+    if cfg.local_enabled() {
+        connectors.push(Connector::Local(Local::new(
+            cfg.static_passwords.clone(),
+            db.clone(),
+            cfg.enable_password_db,
+        )));
+    }
+    for r in &cfg.response_types_ignored() {
+        tracing::warn!(response_type = %r, "oauth2.responseTypes: only `code` is served; ignoring");
+    }
+    let provider = Arc::new(Provider {
+        issuer: cfg.issuer.clone(),
+        db,
+        keys: Arc::new(keys),
+        clients: Clients::new(cfg.static_clients.iter().map(Client::from_config)),
+        connectors,
+        clock,
+        expiry,
+        grants: cfg.allowed_grants(),
+        skip_approval: cfg.oauth2.skip_approval_screen,
+        always_show_login: cfg.oauth2.always_show_login_screen,
+        password_connector: cfg.oauth2.password_connector.clone(),
+        throttle: LoginThrottle::default(),
+        metrics: Arc::new(Metrics::default()),
+    });
+    let issuer = url::Url::parse(&cfg.issuer)
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
+    let base_url = cfg.issuer.trim_end_matches('/').to_string();
+    let base_path = issuer.path().trim_end_matches('/').to_string();
+    let web = Arc::new(WebSettings {
+        base_url,
+        base_path: base_path.clone(),
+        secure_cookies: issuer.scheme() == "https",
+        title: cfg
+            .frontend
+            .issuer
+            .clone()
+            .unwrap_or_else(|| "Gantry".into()),
+        logo_url: cfg.frontend.logo_url.clone(),
+    });
+    let state = AppState {
+        provider: provider.clone(),
+        web,
+    };
+    let with_metrics_here = cfg.telemetry.http.is_none();
+    let router = main_router(state.clone(), &base_path, cfg, with_metrics_here);
+    let telemetry = (!with_metrics_here).then(|| {
+        http::health::metrics_router()
+            .merge(http::health::router())
+            .with_state(state)
+    });
+    Ok(App {
+        router,
+        telemetry,
+        provider,
+    })
+}
+
+fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: bool) -> Router {
+    let mut api = Router::new()
+        .merge(http::discovery::router())
+        .merge(http::authorize::router())
+        .merge(http::token::router())
+        .merge(http::logout::router())
+        .merge(http::health::router());
+    if with_metrics {
+        api = api.merge(http::health::metrics_router());
+    }
+    let api = api.fallback(not_found);
+    let routed = if base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(base_path, api).fallback(not_found)
+    };
+    let headers = Arc::new(security_headers(cfg));
+    let mut router = routed
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .with_state(state);
+    if !cfg.web.allowed_origins.is_empty() {
+        router = router.layer(cors(cfg));
+    }
+    // Outermost last: request id first, then tracing, panics, timeout, headers.
+    router
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let headers = headers.clone();
+            async move { apply_headers(next.run(req).await, &headers) }
+        }))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"})))
+                .into_response()
+        }))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+async fn not_found() -> Response {
+    PageError::new(StatusCode::NOT_FOUND, "There is nothing here.").into_response()
+}
+
+async fn record_metrics(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let resp = next.run(req).await;
+    s.provider.metrics.http(&route, resp.status().as_u16());
+    resp
+}
+
+fn security_headers(cfg: &Config) -> Vec<(HeaderName, HeaderValue)> {
+    let mut h: Vec<(HeaderName, HeaderValue)> = vec![
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+        (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ),
+    ];
+    if cfg.issuer.starts_with("https://") {
+        h.push((
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    for (k, v) in &cfg.web.headers {
+        match (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            (Ok(name), Ok(value)) => {
+                h.retain(|(n, _)| n != name);
+                h.push((name, value));
+            }
+            _ => tracing::warn!(header = %k, "web.headers: not a valid header; ignored"),
+        }
+    }
+    h
+}
+
+fn apply_headers(mut resp: Response, headers: &[(HeaderName, HeaderValue)]) -> Response {
+    let h = resp.headers_mut();
+    for (k, v) in headers {
+        if !h.contains_key(k) {
+            h.insert(k.clone(), v.clone());
+        }
+    }
+    resp
+}
+
+fn cors(cfg: &Config) -> CorsLayer {
+    let origins = &cfg.web.allowed_origins;
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+}
+
+/// Key rotation and garbage collection, forever; one task per process.
+pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = Duration::from_secs((provider.expiry.signing_keys / 10).clamp(1, 60) as u64);
+        let mut tick = tokio::time::interval(every);
+        let mut n: u64 = 0;
+        loop {
+            tick.tick().await;
+            if let Err(e) = provider.keys.refresh().await {
+                tracing::error!(error = %e, "key refresh failed");
+            }
+            n += 1;
+            if n % 5 == 1 {
+                let limits = RefreshLimits {
+                    absolute_lifetime: provider.expiry.absolute_lifetime,
+                    valid_if_not_used_for: provider.expiry.valid_if_not_used_for,
+                };
+                match provider.db.sweep(provider.clock.now(), limits).await {
+                    Ok(s) => tracing::debug!(?s, "swept expired rows"),
+                    Err(e) => tracing::error!(error = %e, "sweep failed"),
+                }
+            }
+        }
+    })
+}
+
+/// Serve a router on a bound listener until the future `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,115 @@
+//! The `gantry` command line.
+
+mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "OpenID Connect identity and access gateway"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a config file and exit: 0 when it is valid.
+    CheckConfig {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Create the database schema (the server also does this at start) and exit.
+    Migrate {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Read a password on standard input and print its argon2id hash for `staticPasswords`.
+    HashPassword,
+    /// A tiny relying party that logs in through Gantry and shows the tokens and claims.
+    ExampleApp {
+        #[arg(long, default_value = "http://127.0.0.1:5556/dex")]
+        issuer: String,
+        #[arg(long, default_value = "example-app")]
+        client_id: String,
+        #[arg(
+            long,
+            env = "EXAMPLE_APP_SECRET",
+            default_value = "ZXhhbXBsZS1hcHAtc2VjcmV0"
+        )]
+        client_secret: String,
+        #[arg(long, default_value = "127.0.0.1:5555")]
+        listen: String,
+        #[arg(long, default_value = "http://127.0.0.1:5555/callback")]
+        redirect_uri: String,
+    },
+}
+
+/// Run a parsed command; the process exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Serve { config } => serve::serve(&config).await,
+        Command::CheckConfig { config } => match crate::config::Config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", config.display());
+                1
+            }
+        },
+        Command::Migrate { config } => serve::migrate(&config).await,
+        Command::HashPassword => hash_password(),
+        Command::ExampleApp {
+            issuer,
+            client_id,
+            client_secret,
+            listen,
+            redirect_uri,
+        } => {
+            let app =
+                crate::example_app::ExampleApp::new(issuer, client_id, client_secret, redirect_uri);
+            match app.run(&listen).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("example-app: {e}");
+                    1
+                }
+            }
+        }
+    }
+}
+
+fn hash_password() -> i32 {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("cannot read standard input");
+        return 1;
+    }
+    let pw = line.trim_end_matches(['\r', '\n']);
+    if pw.is_empty() {
+        eprintln!("empty password");
+        return 1;
+    }
+    match crate::password::hash(pw) {
+        Ok(h) => {
+            println!("{h}");
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! `gantry serve` and `gantry migrate`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::app;
+use crate::clock::SystemClock;
+use crate::config::Config;
+
+fn init_logging(cfg: &Config) {
+    let level = cfg
+        .logger
+        .level
+        .clone()
+        .unwrap_or_else(|| "info".into())
+        .to_lowercase();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn,tower_http=info"))
+    });
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if cfg.logger.format.as_deref() == Some("json") {
+        b.json().try_init()
+    } else {
+        b.try_init()
+    };
+}
+
+pub async fn migrate(path: &Path) -> i32 {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return 1;
+        }
+    };
+    match crate::storage::Db::open(&cfg.storage).await {
+        Ok(_) => {
+            println!("database is up to date");
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+pub async fn serve(path: &Path) -> i32 {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return 1;
+        }
+    };
+    init_logging(&cfg);
+    if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
+        eprintln!("this build has no JWT crypto backend");
+        return 1;
+    }
+    let built = match app::build(&cfg, Arc::new(SystemClock)).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let _bg = app::spawn_background(built.provider.clone());
+    let mut servers = Vec::new();
+    if let (Some(addr), Some(router)) = (&cfg.telemetry.http, built.telemetry.clone()) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => servers.push(tokio::spawn(app::serve(l, router, shutdown()))),
+            Err(e) => {
+                eprintln!("telemetry.http {addr}: {e}");
+                return 1;
+            }
+        }
+    }
+    if let Some(addr) = &cfg.web.https {
+        let (Some(cert), Some(key)) = (&cfg.web.tls_cert, &cfg.web.tls_key) else {
+            return 1;
+        };
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let tls = match axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("web.tlsCert/tlsKey: {e}");
+                return 1;
+            }
+        };
+        let sock: SocketAddr = match addr.parse() {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("web.https {addr}: {e}");
+                return 1;
+            }
+        };
+        let router = built.router.clone();
+        servers.push(tokio::spawn(async move {
+            axum_server::bind_rustls(sock, tls)
+                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                .await
+        }));
+        tracing::info!("listening on https://{addr}");
+    }
+    if let Some(addr) = &cfg.web.http {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                tracing::info!("listening on http://{addr}");
+                servers.push(tokio::spawn(app::serve(
+                    l,
+                    built.router.clone(),
+                    shutdown(),
+                )));
+            }
+            Err(e) => {
+                eprintln!("web.http {addr}: {e}");
+                return 1;
+            }
+        }
+    }
+    print_welcome(&cfg);
+    shutdown().await;
+    tracing::info!("shutting down");
+    for s in servers {
+        s.abort();
+    }
+    0
+}
+
+fn print_welcome(cfg: &Config) {
+    println!("Gantry is running. Issuer: {}", cfg.issuer);
+    println!(
+        "  discovery: {}/.well-known/openid-configuration",
+        cfg.issuer.trim_end_matches('/')
+    );
+    if let Some(c) = cfg
+        .static_clients
+        .iter()
+        .find(|c| c.id.as_deref() == Some("example-app"))
+    {
+        let _ = c;
+        println!(
+            "  try a login: run `cargo run --release -- example-app` and open http://127.0.0.1:5555"
+        );
+    }
+    for p in cfg
+        .static_passwords
+        .iter()
+        .filter(|p| p.email.ends_with("@example.com"))
+    {
+        println!("  demo login: {} / password", p.email);
+    }
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

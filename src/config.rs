@@ -1,0 +1,638 @@
+//! Typed configuration in Dex's `config.yaml` layout, plus Gantry's own keys.
+//!
+//! A Dex file that uses only the keys below must load unchanged. Unknown keys are errors that
+//! name their path; type errors name the key and the line. This module never reads the
+//! environment except through `$VAR` expansion of connector configs and the `*Env` keys.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything wrong with a config file, already phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Parse(String),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    pub issuer: String,
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub web: WebConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub logger: LoggerConfig,
+    #[serde(default)]
+    pub oauth2: OAuth2Config,
+    #[serde(default)]
+    pub expiry: ExpiryConfig,
+    #[serde(default)]
+    pub frontend: FrontendConfig,
+    #[serde(default)]
+    pub static_clients: Vec<StaticClient>,
+    #[serde(default, rename = "enablePasswordDB")]
+    pub enable_password_db: bool,
+    #[serde(default)]
+    pub static_passwords: Vec<StaticPassword>,
+    #[serde(default)]
+    pub connectors: Vec<ConnectorConfig>,
+    /// Gantry: which algorithm new signing keys use.
+    #[serde(default)]
+    pub signing: SigningConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: StorageParams,
+}
+
+/// The union of Dex's sqlite3 and postgres storage keys; `validate` checks which apply.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StorageParams {
+    pub file: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ssl: Option<SslConfig>,
+    pub dsn: Option<String>,
+    pub connection_timeout: Option<u64>,
+    pub max_open_conns: Option<u32>,
+    pub max_idle_conns: Option<u32>,
+    pub conn_max_lifetime: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SslConfig {
+    pub mode: Option<String>,
+    pub server_name: Option<String>,
+    pub ca_file: Option<String>,
+    pub key_file: Option<String>,
+    pub cert_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebConfig {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TelemetryConfig {
+    pub http: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoggerConfig {
+    pub level: Option<String>,
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FrontendConfig {
+    pub issuer: Option<String>,
+    #[serde(rename = "logoURL")]
+    pub logo_url: Option<String>,
+    pub dir: Option<String>,
+    pub theme: Option<String>,
+    #[serde(default)]
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OAuth2Config {
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub response_types: Vec<String>,
+    #[serde(default)]
+    pub skip_approval_screen: bool,
+    #[serde(default)]
+    pub always_show_login_screen: bool,
+    pub password_connector: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExpiryConfig {
+    pub id_tokens: Option<String>,
+    pub auth_requests: Option<String>,
+    pub device_requests: Option<String>,
+    pub signing_keys: Option<String>,
+    #[serde(default)]
+    pub refresh_tokens: RefreshExpiryConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshExpiryConfig {
+    #[serde(default)]
+    pub disable_rotation: bool,
+    pub reuse_interval: Option<String>,
+    pub valid_if_not_used_for: Option<String>,
+    pub absolute_lifetime: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SigningConfig {
+    /// ES256 (default), RS256 or EdDSA.
+    pub algorithm: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticClient {
+    pub id: Option<String>,
+    pub id_env: Option<String>,
+    pub secret: Option<String>,
+    pub secret_env: Option<String>,
+    #[serde(default, rename = "redirectURIs")]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub trusted_peers: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub name: String,
+    #[serde(rename = "logoURL")]
+    pub logo_url: Option<String>,
+    /// Gantry: narrows `oauth2.grantTypes` for this client.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Gantry: where RP-initiated logout may send the browser back to.
+    #[serde(default, rename = "postLogoutRedirectURIs")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Gantry: refuse authorization requests without PKCE even for confidential clients.
+    #[serde(default, rename = "requirePKCE")]
+    pub require_pkce: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StaticPassword {
+    pub email: String,
+    pub hash: Option<String>,
+    pub hash_from_env: Option<String>,
+    pub username: String,
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    /// Gantry: groups for the local user.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub config: serde_json::Value,
+}
+
+/// Durations and limits after defaults, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Expiry {
+    pub id_tokens: i64,
+    pub auth_requests: i64,
+    pub device_requests: i64,
+    pub signing_keys: i64,
+    pub disable_rotation: bool,
+    pub reuse_interval: i64,
+    /// 0 means no limit, as in Dex.
+    pub valid_if_not_used_for: i64,
+    pub absolute_lifetime: i64,
+}
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let cfg = Self::parse(&text)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Parse YAML text; errors carry the key path and line.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let de = serde_norway::Deserializer::from_str(text);
+        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                ConfigError::Parse(format!("config: {inner}"))
+            } else {
+                ConfigError::Parse(format!("config key `{path}`: {inner}"))
+            }
+        })?;
+        cfg.resolve_env()?;
+        Ok(cfg)
+    }
+
+    fn resolve_env(&mut self) -> Result<(), ConfigError> {
+        for (i, c) in self.static_clients.iter_mut().enumerate() {
+            if let Some(var) = &c.id_env {
+                c.id = Some(env_var(var, &format!("staticClients[{i}].idEnv"))?);
+            }
+            if let Some(var) = &c.secret_env {
+                c.secret = Some(env_var(var, &format!("staticClients[{i}].secretEnv"))?);
+            }
+        }
+        for (i, p) in self.static_passwords.iter_mut().enumerate() {
+            if let Some(var) = &p.hash_from_env {
+                p.hash = Some(env_var(var, &format!("staticPasswords[{i}].hashFromEnv"))?);
+            }
+        }
+        for c in &mut self.connectors {
+            expand_env(&mut c.config);
+        }
+        Ok(())
+    }
+
+    /// Checks that serde cannot express: required combinations, known values, parseable durations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Invalid(format!("issuer `{}`: {e}", self.issuer)))?;
+        if !matches!(issuer.scheme(), "http" | "https")
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+        {
+            return bad("issuer must be an http(s) URL without query or fragment".into());
+        }
+        match self.storage.kind.as_str() {
+            "sqlite3" => {
+                if self.storage.config.file.is_none() {
+                    return bad("storage.config.file is required for sqlite3".into());
+                }
+            }
+            "postgres" => {
+                let p = &self.storage.config;
+                if p.dsn.is_none() && p.host.is_none() {
+                    return bad("storage.config needs `dsn` or `host` for postgres".into());
+                }
+            }
+            "memory" => {}
+            other => {
+                return bad(format!(
+                    "storage.type `{other}` is not supported (sqlite3, postgres, memory)"
+                ));
+            }
+        }
+        if self.web.http.is_none() && self.web.https.is_none() {
+            return bad("web.http or web.https must be set".into());
+        }
+        if self.web.https.is_some() && (self.web.tls_cert.is_none() || self.web.tls_key.is_none()) {
+            return bad("web.https needs web.tlsCert and web.tlsKey".into());
+        }
+        if let Some(f) = &self.logger.format
+            && !matches!(f.as_str(), "text" | "json")
+        {
+            return bad(format!("logger.format `{f}`: expected text or json"));
+        }
+        for g in &self.oauth2.grant_types {
+            if !KNOWN_GRANTS.contains(&g.as_str()) && !IGNORED_GRANTS.contains(&g.as_str()) {
+                return bad(format!("oauth2.grantTypes: unknown grant type `{g}`"));
+            }
+        }
+        for r in &self.oauth2.response_types {
+            if !matches!(r.as_str(), "code" | "token" | "id_token") {
+                return bad(format!("oauth2.responseTypes: unknown response type `{r}`"));
+            }
+        }
+        self.expiry()?;
+        if let Some(a) = &self.signing.algorithm
+            && crate::keys::Algorithm::parse(a).is_none()
+        {
+            return bad(format!(
+                "signing.algorithm `{a}`: expected ES256, RS256 or EdDSA"
+            ));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.static_clients.iter().enumerate() {
+            let Some(id) = c.id.as_deref().filter(|s| !s.is_empty()) else {
+                return bad(format!("staticClients[{i}]: id or idEnv is required"));
+            };
+            if !ids.insert(id) {
+                return bad(format!("staticClients[{i}]: duplicate client id `{id}`"));
+            }
+            if !c.public && c.secret.as_deref().is_none_or(str::is_empty) {
+                return bad(format!(
+                    "staticClients[{i}] `{id}`: a confidential client needs secret or secretEnv"
+                ));
+            }
+            for g in &c.grant_types {
+                if !KNOWN_GRANTS.contains(&g.as_str()) {
+                    return bad(format!("staticClients[{i}].grantTypes: unknown `{g}`"));
+                }
+            }
+            for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+                if url::Url::parse(u).is_err() {
+                    return bad(format!("staticClients[{i}] `{id}`: `{u}` is not a URL"));
+                }
+            }
+        }
+        for (i, p) in self.static_passwords.iter().enumerate() {
+            let Some(h) = p.hash.as_deref() else {
+                return bad(format!(
+                    "staticPasswords[{i}]: hash or hashFromEnv is required"
+                ));
+            };
+            if !crate::password::is_supported_hash(h) {
+                return bad(format!(
+                    "staticPasswords[{i}] `{}`: hash is neither bcrypt nor argon2id",
+                    p.email
+                ));
+            }
+        }
+        let mut conn_ids = std::collections::HashSet::from(["local"]);
+        for (i, c) in self.connectors.iter().enumerate() {
+            if !conn_ids.insert(c.id.as_str()) {
+                return bad(format!(
+                    "connectors[{i}]: duplicate connector id `{}`",
+                    c.id
+                ));
+            }
+            if !SUPPORTED_CONNECTORS.contains(&c.kind.as_str()) {
+                return bad(format!(
+                    "connectors[{i}] `{}`: connector type `{}` is not supported yet",
+                    c.id, c.kind
+                ));
+            }
+        }
+        if let Some(pc) = &self.oauth2.password_connector
+            && !(pc == "local" && self.local_enabled())
+            && !self.connectors.iter().any(|c| &c.id == pc)
+        {
+            return bad(format!(
+                "oauth2.passwordConnector `{pc}` is not a configured connector"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the built-in `local` connector serves static or database passwords.
+    pub fn local_enabled(&self) -> bool {
+        self.enable_password_db || !self.static_passwords.is_empty()
+    }
+
+    /// Expiry settings with Dex's defaults.
+    pub fn expiry(&self) -> Result<Expiry, ConfigError> {
+        let e = &self.expiry;
+        let d = |v: &Option<String>, key: &str, default: i64| -> Result<i64, ConfigError> {
+            match v {
+                None => Ok(default),
+                Some(s) => parse_duration(s)
+                    .map(|d| d.as_secs() as i64)
+                    .ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "expiry.{key} `{s}`: not a duration like 24h or 10m"
+                        ))
+                    }),
+            }
+        };
+        Ok(Expiry {
+            id_tokens: d(&e.id_tokens, "idTokens", 24 * 3600)?,
+            auth_requests: d(&e.auth_requests, "authRequests", 24 * 3600)?,
+            device_requests: d(&e.device_requests, "deviceRequests", 5 * 60)?,
+            signing_keys: d(&e.signing_keys, "signingKeys", 6 * 3600)?,
+            disable_rotation: e.refresh_tokens.disable_rotation,
+            reuse_interval: d(
+                &e.refresh_tokens.reuse_interval,
+                "refreshTokens.reuseInterval",
+                3,
+            )?,
+            valid_if_not_used_for: d(
+                &e.refresh_tokens.valid_if_not_used_for,
+                "refreshTokens.validIfNotUsedFor",
+                0,
+            )?,
+            absolute_lifetime: d(
+                &e.refresh_tokens.absolute_lifetime,
+                "refreshTokens.absoluteLifetime",
+                0,
+            )?,
+        })
+    }
+
+    /// Response types from a Dex file that Gantry does not serve (implicit flow).
+    pub fn response_types_ignored(&self) -> Vec<String> {
+        self.oauth2
+            .response_types
+            .iter()
+            .filter(|r| *r != "code")
+            .cloned()
+            .collect()
+    }
+
+    /// Grant types the server allows, after Dex's default.
+    pub fn allowed_grants(&self) -> Vec<String> {
+        if self.oauth2.grant_types.is_empty() {
+            // client_credentials is on here but off for every client that does not list it.
+            let mut g: Vec<String> = ["authorization_code", "refresh_token", "client_credentials"]
+                .map(String::from)
+                .to_vec();
+            if self.oauth2.password_connector.is_some() {
+                g.push("password".into());
+            }
+            g
+        } else {
+            self.oauth2
+                .grant_types
+                .iter()
+                .filter(|g| KNOWN_GRANTS.contains(&g.as_str()))
+                .cloned()
+                .collect()
+        }
+    }
+}
+
+/// Grant types Gantry implements.
+pub const KNOWN_GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "password",
+    "client_credentials",
+];
+/// Dex grant types that a Dex file may list and Gantry does not serve yet.
+const IGNORED_GRANTS: &[&str] = &[
+    "urn:ietf:params:oauth:grant-type:device_code",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "implicit",
+];
+const SUPPORTED_CONNECTORS: &[&str] = &["local"];
+
+fn env_var(name: &str, key: &str) -> Result<String, ConfigError> {
+    std::env::var(name).map_err(|_| {
+        ConfigError::Invalid(format!("{key}: environment variable `{name}` is not set"))
+    })
+}
+
+/// Replace `$VAR` and `${VAR}` in every string of a connector config, as Dex does.
+fn expand_env(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = expand_str(s),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(expand_env),
+        serde_json::Value::Object(o) => o.values_mut().for_each(expand_env),
+        _ => {}
+    }
+}
+
+fn expand_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut name = String::new();
+        if chars.peek().map(|(_, c)| *c) == Some('{') {
+            chars.next();
+            for (_, c) in chars.by_ref() {
+                if c == '}' {
+                    break;
+                }
+                name.push(c);
+            }
+        } else {
+            while let Some((_, c)) = chars.peek() {
+                if c.is_ascii_alphanumeric() || *c == '_' {
+                    name.push(*c);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+        }
+        if name.is_empty() {
+            out.push('$');
+        } else {
+            out.push_str(&std::env::var(&name).unwrap_or_default());
+        }
+    }
+    out
+}
+
+/// Parse a Go-style duration ("24h", "1h30m", "90s", "500ms").
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_end == 0 {
+            return None;
+        }
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * factor;
+        rest = &rest[unit_end..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_duration("24h"), Some(Duration::from_secs(86400)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10x"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("h"), None);
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_path() {
+        let y = "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\n  htps: 1\n";
+        let e = Config::parse(y)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("web.htps"), "{e}");
+    }
+
+    #[test]
+    fn type_error_names_key_and_line() {
+        let y = "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\noauth2:\n  skipApprovalScreen: maybe\n";
+        let e = Config::parse(y)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("oauth2.skipApprovalScreen"), "{e}");
+        assert!(e.contains("line 7"), "{e}");
+    }
+
+    #[test]
+    fn connector_config_expands_env() {
+        // set_var is unsafe in edition 2024 (and unsafe code is forbidden): use a variable every
+        // process has.
+        let path = std::env::var("PATH").unwrap_or_default();
+        assert_eq!(expand_str("a:$PATH:${PATH}"), format!("a:{path}:{path}"));
+        assert_eq!(expand_str("cost $"), "cost $");
+        assert_eq!(expand_str("$GANTRY_SURELY_UNSET_VAR"), "");
+    }
+}

@@ -1,0 +1,244 @@
+//! Browser endpoints of the login: `/auth`, `/auth/{connector}`, `/approval`.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::http::error::PageError;
+use crate::http::extract::{page_form, page_query};
+use crate::http::views::{ApprovalPage, ChooserPage, ConnectorLink, LoginPage, describe_scope};
+use crate::http::{AppState, csrf};
+use crate::oauth::authorize::{AuthorizeParams, LoginError, Next};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth", get(auth_get).post(auth_post))
+        .route("/auth/{connector}", get(login_page).post(login_submit))
+        .route("/approval", get(approval_page).post(approval_submit))
+}
+
+async fn auth_get(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    match page_query::<AuthorizeParams>(q.as_deref()) {
+        Ok(p) => start(&s, p).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn auth_post(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    match page_form::<AuthorizeParams>(&headers, body).await {
+        Ok(p) => start(&s, p).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn start(s: &AppState, p: AuthorizeParams) -> Response {
+    match s.provider.start_authorization(p).await {
+        Ok(Next::Connector {
+            request_id,
+            connector_id,
+        }) => Redirect::to(&login_url(s, &connector_id, &request_id)).into_response(),
+        Ok(Next::Choose { request_id }) => ChooserPage {
+            title: s.web.title.clone(),
+            connectors: s
+                .provider
+                .connectors
+                .iter()
+                .map(|c| ConnectorLink {
+                    name: c.name().to_string(),
+                    url: login_url(s, c.id(), &request_id),
+                })
+                .collect(),
+        }
+        .into_response(),
+        Err(e) => e.into(),
+    }
+}
+
+fn login_url(s: &AppState, connector: &str, request_id: &str) -> String {
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("req", request_id)
+        .finish();
+    format!(
+        "{}?{q}",
+        s.web
+            .path(&format!("/auth/{}", urlencode_segment(connector)))
+    )
+}
+
+fn urlencode_segment(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[derive(Deserialize)]
+struct ReqQuery {
+    req: Option<String>,
+}
+
+async fn login_page(
+    State(s): State<AppState>,
+    Path(connector): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let rq = match page_query::<ReqQuery>(q.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let Some(req_id) = rq.req.filter(|r| !r.is_empty()) else {
+        return PageError::new(StatusCode::BAD_REQUEST, "The login link is incomplete.")
+            .into_response();
+    };
+    if let Err(e) = s.provider.pending_request(&req_id).await {
+        return e.into();
+    }
+    let Some(conn) = s.provider.connector(&connector).filter(|c| c.is_password()) else {
+        return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
+    };
+    let (cookie, set) = csrf::ensure(&headers, &s.web);
+    let mut resp =
+        login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, "", "").into_response();
+    csrf::attach(&mut resp, set);
+    resp
+}
+
+fn login_form(
+    s: &AppState,
+    connector: &str,
+    prompt: &str,
+    req_id: &str,
+    cookie: &str,
+    username: &str,
+    error: &str,
+) -> LoginPage {
+    LoginPage {
+        title: s.web.title.clone(),
+        action: s
+            .web
+            .path(&format!("/auth/{}", urlencode_segment(connector))),
+        request_id: req_id.to_string(),
+        csrf: csrf::token(cookie, req_id),
+        prompt: prompt.to_string(),
+        username: username.to_string(),
+        error: error.to_string(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    req: Option<String>,
+    csrf: Option<String>,
+    login: Option<String>,
+    password: Option<String>,
+}
+
+async fn login_submit(
+    State(s): State<AppState>,
+    Path(connector): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let f = match page_form::<LoginForm>(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let req_id = f.req.unwrap_or_default();
+    if !csrf::check(&headers, &req_id, f.csrf.as_deref().unwrap_or_default()) {
+        return PageError::new(StatusCode::FORBIDDEN, "The form expired or did not come from this site. Go back, reload the page and try again.").into_response();
+    }
+    let Some(conn) = s.provider.connector(&connector).filter(|c| c.is_password()) else {
+        return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
+    };
+    let username = f.login.unwrap_or_default();
+    let password = f.password.unwrap_or_default();
+    let (cookie, _) = csrf::ensure(&headers, &s.web);
+    match s.provider.password_login(&req_id, conn.id(), &username, &password, &addr.ip().to_string()).await {
+        Ok(()) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
+        Err(LoginError::BadCredentials) => (
+            StatusCode::UNAUTHORIZED,
+            login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, &username, "Invalid username or password."),
+        )
+            .into_response(),
+        Err(LoginError::Throttled) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, &username, "Too many failed attempts. Wait a few minutes and try again."),
+        )
+            .into_response(),
+        Err(LoginError::Expired) => PageError::new(StatusCode::BAD_REQUEST, "This login request has expired or was already used. Go back to the application and start again.").into_response(),
+        Err(LoginError::Internal(cause)) => PageError::internal(cause).into_response(),
+    }
+}
+
+fn approval_url(s: &AppState, req_id: &str) -> String {
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("req", req_id)
+        .finish();
+    format!("{}?{q}", s.web.path("/approval"))
+}
+
+async fn approval_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let req_id = match page_query::<ReqQuery>(q.as_deref()) {
+        Ok(ReqQuery { req: Some(r) }) if !r.is_empty() => r,
+        Ok(_) => {
+            return PageError::new(StatusCode::BAD_REQUEST, "The approval link is incomplete.")
+                .into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    if s.provider.skip_approval {
+        return match s.provider.finish(&req_id, true).await {
+            Ok(uri) => Redirect::to(&uri).into_response(),
+            Err(e) => e.into(),
+        };
+    }
+    let (_, approval) = match s.provider.approval(&req_id).await {
+        Ok(a) => a,
+        Err(e) => return e.into(),
+    };
+    let (cookie, set) = csrf::ensure(&headers, &s.web);
+    let mut resp = ApprovalPage {
+        title: s.web.title.clone(),
+        action: s.web.path("/approval"),
+        csrf: csrf::token(&cookie, &req_id),
+        request_id: req_id,
+        client_name: approval.client_name,
+        username: approval.username,
+        scopes: approval.scopes.iter().map(|x| describe_scope(x)).collect(),
+    }
+    .into_response();
+    csrf::attach(&mut resp, set);
+    resp
+}
+
+#[derive(Deserialize)]
+struct ApprovalForm {
+    req: Option<String>,
+    csrf: Option<String>,
+    approval: Option<String>,
+}
+
+async fn approval_submit(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let f = match page_form::<ApprovalForm>(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let req_id = f.req.unwrap_or_default();
+    if !csrf::check(&headers, &req_id, f.csrf.as_deref().unwrap_or_default()) {
+        return PageError::new(StatusCode::FORBIDDEN, "The form expired or did not come from this site. Go back, reload the page and try again.").into_response();
+    }
+    let approved = f.approval.as_deref() == Some("approve");
+    match s.provider.finish(&req_id, approved).await {
+        Ok(uri) => Redirect::to(&uri).into_response(),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,65 @@
+//! `/.well-known/openid-configuration` and `/keys`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::http::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/keys", get(keys))
+}
+
+async fn discovery(State(s): State<AppState>) -> Response {
+    let w = &s.web;
+    let p = &s.provider;
+    let algs = vec![p.keys.current().signer.alg.as_str()];
+    let doc = serde_json::json!({
+        "issuer": p.issuer,
+        "authorization_endpoint": w.url("/auth"),
+        "token_endpoint": w.url("/token"),
+        "jwks_uri": w.url("/keys"),
+        "userinfo_endpoint": w.url("/userinfo"),
+        "introspection_endpoint": w.url("/token/introspect"),
+        "revocation_endpoint": w.url("/token/revoke"),
+        "end_session_endpoint": w.url("/logout"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": p.grants,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "scopes_supported": ["openid", "email", "groups", "profile", "offline_access", "federated:id"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "azp",
+            "email", "email_verified", "name", "preferred_username", "groups", "federated_claims"],
+    });
+    let mut r = axum::Json(doc).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    r
+}
+
+async fn keys(State(s): State<AppState>) -> Response {
+    let set = s.provider.keys.current();
+    let mut r = set.jwks.clone().into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // Short enough that a rotated-in key reaches verifiers well before the old one retires.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    r
+}

@@ -1,0 +1,109 @@
+//! The response families: OAuth JSON errors, HTML error pages. Internal causes are logged here
+//! (inside the request's span, so with its request id) and never shown.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::http::views::ErrorPage;
+use crate::oauth::authorize::AuthorizeError;
+use crate::oauth::error::{ErrorCode, OAuthError};
+
+/// RFC 6749 5.2 JSON error.
+#[derive(Debug)]
+pub struct OAuthJson(pub OAuthError);
+
+impl From<OAuthError> for OAuthJson {
+    fn from(e: OAuthError) -> Self {
+        OAuthJson(e)
+    }
+}
+
+impl IntoResponse for OAuthJson {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if let Some(cause) = &e.internal {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let status = match e.code {
+            ErrorCode::InvalidClient | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body =
+            serde_json::json!({"error": e.code.as_str(), "error_description": e.description});
+        let mut resp = (status, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match e.code {
+            ErrorCode::InvalidClient => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"gantry\""),
+                );
+            }
+            ErrorCode::InvalidToken => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// An HTML error page for browsers.
+#[derive(Debug)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> PageError {
+        PageError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn internal(cause: impl std::fmt::Display) -> PageError {
+        tracing::error!(error = %cause, "internal error");
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong on our side. Please try again.",
+        )
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = self
+            .status
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_string();
+        (
+            self.status,
+            ErrorPage {
+                title,
+                message: self.message,
+            },
+        )
+            .into_response()
+    }
+}
+
+impl From<AuthorizeError> for Response {
+    fn from(e: AuthorizeError) -> Response {
+        match e {
+            AuthorizeError::Page { status, message } => PageError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                message,
+            )
+            .into_response(),
+            AuthorizeError::Redirect(uri) => Redirect::to(&uri).into_response(),
+            AuthorizeError::Internal(cause) => PageError::internal(cause).into_response(),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! HTTP: thin axum handlers that parse a request, call one protocol function, and map the
+//! result to the protocol's own response shape. No OAuth semantics live here.
+
+pub mod authorize;
+pub mod csrf;
+pub mod discovery;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod logout;
+pub mod token;
+pub mod views;
+
+use std::sync::Arc;
+
+use crate::oauth::Provider;
+
+/// Shared by every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub provider: Arc<Provider>,
+    pub web: Arc<WebSettings>,
+}
+
+/// What handlers need to know about where they are served.
+#[derive(Debug, Clone)]
+pub struct WebSettings {
+    /// The issuer URL without a trailing slash; every endpoint URL starts with it.
+    pub base_url: String,
+    /// The issuer's path ("" at the root); cookies are scoped to it.
+    pub base_path: String,
+    /// Mark cookies `Secure` (the issuer is https).
+    pub secure_cookies: bool,
+    pub title: String,
+    pub logo_url: Option<String>,
+}
+
+impl WebSettings {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.base_path)
+    }
+}

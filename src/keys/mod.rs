@@ -1,0 +1,11 @@
+//! Signing keys: generation, rotation, JWKS, signing and verification.
+//!
+//! Private keys are parsed once when loaded, never per token: the signature is the token
+//! endpoint's main cost. Signing goes straight to aws-lc-rs with the parsed key (jsonwebtoken's
+//! `encode` re-parses PKCS#8 on every call); verification goes through jsonwebtoken.
+
+mod rotation;
+mod signer;
+
+pub use rotation::Keys;
+pub use signer::{Algorithm, SigningKey, VerifyError};

@@ -1,0 +1,20 @@
+//! Gantry: an OpenID Connect identity and access gateway for container platforms.
+//!
+//! Layers, top to bottom: `http` (axum, thin) over `oauth` (protocol core) and `connector`
+//! (identity sources), over `keys` and `storage`. Lower layers never see HTTP.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod connector;
+pub mod example_app;
+pub mod http;
+pub mod identity;
+pub mod keys;
+pub mod metrics;
+pub mod oauth;
+pub mod password;
+pub mod secret;
+pub mod storage;
+pub mod throttle;

@@ -1,0 +1,96 @@
+//! Prometheus counters in the text exposition format, without a metrics framework: Gantry needs
+//! a handful of counters, and a registry crate would cost more to build than this file.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+const HELP: &[(&str, &str)] = &[
+    (
+        "gantry_http_requests_total",
+        "HTTP requests by route family and status code.",
+    ),
+    (
+        "gantry_logins_total",
+        "Password logins by connector and result.",
+    ),
+    (
+        "gantry_tokens_total",
+        "Token endpoint requests by grant type and result.",
+    ),
+];
+
+impl Metrics {
+    fn inc(&self, name: &'static str, labels: String) {
+        if let Ok(mut m) = self.counters.lock() {
+            *m.entry((name, labels)).or_default() += 1;
+        }
+    }
+
+    pub fn http(&self, route: &str, status: u16) {
+        self.inc(
+            "gantry_http_requests_total",
+            format!("route=\"{}\",code=\"{status}\"", escape(route)),
+        );
+    }
+
+    pub fn login(&self, connector: &str, result: &str) {
+        self.inc(
+            "gantry_logins_total",
+            format!("connector=\"{}\",result=\"{result}\"", escape(connector)),
+        );
+    }
+
+    pub fn token(&self, grant: &str, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.inc(
+            "gantry_tokens_total",
+            format!("grant_type=\"{}\",result=\"{result}\"", escape(grant)),
+        );
+    }
+
+    /// The exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let Ok(m) = self.counters.lock() else {
+            return out;
+        };
+        for (name, help) in HELP {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for ((n, labels), v) in m.iter() {
+                if n == name {
+                    out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_escaped_labels() {
+        let m = Metrics::default();
+        m.login("lo\"cal", "success");
+        m.login("lo\"cal", "success");
+        let text = m.render();
+        assert!(
+            text.contains("gantry_logins_total{connector=\"lo\\\"cal\",result=\"success\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE gantry_tokens_total counter"));
+    }
+}

@@ -1,0 +1,368 @@
+//! The authorization endpoint's protocol: validate `/auth`, log in, approve, issue a code.
+//!
+//! Until the client and redirect URI are known good, errors are shown to the user and never
+//! redirected: a redirect to an unchecked URI is an open redirector.
+
+use serde::Deserialize;
+
+use crate::identity::Identity;
+use crate::oauth::Provider;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::pkce;
+use crate::oauth::scope::Scopes;
+use crate::secret;
+use crate::storage::auth::{AuthCode, AuthRequest};
+use crate::storage::{StorageError, to_json};
+
+const CODE_TTL: i64 = 600;
+
+/// `/auth` query or form parameters, as sent.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthorizeParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub connector_id: Option<String>,
+    pub prompt: Option<String>,
+}
+
+/// How an authorization error reaches the user.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// Shown on an error page: the redirect URI cannot be trusted, or there is none.
+    Page {
+        status: u16,
+        message: String,
+    },
+    /// Sent back to the client's checked redirect URI.
+    Redirect(String),
+    Internal(String),
+}
+
+impl From<StorageError> for AuthorizeError {
+    fn from(e: StorageError) -> Self {
+        AuthorizeError::Internal(e.to_string())
+    }
+}
+
+/// Where the browser goes after a valid `/auth`.
+#[derive(Debug)]
+pub enum Next {
+    Connector {
+        request_id: String,
+        connector_id: String,
+    },
+    Choose {
+        request_id: String,
+    },
+}
+
+/// Why a password login did not succeed.
+#[derive(Debug)]
+pub enum LoginError {
+    /// The request expired or was already used.
+    Expired,
+    Throttled,
+    BadCredentials,
+    Internal(String),
+}
+
+/// The approval page's content.
+#[derive(Debug)]
+pub struct Approval {
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub username: String,
+}
+
+fn page(status: u16, message: impl Into<String>) -> AuthorizeError {
+    AuthorizeError::Page {
+        status,
+        message: message.into(),
+    }
+}
+
+/// `redirect_uri` with `params` appended to its query.
+pub fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut u) => {
+            {
+                let mut q = u.query_pairs_mut();
+                for (k, v) in params {
+                    if !v.is_empty() {
+                        q.append_pair(k, v);
+                    }
+                }
+            }
+            u.to_string()
+        }
+        Err(_) => redirect_uri.to_string(),
+    }
+}
+
+fn error_redirect(uri: &str, state: &str, e: &OAuthError) -> AuthorizeError {
+    AuthorizeError::Redirect(redirect_with(
+        uri,
+        &[
+            ("error", e.code.as_str()),
+            ("error_description", &e.description),
+            ("state", state),
+        ],
+    ))
+}
+
+impl Provider {
+    /// Validate an authorization request and store it.
+    pub async fn start_authorization(&self, p: AuthorizeParams) -> Result<Next, AuthorizeError> {
+        let client_id = p.client_id.as_deref().unwrap_or_default();
+        let Some(client) = self.clients.get(client_id) else {
+            return Err(page(
+                400,
+                "Unknown client: the application that sent you here is not registered.",
+            ));
+        };
+        let Some(redirect_uri) = p.redirect_uri.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(page(400, "The request has no redirect_uri."));
+        };
+        if !client.redirect_allowed(redirect_uri) {
+            return Err(page(
+                400,
+                "The redirect_uri is not registered for this client.",
+            ));
+        }
+        let state = p.state.clone().unwrap_or_default();
+        let fail = |e: OAuthError| error_redirect(redirect_uri, &state, &e);
+        if [&p.state, &p.nonce, &p.scope, &p.code_challenge]
+            .iter()
+            .any(|v| v.as_ref().is_some_and(|s| s.len() > 2048))
+        {
+            return Err(fail(OAuthError::invalid_request("a parameter is too long")));
+        }
+        match p.response_type.as_deref() {
+            Some("code") => {}
+            None | Some("") => {
+                return Err(fail(OAuthError::invalid_request(
+                    "response_type is required",
+                )));
+            }
+            Some(_) => {
+                return Err(fail(OAuthError::new(
+                    ErrorCode::UnsupportedResponseType,
+                    "only response_type=code is supported",
+                )));
+            }
+        }
+        if !client.grant_allowed("authorization_code", &self.grants) {
+            return Err(fail(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "client may not use the authorization code grant",
+            )));
+        }
+        let scopes = Scopes::parse(
+            p.scope.as_deref().unwrap_or_default(),
+            client,
+            &self.clients,
+        )
+        .map_err(fail)?;
+        if !scopes.has("openid") {
+            return Err(fail(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "the openid scope is required",
+            )));
+        }
+        let challenge = p.code_challenge.clone().unwrap_or_default();
+        let method = match (challenge.is_empty(), p.code_challenge_method.as_deref()) {
+            (true, _) => String::new(),
+            (false, None) => "plain".to_string(),
+            (false, Some(m)) if pkce::method_supported(m) => m.to_string(),
+            (false, Some(_)) => {
+                return Err(fail(OAuthError::invalid_request(
+                    "code_challenge_method must be S256 or plain",
+                )));
+            }
+        };
+        if !challenge.is_empty() && !(43..=128).contains(&challenge.len()) {
+            return Err(fail(OAuthError::invalid_request(
+                "code_challenge has the wrong length",
+            )));
+        }
+        if challenge.is_empty() && client.require_pkce {
+            return Err(fail(OAuthError::invalid_request(
+                "this client must use PKCE (code_challenge)",
+            )));
+        }
+        if p.prompt
+            .as_deref()
+            .is_some_and(|pr| pr.split(' ').any(|x| x == "none"))
+        {
+            // Gantry keeps no browser session, so it can never log in silently.
+            return Err(fail(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "interactive login is required",
+            )));
+        }
+        let connector_id = match p.connector_id.as_deref().filter(|s| !s.is_empty()) {
+            Some(id) if self.connector(id).is_some() => Some(id.to_string()),
+            Some(_) => return Err(fail(OAuthError::invalid_request("unknown connector_id"))),
+            None if self.connectors.len() == 1 && !self.always_show_login => {
+                self.connectors.first().map(|c| c.id().to_string())
+            }
+            None => None,
+        };
+        let now = self.clock.now();
+        let req = AuthRequest {
+            id: secret::random_token(24),
+            client_id: client.id.clone(),
+            redirect_uri: redirect_uri.to_string(),
+            scopes: scopes.joined(),
+            state,
+            nonce: p.nonce.unwrap_or_default(),
+            code_challenge: challenge,
+            code_challenge_method: method,
+            connector_id: connector_id.clone(),
+            identity: None,
+            logged_in_at: None,
+            created_at: now,
+            expires_at: now + self.expiry.auth_requests,
+        };
+        self.db.create_auth_request(&req).await?;
+        Ok(match connector_id {
+            Some(connector_id) => Next::Connector {
+                request_id: req.id,
+                connector_id,
+            },
+            None => Next::Choose { request_id: req.id },
+        })
+    }
+
+    /// A pending request, or an error page if it expired.
+    pub async fn pending_request(&self, id: &str) -> Result<AuthRequest, AuthorizeError> {
+        match self.db.get_auth_request(id, self.clock.now()).await {
+            Ok(r) => Ok(r),
+            Err(StorageError::NotFound) => Err(page(
+                400,
+                "This login request has expired or was already used. Go back to the application and start again.",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Check a password for a pending request and record who logged in.
+    pub async fn password_login(
+        &self,
+        request_id: &str,
+        connector_id: &str,
+        username: &str,
+        password: &str,
+        addr: &str,
+    ) -> Result<(), LoginError> {
+        let now = self.clock.now();
+        let req = match self.db.get_auth_request(request_id, now).await {
+            Ok(r) if r.identity.is_none() => r,
+            Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
+            Err(e) => return Err(LoginError::Internal(e.to_string())),
+        };
+        let Some(conn) = self.connector(connector_id).filter(|c| c.is_password()) else {
+            return Err(LoginError::Expired);
+        };
+        if !self.throttle.allowed(now, username, addr) {
+            self.metrics.login(connector_id, "throttled");
+            return Err(LoginError::Throttled);
+        }
+        let identity = match conn.login(username, password).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                self.throttle.failed(now, username, addr);
+                self.metrics.login(connector_id, "failure");
+                return Err(LoginError::BadCredentials);
+            }
+            Err(e) => return Err(LoginError::Internal(e.to_string())),
+        };
+        self.throttle.succeeded(username);
+        self.metrics.login(connector_id, "success");
+        let json = to_json(&identity).map_err(|e| LoginError::Internal(e.to_string()))?;
+        match self
+            .db
+            .set_auth_request_identity(&req.id, connector_id, &json, now)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StorageError::NotFound) => Err(LoginError::Expired),
+            Err(e) => Err(LoginError::Internal(e.to_string())),
+        }
+    }
+
+    /// What the approval page shows, for a request whose user has logged in.
+    pub async fn approval(
+        &self,
+        request_id: &str,
+    ) -> Result<(AuthRequest, Approval), AuthorizeError> {
+        let req = self.pending_request(request_id).await?;
+        let identity = logged_in(&req)?;
+        let client_name = self
+            .clients
+            .get(&req.client_id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let scopes = Scopes::stored(&req.scopes).list;
+        Ok((
+            req,
+            Approval {
+                client_name,
+                scopes,
+                username: identity.username,
+            },
+        ))
+    }
+
+    /// Finish a request: a code on approval, `access_denied` otherwise. Returns the redirect.
+    pub async fn finish(&self, request_id: &str, approved: bool) -> Result<String, AuthorizeError> {
+        let req = self.pending_request(request_id).await?;
+        let identity = logged_in(&req)?;
+        if !approved {
+            self.db.delete_auth_request(&req.id).await?;
+            let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
+            return Err(error_redirect(&req.redirect_uri, &req.state, &e));
+        }
+        let code = secret::random_token(32);
+        let row = AuthCode {
+            code_hash: secret::hash_secret(&code),
+            client_id: req.client_id.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scopes: req.scopes.clone(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            code_challenge_method: req.code_challenge_method.clone(),
+            identity: to_json(&identity)?,
+            auth_time: req.logged_in_at.unwrap_or(req.created_at),
+            expires_at: self.clock.now() + CODE_TTL,
+            used_at: None,
+            access_jti: None,
+            access_expires_at: None,
+            refresh_family: None,
+        };
+        match self.db.exchange_request_for_code(&req.id, &row).await {
+            Ok(()) => {}
+            Err(StorageError::NotFound) => {
+                return Err(page(400, "This login request was already used."));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(redirect_with(
+            &req.redirect_uri,
+            &[("code", &code), ("state", &req.state)],
+        ))
+    }
+}
+
+fn logged_in(req: &AuthRequest) -> Result<Identity, AuthorizeError> {
+    let Some(json) = req.identity.as_deref() else {
+        return Err(page(400, "You have not logged in for this request yet."));
+    };
+    serde_json::from_str(json).map_err(|e| AuthorizeError::Internal(e.to_string()))
+}

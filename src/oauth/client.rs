@@ -1,0 +1,184 @@
+//! Registered clients: authentication and redirect URI matching.
+//!
+//! Redirect URIs match exactly. The one exception is RFC 8252 loopback redirects of public
+//! (native) clients, whose port may vary.
+
+use std::collections::HashMap;
+
+use crate::config::StaticClient;
+use crate::oauth::error::OAuthError;
+use crate::secret;
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    /// SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub trusted_peers: Vec<String>,
+    pub public: bool,
+    pub name: String,
+    pub logo_url: Option<String>,
+    /// Empty: every grant the server allows.
+    pub grant_types: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub require_pkce: bool,
+}
+
+impl Client {
+    pub fn from_config(c: &StaticClient) -> Client {
+        Client {
+            id: c.id.clone().unwrap_or_default(),
+            secret_hash: if c.public {
+                None
+            } else {
+                c.secret.as_deref().map(secret::hash_secret)
+            },
+            redirect_uris: c.redirect_uris.clone(),
+            trusted_peers: c.trusted_peers.clone(),
+            public: c.public,
+            name: if c.name.is_empty() {
+                c.id.clone().unwrap_or_default()
+            } else {
+                c.name.clone()
+            },
+            logo_url: c.logo_url.clone(),
+            grant_types: c.grant_types.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            require_pkce: c.require_pkce || c.public,
+        }
+    }
+
+    /// Whether `uri` is one this client registered.
+    pub fn redirect_allowed(&self, uri: &str) -> bool {
+        if self.redirect_uris.iter().any(|r| r == uri) {
+            return true;
+        }
+        if !self.public {
+            return false;
+        }
+        let Ok(asked) = url::Url::parse(uri) else {
+            return false;
+        };
+        if !is_loopback(&asked) {
+            return false;
+        }
+        // A public client without registered URIs may use any loopback URI, as in Dex.
+        if self.redirect_uris.is_empty() {
+            return true;
+        }
+        self.redirect_uris
+            .iter()
+            .filter_map(|r| url::Url::parse(r).ok())
+            .any(|reg| {
+                is_loopback(&reg)
+                    && reg.host() == asked.host()
+                    && reg.path() == asked.path()
+                    && reg.query() == asked.query()
+            })
+    }
+
+    /// Whether this client may use `grant`, given what the server allows.
+    pub fn grant_allowed(&self, grant: &str, server: &[String]) -> bool {
+        let per_client = if self.grant_types.is_empty() {
+            grant != "client_credentials"
+        } else {
+            self.grant_types.iter().any(|g| g == grant)
+        };
+        per_client && server.iter().any(|g| g == grant)
+    }
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    u.scheme() == "http"
+        && match u.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        }
+}
+
+/// Every client the server knows.
+#[derive(Debug, Default)]
+pub struct Clients {
+    by_id: HashMap<String, Client>,
+}
+
+impl Clients {
+    pub fn new(clients: impl IntoIterator<Item = Client>) -> Clients {
+        Clients {
+            by_id: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Client> {
+        self.by_id.get(id)
+    }
+
+    /// Authenticate a client from its id and presented secret. Public clients have no secret;
+    /// a confidential one must present its own, compared in constant time.
+    pub fn authenticate(&self, id: &str, secret: Option<&str>) -> Result<&Client, OAuthError> {
+        let Some(c) = self.get(id) else {
+            return Err(OAuthError::invalid_client());
+        };
+        match (&c.secret_hash, secret) {
+            (None, _) => Ok(c),
+            (Some(h), Some(s)) if secret::ct_eq(h, &secret::hash_secret(s)) => Ok(c),
+            _ => Err(OAuthError::invalid_client()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(public: bool, uris: &[&str]) -> Client {
+        Client {
+            id: "c".into(),
+            secret_hash: None,
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            trusted_peers: vec![],
+            public,
+            name: "c".into(),
+            logo_url: None,
+            grant_types: vec![],
+            post_logout_redirect_uris: vec![],
+            require_pkce: public,
+        }
+    }
+
+    #[test]
+    fn confidential_clients_match_exactly() {
+        let c = client(false, &["https://app.example/cb"]);
+        assert!(c.redirect_allowed("https://app.example/cb"));
+        assert!(!c.redirect_allowed("https://app.example/cb/"));
+        assert!(!c.redirect_allowed("https://app.example/cb?x=1"));
+        assert!(!c.redirect_allowed("https://APP.example/cb"));
+    }
+
+    #[test]
+    fn native_loopback_redirects_may_change_port_only() {
+        let c = client(true, &["http://127.0.0.1:8000/callback"]);
+        assert!(c.redirect_allowed("http://127.0.0.1:51234/callback"));
+        assert!(!c.redirect_allowed("http://127.0.0.1:51234/other"));
+        assert!(!c.redirect_allowed("http://127.0.0.2.evil.example:80/callback"));
+        assert!(!c.redirect_allowed("https://evil.example/callback"));
+    }
+
+    #[test]
+    fn grant_lists_narrow_the_server_list() {
+        let server: Vec<String> = ["authorization_code", "refresh_token", "client_credentials"]
+            .map(String::from)
+            .to_vec();
+        let mut c = client(false, &[]);
+        assert!(c.grant_allowed("authorization_code", &server));
+        assert!(!c.grant_allowed("client_credentials", &server));
+        assert!(!c.grant_allowed("password", &server));
+        c.grant_types = vec!["client_credentials".into()];
+        assert!(c.grant_allowed("client_credentials", &server));
+        assert!(!c.grant_allowed("authorization_code", &server));
+        assert!(!c.grant_allowed("client_credentials", &server[..2]));
+    }
+}

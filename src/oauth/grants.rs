@@ -1,0 +1,299 @@
+//! The token endpoint's grants: authorization_code, refresh_token, password, client_credentials.
+
+use serde::Deserialize;
+
+use crate::identity::Identity;
+use crate::oauth::Provider;
+use crate::oauth::client::Client;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::pkce;
+use crate::oauth::scope::Scopes;
+use crate::oauth::tokens::{Grant, TokenResponse};
+use crate::storage::StorageError;
+use crate::{secret, storage};
+
+/// `/token` form parameters, as sent.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenParams {
+    pub grant_type: Option<String>,
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+}
+
+/// Client credentials as presented: from HTTP Basic or from the form body.
+#[derive(Debug, Default)]
+pub struct ClientAuth {
+    pub id: Option<String>,
+    pub secret: Option<String>,
+}
+
+impl Provider {
+    /// Authenticate the calling client (RFC 6749 2.3.1); one method per request.
+    pub fn authenticate_client(
+        &self,
+        basic: Option<ClientAuth>,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+    ) -> Result<&Client, OAuthError> {
+        let auth = match basic {
+            Some(b) => {
+                if form_secret.is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "use one client authentication method",
+                    ));
+                }
+                if form_id.is_some_and(|f| Some(f) != b.id.as_deref()) {
+                    return Err(OAuthError::invalid_client());
+                }
+                b
+            }
+            None => ClientAuth {
+                id: form_id.map(String::from),
+                secret: form_secret.map(String::from),
+            },
+        };
+        let Some(id) = auth.id.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(OAuthError::invalid_client());
+        };
+        self.clients.authenticate(id, auth.secret.as_deref())
+    }
+
+    /// Run one `/token` request.
+    pub async fn token(
+        &self,
+        basic: Option<ClientAuth>,
+        p: TokenParams,
+    ) -> Result<TokenResponse, OAuthError> {
+        let grant = p.grant_type.clone().unwrap_or_default();
+        if grant.is_empty() {
+            return Err(OAuthError::invalid_request("grant_type is required"));
+        }
+        let client =
+            self.authenticate_client(basic, p.client_id.as_deref(), p.client_secret.as_deref())?;
+        if !crate::config::KNOWN_GRANTS.contains(&grant.as_str())
+            || !self.grants.iter().any(|g| g == &grant)
+        {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("unsupported grant_type {grant}"),
+            ));
+        }
+        if !client.grant_allowed(&grant, &self.grants) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                format!("client may not use {grant}"),
+            ));
+        }
+        let r = match grant.as_str() {
+            "authorization_code" => self.code_grant(client, &p).await,
+            "refresh_token" => self.refresh_grant(client, &p).await,
+            "password" => self.password_grant(client, &p).await,
+            _ => self.client_credentials_grant(client, &p),
+        };
+        self.metrics.token(&grant, r.is_ok());
+        r
+    }
+
+    async fn code_grant(
+        &self,
+        client: &Client,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = p
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let hash = secret::hash_secret(code);
+        let row = match self.db.get_auth_code(&hash).await {
+            Ok(r) => r,
+            Err(StorageError::NotFound) => {
+                return Err(OAuthError::invalid_grant("invalid or expired code"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if row.client_id != client.id {
+            return Err(OAuthError::invalid_grant(
+                "code was issued to another client",
+            ));
+        }
+        let now = self.clock.now();
+        if !self.db.claim_auth_code(&hash, now).await? {
+            // A replayed code: whatever it issued may be in an attacker's hands (RFC 6749 4.1.2).
+            if let Some(jti) = &row.access_jti {
+                self.db
+                    .revoke_jti(
+                        jti,
+                        row.access_expires_at.unwrap_or(now + self.expiry.id_tokens),
+                    )
+                    .await?;
+            }
+            if let Some(fam) = &row.refresh_family {
+                self.db.revoke_refresh_family(fam, now).await?;
+            }
+            tracing::warn!(client = %client.id, "authorization code reused; revoked what it issued");
+            return Err(OAuthError::invalid_grant("code was already used"));
+        }
+        if row.expires_at <= now {
+            return Err(OAuthError::invalid_grant("invalid or expired code"));
+        }
+        if p.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        match (row.code_challenge.is_empty(), p.code_verifier.as_deref()) {
+            (true, None) => {}
+            (true, Some(_)) => {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier sent but no code_challenge was",
+                ));
+            }
+            (false, None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+            (false, Some(v)) => {
+                if !pkce::verify(&row.code_challenge, &row.code_challenge_method, v) {
+                    return Err(OAuthError::invalid_grant("code_verifier does not match"));
+                }
+            }
+        }
+        let identity: Identity = storage::from_json(&row.identity)?;
+        let scopes = Scopes::stored(&row.scopes);
+        let (refresh, family) = if scopes.has("offline_access")
+            && client.grant_allowed("refresh_token", &self.grants)
+        {
+            let (token, family) = self
+                .new_refresh_family(client, &identity, &scopes, &row.nonce, row.auth_time)
+                .await?;
+            (Some(token), Some(family))
+        } else {
+            (None, None)
+        };
+        let minted = self.mint(Grant {
+            client_id: &client.id,
+            identity: &identity,
+            scopes: &scopes,
+            nonce: &row.nonce,
+            auth_time: row.auth_time,
+            refresh_token: refresh,
+            client_only: false,
+        })?;
+        self.db
+            .record_code_issue(
+                &hash,
+                &minted.access_jti,
+                minted.access_exp,
+                family.as_deref(),
+            )
+            .await?;
+        Ok(minted.response)
+    }
+
+    async fn password_grant(
+        &self,
+        client: &Client,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OAuthError> {
+        let Some(conn) = self
+            .password_connector
+            .as_deref()
+            .and_then(|id| self.connector(id))
+        else {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "no password connector is configured",
+            ));
+        };
+        let (Some(user), Some(pass)) = (p.username.as_deref(), p.password.as_deref()) else {
+            return Err(OAuthError::invalid_request(
+                "username and password are required",
+            ));
+        };
+        let scopes = Scopes::parse(
+            p.scope.as_deref().unwrap_or("openid"),
+            client,
+            &self.clients,
+        )?;
+        let now = self.clock.now();
+        if !self.throttle.allowed(now, user, &client.id) {
+            return Err(OAuthError::invalid_grant(
+                "too many failed logins; try again later",
+            ));
+        }
+        let Some(identity) = conn.login(user, pass).await? else {
+            self.throttle.failed(now, user, &client.id);
+            self.metrics.login(conn.id(), "failure");
+            return Err(OAuthError::invalid_grant("invalid username or password"));
+        };
+        self.throttle.succeeded(user);
+        self.metrics.login(conn.id(), "success");
+        let refresh = if scopes.has("offline_access")
+            && client.grant_allowed("refresh_token", &self.grants)
+        {
+            Some(
+                self.new_refresh_family(client, &identity, &scopes, "", now)
+                    .await?
+                    .0,
+            )
+        } else {
+            None
+        };
+        Ok(self
+            .mint(Grant {
+                client_id: &client.id,
+                identity: &identity,
+                scopes: &scopes,
+                nonce: "",
+                auth_time: now,
+                refresh_token: refresh,
+                client_only: false,
+            })?
+            .response)
+    }
+
+    fn client_credentials_grant(
+        &self,
+        client: &Client,
+        p: &TokenParams,
+    ) -> Result<TokenResponse, OAuthError> {
+        if client.public {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "public clients cannot use client_credentials",
+            ));
+        }
+        let scopes = Scopes::parse(
+            p.scope.as_deref().unwrap_or_default(),
+            client,
+            &self.clients,
+        )?;
+        if scopes.has("offline_access") {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidScope,
+                "offline_access is not available to client_credentials",
+            ));
+        }
+        let identity = Identity {
+            user_id: client.id.clone(),
+            username: client.name.clone(),
+            ..Default::default()
+        };
+        Ok(self
+            .mint(Grant {
+                client_id: &client.id,
+                identity: &identity,
+                scopes: &scopes,
+                nonce: "",
+                auth_time: self.clock.now(),
+                refresh_token: None,
+                client_only: true,
+            })?
+            .response)
+    }
+}

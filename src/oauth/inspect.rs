@@ -1,0 +1,245 @@
+//! Using issued tokens: userinfo, introspection (RFC 7662), revocation (RFC 7009) and
+//! RP-initiated logout.
+
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::Provider;
+use crate::oauth::authorize::redirect_with;
+use crate::oauth::client::Client;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::tokens::{Audience, Claims};
+
+/// RFC 7662 response. Inactive tokens answer `{"active": false}` and nothing else.
+#[derive(Debug, Default, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// `end_session_endpoint` parameters.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogoutParams {
+    pub id_token_hint: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// Where logout ends.
+#[derive(Debug)]
+pub enum LogoutOutcome {
+    Redirect(String),
+    SignedOut,
+}
+
+impl Provider {
+    fn validation(&self, check_exp: bool) -> jsonwebtoken::Validation {
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        v.set_issuer(&[&self.issuer]);
+        v.validate_aud = false;
+        v.validate_exp = check_exp;
+        v.leeway = 0;
+        v.set_required_spec_claims(&["exp", "iss", "sub"]);
+        v
+    }
+
+    /// A valid, unrevoked access token's claims.
+    pub async fn verify_access_token(&self, token: &str) -> Result<Claims, OAuthError> {
+        let invalid = || OAuthError::new(ErrorCode::InvalidToken, "invalid access token");
+        let claims: Claims = self
+            .keys
+            .verify(token, &self.validation(true))
+            .map_err(|_| invalid())?;
+        // The clock may be injected: jsonwebtoken checks exp against the system clock only.
+        if claims.exp <= self.clock.now() {
+            return Err(invalid());
+        }
+        let Some(jti) = claims.jti.as_deref() else {
+            return Err(invalid());
+        };
+        if self.db.is_jti_revoked(jti).await? {
+            return Err(invalid());
+        }
+        Ok(claims)
+    }
+
+    /// `/userinfo`: the identity claims the access token's scopes allow.
+    pub async fn userinfo(&self, token: &str) -> Result<serde_json::Value, OAuthError> {
+        let c = self.verify_access_token(token).await?;
+        let mut out = serde_json::json!({ "sub": c.sub });
+        let pairs: [(&str, serde_json::Value); 5] = [
+            ("email", c.email.map(Into::into).unwrap_or_default()),
+            (
+                "email_verified",
+                c.email_verified.map(Into::into).unwrap_or_default(),
+            ),
+            ("name", c.name.map(Into::into).unwrap_or_default()),
+            (
+                "preferred_username",
+                c.preferred_username.map(Into::into).unwrap_or_default(),
+            ),
+            ("groups", c.groups.map(Into::into).unwrap_or_default()),
+        ];
+        if let Some(o) = out.as_object_mut() {
+            for (k, v) in pairs {
+                if !v.is_null() {
+                    o.insert(k.into(), v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn access_belongs_to(c: &Claims, client: &Client) -> bool {
+        c.client_id.as_deref() == Some(client.id.as_str()) || c.aud.contains(&client.id)
+    }
+
+    /// RFC 7662 for an authenticated client; tokens of other clients are reported inactive.
+    pub async fn introspect(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
+        if token.split('.').count() == 3 {
+            return Ok(match self.verify_access_token(token).await {
+                Ok(c) if Self::access_belongs_to(&c, client) => Introspection {
+                    active: true,
+                    scope: c.scope,
+                    client_id: c.client_id,
+                    username: c.preferred_username.or(c.email),
+                    token_type: Some("Bearer".into()),
+                    exp: Some(c.exp),
+                    iat: Some(c.iat),
+                    sub: Some(c.sub),
+                    aud: Some(c.aud),
+                    iss: Some(c.iss),
+                    jti: c.jti,
+                },
+                _ => Introspection::default(),
+            });
+        }
+        let now = self.clock.now();
+        Ok(match self.find_refresh(token).await? {
+            Some((row, _))
+                if row.client_id == client.id
+                    && row.revoked_at.is_none()
+                    && row.rotated_at.is_none()
+                    && !self.refresh_expired(&row, now) =>
+            {
+                Introspection {
+                    active: true,
+                    scope: Some(row.scopes),
+                    client_id: Some(row.client_id),
+                    token_type: Some("refresh_token".into()),
+                    iat: Some(row.created_at),
+                    sub: Some(row.subject),
+                    iss: Some(self.issuer.clone()),
+                    ..Default::default()
+                }
+            }
+            _ => Introspection::default(),
+        })
+    }
+
+    /// RFC 7009: revoke a refresh token's family or an access token. Unknown tokens and tokens of
+    /// other clients are ignored, and the answer is the same, so revocation cannot probe tokens.
+    pub async fn revoke(&self, client: &Client, token: &str) -> Result<(), OAuthError> {
+        let now = self.clock.now();
+        if token.split('.').count() == 3 {
+            if let Ok(c) = self.verify_access_token(token).await
+                && c.client_id.as_deref() == Some(client.id.as_str())
+                && let Some(jti) = &c.jti
+            {
+                self.db.revoke_jti(jti, c.exp).await?;
+            }
+            return Ok(());
+        }
+        if let Some((row, _)) = self.find_refresh(token).await?
+            && row.client_id == client.id
+        {
+            self.db.revoke_refresh_family(&row.family_id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// RP-initiated logout: revoke the user's refresh tokens for the client, then send the
+    /// browser to a registered post-logout URI or show a signed-out page.
+    pub async fn logout(&self, p: LogoutParams) -> Result<LogoutOutcome, String> {
+        let mut client_id = p.client_id.clone();
+        let mut subject = None;
+        if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+            // An expired ID token is still a fine hint (OIDC RP-Initiated Logout 1.0 section 2).
+            let c: Claims = self
+                .keys
+                .verify(hint, &self.validation(false))
+                .map_err(|_| "The id_token_hint is not a token this server issued.".to_string())?;
+            let aud_client = c.azp.clone().or(match &c.aud {
+                Audience::One(a) => Some(a.clone()),
+                Audience::Many(v) => v.first().cloned(),
+            });
+            if client_id
+                .as_ref()
+                .is_some_and(|id| Some(id) != aud_client.as_ref())
+            {
+                return Err("client_id does not match the id_token_hint.".into());
+            }
+            client_id = aud_client;
+            subject = Some(c.sub);
+        }
+        let client = client_id.as_deref().and_then(|id| self.clients.get(id));
+        let redirect = match p
+            .post_logout_redirect_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
+            Some(uri) => {
+                let Some(c) = client else {
+                    return Err(
+                        "post_logout_redirect_uri needs an id_token_hint or client_id.".into(),
+                    );
+                };
+                if !c.post_logout_redirect_uris.iter().any(|r| r == uri) {
+                    return Err(
+                        "The post_logout_redirect_uri is not registered for this client.".into(),
+                    );
+                }
+                Some(redirect_with(
+                    uri,
+                    &[("state", p.state.as_deref().unwrap_or_default())],
+                ))
+            }
+            None => None,
+        };
+        if let (Some(c), Some(sub)) = (client, subject) {
+            let n = self
+                .db
+                .revoke_refresh_for_subject(&c.id, &sub, self.clock.now())
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "logout revocation failed");
+                    "Logout failed; try again.".to_string()
+                })?;
+            tracing::info!(client = %c.id, revoked = n, "logout");
+        }
+        Ok(redirect.map_or(LogoutOutcome::SignedOut, LogoutOutcome::Redirect))
+    }
+}

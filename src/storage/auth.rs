@@ -1,0 +1,187 @@
+//! Authorization requests (the state of one browser login) and authorization codes.
+
+use sqlx::FromRow;
+
+use super::{Db, Result, StorageError};
+
+/// A validated `/auth` request waiting for the user to log in and approve.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuthRequest {
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Space-separated.
+    pub scopes: String,
+    pub state: String,
+    pub nonce: String,
+    pub code_challenge: String,
+    pub code_challenge_method: String,
+    pub connector_id: Option<String>,
+    /// JSON `Identity` once the user has logged in.
+    pub identity: Option<String>,
+    pub logged_in_at: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An issued authorization code, stored under the hash of the code.
+#[derive(Debug, Clone, FromRow)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub nonce: String,
+    pub code_challenge: String,
+    pub code_challenge_method: String,
+    pub identity: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub access_jti: Option<String>,
+    pub access_expires_at: Option<i64>,
+    pub refresh_family: Option<String>,
+}
+
+impl Db {
+    pub async fn create_auth_request(&self, r: &AuthRequest) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, \
+             code_challenge, code_challenge_method, connector_id, identity, logged_in_at, \
+             created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        )
+        .bind(&r.id)
+        .bind(&r.client_id)
+        .bind(&r.redirect_uri)
+        .bind(&r.scopes)
+        .bind(&r.state)
+        .bind(&r.nonce)
+        .bind(&r.code_challenge)
+        .bind(&r.code_challenge_method)
+        .bind(&r.connector_id)
+        .bind(&r.identity)
+        .bind(r.logged_in_at)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The request if it exists and has not expired.
+    pub async fn get_auth_request(&self, id: &str, now: i64) -> Result<AuthRequest> {
+        sqlx::query_as::<_, AuthRequest>(
+            "SELECT * FROM auth_requests WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StorageError::NotFound)
+    }
+
+    /// Record who logged in; only once per request.
+    pub async fn set_auth_request_identity(
+        &self,
+        id: &str,
+        connector_id: &str,
+        identity_json: &str,
+        now: i64,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE auth_requests SET identity = $1, connector_id = $2, logged_in_at = $3 \
+             WHERE id = $4 AND identity IS NULL AND expires_at > $3",
+        )
+        .bind(identity_json)
+        .bind(connector_id)
+        .bind(now)
+        .bind(id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound)
+        }
+    }
+
+    /// Delete the request and store the code in one transaction: a request yields one code.
+    pub async fn exchange_request_for_code(&self, request_id: &str, c: &AuthCode) -> Result<()> {
+        let mut tx = self.write.begin().await?;
+        let gone = sqlx::query("DELETE FROM auth_requests WHERE id = $1")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() != 1 {
+            return Err(StorageError::NotFound);
+        }
+        sqlx::query(
+            "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, scopes, nonce, \
+             code_challenge, code_challenge_method, identity, auth_time, expires_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+        )
+        .bind(&c.code_hash)
+        .bind(&c.client_id)
+        .bind(&c.redirect_uri)
+        .bind(&c.scopes)
+        .bind(&c.nonce)
+        .bind(&c.code_challenge)
+        .bind(&c.code_challenge_method)
+        .bind(&c.identity)
+        .bind(c.auth_time)
+        .bind(c.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn delete_auth_request(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM auth_requests WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_auth_code(&self, code_hash: &str) -> Result<AuthCode> {
+        sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.write)
+            .await?
+            .ok_or(StorageError::NotFound)
+    }
+
+    /// Mark a code used; false if it was used already (a replay).
+    pub async fn claim_auth_code(&self, code_hash: &str, now: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Remember what a code issued, so a replay can revoke it.
+    pub async fn record_code_issue(
+        &self,
+        code_hash: &str,
+        access_jti: &str,
+        access_expires_at: i64,
+        refresh_family: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE auth_codes SET access_jti = $1, access_expires_at = $2, refresh_family = $3 \
+             WHERE code_hash = $4",
+        )
+        .bind(access_jti)
+        .bind(access_expires_at)
+        .bind(refresh_family)
+        .bind(code_hash)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}

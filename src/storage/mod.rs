@@ -1,0 +1,193 @@
+//! Persistence: one module per aggregate over one sqlx `Any` pool pair, for SQLite and PostgreSQL.
+//!
+//! Queries are written once with `$N` placeholders, which both dialects accept. Secrets never
+//! reach this layer in clear: callers pass hashes. Read-modify-write goes through
+//! compare-and-set updates so replicas sharing one database never lose an update.
+
+pub mod auth;
+pub mod keys;
+pub mod passwords;
+pub mod refresh;
+pub mod revoked;
+pub mod sweeper;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::StorageConfig;
+
+/// Errors of the storage layer; the HTTP layer maps all but `NotFound` to an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("cannot open database: {0}")]
+    Open(String),
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Which SQL dialect the pools speak; the only place dialect differences are decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The database: one writer pool beside a pool of readers (the same pool on PostgreSQL).
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub(crate) write: AnyPool,
+    pub(crate) read: AnyPool,
+    pub dialect: Dialect,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Db {
+    /// Open the database a config names and apply migrations.
+    pub async fn open(cfg: &StorageConfig) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let db = match cfg.kind.as_str() {
+            "sqlite3" => {
+                let file = cfg.config.file.clone().unwrap_or_default();
+                if let Some(dir) = std::path::Path::new(&file).parent()
+                    && !dir.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StorageError::Open(format!("{}: {e}", dir.display())))?;
+                }
+                Self::sqlite(&format!("sqlite://{file}?mode=rwc"), 4).await?
+            }
+            "memory" => Self::sqlite("sqlite::memory:", 0).await?,
+            _ => {
+                Self::postgres(&postgres_url(cfg)?, cfg.config.max_open_conns.unwrap_or(10)).await?
+            }
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn sqlite(url: &str, readers: u32) -> Result<Db> {
+        let opts = AnyConnectOptions::from_str(url)?;
+        let pragmas = sqlite_pragmas;
+        // One writer: more add no throughput on SQLite and stall on its busy-wait.
+        let write = AnyPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(pragmas)
+            .connect_with(opts.clone())
+            .await?;
+        let read = if readers == 0 {
+            // An in-memory database exists once per connection: share the writer.
+            write.clone()
+        } else {
+            AnyPoolOptions::new()
+                .max_connections(readers)
+                .after_connect(pragmas)
+                .connect_with(opts)
+                .await?
+        };
+        Ok(Db {
+            write,
+            read,
+            dialect: Dialect::Sqlite,
+        })
+    }
+
+    async fn postgres(url: &str, max: u32) -> Result<Db> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(max.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Db {
+            write: pool.clone(),
+            read: pool,
+            dialect: Dialect::Postgres,
+        })
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
+            Dialect::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    /// Cheap round trip for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+}
+
+type ConnectFuture<'c> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<(), sqlx::Error>> + Send + 'c>,
+>;
+
+fn sqlite_pragmas<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> ConnectFuture<'c> {
+    Box::pin(async move {
+        conn.execute(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        )
+        .await
+        .map(|_| ())
+    })
+}
+
+fn postgres_url(cfg: &StorageConfig) -> Result<String> {
+    let p = &cfg.config;
+    if let Some(dsn) = &p.dsn {
+        return Ok(dsn.clone());
+    }
+    let mut u =
+        url::Url::parse("postgres://localhost").map_err(|e| StorageError::Open(e.to_string()))?;
+    let bad = |_| StorageError::Open("invalid postgres host, user or password".into());
+    u.set_host(p.host.as_deref())
+        .map_err(|e| StorageError::Open(e.to_string()))?;
+    u.set_port(Some(p.port.unwrap_or(5432))).map_err(bad)?;
+    if let Some(user) = &p.user {
+        u.set_username(user).map_err(bad)?;
+    }
+    if let Some(pw) = &p.password {
+        u.set_password(Some(pw)).map_err(bad)?;
+    }
+    u.set_path(p.database.as_deref().unwrap_or("postgres"));
+    let mode = p
+        .ssl
+        .as_ref()
+        .and_then(|s| s.mode.clone())
+        .unwrap_or_else(|| "verify-full".into());
+    u.query_pairs_mut().append_pair("sslmode", &mode);
+    if let Some(ca) = p.ssl.as_ref().and_then(|s| s.ca_file.as_ref()) {
+        u.query_pairs_mut().append_pair("sslrootcert", ca);
+    }
+    Ok(u.to_string())
+}
+
+/// Decode a JSON column, reporting corruption rather than panicking.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StorageError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StorageError::Corrupt(e.to_string()))
+}

@@ -1,0 +1,134 @@
+//! Refresh tokens: one row per issued token, grouped in families (one per login).
+
+use sqlx::FromRow;
+
+use super::{Db, Result, StorageError};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct RefreshToken {
+    /// Public half of the token; the secret half is stored only as `secret_hash`.
+    pub id: String,
+    pub family_id: String,
+    pub secret_hash: String,
+    pub client_id: String,
+    pub subject: String,
+    pub scopes: String,
+    pub nonce: String,
+    pub identity: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub family_created_at: i64,
+    pub rotated_at: Option<i64>,
+    pub successor_id: Option<String>,
+    pub revoked_at: Option<i64>,
+}
+
+impl Db {
+    pub async fn create_refresh_token(&self, t: &RefreshToken) -> Result<()> {
+        insert(&self.write, t).await
+    }
+
+    pub async fn get_refresh_token(&self, id: &str) -> Result<RefreshToken> {
+        sqlx::query_as::<_, RefreshToken>("SELECT * FROM refresh_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?
+            .ok_or(StorageError::NotFound)
+    }
+
+    /// Replace `old_id` by `next` if nobody rotated it first; false when another request won.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        next: &RefreshToken,
+        now: i64,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let won = sqlx::query(
+            "UPDATE refresh_tokens SET rotated_at = $1, successor_id = $2, last_used_at = $1 \
+             WHERE id = $3 AND rotated_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(&next.id)
+        .bind(old_id)
+        .execute(&mut *tx)
+        .await?;
+        if won.rows_affected() != 1 {
+            return Ok(false);
+        }
+        insert(&mut *tx, next).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Note a use without rotating (rotation disabled).
+    pub async fn touch_refresh_token(&self, id: &str, identity: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE refresh_tokens SET last_used_at = $1, identity = $2 WHERE id = $3")
+            .bind(now)
+            .bind(identity)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE family_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(family_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Revoke every family a user holds with one client (logout).
+    pub async fn revoke_refresh_for_subject(
+        &self,
+        client_id: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 \
+             WHERE client_id = $2 AND subject = $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(client_id)
+        .bind(subject)
+        .execute(&self.write)
+        .await?;
+        Ok(r.rows_affected())
+    }
+}
+
+async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    ex: E,
+    t: &RefreshToken,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, secret_hash, client_id, subject, scopes, \
+         nonce, identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, \
+         successor_id, revoked_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+    )
+    .bind(&t.id)
+    .bind(&t.family_id)
+    .bind(&t.secret_hash)
+    .bind(&t.client_id)
+    .bind(&t.subject)
+    .bind(&t.scopes)
+    .bind(&t.nonce)
+    .bind(&t.identity)
+    .bind(t.auth_time)
+    .bind(t.created_at)
+    .bind(t.last_used_at)
+    .bind(t.family_created_at)
+    .bind(t.rotated_at)
+    .bind(&t.successor_id)
+    .bind(t.revoked_at)
+    .execute(ex)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Garbage collection of expired rows. Safe to run on every replica at once: each statement
+//! deletes only what no request can use any more.
+
+use super::{Db, Result};
+
+/// How many rows one sweep removed, by table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub auth_requests: u64,
+    pub auth_codes: u64,
+    pub refresh_tokens: u64,
+    pub revoked_tokens: u64,
+    pub signing_keys: u64,
+}
+
+/// Refresh-token lifetimes the sweeper honours (0 = unlimited).
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshLimits {
+    pub absolute_lifetime: i64,
+    pub valid_if_not_used_for: i64,
+}
+
+/// Revoked families are kept this long so their replay is still recognised and refused.
+const REVOKED_RETENTION: i64 = 24 * 3600;
+
+impl Db {
+    pub async fn sweep(&self, now: i64, refresh: RefreshLimits) -> Result<Swept> {
+        let exec = |sql: &'static str, a: i64| {
+            let pool = self.write.clone();
+            async move {
+                Ok::<u64, sqlx::Error>(
+                    sqlx::query(sql)
+                        .bind(a)
+                        .execute(&pool)
+                        .await?
+                        .rows_affected(),
+                )
+            }
+        };
+        let mut s = Swept {
+            auth_requests: exec("DELETE FROM auth_requests WHERE expires_at <= $1", now).await?,
+            // A used code is kept while what it issued lives, so its replay can still revoke that.
+            auth_codes: exec(
+                "DELETE FROM auth_codes WHERE expires_at <= $1 \
+                 AND (access_expires_at IS NULL OR access_expires_at <= $1)",
+                now,
+            )
+            .await?,
+            refresh_tokens: exec(
+                "DELETE FROM refresh_tokens WHERE revoked_at IS NOT NULL AND revoked_at <= $1",
+                now - REVOKED_RETENTION,
+            )
+            .await?,
+            revoked_tokens: exec("DELETE FROM revoked_tokens WHERE expires_at <= $1", now).await?,
+            signing_keys: exec(
+                "DELETE FROM signing_keys WHERE remove_at IS NOT NULL AND remove_at <= $1",
+                now,
+            )
+            .await?,
+        };
+        if refresh.absolute_lifetime > 0 {
+            s.refresh_tokens += exec(
+                "DELETE FROM refresh_tokens WHERE family_created_at <= $1",
+                now - refresh.absolute_lifetime,
+            )
+            .await?;
+        }
+        if refresh.valid_if_not_used_for > 0 {
+            // Whole families only: a family is idle when its newest token is idle.
+            s.refresh_tokens += exec(
+                "DELETE FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM \
+                 refresh_tokens GROUP BY family_id HAVING MAX(last_used_at) <= $1)",
+                now - refresh.valid_if_not_used_for,
+            )
+            .await?;
+        }
+        Ok(s)
+    }
+}
