@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs every Gantry test on a fresh Debian machine or a developer's:
+#   1. installs what is missing (Node.js + npm, PostgreSQL, a C compiler) with apt,
+#   2. installs the relying-party test client (openid-client) with npm ci,
+#   3. starts a throwaway PostgreSQL cluster on a free loopback port,
+#   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
+#   5. stops PostgreSQL, whatever happened.
+# Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+
+log "npm ci (tests/rp)"
+(cd tests/rp && npm ci --no-audit --no-fund --loglevel=error)
+
+# --- PostgreSQL: a cluster of our own in a temp dir, trust auth, loopback only ---
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGDIR=$(mktemp -d /tmp/gantry-pg.XXXXXX)
+as_pg() {
+  # initdb refuses to run as root: the cluster then belongs to the postgres user.
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+cleanup() {
+  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PGDIR"
+}
+trap cleanup EXIT
+[ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+log "starting PostgreSQL ($("$PGBIN/postgres" --version))"
+as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres >/dev/null
+PGPORT=""
+for _ in $(seq 1 20); do
+  port=$(( 20000 + RANDOM % 20000 ))
+  if as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -o \
+      "-p $port -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null 2>&1; then
+    PGPORT=$port; break
+  fi
+done
+[ -n "$PGPORT" ] || { echo "PostgreSQL did not start:" >&2; cat "$PGDIR/log" >&2; exit 1; }
+export GANTRY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+log "cargo test"
+cargo test --all-targets "$@"

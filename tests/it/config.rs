@@ -1,0 +1,182 @@
+//! Config loading: Dex files work unchanged, mistakes are named precisely.
+
+use std::process::Command;
+
+use gantry::config::Config;
+
+/// Dex's own examples/config-dev.yaml, trimmed to the keys Gantry reads (unchanged otherwise).
+const DEX_DEV: &str = r#"
+issuer: http://127.0.0.1:5556/dex
+storage:
+  type: sqlite3
+  config:
+    file: var/sqlite/dex.db
+web:
+  http: 0.0.0.0:5556
+  allowedOrigins: ['*']
+  headers:
+    X-Frame-Options: "DENY"
+    X-Content-Type-Options: "nosniff"
+    X-XSS-Protection: "1; mode=block"
+    Content-Security-Policy: "default-src 'self'"
+    Strict-Transport-Security: "max-age=31536000; includeSubDomains"
+telemetry:
+  http: 0.0.0.0:5558
+frontend:
+  issuer: dex
+logger:
+  level: "debug"
+  format: "text"
+oauth2:
+  responseTypes: [ "code" ]
+  skipApprovalScreen: false
+  alwaysShowLoginScreen: false
+  passwordConnector: local
+expiry:
+  deviceRequests: "5m"
+  signingKeys: "6h"
+  idTokens: "24h"
+  authRequests: "24h"
+  refreshTokens:
+    reuseInterval: "3s"
+    validIfNotUsedFor: "2160h" # 90 days
+    absoluteLifetime: "3960h" # 165 days
+staticClients:
+- id: example-app
+  redirectURIs:
+  - 'http://127.0.0.1:5555/callback'
+  name: 'Example App'
+  secret: ZXhhbXBsZS1hcHAtc2VjcmV0
+- id: public-app
+  public: true
+  redirectURIs:
+  - 'http://localhost:8000/callback'
+  name: 'Public App'
+enablePasswordDB: true
+staticPasswords:
+- email: "admin@example.com"
+  # bcrypt hash of the string "password": $(echo password | htpasswd -BinC 10 admin | cut -d: -f2)
+  hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
+  username: "admin"
+  userID: "08a8684b-db88-4b73-90a9-3cd1661f5466"
+"#;
+
+#[test]
+fn a_dex_config_loads_unchanged() {
+    let cfg = Config::parse(DEX_DEV).unwrap();
+    cfg.validate().unwrap();
+    let e = cfg.expiry().unwrap();
+    assert_eq!(
+        (e.id_tokens, e.signing_keys, e.reuse_interval),
+        (86_400, 21_600, 3)
+    );
+    assert_eq!(e.valid_if_not_used_for, 2160 * 3600);
+    assert_eq!(cfg.static_clients.len(), 2);
+    assert!(cfg.allowed_grants().contains(&"password".to_string()));
+}
+
+#[test]
+fn mistakes_are_reported_with_their_key() {
+    let cases = [
+        (
+            DEX_DEV.replace("skipApprovalScreen: false", "skipApprovalScren: false"),
+            "oauth2.skipApprovalScren",
+        ),
+        (
+            DEX_DEV.replace("idTokens: \"24h\"", "idTokens: \"1 day\""),
+            "expiry.idTokens",
+        ),
+        (
+            DEX_DEV.replace("type: sqlite3", "type: mysql"),
+            "storage.type",
+        ),
+        (
+            DEX_DEV.replace("  public: true\n", "  public: yes please\n"),
+            "staticClients[1].public",
+        ),
+        (
+            DEX_DEV.replace(
+                "secret: ZXhhbXBsZS1hcHAtc2VjcmV0",
+                "secretEnv: GANTRY_TEST_SURELY_UNSET",
+            ),
+            "GANTRY_TEST_SURELY_UNSET",
+        ),
+        (
+            DEX_DEV.replace("passwordConnector: local", "passwordConnector: ldap"),
+            "passwordConnector",
+        ),
+        (
+            DEX_DEV.replace("hash: \"$2a$10$", "hash: \"$9z$10$"),
+            "staticPasswords[0]",
+        ),
+        (
+            format!("{DEX_DEV}connectors:\n- type: github\n  id: gh\n  name: GitHub\n"),
+            "github",
+        ),
+    ];
+    for (yaml, want) in cases {
+        let err = Config::parse(&yaml)
+            .and_then(|c| c.validate().map(|_| c))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(want), "want {want} in: {err}");
+    }
+}
+
+#[test]
+fn check_config_command_exits_nonzero_on_errors_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, DEX_DEV).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["check-config", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        DEX_DEV.replace("http: 0.0.0.0:5556", "http: 0.0.0.0:5556\n  htps: 1"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("web.htps"));
+}
+
+#[test]
+fn the_shipped_configs_are_valid() {
+    for f in ["config/dev.yaml", "config/example.yaml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+        Config::load(&path).unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+}
+
+#[test]
+fn hash_password_prints_an_argon2id_hash_that_verifies() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap();
+    assert!(hash.starts_with("$argon2id$"));
+    assert_eq!(
+        gantry::password::verify("s3cret", hash.trim()),
+        gantry::password::Verified::Ok
+    );
+}

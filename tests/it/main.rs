@@ -1,0 +1,14 @@
+//! Gantry's one integration test binary. Peers (PostgreSQL, node for openid-client) are started
+//! once by scripts/test.sh and found through environment variables.
+
+// Test code may stop at the first surprise: that is what a failed assertion is.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod config;
+mod errors;
+mod flow;
+mod keys;
+mod refresh;
+mod rp;
+mod storage;
+mod support;

@@ -1,0 +1,354 @@
+//! One storage conformance suite, run against SQLite and PostgreSQL alike.
+
+use gantry::config::{StorageConfig, StorageParams};
+use gantry::storage::auth::{AuthCode, AuthRequest};
+use gantry::storage::keys::StoredKey;
+use gantry::storage::passwords::PasswordRow;
+use gantry::storage::refresh::RefreshToken;
+use gantry::storage::sweeper::RefreshLimits;
+use gantry::storage::{Db, StorageError};
+
+use crate::support::fresh_postgres_db;
+
+fn request(id: &str, expires_at: i64) -> AuthRequest {
+    AuthRequest {
+        id: id.into(),
+        client_id: "rp".into(),
+        redirect_uri: "http://x/cb".into(),
+        scopes: "openid".into(),
+        state: "s".into(),
+        nonce: "n".into(),
+        code_challenge: String::new(),
+        code_challenge_method: String::new(),
+        connector_id: None,
+        identity: None,
+        logged_in_at: None,
+        created_at: 0,
+        expires_at,
+    }
+}
+
+fn code(hash: &str, expires_at: i64) -> AuthCode {
+    AuthCode {
+        code_hash: hash.into(),
+        client_id: "rp".into(),
+        redirect_uri: "http://x/cb".into(),
+        scopes: "openid".into(),
+        nonce: "n".into(),
+        code_challenge: String::new(),
+        code_challenge_method: String::new(),
+        identity: "{}".into(),
+        auth_time: 0,
+        expires_at,
+        used_at: None,
+        access_jti: None,
+        access_expires_at: None,
+        refresh_family: None,
+    }
+}
+
+fn refresh(id: &str, family: &str, now: i64) -> RefreshToken {
+    RefreshToken {
+        id: id.into(),
+        family_id: family.into(),
+        secret_hash: format!("hash-{id}"),
+        client_id: "rp".into(),
+        subject: "sub".into(),
+        scopes: "openid offline_access".into(),
+        nonce: String::new(),
+        identity: "{}".into(),
+        auth_time: now,
+        created_at: now,
+        last_used_at: now,
+        family_created_at: now,
+        rotated_at: None,
+        successor_id: None,
+        revoked_at: None,
+    }
+}
+
+async fn conformance(db: Db) {
+    let now = 1_000_000;
+    // Auth requests: expiry, identity set once, exchanged for one code.
+    db.create_auth_request(&request("r1", now + 60))
+        .await
+        .unwrap();
+    db.create_auth_request(&request("old", now - 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.get_auth_request("old", now).await,
+        Err(StorageError::NotFound)
+    ));
+    db.set_auth_request_identity("r1", "local", "{\"user_id\":\"u\"}", now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            db.set_auth_request_identity("r1", "local", "{}", now).await,
+            Err(StorageError::NotFound)
+        ),
+        "identity is set once"
+    );
+    let r1 = db.get_auth_request("r1", now).await.unwrap();
+    assert_eq!(r1.identity.as_deref(), Some("{\"user_id\":\"u\"}"));
+    assert_eq!(r1.logged_in_at, Some(now));
+    db.exchange_request_for_code("r1", &code("c1", now + 600))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            db.exchange_request_for_code("r1", &code("c2", now + 600))
+                .await,
+            Err(StorageError::NotFound)
+        ),
+        "one code per request"
+    );
+    assert!(
+        matches!(db.get_auth_code("c2").await, Err(StorageError::NotFound)),
+        "the failed exchange stored nothing"
+    );
+
+    // Codes are claimed once.
+    assert!(db.claim_auth_code("c1", now).await.unwrap());
+    assert!(!db.claim_auth_code("c1", now).await.unwrap());
+    db.record_code_issue("c1", "jti-1", now + 3600, Some("fam"))
+        .await
+        .unwrap();
+    let c1 = db.get_auth_code("c1").await.unwrap();
+    assert_eq!(
+        (
+            c1.used_at,
+            c1.access_jti.as_deref(),
+            c1.refresh_family.as_deref()
+        ),
+        (Some(now), Some("jti-1"), Some("fam"))
+    );
+
+    // Refresh tokens: compare-and-set rotation, family and subject revocation.
+    db.create_refresh_token(&refresh("t1", "fam", now))
+        .await
+        .unwrap();
+    assert!(
+        db.rotate_refresh_token("t1", &refresh("t2", "fam", now), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.rotate_refresh_token("t1", &refresh("t3", "fam", now), now)
+            .await
+            .unwrap(),
+        "a rotated token rotates once"
+    );
+    assert!(matches!(
+        db.get_refresh_token("t3").await,
+        Err(StorageError::NotFound)
+    ));
+    let t1 = db.get_refresh_token("t1").await.unwrap();
+    assert_eq!(
+        (t1.rotated_at, t1.successor_id.as_deref()),
+        (Some(now), Some("t2"))
+    );
+    db.revoke_refresh_family("fam", now).await.unwrap();
+    assert!(
+        db.get_refresh_token("t2")
+            .await
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+    assert!(
+        !db.rotate_refresh_token("t2", &refresh("t4", "fam", now), now)
+            .await
+            .unwrap(),
+        "revoked tokens do not rotate"
+    );
+    db.create_refresh_token(&refresh("u1", "fam2", now))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.revoke_refresh_for_subject("rp", "sub", now)
+            .await
+            .unwrap(),
+        1
+    );
+
+    // Revoked access tokens.
+    assert!(!db.is_jti_revoked("j").await.unwrap());
+    db.revoke_jti("j", now + 10).await.unwrap();
+    db.revoke_jti("j", now + 10).await.unwrap();
+    assert!(db.is_jti_revoked("j").await.unwrap());
+
+    // Passwords, case-insensitive, upgraded only from the verified hash.
+    db.create_password(&PasswordRow {
+        email: "A@B.c".into(),
+        hash: "h1".into(),
+        username: "a".into(),
+        user_id: "1".into(),
+        groups_json: "[]".into(),
+        created_at: now,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        db.get_password("a@b.C").await.unwrap().unwrap().user_id,
+        "1"
+    );
+    db.upgrade_password_hash("a@b.c", "stale", "h3")
+        .await
+        .unwrap();
+    assert_eq!(db.get_password("a@b.c").await.unwrap().unwrap().hash, "h1");
+    db.upgrade_password_hash("a@b.c", "h1", "h2").await.unwrap();
+    assert_eq!(db.get_password("a@b.c").await.unwrap().unwrap().hash, "h2");
+    db.put_password_upgrade("x@y.z", "d1", "argon")
+        .await
+        .unwrap();
+    db.put_password_upgrade("x@y.z", "d2", "argon2")
+        .await
+        .unwrap();
+    assert_eq!(db.get_password_upgrade("x@y.z", "d1").await.unwrap(), None);
+    assert_eq!(
+        db.get_password_upgrade("x@y.z", "d2")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("argon2")
+    );
+
+    // Key rotation claims: one winner per version.
+    let key = |kid: &str| StoredKey {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        private_der: vec![1, 2, 3],
+        created_at: now,
+        retired_at: None,
+        remove_at: None,
+    };
+    assert_eq!(db.rotation_state().await.unwrap(), None);
+    assert!(
+        db.claim_rotation(None, &key("k1"), now + 100, now + 50)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.claim_rotation(None, &key("k1b"), now + 100, now + 50)
+            .await
+            .unwrap()
+    );
+    let (_, v) = db.rotation_state().await.unwrap().unwrap();
+    assert!(
+        db.claim_rotation(Some(v), &key("k2"), now + 200, now + 50)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.claim_rotation(Some(v), &key("k3"), now + 200, now + 50)
+            .await
+            .unwrap()
+    );
+    let keys = db.list_keys(now).await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+        vec!["k2", "k1"]
+    );
+    assert_eq!(keys[1].remove_at, Some(now + 50));
+    assert_eq!(keys[0].private_der, vec![1, 2, 3]);
+    assert_eq!(
+        db.list_keys(now + 50).await.unwrap().len(),
+        1,
+        "retired key leaves at remove_at"
+    );
+
+    // The sweeper removes what has expired and keeps the rest.
+    db.create_auth_request(&request("live", now + 10_000))
+        .await
+        .unwrap();
+    let swept = db
+        .sweep(
+            now + 5000,
+            RefreshLimits {
+                absolute_lifetime: 0,
+                valid_if_not_used_for: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(swept.auth_requests, 1, "{swept:?}");
+    assert_eq!(
+        swept.auth_codes, 1,
+        "the used code goes once its access token expired"
+    );
+    assert_eq!(swept.revoked_tokens, 1);
+    assert_eq!(swept.signing_keys, 1);
+    assert!(db.get_auth_request("live", now + 5000).await.is_ok());
+    let swept = db
+        .sweep(
+            now + 2 * 86_400,
+            RefreshLimits {
+                absolute_lifetime: 0,
+                valid_if_not_used_for: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        swept.refresh_tokens, 3,
+        "revoked families go after a day: {swept:?}"
+    );
+    db.create_refresh_token(&refresh("idle", "fam3", now))
+        .await
+        .unwrap();
+    let swept = db
+        .sweep(
+            now + 100,
+            RefreshLimits {
+                absolute_lifetime: 0,
+                valid_if_not_used_for: 50,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(swept.refresh_tokens, 1);
+}
+
+#[tokio::test]
+async fn storage_conformance_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = StorageConfig {
+        kind: "sqlite3".into(),
+        config: StorageParams {
+            file: Some(format!("{}/nested/dir/g.db", dir.path().display())),
+            ..Default::default()
+        },
+    };
+    conformance(Db::open(&cfg).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn storage_conformance_memory() {
+    conformance(
+        Db::open(&StorageConfig {
+            kind: "memory".into(),
+            config: StorageParams::default(),
+        })
+        .await
+        .unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn storage_conformance_postgres() {
+    let dsn = fresh_postgres_db().await;
+    let cfg = StorageConfig {
+        kind: "postgres".into(),
+        config: StorageParams {
+            dsn: Some(dsn),
+            ..Default::default()
+        },
+    };
+    let db = Db::open(&cfg).await.unwrap();
+    // Opening again applies no migration twice.
+    Db::open(&cfg).await.unwrap();
+    conformance(db).await;
+}

@@ -1,0 +1,377 @@
+//! `TestApp`: the real application on 127.0.0.1:0 with a temporary database and an injected
+//! clock, plus a browser-like client that walks the login pages.
+
+use std::sync::Arc;
+
+use gantry::clock::{Clock, ManualClock};
+use gantry::config::Config;
+use gantry::oauth::Provider;
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+
+pub const RP: (&str, &str) = ("rp", "rp-secret");
+pub const RP_REDIRECT: &str = "http://127.0.0.1:5555/callback";
+pub const NATIVE_REDIRECT: &str = "http://127.0.0.1:8000/callback";
+/// Dex's bcrypt hash of "password".
+const BCRYPT_PASSWORD: &str = "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Knobs a test may turn; everything else is the standard test config.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub backend: Backend,
+    pub skip_approval: bool,
+    pub alg: &'static str,
+    pub disable_rotation: bool,
+    pub extra_yaml: String,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            backend: Backend::Sqlite,
+            skip_approval: false,
+            alg: "ES256",
+            disable_rotation: false,
+            extra_yaml: String::new(),
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub issuer: String,
+    pub clock: ManualClock,
+    pub provider: Arc<Provider>,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// A PostgreSQL DSN from the test script, or a failure that says how to get one.
+pub fn postgres_dsn() -> String {
+    std::env::var("GANTRY_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "GANTRY_TEST_POSTGRES is not set. Run the tests through scripts/test.sh, which starts a \
+             throwaway PostgreSQL, or export GANTRY_TEST_POSTGRES=postgres://user@127.0.0.1:PORT/postgres"
+        )
+    })
+}
+
+/// A fresh database on the test PostgreSQL server; its DSN.
+pub async fn fresh_postgres_db() -> String {
+    let admin = postgres_dsn();
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "gantry_t_{}",
+        gantry::secret::random_token(9)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .expect("connect to test PostgreSQL");
+    // The name is ours: a fixed prefix and a random token folded to [a-z0-9x].
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("create database");
+    pool.close().await;
+    let mut u = url::Url::parse(&admin).expect("dsn is a URL");
+    u.set_path(&name);
+    u.to_string()
+}
+
+pub fn storage_yaml(dir: &std::path::Path, dsn: Option<&str>) -> String {
+    match dsn {
+        Some(dsn) => format!("storage:\n  type: postgres\n  config:\n    dsn: \"{dsn}\"\n"),
+        None => format!(
+            "storage:\n  type: sqlite3\n  config:\n    file: {}/gantry.db\n",
+            dir.display()
+        ),
+    }
+}
+
+impl TestApp {
+    pub async fn start() -> TestApp {
+        Self::start_with(Opts::default()).await
+    }
+
+    pub async fn start_with(o: Opts) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dsn = match o.backend {
+            Backend::Postgres => Some(fresh_postgres_db().await),
+            Backend::Sqlite => None,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let base = format!("http://127.0.0.1:{port}");
+        let issuer = format!("{base}/dex");
+        let argon = gantry::password::hash("password").expect("hash");
+        let yaml = format!(
+            r#"issuer: {issuer}
+{storage}web:
+  http: 127.0.0.1:{port}
+oauth2:
+  skipApprovalScreen: {skip}
+  passwordConnector: local
+signing:
+  algorithm: {alg}
+expiry:
+  idTokens: 1h
+  authRequests: 30m
+  signingKeys: 6h
+  refreshTokens:
+    disableRotation: {norot}
+    reuseInterval: 3s
+    validIfNotUsedFor: 48h
+    absoluteLifetime: 720h
+staticClients:
+  - id: rp
+    name: Relying Party
+    secret: rp-secret
+    redirectURIs: ["{RP_REDIRECT}"]
+    postLogoutRedirectURIs: ["http://127.0.0.1:5555/bye"]
+    grantTypes: [authorization_code, refresh_token, password]
+  - id: native
+    name: Native CLI
+    public: true
+    redirectURIs: ["{NATIVE_REDIRECT}"]
+  - id: peer
+    name: Peer
+    secret: peer-secret
+    redirectURIs: ["http://127.0.0.1:5556/peer"]
+    trustedPeers: [rp]
+  - id: machine
+    name: Machine
+    secret: machine-secret
+    grantTypes: [client_credentials]
+  - id: strict
+    name: Strict
+    secret: strict-secret
+    requirePKCE: true
+    redirectURIs: ["{RP_REDIRECT}"]
+enablePasswordDB: true
+staticPasswords:
+  - email: admin@example.com
+    hash: "{BCRYPT_PASSWORD}"
+    username: admin
+    userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
+    groups: [admins, developers]
+  - email: dev@example.com
+    hash: "{argon}"
+    username: dev
+    userID: 5b4a3bd6-8c7e-4bb5-9d51-3b9f4f4d0a10
+    groups: [developers]
+{extra}"#,
+            storage = storage_yaml(dir.path(), dsn.as_deref()),
+            skip = o.skip_approval,
+            alg = o.alg,
+            norot = o.disable_rotation,
+            extra = o.extra_yaml,
+        );
+        let config = Config::parse(&yaml).expect("test config parses");
+        let clock = ManualClock::new(gantry::clock::SystemClock.now());
+        let app = gantry::app::build(&config, Arc::new(clock.clone()))
+            .await
+            .expect("app builds");
+        let router = app.router;
+        let server = tokio::spawn(async move {
+            let _ = gantry::app::serve(listener, router, std::future::pending()).await;
+        });
+        TestApp {
+            base,
+            issuer,
+            clock,
+            provider: app.provider,
+            config,
+            _dir: dir,
+            _server: server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// A browser: cookies on, redirects not followed (tests look at each hop).
+    pub fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    pub async fn post_token(
+        &self,
+        form: &[(&str, &str)],
+        auth: Option<(&str, &str)>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut r = reqwest::Client::new().post(self.url("/token")).form(form);
+        if let Some((id, secret)) = auth {
+            r = r.basic_auth(id, Some(secret));
+        }
+        let resp = r.send().await.expect("token request");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Walk `/auth` → login form → approval with `browser`, returning the final redirect.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        auth_query: &[(&str, &str)],
+        user: &str,
+        password: &str,
+    ) -> String {
+        let r = browser
+            .get(self.url("/auth"))
+            .query(auth_query)
+            .send()
+            .await
+            .expect("auth");
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "auth should redirect to the login page: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let login_url = self.absolute(location(&r));
+        let page = browser
+            .get(&login_url)
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("body");
+        let (req, csrf) = (hidden(&page, "req"), hidden(&page, "csrf"));
+        let r = browser
+            .post(&login_url)
+            .form(&[
+                ("req", req.as_str()),
+                ("csrf", csrf.as_str()),
+                ("login", user),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .expect("login post");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login should succeed");
+        let approval = self.absolute(location(&r));
+        let r = browser.get(&approval).send().await.expect("approval");
+        if r.status() == StatusCode::SEE_OTHER {
+            return location(&r).to_string();
+        }
+        let page = r.text().await.expect("approval body");
+        let csrf = hidden(&page, "csrf");
+        let r = browser
+            .post(self.url("/approval"))
+            .form(&[
+                ("req", req.as_str()),
+                ("csrf", csrf.as_str()),
+                ("approval", "approve"),
+            ])
+            .send()
+            .await
+            .expect("approve");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        location(&r).to_string()
+    }
+
+    /// A code for the `rp` client with PKCE S256; returns (code, verifier).
+    pub async fn code_for(&self, scope: &str, user: &str) -> (String, String) {
+        let verifier = gantry::secret::random_token(32);
+        let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+        let back = self
+            .login(
+                &self.browser(),
+                &[
+                    ("client_id", "rp"),
+                    ("redirect_uri", RP_REDIRECT),
+                    ("response_type", "code"),
+                    ("scope", scope),
+                    ("state", "st"),
+                    ("nonce", "nn"),
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+                user,
+                "password",
+            )
+            .await;
+        (
+            query_param(&back, "code").expect("code in redirect"),
+            verifier,
+        )
+    }
+
+    /// Tokens for `rp` through the code flow.
+    pub async fn tokens(&self, scope: &str) -> serde_json::Value {
+        let (code, verifier) = self.code_for(scope, "admin@example.com").await;
+        let (status, body) = self
+            .post_token(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", RP_REDIRECT),
+                    ("code_verifier", &verifier),
+                ],
+                Some(RP),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    fn absolute(&self, loc: &str) -> String {
+        if loc.starts_with("http") {
+            loc.to_string()
+        } else {
+            format!("{}{loc}", self.base)
+        }
+    }
+}
+
+pub fn location(r: &reqwest::Response) -> &str {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+/// The value of a hidden input in a page.
+pub fn hidden(page: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&needle)
+        .map(|i| i + needle.len())
+        .unwrap_or_else(|| panic!("no hidden {name} in page:\n{page}"));
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn query_param(uri: &str, key: &str) -> Option<String> {
+    url::Url::parse(uri)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Decode a JWT's payload without verifying (tests verify separately).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    let payload = token.split('.').nth(1).expect("jwt has a payload");
+    serde_json::from_slice(&gantry::secret::b64_decode(payload).expect("base64")).expect("json")
+}
