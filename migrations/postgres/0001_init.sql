@@ -10,6 +10,8 @@ CREATE TABLE auth_requests (
     code_challenge_method TEXT NOT NULL,
     connector_id TEXT,
     identity TEXT,
+    -- SHA-256 of the CSRF cookie of the browser that logged in: only it may approve.
+    browser_hash TEXT,
     logged_in_at BIGINT,
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL

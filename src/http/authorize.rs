@@ -158,7 +158,7 @@ async fn login_submit(
     let username = f.login.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     let (cookie, _) = csrf::ensure(&headers, &s.web);
-    match s.provider.password_login(&req_id, conn.id(), &username, &password, &addr.ip().to_string()).await {
+    match s.provider.password_login(&req_id, conn.id(), &username, &password, &addr.ip().to_string(), &cookie).await {
         Ok(()) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
         Err(LoginError::BadCredentials) => (
             StatusCode::UNAUTHORIZED,
@@ -195,13 +195,14 @@ async fn approval_page(
         }
         Err(e) => return e.into_response(),
     };
+    let browser = csrf::cookie_value(&headers).unwrap_or_default();
     if s.provider.skip_approval {
-        return match s.provider.finish(&req_id, true).await {
+        return match s.provider.finish(&req_id, true, browser).await {
             Ok(uri) => Redirect::to(&uri).into_response(),
             Err(e) => e.into(),
         };
     }
-    let (_, approval) = match s.provider.approval(&req_id).await {
+    let (_, approval) = match s.provider.approval(&req_id, browser).await {
         Ok(a) => a,
         Err(e) => return e.into(),
     };
@@ -237,7 +238,8 @@ async fn approval_submit(State(s): State<AppState>, headers: HeaderMap, body: Bo
         return PageError::new(StatusCode::FORBIDDEN, "The form expired or did not come from this site. Go back, reload the page and try again.").into_response();
     }
     let approved = f.approval.as_deref() == Some("approve");
-    match s.provider.finish(&req_id, approved).await {
+    let browser = csrf::cookie_value(&headers).unwrap_or_default();
+    match s.provider.finish(&req_id, approved, browser).await {
         Ok(uri) => Redirect::to(&uri).into_response(),
         Err(e) => e.into(),
     }

@@ -12,7 +12,7 @@ const COOKIE: &str = "gantry_csrf";
 
 /// The browser's CSRF cookie value, and a `Set-Cookie` header when it had none.
 pub fn ensure(headers: &HeaderMap, web: &WebSettings) -> (String, Option<HeaderValue>) {
-    if let Some(v) = cookie(headers, COOKIE).filter(|v| v.len() == 43) {
+    if let Some(v) = cookie_value(headers) {
         return (v.to_string(), None);
     }
     let v = secret::random_token(32);
@@ -26,6 +26,11 @@ pub fn ensure(headers: &HeaderMap, web: &WebSettings) -> (String, Option<HeaderV
     (v, HeaderValue::from_str(&set).ok())
 }
 
+/// The browser's CSRF cookie, if it has one: also the secret that binds a login to the browser.
+pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, COOKIE).filter(|v| v.len() == 43)
+}
+
 /// The token a form for `request_id` carries.
 pub fn token(cookie_value: &str, request_id: &str) -> String {
     secret::hmac_b64(cookie_value.as_bytes(), request_id.as_bytes())
@@ -33,7 +38,7 @@ pub fn token(cookie_value: &str, request_id: &str) -> String {
 
 /// Whether a posted form's token matches this browser's cookie.
 pub fn check(headers: &HeaderMap, request_id: &str, presented: &str) -> bool {
-    match cookie(headers, COOKIE) {
+    match cookie_value(headers) {
         Some(c) if !presented.is_empty() => secret::ct_eq(&token(c, request_id), presented),
         _ => false,
     }

@@ -226,6 +226,7 @@ impl Provider {
             code_challenge_method: method,
             connector_id: connector_id.clone(),
             identity: None,
+            browser_hash: None,
             logged_in_at: None,
             created_at: now,
             expires_at: now + self.expiry.auth_requests,
@@ -252,7 +253,8 @@ impl Provider {
         }
     }
 
-    /// Check a password for a pending request and record who logged in.
+    /// Check a password for a pending request and record who logged in, and in which browser
+    /// (`browser`: a secret only that browser holds, its CSRF cookie).
     pub async fn password_login(
         &self,
         request_id: &str,
@@ -260,6 +262,7 @@ impl Provider {
         username: &str,
         password: &str,
         addr: &str,
+        browser: &str,
     ) -> Result<(), LoginError> {
         let now = self.clock.now();
         let req = match self.db.get_auth_request(request_id, now).await {
@@ -286,9 +289,10 @@ impl Provider {
         self.throttle.succeeded(username);
         self.metrics.login(connector_id, "success");
         let json = to_json(&identity).map_err(|e| LoginError::Internal(e.to_string()))?;
+        let browser_hash = secret::hash_secret(browser);
         match self
             .db
-            .set_auth_request_identity(&req.id, connector_id, &json, now)
+            .set_auth_request_identity(&req.id, connector_id, &json, &browser_hash, now)
             .await
         {
             Ok(()) => Ok(()),
@@ -297,13 +301,14 @@ impl Provider {
         }
     }
 
-    /// What the approval page shows, for a request whose user has logged in.
+    /// What the approval page shows, for a request whose user logged in in this browser.
     pub async fn approval(
         &self,
         request_id: &str,
+        browser: &str,
     ) -> Result<(AuthRequest, Approval), AuthorizeError> {
         let req = self.pending_request(request_id).await?;
-        let identity = logged_in(&req)?;
+        let identity = logged_in(&req, browser)?;
         let client_name = self
             .clients
             .get(&req.client_id)
@@ -321,9 +326,16 @@ impl Provider {
     }
 
     /// Finish a request: a code on approval, `access_denied` otherwise. Returns the redirect.
-    pub async fn finish(&self, request_id: &str, approved: bool) -> Result<String, AuthorizeError> {
+    /// Only the browser that logged in may finish: otherwise whoever learns the request id could
+    /// take the victim's code into their own session at the client.
+    pub async fn finish(
+        &self,
+        request_id: &str,
+        approved: bool,
+        browser: &str,
+    ) -> Result<String, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
-        let identity = logged_in(&req)?;
+        let identity = logged_in(&req, browser)?;
         if !approved {
             self.db.delete_auth_request(&req.id).await?;
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
@@ -360,9 +372,15 @@ impl Provider {
     }
 }
 
-fn logged_in(req: &AuthRequest) -> Result<Identity, AuthorizeError> {
-    let Some(json) = req.identity.as_deref() else {
+fn logged_in(req: &AuthRequest, browser: &str) -> Result<Identity, AuthorizeError> {
+    let (Some(json), Some(bound)) = (req.identity.as_deref(), req.browser_hash.as_deref()) else {
         return Err(page(400, "You have not logged in for this request yet."));
     };
+    if browser.is_empty() || !secret::ct_eq(bound, &secret::hash_secret(browser)) {
+        return Err(page(
+            403,
+            "This login was completed in another browser. Start again from the application.",
+        ));
+    }
     serde_json::from_str(json).map_err(|e| AuthorizeError::Internal(e.to_string()))
 }

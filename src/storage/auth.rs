@@ -19,6 +19,8 @@ pub struct AuthRequest {
     pub connector_id: Option<String>,
     /// JSON `Identity` once the user has logged in.
     pub identity: Option<String>,
+    /// Hash of the CSRF cookie of the browser that logged in.
+    pub browser_hash: Option<String>,
     pub logged_in_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
@@ -47,8 +49,9 @@ impl Db {
     pub async fn create_auth_request(&self, r: &AuthRequest) -> Result<()> {
         sqlx::query(
             "INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, \
-             code_challenge, code_challenge_method, connector_id, identity, logged_in_at, \
-             created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+             code_challenge, code_challenge_method, connector_id, identity, browser_hash, \
+             logged_in_at, created_at, expires_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
         )
         .bind(&r.id)
         .bind(&r.client_id)
@@ -60,6 +63,7 @@ impl Db {
         .bind(&r.code_challenge_method)
         .bind(&r.connector_id)
         .bind(&r.identity)
+        .bind(&r.browser_hash)
         .bind(r.logged_in_at)
         .bind(r.created_at)
         .bind(r.expires_at)
@@ -80,21 +84,23 @@ impl Db {
         .ok_or(StorageError::NotFound)
     }
 
-    /// Record who logged in; only once per request.
+    /// Record who logged in, and in which browser; only once per request.
     pub async fn set_auth_request_identity(
         &self,
         id: &str,
         connector_id: &str,
         identity_json: &str,
+        browser_hash: &str,
         now: i64,
     ) -> Result<()> {
         let done = sqlx::query(
-            "UPDATE auth_requests SET identity = $1, connector_id = $2, logged_in_at = $3 \
-             WHERE id = $4 AND identity IS NULL AND expires_at > $3",
+            "UPDATE auth_requests SET identity = $1, connector_id = $2, logged_in_at = $3, \
+             browser_hash = $4 WHERE id = $5 AND identity IS NULL AND expires_at > $3",
         )
         .bind(identity_json)
         .bind(connector_id)
         .bind(now)
+        .bind(browser_hash)
         .bind(id)
         .execute(&self.write)
         .await?;

@@ -629,3 +629,73 @@ async fn hostile_input_never_yields_a_server_error() {
         }
     }
 }
+
+#[tokio::test]
+async fn only_the_browser_that_logged_in_can_approve() {
+    for skip_approval in [false, true] {
+        let app = TestApp::start_with(Opts {
+            skip_approval,
+            ..Default::default()
+        })
+        .await;
+        let victim = app.browser();
+        let r = get_auth(&app, &auth_query(&[])).await;
+        let login = format!("{}{}", app.base, location(&r));
+        let page = victim
+            .get(&login)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let req = hidden(&page, "req");
+        let r = victim
+            .post(&login)
+            .form(&[
+                ("req", req.as_str()),
+                ("csrf", &hidden(&page, "csrf")),
+                ("login", "dev@example.com"),
+                ("password", "password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let approval = format!("{}{}", app.base, location(&r));
+        // Someone who learned the request id, with a browser (and CSRF cookie) of their own.
+        let attacker = app.browser();
+        let own = attacker
+            .get(&login)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let r = attacker.get(&approval).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "skip_approval={skip_approval}"
+        );
+        assert!(r.headers().get("location").is_none());
+        let r = attacker
+            .post(app.url("/approval"))
+            .form(&[
+                ("req", req.as_str()),
+                ("csrf", &hidden(&own, "csrf")),
+                ("approval", "approve"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        // The victim's own browser still finishes.
+        let r = victim.get(&approval).send().await.unwrap();
+        if skip_approval {
+            assert!(query_param(location(&r), "code").is_some());
+        } else {
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    }
+}

@@ -535,3 +535,87 @@ async fn health_and_metrics_answer() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn chooser_lists_connectors_and_connector_id_preselects() {
+    let app = TestApp::start().await;
+    // One connector: straight to its form.
+    let q = [
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s"),
+    ];
+    let r = app
+        .browser()
+        .get(app.url("/auth"))
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/dex/auth/local?req="));
+    let mut with_id = q.to_vec();
+    with_id.push(("connector_id", "local"));
+    let r = app
+        .browser()
+        .get(app.url("/auth"))
+        .query(&with_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("/dex/auth/local?req="));
+    // alwaysShowLoginScreen: the chooser, with a link per connector.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = app.config_on_fresh_sqlite(dir.path());
+    cfg.oauth2.always_show_login_screen = true;
+    let built = gantry::app::build(&cfg, std::sync::Arc::new(gantry::clock::SystemClock))
+        .await
+        .unwrap();
+    let port = serve_router(built.router).await;
+    let page = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/dex/auth"))
+        .query(&q)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Log in with Email"), "{page}");
+    assert!(page.contains("/dex/auth/local?req="));
+}
+
+#[tokio::test]
+async fn telemetry_listener_takes_metrics_off_the_public_router() {
+    let app = TestApp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = app.config_on_fresh_sqlite(dir.path());
+    cfg.telemetry.http = Some("127.0.0.1:0".into());
+    let built = gantry::app::build(&cfg, std::sync::Arc::new(gantry::clock::SystemClock))
+        .await
+        .unwrap();
+    let mp = serve_router(built.router).await;
+    let tp = serve_router(built.telemetry.unwrap()).await;
+    assert_eq!(
+        reqwest::get(format!("http://127.0.0.1:{mp}/dex/metrics"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let m = reqwest::get(format!("http://127.0.0.1:{tp}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("# TYPE gantry_http_requests_total counter"));
+    assert_eq!(
+        reqwest::get(format!("http://127.0.0.1:{tp}/healthz/ready"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}

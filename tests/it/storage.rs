@@ -22,6 +22,7 @@ fn request(id: &str, expires_at: i64) -> AuthRequest {
         code_challenge_method: String::new(),
         connector_id: None,
         identity: None,
+        browser_hash: None,
         logged_in_at: None,
         created_at: 0,
         expires_at,
@@ -80,12 +81,13 @@ async fn conformance(db: Db) {
         db.get_auth_request("old", now).await,
         Err(StorageError::NotFound)
     ));
-    db.set_auth_request_identity("r1", "local", "{\"user_id\":\"u\"}", now)
+    db.set_auth_request_identity("r1", "local", "{\"user_id\":\"u\"}", "bh", now)
         .await
         .unwrap();
     assert!(
         matches!(
-            db.set_auth_request_identity("r1", "local", "{}", now).await,
+            db.set_auth_request_identity("r1", "local", "{}", "bh2", now)
+                .await,
             Err(StorageError::NotFound)
         ),
         "identity is set once"
@@ -93,6 +95,7 @@ async fn conformance(db: Db) {
     let r1 = db.get_auth_request("r1", now).await.unwrap();
     assert_eq!(r1.identity.as_deref(), Some("{\"user_id\":\"u\"}"));
     assert_eq!(r1.logged_in_at, Some(now));
+    assert_eq!(r1.browser_hash.as_deref(), Some("bh"));
     db.exchange_request_for_code("r1", &code("c1", now + 600))
         .await
         .unwrap();

@@ -197,6 +197,15 @@ staticPasswords:
         }
     }
 
+    /// This app's config with its own empty SQLite database in `dir`, for a second app.
+    pub fn config_on_fresh_sqlite(&self, dir: &std::path::Path) -> Config {
+        let mut cfg = self.config.clone();
+        cfg.storage.config.file = Some(format!("{}/second.db", dir.display()));
+        cfg.storage.kind = "sqlite3".into();
+        cfg.storage.config.dsn = None;
+        cfg
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.issuer)
     }
@@ -339,6 +348,16 @@ staticPasswords:
             format!("{}{loc}", self.base)
         }
     }
+}
+
+/// Serve a router on a fresh loopback port for the rest of the test; the port.
+pub async fn serve_router(router: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(gantry::app::serve(listener, router, std::future::pending()));
+    port
 }
 
 pub fn location(r: &reqwest::Response) -> &str {

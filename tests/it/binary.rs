@@ -1,0 +1,176 @@
+//! The `gantry` binary as a newcomer runs it: `serve` on the shipped dev config, and
+//! `example-app` logging in through a running server.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (web, telemetry) = (free_port(), free_port());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.yaml"))
+        .unwrap()
+        .replace("127.0.0.1:5556", &format!("127.0.0.1:{web}"))
+        .replace("127.0.0.1:5558", &format!("127.0.0.1:{telemetry}"))
+        .replace(
+            "var/gantry.db",
+            &format!("{}/var/gantry.db", dir.path().display()),
+        );
+    let cfg = dir.path().join("dev.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let issuer = format!("http://127.0.0.1:{web}/dex");
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{issuer}/.well-known/openid-configuration")).await {
+            let d: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(d["issuer"], issuer);
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not come up");
+    // The demo login of the README works against the real binary.
+    let (s, t) = {
+        let r = reqwest::Client::new()
+            .post(format!("{issuer}/token"))
+            .basic_auth("example-app", Some("ZXhhbXBsZS1hcHAtc2VjcmV0"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(
+        (s, t["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client")),
+        "the client authenticated; the grant is not its"
+    );
+    let m = reqwest::get(format!("http://127.0.0.1:{telemetry}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(m.status(), StatusCode::OK);
+    assert!(
+        dir.path().join("var/gantry.db").exists(),
+        "SQLite file under var/"
+    );
+    let pid = child.id().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("demo login: admin@example.com / password"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn example_app_logs_in_shows_claims_and_refreshes() {
+    let app = TestApp::start().await;
+    let port = free_port();
+    // `native` is public and takes any loopback port for /callback (RFC 8252).
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "example-app",
+            "--issuer",
+            &app.issuer,
+            "--client-id",
+            "native",
+            "--client-secret",
+            "unused",
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--redirect-uri",
+            &format!("http://127.0.0.1:{port}/callback"),
+        ])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let browser = app.browser();
+    let mut start = None;
+    for _ in 0..100 {
+        if let Ok(r) = browser.get(format!("{base}/login")).send().await {
+            start = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = start.expect("example-app came up");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let auth = url::Url::parse(location(&r)).unwrap();
+    assert!(auth.as_str().starts_with(&app.url("/auth")));
+    let q: Vec<(String, String)> = auth
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert!(
+        q.iter()
+            .any(|(k, v)| k == "code_challenge_method" && v == "S256")
+    );
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let back = app.login(&browser, &q, "dev@example.com", "password").await;
+    let page = browser
+        .get(&back)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("dev@example.com"), "{page}");
+    assert!(page.contains("<li>developers</li>"), "{page}");
+    let rt = hidden(&page, "refresh_token");
+    let page = browser
+        .post(format!("{base}/refresh"))
+        .form(&[("refresh_token", rt.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"claims\""), "{page}");
+    assert_ne!(
+        hidden(&page, "refresh_token"),
+        rt,
+        "refresh rotated the token"
+    );
+}
