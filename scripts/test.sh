@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Gantry test on a fresh Debian machine or a developer's:
-#   1. installs what is missing (Node.js + npm, PostgreSQL, a C compiler) with apt,
+#   1. installs what is missing (Node.js + npm, PostgreSQL, a C compiler, openssl) with apt,
 #   2. installs the relying-party test client (openid-client) with npm ci,
 #   3. starts a throwaway PostgreSQL cluster on a free loopback port,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
@@ -16,7 +16,7 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
-command -v curl >/dev/null 2>&1 || missing+=(curl ca-certificates)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

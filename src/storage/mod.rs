@@ -191,3 +191,48 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StorageError::Corrupt(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{SslConfig, StorageParams};
+
+    #[test]
+    fn dex_postgres_keys_build_an_escaped_url() {
+        let cfg = StorageConfig {
+            kind: "postgres".into(),
+            config: StorageParams {
+                host: Some("db.internal".into()),
+                port: Some(5433),
+                database: Some("gantry".into()),
+                user: Some("gan try".into()),
+                password: Some("p@ss/word".into()),
+                ssl: Some(SslConfig {
+                    mode: Some("disable".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        };
+        let u = postgres_url(&cfg).unwrap();
+        assert_eq!(
+            u,
+            "postgres://gan%20try:p%40ss%2Fword@db.internal:5433/gantry?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn postgres_defaults_to_verify_full_tls() {
+        let cfg = StorageConfig {
+            kind: "postgres".into(),
+            config: StorageParams {
+                host: Some("db".into()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            postgres_url(&cfg).unwrap(),
+            "postgres://db:5432/postgres?sslmode=verify-full"
+        );
+    }
+}

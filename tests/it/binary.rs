@@ -174,3 +174,154 @@ async fn example_app_logs_in_shows_claims_and_refreshes() {
         "refresh rotated the token"
     );
 }
+
+#[tokio::test]
+async fn serve_speaks_tls_with_secure_cookies_when_web_https_is_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let (ca, ca_key) = (dir.path().join("ca.crt"), dir.path().join("ca.key"));
+    let openssl = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .current_dir(dir.path())
+            .args(args)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl CLI (scripts/test.sh installs it)");
+        assert!(ok.success(), "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &[
+                "req",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                "tls.key",
+                "-out",
+                "tls.csr",
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.path().join("ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "tls.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "ext",
+        "-out",
+        "tls.crt",
+    ]);
+    assert!(ca_key.exists());
+    let port = free_port();
+    let issuer = format!("https://127.0.0.1:{port}/dex");
+    let cfg = dir.path().join("tls.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "issuer: {issuer}\nstorage:\n  type: memory\nweb:\n  https: 127.0.0.1:{port}\n  tlsCert: {}\n  tlsKey: {}\n\
+             staticClients:\n  - id: rp\n    secret: s\n    redirectURIs: [\"https://app.example/cb\"]\n\
+             staticPasswords:\n  - email: a@example.com\n    hash: \"{}\"\n    username: a\n    userID: \"1\"\n",
+            cert.display(),
+            key.display(),
+            gantry::password::hash("pw").unwrap()
+        ),
+    )
+    .unwrap();
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pem = std::fs::read(&ca).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut disco = Err(String::new());
+    for _ in 0..100 {
+        match client
+            .get(format!("{issuer}/.well-known/openid-configuration"))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                disco = Ok(r.json::<serde_json::Value>().await.unwrap());
+                break;
+            }
+            Err(e) => disco = Err(format!("{e:?}")),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(disco.expect("https server came up")["issuer"], issuer);
+    let r = client
+        .get(format!("{issuer}/auth"))
+        .query(&[
+            ("client_id", "rp"),
+            ("redirect_uri", "https://app.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let login = format!("https://127.0.0.1:{port}{}", location(&r));
+    let r = client.get(login).send().await.unwrap();
+    assert!(
+        r.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("; Secure")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Path=/dex"),
+        "{cookie}"
+    );
+}
