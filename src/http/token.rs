@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::http::AppState;
 use crate::http::error::OAuthJson;
 use crate::http::extract::{basic_auth, bearer, oauth_form};
+use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenParams;
 
@@ -44,10 +45,28 @@ async fn token(
 #[derive(Deserialize)]
 struct TokenForm {
     token: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+}
+
+/// The common part of introspection and revocation: an authenticated client and a token.
+async fn client_and_token<'a>(
+    s: &'a AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(&'a Client, String), OAuthJson> {
+    let f: TokenForm = oauth_form(headers, body).await?;
+    let basic = basic_auth(headers)?;
+    let client = s.provider.authenticate_client(
+        basic,
+        f.client_id.as_deref(),
+        f.client_secret.as_deref(),
+    )?;
+    let token = f
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((client, token))
 }
 
 async fn introspect(
@@ -55,21 +74,11 @@ async fn introspect(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
-    let f: TokenForm = oauth_form(&headers, body).await?;
-    let basic = basic_auth(&headers)?;
-    let client = s.provider.authenticate_client(
-        basic,
-        f.client_id.as_deref(),
-        f.client_secret.as_deref(),
-    )?;
+    let (client, token) = client_and_token(&s, &headers, body).await?;
     // Introspection reveals claims: public clients cannot authenticate, so they may not use it.
     if client.public {
         return Err(OAuthError::invalid_client().into());
     }
-    let token = f
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let r = s.provider.introspect(client, &token).await?;
     Ok(no_store(axum::Json(r).into_response()))
 }
@@ -79,17 +88,7 @@ async fn revoke(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
-    let f: TokenForm = oauth_form(&headers, body).await?;
-    let basic = basic_auth(&headers)?;
-    let client = s.provider.authenticate_client(
-        basic,
-        f.client_id.as_deref(),
-        f.client_secret.as_deref(),
-    )?;
-    let token = f
-        .token
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let (client, token) = client_and_token(&s, &headers, body).await?;
     s.provider.revoke(client, &token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }

@@ -639,31 +639,12 @@ async fn only_the_browser_that_logged_in_can_approve() {
         })
         .await;
         let victim = app.browser();
-        let r = get_auth(&app, &auth_query(&[])).await;
-        let login = format!("{}{}", app.base, location(&r));
-        let page = victim
-            .get(&login)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let req = hidden(&page, "req");
-        let r = victim
-            .post(&login)
-            .form(&[
-                ("req", req.as_str()),
-                ("csrf", &hidden(&page, "csrf")),
-                ("login", "dev@example.com"),
-                ("password", "password"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let approval = format!("{}{}", app.base, location(&r));
+        let (req, approval) = app
+            .log_in(&victim, &auth_query(&[]), "dev@example.com", "password")
+            .await;
         // Someone who learned the request id, with a browser (and CSRF cookie) of their own.
         let attacker = app.browser();
+        let login = app.url("/auth/local?req=") + &req;
         let own = attacker
             .get(&login)
             .send()

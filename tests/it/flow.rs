@@ -119,49 +119,21 @@ async fn claims_follow_the_granted_scopes() {
 async fn denying_approval_returns_access_denied_with_state() {
     let app = TestApp::start().await;
     let b = app.browser();
-    let r = b
-        .get(app.url("/auth"))
-        .query(&[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "s1"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let login = format!("{}{}", app.base, location(&r));
-    let page = b.get(&login).send().await.unwrap().text().await.unwrap();
-    let req = hidden(&page, "req");
-    let r = b
-        .post(&login)
-        .form(&[
-            ("req", req.as_str()),
-            ("csrf", &hidden(&page, "csrf")),
-            ("login", "admin@example.com"),
-            ("password", "password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let approval = b
-        .get(format!("{}{}", app.base, location(&r)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        approval.contains("Relying Party"),
-        "approval names the client"
-    );
+    let q = [
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s1"),
+    ];
+    let (req, approval) = app.log_in(&b, &q, "admin@example.com", "password").await;
+    let page = b.get(&approval).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Relying Party"), "approval names the client");
     let r = b
         .post(app.url("/approval"))
         .form(&[
             ("req", req.as_str()),
-            ("csrf", &hidden(&approval, "csrf")),
+            ("csrf", &hidden(&page, "csrf")),
             ("approval", "deny"),
         ])
         .send()

@@ -234,13 +234,14 @@ staticPasswords:
     }
 
     /// Walk `/auth` → login form → approval with `browser`, returning the final redirect.
-    pub async fn login(
+    /// Walk `/auth` → login form with `browser`; returns (request id, approval URL).
+    pub async fn log_in(
         &self,
         browser: &reqwest::Client,
         auth_query: &[(&str, &str)],
         user: &str,
         password: &str,
-    ) -> String {
+    ) -> (String, String) {
         let r = browser
             .get(self.url("/auth"))
             .query(auth_query)
@@ -275,7 +276,18 @@ staticPasswords:
             .await
             .expect("login post");
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "login should succeed");
-        let approval = self.absolute(location(&r));
+        (req, self.absolute(location(&r)))
+    }
+
+    /// Walk `/auth` → login form → approval with `browser`, returning the final redirect.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        auth_query: &[(&str, &str)],
+        user: &str,
+        password: &str,
+    ) -> String {
+        let (req, approval) = self.log_in(browser, auth_query, user, password).await;
         let r = browser.get(&approval).send().await.expect("approval");
         if r.status() == StatusCode::SEE_OTHER {
             return location(&r).to_string();
