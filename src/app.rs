@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::connector::{Connector, local::Local};
 use crate::http::error::PageError;
 use crate::http::{self, AppState, WebSettings};
-use crate::keys::{Algorithm, Keys};
+use crate::keys::{Algorithm, Keys, Schedule};
 use crate::metrics::Metrics;
 use crate::oauth::Provider;
 use crate::oauth::client::{Client, Clients};
@@ -55,14 +55,13 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         .as_deref()
         .and_then(Algorithm::parse)
         .unwrap_or(Algorithm::ES256);
-    let keys = Keys::load(
-        db.clone(),
-        clock.clone(),
+    let schedule = Schedule {
         alg,
-        expiry.signing_keys,
-        expiry.id_tokens,
-    )
-    .await?;
+        period: expiry.signing_keys,
+        retain: expiry.id_tokens,
+        lead: 2 * key_refresh_every(&expiry) as i64,
+    };
+    let keys = Keys::load(db.clone(), clock.clone(), schedule).await?;
     let mut connectors = Vec::new();
     if cfg.local_enabled() {
         connectors.push(Connector::Local(Local::new(
@@ -245,10 +244,15 @@ fn cors(cfg: &Config) -> CorsLayer {
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
 }
 
+/// Seconds between key reloads: every replica sees a new key within this time.
+fn key_refresh_every(expiry: &crate::config::Expiry) -> u64 {
+    (expiry.signing_keys / 10).clamp(1, 60) as u64
+}
+
 /// Key rotation and garbage collection, forever; one task per process.
 pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let every = Duration::from_secs((provider.expiry.signing_keys / 10).clamp(1, 60) as u64);
+        let every = Duration::from_secs(key_refresh_every(&provider.expiry));
         let mut tick = tokio::time::interval(every);
         let mut n: u64 = 0;
         loop {

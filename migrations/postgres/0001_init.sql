@@ -83,6 +83,8 @@ CREATE TABLE signing_keys (
     alg TEXT NOT NULL,
     private_der BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
+    -- Published from created_at, signing from active_from.
+    active_from BIGINT NOT NULL,
     retired_at BIGINT,
     remove_at BIGINT
 );

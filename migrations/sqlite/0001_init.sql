@@ -83,6 +83,8 @@ CREATE TABLE signing_keys (
     alg TEXT NOT NULL,
     private_der BLOB NOT NULL,
     created_at INTEGER NOT NULL,
+    -- Published from created_at, signing from active_from.
+    active_from INTEGER NOT NULL,
     retired_at INTEGER,
     remove_at INTEGER
 );

@@ -17,7 +17,11 @@ pub fn router() -> Router<AppState> {
 async fn discovery(State(s): State<AppState>) -> Response {
     let w = &s.web;
     let p = &s.provider;
-    let algs = vec![p.keys.current().signer.alg.as_str()];
+    let algs: Vec<&str> = p
+        .keys
+        .signer()
+        .map(|k| vec![k.alg.as_str()])
+        .unwrap_or_default();
     let doc = serde_json::json!({
         "issuer": p.issuer,
         "authorization_endpoint": w.url("/auth"),

@@ -7,5 +7,5 @@
 mod rotation;
 mod signer;
 
-pub use rotation::Keys;
+pub use rotation::{KeySet, Keys, Schedule};
 pub use signer::{Algorithm, SigningKey, VerifyError};

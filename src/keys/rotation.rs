@@ -1,4 +1,8 @@
 //! The key set in use, and its rotation on a schedule claimed through the database.
+//!
+//! A new key is published `lead` seconds before it starts signing, so that every replica (and
+//! every verifier that caches the JWKS for less than that) knows it before the first token
+//! signed with it exists. A retired key stays published until every token it signed expired.
 
 use std::sync::{Arc, RwLock};
 
@@ -10,13 +14,51 @@ use crate::clock::SharedClock;
 use crate::storage::keys::StoredKey;
 use crate::storage::{Db, StorageError};
 
-/// A snapshot: the key that signs now and every key still published.
+/// A snapshot of every published key, newest first.
 #[derive(Debug)]
 pub struct KeySet {
-    pub signer: Arc<SigningKey>,
-    pub published: Vec<Arc<SigningKey>>,
+    /// Each key with the time it starts signing.
+    keys: Vec<(Arc<SigningKey>, i64)>,
     /// The JWKS document, rendered once per snapshot.
     pub jwks: String,
+}
+
+impl KeySet {
+    /// The key that signs at `now`: the newest one already active.
+    pub fn signer_at(&self, now: i64) -> Option<&Arc<SigningKey>> {
+        self.keys
+            .iter()
+            .find(|(_, from)| *from <= now)
+            .or(self.keys.last())
+            .map(|(k, _)| k)
+    }
+
+    pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
+        self.keys.iter().map(|(k, _)| k).find(|k| k.kid == kid)
+    }
+
+    /// The algorithms of the published keys: both while a change of algorithm rolls over.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut algs: Vec<&'static str> = Vec::new();
+        for (k, _) in &self.keys {
+            if !algs.contains(&k.alg.as_str()) {
+                algs.push(k.alg.as_str());
+            }
+        }
+        algs
+    }
+}
+
+/// How keys rotate.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub alg: Algorithm,
+    /// How long one key signs.
+    pub period: i64,
+    /// How long a retired key stays published: the longest lifetime of anything it signed.
+    pub retain: i64,
+    /// How long a new key is published before it signs.
+    pub lead: i64,
 }
 
 /// Signing keys shared by every request; `refresh` rotates when due and reloads.
@@ -24,11 +66,7 @@ pub struct KeySet {
 pub struct Keys {
     db: Db,
     clock: SharedClock,
-    alg: Algorithm,
-    /// How long one key signs.
-    period: i64,
-    /// How long a retired key stays published: the longest lifetime of anything it signed.
-    retain: i64,
+    schedule: Schedule,
     set: RwLock<Arc<KeySet>>,
 }
 
@@ -37,70 +75,59 @@ impl Keys {
     pub async fn load(
         db: Db,
         clock: SharedClock,
-        alg: Algorithm,
-        period: i64,
-        retain: i64,
+        schedule: Schedule,
     ) -> Result<Keys, StorageError> {
-        let set = Self::sync(&db, clock.now(), alg, period, retain).await?;
+        let set = Self::sync(&db, clock.now(), schedule).await?;
         Ok(Keys {
             db,
             clock,
-            alg,
-            period,
-            retain,
+            schedule,
             set: RwLock::new(Arc::new(set)),
         })
     }
 
     /// Rotate if due (at most one replica does) and reload what the database holds.
     pub async fn refresh(&self) -> Result<(), StorageError> {
-        let set = Self::sync(
-            &self.db,
-            self.clock.now(),
-            self.alg,
-            self.period,
-            self.retain,
-        )
-        .await?;
+        let set = Self::sync(&self.db, self.clock.now(), self.schedule).await?;
         if let Ok(mut g) = self.set.write() {
             *g = Arc::new(set);
         }
         Ok(())
     }
 
-    async fn sync(
-        db: &Db,
-        now: i64,
-        alg: Algorithm,
-        period: i64,
-        retain: i64,
-    ) -> Result<KeySet, StorageError> {
+    async fn sync(db: &Db, now: i64, s: Schedule) -> Result<KeySet, StorageError> {
         // Bounded: each pass either finds the schedule current or loses/wins one claim.
         for _ in 0..3 {
             let state = db.rotation_state().await?;
             let stored = db.list_keys(now).await?;
-            let current = stored.iter().find(|k| k.retired_at.is_none());
-            let due = match (state, current) {
+            let newest = stored.iter().find(|k| k.retired_at.is_none());
+            let due = match (state, newest) {
                 (None, _) | (_, None) => true,
-                (Some((next, _)), Some(cur)) => now >= next || cur.alg != alg.as_str(),
+                (Some((next, _)), Some(cur)) => now >= next || cur.alg != s.alg.as_str(),
             };
             if !due {
                 return build(stored);
             }
-            let (key, der) = SigningKey::generate(alg).map_err(StorageError::Corrupt)?;
+            // The very first key signs at once: nobody can hold a token to verify yet.
+            let starts = if newest.is_none() { now } else { now + s.lead };
+            let (key, der) = SigningKey::generate(s.alg).map_err(StorageError::Corrupt)?;
             let row = StoredKey {
                 kid: key.kid.clone(),
-                alg: alg.as_str().into(),
+                alg: s.alg.as_str().into(),
                 private_der: der,
                 created_at: now,
+                active_from: starts,
                 retired_at: None,
                 remove_at: None,
             };
+            // A replica that reloads late may sign with the old key for up to `lead` after it
+            // retired; keep it published for that long too.
+            let remove_old = starts + s.retain + s.lead;
             if db
-                .claim_rotation(state.map(|s| s.1), &row, now + period, now + retain)
+                .claim_rotation(state.map(|st| st.1), &row, now + s.period, remove_old)
                 .await?
             {
-                tracing::info!(kid = %row.kid, alg = alg.as_str(), "rotated signing key");
+                tracing::info!(kid = %row.kid, alg = s.alg.as_str(), active_from = starts, "rotated signing key");
             }
         }
         build(db.list_keys(now).await?)
@@ -114,9 +141,17 @@ impl Keys {
         }
     }
 
-    /// Sign with the current key.
+    /// The key that signs now.
+    pub fn signer(&self) -> Result<Arc<SigningKey>, String> {
+        self.current()
+            .signer_at(self.clock.now())
+            .cloned()
+            .ok_or_else(|| "no signing key".to_string())
+    }
+
+    /// Sign with the key that signs now.
     pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, String> {
-        self.current().signer.sign(claims, typ)
+        self.signer()?.sign(claims, typ)
     }
 
     /// Verify with whichever published key the token's `kid` names.
@@ -128,35 +163,24 @@ impl Keys {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
         let set = self.current();
-        let key = set
-            .published
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or(VerifyError::UnknownKey)?;
+        let key = set.find(&kid).ok_or(VerifyError::UnknownKey)?;
         key.verify(token, validation)
     }
 }
 
 fn build(stored: Vec<StoredKey>) -> Result<KeySet, StorageError> {
-    let mut published = Vec::with_capacity(stored.len());
-    let mut signer = None;
+    let mut keys = Vec::with_capacity(stored.len());
     for k in stored {
         let alg = Algorithm::parse(&k.alg).ok_or_else(|| {
             StorageError::Corrupt(format!("key {} has algorithm {}", k.kid, k.alg))
         })?;
-        let parsed =
-            Arc::new(SigningKey::from_pkcs8(alg, &k.private_der).map_err(StorageError::Corrupt)?);
-        if k.retired_at.is_none() && signer.is_none() {
-            signer = Some(parsed.clone());
-        }
-        published.push(parsed);
+        let parsed = SigningKey::from_pkcs8(alg, &k.private_der).map_err(StorageError::Corrupt)?;
+        keys.push((Arc::new(parsed), k.active_from));
     }
-    let signer = signer.ok_or_else(|| StorageError::Corrupt("no current signing key".into()))?;
-    let keys: Vec<&serde_json::Value> = published.iter().map(|k| k.jwk()).collect();
-    let jwks = serde_json::json!({ "keys": keys }).to_string();
-    Ok(KeySet {
-        signer,
-        published,
-        jwks,
-    })
+    if keys.is_empty() {
+        return Err(StorageError::Corrupt("no signing key".into()));
+    }
+    let jwks: Vec<&serde_json::Value> = keys.iter().map(|(k, _)| k.jwk()).collect();
+    let jwks = serde_json::json!({ "keys": jwks }).to_string();
+    Ok(KeySet { keys, jwks })
 }

@@ -171,11 +171,8 @@ impl Provider {
         if !g.client_only {
             self.identity_claims(&mut access, g.identity, g.scopes);
         }
-        let keys = self.keys.current();
-        let access_token = keys
-            .signer
-            .sign(&access, "at+jwt")
-            .map_err(OAuthError::server)?;
+        let signer = self.keys.signer().map_err(OAuthError::server)?;
+        let access_token = signer.sign(&access, "at+jwt").map_err(OAuthError::server)?;
         let id_token = if g.scopes.has("openid") && !g.client_only {
             let mut id = access.clone();
             id.jti = None;
@@ -183,8 +180,8 @@ impl Provider {
             id.scope = None;
             id.auth_time = Some(g.auth_time);
             id.nonce = Some(g.nonce.to_string()).filter(|n| !n.is_empty());
-            id.at_hash = Some(token_hash(&access_token, keys.signer.alg));
-            Some(keys.signer.sign(&id, "JWT").map_err(OAuthError::server)?)
+            id.at_hash = Some(token_hash(&access_token, signer.alg));
+            Some(signer.sign(&id, "JWT").map_err(OAuthError::server)?)
         } else {
             None
         };

@@ -11,7 +11,9 @@ pub struct StoredKey {
     /// PKCS#8 DER.
     pub private_der: Vec<u8>,
     pub created_at: i64,
-    /// When it stopped signing; `None` for the current key.
+    /// When it starts signing; until then it is only published.
+    pub active_from: i64,
+    /// When a newer key took over; `None` for the newest key.
     pub retired_at: Option<i64>,
     /// When it leaves the JWKS: after every token it signed has expired.
     pub remove_at: Option<i64>,
@@ -22,7 +24,7 @@ impl Db {
     pub async fn list_keys(&self, now: i64) -> Result<Vec<StoredKey>> {
         Ok(sqlx::query_as::<_, StoredKey>(
             "SELECT * FROM signing_keys WHERE remove_at IS NULL OR remove_at > $1 \
-             ORDER BY created_at DESC, kid DESC",
+             ORDER BY active_from DESC, created_at DESC, kid DESC",
         )
         .bind(now)
         .fetch_all(&self.write)
@@ -38,14 +40,16 @@ impl Db {
         )
     }
 
-    /// Install `key` as the only signing key if the schedule is still at `version` (`None`:
-    /// never rotated). Returns false when another replica rotated first; then nothing changed.
+    /// Add `key` as the successor of the newest key if the schedule is still at `version`
+    /// (`None`: never rotated): the old key retires when `key` becomes active and leaves the
+    /// JWKS at `remove_old_at`. Returns false when another replica rotated first; then nothing
+    /// changed.
     pub async fn claim_rotation(
         &self,
         version: Option<i64>,
         key: &StoredKey,
         next_rotation: i64,
-        retired_remove_at: i64,
+        remove_old_at: i64,
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
         let claimed = match version {
@@ -73,18 +77,19 @@ impl Db {
         sqlx::query(
             "UPDATE signing_keys SET retired_at = $1, remove_at = $2 WHERE retired_at IS NULL",
         )
-        .bind(key.created_at)
-        .bind(retired_remove_at)
+        .bind(key.active_from)
+        .bind(remove_old_at)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO signing_keys (kid, alg, private_der, created_at, retired_at, remove_at) \
-             VALUES ($1, $2, $3, $4, NULL, NULL)",
+            "INSERT INTO signing_keys (kid, alg, private_der, created_at, active_from, \
+             retired_at, remove_at) VALUES ($1, $2, $3, $4, $5, NULL, NULL)",
         )
         .bind(&key.kid)
         .bind(&key.alg)
         .bind(&key.private_der)
         .bind(key.created_at)
+        .bind(key.active_from)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gantry::clock::Clock;
-use gantry::keys::{Algorithm, Keys};
+use gantry::keys::{Algorithm, Keys, Schedule};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -20,30 +20,49 @@ async fn jwks(app: &TestApp) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn keys_rotate_on_schedule_and_retired_keys_stay_until_their_tokens_expire() {
+async fn keys_rotate_on_schedule_are_published_before_they_sign_and_retire_after_their_tokens() {
     let app = TestApp::start().await;
     let first = jwks(&app).await;
     assert_eq!(first.len(), 1);
-    let t = app.tokens("openid").await;
+    let kid = |t: &Value| {
+        jsonwebtoken::decode_header(t["id_token"].as_str().unwrap())
+            .unwrap()
+            .kid
+            .unwrap()
+    };
+    let t1 = app.tokens("openid").await;
+    assert_eq!(
+        kid(&t1),
+        first[0]["kid"].as_str().unwrap(),
+        "the first key signs at once"
+    );
     app.clock.advance(3 * 3600);
     app.provider.keys.refresh().await.unwrap();
     assert_eq!(jwks(&app).await.len(), 1, "not due yet");
     app.clock.advance(3 * 3600);
     app.provider.keys.refresh().await.unwrap();
     let after = jwks(&app).await;
-    assert_eq!(after.len(), 2, "the old key stays published");
+    assert_eq!(after.len(), 2, "the next key is published");
+    let new_kid = after[0]["kid"].as_str().unwrap().to_string();
+    assert_ne!(new_kid, first[0]["kid"].as_str().unwrap());
     let t2 = app.tokens("openid").await;
-    let kid = |tok: &str| jsonwebtoken::decode_header(tok).unwrap().kid.unwrap();
-    assert_ne!(
-        kid(t["id_token"].as_str().unwrap()),
-        kid(t2["id_token"].as_str().unwrap())
-    );
     assert_eq!(
-        kid(t2["id_token"].as_str().unwrap()),
-        after[0]["kid"].as_str().unwrap(),
-        "newest key signs"
+        kid(&t2),
+        kid(&t1),
+        "published is not signing: the old key signs for the lead time"
     );
-    app.clock.advance(3601);
+    app.clock.advance(120);
+    let t3 = app.tokens("openid").await;
+    assert_eq!(
+        kid(&t3),
+        new_kid,
+        "after the lead the new key signs, without waiting for a reload"
+    );
+    // The old key stays until every token it signed (t2, 1h) has expired, plus the lead.
+    app.clock.advance(3600);
+    app.provider.keys.refresh().await.unwrap();
+    assert_eq!(jwks(&app).await.len(), 2, "t2 may still be alive");
+    app.clock.advance(121);
     app.provider.keys.refresh().await.unwrap();
     let last = jwks(&app).await;
     assert_eq!(
@@ -51,7 +70,7 @@ async fn keys_rotate_on_schedule_and_retired_keys_stay_until_their_tokens_expire
         1,
         "retired key leaves once every token it signed expired"
     );
-    assert_eq!(last[0]["kid"], after[0]["kid"]);
+    assert_eq!(last[0]["kid"], new_kid);
 }
 
 #[tokio::test]
@@ -84,10 +103,16 @@ async fn rs256_and_eddsa_are_selectable() {
 async fn replicas_rotate_once(app: &TestApp) {
     let db = app.provider.db.clone();
     let clock: gantry::clock::SharedClock = Arc::new(app.clock.clone());
-    let a = Keys::load(db.clone(), clock.clone(), Algorithm::ES256, 6 * 3600, 3600)
+    let schedule = Schedule {
+        alg: Algorithm::ES256,
+        period: 6 * 3600,
+        retain: 3600,
+        lead: 120,
+    };
+    let a = Keys::load(db.clone(), clock.clone(), schedule)
         .await
         .unwrap();
-    let b = Keys::load(db.clone(), clock.clone(), Algorithm::ES256, 6 * 3600, 3600)
+    let b = Keys::load(db.clone(), clock.clone(), schedule)
         .await
         .unwrap();
     assert_eq!(
@@ -101,7 +126,13 @@ async fn replicas_rotate_once(app: &TestApp) {
     rb.unwrap();
     let keys = db.list_keys(app.clock.now()).await.unwrap();
     assert_eq!(keys.len(), 2, "exactly one new key for two replicas");
-    assert_eq!(a.current().signer.kid, b.current().signer.kid);
+    app.clock.advance(120);
+    assert_eq!(a.signer().unwrap().kid, b.signer().unwrap().kid);
+    assert_eq!(
+        a.signer().unwrap().kid,
+        keys[0].kid,
+        "both sign with the one new key"
+    );
 }
 
 #[tokio::test]

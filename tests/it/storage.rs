@@ -224,6 +224,7 @@ async fn conformance(db: Db) {
         alg: "ES256".into(),
         private_der: vec![1, 2, 3],
         created_at: now,
+        active_from: now + 10,
         retired_at: None,
         remove_at: None,
     };
@@ -255,6 +256,12 @@ async fn conformance(db: Db) {
         vec!["k2", "k1"]
     );
     assert_eq!(keys[1].remove_at, Some(now + 50));
+    assert_eq!(
+        keys[1].retired_at,
+        Some(now + 10),
+        "the old key retires when k2 starts"
+    );
+    assert_eq!((keys[0].retired_at, keys[0].active_from), (None, now + 10));
     assert_eq!(keys[0].private_der, vec![1, 2, 3]);
     assert_eq!(
         db.list_keys(now + 50).await.unwrap().len(),
