@@ -135,12 +135,11 @@ fn print_welcome(cfg: &Config) {
         "  discovery: {}/.well-known/openid-configuration",
         cfg.issuer.trim_end_matches('/')
     );
-    if let Some(c) = cfg
+    if cfg
         .static_clients
         .iter()
-        .find(|c| c.id.as_deref() == Some("example-app"))
+        .any(|c| c.id.as_deref() == Some("example-app"))
     {
-        let _ = c;
         println!(
             "  try a login: run `cargo run --release -- example-app` and open http://127.0.0.1:5555"
         );
