@@ -45,33 +45,17 @@ async fn assert_error_page(r: reqwest::Response) {
 #[tokio::test]
 async fn untrusted_client_or_redirect_shows_an_error_page_and_never_redirects() {
     let app = TestApp::start().await;
-    assert_error_page(get_auth(&app, &auth_query(&[("client_id", "nobody")])).await).await;
-    assert_error_page(
-        get_auth(
-            &app,
-            &auth_query(&[("redirect_uri", "https://evil.example/cb")]),
-        )
-        .await,
-    )
-    .await;
-    assert_error_page(
-        get_auth(
-            &app,
-            &auth_query(&[("redirect_uri", "http://127.0.0.1:5555/callback/")]),
-        )
-        .await,
-    )
-    .await;
-    // Confidential clients do not get the RFC 8252 loopback port exception.
-    assert_error_page(
-        get_auth(
-            &app,
-            &auth_query(&[("redirect_uri", "http://127.0.0.1:5556/callback")]),
-        )
-        .await,
-    )
-    .await;
-    assert_error_page(get_auth(&app, &auth_query(&[("redirect_uri", "")])).await).await;
+    let untrusted: &[&[(&str, &str)]] = &[
+        &[("client_id", "nobody")],
+        &[("redirect_uri", "https://evil.example/cb")],
+        &[("redirect_uri", "http://127.0.0.1:5555/callback/")],
+        // Confidential clients do not get the RFC 8252 loopback port exception.
+        &[("redirect_uri", "http://127.0.0.1:5556/callback")],
+        &[("redirect_uri", "")],
+    ];
+    for q in untrusted {
+        assert_error_page(get_auth(&app, &auth_query(q)).await).await;
+    }
     assert_error_page(get_auth(&app, &[("client_id", "rp"), ("client_id", "rp")]).await).await;
     let r = get_auth(&app, &auth_query(&[("client_id", "nobody")])).await;
     let body = r.text().await.unwrap();
@@ -149,34 +133,19 @@ async fn clients_that_must_use_pkce_cannot_start_without_it() {
     );
 }
 
-async fn exchange(
-    app: &TestApp,
-    code: &str,
-    verifier: Option<&str>,
-    client: (&str, &str),
-) -> (StatusCode, Value) {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", RP_REDIRECT),
-    ];
-    if let Some(v) = verifier {
-        form.push(("code_verifier", v));
-    }
-    app.post_token(&form, Some(client)).await
-}
-
 #[tokio::test]
 async fn wrong_or_missing_pkce_verifier_is_invalid_grant() {
     let app = TestApp::start().await;
     let (code, _) = app.code_for("openid", "dev@example.com").await;
-    let (s, b) = exchange(&app, &code, Some(&gantry::secret::random_token(32)), RP).await;
+    let (s, b) = app
+        .exchange(&code, Some(&gantry::secret::random_token(32)), RP)
+        .await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
     let (code, _) = app.code_for("openid", "dev@example.com").await;
-    let (s, b) = exchange(&app, &code, None, RP).await;
+    let (s, b) = app.exchange(&code, None, RP).await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -189,9 +158,9 @@ async fn reused_code_fails_and_revokes_what_it_issued() {
     let (code, verifier) = app
         .code_for("openid offline_access", "dev@example.com")
         .await;
-    let (s, first) = exchange(&app, &code, Some(&verifier), RP).await;
+    let (s, first) = app.exchange(&code, Some(&verifier), RP).await;
     assert_eq!(s, StatusCode::OK);
-    let (s, b) = exchange(&app, &code, Some(&verifier), RP).await;
+    let (s, b) = app.exchange(&code, Some(&verifier), RP).await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
@@ -227,13 +196,15 @@ async fn reused_code_fails_and_revokes_what_it_issued() {
 async fn expired_code_and_code_of_another_client_are_refused() {
     let app = TestApp::start().await;
     let (code, verifier) = app.code_for("openid", "dev@example.com").await;
-    let (s, b) = exchange(&app, &code, Some(&verifier), ("strict", "strict-secret")).await;
+    let (s, b) = app
+        .exchange(&code, Some(&verifier), ("strict", "strict-secret"))
+        .await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
     app.clock.advance(601);
-    let (s, b) = exchange(&app, &code, Some(&verifier), RP).await;
+    let (s, b) = app.exchange(&code, Some(&verifier), RP).await;
     assert_eq!(
         (s, b["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))

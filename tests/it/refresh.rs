@@ -175,19 +175,8 @@ async fn refresh_revalidates_the_user_with_the_connector() {
     })
     .await
     .unwrap();
-    let (code, verifier) = app
-        .code_for("openid groups offline_access", "temp@example.com")
-        .await;
-    let (_, t) = app
-        .post_token(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", RP_REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-            Some(RP),
-        )
+    let t = app
+        .tokens_for("openid groups offline_access", "temp@example.com")
         .await;
     let rt = t["refresh_token"].as_str().unwrap();
     sqlx::query(

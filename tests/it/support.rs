@@ -335,22 +335,35 @@ staticPasswords:
         )
     }
 
-    /// Tokens for `rp` through the code flow.
-    pub async fn tokens(&self, scope: &str) -> serde_json::Value {
-        let (code, verifier) = self.code_for(scope, "admin@example.com").await;
-        let (status, body) = self
-            .post_token(
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", RP_REDIRECT),
-                    ("code_verifier", &verifier),
-                ],
-                Some(RP),
-            )
-            .await;
+    /// Exchange a code at `/token` as `client`.
+    pub async fn exchange(
+        &self,
+        code: &str,
+        verifier: Option<&str>,
+        client: (&str, &str),
+    ) -> (StatusCode, serde_json::Value) {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", RP_REDIRECT),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        self.post_token(&form, Some(client)).await
+    }
+
+    /// Tokens for `rp` through the code flow, logged in as `user`.
+    pub async fn tokens_for(&self, scope: &str, user: &str) -> serde_json::Value {
+        let (code, verifier) = self.code_for(scope, user).await;
+        let (status, body) = self.exchange(&code, Some(&verifier), RP).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
+    }
+
+    /// Tokens for `rp` through the code flow, as the demo admin.
+    pub async fn tokens(&self, scope: &str) -> serde_json::Value {
+        self.tokens_for(scope, "admin@example.com").await
     }
 
     fn absolute(&self, loc: &str) -> String {
