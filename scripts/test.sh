@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs every Gantry test on a fresh Debian machine or a developer's:
-#   1. installs what is missing (Node.js + npm, PostgreSQL, a C compiler, openssl) with apt,
+#   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils, a C
+#      compiler, openssl) with apt,
 #   2. installs the relying-party test client (openid-client) with npm ci,
-#   3. starts a throwaway PostgreSQL cluster on a free loopback port,
+#   3. starts a throwaway PostgreSQL cluster and a throwaway slapd on free loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
-#   5. stops PostgreSQL, whatever happened.
+#   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+export PATH="$PATH:/usr/sbin:/sbin"
+command -v slapd >/dev/null 2>&1 || missing+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || missing+=(ldap-utils)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -35,9 +39,11 @@ as_pg() {
   # initdb refuses to run as root: the cluster then belongs to the postgres user.
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
+LDAPDIR=$(mktemp -d /tmp/gantry-ldap.XXXXXX)
 cleanup() {
   as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$PGDIR"
+  scripts/peers/slapd.sh stop "$LDAPDIR/slapd" >/dev/null 2>&1 || true
+  rm -rf "$PGDIR" "$LDAPDIR"
 }
 trap cleanup EXIT
 [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
@@ -53,6 +59,21 @@ for _ in $(seq 1 20); do
 done
 [ -n "$PGPORT" ] || { echo "PostgreSQL did not start:" >&2; cat "$PGDIR/log" >&2; exit 1; }
 export GANTRY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT/postgres"
+
+log "starting slapd ($(slapd -VV 2>&1 | head -n1 | tr -d '@()$#'))"
+started=""
+for _ in $(seq 1 10); do
+  port=$(( 20000 + RANDOM % 20000 ))
+  rm -rf "$LDAPDIR/slapd"
+  if scripts/peers/slapd.sh start "$port" "$((port + 1))" "$LDAPDIR/slapd" 2>"$LDAPDIR/err"; then
+    started=1; break
+  fi
+  scripts/peers/slapd.sh stop "$LDAPDIR/slapd" >/dev/null 2>&1 || true
+done
+[ -n "$started" ] || { echo "slapd did not start:" >&2; cat "$LDAPDIR/err" >&2; exit 1; }
+export GANTRY_TEST_LDAP_DIR="$LDAPDIR/slapd"
+# Read by the tests' connector configs as $GANTRY_TEST_LDAP_BINDPW: tests $VAR expansion too.
+export GANTRY_TEST_LDAP_BINDPW=readonly
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

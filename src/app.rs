@@ -64,11 +64,16 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     let keys = Keys::load(db.clone(), clock.clone(), schedule).await?;
     let mut connectors = Vec::new();
     if cfg.local_enabled() {
-        connectors.push(Connector::Local(Local::new(
+        connectors.push(Connector::local(Local::new(
             cfg.static_passwords.clone(),
             db.clone(),
             cfg.enable_password_db,
         )));
+    }
+    for c in &cfg.connectors {
+        connectors.push(Connector::from_config(c).map_err(|e| {
+            crate::config::ConfigError::Invalid(format!("connector `{}`: {e}", c.id))
+        })?);
     }
     for r in &cfg.response_types_ignored() {
         tracing::warn!(response_type = %r, "oauth2.responseTypes: only `code` is served; ignoring");

@@ -392,11 +392,8 @@ impl Config {
                     c.id
                 ));
             }
-            if !SUPPORTED_CONNECTORS.contains(&c.kind.as_str()) {
-                return bad(format!(
-                    "connectors[{i}] `{}`: connector type `{}` is not supported yet",
-                    c.id, c.kind
-                ));
+            if let Err(e) = crate::connector::Connector::from_config(c) {
+                return bad(format!("connectors[{i}] `{}`: {e}", c.id));
             }
         }
         if let Some(pc) = &self.oauth2.password_connector
@@ -499,7 +496,6 @@ const IGNORED_GRANTS: &[&str] = &[
     "urn:ietf:params:oauth:grant-type:token-exchange",
     "implicit",
 ];
-const SUPPORTED_CONNECTORS: &[&str] = &["local"];
 
 fn env_var(name: &str, key: &str) -> Result<String, ConfigError> {
     std::env::var(name).map_err(|_| {

@@ -3,6 +3,7 @@
 //! A password connector checks a username and password; a refresh hook re-validates the user
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
+pub mod ldap;
 pub mod local;
 
 use crate::identity::Identity;
@@ -13,37 +14,79 @@ pub enum ConnectorError {
     /// The user no longer exists or may no longer log in.
     #[error("user is no longer valid")]
     UserGone,
+    /// Several directory entries answer to one username.
+    #[error("the username matches several entries")]
+    Ambiguous,
+    /// The identity source did not answer; the text is for logs.
     #[error("identity source unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+#[derive(Debug)]
+enum Kind {
+    Local(local::Local),
+    Ldap(Box<ldap::LdapConnector>),
+}
+
 /// A configured connector.
 #[derive(Debug)]
-pub enum Connector {
-    Local(local::Local),
+pub struct Connector {
+    id: String,
+    name: String,
+    kind: Kind,
 }
 
 impl Connector {
-    pub fn id(&self) -> &str {
-        match self {
-            Connector::Local(_) => "local",
+    /// The built-in `local` connector.
+    pub fn local(l: local::Local) -> Connector {
+        Connector {
+            id: "local".into(),
+            name: "Email".into(),
+            kind: Kind::Local(l),
         }
     }
+
+    /// A connector from a `connectors` entry of the config.
+    pub fn from_config(c: &crate::config::ConnectorConfig) -> Result<Connector, String> {
+        let kind = match c.kind.as_str() {
+            "ldap" => {
+                let cfg = ldap::config::LdapConfig::from_value(&c.config)?;
+                Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg)?))
+            }
+            other => return Err(format!("connector type `{other}` is not supported yet")),
+        };
+        Ok(Connector {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            kind,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
     pub fn name(&self) -> &str {
-        match self {
-            Connector::Local(_) => "Email",
-        }
+        &self.name
     }
     /// The label of the username field on the password form.
     pub fn prompt(&self) -> &str {
-        match self {
-            Connector::Local(_) => "Email Address",
+        match &self.kind {
+            Kind::Local(_) => "Email Address",
+            Kind::Ldap(l) => l.prompt(),
         }
     }
     pub fn is_password(&self) -> bool {
-        matches!(self, Connector::Local(_))
+        matches!(self.kind, Kind::Local(_) | Kind::Ldap(_))
+    }
+
+    /// Directory operations sent so far, for connectors that talk to one.
+    pub fn operations(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Ldap(l) => Some(l.operations()),
+            Kind::Local(_) => None,
+        }
     }
 
     /// Check a username and password; `Ok(None)` for wrong credentials.
@@ -52,18 +95,29 @@ impl Connector {
         username: &str,
         password: &str,
     ) -> Result<Option<Identity>, ConnectorError> {
+        // An empty password must never reach a backend: for LDAP it is an anonymous bind.
         if password.is_empty() || username.is_empty() {
             return Ok(None);
         }
-        match self {
-            Connector::Local(l) => l.login(username, password).await,
+        let r = match &self.kind {
+            Kind::Local(l) => l.login(username, password).await,
+            Kind::Ldap(l) => l.login(username, password).await,
+        };
+        match r {
+            // Several entries for one name is a directory problem, not a way in: a failed login.
+            Err(ConnectorError::Ambiguous) => Ok(None),
+            other => other,
         }
     }
 
     /// Re-validate an identity on refresh.
     pub async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
-        match self {
-            Connector::Local(l) => l.refresh(identity).await,
+        match &self.kind {
+            Kind::Local(l) => l.refresh(identity).await,
+            Kind::Ldap(l) => match l.refresh(identity).await {
+                Err(ConnectorError::Ambiguous) => Err(ConnectorError::UserGone),
+                other => other,
+            },
         }
     }
 }

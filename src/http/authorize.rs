@@ -171,6 +171,14 @@ async fn login_submit(
         )
             .into_response(),
         Err(LoginError::Expired) => PageError::new(StatusCode::BAD_REQUEST, "This login request has expired or was already used. Go back to the application and start again.").into_response(),
+        Err(LoginError::Unavailable(cause)) => {
+            tracing::error!(connector = %connector, error = %cause, "login failed: identity source unavailable");
+            PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The directory that checks your password is not answering. Try again in a minute; if it keeps failing, tell your administrator.",
+            )
+            .into_response()
+        }
         Err(LoginError::Internal(cause)) => PageError::internal(cause).into_response(),
     }
 }

@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 
+use crate::connector::ConnectorError;
 use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -69,6 +70,8 @@ pub enum LoginError {
     Expired,
     Throttled,
     BadCredentials,
+    /// The identity source did not answer; the text is for the log.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -283,6 +286,10 @@ impl Provider {
                 self.throttle.failed(now, username, addr);
                 self.metrics.login(connector_id, "failure");
                 return Err(LoginError::BadCredentials);
+            }
+            Err(ConnectorError::Unavailable(cause)) => {
+                self.metrics.login(connector_id, "unavailable");
+                return Err(LoginError::Unavailable(cause));
             }
             Err(e) => return Err(LoginError::Internal(e.to_string())),
         };

@@ -17,6 +17,7 @@ pub enum ErrorCode {
     LoginRequired,
     InvalidToken,
     ServerError,
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -33,6 +34,7 @@ impl ErrorCode {
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 }
@@ -83,6 +85,11 @@ impl From<ConnectorError> for OAuthError {
     fn from(e: ConnectorError) -> Self {
         match e {
             ConnectorError::UserGone => OAuthError::invalid_grant("the user is no longer valid"),
+            ConnectorError::Unavailable(cause) => OAuthError {
+                code: ErrorCode::TemporarilyUnavailable,
+                description: "the identity source is not answering; try again later".into(),
+                internal: Some(cause),
+            },
             other => OAuthError::server(other),
         }
     }

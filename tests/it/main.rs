@@ -9,6 +9,7 @@ mod config;
 mod errors;
 mod flow;
 mod keys;
+mod ldap;
 mod refresh;
 mod rp;
 mod storage;

@@ -28,6 +28,7 @@ pub struct Opts {
     pub skip_approval: bool,
     pub alg: &'static str,
     pub disable_rotation: bool,
+    pub password_connector: &'static str,
     pub extra_yaml: String,
 }
 
@@ -38,6 +39,7 @@ impl Default for Opts {
             skip_approval: false,
             alg: "ES256",
             disable_rotation: false,
+            password_connector: "local",
             extra_yaml: String::new(),
         }
     }
@@ -121,7 +123,7 @@ impl TestApp {
   http: 127.0.0.1:{port}
 oauth2:
   skipApprovalScreen: {skip}
-  passwordConnector: local
+  passwordConnector: {pwconn}
 signing:
   algorithm: {alg}
 expiry:
@@ -175,6 +177,7 @@ staticPasswords:
             skip = o.skip_approval,
             alg = o.alg,
             norot = o.disable_rotation,
+            pwconn = o.password_connector,
             extra = o.extra_yaml,
         );
         let config = Config::parse(&yaml).expect("test config parses");

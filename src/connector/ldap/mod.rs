@@ -1,0 +1,400 @@
+//! The LDAP connector: find the user with the service account, bind as the user's DN to check
+//! the password, then read groups (nested ones through `recursionGroupAttr`).
+//!
+//! Never sends an empty password to a bind (an unauthenticated bind succeeds on many servers),
+//! never puts a username in a filter unescaped (RFC 4515), and never picks one of several
+//! entries that match a username.
+
+pub mod config;
+mod pool;
+
+use std::collections::HashSet;
+
+use ldap3::{Ldap, LdapError, Scope, SearchEntry, ldap_escape};
+use serde::{Deserialize, Serialize};
+
+use crate::connector::ConnectorError;
+use crate::identity::Identity;
+use config::{LdapConfig, UserMatcher};
+use pool::{Pool, Unavailable};
+
+/// How deep nested groups are followed.
+const MAX_GROUP_DEPTH: usize = 10;
+
+#[derive(Debug)]
+pub struct LdapConnector {
+    id: String,
+    cfg: LdapConfig,
+    pool: Pool,
+}
+
+/// What a refresh needs to find the user again.
+#[derive(Debug, Serialize, Deserialize)]
+struct RefreshData {
+    username: String,
+    dn: String,
+}
+
+impl From<Unavailable> for ConnectorError {
+    fn from(e: Unavailable) -> Self {
+        ConnectorError::Unavailable(format!("LDAP: {}", e.0))
+    }
+}
+
+fn scope(s: &Option<String>) -> Scope {
+    match s.as_deref() {
+        Some("one") => Scope::OneLevel,
+        _ => Scope::Subtree,
+    }
+}
+
+/// A filter with parentheses, as Dex accepts both `objectClass=x` and `(objectClass=x)`.
+fn wrap(f: &str) -> String {
+    let f = f.trim();
+    if f.is_empty() || f.starts_with('(') {
+        f.to_string()
+    } else {
+        format!("({f})")
+    }
+}
+
+fn and(base: &str, clause: String) -> String {
+    let base = wrap(base);
+    if base.is_empty() {
+        clause
+    } else {
+        format!("(&{base}{clause})")
+    }
+}
+
+/// `(attr=value)` for each attribute of a comma-separated list, OR-ed.
+fn any_attr_equals(attrs: &str, value: &str) -> String {
+    let v = ldap_escape(value);
+    let parts: Vec<String> = attrs
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| format!("({a}={v})"))
+        .collect();
+    if parts.len() == 1 {
+        parts.concat()
+    } else {
+        format!("(|{})", parts.concat())
+    }
+}
+
+fn first(e: &SearchEntry, attr: &str) -> Option<String> {
+    if attr.eq_ignore_ascii_case("DN") {
+        return Some(e.dn.clone());
+    }
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .and_then(|(_, v)| v.first().cloned())
+}
+
+fn all(e: &SearchEntry, attr: &str) -> Vec<String> {
+    if attr.eq_ignore_ascii_case("DN") {
+        return vec![e.dn.clone()];
+    }
+    e.attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+type SearchResult = Result<Vec<SearchEntry>, LdapError>;
+
+fn search<'a>(
+    l: &'a mut Ldap,
+    timeout: std::time::Duration,
+    base: String,
+    scope: Scope,
+    filter: String,
+    attrs: Vec<String>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = SearchResult> + Send + 'a>> {
+    Box::pin(async move {
+        let (entries, _) = l
+            .with_timeout(timeout)
+            .search(&base, scope, &filter, attrs)
+            .await?
+            .success()?;
+        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    })
+}
+
+impl LdapConnector {
+    pub fn new(id: &str, cfg: LdapConfig) -> Result<LdapConnector, String> {
+        let pool = Pool::new(&cfg)?;
+        Ok(LdapConnector {
+            id: id.to_string(),
+            cfg,
+            pool,
+        })
+    }
+
+    pub fn prompt(&self) -> &str {
+        self.cfg
+            .username_prompt
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("Username")
+    }
+
+    /// LDAP operations sent so far.
+    pub fn operations(&self) -> u64 {
+        self.pool
+            .operations
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn user_attrs(&self) -> Vec<String> {
+        let u = &self.cfg.user_search;
+        let mut attrs: Vec<String> = [
+            u.id_attr.as_deref().unwrap_or("uid"),
+            u.email_attr.as_deref().unwrap_or("mail"),
+            u.name_attr.as_deref().unwrap_or("cn"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        attrs.extend(u.username.split(',').map(|a| a.trim().to_string()));
+        attrs.extend(u.preferred_username_attr.clone());
+        if let Some(g) = &self.cfg.group_search {
+            attrs.extend(g.matchers().into_iter().map(|m| m.user_attr));
+        }
+        attrs.retain(|a| !a.eq_ignore_ascii_case("DN"));
+        attrs.sort();
+        attrs.dedup();
+        attrs
+    }
+
+    /// The one entry for `username`; `None` when there is none. Several is an error.
+    async fn find_user(&self, username: &str) -> Result<Option<SearchEntry>, ConnectorError> {
+        let u = &self.cfg.user_search;
+        let filter = and(&u.filter, any_attr_equals(&u.username, username));
+        let (base, sc, attrs, t) = (
+            u.base_dn.clone(),
+            scope(&u.scope),
+            self.user_attrs(),
+            self.pool.op_timeout,
+        );
+        let mut entries = self
+            .pool
+            .with_service(|l| {
+                self.pool.count();
+                search(l, t, base.clone(), sc, filter.clone(), attrs.clone())
+            })
+            .await?;
+        match entries.len() {
+            0 => Ok(None),
+            1 => Ok(entries.pop()),
+            n => {
+                tracing::error!(connector = %self.id, username, entries = n, "ldap: username matches several entries; refusing");
+                Err(ConnectorError::Ambiguous)
+            }
+        }
+    }
+
+    /// Groups of a user entry: direct, then parents of those groups up to `MAX_GROUP_DEPTH`.
+    async fn groups(&self, user: &SearchEntry) -> Result<Vec<String>, ConnectorError> {
+        let Some(gs) = &self.cfg.group_search else {
+            return Ok(Vec::new());
+        };
+        let name_attr = gs.name_attr.clone().unwrap_or_else(|| "cn".into());
+        let mut names: Vec<String> = Vec::new();
+        for m in gs.matchers() {
+            let mut seen: HashSet<String> = HashSet::new();
+            let mut values = all(user, &m.user_attr);
+            for depth in 0..=MAX_GROUP_DEPTH {
+                if values.is_empty() {
+                    break;
+                }
+                if depth == MAX_GROUP_DEPTH {
+                    tracing::warn!(connector = %self.id, "ldap: nested groups deeper than {MAX_GROUP_DEPTH}; stopped");
+                    break;
+                }
+                let found = self.groups_matching(gs, &m, &name_attr, &values).await?;
+                values = Vec::new();
+                for g in found {
+                    // The DN identifies a group: a cycle meets a DN it has seen and stops there.
+                    if !seen.insert(g.dn.to_lowercase()) {
+                        continue;
+                    }
+                    for n in all(&g, &name_attr) {
+                        if !names.contains(&n) {
+                            names.push(n);
+                        }
+                    }
+                    if let Some(r) = &m.recursion_group_attr {
+                        values.extend(all(&g, r));
+                    }
+                }
+                if m.recursion_group_attr.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    async fn groups_matching(
+        &self,
+        gs: &config::GroupSearch,
+        m: &UserMatcher,
+        name_attr: &str,
+        values: &[String],
+    ) -> Result<Vec<SearchEntry>, ConnectorError> {
+        let clauses: String = values
+            .iter()
+            .map(|v| format!("({}={})", m.group_attr, ldap_escape(v.as_str())))
+            .collect();
+        let clause = if values.len() == 1 {
+            clauses
+        } else {
+            format!("(|{clauses})")
+        };
+        let filter = and(&gs.filter, clause);
+        let mut attrs = vec![name_attr.to_string()];
+        attrs.extend(
+            m.recursion_group_attr
+                .clone()
+                .filter(|a| !a.eq_ignore_ascii_case("DN")),
+        );
+        let (base, sc, t) = (gs.base_dn.clone(), scope(&gs.scope), self.pool.op_timeout);
+        Ok(self
+            .pool
+            .with_service(|l| {
+                self.pool.count();
+                search(l, t, base.clone(), sc, filter.clone(), attrs.clone())
+            })
+            .await?)
+    }
+
+    async fn identity(&self, username: &str, e: &SearchEntry) -> Result<Identity, ConnectorError> {
+        let u = &self.cfg.user_search;
+        let login_attr = u.username.split(',').next().unwrap_or("uid").trim();
+        let login_value = first(e, login_attr).unwrap_or_else(|| username.to_string());
+        let email = match (
+            first(e, u.email_attr.as_deref().unwrap_or("mail")),
+            &u.email_suffix,
+        ) {
+            (Some(m), _) => m,
+            (None, Some(sfx)) if !sfx.is_empty() => format!("{login_value}@{sfx}"),
+            _ => String::new(),
+        };
+        let Some(user_id) = first(e, u.id_attr.as_deref().unwrap_or("uid")) else {
+            return Err(ConnectorError::Unavailable(format!(
+                "LDAP: entry {} has no id attribute",
+                e.dn
+            )));
+        };
+        let data = RefreshData {
+            username: username.to_string(),
+            dn: e.dn.clone(),
+        };
+        Ok(Identity {
+            user_id,
+            username: first(e, u.name_attr.as_deref().unwrap_or("cn"))
+                .unwrap_or_else(|| login_value.clone()),
+            preferred_username: u
+                .preferred_username_attr
+                .as_deref()
+                .and_then(|a| first(e, a))
+                .unwrap_or(login_value),
+            email,
+            email_verified: true,
+            groups: self.groups(e).await?,
+            connector_id: self.id.clone(),
+            connector_data: serde_json::to_string(&data).ok(),
+        })
+    }
+
+    /// Check a username and password. Unknown user, wrong password and a refused bind are all
+    /// `Ok(None)`, told apart only in the log.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Option<Identity>, ConnectorError> {
+        if password.is_empty() || username.is_empty() {
+            return Ok(None);
+        }
+        let Some(entry) = self.find_user(username).await? else {
+            tracing::info!(connector = %self.id, username, "ldap login: no such user");
+            return Ok(None);
+        };
+        match self.pool.check_password(&entry.dn, password).await? {
+            0 => {}
+            49 => {
+                tracing::info!(connector = %self.id, dn = %entry.dn, "ldap login: wrong password");
+                return Ok(None);
+            }
+            rc => {
+                tracing::warn!(connector = %self.id, dn = %entry.dn, rc, "ldap login: bind refused (locked or disabled?)");
+                return Ok(None);
+            }
+        }
+        Ok(Some(self.identity(username, &entry).await?))
+    }
+
+    /// Find the user again with the same filter and read the groups now. A user who is gone,
+    /// filtered out (disabled) or now a different entry cannot refresh.
+    pub async fn refresh(&self, old: &Identity) -> Result<Identity, ConnectorError> {
+        let data: RefreshData = old
+            .connector_data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .ok_or(ConnectorError::UserGone)?;
+        let Some(entry) = self.find_user(&data.username).await? else {
+            return Err(ConnectorError::UserGone);
+        };
+        if !entry.dn.eq_ignore_ascii_case(&data.dn) {
+            return Err(ConnectorError::UserGone);
+        }
+        let fresh = self.identity(&data.username, &entry).await?;
+        if fresh.user_id != old.user_id {
+            return Err(ConnectorError::UserGone);
+        }
+        Ok(fresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_escaped_in_filters() {
+        assert_eq!(
+            any_attr_equals("uid", "alice)(|(uid=*"),
+            "(uid=alice\\29\\28|\\28uid=\\2a)"
+        );
+        assert_eq!(any_attr_equals("uid", "*"), "(uid=\\2a)");
+        assert_eq!(any_attr_equals("uid", "a\\b\0"), "(uid=a\\5cb\\00)");
+        assert_eq!(any_attr_equals("uid,mail", "x"), "(|(uid=x)(mail=x))");
+        assert_eq!(
+            and("objectClass=person", "(uid=x)".into()),
+            "(&(objectClass=person)(uid=x))"
+        );
+        assert_eq!(and("", "(uid=x)".into()), "(uid=x)");
+    }
+
+    #[tokio::test]
+    async fn an_empty_password_never_reaches_the_directory() {
+        // Nothing listens on port 9: any network attempt would be an error, not Ok(None).
+        let cfg = LdapConfig::from_value(&serde_json::json!({
+            "host": "127.0.0.1:9", "insecureNoSSL": true,
+            "userSearch": {"baseDN": "dc=x", "username": "uid"}
+        }))
+        .unwrap();
+        let c = LdapConnector::new("ldap", cfg).unwrap();
+        assert!(matches!(c.login("alice", "").await, Ok(None)));
+        assert_eq!(c.operations(), 0);
+        assert!(matches!(
+            c.login("alice", "x").await,
+            Err(ConnectorError::Unavailable(_))
+        ));
+    }
+}

@@ -1,0 +1,590 @@
+//! The LDAP connector against a real OpenLDAP `slapd`, started by scripts/test.sh (shared, read
+//! mostly) or by a test itself (the outage test stops and restarts its own).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use ldap3::{LdapConnAsync, Mod};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+const BASE: &str = "dc=example,dc=org";
+
+/// A running test directory: its ports and CA files.
+pub struct Slapd {
+    pub port: u16,
+    pub tls_port: u16,
+    pub dir: PathBuf,
+}
+
+impl Slapd {
+    /// The one scripts/test.sh started.
+    pub fn shared() -> Slapd {
+        let dir = std::env::var("GANTRY_TEST_LDAP_DIR").unwrap_or_else(|_| {
+            panic!(
+                "GANTRY_TEST_LDAP_DIR is not set. Run the tests through scripts/test.sh, which starts a \
+                 throwaway slapd, or run scripts/peers/slapd.sh start PORT TLS_PORT DIR and export \
+                 GANTRY_TEST_LDAP_DIR=DIR GANTRY_TEST_LDAP_BINDPW=readonly"
+            )
+        });
+        Self::at(Path::new(&dir))
+    }
+
+    fn at(dir: &Path) -> Slapd {
+        let ports = std::fs::read_to_string(dir.join("ports")).expect("slapd ports file");
+        let get = |k: &str| -> u16 {
+            ports
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .and_then(|v| v.parse().ok())
+                .expect("port")
+        };
+        Slapd {
+            port: get("PORT"),
+            tls_port: get("TLS_PORT"),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn ca(&self) -> String {
+        self.dir.join("ca.crt").display().to_string()
+    }
+
+    /// A connector block; `transport` holds host and TLS keys.
+    pub fn connector_yaml(&self, transport: &str) -> String {
+        format!(
+            r#"connectors:
+  - type: ldap
+    id: ldap
+    name: Company LDAP
+    config:
+{transport}
+      bindDN: cn=readonly,{BASE}
+      bindPW: $GANTRY_TEST_LDAP_BINDPW
+      usernamePrompt: Company username
+      userSearch:
+        baseDN: {BASE}
+        filter: "(objectClass=inetOrgPerson)"
+        username: uid
+        idAttr: uid
+        emailAttr: mail
+        nameAttr: cn
+        preferredUsernameAttr: uid
+      groupSearch:
+        baseDN: ou=groups,{BASE}
+        filter: "(objectClass=groupOfNames)"
+        userMatchers:
+          - userAttr: DN
+            groupAttr: member
+            recursionGroupAttr: DN
+        nameAttr: cn
+"#
+        )
+    }
+
+    pub fn plain(&self) -> String {
+        format!(
+            "      host: 127.0.0.1:{}\n      insecureNoSSL: true",
+            self.port
+        )
+    }
+
+    pub async fn app(&self, transport: &str) -> TestApp {
+        TestApp::start_with(Opts {
+            password_connector: "ldap",
+            extra_yaml: self.connector_yaml(transport),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// An admin connection, for changing the directory under Gantry's feet.
+    pub async fn admin(&self) -> ldap3::Ldap {
+        let (conn, mut l) = LdapConnAsync::new(&format!("ldap://127.0.0.1:{}", self.port))
+            .await
+            .expect("connect as admin");
+        tokio::spawn(conn.drive());
+        l.simple_bind(&format!("cn=admin,{BASE}"), "admin")
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        l
+    }
+}
+
+async fn password_grant(app: &TestApp, user: &str, pw: &str, scope: &str) -> (StatusCode, Value) {
+    app.post_token(
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", pw),
+            ("scope", scope),
+        ],
+        Some(RP),
+    )
+    .await
+}
+
+fn groups(t: &Value) -> BTreeSet<String> {
+    let claims = jwt_claims(t["id_token"].as_str().expect("id token"));
+    claims["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| g.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn set(v: &[&str]) -> BTreeSet<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn ldap_auth_query(scope: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", "s"),
+        ("connector_id", "ldap"),
+    ]
+}
+
+#[tokio::test]
+async fn browser_login_puts_direct_and_nested_groups_in_the_id_token() {
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    // With two connectors the chooser offers both; connector_id picks LDAP.
+    let chooser = app
+        .browser()
+        .get(app.url("/auth"))
+        .query(&ldap_auth_query("openid")[..5])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        chooser.contains("Log in with Company LDAP") && chooser.contains("Log in with Email"),
+        "{chooser}"
+    );
+    let b = app.browser();
+    let r = b
+        .get(app.url("/auth"))
+        .query(&ldap_auth_query("openid"))
+        .send()
+        .await
+        .unwrap();
+    let form = b
+        .get(format!("{}{}", app.base, location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("Company username"),
+        "the form uses usernamePrompt"
+    );
+
+    let verifier = gantry::secret::random_token(32);
+    let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+    let mut q = ldap_auth_query("openid email profile groups");
+    q.extend([
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]);
+    let back = app.login(&app.browser(), &q, "alice", "alice123").await;
+    let (s, t) = app
+        .exchange(&query_param(&back, "code").unwrap(), Some(&verifier), RP)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        groups(&t),
+        set(&["admins", "developers", "platform"]),
+        "platform is direct, developers both"
+    );
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(
+        (
+            id["email"].as_str(),
+            id["preferred_username"].as_str(),
+            id["name"].as_str()
+        ),
+        (
+            Some("alice@example.org"),
+            Some("alice"),
+            Some("Alice Anders")
+        )
+    );
+    assert_eq!(
+        id["sub"],
+        gantry::identity::Identity {
+            user_id: "alice".into(),
+            connector_id: "ldap".into(),
+            ..Default::default()
+        }
+        .subject()
+    );
+
+    let (s, t) = password_grant(&app, "dave", "dave123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        groups(&t),
+        set(&["platform", "developers"]),
+        "developers only through platform"
+    );
+    let (s, t) = password_grant(&app, "erin", "erin123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        groups(&t),
+        set(&["cycle-a", "cycle-b"]),
+        "a group cycle ends"
+    );
+}
+
+#[tokio::test]
+async fn password_grant_logs_in_through_ldap() {
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(groups(&t), set(&["developers"]));
+    let (s, _) = password_grant(&app, "carol", "carol123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn ldaps_and_starttls_trust_the_configured_ca_and_refuse_another() {
+    let d = Slapd::shared();
+    let ca_b64 = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read(d.ca()).unwrap(),
+    );
+    let other = d.dir.join("other-ca.crt").display().to_string();
+    let cases = [
+        (
+            format!(
+                "      host: 127.0.0.1:{}\n      rootCA: {}",
+                d.tls_port,
+                d.ca()
+            ),
+            true,
+        ),
+        (
+            format!(
+                "      host: 127.0.0.1:{}\n      startTLS: true\n      rootCAData: {ca_b64}",
+                d.port
+            ),
+            true,
+        ),
+        (
+            format!(
+                "      host: 127.0.0.1:{}\n      rootCA: {other}",
+                d.tls_port
+            ),
+            false,
+        ),
+        (
+            format!(
+                "      host: 127.0.0.1:{}\n      startTLS: true\n      rootCA: {other}",
+                d.port
+            ),
+            false,
+        ),
+    ];
+    for (transport, ok) in cases {
+        let app = d.app(&transport).await;
+        let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
+        if ok {
+            assert_eq!(s, StatusCode::OK, "{transport}: {t}");
+        } else {
+            assert_eq!(
+                (s, t["error"].as_str()),
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some("temporarily_unavailable")
+                ),
+                "{transport}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn hostile_usernames_match_nobody_and_ambiguous_names_are_refused() {
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    for user in [
+        "*",
+        "alice)(|(uid=*",
+        "al*",
+        "alice\u{0}",
+        "(uid=alice)",
+        "alice)(uid=*",
+        "*)(objectClass=*",
+        "\\2a",
+    ] {
+        let (s, t) = password_grant(&app, user, "alice123", "openid").await;
+        assert_eq!(
+            (s, t["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+            "{user:?}"
+        );
+    }
+    // Two entries answer to uid=twin (people and contractors), with the same password.
+    let (s, t) = password_grant(&app, "twin", "twin123", "openid").await;
+    assert_eq!(
+        (s, t["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    // The control: the real user with the real password gets in.
+    assert_eq!(
+        password_grant(&app, "alice", "alice123", "openid").await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn wrong_password_unknown_user_and_empty_password_look_the_same() {
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    let mut answers = Vec::new();
+    for (user, pw) in [
+        ("alice", "wrong"),
+        ("nobody-at-all", "alice123"),
+        ("alice", ""),
+    ] {
+        let b = app.browser();
+        let r = b
+            .get(app.url("/auth"))
+            .query(&ldap_auth_query("openid"))
+            .send()
+            .await
+            .unwrap();
+        let login = format!("{}{}", app.base, location(&r));
+        let page = b.get(&login).send().await.unwrap().text().await.unwrap();
+        let r = b
+            .post(&login)
+            .form(&[
+                ("req", hidden(&page, "req").as_str()),
+                ("csrf", &hidden(&page, "csrf")),
+                ("login", user),
+                ("password", pw),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        let msg = body
+            .split("class=\"error\" role=\"alert\">")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .unwrap_or_default()
+            .to_string();
+        answers.push((status, msg));
+    }
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+    assert!(!answers[0].1.is_empty());
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+#[tokio::test]
+async fn refresh_sees_group_changes_and_refuses_deleted_users() {
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    let uid = format!(
+        "u{}",
+        gantry::secret::random_token(6)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    let dn = format!("uid={uid},ou=people,{BASE}");
+    let mut admin = d.admin().await;
+    admin
+        .add(
+            &dn,
+            vec![
+                ("objectClass", ["inetOrgPerson"].into()),
+                ("uid", [uid.as_str()].into()),
+                ("cn", ["Temp User"].into()),
+                ("sn", ["User"].into()),
+                ("userPassword", ["temp-pass-1"].into()),
+            ],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let developers = format!("cn=developers,ou=groups,{BASE}");
+    admin
+        .modify(&developers, vec![Mod::Add("member", [dn.as_str()].into())])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+
+    let (s, t) = password_grant(&app, &uid, "temp-pass-1", "openid groups offline_access").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(groups(&t), set(&["developers"]));
+    admin
+        .modify(
+            &developers,
+            vec![Mod::Delete("member", [dn.as_str()].into())],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let (s, t) = app
+        .post_token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+            Some(RP),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        groups(&t),
+        set(&[]),
+        "removed from the group: gone from the next token"
+    );
+    admin.delete(&dn).await.unwrap().success().unwrap();
+    let (s, b) = app
+        .post_token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+            Some(RP),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "a deleted user cannot refresh"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn slapd_script(args: &[&str]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/slapd.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("run slapd.sh");
+    assert!(
+        out.status.success(),
+        "slapd.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_directory_outage_fails_clearly_and_logins_recover_without_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slapd");
+    let dir_s = dir.display().to_string();
+    slapd_script(&[
+        "start",
+        &free_port().to_string(),
+        &free_port().to_string(),
+        &dir_s,
+    ]);
+    let d = Slapd::at(&dir);
+    let app = d
+        .app(&format!(
+            "{}\n      connectTimeout: 2s\n      timeout: 5s",
+            d.plain()
+        ))
+        .await;
+    assert_eq!(
+        password_grant(&app, "bob", "bob123", "openid").await.0,
+        StatusCode::OK
+    );
+
+    slapd_script(&["stop", &dir_s]);
+    let (s, t) = password_grant(&app, "bob", "bob123", "openid").await;
+    assert_eq!(
+        (s, t["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("temporarily_unavailable")
+        ),
+        "{t}"
+    );
+    let b = app.browser();
+    let r = b
+        .get(app.url("/auth"))
+        .query(&ldap_auth_query("openid"))
+        .send()
+        .await
+        .unwrap();
+    let login = format!("{}{}", app.base, location(&r));
+    let page = b.get(&login).send().await.unwrap().text().await.unwrap();
+    let r = b
+        .post(&login)
+        .form(&[
+            ("req", hidden(&page, "req").as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+            ("login", "bob"),
+            ("password", "bob123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("directory that checks your password is not answering")
+    );
+
+    slapd_script(&["restart", &dir_s]);
+    let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "logins recover: {t}");
+    assert_eq!(groups(&t), set(&["developers"]));
+    slapd_script(&["stop", &dir_s]);
+}
+
+#[tokio::test]
+async fn a_login_takes_a_known_number_of_directory_round_trips() {
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    let ops = || {
+        app.provider
+            .connector("ldap")
+            .and_then(|c| c.operations())
+            .unwrap()
+    };
+    // Warm: the first login also binds the service account.
+    assert_eq!(
+        password_grant(&app, "bob", "bob123", "openid").await.0,
+        StatusCode::OK
+    );
+    let before = ops();
+    assert_eq!(
+        password_grant(&app, "bob", "bob123", "openid").await.0,
+        StatusCode::OK
+    );
+    // user search + user bind + one group search (bob's group has no parent group) + the
+    // empty search for parents of developers.
+    assert_eq!(ops() - before, 4);
+}
