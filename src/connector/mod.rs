@@ -81,8 +81,9 @@ impl Connector {
         matches!(self.kind, Kind::Local(_) | Kind::Ldap(_))
     }
 
-    /// Directory operations sent so far, for connectors that talk to one.
-    pub fn operations(&self) -> Option<u64> {
+    /// Directory operations sent and connections opened so far, for connectors that talk to
+    /// a directory.
+    pub fn operations(&self) -> Option<(u64, u64)> {
         match &self.kind {
             Kind::Ldap(l) => Some(l.operations()),
             Kind::Local(_) => None,

@@ -579,12 +579,60 @@ async fn a_login_takes_a_known_number_of_directory_round_trips() {
         password_grant(&app, "bob", "bob123", "openid").await.0,
         StatusCode::OK
     );
-    let before = ops();
+    let (ops0, dials0) = ops();
     assert_eq!(
         password_grant(&app, "bob", "bob123", "openid").await.0,
         StatusCode::OK
     );
-    // user search + user bind + one group search (bob's group has no parent group) + the
-    // empty search for parents of developers.
-    assert_eq!(ops() - before, 4);
+    let (ops1, dials1) = ops();
+    // user search + user bind + the search for bob's groups + the (empty) search for groups
+    // containing developers.
+    assert_eq!(ops1 - ops0, 4);
+    assert_eq!(
+        dials1, dials0,
+        "a warm login opens no connection: both pools reuse theirs"
+    );
+}
+
+#[tokio::test]
+async fn the_next_host_takes_over_when_the_first_is_down() {
+    let d = Slapd::shared();
+    let dead = free_port();
+    let app = d
+        .app(&format!(
+            "      host: [\"127.0.0.1:{dead}\", \"127.0.0.1:{}\"]\n      insecureNoSSL: true",
+            d.port
+        ))
+        .await;
+    let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(groups(&t), set(&["developers"]));
+}
+
+#[tokio::test]
+async fn a_directory_that_never_answers_times_out_instead_of_hanging() {
+    // Accepts connections and says nothing, like a host behind a dead load balancer.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let d = Slapd::shared();
+    let app = d
+        .app(&format!(
+            "      host: 127.0.0.1:{port}\n      insecureNoSSL: true\n      timeout: 1s"
+        ))
+        .await;
+    let (s, t) = password_grant(&app, "bob", "bob123", "openid").await;
+    assert_eq!(
+        (s, t["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("temporarily_unavailable")
+        ),
+        "{t}"
+    );
 }

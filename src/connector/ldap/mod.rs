@@ -142,11 +142,13 @@ impl LdapConnector {
             .unwrap_or("Username")
     }
 
-    /// LDAP operations sent so far.
-    pub fn operations(&self) -> u64 {
-        self.pool
-            .operations
-            .load(std::sync::atomic::Ordering::Relaxed)
+    /// LDAP operations sent so far, and connections opened.
+    pub fn operations(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.pool.operations.load(Relaxed),
+            self.pool.dials.load(Relaxed),
+        )
     }
 
     fn user_attrs(&self) -> Vec<String> {
@@ -391,7 +393,7 @@ mod tests {
         .unwrap();
         let c = LdapConnector::new("ldap", cfg).unwrap();
         assert!(matches!(c.login("alice", "").await, Ok(None)));
-        assert_eq!(c.operations(), 0);
+        assert_eq!(c.operations(), (0, 0));
         assert!(matches!(
             c.login("alice", "x").await,
             Err(ConnectorError::Unavailable(_))

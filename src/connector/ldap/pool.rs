@@ -33,6 +33,8 @@ pub struct Pool {
     binders: Mutex<Vec<Ldap>>,
     /// LDAP operations sent (connects excluded), for metrics and the round-trip figure.
     pub operations: AtomicU64,
+    /// Connections opened.
+    pub dials: AtomicU64,
 }
 
 impl std::fmt::Debug for Pool {
@@ -83,6 +85,7 @@ impl Pool {
             service: Mutex::new(Vec::new()),
             binders: Mutex::new(Vec::new()),
             operations: AtomicU64::new(0),
+            dials: AtomicU64::new(0),
         })
     }
 
@@ -94,6 +97,7 @@ impl Pool {
     async fn dial(&self) -> Result<Ldap, Unavailable> {
         let mut last = String::from("no host configured");
         for url in &self.urls {
+            self.dials.fetch_add(1, Ordering::Relaxed);
             let attempt = tokio::time::timeout(
                 self.connect_timeout,
                 LdapConnAsync::with_settings(self.settings.clone(), url),
