@@ -2,7 +2,9 @@
 # A throwaway OpenLDAP for Gantry's tests: all state in DIR, loopback only, plain LDAP (with
 # StartTLS) on PORT and ldaps on TLS_PORT, with a test CA in DIR/ca.crt.
 #
-#   slapd.sh start PORT TLS_PORT DIR   create, seed and start (prints nothing on success)
+#   slapd.sh start PORT TLS_PORT DIR   create, seed and start (prints nothing on success);
+#                                      REQUIRE_CLIENT_CERT=1 makes TLS clients present a
+#                                      certificate from the test CA (DIR/client.crt, client.key)
 #   slapd.sh stop DIR                  stop (data stays)
 #   slapd.sh restart DIR               start again on the same ports and data
 #
@@ -55,6 +57,13 @@ case "${1:-}" in
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' > "$DIR/ext"
     openssl x509 -req -in "$DIR/tls.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial \
       -days 2 -extfile "$DIR/ext" -out "$DIR/tls.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=gantry-client \
+      -keyout "$DIR/client.key" -out "$DIR/client.csr" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' > "$DIR/client-ext"
+    openssl x509 -req -in "$DIR/client.csr" -CA "$DIR/ca.crt" -CAkey "$DIR/ca.key" -CAcreateserial \
+      -days 2 -extfile "$DIR/client-ext" -out "$DIR/client.crt" 2>/dev/null
+    VERIFY_CLIENT=never
+    [ "${REQUIRE_CLIENT_CERT:-}" = 1 ] && VERIFY_CLIENT=demand
     # A second CA that signed nothing: clients trusting only it must refuse the server.
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
       -subj "/CN=Unrelated CA" -keyout "$DIR/other-ca.key" -out "$DIR/other-ca.crt" 2>/dev/null
@@ -71,6 +80,7 @@ loglevel  none
 TLSCertificateFile $DIR/tls.crt
 TLSCertificateKeyFile $DIR/tls.key
 TLSCACertificateFile $DIR/ca.crt
+TLSVerifyClient $VERIFY_CLIENT
 
 database  mdb
 maxsize   104857600

@@ -483,10 +483,15 @@ fn free_port() -> u16 {
 }
 
 fn slapd_script(args: &[&str]) {
+    slapd_script_env(args, &[]);
+}
+
+fn slapd_script_env(args: &[&str], env: &[(&str, &str)]) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/peers/slapd.sh");
     let out = std::process::Command::new("bash")
         .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run slapd.sh");
     assert!(
@@ -635,4 +640,44 @@ async fn a_directory_that_never_answers_times_out_instead_of_hanging() {
         ),
         "{t}"
     );
+}
+
+#[tokio::test]
+async fn a_directory_that_demands_client_certificates_gets_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("slapd");
+    let dir_s = dir.display().to_string();
+    slapd_script_env(
+        &[
+            "start",
+            &free_port().to_string(),
+            &free_port().to_string(),
+            &dir_s,
+        ],
+        &[("REQUIRE_CLIENT_CERT", "1")],
+    );
+    let d = Slapd::at(&dir);
+    let ldaps = format!(
+        "      host: 127.0.0.1:{}\n      rootCA: {}",
+        d.tls_port,
+        d.ca()
+    );
+    let without = d.app(&ldaps).await;
+    let (s, t) = password_grant(&without, "bob", "bob123", "openid").await;
+    assert_eq!(
+        (s, t["error"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("temporarily_unavailable")
+        ),
+        "no client certificate: {t}"
+    );
+    let with = d
+        .app(&format!(
+            "{ldaps}\n      clientCert: {dir_s}/client.crt\n      clientKey: {dir_s}/client.key"
+        ))
+        .await;
+    let (s, t) = password_grant(&with, "bob", "bob123", "openid").await;
+    assert_eq!(s, StatusCode::OK, "with the client certificate: {t}");
+    slapd_script(&["stop", &dir_s]);
 }
