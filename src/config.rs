@@ -52,6 +52,57 @@ pub struct Config {
     /// Gantry: which algorithm new signing keys use.
     #[serde(default)]
     pub signing: SigningConfig,
+    /// Gantry: who may do what on registries and clusters.
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
+    /// Gantry: the Docker Registry v2 token service.
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    /// Gantry: the clusters Gantry's tokens log in to.
+    #[serde(default)]
+    pub kubernetes: KubernetesConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryConfig {
+    #[serde(default)]
+    pub services: Vec<RegistryService>,
+    /// PEM files of the registry CA; without them Gantry keeps its own CA in the database.
+    pub ca_cert: Option<String>,
+    pub ca_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryService {
+    /// The registry's `auth.token.service`.
+    pub name: String,
+    /// The registry's `auth.token.issuer`: the `iss` of its tokens.
+    pub issuer: String,
+    /// Token lifetime, at least 60s (default 5m).
+    #[serde(rename = "tokenTTL")]
+    pub token_ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubernetesConfig {
+    pub username_claim: Option<String>,
+    pub username_prefix: Option<String>,
+    pub groups_prefix: Option<String>,
+    #[serde(default)]
+    pub clusters: Vec<KubeCluster>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubeCluster {
+    pub name: String,
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    pub server: Option<String>,
+    pub certificate_authority_data: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -396,6 +447,26 @@ impl Config {
                 return bad(format!("connectors[{i}] `{}`: {e}", c.id));
             }
         }
+        self.compiled_policy()?;
+        for (i, svc) in self.registry.services.iter().enumerate() {
+            if svc.name.is_empty() || svc.issuer.is_empty() {
+                return bad(format!("registry.services[{i}]: name and issuer are required"));
+            }
+            if let Some(t) = &svc.token_ttl {
+                match parse_duration(t) {
+                    Some(d) if d.as_secs() >= 60 => {}
+                    _ => return bad(format!("registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s")),
+                }
+            }
+        }
+        if self.registry.ca_cert.is_some() != self.registry.ca_key.is_some() {
+            return bad("registry: caCert and caKey go together".into());
+        }
+        if !self.registry.services.is_empty()
+            && self.signing.algorithm.as_deref() == Some("EdDSA")
+        {
+            return bad("registry: registries verify ES256 or RS256 tokens; signing.algorithm EdDSA cannot serve them".into());
+        }
         if let Some(pc) = &self.oauth2.password_connector
             && !(pc == "local" && self.local_enabled())
             && !self.connectors.iter().any(|c| &c.id == pc)
@@ -405,6 +476,12 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The policy, compiled against the configured clusters.
+    pub fn compiled_policy(&self) -> Result<crate::policy::Policy, ConfigError> {
+        let clusters: Vec<String> = self.kubernetes.clusters.iter().map(|c| c.name.clone()).collect();
+        crate::policy::Policy::compile(&self.policy, &clusters).map_err(ConfigError::Invalid)
     }
 
     /// Whether the built-in `local` connector serves static or database passwords.

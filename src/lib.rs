@@ -14,6 +14,7 @@ pub mod identity;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;
+pub mod policy;
 pub mod password;
 pub mod secret;
 pub mod storage;

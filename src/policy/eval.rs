@@ -1,0 +1,258 @@
+//! Evaluating the policy for one subject: registry access, Kubernetes bindings, admin rights,
+//! each with the rules that decided it.
+
+use serde::Serialize;
+
+use super::model::{Policy, Rule};
+use super::pattern::{Bindings, Pattern};
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The preferred username (`${user}`).
+    pub user: &'a str,
+    pub email: &'a str,
+    pub groups: &'a [String],
+}
+
+/// The answer for one registry resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub granted: Vec<String>,
+    /// Rules that allowed something on this resource.
+    pub allowed_by: Vec<String>,
+    /// Deny rules that removed something.
+    pub denied_by: Vec<String>,
+}
+
+/// One binding a subject gets on a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KubeBinding {
+    pub cluster: String,
+    /// `None` for cluster-wide roles.
+    pub namespace: Option<String>,
+    pub roles: Vec<String>,
+    #[serde(rename = "clusterRoles")]
+    pub cluster_roles: Vec<String>,
+    pub rule: String,
+    /// The group the rule matched through, if any.
+    pub group: Option<String>,
+}
+
+const REPOSITORY_ACTIONS: &[&str] = &["pull", "push", "delete"];
+
+fn any_matches(patterns: &[Pattern], s: &str) -> bool {
+    let b = Bindings::default();
+    patterns.iter().any(|p| p.matches(s, &b) == Some(true))
+}
+
+impl Policy {
+    /// How a rule applies to the subject: once per matching group (that group binds
+    /// `${group}`), and once without a group when a user pattern or `*` matched.
+    fn applies<'a>(&self, rule: &Rule, s: &Subject<'a>) -> Vec<Option<&'a str>> {
+        let mut out: Vec<Option<&'a str>> = Vec::new();
+        for g in s.groups {
+            if any_matches(&rule.groups, g) {
+                out.push(Some(g.as_str()));
+            }
+        }
+        let star = rule.groups.iter().any(|p| p.as_str() == "*");
+        if (out.is_empty() && star) || any_matches(&rule.users, s.user) {
+            out.push(None);
+        }
+        out
+    }
+
+    /// Actions on `rtype:name` (`repository` or `registry:catalog`) granted out of `requested`.
+    pub fn registry(&self, s: &Subject<'_>, rtype: &str, name: &str, requested: &[String]) -> Decision {
+        let mut allowed: Vec<&str> = Vec::new();
+        let mut denied: Vec<&str> = Vec::new();
+        let mut d = Decision::default();
+        let full: &[&str] = if rtype == "repository" { REPOSITORY_ACTIONS } else { &["*"] };
+        for rule in &self.rules {
+            let mut acts: Vec<&str> = Vec::new();
+            for group in self.applies(rule, s) {
+                let b = Bindings { group, user: s.user, email: s.email };
+                for g in &rule.registry {
+                    let hit = match rtype {
+                        "repository" => g.repositories.iter().any(|p| p.matches(name, &b) == Some(true)),
+                        "registry" => g.catalog && name == "catalog",
+                        _ => false,
+                    };
+                    if !hit {
+                        continue;
+                    }
+                    if rtype == "registry" {
+                        acts.push("*");
+                    }
+                    for a in &g.actions {
+                        if a == "*" {
+                            acts.extend_from_slice(full);
+                        } else if rtype == "repository" {
+                            acts.push(a);
+                        }
+                    }
+                }
+            }
+            if acts.is_empty() {
+                continue;
+            }
+            if rule.deny {
+                denied.extend(acts);
+                d.denied_by.push(rule.name.clone());
+            } else {
+                allowed.extend(acts);
+                d.allowed_by.push(rule.name.clone());
+            }
+        }
+        let effective: Vec<&str> = full.iter().copied().filter(|a| allowed.contains(a) && !denied.contains(a)).collect();
+        for r in requested {
+            let ok = if r == "*" && rtype == "repository" {
+                REPOSITORY_ACTIONS.iter().all(|a| effective.contains(a))
+            } else {
+                effective.contains(&r.as_str())
+            };
+            if ok && !d.granted.contains(r) {
+                d.granted.push(r.clone());
+            }
+        }
+        d
+    }
+
+    /// The bindings the subject gets on `cluster` (every cluster when `None`).
+    pub fn kubernetes(&self, s: &Subject<'_>, cluster: Option<&str>, known_clusters: &[String]) -> Vec<KubeBinding> {
+        let mut out = Vec::new();
+        for rule in self.rules.iter().filter(|r| !r.deny) {
+            for group in self.applies(rule, s) {
+                let b = Bindings { group, user: s.user, email: s.email };
+                for k in &rule.kubernetes {
+                    let clusters: Vec<String> = if k.clusters.iter().any(|c| c == "*") { known_clusters.to_vec() } else { k.clusters.clone() };
+                    for c in clusters.iter().filter(|c| cluster.is_none_or(|want| want == c.as_str())) {
+                        if !k.cluster_roles.is_empty() {
+                            out.push(KubeBinding { cluster: c.clone(), namespace: None, roles: vec![], cluster_roles: k.cluster_roles.clone(), rule: rule.name.clone(), group: group.map(String::from) });
+                        }
+                        for ns in &k.namespaces {
+                            if let Some(n) = ns.expand(&b) {
+                                out.push(KubeBinding { cluster: c.clone(), namespace: Some(n), roles: k.roles.clone(), cluster_roles: vec![], rule: rule.name.clone(), group: group.map(String::from) });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the subject may use the admin UI and API.
+    pub fn is_admin(&self, s: &Subject<'_>) -> bool {
+        let b = Bindings::default();
+        let m = |pats: &[String], v: &str| pats.iter().filter_map(|p| Pattern::parse(p).ok()).any(|p| p.matches(v, &b) == Some(true));
+        s.groups.iter().any(|g| m(&self.admins.groups, g)) || m(&self.admins.users, s.user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::model::PolicyConfig;
+
+    const EXAMPLE: &str = r#"
+admins: { groups: [platform-admins] }
+rules:
+  - name: platform-admins
+    groups: [platform-admins]
+    registry:   [{ repositories: ["**"], actions: ["*"], catalog: true }]
+    kubernetes: [{ clusters: ["*"], clusterRoles: [cluster-admin] }]
+  - name: team-repos
+    groups: ["team-*"]
+    registry:   [{ repositories: ["${group}/**"], actions: [pull, push] }]
+    kubernetes: [{ clusters: [prod, staging], namespaces: ["${group}"], roles: [edit] }]
+  - name: everyone-pulls-library
+    groups: ["*"]
+    registry:   [{ repositories: ["library/**"], actions: [pull] }]
+  - name: no-contractor-pushes-to-prod
+    effect: deny
+    groups: [contractors]
+    registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
+  - name: prod-pushers
+    groups: [release]
+    registry:   [{ repositories: ["prod/**"], actions: [pull, push] }]
+"#;
+
+    fn policy() -> Policy {
+        let c: PolicyConfig = serde_norway::from_str(EXAMPLE).unwrap();
+        Policy::compile(&c, &["prod".into(), "staging".into()]).unwrap()
+    }
+
+    fn req(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn team_members_push_their_own_repositories_only() {
+        let p = policy();
+        let groups = req(&["team-a"]);
+        let s = Subject { user: "ann", email: "", groups: &groups };
+        let d = p.registry(&s, "repository", "team-a/app", &req(&["pull", "push"]));
+        assert_eq!(d.granted, req(&["pull", "push"]));
+        assert_eq!(d.allowed_by, req(&["team-repos"]));
+        assert!(p.registry(&s, "repository", "team-b/app", &req(&["pull", "push"])).granted.is_empty());
+        assert_eq!(p.registry(&s, "repository", "library/alpine", &req(&["pull", "push"])).granted, req(&["pull"]));
+    }
+
+    #[test]
+    fn deny_wins_over_allow() {
+        let p = policy();
+        let groups = req(&["release", "contractors"]);
+        let s = Subject { user: "c", email: "", groups: &groups };
+        let d = p.registry(&s, "repository", "prod/api", &req(&["pull", "push"]));
+        assert_eq!(d.granted, req(&["pull"]));
+        assert_eq!(d.denied_by, req(&["no-contractor-pushes-to-prod"]));
+    }
+
+    #[test]
+    fn everyone_signed_in_pulls_library_even_without_groups() {
+        let p = policy();
+        let s = Subject { user: "nobody", email: "", groups: &[] };
+        assert_eq!(p.registry(&s, "repository", "library/x", &req(&["pull"])).granted, req(&["pull"]));
+        assert!(p.registry(&s, "repository", "team-a/x", &req(&["pull"])).granted.is_empty());
+        assert!(p.registry(&s, "registry", "catalog", &req(&["*"])).granted.is_empty());
+    }
+
+    #[test]
+    fn admins_get_everything_and_the_catalog() {
+        let p = policy();
+        let groups = req(&["platform-admins"]);
+        let s = Subject { user: "root", email: "", groups: &groups };
+        assert_eq!(p.registry(&s, "registry", "catalog", &req(&["*"])).granted, req(&["*"]));
+        assert_eq!(p.registry(&s, "repository", "any/thing/deep", &req(&["*", "delete"])).granted, req(&["*", "delete"]));
+        assert!(p.is_admin(&s));
+        let b = p.kubernetes(&s, Some("prod"), &["prod".into(), "staging".into()]);
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].cluster_roles, req(&["cluster-admin"]));
+    }
+
+    #[test]
+    fn namespaces_follow_the_matched_group() {
+        let p = policy();
+        let groups = req(&["team-a", "team-b"]);
+        let s = Subject { user: "x", email: "", groups: &groups };
+        let b = p.kubernetes(&s, Some("staging"), &[]);
+        let ns: Vec<_> = b.iter().filter_map(|b| b.namespace.clone()).collect();
+        assert_eq!(ns, req(&["team-a", "team-b"]));
+        assert!(!p.is_admin(&s));
+    }
+
+    #[test]
+    fn invalid_policies_name_the_rule() {
+        let bad = |y: &str| {
+            let c: PolicyConfig = serde_norway::from_str(y).unwrap();
+            Policy::compile(&c, &["prod".into()]).unwrap_err()
+        };
+        assert!(bad("rules: [{name: r1, groups: [a], registry: [{repositories: [x], actions: [write]}]}]").contains("`r1`"));
+        assert!(bad("rules: [{name: r2, groups: [a], registry: [{repositories: [\"x/***\"], actions: [pull]}]}]").contains("r2"));
+        assert!(bad("rules: [{name: r3, groups: [a], registry: [{repositories: [\"${team}\"], actions: [pull]}]}]").contains("${team}"));
+        assert!(bad("rules: [{name: r4, groups: [a], kubernetes: [{clusters: [mars], clusterRoles: [view]}]}]").contains("mars"));
+        assert!(bad("rules: [{name: r5, users: [bob], registry: [{repositories: [\"${group}/x\"], actions: [pull]}]}]").contains("${group}"));
+    }
+}

@@ -1,0 +1,172 @@
+//! Glob patterns of the policy: `*` within one path segment, `**` across segments, and
+//! placeholders `${group}`, `${user}`, `${email}` whose values match literally.
+
+/// One piece of a compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Char(char),
+    /// `*`: anything but `/`.
+    Star,
+    /// `**`: anything.
+    DoubleStar,
+    Var(Var),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Var {
+    Group,
+    User,
+    Email,
+}
+
+/// Values the placeholders stand for while one rule is evaluated.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Bindings<'a> {
+    pub group: Option<&'a str>,
+    pub user: &'a str,
+    pub email: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    tokens: Vec<Token>,
+}
+
+impl Pattern {
+    pub fn parse(text: &str) -> Result<Pattern, String> {
+        if text.is_empty() {
+            return Err("empty pattern".into());
+        }
+        let mut tokens = Vec::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    let n = chars[i..].iter().take_while(|c| **c == '*').count();
+                    match n {
+                        1 => tokens.push(Token::Star),
+                        2 => tokens.push(Token::DoubleStar),
+                        _ => return Err(format!("`{text}`: use * or **, not {}", "*".repeat(n))),
+                    }
+                    i += n;
+                }
+                '$' if chars.get(i + 1) == Some(&'{') => {
+                    let end = chars[i..].iter().position(|c| *c == '}').ok_or_else(|| format!("`{text}`: unclosed ${{"))?;
+                    let name: String = chars[i + 2..i + end].iter().collect();
+                    let var = match name.as_str() {
+                        "group" => Var::Group,
+                        "user" => Var::User,
+                        "email" => Var::Email,
+                        other => return Err(format!("`{text}`: unknown placeholder ${{{other}}} (group, user, email)")),
+                    };
+                    tokens.push(Token::Var(var));
+                    i += end + 1;
+                }
+                c => {
+                    tokens.push(Token::Char(c));
+                    i += 1;
+                }
+            }
+        }
+        Ok(Pattern { text: text.to_string(), tokens })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn uses(&self, v: Var) -> bool {
+        self.tokens.contains(&Token::Var(v))
+    }
+
+    /// The pattern with placeholders filled, when that leaves no glob: a concrete name.
+    pub fn expand(&self, b: &Bindings<'_>) -> Option<String> {
+        let mut out = String::new();
+        for t in &self.tokens {
+            match t {
+                Token::Char(c) => out.push(*c),
+                Token::Var(Var::Group) => out.push_str(b.group?),
+                Token::Var(Var::User) => out.push_str(b.user),
+                Token::Var(Var::Email) => out.push_str(b.email),
+                Token::Star | Token::DoubleStar => return None,
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Whether `s` matches; `None` when a placeholder the pattern needs has no value.
+    pub fn matches(&self, s: &str, b: &Bindings<'_>) -> Option<bool> {
+        // Expand placeholders into literal characters first: their values never act as globs.
+        let mut expanded: Vec<Token> = Vec::with_capacity(self.tokens.len());
+        for t in &self.tokens {
+            match t {
+                Token::Var(v) => {
+                    let value = match v {
+                        Var::Group => b.group?,
+                        Var::User => b.user,
+                        Var::Email => b.email,
+                    };
+                    if value.is_empty() {
+                        return None;
+                    }
+                    expanded.extend(value.chars().map(Token::Char));
+                }
+                other => expanded.push(other.clone()),
+            }
+        }
+        let s: Vec<char> = s.chars().collect();
+        Some(glob(&expanded, &s))
+    }
+}
+
+fn glob(p: &[Token], s: &[char]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some(Token::Char(c)) => s.first() == Some(c) && glob(&p[1..], &s[1..]),
+        Some(Token::Star) => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != '/').any(|i| glob(&p[1..], &s[i..])),
+        Some(Token::DoubleStar) => (0..=s.len()).any(|i| glob(&p[1..], &s[i..])),
+        Some(Token::Var(_)) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, s: &str) -> bool {
+        Pattern::parse(p).unwrap().matches(s, &Bindings { group: Some("team-a"), user: "alice", email: "a@x" }).unwrap()
+    }
+
+    #[test]
+    fn stars_stay_in_their_segment_and_double_stars_cross() {
+        assert!(m("library/*", "library/alpine"));
+        assert!(!m("library/*", "library/a/b"));
+        assert!(m("library/**", "library/a/b"));
+        assert!(m("**", "anything/at/all"));
+        assert!(m("team-*", "team-a"));
+        assert!(!m("team-*", "team-a/x"));
+        assert!(!m("library/**", "librar/x"));
+    }
+
+    #[test]
+    fn placeholders_match_literally() {
+        assert!(m("${group}/**", "team-a/app"));
+        assert!(!m("${group}/**", "team-b/app"));
+        assert!(m("users/${user}", "users/alice"));
+        let p = Pattern::parse("${group}/x").unwrap();
+        // A group named like a glob matches only itself.
+        assert_eq!(p.matches("anything/x", &Bindings { group: Some("*"), user: "u", email: "" }), Some(false));
+        assert_eq!(p.matches("*/x", &Bindings { group: Some("*"), user: "u", email: "" }), Some(true));
+        assert_eq!(p.matches("a/x", &Bindings { group: None, user: "u", email: "" }), None);
+    }
+
+    #[test]
+    fn bad_patterns_are_named() {
+        assert!(Pattern::parse("a/***").unwrap_err().contains("***"));
+        assert!(Pattern::parse("${team}/x").unwrap_err().contains("${team}"));
+        assert!(Pattern::parse("${group").is_err());
+        assert!(Pattern::parse("").is_err());
+    }
+}
