@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every Gantry test on a fresh Debian machine or a developer's:
-#   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils, a C
-#      compiler, openssl) with apt,
+#   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
+#      docker-registry + skopeo, a C compiler, openssl, curl) with apt,
 #   2. installs the relying-party test client (openid-client) with npm ci,
-#   3. starts a throwaway PostgreSQL cluster and a throwaway slapd on free loopback ports,
+#   3. starts a throwaway PostgreSQL cluster, slapd and docker-registry on loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
 #   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
@@ -21,6 +21,9 @@ command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 export PATH="$PATH:/usr/sbin:/sbin"
 command -v slapd >/dev/null 2>&1 || missing+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || missing+=(ldap-utils)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -40,10 +43,12 @@ as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 LDAPDIR=$(mktemp -d /tmp/gantry-ldap.XXXXXX)
+REGDIR=$(mktemp -d /tmp/gantry-registry.XXXXXX)
 cleanup() {
+  scripts/peers/registry.sh stop "$REGDIR" >/dev/null 2>&1 || true
   as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   scripts/peers/slapd.sh stop "$LDAPDIR/slapd" >/dev/null 2>&1 || true
-  rm -rf "$PGDIR" "$LDAPDIR"
+  rm -rf "$PGDIR" "$LDAPDIR" "$REGDIR"
 }
 trap cleanup EXIT
 [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
@@ -74,6 +79,24 @@ done
 export GANTRY_TEST_LDAP_DIR="$LDAPDIR/slapd"
 # Read by the tests' connector configs as $GANTRY_TEST_LDAP_BINDPW: tests $VAR expansion too.
 export GANTRY_TEST_LDAP_BINDPW=readonly
+
+# --- docker-registry: token auth against the Gantry a test binds on REALM_PORT ---
+log "starting docker-registry ($(docker-registry --version 2>&1 | head -n1))"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=Gantry test registry CA" -keyout "$REGDIR/ca.key" -out "$REGDIR/ca.crt" 2>/dev/null
+free_port() { # a port nothing listens on now
+  local p
+  for _ in $(seq 1 50); do
+    p=$(( 20000 + RANDOM % 20000 ))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  return 1
+}
+REALM_PORT=$(free_port); REG_PORT=$(free_port)
+scripts/peers/registry.sh start "$REG_PORT" "$REGDIR" "http://127.0.0.1:$REALM_PORT/dex/registry/token" \
+  registry.test gantry-test "$REGDIR/ca.crt"
+export GANTRY_TEST_REGISTRY="127.0.0.1:$REG_PORT" GANTRY_TEST_REGISTRY_REALM_PORT="$REALM_PORT"
+export GANTRY_TEST_REGISTRY_CA_CERT="$REGDIR/ca.crt" GANTRY_TEST_REGISTRY_CA_KEY="$REGDIR/ca.key"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -78,6 +78,9 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     for r in &cfg.response_types_ignored() {
         tracing::warn!(response_type = %r, "oauth2.responseTypes: only `code` is served; ignoring");
     }
+    let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now())
+        .await
+        .map_err(crate::config::ConfigError::Invalid)?;
     let provider = Arc::new(Provider {
         issuer: cfg.issuer.clone(),
         db,
@@ -92,6 +95,8 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
         metrics: Arc::new(Metrics::default()),
+        policy: cfg.compiled_policy()?,
+        registry,
     });
     let issuer = url::Url::parse(&cfg.issuer)
         .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
@@ -132,6 +137,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         .merge(http::authorize::router())
         .merge(http::token::router())
         .merge(http::logout::router())
+        .merge(http::registry::router())
         .merge(http::health::router());
     if with_metrics {
         api = api.merge(http::health::metrics_router());

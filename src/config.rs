@@ -450,20 +450,25 @@ impl Config {
         self.compiled_policy()?;
         for (i, svc) in self.registry.services.iter().enumerate() {
             if svc.name.is_empty() || svc.issuer.is_empty() {
-                return bad(format!("registry.services[{i}]: name and issuer are required"));
+                return bad(format!(
+                    "registry.services[{i}]: name and issuer are required"
+                ));
             }
             if let Some(t) = &svc.token_ttl {
                 match parse_duration(t) {
                     Some(d) if d.as_secs() >= 60 => {}
-                    _ => return bad(format!("registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s")),
+                    _ => {
+                        return bad(format!(
+                            "registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s"
+                        ));
+                    }
                 }
             }
         }
         if self.registry.ca_cert.is_some() != self.registry.ca_key.is_some() {
             return bad("registry: caCert and caKey go together".into());
         }
-        if !self.registry.services.is_empty()
-            && self.signing.algorithm.as_deref() == Some("EdDSA")
+        if !self.registry.services.is_empty() && self.signing.algorithm.as_deref() == Some("EdDSA")
         {
             return bad("registry: registries verify ES256 or RS256 tokens; signing.algorithm EdDSA cannot serve them".into());
         }
@@ -480,7 +485,12 @@ impl Config {
 
     /// The policy, compiled against the configured clusters.
     pub fn compiled_policy(&self) -> Result<crate::policy::Policy, ConfigError> {
-        let clusters: Vec<String> = self.kubernetes.clusters.iter().map(|c| c.name.clone()).collect();
+        let clusters: Vec<String> = self
+            .kubernetes
+            .clusters
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         crate::policy::Policy::compile(&self.policy, &clusters).map_err(ConfigError::Invalid)
     }
 

@@ -36,6 +36,11 @@ pub enum Command {
     },
     /// Read a password on standard input and print its argon2id hash for `staticPasswords`.
     HashPassword,
+    /// Registry token service tools.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// A tiny relying party that logs in through Gantry and shows the tokens and claims.
     ExampleApp {
         #[arg(long, default_value = "http://127.0.0.1:5556/dex")]
@@ -55,6 +60,15 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Print the registry CA certificate (PEM) for the registry's `auth.token.rootcertbundle`.
+    Ca {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+    },
+}
+
 /// Run a parsed command; the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -71,6 +85,9 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Migrate { config } => serve::migrate(&config).await,
         Command::HashPassword => hash_password(),
+        Command::Registry {
+            command: RegistryCommand::Ca { config },
+        } => serve::registry_ca(&config).await,
         Command::ExampleApp {
             issuer,
             client_id,

@@ -46,6 +46,34 @@ pub async fn migrate(path: &Path) -> i32 {
     }
 }
 
+pub async fn registry_ca(path: &Path) -> i32 {
+    let cfg = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return 1;
+        }
+    };
+    let db = match crate::storage::Db::open(&cfg.storage).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let now = crate::clock::Clock::now(&SystemClock);
+    match crate::registry::ca::RegistryCa::load(&cfg.registry, &db, now).await {
+        Ok(ca) => {
+            print!("{}", ca.cert_pem());
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
 pub async fn serve(path: &Path) -> i32 {
     let cfg = match Config::load(path) {
         Ok(c) => c,

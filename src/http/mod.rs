@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod logout;
+pub mod registry;
 pub mod token;
 pub mod views;
 

@@ -17,30 +17,32 @@ use crate::storage::{Db, StorageError};
 /// A snapshot of every published key, newest first.
 #[derive(Debug)]
 pub struct KeySet {
-    /// Each key with the time it starts signing.
-    keys: Vec<(Arc<SigningKey>, i64)>,
+    /// Each key with the time it starts signing and the time a successor took over.
+    keys: Vec<(Arc<SigningKey>, i64, Option<i64>)>,
     /// The JWKS document, rendered once per snapshot.
     pub jwks: String,
 }
 
 impl KeySet {
-    /// The key that signs at `now`: the newest one already active.
+    /// The key that signs at `now`: active, and not yet replaced by a successor. Two keys of
+    /// the same second are told apart by the retirement of the older one.
     pub fn signer_at(&self, now: i64) -> Option<&Arc<SigningKey>> {
         self.keys
             .iter()
-            .find(|(_, from)| *from <= now)
+            .find(|(_, from, retired)| *from <= now && retired.is_none_or(|r| r > now))
+            .or_else(|| self.keys.iter().find(|(_, from, _)| *from <= now))
             .or(self.keys.last())
-            .map(|(k, _)| k)
+            .map(|(k, _, _)| k)
     }
 
     pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
-        self.keys.iter().map(|(k, _)| k).find(|k| k.kid == kid)
+        self.keys.iter().map(|(k, _, _)| k).find(|k| k.kid == kid)
     }
 
     /// The algorithms of the published keys: both while a change of algorithm rolls over.
     pub fn algorithms(&self) -> Vec<&'static str> {
         let mut algs: Vec<&'static str> = Vec::new();
-        for (k, _) in &self.keys {
+        for (k, _, _) in &self.keys {
             if !algs.contains(&k.alg.as_str()) {
                 algs.push(k.alg.as_str());
             }
@@ -133,6 +135,40 @@ impl Keys {
         build(db.list_keys(now).await?)
     }
 
+    /// Rotate now, and let the new key sign at once: for a suspected key compromise, when
+    /// waiting out the publication lead is worse than verifiers briefly missing the new key.
+    pub async fn rotate_now(&self) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        let s = self.schedule;
+        for _ in 0..3 {
+            let state = self.db.rotation_state().await?;
+            let (key, der) = SigningKey::generate(s.alg).map_err(StorageError::Corrupt)?;
+            let row = StoredKey {
+                kid: key.kid.clone(),
+                alg: s.alg.as_str().into(),
+                private_der: der,
+                created_at: now,
+                active_from: now,
+                retired_at: None,
+                remove_at: None,
+            };
+            if self
+                .db
+                .claim_rotation(
+                    state.map(|st| st.1),
+                    &row,
+                    now + s.period,
+                    now + s.retain + s.lead,
+                )
+                .await?
+            {
+                tracing::warn!(kid = %row.kid, "signing key rotated on demand");
+                break;
+            }
+        }
+        self.refresh().await
+    }
+
     /// The current snapshot.
     pub fn current(&self) -> Arc<KeySet> {
         match self.set.read() {
@@ -175,12 +211,12 @@ fn build(stored: Vec<StoredKey>) -> Result<KeySet, StorageError> {
             StorageError::Corrupt(format!("key {} has algorithm {}", k.kid, k.alg))
         })?;
         let parsed = SigningKey::from_pkcs8(alg, &k.private_der).map_err(StorageError::Corrupt)?;
-        keys.push((Arc::new(parsed), k.active_from));
+        keys.push((Arc::new(parsed), k.active_from, k.retired_at));
     }
     if keys.is_empty() {
         return Err(StorageError::Corrupt("no signing key".into()));
     }
-    let jwks: Vec<&serde_json::Value> = keys.iter().map(|(k, _)| k.jwk()).collect();
+    let jwks: Vec<&serde_json::Value> = keys.iter().map(|(k, _, _)| k.jwk()).collect();
     let jwks = serde_json::json!({ "keys": jwks }).to_string();
     Ok(KeySet { keys, jwks })
 }

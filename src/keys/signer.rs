@@ -67,6 +67,8 @@ pub struct SigningKey {
     pair: Pair,
     jwk: serde_json::Value,
     decoding: jsonwebtoken::DecodingKey,
+    /// PKCS#8, for certifying this key (registry tokens carry a certificate chain).
+    der: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -150,6 +152,7 @@ impl SigningKey {
             pair,
             jwk,
             decoding,
+            der: der.to_vec(),
         })
     }
 
@@ -158,9 +161,27 @@ impl SigningKey {
         &self.jwk
     }
 
+    /// The private key as PKCS#8 DER.
+    pub fn pkcs8_der(&self) -> &[u8] {
+        &self.der
+    }
+
     /// Sign `claims` as a compact JWS with this key's `kid`.
     pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, String> {
-        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        self.sign_with_chain(claims, typ, None)
+    }
+
+    /// Sign with an `x5c` certificate chain in the header (base64 DER, leaf first).
+    pub fn sign_with_chain<T: Serialize>(
+        &self,
+        claims: &T,
+        typ: &str,
+        x5c: Option<&[String]>,
+    ) -> Result<String, String> {
+        let mut header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        if let (Some(chain), Some(h)) = (x5c, header.as_object_mut()) {
+            h.insert("x5c".into(), chain.into());
+        }
         let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
         let mut msg = b64(header.to_string().as_bytes());
         msg.push('.');

@@ -40,6 +40,8 @@ pub struct Provider {
     pub password_connector: Option<String>,
     pub throttle: LoginThrottle,
     pub metrics: Arc<Metrics>,
+    pub policy: crate::policy::Policy,
+    pub registry: crate::registry::Registry,
 }
 
 impl Provider {

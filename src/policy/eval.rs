@@ -64,18 +64,35 @@ impl Policy {
     }
 
     /// Actions on `rtype:name` (`repository` or `registry:catalog`) granted out of `requested`.
-    pub fn registry(&self, s: &Subject<'_>, rtype: &str, name: &str, requested: &[String]) -> Decision {
+    pub fn registry(
+        &self,
+        s: &Subject<'_>,
+        rtype: &str,
+        name: &str,
+        requested: &[String],
+    ) -> Decision {
         let mut allowed: Vec<&str> = Vec::new();
         let mut denied: Vec<&str> = Vec::new();
         let mut d = Decision::default();
-        let full: &[&str] = if rtype == "repository" { REPOSITORY_ACTIONS } else { &["*"] };
+        let full: &[&str] = if rtype == "repository" {
+            REPOSITORY_ACTIONS
+        } else {
+            &["*"]
+        };
         for rule in &self.rules {
             let mut acts: Vec<&str> = Vec::new();
             for group in self.applies(rule, s) {
-                let b = Bindings { group, user: s.user, email: s.email };
+                let b = Bindings {
+                    group,
+                    user: s.user,
+                    email: s.email,
+                };
                 for g in &rule.registry {
                     let hit = match rtype {
-                        "repository" => g.repositories.iter().any(|p| p.matches(name, &b) == Some(true)),
+                        "repository" => g
+                            .repositories
+                            .iter()
+                            .any(|p| p.matches(name, &b) == Some(true)),
                         "registry" => g.catalog && name == "catalog",
                         _ => false,
                     };
@@ -105,7 +122,11 @@ impl Policy {
                 d.allowed_by.push(rule.name.clone());
             }
         }
-        let effective: Vec<&str> = full.iter().copied().filter(|a| allowed.contains(a) && !denied.contains(a)).collect();
+        let effective: Vec<&str> = full
+            .iter()
+            .copied()
+            .filter(|a| allowed.contains(a) && !denied.contains(a))
+            .collect();
         for r in requested {
             let ok = if r == "*" && rtype == "repository" {
                 REPOSITORY_ACTIONS.iter().all(|a| effective.contains(a))
@@ -120,20 +141,50 @@ impl Policy {
     }
 
     /// The bindings the subject gets on `cluster` (every cluster when `None`).
-    pub fn kubernetes(&self, s: &Subject<'_>, cluster: Option<&str>, known_clusters: &[String]) -> Vec<KubeBinding> {
+    pub fn kubernetes(
+        &self,
+        s: &Subject<'_>,
+        cluster: Option<&str>,
+        known_clusters: &[String],
+    ) -> Vec<KubeBinding> {
         let mut out = Vec::new();
         for rule in self.rules.iter().filter(|r| !r.deny) {
             for group in self.applies(rule, s) {
-                let b = Bindings { group, user: s.user, email: s.email };
+                let b = Bindings {
+                    group,
+                    user: s.user,
+                    email: s.email,
+                };
                 for k in &rule.kubernetes {
-                    let clusters: Vec<String> = if k.clusters.iter().any(|c| c == "*") { known_clusters.to_vec() } else { k.clusters.clone() };
-                    for c in clusters.iter().filter(|c| cluster.is_none_or(|want| want == c.as_str())) {
+                    let clusters: Vec<String> = if k.clusters.iter().any(|c| c == "*") {
+                        known_clusters.to_vec()
+                    } else {
+                        k.clusters.clone()
+                    };
+                    for c in clusters
+                        .iter()
+                        .filter(|c| cluster.is_none_or(|want| want == c.as_str()))
+                    {
                         if !k.cluster_roles.is_empty() {
-                            out.push(KubeBinding { cluster: c.clone(), namespace: None, roles: vec![], cluster_roles: k.cluster_roles.clone(), rule: rule.name.clone(), group: group.map(String::from) });
+                            out.push(KubeBinding {
+                                cluster: c.clone(),
+                                namespace: None,
+                                roles: vec![],
+                                cluster_roles: k.cluster_roles.clone(),
+                                rule: rule.name.clone(),
+                                group: group.map(String::from),
+                            });
                         }
                         for ns in &k.namespaces {
                             if let Some(n) = ns.expand(&b) {
-                                out.push(KubeBinding { cluster: c.clone(), namespace: Some(n), roles: k.roles.clone(), cluster_roles: vec![], rule: rule.name.clone(), group: group.map(String::from) });
+                                out.push(KubeBinding {
+                                    cluster: c.clone(),
+                                    namespace: Some(n),
+                                    roles: k.roles.clone(),
+                                    cluster_roles: vec![],
+                                    rule: rule.name.clone(),
+                                    group: group.map(String::from),
+                                });
                             }
                         }
                     }
@@ -146,7 +197,11 @@ impl Policy {
     /// Whether the subject may use the admin UI and API.
     pub fn is_admin(&self, s: &Subject<'_>) -> bool {
         let b = Bindings::default();
-        let m = |pats: &[String], v: &str| pats.iter().filter_map(|p| Pattern::parse(p).ok()).any(|p| p.matches(v, &b) == Some(true));
+        let m = |pats: &[String], v: &str| {
+            pats.iter()
+                .filter_map(|p| Pattern::parse(p).ok())
+                .any(|p| p.matches(v, &b) == Some(true))
+        };
         s.groups.iter().any(|g| m(&self.admins.groups, g)) || m(&self.admins.users, s.user)
     }
 }
@@ -192,19 +247,35 @@ rules:
     fn team_members_push_their_own_repositories_only() {
         let p = policy();
         let groups = req(&["team-a"]);
-        let s = Subject { user: "ann", email: "", groups: &groups };
+        let s = Subject {
+            user: "ann",
+            email: "",
+            groups: &groups,
+        };
         let d = p.registry(&s, "repository", "team-a/app", &req(&["pull", "push"]));
         assert_eq!(d.granted, req(&["pull", "push"]));
         assert_eq!(d.allowed_by, req(&["team-repos"]));
-        assert!(p.registry(&s, "repository", "team-b/app", &req(&["pull", "push"])).granted.is_empty());
-        assert_eq!(p.registry(&s, "repository", "library/alpine", &req(&["pull", "push"])).granted, req(&["pull"]));
+        assert!(
+            p.registry(&s, "repository", "team-b/app", &req(&["pull", "push"]))
+                .granted
+                .is_empty()
+        );
+        assert_eq!(
+            p.registry(&s, "repository", "library/alpine", &req(&["pull", "push"]))
+                .granted,
+            req(&["pull"])
+        );
     }
 
     #[test]
     fn deny_wins_over_allow() {
         let p = policy();
         let groups = req(&["release", "contractors"]);
-        let s = Subject { user: "c", email: "", groups: &groups };
+        let s = Subject {
+            user: "c",
+            email: "",
+            groups: &groups,
+        };
         let d = p.registry(&s, "repository", "prod/api", &req(&["pull", "push"]));
         assert_eq!(d.granted, req(&["pull"]));
         assert_eq!(d.denied_by, req(&["no-contractor-pushes-to-prod"]));
@@ -213,19 +284,46 @@ rules:
     #[test]
     fn everyone_signed_in_pulls_library_even_without_groups() {
         let p = policy();
-        let s = Subject { user: "nobody", email: "", groups: &[] };
-        assert_eq!(p.registry(&s, "repository", "library/x", &req(&["pull"])).granted, req(&["pull"]));
-        assert!(p.registry(&s, "repository", "team-a/x", &req(&["pull"])).granted.is_empty());
-        assert!(p.registry(&s, "registry", "catalog", &req(&["*"])).granted.is_empty());
+        let s = Subject {
+            user: "nobody",
+            email: "",
+            groups: &[],
+        };
+        assert_eq!(
+            p.registry(&s, "repository", "library/x", &req(&["pull"]))
+                .granted,
+            req(&["pull"])
+        );
+        assert!(
+            p.registry(&s, "repository", "team-a/x", &req(&["pull"]))
+                .granted
+                .is_empty()
+        );
+        assert!(
+            p.registry(&s, "registry", "catalog", &req(&["*"]))
+                .granted
+                .is_empty()
+        );
     }
 
     #[test]
     fn admins_get_everything_and_the_catalog() {
         let p = policy();
         let groups = req(&["platform-admins"]);
-        let s = Subject { user: "root", email: "", groups: &groups };
-        assert_eq!(p.registry(&s, "registry", "catalog", &req(&["*"])).granted, req(&["*"]));
-        assert_eq!(p.registry(&s, "repository", "any/thing/deep", &req(&["*", "delete"])).granted, req(&["*", "delete"]));
+        let s = Subject {
+            user: "root",
+            email: "",
+            groups: &groups,
+        };
+        assert_eq!(
+            p.registry(&s, "registry", "catalog", &req(&["*"])).granted,
+            req(&["*"])
+        );
+        assert_eq!(
+            p.registry(&s, "repository", "any/thing/deep", &req(&["*", "delete"]))
+                .granted,
+            req(&["*", "delete"])
+        );
         assert!(p.is_admin(&s));
         let b = p.kubernetes(&s, Some("prod"), &["prod".into(), "staging".into()]);
         assert_eq!(b.len(), 1);
@@ -236,7 +334,11 @@ rules:
     fn namespaces_follow_the_matched_group() {
         let p = policy();
         let groups = req(&["team-a", "team-b"]);
-        let s = Subject { user: "x", email: "", groups: &groups };
+        let s = Subject {
+            user: "x",
+            email: "",
+            groups: &groups,
+        };
         let b = p.kubernetes(&s, Some("staging"), &[]);
         let ns: Vec<_> = b.iter().filter_map(|b| b.namespace.clone()).collect();
         assert_eq!(ns, req(&["team-a", "team-b"]));

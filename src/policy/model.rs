@@ -119,14 +119,34 @@ impl Policy {
             if r.groups.is_empty() && r.users.is_empty() {
                 return Err(at("names no groups and no users".into()));
             }
-            let groups = r.groups.iter().map(|g| Pattern::parse(g)).collect::<Result<Vec<_>, _>>().map_err(at)?;
-            let users = r.users.iter().map(|g| Pattern::parse(g)).collect::<Result<Vec<_>, _>>().map_err(at)?;
-            if groups.iter().chain(&users).any(|p| p.uses(Var::Group) || p.uses(Var::User) || p.uses(Var::Email)) {
-                return Err(at("placeholders belong in repositories and namespaces, not in groups or users".into()));
+            let groups = r
+                .groups
+                .iter()
+                .map(|g| Pattern::parse(g))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(at)?;
+            let users = r
+                .users
+                .iter()
+                .map(|g| Pattern::parse(g))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(at)?;
+            if groups
+                .iter()
+                .chain(&users)
+                .any(|p| p.uses(Var::Group) || p.uses(Var::User) || p.uses(Var::Email))
+            {
+                return Err(at(
+                    "placeholders belong in repositories and namespaces, not in groups or users"
+                        .into(),
+                ));
             }
             let check_vars = |p: &Pattern| -> Result<(), String> {
                 if p.uses(Var::Group) && groups.is_empty() {
-                    return Err(at(format!("`{}` uses ${{group}} but the rule matches no groups", p.as_str())));
+                    return Err(at(format!(
+                        "`{}` uses ${{group}} but the rule matches no groups",
+                        p.as_str()
+                    )));
                 }
                 Ok(())
             };
@@ -134,26 +154,42 @@ impl Policy {
             for g in &r.registry {
                 for a in &g.actions {
                     if !ACTIONS.contains(&a.as_str()) {
-                        return Err(at(format!("unknown registry action `{a}` (pull, push, delete, *)")));
+                        return Err(at(format!(
+                            "unknown registry action `{a}` (pull, push, delete, *)"
+                        )));
                     }
                 }
                 if g.repositories.is_empty() && !g.catalog {
                     return Err(at("a registry grant needs repositories or catalog".into()));
                 }
-                let repositories = g.repositories.iter().map(|p| Pattern::parse(p)).collect::<Result<Vec<_>, _>>().map_err(at)?;
+                let repositories = g
+                    .repositories
+                    .iter()
+                    .map(|p| Pattern::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(at)?;
                 for p in &repositories {
                     check_vars(p)?;
                 }
-                registry.push(RegistryGrant { repositories, actions: g.actions.clone(), catalog: g.catalog });
+                registry.push(RegistryGrant {
+                    repositories,
+                    actions: g.actions.clone(),
+                    catalog: g.catalog,
+                });
             }
             if deny && !r.kubernetes.is_empty() {
-                return Err(at("Kubernetes RBAC cannot deny: deny rules take registry grants only".into()));
+                return Err(at(
+                    "Kubernetes RBAC cannot deny: deny rules take registry grants only".into(),
+                ));
             }
             let mut kubernetes = Vec::new();
             for k in &r.kubernetes {
                 for cl in &k.clusters {
                     if cl != "*" && !clusters.iter().any(|c| c == cl) {
-                        return Err(at(format!("unknown cluster `{cl}` (configured: {})", clusters.join(", "))));
+                        return Err(at(format!(
+                            "unknown cluster `{cl}` (configured: {})",
+                            clusters.join(", ")
+                        )));
                     }
                 }
                 if k.clusters.is_empty() {
@@ -165,17 +201,37 @@ impl Policy {
                 if !k.roles.is_empty() && k.namespaces.is_empty() {
                     return Err(at("roles are bound in namespaces: name them".into()));
                 }
-                let namespaces = k.namespaces.iter().map(|p| Pattern::parse(p)).collect::<Result<Vec<_>, _>>().map_err(at)?;
+                let namespaces = k
+                    .namespaces
+                    .iter()
+                    .map(|p| Pattern::parse(p))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(at)?;
                 for p in &namespaces {
                     check_vars(p)?;
                 }
-                kubernetes.push(KubeGrant { clusters: k.clusters.clone(), namespaces, roles: k.roles.clone(), cluster_roles: k.cluster_roles.clone() });
+                kubernetes.push(KubeGrant {
+                    clusters: k.clusters.clone(),
+                    namespaces,
+                    roles: k.roles.clone(),
+                    cluster_roles: k.cluster_roles.clone(),
+                });
             }
-            rules.push(Rule { name: r.name.clone(), deny, groups, users, registry, kubernetes });
+            rules.push(Rule {
+                name: r.name.clone(),
+                deny,
+                groups,
+                users,
+                registry,
+                kubernetes,
+            });
         }
         for p in c.admins.groups.iter().chain(&c.admins.users) {
             Pattern::parse(p).map_err(|e| format!("policy admins: {e}"))?;
         }
-        Ok(Policy { admins: c.admins.clone(), rules })
+        Ok(Policy {
+            admins: c.admins.clone(),
+            rules,
+        })
     }
 }

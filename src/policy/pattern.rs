@@ -53,13 +53,20 @@ impl Pattern {
                     i += n;
                 }
                 '$' if chars.get(i + 1) == Some(&'{') => {
-                    let end = chars[i..].iter().position(|c| *c == '}').ok_or_else(|| format!("`{text}`: unclosed ${{"))?;
+                    let end = chars[i..]
+                        .iter()
+                        .position(|c| *c == '}')
+                        .ok_or_else(|| format!("`{text}`: unclosed ${{"))?;
                     let name: String = chars[i + 2..i + end].iter().collect();
                     let var = match name.as_str() {
                         "group" => Var::Group,
                         "user" => Var::User,
                         "email" => Var::Email,
-                        other => return Err(format!("`{text}`: unknown placeholder ${{{other}}} (group, user, email)")),
+                        other => {
+                            return Err(format!(
+                                "`{text}`: unknown placeholder ${{{other}}} (group, user, email)"
+                            ));
+                        }
                     };
                     tokens.push(Token::Var(var));
                     i += end + 1;
@@ -70,7 +77,10 @@ impl Pattern {
                 }
             }
         }
-        Ok(Pattern { text: text.to_string(), tokens })
+        Ok(Pattern {
+            text: text.to_string(),
+            tokens,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -125,7 +135,9 @@ fn glob(p: &[Token], s: &[char]) -> bool {
     match p.first() {
         None => s.is_empty(),
         Some(Token::Char(c)) => s.first() == Some(c) && glob(&p[1..], &s[1..]),
-        Some(Token::Star) => (0..=s.len()).take_while(|&i| i == 0 || s[i - 1] != '/').any(|i| glob(&p[1..], &s[i..])),
+        Some(Token::Star) => (0..=s.len())
+            .take_while(|&i| i == 0 || s[i - 1] != '/')
+            .any(|i| glob(&p[1..], &s[i..])),
         Some(Token::DoubleStar) => (0..=s.len()).any(|i| glob(&p[1..], &s[i..])),
         Some(Token::Var(_)) => false,
     }
@@ -136,7 +148,17 @@ mod tests {
     use super::*;
 
     fn m(p: &str, s: &str) -> bool {
-        Pattern::parse(p).unwrap().matches(s, &Bindings { group: Some("team-a"), user: "alice", email: "a@x" }).unwrap()
+        Pattern::parse(p)
+            .unwrap()
+            .matches(
+                s,
+                &Bindings {
+                    group: Some("team-a"),
+                    user: "alice",
+                    email: "a@x",
+                },
+            )
+            .unwrap()
     }
 
     #[test]
@@ -157,9 +179,39 @@ mod tests {
         assert!(m("users/${user}", "users/alice"));
         let p = Pattern::parse("${group}/x").unwrap();
         // A group named like a glob matches only itself.
-        assert_eq!(p.matches("anything/x", &Bindings { group: Some("*"), user: "u", email: "" }), Some(false));
-        assert_eq!(p.matches("*/x", &Bindings { group: Some("*"), user: "u", email: "" }), Some(true));
-        assert_eq!(p.matches("a/x", &Bindings { group: None, user: "u", email: "" }), None);
+        assert_eq!(
+            p.matches(
+                "anything/x",
+                &Bindings {
+                    group: Some("*"),
+                    user: "u",
+                    email: ""
+                }
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            p.matches(
+                "*/x",
+                &Bindings {
+                    group: Some("*"),
+                    user: "u",
+                    email: ""
+                }
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            p.matches(
+                "a/x",
+                &Bindings {
+                    group: None,
+                    user: "u",
+                    email: ""
+                }
+            ),
+            None
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod keys;
 pub mod passwords;
 pub mod refresh;
+pub mod registry;
 pub mod revoked;
 pub mod sweeper;
 

@@ -151,3 +151,23 @@ async fn two_replicas_on_postgres_never_rotate_twice() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_emergency_rotation_signs_with_the_new_key_at_once_even_in_the_same_second() {
+    let app = TestApp::start().await;
+    let kid = |t: &Value| {
+        jsonwebtoken::decode_header(t["id_token"].as_str().unwrap())
+            .unwrap()
+            .kid
+            .unwrap()
+    };
+    let before = kid(&app.tokens("openid").await);
+    app.provider.keys.rotate_now().await.unwrap();
+    let after = kid(&app.tokens("openid").await);
+    assert_ne!(before, after);
+    assert_eq!(
+        jwks(&app).await.len(),
+        2,
+        "the old key stays published for its tokens"
+    );
+}

@@ -11,6 +11,7 @@ mod flow;
 mod keys;
 mod ldap;
 mod refresh;
+mod registry;
 mod rp;
 mod storage;
 mod support;

@@ -30,6 +30,8 @@ pub struct Opts {
     pub disable_rotation: bool,
     pub password_connector: &'static str,
     pub extra_yaml: String,
+    /// Listen here instead of a free port (a peer was configured with it).
+    pub port: Option<u16>,
 }
 
 impl Default for Opts {
@@ -41,6 +43,7 @@ impl Default for Opts {
             disable_rotation: false,
             password_connector: "local",
             extra_yaml: String::new(),
+            port: None,
         }
     }
 }
@@ -110,7 +113,7 @@ impl TestApp {
             Backend::Postgres => Some(fresh_postgres_db().await),
             Backend::Sqlite => None,
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port.unwrap_or(0)))
             .await
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();

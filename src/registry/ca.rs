@@ -1,0 +1,139 @@
+//! The registry CA: long-lived, exported once as the registry's `rootcertbundle`, it certifies
+//! Gantry's signing keys so that every registry token carries a verifiable chain in `x5c` and
+//! keys rotate without touching the registry.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::config::RegistryConfig;
+use crate::keys::{Algorithm, SigningKey};
+use crate::storage::Db;
+
+/// How long a key certificate is valid; it is re-made well before.
+const LEAF_DAYS: i64 = 7;
+const LEAF_REMAKE: i64 = 24 * 3600;
+
+pub struct RegistryCa {
+    cert_der: Vec<u8>,
+    key: KeyPair,
+    /// kid -> (chain, made at).
+    chains: Mutex<HashMap<String, (Vec<String>, i64)>>,
+}
+
+impl std::fmt::Debug for RegistryCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryCa").finish_non_exhaustive()
+    }
+}
+
+fn when(t: i64) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::from_unix_timestamp(t).map_err(|e| e.to_string())
+}
+
+impl RegistryCa {
+    /// The CA from `caCert`/`caKey` files, or the one in the database (made on first use).
+    pub async fn load(cfg: &RegistryConfig, db: &Db, now: i64) -> Result<RegistryCa, String> {
+        if let (Some(cert), Some(key)) = (&cfg.ca_cert, &cfg.ca_key) {
+            let cert_der = CertificateDer::from_pem_file(cert)
+                .map_err(|e| format!("registry.caCert {cert}: {e}"))?
+                .to_vec();
+            let pem =
+                std::fs::read_to_string(key).map_err(|e| format!("registry.caKey {key}: {e}"))?;
+            let key = KeyPair::from_pem(&pem).map_err(|e| format!("registry.caKey {key}: {e}"))?;
+            return Ok(RegistryCa {
+                cert_der,
+                key,
+                chains: Mutex::default(),
+            });
+        }
+        if db.registry_ca().await.map_err(|e| e.to_string())?.is_none() {
+            let key =
+                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+            let mut p = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CommonName, "Gantry registry token CA");
+            p.distinguished_name = dn;
+            p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+            p.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
+            p.not_before = when(now - 3600)?;
+            p.not_after = when(now + 10 * 365 * 86_400)?;
+            let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
+            db.put_registry_ca_if_absent(&key.serialize_der(), cert.der(), now)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let (key_der, cert_der) = db
+            .registry_ca()
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("registry CA vanished")?;
+        let key = KeyPair::try_from(key_der.as_slice()).map_err(|e| e.to_string())?;
+        Ok(RegistryCa {
+            cert_der,
+            key,
+            chains: Mutex::default(),
+        })
+    }
+
+    /// The CA certificate in PEM, for the registry's `rootcertbundle`.
+    pub fn cert_pem(&self) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.cert_der);
+        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(line));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+
+    /// `x5c` for tokens signed by `key`: its certificate (made once per key and day) and the CA.
+    pub fn chain_for(&self, key: &SigningKey, now: i64) -> Result<Vec<String>, String> {
+        if let Ok(c) = self.chains.lock()
+            && let Some((chain, made)) = c.get(&key.kid)
+            && now - made < LEAF_REMAKE
+        {
+            return Ok(chain.clone());
+        }
+        let alg = match key.alg {
+            Algorithm::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Algorithm::RS256 => &rcgen::PKCS_RSA_SHA256,
+            Algorithm::EdDSA => return Err("registry tokens need an ES256 or RS256 key".into()),
+        };
+        let leaf_key = KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), alg)
+            .map_err(|e| e.to_string())?;
+        let issuer =
+            Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.as_slice()), &self.key)
+                .map_err(|e| e.to_string())?;
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(
+            DnType::CommonName,
+            format!("Gantry registry signer {}", key.kid),
+        );
+        p.distinguished_name = dn;
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.not_before = when(now - 3600)?;
+        p.not_after = when(now + LEAF_DAYS * 86_400)?;
+        let leaf = p.signed_by(&leaf_key, &issuer).map_err(|e| e.to_string())?;
+        let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+        let chain = vec![b64(leaf.der()), b64(&self.cert_der)];
+        if let Ok(mut c) = self.chains.lock() {
+            c.retain(|_, (_, made)| now - *made < LEAF_REMAKE);
+            c.insert(key.kid.clone(), (chain.clone(), now));
+        }
+        Ok(chain)
+    }
+}

@@ -1,0 +1,312 @@
+//! The Docker Registry v2 token service: who asks (Basic credentials through the password
+//! connector), what for (scopes), what the policy grants, and a token the registry verifies
+//! offline through the `x5c` chain to the registry CA. Knows nothing of HTTP.
+
+pub mod ca;
+pub mod scope;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::config::RegistryConfig;
+use crate::identity::Identity;
+use crate::oauth::Provider;
+use crate::policy::Subject;
+use crate::secret;
+use ca::RegistryCa;
+use scope::ResourceScope;
+
+/// How long a successful password check is remembered: repeated pulls then cost no LDAP round
+/// trip and no argon2 hash, and a disabled user is locked out within this time.
+pub const CREDENTIAL_CACHE_SECS: i64 = 30;
+const CACHE_MAX: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub issuer: String,
+    pub ttl: i64,
+}
+
+/// Registry state shared by requests.
+#[derive(Debug)]
+pub struct Registry {
+    pub services: Vec<Service>,
+    pub ca: RegistryCa,
+    cache_key: Vec<u8>,
+    cache: Mutex<HashMap<String, (Identity, i64)>>,
+}
+
+/// Why no token was issued; the HTTP layer maps each to the registry's or OAuth's error shape.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("identity source unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// A granted resource, as the `access` claim lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Access {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    nbf: i64,
+    iat: i64,
+    jti: String,
+    access: &'a [Access],
+}
+
+/// What the token endpoint answers.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub token: String,
+    pub access_token: String,
+    pub expires_in: i64,
+    pub issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl Registry {
+    pub async fn load(
+        cfg: &RegistryConfig,
+        db: &crate::storage::Db,
+        now: i64,
+    ) -> Result<Registry, String> {
+        let services = cfg
+            .services
+            .iter()
+            .map(|s| Service {
+                name: s.name.clone(),
+                issuer: s.issuer.clone(),
+                ttl: s
+                    .token_ttl
+                    .as_deref()
+                    .and_then(crate::config::parse_duration)
+                    .map_or(300, |d| d.as_secs() as i64),
+            })
+            .collect();
+        Ok(Registry {
+            services,
+            ca: RegistryCa::load(cfg, db, now).await?,
+            cache_key: secret::random_bytes(32),
+            cache: Mutex::default(),
+        })
+    }
+
+    fn cache_slot(&self, user: &str, password: &str) -> String {
+        let mut msg = Vec::with_capacity(user.len() + password.len() + 1);
+        msg.extend_from_slice(user.as_bytes());
+        msg.push(0);
+        msg.extend_from_slice(password.as_bytes());
+        secret::hmac_b64(&self.cache_key, &msg)
+    }
+
+    fn cached(&self, slot: &str, now: i64) -> Option<Identity> {
+        let c = self.cache.lock().ok()?;
+        c.get(slot)
+            .filter(|(_, exp)| *exp > now)
+            .map(|(i, _)| i.clone())
+    }
+
+    fn remember(&self, slot: String, id: Identity, now: i64) {
+        if let Ok(mut c) = self.cache.lock() {
+            if c.len() >= CACHE_MAX {
+                c.retain(|_, (_, exp)| *exp > now);
+                if c.len() >= CACHE_MAX {
+                    c.clear();
+                }
+            }
+            c.insert(slot, (id, now + CREDENTIAL_CACHE_SECS));
+        }
+    }
+}
+
+/// RFC 3339 in UTC, for `issued_at`.
+pub fn rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+impl Provider {
+    /// The connector that checks registry passwords: `oauth2.passwordConnector`, else the first
+    /// password connector.
+    fn registry_connector(&self) -> Option<&crate::connector::Connector> {
+        match &self.password_connector {
+            Some(id) => self.connector(id),
+            None => self.connectors.iter().find(|c| c.is_password()),
+        }
+    }
+
+    /// Check Basic credentials, through the cache.
+    pub async fn registry_login(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Identity, RegistryError> {
+        if user.is_empty() || password.is_empty() {
+            return Err(RegistryError::Unauthorized(
+                "username and password are required".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let slot = self.registry.cache_slot(user, password);
+        if let Some(id) = self.registry.cached(&slot, now) {
+            return Ok(id);
+        }
+        let conn = self
+            .registry_connector()
+            .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
+        if !self.throttle.allowed(now, user, "registry") {
+            return Err(RegistryError::Unauthorized(
+                "too many failed logins; try again later".into(),
+            ));
+        }
+        match conn.login(user, password).await {
+            Ok(Some(id)) => {
+                self.throttle.succeeded(user);
+                self.metrics.login(conn.id(), "success");
+                self.registry.remember(slot, id.clone(), now);
+                Ok(id)
+            }
+            Ok(None) => {
+                self.throttle.failed(now, user, "registry");
+                self.metrics.login(conn.id(), "failure");
+                Err(RegistryError::Unauthorized(
+                    "invalid username or password".into(),
+                ))
+            }
+            Err(crate::connector::ConnectorError::Unavailable(e)) => {
+                Err(RegistryError::Unavailable(e))
+            }
+            Err(e) => Err(RegistryError::Internal(e.to_string())),
+        }
+    }
+
+    /// Sign a token for `identity` on `service` with what the policy grants of `scopes`.
+    pub fn registry_token(
+        &self,
+        identity: &Identity,
+        service: &str,
+        scopes: &[ResourceScope],
+        with_scope: bool,
+    ) -> Result<TokenResponse, RegistryError> {
+        let svc = self
+            .registry
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .ok_or_else(|| RegistryError::BadRequest(format!("unknown service `{service}`")))?;
+        let user = if identity.preferred_username.is_empty() {
+            identity.username.as_str()
+        } else {
+            identity.preferred_username.as_str()
+        };
+        let subject = Subject {
+            user,
+            email: &identity.email,
+            groups: &identity.groups,
+        };
+        let mut access: Vec<Access> = Vec::new();
+        for s in scopes {
+            let d = self.policy.registry(&subject, &s.kind, &s.name, &s.actions);
+            tracing::debug!(user, kind = %s.kind, name = %s.name, requested = ?s.actions, granted = ?d.granted, allowed_by = ?d.allowed_by, denied_by = ?d.denied_by, "registry access");
+            match access
+                .iter_mut()
+                .find(|a| a.kind == s.kind && a.name == s.name)
+            {
+                Some(a) => a.actions.extend(
+                    d.granted
+                        .into_iter()
+                        .filter(|g| !a.actions.contains(g))
+                        .collect::<Vec<_>>(),
+                ),
+                None => access.push(Access {
+                    kind: s.kind.clone(),
+                    name: s.name.clone(),
+                    actions: d.granted,
+                }),
+            }
+        }
+        let now = self.clock.now();
+        let claims = Claims {
+            iss: &svc.issuer,
+            sub: user,
+            aud: &svc.name,
+            exp: now + svc.ttl,
+            nbf: now,
+            iat: now,
+            jti: secret::random_token(16),
+            access: &access,
+        };
+        let key = self.keys.signer().map_err(RegistryError::Internal)?;
+        let chain = self
+            .registry
+            .ca
+            .chain_for(&key, now)
+            .map_err(RegistryError::Internal)?;
+        let token = key
+            .sign_with_chain(&claims, "JWT", Some(&chain))
+            .map_err(RegistryError::Internal)?;
+        let scope = with_scope.then(|| {
+            access
+                .iter()
+                .filter(|a| !a.actions.is_empty())
+                .map(|a| format!("{}:{}:{}", a.kind, a.name, a.actions.join(",")))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        Ok(TokenResponse {
+            access_token: token.clone(),
+            token,
+            expires_in: svc.ttl,
+            issued_at: rfc3339(now),
+            scope,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_976_615), "2026-11-29T18:23:35Z");
+    }
+}

@@ -1,0 +1,490 @@
+//! The registry token service against a real docker-registry (distribution 2.8), with skopeo
+//! pushing and pulling an OCI image built here. The registry, started once by
+//! scripts/test.sh, sends clients to a fixed realm port: one test binds it and runs the whole
+//! story in order.
+
+use std::path::Path;
+use tokio::process::Command;
+
+use gantry::storage::passwords::PasswordRow;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn env(k: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| {
+        panic!("{k} is not set. Run the tests through scripts/test.sh, which starts docker-registry with token auth pointed at the test's Gantry")
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A one-file uncompressed tar archive.
+fn tar(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    let put = |h: &mut [u8; 512], at: usize, s: &[u8]| h[at..at + s.len()].copy_from_slice(s);
+    put(&mut h, 0, name.as_bytes());
+    put(&mut h, 100, b"0000644\0");
+    put(&mut h, 108, b"0000000\0");
+    put(&mut h, 116, b"0000000\0");
+    put(&mut h, 124, format!("{:011o}\0", data.len()).as_bytes());
+    put(&mut h, 136, b"00000000000\0");
+    put(&mut h, 148, b"        ");
+    h[156] = b'0';
+    put(&mut h, 257, b"ustar\0");
+    put(&mut h, 263, b"00");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    put(&mut h, 148, format!("{sum:06o}\0 ").as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// A single-layer OCI image layout in `dir`, tagged `v1`; different `text` gives a new image.
+fn oci_image(dir: &Path, text: &str) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |b: &[u8]| {
+        let d = hex(&gantry::secret::sha256(b));
+        std::fs::write(blobs.join(&d), b).unwrap();
+        (format!("sha256:{d}"), b.len())
+    };
+    let layer = tar("hello.txt", text.as_bytes());
+    let (layer_digest, layer_size) = put(&layer);
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}})
+    .to_string();
+    let (config_digest, config_size) = put(config.as_bytes());
+    let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}]}).to_string();
+    let (manifest_digest, manifest_size) = put(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest, "size": manifest_size, "annotations": {"org.opencontainers.image.ref.name": "v1"}}]});
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+/// A refusal by the registry (after Gantry granted less), not some other failure.
+fn refused(r: Result<(), String>) -> bool {
+    match r {
+        Ok(()) => false,
+        Err(e) => {
+            let e = e.to_lowercase();
+            assert!(
+                e.contains("denied")
+                    || e.contains("unauthorized")
+                    || e.contains("authentication required"),
+                "failed for another reason: {e}"
+            );
+            true
+        }
+    }
+}
+
+struct Skopeo {
+    registry: String,
+    image: tempfile::TempDir,
+}
+
+impl Skopeo {
+    // Async: the Gantry under test runs on this test's runtime, and a blocking wait would
+    // starve it while skopeo asks it for tokens.
+    async fn push(&self, creds: &str, repo: &str) -> Result<(), String> {
+        let out = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                creds,
+            ])
+            .arg(format!("oci:{}:v1", self.image.path().display()))
+            .arg(format!("docker://{}/{repo}", self.registry))
+            .output()
+            .await
+            .expect("skopeo runs (scripts/test.sh installs it)");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    async fn pull(&self, creds: &str, repo: &str) -> Result<(), String> {
+        let dest = tempfile::tempdir().unwrap();
+        let out = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--src-tls-verify=false",
+                "--src-creds",
+                creds,
+            ])
+            .arg(format!("docker://{}/{repo}", self.registry))
+            .arg(format!("oci:{}:pulled", dest.path().display()))
+            .output()
+            .await
+            .expect("skopeo runs");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+const POLICY: &str = r#"
+kubernetes:
+  clusters:
+    - { name: prod, clientID: kube-prod }
+    - { name: staging, clientID: kube-staging }
+policy:
+  admins: { groups: [platform-admins] }
+  rules:
+    - name: platform-admins
+      groups: [platform-admins]
+      registry:   [{ repositories: ["**"], actions: ["*"], catalog: true }]
+      kubernetes: [{ clusters: ["*"], clusterRoles: [cluster-admin] }]
+    - name: team-repos
+      groups: ["team-*"]
+      registry:   [{ repositories: ["${group}/**"], actions: [pull, push] }]
+      kubernetes: [{ clusters: [prod, staging], namespaces: ["${group}"], roles: [edit] }]
+    - name: everyone-pulls-library
+      groups: ["*"]
+      registry:   [{ repositories: ["library/**"], actions: [pull] }]
+    - name: no-contractor-pushes-to-prod
+      effect: deny
+      groups: [contractors]
+      registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
+"#;
+
+async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
+    app.provider
+        .db
+        .create_password(&PasswordRow {
+            email: email.into(),
+            hash: gantry::password::hash("pw-123").unwrap(),
+            username: email.split('@').next().unwrap().into(),
+            user_id: email.into(),
+            groups_json: serde_json::to_string(groups).unwrap(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+}
+
+async fn token(
+    app: &TestApp,
+    creds: Option<(&str, &str)>,
+    query: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut r = reqwest::Client::new()
+        .get(app.url("/registry/token"))
+        .query(query);
+    if let Some((u, p)) = creds {
+        r = r.basic_auth(u, Some(p));
+    }
+    let r = r.send().await.unwrap();
+    let (s, h) = (r.status(), r.headers().clone());
+    (s, h, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn skopeo_pushes_and_pulls_as_the_policy_allows() {
+    let realm_port: u16 = env("GANTRY_TEST_REGISTRY_REALM_PORT").parse().unwrap();
+    let extra = format!(
+        "{POLICY}registry:\n  caCert: {}\n  caKey: {}\n  services:\n    - {{ name: registry.test, issuer: gantry-test, tokenTTL: 5m }}\n",
+        env("GANTRY_TEST_REGISTRY_CA_CERT"),
+        env("GANTRY_TEST_REGISTRY_CA_KEY")
+    );
+    let app = TestApp::start_with(Opts {
+        port: Some(realm_port),
+        extra_yaml: extra,
+        ..Default::default()
+    })
+    .await;
+    for (u, g) in [
+        ("ann@example.com", &["team-a"][..]),
+        ("root@example.com", &["platform-admins"]),
+        ("carl@example.com", &["platform-admins", "contractors"]),
+        ("nobody@example.com", &[]),
+    ] {
+        add_user(&app, u, g).await;
+    }
+    let sk = Skopeo {
+        registry: env("GANTRY_TEST_REGISTRY"),
+        image: tempfile::tempdir().unwrap(),
+    };
+    oci_image(
+        sk.image.path(),
+        &format!("hello {}\n", gantry::secret::random_token(6)),
+    );
+    let (ann, root, carl, nobody) = (
+        "ann@example.com:pw-123",
+        "root@example.com:pw-123",
+        "carl@example.com:pw-123",
+        "nobody@example.com:pw-123",
+    );
+
+    // A team member pushes and pulls the team's repository, and nothing of another team.
+    sk.push(ann, "team-a/app:v1").await.unwrap();
+    sk.pull(ann, "team-a/app:v1").await.unwrap();
+    assert!(
+        refused(sk.push(ann, "team-b/app:v1").await),
+        "ann is not in team-b"
+    );
+    // Everyone signed in pulls library/; only admins push there.
+    assert!(refused(sk.push(ann, "library/base:v1").await));
+    sk.push(root, "library/base:v1").await.unwrap();
+    sk.pull(nobody, "library/base:v1").await.unwrap();
+    // A user outside every other rule gets nothing else.
+    assert!(refused(sk.pull(nobody, "team-a/app:v1").await));
+    assert!(refused(sk.push(nobody, "nobody/app:v1").await));
+    // The deny rule wins over the contractor's admin group; pulls stay allowed.
+    sk.push(root, "prod/api:v1").await.unwrap();
+    assert!(
+        refused(sk.push(carl, "prod/api:v2").await),
+        "contractors never push to prod/"
+    );
+    sk.pull(carl, "prod/api:v1").await.unwrap();
+    // Wrong password: no token, no pull.
+    assert!(
+        sk.pull("ann@example.com:nope", "library/base:v1")
+            .await
+            .is_err()
+    );
+
+    // The catalog, for admins only: the registry checks the token's access.
+    let registry = format!("http://{}", env("GANTRY_TEST_REGISTRY"));
+    for (user, listed) in [("root@example.com", true), ("ann@example.com", false)] {
+        let (_, _, t) = token(
+            &app,
+            Some((user, "pw-123")),
+            &[
+                ("service", "registry.test"),
+                ("scope", "registry:catalog:*"),
+            ],
+        )
+        .await;
+        let r = reqwest::Client::new()
+            .get(format!("{registry}/v2/_catalog"))
+            .bearer_auth(t["token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if listed {
+            assert_eq!(r.status(), StatusCode::OK);
+            let c: Value = r.json().await.unwrap();
+            let repos: Vec<&str> = c["repositories"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|v| v.as_str())
+                .collect();
+            assert!(
+                repos.contains(&"team-a/app") && repos.contains(&"library/base"),
+                "{c}"
+            );
+        } else {
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    // After a signing-key rotation the registry still verifies: the chain leads to its CA.
+    let kid = |t: &Value| {
+        jsonwebtoken::decode_header(t["token"].as_str().unwrap())
+            .unwrap()
+            .kid
+            .unwrap()
+    };
+    let (_, _, before) = token(
+        &app,
+        Some(("ann@example.com", "pw-123")),
+        &[
+            ("service", "registry.test"),
+            ("scope", "repository:team-a/app:pull"),
+        ],
+    )
+    .await;
+    app.provider.keys.rotate_now().await.unwrap();
+    let (_, _, after) = token(
+        &app,
+        Some(("ann@example.com", "pw-123")),
+        &[
+            ("service", "registry.test"),
+            ("scope", "repository:team-a/app:pull"),
+        ],
+    )
+    .await;
+    assert_ne!(kid(&before), kid(&after));
+    oci_image(sk.image.path(), "after rotation\n");
+    sk.push(ann, "team-a/app:v2").await.unwrap();
+    sk.pull(ann, "team-a/app:v2").await.unwrap();
+}
+
+#[tokio::test]
+async fn registry_tokens_have_the_registry_shape_and_bad_requests_get_registry_errors() {
+    let extra = format!(
+        "{POLICY}registry:\n  services:\n    - {{ name: registry.test, issuer: gantry-test, tokenTTL: 90s }}\n"
+    );
+    let app = TestApp::start_with(Opts {
+        extra_yaml: extra,
+        ..Default::default()
+    })
+    .await;
+    add_user(&app, "ann@example.com", &["team-a"]).await;
+    let creds = Some(("ann@example.com", "pw-123"));
+    let q = [
+        ("service", "registry.test"),
+        ("scope", "repository:team-a/app:pull,push"),
+        (
+            "scope",
+            "repository:127.0.0.1:5000/library/x:pull,push,delete",
+        ),
+        ("account", "ann@example.com"),
+    ];
+    let (s, _, t) = token(&app, creds, &q).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["token"], t["access_token"]);
+    assert_eq!(t["expires_in"], 90);
+    assert!(t["issued_at"].as_str().unwrap().ends_with('Z'));
+    let header = jsonwebtoken::decode_header(t["token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.x5c.as_ref().map(Vec::len), Some(2), "leaf and CA");
+    let c = jwt_claims(t["token"].as_str().unwrap());
+    assert_eq!(
+        (c["iss"].as_str(), c["aud"].as_str(), c["sub"].as_str()),
+        (Some("gantry-test"), Some("registry.test"), Some("ann"))
+    );
+    assert!(c["nbf"].is_i64() && c["jti"].is_string());
+    assert_eq!(
+        c["access"],
+        serde_json::json!([
+            {"type": "repository", "name": "team-a/app", "actions": ["pull", "push"]},
+            {"type": "repository", "name": "127.0.0.1:5000/library/x", "actions": []}
+        ]),
+        "granted is the intersection; the registry refuses the rest"
+    );
+    // The CA in the chain is the one `gantry registry ca` would print, and the chain verifies.
+    let ca_pem = app.provider.registry.ca.cert_pem();
+    assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+
+    // The OAuth2 POST variant adds `scope`.
+    let r = reqwest::Client::new()
+        .post(app.url("/registry/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("service", "registry.test"),
+            ("client_id", "docker"),
+            ("username", "ann@example.com"),
+            ("password", "pw-123"),
+            ("scope", "repository:team-a/app:pull"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["scope"], "repository:team-a/app:pull");
+
+    // Bad input: the registry's error shape, a challenge on 401, nothing issued.
+    let (s, h, b) = token(&app, None, &q).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    assert_eq!(b["errors"][0]["code"], "UNAUTHORIZED");
+    let (s, _, b) = token(&app, Some(("ann@example.com", "wrong")), &q).await;
+    assert_eq!(
+        (s, b["errors"][0]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED"))
+    );
+    assert!(b.get("token").is_none());
+    for bad in [
+        vec![("service", "nope"), ("scope", "repository:a:pull")],
+        vec![("scope", "repository:a:pull")],
+        vec![("service", "registry.test"), ("scope", "repository:A:pull")],
+        vec![("service", "registry.test"), ("scope", "repository")],
+        vec![("service", "registry.test"), ("service", "registry.test")],
+    ] {
+        let (s, _, b) = token(&app, creds, &bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert!(b["errors"][0]["message"].is_string(), "{b}");
+    }
+    let r = reqwest::Client::new()
+        .post(app.url("/registry/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("service", "registry.test"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+}
+
+#[tokio::test]
+async fn checked_credentials_are_cached_briefly_and_a_removed_user_stops_within_the_cache_lifetime()
+{
+    let extra = format!(
+        "{POLICY}registry:\n  services:\n    - {{ name: registry.test, issuer: gantry-test }}\n"
+    );
+    let app = TestApp::start_with(Opts {
+        extra_yaml: extra,
+        ..Default::default()
+    })
+    .await;
+    add_user(&app, "ann@example.com", &["team-a"]).await;
+    let q = [
+        ("service", "registry.test"),
+        ("scope", "repository:team-a/app:pull"),
+    ];
+    for _ in 0..5 {
+        assert_eq!(
+            token(&app, Some(("ann@example.com", "pw-123")), &q).await.0,
+            StatusCode::OK
+        );
+    }
+    let m = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains("gantry_logins_total{connector=\"local\",result=\"success\"} 1\n"),
+        "one password check for five tokens:\n{m}"
+    );
+    // A wrong password is never answered from the cache.
+    assert_eq!(
+        token(&app, Some(("ann@example.com", "pw-124")), &q).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Remove the user: cached for at most the cache lifetime.
+    let file = app.config.storage.config.file.clone().unwrap();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{file}"))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM passwords WHERE email = 'ann@example.com'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    app.clock
+        .advance(gantry::registry::CREDENTIAL_CACHE_SECS + 1);
+    assert_eq!(
+        token(&app, Some(("ann@example.com", "pw-123")), &q).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
