@@ -1,5 +1,6 @@
 //! The `gantry` command line.
 
+mod policy;
 mod serve;
 
 use std::path::PathBuf;
@@ -36,6 +37,11 @@ pub enum Command {
     },
     /// Read a password on standard input and print its argon2id hash for `staticPasswords`.
     HashPassword,
+    /// The policy rendered: explain a user's access, RBAC bindings, API server authn config.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Registry token service tools.
     Registry {
         #[command(subcommand)]
@@ -57,6 +63,40 @@ pub enum Command {
         listen: String,
         #[arg(long, default_value = "http://127.0.0.1:5555/callback")]
         redirect_uri: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// JSON: what a user with these groups may do, and which rules decided it.
+    Explain {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        /// Comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "")]
+        groups: Vec<String>,
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Registry scopes such as repository:team-a/app:pull,push
+        scopes: Vec<String>,
+    },
+    /// RoleBindings and ClusterRoleBindings that carry out the policy on one cluster.
+    Rbac {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        cluster: String,
+    },
+    /// The kube-apiserver AuthenticationConfiguration (and --oidc-* flags) for one cluster.
+    AuthnConfig {
+        #[arg(long, short, env = "GANTRY_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        cluster: String,
     },
 }
 
@@ -85,6 +125,23 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Migrate { config } => serve::migrate(&config).await,
         Command::HashPassword => hash_password(),
+        Command::Policy { command } => match command {
+            PolicyCommand::Explain {
+                config,
+                user,
+                email,
+                groups,
+                cluster,
+                scopes,
+            } => {
+                let groups: Vec<String> = groups.into_iter().filter(|g| !g.is_empty()).collect();
+                policy::explain(&config, &user, &email, &groups, cluster.as_deref(), &scopes)
+            }
+            PolicyCommand::Rbac { config, cluster } => policy::rbac(&config, &cluster).await,
+            PolicyCommand::AuthnConfig { config, cluster } => {
+                policy::authn_config(&config, &cluster)
+            }
+        },
         Command::Registry {
             command: RegistryCommand::Ca { config },
         } => serve::registry_ca(&config).await,

@@ -120,6 +120,17 @@ fn error_redirect(uri: &str, state: &str, e: &OAuthError) -> AuthorizeError {
 }
 
 impl Provider {
+    /// Note the groups of a login for RBAC output; a failure only costs that.
+    pub async fn remember_groups(&self, identity: &Identity) {
+        if let Err(e) = self
+            .db
+            .record_groups(&identity.groups, self.clock.now())
+            .await
+        {
+            tracing::warn!(error = %e, "could not record groups");
+        }
+    }
+
     /// Validate an authorization request and store it.
     pub async fn start_authorization(&self, p: AuthorizeParams) -> Result<Next, AuthorizeError> {
         let client_id = p.client_id.as_deref().unwrap_or_default();
@@ -295,6 +306,7 @@ impl Provider {
         };
         self.throttle.succeeded(username);
         self.metrics.login(connector_id, "success");
+        self.remember_groups(&identity).await;
         let json = to_json(&identity).map_err(|e| LoginError::Internal(e.to_string()))?;
         let browser_hash = secret::hash_secret(browser);
         match self

@@ -233,6 +233,7 @@ impl Provider {
         };
         self.throttle.succeeded(user);
         self.metrics.login(conn.id(), "success");
+        self.remember_groups(&identity).await;
         let refresh = if scopes.has("offline_access")
             && client.grant_allowed("refresh_token", &self.grants)
         {

@@ -206,6 +206,43 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// What the subject may do on the given registry scopes and on the clusters, with the rules
+    /// that decided it: the answer to "why can (not) this user push?".
+    pub fn explain(
+        &self,
+        s: &Subject<'_>,
+        scopes: &[crate::registry::scope::ResourceScope],
+        cluster: Option<&str>,
+        clusters: &[String],
+    ) -> serde_json::Value {
+        let rules = |d: &Decision| -> Vec<serde_json::Value> {
+            d.allowed_by
+                .iter()
+                .map(|r| serde_json::json!({"rule": r, "effect": "allow"}))
+                .chain(
+                    d.denied_by
+                        .iter()
+                        .map(|r| serde_json::json!({"rule": r, "effect": "deny"})),
+                )
+                .collect()
+        };
+        let registry: Vec<serde_json::Value> = scopes
+            .iter()
+            .map(|sc| {
+                let d = self.registry(s, &sc.kind, &sc.name, &sc.actions);
+                serde_json::json!({"type": sc.kind, "name": sc.name, "requested": sc.actions, "granted": d.granted, "rules": rules(&d)})
+            })
+            .collect();
+        let kubernetes: Vec<serde_json::Value> = self
+            .kubernetes(s, cluster, clusters)
+            .into_iter()
+            .map(|b| serde_json::json!({"cluster": b.cluster, "namespace": b.namespace, "roles": b.roles, "clusterRoles": b.cluster_roles, "rules": [{"rule": b.rule, "effect": "allow", "group": b.group}]}))
+            .collect();
+        serde_json::json!({"user": s.user, "groups": s.groups, "admin": self.is_admin(s), "registry": registry, "kubernetes": kubernetes})
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

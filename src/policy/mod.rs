@@ -4,6 +4,7 @@
 //! removes actions and wins. Never grants anything a rule did not name.
 
 pub mod eval;
+pub mod kubernetes;
 pub mod model;
 pub mod pattern;
 

@@ -199,6 +199,7 @@ impl Provider {
             Ok(Some(id)) => {
                 self.throttle.succeeded(user);
                 self.metrics.login(conn.id(), "success");
+                self.remember_groups(&id).await;
                 self.registry.remember(slot, id.clone(), now);
                 Ok(id)
             }

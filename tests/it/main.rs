@@ -10,6 +10,7 @@ mod errors;
 mod flow;
 mod keys;
 mod ldap;
+mod policy;
 mod refresh;
 mod registry;
 mod rp;

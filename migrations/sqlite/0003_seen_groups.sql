@@ -1,0 +1,5 @@
+-- Groups seen at login: what group patterns in the policy expand to for RBAC output.
+CREATE TABLE seen_groups (
+    name TEXT PRIMARY KEY,
+    last_seen INTEGER NOT NULL
+);

@@ -1,0 +1,150 @@
+//! `gantry policy explain|rbac|authn-config`: the policy, rendered for people and clusters.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::policy::Subject;
+use crate::registry::scope::ResourceScope;
+
+fn load(path: &Path) -> Result<Config, i32> {
+    Config::load(path).map_err(|e| {
+        eprintln!("{}: {e}", path.display());
+        2
+    })
+}
+
+pub fn explain(
+    path: &Path,
+    user: &str,
+    email: &str,
+    groups: &[String],
+    cluster: Option<&str>,
+    scopes: &[String],
+) -> i32 {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Ok(policy) = cfg.compiled_policy() else {
+        return 2;
+    };
+    let scopes = match ResourceScope::parse_all(scopes.iter().map(String::as_str)) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    let clusters: Vec<String> = cfg
+        .kubernetes
+        .clusters
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    if let Some(c) = cluster
+        && !clusters.iter().any(|k| k == c)
+    {
+        eprintln!(
+            "unknown cluster `{c}` (configured: {})",
+            clusters.join(", ")
+        );
+        return 2;
+    }
+    let s = Subject {
+        user,
+        email,
+        groups,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&policy.explain(&s, &scopes, cluster, &clusters))
+            .unwrap_or_default()
+    );
+    0
+}
+
+fn cluster<'a>(cfg: &'a Config, name: &str) -> Option<&'a crate::config::KubeCluster> {
+    let c = cfg.kubernetes.clusters.iter().find(|c| c.name == name);
+    if c.is_none() {
+        let names: Vec<&str> = cfg
+            .kubernetes
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        eprintln!(
+            "unknown cluster `{name}` (configured: {})",
+            names.join(", ")
+        );
+    }
+    c
+}
+
+pub async fn rbac(path: &Path, name: &str) -> i32 {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if cluster(&cfg, name).is_none() {
+        return 2;
+    }
+    let Ok(policy) = cfg.compiled_policy() else {
+        return 2;
+    };
+    let mut known: Vec<String> = cfg
+        .static_passwords
+        .iter()
+        .flat_map(|p| p.groups.clone())
+        .collect();
+    match crate::storage::Db::open(&cfg.storage).await {
+        Ok(db) => known.extend(db.known_groups().await.unwrap_or_default()),
+        Err(e) => eprintln!("# database unavailable ({e}): expanding over config groups only"),
+    }
+    known.sort();
+    known.dedup();
+    let (docs, notes) = crate::policy::kubernetes::rbac(&policy, &cfg.kubernetes, name, &known);
+    for n in &notes {
+        eprintln!("# {n}");
+    }
+    for d in docs {
+        match serde_norway::to_string(&d) {
+            Ok(y) => print!("---\n{y}"),
+            Err(e) => {
+                eprintln!("{e}");
+                return 1;
+            }
+        }
+    }
+    0
+}
+
+pub fn authn_config(path: &Path, name: &str) -> i32 {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(c) = cluster(&cfg, name) else {
+        return 2;
+    };
+    let alg = cfg
+        .signing
+        .algorithm
+        .clone()
+        .unwrap_or_else(|| "ES256".into());
+    let (doc, flags) =
+        crate::policy::kubernetes::authn_config(&cfg.issuer, &cfg.kubernetes, c, &[alg.as_str()]);
+    match serde_norway::to_string(&doc) {
+        Ok(y) => {
+            print!("{y}");
+            println!("# Or, on kube-apiserver before structured authentication:");
+            for f in flags {
+                println!("#   {f}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! `gantry policy rbac|authn-config|explain` on the issue's example policy; outputs are parsed
+//! back and checked.
+
+use std::process::Command;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+const CONFIG: &str = r#"
+issuer: https://id.example.com/dex
+storage: {type: sqlite3, config: {file: DBFILE}}
+web: {http: 127.0.0.1:5556}
+staticPasswords:
+  - {email: a@example.com, hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W", username: a, userID: "1", groups: [team-a, team-b, platform-admins]}
+kubernetes:
+  groupsPrefix: "gantry:"
+  usernamePrefix: "gantry:"
+  clusters:
+    - { name: prod, clientID: kube-prod }
+    - { name: staging, clientID: kube-staging }
+policy:
+  admins: { groups: [platform-admins] }
+  rules:
+    - name: platform-admins
+      groups: [platform-admins]
+      registry:   [{ repositories: ["**"], actions: ["*"], catalog: true }]
+      kubernetes: [{ clusters: ["*"], clusterRoles: [cluster-admin] }]
+    - name: team-repos
+      groups: ["team-*"]
+      registry:   [{ repositories: ["${group}/**"], actions: [pull, push] }]
+      kubernetes: [{ clusters: [prod, staging], namespaces: ["${group}"], roles: [edit] }]
+    - name: everyone-pulls-library
+      groups: ["*"]
+      registry:   [{ repositories: ["library/**"], actions: [pull] }]
+      kubernetes: [{ clusters: [staging], namespaces: [sandbox], roles: [view] }]
+    - name: no-contractor-pushes-to-prod
+      effect: deny
+      groups: [contractors]
+      registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
+"#;
+
+fn gantry(args: &[&str], config: &str) -> (bool, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.yaml");
+    std::fs::write(
+        &path,
+        config.replace("DBFILE", &dir.path().join("g.db").display().to_string()),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(yaml)
+        .map(|d| Value::deserialize(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn rbac_output_binds_groups_with_the_prefix_and_expands_group_patterns() {
+    let (ok, out, err) = gantry(&["policy", "rbac", "--cluster", "prod"], CONFIG);
+    assert!(ok, "{err}");
+    let d = docs(&out);
+    let names: Vec<&str> = d
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "gantry-platform-admins-cluster-admin",
+            "gantry-team-repos-edit-team-a",
+            "gantry-team-repos-edit-team-b"
+        ]
+    );
+    for o in &d {
+        assert_eq!(o["apiVersion"], "rbac.authorization.k8s.io/v1");
+        assert_eq!(
+            o["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "gantry"
+        );
+    }
+    assert_eq!(d[0]["kind"], "ClusterRoleBinding");
+    assert_eq!(d[0]["subjects"][0]["name"], "gantry:platform-admins");
+    assert_eq!(
+        (
+            d[1]["kind"].as_str(),
+            d[1]["metadata"]["namespace"].as_str()
+        ),
+        (Some("RoleBinding"), Some("team-a"))
+    );
+    assert_eq!(d[1]["roleRef"]["name"], "edit");
+    assert_eq!(d[1]["subjects"][0]["name"], "gantry:team-a");
+    // staging: everyone's sandbox view binds system:authenticated.
+    let (ok, out, _) = gantry(&["policy", "rbac", "--cluster", "staging"], CONFIG);
+    assert!(ok);
+    let sandbox: Vec<Value> = docs(&out)
+        .into_iter()
+        .filter(|o| o["metadata"]["namespace"] == "sandbox")
+        .collect();
+    assert_eq!(sandbox.len(), 1);
+    assert_eq!(sandbox[0]["subjects"][0]["name"], "system:authenticated");
+}
+
+#[test]
+fn rbac_reports_patterns_it_cannot_expand_and_refuses_unknown_clusters() {
+    let no_teams = CONFIG.replace(
+        "groups: [team-a, team-b, platform-admins]",
+        "groups: [platform-admins]",
+    );
+    let (ok, out, err) = gantry(&["policy", "rbac", "--cluster", "prod"], &no_teams);
+    assert!(ok);
+    assert_eq!(docs(&out).len(), 1);
+    assert!(err.contains("`team-*` matches no known group"), "{err}");
+    let (ok, _, err) = gantry(&["policy", "rbac", "--cluster", "mars"], CONFIG);
+    assert!(!ok && err.contains("unknown cluster `mars`"), "{err}");
+}
+
+#[test]
+fn authn_config_is_a_valid_authentication_configuration_for_the_cluster() {
+    let (ok, out, err) = gantry(&["policy", "authn-config", "--cluster", "staging"], CONFIG);
+    assert!(ok, "{err}");
+    let d = &docs(&out)[0];
+    assert_eq!(
+        (d["apiVersion"].as_str(), d["kind"].as_str()),
+        (
+            Some("apiserver.config.k8s.io/v1"),
+            Some("AuthenticationConfiguration")
+        )
+    );
+    let jwt = &d["jwt"][0];
+    assert_eq!(jwt["issuer"]["url"], "https://id.example.com/dex");
+    assert_eq!(
+        jwt["issuer"]["audiences"],
+        serde_json::json!(["kube-staging"])
+    );
+    assert_eq!(
+        jwt["claimMappings"]["groups"],
+        serde_json::json!({"claim": "groups", "prefix": "gantry:"})
+    );
+    assert_eq!(jwt["claimMappings"]["username"]["prefix"], "gantry:");
+    assert!(
+        out.contains("--oidc-client-id=kube-staging") && out.contains("--oidc-signing-algs=ES256")
+    );
+}
+
+#[test]
+fn explain_names_the_rules_that_allowed_and_denied() {
+    let (ok, out, err) = gantry(
+        &[
+            "policy",
+            "explain",
+            "--user",
+            "carl",
+            "--groups",
+            "platform-admins,contractors",
+            "--cluster",
+            "prod",
+            "repository:prod/api:pull,push",
+            "repository:library/x:pull",
+        ],
+        CONFIG,
+    );
+    assert!(ok, "{err}");
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["user"], "carl");
+    assert_eq!(
+        e["registry"][0]["requested"],
+        serde_json::json!(["pull", "push"])
+    );
+    assert_eq!(e["registry"][0]["granted"], serde_json::json!(["pull"]));
+    assert_eq!(
+        e["registry"][0]["rules"],
+        serde_json::json!([{"rule": "platform-admins", "effect": "allow"}, {"rule": "no-contractor-pushes-to-prod", "effect": "deny"}])
+    );
+    assert_eq!(
+        e["kubernetes"][0]["clusterRoles"],
+        serde_json::json!(["cluster-admin"])
+    );
+    let (ok, out, _) = gantry(
+        &[
+            "policy",
+            "explain",
+            "--user",
+            "nobody",
+            "repository:team-a/x:pull",
+        ],
+        CONFIG,
+    );
+    assert!(ok);
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["registry"][0]["granted"], serde_json::json!([]));
+    // Only the rule for every signed-in user applies: view in staging's sandbox.
+    let k = e["kubernetes"].as_array().unwrap();
+    assert_eq!(k.len(), 1);
+    assert_eq!((k[0]["cluster"].as_str(), k[0]["namespace"].as_str()), (Some("staging"), Some("sandbox")));
+}
+
+#[test]
+fn invalid_policies_stop_the_server_with_the_rule_named() {
+    let bad = CONFIG.replace("actions: [pull, push] }]", "actions: [pull, write] }]");
+    let (ok, _, err) = gantry(&["check-config"], &bad);
+    assert!(!ok);
+    assert!(
+        err.contains("policy rule `team-repos`") && err.contains("write"),
+        "{err}"
+    );
+    let bad = CONFIG.replace("clusters: [prod, staging]", "clusters: [prod, mars]");
+    let (ok, _, err) = gantry(&["check-config"], &bad);
+    assert!(!ok && err.contains("unknown cluster `mars`"), "{err}");
+}
