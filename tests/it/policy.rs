@@ -203,7 +203,10 @@ fn explain_names_the_rules_that_allowed_and_denied() {
     // Only the rule for every signed-in user applies: view in staging's sandbox.
     let k = e["kubernetes"].as_array().unwrap();
     assert_eq!(k.len(), 1);
-    assert_eq!((k[0]["cluster"].as_str(), k[0]["namespace"].as_str()), (Some("staging"), Some("sandbox")));
+    assert_eq!(
+        (k[0]["cluster"].as_str(), k[0]["namespace"].as_str()),
+        (Some("staging"), Some("sandbox"))
+    );
 }
 
 #[test]
