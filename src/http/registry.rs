@@ -139,7 +139,13 @@ async fn token_get(
             RegistryError::Unauthorized("authentication required".into()),
         );
     };
-    let identity = match s.provider.registry_login(&user, &password).await {
+    // `<token>` as the username: the password is an identity token, as credential helpers send.
+    let login = if user == "<token>" {
+        s.provider.registry_refresh(&password).await
+    } else {
+        s.provider.registry_login(&user, &password).await
+    };
+    let identity = match login {
         Ok(i) => i,
         Err(e) => return registry_error(&s, &service, e),
     };
@@ -159,6 +165,8 @@ struct PostForm {
     scope: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    refresh_token: Option<String>,
+    access_type: Option<String>,
     #[allow(dead_code)]
     client_id: Option<String>,
 }
@@ -178,13 +186,24 @@ async fn token_post(
         .map_err(|m| OAuthError::new(ErrorCode::InvalidScope, m))?;
     let identity = match f.grant_type.as_deref() {
         Some("password") => {
-            let (Some(u), Some(p)) = (f.username, f.password) else {
+            let (Some(u), Some(p)) = (&f.username, &f.password) else {
                 return Err(
                     OAuthError::invalid_request("username and password are required").into(),
                 );
             };
             s.provider
-                .registry_login(&u, &p)
+                .registry_login(u, p)
+                .await
+                .map_err(oauth_from_registry)?
+        }
+        Some("refresh_token") => {
+            let t = f
+                .refresh_token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            s.provider
+                .registry_refresh(t)
                 .await
                 .map_err(oauth_from_registry)?
         }
@@ -197,10 +216,18 @@ async fn token_post(
         }
         None => return Err(OAuthError::invalid_request("grant_type is required").into()),
     };
-    let t = s
+    let mut t = s
         .provider
         .registry_token(&identity, &service, &scopes, true)
         .map_err(oauth_from_registry)?;
+    if f.access_type.as_deref() == Some("offline") && f.grant_type.as_deref() == Some("password") {
+        t.refresh_token = Some(
+            s.provider
+                .registry_identity_token(&identity)
+                .await
+                .map_err(oauth_from_registry)?,
+        );
+    }
     Ok(no_store(axum::Json(t).into_response()))
 }
 

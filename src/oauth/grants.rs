@@ -169,7 +169,7 @@ impl Provider {
             && client.grant_allowed("refresh_token", &self.grants)
         {
             let (token, family) = self
-                .new_refresh_family(client, &identity, &scopes, &row.nonce, row.auth_time)
+                .new_refresh_family(&client.id, &identity, &scopes, &row.nonce, row.auth_time)
                 .await?;
             (Some(token), Some(family))
         } else {
@@ -238,7 +238,7 @@ impl Provider {
             && client.grant_allowed("refresh_token", &self.grants)
         {
             Some(
-                self.new_refresh_family(client, &identity, &scopes, "", now)
+                self.new_refresh_family(&client.id, &identity, &scopes, "", now)
                     .await?
                     .0,
             )

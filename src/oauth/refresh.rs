@@ -30,7 +30,7 @@ impl Provider {
     /// Start a refresh family for a fresh login; returns (token, family id).
     pub async fn new_refresh_family(
         &self,
-        client: &Client,
+        client_id: &str,
         identity: &Identity,
         scopes: &Scopes,
         nonce: &str,
@@ -43,7 +43,7 @@ impl Provider {
             id: id.clone(),
             family_id: family.clone(),
             secret_hash: secret::hash_secret(&sec),
-            client_id: client.id.clone(),
+            client_id: client_id.to_string(),
             subject: identity.subject(),
             scopes: scopes.joined(),
             nonce: nonce.to_string(),

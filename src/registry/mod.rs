@@ -18,6 +18,9 @@ use crate::secret;
 use ca::RegistryCa;
 use scope::ResourceScope;
 
+/// The client id registry identity tokens (refresh tokens) are issued to.
+pub const REGISTRY_CLIENT: &str = "registry";
+
 /// How long a successful password check is remembered: repeated pulls then cost no LDAP round
 /// trip and no argon2 hash, and a disabled user is locked out within this time.
 pub const CREDENTIAL_CACHE_SECS: i64 = 30;
@@ -82,6 +85,8 @@ pub struct TokenResponse {
     pub issued_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 impl Registry {
@@ -217,6 +222,64 @@ impl Provider {
         }
     }
 
+    /// An identity token (refresh token) for offline registry access: the identity-token flow
+    /// docker and skopeo store. It is not rotated on use, since clients keep it as is.
+    pub async fn registry_identity_token(
+        &self,
+        identity: &Identity,
+    ) -> Result<String, RegistryError> {
+        let scopes = crate::oauth::scope::Scopes::stored("openid groups offline_access");
+        let now = self.clock.now();
+        self.new_refresh_family(REGISTRY_CLIENT, identity, &scopes, "", now)
+            .await
+            .map(|(t, _)| t)
+            .map_err(|e| RegistryError::Internal(e.to_string()))
+    }
+
+    /// The identity behind a registry identity token, re-validated with its connector (cached
+    /// like passwords, under an HMAC of the token).
+    pub async fn registry_refresh(&self, token: &str) -> Result<Identity, RegistryError> {
+        let now = self.clock.now();
+        let slot = self.registry.cache_slot("\u{0}refresh", token);
+        if let Some(id) = self.registry.cached(&slot, now) {
+            return Ok(id);
+        }
+        let invalid = || RegistryError::Unauthorized("invalid or expired identity token".into());
+        let (row, _) = self
+            .find_refresh(token)
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?
+            .ok_or_else(invalid)?;
+        if row.client_id != REGISTRY_CLIENT
+            || row.revoked_at.is_some()
+            || row.rotated_at.is_some()
+            || self.refresh_expired(&row, now)
+        {
+            return Err(invalid());
+        }
+        let old: Identity = crate::storage::from_json(&row.identity)
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let conn = self.connector(&old.connector_id).ok_or_else(invalid)?;
+        let id = match conn.refresh(&old).await {
+            Ok(id) => id,
+            Err(crate::connector::ConnectorError::Unavailable(e)) => {
+                return Err(RegistryError::Unavailable(e));
+            }
+            Err(_) => return Err(invalid()),
+        };
+        self.db
+            .touch_refresh_token(
+                &row.id,
+                &crate::storage::to_json(&id)
+                    .map_err(|e| RegistryError::Internal(e.to_string()))?,
+                now,
+            )
+            .await
+            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        self.registry.remember(slot, id.clone(), now);
+        Ok(id)
+    }
+
     /// Sign a token for `identity` on `service` with what the policy grants of `scopes`.
     pub fn registry_token(
         &self,
@@ -296,6 +359,7 @@ impl Provider {
             expires_in: svc.ttl,
             issued_at: rfc3339(now),
             scope,
+            refresh_token: None,
         })
     }
 }

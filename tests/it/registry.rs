@@ -488,3 +488,91 @@ async fn checked_credentials_are_cached_briefly_and_a_removed_user_stops_within_
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn identity_tokens_stand_in_for_passwords_until_revoked() {
+    let extra = format!(
+        "{POLICY}registry:\n  services:\n    - {{ name: registry.test, issuer: gantry-test }}\n"
+    );
+    let app = TestApp::start_with(Opts {
+        extra_yaml: extra,
+        ..Default::default()
+    })
+    .await;
+    add_user(&app, "ann@example.com", &["team-a"]).await;
+    let post = |form: Vec<(&'static str, String)>| {
+        let url = app.url("/registry/token");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let base = |grant: &'static str| {
+        vec![
+            ("grant_type", grant.to_string()),
+            ("service", "registry.test".to_string()),
+            ("client_id", "docker".to_string()),
+            ("scope", "repository:team-a/app:pull,push".to_string()),
+        ]
+    };
+    let mut f = base("password");
+    f.extend([
+        ("username", "ann@example.com".into()),
+        ("password", "pw-123".into()),
+        ("access_type", "offline".into()),
+    ]);
+    let (s, b) = post(f).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let identity = b["refresh_token"]
+        .as_str()
+        .expect("an identity token for offline access")
+        .to_string();
+    let mut f = base("refresh_token");
+    f.push(("refresh_token", identity.clone()));
+    let (s, b) = post(f.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["scope"], "repository:team-a/app:pull,push");
+    assert!(
+        b.get("refresh_token").is_none(),
+        "the identity token is kept, not rotated"
+    );
+    // The same token as Basic `<token>` credentials on GET, as credential helpers hand it over.
+    let (s, _, b) = token(
+        &app,
+        Some(("<token>", &identity)),
+        &[
+            ("service", "registry.test"),
+            ("scope", "repository:team-a/app:pull"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // A password-grant refresh token of an OAuth client is not a registry identity token.
+    let t = app.tokens("openid offline_access").await;
+    let (s, _, _) = token(
+        &app,
+        Some(("<token>", t["refresh_token"].as_str().unwrap())),
+        &[("service", "registry.test")],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Revoked: refused once the cache lifetime has passed.
+    let (row, _) = app.provider.find_refresh(&identity).await.unwrap().unwrap();
+    app.provider
+        .db
+        .revoke_refresh_family(&row.family_id, gantry::clock::Clock::now(&app.clock))
+        .await
+        .unwrap();
+    app.clock
+        .advance(gantry::registry::CREDENTIAL_CACHE_SECS + 1);
+    let (s, b) = post(f).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+}
