@@ -71,6 +71,10 @@ pub struct RegistryConfig {
     /// PEM files of the registry CA; without them Gantry keeps its own CA in the database.
     pub ca_cert: Option<String>,
     pub ca_key: Option<String>,
+    /// Clients whose refresh tokens `gantry registry login` may exchange, once, for a registry
+    /// identity token (default: gantry-cli).
+    #[serde(default)]
+    pub login_clients: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,8 @@
 //! The `gantry` command line.
 
+pub mod credentials;
 mod policy;
+mod registry_login;
 mod serve;
 
 use std::path::PathBuf;
@@ -107,6 +109,17 @@ pub enum RegistryCommand {
         #[arg(long, short, env = "GANTRY_CONFIG")]
         config: PathBuf,
     },
+    /// Log in to a registry through the browser and keep an identity token for it.
+    Login {
+        /// The registry, as host[:port].
+        host: String,
+        /// The (public) client Gantry knows this CLI as.
+        #[arg(long, default_value = "gantry-cli")]
+        client_id: String,
+        /// Print the URL only; do not try to open a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
 }
 
 /// Run a parsed command; the process exit code.
@@ -145,6 +158,14 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Registry {
             command: RegistryCommand::Ca { config },
         } => serve::registry_ca(&config).await,
+        Command::Registry {
+            command:
+                RegistryCommand::Login {
+                    host,
+                    client_id,
+                    no_browser,
+                },
+        } => registry_login::login(&host, &client_id, !no_browser).await,
         Command::ExampleApp {
             issuer,
             client_id,

@@ -141,7 +141,7 @@ async fn token_get(
     };
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
-        s.provider.registry_refresh(&password).await
+        s.provider.registry_refresh(&password, false).await
     } else {
         s.provider.registry_login(&user, &password).await
     };
@@ -184,6 +184,9 @@ async fn token_post(
         .ok_or_else(|| OAuthError::invalid_request("service is required"))?;
     let scopes = ResourceScope::parse_all(f.scope.as_deref())
         .map_err(|m| OAuthError::new(ErrorCode::InvalidScope, m))?;
+    let offline = f.access_type.as_deref() == Some("offline");
+    // A login client's refresh token is exchanged (consumed) for a registry identity token.
+    let mut exchanged = false;
     let identity = match f.grant_type.as_deref() {
         Some("password") => {
             let (Some(u), Some(p)) = (&f.username, &f.password) else {
@@ -202,8 +205,13 @@ async fn token_post(
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            let (row_client, _) = match s.provider.find_refresh(t).await {
+                Ok(Some((row, sec))) => (row.client_id, sec),
+                _ => (String::new(), String::new()),
+            };
+            exchanged = offline && row_client != crate::registry::REGISTRY_CLIENT;
             s.provider
-                .registry_refresh(t)
+                .registry_refresh(t, offline)
                 .await
                 .map_err(oauth_from_registry)?
         }
@@ -220,7 +228,7 @@ async fn token_post(
         .provider
         .registry_token(&identity, &service, &scopes, true)
         .map_err(oauth_from_registry)?;
-    if f.access_type.as_deref() == Some("offline") && f.grant_type.as_deref() == Some("password") {
+    if offline && (exchanged || f.grant_type.as_deref() == Some("password")) {
         t.refresh_token = Some(
             s.provider
                 .registry_identity_token(&identity)

@@ -37,6 +37,7 @@ pub struct Service {
 #[derive(Debug)]
 pub struct Registry {
     pub services: Vec<Service>,
+    pub login_clients: Vec<String>,
     pub ca: RegistryCa,
     cache_key: Vec<u8>,
     cache: Mutex<HashMap<String, (Identity, i64)>>,
@@ -108,8 +109,13 @@ impl Registry {
                     .map_or(300, |d| d.as_secs() as i64),
             })
             .collect();
+        let login_clients = cfg
+            .login_clients
+            .clone()
+            .unwrap_or_else(|| vec!["gantry-cli".to_string()]);
         Ok(Registry {
             services,
+            login_clients,
             ca: RegistryCa::load(cfg, db, now).await?,
             cache_key: secret::random_bytes(32),
             cache: Mutex::default(),
@@ -237,8 +243,14 @@ impl Provider {
     }
 
     /// The identity behind a registry identity token, re-validated with its connector (cached
-    /// like passwords, under an HMAC of the token).
-    pub async fn registry_refresh(&self, token: &str) -> Result<Identity, RegistryError> {
+    /// like passwords, under an HMAC of the token). With `exchange`, a refresh token of a login
+    /// client (`gantry registry login`) is also accepted, and consumed: its family is revoked,
+    /// and the caller issues a registry identity token in its place.
+    pub async fn registry_refresh(
+        &self,
+        token: &str,
+        exchange: bool,
+    ) -> Result<Identity, RegistryError> {
         let now = self.clock.now();
         let slot = self.registry.cache_slot("\u{0}refresh", token);
         if let Some(id) = self.registry.cached(&slot, now) {
@@ -250,7 +262,8 @@ impl Provider {
             .await
             .map_err(|e| RegistryError::Internal(e.to_string()))?
             .ok_or_else(invalid)?;
-        if row.client_id != REGISTRY_CLIENT
+        let login_client = exchange && self.registry.login_clients.contains(&row.client_id);
+        if (row.client_id != REGISTRY_CLIENT && !login_client)
             || row.revoked_at.is_some()
             || row.rotated_at.is_some()
             || self.refresh_expired(&row, now)
@@ -267,6 +280,13 @@ impl Provider {
             }
             Err(_) => return Err(invalid()),
         };
+        if login_client {
+            self.db
+                .revoke_refresh_family(&row.family_id, now)
+                .await
+                .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            return Ok(id);
+        }
         self.db
             .touch_refresh_token(
                 &row.id,

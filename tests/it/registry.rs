@@ -199,7 +199,7 @@ async fn token(
 async fn skopeo_pushes_and_pulls_as_the_policy_allows() {
     let realm_port: u16 = env("GANTRY_TEST_REGISTRY_REALM_PORT").parse().unwrap();
     let extra = format!(
-        "{POLICY}registry:\n  caCert: {}\n  caKey: {}\n  services:\n    - {{ name: registry.test, issuer: gantry-test, tokenTTL: 5m }}\n",
+        "{POLICY}registry:\n  loginClients: [native]\n  caCert: {}\n  caKey: {}\n  services:\n    - {{ name: registry.test, issuer: gantry-test, tokenTTL: 5m }}\n",
         env("GANTRY_TEST_REGISTRY_CA_CERT"),
         env("GANTRY_TEST_REGISTRY_CA_KEY")
     );
@@ -326,6 +326,92 @@ async fn skopeo_pushes_and_pulls_as_the_policy_allows() {
     oci_image(sk.image.path(), "after rotation\n");
     sk.push(ann, "team-a/app:v2").await.unwrap();
     sk.pull(ann, "team-a/app:v2").await.unwrap();
+
+    // An SSO user has no password to type: `gantry registry login` through the browser, then
+    // skopeo pushes with the credential helper.
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("registries.json");
+    let mut login = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "registry",
+            "login",
+            &sk.registry,
+            "--client-id",
+            "native",
+            "--no-browser",
+        ])
+        .env("GANTRY_CREDENTIALS", &store)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(login.stderr.take().unwrap()));
+    let mut url = None;
+    while let Some(l) = lines.next_line().await.unwrap() {
+        if let Some(u) = l.trim().strip_prefix("http") {
+            url = Some(format!("http{u}"));
+            break;
+        }
+    }
+    let url = url::Url::parse(&url.expect("the login URL is printed")).unwrap();
+    assert!(url.as_str().starts_with(&app.url("/auth")));
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let callback = app
+        .login(&app.browser(), &q, "ann@example.com", "pw-123")
+        .await;
+    assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
+    assert!(reqwest::get(&callback).await.unwrap().status().is_success());
+    assert!(
+        login.wait().await.unwrap().success(),
+        "registry login finished"
+    );
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    assert!(saved["registries"][&sk.registry]["identity_token"].is_string());
+
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(
+        env!("CARGO_BIN_EXE_gantry"),
+        bin.join("docker-credential-gantry"),
+    )
+    .unwrap();
+    let authfile = home.path().join("auth.json");
+    std::fs::write(
+        &authfile,
+        serde_json::json!({"credHelpers": {sk.registry.clone(): "gantry"}}).to_string(),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    oci_image(sk.image.path(), "pushed by an SSO user\n");
+    let out = Command::new("skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--dest-tls-verify=false",
+            "--authfile",
+        ])
+        .arg(&authfile)
+        .arg(format!("oci:{}:v1", sk.image.path().display()))
+        .arg(format!("docker://{}/team-a/sso:v1", sk.registry))
+        .env("PATH", path)
+        .env("GANTRY_CREDENTIALS", &store)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo with the credential helper: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]

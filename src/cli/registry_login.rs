@@ -1,0 +1,223 @@
+//! `gantry registry login HOST`: log in through the browser (code flow with PKCE on a loopback
+//! redirect) and keep a registry identity token for HOST, which the credential helper hands to
+//! docker and skopeo. This is how users without a password (SSO) push.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::get;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::credentials::{self, Entry};
+use crate::secret;
+
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `realm` and `service` from the registry's `WWW-Authenticate: Bearer ...` challenge.
+fn challenge(h: &str) -> Option<(String, String)> {
+    let rest = h.strip_prefix("Bearer ")?;
+    let mut realm = None;
+    let mut service = None;
+    for part in rest.split(',') {
+        let (k, v) = part.trim().split_once('=')?;
+        let v = v.trim_matches('"').to_string();
+        match k {
+            "realm" => realm = Some(v),
+            "service" => service = Some(v),
+            _ => {}
+        }
+    }
+    Some((realm?, service?))
+}
+
+async fn discover_registry(http: &reqwest::Client, host: &str) -> Result<(String, String), String> {
+    let mut last = String::new();
+    for scheme in ["https", "http"] {
+        match http.get(format!("{scheme}://{host}/v2/")).send().await {
+            Ok(r) => {
+                let h = r
+                    .headers()
+                    .get("www-authenticate")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                return challenge(h).ok_or_else(|| {
+                    format!(
+                        "{host} does not ask for Bearer tokens (answered {})",
+                        r.status()
+                    )
+                });
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(format!("{host}: {last}"))
+}
+
+pub async fn login(host: &str, client_id: &str, open_browser: bool) -> i32 {
+    match run(host, client_id, open_browser).await {
+        Ok(()) => {
+            eprintln!(
+                "Logged in to {host}. Use the credential helper: \"credHelpers\": {{\"{host}\": \"gantry\"}}"
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("registry login: {e}");
+            1
+        }
+    }
+}
+
+async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), String> {
+    let host = credentials::normalize(host);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (realm, service) = discover_registry(&http, &host).await?;
+    let issuer = realm
+        .strip_suffix("/registry/token")
+        .ok_or_else(|| format!("the realm {realm} is not a Gantry token endpoint"))?
+        .to_string();
+    let disco: serde_json::Value = http
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let endpoint = |k: &str| {
+        disco[k]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| format!("discovery has no {k}"))
+    };
+    let (auth, token) = (
+        endpoint("authorization_endpoint")?,
+        endpoint("token_endpoint")?,
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let (state, verifier) = (secret::random_token(16), secret::random_token(32));
+    let challenge = secret::b64(&secret::sha256(verifier.as_bytes()));
+    let mut url = url::Url::parse(&auth).map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile email groups offline_access")
+        .append_pair("state", &state)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+
+    let (tx, mut rx) = mpsc::channel::<Callback>(1);
+    let app = Router::new()
+        .route(
+            "/callback",
+            get(|State(tx): State<mpsc::Sender<Callback>>, Query(cb): Query<Callback>| async move {
+                let _ = tx.send(cb).await;
+                Html("<!doctype html><title>Gantry</title><p>Logged in. You can close this window and go back to the terminal.</p>")
+            }),
+        )
+        .with_state(tx);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    eprintln!("Open this URL in a browser to log in to {host}:\n\n  {url}\n");
+    if open_browser {
+        let _ = std::process::Command::new("xdg-open")
+            .arg(url.as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let cb = tokio::time::timeout(Duration::from_secs(300), rx.recv())
+        .await
+        .map_err(|_| "no login within 5 minutes".to_string())?
+        .ok_or("login aborted")?;
+    server.abort();
+    if let Some(e) = cb.error {
+        return Err(format!("{e}: {}", cb.error_description.unwrap_or_default()));
+    }
+    if cb.state.as_deref() != Some(state.as_str()) {
+        return Err("the login answer does not belong to this login (state mismatch)".into());
+    }
+    let code = cb.code.ok_or("the login answer has no code")?;
+    let tokens: serde_json::Value = http
+        .post(&token)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("code_verifier", &verifier),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .ok_or_else(|| format!("no refresh token: {tokens}"))?;
+    // Exchange the login's refresh token, once, for an identity token of the registry.
+    let reg: serde_json::Value = http
+        .post(&realm)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("service", &service),
+            ("client_id", "gantry"),
+            ("access_type", "offline"),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    let identity = reg["refresh_token"]
+        .as_str()
+        .ok_or_else(|| format!("the registry token service refused: {reg}"))?;
+    let mut store = credentials::load();
+    store.registries.insert(
+        host.clone(),
+        Entry {
+            identity_token: identity.to_string(),
+            realm,
+            service,
+        },
+    );
+    credentials::save(&store).map_err(|e| format!("{}: {e}", credentials::path().display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_challenges_parse() {
+        let h = r#"Bearer realm="http://127.0.0.1:5556/dex/registry/token",service="registry.test",scope="registry:catalog:*""#;
+        assert_eq!(
+            challenge(h),
+            Some((
+                "http://127.0.0.1:5556/dex/registry/token".into(),
+                "registry.test".into()
+            ))
+        );
+        assert_eq!(challenge("Basic realm=x"), None);
+    }
+}
