@@ -100,6 +100,15 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
         Ok(db) => known.extend(db.known_groups().await.unwrap_or_default()),
         Err(e) => eprintln!("# database unavailable ({e}): expanding over config groups only"),
     }
+    for c in &cfg.connectors {
+        match crate::connector::Connector::from_config(c) {
+            Ok(conn) => match conn.list_groups().await {
+                Ok(g) => known.extend(g),
+                Err(e) => eprintln!("# connector `{}` could not list groups: {e}", c.id),
+            },
+            Err(e) => eprintln!("# connector `{}`: {e}", c.id),
+        }
+    }
     known.sort();
     known.dedup();
     let (docs, notes) = crate::policy::kubernetes::rbac(&policy, &cfg.kubernetes, name, &known);

@@ -90,6 +90,14 @@ impl Connector {
         }
     }
 
+    /// The groups this source can list (a directory can; a password list cannot).
+    pub async fn list_groups(&self) -> Result<Vec<String>, ConnectorError> {
+        match &self.kind {
+            Kind::Ldap(l) => l.list_groups().await,
+            Kind::Local(_) => Ok(Vec::new()),
+        }
+    }
+
     /// Check a username and password; `Ok(None)` for wrong credentials.
     pub async fn login(
         &self,

@@ -681,3 +681,43 @@ async fn a_directory_that_demands_client_certificates_gets_one() {
     assert_eq!(s, StatusCode::OK, "with the client certificate: {t}");
     slapd_script(&["stop", &dir_s]);
 }
+
+#[test]
+fn rbac_output_expands_group_patterns_over_the_directorys_groups() {
+    let d = Slapd::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "issuer: https://id.example.com/dex\nstorage: {{type: sqlite3, config: {{file: {}/g.db}}}}\nweb: {{http: 127.0.0.1:1}}\n{}\
+kubernetes:\n  groupsPrefix: \"ldap:\"\n  clusters: [{{ name: prod, clientID: kube-prod }}]\n\
+policy:\n  rules:\n    - name: dev-namespaces\n      groups: [\"dev*\", \"cycle-*\"]\n      kubernetes: [{{ clusters: [prod], namespaces: [\"${{group}}\"], roles: [edit] }}]\n",
+        dir.path().display(),
+        d.connector_yaml(&d.plain())
+    );
+    let path = dir.path().join("gantry.yaml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["policy", "rbac", "--cluster", "prod", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8_lossy(&out.stdout);
+    let namespaces: BTreeSet<String> = serde_norway::Deserializer::from_str(&yaml)
+        .map(|doc| {
+            <Value as serde::Deserialize>::deserialize(doc).unwrap()["metadata"]["namespace"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        namespaces,
+        set(&["cycle-a", "cycle-b", "developers"]),
+        "{yaml}"
+    );
+    assert!(yaml.contains("name: ldap:developers"));
+}

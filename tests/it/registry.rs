@@ -442,6 +442,20 @@ async fn registry_tokens_have_the_registry_shape_and_bad_requests_get_registry_e
     assert!(t["issued_at"].as_str().unwrap().ends_with('Z'));
     let header = jsonwebtoken::decode_header(t["token"].as_str().unwrap()).unwrap();
     assert_eq!(header.x5c.as_ref().map(Vec::len), Some(2), "leaf and CA");
+    // Registries that verify with a JWKS (distribution 3.x) find the key by its RFC 7638 kid.
+    let jwks: Value = reqwest::get(app.url("/registry/keys"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["kid"].as_str() == header.kid.as_deref())
+    );
     let c = jwt_claims(t["token"].as_str().unwrap());
     assert_eq!(
         (c["iss"].as_str(), c["aud"].as_str(), c["sub"].as_str()),

@@ -313,6 +313,32 @@ impl LdapConnector {
         })
     }
 
+    /// Every group name under `groupSearch` (for expanding group patterns in RBAC output).
+    pub async fn list_groups(&self) -> Result<Vec<String>, ConnectorError> {
+        let Some(gs) = &self.cfg.group_search else {
+            return Ok(Vec::new());
+        };
+        let name_attr = gs.name_attr.clone().unwrap_or_else(|| "cn".into());
+        let filter = and(&gs.filter, "(objectClass=*)".into());
+        let (base, sc, t, attrs) = (
+            gs.base_dn.clone(),
+            scope(&gs.scope),
+            self.pool.op_timeout,
+            vec![name_attr.clone()],
+        );
+        let entries = self
+            .pool
+            .with_service(|l| {
+                self.pool.count();
+                search(l, t, base.clone(), sc, filter.clone(), attrs.clone())
+            })
+            .await?;
+        let mut names: Vec<String> = entries.iter().flat_map(|e| all(e, &name_attr)).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Check a username and password. Unknown user, wrong password and a refused bind are all
     /// `Ok(None)`, told apart only in the log.
     pub async fn login(
