@@ -721,3 +721,48 @@ policy:\n  rules:\n    - name: dev-namespaces\n      groups: [\"dev*\", \"cycle-
     );
     assert!(yaml.contains("name: ldap:developers"));
 }
+
+#[tokio::test]
+async fn registry_basic_auth_checks_passwords_through_ldap() {
+    let d = Slapd::shared();
+    let extra = format!(
+        "{}registry:\n  services: [{{ name: registry.test, issuer: gantry-test }}]\npolicy:\n  rules:\n    - name: devs\n      groups: [developers]\n      registry: [{{ repositories: [\"apps/**\"], actions: [pull, push] }}]\n",
+        d.connector_yaml(&d.plain())
+    );
+    let app = TestApp::start_with(Opts {
+        password_connector: "ldap",
+        extra_yaml: extra,
+        ..Default::default()
+    })
+    .await;
+    let get = |user: &'static str, pw: &'static str| {
+        let url = app.url("/registry/token");
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .basic_auth(user, Some(pw))
+                .query(&[
+                    ("service", "registry.test"),
+                    ("scope", "repository:apps/web:pull,push"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, t) = get("bob", "bob123").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        jwt_claims(t["token"].as_str().unwrap())["access"][0]["actions"],
+        serde_json::json!(["pull", "push"])
+    );
+    let (s, _) = get("carol", "carol123").await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "carol logs in; she is in no group, so the token grants nothing"
+    );
+    let (s, _) = get("bob", "wrong").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

@@ -676,3 +676,87 @@ async fn identity_tokens_stand_in_for_passwords_until_revoked() {
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
 }
+
+#[test]
+fn registry_ca_prints_one_stable_ca_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.yaml");
+    std::fs::write(
+        &path,
+        format!("issuer: http://127.0.0.1:1/dex\nstorage: {{type: sqlite3, config: {{file: {}/g.db}}}}\nweb: {{http: 127.0.0.1:1}}\n", dir.path().display()),
+    )
+    .unwrap();
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["registry", "ca", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert_eq!(first, run(), "made once, then kept in the database");
+    std::fs::write(dir.path().join("ca.pem"), &first).unwrap();
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(dir.path().join("ca.pem"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("CA:TRUE") && text.contains("Gantry registry token CA"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_credential_helper_speaks_dockers_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("docker-credential-gantry");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_gantry"), &bin).unwrap();
+    let store = dir.path().join("creds.json");
+    let helper = |action: &str, input: &str| {
+        use std::io::Write;
+        let mut c = std::process::Command::new(&bin)
+            .arg(action)
+            .env("GANTRY_CREDENTIALS", &store)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )
+    };
+    let (ok, out) = helper("get", "https://reg.example.com:5000");
+    assert!(!ok && out.contains("credentials not found"));
+    assert!(
+        helper(
+            "store",
+            r#"{"ServerURL":"https://reg.example.com:5000","Username":"<token>","Secret":"s3cret"}"#
+        )
+        .0
+    );
+    let (ok, out) = helper("get", "reg.example.com:5000\n");
+    assert!(ok);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["Username"].as_str(), v["Secret"].as_str()),
+        (Some("<token>"), Some("s3cret"))
+    );
+    let (ok, out) = helper("list", "");
+    assert!(ok && out.contains("reg.example.com:5000"));
+    assert!(helper("erase", "https://reg.example.com:5000").0);
+    assert!(!helper("get", "reg.example.com:5000").0);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&store).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the store is readable by its owner only");
+}
