@@ -62,6 +62,21 @@ async fn discover_registry(http: &reqwest::Client, host: &str) -> Result<(String
     Err(format!("{host}: {last}"))
 }
 
+async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
+    http.post(url)
+        .form(form)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())
+}
+
 pub async fn login(host: &str, client_id: &str, open_browser: bool) -> i32 {
     match run(host, client_id, open_browser).await {
         Ok(()) => {
@@ -155,40 +170,34 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
         return Err("the login answer does not belong to this login (state mismatch)".into());
     }
     let code = cb.code.ok_or("the login answer has no code")?;
-    let tokens: serde_json::Value = http
-        .post(&token)
-        .form(&[
+    let tokens = post_form(
+        &http,
+        &token,
+        &[
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", &redirect),
             ("code_verifier", &verifier),
             ("client_id", client_id),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+        ],
+    )
+    .await?;
     let refresh = tokens["refresh_token"]
         .as_str()
         .ok_or_else(|| format!("no refresh token: {tokens}"))?;
     // Exchange the login's refresh token, once, for an identity token of the registry.
-    let reg: serde_json::Value = http
-        .post(&realm)
-        .form(&[
+    let reg = post_form(
+        &http,
+        &realm,
+        &[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh),
             ("service", &service),
             ("client_id", "gantry"),
             ("access_type", "offline"),
-        ])
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
+        ],
+    )
+    .await?;
     let identity = reg["refresh_token"]
         .as_str()
         .ok_or_else(|| format!("the registry token service refused: {reg}"))?;

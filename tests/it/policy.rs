@@ -6,38 +6,26 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_json::Value;
 
-const CONFIG: &str = r#"
+use crate::support::EXAMPLE_POLICY;
+
+const BASE: &str = r#"
 issuer: https://id.example.com/dex
 storage: {type: sqlite3, config: {file: DBFILE}}
 web: {http: 127.0.0.1:5556}
 staticPasswords:
   - {email: a@example.com, hash: "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W", username: a, userID: "1", groups: [team-a, team-b, platform-admins]}
-kubernetes:
-  groupsPrefix: "gantry:"
-  usernamePrefix: "gantry:"
-  clusters:
-    - { name: prod, clientID: kube-prod }
-    - { name: staging, clientID: kube-staging }
-policy:
-  admins: { groups: [platform-admins] }
-  rules:
-    - name: platform-admins
-      groups: [platform-admins]
-      registry:   [{ repositories: ["**"], actions: ["*"], catalog: true }]
-      kubernetes: [{ clusters: ["*"], clusterRoles: [cluster-admin] }]
-    - name: team-repos
-      groups: ["team-*"]
-      registry:   [{ repositories: ["${group}/**"], actions: [pull, push] }]
-      kubernetes: [{ clusters: [prod, staging], namespaces: ["${group}"], roles: [edit] }]
-    - name: everyone-pulls-library
-      groups: ["*"]
-      registry:   [{ repositories: ["library/**"], actions: [pull] }]
-      kubernetes: [{ clusters: [staging], namespaces: [sandbox], roles: [view] }]
-    - name: no-contractor-pushes-to-prod
-      effect: deny
-      groups: [contractors]
-      registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
 "#;
+
+/// The example policy with prefixes, and every signed-in user viewing staging's sandbox.
+fn config() -> String {
+    let policy = EXAMPLE_POLICY
+        .replace("kubernetes:\n", "kubernetes:\n  groupsPrefix: \"gantry:\"\n  usernamePrefix: \"gantry:\"\n")
+        .replace(
+            "      registry:   [{ repositories: [\"library/**\"], actions: [pull] }]\n",
+            "      registry:   [{ repositories: [\"library/**\"], actions: [pull] }]\n      kubernetes: [{ clusters: [staging], namespaces: [sandbox], roles: [view] }]\n",
+        );
+    format!("{BASE}{policy}")
+}
 
 fn gantry(args: &[&str], config: &str) -> (bool, String, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -68,7 +56,7 @@ fn docs(yaml: &str) -> Vec<Value> {
 
 #[test]
 fn rbac_output_binds_groups_with_the_prefix_and_expands_group_patterns() {
-    let (ok, out, err) = gantry(&["policy", "rbac", "--cluster", "prod"], CONFIG);
+    let (ok, out, err) = gantry(&["policy", "rbac", "--cluster", "prod"], &config());
     assert!(ok, "{err}");
     let d = docs(&out);
     let names: Vec<&str> = d
@@ -102,7 +90,7 @@ fn rbac_output_binds_groups_with_the_prefix_and_expands_group_patterns() {
     assert_eq!(d[1]["roleRef"]["name"], "edit");
     assert_eq!(d[1]["subjects"][0]["name"], "gantry:team-a");
     // staging: everyone's sandbox view binds system:authenticated.
-    let (ok, out, _) = gantry(&["policy", "rbac", "--cluster", "staging"], CONFIG);
+    let (ok, out, _) = gantry(&["policy", "rbac", "--cluster", "staging"], &config());
     assert!(ok);
     let sandbox: Vec<Value> = docs(&out)
         .into_iter()
@@ -114,7 +102,7 @@ fn rbac_output_binds_groups_with_the_prefix_and_expands_group_patterns() {
 
 #[test]
 fn rbac_reports_patterns_it_cannot_expand_and_refuses_unknown_clusters() {
-    let no_teams = CONFIG.replace(
+    let no_teams = config().replace(
         "groups: [team-a, team-b, platform-admins]",
         "groups: [platform-admins]",
     );
@@ -122,13 +110,16 @@ fn rbac_reports_patterns_it_cannot_expand_and_refuses_unknown_clusters() {
     assert!(ok);
     assert_eq!(docs(&out).len(), 1);
     assert!(err.contains("`team-*` matches no known group"), "{err}");
-    let (ok, _, err) = gantry(&["policy", "rbac", "--cluster", "mars"], CONFIG);
+    let (ok, _, err) = gantry(&["policy", "rbac", "--cluster", "mars"], &config());
     assert!(!ok && err.contains("unknown cluster `mars`"), "{err}");
 }
 
 #[test]
 fn authn_config_is_a_valid_authentication_configuration_for_the_cluster() {
-    let (ok, out, err) = gantry(&["policy", "authn-config", "--cluster", "staging"], CONFIG);
+    let (ok, out, err) = gantry(
+        &["policy", "authn-config", "--cluster", "staging"],
+        &config(),
+    );
     assert!(ok, "{err}");
     let d = &docs(&out)[0];
     assert_eq!(
@@ -169,7 +160,7 @@ fn explain_names_the_rules_that_allowed_and_denied() {
             "repository:prod/api:pull,push",
             "repository:library/x:pull",
         ],
-        CONFIG,
+        &config(),
     );
     assert!(ok, "{err}");
     let e: Value = serde_json::from_str(&out).unwrap();
@@ -195,7 +186,7 @@ fn explain_names_the_rules_that_allowed_and_denied() {
             "nobody",
             "repository:team-a/x:pull",
         ],
-        CONFIG,
+        &config(),
     );
     assert!(ok);
     let e: Value = serde_json::from_str(&out).unwrap();
@@ -211,14 +202,14 @@ fn explain_names_the_rules_that_allowed_and_denied() {
 
 #[test]
 fn invalid_policies_stop_the_server_with_the_rule_named() {
-    let bad = CONFIG.replace("actions: [pull, push] }]", "actions: [pull, write] }]");
+    let bad = config().replace("actions: [pull, push] }]", "actions: [pull, write] }]");
     let (ok, _, err) = gantry(&["check-config"], &bad);
     assert!(!ok);
     assert!(
         err.contains("policy rule `team-repos`") && err.contains("write"),
         "{err}"
     );
-    let bad = CONFIG.replace("clusters: [prod, staging]", "clusters: [prod, mars]");
+    let bad = config().replace("clusters: [prod, staging]", "clusters: [prod, mars]");
     let (ok, _, err) = gantry(&["check-config"], &bad);
     assert!(!ok && err.contains("unknown cluster `mars`"), "{err}");
 }

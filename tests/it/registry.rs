@@ -139,30 +139,8 @@ impl Skopeo {
     }
 }
 
-const POLICY: &str = r#"
-kubernetes:
-  clusters:
-    - { name: prod, clientID: kube-prod }
-    - { name: staging, clientID: kube-staging }
-policy:
-  admins: { groups: [platform-admins] }
-  rules:
-    - name: platform-admins
-      groups: [platform-admins]
-      registry:   [{ repositories: ["**"], actions: ["*"], catalog: true }]
-      kubernetes: [{ clusters: ["*"], clusterRoles: [cluster-admin] }]
-    - name: team-repos
-      groups: ["team-*"]
-      registry:   [{ repositories: ["${group}/**"], actions: [pull, push] }]
-      kubernetes: [{ clusters: [prod, staging], namespaces: ["${group}"], roles: [edit] }]
-    - name: everyone-pulls-library
-      groups: ["*"]
-      registry:   [{ repositories: ["library/**"], actions: [pull] }]
-    - name: no-contractor-pushes-to-prod
-      effect: deny
-      groups: [contractors]
-      registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
-"#;
+/// The issue's example policy, with the clusters it names.
+const POLICY: &str = EXAMPLE_POLICY;
 
 async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
     app.provider

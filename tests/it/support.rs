@@ -425,3 +425,29 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).expect("jwt has a payload");
     serde_json::from_slice(&gantry::secret::b64_decode(payload).expect("base64")).expect("json")
 }
+
+/// The policy of the registry and policy issue, with the clusters it names.
+pub const EXAMPLE_POLICY: &str = r#"
+kubernetes:
+  clusters:
+    - { name: prod, clientID: kube-prod }
+    - { name: staging, clientID: kube-staging }
+policy:
+  admins: { groups: [platform-admins] }
+  rules:
+    - name: platform-admins
+      groups: [platform-admins]
+      registry:   [{ repositories: ["**"], actions: ["*"], catalog: true }]
+      kubernetes: [{ clusters: ["*"], clusterRoles: [cluster-admin] }]
+    - name: team-repos
+      groups: ["team-*"]
+      registry:   [{ repositories: ["${group}/**"], actions: [pull, push] }]
+      kubernetes: [{ clusters: [prod, staging], namespaces: ["${group}"], roles: [edit] }]
+    - name: everyone-pulls-library
+      groups: ["*"]
+      registry:   [{ repositories: ["library/**"], actions: [pull] }]
+    - name: no-contractor-pushes-to-prod
+      effect: deny
+      groups: [contractors]
+      registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
+"#;
