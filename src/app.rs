@@ -137,6 +137,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         .merge(http::authorize::router())
         .merge(http::token::router())
         .merge(http::logout::router())
+        .merge(http::device::router())
         .merge(http::registry::router())
         .merge(http::health::router());
     if with_metrics {

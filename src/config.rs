@@ -556,9 +556,14 @@ impl Config {
     pub fn allowed_grants(&self) -> Vec<String> {
         if self.oauth2.grant_types.is_empty() {
             // client_credentials is on here but off for every client that does not list it.
-            let mut g: Vec<String> = ["authorization_code", "refresh_token", "client_credentials"]
-                .map(String::from)
-                .to_vec();
+            let mut g: Vec<String> = [
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ]
+            .map(String::from)
+            .to_vec();
             if self.oauth2.password_connector.is_some() {
                 g.push("password".into());
             }
@@ -580,10 +585,10 @@ pub const KNOWN_GRANTS: &[&str] = &[
     "refresh_token",
     "password",
     "client_credentials",
+    "urn:ietf:params:oauth:grant-type:device_code",
 ];
 /// Dex grant types that a Dex file may list and Gantry does not serve yet.
 const IGNORED_GRANTS: &[&str] = &[
-    "urn:ietf:params:oauth:grant-type:device_code",
     "urn:ietf:params:oauth:grant-type:token-exchange",
     "implicit",
 ];

@@ -39,11 +39,19 @@ async fn auth_post(State(s): State<AppState>, headers: HeaderMap, body: Body) ->
 
 async fn start(s: &AppState, p: AuthorizeParams) -> Response {
     match s.provider.start_authorization(p).await {
-        Ok(Next::Connector {
+        Ok(next) => to_login(s, next),
+        Err(e) => e.into(),
+    }
+}
+
+/// Send the browser on to the login: straight to one connector, or to the chooser.
+pub(crate) fn to_login(s: &AppState, next: Next) -> Response {
+    match next {
+        Next::Connector {
             request_id,
             connector_id,
-        }) => Redirect::to(&login_url(s, &connector_id, &request_id)).into_response(),
-        Ok(Next::Choose { request_id }) => ChooserPage {
+        } => Redirect::to(&login_url(s, &connector_id, &request_id)).into_response(),
+        Next::Choose { request_id } => ChooserPage {
             title: s.web.title.clone(),
             connectors: s
                 .provider
@@ -56,7 +64,6 @@ async fn start(s: &AppState, p: AuthorizeParams) -> Response {
                 .collect(),
         }
         .into_response(),
-        Err(e) => e.into(),
     }
 }
 

@@ -31,6 +31,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "introspection_endpoint": w.url("/token/introspect"),
         "revocation_endpoint": w.url("/token/revoke"),
         "end_session_endpoint": w.url("/logout"),
+        "device_authorization_endpoint": w.url("/device/code"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": p.grants,

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod csrf;
+pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod extract;

@@ -47,6 +47,23 @@ pub struct ApprovalPage {
 }
 
 #[derive(Template, WebTemplate)]
+#[template(path = "device.html")]
+pub struct DevicePage {
+    pub title: String,
+    pub action: String,
+    pub csrf: String,
+    pub user_code: String,
+    pub error: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "device_done.html")]
+pub struct DeviceDonePage {
+    pub title: String,
+    pub approved: bool,
+}
+
+#[derive(Template, WebTemplate)]
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage {
     pub title: String,

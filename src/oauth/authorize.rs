@@ -355,6 +355,9 @@ impl Provider {
     ) -> Result<String, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
         let identity = logged_in(&req, browser)?;
+        if let Some(done) = self.finish_device(&req, &identity, approved).await {
+            return done;
+        }
         if !approved {
             self.db.delete_auth_request(&req.id).await?;
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");

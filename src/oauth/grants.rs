@@ -25,6 +25,7 @@ pub struct TokenParams {
     pub password: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    pub device_code: Option<String>,
 }
 
 /// Client credentials as presented: from HTTP Basic or from the form body.
@@ -95,6 +96,9 @@ impl Provider {
             "authorization_code" => self.code_grant(client, &p).await,
             "refresh_token" => self.refresh_grant(client, &p).await,
             "password" => self.password_grant(client, &p).await,
+            crate::oauth::device::DEVICE_GRANT => {
+                self.device_grant(client, p.device_code.as_deref()).await
+            }
             _ => self.client_credentials_grant(client, &p),
         };
         self.metrics.token(&grant, r.is_ok());

@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod client;
+pub mod device;
 pub mod error;
 pub mod grants;
 pub mod inspect;

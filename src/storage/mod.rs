@@ -5,6 +5,7 @@
 //! compare-and-set updates so replicas sharing one database never lose an update.
 
 pub mod auth;
+pub mod device;
 pub mod groups;
 pub mod keys;
 pub mod passwords;

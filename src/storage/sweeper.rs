@@ -11,6 +11,7 @@ pub struct Swept {
     pub refresh_tokens: u64,
     pub revoked_tokens: u64,
     pub signing_keys: u64,
+    pub device_requests: u64,
 }
 
 /// Refresh-token lifetimes the sweeper honours (0 = unlimited).
@@ -57,6 +58,8 @@ impl Db {
                 now,
             )
             .await?,
+            device_requests: exec("DELETE FROM device_requests WHERE expires_at <= $1", now)
+                .await?,
         };
         if refresh.absolute_lifetime > 0 {
             s.refresh_tokens += exec(

@@ -6,6 +6,7 @@
 
 mod binary;
 mod config;
+mod device;
 mod errors;
 mod flow;
 mod keys;

@@ -2,6 +2,7 @@
 
 use gantry::config::{StorageConfig, StorageParams};
 use gantry::storage::auth::{AuthCode, AuthRequest};
+use gantry::storage::device::DeviceRequest;
 use gantry::storage::keys::StoredKey;
 use gantry::storage::passwords::PasswordRow;
 use gantry::storage::refresh::RefreshToken;
@@ -269,6 +270,52 @@ async fn conformance(db: Db) {
         "retired key leaves at remove_at"
     );
 
+    // Device requests: found by user code while pending, decided once, consumed once.
+    let dev = DeviceRequest {
+        device_code_hash: "dh".into(),
+        user_code: "BCDFGHJK".into(),
+        client_id: "native".into(),
+        scopes: "openid".into(),
+        status: "pending".into(),
+        identity: None,
+        auth_time: None,
+        interval_secs: 5,
+        last_poll_at: None,
+        created_at: now,
+        expires_at: now + 300,
+    };
+    db.create_device_request(&dev).await.unwrap();
+    assert!(
+        db.create_device_request(&DeviceRequest {
+            device_code_hash: "dh2".into(),
+            ..dev.clone()
+        })
+        .await
+        .is_err(),
+        "user codes are unique"
+    );
+    assert_eq!(
+        db.pending_device_by_user_code("BCDFGHJK", now)
+            .await
+            .unwrap()
+            .client_id,
+        "native"
+    );
+    assert_eq!(db.poll_device("dh", now).await.unwrap(), None);
+    assert_eq!(db.poll_device("dh", now + 1).await.unwrap(), Some(now));
+    assert!(db.decide_device("dh", true, Some("{}"), now).await.unwrap());
+    assert!(
+        !db.decide_device("dh", false, None, now).await.unwrap(),
+        "decided once"
+    );
+    assert!(
+        db.pending_device_by_user_code("BCDFGHJK", now)
+            .await
+            .is_err()
+    );
+    assert!(db.consume_device("dh").await.unwrap());
+    assert!(!db.consume_device("dh").await.unwrap());
+
     // The sweeper removes what has expired and keeps the rest.
     db.create_auth_request(&request("live", now + 10_000))
         .await
@@ -290,6 +337,7 @@ async fn conformance(db: Db) {
     );
     assert_eq!(swept.revoked_tokens, 1);
     assert_eq!(swept.signing_keys, 1);
+    assert_eq!(swept.device_requests, 1);
     assert!(db.get_auth_request("live", now + 5000).await.is_ok());
     let swept = db
         .sweep(

@@ -372,7 +372,7 @@ staticPasswords:
         self.tokens_for(scope, "admin@example.com").await
     }
 
-    fn absolute(&self, loc: &str) -> String {
+    pub fn absolute(&self, loc: &str) -> String {
         if loc.starts_with("http") {
             loc.to_string()
         } else {

@@ -1,0 +1,309 @@
+//! The device authorization grant (RFC 8628): a device asks for a code, the user types it on
+//! another screen, logs in and approves, and the device's polling at `/token` turns into tokens.
+//!
+//! User codes avoid look-alike characters and are throttled per address against guessing.
+
+use serde::Serialize;
+
+use crate::identity::Identity;
+use crate::oauth::Provider;
+use crate::oauth::authorize::{AuthorizeError, Next};
+use crate::oauth::client::Client;
+use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::oauth::scope::Scopes;
+use crate::oauth::tokens::{Grant, TokenResponse};
+use crate::secret;
+use crate::storage::auth::AuthRequest;
+use crate::storage::device::DeviceRequest;
+use crate::storage::{self, StorageError};
+
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// Consonants without look-alikes: no vowels (no words), no 0/O, 1/I/L.
+const ALPHABET: &[u8] = b"BCDFGHJKMNPQRSTVWXZ";
+const INTERVAL: i64 = 5;
+/// Marks an authorization request that finishes a device request rather than redirecting.
+const DEVICE_PREFIX: &str = "device:";
+
+#[derive(Debug, Serialize)]
+pub struct DeviceAuthorization {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
+/// Why a typed user code did not start a login.
+#[derive(Debug)]
+pub enum UserCodeError {
+    Unknown,
+    Throttled,
+    Internal(String),
+}
+
+fn user_code() -> String {
+    secret::random_bytes(8)
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Upper case, without the dash and spaces people type.
+pub fn normalize_user_code(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+pub fn display_user_code(c: &str) -> String {
+    if c.len() == 8 {
+        format!("{}-{}", &c[..4], &c[4..])
+    } else {
+        c.to_string()
+    }
+}
+
+impl Provider {
+    fn device_base(&self) -> String {
+        format!("{}/device", self.issuer.trim_end_matches('/'))
+    }
+
+    /// `/device/code`.
+    pub async fn device_authorize(
+        &self,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<DeviceAuthorization, OAuthError> {
+        if !client.grant_allowed(DEVICE_GRANT, &self.grants) {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "client may not use the device grant",
+            ));
+        }
+        let scopes = Scopes::parse(
+            scope.filter(|s| !s.is_empty()).unwrap_or("openid"),
+            client,
+            &self.clients,
+        )?;
+        let now = self.clock.now();
+        let device_code = secret::random_token(32);
+        let hash = secret::hash_secret(&device_code);
+        // A collision of user codes is rare; the unique index turns it into a retry.
+        for _ in 0..5 {
+            let code = user_code();
+            let row = DeviceRequest {
+                device_code_hash: hash.clone(),
+                user_code: code.clone(),
+                client_id: client.id.clone(),
+                scopes: scopes.joined(),
+                status: "pending".into(),
+                identity: None,
+                auth_time: None,
+                interval_secs: INTERVAL,
+                last_poll_at: None,
+                created_at: now,
+                expires_at: now + self.expiry.device_requests,
+            };
+            if self.db.create_device_request(&row).await.is_ok() {
+                let shown = display_user_code(&code);
+                return Ok(DeviceAuthorization {
+                    verification_uri_complete: format!("{}?user_code={shown}", self.device_base()),
+                    verification_uri: self.device_base(),
+                    device_code,
+                    user_code: shown,
+                    expires_in: self.expiry.device_requests,
+                    interval: INTERVAL,
+                });
+            }
+        }
+        Err(OAuthError::server("could not store a device request"))
+    }
+
+    /// The user typed a code: start the ordinary login for that device request.
+    pub async fn device_start(&self, typed: &str, addr: &str) -> Result<Next, UserCodeError> {
+        let now = self.clock.now();
+        let key = format!("device-code@{addr}");
+        if !self.throttle.allowed(now, &key, addr) {
+            return Err(UserCodeError::Throttled);
+        }
+        let row = match self
+            .db
+            .pending_device_by_user_code(&normalize_user_code(typed), now)
+            .await
+        {
+            Ok(r) => r,
+            Err(StorageError::NotFound) => {
+                self.throttle.failed(now, &key, addr);
+                return Err(UserCodeError::Unknown);
+            }
+            Err(e) => return Err(UserCodeError::Internal(e.to_string())),
+        };
+        let connector_id = (self.connectors.len() == 1 && !self.always_show_login)
+            .then(|| self.connectors.first().map(|c| c.id().to_string()))
+            .flatten();
+        let req = AuthRequest {
+            id: secret::random_token(24),
+            client_id: row.client_id,
+            redirect_uri: format!("{DEVICE_PREFIX}{}", row.device_code_hash),
+            scopes: row.scopes,
+            state: String::new(),
+            nonce: String::new(),
+            code_challenge: String::new(),
+            code_challenge_method: String::new(),
+            connector_id: connector_id.clone(),
+            identity: None,
+            browser_hash: None,
+            logged_in_at: None,
+            created_at: now,
+            expires_at: row.expires_at,
+        };
+        self.db
+            .create_auth_request(&req)
+            .await
+            .map_err(|e| UserCodeError::Internal(e.to_string()))?;
+        Ok(match connector_id {
+            Some(connector_id) => Next::Connector {
+                request_id: req.id,
+                connector_id,
+            },
+            None => Next::Choose { request_id: req.id },
+        })
+    }
+
+    /// If `req` belongs to a device request, record the user's decision there; the page to
+    /// show next. `None` for ordinary requests.
+    pub(crate) async fn finish_device(
+        &self,
+        req: &AuthRequest,
+        identity: &Identity,
+        approved: bool,
+    ) -> Option<Result<String, AuthorizeError>> {
+        let hash = req.redirect_uri.strip_prefix(DEVICE_PREFIX)?;
+        let now = self.clock.now();
+        let json = match storage::to_json(identity) {
+            Ok(j) => j,
+            Err(e) => return Some(Err(e.into())),
+        };
+        let r = async {
+            self.db.delete_auth_request(&req.id).await?;
+            self.db
+                .decide_device(hash, approved, Some(&json), now)
+                .await
+        }
+        .await;
+        Some(match r {
+            Ok(true) => Ok(format!(
+                "{}/done?result={}",
+                self.device_base(),
+                if approved { "approved" } else { "denied" }
+            )),
+            Ok(false) => Err(AuthorizeError::Page {
+                status: 400,
+                message:
+                    "This device code has expired or was already used. Start again on the device."
+                        .into(),
+            }),
+            Err(e) => Err(e.into()),
+        })
+    }
+
+    /// `/token` with the device grant: pending, slow down, denied, expired, or tokens.
+    pub(crate) async fn device_grant(
+        &self,
+        client: &Client,
+        device_code: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let code = device_code
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
+        let hash = secret::hash_secret(code);
+        let row = match self.db.device_by_code(&hash).await {
+            Ok(r) => r,
+            Err(StorageError::NotFound) => {
+                return Err(OAuthError::invalid_grant("unknown device_code"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if row.client_id != client.id {
+            return Err(OAuthError::invalid_grant(
+                "device_code was issued to another client",
+            ));
+        }
+        let now = self.clock.now();
+        if row.expires_at <= now {
+            return Err(OAuthError::new(
+                ErrorCode::ExpiredToken,
+                "the device code expired",
+            ));
+        }
+        match row.status.as_str() {
+            "pending" => {
+                let prev = self.db.poll_device(&hash, now).await?;
+                if prev.is_some_and(|p| now - p < row.interval_secs) {
+                    return Err(OAuthError::new(
+                        ErrorCode::SlowDown,
+                        format!("poll at most every {} seconds", row.interval_secs),
+                    ));
+                }
+                Err(OAuthError::new(
+                    ErrorCode::AuthorizationPending,
+                    "the user has not finished yet",
+                ))
+            }
+            "denied" => Err(OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the user denied the request",
+            )),
+            "approved" => {
+                if !self.db.consume_device(&hash).await? {
+                    return Err(OAuthError::invalid_grant("device_code was already used"));
+                }
+                let identity: Identity =
+                    storage::from_json(row.identity.as_deref().unwrap_or("{}"))?;
+                let scopes = Scopes::stored(&row.scopes);
+                let auth_time = row.auth_time.unwrap_or(now);
+                let refresh = if scopes.has("offline_access")
+                    && client.grant_allowed("refresh_token", &self.grants)
+                {
+                    Some(
+                        self.new_refresh_family(&client.id, &identity, &scopes, "", auth_time)
+                            .await?
+                            .0,
+                    )
+                } else {
+                    None
+                };
+                Ok(self
+                    .mint(Grant {
+                        client_id: &client.id,
+                        identity: &identity,
+                        scopes: &scopes,
+                        nonce: "",
+                        auth_time,
+                        refresh_token: refresh,
+                        client_only: false,
+                    })?
+                    .response)
+            }
+            _ => Err(OAuthError::invalid_grant("device_code was already used")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_unambiguous_and_forgiving_to_type() {
+        for _ in 0..100 {
+            let c = user_code();
+            assert_eq!(c.len(), 8);
+            assert!(c.chars().all(|ch| !"0O1IL AEU".contains(ch)), "{c}");
+        }
+        assert_eq!(normalize_user_code(" bcdf-ghjk "), "BCDFGHJK");
+        assert_eq!(display_user_code("BCDFGHJK"), "BCDF-GHJK");
+    }
+}
