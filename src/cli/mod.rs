@@ -1,6 +1,7 @@
 //! The `gantry` command line.
 
 pub mod credentials;
+mod kubectl;
 mod policy;
 mod registry_login;
 mod serve;
@@ -44,6 +45,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// kubectl integration: the exec credential plugin.
+    Kubectl {
+        #[command(subcommand)]
+        command: KubectlCommand,
+    },
     /// Registry token service tools.
     Registry {
         #[command(subcommand)]
@@ -65,6 +71,37 @@ pub enum Command {
         listen: String,
         #[arg(long, default_value = "http://127.0.0.1:5555/callback")]
         redirect_uri: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KubectlCommand {
+    /// A client-go exec credential plugin: prints an ExecCredential with an ID token.
+    Credential {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        client_secret: Option<String>,
+        /// Repeatable; default: openid profile email groups offline_access.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Use the device flow (no browser on this machine).
+        #[arg(long)]
+        device: bool,
+        /// Loopback addresses to try for the browser redirect, in order.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "127.0.0.1:8000,127.0.0.1:18000"
+        )]
+        listen: Vec<String>,
+        /// Command that opens the login URL (default: $BROWSER, then xdg-open).
+        #[arg(long)]
+        browser_command: Option<String>,
+        #[arg(long, default_value = "180s")]
+        timeout: String,
     },
 }
 
@@ -138,6 +175,42 @@ pub async fn run(cli: Cli) -> i32 {
         },
         Command::Migrate { config } => serve::migrate(&config).await,
         Command::HashPassword => hash_password(),
+        Command::Kubectl {
+            command:
+                KubectlCommand::Credential {
+                    issuer,
+                    client_id,
+                    client_secret,
+                    scopes,
+                    device,
+                    listen,
+                    browser_command,
+                    timeout,
+                },
+        } => {
+            let Some(timeout) = crate::config::parse_duration(&timeout) else {
+                eprintln!("--timeout {timeout}: not a duration");
+                return 2;
+            };
+            let scopes = if scopes.is_empty() {
+                ["openid", "profile", "email", "groups", "offline_access"]
+                    .map(String::from)
+                    .to_vec()
+            } else {
+                scopes
+            };
+            kubectl::credential(kubectl::Options {
+                issuer,
+                client_id,
+                client_secret,
+                scopes,
+                device,
+                listen,
+                browser_command,
+                timeout,
+            })
+            .await
+        }
         Command::Policy { command } => match command {
             PolicyCommand::Explain {
                 config,

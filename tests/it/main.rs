@@ -10,6 +10,7 @@ mod device;
 mod errors;
 mod flow;
 mod keys;
+mod kubectl;
 mod ldap;
 mod policy;
 mod refresh;

@@ -1,0 +1,439 @@
+//! `gantry kubectl credential`: a client-go exec credential plugin. A cached ID token is
+//! returned at once; near expiry it is refreshed; otherwise the user logs in through the
+//! browser (loopback redirect, state, nonce, PKCE) or the device flow. An exclusive file lock
+//! around get-or-refresh makes parallel kubectl calls cause one login or one refresh.
+//! Nothing but the ExecCredential goes to stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::secret;
+
+/// Refresh when the ID token has less than this left.
+const MARGIN: i64 = 60;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub scopes: Vec<String>,
+    pub device: bool,
+    pub listen: Vec<String>,
+    pub browser_command: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    id_token: String,
+    refresh_token: Option<String>,
+    /// Unix seconds when the ID token expires.
+    expires_at: i64,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn cache_path(o: &Options) -> PathBuf {
+    let dir = std::env::var("GANTRY_KUBE_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into()))
+                .join(".kube/cache/gantry")
+        });
+    let key = format!("{}\n{}\n{}", o.issuer, o.client_id, o.scopes.join(" "));
+    let name: String = secret::sha256(key.as_bytes())[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    dir.join(format!("{name}.json"))
+}
+
+/// The cache, unless it is corrupt or readable by others (then it is ignored and rewritten).
+fn read_cache(p: &Path) -> Option<Cache> {
+    let meta = std::fs::metadata(p).ok()?;
+    #[cfg(unix)]
+    if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+        eprintln!(
+            "gantry: {} was readable by others; ignoring it",
+            p.display()
+        );
+        let _ = std::fs::remove_file(p);
+        return None;
+    }
+    let _ = meta;
+    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+}
+
+fn write_cache(p: &Path, c: &Cache) -> std::io::Result<()> {
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = p.with_extension("tmp");
+    {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o.open(&tmp)?;
+        f.write_all(serde_json::to_string(c).unwrap_or_default().as_bytes())?;
+    }
+    std::fs::rename(tmp, p)
+}
+
+struct Provider {
+    http: reqwest::Client,
+    auth: String,
+    token: String,
+    device: Option<String>,
+    jwks: String,
+    issuer: String,
+}
+
+async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, String> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    let d: serde_json::Value = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("issuer unreachable ({url}): {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("discovery: {e}"))?;
+    let s = |k: &str| d[k].as_str().map(String::from);
+    if s("issuer").as_deref() != Some(issuer) {
+        return Err(format!(
+            "discovery names issuer {:?}, not {issuer}",
+            d["issuer"]
+        ));
+    }
+    Ok(Provider {
+        http: http.clone(),
+        auth: s("authorization_endpoint").ok_or("discovery has no authorization_endpoint")?,
+        token: s("token_endpoint").ok_or("discovery has no token_endpoint")?,
+        device: s("device_authorization_endpoint"),
+        jwks: s("jwks_uri").ok_or("discovery has no jwks_uri")?,
+        issuer: issuer.to_string(),
+    })
+}
+
+impl Provider {
+    async fn post(
+        &self,
+        url: &str,
+        o: &Options,
+        form: &[(&str, &str)],
+    ) -> Result<serde_json::Value, String> {
+        let mut f: Vec<(&str, &str)> = form.to_vec();
+        f.push(("client_id", &o.client_id));
+        if let Some(s) = &o.client_secret {
+            f.push(("client_secret", s));
+        }
+        let r = self
+            .http
+            .post(url)
+            .form(&f)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        r.json().await.map_err(|e| e.to_string())
+    }
+
+    /// Check signature, issuer, audience (and nonce) of an ID token; its expiry.
+    async fn verify(
+        &self,
+        o: &Options,
+        id_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<i64, String> {
+        let jwks: jsonwebtoken::jwk::JwkSet = self
+            .http
+            .get(&self.jwks)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let header = jsonwebtoken::decode_header(id_token).map_err(|e| format!("ID token: {e}"))?;
+        let jwk = header
+            .kid
+            .as_deref()
+            .and_then(|k| jwks.find(k))
+            .ok_or("ID token signed by a key not in the JWKS")?;
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        let mut v = jsonwebtoken::Validation::new(header.alg);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&o.client_id]);
+        let c: serde_json::Value = jsonwebtoken::decode(id_token, &key, &v)
+            .map_err(|e| format!("ID token rejected: {e}"))?
+            .claims;
+        if let Some(n) = nonce
+            && c["nonce"].as_str() != Some(n)
+        {
+            return Err("ID token nonce does not match this login".into());
+        }
+        c["exp"]
+            .as_i64()
+            .ok_or_else(|| "ID token has no exp".to_string())
+    }
+
+    async fn cache_from(
+        &self,
+        o: &Options,
+        tokens: &serde_json::Value,
+        nonce: Option<&str>,
+        old_refresh: Option<String>,
+    ) -> Result<Cache, String> {
+        if let Some(e) = tokens["error"].as_str() {
+            return Err(format!(
+                "{e}: {}",
+                tokens["error_description"].as_str().unwrap_or_default()
+            ));
+        }
+        let id_token = tokens["id_token"]
+            .as_str()
+            .ok_or("the token response has no id_token")?
+            .to_string();
+        let expires_at = self.verify(o, &id_token, nonce).await?;
+        Ok(Cache {
+            id_token,
+            refresh_token: tokens["refresh_token"]
+                .as_str()
+                .map(String::from)
+                .or(old_refresh),
+            expires_at,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
+    let mut listener = None;
+    for addr in &o.listen {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                listener = Some(l);
+                break;
+            }
+            Err(e) => eprintln!("gantry: cannot listen on {addr} ({e}); trying the next address"),
+        }
+    }
+    let listener = listener.ok_or("no listen address was free")?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let (state, nonce, verifier) = (
+        secret::random_token(16),
+        secret::random_token(16),
+        secret::random_token(32),
+    );
+    let mut url = url::Url::parse(&p.auth).map_err(|e| e.to_string())?;
+    url.query_pairs_mut()
+        .append_pair("client_id", &o.client_id)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("response_type", "code")
+        .append_pair("scope", &o.scopes.join(" "))
+        .append_pair("state", &state)
+        .append_pair("nonce", &nonce)
+        .append_pair(
+            "code_challenge",
+            &secret::b64(&secret::sha256(verifier.as_bytes())),
+        )
+        .append_pair("code_challenge_method", "S256");
+    let (tx, mut rx) = mpsc::channel::<Callback>(1);
+    let app = Router::new()
+        .route(
+            "/callback",
+            get(|State(tx): State<mpsc::Sender<Callback>>, Query(cb): Query<Callback>| async move {
+                let _ = tx.send(cb).await;
+                Html("<!doctype html><meta charset=utf-8><title>Gantry</title><h1>Logged in</h1><p>It is safe to close this window and go back to your terminal.</p>")
+            }),
+        )
+        .with_state(tx);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    eprintln!("gantry: open this URL in a browser to log in:\n  {url}");
+    let cmd = o
+        .browser_command
+        .clone()
+        .or_else(|| std::env::var("BROWSER").ok())
+        .unwrap_or_else(|| "xdg-open".into());
+    let _ = std::process::Command::new(cmd)
+        .arg(url.as_str())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let cb = tokio::time::timeout(o.timeout, rx.recv())
+        .await
+        .map_err(|_| format!("login timed out after {:?}", o.timeout))?
+        .ok_or("login aborted")?;
+    server.abort();
+    if let Some(e) = cb.error {
+        return Err(format!(
+            "login failed: {e}: {}",
+            cb.error_description.unwrap_or_default()
+        ));
+    }
+    if cb.state.as_deref() != Some(state.as_str()) {
+        return Err("the login answer does not belong to this login (state mismatch)".into());
+    }
+    let code = cb.code.ok_or("the login answer has no code")?;
+    let t = p
+        .post(
+            &p.token,
+            o,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &redirect),
+                ("code_verifier", &verifier),
+            ],
+        )
+        .await?;
+    p.cache_from(o, &t, Some(&nonce), None).await
+}
+
+async fn device_login(p: &Provider, o: &Options) -> Result<Cache, String> {
+    let endpoint = p.device.clone().ok_or("the issuer offers no device flow")?;
+    let scope = o.scopes.join(" ");
+    let d = p.post(&endpoint, o, &[("scope", &scope)]).await?;
+    if let Some(e) = d["error"].as_str() {
+        return Err(format!("device flow refused: {e}"));
+    }
+    let code = d["device_code"]
+        .as_str()
+        .ok_or("no device_code")?
+        .to_string();
+    eprintln!(
+        "gantry: to log in, open {} and enter the code {}\n  (or open {})",
+        d["verification_uri"].as_str().unwrap_or_default(),
+        d["user_code"].as_str().unwrap_or_default(),
+        d["verification_uri_complete"].as_str().unwrap_or_default()
+    );
+    let mut interval = d["interval"].as_u64().unwrap_or(5).max(1);
+    let deadline = tokio::time::Instant::now() + o.timeout;
+    loop {
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("login timed out after {:?}", o.timeout));
+        }
+        let t = p
+            .post(
+                &p.token,
+                o,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", &code),
+                ],
+            )
+            .await?;
+        match t["error"].as_str() {
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += 5,
+            Some(_) => return p.cache_from(o, &t, None, None).await,
+            None => return p.cache_from(o, &t, None, None).await,
+        }
+    }
+}
+
+async fn token(o: &Options) -> Result<Cache, String> {
+    let path = cache_path(o);
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.with_extension("lock"))
+        .map_err(|e| e.to_string())?;
+    // Held until return: parallel kubectl calls queue here and find the fresh token.
+    lock.lock().map_err(|e| format!("cache lock: {e}"))?;
+    let cached = read_cache(&path);
+    if let Some(c) = &cached
+        && c.expires_at - now() > MARGIN
+    {
+        return Ok(Cache {
+            id_token: c.id_token.clone(),
+            refresh_token: None,
+            expires_at: c.expires_at,
+        });
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let p = discover(&http, &o.issuer).await?;
+    if let Some(rt) = cached.and_then(|c| c.refresh_token) {
+        let t = p
+            .post(
+                &p.token,
+                o,
+                &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
+            )
+            .await?;
+        match p.cache_from(o, &t, None, Some(rt)).await {
+            Ok(c) => {
+                write_cache(&path, &c).map_err(|e| e.to_string())?;
+                return Ok(c);
+            }
+            Err(e) => eprintln!("gantry: refresh failed ({e}); logging in again"),
+        }
+    }
+    let display = std::env::var_os("DISPLAY").is_some()
+        || std::env::var_os("WAYLAND_DISPLAY").is_some()
+        || std::env::var_os("BROWSER").is_some();
+    let c = if o.device || (o.browser_command.is_none() && !display) {
+        device_login(&p, o).await?
+    } else {
+        browser_login(&p, o).await?
+    };
+    write_cache(&path, &c).map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// The plugin; the exit code.
+pub async fn credential(o: Options) -> i32 {
+    let api = std::env::var("KUBERNETES_EXEC_INFO")
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["apiVersion"].as_str().map(String::from))
+        .unwrap_or_else(|| "client.authentication.k8s.io/v1".into());
+    match token(&o).await {
+        Ok(c) => {
+            let out = serde_json::json!({
+                "apiVersion": api,
+                "kind": "ExecCredential",
+                "status": {"token": c.id_token, "expirationTimestamp": crate::registry::rfc3339(c.expires_at)},
+            });
+            println!("{out}");
+            0
+        }
+        Err(e) => {
+            eprintln!("gantry: {e}");
+            1
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Real kubectl with `gantry kubectl credential` as its exec plugin, against a small HTTPS
+//! stand-in for the API server that accepts a request only if the bearer token verifies against
+//! Gantry's keys with the cluster's audience.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+
+use crate::support::*;
+
+/// What the API server stand-in needs: Gantry's keys, the issuer, and its request log.
+type ApiState = (Arc<gantry::oauth::Provider>, String, Arc<Mutex<Vec<Value>>>);
+
+struct ApiServer {
+    port: u16,
+    ca: tempfile::NamedTempFile,
+    /// Groups of every accepted request, "refused" for each refused one.
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn api_server(app: &TestApp, audience: &'static str) -> ApiServer {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let ca = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca.path(), cert.cert.pem()).unwrap();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert.cert.pem().into_bytes(),
+        cert.signing_key.serialize_pem().into_bytes(),
+    )
+    .await
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let provider = app.provider.clone();
+    let issuer = app.issuer.clone();
+    let state = (provider, issuer, seen.clone());
+    let router = Router::new()
+        .route(
+            "/api",
+            get(move |State((p, iss, seen)): State<ApiState>, h: HeaderMap| async move {
+                let token = h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+                let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+                v.set_audience(&[audience]);
+                v.set_issuer(&[iss.as_str()]);
+                match p.keys.verify::<Value>(token, &v) {
+                    Ok(c) => {
+                        seen.lock().unwrap().push(c["groups"].clone());
+                        axum::Json(serde_json::json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})).into_response()
+                    }
+                    Err(_) => {
+                        seen.lock().unwrap().push(serde_json::json!("refused"));
+                        (StatusCode::UNAUTHORIZED, axum::Json(serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 401}))).into_response()
+                    }
+                }
+            }),
+        )
+        .with_state(state);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        axum_server::from_tcp_rustls(listener, tls)
+            .unwrap()
+            .serve(router.into_make_service())
+            .await
+    });
+    ApiServer { port, ca, seen }
+}
+
+struct Kube {
+    config: tempfile::NamedTempFile,
+    cache: tempfile::TempDir,
+}
+
+fn kubeconfig(app: &TestApp, api: &ApiServer, extra_args: &[&str]) -> Kube {
+    let cache = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "kubectl",
+        "credential",
+        "--issuer",
+        &app.issuer,
+        "--client-id",
+        "native",
+        "--listen",
+        "127.0.0.1:0",
+        "--timeout",
+        "60s",
+    ];
+    args.extend_from_slice(extra_args);
+    let cfg = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "test", "cluster": {"server": format!("https://127.0.0.1:{}", api.port), "certificate-authority": api.ca.path()}}],
+        "users": [{"name": "gantry", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": env!("CARGO_BIN_EXE_gantry"),
+            "args": args,
+            "env": [{"name": "GANTRY_KUBE_CACHE_DIR", "value": cache.path().display().to_string()}],
+            "interactiveMode": "Never",
+        }}}],
+        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "gantry"}}],
+        "current-context": "test",
+    });
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), cfg.to_string()).unwrap();
+    Kube { config, cache }
+}
+
+fn kubectl(k: &Kube) -> tokio::process::Child {
+    tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(k.config.path())
+        .args(["get", "--raw", "/api"])
+        .env_remove("DISPLAY")
+        .env_remove("BROWSER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl is installed")
+}
+
+/// Wait for a child; (success, stdout, stderr).
+async fn finish(c: tokio::process::Child) -> (bool, String, String) {
+    let out = c.wait_with_output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Read a child's stderr until the login URL shows, log in as admin through it.
+async fn browser_step(app: &TestApp, child: &mut tokio::process::Child) {
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let l = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the plugin prints a login URL");
+        if let Some(u) = l.trim().strip_prefix("http") {
+            break format!("http{u}");
+        }
+    };
+    let url = url::Url::parse(&url).unwrap();
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let callback = app
+        .login(&app.browser(), &q, "admin@example.com", "password")
+        .await;
+    let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
+    assert!(page.contains("safe to close"), "{page}");
+}
+
+async fn count(app: &TestApp, metric: &str) -> u64 {
+    let m = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix(metric))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+const LOGINS: &str = "gantry_logins_total{connector=\"local\",result=\"success\"}";
+const REFRESHES: &str = "gantry_tokens_total{grant_type=\"refresh_token\",result=\"success\"}";
+
+#[tokio::test]
+async fn kubectl_logs_in_once_through_the_browser_then_uses_the_cache() {
+    let app = TestApp::start().await;
+    let api = api_server(&app, "native").await;
+    let k = kubeconfig(&app, &api, &["--browser-command", "/bin/true"]);
+    let mut first = kubectl(&k);
+    browser_step(&app, &mut first).await;
+    let (ok, out, _) = finish(first).await;
+    assert!(ok);
+    assert!(out.contains("APIVersions"), "{out}");
+    assert_eq!(
+        api.seen.lock().unwrap()[0],
+        serde_json::json!(["admins", "developers"])
+    );
+    // The cache answers the next call: no login, no URL.
+    let (ok, out, err) = finish(kubectl(&k)).await;
+    assert!(ok && out.contains("APIVersions"), "{err}");
+    assert!(!err.contains("http"), "{err}");
+    assert_eq!(count(&app, LOGINS).await, 1);
+    // The cache file is the owner's alone.
+    let file = std::fs::read_dir(k.cache.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions());
+    assert_eq!(mode & 0o077, 0);
+}
+
+fn cache_file(k: &Kube) -> std::path::PathBuf {
+    std::fs::read_dir(k.cache.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap()
+}
+
+fn expire_cache(k: &Kube) {
+    let p = cache_file(k);
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    c["expires_at"] = 0.into();
+    std::fs::write(&p, c.to_string()).unwrap();
+}
+
+#[tokio::test]
+async fn five_parallel_kubectl_calls_cause_one_login_then_one_refresh() {
+    let app = TestApp::start().await;
+    let api = api_server(&app, "native").await;
+    let k = kubeconfig(&app, &api, &["--browser-command", "/bin/true"]);
+    let mut calls: Vec<_> = (0..5).map(|_| kubectl(&k)).collect();
+    // Exactly one of them holds the lock and prints a URL; find it.
+    let mut readers = Vec::new();
+    for c in calls.iter_mut() {
+        let mut lines = tokio::io::BufReader::new(c.stderr.take().unwrap()).lines();
+        let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            while let Ok(Some(l)) = lines.next_line().await {
+                if let Some(u) = l.trim().strip_prefix("http")
+                    && let Some(t) = tx.take()
+                {
+                    let _ = t.send(format!("http{u}"));
+                }
+            }
+        });
+        readers.push(rx);
+    }
+    let (url, _, _) = futures_select(readers).await;
+    let url = url::Url::parse(&url).unwrap();
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let callback = app
+        .login(&app.browser(), &q, "admin@example.com", "password")
+        .await;
+    reqwest::get(&callback).await.unwrap();
+    for c in calls {
+        let out = c.wait_with_output().await.unwrap();
+        assert!(out.status.success());
+    }
+    assert_eq!(count(&app, LOGINS).await, 1, "one login for five calls");
+    assert_eq!(api.seen.lock().unwrap().len(), 5);
+
+    // An expired ID token: five calls, one refresh, no browser.
+    expire_cache(&k);
+    let results = futures_all((0..5).map(|_| finish(kubectl(&k))).collect()).await;
+    for (ok, _, err) in &results {
+        assert!(ok, "{err}");
+        assert!(!err.contains("http"), "no login: {err}");
+    }
+    assert_eq!(
+        count(&app, REFRESHES).await,
+        1,
+        "one refresh for five calls"
+    );
+    assert_eq!(count(&app, LOGINS).await, 1);
+
+    // A revoked refresh token: a new login.
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(cache_file(&k)).unwrap()).unwrap();
+    let (row, _) = app
+        .provider
+        .find_refresh(c["refresh_token"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    app.provider
+        .db
+        .revoke_refresh_family(&row.family_id, gantry::clock::Clock::now(&app.clock))
+        .await
+        .unwrap();
+    expire_cache(&k);
+    let mut again = kubectl(&k);
+    browser_step(&app, &mut again).await;
+    assert!(finish(again).await.0);
+    assert_eq!(count(&app, LOGINS).await, 2);
+}
+
+#[tokio::test]
+async fn the_device_flow_logs_in_without_a_browser() {
+    let app = TestApp::start().await;
+    let api = api_server(&app, "native").await;
+    let k = kubeconfig(&app, &api, &["--device"]);
+    let mut call = kubectl(&k);
+    let mut lines = tokio::io::BufReader::new(call.stderr.take().unwrap()).lines();
+    let complete = loop {
+        let l = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the plugin prints the device code");
+        if let Some(u) = l.trim().strip_prefix("(or open ") {
+            break u.trim_end_matches(')').to_string();
+        }
+    };
+    let b = app.browser();
+    let page = b.get(&complete).send().await.unwrap().text().await.unwrap();
+    let code = complete.split("user_code=").nth(1).unwrap().to_string();
+    let r = b
+        .post(app.url("/device"))
+        .form(&[
+            ("user_code", code.as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let login = app.absolute(location(&r));
+    let page = b.get(&login).send().await.unwrap().text().await.unwrap();
+    let req = hidden(&page, "req");
+    let r = b
+        .post(&login)
+        .form(&[
+            ("req", req.as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+            ("login", "dev@example.com"),
+            ("password", "password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let approval = b
+        .get(app.absolute(location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    b.post(app.url("/approval"))
+        .form(&[
+            ("req", req.as_str()),
+            ("csrf", &hidden(&approval, "csrf")),
+            ("approval", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let (ok, out, err) = finish(call).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("APIVersions"));
+    assert_eq!(
+        api.seen.lock().unwrap()[0],
+        serde_json::json!(["developers"])
+    );
+}
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused_by_the_cluster() {
+    let app = TestApp::start().await;
+    let api = api_server(&app, "kube-prod").await;
+    let k = kubeconfig(&app, &api, &["--browser-command", "/bin/true"]);
+    let mut call = kubectl(&k);
+    browser_step(&app, &mut call).await;
+    let (ok, _, _) = finish(call).await;
+    assert!(
+        !ok,
+        "the API server stand-in refuses a token whose audience is not its own"
+    );
+    let seen = api.seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|v| v == "refused"),
+        "{seen:?}"
+    );
+}
+
+/// The first value any of the receivers yields.
+async fn futures_select(rx: Vec<tokio::sync::oneshot::Receiver<String>>) -> (String, usize, ()) {
+    let (tx, mut out) = tokio::sync::mpsc::channel(rx.len());
+    for (i, r) in rx.into_iter().enumerate() {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if let Ok(v) = r.await {
+                let _ = tx.send((v, i)).await;
+            }
+        });
+    }
+    let (v, i) = out.recv().await.unwrap();
+    (v, i, ())
+}
+
+async fn futures_all<T: Send + 'static>(
+    fs: Vec<impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = fs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
