@@ -437,3 +437,153 @@ pub async fn credential(o: Options) -> i32 {
         }
     }
 }
+
+/// `gantry kubectl setup`: the kubeconfig user, cluster and context with the exec stanza.
+pub struct Setup {
+    pub issuer: String,
+    pub client_id: String,
+    pub cluster: String,
+    pub server: String,
+    pub certificate_authority: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub print: bool,
+}
+
+pub fn setup(s: Setup) -> i32 {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "gantry".into());
+    let user = format!("{}-gantry", s.cluster);
+    let mut cluster = serde_json::json!({"server": s.server});
+    if let Some(ca) = &s.certificate_authority {
+        cluster["certificate-authority"] = ca.clone().into();
+    }
+    let entries = serde_json::json!({
+        "cluster": {"name": s.cluster, "cluster": cluster},
+        "user": {"name": user, "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": exe,
+            "args": ["kubectl", "credential", "--issuer", s.issuer, "--client-id", s.client_id],
+            "interactiveMode": "IfAvailable",
+            "provideClusterInfo": false,
+        }}},
+        "context": {"name": s.cluster, "context": {"cluster": s.cluster, "user": user}},
+    });
+    let path = s
+        .kubeconfig
+        .clone()
+        .or_else(|| {
+            std::env::var("KUBECONFIG")
+                .ok()
+                .and_then(|k| k.split(':').next().map(PathBuf::from))
+        })
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| ".".into())).join(".kube/config")
+        });
+    let mut doc: serde_json::Value = if s.print {
+        serde_json::json!({"apiVersion": "v1", "kind": "Config"})
+    } else {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_norway::from_str(&t).ok())
+            .unwrap_or_else(|| serde_json::json!({"apiVersion": "v1", "kind": "Config"}))
+    };
+    for (list, key) in [
+        ("clusters", "cluster"),
+        ("users", "user"),
+        ("contexts", "context"),
+    ] {
+        let item = entries[key].clone();
+        let name = item["name"].clone();
+        let arr = doc[list].as_array().cloned().unwrap_or_default();
+        let mut arr: Vec<serde_json::Value> =
+            arr.into_iter().filter(|e| e["name"] != name).collect();
+        arr.push(item);
+        doc[list] = arr.into();
+    }
+    doc["current-context"] = s.cluster.clone().into();
+    let yaml = match serde_norway::to_string(&doc) {
+        Ok(y) => y,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    if s.print {
+        print!("{yaml}");
+        return 0;
+    }
+    if let Some(d) = path.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    match std::fs::write(&path, yaml) {
+        Ok(()) => {
+            eprintln!(
+                "wrote cluster, user and context `{}` to {}; try: kubectl get pods",
+                s.cluster,
+                path.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            1
+        }
+    }
+}
+
+/// `gantry kubectl logout`: revoke the refresh token at the server and clear the cache.
+pub async fn logout(o: Options) -> i32 {
+    let path = cache_path(&o);
+    let Some(c) = read_cache(&path) else {
+        eprintln!("gantry: not logged in");
+        return 0;
+    };
+    if let Some(rt) = &c.refresh_token {
+        let http = reqwest::Client::new();
+        match discover(&http, &o.issuer).await {
+            Ok(p) => {
+                let revoke = format!("{}/token/revoke", o.issuer.trim_end_matches('/'));
+                if let Err(e) = p
+                    .post(
+                        &revoke,
+                        &o,
+                        &[("token", rt), ("token_type_hint", "refresh_token")],
+                    )
+                    .await
+                    .map(|_| ())
+                {
+                    eprintln!(
+                        "gantry: could not revoke the refresh token ({e}); clearing the cache anyway"
+                    );
+                }
+            }
+            Err(e) => eprintln!("gantry: {e}; clearing the cache anyway"),
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    eprintln!("gantry: logged out");
+    0
+}
+
+/// `gantry kubectl whoami`: the cached identity and groups, as JSON.
+pub fn whoami(o: Options) -> i32 {
+    let Some(c) = read_cache(&cache_path(&o)) else {
+        eprintln!("gantry: not logged in");
+        return 1;
+    };
+    let claims = c
+        .id_token
+        .split('.')
+        .nth(1)
+        .and_then(secret::b64_decode)
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .unwrap_or_default();
+    let out = serde_json::json!({
+        "issuer": claims["iss"], "subject": claims["sub"], "email": claims["email"],
+        "username": claims["preferred_username"], "groups": claims["groups"],
+        "expires": crate::registry::rfc3339(c.expires_at),
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    0
+}

@@ -103,6 +103,41 @@ pub enum KubectlCommand {
         #[arg(long, default_value = "180s")]
         timeout: String,
     },
+    /// Write (or --print) the kubeconfig cluster, user and context that run the plugin.
+    Setup {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        cluster: String,
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        certificate_authority: Option<String>,
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
+        #[arg(long)]
+        print: bool,
+    },
+    /// Revoke the cached refresh token at the server and clear the cache.
+    Logout {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
+    /// Print the cached identity and groups.
+    Whoami {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,18 +227,11 @@ pub async fn run(cli: Cli) -> i32 {
                 eprintln!("--timeout {timeout}: not a duration");
                 return 2;
             };
-            let scopes = if scopes.is_empty() {
-                ["openid", "profile", "email", "groups", "offline_access"]
-                    .map(String::from)
-                    .to_vec()
-            } else {
-                scopes
-            };
             kubectl::credential(kubectl::Options {
                 issuer,
                 client_id,
                 client_secret,
-                scopes,
+                scopes: default_scopes(scopes),
                 device,
                 listen,
                 browser_command,
@@ -211,6 +239,42 @@ pub async fn run(cli: Cli) -> i32 {
             })
             .await
         }
+        Command::Kubectl {
+            command:
+                KubectlCommand::Setup {
+                    issuer,
+                    client_id,
+                    cluster,
+                    server,
+                    certificate_authority,
+                    kubeconfig,
+                    print,
+                },
+        } => kubectl::setup(kubectl::Setup {
+            issuer,
+            client_id,
+            cluster,
+            server,
+            certificate_authority,
+            kubeconfig,
+            print,
+        }),
+        Command::Kubectl {
+            command:
+                KubectlCommand::Logout {
+                    issuer,
+                    client_id,
+                    scopes,
+                },
+        } => kubectl::logout(plain_options(issuer, client_id, scopes)).await,
+        Command::Kubectl {
+            command:
+                KubectlCommand::Whoami {
+                    issuer,
+                    client_id,
+                    scopes,
+                },
+        } => kubectl::whoami(plain_options(issuer, client_id, scopes)),
         Command::Policy { command } => match command {
             PolicyCommand::Explain {
                 config,
@@ -256,6 +320,30 @@ pub async fn run(cli: Cli) -> i32 {
                 }
             }
         }
+    }
+}
+
+fn default_scopes(scopes: Vec<String>) -> Vec<String> {
+    if scopes.is_empty() {
+        ["openid", "profile", "email", "groups", "offline_access"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        scopes
+    }
+}
+
+/// Options naming a cache, for commands that do not log in.
+fn plain_options(issuer: String, client_id: String, scopes: Vec<String>) -> kubectl::Options {
+    kubectl::Options {
+        issuer,
+        client_id,
+        client_secret: None,
+        scopes: default_scopes(scopes),
+        device: false,
+        listen: vec![],
+        browser_command: None,
+        timeout: std::time::Duration::from_secs(180),
     }
 }
 

@@ -204,6 +204,124 @@ async fn kubectl_logs_in_once_through_the_browser_then_uses_the_cache() {
         .unwrap();
     let mode = std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions());
     assert_eq!(mode & 0o077, 0);
+
+    // A corrupt cache is ignored and replaced; so is one readable by others.
+    std::fs::write(file.path(), "{not json").unwrap();
+    let mut call = kubectl(&k);
+    browser_step(&app, &mut call).await;
+    assert!(finish(call).await.0);
+    std::fs::set_permissions(
+        file.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let mut call = kubectl(&k);
+    browser_step(&app, &mut call).await;
+    assert!(finish(call).await.0);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(file.path()).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o077, 0, "rewritten for the owner only");
+
+    // whoami reads the cache; logout revokes the refresh token and clears it.
+    let gantry = |cmd: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args([
+                "kubectl",
+                cmd,
+                "--issuer",
+                &app.issuer,
+                "--client-id",
+                "native",
+            ])
+            .env("GANTRY_KUBE_CACHE_DIR", k.cache.path())
+            .output()
+            .unwrap()
+    };
+    let who: Value = serde_json::from_slice(&gantry("whoami").stdout).unwrap();
+    assert_eq!(who["groups"], serde_json::json!(["admins", "developers"]));
+    let cached: Value =
+        serde_json::from_str(&std::fs::read_to_string(file.path()).unwrap()).unwrap();
+    let rt = cached["refresh_token"].as_str().unwrap().to_string();
+    // Async: logout talks to the server running on this test's runtime.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "kubectl",
+            "logout",
+            "--issuer",
+            &app.issuer,
+            "--client-id",
+            "native",
+        ])
+        .env("GANTRY_KUBE_CACHE_DIR", k.cache.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!file.path().exists(), "the cache is cleared");
+    let (row, _) = app.provider.find_refresh(&rt).await.unwrap().unwrap();
+    assert!(
+        row.revoked_at.is_some(),
+        "the refresh token is revoked at the server"
+    );
+}
+
+#[test]
+fn setup_writes_the_exec_stanza_into_the_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster: {server: https://other}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "kubectl",
+            "setup",
+            "--issuer",
+            "https://id.example.com/dex",
+            "--client-id",
+            "kube-prod",
+            "--cluster",
+            "prod",
+            "--server",
+            "https://prod:6443",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg: Value =
+        serde_norway::from_str(&std::fs::read_to_string(&kubeconfig).unwrap()).unwrap();
+    let names: Vec<&str> = cfg["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["other", "prod"], "existing entries are kept");
+    assert_eq!(cfg["current-context"], "prod");
+    let exec = &cfg["users"][0]["user"]["exec"];
+    assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
+    let args: Vec<&str> = exec["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        args,
+        vec![
+            "kubectl",
+            "credential",
+            "--issuer",
+            "https://id.example.com/dex",
+            "--client-id",
+            "kube-prod"
+        ]
+    );
 }
 
 fn cache_file(k: &Kube) -> std::path::PathBuf {
