@@ -158,34 +158,15 @@ impl ExampleApp {
         token: &str,
         nonce: Option<&str>,
     ) -> Result<serde_json::Value, String> {
-        let jwks: jsonwebtoken::jwk::JwkSet = self
-            .http
-            .get(&d.jwks_uri)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let header = jsonwebtoken::decode_header(token).map_err(|e| format!("ID token: {e}"))?;
-        let jwk = header
-            .kid
-            .as_deref()
-            .and_then(|k| jwks.find(k))
-            .ok_or("ID token signed by a key not in the JWKS")?;
-        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-        let mut v = jsonwebtoken::Validation::new(header.alg);
-        v.set_issuer(&[&d.issuer]);
-        v.set_audience(&[&self.client_id]);
-        let claims: serde_json::Value = jsonwebtoken::decode(token, &key, &v)
-            .map_err(|e| format!("ID token: {e}"))?
-            .claims;
-        if let Some(n) = nonce
-            && claims.get("nonce").and_then(|x| x.as_str()) != Some(n)
-        {
-            return Err("ID token nonce does not match".into());
-        }
-        Ok(claims)
+        crate::keys::remote::verify_id_token(
+            &self.http,
+            &d.jwks_uri,
+            token,
+            &d.issuer,
+            &self.client_id,
+            nonce,
+        )
+        .await
     }
 }
 

@@ -162,33 +162,15 @@ impl Provider {
         id_token: &str,
         nonce: Option<&str>,
     ) -> Result<i64, String> {
-        let jwks: jsonwebtoken::jwk::JwkSet = self
-            .http
-            .get(&self.jwks)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let header = jsonwebtoken::decode_header(id_token).map_err(|e| format!("ID token: {e}"))?;
-        let jwk = header
-            .kid
-            .as_deref()
-            .and_then(|k| jwks.find(k))
-            .ok_or("ID token signed by a key not in the JWKS")?;
-        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-        let mut v = jsonwebtoken::Validation::new(header.alg);
-        v.set_issuer(&[&self.issuer]);
-        v.set_audience(&[&o.client_id]);
-        let c: serde_json::Value = jsonwebtoken::decode(id_token, &key, &v)
-            .map_err(|e| format!("ID token rejected: {e}"))?
-            .claims;
-        if let Some(n) = nonce
-            && c["nonce"].as_str() != Some(n)
-        {
-            return Err("ID token nonce does not match this login".into());
-        }
+        let c = crate::keys::remote::verify_id_token(
+            &self.http,
+            &self.jwks,
+            id_token,
+            &self.issuer,
+            &o.client_id,
+            nonce,
+        )
+        .await?;
         c["exp"]
             .as_i64()
             .ok_or_else(|| "ID token has no exp".to_string())

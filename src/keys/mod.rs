@@ -4,6 +4,7 @@
 //! endpoint's main cost. Signing goes straight to aws-lc-rs with the parsed key (jsonwebtoken's
 //! `encode` re-parses PKCS#8 on every call); verification goes through jsonwebtoken.
 
+pub mod remote;
 mod rotation;
 mod signer;
 

@@ -11,7 +11,7 @@ use crate::oauth::authorize::{AuthorizeError, Next};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scopes;
-use crate::oauth::tokens::{Grant, TokenResponse};
+use crate::oauth::tokens::TokenResponse;
 use crate::secret;
 use crate::storage::auth::AuthRequest;
 use crate::storage::device::DeviceRequest;
@@ -264,27 +264,10 @@ impl Provider {
                     storage::from_json(row.identity.as_deref().unwrap_or("{}"))?;
                 let scopes = Scopes::stored(&row.scopes);
                 let auth_time = row.auth_time.unwrap_or(now);
-                let refresh = if scopes.has("offline_access")
-                    && client.grant_allowed("refresh_token", &self.grants)
-                {
-                    Some(
-                        self.new_refresh_family(&client.id, &identity, &scopes, "", auth_time)
-                            .await?
-                            .0,
-                    )
-                } else {
-                    None
-                };
                 Ok(self
-                    .mint(Grant {
-                        client_id: &client.id,
-                        identity: &identity,
-                        scopes: &scopes,
-                        nonce: "",
-                        auth_time,
-                        refresh_token: refresh,
-                        client_only: false,
-                    })?
+                    .login_tokens(client, &identity, &scopes, "", auth_time)
+                    .await?
+                    .0
                     .response)
             }
             _ => Err(OAuthError::invalid_grant("device_code was already used")),

@@ -169,25 +169,9 @@ impl Provider {
         }
         let identity: Identity = storage::from_json(&row.identity)?;
         let scopes = Scopes::stored(&row.scopes);
-        let (refresh, family) = if scopes.has("offline_access")
-            && client.grant_allowed("refresh_token", &self.grants)
-        {
-            let (token, family) = self
-                .new_refresh_family(&client.id, &identity, &scopes, &row.nonce, row.auth_time)
-                .await?;
-            (Some(token), Some(family))
-        } else {
-            (None, None)
-        };
-        let minted = self.mint(Grant {
-            client_id: &client.id,
-            identity: &identity,
-            scopes: &scopes,
-            nonce: &row.nonce,
-            auth_time: row.auth_time,
-            refresh_token: refresh,
-            client_only: false,
-        })?;
+        let (minted, family) = self
+            .login_tokens(client, &identity, &scopes, &row.nonce, row.auth_time)
+            .await?;
         self.db
             .record_code_issue(
                 &hash,
@@ -197,6 +181,38 @@ impl Provider {
             )
             .await?;
         Ok(minted.response)
+    }
+
+    /// Tokens for a fresh login, with a new refresh family when offline access was granted
+    /// and the client may refresh; the family id too, for revocation bookkeeping.
+    pub(crate) async fn login_tokens(
+        &self,
+        client: &Client,
+        identity: &Identity,
+        scopes: &Scopes,
+        nonce: &str,
+        auth_time: i64,
+    ) -> Result<(crate::oauth::tokens::Minted, Option<String>), OAuthError> {
+        let (refresh, family) = if scopes.has("offline_access")
+            && client.grant_allowed("refresh_token", &self.grants)
+        {
+            let (token, family) = self
+                .new_refresh_family(&client.id, identity, scopes, nonce, auth_time)
+                .await?;
+            (Some(token), Some(family))
+        } else {
+            (None, None)
+        };
+        let minted = self.mint(Grant {
+            client_id: &client.id,
+            identity,
+            scopes,
+            nonce,
+            auth_time,
+            refresh_token: refresh,
+            client_only: false,
+        })?;
+        Ok((minted, family))
     }
 
     async fn password_grant(
@@ -238,27 +254,10 @@ impl Provider {
         self.throttle.succeeded(user);
         self.metrics.login(conn.id(), "success");
         self.remember_groups(&identity).await;
-        let refresh = if scopes.has("offline_access")
-            && client.grant_allowed("refresh_token", &self.grants)
-        {
-            Some(
-                self.new_refresh_family(&client.id, &identity, &scopes, "", now)
-                    .await?
-                    .0,
-            )
-        } else {
-            None
-        };
         Ok(self
-            .mint(Grant {
-                client_id: &client.id,
-                identity: &identity,
-                scopes: &scopes,
-                nonce: "",
-                auth_time: now,
-                refresh_token: refresh,
-                client_only: false,
-            })?
+            .login_tokens(client, &identity, &scopes, "", now)
+            .await?
+            .0
             .response)
     }
 

@@ -94,27 +94,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_with_a_host_and_port_keep_them() {
-        let s = ResourceScope::parse("repository:localhost:5000/team-a/app:pull,push").unwrap();
+    fn names_with_a_host_and_port_keep_them() -> Result<(), String> {
+        let s = ResourceScope::parse("repository:localhost:5000/team-a/app:pull,push")?;
         assert_eq!(
             (s.kind.as_str(), s.name.as_str()),
             ("repository", "localhost:5000/team-a/app")
         );
         assert_eq!(s.actions, vec!["pull", "push"]);
-        let s = ResourceScope::parse("repository(plugin):vieux/sshfs:pull").unwrap();
+        let s = ResourceScope::parse("repository(plugin):vieux/sshfs:pull")?;
         assert_eq!(s.kind, "repository");
         assert_eq!(
-            ResourceScope::parse("registry:catalog:*").unwrap().actions,
+            ResourceScope::parse("registry:catalog:*")?.actions,
             vec!["*"]
         );
+        Ok(())
     }
 
     #[test]
-    fn several_scopes_in_one_parameter_and_across_parameters() {
-        let all =
-            ResourceScope::parse_all(["repository:a:pull repository:b:push", "registry:catalog:*"])
-                .unwrap();
+    fn several_scopes_in_one_parameter_and_across_parameters() -> Result<(), String> {
+        let all = ResourceScope::parse_all([
+            "repository:a:pull repository:b:push",
+            "registry:catalog:*",
+        ])?;
         assert_eq!(all.len(), 3);
+        Ok(())
     }
 
     #[test]
