@@ -30,6 +30,20 @@ pub struct Options {
     pub listen: Vec<String>,
     pub browser_command: Option<String>,
     pub timeout: Duration,
+    /// PEM CA of an issuer behind a private CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The HTTP client for the issuer, trusting `--ca-file` besides the usual roots.
+fn http_client(o: &Options) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(30));
+    if let Some(f) = &o.ca_file {
+        let pem = std::fs::read(f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -94,6 +108,18 @@ fn write_cache(p: &Path, c: &Cache) -> std::io::Result<()> {
     std::fs::rename(tmp, p)
 }
 
+/// An error with its causes, which say what actually failed (refused, TLS, DNS).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 struct Provider {
     http: reqwest::Client,
     auth: String,
@@ -112,7 +138,7 @@ async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, Stri
         .get(&url)
         .send()
         .await
-        .map_err(|e| format!("issuer unreachable ({url}): {e}"))?
+        .map_err(|e| format!("issuer unreachable ({url}): {}", error_chain(&e)))?
         .json()
         .await
         .map_err(|e| format!("discovery: {e}"))?;
@@ -363,10 +389,7 @@ async fn token(o: &Options) -> Result<Cache, String> {
             expires_at: c.expires_at,
         });
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = http_client(o)?;
     let p = discover(&http, &o.issuer).await?;
     if let Some(rt) = cached.and_then(|c| c.refresh_token) {
         let t = p
@@ -522,7 +545,13 @@ pub async fn logout(o: Options) -> i32 {
         return 0;
     };
     if let Some(rt) = &c.refresh_token {
-        let http = reqwest::Client::new();
+        let http = match http_client(&o) {
+            Ok(h) => h,
+            Err(e) => {
+                eprintln!("gantry: {e}");
+                return 1;
+            }
+        };
         match discover(&http, &o.issuer).await {
             Ok(p) => {
                 let revoke = format!("{}/token/revoke", o.issuer.trim_end_matches('/'));

@@ -102,6 +102,9 @@ pub enum KubectlCommand {
         browser_command: Option<String>,
         #[arg(long, default_value = "180s")]
         timeout: String,
+        /// PEM CA certificate of the issuer, when a private CA signed its certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
     /// Write (or --print) the kubeconfig cluster, user and context that run the plugin.
     Setup {
@@ -221,6 +224,7 @@ pub async fn run(cli: Cli) -> i32 {
                     listen,
                     browser_command,
                     timeout,
+                    ca_file,
                 },
         } => {
             let Some(timeout) = crate::config::parse_duration(&timeout) else {
@@ -236,6 +240,7 @@ pub async fn run(cli: Cli) -> i32 {
                 listen,
                 browser_command,
                 timeout,
+                ca_file,
             })
             .await
         }
@@ -344,6 +349,7 @@ fn plain_options(issuer: String, client_id: String, scopes: Vec<String>) -> kube
         listen: vec![],
         browser_command: None,
         timeout: std::time::Duration::from_secs(180),
+        ca_file: None,
     }
 }
 

@@ -324,4 +324,45 @@ async fn serve_speaks_tls_with_secure_cookies_when_web_https_is_set() {
             && cookie.contains("Path=/dex"),
         "{cookie}"
     );
+
+    // The kubectl plugin trusts a private CA with --ca-file, and says clearly when it cannot.
+    let plugin = |ca: Option<&std::path::Path>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
+        c.args([
+            "kubectl",
+            "credential",
+            "--issuer",
+            &issuer,
+            "--client-id",
+            "rp",
+            "--client-secret",
+            "s",
+            "--device",
+            "--timeout",
+            "2s",
+        ]);
+        if let Some(ca) = ca {
+            c.arg("--ca-file").arg(ca);
+        }
+        c.env("GANTRY_KUBE_CACHE_DIR", dir.path().join("kube"))
+            .output()
+            .unwrap()
+    };
+    let out = plugin(None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("issuer unreachable"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing but an ExecCredential goes to stdout"
+    );
+    let out = plugin(Some(&ca));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("enter the code"),
+        "with the CA the device flow starts: {err}"
+    );
+    assert!(err.contains("login timed out"), "{err}");
 }

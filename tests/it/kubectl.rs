@@ -528,3 +528,77 @@ async fn futures_all<T: Send + 'static>(
     }
     out
 }
+
+#[tokio::test]
+async fn the_plugin_refuses_a_callback_for_another_login_and_an_unreachable_issuer() {
+    let app = TestApp::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "kubectl",
+            "credential",
+            "--issuer",
+            &app.issuer,
+            "--client-id",
+            "native",
+            "--listen",
+            "127.0.0.1:0",
+            "--browser-command",
+            "/bin/true",
+        ])
+        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(p.stderr.take().unwrap()).lines();
+    let url = loop {
+        let l = lines.next_line().await.unwrap().unwrap();
+        if let Some(u) = l.trim().strip_prefix("http") {
+            break url::Url::parse(&format!("http{u}")).unwrap();
+        }
+    };
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    // Someone else's (or a forged) callback: wrong state.
+    reqwest::get(format!("{redirect}?code=stolen&state=not-this-login"))
+        .await
+        .unwrap();
+    let mut rest = String::new();
+    while let Ok(Some(l)) = lines.next_line().await {
+        rest.push_str(&l);
+    }
+    let out = p.wait_with_output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(rest.contains("state mismatch"), "{rest}");
+    assert!(out.stdout.is_empty());
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "kubectl",
+            "credential",
+            "--issuer",
+            &format!("http://127.0.0.1:{dead}/dex"),
+            "--client-id",
+            "native",
+        ])
+        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+        .output()
+        .await
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.starts_with("gantry: issuer unreachable"),
+        "{err}"
+    );
+}
