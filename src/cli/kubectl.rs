@@ -281,7 +281,14 @@ async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
             }),
         )
         .with_state(tx);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
     eprintln!("gantry: open this URL in a browser to log in:\n  {url}");
     let cmd = o
         .browser_command
@@ -297,7 +304,9 @@ async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
         .await
         .map_err(|_| format!("login timed out after {:?}", o.timeout))?
         .ok_or("login aborted")?;
-    server.abort();
+    // Let the browser receive its page before the process moves on (or exits on an error).
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     if let Some(e) = cb.error {
         return Err(format!(
             "login failed: {e}: {}",

@@ -149,7 +149,14 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
             }),
         )
         .with_state(tx);
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
     eprintln!("Open this URL in a browser to log in to {host}:\n\n  {url}\n");
     if open_browser {
         let _ = std::process::Command::new("xdg-open")
@@ -162,7 +169,9 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
         .await
         .map_err(|_| "no login within 5 minutes".to_string())?
         .ok_or("login aborted")?;
-    server.abort();
+    // Let the browser receive its page before the process moves on (or exits on an error).
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     if let Some(e) = cb.error {
         return Err(format!("{e}: {}", cb.error_description.unwrap_or_default()));
     }
