@@ -31,6 +31,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 command -v cargo >/dev/null 2>&1 || { echo "cargo not found: install Rust with rustup first" >&2; exit 1; }
+# kubectl 1.22+ (exec credential API v1); Debian's kubernetes-client is 1.20, too old to use.
+command -v kubectl >/dev/null 2>&1 || { echo "kubectl not found: install kubectl 1.22 or newer (the kubectl tests run it)" >&2; exit 1; }
 
 log "npm ci (tests/rp)"
 (cd tests/rp && npm ci --no-audit --no-fund --loglevel=error)
