@@ -38,3 +38,60 @@ pub async fn verify_id_token(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{Algorithm, SigningKey};
+
+    async fn serve_jwks(jwks: String) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/keys", listener.local_addr().unwrap());
+        let app =
+            axum::Router::new().route("/keys", axum::routing::get(move || async move { jwks }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test]
+    async fn wrong_issuer_audience_nonce_or_key_are_refused() {
+        let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+        let (other, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+        let jwks = serde_json::json!({ "keys": [key.jwk()] }).to_string();
+        let url = serve_jwks(jwks).await;
+        let http = reqwest::Client::new();
+        let exp = 4_000_000_000i64;
+        let token = |k: &SigningKey, iss: &str, aud: &str, nonce: &str| {
+            k.sign(&serde_json::json!({"iss": iss, "aud": aud, "sub": "s", "exp": exp, "nonce": nonce}), "JWT").unwrap()
+        };
+        let check = |t: String, nonce: Option<&'static str>| {
+            let (http, url) = (http.clone(), url.clone());
+            async move { verify_id_token(&http, &url, &t, "https://id", "kubectl", nonce).await }
+        };
+        assert!(
+            check(token(&key, "https://id", "kubectl", "n1"), Some("n1"))
+                .await
+                .is_ok()
+        );
+        assert!(
+            check(token(&key, "https://evil", "kubectl", "n1"), Some("n1"))
+                .await
+                .is_err(),
+            "issuer"
+        );
+        assert!(
+            check(token(&key, "https://id", "other-app", "n1"), Some("n1"))
+                .await
+                .is_err(),
+            "audience"
+        );
+        let e = check(token(&key, "https://id", "kubectl", "n2"), Some("n1"))
+            .await
+            .unwrap_err();
+        assert!(e.contains("nonce"), "{e}");
+        let e = check(token(&other, "https://id", "kubectl", "n1"), Some("n1"))
+            .await
+            .unwrap_err();
+        assert!(e.contains("not in the JWKS"), "{e}");
+    }
+}
