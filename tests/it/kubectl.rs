@@ -602,3 +602,51 @@ async fn the_plugin_refuses_a_callback_for_another_login_and_an_unreachable_issu
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_taken_listen_address_falls_through_to_the_next() {
+    let app = TestApp::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "kubectl",
+            "credential",
+            "--issuer",
+            &app.issuer,
+            "--client-id",
+            "native",
+            "--browser-command",
+            "/bin/true",
+        ])
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{taken_port},127.0.0.1:0"))
+        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(p.stderr.take().unwrap()).lines();
+    let mut said = String::new();
+    let url = loop {
+        let l = lines.next_line().await.unwrap().unwrap();
+        if let Some(u) = l.trim().strip_prefix("http") {
+            break url::Url::parse(&format!("http{u}")).unwrap();
+        }
+        said.push_str(&l);
+    };
+    assert!(
+        said.contains(&format!("cannot listen on 127.0.0.1:{taken_port}")),
+        "{said}"
+    );
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let port = url::Url::parse(&redirect).unwrap().port().unwrap();
+    assert_ne!(port, taken_port, "the login listens on the next address");
+    drop(taken);
+}
