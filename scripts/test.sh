@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Gantry test on a fresh Debian machine or a developer's:
 #   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
-#      docker-registry + skopeo, a C compiler, openssl, curl) with apt,
-#   2. installs the relying-party test client (openid-client) with npm ci,
+#      docker-registry + skopeo, Chromium, a C compiler, openssl, curl) with apt,
+#   2. installs the test clients (openid-client, playwright-core for Debian's Chromium) with npm ci,
 #   3. starts a throwaway PostgreSQL cluster, slapd and docker-registry on loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
 #   5. stops the peers, whatever happened.
@@ -24,6 +24,7 @@ command -v ldapadd >/dev/null 2>&1 || missing+=(ldap-utils)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -650,3 +650,53 @@ async fn a_taken_listen_address_falls_through_to_the_next() {
     assert_ne!(port, taken_port, "the login listens on the next address");
     drop(taken);
 }
+
+#[tokio::test]
+async fn a_real_headless_chromium_logs_in_and_the_final_page_is_kept() {
+    let app = TestApp::start().await;
+    let api = api_server(&app, "native").await;
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    assert!(
+        std::path::Path::new(rp)
+            .join("node_modules/playwright-core")
+            .exists(),
+        "playwright-core is not installed: run scripts/test.sh (npm ci in tests/rp)"
+    );
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("kubectl-browser-login.png");
+    let _ = std::fs::remove_file(&shot);
+    // The plugin's "browser" is Chromium, driven through Gantry's real pages.
+    let tmp = tempfile::tempdir().unwrap();
+    let browser = tmp.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nexec node {rp}/browser-login.mjs \"$1\" admin@example.com password {}\n",
+            shot.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let k = kubeconfig(
+        &app,
+        &api,
+        &["--browser-command", browser.to_str().unwrap()],
+    );
+    let (ok, out, err) = finish(kubectl(&k)).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("APIVersions"));
+    // The browser outlives the plugin by a moment: it screenshots the page it was left on.
+    for _ in 0..150 {
+        if std::fs::metadata(&shot).is_ok_and(|m| m.len() > 8) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let png = std::fs::read(&shot).expect("the screenshot of the final page");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+}
