@@ -8,12 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Html;
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use crate::secret;
 
@@ -231,14 +226,6 @@ impl Provider {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
 async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
     let mut listener = None;
     for addr in &o.listen {
@@ -271,24 +258,6 @@ async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
             &secret::b64(&secret::sha256(verifier.as_bytes())),
         )
         .append_pair("code_challenge_method", "S256");
-    let (tx, mut rx) = mpsc::channel::<Callback>(1);
-    let app = Router::new()
-        .route(
-            "/callback",
-            get(|State(tx): State<mpsc::Sender<Callback>>, Query(cb): Query<Callback>| async move {
-                let _ = tx.send(cb).await;
-                Html("<!doctype html><meta charset=utf-8><title>Gantry</title><h1>Logged in</h1><p>It is safe to close this window and go back to your terminal.</p>")
-            }),
-        )
-        .with_state(tx);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
     eprintln!("gantry: open this URL in a browser to log in:\n  {url}");
     let cmd = o
         .browser_command
@@ -300,23 +269,7 @@ async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn();
-    let cb = tokio::time::timeout(o.timeout, rx.recv())
-        .await
-        .map_err(|_| format!("login timed out after {:?}", o.timeout))?
-        .ok_or("login aborted")?;
-    // Let the browser receive its page before the process moves on (or exits on an error).
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
-    if let Some(e) = cb.error {
-        return Err(format!(
-            "login failed: {e}: {}",
-            cb.error_description.unwrap_or_default()
-        ));
-    }
-    if cb.state.as_deref() != Some(state.as_str()) {
-        return Err("the login answer does not belong to this login (state mismatch)".into());
-    }
-    let code = cb.code.ok_or("the login answer has no code")?;
+    let code = super::loopback::wait_for_code(listener, &state, o.timeout).await?;
     let t = p
         .post(
             &p.token,

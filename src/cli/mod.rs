@@ -2,6 +2,7 @@
 
 pub mod credentials;
 mod kubectl;
+mod loopback;
 mod policy;
 mod registry_login;
 mod serve;

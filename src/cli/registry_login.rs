@@ -4,23 +4,8 @@
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::response::Html;
-use axum::routing::get;
-use serde::Deserialize;
-use tokio::sync::mpsc;
-
 use super::credentials::{self, Entry};
 use crate::secret;
-
-#[derive(Debug, Deserialize)]
-struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
 
 /// `realm` and `service` from the registry's `WWW-Authenticate: Bearer ...` challenge.
 fn challenge(h: &str) -> Option<(String, String)> {
@@ -139,24 +124,6 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
 
-    let (tx, mut rx) = mpsc::channel::<Callback>(1);
-    let app = Router::new()
-        .route(
-            "/callback",
-            get(|State(tx): State<mpsc::Sender<Callback>>, Query(cb): Query<Callback>| async move {
-                let _ = tx.send(cb).await;
-                Html("<!doctype html><title>Gantry</title><p>Logged in. You can close this window and go back to the terminal.</p>")
-            }),
-        )
-        .with_state(tx);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
     eprintln!("Open this URL in a browser to log in to {host}:\n\n  {url}\n");
     if open_browser {
         let _ = std::process::Command::new("xdg-open")
@@ -165,20 +132,7 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    let cb = tokio::time::timeout(Duration::from_secs(300), rx.recv())
-        .await
-        .map_err(|_| "no login within 5 minutes".to_string())?
-        .ok_or("login aborted")?;
-    // Let the browser receive its page before the process moves on (or exits on an error).
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
-    if let Some(e) = cb.error {
-        return Err(format!("{e}: {}", cb.error_description.unwrap_or_default()));
-    }
-    if cb.state.as_deref() != Some(state.as_str()) {
-        return Err("the login answer does not belong to this login (state mismatch)".into());
-    }
-    let code = cb.code.ok_or("the login answer has no code")?;
+    let code = super::loopback::wait_for_code(listener, &state, Duration::from_secs(300)).await?;
     let tokens = post_form(
         &http,
         &token,
