@@ -29,89 +29,6 @@ async fn poll(app: &TestApp, client: &str, code: &str) -> (StatusCode, Value) {
     .await
 }
 
-/// Type the code in a browser and log in; returns the final page's URL and the browser.
-async fn enter_code(app: &TestApp, uri_complete: &str, approve: bool) -> String {
-    let b = app.browser();
-    let page = b
-        .get(uri_complete)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let code = hidden_or_value(&page, "user_code");
-    let r = b
-        .post(app.url("/device"))
-        .form(&[
-            ("user_code", code.as_str()),
-            ("csrf", &hidden(&page, "csrf")),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the code starts a login");
-    let login = format!("{}{}", app.base, location(&r));
-    let page = b.get(&login).send().await.unwrap().text().await.unwrap();
-    let req = hidden(&page, "req");
-    let r = b
-        .post(&login)
-        .form(&[
-            ("req", req.as_str()),
-            ("csrf", &hidden(&page, "csrf")),
-            ("login", "admin@example.com"),
-            ("password", "password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let approval = b
-        .get(format!("{}{}", app.base, location(&r)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let decision = if approve { "approve" } else { "deny" };
-    let r = b
-        .post(app.url("/approval"))
-        .form(&[
-            ("req", req.as_str()),
-            ("csrf", &hidden(&approval, "csrf")),
-            ("approval", decision),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let done = app.absolute(location(&r));
-    let page = b.get(&done).send().await.unwrap().text().await.unwrap();
-    assert!(
-        page.contains(if approve {
-            "Your device is logged in"
-        } else {
-            "Access denied"
-        }),
-        "{page}"
-    );
-    done
-}
-
-fn hidden_or_value(page: &str, name: &str) -> String {
-    let needle = format!(
-        "name=\"{name}\" type=\"text\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" value=\""
-    );
-    let start = page
-        .find(&needle)
-        .map(|i| i + needle.len())
-        .unwrap_or_else(|| panic!("no {name} field:\n{page}"));
-    page[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
 #[tokio::test]
 async fn a_device_logs_in_after_the_user_approves_in_a_browser() {
     let app = TestApp::start().await;
@@ -153,9 +70,9 @@ async fn a_device_logs_in_after_the_user_approves_in_a_browser() {
         page.contains(user_code),
         "the complete URI pre-fills the code"
     );
-    enter_code(
-        &app,
+    app.enter_device_code(
         dc["verification_uri_complete"].as_str().unwrap(),
+        "admin@example.com",
         true,
     )
     .await;
@@ -179,9 +96,9 @@ async fn a_device_logs_in_after_the_user_approves_in_a_browser() {
 async fn denial_expiry_other_clients_and_clients_without_the_grant() {
     let app = TestApp::start().await;
     let (_, dc) = device_code(&app, "native", "openid").await;
-    enter_code(
-        &app,
+    app.enter_device_code(
         dc["verification_uri_complete"].as_str().unwrap(),
+        "admin@example.com",
         false,
     )
     .await;

@@ -432,49 +432,8 @@ async fn the_device_flow_logs_in_without_a_browser() {
             break u.trim_end_matches(')').to_string();
         }
     };
-    let b = app.browser();
-    let page = b.get(&complete).send().await.unwrap().text().await.unwrap();
-    let code = complete.split("user_code=").nth(1).unwrap().to_string();
-    let r = b
-        .post(app.url("/device"))
-        .form(&[
-            ("user_code", code.as_str()),
-            ("csrf", &hidden(&page, "csrf")),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let login = app.absolute(location(&r));
-    let page = b.get(&login).send().await.unwrap().text().await.unwrap();
-    let req = hidden(&page, "req");
-    let r = b
-        .post(&login)
-        .form(&[
-            ("req", req.as_str()),
-            ("csrf", &hidden(&page, "csrf")),
-            ("login", "dev@example.com"),
-            ("password", "password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let approval = b
-        .get(app.absolute(location(&r)))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    b.post(app.url("/approval"))
-        .form(&[
-            ("req", req.as_str()),
-            ("csrf", &hidden(&approval, "csrf")),
-            ("approval", "approve"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    app.enter_device_code(&complete, "dev@example.com", true)
+        .await;
     let (ok, out, err) = finish(call).await;
     assert!(ok, "{err}");
     assert!(out.contains("APIVersions"));

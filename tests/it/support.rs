@@ -372,6 +372,74 @@ staticPasswords:
         self.tokens_for(scope, "admin@example.com").await
     }
 
+    /// Type a device code in a browser, log in as `user` and decide; the final page's URL.
+    pub async fn enter_device_code(&self, uri_complete: &str, user: &str, approve: bool) -> String {
+        let b = self.browser();
+        let page = b
+            .get(uri_complete)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let code = hidden_or_value(&page, "user_code");
+        let r = b
+            .post(self.url("/device"))
+            .form(&[
+                ("user_code", code.as_str()),
+                ("csrf", &hidden(&page, "csrf")),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "the code starts a login");
+        let login = format!("{}{}", self.base, location(&r));
+        let page = b.get(&login).send().await.unwrap().text().await.unwrap();
+        let req = hidden(&page, "req");
+        let r = b
+            .post(&login)
+            .form(&[
+                ("req", req.as_str()),
+                ("csrf", &hidden(&page, "csrf")),
+                ("login", user),
+                ("password", "password"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let approval = b
+            .get(format!("{}{}", self.base, location(&r)))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let decision = if approve { "approve" } else { "deny" };
+        let r = b
+            .post(self.url("/approval"))
+            .form(&[
+                ("req", req.as_str()),
+                ("csrf", &hidden(&approval, "csrf")),
+                ("approval", decision),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let done = self.absolute(location(&r));
+        let page = b.get(&done).send().await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains(if approve {
+                "Your device is logged in"
+            } else {
+                "Access denied"
+            }),
+            "{page}"
+        );
+        done
+    }
+
     pub fn absolute(&self, loc: &str) -> String {
         if loc.starts_with("http") {
             loc.to_string()
@@ -451,3 +519,19 @@ policy:
       groups: [contractors]
       registry:   [{ repositories: ["prod/**"], actions: [push, delete] }]
 "#;
+
+/// The value of the visible `user_code` field of the device page.
+fn hidden_or_value(page: &str, name: &str) -> String {
+    let needle = format!(
+        "name=\"{name}\" type=\"text\" autocomplete=\"off\" autocapitalize=\"characters\" spellcheck=\"false\" value=\""
+    );
+    let start = page
+        .find(&needle)
+        .map(|i| i + needle.len())
+        .unwrap_or_else(|| panic!("no {name} field:\n{page}"));
+    page[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
