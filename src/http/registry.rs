@@ -141,7 +141,10 @@ async fn token_get(
     };
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
-        s.provider.registry_refresh(&password, false).await
+        s.provider
+            .registry_refresh(&password, false)
+            .await
+            .map(|(id, _)| id)
     } else {
         s.provider.registry_login(&user, &password).await
     };
@@ -205,15 +208,13 @@ async fn token_post(
                 .as_deref()
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
-            let (row_client, _) = match s.provider.find_refresh(t).await {
-                Ok(Some((row, sec))) => (row.client_id, sec),
-                _ => (String::new(), String::new()),
-            };
-            exchanged = offline && row_client != crate::registry::REGISTRY_CLIENT;
-            s.provider
+            let (id, consumed) = s
+                .provider
                 .registry_refresh(t, offline)
                 .await
-                .map_err(oauth_from_registry)?
+                .map_err(oauth_from_registry)?;
+            exchanged = consumed;
+            id
         }
         Some(other) => {
             return Err(OAuthError::new(

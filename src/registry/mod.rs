@@ -245,16 +245,17 @@ impl Provider {
     /// The identity behind a registry identity token, re-validated with its connector (cached
     /// like passwords, under an HMAC of the token). With `exchange`, a refresh token of a login
     /// client (`gantry registry login`) is also accepted, and consumed: its family is revoked,
-    /// and the caller issues a registry identity token in its place.
+    /// and the caller issues a registry identity token in its place. The flag says whether
+    /// that happened.
     pub async fn registry_refresh(
         &self,
         token: &str,
         exchange: bool,
-    ) -> Result<Identity, RegistryError> {
+    ) -> Result<(Identity, bool), RegistryError> {
         let now = self.clock.now();
         let slot = self.registry.cache_slot("\u{0}refresh", token);
         if let Some(id) = self.registry.cached(&slot, now) {
-            return Ok(id);
+            return Ok((id, false));
         }
         let invalid = || RegistryError::Unauthorized("invalid or expired identity token".into());
         let (row, _) = self
@@ -285,7 +286,7 @@ impl Provider {
                 .revoke_refresh_family(&row.family_id, now)
                 .await
                 .map_err(|e| RegistryError::Internal(e.to_string()))?;
-            return Ok(id);
+            return Ok((id, true));
         }
         self.db
             .touch_refresh_token(
@@ -297,7 +298,7 @@ impl Provider {
             .await
             .map_err(|e| RegistryError::Internal(e.to_string()))?;
         self.registry.remember(slot, id.clone(), now);
-        Ok(id)
+        Ok((id, false))
     }
 
     /// Sign a token for `identity` on `service` with what the policy grants of `scopes`.
