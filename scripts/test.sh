@@ -2,8 +2,10 @@
 # Runs every Gantry test on a fresh Debian machine or a developer's:
 #   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
 #      docker-registry + skopeo, Chromium, a C compiler, openssl, curl) with apt,
-#   2. installs the test clients (openid-client, playwright-core for Debian's Chromium) with npm ci,
-#   3. starts a throwaway PostgreSQL cluster, slapd and docker-registry on loopback ports,
+#   2. installs the Node peers (openid-client, oidc-provider, playwright-core for Debian's
+#      Chromium) with npm ci,
+#   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry and an upstream OpenID
+#      provider (oidc-provider) on loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
 #   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
@@ -47,7 +49,9 @@ as_pg() {
 }
 LDAPDIR=$(mktemp -d /tmp/gantry-ldap.XXXXXX)
 REGDIR=$(mktemp -d /tmp/gantry-registry.XXXXXX)
+OP_PID=""
 cleanup() {
+  [ -n "$OP_PID" ] && kill "$OP_PID" 2>/dev/null || true
   scripts/peers/registry.sh stop "$REGDIR" >/dev/null 2>&1 || true
   as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   scripts/peers/slapd.sh stop "$LDAPDIR/slapd" >/dev/null 2>&1 || true
@@ -100,6 +104,18 @@ scripts/peers/registry.sh start "$REG_PORT" "$REGDIR" "http://127.0.0.1:$REALM_P
   registry.test gantry-test "$REGDIR/ca.crt"
 export GANTRY_TEST_REGISTRY="127.0.0.1:$REG_PORT" GANTRY_TEST_REGISTRY_REALM_PORT="$REALM_PORT"
 export GANTRY_TEST_REGISTRY_CA_CERT="$REGDIR/ca.crt" GANTRY_TEST_REGISTRY_CA_KEY="$REGDIR/ca.key"
+
+# --- the upstream OpenID provider of the connector tests ---
+OP_PORT=$(free_port)
+log "starting oidc-provider $(node -p 'require("./tests/rp/node_modules/oidc-provider/package.json").version') on $OP_PORT"
+PORT=$OP_PORT node tests/rp/upstream.mjs >"$REGDIR/op.log" 2>&1 &
+OP_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$OP_PORT/.well-known/openid-configuration" >/dev/null && break
+  kill -0 "$OP_PID" 2>/dev/null || { echo "oidc-provider did not start:" >&2; cat "$REGDIR/op.log" >&2; exit 1; }
+  sleep 0.1
+done
+export GANTRY_TEST_OIDC_ISSUER="http://127.0.0.1:$OP_PORT"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

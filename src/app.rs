@@ -70,8 +70,11 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
             cfg.enable_password_db,
         )));
     }
+    let sealer = crate::seal::Sealer::for_deployment(&cfg.encryption.keys, &db)
+        .await
+        .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
     for c in &cfg.connectors {
-        connectors.push(Connector::from_config(c).map_err(|e| {
+        connectors.push(Connector::from_config(c, &sealer).map_err(|e| {
             crate::config::ConfigError::Invalid(format!("connector `{}`: {e}", c.id))
         })?);
     }
@@ -135,6 +138,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let mut api = Router::new()
         .merge(http::discovery::router())
         .merge(http::authorize::router())
+        .merge(http::callback::router())
         .merge(http::token::router())
         .merge(http::logout::router())
         .merge(http::device::router())
@@ -263,6 +267,9 @@ fn key_refresh_every(expiry: &crate::config::Expiry) -> u64 {
 
 /// Key rotation and garbage collection, forever; one task per process.
 pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> {
+    for i in 0..provider.connectors.len() {
+        tokio::spawn(warm_up(provider.clone(), i));
+    }
     tokio::spawn(async move {
         let every = Duration::from_secs(key_refresh_every(&provider.expiry));
         let mut tick = tokio::time::interval(every);
@@ -285,6 +292,25 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
             }
         }
     })
+}
+
+/// Discover a connector's provider, retrying with backoff while it is down: Gantry serves
+/// its other connectors meanwhile, and a login through this one retries discovery itself.
+async fn warm_up(provider: Arc<Provider>, index: usize) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let Some(c) = provider.connectors.get(index) else {
+            return;
+        };
+        match c.warm_up().await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(connector = %c.id(), error = %e, retry_in = ?wait, "provider discovery failed");
+            }
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
 }
 
 /// Serve a router on a bound listener until the future `shutdown` completes.

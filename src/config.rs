@@ -61,6 +61,17 @@ pub struct Config {
     /// Gantry: the clusters Gantry's tokens log in to.
     #[serde(default)]
     pub kubernetes: KubernetesConfig,
+    /// Gantry: keys that seal upstream credentials at rest.
+    #[serde(default)]
+    pub encryption: EncryptionConfig,
+}
+
+/// Base64 32-byte keys (`openssl rand -base64 32`), `$VAR` expanded; the first seals, all open.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    #[serde(default)]
+    pub keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -340,6 +351,9 @@ impl Config {
         for c in &mut self.connectors {
             expand_env(&mut c.config);
         }
+        for k in &mut self.encryption.keys {
+            *k = expand_str(k);
+        }
         Ok(())
     }
 
@@ -395,6 +409,11 @@ impl Config {
             }
         }
         self.expiry()?;
+        for (i, k) in self.encryption.keys.iter().enumerate() {
+            if let Err(e) = crate::seal::Sealer::decode_key(k) {
+                return bad(format!("encryption.keys[{i}]: {e}"));
+            }
+        }
         if let Some(a) = &self.signing.algorithm
             && crate::keys::Algorithm::parse(a).is_none()
         {
@@ -447,7 +466,9 @@ impl Config {
                     c.id
                 ));
             }
-            if let Err(e) = crate::connector::Connector::from_config(c) {
+            if let Err(e) =
+                crate::connector::Connector::from_config(c, &crate::seal::Sealer::ephemeral())
+            {
                 return bad(format!("connectors[{i}] `{}`: {e}", c.id));
             }
         }
@@ -561,6 +582,8 @@ impl Config {
                 "refresh_token",
                 "client_credentials",
                 "urn:ietf:params:oauth:grant-type:device_code",
+                // Off unless a connector sets allowTokenExchange.
+                crate::oauth::exchange::TOKEN_EXCHANGE,
             ]
             .map(String::from)
             .to_vec();
@@ -586,12 +609,10 @@ pub const KNOWN_GRANTS: &[&str] = &[
     "password",
     "client_credentials",
     "urn:ietf:params:oauth:grant-type:device_code",
+    crate::oauth::exchange::TOKEN_EXCHANGE,
 ];
-/// Dex grant types that a Dex file may list and Gantry does not serve yet.
-const IGNORED_GRANTS: &[&str] = &[
-    "urn:ietf:params:oauth:grant-type:token-exchange",
-    "implicit",
-];
+/// Dex grant types that a Dex file may list and Gantry does not serve.
+const IGNORED_GRANTS: &[&str] = &["implicit"];
 
 fn env_var(name: &str, key: &str) -> Result<String, ConfigError> {
     std::env::var(name).map_err(|_| {

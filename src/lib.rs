@@ -17,6 +17,7 @@ pub mod oauth;
 pub mod password;
 pub mod policy;
 pub mod registry;
+pub mod seal;
 pub mod secret;
 pub mod storage;
 pub mod throttle;

@@ -101,7 +101,7 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
         Err(e) => eprintln!("# database unavailable ({e}): expanding over config groups only"),
     }
     for c in &cfg.connectors {
-        match crate::connector::Connector::from_config(c) {
+        match crate::connector::Connector::from_config(c, &crate::seal::Sealer::ephemeral()) {
             Ok(conn) => match conn.list_groups().await {
                 Ok(g) => known.extend(g),
                 Err(e) => eprintln!("# connector `{}` could not list groups: {e}", c.id),

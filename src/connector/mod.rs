@@ -1,10 +1,15 @@
 //! Identity sources. Each turns credentials or a callback into one `Identity`.
 //!
-//! A password connector checks a username and password; a refresh hook re-validates the user
+//! A password connector checks a username and password; a callback connector (oidc, oauth)
+//! sends the browser to a provider and reads its answer; a refresh hook re-validates the user
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
+pub mod claims;
 pub mod ldap;
 pub mod local;
+pub mod oauth;
+pub mod oidc;
+pub mod upstream;
 
 use crate::identity::Identity;
 use crate::storage::StorageError;
@@ -20,6 +25,9 @@ pub enum ConnectorError {
     /// The identity source did not answer; the text is for logs.
     #[error("identity source unavailable: {0}")]
     Unavailable(String),
+    /// The provider refused the login, or its answer failed a check; the text says which.
+    #[error("{0}")]
+    Rejected(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -28,6 +36,31 @@ pub enum ConnectorError {
 enum Kind {
     Local(local::Local),
     Ldap(Box<ldap::LdapConnector>),
+    Oidc(Box<oidc::OidcConnector>),
+    OAuth(Box<oauth::OAuthConnector>),
+}
+
+/// Where a callback connector sends the browser, and what its callback must match.
+#[derive(Debug)]
+pub struct Begin {
+    pub url: String,
+    /// Empty for providers without ID tokens.
+    pub nonce: String,
+    /// Empty when the provider is not sent PKCE.
+    pub verifier: String,
+}
+
+/// Deserialize a connector's `config` block; errors name the key path.
+pub fn parse_config<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(".{path}")
+        };
+        format!("config{at}: {}", e.into_inner())
+    })
 }
 
 /// A configured connector.
@@ -49,11 +82,31 @@ impl Connector {
     }
 
     /// A connector from a `connectors` entry of the config.
-    pub fn from_config(c: &crate::config::ConnectorConfig) -> Result<Connector, String> {
+    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens).
+    pub fn from_config(
+        c: &crate::config::ConnectorConfig,
+        sealer: &crate::seal::Sealer,
+    ) -> Result<Connector, String> {
         let kind = match c.kind.as_str() {
             "ldap" => {
                 let cfg = ldap::config::LdapConfig::from_value(&c.config)?;
                 Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg)?))
+            }
+            "oidc" => {
+                let cfg = oidc::config::OidcConfig::from_value(&c.config)?;
+                Kind::Oidc(Box::new(oidc::OidcConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                )?))
+            }
+            "oauth" => {
+                let cfg = oauth::OAuthConfig::from_value(&c.config)?;
+                Kind::OAuth(Box::new(oauth::OAuthConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                )?))
             }
             other => return Err(format!("connector type `{other}` is not supported yet")),
         };
@@ -75,10 +128,63 @@ impl Connector {
         match &self.kind {
             Kind::Local(_) => "Email Address",
             Kind::Ldap(l) => l.prompt(),
+            Kind::Oidc(_) | Kind::OAuth(_) => "",
         }
     }
     pub fn is_password(&self) -> bool {
         matches!(self.kind, Kind::Local(_) | Kind::Ldap(_))
+    }
+
+    /// Sends the browser to a provider instead of showing a password form.
+    pub fn is_callback(&self) -> bool {
+        matches!(self.kind, Kind::Oidc(_) | Kind::OAuth(_))
+    }
+
+    /// Prepare what a slow start could not: provider discovery. Retried until it succeeds.
+    pub async fn warm_up(&self) -> Result<(), ConnectorError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.warm_up().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Where to send the browser for a callback login; `offline` asks the provider for a
+    /// refresh token.
+    pub async fn begin(&self, state: &str, offline: bool) -> Result<Begin, ConnectorError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.begin(state, offline).await,
+            Kind::OAuth(o) => o.begin(state),
+            _ => Err(ConnectorError::Rejected("not a callback connector".into())),
+        }
+    }
+
+    /// The identity a provider's callback proves.
+    pub async fn finish(
+        &self,
+        code: &str,
+        iss: Option<&str>,
+        nonce: &str,
+        verifier: &str,
+    ) -> Result<Identity, ConnectorError> {
+        match &self.kind {
+            Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
+            Kind::OAuth(o) => o.finish(code, verifier).await,
+            _ => Err(ConnectorError::Rejected("not a callback connector".into())),
+        }
+    }
+
+    /// RFC 8693: the identity an upstream token proves, for connectors that allow exchange.
+    pub async fn token_identity(
+        &self,
+        token: &str,
+        token_type: &str,
+    ) -> Option<Result<Identity, ConnectorError>> {
+        match &self.kind {
+            Kind::Oidc(o) if o.allows_token_exchange() => {
+                Some(o.token_identity(token, token_type).await)
+            }
+            _ => None,
+        }
     }
 
     /// Directory operations sent and connections opened so far, for connectors that talk to
@@ -86,7 +192,7 @@ impl Connector {
     pub fn operations(&self) -> Option<(u64, u64)> {
         match &self.kind {
             Kind::Ldap(l) => Some(l.operations()),
-            Kind::Local(_) => None,
+            _ => None,
         }
     }
 
@@ -94,7 +200,7 @@ impl Connector {
     pub async fn list_groups(&self) -> Result<Vec<String>, ConnectorError> {
         match &self.kind {
             Kind::Ldap(l) => l.list_groups().await,
-            Kind::Local(_) => Ok(Vec::new()),
+            _ => Ok(Vec::new()),
         }
     }
 
@@ -111,6 +217,7 @@ impl Connector {
         let r = match &self.kind {
             Kind::Local(l) => l.login(username, password).await,
             Kind::Ldap(l) => l.login(username, password).await,
+            Kind::Oidc(_) | Kind::OAuth(_) => return Ok(None),
         };
         match r {
             // Several entries for one name is a directory problem, not a way in: a failed login.
@@ -127,6 +234,8 @@ impl Connector {
                 Err(ConnectorError::Ambiguous) => Err(ConnectorError::UserGone),
                 other => other,
             },
+            Kind::Oidc(o) => o.refresh(identity).await,
+            Kind::OAuth(o) => o.refresh(identity).await,
         }
     }
 }

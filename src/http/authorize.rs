@@ -104,12 +104,20 @@ async fn login_page(
     if let Err(e) = s.provider.pending_request(&req_id).await {
         return e.into();
     }
-    let Some(conn) = s.provider.connector(&connector).filter(|c| c.is_password()) else {
+    let Some(conn) = s.provider.connector(&connector) else {
         return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);
-    let mut resp =
-        login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, "", "").into_response();
+    let mut resp = if conn.is_callback() {
+        // The cookie set here comes back on the provider's top-level GET redirect
+        // (SameSite=Lax), and proves the callback is in this browser.
+        match s.provider.begin_upstream(&req_id, conn.id(), &cookie).await {
+            Ok(url) => Redirect::to(&url).into_response(),
+            Err(e) => login_failed(e, conn.id(), "The identity provider is not answering."),
+        }
+    } else {
+        login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, "", "").into_response()
+    };
     csrf::attach(&mut resp, set);
     resp
 }
@@ -165,32 +173,84 @@ async fn login_submit(
     let username = f.login.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     let (cookie, _) = csrf::ensure(&headers, &s.web);
-    match s.provider.password_login(&req_id, conn.id(), &username, &password, &addr.ip().to_string(), &cookie).await {
+    match s
+        .provider
+        .password_login(
+            &req_id,
+            conn.id(),
+            &username,
+            &password,
+            &addr.ip().to_string(),
+            &cookie,
+        )
+        .await
+    {
         Ok(()) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
         Err(LoginError::BadCredentials) => (
             StatusCode::UNAUTHORIZED,
-            login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, &username, "Invalid username or password."),
+            login_form(
+                &s,
+                conn.id(),
+                conn.prompt(),
+                &req_id,
+                &cookie,
+                &username,
+                "Invalid username or password.",
+            ),
         )
             .into_response(),
         Err(LoginError::Throttled) => (
             StatusCode::TOO_MANY_REQUESTS,
-            login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, &username, "Too many failed attempts. Wait a few minutes and try again."),
+            login_form(
+                &s,
+                conn.id(),
+                conn.prompt(),
+                &req_id,
+                &cookie,
+                &username,
+                "Too many failed attempts. Wait a few minutes and try again.",
+            ),
         )
             .into_response(),
-        Err(LoginError::Expired) => PageError::new(StatusCode::BAD_REQUEST, "This login request has expired or was already used. Go back to the application and start again.").into_response(),
-        Err(LoginError::Unavailable(cause)) => {
-            tracing::error!(connector = %connector, error = %cause, "login failed: identity source unavailable");
-            PageError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The directory that checks your password is not answering. Try again in a minute; if it keeps failing, tell your administrator.",
-            )
-            .into_response()
-        }
-        Err(LoginError::Internal(cause)) => PageError::internal(cause).into_response(),
+        Err(e) => login_failed(
+            e,
+            &connector,
+            "The directory that checks your password is not answering.",
+        ),
     }
 }
 
-fn approval_url(s: &AppState, req_id: &str) -> String {
+/// The page for a login that could not go on. `unavailable`: what to say when the identity
+/// source did not answer.
+pub(crate) fn login_failed(e: LoginError, connector: &str, unavailable: &str) -> Response {
+    match e {
+        LoginError::Expired => PageError::new(StatusCode::BAD_REQUEST, "This login request has expired or was already used. Go back to the application and start again.").into_response(),
+        LoginError::Unavailable(cause) => {
+            tracing::error!(connector = %connector, error = %cause, "login failed: identity source unavailable");
+            PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{unavailable} Try again in a minute; if it keeps failing, tell your administrator."),
+            )
+            .into_response()
+        }
+        LoginError::Rejected(why) => PageError::new(
+            StatusCode::FORBIDDEN,
+            format!("The login could not be completed: {why}. Go back to the application and start again."),
+        )
+        .into_response(),
+        LoginError::WrongBrowser => PageError::new(
+            StatusCode::FORBIDDEN,
+            "This login was started in another browser. Start again from the application.",
+        )
+        .into_response(),
+        LoginError::BadCredentials | LoginError::Throttled => {
+            PageError::new(StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response()
+        }
+        LoginError::Internal(cause) => PageError::internal(cause).into_response(),
+    }
+}
+
+pub(crate) fn approval_url(s: &AppState, req_id: &str) -> String {
     let q: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("req", req_id)
         .finish();

@@ -2,6 +2,7 @@
 //! result to the protocol's own response shape. No OAuth semantics live here.
 
 pub mod authorize;
+pub mod callback;
 pub mod csrf;
 pub mod device;
 pub mod discovery;

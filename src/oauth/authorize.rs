@@ -72,6 +72,10 @@ pub enum LoginError {
     BadCredentials,
     /// The identity source did not answer; the text is for the log.
     Unavailable(String),
+    /// The provider refused the login or its answer failed a check; the text says which.
+    Rejected(String),
+    /// A provider's callback arrived in another browser than the one that left for it.
+    WrongBrowser,
     Internal(String),
 }
 

@@ -91,6 +91,7 @@ impl From<ConnectorError> for OAuthError {
     fn from(e: ConnectorError) -> Self {
         match e {
             ConnectorError::UserGone => OAuthError::invalid_grant("the user is no longer valid"),
+            ConnectorError::Rejected(why) => OAuthError::invalid_grant(why),
             ConnectorError::Unavailable(cause) => OAuthError {
                 code: ErrorCode::TemporarilyUnavailable,
                 description: "the identity source is not answering; try again later".into(),

@@ -26,6 +26,10 @@ pub struct TokenParams {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub device_code: Option<String>,
+    pub connector_id: Option<String>,
+    pub subject_token: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
 }
 
 /// Client credentials as presented: from HTTP Basic or from the form body.
@@ -99,6 +103,7 @@ impl Provider {
             crate::oauth::device::DEVICE_GRANT => {
                 self.device_grant(client, p.device_code.as_deref()).await
             }
+            crate::oauth::exchange::TOKEN_EXCHANGE => self.token_exchange(client, &p).await,
             _ => self.client_credentials_grant(client, &p),
         };
         self.metrics.token(&grant, r.is_ok());

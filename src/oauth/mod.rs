@@ -5,12 +5,14 @@ pub mod authorize;
 pub mod client;
 pub mod device;
 pub mod error;
+pub mod exchange;
 pub mod grants;
 pub mod inspect;
 pub mod pkce;
 pub mod refresh;
 pub mod scope;
 pub mod tokens;
+pub mod upstream;
 
 use std::sync::Arc;
 

@@ -124,7 +124,15 @@ impl Provider {
         let conn = self
             .connector(&old.connector_id)
             .ok_or_else(|| OAuthError::invalid_grant("the connector of this login is gone"))?;
-        let identity = conn.refresh(&old).await?;
+        let identity = match (row.rotated_at, row.successor_id.as_deref()) {
+            // A repeat inside the reuse interval (parallel kubectl calls) gets the successor's
+            // identity: asking the connector again would spend an upstream refresh token that
+            // the first call already rotated.
+            (Some(at), Some(next)) if now - at <= self.expiry.reuse_interval => {
+                storage::from_json(&self.db.get_refresh_token(next).await?.identity)?
+            }
+            _ => conn.refresh(&old).await?,
+        };
         let token = if self.expiry.disable_rotation {
             self.db
                 .touch_refresh_token(&row.id, &storage::to_json(&identity)?, now)

@@ -80,6 +80,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
     pub scope: String,
+    /// RFC 8693: what `access_token` holds, on token-exchange answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// A minted response plus what was issued, for revocation bookkeeping.
@@ -193,6 +196,7 @@ impl Provider {
                 refresh_token: g.refresh_token,
                 id_token,
                 scope: g.scopes.joined(),
+                issued_token_type: None,
             },
             access_jti: jti,
             access_exp: exp,

@@ -13,6 +13,7 @@ pub mod refresh;
 pub mod registry;
 pub mod revoked;
 pub mod sweeper;
+pub mod upstream;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -12,6 +12,7 @@ pub struct Swept {
     pub revoked_tokens: u64,
     pub signing_keys: u64,
     pub device_requests: u64,
+    pub upstream_logins: u64,
 }
 
 /// Refresh-token lifetimes the sweeper honours (0 = unlimited).
@@ -59,6 +60,8 @@ impl Db {
             )
             .await?,
             device_requests: exec("DELETE FROM device_requests WHERE expires_at <= $1", now)
+                .await?,
+            upstream_logins: exec("DELETE FROM upstream_logins WHERE expires_at <= $1", now)
                 .await?,
         };
         if refresh.absolute_lifetime > 0 {

@@ -8,14 +8,6 @@ use reqwest::StatusCode;
 
 use crate::support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -474,14 +474,6 @@ async fn refresh_sees_group_changes_and_refuses_deleted_users() {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn slapd_script(args: &[&str]) {
     slapd_script_env(args, &[]);
 }

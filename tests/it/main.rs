@@ -18,3 +18,4 @@ mod registry;
 mod rp;
 mod storage;
 mod support;
+mod upstream;

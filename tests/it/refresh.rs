@@ -182,7 +182,7 @@ async fn refresh_revalidates_the_user_with_the_connector() {
     sqlx::query(
         "UPDATE passwords SET groups_json = '[\"a\",\"b\"]' WHERE email = 'temp@example.com'",
     )
-    .execute(&app_pool(&app).await)
+    .execute(&app.pool().await)
     .await
     .unwrap();
     let (s, a) = refresh(&app, rt).await;
@@ -193,7 +193,7 @@ async fn refresh_revalidates_the_user_with_the_connector() {
         "groups are read again"
     );
     sqlx::query("DELETE FROM passwords WHERE email = 'temp@example.com'")
-        .execute(&app_pool(&app).await)
+        .execute(&app.pool().await)
         .await
         .unwrap();
     let (s, b) = refresh(&app, a["refresh_token"].as_str().unwrap()).await;
@@ -202,12 +202,4 @@ async fn refresh_revalidates_the_user_with_the_connector() {
         (StatusCode::BAD_REQUEST, Some("invalid_grant")),
         "a deleted user cannot refresh"
     );
-}
-
-/// A second connection to the test's SQLite file, for changes behind Gantry's back.
-async fn app_pool(app: &TestApp) -> sqlx::AnyPool {
-    let file = app.config.storage.config.file.clone().unwrap();
-    sqlx::AnyPool::connect(&format!("sqlite://{file}"))
-        .await
-        .unwrap()
 }

@@ -551,10 +551,7 @@ async fn checked_credentials_are_cached_briefly_and_a_removed_user_stops_within_
         StatusCode::UNAUTHORIZED
     );
     // Remove the user: cached for at most the cache lifetime.
-    let file = app.config.storage.config.file.clone().unwrap();
-    let pool = sqlx::AnyPool::connect(&format!("sqlite://{file}"))
-        .await
-        .unwrap();
+    let pool = app.pool().await;
     sqlx::query("DELETE FROM passwords WHERE email = 'ann@example.com'")
         .execute(&pool)
         .await

@@ -30,6 +30,8 @@ pub struct Opts {
     pub disable_rotation: bool,
     pub password_connector: &'static str,
     pub extra_yaml: String,
+    /// More entries of `staticClients`, as YAML list items.
+    pub extra_clients: String,
     /// Listen here instead of a free port (a peer was configured with it).
     pub port: Option<u16>,
 }
@@ -43,6 +45,7 @@ impl Default for Opts {
             disable_rotation: false,
             password_connector: "local",
             extra_yaml: String::new(),
+            extra_clients: String::new(),
             port: None,
         }
     }
@@ -163,7 +166,7 @@ staticClients:
     secret: strict-secret
     requirePKCE: true
     redirectURIs: ["{RP_REDIRECT}"]
-enablePasswordDB: true
+{extra_clients}enablePasswordDB: true
 staticPasswords:
   - email: admin@example.com
     hash: "{BCRYPT_PASSWORD}"
@@ -181,7 +184,8 @@ staticPasswords:
             alg = o.alg,
             norot = o.disable_rotation,
             pwconn = o.password_connector,
-            extra = o.extra_yaml,
+            extra = o.extra_yaml.replace("@ISSUER@", &issuer),
+            extra_clients = o.extra_clients,
         );
         let config = Config::parse(&yaml).expect("test config parses");
         let clock = ManualClock::new(gantry::clock::SystemClock.now());
@@ -210,6 +214,15 @@ staticPasswords:
         cfg.storage.kind = "sqlite3".into();
         cfg.storage.config.dsn = None;
         cfg
+    }
+
+    /// A second connection to the test's SQLite file, to look or change behind Gantry's back.
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        let file = self.config.storage.config.file.clone().unwrap();
+        sqlx::AnyPool::connect(&format!("sqlite://{file}"))
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -447,6 +460,91 @@ staticPasswords:
             format!("{}{loc}", self.base)
         }
     }
+}
+
+/// A loopback port that was free a moment ago, for a peer that must know it in advance.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Follow a browser through redirects and simple HTML forms (a login form gets `login` and
+/// `password`, every other form is submitted as it is, e.g. a consent page) until a redirect
+/// points at a URL for which `stop` is true; that URL.
+pub async fn walk(
+    browser: &reqwest::Client,
+    start: &str,
+    login: &str,
+    password: &str,
+    stop: impl Fn(&str) -> bool,
+) -> String {
+    let mut url = start.to_string();
+    let mut resp = browser.get(&url).send().await.expect("walk: GET");
+    for _ in 0..20 {
+        if resp.status().is_redirection() {
+            let next = reqwest::Url::parse(&url)
+                .unwrap()
+                .join(location(&resp))
+                .unwrap()
+                .to_string();
+            if stop(&next) {
+                return next;
+            }
+            url = next;
+            resp = browser.get(&url).send().await.expect("walk: GET");
+            continue;
+        }
+        let status = resp.status();
+        let page = resp.text().await.unwrap_or_default();
+        let Some(action) = form_action(&page).filter(|_| status.is_success()) else {
+            panic!("walk: {url} answered {status} with no form to submit:\n{page}");
+        };
+        let action = reqwest::Url::parse(&url)
+            .unwrap()
+            .join(&action.replace("&amp;", "&"))
+            .unwrap()
+            .to_string();
+        let mut form: Vec<(String, String)> = hidden_inputs(&page);
+        if page.contains("name=\"login\"") {
+            form.push(("login".into(), login.into()));
+            form.push(("password".into(), password.into()));
+        }
+        if page.contains("name=\"approval\"") {
+            form.push(("approval".into(), "approve".into()));
+        }
+        url = action.clone();
+        resp = browser
+            .post(&action)
+            .form(&form)
+            .send()
+            .await
+            .expect("walk: POST");
+    }
+    panic!("walk: too many hops, last at {url}");
+}
+
+fn form_action(page: &str) -> Option<String> {
+    let form = &page[page.find("<form")?..];
+    let a = form.find("action=\"")? + 8;
+    Some(form[a..].split('"').next()?.to_string())
+}
+
+fn hidden_inputs(page: &str) -> Vec<(String, String)> {
+    page.split("<input")
+        .skip(1)
+        .filter(|i| i.contains("type=\"hidden\""))
+        .filter_map(|i| {
+            let attr = |n: &str| {
+                let k = format!("{n}=\"");
+                let at = i.find(&k)? + k.len();
+                Some(i[at..].split('"').next()?.to_string())
+            };
+            Some((attr("name")?, attr("value").unwrap_or_default()))
+        })
+        .collect()
 }
 
 /// Serve a router on a fresh loopback port for the rest of the test; the port.

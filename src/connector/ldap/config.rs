@@ -90,15 +90,7 @@ pub struct UserMatcher {
 impl LdapConfig {
     /// Parse and check a connector's `config` block.
     pub fn from_value(v: &serde_json::Value) -> Result<LdapConfig, String> {
-        let c: LdapConfig = serde_path_to_error::deserialize(v).map_err(|e| {
-            let path = e.path().to_string();
-            let at = if path == "." {
-                String::new()
-            } else {
-                format!(".{path}")
-            };
-            format!("config{at}: {}", e.into_inner())
-        })?;
+        let c: LdapConfig = crate::connector::parse_config(v)?;
         if c.hosts().is_empty() {
             return Err("config.host: at least one host is required".into());
         }

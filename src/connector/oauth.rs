@@ -1,0 +1,267 @@
+//! The `oauth` connector: a provider that speaks OAuth2 but not OpenID Connect (GitHub-like).
+//! The code flow with state and PKCE; the user is whoever the userinfo URL says the access
+//! token belongs to. Keys and meaning are Dex's.
+
+use serde::{Deserialize, Serialize};
+
+use crate::connector::claims::{self, Claims};
+use crate::connector::upstream::{self, TokenEndpoint, UpstreamError};
+use crate::connector::{Begin, ConnectorError};
+use crate::identity::Identity;
+use crate::seal::Sealer;
+use crate::secret;
+
+const SEAL_PURPOSE: &str = "oauth-connector-data";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OAuthConfig {
+    #[serde(rename = "clientID")]
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: String,
+    #[serde(rename = "redirectURI")]
+    pub redirect_uri: String,
+    #[serde(rename = "tokenURL")]
+    pub token_url: String,
+    #[serde(rename = "authorizationURL")]
+    pub authorization_url: String,
+    #[serde(rename = "userInfoURL")]
+    pub user_info_url: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default, rename = "rootCAs")]
+    pub root_cas: Vec<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(rename = "userIDKey")]
+    pub user_id_key: Option<String>,
+    #[serde(default)]
+    pub claim_mapping: OAuthClaimMapping,
+    /// Gantry: send credentials in the form instead of Basic (Dex autodetects).
+    #[serde(default)]
+    pub basic_auth_unsupported: bool,
+    /// Gantry: "S256" or "plain" to send PKCE (many OAuth2 providers reject unknown params).
+    pub pkce_challenge: Option<String>,
+    /// Gantry: timeout of each call to the provider.
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OAuthClaimMapping {
+    pub user_name_key: Option<String>,
+    pub preferred_username_key: Option<String>,
+    pub groups_key: Option<String>,
+    pub email_key: Option<String>,
+    pub email_verified_key: Option<String>,
+}
+
+impl OAuthConfig {
+    pub fn from_value(v: &serde_json::Value) -> Result<OAuthConfig, String> {
+        let c: OAuthConfig = crate::connector::parse_config(v)?;
+        for (k, u) in [
+            ("tokenURL", &c.token_url),
+            ("authorizationURL", &c.authorization_url),
+            ("userInfoURL", &c.user_info_url),
+            ("redirectURI", &c.redirect_uri),
+        ] {
+            url::Url::parse(u).map_err(|e| format!("config.{k}: {e}"))?;
+        }
+        if c.client_id.is_empty() {
+            return Err("config.clientID is required".into());
+        }
+        if c.insecure_skip_verify {
+            return Err(
+                "config.insecureSkipVerify is not supported: trust the provider's CA with rootCAs"
+                    .into(),
+            );
+        }
+        if let Some(m) = &c.pkce_challenge
+            && !matches!(m.as_str(), "S256" | "plain")
+        {
+            return Err(format!(
+                "config.pkceChallenge `{m}`: expected S256 or plain"
+            ));
+        }
+        c.timeout()?;
+        Ok(c)
+    }
+
+    fn timeout(&self) -> Result<std::time::Duration, String> {
+        match &self.timeout {
+            None => Ok(std::time::Duration::from_secs(10)),
+            Some(d) => crate::config::parse_duration(d)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("config.timeout `{d}`: not a duration")),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct OAuthConnector {
+    id: String,
+    cfg: OAuthConfig,
+    http: reqwest::Client,
+    token: TokenEndpoint,
+    sealer: Sealer,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Data {
+    #[serde(default)]
+    refresh_token: String,
+    access_token: String,
+    user_id: String,
+}
+
+impl OAuthConnector {
+    pub fn new(id: &str, cfg: OAuthConfig, sealer: Sealer) -> Result<OAuthConnector, String> {
+        let http = upstream::client(&cfg.root_cas, cfg.timeout()?)?;
+        let token = TokenEndpoint {
+            url: cfg.token_url.clone(),
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            post_auth: cfg.basic_auth_unsupported,
+        };
+        Ok(OAuthConnector {
+            id: id.to_string(),
+            cfg,
+            http,
+            token,
+            sealer,
+        })
+    }
+
+    pub fn begin(&self, state: &str) -> Result<Begin, ConnectorError> {
+        let mut u = url::Url::parse(&self.cfg.authorization_url)
+            .map_err(|e| ConnectorError::Unavailable(format!("authorizationURL: {e}")))?;
+        let mut verifier = String::new();
+        {
+            let mut q = u.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.cfg.client_id)
+                .append_pair("redirect_uri", &self.cfg.redirect_uri)
+                .append_pair("state", state);
+            if !self.cfg.scopes.is_empty() {
+                q.append_pair("scope", &self.cfg.scopes.join(" "));
+            }
+            match self.cfg.pkce_challenge.as_deref() {
+                Some("plain") => {
+                    verifier = secret::random_token(32);
+                    q.append_pair("code_challenge", &verifier)
+                        .append_pair("code_challenge_method", "plain");
+                }
+                Some(_) => {
+                    let (v, c) = upstream::pkce_s256();
+                    verifier = v;
+                    q.append_pair("code_challenge", &c)
+                        .append_pair("code_challenge_method", "S256");
+                }
+                None => {}
+            }
+        }
+        Ok(Begin {
+            url: u.to_string(),
+            nonce: String::new(),
+            verifier,
+        })
+    }
+
+    pub async fn finish(&self, code: &str, verifier: &str) -> Result<Identity, ConnectorError> {
+        let tokens = self
+            .token
+            .exchange_code(&self.http, code, &self.cfg.redirect_uri, verifier)
+            .await?;
+        let c = self.userinfo(&tokens.access_token).await?;
+        let mut identity = self.identity(&c)?;
+        identity.connector_data = Some(self.seal(&Data {
+            refresh_token: tokens.refresh_token.unwrap_or_default(),
+            access_token: tokens.access_token,
+            user_id: identity.user_id.clone(),
+        }));
+        Ok(identity)
+    }
+
+    async fn userinfo(&self, access_token: &str) -> Result<Claims, ConnectorError> {
+        match upstream::get_json(&self.http, &self.cfg.user_info_url, Some(access_token)).await? {
+            serde_json::Value::Object(o) => Ok(o),
+            _ => Err(ConnectorError::Rejected(
+                "userinfo is not a JSON object".into(),
+            )),
+        }
+    }
+
+    fn seal(&self, d: &Data) -> String {
+        self.sealer
+            .seal(SEAL_PURPOSE, &serde_json::to_vec(d).unwrap_or_default())
+    }
+
+    fn identity(&self, c: &Claims) -> Result<Identity, ConnectorError> {
+        let m = &self.cfg.claim_mapping;
+        let key = |k: &Option<String>, d: &'static str| k.clone().unwrap_or_else(|| d.to_string());
+        let id_key = self.cfg.user_id_key.clone().unwrap_or_else(|| "id".into());
+        let user_id = claims::string(c, &id_key).ok_or_else(|| {
+            ConnectorError::Rejected(format!("userinfo has no \"{id_key}\" (userIDKey)"))
+        })?;
+        let groups_key = key(&m.groups_key, "groups");
+        let groups = claims::groups(c, &groups_key)
+            .map_err(ConnectorError::Rejected)?
+            .unwrap_or_default();
+        Ok(Identity {
+            user_id,
+            username: claims::string(c, &key(&m.user_name_key, "user_name")).unwrap_or_default(),
+            preferred_username: claims::string(
+                c,
+                &key(&m.preferred_username_key, "preferred_username"),
+            )
+            .unwrap_or_default(),
+            email: claims::string(c, &key(&m.email_key, "email")).unwrap_or_default(),
+            email_verified: claims::boolean(c, &key(&m.email_verified_key, "email_verified"))
+                .unwrap_or(false),
+            groups,
+            connector_id: self.id.clone(),
+            connector_data: None,
+        })
+    }
+
+    /// With a refresh token, refresh upstream; without, reuse the access token while it lasts.
+    /// Either way userinfo must still know the same user.
+    pub async fn refresh(&self, old: &Identity) -> Result<Identity, ConnectorError> {
+        let mut data: Data = old
+            .connector_data
+            .as_deref()
+            .and_then(|s| self.sealer.open(SEAL_PURPOSE, s))
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(ConnectorError::UserGone)?;
+        if !data.refresh_token.is_empty() {
+            match self.token.refresh(&self.http, &data.refresh_token).await {
+                Ok(t) => {
+                    data.access_token = t.access_token;
+                    if let Some(rt) = t.refresh_token {
+                        data.refresh_token = rt;
+                    }
+                }
+                Err(UpstreamError::Rejected(m)) => {
+                    tracing::info!(connector = %self.id, reason = %m, "upstream refused the refresh");
+                    return Err(ConnectorError::UserGone);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let c = match self.userinfo(&data.access_token).await {
+            Ok(c) => c,
+            Err(ConnectorError::Rejected(m)) => {
+                tracing::info!(connector = %self.id, reason = %m, "userinfo refused on refresh");
+                return Err(ConnectorError::UserGone);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut identity = self.identity(&c).map_err(|_| ConnectorError::UserGone)?;
+        if identity.user_id != data.user_id {
+            return Err(ConnectorError::UserGone);
+        }
+        identity.connector_data = Some(self.seal(&data));
+        Ok(identity)
+    }
+}

@@ -1,0 +1,485 @@
+//! The `oidc` connector: log in through an upstream OpenID provider with the code flow, verify
+//! its ID token, map its claims, and keep its refresh token (sealed) to re-check the user on
+//! every Gantry refresh.
+
+pub mod config;
+mod verify;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::connector::claims::{self, Claims};
+use crate::connector::upstream::{self, TokenEndpoint, UpstreamError};
+use crate::connector::{Begin, ConnectorError};
+use crate::identity::Identity;
+use crate::seal::Sealer;
+use crate::secret;
+use config::OidcConfig;
+use verify::{Expect, Jwks};
+
+/// Purpose bound into sealed connector data.
+const SEAL_PURPOSE: &str = "oidc-connector-data";
+
+/// What discovery (plus overrides) says about the provider.
+#[derive(Debug)]
+struct Provider {
+    issuer: String,
+    authorization_endpoint: String,
+    token: TokenEndpoint,
+    userinfo_endpoint: Option<String>,
+    jwks: Jwks,
+    algorithms: Vec<jsonwebtoken::Algorithm>,
+    s256: bool,
+    /// RFC 9207: the provider puts `iss` on every authorization response.
+    iss_parameter: bool,
+}
+
+#[derive(Debug)]
+pub struct OidcConnector {
+    id: String,
+    cfg: OidcConfig,
+    http: reqwest::Client,
+    sealer: Sealer,
+    provider: RwLock<Option<Arc<Provider>>>,
+}
+
+/// Kept (sealed) with the login, for refresh.
+#[derive(Debug, Serialize, Deserialize)]
+struct Data {
+    refresh_token: String,
+    sub: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Discovery {
+    issuer: String,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    jwks_uri: Option<String>,
+    userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    id_token_signing_alg_values_supported: Vec<String>,
+    #[serde(default)]
+    code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl From<UpstreamError> for ConnectorError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::Rejected(m) => ConnectorError::Rejected(m),
+            UpstreamError::Unavailable(m) => ConnectorError::Unavailable(m),
+        }
+    }
+}
+
+impl OidcConnector {
+    pub fn new(id: &str, cfg: OidcConfig, sealer: Sealer) -> Result<OidcConnector, String> {
+        let http = upstream::client(&cfg.root_cas, cfg.timeout()?)?;
+        Ok(OidcConnector {
+            id: id.to_string(),
+            cfg,
+            http,
+            sealer,
+            provider: RwLock::new(None),
+        })
+    }
+
+    pub fn allows_token_exchange(&self) -> bool {
+        self.cfg.allow_token_exchange
+    }
+
+    /// The provider's metadata, discovering it first if that has not succeeded yet.
+    async fn provider(&self) -> Result<Arc<Provider>, ConnectorError> {
+        if let Some(p) = self.provider.read().await.clone() {
+            return Ok(p);
+        }
+        let p = Arc::new(self.discover().await?);
+        *self.provider.write().await = Some(p.clone());
+        Ok(p)
+    }
+
+    /// Run discovery now; what the background retry calls until it succeeds.
+    pub async fn warm_up(&self) -> Result<(), ConnectorError> {
+        self.provider().await.map(|_| ())
+    }
+
+    async fn discover(&self) -> Result<Provider, ConnectorError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.cfg.issuer.trim_end_matches('/')
+        );
+        let doc = upstream::get_json(&self.http, &url, None)
+            .await
+            .map_err(|e| match e {
+                // A provider that answers with an error page now may answer later: retry.
+                UpstreamError::Rejected(m) => ConnectorError::Unavailable(m),
+                e => e.into(),
+            })?;
+        let d: Discovery = serde_json::from_value(doc)
+            .map_err(|e| ConnectorError::Unavailable(format!("{url}: {e}")))?;
+        // OIDC Discovery 4.3: the document must be for the issuer asked for.
+        if !self.cfg.issuers().iter().any(|i| i == &d.issuer) {
+            return Err(ConnectorError::Unavailable(format!(
+                "{url} is for issuer `{}`, not `{}` (set issuerAlias if that is expected)",
+                d.issuer, self.cfg.issuer
+            )));
+        }
+        let o = &self.cfg.provider_discovery_overrides;
+        let need = |v: Option<String>, what: &str| {
+            v.filter(|s| !s.is_empty())
+                .ok_or_else(|| ConnectorError::Unavailable(format!("{url} has no {what}")))
+        };
+        let post_auth = match self.cfg.basic_auth_unsupported {
+            Some(b) => b,
+            None => {
+                let m = &d.token_endpoint_auth_methods_supported;
+                !m.is_empty()
+                    && !m.iter().any(|x| x == "client_secret_basic")
+                    && m.iter().any(|x| x == "client_secret_post")
+            }
+        };
+        let algorithms = verify::algorithms(&d.id_token_signing_alg_values_supported);
+        if algorithms.is_empty() {
+            return Err(ConnectorError::Unavailable(format!(
+                "{url}: the provider signs ID tokens only with algorithms Gantry refuses"
+            )));
+        }
+        Ok(Provider {
+            issuer: d.issuer,
+            authorization_endpoint: need(
+                o.auth_url.clone().or(d.authorization_endpoint),
+                "authorization_endpoint",
+            )?,
+            token: TokenEndpoint {
+                url: need(o.token_url.clone().or(d.token_endpoint), "token_endpoint")?,
+                client_id: self.cfg.client_id.clone(),
+                client_secret: self.cfg.client_secret.clone(),
+                post_auth,
+            },
+            userinfo_endpoint: d.userinfo_endpoint,
+            jwks: Jwks::new(need(o.jwks_url.clone().or(d.jwks_uri), "jwks_uri")?),
+            algorithms,
+            s256: d
+                .code_challenge_methods_supported
+                .iter()
+                .any(|m| m == "S256"),
+            iss_parameter: d.authorization_response_iss_parameter_supported,
+        })
+    }
+
+    /// The URL that sends the browser to the provider, with a fresh nonce and PKCE verifier.
+    pub async fn begin(&self, state: &str, offline: bool) -> Result<Begin, ConnectorError> {
+        let p = self.provider().await?;
+        let nonce = secret::random_token(16);
+        let mut u = url::Url::parse(&p.authorization_endpoint)
+            .map_err(|e| ConnectorError::Unavailable(format!("authorization_endpoint: {e}")))?;
+        let mut verifier = String::new();
+        {
+            let mut q = u.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.cfg.client_id)
+                .append_pair("redirect_uri", &self.cfg.redirect_uri)
+                .append_pair("scope", &self.cfg.scopes(offline).join(" "))
+                .append_pair("state", state)
+                .append_pair("nonce", &nonce);
+            match self.cfg.pkce_challenge.as_deref() {
+                Some("plain") => {
+                    verifier = secret::random_token(32);
+                    q.append_pair("code_challenge", &verifier)
+                        .append_pair("code_challenge_method", "plain");
+                }
+                Some(_) => {
+                    let (v, c) = upstream::pkce_s256();
+                    verifier = v;
+                    q.append_pair("code_challenge", &c)
+                        .append_pair("code_challenge_method", "S256");
+                }
+                None if p.s256 => {
+                    let (v, c) = upstream::pkce_s256();
+                    verifier = v;
+                    q.append_pair("code_challenge", &c)
+                        .append_pair("code_challenge_method", "S256");
+                }
+                None => {}
+            }
+            let prompt = self.cfg.prompt_type.as_deref().unwrap_or("consent");
+            if !prompt.is_empty() {
+                q.append_pair("prompt", prompt);
+            }
+            if !self.cfg.acr_values.is_empty() {
+                q.append_pair("acr_values", &self.cfg.acr_values.join(" "));
+            }
+        }
+        Ok(Begin {
+            url: u.to_string(),
+            nonce,
+            verifier,
+        })
+    }
+
+    /// Finish a login from the provider's callback: `code`, and `iss` when the provider sent it.
+    pub async fn finish(
+        &self,
+        code: &str,
+        iss: Option<&str>,
+        nonce: &str,
+        verifier: &str,
+    ) -> Result<Identity, ConnectorError> {
+        let p = self.provider().await?;
+        match iss {
+            // RFC 9207: an authorization response from another issuer is a mix-up attack.
+            Some(i) if i != p.issuer && !self.cfg.issuers().iter().any(|x| x == i) => {
+                return Err(ConnectorError::Rejected(format!(
+                    "the callback names issuer `{}`, not this provider",
+                    i.chars().take(100).collect::<String>()
+                )));
+            }
+            None if p.iss_parameter => {
+                return Err(ConnectorError::Rejected(
+                    "the callback lacks the iss parameter the provider promises".into(),
+                ));
+            }
+            _ => {}
+        }
+        let tokens = p
+            .token
+            .exchange_code(&self.http, code, &self.cfg.redirect_uri, verifier)
+            .await?;
+        let id_token = tokens
+            .id_token
+            .as_deref()
+            .ok_or_else(|| ConnectorError::Rejected("the provider returned no ID token".into()))?;
+        let mut c = self.verify(&p, id_token, Some(nonce)).await?;
+        if self.cfg.get_user_info {
+            self.merge_userinfo(&p, &tokens.access_token, &mut c)
+                .await?;
+        }
+        let mut identity = self.identity(&c)?;
+        identity.connector_data = tokens.refresh_token.map(|rt| self.seal(&rt, &c));
+        Ok(identity)
+    }
+
+    async fn verify(
+        &self,
+        p: &Provider,
+        token: &str,
+        nonce: Option<&str>,
+    ) -> Result<Claims, ConnectorError> {
+        let issuers = self.cfg.issuers();
+        Ok(p.jwks
+            .verify(
+                &self.http,
+                token,
+                &Expect {
+                    issuers: &issuers,
+                    client_id: &self.cfg.client_id,
+                    nonce,
+                    algorithms: &p.algorithms,
+                },
+            )
+            .await?)
+    }
+
+    /// Userinfo claims over the ID token's; the `sub` must be the same user (OIDC Core 5.3.2).
+    async fn merge_userinfo(
+        &self,
+        p: &Provider,
+        access_token: &str,
+        c: &mut Claims,
+    ) -> Result<(), ConnectorError> {
+        let url = p.userinfo_endpoint.as_deref().ok_or_else(|| {
+            ConnectorError::Rejected("getUserInfo is set but the provider has no userinfo".into())
+        })?;
+        let ui = upstream::get_json(&self.http, url, Some(access_token)).await?;
+        let Some(ui) = ui.as_object() else {
+            return Err(ConnectorError::Rejected(
+                "userinfo is not a JSON object".into(),
+            ));
+        };
+        if ui.get("sub") != c.get("sub") {
+            return Err(ConnectorError::Rejected(
+                "userinfo describes another user than the ID token".into(),
+            ));
+        }
+        for (k, v) in ui {
+            c.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    fn seal(&self, refresh_token: &str, c: &Claims) -> String {
+        let data = Data {
+            refresh_token: refresh_token.to_string(),
+            sub: claims::string(c, "sub").unwrap_or_default(),
+        };
+        let json = serde_json::to_vec(&data).unwrap_or_default();
+        self.sealer.seal(SEAL_PURPOSE, &json)
+    }
+
+    /// Claims to an identity, as Dex's oidc connector maps them.
+    fn identity(&self, c: &Claims) -> Result<Identity, ConnectorError> {
+        let cfg = &self.cfg;
+        let missing =
+            |k: &str| ConnectorError::Rejected(format!("the provider sent no \"{k}\" claim"));
+        let name_key = cfg.user_name_key.as_deref().unwrap_or("name");
+        let username = claims::string(c, name_key).ok_or_else(|| missing(name_key))?;
+        let mapped = |std: &str, alt: &Option<String>| -> (Option<String>, String) {
+            let v = claims::string(c, std);
+            match alt {
+                Some(k) if v.is_none() || cfg.override_claim_mapping => {
+                    (claims::string(c, k), k.clone())
+                }
+                _ => (v, std.to_string()),
+            }
+        };
+        let (email, email_key) = mapped("email", &cfg.claim_mapping.email);
+        if email.is_none() && cfg.has_email_scope() {
+            return Err(missing(&email_key));
+        }
+        let email_verified = match claims::boolean(c, "email_verified") {
+            Some(v) => v,
+            None if cfg.insecure_skip_email_verified => true,
+            None if cfg.has_email_scope() => return Err(missing("email_verified")),
+            None => false,
+        };
+        let (preferred, _) = mapped("preferred_username", &cfg.claim_mapping.preferred_username);
+        let mut groups = Vec::new();
+        if cfg.insecure_enable_groups {
+            let mut key = "groups".to_string();
+            let mut found = claims::groups(c, &key).map_err(ConnectorError::Rejected)?;
+            if let Some(k) = &cfg.claim_mapping.groups
+                && (found.is_none() || cfg.override_claim_mapping)
+            {
+                key = k.clone();
+                found = claims::groups(c, &key).map_err(ConnectorError::Rejected)?;
+            }
+            groups = found.unwrap_or_default();
+            groups = claims::filter_allowed(groups, &cfg.allowed_groups).ok_or_else(|| {
+                ConnectorError::Rejected(format!(
+                    "user {username} is not in any of the allowed groups"
+                ))
+            })?;
+        }
+        if !cfg.hosted_domains.is_empty() {
+            let hd = claims::string(c, "hd").unwrap_or_default();
+            if !cfg.hosted_domains.contains(&hd) {
+                return Err(ConnectorError::Rejected(format!(
+                    "the account's domain `{hd}` is not allowed"
+                )));
+            }
+        }
+        let user_id = match cfg.user_id_key.as_deref() {
+            None | Some("") => claims::string(c, "sub").ok_or_else(|| missing("sub"))?,
+            Some(k) => claims::string(c, k).ok_or_else(|| missing(k))?,
+        };
+        Ok(Identity {
+            user_id,
+            username,
+            preferred_username: preferred.unwrap_or_default(),
+            email: email.unwrap_or_default(),
+            email_verified,
+            groups,
+            connector_id: self.id.clone(),
+            connector_data: None,
+        })
+    }
+
+    /// Refresh upstream: a provider that refuses ends the Gantry session; its fresh claims
+    /// (groups) replace the old ones.
+    pub async fn refresh(&self, old: &Identity) -> Result<Identity, ConnectorError> {
+        let data: Data = old
+            .connector_data
+            .as_deref()
+            .and_then(|s| self.sealer.open(SEAL_PURPOSE, s))
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            // Fail closed: without the upstream's word, the user is not re-checked.
+            .ok_or(ConnectorError::UserGone)?;
+        let p = self.provider().await?;
+        let tokens = match p.token.refresh(&self.http, &data.refresh_token).await {
+            Ok(t) => t,
+            Err(UpstreamError::Rejected(m)) => {
+                tracing::info!(connector = %self.id, reason = %m, "upstream refused the refresh");
+                return Err(ConnectorError::UserGone);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut c = match tokens.id_token.as_deref() {
+            Some(t) => self.verify(&p, t, None).await?,
+            None => Claims::new(),
+        };
+        if c.is_empty() || self.cfg.get_user_info {
+            if p.userinfo_endpoint.is_none() {
+                // Nothing fresh to read: the provider vouched for the session, keep the claims.
+                let mut same = old.clone();
+                same.connector_data = Some(self.seal_sub(&tokens, &data));
+                return Ok(same);
+            }
+            if c.is_empty() {
+                c.insert("sub".into(), data.sub.clone().into());
+            }
+            self.merge_userinfo(&p, &tokens.access_token, &mut c)
+                .await?;
+        }
+        if claims::string(&c, "sub").as_deref() != Some(data.sub.as_str()) {
+            return Err(ConnectorError::Rejected(
+                "the provider refreshed another user".into(),
+            ));
+        }
+        let mut identity = self.identity(&c).map_err(|e| {
+            tracing::info!(connector = %self.id, error = %e, "refreshed identity refused");
+            ConnectorError::UserGone
+        })?;
+        identity.connector_data = Some(self.seal_sub(&tokens, &data));
+        Ok(identity)
+    }
+
+    fn seal_sub(&self, tokens: &upstream::TokenSet, old: &Data) -> String {
+        let data = Data {
+            // Providers that do not rotate send no new refresh token: keep the old one.
+            refresh_token: tokens
+                .refresh_token
+                .clone()
+                .unwrap_or_else(|| old.refresh_token.clone()),
+            sub: old.sub.clone(),
+        };
+        self.sealer
+            .seal(SEAL_PURPOSE, &serde_json::to_vec(&data).unwrap_or_default())
+    }
+
+    /// RFC 8693: the identity an upstream ID token (or access token, through userinfo) proves.
+    pub async fn token_identity(
+        &self,
+        token: &str,
+        token_type: &str,
+    ) -> Result<Identity, ConnectorError> {
+        let p = self.provider().await?;
+        let c = match token_type {
+            "urn:ietf:params:oauth:token-type:id_token" => self.verify(&p, token, None).await?,
+            "urn:ietf:params:oauth:token-type:access_token" => {
+                let url = p.userinfo_endpoint.as_deref().ok_or_else(|| {
+                    ConnectorError::Rejected("the provider has no userinfo endpoint".into())
+                })?;
+                match upstream::get_json(&self.http, url, Some(token)).await? {
+                    serde_json::Value::Object(o) => o,
+                    _ => {
+                        return Err(ConnectorError::Rejected(
+                            "userinfo is not a JSON object".into(),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                return Err(ConnectorError::Rejected(
+                    "subject_token_type must be id_token or access_token".into(),
+                ));
+            }
+        };
+        self.identity(&c)
+    }
+}

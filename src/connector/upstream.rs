@@ -1,0 +1,241 @@
+//! Talking to upstream OAuth2/OIDC providers: the HTTP client, the token endpoint, userinfo.
+//! Shared by the `oidc` and `oauth` connectors.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::secret;
+
+/// Largest upstream answer read (discovery, JWKS, tokens, userinfo): a hostile or broken
+/// upstream must not be able to make Gantry buffer without bound.
+const MAX_BODY: usize = 1 << 20;
+
+/// Why a call upstream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The provider answered, and said no (or said something unusable); text for the user and log.
+    #[error("{0}")]
+    Rejected(String),
+    /// The provider did not answer in time, or not at all.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// An HTTP client for one upstream: its own CAs on top of the system's, a timeout for every
+/// call, and no redirects (a token endpoint that redirects is misconfigured or hostile).
+pub fn client(root_cas: &[String], timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")));
+    for ca in root_cas {
+        let pem = read_ca(ca)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("rootCAs entry `{}`: {e}", short(ca)))?;
+        if certs.is_empty() {
+            return Err(format!("rootCAs entry `{}`: no certificate", short(ca)));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+/// Dex reads each `rootCAs` entry as a file path, or as base64 of the PEM itself.
+fn read_ca(entry: &str) -> Result<Vec<u8>, String> {
+    if let Ok(b) = std::fs::read(entry) {
+        return Ok(b);
+    }
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(entry.trim())
+        .map_err(|_| {
+            format!(
+                "rootCAs entry `{}`: not a readable file or base64 PEM",
+                short(entry)
+            )
+        })
+}
+
+/// GET a JSON document.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+) -> Result<serde_json::Value, UpstreamError> {
+    let mut req = http.get(url).header("accept", "application/json");
+    if let Some(t) = bearer {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.map_err(|e| unavailable(url, e))?;
+    let status = resp.status();
+    let body = read_limited(resp).await.map_err(|e| unavailable(url, e))?;
+    if !status.is_success() {
+        return Err(UpstreamError::Rejected(format!(
+            "{url} answered HTTP {}",
+            status.as_u16()
+        )));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| UpstreamError::Rejected(format!("{url} did not answer JSON: {e}")))
+}
+
+fn unavailable(url: &str, e: reqwest::Error) -> UpstreamError {
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        // The chain names the cause (refused, DNS, TLS) without the request's secrets.
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = format!("{msg}: {s}");
+            src = s.source();
+        }
+        msg
+    };
+    UpstreamError::Unavailable(format!("{url}: {what}"))
+}
+
+async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > MAX_BODY {
+            // Keep what fits; the JSON parse then fails with a clear message.
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// A token endpoint and how to authenticate to it.
+#[derive(Debug, Clone)]
+pub struct TokenEndpoint {
+    pub url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Send the credentials in the form (`client_secret_post`) instead of Basic.
+    pub post_auth: bool,
+}
+
+/// A token endpoint's answer.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenSet {
+    #[serde(default)]
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl TokenEndpoint {
+    pub async fn exchange_code(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<TokenSet, UpstreamError> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if !verifier.is_empty() {
+            form.push(("code_verifier", verifier));
+        }
+        self.call(http, form).await
+    }
+
+    pub async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        refresh_token: &str,
+    ) -> Result<TokenSet, UpstreamError> {
+        self.call(
+            http,
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await
+    }
+
+    async fn call(
+        &self,
+        http: &reqwest::Client,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<TokenSet, UpstreamError> {
+        let mut req = http.post(&self.url).header("accept", "application/json");
+        if self.post_auth {
+            form.push(("client_id", &self.client_id));
+            form.push(("client_secret", &self.client_secret));
+        } else {
+            // RFC 6749 2.3.1: both halves form-encoded before Basic.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(&self.client_id), Some(enc(&self.client_secret)));
+        }
+        let body = serde_urlencoded::to_string(&form)
+            .map_err(|e| UpstreamError::Rejected(e.to_string()))?;
+        let resp = req
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unavailable(&self.url, e))?;
+        let status = resp.status();
+        let bytes = read_limited(resp)
+            .await
+            .map_err(|e| unavailable(&self.url, e))?;
+        if status.is_server_error() {
+            return Err(UpstreamError::Unavailable(format!(
+                "{} answered HTTP {}",
+                self.url,
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            let e: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+                error: None,
+                error_description: None,
+            });
+            return Err(UpstreamError::Rejected(format!(
+                "the token endpoint refused: {}{}",
+                e.error.as_deref().unwrap_or("HTTP error"),
+                e.error_description
+                    .map(|d| format!(" ({})", d.chars().take(200).collect::<String>()))
+                    .unwrap_or_default()
+            )));
+        }
+        let t: TokenSet = serde_json::from_slice(&bytes).map_err(|e| {
+            UpstreamError::Rejected(format!("the token endpoint's answer is not usable: {e}"))
+        })?;
+        if t.access_token.is_empty() {
+            return Err(UpstreamError::Rejected(
+                "the token endpoint returned no access_token".into(),
+            ));
+        }
+        Ok(t)
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+pub fn pkce_s256() -> (String, String) {
+    let verifier = secret::random_token(32);
+    let challenge = secret::b64(&secret::sha256(verifier.as_bytes()));
+    (verifier, challenge)
+}

@@ -1,0 +1,163 @@
+//! Logins through a callback connector: send the browser to the provider with a state bound
+//! to the stored authorization request and to this browser, and take the provider's answer.
+
+use crate::connector::ConnectorError;
+use crate::oauth::Provider;
+use crate::oauth::authorize::LoginError;
+use crate::oauth::scope::Scopes;
+use crate::secret;
+use crate::storage::upstream::UpstreamLogin;
+use crate::storage::{StorageError, to_json};
+
+/// What a provider's callback carries.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub state: Option<String>,
+    pub code: Option<String>,
+    /// RFC 9207.
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+fn internal(e: impl std::fmt::Display) -> LoginError {
+    LoginError::Internal(e.to_string())
+}
+
+/// The first `n` characters, for text that came from outside.
+fn clip(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+impl Provider {
+    /// The provider URL to send the browser to. `browser`: the browser's CSRF cookie, which the
+    /// callback must present again.
+    pub async fn begin_upstream(
+        &self,
+        request_id: &str,
+        connector_id: &str,
+        browser: &str,
+    ) -> Result<String, LoginError> {
+        let now = self.clock.now();
+        let req = match self.db.get_auth_request(request_id, now).await {
+            Ok(r) if r.identity.is_none() => r,
+            Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
+            Err(e) => return Err(internal(e)),
+        };
+        let Some(conn) = self.connector(connector_id).filter(|c| c.is_callback()) else {
+            return Err(LoginError::Expired);
+        };
+        let state = secret::random_token(24);
+        let offline = Scopes::stored(&req.scopes).has("offline_access");
+        let begin = match conn.begin(&state, offline).await {
+            Ok(b) => b,
+            Err(ConnectorError::Unavailable(cause)) => {
+                self.metrics.login(connector_id, "unavailable");
+                return Err(LoginError::Unavailable(cause));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        self.db
+            .create_upstream_login(&UpstreamLogin {
+                state_hash: secret::hash_secret(&state),
+                request_id: req.id.clone(),
+                connector_id: connector_id.to_string(),
+                nonce: begin.nonce,
+                code_verifier: begin.verifier,
+                browser_hash: secret::hash_secret(browser),
+                expires_at: req.expires_at,
+            })
+            .await
+            .map_err(internal)?;
+        Ok(begin.url)
+    }
+
+    /// Take a provider's callback; the authorization request id on success, so the browser
+    /// goes on to approval. Nothing is recorded unless every check passes.
+    pub async fn finish_upstream(
+        &self,
+        p: &CallbackParams,
+        browser: &str,
+    ) -> Result<String, LoginError> {
+        let now = self.clock.now();
+        let Some(state) = p
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+        else {
+            return Err(LoginError::Rejected(
+                "the provider's answer carries no state".into(),
+            ));
+        };
+        let pending = match self
+            .db
+            .take_upstream_login(&secret::hash_secret(state), now)
+            .await
+        {
+            Ok(l) => l,
+            Err(StorageError::NotFound) => return Err(LoginError::Expired),
+            Err(e) => return Err(internal(e)),
+        };
+        if browser.is_empty()
+            || !secret::ct_eq(&pending.browser_hash, &secret::hash_secret(browser))
+        {
+            return Err(LoginError::WrongBrowser);
+        }
+        let cid = pending.connector_id.as_str();
+        let fail = |why: String| {
+            self.metrics.login(cid, "failure");
+            tracing::warn!(connector = %cid, reason = %why, "upstream login refused");
+            LoginError::Rejected(why)
+        };
+        if let Some(e) = p.error.as_deref() {
+            let desc = p
+                .error_description
+                .as_deref()
+                .map(|d| format!(": {}", clip(d, 200)))
+                .unwrap_or_default();
+            return Err(fail(format!(
+                "the identity provider answered {}{desc}",
+                clip(e, 64)
+            )));
+        }
+        let Some(code) = p
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty() && c.len() <= 4096)
+        else {
+            return Err(fail("the provider's answer carries no code".into()));
+        };
+        let Some(conn) = self.connector(cid).filter(|c| c.is_callback()) else {
+            return Err(LoginError::Expired);
+        };
+        let identity = match conn
+            .finish(
+                code,
+                p.iss.as_deref(),
+                &pending.nonce,
+                &pending.code_verifier,
+            )
+            .await
+        {
+            Ok(i) => i,
+            Err(ConnectorError::Unavailable(cause)) => {
+                self.metrics.login(cid, "unavailable");
+                return Err(LoginError::Unavailable(cause));
+            }
+            Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
+            Err(e) => return Err(internal(e)),
+        };
+        self.metrics.login(cid, "success");
+        self.remember_groups(&identity).await;
+        let json = to_json(&identity).map_err(internal)?;
+        match self
+            .db
+            .set_auth_request_identity(&pending.request_id, cid, &json, &pending.browser_hash, now)
+            .await
+        {
+            Ok(()) => Ok(pending.request_id),
+            Err(StorageError::NotFound) => Err(LoginError::Expired),
+            Err(e) => Err(internal(e)),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Logins waiting at an upstream provider, and deployment-wide generated settings.
+
+use sqlx::FromRow;
+
+use super::{Db, Result, StorageError};
+
+/// What Gantry remembers between sending the browser upstream and its return.
+#[derive(Debug, Clone, FromRow)]
+pub struct UpstreamLogin {
+    pub state_hash: String,
+    pub request_id: String,
+    pub connector_id: String,
+    pub nonce: String,
+    /// Empty when the upstream is not sent PKCE.
+    pub code_verifier: String,
+    pub browser_hash: String,
+    pub expires_at: i64,
+}
+
+impl Db {
+    pub async fn create_upstream_login(&self, l: &UpstreamLogin) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO upstream_logins (state_hash, request_id, connector_id, nonce, \
+             code_verifier, browser_hash, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        )
+        .bind(&l.state_hash)
+        .bind(&l.request_id)
+        .bind(&l.connector_id)
+        .bind(&l.nonce)
+        .bind(&l.code_verifier)
+        .bind(&l.browser_hash)
+        .bind(l.expires_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Remove and return the pending login for a state hash; a state is good for one callback.
+    pub async fn take_upstream_login(&self, state_hash: &str, now: i64) -> Result<UpstreamLogin> {
+        let row = sqlx::query_as::<_, UpstreamLogin>(
+            "SELECT * FROM upstream_logins WHERE state_hash = $1",
+        )
+        .bind(state_hash)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StorageError::NotFound)?;
+        let gone = sqlx::query("DELETE FROM upstream_logins WHERE state_hash = $1")
+            .bind(state_hash)
+            .execute(&self.write)
+            .await?;
+        // Another callback with the same state took it first.
+        if gone.rows_affected() != 1 || row.expires_at <= now {
+            return Err(StorageError::NotFound);
+        }
+        Ok(row)
+    }
+
+    /// The value stored under `name`, storing `fresh` first if there is none. Every replica
+    /// gets the value of whichever stored it first.
+    pub async fn setting_or_insert(&self, name: &str, fresh: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .execute(&self.write)
+        .await?;
+        let (v,): (String,) = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.write)
+            .await?;
+        Ok(v)
+    }
+}

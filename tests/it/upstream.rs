@@ -1,0 +1,458 @@
+//! The `oidc` and `oauth` connectors against a real OpenID provider (node oidc-provider,
+//! started by scripts/test.sh), Gantry federated behind a second Gantry, and RFC 8693 token
+//! exchange with the provider's ID tokens.
+
+use gantry::identity::Identity;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn upstream() -> String {
+    std::env::var("GANTRY_TEST_OIDC_ISSUER").unwrap_or_else(|_| {
+        panic!(
+            "GANTRY_TEST_OIDC_ISSUER is not set. Run the tests through scripts/test.sh, which starts \
+             oidc-provider (tests/rp/upstream.mjs), or start it with PORT=N node tests/rp/upstream.mjs \
+             and export GANTRY_TEST_OIDC_ISSUER=http://127.0.0.1:N"
+        )
+    })
+}
+
+/// Register a client at the provider (RFC 7591); (client_id, client_secret).
+async fn register(redirect_uri: &str) -> (String, String) {
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/reg", upstream()))
+        .json(&serde_json::json!({
+            "redirect_uris": [redirect_uri],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        r["client_id"].as_str().expect("client_id").to_string(),
+        r["client_secret"]
+            .as_str()
+            .expect("client_secret")
+            .to_string(),
+    )
+}
+
+/// A login name the provider turns into an account with these groups; unique per call, so
+/// tests do not share upstream state.
+fn account(name: &str, groups: &[&str]) -> String {
+    let mut a = format!("{name}{}", &gantry::secret::random_token(4).to_lowercase());
+    a.retain(|c| c.is_ascii_alphanumeric());
+    for g in groups {
+        a.push('+');
+        a.push_str(g);
+    }
+    a
+}
+
+/// Gantry on a port registered at the provider, with an `oidc` connector `upstream`.
+async fn gantry_behind_provider(extra_connector_yaml: &str) -> TestApp {
+    let port = free_port();
+    let (id, secret) = register(&format!("http://127.0.0.1:{port}/dex/callback")).await;
+    TestApp::start_with(Opts {
+        port: Some(port),
+        extra_yaml: format!(
+            r#"connectors:
+  - type: oidc
+    id: upstream
+    name: Company SSO
+    config:
+      issuer: {}
+      clientID: {id}
+      clientSecret: {secret}
+      redirectURI: @ISSUER@/callback
+      scopes: [profile, email, groups]
+      insecureEnableGroups: true
+{extra_connector_yaml}"#,
+            upstream()
+        ),
+        ..Opts::default()
+    })
+    .await
+}
+
+const SCOPE: &str = "openid email profile groups offline_access";
+
+/// Log in through Gantry's `upstream` connector as `login` with the `rp` client; the tokens.
+async fn login_through(app: &TestApp, login: &str, password: &str) -> Value {
+    let b = app.browser();
+    let verifier = gantry::secret::random_token(32);
+    let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+    let auth = reqwest::Url::parse_with_params(
+        &app.url("/auth"),
+        &[
+            ("client_id", "rp"),
+            ("redirect_uri", RP_REDIRECT),
+            ("response_type", "code"),
+            ("scope", SCOPE),
+            ("state", "st"),
+            ("nonce", "nn"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("connector_id", "upstream"),
+        ],
+    )
+    .unwrap();
+    let approval = walk(&b, auth.as_str(), login, password, |u| {
+        u.starts_with(&app.url("/approval"))
+    })
+    .await;
+    let back = walk(&b, &approval, "", "", |u| u.starts_with(RP_REDIRECT)).await;
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st"));
+    let code = query_param(&back, "code").expect("code");
+    let (status, body) = app.exchange(&code, Some(&verifier), RP).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    app.post_token(
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        Some(RP),
+    )
+    .await
+}
+
+async fn upstream_test_call(path: &str, account: &str, groups: &str) {
+    let r = reqwest::Client::new()
+        .post(format!("{}{path}", upstream()))
+        .query(&[("account", account), ("groups", groups)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test]
+async fn a_login_through_the_provider_maps_its_claims_and_groups() {
+    let app = gantry_behind_provider("      getUserInfo: true\n").await;
+    let login = account("ana", &["admins", "developers"]);
+    let t = login_through(&app, &login, "any").await;
+    let c = jwt_claims(t["id_token"].as_str().unwrap());
+    let name = login.split('+').next().unwrap();
+    let want_sub = Identity {
+        user_id: login.clone(),
+        connector_id: "upstream".into(),
+        ..Default::default()
+    }
+    .subject();
+    assert_eq!(c["iss"], app.issuer.as_str(), "Gantry is the issuer");
+    assert_eq!(
+        c["sub"],
+        want_sub.as_str(),
+        "sub: Dex's encoding of (upstream sub, connector)"
+    );
+    assert_eq!(c["email"], format!("{name}@upstream.example").as_str());
+    assert_eq!(c["email_verified"], true);
+    assert_eq!(c["name"], name);
+    assert_eq!(c["preferred_username"], name);
+    assert_eq!(c["groups"], serde_json::json!(["admins", "developers"]));
+    assert!(t["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn refresh_goes_upstream_reads_new_groups_and_ends_when_the_provider_revokes() {
+    let app = gantry_behind_provider("").await;
+    let login = account("bo", &["developers"]);
+    let t = login_through(&app, &login, "any").await;
+
+    // The upstream refresh token is kept sealed, never in the clear.
+    let (rows,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE identity LIKE '%\"connector_data\":\"sealed1.%'",
+    )
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(rows, 1, "the stored identity holds sealed connector data");
+
+    upstream_test_call("/test/groups", &login, "developers,release").await;
+    let (s, b) = refresh(&app, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let c = jwt_claims(b["id_token"].as_str().unwrap());
+    assert_eq!(
+        c["groups"],
+        serde_json::json!(["developers", "release"]),
+        "groups come fresh from the provider on refresh"
+    );
+
+    upstream_test_call("/test/revoke", &login, "").await;
+    let (s, e) = refresh(&app, b["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "a session the provider revoked ends here too: {e}"
+    );
+}
+
+#[tokio::test]
+async fn the_oauth_connector_logs_in_through_userinfo_and_refreshes_with_it() {
+    let port = free_port();
+    let (id, secret) = register(&format!("http://127.0.0.1:{port}/dex/callback")).await;
+    let up = upstream();
+    let app = TestApp::start_with(Opts {
+        port: Some(port),
+        extra_yaml: format!(
+            r#"connectors:
+  - type: oauth
+    id: upstream
+    name: OAuth2 provider
+    config:
+      clientID: {id}
+      clientSecret: {secret}
+      redirectURI: @ISSUER@/callback
+      authorizationURL: {up}/auth
+      tokenURL: {up}/token
+      userInfoURL: {up}/me
+      scopes: [openid, profile, email, groups]
+      userIDKey: sub
+      pkceChallenge: S256
+      claimMapping:
+        userNameKey: name
+"#
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let login = account("cy", &["ops"]);
+    let t = login_through(&app, &login, "any").await;
+    let c = jwt_claims(t["id_token"].as_str().unwrap());
+    let name = login.split('+').next().unwrap();
+    assert_eq!(c["name"], name);
+    assert_eq!(c["email"], format!("{name}@upstream.example").as_str());
+    assert_eq!(c["groups"], serde_json::json!(["ops"]));
+    // No upstream refresh token (no prompt=consent): refresh re-reads userinfo with the
+    // access token, which still works.
+    let (s, b) = refresh(&app, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn gantry_federates_behind_another_gantry() {
+    let a_port = free_port();
+    let b = TestApp::start_with(Opts {
+        skip_approval: true,
+        extra_clients: format!(
+            r#"  - id: gantry-a
+    name: Gantry A
+    secret: a-secret
+    redirectURIs: ["http://127.0.0.1:{a_port}/dex/callback"]
+"#
+        ),
+        ..Opts::default()
+    })
+    .await;
+    assert!(b.provider.clients.get("gantry-a").is_some());
+    let a = TestApp::start_with(Opts {
+        port: Some(a_port),
+        extra_yaml: format!(
+            r#"connectors:
+  - type: oidc
+    id: upstream
+    name: Gantry B
+    config:
+      issuer: {}
+      clientID: gantry-a
+      clientSecret: a-secret
+      redirectURI: @ISSUER@/callback
+      scopes: [profile, email, groups]
+      insecureEnableGroups: true
+      allowedGroups: [admins]
+"#,
+            b.issuer
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let t = login_through(&a, "admin@example.com", "password").await;
+    let c = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["iss"], a.issuer.as_str());
+    assert_eq!(c["email"], "admin@example.com");
+    assert_eq!(
+        c["groups"],
+        serde_json::json!(["admins"]),
+        "allowedGroups keeps only the allowed ones"
+    );
+    // Refresh at A refreshes at B.
+    let (s, body) = refresh(&a, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    // dev@example.com is not in an allowed group: the login stops at A with a clear page.
+    let bw = a.browser();
+    let auth = reqwest::Url::parse_with_params(
+        &a.url("/auth"),
+        &[
+            ("client_id", "rp"),
+            ("redirect_uri", RP_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("connector_id", "upstream"),
+        ],
+    )
+    .unwrap();
+    let callback = walk(&bw, auth.as_str(), "dev@example.com", "password", |u| {
+        u.starts_with(&a.url("/callback"))
+    })
+    .await;
+    let r = bw.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not in any of the allowed groups"),
+        "the page says why"
+    );
+}
+
+/// An ID token straight from the provider for `client`, as a CI system would hold one.
+async fn provider_id_token(client: &(String, String), redirect: &str, login: &str) -> String {
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = gantry::secret::random_token(32);
+    let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+    let auth = reqwest::Url::parse_with_params(
+        &format!("{}/auth", upstream()),
+        &[
+            ("client_id", client.0.as_str()),
+            ("redirect_uri", redirect),
+            ("response_type", "code"),
+            ("scope", "openid email profile groups"),
+            ("nonce", "n"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let back = walk(&b, auth.as_str(), login, "any", |u| u.starts_with(redirect)).await;
+    let code = query_param(&back, "code").expect("code from the provider");
+    let t: Value = reqwest::Client::new()
+        .post(format!("{}/token", upstream()))
+        .basic_auth(&client.0, Some(&client.1))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["id_token"].as_str().expect("id_token").to_string()
+}
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+
+#[tokio::test]
+async fn token_exchange_turns_a_provider_id_token_into_gantry_tokens() {
+    let redirect = "http://127.0.0.1:9/ci";
+    let ci = register(redirect).await;
+    let up = upstream();
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            r#"connectors:
+  - type: oidc
+    id: ci
+    name: CI
+    config:
+      issuer: {up}
+      clientID: {}
+      redirectURI: @ISSUER@/callback
+      insecureEnableGroups: true
+      allowTokenExchange: true
+  - type: oidc
+    id: closed
+    name: No exchange
+    config:
+      issuer: {up}
+      clientID: {}
+      redirectURI: @ISSUER@/callback
+"#,
+            ci.0, ci.0
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let login = account("pipeline", &["ci-pushers"]);
+    let id_token = provider_id_token(&ci, redirect, &login).await;
+    let exchange = |conn: &'static str, token: String, requested: &'static str| {
+        let app = &app;
+        async move {
+            app.post_token(
+                &[
+                    ("grant_type", EXCHANGE),
+                    ("connector_id", conn),
+                    ("subject_token", &token),
+                    ("subject_token_type", ID_TOKEN),
+                    ("requested_token_type", requested),
+                    ("scope", "openid groups"),
+                ],
+                Some(("peer", "peer-secret")),
+            )
+            .await
+        }
+    };
+    let (s, b) = exchange(
+        "ci",
+        id_token.clone(),
+        "urn:ietf:params:oauth:token-type:access_token",
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert!(b.get("refresh_token").is_none(), "no refresh token");
+    let c = jwt_claims(b["access_token"].as_str().unwrap());
+    assert_eq!(c["iss"], app.issuer.as_str());
+    assert_eq!(c["groups"], serde_json::json!(["ci-pushers"]));
+    // The Gantry token works where Gantry tokens work: userinfo.
+    let ui = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(b["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui.status(), StatusCode::OK);
+
+    let (s, b) = exchange("ci", id_token.clone(), ID_TOKEN).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["issued_token_type"], ID_TOKEN);
+    assert_eq!(
+        jwt_claims(b["access_token"].as_str().unwrap())["aud"],
+        "peer"
+    );
+
+    // A connector that does not allow exchange, and a tampered token.
+    let (s, b) = exchange("closed", id_token.clone(), ID_TOKEN).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+    let mut forged = id_token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (s, b) = exchange("ci", forged, ID_TOKEN).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{b}"
+    );
+}
