@@ -9,6 +9,7 @@ mod config;
 mod device;
 mod errors;
 mod flow;
+mod hostile;
 mod keys;
 mod kubectl;
 mod ldap;
