@@ -33,6 +33,42 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// The (user id, connector id) a `sub` from [`Identity::subject`] encodes; `None` for
+    /// anything else.
+    pub fn parse_subject(sub: &str) -> Option<(String, String)> {
+        let buf =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sub).ok()?;
+        let (mut user, mut conn) = (String::new(), String::new());
+        let mut i = 0;
+        while i < buf.len() {
+            let tag = buf[i];
+            i += 1;
+            let (mut len, mut shift) = (0usize, 0u32);
+            loop {
+                let b = *buf.get(i)?;
+                i += 1;
+                len |= ((b & 0x7f) as usize).checked_shl(shift)?;
+                if b & 0x80 == 0 {
+                    break;
+                }
+                shift += 7;
+                if shift > 28 {
+                    return None;
+                }
+            }
+            let field = std::str::from_utf8(buf.get(i..i.checked_add(len)?)?).ok()?;
+            i += len;
+            match tag {
+                0x0a => user = field.to_string(),
+                0x12 => conn = field.to_string(),
+                _ => return None,
+            }
+        }
+        Some((user, conn))
+    }
+}
+
 fn proto_string(buf: &mut Vec<u8>, field: u8, s: &str) {
     if s.is_empty() {
         return;
@@ -63,5 +99,24 @@ mod tests {
             id.subject(),
             "CiQwOGE4Njg0Yi1kYjg4LTRiNzMtOTBhOS0zY2QxNjYxZjU0NjYSBWxvY2Fs"
         );
+        assert_eq!(
+            Identity::parse_subject(&id.subject()),
+            Some((id.user_id.clone(), "local".to_string()))
+        );
+        let long = Identity {
+            user_id: "u".repeat(300),
+            connector_id: "upstream".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            Identity::parse_subject(&long.subject()),
+            Some((long.user_id.clone(), "upstream".to_string()))
+        );
+        for bad in ["", "!!", "CiQw", "GgA", "Cv____8P"] {
+            assert!(
+                Identity::parse_subject(bad).is_none_or(|(u, c)| u.is_empty() && c.is_empty()),
+                "{bad}"
+            );
+        }
     }
 }

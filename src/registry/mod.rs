@@ -228,6 +228,28 @@ impl Provider {
         }
     }
 
+    /// A Gantry access token as the password (what a pipeline holds after token exchange):
+    /// the identity its claims carry. Its groups are there only if it was issued with the
+    /// `groups` scope.
+    pub async fn registry_access_token(&self, token: &str) -> Result<Identity, RegistryError> {
+        let invalid = || RegistryError::Unauthorized("invalid or expired access token".into());
+        let c = self
+            .verify_access_token(token)
+            .await
+            .map_err(|_| invalid())?;
+        let (user_id, connector_id) = Identity::parse_subject(&c.sub).ok_or_else(invalid)?;
+        Ok(Identity {
+            user_id,
+            username: c.name.unwrap_or_default(),
+            preferred_username: c.preferred_username.unwrap_or_default(),
+            email: c.email.unwrap_or_default(),
+            email_verified: c.email_verified.unwrap_or(false),
+            groups: c.groups.unwrap_or_default(),
+            connector_id,
+            connector_data: None,
+        })
+    }
+
     /// An identity token (refresh token) for offline registry access: the identity-token flow
     /// docker and skopeo store. It is not rotated on use, since clients keep it as is.
     pub async fn registry_identity_token(

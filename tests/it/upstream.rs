@@ -383,6 +383,15 @@ async fn token_exchange_turns_a_provider_id_token_into_gantry_tokens() {
       issuer: {up}
       clientID: {}
       redirectURI: @ISSUER@/callback
+registry:
+  services:
+    - name: registry.test
+      issuer: gantry-test
+policy:
+  rules:
+    - name: ci
+      groups: [ci-pushers]
+      registry: [{{ repositories: ["ci/**"], actions: [pull, push] }}]
 "#,
             ci.0, ci.0
         ),
@@ -431,6 +440,34 @@ async fn token_exchange_turns_a_provider_id_token_into_gantry_tokens() {
         .await
         .unwrap();
     assert_eq!(ui.status(), StatusCode::OK);
+    // And at the registry: the pipeline pushes with it as its password.
+    let access = b["access_token"].as_str().unwrap().to_string();
+    let reg = |password: String| {
+        let app = &app;
+        async move {
+            let r = reqwest::Client::new()
+                .get(app.url("/registry/token"))
+                .query(&[
+                    ("service", "registry.test"),
+                    ("scope", "repository:ci/app:push,pull"),
+                ])
+                .basic_auth("ci", Some(password))
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let (s, t) = reg(access.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let granted = jwt_claims(t["token"].as_str().unwrap());
+    assert_eq!(
+        granted["access"],
+        serde_json::json!([{"type": "repository", "name": "ci/app", "actions": ["push", "pull"]}])
+    );
+    let mut bad = access.clone();
+    bad.truncate(bad.len() - 2);
+    assert_eq!(reg(bad).await.0, StatusCode::UNAUTHORIZED);
 
     let (s, b) = exchange("ci", id_token.clone(), ID_TOKEN).await;
     assert_eq!(s, StatusCode::OK, "{b}");
