@@ -483,3 +483,153 @@ impl OidcConnector {
         self.identity(&c)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn connector(extra: serde_json::Value) -> OidcConnector {
+        let mut cfg = json!({"issuer": "https://id.example.com", "clientID": "g",
+                             "redirectURI": "https://g.example.com/callback"});
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        OidcConnector::new(
+            "sso",
+            OidcConfig::from_value(&cfg).unwrap(),
+            Sealer::ephemeral(),
+        )
+        .unwrap()
+    }
+
+    fn claims(v: serde_json::Value) -> Claims {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn claims_map_as_dex_maps_them() {
+        let c = claims(
+            json!({"sub": "s1", "name": "Ann", "email": "a@x", "email_verified": true,
+                              "preferred_username": "ann", "login": "ann.l", "mail": "ann@mail",
+                              "groups": ["g1"], "roles": ["r1"], "oid": "o-1"}),
+        );
+        let plain = connector(json!({})).identity(&c).unwrap();
+        assert_eq!(
+            (
+                plain.user_id.as_str(),
+                plain.username.as_str(),
+                plain.email.as_str()
+            ),
+            ("s1", "Ann", "a@x")
+        );
+        assert!(
+            plain.groups.is_empty(),
+            "groups only with insecureEnableGroups"
+        );
+
+        // claimMapping fills in only what is missing...
+        let mapped = connector(json!({"insecureEnableGroups": true, "userIDKey": "oid",
+            "claimMapping": {"preferred_username": "login", "email": "mail", "groups": "roles"}}))
+        .identity(&c)
+        .unwrap();
+        assert_eq!(mapped.user_id, "o-1");
+        assert_eq!(mapped.preferred_username, "ann");
+        assert_eq!(mapped.email, "a@x");
+        assert_eq!(mapped.groups, ["g1"]);
+        // ...unless overrideClaimMapping says it wins.
+        let over = connector(
+            json!({"insecureEnableGroups": true, "overrideClaimMapping": true,
+            "claimMapping": {"preferred_username": "login", "email": "mail", "groups": "roles"}}),
+        )
+        .identity(&c)
+        .unwrap();
+        assert_eq!(
+            (over.preferred_username.as_str(), over.email.as_str()),
+            ("ann.l", "ann@mail")
+        );
+        assert_eq!(over.groups, ["r1"]);
+    }
+
+    #[test]
+    fn missing_email_facts_fail_unless_allowed() {
+        let no_verified = claims(json!({"sub": "s", "name": "n", "email": "a@x"}));
+        let e = connector(json!({})).identity(&no_verified).unwrap_err();
+        assert!(e.to_string().contains("email_verified"), "{e}");
+        let ok = connector(json!({"insecureSkipEmailVerified": true}))
+            .identity(&no_verified)
+            .unwrap();
+        assert!(ok.email_verified);
+        // Without the email scope, neither is required.
+        let no_email = claims(json!({"sub": "s", "name": "n"}));
+        assert!(
+            connector(json!({"scopes": ["profile"]}))
+                .identity(&no_email)
+                .is_ok()
+        );
+        let e = connector(json!({})).identity(&no_email).unwrap_err();
+        assert!(e.to_string().contains("\"email\""), "{e}");
+        let e = connector(json!({"userNameKey": "upn"}))
+            .identity(&no_verified)
+            .unwrap_err();
+        assert!(e.to_string().contains("upn"), "{e}");
+    }
+
+    #[test]
+    fn allowed_groups_and_hosted_domains_gate_the_login() {
+        let c = claims(
+            json!({"sub": "s", "name": "n", "email": "a@x", "email_verified": true,
+                              "groups": ["dev", "ops"], "hd": "example.com"}),
+        );
+        let kept = connector(json!({"insecureEnableGroups": true, "allowedGroups": ["ops"]}))
+            .identity(&c)
+            .unwrap();
+        assert_eq!(kept.groups, ["ops"]);
+        assert!(
+            connector(json!({"insecureEnableGroups": true, "allowedGroups": ["admins"]}))
+                .identity(&c)
+                .is_err()
+        );
+        assert!(
+            connector(json!({"hostedDomains": ["example.com"]}))
+                .identity(&c)
+                .is_ok()
+        );
+        assert!(
+            connector(json!({"hostedDomains": ["other.com"]}))
+                .identity(&c)
+                .is_err()
+        );
+        let bad_groups = claims(json!({"sub": "s", "name": "n", "email": "a@x",
+                                       "email_verified": true, "groups": [1, 2]}));
+        assert!(
+            connector(json!({"insecureEnableGroups": true}))
+                .identity(&bad_groups)
+                .is_err(),
+            "a malformed groups claim is an error, not no groups"
+        );
+    }
+
+    #[test]
+    fn refresh_without_sealed_data_fails_closed() {
+        let c = connector(json!({}));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for data in [
+            None,
+            Some("sealed1.x.y".to_string()),
+            Some("plain".to_string()),
+        ] {
+            let old = Identity {
+                connector_data: data,
+                ..Default::default()
+            };
+            assert!(matches!(
+                rt.block_on(c.refresh(&old)),
+                Err(ConnectorError::UserGone)
+            ));
+        }
+    }
+}
