@@ -108,14 +108,16 @@ export GANTRY_TEST_REGISTRY_CA_CERT="$REGDIR/ca.crt" GANTRY_TEST_REGISTRY_CA_KEY
 # --- the upstream OpenID provider of the connector tests ---
 OP_PORT=$(free_port)
 log "starting oidc-provider $(node -p 'require("./tests/rp/node_modules/oidc-provider/package.json").version') on $OP_PORT"
-PORT=$OP_PORT node tests/rp/upstream.mjs >"$REGDIR/op.log" 2>&1 &
+# Named "localhost", a different site from Gantry's 127.0.0.1: browser logins through it cross
+# sites the way they do in production (cookies that are SameSite=Lax still ride top-level GETs).
+PORT=$OP_PORT ISSUER="http://localhost:$OP_PORT" node tests/rp/upstream.mjs >"$REGDIR/op.log" 2>&1 &
 OP_PID=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$OP_PORT/.well-known/openid-configuration" >/dev/null && break
   kill -0 "$OP_PID" 2>/dev/null || { echo "oidc-provider did not start:" >&2; cat "$REGDIR/op.log" >&2; exit 1; }
   sleep 0.1
 done
-export GANTRY_TEST_OIDC_ISSUER="http://127.0.0.1:$OP_PORT"
+export GANTRY_TEST_OIDC_ISSUER="http://localhost:$OP_PORT"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

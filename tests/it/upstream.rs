@@ -493,3 +493,45 @@ policy:
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn a_real_chromium_logs_in_through_the_provider_across_sites() {
+    let app = gantry_behind_provider("").await;
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let verifier = gantry::secret::random_token(32);
+    let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+    let auth = reqwest::Url::parse_with_params(
+        &app.url("/auth"),
+        &[
+            ("client_id", "rp"),
+            ("redirect_uri", RP_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid email groups"),
+            ("state", "chromium"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("connector_id", "upstream"),
+        ],
+    )
+    .unwrap();
+    let login = account("dee", &["developers"]);
+    let out = tokio::process::Command::new("node")
+        .arg(format!("{rp}/browser-walk.mjs"))
+        .args([auth.as_str(), RP_REDIRECT, &login, "any"])
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = stdout.trim();
+    assert_eq!(query_param(back, "state").as_deref(), Some("chromium"));
+    let code = query_param(back, "code").expect("code");
+    let (status, t) = app.exchange(&code, Some(&verifier), RP).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    let c = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["groups"], serde_json::json!(["developers"]));
+}

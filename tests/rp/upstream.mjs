@@ -8,7 +8,9 @@
 import Provider from 'oidc-provider';
 
 const PORT = Number(process.env.PORT || 7001);
-const ISSUER = `http://127.0.0.1:${PORT}`;
+// ISSUER may name another host for the same loopback port (http://localhost:PORT), so that a
+// browser going between Gantry (127.0.0.1) and the provider crosses sites as in production.
+const ISSUER = process.env.ISSUER || `http://127.0.0.1:${PORT}`;
 
 // An in-memory adapter that can also find tokens by account, for /test/revoke.
 const stores = new Map();
