@@ -9,7 +9,6 @@ use crate::connector::upstream::{self, TokenEndpoint, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
 use crate::identity::Identity;
 use crate::seal::Sealer;
-use crate::secret;
 
 const SEAL_PURPOSE: &str = "oauth-connector-data";
 
@@ -71,30 +70,16 @@ impl OAuthConfig {
         if c.client_id.is_empty() {
             return Err("config.clientID is required".into());
         }
-        if c.insecure_skip_verify {
-            return Err(
-                "config.insecureSkipVerify is not supported: trust the provider's CA with rootCAs"
-                    .into(),
-            );
-        }
-        if let Some(m) = &c.pkce_challenge
-            && !matches!(m.as_str(), "S256" | "plain")
-        {
-            return Err(format!(
-                "config.pkceChallenge `{m}`: expected S256 or plain"
-            ));
-        }
         c.timeout()?;
         Ok(c)
     }
 
     fn timeout(&self) -> Result<std::time::Duration, String> {
-        match &self.timeout {
-            None => Ok(std::time::Duration::from_secs(10)),
-            Some(d) => crate::config::parse_duration(d)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("config.timeout `{d}`: not a duration")),
-        }
+        upstream::check_common(
+            self.insecure_skip_verify,
+            self.pkce_challenge.as_deref(),
+            self.timeout.as_deref(),
+        )
     }
 }
 
@@ -136,7 +121,7 @@ impl OAuthConnector {
     pub fn begin(&self, state: &str) -> Result<Begin, ConnectorError> {
         let mut u = url::Url::parse(&self.cfg.authorization_url)
             .map_err(|e| ConnectorError::Unavailable(format!("authorizationURL: {e}")))?;
-        let mut verifier = String::new();
+        let verifier;
         {
             let mut q = u.query_pairs_mut();
             q.append_pair("response_type", "code")
@@ -146,20 +131,7 @@ impl OAuthConnector {
             if !self.cfg.scopes.is_empty() {
                 q.append_pair("scope", &self.cfg.scopes.join(" "));
             }
-            match self.cfg.pkce_challenge.as_deref() {
-                Some("plain") => {
-                    verifier = secret::random_token(32);
-                    q.append_pair("code_challenge", &verifier)
-                        .append_pair("code_challenge_method", "plain");
-                }
-                Some(_) => {
-                    let (v, c) = upstream::pkce_s256();
-                    verifier = v;
-                    q.append_pair("code_challenge", &c)
-                        .append_pair("code_challenge_method", "S256");
-                }
-                None => {}
-            }
+            verifier = upstream::add_pkce(&mut q, self.cfg.pkce_challenge.as_deref());
         }
         Ok(Begin {
             url: u.to_string(),

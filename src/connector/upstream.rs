@@ -233,9 +233,52 @@ impl TokenEndpoint {
     }
 }
 
-/// A PKCE verifier and its S256 challenge.
-pub fn pkce_s256() -> (String, String) {
+/// Add a PKCE challenge (`S256` or `plain`; none for `None`) to an authorization URL's query;
+/// the verifier, empty when none was sent.
+pub fn add_pkce(
+    q: &mut form_urlencoded::Serializer<'_, url::UrlQuery<'_>>,
+    method: Option<&str>,
+) -> String {
+    let Some(method) = method else {
+        return String::new();
+    };
     let verifier = secret::random_token(32);
-    let challenge = secret::b64(&secret::sha256(verifier.as_bytes()));
-    (verifier, challenge)
+    let challenge = if method == "plain" {
+        verifier.clone()
+    } else {
+        secret::b64(&secret::sha256(verifier.as_bytes()))
+    };
+    q.append_pair("code_challenge", &challenge).append_pair(
+        "code_challenge_method",
+        if method == "plain" { "plain" } else { "S256" },
+    );
+    verifier
+}
+
+/// Checks every upstream connector's config shares: Gantry refuses to skip TLS verification,
+/// PKCE is S256 or plain, the timeout is a duration (10 s by default).
+pub fn check_common(
+    insecure_skip_verify: bool,
+    pkce_challenge: Option<&str>,
+    timeout: Option<&str>,
+) -> Result<Duration, String> {
+    if insecure_skip_verify {
+        return Err(
+            "config.insecureSkipVerify is not supported: trust the provider's CA with rootCAs"
+                .into(),
+        );
+    }
+    if let Some(m) = pkce_challenge
+        && !matches!(m, "S256" | "plain")
+    {
+        return Err(format!(
+            "config.pkceChallenge `{m}`: expected S256 or plain"
+        ));
+    }
+    match timeout {
+        None => Ok(Duration::from_secs(10)),
+        Some(d) => crate::config::parse_duration(d)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("config.timeout `{d}`: not a duration")),
+    }
 }

@@ -173,6 +173,19 @@ async fn login_submit(
     let username = f.login.unwrap_or_default();
     let password = f.password.unwrap_or_default();
     let (cookie, _) = csrf::ensure(&headers, &s.web);
+    // The form again, with what went wrong.
+    let again = |status: StatusCode, error: &str| {
+        let form = login_form(
+            &s,
+            conn.id(),
+            conn.prompt(),
+            &req_id,
+            &cookie,
+            &username,
+            error,
+        );
+        (status, form).into_response()
+    };
     match s
         .provider
         .password_login(
@@ -186,32 +199,13 @@ async fn login_submit(
         .await
     {
         Ok(()) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
-        Err(LoginError::BadCredentials) => (
-            StatusCode::UNAUTHORIZED,
-            login_form(
-                &s,
-                conn.id(),
-                conn.prompt(),
-                &req_id,
-                &cookie,
-                &username,
-                "Invalid username or password.",
-            ),
-        )
-            .into_response(),
-        Err(LoginError::Throttled) => (
+        Err(LoginError::BadCredentials) => {
+            again(StatusCode::UNAUTHORIZED, "Invalid username or password.")
+        }
+        Err(LoginError::Throttled) => again(
             StatusCode::TOO_MANY_REQUESTS,
-            login_form(
-                &s,
-                conn.id(),
-                conn.prompt(),
-                &req_id,
-                &cookie,
-                &username,
-                "Too many failed attempts. Wait a few minutes and try again.",
-            ),
-        )
-            .into_response(),
+            "Too many failed attempts. Wait a few minutes and try again.",
+        ),
         Err(e) => login_failed(
             e,
             &connector,

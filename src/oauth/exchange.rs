@@ -7,7 +7,7 @@ use crate::connector::ConnectorError;
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::grants::TokenParams;
+use crate::oauth::grants::{TokenParams, required};
 use crate::oauth::scope::Scopes;
 use crate::oauth::tokens::{Grant, TokenResponse};
 
@@ -21,16 +21,8 @@ impl Provider {
         client: &Client,
         p: &TokenParams,
     ) -> Result<TokenResponse, OAuthError> {
-        let subject = p
-            .subject_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
-        let subject_type = p
-            .subject_token_type
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("subject_token_type is required"))?;
+        let subject = required(&p.subject_token, "subject_token")?;
+        let subject_type = required(&p.subject_token_type, "subject_token_type")?;
         if subject_type != ID_TOKEN && subject_type != ACCESS_TOKEN {
             return Err(OAuthError::invalid_request(
                 "subject_token_type must be an id_token or access_token type",

@@ -32,6 +32,13 @@ pub struct TokenParams {
     pub requested_token_type: Option<String>,
 }
 
+/// A form parameter that must be present and non-empty.
+pub(crate) fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
+    v.as_deref()
+        .filter(|x| !x.is_empty())
+        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+}
+
 /// Client credentials as presented: from HTTP Basic or from the form body.
 #[derive(Debug, Default)]
 pub struct ClientAuth {
@@ -115,11 +122,7 @@ impl Provider {
         client: &Client,
         p: &TokenParams,
     ) -> Result<TokenResponse, OAuthError> {
-        let code = p
-            .code
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let code = required(&p.code, "code")?;
         let hash = secret::hash_secret(code);
         let row = match self.db.get_auth_code(&hash).await {
             Ok(r) => r,

@@ -88,11 +88,7 @@ impl Provider {
         client: &Client,
         p: &TokenParams,
     ) -> Result<TokenResponse, OAuthError> {
-        let presented = p
-            .refresh_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let presented = crate::oauth::grants::required(&p.refresh_token, "refresh_token")?;
         let invalid = || OAuthError::invalid_grant("invalid refresh token");
         let Some((row, sec)) = self.find_refresh(presented).await? else {
             return Err(invalid());

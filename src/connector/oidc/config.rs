@@ -87,24 +87,11 @@ impl OidcConfig {
         if c.client_id.is_empty() {
             return Err("config.clientID is required".into());
         }
-        if c.insecure_skip_verify {
-            return Err(
-                "config.insecureSkipVerify is not supported: trust the provider's CA with rootCAs"
-                    .into(),
-            );
-        }
         if !c.allowed_groups.is_empty() && !c.insecure_enable_groups {
             return Err(
                 "config.allowedGroups needs insecureEnableGroups: true (groups are not read otherwise)"
                     .into(),
             );
-        }
-        if let Some(m) = &c.pkce_challenge
-            && !matches!(m.as_str(), "S256" | "plain")
-        {
-            return Err(format!(
-                "config.pkceChallenge `{m}`: expected S256 or plain"
-            ));
         }
         for (k, u) in [
             ("tokenURL", &c.provider_discovery_overrides.token_url),
@@ -121,12 +108,11 @@ impl OidcConfig {
     }
 
     pub fn timeout(&self) -> Result<Duration, String> {
-        match &self.timeout {
-            None => Ok(Duration::from_secs(10)),
-            Some(d) => crate::config::parse_duration(d)
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("config.timeout `{d}`: not a duration")),
-        }
+        crate::connector::upstream::check_common(
+            self.insecure_skip_verify,
+            self.pkce_challenge.as_deref(),
+            self.timeout.as_deref(),
+        )
     }
 
     /// The scopes sent upstream: Dex's defaults when none are configured.

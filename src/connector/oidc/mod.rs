@@ -179,7 +179,7 @@ impl OidcConnector {
         let nonce = secret::random_token(16);
         let mut u = url::Url::parse(&p.authorization_endpoint)
             .map_err(|e| ConnectorError::Unavailable(format!("authorization_endpoint: {e}")))?;
-        let mut verifier = String::new();
+        let verifier;
         {
             let mut q = u.query_pairs_mut();
             q.append_pair("response_type", "code")
@@ -188,26 +188,12 @@ impl OidcConnector {
                 .append_pair("scope", &self.cfg.scopes(offline).join(" "))
                 .append_pair("state", state)
                 .append_pair("nonce", &nonce);
-            match self.cfg.pkce_challenge.as_deref() {
-                Some("plain") => {
-                    verifier = secret::random_token(32);
-                    q.append_pair("code_challenge", &verifier)
-                        .append_pair("code_challenge_method", "plain");
-                }
-                Some(_) => {
-                    let (v, c) = upstream::pkce_s256();
-                    verifier = v;
-                    q.append_pair("code_challenge", &c)
-                        .append_pair("code_challenge_method", "S256");
-                }
-                None if p.s256 => {
-                    let (v, c) = upstream::pkce_s256();
-                    verifier = v;
-                    q.append_pair("code_challenge", &c)
-                        .append_pair("code_challenge_method", "S256");
-                }
-                None => {}
-            }
+            let method = self
+                .cfg
+                .pkce_challenge
+                .as_deref()
+                .or(p.s256.then_some("S256"));
+            verifier = upstream::add_pkce(&mut q, method);
             let prompt = self.cfg.prompt_type.as_deref().unwrap_or("consent");
             if !prompt.is_empty() {
                 q.append_pair("prompt", prompt);
