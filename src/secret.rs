@@ -38,6 +38,11 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
     constant_time::verify_slices_are_equal(a.as_bytes(), b.as_bytes()).is_ok()
 }
 
+/// Compare two byte strings without leaking where they differ.
+pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
 /// base64url without padding.
 pub fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

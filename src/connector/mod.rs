@@ -9,6 +9,7 @@ pub mod ldap;
 pub mod local;
 pub mod oauth;
 pub mod oidc;
+pub mod saml;
 pub mod upstream;
 
 use crate::identity::Identity;
@@ -38,6 +39,7 @@ enum Kind {
     Ldap(Box<ldap::LdapConnector>),
     Oidc(Box<oidc::OidcConnector>),
     OAuth(Box<oauth::OAuthConnector>),
+    Saml(Box<saml::SamlConnector>),
 }
 
 /// Where a callback connector sends the browser, and what its callback must match.
@@ -108,6 +110,10 @@ impl Connector {
                     sealer.clone(),
                 )?))
             }
+            "saml" => {
+                let cfg = saml::config::SamlConfig::from_value(&c.config)?;
+                Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg)?))
+            }
             other => return Err(format!("connector type `{other}` is not supported yet")),
         };
         Ok(Connector {
@@ -128,7 +134,7 @@ impl Connector {
         match &self.kind {
             Kind::Local(_) => "Email Address",
             Kind::Ldap(l) => l.prompt(),
-            Kind::Oidc(_) | Kind::OAuth(_) => "",
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => "",
         }
     }
     pub fn is_password(&self) -> bool {
@@ -137,23 +143,38 @@ impl Connector {
 
     /// Sends the browser to a provider instead of showing a password form.
     pub fn is_callback(&self) -> bool {
-        matches!(self.kind, Kind::Oidc(_) | Kind::OAuth(_))
+        matches!(self.kind, Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_))
+    }
+
+    /// The SAML connector behind this one, if it is one.
+    pub fn saml(&self) -> Option<&saml::SamlConnector> {
+        match &self.kind {
+            Kind::Saml(s) => Some(s),
+            _ => None,
+        }
     }
 
     /// Prepare what a slow start could not: provider discovery. Retried until it succeeds.
     pub async fn warm_up(&self) -> Result<(), ConnectorError> {
         match &self.kind {
             Kind::Oidc(o) => o.warm_up().await,
+            Kind::Saml(s) => s.warm_up().await,
             _ => Ok(()),
         }
     }
 
     /// Where to send the browser for a callback login; `offline` asks the provider for a
     /// refresh token.
-    pub async fn begin(&self, state: &str, offline: bool) -> Result<Begin, ConnectorError> {
+    pub async fn begin(
+        &self,
+        state: &str,
+        offline: bool,
+        now: i64,
+    ) -> Result<Begin, ConnectorError> {
         match &self.kind {
             Kind::Oidc(o) => o.begin(state, offline).await,
             Kind::OAuth(o) => o.begin(state),
+            Kind::Saml(s) => s.begin(state, now).await,
             _ => Err(ConnectorError::Rejected("not a callback connector".into())),
         }
     }
@@ -217,7 +238,7 @@ impl Connector {
         let r = match &self.kind {
             Kind::Local(l) => l.login(username, password).await,
             Kind::Ldap(l) => l.login(username, password).await,
-            Kind::Oidc(_) | Kind::OAuth(_) => return Ok(None),
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => return Ok(None),
         };
         match r {
             // Several entries for one name is a directory problem, not a way in: a failed login.
@@ -227,7 +248,7 @@ impl Connector {
     }
 
     /// Re-validate an identity on refresh.
-    pub async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {
+    pub async fn refresh(&self, identity: &Identity, now: i64) -> Result<Identity, ConnectorError> {
         match &self.kind {
             Kind::Local(l) => l.refresh(identity).await,
             Kind::Ldap(l) => match l.refresh(identity).await {
@@ -236,6 +257,7 @@ impl Connector {
             },
             Kind::Oidc(o) => o.refresh(identity).await,
             Kind::OAuth(o) => o.refresh(identity).await,
+            Kind::Saml(s) => s.refresh(identity, now),
         }
     }
 }

@@ -13,7 +13,18 @@ use crate::oauth::grants::ClientAuth;
 /// Largest form body any endpoint accepts.
 pub const MAX_FORM: usize = 64 * 1024;
 
+/// The largest SAML POST: base64 of the largest response the SAML connector reads, and room.
+pub const MAX_SAML_FORM: usize = 384 * 1024;
+
 async fn read_form<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, String> {
+    read_form_limited(headers, body, MAX_FORM).await
+}
+
+async fn read_form_limited<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, String> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -24,9 +35,9 @@ async fn read_form<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Resu
     {
         return Err("the body must be application/x-www-form-urlencoded".into());
     }
-    let bytes = axum::body::to_bytes(body, MAX_FORM)
+    let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| format!("the body is larger than {MAX_FORM} bytes"))?;
+        .map_err(|_| format!("the body is larger than {limit} bytes"))?;
     reject_repeats(&bytes)?;
     serde_urlencoded::from_bytes(&bytes).map_err(|e| format!("malformed form: {e}"))
 }
@@ -53,6 +64,16 @@ pub async fn oauth_form<T: DeserializeOwned>(
 }
 
 /// A form posted by a browser.
+/// A SAML HTTP-POST binding form, with its larger limit, errors as an HTML page.
+pub async fn saml_form<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, PageError> {
+    read_form_limited(headers, body, MAX_SAML_FORM)
+        .await
+        .map_err(|m| PageError::new(StatusCode::BAD_REQUEST, m))
+}
+
 pub async fn page_form<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,

@@ -127,7 +127,7 @@ impl Provider {
             (Some(at), Some(next)) if now - at <= self.expiry.reuse_interval => {
                 storage::from_json(&self.db.get_refresh_token(next).await?.identity)?
             }
-            _ => conn.refresh(&old).await?,
+            _ => conn.refresh(&old, now).await?,
         };
         let token = if self.expiry.disable_rotation {
             self.db

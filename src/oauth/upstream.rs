@@ -49,7 +49,7 @@ impl Provider {
         };
         let state = secret::random_token(24);
         let offline = Scopes::stored(&req.scopes).has("offline_access");
-        let begin = match conn.begin(&state, offline).await {
+        let begin = match conn.begin(&state, offline, now).await {
             Ok(b) => b,
             Err(ConnectorError::Unavailable(cause)) => {
                 self.metrics.login(connector_id, "unavailable");
@@ -66,6 +66,7 @@ impl Provider {
                 code_verifier: begin.verifier,
                 browser_hash: secret::hash_secret(browser),
                 expires_at: req.expires_at,
+                identity: None,
             })
             .await
             .map_err(internal)?;
@@ -120,15 +121,24 @@ impl Provider {
                 clip(e, 64)
             )));
         }
+        let Some(conn) = self.connector(cid).filter(|c| c.is_callback()) else {
+            return Err(LoginError::Expired);
+        };
+        if conn.saml().is_some() {
+            // The identity was verified at the POST and parked; this GET proves the browser.
+            let Some(json) = pending.identity.as_deref() else {
+                return Err(fail("the identity provider's answer never arrived".into()));
+            };
+            let identity: crate::identity::Identity =
+                crate::storage::from_json(json).map_err(internal)?;
+            return self.record_upstream(&pending, &identity, now).await;
+        }
         let Some(code) = p
             .code
             .as_deref()
             .filter(|c| !c.is_empty() && c.len() <= 4096)
         else {
             return Err(fail("the provider's answer carries no code".into()));
-        };
-        let Some(conn) = self.connector(cid).filter(|c| c.is_callback()) else {
-            return Err(LoginError::Expired);
         };
         let identity = match conn
             .finish(
@@ -147,15 +157,78 @@ impl Provider {
             Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
             Err(e) => return Err(internal(e)),
         };
+        self.record_upstream(&pending, &identity, now).await
+    }
+
+    async fn record_upstream(
+        &self,
+        pending: &UpstreamLogin,
+        identity: &crate::identity::Identity,
+        now: i64,
+    ) -> Result<String, LoginError> {
+        let cid = pending.connector_id.as_str();
         self.metrics.login(cid, "success");
-        self.remember_groups(&identity).await;
-        let json = to_json(&identity).map_err(internal)?;
+        self.remember_groups(identity).await;
+        let json = to_json(identity).map_err(internal)?;
         match self
             .db
             .set_auth_request_identity(&pending.request_id, cid, &json, &pending.browser_hash, now)
             .await
         {
-            Ok(()) => Ok(pending.request_id),
+            Ok(()) => Ok(pending.request_id.clone()),
+            Err(StorageError::NotFound) => Err(LoginError::Expired),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Take a SAML IdP's POSTed response for the login `relay_state` names. The IdP's POST is
+    /// cross-site, so the browser's cookie does not come with it: the verified identity is
+    /// parked on the pending login, and the caller redirects the browser to the GET callback,
+    /// which checks the cookie. The connector id on success, for that redirect.
+    pub async fn saml_post(
+        &self,
+        relay_state: &str,
+        saml_response: &str,
+    ) -> Result<String, LoginError> {
+        let now = self.clock.now();
+        if relay_state.is_empty() || relay_state.len() > 256 {
+            return Err(LoginError::Rejected(
+                "the identity provider's answer carries no RelayState (IdP-initiated logins are not accepted)"
+                    .into(),
+            ));
+        }
+        let state_hash = secret::hash_secret(relay_state);
+        let pending = match self.db.get_upstream_login(&state_hash, now).await {
+            Ok(l) if l.identity.is_none() => l,
+            Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
+            Err(e) => return Err(internal(e)),
+        };
+        let cid = pending.connector_id.as_str();
+        let Some(saml) = self.connector(cid).and_then(|c| c.saml()) else {
+            return Err(LoginError::Expired);
+        };
+        let fail = |why: String| {
+            self.metrics.login(cid, "failure");
+            tracing::warn!(connector = %cid, reason = %why, "SAML login refused");
+            LoginError::Rejected(why)
+        };
+        let login = match saml.finish_post(saml_response, &pending.nonce, now).await {
+            Ok(l) => l,
+            Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
+            Err(ConnectorError::Unavailable(cause)) => return Err(LoginError::Unavailable(cause)),
+            Err(e) => return Err(internal(e)),
+        };
+        if !self
+            .db
+            .first_use_of_assertion(&login.replay_key, login.valid_until)
+            .await
+            .map_err(internal)?
+        {
+            return Err(fail("this assertion was already used".into()));
+        }
+        let json = to_json(&login.identity).map_err(internal)?;
+        match self.db.set_upstream_identity(&state_hash, &json).await {
+            Ok(()) => Ok(cid.to_string()),
             Err(StorageError::NotFound) => Err(LoginError::Expired),
             Err(e) => Err(internal(e)),
         }

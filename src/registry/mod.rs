@@ -296,7 +296,7 @@ impl Provider {
         let old: Identity = crate::storage::from_json(&row.identity)
             .map_err(|e| RegistryError::Internal(e.to_string()))?;
         let conn = self.connector(&old.connector_id).ok_or_else(invalid)?;
-        let id = match conn.refresh(&old).await {
+        let id = match conn.refresh(&old, now).await {
             Ok(id) => id,
             Err(crate::connector::ConnectorError::Unavailable(e)) => {
                 return Err(RegistryError::Unavailable(e));

@@ -13,6 +13,7 @@ pub struct Swept {
     pub signing_keys: u64,
     pub device_requests: u64,
     pub upstream_logins: u64,
+    pub saml_assertions: u64,
 }
 
 /// Refresh-token lifetimes the sweeper honours (0 = unlimited).
@@ -62,6 +63,8 @@ impl Db {
             device_requests: exec("DELETE FROM device_requests WHERE expires_at <= $1", now)
                 .await?,
             upstream_logins: exec("DELETE FROM upstream_logins WHERE expires_at <= $1", now)
+                .await?,
+            saml_assertions: exec("DELETE FROM saml_assertions WHERE expires_at <= $1", now)
                 .await?,
         };
         if refresh.absolute_lifetime > 0 {

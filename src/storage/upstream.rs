@@ -15,6 +15,8 @@ pub struct UpstreamLogin {
     pub code_verifier: String,
     pub browser_hash: String,
     pub expires_at: i64,
+    /// JSON `Identity`, for a SAML login verified at the POST and waiting for the browser.
+    pub identity: Option<String>,
 }
 
 impl Db {
@@ -53,6 +55,47 @@ impl Db {
             return Err(StorageError::NotFound);
         }
         Ok(row)
+    }
+
+    /// The pending login for a state hash, left in place.
+    pub async fn get_upstream_login(&self, state_hash: &str, now: i64) -> Result<UpstreamLogin> {
+        sqlx::query_as::<_, UpstreamLogin>(
+            "SELECT * FROM upstream_logins WHERE state_hash = $1 AND expires_at > $2",
+        )
+        .bind(state_hash)
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await?
+        .ok_or(StorageError::NotFound)
+    }
+
+    /// Park a verified identity on a pending login; only once.
+    pub async fn set_upstream_identity(&self, state_hash: &str, identity_json: &str) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE upstream_logins SET identity = $1 WHERE state_hash = $2 AND identity IS NULL",
+        )
+        .bind(identity_json)
+        .bind(state_hash)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StorageError::NotFound)
+        }
+    }
+
+    /// Remember an accepted assertion until `expires_at`; `false` if it was seen before.
+    pub async fn first_use_of_assertion(&self, id_hash: &str, expires_at: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO saml_assertions (id_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (id_hash) DO NOTHING",
+        )
+        .bind(id_hash)
+        .bind(expires_at)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The value stored under `name`, storing `fresh` first if there is none. Every replica

@@ -17,6 +17,7 @@ mod policy;
 mod refresh;
 mod registry;
 mod rp;
+mod saml;
 mod storage;
 mod support;
 mod upstream;

@@ -508,9 +508,12 @@ pub async fn walk(
             .unwrap()
             .to_string();
         let mut form: Vec<(String, String)> = hidden_inputs(&page);
-        if page.contains("name=\"login\"") {
-            form.push(("login".into(), login.into()));
-            form.push(("password".into(), password.into()));
+        // Gantry and oidc-provider name the field `login`, SimpleSAMLphp `username`.
+        for field in ["login", "username"] {
+            if page.contains(&format!("name=\"{field}\"")) {
+                form.push((field.into(), login.into()));
+                form.push(("password".into(), password.into()));
+            }
         }
         if page.contains("name=\"approval\"") {
             form.push(("approval".into(), "approve".into()));
@@ -542,7 +545,15 @@ fn hidden_inputs(page: &str) -> Vec<(String, String)> {
                 let at = i.find(&k)? + k.len();
                 Some(i[at..].split('"').next()?.to_string())
             };
-            Some((attr("name")?, attr("value").unwrap_or_default()))
+            let unescape = |v: String| {
+                v.replace("&quot;", "\"")
+                    .replace("&#039;", "'")
+                    .replace("&#39;", "'")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            };
+            Some((attr("name")?, unescape(attr("value").unwrap_or_default())))
         })
         .collect()
 }

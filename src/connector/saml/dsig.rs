@@ -1,0 +1,205 @@
+//! XML Signature verification for exactly the subset SAML IdPs use: an enveloped signature
+//! over its parent element, one Reference to that parent's ID, Exclusive C14N, RSA-SHA256 or
+//! ECDSA-P256-SHA256 over SHA-256 digests (SHA-1 only when the config insists). The key comes
+//! from the configured certificates, never from the signature's KeyInfo.
+
+use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use base64::Engine;
+use roxmltree::{Document, Node};
+
+use super::xml::{NS_DSIG, children, exc_c14n, is, only_child};
+use crate::secret;
+
+const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+const RSA_SHA1: &str = "http://www.w3.org/2000/09/xmldsig#rsa-sha1";
+const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
+const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
+
+/// A public key of the IdP, from a configured certificate.
+#[derive(Debug, Clone)]
+pub struct IdpKey {
+    kind: KeyKind,
+    /// What verification takes: PKCS#1 RSAPublicKey, or the uncompressed EC point.
+    der: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    Rsa,
+    EcP256,
+}
+
+impl IdpKey {
+    /// Every certificate in a PEM bundle.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<IdpKey>, String> {
+        let mut keys = Vec::new();
+        for p in x509_parser::pem::Pem::iter_from_buffer(pem) {
+            let p = p.map_err(|e| format!("certificate PEM: {e}"))?;
+            if p.label != "CERTIFICATE" {
+                continue;
+            }
+            keys.push(Self::from_der(&p.contents)?);
+        }
+        if keys.is_empty() {
+            return Err("no certificate in the PEM".into());
+        }
+        Ok(keys)
+    }
+
+    /// A DER certificate (as in metadata's base64 `X509Certificate`).
+    pub fn from_der(der: &[u8]) -> Result<IdpKey, String> {
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(der).map_err(|e| format!("certificate: {e}"))?;
+        let spki = cert.public_key();
+        let oid = spki.algorithm.algorithm.to_id_string();
+        let kind = match oid.as_str() {
+            "1.2.840.113549.1.1.1" => KeyKind::Rsa,
+            "1.2.840.10045.2.1" => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string());
+                if curve.as_deref() != Some("1.2.840.10045.3.1.7") {
+                    return Err("only P-256 EC certificates are supported".into());
+                }
+                KeyKind::EcP256
+            }
+            other => return Err(format!("certificate key type {other} is not supported")),
+        };
+        Ok(IdpKey {
+            kind,
+            der: spki.subject_public_key.data.to_vec(),
+        })
+    }
+
+    fn verify(&self, alg: &str, msg: &[u8], sig: &[u8]) -> bool {
+        let a: &dyn VerificationAlgorithm = match (self.kind, alg) {
+            (KeyKind::Rsa, RSA_SHA256) => &signature::RSA_PKCS1_2048_8192_SHA256,
+            (KeyKind::Rsa, RSA_SHA1) => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            // XML DSig ECDSA values are r || s, not DER.
+            (KeyKind::EcP256, ECDSA_SHA256) => &signature::ECDSA_P256_SHA256_FIXED,
+            _ => return false,
+        };
+        UnparsedPublicKey::new(a, &self.der)
+            .verify(msg, sig)
+            .is_ok()
+    }
+}
+
+fn attr<'a>(n: Node<'a, '_>, name: &str) -> &'a str {
+    n.attribute(name).unwrap_or("")
+}
+
+fn inclusive_prefixes(transform: Node) -> Vec<String> {
+    transform
+        .children()
+        .filter(|c| c.is_element() && c.tag_name().name() == "InclusiveNamespaces")
+        .flat_map(|c| {
+            attr(c, "PrefixList")
+                .split_ascii_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn b64(text: &str) -> Result<Vec<u8>, String> {
+    let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(clean)
+        .map_err(|_| "the signature holds invalid base64".to_string())
+}
+
+/// Verify the enveloped signature `sig`, a direct child of `signed`, whose one Reference must
+/// name `signed` by its ID. `Ok` only if the digest and the signature both check out under one
+/// of `keys`.
+pub fn verify(
+    doc: &Document,
+    signed: Node,
+    sig: Node,
+    keys: &[IdpKey],
+    allow_sha1: bool,
+) -> Result<(), String> {
+    if sig.parent() != Some(signed) || !is(sig, NS_DSIG, "Signature") {
+        return Err("the signature is not enveloped in the element it signs".into());
+    }
+    let id = signed
+        .attribute("ID")
+        .filter(|i| !i.is_empty())
+        .ok_or("the signed element has no ID")?;
+    let info = only_child(sig, NS_DSIG, "SignedInfo")?;
+    let c14n = only_child(info, NS_DSIG, "CanonicalizationMethod")?;
+    if attr(c14n, "Algorithm") != EXC_C14N {
+        return Err(format!(
+            "canonicalization {} is not supported (exclusive c14n only)",
+            attr(c14n, "Algorithm")
+        ));
+    }
+    let method = attr(only_child(info, NS_DSIG, "SignatureMethod")?, "Algorithm").to_string();
+    match method.as_str() {
+        RSA_SHA256 | ECDSA_SHA256 => {}
+        RSA_SHA1 if allow_sha1 => {}
+        RSA_SHA1 => return Err("SHA-1 signatures are refused".into()),
+        other => return Err(format!("signature algorithm {other} is not supported")),
+    }
+    let reference = only_child(info, NS_DSIG, "Reference")?;
+    if attr(reference, "URI") != format!("#{id}") {
+        return Err("the signature references another element than the one it is in".into());
+    }
+    let transforms: Vec<Node> = match children(reference, NS_DSIG, "Transforms").count() {
+        1 => children(
+            only_child(reference, NS_DSIG, "Transforms")?,
+            NS_DSIG,
+            "Transform",
+        )
+        .collect(),
+        _ => return Err("the reference must list its transforms".into()),
+    };
+    let algs: Vec<&str> = transforms.iter().map(|t| attr(*t, "Algorithm")).collect();
+    if algs != [ENVELOPED, EXC_C14N] {
+        return Err(format!(
+            "transforms {algs:?} are not supported (enveloped-signature then exclusive c14n)"
+        ));
+    }
+    let digest_alg = attr(only_child(reference, NS_DSIG, "DigestMethod")?, "Algorithm");
+    let digest: &'static aws_lc_rs::digest::Algorithm = match digest_alg {
+        SHA256 => &aws_lc_rs::digest::SHA256,
+        SHA1 if allow_sha1 => &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        SHA1 => return Err("SHA-1 digests are refused".into()),
+        other => return Err(format!("digest {other} is not supported")),
+    };
+    let want = b64(&super::xml::text_only(only_child(
+        reference,
+        NS_DSIG,
+        "DigestValue",
+    )?)?)?;
+    let canonical = exc_c14n(
+        doc,
+        signed,
+        Some(sig.id()),
+        &inclusive_prefixes(transforms[1]),
+    );
+    let got = aws_lc_rs::digest::digest(digest, canonical.as_bytes());
+    if !secret::ct_eq_bytes(got.as_ref(), &want) {
+        return Err("the signed content was modified (digest mismatch)".into());
+    }
+    let info_c14n = exc_c14n(doc, info, None, &inclusive_prefixes(c14n));
+    let value = b64(&super::xml::text_only(only_child(
+        sig,
+        NS_DSIG,
+        "SignatureValue",
+    )?)?)?;
+    if keys
+        .iter()
+        .any(|k| k.verify(&method, info_c14n.as_bytes(), &value))
+    {
+        Ok(())
+    } else {
+        Err("the signature is not by the identity provider's key".into())
+    }
+}

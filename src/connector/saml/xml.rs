@@ -1,0 +1,365 @@
+//! XML for the SAML connector: parsing with no DTD and bounded size, Exclusive XML
+//! Canonicalization 1.0 (without comments) of one element's subtree, and strict text reading.
+//!
+//! Only what SAML responses need: the canonical form of an element minus one excluded child
+//! (the enveloped signature), with an optional InclusiveNamespaces prefix list.
+
+use roxmltree::{Document, Node, NodeId, ParsingOptions};
+
+pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+
+/// Far above any real response (a few KiB, tens with many groups), far below harm.
+pub const MAX_XML: usize = 256 * 1024;
+const MAX_NODES: u32 = 20_000;
+
+/// Parse untrusted XML: no DTD (so no entity declarations), bounded size and node count,
+/// and no comments or processing instructions anywhere: none belongs in a SAML response, and
+/// a comment inside a value is how signed text is made to read differently.
+pub fn parse(text: &str) -> Result<Document<'_>, String> {
+    if text.len() > MAX_XML {
+        return Err("the SAML response is far larger than any real one".into());
+    }
+    let opts = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_NODES,
+        ..ParsingOptions::default()
+    };
+    let doc = Document::parse_with_options(text, opts).map_err(|e| match e {
+        roxmltree::Error::DtdDetected => {
+            "the SAML response contains a DOCTYPE, which is never accepted".to_string()
+        }
+        e => format!("the SAML response is not well-formed XML: {e}"),
+    })?;
+    if doc.descendants().any(|n| n.is_comment() || n.is_pi()) {
+        return Err("the SAML response contains a comment or processing instruction".into());
+    }
+    Ok(doc)
+}
+
+/// Whether `n` is the element `{ns}name`.
+pub fn is(n: Node, ns: &str, name: &str) -> bool {
+    n.is_element() && n.tag_name().name() == name && n.tag_name().namespace() == Some(ns)
+}
+
+/// Element children named `{ns}name`.
+pub fn children<'a, 'i>(
+    n: Node<'a, 'i>,
+    ns: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+    n.children().filter(move |c| is(*c, ns, name))
+}
+
+/// The one child `{ns}name`; an error when there are none or several.
+pub fn only_child<'a, 'i>(
+    n: Node<'a, 'i>,
+    ns: &'a str,
+    name: &'a str,
+) -> Result<Node<'a, 'i>, String> {
+    let mut it = children(n, ns, name);
+    match (it.next(), it.next()) {
+        (Some(c), None) => Ok(c),
+        (None, _) => Err(format!("{} has no {name}", n.tag_name().name())),
+        (Some(_), Some(_)) => Err(format!("{} has more than one {name}", n.tag_name().name())),
+    }
+}
+
+/// The text of an element that must hold text only.
+pub fn text_only(n: Node) -> Result<String, String> {
+    let mut s = String::new();
+    for c in n.children() {
+        match c.text() {
+            Some(t) if c.is_text() => s.push_str(t),
+            _ => {
+                return Err(format!("{} must hold text only", n.tag_name().name()));
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// The qualified name of an element as written (prefix:local).
+fn element_qname<'i>(doc_text: &'i str, n: Node) -> &'i str {
+    let start = n.range().start + 1;
+    let rest = &doc_text[start..];
+    let end = rest
+        .find(|c: char| c.is_ascii_whitespace() || c == '/' || c == '>')
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn prefix_of(qname: &str) -> &str {
+    qname.split_once(':').map(|(p, _)| p).unwrap_or("")
+}
+
+/// The namespace URI bound to `prefix` ("" for the default namespace) at `n`.
+fn ns_uri<'a>(n: Node<'a, '_>, prefix: &str) -> Option<&'a str> {
+    n.namespaces()
+        .find(|ns| ns.name().unwrap_or("") == prefix)
+        .map(|ns| ns.uri())
+}
+
+/// Exclusive XML Canonicalization 1.0 (no comments) of `apex` and its subtree, leaving out the
+/// element `exclude` (the enveloped signature) and its subtree. `inclusive`: the
+/// InclusiveNamespaces PrefixList ("#default" for the default namespace).
+pub fn exc_c14n(
+    doc: &Document,
+    apex: Node,
+    exclude: Option<NodeId>,
+    inclusive: &[String],
+) -> String {
+    let mut out = String::new();
+    let mut rendered: Vec<(String, String)> = Vec::new();
+    element(
+        doc.input_text(),
+        apex,
+        exclude,
+        inclusive,
+        &mut rendered,
+        &mut out,
+    );
+    out
+}
+
+fn element(
+    text: &str,
+    n: Node,
+    exclude: Option<NodeId>,
+    inclusive: &[String],
+    rendered: &mut Vec<(String, String)>,
+    out: &mut String,
+) {
+    let qname = element_qname(text, n);
+    // Prefixes this element visibly uses, plus the inclusive ones in scope.
+    let mut used: Vec<String> = vec![prefix_of(qname).to_string()];
+    let attrs: Vec<(&str, roxmltree::Attribute)> = n
+        .attributes()
+        .map(|a| (&text[a.range_qname()], a))
+        .collect();
+    for (q, _) in &attrs {
+        let p = prefix_of(q);
+        if !p.is_empty() && p != "xml" {
+            used.push(p.to_string());
+        }
+    }
+    for p in inclusive {
+        let p = if p == "#default" { "" } else { p.as_str() };
+        if ns_uri(n, p).is_some() {
+            used.push(p.to_string());
+        }
+    }
+    used.sort();
+    used.dedup();
+    let depth = rendered.len();
+    let mut decls: Vec<(String, String)> = Vec::new();
+    for p in used {
+        let uri = ns_uri(n, &p).unwrap_or("");
+        let current = rendered
+            .iter()
+            .rev()
+            .find(|(rp, _)| *rp == p)
+            .map(|(_, u)| u.as_str());
+        let needed = match current {
+            Some(u) => u != uri,
+            // An empty default namespace needs saying only if a non-empty one was said above.
+            None => !(p.is_empty() && uri.is_empty()),
+        };
+        if needed {
+            decls.push((p, uri.to_string()));
+        }
+    }
+    out.push('<');
+    out.push_str(qname);
+    for (p, uri) in &decls {
+        if p.is_empty() {
+            out.push_str(" xmlns=\"");
+        } else {
+            out.push_str(" xmlns:");
+            out.push_str(p);
+            out.push_str("=\"");
+        }
+        escape_attr(uri, out);
+        out.push('"');
+        rendered.push((p.clone(), uri.clone()));
+    }
+    let mut sorted = attrs;
+    sorted.sort_by(|(_, a), (_, b)| {
+        (a.namespace().unwrap_or(""), a.name()).cmp(&(b.namespace().unwrap_or(""), b.name()))
+    });
+    for (q, a) in sorted {
+        out.push(' ');
+        out.push_str(q);
+        out.push_str("=\"");
+        escape_attr(a.value(), out);
+        out.push('"');
+    }
+    out.push('>');
+    for c in n.children() {
+        if Some(c.id()) == exclude {
+            continue;
+        }
+        if c.is_element() {
+            element(text, c, exclude, inclusive, rendered, out);
+        } else if c.is_text() {
+            escape_text(c.text().unwrap_or(""), out);
+        }
+    }
+    out.push_str("</");
+    out.push_str(qname);
+    out.push('>');
+    rendered.truncate(depth);
+}
+
+fn escape_text(s: &str, out: &mut String) {
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn escape_attr(s: &str, out: &mut String) {
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#x9;"),
+            '\n' => out.push_str("&#xA;"),
+            '\r' => out.push_str("&#xD;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Escape text for an XML document Gantry writes (AuthnRequest, SP metadata).
+pub fn escape(s: &str) -> String {
+    let mut out = String::new();
+    escape_attr(s, &mut out);
+    out.replace('>', "&gt;")
+}
+
+/// An `xs:dateTime` in UTC (`Z` or `+00:00`, optional fraction) as Unix seconds.
+pub fn parse_instant(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let s = s.strip_suffix('Z').or_else(|| s.strip_suffix("+00:00"))?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-');
+    let (y, m, day): (i64, i64, i64) = (
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+        d.next()?.parse().ok()?,
+    );
+    let time = time.split('.').next()?;
+    let mut t = time.split(':');
+    let (hh, mm, ss): (i64, i64, i64) = (
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+        t.next()?.parse().ok()?,
+    );
+    if d.next().is_some()
+        || t.next().is_some()
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || hh > 23
+        || mm > 59
+        || ss > 60
+    {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// Unix seconds as an `xs:dateTime` in UTC.
+pub fn instant(t: i64) -> String {
+    crate::registry::rfc3339(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c14n(xml: &str, inclusive: &[&str]) -> String {
+        let doc = parse(xml).unwrap();
+        let inc: Vec<String> = inclusive.iter().map(|s| s.to_string()).collect();
+        exc_c14n(&doc, doc.root_element(), None, &inc)
+    }
+
+    #[test]
+    fn exclusive_canonicalization_renders_only_used_namespaces_sorted() {
+        // Unused namespaces are dropped, attributes sorted by (namespace, name), empty
+        // elements expanded, quotes normalised, whitespace kept.
+        let xml = r#"<a:root xmlns:a="urn:a" xmlns:b="urn:b" xmlns:unused="urn:u" z="1" b:y='2' a:x="3">
+  <a:child/><b:c attr="&lt;&amp;&quot;&#9;"> t&gt;&amp; </b:c></a:root>"#;
+        assert_eq!(
+            c14n(xml, &[]),
+            "<a:root xmlns:a=\"urn:a\" xmlns:b=\"urn:b\" z=\"1\" a:x=\"3\" b:y=\"2\">\n  \
+             <a:child></a:child><b:c attr=\"&lt;&amp;&quot;&#x9;\"> t&gt;&amp; </b:c></a:root>"
+        );
+    }
+
+    #[test]
+    fn a_subtree_carries_the_namespaces_it_uses_from_above() {
+        let xml = r#"<p:r xmlns:p="urn:p" xmlns="urn:d" xmlns:x="urn:x"><p:s ID="1"><t x:a="v"/><p:u/></p:s></p:r>"#;
+        let doc = parse(xml).unwrap();
+        let s = doc.root_element().first_child().unwrap();
+        assert_eq!(
+            exc_c14n(&doc, s, None, &[]),
+            "<p:s xmlns:p=\"urn:p\" ID=\"1\"><t xmlns=\"urn:d\" xmlns:x=\"urn:x\" x:a=\"v\"></t><p:u></p:u></p:s>"
+        );
+        // The prefix list renders in-scope namespaces even if unused.
+        assert_eq!(
+            exc_c14n(&doc, s, None, &["x".into(), "#default".into()])
+                .split('>')
+                .next()
+                .unwrap(),
+            "<p:s xmlns=\"urn:d\" xmlns:p=\"urn:p\" xmlns:x=\"urn:x\" ID=\"1\""
+        );
+    }
+
+    #[test]
+    fn doctype_comments_and_oversize_are_refused() {
+        assert!(
+            parse("<!DOCTYPE r [<!ENTITY e \"x\">]><r>&e;</r>")
+                .unwrap_err()
+                .contains("DOCTYPE")
+        );
+        assert!(parse("<r>a<!---->b</r>").unwrap_err().contains("comment"));
+        assert!(parse("<r><?pi x?></r>").is_err());
+        assert!(
+            parse(&format!("<r>{}</r>", "x".repeat(MAX_XML)))
+                .unwrap_err()
+                .contains("larger")
+        );
+    }
+
+    #[test]
+    fn instants_parse_as_utc() {
+        assert_eq!(parse_instant("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_instant("2026-11-29T20:00:00.123Z"),
+            Some(1_795_982_400)
+        );
+        assert_eq!(
+            parse_instant("2000-02-29T12:00:00+00:00"),
+            Some(951_825_600)
+        );
+        assert_eq!(parse_instant("2026-11-29T20:00:00+01:00"), None);
+        assert_eq!(parse_instant("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_instant(&instant(1_795_982_400)), Some(1_795_982_400));
+    }
+}
