@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every Gantry test on a fresh Debian machine or a developer's:
 #   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
-#      docker-registry + skopeo, Chromium, a C compiler, openssl, curl) with apt,
+#      docker-registry + skopeo, Chromium, SimpleSAMLphp + PHP, xmlsec1, a C compiler,
+#      openssl, curl) with apt,
 #   2. installs the Node peers (openid-client, oidc-provider, playwright-core for Debian's
 #      Chromium) with npm ci,
-#   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry and an upstream OpenID
-#      provider (oidc-provider) on loopback ports,
+#   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
+#      provider (oidc-provider) and a SAML IdP (SimpleSAMLphp) on loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
 #   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
@@ -27,6 +28,9 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
+command -v php >/dev/null 2>&1 || missing+=(php-cli)
+[ -d /usr/share/simplesamlphp/www ] || missing+=(simplesamlphp php-xml php-mbstring php-sqlite3 php-curl)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -50,8 +54,11 @@ as_pg() {
 LDAPDIR=$(mktemp -d /tmp/gantry-ldap.XXXXXX)
 REGDIR=$(mktemp -d /tmp/gantry-registry.XXXXXX)
 OP_PID=""
+SAMLDIR=$(mktemp -d /tmp/gantry-saml.XXXXXX)
 cleanup() {
   [ -n "$OP_PID" ] && kill "$OP_PID" 2>/dev/null || true
+  scripts/peers/saml-idp.sh stop "$SAMLDIR/idp" >/dev/null 2>&1 || true
+  rm -rf "$SAMLDIR"
   scripts/peers/registry.sh stop "$REGDIR" >/dev/null 2>&1 || true
   as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
   scripts/peers/slapd.sh stop "$LDAPDIR/slapd" >/dev/null 2>&1 || true
@@ -118,6 +125,16 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 export GANTRY_TEST_OIDC_ISSUER="http://localhost:$OP_PORT"
+
+# --- the SAML IdP: it must know Gantry's ACS in advance, so the SAML test binds SP_PORT ---
+SP_PORT=$(free_port); IDP_PORT=$(free_port)
+log "starting SimpleSAMLphp $(dpkg-query -W -f='${Version}' simplesamlphp 2>/dev/null) on $IDP_PORT"
+IDP_HOST=localhost SP_ENTITY_ID="http://127.0.0.1:$SP_PORT/dex/callback" \
+  SP_ACS_URL="http://127.0.0.1:$SP_PORT/dex/callback" \
+  scripts/peers/saml-idp.sh start "$IDP_PORT" "$SAMLDIR/idp" >"$SAMLDIR/start.log" \
+  || { cat "$SAMLDIR/start.log" >&2; exit 1; }
+export GANTRY_TEST_SAML_SP_PORT="$SP_PORT"
+export GANTRY_TEST_SAML_IDP_METADATA="http://localhost:$IDP_PORT/simplesaml/saml2/idp/metadata.php"
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

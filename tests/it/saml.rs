@@ -681,3 +681,127 @@ async fn a_hostile_corpus_of_forged_responses_is_refused_and_creates_nothing() {
     assert_eq!((parked, logged_in), (1, 0));
     assert!(tried >= 25, "{tried} cases");
 }
+
+/// Gantry on the port SimpleSAMLphp was told about (scripts/test.sh starts both ends' config).
+async fn behind_simplesamlphp() -> TestApp {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!(
+                "{k} is not set. Run the tests through scripts/test.sh, which starts SimpleSAMLphp \
+                 with scripts/peers/saml-idp.sh"
+            )
+        })
+    };
+    let port: u16 = var("GANTRY_TEST_SAML_SP_PORT").parse().unwrap();
+    TestApp::start_with(Opts {
+        port: Some(port),
+        extra_yaml: format!(
+            r#"connectors:
+  - type: saml
+    id: saml
+    name: SimpleSAMLphp
+    config:
+      metadataURL: {}
+      redirectURI: @ISSUER@/callback
+      usernameAttr: uid
+      emailAttr: email
+      groupsAttr: groups
+      nameIDPolicyFormat: emailAddress
+"#,
+            var("GANTRY_TEST_SAML_IDP_METADATA")
+        ),
+        ..Opts::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn saml_idp_simplesamlphp_logs_in_through_its_form_in_reqwest_and_in_chromium() {
+    let app = behind_simplesamlphp().await;
+    let auth = |state: &str| {
+        reqwest::Url::parse_with_params(
+            &app.url("/auth"),
+            &[
+                ("client_id", "rp"),
+                ("redirect_uri", RP_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid email profile groups"),
+                ("state", state),
+                ("connector_id", "saml"),
+            ],
+        )
+        .unwrap()
+        .to_string()
+    };
+    // A scripted browser: AuthnRequest, the IdP's login form, its auto-POST back, approval.
+    let b = app.browser();
+    let approval = walk(&b, &auth("s1"), "alice", "alice123", |u| {
+        u.starts_with(&app.url("/approval"))
+    })
+    .await;
+    let back = walk(&b, &approval, "", "", |u| u.starts_with(RP_REDIRECT)).await;
+    let (s, t) = app
+        .exchange(&query_param(&back, "code").unwrap(), None, RP)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let c = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["name"], "alice");
+    assert_eq!(c["email"], "alice@example.org");
+    assert_eq!(c["groups"], serde_json::json!(["admins", "developers"]));
+
+    // A wrong password stays at the IdP: its form again, and no response for Gantry.
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let login_page = b.get(auth("s2")).send().await.unwrap();
+    let at = login_page.url().clone();
+    let page = login_page.text().await.unwrap();
+    assert!(
+        page.contains("name=\"username\""),
+        "the IdP's login form:\n{page}"
+    );
+    let again = b
+        .post(at.join("?").unwrap())
+        .form(&[
+            ("username", "alice"),
+            ("password", "wrong"),
+            (
+                "AuthState",
+                hidden(&page, "AuthState").replace("&amp;", "&").as_str(),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(again.contains("name=\"username\""), "{again}");
+    assert!(!again.contains("SAMLResponse"));
+
+    // Headless Chromium, the IdP on another site (localhost vs 127.0.0.1): its POST back is
+    // cross-site and carries no cookie; the GET that follows does.
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let out = tokio::process::Command::new("node")
+        .arg(format!("{rp}/browser-walk.mjs"))
+        .args([auth("chromium").as_str(), RP_REDIRECT, "bob", "bob123"])
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back = stdout.trim();
+    assert_eq!(query_param(back, "state").as_deref(), Some("chromium"));
+    let (s, t) = app
+        .exchange(&query_param(back, "code").unwrap(), None, RP)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let c = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["email"], "bob@example.org");
+    assert_eq!(c["groups"], serde_json::json!(["developers"]));
+}

@@ -26,7 +26,8 @@ try {
       await page.waitForLoadState('load');
       if (done) break;
       const before = page.url();
-      const user = await page.$('input[name=login]');
+      // Gantry and oidc-provider name the field `login`, SimpleSAMLphp `username`.
+      const user = await page.$('input[name=login]') || await page.$('input[name=username]');
       if (user) {
         await user.fill(login);
         await page.fill('input[name=password]', password);

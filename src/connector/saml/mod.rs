@@ -165,10 +165,12 @@ impl SamlConnector {
             .cfg
             .name_id_format()
             .map_err(ConnectorError::Rejected)?;
-        let issuer = match &self.cfg.entity_issuer {
-            Some(e) => format!("<saml:Issuer>{}</saml:Issuer>", xml::escape(e)),
-            None => String::new(),
-        };
+        // IdPs find the SP by this Issuer; without entityIssuer it is the redirect URI, which
+        // is also the Audience Gantry then expects.
+        let issuer = format!(
+            "<saml:Issuer>{}</saml:Issuer>",
+            xml::escape(self.cfg.entity_id())
+        );
         let request = format!(
             "<samlp:AuthnRequest xmlns:samlp=\"{}\" xmlns:saml=\"{}\" ID=\"{id}\" Version=\"2.0\" \
              IssueInstant=\"{}\" Destination=\"{}\" AssertionConsumerServiceURL=\"{}\" \
