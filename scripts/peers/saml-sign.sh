@@ -8,7 +8,7 @@
 #   KEY=rsa|ec                          key type when KEYDIR has none yet (default rsa)
 #   NAMEID, EMAIL, USERNAME, SAML_GROUPS (comma-separated), ACS, DESTINATION, RECIPIENT, AUDIENCE,
 #   ISSUER, INRESPONSETO, STATUS, NOT_BEFORE, NOT_ON_OR_AFTER (date -d offsets, e.g. "-1 min"),
-#   ASSERTION_ID, RESPONSE_ID
+#   ASSERTION_ID, RESPONSE_ID, PREFIXLIST
 set -euo pipefail
 KEYDIR=${1:?usage: saml-sign.sh KEYDIR}
 mkdir -p "$KEYDIR"
@@ -44,8 +44,11 @@ fi
 DIGALG="http://www.w3.org/2001/04/xmlenc#sha256"
 [ "$ALG" = sha1 ] && DIGALG="http://www.w3.org/2000/09/xmldsig#sha1"
 
+# PREFIXLIST="xs ..." adds InclusiveNamespaces to the reference's c14n (as Okta and ADFS do).
+INC=""
+[ -n "${PREFIXLIST:-}" ] && INC="<ec:InclusiveNamespaces xmlns:ec=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"$PREFIXLIST\"/>"
 sigtpl() {
-  printf '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="%s"/><ds:Reference URI="#%s"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="%s"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>' "$SIGALG" "$1" "$DIGALG"
+  printf '<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="%s"/><ds:Reference URI="#%s"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#">%s</ds:Transform></ds:Transforms><ds:DigestMethod Algorithm="%s"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>' "$SIGALG" "$1" "$INC" "$DIGALG"
 }
 RSIG=""; ASIG=""
 case "$SIGN" in response|both) RSIG=$(sigtpl "$RID");; esac

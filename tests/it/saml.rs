@@ -157,15 +157,18 @@ async fn complete(app: &TestApp, b: &reqwest::Client, relay: &str, xml: &str) ->
 async fn responses_signed_by_xmlsec1_log_in_whichever_element_is_signed() {
     let app = saml_app().await;
     let acs = app.url("/callback");
-    for (kind, sign) in [
-        ("rsa", "assertion"),
-        ("rsa", "response"),
-        ("rsa", "both"),
-        ("ec", "assertion"),
+    for (kind, sign, prefixes) in [
+        ("rsa", "assertion", ""),
+        ("rsa", "response", ""),
+        ("rsa", "both", ""),
+        ("ec", "assertion", ""),
+        // InclusiveNamespaces: the unused `xs` namespace is part of what is signed.
+        ("rsa", "assertion", "xs"),
     ] {
         let (b, relay, id) = start(&app, "openid email profile groups").await;
         let mut env = env_for(&id, &acs);
         env.push(("SIGN", sign));
+        env.push(("PREFIXLIST", prefixes));
         let xml = signed(kind, &env).await;
         let t = complete(&app, &b, &relay, &xml).await;
         let c = jwt_claims(t["id_token"].as_str().unwrap());
