@@ -808,3 +808,65 @@ async fn saml_idp_simplesamlphp_logs_in_through_its_form_in_reqwest_and_in_chrom
     assert_eq!(c["email"], "bob@example.org");
     assert_eq!(c["groups"], serde_json::json!(["developers"]));
 }
+
+#[tokio::test]
+async fn idp_metadata_supplies_the_certificate_sso_url_and_issuer() {
+    let cert = std::fs::read_to_string(keydir("rsa").join("idp.crt")).unwrap();
+    let der: String = cert.lines().filter(|l| !l.starts_with("-----")).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let md = dir.path().join("idp.xml");
+    std::fs::write(
+        &md,
+        format!(
+            r#"<?xml version="1.0"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{IDP_ISSUER}">
+  <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{ec}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{der}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="http://127.0.0.1:9/post"/>
+    <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="http://127.0.0.1:9/sso"/>
+  </md:IDPSSODescriptor>
+</md:EntityDescriptor>"#,
+            ec = std::fs::read_to_string(keydir("ec").join("idp.crt"))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect::<String>()
+        ),
+    )
+    .unwrap();
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            r#"connectors:
+  - type: saml
+    id: saml
+    name: From metadata
+    config:
+      metadataFile: {}
+      redirectURI: @ISSUER@/callback
+      usernameAttr: uid
+      emailAttr: email
+"#,
+            md.display()
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let acs = app.url("/callback");
+    // The SSO URL came from the metadata's HTTP-Redirect entry (start() stops there).
+    let (b, relay, id) = start(&app, "openid email").await;
+    let t = complete(&app, &b, &relay, &signed("rsa", &env_for(&id, &acs)).await).await;
+    assert_eq!(
+        jwt_claims(t["id_token"].as_str().unwrap())["email"],
+        "alice@example.org"
+    );
+    // The encryption-only key is not a signing key; the issuer is the metadata's entityID.
+    let (b, relay, id) = start(&app, "openid email").await;
+    let r = post(&app, &b, &relay, &signed("ec", &env_for(&id, &acs)).await).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (b, relay, id) = start(&app, "openid email").await;
+    let mut env = env_for(&id, &acs);
+    env.push(("ISSUER", "http://someone-else.example"));
+    let r = post(&app, &b, &relay, &signed("rsa", &env).await).await;
+    assert!(r.text().await.unwrap().contains("another issuer"));
+}
