@@ -220,21 +220,8 @@ async fn gantry_trusting(issuer: &str) -> TestApp {
 /// Start a login with a fresh browser and follow it to Gantry's callback; (browser, callback).
 async fn to_callback(app: &TestApp) -> (reqwest::Client, String) {
     let b = app.browser();
-    let auth = reqwest::Url::parse_with_params(
-        &app.url("/auth"),
-        &[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid email"),
-            ("connector_id", "hostile"),
-        ],
-    )
-    .unwrap();
-    let cb = walk(&b, auth.as_str(), "", "", |u| {
-        u.starts_with(&app.url("/callback"))
-    })
-    .await;
+    let auth = rp_auth_url(app, "hostile", "openid email", &[]);
+    let cb = walk(&b, &auth, "", "", |u| u.starts_with(&app.url("/callback"))).await;
     (b, cb)
 }
 
@@ -344,18 +331,8 @@ async fn gantry_starts_with_its_provider_down_and_logs_in_once_it_is_up() {
     let port = free_port();
     let app = gantry_trusting(&format!("http://127.0.0.1:{port}")).await;
     let b = app.browser();
-    let auth = reqwest::Url::parse_with_params(
-        &app.url("/auth"),
-        &[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("connector_id", "hostile"),
-        ],
-    )
-    .unwrap();
-    let r = b.get(auth.as_str()).send().await.unwrap();
+    let auth = rp_auth_url(&app, "hostile", "openid", &[]);
+    let r = b.get(&auth).send().await.unwrap();
     let login = app.absolute(location(&r));
     let (s, page) = fetch(&b, &login).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{page}");

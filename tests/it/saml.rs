@@ -86,21 +86,8 @@ async fn saml_app() -> TestApp {
 /// A login started in a fresh browser up to the IdP: (browser, RelayState, AuthnRequest ID).
 async fn start(app: &TestApp, scope: &str) -> (reqwest::Client, String, String) {
     let b = app.browser();
-    let auth = reqwest::Url::parse_with_params(
-        &app.url("/auth"),
-        &[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", scope),
-            ("connector_id", "saml"),
-        ],
-    )
-    .unwrap();
-    let to_idp = walk(&b, auth.as_str(), "", "", |u| {
-        u.starts_with("http://127.0.0.1:9/")
-    })
-    .await;
+    let auth = rp_auth_url(app, "saml", scope, &[]);
+    let to_idp = walk(&b, &auth, "", "", |u| u.starts_with("http://127.0.0.1:9/")).await;
     let relay = query_param(&to_idp, "RelayState").expect("RelayState");
     let req = query_param(&to_idp, "SAMLRequest").expect("SAMLRequest");
     let deflated = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, req).unwrap();
@@ -722,19 +709,12 @@ async fn behind_simplesamlphp() -> TestApp {
 async fn saml_idp_simplesamlphp_logs_in_through_its_form_in_reqwest_and_in_chromium() {
     let app = behind_simplesamlphp().await;
     let auth = |state: &str| {
-        reqwest::Url::parse_with_params(
-            &app.url("/auth"),
-            &[
-                ("client_id", "rp"),
-                ("redirect_uri", RP_REDIRECT),
-                ("response_type", "code"),
-                ("scope", "openid email profile groups"),
-                ("state", state),
-                ("connector_id", "saml"),
-            ],
+        rp_auth_url(
+            &app,
+            "saml",
+            "openid email profile groups",
+            &[("state", state)],
         )
-        .unwrap()
-        .to_string()
     };
     // A scripted browser: AuthnRequest, the IdP's login form, its auto-POST back, approval.
     let b = app.browser();
@@ -785,20 +765,8 @@ async fn saml_idp_simplesamlphp_logs_in_through_its_form_in_reqwest_and_in_chrom
 
     // Headless Chromium, the IdP on another site (localhost vs 127.0.0.1): its POST back is
     // cross-site and carries no cookie; the GET that follows does.
-    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
-    let out = tokio::process::Command::new("node")
-        .arg(format!("{rp}/browser-walk.mjs"))
-        .args([auth("chromium").as_str(), RP_REDIRECT, "bob", "bob123"])
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let back = stdout.trim();
+    let back = chromium_walk(&auth("chromium"), "bob", "bob123").await;
+    let back = back.as_str();
     assert_eq!(query_param(back, "state").as_deref(), Some("chromium"));
     let (s, t) = app
         .exchange(&query_param(back, "code").unwrap(), None, RP)

@@ -462,6 +462,41 @@ staticPasswords:
     }
 }
 
+/// The `/auth` URL of a code-flow login for the `rp` client through `connector`; `extra` adds
+/// parameters (state, nonce, PKCE).
+pub fn rp_auth_url(app: &TestApp, connector: &str, scope: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("connector_id", connector),
+    ];
+    params.extend_from_slice(extra);
+    reqwest::Url::parse_with_params(&app.url("/auth"), &params)
+        .unwrap()
+        .to_string()
+}
+
+/// Headless Chromium (tests/rp/browser-walk.mjs) walks from `start` through every login and
+/// consent page until it is sent to `RP_REDIRECT`; that URL.
+pub async fn chromium_walk(start: &str, login: &str, password: &str) -> String {
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let out = tokio::process::Command::new("node")
+        .arg(format!("{rp}/browser-walk.mjs"))
+        .args([start, RP_REDIRECT, login, password])
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.trim().to_string()
+}
+
 /// A loopback port that was free a moment ago, for a peer that must know it in advance.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -88,22 +88,18 @@ async fn login_through(app: &TestApp, login: &str, password: &str) -> Value {
     let b = app.browser();
     let verifier = gantry::secret::random_token(32);
     let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
-    let auth = reqwest::Url::parse_with_params(
-        &app.url("/auth"),
+    let auth = rp_auth_url(
+        app,
+        "upstream",
+        SCOPE,
         &[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", SCOPE),
             ("state", "st"),
             ("nonce", "nn"),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
-            ("connector_id", "upstream"),
         ],
-    )
-    .unwrap();
-    let approval = walk(&b, auth.as_str(), login, password, |u| {
+    );
+    let approval = walk(&b, &auth, login, password, |u| {
         u.starts_with(&app.url("/approval"))
     })
     .await;
@@ -288,18 +284,8 @@ async fn gantry_federates_behind_another_gantry() {
 
     // dev@example.com is not in an allowed group: the login stops at A with a clear page.
     let bw = a.browser();
-    let auth = reqwest::Url::parse_with_params(
-        &a.url("/auth"),
-        &[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("connector_id", "upstream"),
-        ],
-    )
-    .unwrap();
-    let callback = walk(&bw, auth.as_str(), "dev@example.com", "password", |u| {
+    let auth = rp_auth_url(&a, "upstream", "openid", &[]);
+    let callback = walk(&bw, &auth, "dev@example.com", "password", |u| {
         u.starts_with(&a.url("/callback"))
     })
     .await;
@@ -497,37 +483,21 @@ policy:
 #[tokio::test]
 async fn a_real_chromium_logs_in_through_the_provider_across_sites() {
     let app = gantry_behind_provider("").await;
-    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
     let verifier = gantry::secret::random_token(32);
     let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
-    let auth = reqwest::Url::parse_with_params(
-        &app.url("/auth"),
+    let auth = rp_auth_url(
+        &app,
+        "upstream",
+        "openid email groups",
         &[
-            ("client_id", "rp"),
-            ("redirect_uri", RP_REDIRECT),
-            ("response_type", "code"),
-            ("scope", "openid email groups"),
             ("state", "chromium"),
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
-            ("connector_id", "upstream"),
         ],
-    )
-    .unwrap();
-    let login = account("dee", &["developers"]);
-    let out = tokio::process::Command::new("node")
-        .arg(format!("{rp}/browser-walk.mjs"))
-        .args([auth.as_str(), RP_REDIRECT, &login, "any"])
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let back = stdout.trim();
+    let login = account("dee", &["developers"]);
+    let back = chromium_walk(&auth, &login, "any").await;
+    let back = back.as_str();
     assert_eq!(query_param(back, "state").as_deref(), Some("chromium"));
     let code = query_param(back, "code").expect("code");
     let (status, t) = app.exchange(&code, Some(&verifier), RP).await;
