@@ -88,7 +88,12 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         issuer: cfg.issuer.clone(),
         db,
         keys: Arc::new(keys),
-        clients: Clients::new(cfg.static_clients.iter().map(Client::from_config)),
+        clients: Clients::new(
+            cfg.static_clients
+                .iter()
+                .map(Client::from_config)
+                .chain([crate::admin::admin_client(&cfg.issuer)]),
+        ),
         connectors,
         clock,
         expiry,
@@ -139,6 +144,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         .merge(http::discovery::router())
         .merge(http::authorize::router())
         .merge(http::callback::router())
+        .merge(http::admin::router())
         .merge(http::token::router())
         .merge(http::logout::router())
         .merge(http::device::router())

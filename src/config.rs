@@ -426,6 +426,11 @@ impl Config {
             let Some(id) = c.id.as_deref().filter(|s| !s.is_empty()) else {
                 return bad(format!("staticClients[{i}]: id or idEnv is required"));
             };
+            if id == crate::admin::ADMIN_CLIENT {
+                return bad(format!(
+                    "staticClients[{i}]: `{id}` is the admin UI's built-in client; pick another id"
+                ));
+            }
             if !ids.insert(id) {
                 return bad(format!("staticClients[{i}]: duplicate client id `{id}`"));
             }

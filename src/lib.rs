@@ -3,6 +3,7 @@
 //! Layers, top to bottom: `http` (axum, thin) over `oauth` (protocol core) and `connector`
 //! (identity sources), over `keys` and `storage`. Lower layers never see HTTP.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod clock;

@@ -129,6 +129,16 @@ impl Connector {
     pub fn name(&self) -> &str {
         &self.name
     }
+    /// The config `type` (Dex's names; "local" for the built-in one).
+    pub fn kind(&self) -> &'static str {
+        match &self.kind {
+            Kind::Local(_) => "local",
+            Kind::Ldap(_) => "ldap",
+            Kind::Oidc(_) => "oidc",
+            Kind::OAuth(_) => "oauth",
+            Kind::Saml(_) => "saml",
+        }
+    }
     /// The label of the username field on the password form.
     pub fn prompt(&self) -> &str {
         match &self.kind {

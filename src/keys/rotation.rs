@@ -35,6 +35,15 @@ impl KeySet {
             .map(|(k, _, _)| k)
     }
 
+    /// The signing key at `now` and since when it signs.
+    pub fn signer_since(&self, now: i64) -> Option<(&Arc<SigningKey>, i64)> {
+        let k = self.signer_at(now)?;
+        self.keys
+            .iter()
+            .find(|(x, _, _)| x.kid == k.kid)
+            .map(|(k, from, _)| (k, *from))
+    }
+
     pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
         self.keys.iter().map(|(k, _, _)| k).find(|k| k.kid == kid)
     }

@@ -112,6 +112,14 @@ impl Clients {
         }
     }
 
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
     pub fn get(&self, id: &str) -> Option<&Client> {
         self.by_id.get(id)
     }

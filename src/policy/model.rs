@@ -11,6 +11,9 @@ pub struct Subjects {
     pub groups: Vec<String>,
     #[serde(default)]
     pub users: Vec<String>,
+    /// Admins only: clients whose `client_credentials` tokens may use the admin API.
+    #[serde(default)]
+    pub clients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,6 +4,7 @@
 //! reach this layer in clear: callers pass hashes. Read-modify-write goes through
 //! compare-and-set updates so replicas sharing one database never lose an update.
 
+pub mod admin;
 pub mod auth;
 pub mod device;
 pub mod groups;

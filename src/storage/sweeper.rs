@@ -14,6 +14,7 @@ pub struct Swept {
     pub device_requests: u64,
     pub upstream_logins: u64,
     pub saml_assertions: u64,
+    pub admin_sessions: u64,
 }
 
 /// Refresh-token lifetimes the sweeper honours (0 = unlimited).
@@ -66,6 +67,7 @@ impl Db {
                 .await?,
             saml_assertions: exec("DELETE FROM saml_assertions WHERE expires_at <= $1", now)
                 .await?,
+            admin_sessions: exec("DELETE FROM admin_sessions WHERE expires_at <= $1", now).await?,
         };
         if refresh.absolute_lifetime > 0 {
             s.refresh_tokens += exec(

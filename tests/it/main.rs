@@ -4,6 +4,7 @@
 // Test code may stop at the first surprise: that is what a failed assertion is.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod binary;
 mod config;
 mod device;

@@ -1,0 +1,260 @@
+//! The management operations behind the admin UI and API: signing administrators in through
+//! Gantry's own authorization code flow, deciding who is an administrator (the policy's
+//! `admins`), and the things they manage. Knows nothing of HTTP.
+
+use serde::Serialize;
+
+use crate::identity::Identity;
+use crate::oauth::Provider;
+use crate::oauth::client::Client;
+use crate::oauth::grants::{ClientAuth, TokenParams};
+use crate::policy::Subject;
+use crate::secret;
+use crate::storage::StorageError;
+use crate::storage::admin::AdminSession;
+
+/// The built-in public client the admin UI signs in with.
+pub const ADMIN_CLIENT: &str = "gantry-admin";
+/// An admin session ends after this long without a request...
+pub const IDLE_TIMEOUT: i64 = 30 * 60;
+/// ...and this long after sign-in in any case.
+pub const ABSOLUTE_TIMEOUT: i64 = 12 * 3600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No valid session or token: sign in (UI) or 401 (API).
+    #[error("not signed in")]
+    NotSignedIn,
+    /// Signed in, but not an administrator; the text names who.
+    #[error("{0} is not an administrator")]
+    Forbidden(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StorageError> for AdminError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::NotFound => AdminError::NotFound,
+            e => AdminError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// Who is acting: a signed-in person, or an admin API client.
+#[derive(Debug, Clone, Serialize)]
+pub struct Admin {
+    pub name: String,
+    pub email: String,
+    /// Set for API clients (`client_credentials`).
+    pub client: Option<String>,
+}
+
+/// A live login, as the sessions page and API show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub client_id: String,
+    pub user: String,
+    pub email: String,
+    pub connector: String,
+    pub groups: Vec<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+}
+
+/// The built-in client of the admin UI.
+pub fn admin_client(issuer: &str) -> Client {
+    Client {
+        id: ADMIN_CLIENT.into(),
+        secret_hash: None,
+        redirect_uris: vec![redirect_uri(issuer)],
+        trusted_peers: Vec::new(),
+        public: true,
+        name: "Gantry administration".into(),
+        logo_url: None,
+        grant_types: vec!["authorization_code".into()],
+        post_logout_redirect_uris: Vec::new(),
+        require_pkce: true,
+    }
+}
+
+pub fn redirect_uri(issuer: &str) -> String {
+    format!("{}/admin/callback", issuer.trim_end_matches('/'))
+}
+
+impl Provider {
+    fn is_admin(&self, user: &str, email: &str, groups: &[String]) -> bool {
+        self.policy.is_admin(&Subject {
+            user,
+            email,
+            groups,
+        })
+    }
+
+    /// Finish the admin client's code flow: the session cookie value if the user is an admin.
+    pub async fn admin_sign_in(
+        &self,
+        code: &str,
+        verifier: &str,
+    ) -> Result<(String, Admin), AdminError> {
+        let issued = self
+            .token(
+                Some(ClientAuth {
+                    id: Some(ADMIN_CLIENT.into()),
+                    secret: None,
+                }),
+                TokenParams {
+                    grant_type: Some("authorization_code".into()),
+                    code: Some(code.into()),
+                    redirect_uri: Some(redirect_uri(&self.issuer)),
+                    code_verifier: Some(verifier.into()),
+                    ..TokenParams::default()
+                },
+            )
+            .await
+            .map_err(|e| AdminError::BadRequest(e.description))?;
+        let c = self
+            .verify_access_token(&issued.access_token)
+            .await
+            .map_err(|_| AdminError::NotSignedIn)?;
+        let user = c
+            .preferred_username
+            .clone()
+            .or(c.name.clone())
+            .unwrap_or_default();
+        let email = c.email.clone().unwrap_or_default();
+        let groups = c.groups.clone().unwrap_or_default();
+        if !self.is_admin(&user, &email, &groups) {
+            let who = if email.is_empty() { user } else { email };
+            tracing::warn!(user = %who, "admin sign-in refused: not an administrator");
+            return Err(AdminError::Forbidden(who));
+        }
+        let token = secret::random_token(32);
+        let now = self.clock.now();
+        self.db
+            .create_admin_session(&AdminSession {
+                id_hash: secret::hash_secret(&token),
+                subject: c.sub.clone(),
+                username: user.clone(),
+                email: email.clone(),
+                groups_json: serde_json::to_string(&groups).unwrap_or_default(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + ABSOLUTE_TIMEOUT,
+            })
+            .await?;
+        tracing::info!(user = %user, "admin signed in");
+        Ok((
+            token,
+            Admin {
+                name: user,
+                email,
+                client: None,
+            },
+        ))
+    }
+
+    /// The admin behind a session cookie. Admin rights are checked again on every request,
+    /// so a policy change takes effect at once.
+    pub async fn admin_session(&self, token: &str) -> Result<Admin, AdminError> {
+        if token.is_empty() {
+            return Err(AdminError::NotSignedIn);
+        }
+        let now = self.clock.now();
+        let s = match self
+            .db
+            .use_admin_session(&secret::hash_secret(token), now, now - IDLE_TIMEOUT)
+            .await
+        {
+            Ok(s) => s,
+            Err(StorageError::NotFound) => return Err(AdminError::NotSignedIn),
+            Err(e) => return Err(e.into()),
+        };
+        let groups: Vec<String> = serde_json::from_str(&s.groups_json).unwrap_or_default();
+        if !self.is_admin(&s.username, &s.email, &groups) {
+            return Err(AdminError::Forbidden(s.email));
+        }
+        Ok(Admin {
+            name: s.username,
+            email: s.email,
+            client: None,
+        })
+    }
+
+    pub async fn admin_sign_out(&self, token: &str) -> Result<(), AdminError> {
+        Ok(self
+            .db
+            .delete_admin_session(&secret::hash_secret(token))
+            .await?)
+    }
+
+    /// The API client behind a bearer token: only `client_credentials` tokens of clients the
+    /// policy's `admins.clients` names. A user's access token is not accepted here: it was
+    /// issued to some other application, which must not gain admin rights by replaying it.
+    pub async fn admin_api_client(&self, bearer: &str) -> Result<Admin, AdminError> {
+        let c = self
+            .verify_access_token(bearer)
+            .await
+            .map_err(|_| AdminError::NotSignedIn)?;
+        let Some(client) = c.client_id.clone().filter(|id| *id == c.sub) else {
+            return Err(AdminError::Forbidden(
+                "a user's access token (use a client_credentials token)".into(),
+            ));
+        };
+        if !self.policy.admins.clients.contains(&client) {
+            return Err(AdminError::Forbidden(format!("client {client}")));
+        }
+        Ok(Admin {
+            name: client.clone(),
+            email: String::new(),
+            client: Some(client),
+        })
+    }
+
+    /// Live logins, newest use first.
+    pub async fn live_sessions(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<SessionView>, AdminError> {
+        let rows = self
+            .db
+            .live_families(limit.clamp(1, 500), offset.max(0))
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let id: Identity = serde_json::from_str(&r.identity).unwrap_or_default();
+                SessionView {
+                    id: r.family_id,
+                    client_id: r.client_id,
+                    user: if id.preferred_username.is_empty() {
+                        id.username
+                    } else {
+                        id.preferred_username
+                    },
+                    email: id.email,
+                    connector: id.connector_id,
+                    groups: id.groups,
+                    created_at: r.family_created_at,
+                    last_used_at: r.last_used_at,
+                }
+            })
+            .collect())
+    }
+
+    /// End a login: its refresh token stops working at once.
+    pub async fn revoke_session(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+        if !self.db.family_is_live(id).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.db.revoke_refresh_family(id, self.clock.now()).await?;
+        tracing::info!(admin = %admin.name, session = %id, "admin revoked a session");
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! `/api/v1`: the admin operations as JSON, for automation. Callers authenticate with a
+//! `client_credentials` access token of a client in `policy.admins.clients`, or with the admin
+//! UI's session cookie (SameSite=Strict, so no other site can make a browser send it).
+//! Errors are RFC 9457 problem documents.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde::{Deserialize, Serialize};
+
+use super::session_token;
+use crate::admin::{Admin, AdminError, SessionView};
+use crate::http::AppState;
+use crate::http::extract::bearer;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/sessions", get(list_sessions))
+        .route("/api/v1/sessions/{id}", delete(revoke_session))
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize)]
+struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+}
+
+fn problem(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Response {
+    let body = Problem {
+        kind: "about:blank",
+        title,
+        status: status.as_u16(),
+        detail: detail.into(),
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"gantry-admin\""),
+        );
+    }
+    resp
+}
+
+fn api_error(e: AdminError) -> Response {
+    match e {
+        AdminError::NotSignedIn => problem(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "a bearer token of an admin client, or an admin session, is required",
+        ),
+        AdminError::Forbidden(who) => problem(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("{who} may not use the admin API"),
+        ),
+        AdminError::BadRequest(m) => problem(StatusCode::BAD_REQUEST, "Bad Request", m),
+        AdminError::NotFound => problem(StatusCode::NOT_FOUND, "Not Found", "no such object"),
+        AdminError::Internal(cause) => {
+            tracing::error!(error = %cause, "internal error");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "see the server log",
+            )
+        }
+    }
+}
+
+async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Admin, Response> {
+    let r = match bearer(headers) {
+        Some(t) => s.provider.admin_api_client(t).await,
+        None => s.provider.admin_session(session_token(headers)).await,
+    };
+    r.map_err(api_error)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Page<T> {
+    items: Vec<T>,
+    /// The `offset` of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_offset: Option<i64>,
+}
+
+async fn list_sessions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    let p: ListQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+    };
+    let limit = p.limit.unwrap_or(50);
+    let offset = p.offset.unwrap_or(0);
+    if !(1..=500).contains(&limit) || offset < 0 {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "limit must be 1..500 and offset at least 0",
+        );
+    }
+    match s.provider.live_sessions(limit + 1, offset).await {
+        Ok(mut items) => {
+            let more = items.len() as i64 > limit;
+            items.truncate(limit as usize);
+            axum::Json(Page::<SessionView> {
+                items,
+                next_offset: more.then_some(offset + limit),
+            })
+            .into_response()
+        }
+        Err(e) => api_error(e),
+    }
+}
+
+async fn revoke_session(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match s.provider.revoke_session(&admin, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+/// The OpenAPI 3 description of what this module serves.
+async fn openapi(State(s): State<AppState>) -> Response {
+    let problem_ref = serde_json::json!({"$ref": "#/components/responses/Problem"});
+    axum::Json(serde_json::json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Gantry admin API", "version": "1"},
+        "servers": [{"url": s.web.url("/api/v1")}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": {
+            "/sessions": {
+                "get": {
+                    "summary": "Live logins (refresh-token families), newest use first",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+                    ],
+                    "responses": {
+                        "200": {"description": "A page of sessions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionPage"}}}},
+                        "400": problem_ref, "401": problem_ref, "403": problem_ref
+                    }
+                }
+            },
+            "/sessions/{id}": {
+                "delete": {
+                    "summary": "Revoke a session: its refresh token stops working",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "Revoked"}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                }
+            }
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "client_credentials access token of a client in policy.admins.clients"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "gantry_admin"}
+            },
+            "responses": {
+                "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            },
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}}},
+                "Session": {"type": "object", "required": ["id", "client_id", "user", "email", "connector", "groups", "created_at", "last_used_at"], "properties": {
+                    "id": {"type": "string"}, "client_id": {"type": "string"}, "user": {"type": "string"}, "email": {"type": "string"},
+                    "connector": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
+                    "created_at": {"type": "integer", "description": "Unix seconds"}, "last_used_at": {"type": "integer", "description": "Unix seconds"}}},
+                "SessionPage": {"type": "object", "required": ["items"], "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
+                    "next_offset": {"type": "integer"}}}
+            }
+        }
+    }))
+    .into_response()
+}

@@ -1,0 +1,54 @@
+//! `/admin` (server-rendered pages) and `/api/v1` (JSON): thin handlers over `crate::admin`.
+
+pub mod api;
+pub mod ui;
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue};
+
+use crate::http::extract::cookie;
+use crate::http::{AppState, WebSettings};
+use crate::secret;
+
+/// The admin session cookie: SameSite=Strict (no cross-site request ever carries it), for the
+/// whole issuer path so the API under it sees it too.
+pub const SESSION_COOKIE: &str = "gantry_admin";
+/// State and PKCE verifier of a sign-in in progress; Lax, since the return is a navigation.
+pub const LOGIN_COOKIE: &str = "gantry_admin_login";
+
+pub fn router() -> Router<AppState> {
+    ui::router().merge(api::router())
+}
+
+pub fn session_token(headers: &HeaderMap) -> &str {
+    cookie(headers, SESSION_COOKIE).unwrap_or_default()
+}
+
+/// The form token of an admin page: bound to the session, so another site cannot forge one.
+pub fn csrf_token(session: &str) -> String {
+    secret::hmac_b64(session.as_bytes(), b"gantry-admin-form")
+}
+
+pub fn csrf_ok(session: &str, presented: &str) -> bool {
+    !session.is_empty() && !presented.is_empty() && secret::ct_eq(&csrf_token(session), presented)
+}
+
+/// A `Set-Cookie` value.
+pub fn set_cookie(
+    web: &WebSettings,
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: Option<i64>,
+) -> Option<HeaderValue> {
+    let secure = if web.secure_cookies { "; Secure" } else { "" };
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
+    let path = if path.is_empty() { "/" } else { path };
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}{age}{secure}"
+    ))
+    .ok()
+}

@@ -1,0 +1,387 @@
+//! The admin pages. Sign-in goes through Gantry's own `/auth` with the built-in public client
+//! and PKCE; every page checks the session and admin rights again.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token, set_cookie};
+use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, SessionView, redirect_uri};
+use crate::http::AppState;
+use crate::http::error::PageError;
+use crate::http::extract::{cookie, page_form, page_query};
+use crate::secret;
+
+const PAGE: i64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(overview))
+        .route("/admin/login", get(login))
+        .route("/admin/callback", get(callback))
+        .route("/admin/logout", post(logout))
+        .route("/admin/sessions", get(sessions))
+        .route("/admin/sessions/revoke", post(revoke))
+}
+
+fn page_error(s: &AppState, e: AdminError) -> Response {
+    match e {
+        AdminError::NotSignedIn => Redirect::to(&s.web.path("/admin/login")).into_response(),
+        AdminError::Forbidden(who) => PageError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "You are signed in as {who}, who is not an administrator of this Gantry. \
+                 Ask an administrator to add you to policy.admins."
+            ),
+        )
+        .into_response(),
+        AdminError::BadRequest(m) => PageError::new(StatusCode::BAD_REQUEST, m).into_response(),
+        AdminError::NotFound => {
+            PageError::new(StatusCode::NOT_FOUND, "That no longer exists.").into_response()
+        }
+        AdminError::Internal(cause) => PageError::internal(cause).into_response(),
+    }
+}
+
+async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<(Admin, String), Response> {
+    let token = session_token(headers).to_string();
+    match s.provider.admin_session(&token).await {
+        Ok(a) => Ok((a, token)),
+        Err(e) => Err(page_error(s, e)),
+    }
+}
+
+/// What every admin page's navigation needs.
+struct Nav {
+    base: String,
+    csrf: String,
+    admin: String,
+}
+
+fn nav(s: &AppState, admin: &Admin, token: &str) -> Nav {
+    Nav {
+        base: s.web.base_path.clone(),
+        csrf: csrf_token(token),
+        admin: if admin.email.is_empty() {
+            admin.name.clone()
+        } else {
+            admin.email.clone()
+        },
+    }
+}
+
+struct ConnectorRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/overview.html")]
+struct OverviewPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    connectors: Vec<ConnectorRow>,
+    clients: usize,
+    sessions: usize,
+    sessions_more: bool,
+    key_alg: String,
+    key_age: String,
+}
+
+fn age(secs: i64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s old"),
+        s if s < 7200 => format!("{} min old", s / 60),
+        s if s < 172_800 => format!("{} h old", s / 3600),
+        s => format!("{} days old", s / 86_400),
+    }
+}
+
+async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let live = match s.provider.live_sessions(501, 0).await {
+        Ok(l) => l.len(),
+        Err(e) => return page_error(&s, e),
+    };
+    let now = s.provider.clock.now();
+    let keys = s.provider.keys.current();
+    let (key_alg, key_age) = keys
+        .signer_since(now)
+        .map(|(k, from)| (k.alg.as_str().to_string(), age(now - from)))
+        .unwrap_or_default();
+    let n = nav(&s, &admin, &token);
+    OverviewPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        connectors: s
+            .provider
+            .connectors
+            .iter()
+            .map(|c| ConnectorRow {
+                id: c.id().to_string(),
+                name: c.name().to_string(),
+                kind: c.kind(),
+            })
+            .collect(),
+        // The built-in admin client is not the admin's to manage.
+        clients: s.provider.clients.len().saturating_sub(1),
+        sessions: live.min(500),
+        sessions_more: live > 500,
+        key_alg,
+        key_age,
+    }
+    .into_response()
+}
+
+/// Start signing in: a code flow with PKCE against this very issuer.
+async fn login(State(s): State<AppState>) -> Response {
+    let state = secret::random_token(16);
+    let verifier = secret::random_token(32);
+    let challenge = secret::b64(&secret::sha256(verifier.as_bytes()));
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", ADMIN_CLIENT)
+        .append_pair("redirect_uri", &redirect_uri(&s.provider.issuer))
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email profile groups")
+        .append_pair("state", &state)
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256")
+        .finish();
+    let mut resp = Redirect::to(&format!("{}?{q}", s.web.path("/auth"))).into_response();
+    if let Some(c) = set_cookie(
+        &s.web,
+        LOGIN_COOKIE,
+        &format!("{state}.{verifier}"),
+        &s.web.path("/admin"),
+        "Lax",
+        Some(600),
+    ) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn callback(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let p = match page_query::<CallbackQuery>(q.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(e) = p.error {
+        return PageError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Signing in did not complete ({}).",
+                e.chars().take(64).collect::<String>()
+            ),
+        )
+        .into_response();
+    }
+    let pending = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let (want_state, verifier) = pending.split_once('.').unwrap_or_default();
+    let state = p.state.unwrap_or_default();
+    if want_state.is_empty() || !secret::ct_eq(want_state, &state) {
+        return PageError::new(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was not started in this browser, or took too long. Start again.",
+        )
+        .into_response();
+    }
+    let (token, _) = match s
+        .provider
+        .admin_sign_in(&p.code.unwrap_or_default(), verifier)
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => return page_error(&s, e),
+    };
+    let mut resp = Redirect::to(&s.web.path("/admin")).into_response();
+    let h = resp.headers_mut();
+    for c in [
+        set_cookie(
+            &s.web,
+            SESSION_COOKIE,
+            &token,
+            &s.web.base_path,
+            "Strict",
+            Some(ABSOLUTE_TIMEOUT),
+        ),
+        set_cookie(
+            &s.web,
+            LOGIN_COOKIE,
+            "",
+            &s.web.path("/admin"),
+            "Lax",
+            Some(0),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        h.append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+    id: Option<String>,
+}
+
+fn forged() -> Response {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "The form expired or did not come from this site. Go back, reload the page and try again.",
+    )
+    .into_response()
+}
+
+async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let f = match page_form::<CsrfForm>(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let token = session_token(&headers);
+    if !csrf_ok(token, f.csrf.as_deref().unwrap_or_default()) {
+        return forged();
+    }
+    if let Err(e) = s.provider.admin_sign_out(token).await {
+        return page_error(&s, e);
+    }
+    let mut resp = Redirect::to(&s.web.path("/admin/login")).into_response();
+    if let Some(c) = set_cookie(
+        &s.web,
+        SESSION_COOKIE,
+        "",
+        &s.web.base_path,
+        "Strict",
+        Some(0),
+    ) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+struct SessionRow {
+    id: String,
+    user: String,
+    email: String,
+    client_id: String,
+    connector: String,
+    groups: Vec<String>,
+    last_used: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/sessions.html")]
+struct SessionsPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    notice: String,
+    sessions: Vec<SessionRow>,
+    next_page: i64,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+    revoked: Option<String>,
+}
+
+async fn sessions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = match page_query::<PageQuery>(q.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let page = p.page.unwrap_or(0).clamp(0, 1_000_000);
+    let rows: Vec<SessionView> = match s.provider.live_sessions(PAGE + 1, page * PAGE).await {
+        Ok(r) => r,
+        Err(e) => return page_error(&s, e),
+    };
+    let more = rows.len() as i64 > PAGE;
+    let now = s.provider.clock.now();
+    let n = nav(&s, &admin, &token);
+    SessionsPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        notice: if p.revoked.is_some() {
+            "The session was revoked: its refresh token no longer works.".into()
+        } else {
+            String::new()
+        },
+        sessions: rows
+            .into_iter()
+            .take(PAGE as usize)
+            .map(|v| SessionRow {
+                id: v.id,
+                user: v.user,
+                email: v.email,
+                client_id: v.client_id,
+                connector: v.connector,
+                groups: v.groups,
+                last_used: format!("{} ago", age(now - v.last_used_at).trim_end_matches(" old")),
+            })
+            .collect(),
+        next_page: if more { page + 1 } else { 0 },
+    }
+    .into_response()
+}
+
+async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let f = match page_form::<CsrfForm>(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
+        return forged();
+    }
+    match s
+        .provider
+        .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(()) => Redirect::to(&s.web.path("/admin/sessions?revoked=1")).into_response(),
+        Err(e) => page_error(&s, e),
+    }
+}

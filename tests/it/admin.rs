@@ -1,0 +1,261 @@
+//! The admin UI and API: sign-in through Gantry itself, admin rights from the policy, live
+//! sessions listed and revoked (and the protocol endpoints noticing), CSRF, problem documents.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+const POLICY: &str = r#"policy:
+  admins: { groups: [admins], clients: [machine] }
+  rules: []
+"#;
+
+async fn app() -> TestApp {
+    TestApp::start_with(Opts {
+        extra_yaml: POLICY.into(),
+        ..Opts::default()
+    })
+    .await
+}
+
+/// Sign in to /admin with a fresh browser; the browser and the page it lands on.
+async fn sign_in(app: &TestApp, user: &str) -> (reqwest::Client, reqwest::Response) {
+    let b = app.browser();
+    let home = app.url("/admin");
+    let landed = walk(&b, &home, user, "password", |u| {
+        u == home || u.starts_with(&app.url("/admin/callback"))
+    })
+    .await;
+    let r = b.get(&landed).send().await.unwrap();
+    (b, r)
+}
+
+async fn dev_refresh_token(app: &TestApp) -> String {
+    let t = app
+        .tokens_for("openid email offline_access", "dev@example.com")
+        .await;
+    t["refresh_token"].as_str().unwrap().to_string()
+}
+
+async fn refresh(app: &TestApp, rt: &str) -> StatusCode {
+    app.post_token(
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+        Some(RP),
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
+    let app = app().await;
+    let rt = dev_refresh_token(&app).await;
+    // Not signed in: /admin sends the browser to sign in.
+    let r = app.browser().get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).ends_with("/admin/login"));
+
+    let (b, r) = sign_in(&app, "admin@example.com").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the callback signs in");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("gantry_admin="))
+        .expect("a session cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<h1>Overview</h1>"), "{page}");
+    assert!(page.contains("<td>local</td>"));
+
+    let page = b
+        .get(app.url("/admin/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains("dev@example.com"))
+        .expect("dev's session is listed");
+    let (id, csrf) = (hidden(row, "id"), hidden(&page, "csrf"));
+    // A forged form (no token, or another session's) is refused and changes nothing.
+    for bad in ["", "forged"] {
+        let r = b
+            .post(app.url("/admin/sessions/revoke"))
+            .form(&[("id", id.as_str()), ("csrf", bad)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    assert_eq!(refresh(&app, &rt).await, StatusCode::OK);
+    let rt = dev_refresh_token(&app).await;
+    let page = b
+        .get(app.url("/admin/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ids: Vec<String> = page
+        .split("<tr>")
+        .filter(|r| r.contains("dev@example.com"))
+        .map(|r| hidden(r, "id"))
+        .collect();
+    for id in &ids {
+        let r = b
+            .post(app.url("/admin/sessions/revoke"))
+            .form(&[("id", id.as_str()), ("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(
+        refresh(&app, &rt).await,
+        StatusCode::BAD_REQUEST,
+        "a revoked session's refresh token stops working"
+    );
+
+    // Sign out: the session cookie no longer opens the pages.
+    let r = b
+        .post(app.url("/admin/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = b.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_non_admin_gets_a_403_page() {
+    let app = app().await;
+    let (_, r) = sign_in(&app, "dev@example.com").await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("not an administrator"));
+}
+
+async fn machine_token(app: &TestApp) -> String {
+    let (s, t) = app
+        .post_token(
+            &[("grant_type", "client_credentials")],
+            Some(("machine", "machine-secret")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+) -> (StatusCode, String, Value) {
+    let mut r = reqwest::Client::new().request(method, app.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().await.unwrap();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let s = r.status();
+    (s, ct, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_api_lists_and_revokes_sessions_for_an_admin_client_only() {
+    let app = app().await;
+    let rt = dev_refresh_token(&app).await;
+    let token = machine_token(&app).await;
+    let (s, _, page) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/sessions?limit=10",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let dev = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["email"] == "dev@example.com")
+        .expect("dev's session")
+        .clone();
+    assert_eq!(dev["client_id"], "rp");
+    assert_eq!(dev["connector"], "local");
+
+    let path = format!("/api/v1/sessions/{}", dev["id"].as_str().unwrap());
+    let (s, _, _) = api(&app, reqwest::Method::DELETE, &path, Some(&token)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(refresh(&app, &rt).await, StatusCode::BAD_REQUEST);
+    let (s, ct, p) = api(&app, reqwest::Method::DELETE, &path, Some(&token)).await;
+    assert_eq!(
+        (s, ct.as_str()),
+        (StatusCode::NOT_FOUND, "application/problem+json")
+    );
+    assert_eq!(p["status"], 404);
+
+    // Without a token, with a user's token, with a bad parameter: problem documents.
+    let (s, ct, p) = api(&app, reqwest::Method::GET, "/api/v1/sessions", None).await;
+    assert_eq!(
+        (s, ct.as_str()),
+        (StatusCode::UNAUTHORIZED, "application/problem+json")
+    );
+    assert_eq!(p["title"], "Unauthorized");
+    let user = app.tokens("openid groups").await;
+    let (s, _, _) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/sessions",
+        user["access_token"].as_str(),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::FORBIDDEN,
+        "an admin user's token for another app is not enough"
+    );
+    let (s, _, p) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/sessions?limit=0",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
+    let (s, _, p) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/sessions?limit=x",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
+
+    let (s, _, doc) = api(&app, reqwest::Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(doc["paths"]["/sessions/{id}"]["delete"].is_object());
+}
