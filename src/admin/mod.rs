@@ -12,6 +12,7 @@ use crate::policy::Subject;
 use crate::secret;
 use crate::storage::StorageError;
 use crate::storage::admin::AdminSession;
+use crate::storage::audit::{AuditEvent, AuditFilter};
 
 /// The built-in public client the admin UI signs in with.
 pub const ADMIN_CLIENT: &str = "gantry-admin";
@@ -54,6 +55,17 @@ pub struct Admin {
     pub client: Option<String>,
 }
 
+impl Admin {
+    /// How the audit log names this admin.
+    pub fn actor(&self) -> String {
+        match &self.client {
+            Some(c) => format!("client:{c}"),
+            None if !self.email.is_empty() => self.email.clone(),
+            None => self.name.clone(),
+        }
+    }
+}
+
 /// A live login, as the sessions page and API show it.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
@@ -88,6 +100,32 @@ pub fn redirect_uri(issuer: &str) -> String {
 }
 
 impl Provider {
+    /// Append to the audit log. Best effort: a failed write is logged, and never fails (or
+    /// reveals anything to) the request that caused it.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        detail: serde_json::Value,
+    ) {
+        if let Err(e) = self
+            .db
+            .append_audit(
+                self.clock.now(),
+                actor,
+                action,
+                target,
+                outcome,
+                &detail.to_string(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, action, "audit log write failed");
+        }
+    }
+
     fn is_admin(&self, user: &str, email: &str, groups: &[String]) -> bool {
         self.policy.is_admin(&Subject {
             user,
@@ -132,6 +170,14 @@ impl Provider {
         if !self.is_admin(&user, &email, &groups) {
             let who = if email.is_empty() { user } else { email };
             tracing::warn!(user = %who, "admin sign-in refused: not an administrator");
+            self.audit(
+                &who,
+                "admin.sign_in",
+                "admin",
+                "refused",
+                serde_json::json!({}),
+            )
+            .await;
             return Err(AdminError::Forbidden(who));
         }
         let token = secret::random_token(32);
@@ -149,6 +195,14 @@ impl Provider {
             })
             .await?;
         tracing::info!(user = %user, "admin signed in");
+        self.audit(
+            &email,
+            "admin.sign_in",
+            "admin",
+            "success",
+            serde_json::json!({}),
+        )
+        .await;
         Ok((
             token,
             Admin {
@@ -255,6 +309,82 @@ impl Provider {
         }
         self.db.revoke_refresh_family(id, self.clock.now()).await?;
         tracing::info!(admin = %admin.name, session = %id, "admin revoked a session");
+        self.audit(
+            &admin.actor(),
+            "session.revoke",
+            id,
+            "success",
+            serde_json::json!({}),
+        )
+        .await;
         Ok(())
     }
+
+    /// Published signing keys for the keys page and API.
+    pub fn signing_keys(&self) -> Vec<KeyView> {
+        let now = self.clock.now();
+        let set = self.keys.current();
+        let signing = set.signer_at(now).map(|k| k.kid.clone());
+        set.list()
+            .into_iter()
+            .map(|(kid, alg, from, retired)| KeyView {
+                signing: Some(&kid) == signing.as_ref(),
+                kid,
+                alg: alg.to_string(),
+                active_from: from,
+                retired_at: retired,
+            })
+            .collect()
+    }
+
+    /// Rotate the signing key now (a suspected compromise).
+    pub async fn rotate_keys(&self, admin: &Admin) -> Result<(), AdminError> {
+        self.keys.rotate_now().await?;
+        let kid = self
+            .keys
+            .signer()
+            .map(|k| k.kid.clone())
+            .unwrap_or_default();
+        self.audit(
+            &admin.actor(),
+            "keys.rotate",
+            &kid,
+            "success",
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, AdminError> {
+        Ok(self
+            .db
+            .list_audit(filter, before, limit.clamp(1, 500))
+            .await?)
+    }
+
+    /// Logins and login failures over the last 24 hours.
+    pub async fn login_counts(&self) -> Result<(i64, i64), AdminError> {
+        let since = self.clock.now() - 86_400;
+        Ok((
+            self.db.count_audit("login", "success", since).await?,
+            self.db.count_audit("login", "failure", since).await?,
+        ))
+    }
+}
+
+/// A published signing key.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub active_from: i64,
+    pub retired_at: Option<i64>,
+    /// The key that signs now.
+    pub signing: bool,
 }

@@ -35,6 +35,14 @@ impl KeySet {
             .map(|(k, _, _)| k)
     }
 
+    /// Every published key: (kid, algorithm, signs from, retired at), newest first.
+    pub fn list(&self) -> Vec<(String, &'static str, i64, Option<i64>)> {
+        self.keys
+            .iter()
+            .map(|(k, from, retired)| (k.kid.clone(), k.alg.as_str(), *from, *retired))
+            .collect()
+    }
+
     /// The signing key at `now` and since when it signs.
     pub fn signer_since(&self, now: i64) -> Option<(&Arc<SigningKey>, i64)> {
         let k = self.signer_at(now)?;

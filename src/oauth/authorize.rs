@@ -300,6 +300,14 @@ impl Provider {
             Ok(None) => {
                 self.throttle.failed(now, username, addr);
                 self.metrics.login(connector_id, "failure");
+                self.audit(
+                    username,
+                    "login",
+                    connector_id,
+                    "failure",
+                    serde_json::json!({ "address": addr }),
+                )
+                .await;
                 return Err(LoginError::BadCredentials);
             }
             Err(ConnectorError::Unavailable(cause)) => {
@@ -310,6 +318,14 @@ impl Provider {
         };
         self.throttle.succeeded(username);
         self.metrics.login(connector_id, "success");
+        self.audit(
+            username,
+            "login",
+            connector_id,
+            "success",
+            serde_json::json!({ "client": req.client_id, "address": addr }),
+        )
+        .await;
         self.remember_groups(&identity).await;
         let json = to_json(&identity).map_err(|e| LoginError::Internal(e.to_string()))?;
         let browser_hash = secret::hash_secret(browser);

@@ -80,6 +80,29 @@ impl Provider {
         p: &CallbackParams,
         browser: &str,
     ) -> Result<String, LoginError> {
+        let r = self.finish_upstream_checked(p, browser).await;
+        self.audit_refusal(&r, "callback").await;
+        r
+    }
+
+    async fn audit_refusal<T>(&self, r: &Result<T, LoginError>, target: &str) {
+        if let Err(LoginError::Rejected(why)) = r {
+            self.audit(
+                "",
+                "login",
+                target,
+                "failure",
+                serde_json::json!({ "reason": why }),
+            )
+            .await;
+        }
+    }
+
+    async fn finish_upstream_checked(
+        &self,
+        p: &CallbackParams,
+        browser: &str,
+    ) -> Result<String, LoginError> {
         let now = self.clock.now();
         let Some(state) = p
             .state
@@ -168,6 +191,13 @@ impl Provider {
     ) -> Result<String, LoginError> {
         let cid = pending.connector_id.as_str();
         self.metrics.login(cid, "success");
+        let who = if identity.email.is_empty() {
+            &identity.username
+        } else {
+            &identity.email
+        };
+        self.audit(who, "login", cid, "success", serde_json::json!({}))
+            .await;
         self.remember_groups(identity).await;
         let json = to_json(identity).map_err(internal)?;
         match self
@@ -186,6 +216,16 @@ impl Provider {
     /// parked on the pending login, and the caller redirects the browser to the GET callback,
     /// which checks the cookie. The connector id on success, for that redirect.
     pub async fn saml_post(
+        &self,
+        relay_state: &str,
+        saml_response: &str,
+    ) -> Result<String, LoginError> {
+        let r = self.saml_post_checked(relay_state, saml_response).await;
+        self.audit_refusal(&r, "saml").await;
+        r
+    }
+
+    async fn saml_post_checked(
         &self,
         relay_state: &str,
         saml_response: &str,

@@ -5,6 +5,7 @@
 //! compare-and-set updates so replicas sharing one database never lose an update.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod device;
 pub mod groups;

@@ -15,6 +15,7 @@ pub struct Swept {
     pub upstream_logins: u64,
     pub saml_assertions: u64,
     pub admin_sessions: u64,
+    pub audit_log: u64,
 }
 
 /// Refresh-token lifetimes the sweeper honours (0 = unlimited).
@@ -23,6 +24,9 @@ pub struct RefreshLimits {
     pub absolute_lifetime: i64,
     pub valid_if_not_used_for: i64,
 }
+
+/// Audit events are kept this long (90 days).
+const AUDIT_RETENTION: i64 = 90 * 86_400;
 
 /// Revoked families are kept this long so their replay is still recognised and refused.
 const REVOKED_RETENTION: i64 = 24 * 3600;
@@ -68,6 +72,11 @@ impl Db {
             saml_assertions: exec("DELETE FROM saml_assertions WHERE expires_at <= $1", now)
                 .await?,
             admin_sessions: exec("DELETE FROM admin_sessions WHERE expires_at <= $1", now).await?,
+            audit_log: exec(
+                "DELETE FROM audit_log WHERE at <= $1",
+                now - AUDIT_RETENTION,
+            )
+            .await?,
         };
         if refresh.absolute_lifetime > 0 {
             s.refresh_tokens += exec(

@@ -31,6 +31,18 @@ async fn sign_in(app: &TestApp, user: &str) -> (reqwest::Client, reqwest::Respon
     (b, r)
 }
 
+/// Start a login at the password form in `b`: (request id, form URL).
+async fn start_password_login(app: &TestApp, b: &reqwest::Client) -> (String, String) {
+    let r = b
+        .get(rp_auth_url(app, "local", "openid", &[]))
+        .send()
+        .await
+        .unwrap();
+    let url = app.absolute(location(&r));
+    let req = query_param(&url, "req").unwrap();
+    (req, url)
+}
+
 async fn dev_refresh_token(app: &TestApp) -> String {
     let t = app
         .tokens_for("openid email offline_access", "dev@example.com")
@@ -131,6 +143,92 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
         refresh(&app, &rt).await,
         StatusCode::BAD_REQUEST,
         "a revoked session's refresh token stops working"
+    );
+
+    // Rotate the signing key from the keys page: a new key signs at once.
+    let before: Vec<String> = app
+        .provider
+        .signing_keys()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    let page = b
+        .get(app.url("/admin/keys"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("signing now"));
+    let r = b
+        .post(app.url("/admin/keys/rotate"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let signing = app
+        .provider
+        .signing_keys()
+        .into_iter()
+        .find(|k| k.signing)
+        .unwrap();
+    assert!(!before.contains(&signing.kid), "a new key signs");
+
+    // A failed login with markup for a name: the audit page shows it as text.
+    let evil = "<img src=x onerror=alert(1)>";
+    let bw = app.browser();
+    let (req, login_url) = start_password_login(&app, &bw).await;
+    let page = bw
+        .get(&login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = bw
+        .post(&login_url)
+        .form(&[
+            ("req", req.as_str()),
+            ("csrf", hidden(&page, "csrf").as_str()),
+            ("login", evil),
+            ("password", "wrong"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let page = b
+        .get(app.url("/admin/audit"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for action in ["admin.sign_in", "session.revoke", "keys.rotate", "login"] {
+        assert!(
+            page.contains(&format!("<td>{action}</td>")),
+            "{action} is in the audit log"
+        );
+    }
+    assert!(
+        page.contains("&#60;img src=x onerror=alert(1)&#62;"),
+        "{page}"
+    );
+    assert!(!page.contains(evil));
+    let filtered = b
+        .get(app.url("/admin/audit?action=keys.rotate"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        filtered.contains("<td>keys.rotate</td>") && !filtered.contains("<td>session.revoke</td>")
     );
 
     // Sign out: the session cookie no longer opens the pages.
@@ -254,6 +352,62 @@ async fn the_api_lists_and_revokes_sessions_for_an_admin_client_only() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{p}");
+
+    // Keys: listed, rotated; the audit log names the client that did it.
+    let (s, _, keys) = api(&app, reqwest::Method::GET, "/api/v1/keys", Some(&token)).await;
+    assert_eq!(s, StatusCode::OK);
+    let old = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["signing"] == true)
+        .unwrap()["kid"]
+        .clone();
+    let (s, _, _) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/keys/rotate",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, _, keys) = api(&app, reqwest::Method::GET, "/api/v1/keys", Some(&token)).await;
+    let new = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["signing"] == true)
+        .unwrap()["kid"]
+        .clone();
+    assert_ne!(old, new);
+    let (s, _, log) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit?action=session.revoke",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{log}");
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["actor"], "client:machine");
+    let (_, _, log) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit?limit=1",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(log["items"][0]["action"], "keys.rotate");
+    let before = log["next_before"].as_i64().expect("a next page");
+    let (_, _, older) = api(
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/v1/audit?limit=1&before={before}"),
+        Some(&token),
+    )
+    .await;
+    assert!(older["items"][0]["id"].as_i64().unwrap() < before);
 
     let (s, _, doc) = api(&app, reqwest::Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(s, StatusCode::OK);

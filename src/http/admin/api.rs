@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
 use super::session_token;
@@ -20,6 +20,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/sessions", get(list_sessions))
         .route("/api/v1/sessions/{id}", delete(revoke_session))
+        .route("/api/v1/keys", get(list_keys))
+        .route("/api/v1/keys/rotate", post(rotate_keys))
+        .route("/api/v1/audit", get(list_audit))
 }
 
 /// An RFC 9457 problem document.
@@ -152,6 +155,69 @@ async fn revoke_session(
     }
 }
 
+async fn list_keys(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    axum::Json(serde_json::json!({ "items": s.provider.signing_keys() })).into_response()
+}
+
+async fn rotate_keys(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match s.provider.rotate_keys(&admin).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    since: Option<i64>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list_audit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    let p: AuditQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+    };
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "limit must be 1..500",
+        );
+    }
+    let filter = crate::storage::audit::AuditFilter {
+        actor: p.actor.filter(|a| !a.is_empty()),
+        action: p.action.filter(|a| !a.is_empty()),
+        since: p.since,
+    };
+    match s.provider.audit_events(&filter, p.before, limit + 1).await {
+        Ok(mut items) => {
+            let more = items.len() as i64 > limit;
+            items.truncate(limit as usize);
+            let next = more.then(|| items.last().map(|e| e.id)).flatten();
+            axum::Json(serde_json::json!({ "items": items, "next_before": next })).into_response()
+        }
+        Err(e) => api_error(e),
+    }
+}
+
 /// The OpenAPI 3 description of what this module serves.
 async fn openapi(State(s): State<AppState>) -> Response {
     let problem_ref = serde_json::json!({"$ref": "#/components/responses/Problem"});
@@ -172,6 +238,31 @@ async fn openapi(State(s): State<AppState>) -> Response {
                         "200": {"description": "A page of sessions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionPage"}}}},
                         "400": problem_ref, "401": problem_ref, "403": problem_ref
                     }
+                }
+            },
+            "/keys": {
+                "get": {
+                    "summary": "Published signing keys, newest first",
+                    "responses": {"200": {"description": "Keys", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Key"}}}}}}}, "401": problem_ref, "403": problem_ref}
+                }
+            },
+            "/keys/rotate": {
+                "post": {
+                    "summary": "Rotate the signing key now; the new key signs at once",
+                    "responses": {"204": {"description": "Rotated"}, "401": problem_ref, "403": problem_ref}
+                }
+            },
+            "/audit": {
+                "get": {
+                    "summary": "Audit events, newest first",
+                    "parameters": [
+                        {"name": "actor", "in": "query", "schema": {"type": "string"}},
+                        {"name": "action", "in": "query", "schema": {"type": "string"}},
+                        {"name": "since", "in": "query", "schema": {"type": "integer", "description": "Unix seconds"}},
+                        {"name": "before", "in": "query", "schema": {"type": "integer", "description": "next_before of the previous page"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
+                    ],
+                    "responses": {"200": {"description": "A page of events", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AuditPage"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
                 }
             },
             "/sessions/{id}": {
@@ -197,6 +288,15 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "id": {"type": "string"}, "client_id": {"type": "string"}, "user": {"type": "string"}, "email": {"type": "string"},
                     "connector": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
                     "created_at": {"type": "integer", "description": "Unix seconds"}, "last_used_at": {"type": "integer", "description": "Unix seconds"}}},
+                "Key": {"type": "object", "required": ["kid", "alg", "active_from", "signing"], "properties": {
+                    "kid": {"type": "string"}, "alg": {"type": "string"}, "active_from": {"type": "integer"},
+                    "retired_at": {"type": "integer", "nullable": true}, "signing": {"type": "boolean"}}},
+                "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "target", "outcome", "detail"], "properties": {
+                    "id": {"type": "integer"}, "at": {"type": "integer"}, "actor": {"type": "string"}, "action": {"type": "string"},
+                    "target": {"type": "string"}, "outcome": {"type": "string"}, "detail": {"type": "string", "description": "JSON, never secrets"}}},
+                "AuditPage": {"type": "object", "required": ["items"], "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
+                    "next_before": {"type": "integer", "nullable": true}}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
                     "next_offset": {"type": "integer"}}}

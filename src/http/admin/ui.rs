@@ -28,6 +28,9 @@ pub fn router() -> Router<AppState> {
         .route("/admin/logout", post(logout))
         .route("/admin/sessions", get(sessions))
         .route("/admin/sessions/revoke", post(revoke))
+        .route("/admin/keys", get(keys))
+        .route("/admin/keys/rotate", post(rotate))
+        .route("/admin/audit", get(audit))
 }
 
 fn page_error(s: &AppState, e: AdminError) -> Response {
@@ -95,6 +98,8 @@ struct OverviewPage {
     sessions_more: bool,
     key_alg: String,
     key_age: String,
+    logins: i64,
+    failures: i64,
 }
 
 fn age(secs: i64) -> String {
@@ -113,6 +118,10 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
     };
     let live = match s.provider.live_sessions(501, 0).await {
         Ok(l) => l.len(),
+        Err(e) => return page_error(&s, e),
+    };
+    let (logins, failures) = match s.provider.login_counts().await {
+        Ok(c) => c,
         Err(e) => return page_error(&s, e),
     };
     let now = s.provider.clock.now();
@@ -143,6 +152,8 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
         sessions_more: live > 500,
         key_alg,
         key_age,
+        logins,
+        failures,
     }
     .into_response()
 }
@@ -384,4 +395,161 @@ async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Ok(()) => Redirect::to(&s.web.path("/admin/sessions?revoked=1")).into_response(),
         Err(e) => page_error(&s, e),
     }
+}
+
+struct KeyRow {
+    kid: String,
+    alg: String,
+    since: String,
+    retired: String,
+    signing: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/keys.html")]
+struct KeysPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    notice: String,
+    keys: Vec<KeyRow>,
+}
+
+async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let n = nav(&s, &admin, &token);
+    KeysPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        notice: if q.as_deref() == Some("rotated=1") {
+            "Rotated: the new key signs from now on.".into()
+        } else {
+            String::new()
+        },
+        keys: s
+            .provider
+            .signing_keys()
+            .into_iter()
+            .map(|k| KeyRow {
+                kid: k.kid,
+                alg: k.alg,
+                since: crate::registry::rfc3339(k.active_from),
+                retired: k
+                    .retired_at
+                    .map(crate::registry::rfc3339)
+                    .unwrap_or_default(),
+                signing: k.signing,
+            })
+            .collect(),
+    }
+    .into_response()
+}
+
+async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let f = match page_form::<CsrfForm>(&headers, body).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
+        return forged();
+    }
+    match s.provider.rotate_keys(&admin).await {
+        Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
+        Err(e) => page_error(&s, e),
+    }
+}
+
+struct AuditRow {
+    when: String,
+    actor: String,
+    action: String,
+    target: String,
+    outcome: String,
+    detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    actor: String,
+    action: String,
+    events: Vec<AuditRow>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    before: Option<i64>,
+}
+
+async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = match page_query::<AuditQuery>(q.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let filter = crate::storage::audit::AuditFilter {
+        actor: p.actor.clone().filter(|a| !a.is_empty()),
+        action: p.action.clone().filter(|a| !a.is_empty()),
+        since: None,
+    };
+    let mut events = match s.provider.audit_events(&filter, p.before, PAGE + 1).await {
+        Ok(e) => e,
+        Err(e) => return page_error(&s, e),
+    };
+    let next = if events.len() as i64 > PAGE {
+        events.truncate(PAGE as usize);
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("actor", p.actor.as_deref().unwrap_or_default())
+            .append_pair("action", p.action.as_deref().unwrap_or_default())
+            .append_pair(
+                "before",
+                &events.last().map(|e| e.id).unwrap_or(0).to_string(),
+            )
+            .finish();
+        format!("{}?{q}", s.web.path("/admin/audit"))
+    } else {
+        String::new()
+    };
+    let n = nav(&s, &admin, &token);
+    AuditPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        actor: p.actor.unwrap_or_default(),
+        action: p.action.unwrap_or_default(),
+        events: events
+            .into_iter()
+            .map(|e| AuditRow {
+                when: crate::registry::rfc3339(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                outcome: e.outcome,
+                detail: e.detail,
+            })
+            .collect(),
+        next,
+    }
+    .into_response()
 }
