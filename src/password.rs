@@ -27,6 +27,13 @@ fn is_bcrypt(hash: &str) -> bool {
 }
 
 /// Hash a password as an argon2id PHC string.
+/// `hash` off the async threads: argon2id is slow on purpose.
+pub async fn hash_async(password: String) -> Result<String, String> {
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
 pub fn hash(password: &str) -> Result<String, String> {
     Argon2::default()
         .hash_password(password.as_bytes())

@@ -30,6 +30,18 @@ impl Local {
         }
     }
 
+    /// The users of the config file: (email, username, groups).
+    pub fn static_users(&self) -> Vec<(String, String, Vec<String>)> {
+        self.statics
+            .iter()
+            .map(|p| (p.email.clone(), p.username.clone(), p.groups.clone()))
+            .collect()
+    }
+
+    pub fn uses_db(&self) -> bool {
+        self.use_db
+    }
+
     fn find_static(&self, login: &str) -> Option<&StaticPassword> {
         self.statics
             .iter()
@@ -55,6 +67,7 @@ impl Local {
         }
         if self.use_db
             && let Some(row) = self.db.get_password(login).await?
+            && row.disabled_at.is_none()
         {
             let groups: Vec<String> = serde_json::from_str(&row.groups_json).unwrap_or_default();
             let id = Identity {
@@ -89,6 +102,7 @@ impl Local {
         if self.use_db
             && let Some(row) = self.db.get_password(&identity.email).await?
             && row.user_id == identity.user_id
+            && row.disabled_at.is_none()
         {
             let mut id = identity.clone();
             id.groups = serde_json::from_str(&row.groups_json).unwrap_or_default();

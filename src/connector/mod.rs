@@ -156,6 +156,14 @@ impl Connector {
         matches!(self.kind, Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_))
     }
 
+    /// The built-in local connector behind this one, if it is it.
+    pub fn as_local(&self) -> Option<&local::Local> {
+        match &self.kind {
+            Kind::Local(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// The SAML connector behind this one, if it is one.
     pub fn saml(&self) -> Option<&saml::SamlConnector> {
         match &self.kind {

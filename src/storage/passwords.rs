@@ -12,6 +12,8 @@ pub struct PasswordRow {
     pub user_id: String,
     pub groups_json: String,
     pub created_at: i64,
+    /// Set while an admin has the user disabled.
+    pub disabled_at: Option<i64>,
 }
 
 impl Db {
@@ -39,6 +41,69 @@ impl Db {
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// Database users by email, `limit` after skipping `offset`.
+    pub async fn list_passwords(&self, limit: i64, offset: i64) -> Result<Vec<PasswordRow>> {
+        Ok(sqlx::query_as::<_, PasswordRow>(
+            "SELECT * FROM passwords ORDER BY email LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Change what an admin may change of a user; `Ok(false)` if there is no such user.
+    pub async fn update_password_row(
+        &self,
+        email: &str,
+        hash: Option<&str>,
+        groups_json: Option<&str>,
+        disabled_at: Option<Option<i64>>,
+    ) -> Result<bool> {
+        let mut tx = self.write.begin().await?;
+        let mut found = true;
+        if let Some(h) = hash {
+            found &= sqlx::query("UPDATE passwords SET hash = $1 WHERE email = $2")
+                .bind(h)
+                .bind(email.to_lowercase())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        }
+        if let Some(g) = groups_json {
+            found &= sqlx::query("UPDATE passwords SET groups_json = $1 WHERE email = $2")
+                .bind(g)
+                .bind(email.to_lowercase())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        }
+        if let Some(d) = disabled_at {
+            found &= sqlx::query("UPDATE passwords SET disabled_at = $1 WHERE email = $2")
+                .bind(d)
+                .bind(email.to_lowercase())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+        }
+        if found {
+            tx.commit().await?;
+        }
+        Ok(found)
+    }
+
+    pub async fn delete_password(&self, email: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM passwords WHERE email = $1")
+            .bind(email.to_lowercase())
+            .execute(&self.write)
+            .await?
+            .rows_affected()
+            == 1)
     }
 
     /// Replace a hash only if it is still the one that was verified.

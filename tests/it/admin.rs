@@ -413,3 +413,253 @@ async fn the_api_lists_and_revokes_sessions_for_an_admin_client_only() {
     assert_eq!(s, StatusCode::OK);
     assert!(doc["paths"]["/sessions/{id}"]["delete"].is_object());
 }
+
+async fn password_login(app: &TestApp, user: &str, password: &str) -> StatusCode {
+    app.post_token(
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("scope", "openid"),
+        ],
+        Some(RP),
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn users_are_created_validated_disabled_and_deleted_in_the_ui() {
+    let app = app().await;
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("admin@example.com") && page.contains("config file (read-only)"));
+    let csrf = hidden(&page, "csrf");
+    let create = |email: &'static str, password: &'static str| {
+        let (b, csrf) = (&b, csrf.clone());
+        let url = app.url("/admin/users");
+        async move {
+            b.post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", email),
+                    ("username", "Zoe <b>Z</b>"),
+                    ("password", password),
+                    ("groups", "ops, release"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Every field error is shown next to its field, and nothing is saved.
+    let r = create("not-an-email", "short").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("id=\"email-error\"") && page.contains("id=\"password-error\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("value=\"not-an-email\""),
+        "what was typed is kept"
+    );
+    assert_eq!(
+        password_login(&app, "not-an-email", "short").await,
+        StatusCode::BAD_REQUEST
+    );
+
+    let r = create("zoe@example.com", "a long password").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = b
+        .get(app.url("/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Zoe &#60;b&#62;Z&#60;/b&#62;"),
+        "markup in a name is text"
+    );
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "a long password").await,
+        StatusCode::OK
+    );
+    // The same email twice is refused next to the email field.
+    let r = create("zoe@example.com", "a long password").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("already exists"));
+
+    let change = |action: &'static str, extra: Vec<(&'static str, &'static str)>| {
+        let (b, csrf) = (&b, csrf.clone());
+        let url = app.url("/admin/users/change");
+        async move {
+            let mut form = vec![
+                ("csrf", csrf.as_str()),
+                ("email", "zoe@example.com"),
+                ("action", action),
+            ];
+            form.extend(extra);
+            b.post(url).form(&form).send().await.unwrap().status()
+        }
+    };
+    assert_eq!(change("disable", vec![]).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "a long password").await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(change("enable", vec![]).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        change("reset", vec![("password", "another long one")]).await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "a long password").await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "another long one").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        change("reset", vec![("password", "short")]).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(change("delete", vec![]).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "another long one").await,
+        StatusCode::BAD_REQUEST
+    );
+    // Config users are read-only; a forged form changes nothing.
+    let r = b
+        .post(app.url("/admin/users/change"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "dev@example.com"),
+            ("action", "disable"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = b
+        .post(app.url("/admin/users"))
+        .form(&[
+            ("csrf", "forged"),
+            ("email", "eve@example.com"),
+            ("username", "eve"),
+            ("password", "a long password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        password_login(&app, "eve@example.com", "a long password").await,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn users_api_takes_json_and_answers_problems() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let send =
+        |method: reqwest::Method, path: &'static str, ct: &'static str, body: &'static str| {
+            let (app, token) = (&app, token.clone());
+            async move {
+                let r = reqwest::Client::new()
+                    .request(method, app.url(path))
+                    .bearer_auth(token)
+                    .header("content-type", ct)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = r.status();
+                (s, r.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+    let json = "application/json";
+    let (s, _) = send(reqwest::Method::POST, "/api/v1/users", json,
+        r#"{"email":"ci@example.com","username":"ci","password":"a long password","groups":["ops"]}"#).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(
+        password_login(&app, "ci@example.com", "a long password").await,
+        StatusCode::OK
+    );
+    for (body, ct, want) in [
+        ("{not json", json, StatusCode::BAD_REQUEST),
+        (
+            r#"{"email":"x@example.com","username":"x","password":"a long password","admin":true}"#,
+            json,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            r#"{"email":"x@example.com","username":"x","password":"short"}"#,
+            json,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "email=x",
+            "application/x-www-form-urlencoded",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ] {
+        let (s, p) = send(reqwest::Method::POST, "/api/v1/users", ct, body).await;
+        assert_eq!(s, want, "{body}: {p}");
+        assert_eq!(p["status"], want.as_u16(), "a problem document");
+    }
+    let (s, _) = send(
+        reqwest::Method::PATCH,
+        "/api/v1/users/ci@example.com",
+        json,
+        r#"{"disabled":true}"#,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        password_login(&app, "ci@example.com", "a long password").await,
+        StatusCode::BAD_REQUEST
+    );
+    let (_, list) = send(reqwest::Method::GET, "/api/v1/users", json, "").await;
+    let ci = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ci@example.com")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (ci["disabled"].as_bool(), ci["source"].as_str()),
+        (Some(true), Some("database"))
+    );
+    let (s, _) = send(
+        reqwest::Method::DELETE,
+        "/api/v1/users/ci@example.com",
+        json,
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, p) = send(
+        reqwest::Method::DELETE,
+        "/api/v1/users/ci@example.com",
+        json,
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, p["status"].as_u64()),
+        (StatusCode::NOT_FOUND, Some(404))
+    );
+}

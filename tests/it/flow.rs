@@ -451,6 +451,7 @@ async fn bcrypt_hashes_are_upgraded_to_argon2id_on_login() {
         user_id: "old-1".into(),
         groups_json: "[\"legacy\"]".into(),
         created_at: 0,
+        disabled_at: None,
     })
     .await
     .unwrap();

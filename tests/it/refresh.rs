@@ -172,6 +172,7 @@ async fn refresh_revalidates_the_user_with_the_connector() {
         user_id: "temp-1".into(),
         groups_json: "[\"a\"]".into(),
         created_at: 0,
+        disabled_at: None,
     })
     .await
     .unwrap();

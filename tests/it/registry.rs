@@ -152,6 +152,7 @@ async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
             user_id: email.into(),
             groups_json: serde_json::to_string(groups).unwrap(),
             created_at: 0,
+            disabled_at: None,
         })
         .await
         .unwrap();

@@ -191,6 +191,7 @@ async fn conformance(db: Db) {
         user_id: "1".into(),
         groups_json: "[]".into(),
         created_at: now,
+        disabled_at: None,
     })
     .await
     .unwrap();

@@ -35,7 +35,11 @@ struct Problem {
     detail: String,
 }
 
-fn problem(status: StatusCode, title: &'static str, detail: impl Into<String>) -> Response {
+pub(super) fn problem(
+    status: StatusCode,
+    title: &'static str,
+    detail: impl Into<String>,
+) -> Response {
     let body = Problem {
         kind: "about:blank",
         title,
@@ -58,7 +62,7 @@ fn problem(status: StatusCode, title: &'static str, detail: impl Into<String>) -
     resp
 }
 
-fn api_error(e: AdminError) -> Response {
+pub(super) fn api_error(e: AdminError) -> Response {
     match e {
         AdminError::NotSignedIn => problem(
             StatusCode::UNAUTHORIZED,
@@ -83,12 +87,44 @@ fn api_error(e: AdminError) -> Response {
     }
 }
 
-async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Admin, Response> {
+pub(super) async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Admin, Response> {
     let r = match bearer(headers) {
         Some(t) => s.provider.admin_api_client(t).await,
         None => s.provider.admin_session(session_token(headers)).await,
     };
     r.map_err(api_error)
+}
+
+/// A JSON request body, or a 400 problem saying what is wrong with it.
+pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, Response> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !ct.to_ascii_lowercase().starts_with("application/json") {
+        return Err(problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type",
+            "send application/json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+        problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            "at most 64 KiB",
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            format!("the body: {e}"),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -265,6 +301,34 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "responses": {"200": {"description": "A page of events", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AuditPage"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
                 }
             },
+            "/users": {
+                "get": {
+                    "summary": "Users: the config file's (read-only) and the password database's",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+                    ],
+                    "responses": {"200": {"description": "Users", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
+                },
+                "post": {
+                    "summary": "Create a user in the password database",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}}},
+                    "responses": {"201": {"description": "Created"}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
+                }
+            },
+            "/users/{email}": {
+                "patch": {
+                    "summary": "Reset the password, set the groups, disable or enable",
+                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}}},
+                    "responses": {"204": {"description": "Changed"}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
+                },
+                "delete": {
+                    "summary": "Delete a user of the password database",
+                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                }
+            },
             "/sessions/{id}": {
                 "delete": {
                     "summary": "Revoke a session: its refresh token stops working",
@@ -297,6 +361,16 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "AuditPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
                     "next_before": {"type": "integer", "nullable": true}}},
+                "User": {"type": "object", "required": ["email", "username", "groups", "source", "disabled"], "properties": {
+                    "email": {"type": "string"}, "username": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
+                    "source": {"type": "string", "enum": ["config", "database"]}, "disabled": {"type": "boolean"}}},
+                "NewUser": {"type": "object", "additionalProperties": false, "required": ["email", "username", "password"], "properties": {
+                    "email": {"type": "string", "format": "email"}, "username": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true},
+                    "groups": {"type": "array", "items": {"type": "string"}}}},
+                "UserChange": {"type": "object", "additionalProperties": false, "properties": {
+                    "password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true},
+                    "groups": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"}}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
                     "next_offset": {"type": "integer"}}}

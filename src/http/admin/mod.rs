@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod ui;
+pub mod users;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue};
@@ -17,7 +18,7 @@ pub const SESSION_COOKIE: &str = "gantry_admin";
 pub const LOGIN_COOKIE: &str = "gantry_admin_login";
 
 pub fn router() -> Router<AppState> {
-    ui::router().merge(api::router())
+    ui::router().merge(api::router()).merge(users::router())
 }
 
 pub fn session_token(headers: &HeaderMap) -> &str {

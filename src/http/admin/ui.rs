@@ -33,7 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit))
 }
 
-fn page_error(s: &AppState, e: AdminError) -> Response {
+pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
     match e {
         AdminError::NotSignedIn => Redirect::to(&s.web.path("/admin/login")).into_response(),
         AdminError::Forbidden(who) => PageError::new(
@@ -52,7 +52,10 @@ fn page_error(s: &AppState, e: AdminError) -> Response {
     }
 }
 
-async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<(Admin, String), Response> {
+pub(super) async fn signed_in(
+    s: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Admin, String), Response> {
     let token = session_token(headers).to_string();
     match s.provider.admin_session(&token).await {
         Ok(a) => Ok((a, token)),
@@ -61,13 +64,13 @@ async fn signed_in(s: &AppState, headers: &HeaderMap) -> Result<(Admin, String),
 }
 
 /// What every admin page's navigation needs.
-struct Nav {
-    base: String,
-    csrf: String,
-    admin: String,
+pub(super) struct Nav {
+    pub base: String,
+    pub csrf: String,
+    pub admin: String,
 }
 
-fn nav(s: &AppState, admin: &Admin, token: &str) -> Nav {
+pub(super) fn nav(s: &AppState, admin: &Admin, token: &str) -> Nav {
     Nav {
         base: s.web.base_path.clone(),
         csrf: csrf_token(token),
@@ -264,7 +267,7 @@ struct CsrfForm {
     id: Option<String>,
 }
 
-fn forged() -> Response {
+pub(super) fn forged() -> Response {
     PageError::new(
         StatusCode::FORBIDDEN,
         "The form expired or did not come from this site. Go back, reload the page and try again.",

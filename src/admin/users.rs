@@ -1,0 +1,284 @@
+//! Users of the password database, as an admin manages them. Users of the config file are
+//! listed too, read-only. Every change is validated whole before anything is written, and
+//! audited without the password.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Admin, AdminError};
+use crate::oauth::Provider;
+use crate::storage::passwords::PasswordRow;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub email: String,
+    pub username: String,
+    pub groups: Vec<String>,
+    /// "config" (read-only) or "database".
+    pub source: &'static str,
+    pub disabled: bool,
+}
+
+/// A new user, as the form or the API sends it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// A change to a user; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    pub password: Option<String>,
+    pub groups: Option<Vec<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// A field and what is wrong with it, for the form to show next to that field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn check_email(e: &str) -> Option<String> {
+    let ok = e.len() <= 254
+        && e.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+        && !e
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    (!ok).then(|| "an email address such as ann@example.com".into())
+}
+
+fn check_password(p: &str) -> Option<String> {
+    match p.chars().count() {
+        0..=9 => Some("at least 10 characters".into()),
+        1025.. => Some("at most 1024 characters".into()),
+        _ => None,
+    }
+}
+
+fn check_groups(groups: &[String]) -> Option<String> {
+    groups
+        .iter()
+        .find(|g| g.is_empty() || g.len() > 128 || g.chars().any(|c| c.is_control() || c == ','))
+        .map(|g| {
+            format!(
+                "`{}` is not a group name",
+                g.chars().take(40).collect::<String>()
+            )
+        })
+}
+
+/// Split a comma-separated groups field.
+pub fn parse_groups(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+impl Provider {
+    fn local_statics(&self) -> Vec<(String, String, Vec<String>)> {
+        self.connectors
+            .iter()
+            .find_map(|c| c.as_local())
+            .map(|l| l.static_users())
+            .unwrap_or_default()
+    }
+
+    pub async fn users(&self, limit: i64, offset: i64) -> Result<Vec<UserView>, AdminError> {
+        let mut out: Vec<UserView> = if offset == 0 {
+            self.local_statics()
+                .into_iter()
+                .map(|(email, username, groups)| UserView {
+                    email,
+                    username,
+                    groups,
+                    source: "config",
+                    disabled: false,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for r in self
+            .db
+            .list_passwords(limit.clamp(1, 500), offset.max(0))
+            .await?
+        {
+            out.push(UserView {
+                groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
+                email: r.email,
+                username: r.username,
+                source: "database",
+                disabled: r.disabled_at.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Validate a new user whole; every problem, by field.
+    pub fn check_new_user(&self, u: &NewUser) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        let mut push = |field, m: Option<String>| {
+            if let Some(message) = m {
+                errs.push(FieldError { field, message });
+            }
+        };
+        push("email", check_email(&u.email));
+        push(
+            "username",
+            (u.username.trim().is_empty() || u.username.len() > 128)
+                .then(|| "a name of 1 to 128 characters".into()),
+        );
+        push("password", check_password(&u.password));
+        push("groups", check_groups(&u.groups));
+        errs
+    }
+
+    pub async fn create_user(&self, admin: &Admin, u: &NewUser) -> Result<(), AdminError> {
+        if let Some(e) = self.check_new_user(u).into_iter().next() {
+            return Err(AdminError::BadRequest(format!(
+                "{}: {}",
+                e.field, e.message
+            )));
+        }
+        let email = u.email.to_lowercase();
+        let taken = self
+            .local_statics()
+            .iter()
+            .any(|(e, _, _)| e.eq_ignore_ascii_case(&email))
+            || self.db.get_password(&email).await?.is_some();
+        if taken {
+            return Err(AdminError::BadRequest(format!(
+                "email: {email} already exists"
+            )));
+        }
+        let hash = crate::password::hash_async(u.password.clone())
+            .await
+            .map_err(AdminError::Internal)?;
+        self.db
+            .create_password(&PasswordRow {
+                email: email.clone(),
+                hash,
+                username: u.username.trim().to_string(),
+                user_id: crate::secret::random_token(16),
+                groups_json: serde_json::to_string(&u.groups).unwrap_or_default(),
+                created_at: self.clock.now(),
+                disabled_at: None,
+            })
+            .await?;
+        self.audit(
+            &admin.actor(),
+            "user.create",
+            &email,
+            "success",
+            serde_json::json!({ "username": u.username, "groups": u.groups }),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn change_user(
+        &self,
+        admin: &Admin,
+        email: &str,
+        c: &UserChange,
+    ) -> Result<(), AdminError> {
+        if self
+            .local_statics()
+            .iter()
+            .any(|(e, _, _)| e.eq_ignore_ascii_case(email))
+        {
+            return Err(AdminError::BadRequest(
+                "this user comes from the config file and is read-only here".into(),
+            ));
+        }
+        if let Some(m) = c.password.as_deref().and_then(check_password) {
+            return Err(AdminError::BadRequest(format!("password: {m}")));
+        }
+        if let Some(m) = c.groups.as_deref().and_then(check_groups) {
+            return Err(AdminError::BadRequest(format!("groups: {m}")));
+        }
+        let hash = match &c.password {
+            Some(p) => Some(
+                crate::password::hash_async(p.clone())
+                    .await
+                    .map_err(AdminError::Internal)?,
+            ),
+            None => None,
+        };
+        let groups = c
+            .groups
+            .as_ref()
+            .map(|g| serde_json::to_string(g).unwrap_or_default());
+        let disabled = c.disabled.map(|d| d.then(|| self.clock.now()));
+        if !self
+            .db
+            .update_password_row(email, hash.as_deref(), groups.as_deref(), disabled)
+            .await?
+        {
+            return Err(AdminError::NotFound);
+        }
+        self.audit(
+            &admin.actor(),
+            "user.change",
+            &email.to_lowercase(),
+            "success",
+            serde_json::json!({
+                "password_reset": c.password.is_some(),
+                "groups": c.groups,
+                "disabled": c.disabled,
+            }),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn delete_user(&self, admin: &Admin, email: &str) -> Result<(), AdminError> {
+        if !self.db.delete_password(email).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.audit(
+            &admin.actor(),
+            "user.delete",
+            &email.to_lowercase(),
+            "success",
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_checks() {
+        assert!(check_email("ann@example.com").is_none());
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "a b@x.com",
+            "<a>@x.com",
+            "a@com",
+        ] {
+            assert!(check_email(bad).is_some(), "{bad}");
+        }
+        assert!(check_password("short").is_some());
+        assert!(check_password("long enough!").is_none());
+        assert!(check_groups(&["ok".into(), "a,b".into()]).is_some());
+        assert_eq!(parse_groups(" a, b ,,c"), ["a", "b", "c"]);
+    }
+}
