@@ -104,6 +104,13 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         throttle: LoginThrottle::default(),
         metrics: Arc::new(Metrics::default()),
         policy: cfg.compiled_policy()?,
+        policy_config: cfg.policy.clone(),
+        clusters: cfg
+            .kubernetes
+            .clusters
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
         registry,
     });
     let issuer = url::Url::parse(&cfg.issuer)

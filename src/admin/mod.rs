@@ -380,6 +380,47 @@ impl Provider {
     }
 }
 
+/// A question for the policy simulator.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainRequest {
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Registry scopes (`repository:team/app:push,pull`).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub cluster: Option<String>,
+}
+
+impl Provider {
+    /// What the policy grants the subject, and the rules behind each decision.
+    pub fn explain(&self, q: &ExplainRequest) -> Result<serde_json::Value, AdminError> {
+        let scopes = crate::registry::scope::ResourceScope::parse_all(
+            q.scopes
+                .iter()
+                .map(String::as_str)
+                .filter(|s| !s.is_empty()),
+        )
+        .map_err(AdminError::BadRequest)?;
+        let cluster = q.cluster.as_deref().filter(|c| !c.is_empty());
+        if let Some(c) = cluster
+            && !self.clusters.iter().any(|k| k == c)
+        {
+            return Err(AdminError::BadRequest(format!("unknown cluster `{c}`")));
+        }
+        let s = Subject {
+            user: &q.user,
+            email: &q.email,
+            groups: &q.groups,
+        };
+        Ok(self.policy.explain(&s, &scopes, cluster, &self.clusters))
+    }
+}
+
 /// A published signing key.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyView {

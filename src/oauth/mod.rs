@@ -44,6 +44,10 @@ pub struct Provider {
     pub throttle: LoginThrottle,
     pub metrics: Arc<Metrics>,
     pub policy: crate::policy::Policy,
+    /// The policy as configured, for the admin pages.
+    pub policy_config: crate::policy::PolicyConfig,
+    /// Names of the configured clusters (policy explanations need them).
+    pub clusters: Vec<String>,
     pub registry: crate::registry::Registry,
 }
 

@@ -1,10 +1,10 @@
 //! The `policy:` config section and its compiled, validated form.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::pattern::{Pattern, Var};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subjects {
     #[serde(default)]
@@ -16,7 +16,7 @@ pub struct Subjects {
     pub clients: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     #[serde(default)]
@@ -25,7 +25,7 @@ pub struct PolicyConfig {
     pub rules: Vec<RuleConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     pub name: String,
@@ -42,7 +42,7 @@ pub struct RuleConfig {
     pub kubernetes: Vec<KubeGrantConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryGrantConfig {
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct RegistryGrantConfig {
     pub catalog: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KubeGrantConfig {
     #[serde(default)]

@@ -8,7 +8,10 @@ use crate::support::*;
 
 const POLICY: &str = r#"policy:
   admins: { groups: [admins], clients: [machine] }
-  rules: []
+  rules:
+    - name: developers-pull
+      groups: [developers]
+      registry: [{ repositories: ["dev/**"], actions: [pull] }]
 "#;
 
 async fn app() -> TestApp {
@@ -662,4 +665,66 @@ async fn users_api_takes_json_and_answers_problems() {
         (s, p["status"].as_u64()),
         (StatusCode::NOT_FOUND, Some(404))
     );
+}
+
+#[tokio::test]
+async fn the_policy_page_explains_decisions_and_the_api_too() {
+    let app = app().await;
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin/policy"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("developers-pull"), "the policy is shown");
+    let page = b
+        .get(app.url(
+            "/admin/policy?user=dev&groups=developers&scopes=repository%3Adev%2Fapp%3Apull%2Cpush",
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let result = page
+        .split("id=\"explanation\">")
+        .nth(1)
+        .expect("an explanation");
+    assert!(
+        result.contains("developers-pull") && result.contains("pull"),
+        "{result}"
+    );
+    let page = b
+        .get(app.url("/admin/policy?user=dev&scopes=nonsense"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"explain-error\""), "{page}");
+
+    let token = machine_token(&app).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/policy/explain"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"user": "dev", "groups": ["developers"], "scopes": ["repository:dev/app:pull,push"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert!(v.to_string().contains("developers-pull"), "{v}");
+    let r = reqwest::Client::new()
+        .get(app.url("/api/v1/policy"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["rules"][0]["name"], "developers-pull");
 }

@@ -23,6 +23,33 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys", get(list_keys))
         .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/policy", get(get_policy))
+        .route("/api/v1/policy/explain", post(explain))
+}
+
+async fn get_policy(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    axum::Json(&s.provider.policy_config).into_response()
+}
+
+async fn explain(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    let q: crate::admin::ExplainRequest = match json_body(&headers, body).await {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match s.provider.explain(&q) {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => api_error(e),
+    }
 }
 
 /// An RFC 9457 problem document.
@@ -329,6 +356,19 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
                 }
             },
+            "/policy": {
+                "get": {
+                    "summary": "The policy as configured",
+                    "responses": {"200": {"description": "The policy section", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": problem_ref, "403": problem_ref}
+                }
+            },
+            "/policy/explain": {
+                "post": {
+                    "summary": "What the policy grants a subject, and the rules behind it",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ExplainRequest"}}}},
+                    "responses": {"200": {"description": "Decisions", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
+                }
+            },
             "/sessions/{id}": {
                 "delete": {
                     "summary": "Revoke a session: its refresh token stops working",
@@ -371,6 +411,11 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "UserChange": {"type": "object", "additionalProperties": false, "properties": {
                     "password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true},
                     "groups": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"}}},
+                "ExplainRequest": {"type": "object", "additionalProperties": false, "properties": {
+                    "user": {"type": "string"}, "email": {"type": "string"},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                    "scopes": {"type": "array", "items": {"type": "string"}},
+                    "cluster": {"type": "string", "nullable": true}}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
                     "next_offset": {"type": "integer"}}}

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys", get(keys))
         .route("/admin/keys/rotate", post(rotate))
         .route("/admin/audit", get(audit))
+        .route("/admin/policy", get(policy))
 }
 
 pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
@@ -553,6 +554,97 @@ async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
             })
             .collect(),
         next,
+    }
+    .into_response()
+}
+
+struct ClusterOption {
+    name: String,
+    selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/policy.html")]
+struct PolicyPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    yaml: String,
+    user: String,
+    email: String,
+    groups: String,
+    scopes: String,
+    clusters: Vec<ClusterOption>,
+    error: String,
+    result: String,
+}
+
+#[derive(Deserialize)]
+struct ExplainQuery {
+    user: Option<String>,
+    email: Option<String>,
+    groups: Option<String>,
+    scopes: Option<String>,
+    cluster: Option<String>,
+}
+
+async fn policy(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = match page_query::<ExplainQuery>(q.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let asked = p.user.is_some() || p.groups.is_some() || p.scopes.is_some();
+    let req = crate::admin::ExplainRequest {
+        user: p.user.clone().unwrap_or_default(),
+        email: p.email.clone().unwrap_or_default(),
+        groups: crate::admin::users::parse_groups(p.groups.as_deref().unwrap_or_default()),
+        scopes: p
+            .scopes
+            .as_deref()
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .map(String::from)
+            .collect(),
+        cluster: p.cluster.clone(),
+    };
+    let (result, error) = if asked {
+        match s.provider.explain(&req) {
+            Ok(v) => (
+                serde_json::to_string_pretty(&v).unwrap_or_default(),
+                String::new(),
+            ),
+            Err(e) => (String::new(), e.to_string()),
+        }
+    } else {
+        (String::new(), String::new())
+    };
+    let n = nav(&s, &admin, &token);
+    PolicyPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        yaml: serde_norway::to_string(&s.provider.policy_config).unwrap_or_default(),
+        user: p.user.unwrap_or_default(),
+        email: p.email.unwrap_or_default(),
+        groups: p.groups.unwrap_or_default(),
+        scopes: p.scopes.unwrap_or_default(),
+        clusters: s
+            .provider
+            .clusters
+            .iter()
+            .map(|c| ClusterOption {
+                name: c.clone(),
+                selected: p.cluster.as_deref() == Some(c.as_str()),
+            })
+            .collect(),
+        error,
+        result,
     }
     .into_response()
 }
