@@ -728,3 +728,56 @@ async fn the_policy_page_explains_decisions_and_the_api_too() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["rules"][0]["name"], "developers-pull");
 }
+
+#[tokio::test]
+async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screenshot() {
+    let app = app().await;
+    let rt = dev_refresh_token(&app).await;
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&out).unwrap();
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let run = tokio::process::Command::new("node")
+        .arg(format!("{rp}/admin-tour.mjs"))
+        .arg(app.url("/admin"))
+        .arg(&out)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(r["user_created"], true, "{r}");
+    assert_eq!(r["xss"], false, "markup in a name never runs: {r}");
+    assert_eq!(r["revoked"], true, "{r}");
+    assert_eq!(r["explained"], true, "{r}");
+    assert_eq!(r["audit_has_user_create"], true, "{r}");
+    assert_eq!(r["signed_out"], true, "{r}");
+    assert_eq!(r["non_admin_403"], true, "{r}");
+    assert_eq!(
+        r["console_errors"],
+        serde_json::json!([]),
+        "no CSP violations or script errors: {r}"
+    );
+    for page in [
+        "overview",
+        "users",
+        "sessions",
+        "policy",
+        "keys",
+        "audit",
+        "forbidden",
+    ] {
+        let png = std::fs::read(out.join(format!("admin-{page}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{page}");
+    }
+    // What the browser did took effect: the new user logs in, the revoked session is gone.
+    assert_eq!(
+        password_login(&app, "script@example.com", "a long password").await,
+        StatusCode::OK
+    );
+    assert_eq!(refresh(&app, &rt).await, StatusCode::BAD_REQUEST);
+}
