@@ -4,7 +4,7 @@
 #      docker-registry + skopeo, Chromium, SimpleSAMLphp + PHP, xmlsec1, a C compiler,
 #      openssl, curl) with apt,
 #   2. installs the Node peers (openid-client, oidc-provider, playwright-core for Debian's
-#      Chromium) with npm ci,
+#      Chromium) with npm ci, and schemathesis with pip into target/py,
 #   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
 #      provider (oidc-provider) and a SAML IdP (SimpleSAMLphp) on loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
@@ -31,6 +31,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v xmlsec1 >/dev/null 2>&1 || missing+=(xmlsec1)
 command -v php >/dev/null 2>&1 || missing+=(php-cli)
 [ -d /usr/share/simplesamlphp/www ] || missing+=(simplesamlphp php-xml php-mbstring php-sqlite3 php-curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -43,6 +45,16 @@ command -v kubectl >/dev/null 2>&1 || { echo "kubectl not found: install kubectl
 
 log "npm ci (tests/rp)"
 (cd tests/rp && npm ci --no-audit --no-fund --loglevel=error)
+
+# schemathesis (PyPI) checks the admin API against its OpenAPI document; kept in target/py.
+SCHEMATHESIS_VERSION=4.32.5
+if ! target/py/bin/st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  log "pip install schemathesis==$SCHEMATHESIS_VERSION (target/py)"
+  rm -rf target/py && mkdir -p target
+  python3 -m venv target/py
+  target/py/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+export GANTRY_TEST_SCHEMATHESIS="$PWD/target/py/bin/st"
 
 # --- PostgreSQL: a cluster of our own in a temp dir, trust auth, loopback only ---
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)

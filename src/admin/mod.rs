@@ -33,6 +33,9 @@ pub enum AdminError {
     Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The request is sound but clashes with what exists (a taken email, a read-only user).
+    #[error("{0}")]
+    Conflict(String),
     #[error("not found")]
     NotFound,
     #[error("internal error: {0}")]
@@ -399,13 +402,13 @@ pub struct ExplainRequest {
 impl Provider {
     /// What the policy grants the subject, and the rules behind each decision.
     pub fn explain(&self, q: &ExplainRequest) -> Result<serde_json::Value, AdminError> {
-        let scopes = crate::registry::scope::ResourceScope::parse_all(
-            q.scopes
-                .iter()
-                .map(String::as_str)
-                .filter(|s| !s.is_empty()),
-        )
-        .map_err(AdminError::BadRequest)?;
+        // One scope per item, as the API document says (no splitting, no empty ones).
+        let scopes = q
+            .scopes
+            .iter()
+            .map(|s| crate::registry::scope::ResourceScope::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AdminError::BadRequest)?;
         let cluster = q.cluster.as_deref().filter(|c| !c.is_empty());
         if let Some(c) = cluster
             && !self.clusters.iter().any(|k| k == c)

@@ -46,7 +46,7 @@ pub struct FieldError {
 }
 
 fn check_email(e: &str) -> Option<String> {
-    let ok = e.len() <= 254
+    let ok = e.chars().count() <= 254
         && e.split_once('@').is_some_and(|(l, d)| {
             !l.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
         })
@@ -67,7 +67,9 @@ fn check_password(p: &str) -> Option<String> {
 fn check_groups(groups: &[String]) -> Option<String> {
     groups
         .iter()
-        .find(|g| g.is_empty() || g.len() > 128 || g.chars().any(|c| c.is_control() || c == ','))
+        .find(|g| {
+            g.is_empty() || g.chars().count() > 128 || g.chars().any(|c| c.is_control() || c == ',')
+        })
         .map(|g| {
             format!(
                 "`{}` is not a group name",
@@ -135,7 +137,7 @@ impl Provider {
         push("email", check_email(&u.email));
         push(
             "username",
-            (u.username.trim().is_empty() || u.username.len() > 128)
+            (u.username.trim().is_empty() || u.username.chars().count() > 128)
                 .then(|| "a name of 1 to 128 characters".into()),
         );
         push("password", check_password(&u.password));
@@ -157,7 +159,7 @@ impl Provider {
             .any(|(e, _, _)| e.eq_ignore_ascii_case(&email))
             || self.db.get_password(&email).await?.is_some();
         if taken {
-            return Err(AdminError::BadRequest(format!(
+            return Err(AdminError::Conflict(format!(
                 "email: {email} already exists"
             )));
         }
@@ -197,7 +199,7 @@ impl Provider {
             .iter()
             .any(|(e, _, _)| e.eq_ignore_ascii_case(email))
         {
-            return Err(AdminError::BadRequest(
+            return Err(AdminError::Conflict(
                 "this user comes from the config file and is read-only here".into(),
             ));
         }

@@ -63,7 +63,11 @@ impl Db {
         disabled_at: Option<Option<i64>>,
     ) -> Result<bool> {
         let mut tx = self.write.begin().await?;
-        let mut found = true;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passwords WHERE email = $1")
+            .bind(email.to_lowercase())
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut found = n == 1;
         if let Some(h) = hash {
             found &= sqlx::query("UPDATE passwords SET hash = $1 WHERE email = $2")
                 .bind(h)

@@ -553,7 +553,7 @@ async fn users_are_created_validated_disabled_and_deleted_in_the_ui() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = b
         .post(app.url("/admin/users"))
         .form(&[
@@ -780,4 +780,44 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         StatusCode::OK
     );
     assert_eq!(refresh(&app, &rt).await, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_server_error_and_nothing_the_openapi_document_contradicts() {
+    let st = std::env::var("GANTRY_TEST_SCHEMATHESIS").unwrap_or_else(|_| {
+        panic!(
+            "GANTRY_TEST_SCHEMATHESIS is not set. Run the tests through scripts/test.sh, which \
+             installs schemathesis from PyPI into target/py, or point it at an `st` binary"
+        )
+    });
+    let app = app().await;
+    let _ = dev_refresh_token(&app).await;
+    let token = machine_token(&app).await;
+    let out = tokio::process::Command::new(st)
+        .args([
+            "run",
+            &app.url("/api/v1/openapi.json"),
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--max-time",
+            "60",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+        ])
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("schemathesis runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
 }

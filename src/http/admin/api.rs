@@ -102,6 +102,7 @@ pub(super) fn api_error(e: AdminError) -> Response {
             format!("{who} may not use the admin API"),
         ),
         AdminError::BadRequest(m) => problem(StatusCode::BAD_REQUEST, "Bad Request", m),
+        AdminError::Conflict(m) => problem(StatusCode::CONFLICT, "Conflict", m),
         AdminError::NotFound => problem(StatusCode::NOT_FOUND, "Not Found", "no such object"),
         AdminError::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
@@ -182,11 +183,11 @@ async fn list_sessions(
     };
     let limit = p.limit.unwrap_or(50);
     let offset = p.offset.unwrap_or(0);
-    if !(1..=500).contains(&limit) || offset < 0 {
+    if !(1..=500).contains(&limit) || !(0..=MAX_OFFSET).contains(&offset) {
         return problem(
             StatusCode::BAD_REQUEST,
             "Bad Request",
-            "limit must be 1..500 and offset at least 0",
+            "limit must be 1..500 and offset 0..1000000",
         );
     }
     match s.provider.live_sessions(limit + 1, offset).await {
@@ -258,11 +259,14 @@ async fn list_audit(
         Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
     };
     let limit = p.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
+    if !(1..=500).contains(&limit)
+        || p.since.is_some_and(|t| !(0..=MAX_TIME).contains(&t))
+        || p.before.is_some_and(|b| !(0..=MAX_ID).contains(&b))
+    {
         return problem(
             StatusCode::BAD_REQUEST,
             "Bad Request",
-            "limit must be 1..500",
+            "limit must be 1..500; since and before at least 0",
         );
     }
     let filter = crate::storage::audit::AuditFilter {
@@ -281,9 +285,34 @@ async fn list_audit(
     }
 }
 
+/// The largest `offset` a list takes.
+pub(super) const MAX_OFFSET: i64 = 1_000_000;
+const MAX_TIME: i64 = 4_102_444_800;
+const MAX_ID: i64 = 9_007_199_254_740_991;
+/// What `check_email` accepts, for the document (JSON Schema regexes are ECMA 262).
+const EMAIL_PATTERN: &str = "^[^\\s<>@\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s<>.\\u0000-\\u001f\\u007f-\\u009f][^\\s<>\\u0000-\\u001f\\u007f-\\u009f]*\\.[^\\s<>\\u0000-\\u001f\\u007f-\\u009f]*[^\\s<>.\\u0000-\\u001f\\u007f-\\u009f]$";
+const GROUP_PATTERN: &str = "^[^,\\u0000-\\u001f\\u007f-\\u009f]+$";
+/// A registry scope: type, name, actions (the name may hold a host:port).
+const SCOPE_PATTERN: &str =
+    "^[a-z0-9]+(\\([a-z0-9]+\\))?:[a-z0-9._:-]+(/[a-z0-9._:-]+)*:(\\*|[a-z]+)(,(\\*|[a-z]+))*$";
+
 /// The OpenAPI 3 description of what this module serves.
 async fn openapi(State(s): State<AppState>) -> Response {
     let problem_ref = serde_json::json!({"$ref": "#/components/responses/Problem"});
+    // The clusters of this config are the only ones an explanation can name.
+    let cluster_schema = if s.provider.clusters.is_empty() {
+        serde_json::json!({"type": "string", "maxLength": 0, "nullable": true})
+    } else {
+        let mut names: Vec<serde_json::Value> = s
+            .provider
+            .clusters
+            .iter()
+            .map(|c| c.clone().into())
+            .collect();
+        names.push("".into());
+        names.push(serde_json::Value::Null);
+        serde_json::json!({"type": "string", "enum": names, "nullable": true})
+    };
     axum::Json(serde_json::json!({
         "openapi": "3.0.3",
         "info": {"title": "Gantry admin API", "version": "1"},
@@ -295,7 +324,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "summary": "Live logins (refresh-token families), newest use first",
                     "parameters": [
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
-                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}}
                     ],
                     "responses": {
                         "200": {"description": "A page of sessions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionPage"}}}},
@@ -321,8 +350,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "parameters": [
                         {"name": "actor", "in": "query", "schema": {"type": "string"}},
                         {"name": "action", "in": "query", "schema": {"type": "string"}},
-                        {"name": "since", "in": "query", "schema": {"type": "integer", "description": "Unix seconds"}},
-                        {"name": "before", "in": "query", "schema": {"type": "integer", "description": "next_before of the previous page"}},
+                        {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TIME, "description": "Unix seconds"}},
+                        {"name": "before", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "description": "next_before of the previous page"}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
                     ],
                     "responses": {"200": {"description": "A page of events", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AuditPage"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
@@ -333,14 +362,14 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "summary": "Users: the config file's (read-only) and the password database's",
                     "parameters": [
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
-                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}
+                        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}}
                     ],
                     "responses": {"200": {"description": "Users", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/User"}}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
                 },
                 "post": {
                     "summary": "Create a user in the password database",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}}},
-                    "responses": {"201": {"description": "Created"}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"201": {"description": "Created"}, "400": problem_ref, "409": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/users/{email}": {
@@ -348,7 +377,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "summary": "Reset the password, set the groups, disable or enable",
                     "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}}},
-                    "responses": {"204": {"description": "Changed"}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"204": {"description": "Changed"}, "400": problem_ref, "409": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
                 },
                 "delete": {
                     "summary": "Delete a user of the password database",
@@ -405,17 +434,20 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "email": {"type": "string"}, "username": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
                     "source": {"type": "string", "enum": ["config", "database"]}, "disabled": {"type": "boolean"}}},
                 "NewUser": {"type": "object", "additionalProperties": false, "required": ["email", "username", "password"], "properties": {
-                    "email": {"type": "string", "format": "email"}, "username": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "email": {"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN},
+                    "username": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S"},
                     "password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true},
-                    "groups": {"type": "array", "items": {"type": "string"}}}},
+                    "groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}}}},
                 "UserChange": {"type": "object", "additionalProperties": false, "properties": {
-                    "password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true},
-                    "groups": {"type": "array", "items": {"type": "string"}}, "disabled": {"type": "boolean"}}},
+                    "password": {"type": "string", "minLength": 10, "maxLength": 1024, "writeOnly": true, "nullable": true},
+                    "groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}, "nullable": true},
+                    "disabled": {"type": "boolean", "nullable": true}}},
+                "Group": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": GROUP_PATTERN},
                 "ExplainRequest": {"type": "object", "additionalProperties": false, "properties": {
                     "user": {"type": "string"}, "email": {"type": "string"},
                     "groups": {"type": "array", "items": {"type": "string"}},
-                    "scopes": {"type": "array", "items": {"type": "string"}},
-                    "cluster": {"type": "string", "nullable": true}}},
+                    "scopes": {"type": "array", "items": {"type": "string", "maxLength": 200, "pattern": SCOPE_PATTERN}},
+                    "cluster": cluster_schema}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
                     "next_offset": {"type": "integer"}}}

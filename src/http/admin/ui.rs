@@ -46,6 +46,7 @@ pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
         )
         .into_response(),
         AdminError::BadRequest(m) => PageError::new(StatusCode::BAD_REQUEST, m).into_response(),
+        AdminError::Conflict(m) => PageError::new(StatusCode::CONFLICT, m).into_response(),
         AdminError::NotFound => {
             PageError::new(StatusCode::NOT_FOUND, "That no longer exists.").into_response()
         }

@@ -165,7 +165,9 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             Ok(()) => {
                 return Redirect::to(&s.web.path("/admin/users?done=created")).into_response();
             }
-            Err(crate::admin::AdminError::BadRequest(m)) => {
+            Err(
+                crate::admin::AdminError::BadRequest(m) | crate::admin::AdminError::Conflict(m),
+            ) => {
                 let (field, message) = m.split_once(": ").unwrap_or(("email", m.as_str()));
                 let field = match field {
                     "username" => "username",
@@ -267,7 +269,7 @@ async fn api_list(
         Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
     };
     let (limit, offset) = (p.limit.unwrap_or(100), p.offset.unwrap_or(0));
-    if !(1..=500).contains(&limit) || offset < 0 {
+    if !(1..=500).contains(&limit) || !(0..=super::api::MAX_OFFSET).contains(&offset) {
         return problem(
             StatusCode::BAD_REQUEST,
             "Bad Request",
