@@ -155,6 +155,17 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// `limit` and `offset` of a list request, checked; `default` is the limit when none is given.
+pub(super) fn paging(query: Option<&str>, default: i64) -> Result<(i64, i64), String> {
+    let p: ListQuery =
+        serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|e| e.to_string())?;
+    let (limit, offset) = (p.limit.unwrap_or(default), p.offset.unwrap_or(0));
+    if !(1..=500).contains(&limit) || !(0..=MAX_OFFSET).contains(&offset) {
+        return Err("limit must be 1..500 and offset 0..1000000".into());
+    }
+    Ok((limit, offset))
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<i64>,
@@ -177,19 +188,10 @@ async fn list_sessions(
     if let Err(r) = caller(&s, &headers).await {
         return r;
     }
-    let p: ListQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+    let (limit, offset) = match paging(q.as_deref(), 50) {
         Ok(p) => p,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
     };
-    let limit = p.limit.unwrap_or(50);
-    let offset = p.offset.unwrap_or(0);
-    if !(1..=500).contains(&limit) || !(0..=MAX_OFFSET).contains(&offset) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "limit must be 1..500 and offset 0..1000000",
-        );
-    }
     match s.provider.live_sessions(limit + 1, offset).await {
         Ok(mut items) => {
             let more = items.len() as i64 > limit;
@@ -286,7 +288,7 @@ async fn list_audit(
 }
 
 /// The largest `offset` a list takes.
-pub(super) const MAX_OFFSET: i64 = 1_000_000;
+const MAX_OFFSET: i64 = 1_000_000;
 const MAX_TIME: i64 = 4_102_444_800;
 const MAX_ID: i64 = 9_007_199_254_740_991;
 /// What `check_email` accepts, for the document (JSON Schema regexes are ECMA 262).

@@ -65,6 +65,23 @@ pub(super) async fn signed_in(
     }
 }
 
+/// A posted admin form: parsed, from a signed-in admin, with this session's CSRF token.
+pub(super) async fn posted<T: serde::de::DeserializeOwned>(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    csrf: impl Fn(&T) -> Option<&str>,
+) -> Result<(T, Admin, String), Response> {
+    let f = page_form::<T>(headers, body)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let (admin, token) = signed_in(s, headers).await?;
+    if !csrf_ok(&token, csrf(&f).unwrap_or_default()) {
+        return Err(forged());
+    }
+    Ok((f, admin, token))
+}
+
 /// What every admin page's navigation needs.
 pub(super) struct Nav {
     pub base: String,
@@ -381,17 +398,10 @@ async fn sessions(
 }
 
 async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let f = match page_form::<CsrfForm>(&headers, body).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let (admin, token) = match signed_in(&s, &headers).await {
+    let (f, admin, _) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
-        return forged();
-    }
     match s
         .provider
         .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
@@ -457,17 +467,10 @@ async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
 }
 
 async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let f = match page_form::<CsrfForm>(&headers, body).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let (admin, token) = match signed_in(&s, &headers).await {
+    let (_, admin, _) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
-        return forged();
-    }
     match s.provider.rotate_keys(&admin).await {
         Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
         Err(e) => page_error(&s, e),

@@ -10,12 +10,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{api_error, caller, json_body, problem};
-use super::csrf_ok;
-use super::ui::{Nav, forged, nav, page_error, signed_in};
+use super::api::{api_error, caller, json_body, paging, problem};
+use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::users::{FieldError, NewUser, UserChange, parse_groups};
 use crate::http::AppState;
-use crate::http::extract::{page_form, page_query};
+use crate::http::extract::page_query;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -141,17 +140,11 @@ struct CreateForm {
 }
 
 async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let f = match page_form::<CreateForm>(&headers, body).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
-        return forged();
-    }
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &CreateForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let groups_text = f.groups.unwrap_or_default();
     let u = NewUser {
         email: f.email.unwrap_or_default().trim().to_string(),
@@ -202,17 +195,10 @@ struct ChangeForm {
 }
 
 async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let f = match page_form::<ChangeForm>(&headers, body).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let (admin, token) = match signed_in(&s, &headers).await {
+    let (f, admin, _) = match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
-        return forged();
-    }
     let email = f.email.unwrap_or_default();
     let c = match f.action.as_deref() {
         Some("delete") => {
@@ -250,12 +236,6 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     }
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
 async fn api_list(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -264,18 +244,10 @@ async fn api_list(
     if let Err(r) = caller(&s, &headers).await {
         return r;
     }
-    let p: ListQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+    let (limit, offset) = match paging(q.as_deref(), 100) {
         Ok(p) => p,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
     };
-    let (limit, offset) = (p.limit.unwrap_or(100), p.offset.unwrap_or(0));
-    if !(1..=500).contains(&limit) || !(0..=super::api::MAX_OFFSET).contains(&offset) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "limit must be 1..500 and offset at least 0",
-        );
-    }
     match s.provider.users(limit, offset).await {
         Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
         Err(e) => api_error(e),
