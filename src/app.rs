@@ -111,8 +111,13 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
             .iter()
             .map(|c| c.name.clone())
             .collect(),
+        generation: std::sync::Mutex::default(),
         registry,
     });
+    provider
+        .sync_admin_objects()
+        .await
+        .map_err(|e| crate::config::ConfigError::Invalid(format!("loading admin changes: {e}")))?;
     let issuer = url::Url::parse(&cfg.issuer)
         .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
     let base_url = cfg.issuer.trim_end_matches('/').to_string();
@@ -283,6 +288,17 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
     for i in 0..provider.connectors.len() {
         tokio::spawn(warm_up(provider.clone(), i));
     }
+    // What admins change on any replica reaches this one within a second.
+    let p = provider.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = p.sync_admin_objects().await {
+                tracing::warn!(error = %e, "could not load admin changes");
+            }
+        }
+    });
     tokio::spawn(async move {
         let every = Duration::from_secs(key_refresh_every(&provider.expiry));
         let mut tick = tokio::time::interval(every);

@@ -2,6 +2,7 @@
 //! Gantry's own authorization code flow, deciding who is an administrator (the policy's
 //! `admins`), and the things they manage. Knows nothing of HTTP.
 
+pub mod clients;
 pub mod users;
 
 use serde::Serialize;

@@ -50,11 +50,11 @@ struct TokenForm {
 }
 
 /// The common part of introspection and revocation: an authenticated client and a token.
-async fn client_and_token<'a>(
-    s: &'a AppState,
+async fn client_and_token(
+    s: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(&'a Client, String), OAuthJson> {
+) -> Result<(std::sync::Arc<Client>, String), OAuthJson> {
     let f: TokenForm = oauth_form(headers, body).await?;
     let basic = basic_auth(headers)?;
     let client = s.provider.authenticate_client(
@@ -79,7 +79,7 @@ async fn introspect(
     if client.public {
         return Err(OAuthError::invalid_client().into());
     }
-    let r = s.provider.introspect(client, &token).await?;
+    let r = s.provider.introspect(&client, &token).await?;
     Ok(no_store(axum::Json(r).into_response()))
 }
 
@@ -89,7 +89,7 @@ async fn revoke(
     body: Body,
 ) -> Result<Response, OAuthJson> {
     let (client, token) = client_and_token(&s, &headers, body).await?;
-    s.provider.revoke(client, &token).await?;
+    s.provider.revoke(&client, &token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }
 

@@ -183,7 +183,7 @@ impl Provider {
         }
         let scopes = Scopes::parse(
             p.scope.as_deref().unwrap_or_default(),
-            client,
+            &client,
             &self.clients,
         )
         .map_err(fail)?;

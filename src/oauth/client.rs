@@ -4,6 +4,7 @@
 //! (native) clients, whose port may vary.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use crate::config::StaticClient;
 use crate::oauth::error::OAuthError;
@@ -99,34 +100,78 @@ fn is_loopback(u: &url::Url) -> bool {
         }
 }
 
-/// Every client the server knows.
+/// Every client the server knows: the config file's, and those an admin created (kept in the
+/// database, swapped in whole when any replica changes them).
 #[derive(Debug, Default)]
 pub struct Clients {
-    by_id: HashMap<String, Client>,
+    statics: HashMap<String, Arc<Client>>,
+    dynamic: RwLock<Arc<HashMap<String, Arc<Client>>>>,
 }
 
 impl Clients {
     pub fn new(clients: impl IntoIterator<Item = Client>) -> Clients {
         Clients {
-            by_id: clients.into_iter().map(|c| (c.id.clone(), c)).collect(),
+            statics: clients
+                .into_iter()
+                .map(|c| (c.id.clone(), Arc::new(c)))
+                .collect(),
+            dynamic: RwLock::default(),
+        }
+    }
+
+    fn snapshot(&self) -> Arc<HashMap<String, Arc<Client>>> {
+        match self.dynamic.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replace the database clients; an id the config file also has stays the file's.
+    pub fn replace_dynamic(&self, clients: Vec<Client>) {
+        let map: HashMap<String, Arc<Client>> = clients
+            .into_iter()
+            .filter(|c| !self.statics.contains_key(&c.id))
+            .map(|c| (c.id.clone(), Arc::new(c)))
+            .collect();
+        match self.dynamic.write() {
+            Ok(mut g) => *g = Arc::new(map),
+            Err(p) => *p.into_inner() = Arc::new(map),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.statics.len() + self.snapshot().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.len() == 0
     }
 
-    pub fn get(&self, id: &str) -> Option<&Client> {
-        self.by_id.get(id)
+    /// Whether the client comes from the config file (read-only for admins).
+    pub fn is_static(&self, id: &str) -> bool {
+        self.statics.contains_key(id)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Client>> {
+        self.statics
+            .get(id)
+            .cloned()
+            .or_else(|| self.snapshot().get(id).cloned())
+    }
+
+    /// Every client, the file's first, each sorted by id.
+    pub fn all(&self) -> Vec<Arc<Client>> {
+        let mut s: Vec<Arc<Client>> = self.statics.values().cloned().collect();
+        s.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut d: Vec<Arc<Client>> = self.snapshot().values().cloned().collect();
+        d.sort_by(|a, b| a.id.cmp(&b.id));
+        s.extend(d);
+        s
     }
 
     /// Authenticate a client from its id and presented secret. Public clients have no secret;
     /// a confidential one must present its own, compared in constant time.
-    pub fn authenticate(&self, id: &str, secret: Option<&str>) -> Result<&Client, OAuthError> {
+    pub fn authenticate(&self, id: &str, secret: Option<&str>) -> Result<Arc<Client>, OAuthError> {
         let Some(c) = self.get(id) else {
             return Err(OAuthError::invalid_client());
         };

@@ -53,7 +53,7 @@ impl Provider {
         basic: Option<ClientAuth>,
         form_id: Option<&str>,
         form_secret: Option<&str>,
-    ) -> Result<&Client, OAuthError> {
+    ) -> Result<std::sync::Arc<Client>, OAuthError> {
         let auth = match basic {
             Some(b) => {
                 if form_secret.is_some() {
@@ -103,6 +103,7 @@ impl Provider {
                 format!("client may not use {grant}"),
             ));
         }
+        let client: &Client = &client;
         let r = match grant.as_str() {
             "authorization_code" => self.code_grant(client, &p).await,
             "refresh_token" => self.refresh_grant(client, &p).await,

@@ -212,7 +212,7 @@ impl Provider {
             .filter(|u| !u.is_empty())
         {
             Some(uri) => {
-                let Some(c) = client else {
+                let Some(c) = client.as_ref() else {
                     return Err(
                         "post_logout_redirect_uri needs an id_token_hint or client_id.".into(),
                     );

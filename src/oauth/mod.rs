@@ -48,6 +48,8 @@ pub struct Provider {
     pub policy_config: crate::policy::PolicyConfig,
     /// Names of the configured clusters (policy explanations need them).
     pub clusters: Vec<String>,
+    /// The admin-change stamp this replica last loaded.
+    pub generation: std::sync::Mutex<String>,
     pub registry: crate::registry::Registry,
 }
 

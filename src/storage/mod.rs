@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod clients;
 pub mod device;
 pub mod groups;
 pub mod keys;

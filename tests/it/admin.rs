@@ -821,3 +821,248 @@ async fn schemathesis_finds_no_server_error_and_nothing_the_openapi_document_con
     );
     assert!(out.status.success(), "{text}");
 }
+
+async fn client_credentials(app: &TestApp, id: &str, secret: &str) -> StatusCode {
+    app.post_token(&[("grant_type", "client_credentials")], Some((id, secret)))
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn clients_created_in_the_ui_work_at_once_here_and_within_a_second_on_another_replica() {
+    let app = app().await;
+    // A second replica on the same database, with its background tasks (the 1 s poll).
+    let replica = gantry::app::build(&app.config, std::sync::Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    gantry::app::spawn_background(replica.provider.clone());
+    let other = replica.provider.clone();
+
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin/clients"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<code>rp</code>") && page.contains("config file (read-only)"));
+    let csrf = hidden(&page, "csrf");
+    let r = b
+        .post(app.url("/admin/clients"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "ci-bot"),
+            ("name", "CI <bot>"),
+            ("redirect_uris", ""),
+            ("grant_types", "client_credentials"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "a page with a secret is not cached"
+    );
+    let page = r.text().await.unwrap();
+    let secret = page
+        .split("id=\"new-secret\">")
+        .nth(1)
+        .and_then(|x| x.split('<').next())
+        .expect("the secret, shown once")
+        .to_string();
+    assert!(page.contains("CI &#60;bot&#62;"));
+    assert_eq!(
+        client_credentials(&app, "ci-bot", &secret).await,
+        StatusCode::OK,
+        "at once here"
+    );
+    let mut seen = false;
+    for _ in 0..30 {
+        if other.clients.get("ci-bot").is_some() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the other replica loads it within a second or so");
+    let again = b
+        .get(app.url("/admin/clients"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!again.contains(&secret), "the secret is shown once");
+
+    // Rotate: the old secret stops working, the new one works.
+    let r = b
+        .post(app.url("/admin/clients/change"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "ci-bot"),
+            ("action", "rotate"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    let new_secret = page
+        .split("id=\"new-secret\">")
+        .nth(1)
+        .and_then(|x| x.split('<').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        client_credentials(&app, "ci-bot", &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        client_credentials(&app, "ci-bot", &new_secret).await,
+        StatusCode::OK
+    );
+    // Invalid input is shown, and the config's clients stay read-only.
+    let r = b
+        .post(app.url("/admin/clients"))
+        .form(&[("csrf", csrf.as_str()), ("id", "bad id!"), ("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("id=\"client-error\""));
+    let r = b
+        .post(app.url("/admin/clients/change"))
+        .form(&[("csrf", csrf.as_str()), ("id", "rp"), ("action", "delete")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    // Delete: gone here at once.
+    let r = b
+        .post(app.url("/admin/clients/change"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "ci-bot"),
+            ("action", "delete"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        client_credentials(&app, "ci-bot", &new_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn clients_api_creates_updates_rotates_and_deletes() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"id": "web", "name": "Web", "redirect_uris": ["https://web.example/cb"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    let secret = created["secret"]
+        .as_str()
+        .expect("a confidential client gets a secret");
+    // The new client can start a login at once.
+    let r = app
+        .browser()
+        .get(app.url("/auth"))
+        .query(&[
+            ("client_id", "web"),
+            ("redirect_uri", "https://web.example/cb"),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a known client and redirect URI"
+    );
+    let r = http
+        .put(app.url("/api/v1/clients/web"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Web 2", "redirect_uris": ["https://web.example/cb2"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let list: Value = http
+        .get(app.url("/api/v1/clients"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let web = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "web")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        web["redirect_uris"],
+        serde_json::json!(["https://web.example/cb2"])
+    );
+    assert!(
+        web.get("secret").is_none() && !list.to_string().contains(secret),
+        "secrets are never listed"
+    );
+    let r = http
+        .post(app.url("/api/v1/clients/web/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for (method, path, want) in [
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/clients/rp",
+            StatusCode::CONFLICT,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/clients/web",
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/clients/web",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let r = http
+            .request(method, app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{path}");
+    }
+    let r = http
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"id": "web", "name": "x", "redirect_uris": ["javascript:alert(1)"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}

@@ -298,9 +298,32 @@ const GROUP_PATTERN: &str = "^[^,\\u0000-\\u001f\\u007f-\\u009f]+$";
 const SCOPE_PATTERN: &str =
     "^[a-z0-9]+(\\([a-z0-9]+\\))?:[a-z0-9._:-]+(/[a-z0-9._:-]+)*:(\\*|[a-z]+)(,(\\*|[a-z]+))*$";
 
+/// A client id as `check_id` accepts it.
+const CLIENT_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// A redirect URI `check_spec` accepts: http(s), a host whose last label starts with a letter
+/// (the URL standard reads a numeric last label as an IPv4 address), no fragment.
+const URI_PATTERN: &str = "^https?://([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?$";
+
 /// The OpenAPI 3 description of what this module serves.
 async fn openapi(State(s): State<AppState>) -> Response {
     let problem_ref = serde_json::json!({"$ref": "#/components/responses/Problem"});
+    let uri = serde_json::json!({"type": "string", "maxLength": 2000, "pattern": URI_PATTERN});
+    let client_props = serde_json::json!({
+        "name": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S"},
+        "redirect_uris": {"type": "array", "items": uri.clone()},
+        "post_logout_redirect_uris": {"type": "array", "items": uri},
+        "trusted_peers": {"type": "array", "items": {"type": "string", "pattern": CLIENT_ID_PATTERN}},
+        "grant_types": {"type": "array", "items": {"type": "string", "enum": crate::config::KNOWN_GRANTS}},
+        "public": {"type": "boolean"},
+        "require_pkce": {"type": "boolean"}
+    });
+    let mut new_client_props = client_props.clone();
+    if let Some(o) = new_client_props.as_object_mut() {
+        o.insert(
+            "id".into(),
+            serde_json::json!({"type": "string", "pattern": CLIENT_ID_PATTERN}),
+        );
+    }
     // The clusters of this config are the only ones an explanation can name.
     let cluster_schema = if s.provider.clusters.is_empty() {
         serde_json::json!({"type": "string", "maxLength": 0, "nullable": true})
@@ -400,6 +423,37 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "responses": {"200": {"description": "Decisions", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
+            "/clients": {
+                "get": {
+                    "summary": "Clients: the config file's (read-only) and those created here",
+                    "responses": {"200": {"description": "Clients", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Client"}}}}}}}, "401": problem_ref, "403": problem_ref}
+                },
+                "post": {
+                    "summary": "Create a client; a confidential one's secret is in the answer, once",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewClient"}}}},
+                    "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                }
+            },
+            "/clients/{id}": {
+                "put": {
+                    "summary": "Change a client's settings (its secret stays)",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSpec"}}}},
+                    "responses": {"204": {"description": "Changed"}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                },
+                "delete": {
+                    "summary": "Delete a client created here",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref}
+                }
+            },
+            "/clients/{id}/secret": {
+                "post": {
+                    "summary": "Replace a client's secret; the new one is in the answer, once",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The new secret", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref}
+                }
+            },
             "/sessions/{id}": {
                 "delete": {
                     "summary": "Revoke a session: its refresh token stops working",
@@ -450,6 +504,17 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "groups": {"type": "array", "items": {"type": "string"}},
                     "scopes": {"type": "array", "items": {"type": "string", "maxLength": 200, "pattern": SCOPE_PATTERN}},
                     "cluster": cluster_schema}},
+                "Client": {"type": "object", "required": ["id", "name", "redirect_uris", "post_logout_redirect_uris", "trusted_peers", "grant_types", "public", "require_pkce", "source"], "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "redirect_uris": {"type": "array", "items": {"type": "string"}},
+                    "post_logout_redirect_uris": {"type": "array", "items": {"type": "string"}},
+                    "trusted_peers": {"type": "array", "items": {"type": "string"}},
+                    "grant_types": {"type": "array", "items": {"type": "string"}},
+                    "public": {"type": "boolean"}, "require_pkce": {"type": "boolean"},
+                    "source": {"type": "string", "enum": ["config", "database"]}}},
+                "ClientSpec": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": client_props.clone()},
+                "NewClient": {"type": "object", "additionalProperties": false, "required": ["id", "name"], "properties": new_client_props},
+                "ClientSecret": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}, "secret": {"type": "string", "nullable": true}}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
                     "next_offset": {"type": "integer"}}}

@@ -1,6 +1,7 @@
 //! `/admin` (server-rendered pages) and `/api/v1` (JSON): thin handlers over `crate::admin`.
 
 pub mod api;
+pub mod clients;
 pub mod ui;
 pub mod users;
 
@@ -18,7 +19,10 @@ pub const SESSION_COOKIE: &str = "gantry_admin";
 pub const LOGIN_COOKIE: &str = "gantry_admin_login";
 
 pub fn router() -> Router<AppState> {
-    ui::router().merge(api::router()).merge(users::router())
+    ui::router()
+        .merge(api::router())
+        .merge(users::router())
+        .merge(clients::router())
 }
 
 pub fn session_token(headers: &HeaderMap) -> &str {

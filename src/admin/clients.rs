@@ -1,0 +1,344 @@
+//! OAuth2 clients as an admin manages them: those of the config file are read-only; those
+//! created here live in the database. A change is stamped in the database, and every replica
+//! reloads the set when it sees a new stamp (within a second), the one that made it at once.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ADMIN_CLIENT, Admin, AdminError};
+use crate::oauth::Provider;
+use crate::oauth::client::Client;
+use crate::storage::clients::ClientRow;
+
+/// A client as the admin pages and API show it; never its secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientView {
+    pub id: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub trusted_peers: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub public: bool,
+    pub require_pkce: bool,
+    /// "config" (read-only) or "database".
+    pub source: &'static str,
+}
+
+/// What an admin sends to create or change a client.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub name: String,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub trusted_peers: Vec<String>,
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    #[serde(default)]
+    pub public: bool,
+    #[serde(default)]
+    pub require_pkce: bool,
+}
+
+fn json(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+pub fn client_from_row(r: &ClientRow) -> Client {
+    Client {
+        id: r.id.clone(),
+        secret_hash: r.secret_hash.clone(),
+        redirect_uris: list(&r.redirect_uris),
+        trusted_peers: list(&r.trusted_peers),
+        public: r.public_client != 0,
+        name: r.name.clone(),
+        logo_url: None,
+        grant_types: list(&r.grant_types),
+        post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
+        require_pkce: r.require_pkce != 0 || r.public_client != 0,
+    }
+}
+
+/// What is wrong with a client id, if anything.
+pub fn check_id(id: &str) -> Option<String> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    (!ok).then(|| "1 to 64 of A-Z a-z 0-9 . _ -".into())
+}
+
+/// Everything wrong with a spec, as (field, message).
+pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
+    let mut errs = Vec::new();
+    if spec.name.trim().is_empty() || spec.name.chars().count() > 128 {
+        errs.push(("name", "a name of 1 to 128 characters".to_string()));
+    }
+    for (field, uris) in [
+        ("redirect_uris", &spec.redirect_uris),
+        ("post_logout_redirect_uris", &spec.post_logout_redirect_uris),
+    ] {
+        if let Some(bad) = uris.iter().find(|u| {
+            !url::Url::parse(u)
+                .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.fragment().is_none())
+        }) {
+            errs.push((
+                field,
+                format!(
+                    "`{}` is not an http(s) URL without fragment",
+                    bad.chars().take(80).collect::<String>()
+                ),
+            ));
+        }
+    }
+    if let Some(g) = spec
+        .grant_types
+        .iter()
+        .find(|g| !crate::config::KNOWN_GRANTS.contains(&g.as_str()))
+    {
+        errs.push((
+            "grant_types",
+            format!(
+                "`{}` is not a grant type",
+                g.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    if let Some(p) = spec.trusted_peers.iter().find(|p| check_id(p).is_some()) {
+        errs.push((
+            "trusted_peers",
+            format!(
+                "`{}` is not a client id",
+                p.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
+    errs
+}
+
+impl Provider {
+    /// Load what admins keep in the database (today: clients) into this replica.
+    pub async fn reload_admin_objects(&self) -> Result<(), AdminError> {
+        let rows = self.db.list_clients().await?;
+        self.clients
+            .replace_dynamic(rows.iter().map(client_from_row).collect());
+        Ok(())
+    }
+
+    /// Reload if another replica changed something since the last look.
+    pub async fn sync_admin_objects(&self) -> Result<(), AdminError> {
+        let now = self.db.generation().await?;
+        let seen = self
+            .generation
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        if now != seen {
+            self.reload_admin_objects().await?;
+            if let Ok(mut g) = self.generation.lock() {
+                *g = now;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a change: stamp it for the other replicas and load it here at once.
+    async fn changed(&self) -> Result<(), AdminError> {
+        let stamp = crate::secret::random_token(12);
+        self.db.bump_generation(&stamp).await?;
+        self.reload_admin_objects().await?;
+        if let Ok(mut g) = self.generation.lock() {
+            *g = stamp;
+        }
+        Ok(())
+    }
+
+    pub fn client_views(&self) -> Vec<ClientView> {
+        self.clients
+            .all()
+            .into_iter()
+            .filter(|c| c.id != ADMIN_CLIENT)
+            .map(|c| ClientView {
+                source: if self.clients.is_static(&c.id) {
+                    "config"
+                } else {
+                    "database"
+                },
+                id: c.id.clone(),
+                name: c.name.clone(),
+                redirect_uris: c.redirect_uris.clone(),
+                post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                trusted_peers: c.trusted_peers.clone(),
+                grant_types: c.grant_types.clone(),
+                public: c.public,
+                require_pkce: c.require_pkce,
+            })
+            .collect()
+    }
+
+    fn row(&self, id: &str, spec: &ClientSpec, secret_hash: Option<String>) -> ClientRow {
+        let now = self.clock.now();
+        ClientRow {
+            id: id.to_string(),
+            secret_hash,
+            name: spec.name.trim().to_string(),
+            redirect_uris: json(&spec.redirect_uris),
+            post_logout_redirect_uris: json(&spec.post_logout_redirect_uris),
+            trusted_peers: json(&spec.trusted_peers),
+            grant_types: json(&spec.grant_types),
+            public_client: i64::from(spec.public),
+            require_pkce: i64::from(spec.require_pkce),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn checked(&self, id: &str, spec: &ClientSpec) -> Result<(), AdminError> {
+        if let Some(m) = check_id(id) {
+            return Err(AdminError::BadRequest(format!("id: {m}")));
+        }
+        if let Some((f, m)) = check_spec(spec).into_iter().next() {
+            return Err(AdminError::BadRequest(format!("{f}: {m}")));
+        }
+        if id == ADMIN_CLIENT || self.clients.is_static(id) {
+            return Err(AdminError::Conflict(format!(
+                "id: {id} is defined by the config file and is read-only here"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Create a client; its secret (confidential clients), shown once and stored hashed.
+    pub async fn create_client(
+        &self,
+        admin: &Admin,
+        id: &str,
+        spec: &ClientSpec,
+    ) -> Result<Option<String>, AdminError> {
+        self.checked(id, spec)?;
+        let secret = (!spec.public).then(|| crate::secret::random_token(32));
+        let row = self.row(id, spec, secret.as_deref().map(crate::secret::hash_secret));
+        if !self.db.put_client(&row, false).await? {
+            return Err(AdminError::Conflict(format!("id: {id} already exists")));
+        }
+        self.changed().await?;
+        self.audit(
+            &admin.actor(),
+            "client.create",
+            id,
+            "success",
+            serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }),
+        )
+        .await;
+        Ok(secret)
+    }
+
+    /// Change a client's settings; its secret stays.
+    pub async fn update_client(
+        &self,
+        admin: &Admin,
+        id: &str,
+        spec: &ClientSpec,
+    ) -> Result<(), AdminError> {
+        // An id that names no client is not found, whatever else is wrong with the request.
+        let Some(old) = self.clients.get(id) else {
+            return Err(AdminError::NotFound);
+        };
+        self.checked(id, spec)?;
+        let secret_hash = if spec.public {
+            None
+        } else {
+            old.secret_hash.clone()
+        };
+        if !spec.public && secret_hash.is_none() {
+            return Err(AdminError::Conflict(
+                "public: a public client becomes confidential by rotating its secret".into(),
+            ));
+        }
+        if !self
+            .db
+            .put_client(&self.row(id, spec, secret_hash), true)
+            .await?
+        {
+            return Err(AdminError::NotFound);
+        }
+        self.changed().await?;
+        self.audit(
+            &admin.actor(),
+            "client.update",
+            id,
+            "success",
+            serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types }),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// A new secret for a database client (the old one stops working); shown once.
+    pub async fn rotate_client_secret(
+        &self,
+        admin: &Admin,
+        id: &str,
+    ) -> Result<String, AdminError> {
+        if self.clients.is_static(id) || id == ADMIN_CLIENT {
+            return Err(AdminError::Conflict(format!(
+                "{id} is defined by the config file and is read-only here"
+            )));
+        }
+        let Some(old) = self.clients.get(id) else {
+            return Err(AdminError::NotFound);
+        };
+        let spec = ClientSpec {
+            name: old.name.clone(),
+            redirect_uris: old.redirect_uris.clone(),
+            post_logout_redirect_uris: old.post_logout_redirect_uris.clone(),
+            trusted_peers: old.trusted_peers.clone(),
+            grant_types: old.grant_types.clone(),
+            public: false,
+            require_pkce: old.require_pkce,
+        };
+        let secret = crate::secret::random_token(32);
+        let row = self.row(id, &spec, Some(crate::secret::hash_secret(&secret)));
+        if !self.db.put_client(&row, true).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.changed().await?;
+        self.audit(
+            &admin.actor(),
+            "client.rotate_secret",
+            id,
+            "success",
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(secret)
+    }
+
+    pub async fn delete_client(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+        if self.clients.is_static(id) || id == ADMIN_CLIENT {
+            return Err(AdminError::Conflict(format!(
+                "{id} is defined by the config file and is read-only here"
+            )));
+        }
+        if !self.db.delete_client(id).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.changed().await?;
+        self.audit(
+            &admin.actor(),
+            "client.delete",
+            id,
+            "success",
+            serde_json::json!({}),
+        )
+        .await;
+        Ok(())
+    }
+}

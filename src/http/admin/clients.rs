@@ -1,0 +1,286 @@
+//! The clients page and `/api/v1/clients`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::api::{api_error, caller, json_body};
+use super::ui::{Nav, nav, page_error, posted, signed_in};
+use crate::admin::AdminError;
+use crate::admin::clients::ClientSpec;
+use crate::http::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/clients", get(page).post(create))
+        .route("/admin/clients/change", post(change))
+        .route("/api/v1/clients", get(api_list).post(api_create))
+        .route(
+            "/api/v1/clients/{id}",
+            axum::routing::put(api_update).delete(api_delete),
+        )
+        .route("/api/v1/clients/{id}/secret", post(api_rotate))
+}
+
+struct ClientRow {
+    id: String,
+    name: String,
+    redirect_uris: String,
+    grant_types: String,
+    public: bool,
+    read_only: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/clients.html")]
+struct ClientsPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    notice: String,
+    secret: String,
+    secret_for: String,
+    error: String,
+    clients: Vec<ClientRow>,
+}
+
+/// The page, with at most one of: a notice, a secret to show once, an error.
+fn render(
+    s: &AppState,
+    n: Nav,
+    notice: &str,
+    secret: Option<(String, String)>,
+    error: &str,
+) -> Response {
+    let (secret_for, secret) = secret.unwrap_or_default();
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = ClientsPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        notice: notice.into(),
+        secret,
+        secret_for,
+        error: error.into(),
+        clients: s
+            .provider
+            .client_views()
+            .into_iter()
+            .map(|c| ClientRow {
+                read_only: c.source == "config",
+                id: c.id,
+                name: c.name,
+                redirect_uris: c.redirect_uris.join(" "),
+                grant_types: c.grant_types.join(" "),
+                public: c.public,
+            })
+            .collect(),
+    };
+    // A page showing a secret must not be cached anywhere.
+    (status, [("cache-control", "no-store")], page).into_response()
+}
+
+async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match signed_in(&s, &headers).await {
+        Ok((admin, token)) => render(&s, nav(&s, &admin, &token), "", None, ""),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    csrf: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    redirect_uris: Option<String>,
+    grant_types: Option<String>,
+    public: Option<String>,
+}
+
+fn words(s: Option<String>) -> Vec<String> {
+    s.unwrap_or_default()
+        .split_ascii_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &CreateForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let id = f.id.clone().unwrap_or_default();
+    let public = f.public.is_some();
+    let spec = ClientSpec {
+        name: f.name.unwrap_or_default(),
+        redirect_uris: words(f.redirect_uris),
+        grant_types: words(f.grant_types),
+        public,
+        require_pkce: public,
+        ..ClientSpec::default()
+    };
+    let n = nav(&s, &admin, &token);
+    match s.provider.create_client(&admin, &id, &spec).await {
+        Ok(Some(secret)) => render(&s, n, "The client was created.", Some((id, secret)), ""),
+        Ok(None) => render(&s, n, "The public client was created.", None, ""),
+        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => render(&s, n, "", None, &m),
+        Err(e) => page_error(&s, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    csrf: Option<String>,
+    id: Option<String>,
+    action: Option<String>,
+}
+
+async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let id = f.id.unwrap_or_default();
+    let n = nav(&s, &admin, &token);
+    match f.action.as_deref() {
+        Some("rotate") => match s.provider.rotate_client_secret(&admin, &id).await {
+            Ok(secret) => render(
+                &s,
+                n,
+                "The secret was replaced; the old one no longer works.",
+                Some((id, secret)),
+                "",
+            ),
+            Err(e) => page_error(&s, e),
+        },
+        Some("delete") => match s.provider.delete_client(&admin, &id).await {
+            Ok(()) => render(&s, n, "The client was deleted.", None, ""),
+            Err(e) => page_error(&s, e),
+        },
+        _ => page_error(&s, AdminError::BadRequest("unknown action".into())),
+    }
+}
+
+async fn api_list(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    axum::Json(serde_json::json!({ "items": s.provider.client_views() })).into_response()
+}
+
+/// A new client: its id and settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    id: String,
+    name: String,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    trusted_peers: Vec<String>,
+    #[serde(default)]
+    grant_types: Vec<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    require_pkce: bool,
+}
+
+async fn api_create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let c: NewClient = match json_body(&headers, body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let spec = ClientSpec {
+        name: c.name,
+        redirect_uris: c.redirect_uris,
+        post_logout_redirect_uris: c.post_logout_redirect_uris,
+        trusted_peers: c.trusted_peers,
+        grant_types: c.grant_types,
+        public: c.public,
+        require_pkce: c.require_pkce,
+    };
+    match s.provider.create_client(&admin, &c.id, &spec).await {
+        Ok(secret) => (
+            StatusCode::CREATED,
+            [("cache-control", "no-store")],
+            axum::Json(serde_json::json!({ "id": c.id, "secret": secret })),
+        )
+            .into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn api_update(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let spec: ClientSpec = match json_body(&headers, body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match s.provider.update_client(&admin, &id, &spec).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn api_rotate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match s.provider.rotate_client_secret(&admin, &id).await {
+        Ok(secret) => (
+            [("cache-control", "no-store")],
+            axum::Json(serde_json::json!({ "id": id, "secret": secret })),
+        )
+            .into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn api_delete(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match s.provider.delete_client(&admin, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}

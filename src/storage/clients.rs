@@ -1,0 +1,109 @@
+//! Clients created by admins, and the generation stamp that tells every replica to reload
+//! what admins change.
+
+use sqlx::FromRow;
+
+use super::{Db, Result};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ClientRow {
+    pub id: String,
+    pub secret_hash: Option<String>,
+    pub name: String,
+    /// JSON arrays.
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub trusted_peers: String,
+    pub grant_types: String,
+    pub public_client: i64,
+    pub require_pkce: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const GENERATION: &str = "admin-generation";
+
+impl Db {
+    pub async fn list_clients(&self) -> Result<Vec<ClientRow>> {
+        Ok(
+            sqlx::query_as::<_, ClientRow>("SELECT * FROM clients ORDER BY id")
+                .fetch_all(&self.write)
+                .await?,
+        )
+    }
+
+    /// Insert or replace a client; `Ok(false)` when `must_exist` and there is none.
+    pub async fn put_client(&self, c: &ClientRow, must_exist: bool) -> Result<bool> {
+        if must_exist {
+            let done = sqlx::query(
+                "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
+                 post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
+                 public_client = $8, require_pkce = $9, updated_at = $10 WHERE id = $1",
+            )
+            .bind(&c.id)
+            .bind(&c.secret_hash)
+            .bind(&c.name)
+            .bind(&c.redirect_uris)
+            .bind(&c.post_logout_redirect_uris)
+            .bind(&c.trusted_peers)
+            .bind(&c.grant_types)
+            .bind(c.public_client)
+            .bind(c.require_pkce)
+            .bind(c.updated_at)
+            .execute(&self.write)
+            .await?;
+            return Ok(done.rows_affected() == 1);
+        }
+        let done = sqlx::query(
+            "INSERT INTO clients (id, secret_hash, name, redirect_uris, \
+             post_logout_redirect_uris, trusted_peers, grant_types, public_client, require_pkce, \
+             created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.secret_hash)
+        .bind(&c.name)
+        .bind(&c.redirect_uris)
+        .bind(&c.post_logout_redirect_uris)
+        .bind(&c.trusted_peers)
+        .bind(&c.grant_types)
+        .bind(c.public_client)
+        .bind(c.require_pkce)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn delete_client(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("DELETE FROM clients WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?
+            .rows_affected()
+            == 1)
+    }
+
+    /// The current generation stamp ("" before any admin change).
+    pub async fn generation(&self) -> Result<String> {
+        let v: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(GENERATION)
+            .fetch_optional(&self.write)
+            .await?;
+        Ok(v.map(|(v,)| v).unwrap_or_default())
+    }
+
+    /// Mark a change every replica must load.
+    pub async fn bump_generation(&self, stamp: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(GENERATION)
+        .bind(stamp)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+}
