@@ -425,6 +425,68 @@ impl Provider {
     }
 }
 
+/// A connector as the admin pages and API list it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorView {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Connectors come from the config file only, for now.
+    pub source: &'static str,
+}
+
+/// What a connector test found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub ok: bool,
+    pub facts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Provider {
+    pub fn connector_views(&self) -> Vec<ConnectorView> {
+        self.connectors
+            .iter()
+            .map(|c| ConnectorView {
+                id: c.id().to_string(),
+                name: c.name().to_string(),
+                kind: c.kind(),
+                source: "config",
+            })
+            .collect()
+    }
+
+    /// Run a connector's test and audit it.
+    pub async fn test_connector(&self, admin: &Admin, id: &str) -> Result<ProbeResult, AdminError> {
+        let Some(c) = self.connector(id) else {
+            return Err(AdminError::NotFound);
+        };
+        let r = match c.probe(self.clock.now()).await {
+            Ok(facts) => ProbeResult {
+                ok: true,
+                facts,
+                error: None,
+            },
+            Err(e) => ProbeResult {
+                ok: false,
+                facts: Vec::new(),
+                error: Some(e.to_string()),
+            },
+        };
+        self.audit(
+            &admin.actor(),
+            "connector.test",
+            id,
+            if r.ok { "success" } else { "failure" },
+            serde_json::json!({ "error": r.error }),
+        )
+        .await;
+        Ok(r)
+    }
+}
+
 /// A published signing key.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyView {

@@ -226,6 +226,27 @@ impl Connector {
         }
     }
 
+    /// The admin's "test": reach the identity source and say what was found.
+    pub async fn probe(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
+        match &self.kind {
+            Kind::Local(l) => Ok(vec![format!(
+                "{} user(s) in the config file; password database {}",
+                l.static_users().len(),
+                if l.uses_db() { "on" } else { "off" }
+            )]),
+            Kind::Ldap(l) => {
+                let groups = l.list_groups().await?;
+                Ok(vec![format!(
+                    "bound as the service account and searched groups: {} found",
+                    groups.len()
+                )])
+            }
+            Kind::Oidc(o) => o.probe().await,
+            Kind::OAuth(o) => o.probe().await,
+            Kind::Saml(s) => s.probe(now).await,
+        }
+    }
+
     /// Directory operations sent and connections opened so far, for connectors that talk to
     /// a directory.
     pub fn operations(&self) -> Option<(u64, u64)> {

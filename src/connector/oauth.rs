@@ -140,6 +140,22 @@ impl OAuthConnector {
         })
     }
 
+    /// For the admin's "test": is the token endpoint reachable? (Nothing more can be checked
+    /// without a user's login.)
+    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
+        let r = self
+            .http
+            .get(&self.cfg.token_url)
+            .send()
+            .await
+            .map_err(|e| ConnectorError::Unavailable(format!("{}: {e}", self.cfg.token_url)))?;
+        Ok(vec![format!(
+            "token endpoint {} answered HTTP {}",
+            self.cfg.token_url,
+            r.status().as_u16()
+        )])
+    }
+
     pub async fn finish(&self, code: &str, verifier: &str) -> Result<Identity, ConnectorError> {
         let tokens = self
             .token

@@ -1066,3 +1066,69 @@ async fn clients_api_creates_updates_rotates_and_deletes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn connector_tests_reach_the_directory_and_name_what_fails() {
+    let slapd = crate::ldap::Slapd::shared();
+    let dead = free_port();
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{POLICY}{}  - type: oidc\n    id: gone\n    name: Gone\n    config:\n      issuer: http://127.0.0.1:{dead}\n      clientID: x\n      redirectURI: @ISSUER@/callback\n      timeout: 1s\n",
+            slapd.connector_yaml(&slapd.plain())
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let test = |id: &'static str| {
+        let (b, csrf) = (&b, csrf.clone());
+        let url = app.url("/admin/connectors/test");
+        async move {
+            b.post(url)
+                .form(&[("csrf", csrf.as_str()), ("id", id)])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let page = test("ldap").await;
+    assert!(page.contains("<strong>passed</strong>"), "{page}");
+    assert!(page.contains("bound as the service account"));
+    let page = test("gone").await;
+    assert!(page.contains("failed"), "{page}");
+    assert!(
+        page.contains(&format!("127.0.0.1:{dead}")),
+        "the error names what failed"
+    );
+
+    let token = machine_token(&app).await;
+    let r: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/connectors/local/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/connectors/nope/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -534,6 +534,23 @@ pub async fn walk(
         }
         let status = resp.status();
         let page = resp.text().await.unwrap_or_default();
+        // Gantry's connector chooser: take the built-in password connector.
+        if status.is_success()
+            && form_action(&page).is_none()
+            && let Some(link) = page
+                .split("href=\"")
+                .skip(1)
+                .filter_map(|x| x.split('"').next())
+                .find(|h| h.contains("/auth/local?"))
+        {
+            url = reqwest::Url::parse(&url)
+                .unwrap()
+                .join(&link.replace("&amp;", "&"))
+                .unwrap()
+                .to_string();
+            resp = browser.get(&url).send().await.expect("walk: GET");
+            continue;
+        }
         let Some(action) = form_action(&page).filter(|_| status.is_success()) else {
             panic!("walk: {url} answered {status} with no form to submit:\n{page}");
         };

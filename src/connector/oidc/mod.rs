@@ -173,6 +173,17 @@ impl OidcConnector {
         })
     }
 
+    /// For the admin's "test": discovery and the JWKS, now.
+    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
+        let p = self.provider().await?;
+        let keys = p.jwks.refetch(&self.http).await?;
+        Ok(vec![
+            format!("discovered issuer {}", p.issuer),
+            format!("{keys} signing key(s) in the JWKS"),
+            format!("token endpoint {}", p.token.url),
+        ])
+    }
+
     /// The URL that sends the browser to the provider, with a fresh nonce and PKCE verifier.
     pub async fn begin(&self, state: &str, offline: bool) -> Result<Begin, ConnectorError> {
         let p = self.provider().await?;

@@ -101,6 +101,12 @@ impl Jwks {
         Ok(())
     }
 
+    /// Fetch the JWKS now; how many keys Gantry can use.
+    pub async fn refetch(&self, http: &reqwest::Client) -> Result<usize, UpstreamError> {
+        self.fetch(http).await?;
+        Ok(self.cache.read().await.keys.len())
+    }
+
     fn pick(keys: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Option<Jwk> {
         let fits = |k: &&Jwk| {
             let use_ok = !matches!(

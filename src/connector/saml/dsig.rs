@@ -22,6 +22,8 @@ const SHA1: &str = "http://www.w3.org/2000/09/xmldsig#sha1";
 #[derive(Debug, Clone)]
 pub struct IdpKey {
     kind: KeyKind,
+    /// The certificate's notAfter, Unix seconds.
+    pub not_after: i64,
     /// What verification takes: PKCS#1 RSAPublicKey, or the uncompressed EC point.
     der: Vec<u8>,
 }
@@ -73,6 +75,7 @@ impl IdpKey {
         };
         Ok(IdpKey {
             kind,
+            not_after: cert.validity().not_after.timestamp(),
             der: spki.subject_public_key.data.to_vec(),
         })
     }

@@ -146,6 +146,36 @@ impl SamlConnector {
         self.idp().await.map(|_| ())
     }
 
+    /// For the admin's "test": the IdP (from metadata if configured), its certificates and
+    /// when they expire.
+    pub async fn probe(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
+        let idp = self.idp().await?;
+        let mut facts = vec![
+            format!("single sign-on at {}", idp.sso_url),
+            format!(
+                "issuer {}",
+                idp.issuer
+                    .as_deref()
+                    .unwrap_or("(not checked: set ssoIssuer)")
+            ),
+        ];
+        for k in &idp.keys {
+            let days = (k.not_after - now) / 86_400;
+            facts.push(if k.not_after <= now {
+                format!(
+                    "a signing certificate EXPIRED on {}",
+                    xml::instant(k.not_after)
+                )
+            } else {
+                format!(
+                    "a signing certificate valid until {} ({days} days)",
+                    xml::instant(k.not_after)
+                )
+            });
+        }
+        Ok(facts)
+    }
+
     /// Gantry's SP metadata for this connector.
     pub fn sp_metadata(&self) -> Result<String, String> {
         Ok(metadata::sp_metadata(

@@ -23,8 +23,32 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys", get(list_keys))
         .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/connectors", get(list_connectors))
+        .route("/api/v1/connectors/{id}/test", post(test_connector))
         .route("/api/v1/policy", get(get_policy))
         .route("/api/v1/policy/explain", post(explain))
+}
+
+async fn list_connectors(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = caller(&s, &headers).await {
+        return r;
+    }
+    axum::Json(serde_json::json!({ "items": s.provider.connector_views() })).into_response()
+}
+
+async fn test_connector(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let admin = match caller(&s, &headers).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match s.provider.test_connector(&admin, &id).await {
+        Ok(r) => axum::Json(r).into_response(),
+        Err(e) => api_error(e),
+    }
 }
 
 async fn get_policy(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -300,9 +324,8 @@ const SCOPE_PATTERN: &str =
 
 /// A client id as `check_id` accepts it.
 const CLIENT_ID_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
-/// A redirect URI `check_spec` accepts: http(s), a host whose last label starts with a letter
-/// (the URL standard reads a numeric last label as an IPv4 address), no fragment.
-const URI_PATTERN: &str = "^https?://([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?$";
+/// What `redirect_uri_ok` accepts (keep the two in step).
+const URI_PATTERN: &str = "^https?://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?$";
 
 /// The OpenAPI 3 description of what this module serves.
 async fn openapi(State(s): State<AppState>) -> Response {
@@ -410,6 +433,19 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
                 }
             },
+            "/connectors": {
+                "get": {
+                    "summary": "Connectors (from the config file)",
+                    "responses": {"200": {"description": "Connectors", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Connector"}}}}}}}, "401": problem_ref, "403": problem_ref}
+                }
+            },
+            "/connectors/{id}/test": {
+                "post": {
+                    "summary": "Reach the connector's identity source now (LDAP bind and group search, OIDC discovery and JWKS, SAML metadata and certificate expiry)",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "What the test found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProbeResult"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                }
+            },
             "/policy": {
                 "get": {
                     "summary": "The policy as configured",
@@ -515,6 +551,12 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "ClientSpec": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": client_props.clone()},
                 "NewClient": {"type": "object", "additionalProperties": false, "required": ["id", "name"], "properties": new_client_props},
                 "ClientSecret": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}, "secret": {"type": "string", "nullable": true}}},
+                "Connector": {"type": "object", "required": ["id", "name", "type", "source"], "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
+                    "source": {"type": "string", "enum": ["config"]}}},
+                "ProbeResult": {"type": "object", "required": ["ok", "facts"], "properties": {
+                    "ok": {"type": "boolean"}, "facts": {"type": "array", "items": {"type": "string"}},
+                    "error": {"type": "string"}}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
                     "next_offset": {"type": "integer"}}}

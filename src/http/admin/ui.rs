@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys/rotate", post(rotate))
         .route("/admin/audit", get(audit))
         .route("/admin/policy", get(policy))
+        .route("/admin/connectors/test", post(test_connector))
 }
 
 pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
@@ -122,6 +123,10 @@ struct OverviewPage {
     key_age: String,
     logins: i64,
     failures: i64,
+    probe_id: String,
+    probe_ok: bool,
+    probe_facts: Vec<String>,
+    probe_error: String,
 }
 
 fn age(secs: i64) -> String {
@@ -134,10 +139,33 @@ fn age(secs: i64) -> String {
 }
 
 async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
+    match signed_in(&s, &headers).await {
+        Ok((admin, token)) => render_overview(&s, &admin, &token, None).await,
+        Err(r) => r,
+    }
+}
+
+async fn test_connector(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
+    let id = f.id.unwrap_or_default();
+    match s.provider.test_connector(&admin, &id).await {
+        Ok(r) => render_overview(&s, &admin, &token, Some((id, r))).await,
+        Err(e) => page_error(&s, e),
+    }
+}
+
+async fn render_overview(
+    s: &AppState,
+    admin: &Admin,
+    token: &str,
+    probe: Option<(String, crate::admin::ProbeResult)>,
+) -> Response {
+    let s = s.clone();
+    let (admin, token) = (admin.clone(), token.to_string());
     let live = match s.provider.live_sessions(501, 0).await {
         Ok(l) => l.len(),
         Err(e) => return page_error(&s, e),
@@ -176,6 +204,16 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
         key_age,
         logins,
         failures,
+        probe_id: probe.as_ref().map(|(id, _)| id.clone()).unwrap_or_default(),
+        probe_ok: probe.as_ref().is_some_and(|(_, r)| r.ok),
+        probe_facts: probe
+            .as_ref()
+            .map(|(_, r)| r.facts.clone())
+            .unwrap_or_default(),
+        probe_error: probe
+            .as_ref()
+            .and_then(|(_, r)| r.error.clone())
+            .unwrap_or_default(),
     }
     .into_response()
 }
