@@ -80,6 +80,9 @@ pub fn check_id(id: &str) -> Option<String> {
 /// no fragment, user info or percent-encoding. Narrower than URLs in general on purpose: what is
 /// registered is compared byte for byte, and the API document states this same grammar.
 pub fn redirect_uri_ok(u: &str) -> bool {
+    if u.len() > 2000 {
+        return false;
+    }
     let Some(rest) = u
         .strip_prefix("https://")
         .or_else(|| u.strip_prefix("http://"))
@@ -151,7 +154,7 @@ fn ipv4_ok(h: &str) -> bool {
 /// Everything wrong with a spec, as (field, message).
 pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
     let mut errs = Vec::new();
-    if spec.name.trim().is_empty() || spec.name.chars().count() > 128 {
+    if !super::users::has_visible(&spec.name) || spec.name.chars().count() > 128 {
         errs.push(("name", "a name of 1 to 128 characters".to_string()));
     }
     for (field, uris) in [

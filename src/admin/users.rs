@@ -45,6 +45,27 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// White space as the API document's regexes (ECMA-262 `\s`) define it, so that what the
+/// server accepts is exactly what the document says (no U+0085, but U+FEFF).
+fn ecma_space(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
+            ..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+                | '\u{feff}'
+    )
+}
+
+/// Whether a name has something besides white space.
+pub fn has_visible(s: &str) -> bool {
+    s.chars().any(|c| !ecma_space(c))
+}
+
 fn check_email(e: &str) -> Option<String> {
     let ok = e.chars().count() <= 254
         && e.split_once('@').is_some_and(|(l, d)| {
@@ -52,7 +73,7 @@ fn check_email(e: &str) -> Option<String> {
         })
         && !e
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+            .any(|c| ecma_space(c) || c.is_control() || c == '<' || c == '>');
     (!ok).then(|| "an email address such as ann@example.com".into())
 }
 
@@ -137,7 +158,7 @@ impl Provider {
         push("email", check_email(&u.email));
         push(
             "username",
-            (u.username.trim().is_empty() || u.username.chars().count() > 128)
+            (!has_visible(&u.username) || u.username.chars().count() > 128)
                 .then(|| "a name of 1 to 128 characters".into()),
         );
         push("password", check_password(&u.password));
