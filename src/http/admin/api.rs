@@ -147,6 +147,8 @@ pub(super) async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Admin, R
     r.map_err(api_error)
 }
 
+const MAX_JSON: usize = 1024 * 1024;
+
 /// A JSON request body, or a 400 problem saying what is wrong with it.
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
@@ -163,11 +165,12 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
             "send application/json",
         ));
     }
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+    // Room for any real request, so a schema-violating body gets its 400 with the reason.
+    let bytes = axum::body::to_bytes(body, MAX_JSON).await.map_err(|_| {
         problem(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Payload Too Large",
-            "at most 64 KiB",
+            "at most 1 MiB",
         )
     })?;
     serde_json::from_slice(&bytes).map_err(|e| {
