@@ -29,43 +29,31 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/policy/explain", post(explain))
 }
 
-async fn list_connectors(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn list_connectors(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.provider.connector_views() })).into_response()
 }
 
 async fn test_connector(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match s.provider.test_connector(&admin, &id).await {
         Ok(r) => axum::Json(r).into_response(),
         Err(e) => api_error(e),
     }
 }
 
-async fn get_policy(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn get_policy(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(&s.provider.policy_config).into_response()
 }
 
 async fn explain(
     State(s): State<AppState>,
+    _: ApiAdmin,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
     let q: crate::admin::ExplainRequest = match json_body(&headers, body).await {
         Ok(q) => q,
         Err(r) => return r,
@@ -139,12 +127,27 @@ pub(super) fn api_error(e: AdminError) -> Response {
     }
 }
 
-pub(super) async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Admin, Response> {
-    let r = match bearer(headers) {
-        Some(t) => s.provider.admin_api_client(t).await,
-        None => s.provider.admin_session(session_token(headers)).await,
-    };
-    r.map_err(api_error)
+/// The admin behind an API request: a handler that takes one runs only for an admin; anyone
+/// else gets the 401/403 problem document.
+pub(super) struct ApiAdmin(pub Admin);
+
+impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Response> {
+        let r = match bearer(&parts.headers) {
+            Some(t) => s.provider.admin_api_client(t).await,
+            None => {
+                s.provider
+                    .admin_session(session_token(&parts.headers))
+                    .await
+            }
+        };
+        r.map(ApiAdmin).map_err(api_error)
+    }
 }
 
 const MAX_JSON: usize = 1024 * 1024;
@@ -207,14 +210,7 @@ struct Page<T> {
     next_offset: Option<i64>,
 }
 
-async fn list_sessions(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn list_sessions(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
     let (limit, offset) = match paging(q.as_deref(), 50) {
         Ok(p) => p,
         Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
@@ -235,31 +231,20 @@ async fn list_sessions(
 
 async fn revoke_session(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match s.provider.revoke_session(&admin, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }
 }
 
-async fn list_keys(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.provider.signing_keys() })).into_response()
 }
 
-async fn rotate_keys(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn rotate_keys(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
     match s.provider.rotate_keys(&admin).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
@@ -275,14 +260,7 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
-async fn list_audit(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn list_audit(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
     let p: AuditQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
         Ok(p) => p,
         Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),

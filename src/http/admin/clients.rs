@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{api_error, caller, json_body};
+use super::api::{ApiAdmin, api_error, json_body};
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::AdminError;
 use crate::admin::clients::ClientSpec;
@@ -175,10 +175,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     }
 }
 
-async fn api_list(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.provider.client_views() })).into_response()
 }
 
@@ -202,11 +199,12 @@ struct NewClient {
     require_pkce: bool,
 }
 
-async fn api_create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn api_create(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let c: NewClient = match json_body(&headers, body).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -233,14 +231,11 @@ async fn api_create(State(s): State<AppState>, headers: HeaderMap, body: Body) -
 
 async fn api_update(
     State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let spec: ClientSpec = match json_body(&headers, body).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -253,13 +248,9 @@ async fn api_update(
 
 async fn api_rotate(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match s.provider.rotate_client_secret(&admin, &id).await {
         Ok(secret) => (
             [("cache-control", "no-store")],
@@ -272,13 +263,9 @@ async fn api_rotate(
 
 async fn api_delete(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match s.provider.delete_client(&admin, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),

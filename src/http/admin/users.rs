@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{api_error, caller, json_body, paging, problem};
+use super::api::{ApiAdmin, api_error, json_body, paging, problem};
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::users::{FieldError, NewUser, UserChange, parse_groups};
 use crate::http::AppState;
@@ -236,14 +236,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     }
 }
 
-async fn api_list(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    if let Err(r) = caller(&s, &headers).await {
-        return r;
-    }
+async fn api_list(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
     let (limit, offset) = match paging(q.as_deref(), 100) {
         Ok(p) => p,
         Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
@@ -254,11 +247,12 @@ async fn api_list(
     }
 }
 
-async fn api_create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+async fn api_create(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let u: NewUser = match json_body(&headers, body).await {
         Ok(u) => u,
         Err(r) => return r,
@@ -271,14 +265,11 @@ async fn api_create(State(s): State<AppState>, headers: HeaderMap, body: Body) -
 
 async fn api_change(
     State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     Path(email): Path<String>,
     body: Body,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     let c: UserChange = match json_body(&headers, body).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -291,13 +282,9 @@ async fn api_change(
 
 async fn api_delete(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    ApiAdmin(admin): ApiAdmin,
     Path(email): Path<String>,
 ) -> Response {
-    let admin = match caller(&s, &headers).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
     match s.provider.delete_user(&admin, &email).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
