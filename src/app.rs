@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::connector::set::Connectors;
 use crate::connector::{Connector, local::Local};
 use crate::http::error::PageError;
 use crate::http::{self, AppState, WebSettings};
@@ -94,7 +95,8 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
                 .map(Client::from_config)
                 .chain([crate::admin::admin_client(&cfg.issuer)]),
         ),
-        connectors,
+        connectors: Connectors::new(connectors),
+        sealer,
         clock,
         expiry,
         grants: cfg.allowed_grants(),
@@ -103,8 +105,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
         metrics: Arc::new(Metrics::default()),
-        policy: cfg.compiled_policy()?,
-        policy_config: cfg.policy.clone(),
+        policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), cfg.compiled_policy()?),
         clusters: cfg
             .kubernetes
             .clusters
@@ -285,8 +286,8 @@ fn key_refresh_every(expiry: &crate::config::Expiry) -> u64 {
 
 /// Key rotation and garbage collection, forever; one task per process.
 pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> {
-    for i in 0..provider.connectors.len() {
-        tokio::spawn(warm_up(provider.clone(), i));
+    for c in provider.connectors.all() {
+        tokio::spawn(warm_up(Arc::downgrade(&c)));
     }
     // What admins change on any replica reaches this one within a second.
     let p = provider.clone();
@@ -325,10 +326,11 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
 
 /// Discover a connector's provider, retrying with backoff while it is down: Gantry serves
 /// its other connectors meanwhile, and a login through this one retries discovery itself.
-async fn warm_up(provider: Arc<Provider>, index: usize) {
+/// Stops when the connector is gone (an admin replaced or deleted it).
+pub async fn warm_up(connector: std::sync::Weak<Connector>) {
     let mut wait = Duration::from_secs(1);
     loop {
-        let Some(c) = provider.connectors.get(index) else {
+        let Some(c) = connector.upgrade() else {
             return;
         };
         match c.warm_up().await {

@@ -197,11 +197,14 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
 }
 
 impl Provider {
-    /// Load what admins keep in the database (today: clients) into this replica.
+    /// Load what admins keep in the database (clients, connectors, the policy) into this
+    /// replica.
     pub async fn reload_admin_objects(&self) -> Result<(), AdminError> {
         let rows = self.db.list_clients().await?;
         self.clients
             .replace_dynamic(rows.iter().map(client_from_row).collect());
+        self.reload_connectors().await?;
+        self.reload_policy().await?;
         Ok(())
     }
 
@@ -223,7 +226,7 @@ impl Provider {
     }
 
     /// After a change: stamp it for the other replicas and load it here at once.
-    async fn changed(&self) -> Result<(), AdminError> {
+    pub(super) async fn changed(&self) -> Result<(), AdminError> {
         let stamp = crate::secret::random_token(12);
         self.db.bump_generation(&stamp).await?;
         self.reload_admin_objects().await?;

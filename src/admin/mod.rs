@@ -3,6 +3,8 @@
 //! `admins`), and the things they manage. Knows nothing of HTTP.
 
 pub mod clients;
+pub mod connectors;
+pub mod policy;
 pub mod users;
 
 use serde::Serialize;
@@ -57,6 +59,8 @@ impl From<StorageError> for AdminError {
 pub struct Admin {
     pub name: String,
     pub email: String,
+    /// A signed-in person's groups (what made them an admin).
+    pub groups: Vec<String>,
     /// Set for API clients (`client_credentials`).
     pub client: Option<String>,
 }
@@ -133,7 +137,7 @@ impl Provider {
     }
 
     fn is_admin(&self, user: &str, email: &str, groups: &[String]) -> bool {
-        self.policy.is_admin(&Subject {
+        self.policy.get().compiled.is_admin(&Subject {
             user,
             email,
             groups,
@@ -214,6 +218,7 @@ impl Provider {
             Admin {
                 name: user,
                 email,
+                groups,
                 client: None,
             },
         ))
@@ -242,6 +247,7 @@ impl Provider {
         Ok(Admin {
             name: s.username,
             email: s.email,
+            groups,
             client: None,
         })
     }
@@ -266,12 +272,13 @@ impl Provider {
                 "a user's access token (use a client_credentials token)".into(),
             ));
         };
-        if !self.policy.admins.clients.contains(&client) {
+        if !self.policy.get().compiled.admins.clients.contains(&client) {
             return Err(AdminError::Forbidden(format!("client {client}")));
         }
         Ok(Admin {
             name: client.clone(),
             email: String::new(),
+            groups: Vec::new(),
             client: Some(client),
         })
     }
@@ -421,69 +428,11 @@ impl Provider {
             email: &q.email,
             groups: &q.groups,
         };
-        Ok(self.policy.explain(&s, &scopes, cluster, &self.clusters))
-    }
-}
-
-/// A connector as the admin pages and API list it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectorView {
-    pub id: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// Connectors come from the config file only, for now.
-    pub source: &'static str,
-}
-
-/// What a connector test found.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProbeResult {
-    pub ok: bool,
-    pub facts: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-impl Provider {
-    pub fn connector_views(&self) -> Vec<ConnectorView> {
-        self.connectors
-            .iter()
-            .map(|c| ConnectorView {
-                id: c.id().to_string(),
-                name: c.name().to_string(),
-                kind: c.kind(),
-                source: "config",
-            })
-            .collect()
-    }
-
-    /// Run a connector's test and audit it.
-    pub async fn test_connector(&self, admin: &Admin, id: &str) -> Result<ProbeResult, AdminError> {
-        let Some(c) = self.connector(id) else {
-            return Err(AdminError::NotFound);
-        };
-        let r = match c.probe(self.clock.now()).await {
-            Ok(facts) => ProbeResult {
-                ok: true,
-                facts,
-                error: None,
-            },
-            Err(e) => ProbeResult {
-                ok: false,
-                facts: Vec::new(),
-                error: Some(e.to_string()),
-            },
-        };
-        self.audit(
-            &admin.actor(),
-            "connector.test",
-            id,
-            if r.ok { "success" } else { "failure" },
-            serde_json::json!({ "error": r.error }),
-        )
-        .await;
-        Ok(r)
+        Ok(self
+            .policy
+            .get()
+            .compiled
+            .explain(&s, &scopes, cluster, &self.clusters))
     }
 }
 

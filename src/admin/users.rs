@@ -110,6 +110,7 @@ pub fn parse_groups(text: &str) -> Vec<String> {
 impl Provider {
     fn local_statics(&self) -> Vec<(String, String, Vec<String>)> {
         self.connectors
+            .all()
             .iter()
             .find_map(|c| c.as_local())
             .map(|l| l.static_users())

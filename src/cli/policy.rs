@@ -88,7 +88,7 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
     if cluster(&cfg, name).is_none() {
         return 2;
     }
-    let Ok(policy) = cfg.compiled_policy() else {
+    let Ok(mut policy) = cfg.compiled_policy() else {
         return 2;
     };
     let mut known: Vec<String> = cfg
@@ -97,7 +97,32 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
         .flat_map(|p| p.groups.clone())
         .collect();
     match crate::storage::Db::open(&cfg.storage).await {
-        Ok(db) => known.extend(db.known_groups().await.unwrap_or_default()),
+        Ok(db) => {
+            known.extend(db.known_groups().await.unwrap_or_default());
+            // The policy an admin saved is the one in force; the bindings must follow it.
+            if let Ok(Some(json)) = db.saved_policy().await {
+                let names: Vec<String> = cfg
+                    .kubernetes
+                    .clusters
+                    .iter()
+                    .map(|c| c.name.clone())
+                    .collect();
+                match serde_json::from_str(&json)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| crate::policy::Policy::compile(&c, &names))
+                {
+                    Ok(p) => {
+                        eprintln!(
+                            "# policy: the one saved in the admin UI (not the config file's)"
+                        );
+                        policy = p;
+                    }
+                    Err(e) => {
+                        eprintln!("# saved policy does not compile ({e}): using the config file's")
+                    }
+                }
+            }
+        }
         Err(e) => eprintln!("# database unavailable ({e}): expanding over config groups only"),
     }
     for c in &cfg.connectors {

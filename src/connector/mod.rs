@@ -10,6 +10,7 @@ pub mod local;
 pub mod oauth;
 pub mod oidc;
 pub mod saml;
+pub mod set;
 pub mod upstream;
 
 use crate::identity::Identity;
@@ -65,12 +66,39 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Re
     })
 }
 
+/// The keys of a connector type's config that are secrets: never shown, stored sealed.
+pub fn secret_keys(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "ldap" => &["bindPW"],
+        "oidc" | "oauth" => &["clientSecret"],
+        _ => &[],
+    }
+}
+
+/// A connector's config block without its secrets, and which secrets it has.
+pub fn without_secrets(kind: &str, config: &serde_json::Value) -> (serde_json::Value, Vec<String>) {
+    let mut shown = config.clone();
+    let mut set = Vec::new();
+    if let Some(o) = shown.as_object_mut() {
+        for k in secret_keys(kind) {
+            if o.remove(*k).is_some_and(|v| !v.is_null() && v != "") {
+                set.push((*k).to_string());
+            }
+        }
+    }
+    (shown, set)
+}
+
 /// A configured connector.
 #[derive(Debug)]
 pub struct Connector {
     id: String,
     name: String,
     kind: Kind,
+    /// The config block without secrets, for the admin pages.
+    shown_config: serde_json::Value,
+    /// The secret keys that have a value.
+    secrets_set: Vec<String>,
 }
 
 impl Connector {
@@ -80,6 +108,8 @@ impl Connector {
             id: "local".into(),
             name: "Email".into(),
             kind: Kind::Local(l),
+            shown_config: serde_json::json!({}),
+            secrets_set: Vec::new(),
         }
     }
 
@@ -116,11 +146,21 @@ impl Connector {
             }
             other => return Err(format!("connector type `{other}` is not supported yet")),
         };
+        let (shown_config, secrets_set) = without_secrets(&c.kind, &c.config);
         Ok(Connector {
             id: c.id.clone(),
             name: c.name.clone(),
             kind,
+            shown_config,
+            secrets_set,
         })
+    }
+
+    pub fn shown_config(&self) -> &serde_json::Value {
+        &self.shown_config
+    }
+    pub fn secrets_set(&self) -> &[String] {
+        &self.secrets_set
     }
 
     pub fn id(&self) -> &str {

@@ -56,6 +56,7 @@ pub(crate) fn to_login(s: &AppState, next: Next) -> Response {
             connectors: s
                 .provider
                 .connectors
+                .all()
                 .iter()
                 .map(|c| ConnectorLink {
                     name: c.name().to_string(),

@@ -61,7 +61,8 @@ async fn saml_post(State(s): State<AppState>, headers: HeaderMap, body: Body) ->
 }
 
 async fn sp_metadata(State(s): State<AppState>, Path(connector): Path<String>) -> Response {
-    let Some(saml) = s.provider.connector(&connector).and_then(|c| c.saml()) else {
+    let conn = s.provider.connector(&connector);
+    let Some(saml) = conn.as_deref().and_then(|c| c.saml()) else {
         return PageError::new(StatusCode::NOT_FOUND, "No SAML connector by that name.")
             .into_response();
     };

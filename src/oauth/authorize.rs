@@ -227,9 +227,7 @@ impl Provider {
         let connector_id = match p.connector_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) if self.connector(id).is_some() => Some(id.to_string()),
             Some(_) => return Err(fail(OAuthError::invalid_request("unknown connector_id"))),
-            None if self.connectors.len() == 1 && !self.always_show_login => {
-                self.connectors.first().map(|c| c.id().to_string())
-            }
+            None if !self.always_show_login => self.connectors.only().map(|c| c.id().to_string()),
             None => None,
         };
         let now = self.clock.now();

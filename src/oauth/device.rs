@@ -140,8 +140,8 @@ impl Provider {
             }
             Err(e) => return Err(UserCodeError::Internal(e.to_string())),
         };
-        let connector_id = (self.connectors.len() == 1 && !self.always_show_login)
-            .then(|| self.connectors.first().map(|c| c.id().to_string()))
+        let connector_id = (!self.always_show_login)
+            .then(|| self.connectors.only().map(|c| c.id().to_string()))
             .flatten();
         let req = AuthRequest {
             id: secret::random_token(24),

@@ -52,7 +52,12 @@ impl Provider {
             ));
         }
         // The connector named, or the one connector that takes part.
-        let exchanging: Vec<_> = self.connectors.iter().filter(|c| c.is_callback()).collect();
+        let exchanging: Vec<_> = self
+            .connectors
+            .all()
+            .into_iter()
+            .filter(|c| c.is_callback())
+            .collect();
         let conn_id = p.connector_id.as_deref().filter(|c| !c.is_empty());
         let mut answered = None;
         for c in exchanging

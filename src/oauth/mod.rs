@@ -19,6 +19,7 @@ use std::sync::Arc;
 use crate::clock::SharedClock;
 use crate::config::Expiry;
 use crate::connector::Connector;
+use crate::connector::set::Connectors;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::storage::Db;
@@ -33,7 +34,9 @@ pub struct Provider {
     pub db: Db,
     pub keys: Arc<Keys>,
     pub clients: Clients,
-    pub connectors: Vec<Connector>,
+    pub connectors: Connectors,
+    /// Seals what connectors keep of providers, and the secrets of admins' connectors.
+    pub sealer: crate::seal::Sealer,
     pub clock: SharedClock,
     pub expiry: Expiry,
     /// Grant types the server allows.
@@ -43,9 +46,8 @@ pub struct Provider {
     pub password_connector: Option<String>,
     pub throttle: LoginThrottle,
     pub metrics: Arc<Metrics>,
-    pub policy: crate::policy::Policy,
-    /// The policy as configured, for the admin pages.
-    pub policy_config: crate::policy::PolicyConfig,
+    /// The policy in force (the file's, or one an admin saved).
+    pub policy: crate::policy::live::LivePolicy,
     /// Names of the configured clusters (policy explanations need them).
     pub clusters: Vec<String>,
     /// The admin-change stamp this replica last loaded.
@@ -54,7 +56,7 @@ pub struct Provider {
 }
 
 impl Provider {
-    pub fn connector(&self, id: &str) -> Option<&Connector> {
-        self.connectors.iter().find(|c| c.id() == id)
+    pub fn connector(&self, id: &str) -> Option<Arc<Connector>> {
+        self.connectors.get(id)
     }
 }

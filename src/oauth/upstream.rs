@@ -244,7 +244,8 @@ impl Provider {
             Err(e) => return Err(internal(e)),
         };
         let cid = pending.connector_id.as_str();
-        let Some(saml) = self.connector(cid).and_then(|c| c.saml()) else {
+        let conn = self.connector(cid);
+        let Some(saml) = conn.as_deref().and_then(|c| c.saml()) else {
             return Err(LoginError::Expired);
         };
         let fail = |why: String| {

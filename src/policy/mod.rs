@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod kubernetes;
+pub mod live;
 pub mod model;
 pub mod pattern;
 

@@ -175,10 +175,10 @@ pub fn rfc3339(t: i64) -> String {
 impl Provider {
     /// The connector that checks registry passwords: `oauth2.passwordConnector`, else the first
     /// password connector.
-    fn registry_connector(&self) -> Option<&crate::connector::Connector> {
+    fn registry_connector(&self) -> Option<std::sync::Arc<crate::connector::Connector>> {
         match &self.password_connector {
             Some(id) => self.connector(id),
-            None => self.connectors.iter().find(|c| c.is_password()),
+            None => self.connectors.all().into_iter().find(|c| c.is_password()),
         }
     }
 
@@ -348,8 +348,11 @@ impl Provider {
             groups: &identity.groups,
         };
         let mut access: Vec<Access> = Vec::new();
+        let policy = self.policy.get();
         for s in scopes {
-            let d = self.policy.registry(&subject, &s.kind, &s.name, &s.actions);
+            let d = policy
+                .compiled
+                .registry(&subject, &s.kind, &s.name, &s.actions);
             tracing::debug!(user, kind = %s.kind, name = %s.name, requested = ?s.actions, granted = ?d.granted, allowed_by = ?d.allowed_by, denied_by = ?d.denied_by, "registry access");
             match access
                 .iter_mut()

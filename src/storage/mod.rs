@@ -8,6 +8,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod clients;
+pub mod connectors;
 pub mod device;
 pub mod groups;
 pub mod keys;

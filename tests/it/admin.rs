@@ -726,7 +726,8 @@ async fn the_policy_page_explains_decisions_and_the_api_too() {
         .await
         .unwrap();
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["rules"][0]["name"], "developers-pull");
+    assert_eq!(v["policy"]["rules"][0]["name"], "developers-pull");
+    assert_eq!(v["source"], "config");
 }
 
 #[tokio::test]
@@ -795,6 +796,8 @@ async fn schemathesis_finds_no_server_error_and_nothing_the_openapi_document_con
     let token = machine_token(&app).await;
     let out = tokio::process::Command::new(st)
         .args([
+            "--config-file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis.toml"),
             "run",
             &app.url("/api/v1/openapi.json"),
             "--checks",
@@ -1131,4 +1134,272 @@ async fn connector_tests_reach_the_directory_and_name_what_fails() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// An LDAP connector's config for the shared slapd, as the API takes it (no bindPW).
+fn corp_ldap(slapd: &crate::ldap::Slapd) -> Value {
+    serde_json::json!({
+        "host": format!("127.0.0.1:{}", slapd.port),
+        "insecureNoSSL": true,
+        "bindDN": "cn=readonly,dc=example,dc=org",
+        "userSearch": {"baseDN": "dc=example,dc=org", "filter": "(objectClass=inetOrgPerson)",
+            "username": "uid", "idAttr": "uid", "emailAttr": "mail", "nameAttr": "cn"},
+        "groupSearch": {"baseDN": "ou=groups,dc=example,dc=org", "filter": "(objectClass=groupOfNames)",
+            "userMatchers": [{"userAttr": "DN", "groupAttr": "member"}], "nameAttr": "cn"}
+    })
+}
+
+/// Log in through `connector` in a fresh browser and redeem the code: the token answer.
+async fn login_through(
+    app: &TestApp,
+    connector: &str,
+    user: &str,
+    pw: &str,
+) -> (StatusCode, Value) {
+    let b = app.browser();
+    let back = walk(
+        &b,
+        &rp_auth_url(app, connector, "openid groups offline_access", &[]),
+        user,
+        pw,
+        |u| u.starts_with(RP_REDIRECT),
+    )
+    .await;
+    match query_param(&back, "code") {
+        Some(code) => app.exchange(&code, None, RP).await,
+        None => (StatusCode::FORBIDDEN, Value::String(back)),
+    }
+}
+
+#[tokio::test]
+async fn connectors_created_through_the_api_log_users_in_keep_secrets_sealed_and_go_away() {
+    let slapd = crate::ldap::Slapd::shared();
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let http = reqwest::Client::new();
+    let bind_pw = std::env::var("GANTRY_TEST_LDAP_BINDPW").unwrap_or_else(|_| "readonly".into());
+    let mut config = corp_ldap(&slapd);
+    config["bindPW"] = bind_pw.clone().into();
+    let r = http
+        .post(app.url("/api/v1/connectors"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp <LDAP>", "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["secrets"]["bindPW"], true, "{v}");
+    assert!(
+        v["config"].get("bindPW").is_none(),
+        "a secret is never echoed: {v}"
+    );
+    assert_eq!(v["source"], "database");
+
+    // The secret is sealed at rest: the bind password appears nowhere in the row.
+    let (cfg, secrets): (String, String) =
+        sqlx::query_as("SELECT config, secrets FROM connectors WHERE id = 'corp'")
+            .fetch_one(&app.pool().await)
+            .await
+            .unwrap();
+    assert!(!cfg.contains("bindPW"), "{cfg}");
+    assert!(
+        secrets.starts_with("sealed1.") && !secrets.contains(&bind_pw),
+        "{secrets}"
+    );
+
+    // It works at once: the test binds, and a directory user logs in with their groups.
+    let r: Value = http
+        .post(app.url("/api/v1/connectors/corp/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let (s, t) = login_through(&app, "corp", "bob", "bob123").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let claims = jwt_claims(t["id_token"].as_str().unwrap());
+    assert!(
+        claims["groups"].as_array().is_some_and(|g| !g.is_empty()),
+        "{claims}"
+    );
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+
+    // A change without bindPW keeps the stored one; a wrong one makes the test fail.
+    let mut changed = corp_ldap(&slapd);
+    changed["usernamePrompt"] = "Corp username".into();
+    let r = http
+        .put(app.url("/api/v1/connectors/corp"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"type": "ldap", "name": "Corp", "config": changed}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let test = || async {
+        http.post(app.url("/api/v1/connectors/corp/test"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        test().await["ok"],
+        true,
+        "the kept bind password still binds"
+    );
+    changed["bindPW"] = "not-the-password".into();
+    let r = http
+        .put(app.url("/api/v1/connectors/corp"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"type": "ldap", "name": "Corp", "config": changed}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(test().await["ok"], false);
+
+    // Bad input: a config that does not build names the key; config-file ids are read-only.
+    for (body, want, says) in [
+        (
+            serde_json::json!({"id": "x", "type": "ldap", "name": "X", "config": {"host": 5}}),
+            StatusCode::BAD_REQUEST,
+            "config",
+        ),
+        (
+            serde_json::json!({"id": "x", "type": "github", "name": "X"}),
+            StatusCode::BAD_REQUEST,
+            "type",
+        ),
+        (
+            serde_json::json!({"id": "local", "type": "ldap", "name": "X", "config": corp_ldap(&slapd)}),
+            StatusCode::CONFLICT,
+            "read-only",
+        ),
+        (
+            serde_json::json!({"id": "corp", "type": "ldap", "name": "X", "config": corp_ldap(&slapd)}),
+            StatusCode::CONFLICT,
+            "exists",
+        ),
+    ] {
+        let r = http
+            .post(app.url("/api/v1/connectors"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), want, "{body}");
+        let p: Value = r.json().await.unwrap();
+        assert!(p["detail"].as_str().unwrap().contains(says), "{p}");
+    }
+
+    // Deleted: logins through it are refused, and its users' refresh fails.
+    let r = http
+        .delete(app.url("/api/v1/connectors/corp"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(refresh(&app, &rt).await, StatusCode::BAD_REQUEST);
+    let r = app
+        .browser()
+        .get(rp_auth_url(&app, "corp", "openid", &[]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error() || r.status().is_redirection());
+    let audit: Value = http
+        .get(app.url("/api/v1/audit?action=connector.update"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = audit.to_string();
+    assert!(
+        text.contains("Corp username") && text.contains("before"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not-the-password"),
+        "no secret in the audit log: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_policy_saved_through_the_api_decides_at_once_and_cannot_lock_its_author_out() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let http = reqwest::Client::new();
+    let explain = || async {
+        http.post(app.url("/api/v1/policy/explain"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"user": "dev", "groups": ["developers"], "scopes": ["repository:dev/app:pull,push"]}))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+            .to_string()
+    };
+    assert!(explain().await.contains("developers-pull"));
+    let put = |body: Value| {
+        let (http, token, url) = (&http, &token, app.url("/api/v1/policy"));
+        async move {
+            http.put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = put(serde_json::json!({"policy": {
+        "admins": {"groups": ["admins"], "clients": ["machine"]},
+        "rules": [{"name": "developers-push", "groups": ["developers"],
+                   "registry": [{"repositories": ["dev/**"], "actions": ["pull", "push"]}]}]}}))
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["source"], "database");
+    let e = explain().await;
+    assert!(
+        e.contains("developers-push") && !e.contains("developers-pull"),
+        "{e}"
+    );
+
+    // A pattern that does not compile: 400 naming it; nothing changes.
+    let r = put(serde_json::json!({"policy": {"admins": {"clients": ["machine"]},
+        "rules": [{"name": "bad", "groups": ["x"], "registry": [{"repositories": ["dev/**"], "actions": ["fly"]}]}]}}))
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let p: Value = r.json().await.unwrap();
+    assert!(p["detail"].as_str().unwrap().contains("bad"), "{p}");
+    // A policy without the caller among the admins: 409, nothing changes.
+    let r =
+        put(serde_json::json!({"policy": {"admins": {"groups": ["admins"]}, "rules": []}})).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(explain().await.contains("developers-push"));
+
+    let r = http
+        .delete(app.url("/api/v1/policy"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["source"], "config");
+    assert!(explain().await.contains("developers-pull"));
 }

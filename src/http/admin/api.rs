@@ -23,14 +23,12 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys", get(list_keys))
         .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(list_audit))
-        .route("/api/v1/connectors", get(list_connectors))
         .route("/api/v1/connectors/{id}/test", post(test_connector))
-        .route("/api/v1/policy", get(get_policy))
+        .route(
+            "/api/v1/policy",
+            get(get_policy).put(put_policy).delete(reset_policy),
+        )
         .route("/api/v1/policy/explain", post(explain))
-}
-
-async fn list_connectors(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.provider.connector_views() })).into_response()
 }
 
 async fn test_connector(
@@ -45,7 +43,30 @@ async fn test_connector(
 }
 
 async fn get_policy(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(&s.provider.policy_config).into_response()
+    axum::Json(s.provider.policy_view()).into_response()
+}
+
+async fn put_policy(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let p: crate::admin::policy::PolicyPut = match json_body(&headers, body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match s.provider.save_policy(&admin, p.policy).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn reset_policy(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
+    match s.provider.reset_policy(&admin).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => api_error(e),
+    }
 }
 
 async fn explain(
@@ -321,6 +342,18 @@ async fn openapi(State(s): State<AppState>) -> Response {
         "public": {"type": "boolean"},
         "require_pkce": {"type": "boolean"}
     });
+    let connector_props = serde_json::json!({
+        "type": {"type": "string", "enum": crate::admin::connectors::KINDS},
+        "name": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S"},
+        "config": {"type": "object", "description": "The keys of Dex's connector config for the type; bindPW and clientSecret are write-only"}
+    });
+    let mut new_connector_props = connector_props.clone();
+    if let Some(o) = new_connector_props.as_object_mut() {
+        o.insert(
+            "id".into(),
+            serde_json::json!({"type": "string", "pattern": CLIENT_ID_PATTERN}),
+        );
+    }
     let mut new_client_props = client_props.clone();
     if let Some(o) = new_client_props.as_object_mut() {
         o.insert(
@@ -416,8 +449,32 @@ async fn openapi(State(s): State<AppState>) -> Response {
             },
             "/connectors": {
                 "get": {
-                    "summary": "Connectors (from the config file)",
+                    "summary": "Connectors: the config file's (read-only), the built-in password database, and those created here",
                     "responses": {"200": {"description": "Connectors", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Connector"}}}}}}}, "401": problem_ref, "403": problem_ref}
+                },
+                "post": {
+                    "summary": "Create a connector; it serves logins on every replica within a second",
+                    "description": "`config` takes the keys of Dex's connector config for the type. A 400 names the key that does not build a connector.",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConnector"}}}},
+                    "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                }
+            },
+            "/connectors/{id}": {
+                "get": {
+                    "summary": "One connector; secrets only as set or not",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The connector", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                },
+                "put": {
+                    "summary": "Change a connector created here; a secret key left out of config keeps its value, null clears it",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConnectorSpec"}}}},
+                    "responses": {"200": {"description": "Changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                },
+                "delete": {
+                    "summary": "Delete a connector created here; its logins end at their next refresh",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref}
                 }
             },
             "/connectors/{id}/test": {
@@ -429,8 +486,17 @@ async fn openapi(State(s): State<AppState>) -> Response {
             },
             "/policy": {
                 "get": {
-                    "summary": "The policy as configured",
-                    "responses": {"200": {"description": "The policy section", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": problem_ref, "403": problem_ref}
+                    "summary": "The policy in force: the config file's, or the one saved here",
+                    "responses": {"200": {"description": "The policy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "401": problem_ref, "403": problem_ref}
+                },
+                "put": {
+                    "summary": "Replace the policy (kept in the database, in force on every replica); refused if it does not compile or would take the caller's own admin rights",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}},
+                    "responses": {"200": {"description": "Saved", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                },
+                "delete": {
+                    "summary": "Go back to the config file's policy",
+                    "responses": {"200": {"description": "The config file's policy, now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "401": problem_ref, "403": problem_ref, "409": problem_ref}
                 }
             },
             "/policy/explain": {
@@ -532,9 +598,36 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "ClientSpec": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": client_props.clone()},
                 "NewClient": {"type": "object", "additionalProperties": false, "required": ["id", "name"], "properties": new_client_props},
                 "ClientSecret": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}, "secret": {"type": "string", "nullable": true}}},
-                "Connector": {"type": "object", "required": ["id", "name", "type", "source"], "properties": {
+                "Connector": {"type": "object", "required": ["id", "name", "type", "source", "config", "secrets"], "properties": {
                     "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
-                    "source": {"type": "string", "enum": ["config"]}}},
+                    "source": {"type": "string", "enum": ["config", "builtin", "database"]},
+                    "config": {"type": "object", "description": "The config block without secrets"},
+                    "secrets": {"type": "object", "additionalProperties": {"type": "boolean"}, "description": "Each secret key of the type: whether it has a value"}}},
+                "ConnectorSpec": {"type": "object", "additionalProperties": false, "required": ["type", "name"], "properties": connector_props.clone()},
+                "NewConnector": {"type": "object", "additionalProperties": false, "required": ["id", "type", "name"], "properties": new_connector_props},
+                "PolicyDocument": {"type": "object", "additionalProperties": false, "required": ["policy"], "properties": {
+                    "source": {"type": "string", "enum": ["config", "database"], "readOnly": true},
+                    "policy": {"$ref": "#/components/schemas/Policy"}}},
+                "Policy": {"type": "object", "additionalProperties": false, "properties": {
+                    "admins": {"type": "object", "additionalProperties": false, "properties": {
+                        "groups": {"type": "array", "items": {"type": "string"}},
+                        "users": {"type": "array", "items": {"type": "string"}},
+                        "clients": {"type": "array", "items": {"type": "string"}}}},
+                    "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}}}},
+                "Rule": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
+                    "name": {"type": "string"},
+                    "effect": {"type": "string", "enum": ["allow", "deny"], "nullable": true},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                    "users": {"type": "array", "items": {"type": "string"}},
+                    "registry": {"type": "array", "items": {"type": "object", "additionalProperties": false, "properties": {
+                        "repositories": {"type": "array", "items": {"type": "string"}},
+                        "actions": {"type": "array", "items": {"type": "string"}},
+                        "catalog": {"type": "boolean"}}}},
+                    "kubernetes": {"type": "array", "items": {"type": "object", "additionalProperties": false, "properties": {
+                        "clusters": {"type": "array", "items": {"type": "string"}},
+                        "namespaces": {"type": "array", "items": {"type": "string"}},
+                        "roles": {"type": "array", "items": {"type": "string"}},
+                        "clusterRoles": {"type": "array", "items": {"type": "string"}}}}}}},
                 "ProbeResult": {"type": "object", "required": ["ok", "facts"], "properties": {
                     "ok": {"type": "boolean"}, "facts": {"type": "array", "items": {"type": "string"}},
                     "error": {"type": "string"}}},

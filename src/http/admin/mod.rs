@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod clients;
+pub mod connectors;
 pub mod ui;
 pub mod users;
 
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(api::router())
         .merge(users::router())
         .merge(clients::router())
+        .merge(connectors::router())
 }
 
 pub fn session_token(headers: &HeaderMap) -> &str {

@@ -31,7 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys", get(keys))
         .route("/admin/keys/rotate", post(rotate))
         .route("/admin/audit", get(audit))
-        .route("/admin/policy", get(policy))
+        .route("/admin/policy", get(policy).post(save_policy))
+        .route("/admin/policy/reset", post(reset_policy))
         .route("/admin/connectors/test", post(test_connector))
 }
 
@@ -162,7 +163,7 @@ async fn render_overview(
     s: &AppState,
     admin: &Admin,
     token: &str,
-    probe: Option<(String, crate::admin::ProbeResult)>,
+    probe: Option<(String, crate::admin::connectors::ProbeResult)>,
 ) -> Response {
     let s = s.clone();
     let (admin, token) = (admin.clone(), token.to_string());
@@ -189,6 +190,7 @@ async fn render_overview(
         connectors: s
             .provider
             .connectors
+            .all()
             .iter()
             .map(|c| ConnectorRow {
                 id: c.id().to_string(),
@@ -620,9 +622,12 @@ struct PolicyPage {
     clusters: Vec<ClusterOption>,
     error: String,
     result: String,
+    source: &'static str,
+    notice: String,
+    policy_error: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ExplainQuery {
     user: Option<String>,
     email: Option<String>,
@@ -640,6 +645,77 @@ async fn policy(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    policy_page(&s, &admin, &token, p, None, "", "")
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    csrf: Option<String>,
+    policy: Option<String>,
+}
+
+async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &PolicyForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let text = f.policy.unwrap_or_default();
+    let saved = match crate::admin::policy::parse_yaml(&text) {
+        Ok(c) => s.provider.save_policy(&admin, c).await,
+        Err(m) => Err(AdminError::BadRequest(m)),
+    };
+    let none = ExplainQuery::default();
+    match saved {
+        Ok(_) => policy_page(
+            &s,
+            &admin,
+            &token,
+            none,
+            None,
+            "The policy was saved and is in force on every replica.",
+            "",
+        ),
+        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => {
+            policy_page(&s, &admin, &token, none, Some(text), "", &m)
+        }
+        Err(e) => page_error(&s, e),
+    }
+}
+
+async fn reset_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (_, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let none = ExplainQuery::default();
+    match s.provider.reset_policy(&admin).await {
+        Ok(_) => policy_page(
+            &s,
+            &admin,
+            &token,
+            none,
+            None,
+            "The config file's policy is in force again.",
+            "",
+        ),
+        Err(AdminError::Conflict(m)) => policy_page(&s, &admin, &token, none, None, "", &m),
+        Err(e) => page_error(&s, e),
+    }
+}
+
+/// The policy page: the editor (with `typed` text and its error after a failed save), and the
+/// explain simulator.
+fn policy_page(
+    s: &AppState,
+    admin: &Admin,
+    token: &str,
+    p: ExplainQuery,
+    typed: Option<String>,
+    notice: &str,
+    policy_error: &str,
+) -> Response {
     let asked = p.user.is_some() || p.groups.is_some() || p.scopes.is_some();
     let req = crate::admin::ExplainRequest {
         user: p.user.clone().unwrap_or_default(),
@@ -665,13 +741,22 @@ async fn policy(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
     } else {
         (String::new(), String::new())
     };
-    let n = nav(&s, &admin, &token);
-    PolicyPage {
+    let n = nav(s, admin, token);
+    let active = s.provider.policy.get();
+    let status = if policy_error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = PolicyPage {
         title: s.web.title.clone(),
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
-        yaml: serde_norway::to_string(&s.provider.policy_config).unwrap_or_default(),
+        yaml: typed.unwrap_or_else(|| serde_norway::to_string(&active.config).unwrap_or_default()),
+        source: active.source,
+        notice: notice.into(),
+        policy_error: policy_error.into(),
         user: p.user.unwrap_or_default(),
         email: p.email.unwrap_or_default(),
         groups: p.groups.unwrap_or_default(),
@@ -687,6 +772,6 @@ async fn policy(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
             .collect(),
         error,
         result,
-    }
-    .into_response()
+    };
+    (status, page).into_response()
 }

@@ -1,0 +1,398 @@
+//! Connectors as an admin manages them: those of the config file are read-only; those created
+//! here live in the database, their secrets (`bindPW`, `clientSecret`) sealed and never shown
+//! again. Every replica rebuilds a connector when its row's version changes.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Admin, AdminError};
+use crate::config::ConnectorConfig;
+use crate::connector::set::Dynamic;
+use crate::connector::{Connector, secret_keys};
+use crate::oauth::Provider;
+use crate::storage::connectors::ConnectorRow;
+
+/// The connector types admins may create (Dex's names).
+pub const KINDS: [&str; 4] = ["ldap", "oidc", "oauth", "saml"];
+
+/// A connector as the admin pages and API show it; its secrets only as set or not.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorView {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// "config" (read-only), "builtin" (the password database) or "database".
+    pub source: &'static str,
+    /// The config block without secrets.
+    pub config: serde_json::Value,
+    /// Each secret key of the type, and whether it has a value.
+    pub secrets: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What a connector test found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub ok: bool,
+    pub facts: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What an admin sends to create or change a connector. A secret key left out of `config`
+/// keeps its stored value on a change; `null` clears it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSpec {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// What is wrong with a connector id, if anything. The id appears in URLs and in users'
+/// subjects, so it is kept plain.
+pub fn check_id(id: &str) -> Option<String> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    (!ok).then(|| "1 to 64 of A-Z a-z 0-9 . _ -".into())
+}
+
+fn purpose(id: &str) -> String {
+    format!("connector-secrets:{id}")
+}
+
+impl Provider {
+    pub fn connector_views(&self) -> Vec<ConnectorView> {
+        self.connectors
+            .all()
+            .iter()
+            .map(|c| self.connector_view(c))
+            .collect()
+    }
+
+    fn connector_view(&self, c: &Connector) -> ConnectorView {
+        let source = if c.kind() == "local" {
+            "builtin"
+        } else if self.connectors.is_static(c.id()) {
+            "config"
+        } else {
+            "database"
+        };
+        ConnectorView {
+            id: c.id().to_string(),
+            name: c.name().to_string(),
+            kind: c.kind(),
+            source,
+            config: c.shown_config().clone(),
+            secrets: secret_keys(c.kind())
+                .iter()
+                .map(|k| {
+                    let set = c.secrets_set().iter().any(|s| s == k);
+                    ((*k).to_string(), serde_json::Value::Bool(set))
+                })
+                .collect(),
+        }
+    }
+
+    pub fn connector_view_of(&self, id: &str) -> Option<ConnectorView> {
+        self.connector(id).map(|c| self.connector_view(&c))
+    }
+
+    /// Run a connector's test and audit it.
+    pub async fn test_connector(&self, admin: &Admin, id: &str) -> Result<ProbeResult, AdminError> {
+        let Some(c) = self.connector(id) else {
+            return Err(AdminError::NotFound);
+        };
+        let r = match c.probe(self.clock.now()).await {
+            Ok(facts) => ProbeResult {
+                ok: true,
+                facts,
+                error: None,
+            },
+            Err(e) => ProbeResult {
+                ok: false,
+                facts: Vec::new(),
+                error: Some(e.to_string()),
+            },
+        };
+        self.audit(
+            &admin.actor(),
+            "connector.test",
+            id,
+            if r.ok { "success" } else { "failure" },
+            serde_json::json!({ "error": r.error }),
+        )
+        .await;
+        Ok(r)
+    }
+
+    /// Build this replica's database connectors, reusing those whose row did not change.
+    pub(super) async fn reload_connectors(&self) -> Result<(), AdminError> {
+        let rows = self.db.list_connectors().await?;
+        let old = self.connectors.dynamic();
+        let mut list = Vec::new();
+        for r in rows {
+            if let Some(d) = old
+                .iter()
+                .find(|d| d.connector.id() == r.id && d.version == r.version)
+            {
+                list.push(d.clone());
+                continue;
+            }
+            match self.build_connector(&r) {
+                Ok(c) => {
+                    let c = Arc::new(c);
+                    if c.is_callback() {
+                        tokio::spawn(crate::app::warm_up(Arc::downgrade(&c)));
+                    }
+                    list.push(Dynamic {
+                        version: r.version.clone(),
+                        connector: c,
+                    });
+                }
+                // Only a changed encryption key gets here: what was saved was built once.
+                Err(e) => {
+                    tracing::error!(connector = %r.id, error = %e, "database connector left out")
+                }
+            }
+        }
+        self.connectors.replace_dynamic(list);
+        Ok(())
+    }
+
+    fn build_connector(&self, r: &ConnectorRow) -> Result<Connector, String> {
+        let mut config: serde_json::Value =
+            serde_json::from_str(&r.config).map_err(|e| format!("stored config: {e}"))?;
+        let secrets = self
+            .sealer
+            .open(&purpose(&r.id), &r.secrets)
+            .ok_or("its secrets do not open with the configured encryption keys")?;
+        let secrets: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&secrets).map_err(|e| format!("stored secrets: {e}"))?;
+        if let Some(o) = config.as_object_mut() {
+            o.extend(secrets);
+        }
+        Connector::from_config(
+            &ConnectorConfig {
+                kind: r.kind.clone(),
+                id: r.id.clone(),
+                name: r.name.clone(),
+                config,
+            },
+            &self.sealer,
+        )
+    }
+
+    /// Check a spec, fill in what Gantry knows (the callback URL), and split it into the row
+    /// to store; `kept` are the secrets of the connector being changed.
+    fn connector_row(
+        &self,
+        id: &str,
+        spec: &ConnectorSpec,
+        kept: serde_json::Map<String, serde_json::Value>,
+        created_at: i64,
+    ) -> Result<ConnectorRow, AdminError> {
+        if let Some(m) = check_id(id) {
+            return Err(AdminError::BadRequest(format!("id: {m}")));
+        }
+        if !KINDS.contains(&spec.kind.as_str()) {
+            return Err(AdminError::BadRequest(format!(
+                "type: one of {}",
+                KINDS.join(", ")
+            )));
+        }
+        if !super::users::has_visible(&spec.name) || spec.name.chars().count() > 128 {
+            return Err(AdminError::BadRequest(
+                "name: a name of 1 to 128 characters".into(),
+            ));
+        }
+        let Some(given) = spec.config.as_object() else {
+            return Err(AdminError::BadRequest(
+                "config: an object of the connector type's settings".into(),
+            ));
+        };
+        let mut config = given.clone();
+        if spec.kind != "ldap" && !config.contains_key("redirectURI") {
+            config.insert(
+                "redirectURI".into(),
+                format!("{}/callback", self.issuer.trim_end_matches('/')).into(),
+            );
+        }
+        let mut secrets = kept;
+        for k in secret_keys(&spec.kind) {
+            match config.remove(*k) {
+                Some(serde_json::Value::Null) => {
+                    secrets.remove(*k);
+                }
+                Some(v) => {
+                    secrets.insert((*k).to_string(), v);
+                }
+                None => {}
+            }
+        }
+        secrets.retain(|k, _| secret_keys(&spec.kind).contains(&k.as_str()));
+        let mut full = config.clone();
+        full.extend(secrets.clone());
+        // Built once here so that what is saved is known to work as a config.
+        Connector::from_config(
+            &ConnectorConfig {
+                kind: spec.kind.clone(),
+                id: id.to_string(),
+                name: spec.name.trim().to_string(),
+                config: serde_json::Value::Object(full),
+            },
+            &self.sealer,
+        )
+        .map_err(AdminError::BadRequest)?;
+        let now = self.clock.now();
+        Ok(ConnectorRow {
+            id: id.to_string(),
+            kind: spec.kind.clone(),
+            name: spec.name.trim().to_string(),
+            config: serde_json::Value::Object(config).to_string(),
+            secrets: self.sealer.seal(
+                &purpose(id),
+                serde_json::Value::Object(secrets).to_string().as_bytes(),
+            ),
+            version: crate::secret::random_token(12),
+            created_at: created_at.min(now),
+            updated_at: now,
+        })
+    }
+
+    fn read_only(&self, id: &str) -> Result<(), AdminError> {
+        if id == "local" || self.connectors.is_static(id) {
+            return Err(AdminError::Conflict(format!(
+                "id: {id} is defined by the config file and is read-only here"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn create_connector(
+        &self,
+        admin: &Admin,
+        id: &str,
+        spec: &ConnectorSpec,
+    ) -> Result<ConnectorView, AdminError> {
+        self.read_only(id)?;
+        let row = self.connector_row(id, spec, Default::default(), i64::MAX)?;
+        if !self.db.put_connector(&row, false).await? {
+            return Err(AdminError::Conflict(format!("id: {id} already exists")));
+        }
+        self.changed().await?;
+        let view = self.connector_view_of(id).ok_or(AdminError::NotFound)?;
+        self.audit(
+            &admin.actor(),
+            "connector.create",
+            id,
+            "success",
+            serde_json::json!({ "after": audit_view(&view) }),
+        )
+        .await;
+        Ok(view)
+    }
+
+    /// Change a database connector; secrets left out of the config stay as they were.
+    pub async fn update_connector(
+        &self,
+        admin: &Admin,
+        id: &str,
+        spec: &ConnectorSpec,
+    ) -> Result<ConnectorView, AdminError> {
+        self.read_only(id)?;
+        let Some(old) = self
+            .db
+            .list_connectors()
+            .await?
+            .into_iter()
+            .find(|r| r.id == id)
+        else {
+            return Err(AdminError::NotFound);
+        };
+        let kept = self
+            .sealer
+            .open(&purpose(id), &old.secrets)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let before = self.connector_view_of(id);
+        let row = self.connector_row(id, spec, kept, old.created_at)?;
+        if !self.db.put_connector(&row, true).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.changed().await?;
+        let view = self.connector_view_of(id).ok_or(AdminError::NotFound)?;
+        self.audit(
+            &admin.actor(),
+            "connector.update",
+            id,
+            "success",
+            serde_json::json!({
+                "before": before.as_ref().map(audit_view),
+                "after": audit_view(&view),
+                "secrets_changed": secret_keys(&spec.kind).iter()
+                    .filter(|k| spec.config.get(**k).is_some()).collect::<Vec<_>>(),
+            }),
+        )
+        .await;
+        Ok(view)
+    }
+
+    /// Delete a database connector. Logins through it end at their next refresh.
+    pub async fn delete_connector(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+        self.read_only(id)?;
+        let before = self.connector_view_of(id);
+        if !self.db.delete_connector(id).await? {
+            return Err(AdminError::NotFound);
+        }
+        self.changed().await?;
+        self.audit(
+            &admin.actor(),
+            "connector.delete",
+            id,
+            "success",
+            serde_json::json!({ "before": before.as_ref().map(audit_view) }),
+        )
+        .await;
+        Ok(())
+    }
+}
+
+fn audit_view(v: &ConnectorView) -> serde_json::Value {
+    serde_json::json!({ "type": v.kind, "name": v.name, "config": v.config })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::without_secrets;
+
+    #[test]
+    fn secrets_are_split_off_what_is_shown() {
+        let (shown, set) = without_secrets(
+            "ldap",
+            &serde_json::json!({"host": "h", "bindPW": "pw", "bindDN": "cn=x"}),
+        );
+        assert_eq!(shown, serde_json::json!({"host": "h", "bindDN": "cn=x"}));
+        assert_eq!(set, vec!["bindPW".to_string()]);
+        let (_, set) = without_secrets("oidc", &serde_json::json!({"clientSecret": ""}));
+        assert!(set.is_empty(), "an empty secret is not a set one");
+    }
+
+    #[test]
+    fn connector_ids_stay_plain() {
+        assert!(check_id("corp-ldap_2.x").is_none());
+        for bad in ["", "a b", "a/b", "é", &"x".repeat(65)] {
+            assert!(check_id(bad).is_some(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The connectors page and `/api/v1/connectors`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::api::{ApiAdmin, api_error, json_body};
+use super::ui::{Nav, nav, page_error, posted, signed_in};
+use crate::admin::AdminError;
+use crate::admin::connectors::{ConnectorSpec, KINDS, ProbeResult};
+use crate::connector::secret_keys;
+use crate::http::AppState;
+use crate::http::extract::page_query;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/connectors", get(page).post(save))
+        .route("/admin/connectors/change", post(change))
+        .route("/api/v1/connectors", get(api_list).post(api_create))
+        .route(
+            "/api/v1/connectors/{id}",
+            get(api_get).put(api_update).delete(api_delete),
+        )
+}
+
+struct Row {
+    id: String,
+    name: String,
+    kind: &'static str,
+    source: &'static str,
+    secrets: String,
+}
+
+/// The create/edit form as shown, with the error next to its field.
+#[derive(Default)]
+struct Form {
+    editing: bool,
+    id: String,
+    name: String,
+    kind: String,
+    config: String,
+    secret_set: bool,
+    error_id: String,
+    error_name: String,
+    error_kind: String,
+    error_config: String,
+    error: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/connectors.html")]
+struct ConnectorsPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    notice: String,
+    connectors: Vec<Row>,
+    kinds: Vec<&'static str>,
+    form: Form,
+    probe_id: String,
+    probe_ok: bool,
+    probe_facts: Vec<String>,
+    probe_error: String,
+}
+
+fn render(
+    s: &AppState,
+    n: Nav,
+    notice: &str,
+    form: Form,
+    probe: Option<(String, ProbeResult)>,
+) -> Response {
+    let bad = !form.error.is_empty()
+        || !form.error_id.is_empty()
+        || !form.error_name.is_empty()
+        || !form.error_kind.is_empty()
+        || !form.error_config.is_empty();
+    let (probe_id, probe) = probe.unzip();
+    let page = ConnectorsPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        notice: notice.into(),
+        connectors: s
+            .provider
+            .connector_views()
+            .into_iter()
+            .map(|c| Row {
+                secrets: c
+                    .secrets
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", if *v == true { "set" } else { "unset" }))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                id: c.id,
+                name: c.name,
+                kind: c.kind,
+                source: c.source,
+            })
+            .collect(),
+        kinds: KINDS.to_vec(),
+        form,
+        probe_id: probe_id.unwrap_or_default(),
+        probe_ok: probe.as_ref().is_some_and(|r| r.ok),
+        probe_facts: probe.as_ref().map(|r| r.facts.clone()).unwrap_or_default(),
+        probe_error: probe.and_then(|r| r.error).unwrap_or_default(),
+    };
+    let status = if bad {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    (status, [("cache-control", "no-store")], page).into_response()
+}
+
+#[derive(Deserialize)]
+struct EditQuery {
+    edit: Option<String>,
+}
+
+async fn page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let q = match page_query::<EditQuery>(q.as_deref()) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    let mut form = Form {
+        kind: "ldap".into(),
+        ..Form::default()
+    };
+    if let Some(id) = q.edit.as_deref().filter(|i| !i.is_empty()) {
+        let Some(v) = s.provider.connector_view_of(id) else {
+            return page_error(&s, AdminError::NotFound);
+        };
+        if v.source != "database" {
+            return page_error(
+                &s,
+                AdminError::Conflict(format!(
+                    "{id} is defined by the config file and is read-only here"
+                )),
+            );
+        }
+        form = Form {
+            editing: true,
+            id: v.id,
+            name: v.name,
+            kind: v.kind.to_string(),
+            config: serde_norway::to_string(&v.config).unwrap_or_default(),
+            secret_set: v.secrets.values().any(|s| *s == true),
+            ..Form::default()
+        };
+    }
+    render(&s, nav(&s, &admin, &token), "", form, None)
+}
+
+#[derive(Deserialize)]
+struct SaveForm {
+    csrf: Option<String>,
+    mode: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    config: Option<String>,
+    secret: Option<String>,
+}
+
+/// Put an error next to the field it names ("config.host: ..." belongs to the config).
+fn place_error(form: &mut Form, message: String) {
+    let field = message.split([':', '.', '[']).next().unwrap_or_default();
+    match field {
+        "id" => form.error_id = message,
+        "name" => form.error_name = message,
+        "type" => form.error_kind = message,
+        "config" => form.error_config = message,
+        _ => form.error = message,
+    }
+}
+
+async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &SaveForm| f.csrf.as_deref()).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let editing = f.mode.as_deref() == Some("update");
+    let mut form = Form {
+        editing,
+        id: f.id.unwrap_or_default().trim().to_string(),
+        name: f.name.unwrap_or_default(),
+        kind: f.kind.unwrap_or_default(),
+        config: f.config.unwrap_or_default(),
+        ..Form::default()
+    };
+    let n = nav(&s, &admin, &token);
+    let config = match yaml_object(&form.config) {
+        Ok(c) => c,
+        Err(m) => {
+            place_error(&mut form, format!("config: {m}"));
+            return render(&s, n, "", form, None);
+        }
+    };
+    let mut config = config;
+    let secret = f.secret.unwrap_or_default();
+    if !secret.is_empty()
+        && let (Some(o), Some(k)) = (config.as_object_mut(), secret_keys(&form.kind).first())
+    {
+        o.insert((*k).to_string(), secret.into());
+    }
+    let spec = ConnectorSpec {
+        kind: form.kind.clone(),
+        name: form.name.clone(),
+        config,
+    };
+    let done = if editing {
+        s.provider.update_connector(&admin, &form.id, &spec).await
+    } else {
+        s.provider.create_connector(&admin, &form.id, &spec).await
+    };
+    match done {
+        Ok(v) => render(
+            &s,
+            n,
+            &format!(
+                "Connector {} {}. Test it below.",
+                v.id,
+                if editing { "saved" } else { "created" }
+            ),
+            Form {
+                kind: "ldap".into(),
+                ..Form::default()
+            },
+            None,
+        ),
+        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => {
+            form.secret_set = editing
+                && s.provider
+                    .connector_view_of(&form.id)
+                    .is_some_and(|v| v.secrets.values().any(|s| *s == true));
+            place_error(&mut form, m);
+            render(&s, n, "", form, None)
+        }
+        Err(e) => page_error(&s, e),
+    }
+}
+
+/// The config block as typed in the form (YAML, as in the config file's `config:`).
+fn yaml_object(text: &str) -> Result<serde_json::Value, String> {
+    if text.trim().is_empty() {
+        return Ok(serde_json::json!({}));
+    }
+    let v: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err("a mapping of settings, as under `config:` in the config file".into())
+    }
+}
+
+#[derive(Deserialize)]
+struct ChangeForm {
+    csrf: Option<String>,
+    id: Option<String>,
+    action: Option<String>,
+}
+
+async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+    let id = f.id.unwrap_or_default();
+    let n = nav(&s, &admin, &token);
+    let blank = || Form {
+        kind: "ldap".into(),
+        ..Form::default()
+    };
+    match f.action.as_deref() {
+        Some("test") => match s.provider.test_connector(&admin, &id).await {
+            Ok(r) => render(&s, n, "", blank(), Some((id, r))),
+            Err(e) => page_error(&s, e),
+        },
+        Some("delete") => match s.provider.delete_connector(&admin, &id).await {
+            Ok(()) => render(
+                &s,
+                n,
+                &format!("Connector {id} deleted; its logins end at their next refresh."),
+                blank(),
+                None,
+            ),
+            Err(e) => page_error(&s, e),
+        },
+        _ => page_error(&s, AdminError::BadRequest("unknown action".into())),
+    }
+}
+
+async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
+    axum::Json(serde_json::json!({ "items": s.provider.connector_views() })).into_response()
+}
+
+async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
+    match s.provider.connector_view_of(&id) {
+        Some(v) => axum::Json(v).into_response(),
+        None => api_error(AdminError::NotFound),
+    }
+}
+
+/// A new connector: its id and settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConnector {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    #[serde(default)]
+    config: Option<serde_json::Value>,
+}
+
+async fn api_create(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let c: NewConnector = match json_body(&headers, body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let spec = ConnectorSpec {
+        kind: c.kind,
+        name: c.name,
+        config: c.config.unwrap_or_else(|| serde_json::json!({})),
+    };
+    respond(
+        s.provider.create_connector(&admin, &c.id, &spec).await,
+        StatusCode::CREATED,
+    )
+}
+
+async fn api_update(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> Response {
+    let spec: ConnectorSpec = match json_body(&headers, body).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    respond(
+        s.provider.update_connector(&admin, &id, &spec).await,
+        StatusCode::OK,
+    )
+}
+
+fn respond(
+    r: Result<crate::admin::connectors::ConnectorView, AdminError>,
+    ok: StatusCode,
+) -> Response {
+    match r {
+        Ok(v) => (ok, axum::Json(v)).into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn api_delete(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+) -> Response {
+    match s.provider.delete_connector(&admin, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}
