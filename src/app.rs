@@ -105,6 +105,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
         metrics: Arc::new(Metrics::default()),
+        issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), cfg.compiled_policy()?),
         clusters: cfg
             .kubernetes
@@ -293,10 +294,17 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
     let p = provider.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut n: u64 = 0;
         loop {
             tick.tick().await;
             if let Err(e) = p.sync_admin_objects().await {
                 tracing::warn!(error = %e, "could not load admin changes");
+            }
+            n += 1;
+            if n.is_multiple_of(10)
+                && let Err(e) = p.issuance.flush(&p.db).await
+            {
+                tracing::warn!(error = %e, "could not save token counts");
             }
         }
     });

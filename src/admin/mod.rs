@@ -4,6 +4,7 @@
 
 pub mod clients;
 pub mod connectors;
+pub mod issuance;
 pub mod policy;
 pub mod users;
 

@@ -115,6 +115,8 @@ impl Provider {
             _ => self.client_credentials_grant(client, &p),
         };
         self.metrics.token(&grant, r.is_ok());
+        self.issuance
+            .record(self.clock.now(), &grant, &client.id, r.is_ok());
         r
     }
 

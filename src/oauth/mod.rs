@@ -46,6 +46,8 @@ pub struct Provider {
     pub password_connector: Option<String>,
     pub throttle: LoginThrottle,
     pub metrics: Arc<Metrics>,
+    /// Token counts for the admin pages, saved to the database every few seconds.
+    pub issuance: crate::admin::issuance::Tally,
     /// The policy in force (the file's, or one an admin saved).
     pub policy: crate::policy::live::LivePolicy,
     /// Names of the configured clusters (policy explanations need them).

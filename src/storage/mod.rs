@@ -17,6 +17,7 @@ pub mod refresh;
 pub mod registry;
 pub mod revoked;
 pub mod sweeper;
+pub mod token_counts;
 pub mod upstream;
 
 use std::str::FromStr;

@@ -16,6 +16,7 @@ pub struct Swept {
     pub saml_assertions: u64,
     pub admin_sessions: u64,
     pub audit_log: u64,
+    pub token_counts: u64,
 }
 
 /// Refresh-token lifetimes the sweeper honours (0 = unlimited).
@@ -74,6 +75,11 @@ impl Db {
             admin_sessions: exec("DELETE FROM admin_sessions WHERE expires_at <= $1", now).await?,
             audit_log: exec(
                 "DELETE FROM audit_log WHERE at <= $1",
+                now - AUDIT_RETENTION,
+            )
+            .await?,
+            token_counts: exec(
+                "DELETE FROM token_counts WHERE hour <= $1",
                 now - AUDIT_RETENTION,
             )
             .await?,

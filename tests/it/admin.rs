@@ -732,15 +732,27 @@ async fn the_policy_page_explains_decisions_and_the_api_too() {
 
 #[tokio::test]
 async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screenshot() {
+    let slapd = crate::ldap::Slapd::shared();
     let app = app().await;
     let rt = dev_refresh_token(&app).await;
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
     std::fs::create_dir_all(&out).unwrap();
     let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let bind_pw = std::env::var("GANTRY_TEST_LDAP_BINDPW").unwrap_or_else(|_| "readonly".into());
+    let config = serde_norway::to_string(&corp_ldap(&slapd)).unwrap();
     let run = tokio::process::Command::new("node")
         .arg(format!("{rp}/admin-tour.mjs"))
         .arg(app.url("/admin"))
         .arg(&out)
+        .arg(&config)
+        .arg(&bind_pw)
+        .arg(rp_auth_url(
+            &app,
+            "corp",
+            "openid email groups offline_access",
+            &[],
+        ))
+        .arg(app.url("/token"))
         .output()
         .await
         .expect("node runs");
@@ -751,11 +763,49 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         String::from_utf8_lossy(&run.stderr)
     );
     let r: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    // The connector: a config that does not build is refused in place; the saved one works.
+    assert!(
+        r["connector_error"].as_str().unwrap().contains("config"),
+        "{r}"
+    );
+    assert_eq!(r["config_kept"], true, "{r}");
+    assert_eq!(r["connector_created"], true, "{r}");
+    assert_eq!(r["secret_not_echoed"], true, "{r}");
+    assert_eq!(r["name_escaped"], true, "{r}");
+    assert!(
+        r["connector_test"].as_str().unwrap().contains("passed"),
+        "{r}"
+    );
+    assert_eq!(r["ldap_login"], true, "{r}");
+    let claims = jwt_claims(r["ldap_id_token"].as_str().unwrap());
+    assert_eq!(
+        claims["groups"],
+        serde_json::json!(["developers"]),
+        "{claims}"
+    );
+    // The policy: refused with the reason in place, then saved and explained.
+    assert!(r["policy_error"].as_str().unwrap().contains("fly"), "{r}");
+    assert_eq!(r["policy_text_kept"], true, "{r}");
+    assert_eq!(r["policy_saved"], true, "{r}");
+    assert_eq!(r["explained"], true, "{r}");
     assert_eq!(r["user_created"], true, "{r}");
     assert_eq!(r["xss"], false, "markup in a name never runs: {r}");
+    assert_eq!(r["ldap_sessions"], 1, "{r}");
     assert_eq!(r["revoked"], true, "{r}");
-    assert_eq!(r["explained"], true, "{r}");
-    assert_eq!(r["audit_has_user_create"], true, "{r}");
+    assert_eq!(r["refresh_after_revoke"], 400, "{r}");
+    assert_eq!(
+        r["audit"],
+        serde_json::json!([
+            "connector.create",
+            "connector.test",
+            "policy.update",
+            "user.create",
+            "session.revoke",
+            "admin.sign_in"
+        ]),
+        "{r}"
+    );
+    assert_eq!(r["overview_counts_tokens"], true, "{r}");
     assert_eq!(r["signed_out"], true, "{r}");
     assert_eq!(r["non_admin_403"], true, "{r}");
     assert_eq!(
@@ -763,24 +813,43 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         serde_json::json!([]),
         "no CSP violations or script errors: {r}"
     );
-    for page in [
+    let pages = [
         "overview",
-        "users",
-        "sessions",
+        "connector-error",
+        "connectors",
+        "connector-test",
+        "policy-error",
         "policy",
+        "users",
+        "clients",
+        "sessions",
         "keys",
         "audit",
+        "overview-after",
         "forbidden",
-    ] {
+    ];
+    assert_eq!(r["pages"], serde_json::json!(pages), "{r}");
+    for page in pages {
         let png = std::fs::read(out.join(format!("admin-{page}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{page}");
     }
-    // What the browser did took effect: the new user logs in, the revoked session is gone.
+    // What the browser did took effect beyond the browser: the new user logs in, the saved
+    // policy grants push through the registry's decision, only the revoked session is gone.
     assert_eq!(
         password_login(&app, "script@example.com", "a long password").await,
         StatusCode::OK
     );
-    assert_eq!(refresh(&app, &rt).await, StatusCode::BAD_REQUEST);
+    let decision = app
+        .provider
+        .explain(&gantry::admin::ExplainRequest {
+            user: "bob".into(),
+            groups: vec!["developers".into()],
+            scopes: vec!["repository:corp/app:push".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(decision.to_string().contains("corp-push"), "{decision}");
+    assert_eq!(refresh(&app, &rt).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -1402,4 +1471,55 @@ async fn a_policy_saved_through_the_api_decides_at_once_and_cannot_lock_its_auth
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["source"], "config");
     assert!(explain().await.contains("developers-pull"));
+}
+
+#[tokio::test]
+async fn token_issuance_is_counted_by_client_and_grant_for_the_overview_and_the_api() {
+    let app = app().await;
+    let _ = dev_refresh_token(&app).await;
+    assert_eq!(
+        refresh(&app, "not-a-refresh-token").await,
+        StatusCode::BAD_REQUEST
+    );
+    let token = machine_token(&app).await;
+    let (s, _, v) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit/tokens",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let row = |client: &str, grant: &str| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["client_id"] == client && r["grant_type"] == grant)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {client} {grant} row in {v}"))
+    };
+    assert_eq!(row("rp", "authorization_code")["issued"], 1, "{v}");
+    assert_eq!(row("rp", "refresh_token")["refused"], 1, "{v}");
+    assert_eq!(row("machine", "client_credentials")["issued"], 1, "{v}");
+    let (s, _, _) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit/tokens?since=-1",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The admin UI's own sign-in is a code grant too: 2 codes, 1 client_credentials.
+    assert!(page.contains("3 issued (1 refused)"), "{page}");
 }

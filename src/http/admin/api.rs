@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/keys", get(list_keys))
         .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/audit/tokens", get(token_counts))
         .route("/api/v1/connectors/{id}/test", post(test_connector))
         .route(
             "/api/v1/policy",
@@ -281,6 +282,32 @@ struct AuditQuery {
     limit: Option<i64>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinceQuery {
+    since: Option<i64>,
+}
+
+/// Tokens issued and refused since `since` (default: the last 24 hours), by client and grant.
+async fn token_counts(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
+    let p: SinceQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+    };
+    if p.since.is_some_and(|t| !(0..=MAX_TIME).contains(&t)) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "since: Unix seconds, at least 0",
+        );
+    }
+    let since = p.since.unwrap_or_else(|| s.provider.clock.now() - 86_400);
+    match s.provider.issuance(since).await {
+        Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
 async fn list_audit(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
     let p: AuditQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
         Ok(p) => p,
@@ -417,6 +444,15 @@ async fn openapi(State(s): State<AppState>) -> Response {
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}}
                     ],
                     "responses": {"200": {"description": "A page of events", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AuditPage"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
+                }
+            },
+            "/audit/tokens": {
+                "get": {
+                    "summary": "Tokens issued and refused, by client and grant type, summed over replicas by the hour",
+                    "parameters": [
+                        {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_TIME, "description": "Unix seconds; default the last 24 hours"}}
+                    ],
+                    "responses": {"200": {"description": "Counts", "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/TokenCount"}}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref}
                 }
             },
             "/users": {
@@ -628,6 +664,9 @@ async fn openapi(State(s): State<AppState>) -> Response {
                         "namespaces": {"type": "array", "items": {"type": "string"}},
                         "roles": {"type": "array", "items": {"type": "string"}},
                         "clusterRoles": {"type": "array", "items": {"type": "string"}}}}}}},
+                "TokenCount": {"type": "object", "required": ["client_id", "grant_type", "issued", "refused"], "properties": {
+                    "client_id": {"type": "string"}, "grant_type": {"type": "string"},
+                    "issued": {"type": "integer"}, "refused": {"type": "integer"}}},
                 "ProbeResult": {"type": "object", "required": ["ok", "facts"], "properties": {
                     "ok": {"type": "boolean"}, "facts": {"type": "array", "items": {"type": "string"}},
                     "error": {"type": "string"}}},

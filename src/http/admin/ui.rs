@@ -107,6 +107,9 @@ struct ConnectorRow {
     id: String,
     name: String,
     kind: &'static str,
+    source: &'static str,
+    logins: i64,
+    failures: i64,
 }
 
 #[derive(Template, WebTemplate)]
@@ -124,6 +127,9 @@ struct OverviewPage {
     key_age: String,
     logins: i64,
     failures: i64,
+    issued: i64,
+    refused: i64,
+    issuance: Vec<crate::admin::issuance::IssuanceRow>,
     probe_id: String,
     probe_ok: bool,
     probe_facts: Vec<String>,
@@ -175,7 +181,15 @@ async fn render_overview(
         Ok(c) => c,
         Err(e) => return page_error(&s, e),
     };
+    let health = match s.provider.connector_health().await {
+        Ok(h) => h,
+        Err(e) => return page_error(&s, e),
+    };
     let now = s.provider.clock.now();
+    let issuance = match s.provider.issuance(now - 86_400).await {
+        Ok(i) => i,
+        Err(e) => return page_error(&s, e),
+    };
     let keys = s.provider.keys.current();
     let (key_alg, key_age) = keys
         .signer_since(now)
@@ -189,15 +203,23 @@ async fn render_overview(
         admin: n.admin,
         connectors: s
             .provider
-            .connectors
-            .all()
-            .iter()
-            .map(|c| ConnectorRow {
-                id: c.id().to_string(),
-                name: c.name().to_string(),
-                kind: c.kind(),
+            .connector_views()
+            .into_iter()
+            .map(|c| {
+                let h = health.get(&c.id).cloned().unwrap_or_default();
+                ConnectorRow {
+                    id: c.id,
+                    name: c.name,
+                    kind: c.kind,
+                    source: c.source,
+                    logins: h.logins,
+                    failures: h.failures,
+                }
             })
             .collect(),
+        issued: issuance.iter().map(|r| r.issued).sum(),
+        refused: issuance.iter().map(|r| r.refused).sum(),
+        issuance,
         // The built-in admin client is not the admin's to manage.
         clients: s.provider.clients.len().saturating_sub(1),
         sessions: live.min(500),
@@ -537,6 +559,7 @@ struct AuditPage {
     action: String,
     events: Vec<AuditRow>,
     next: String,
+    issuance: Vec<crate::admin::issuance::IssuanceRow>,
 }
 
 #[derive(Deserialize)]
@@ -578,8 +601,13 @@ async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
     } else {
         String::new()
     };
+    let issuance = match s.provider.issuance(s.provider.clock.now() - 86_400).await {
+        Ok(i) => i,
+        Err(e) => return page_error(&s, e),
+    };
     let n = nav(&s, &admin, &token);
     AuditPage {
+        issuance,
         title: s.web.title.clone(),
         base: n.base,
         csrf: n.csrf,
