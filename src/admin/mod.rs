@@ -81,6 +81,8 @@ impl Admin {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionView {
     pub id: String,
+    /// The user's subject (the `sub` of their tokens): revoking by it ends all their sessions.
+    pub subject: String,
     pub client_id: String,
     pub user: String,
     pub email: String,
@@ -300,6 +302,7 @@ impl Provider {
                 let id: Identity = serde_json::from_str(&r.identity).unwrap_or_default();
                 SessionView {
                     id: r.family_id,
+                    subject: r.subject,
                     client_id: r.client_id,
                     user: if id.preferred_username.is_empty() {
                         id.username
@@ -332,6 +335,30 @@ impl Provider {
         )
         .await;
         Ok(())
+    }
+
+    /// End every login of one user, with every client; `NotFound` if they hold none.
+    pub async fn revoke_user_sessions(
+        &self,
+        admin: &Admin,
+        subject: &str,
+    ) -> Result<u64, AdminError> {
+        let n = self
+            .db
+            .revoke_refresh_of_user(subject, self.clock.now())
+            .await?;
+        if n == 0 {
+            return Err(AdminError::NotFound);
+        }
+        self.audit(
+            &admin.actor(),
+            "session.revoke_user",
+            subject,
+            "success",
+            serde_json::json!({ "tokens": n }),
+        )
+        .await;
+        Ok(n)
     }
 
     /// Published signing keys for the keys page and API.

@@ -95,6 +95,18 @@ impl Db {
         .await?)
     }
 
+    /// Revoke every family a user holds, with every client; how many tokens that ended.
+    pub async fn revoke_refresh_of_user(&self, subject: &str, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE subject = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(subject)
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
     /// Whether a family has a live token.
     pub async fn family_is_live(&self, family_id: &str) -> Result<bool> {
         let (n,): (i64,) = sqlx::query_as(

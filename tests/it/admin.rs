@@ -776,6 +776,14 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         r["connector_test"].as_str().unwrap().contains("passed"),
         "{r}"
     );
+    assert_eq!(
+        r["connector_survived_csrf"], true,
+        "a cross-site form changes nothing: {r}"
+    );
+    assert!(
+        r["csrf_landed_on"].as_str().unwrap().contains("/auth"),
+        "without the session cookie the forged post is sent to sign in: {r}"
+    );
     assert_eq!(r["ldap_login"], true, "{r}");
     let claims = jwt_claims(r["ldap_id_token"].as_str().unwrap());
     assert_eq!(
@@ -1522,4 +1530,133 @@ async fn token_issuance_is_counted_by_client_and_grant_for_the_overview_and_the_
         .unwrap();
     // The admin UI's own sign-in is a code grant too: 2 codes, 1 client_credentials.
     assert!(page.contains("3 issued (1 refused)"), "{page}");
+}
+
+#[tokio::test]
+async fn revoking_a_user_ends_all_their_sessions_and_nobody_elses() {
+    let app = app().await;
+    let dev_a = dev_refresh_token(&app).await;
+    let dev_b = dev_refresh_token(&app).await;
+    let other = app
+        .tokens_for("openid offline_access", "admin@example.com")
+        .await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = machine_token(&app).await;
+    let (_, _, list) = api(&app, reqwest::Method::GET, "/api/v1/sessions", Some(&token)).await;
+    let subject = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["email"] == "dev@example.com")
+        .map(|s| s["subject"].as_str().unwrap().to_string())
+        .expect("dev's session is listed with its subject");
+    let revoke = || async {
+        reqwest::Client::new()
+            .post(app.url("/api/v1/sessions/revoke-user"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "subject": subject }))
+            .send()
+            .await
+            .unwrap()
+    };
+    let r = revoke().await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["revoked"], 2);
+    assert_eq!(refresh(&app, &dev_a).await, StatusCode::BAD_REQUEST);
+    assert_eq!(refresh(&app, &dev_b).await, StatusCode::BAD_REQUEST);
+    assert_eq!(refresh(&app, &other).await, StatusCode::OK);
+    assert_eq!(revoke().await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn connector_and_policy_changes_reach_another_replica_without_a_restart() {
+    let slapd = crate::ldap::Slapd::shared();
+    let app = app().await;
+    let replica = gantry::app::build(&app.config, std::sync::Arc::new(app.clock.clone()))
+        .await
+        .unwrap();
+    gantry::app::spawn_background(replica.provider.clone());
+    let other = replica.provider.clone();
+    let token = machine_token(&app).await;
+    let http = reqwest::Client::new();
+    let soon = |what: &'static str, done: Box<dyn Fn() -> bool>| async move {
+        for _ in 0..30 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{what} did not reach the other replica within 3 s");
+    };
+
+    let mut config = corp_ldap(&slapd);
+    config["bindPW"] = "readonly".into();
+    let r = http
+        .post(app.url("/api/v1/connectors"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp", "config": config}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let o = other.clone();
+    soon(
+        "a new connector",
+        Box::new(move || o.connector("corp").is_some()),
+    )
+    .await;
+    // The replica built it with the sealed secret: its test binds.
+    let probe = other.connector("corp").unwrap().probe(0).await;
+    assert!(probe.is_ok(), "{probe:?}");
+
+    let r = http
+        .put(app.url("/api/v1/connectors/corp"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"type": "ldap", "name": "Corp renamed", "config": corp_ldap(&slapd)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let o = other.clone();
+    soon(
+        "a changed connector",
+        Box::new(move || {
+            o.connector("corp")
+                .is_some_and(|c| c.name() == "Corp renamed")
+        }),
+    )
+    .await;
+
+    let r = http
+        .put(app.url("/api/v1/policy"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"policy": {"admins": {"groups": ["admins"], "clients": ["machine"]}, "rules": []}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let o = other.clone();
+    soon(
+        "a saved policy",
+        Box::new(move || {
+            o.policy.get().source == "database" && o.policy.get().config.rules.is_empty()
+        }),
+    )
+    .await;
+
+    let r = http
+        .delete(app.url("/api/v1/connectors/corp"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let o = other.clone();
+    soon(
+        "a deleted connector",
+        Box::new(move || o.connector("corp").is_none()),
+    )
+    .await;
 }

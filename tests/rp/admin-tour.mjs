@@ -78,6 +78,23 @@ try {
   result.connector_test = await text(page, '#probe');
   await shot(page, 'connector-test');
 
+  // A page on another site posts a form to delete the connector, in the admin's own browser:
+  // the session cookie (SameSite=Strict) stays home and there is no CSRF token; nothing changes.
+  const base = adminUrl.replace(/\/admin$/, '');
+  await ctx.route('http://attacker.test/**', (r) => r.fulfill({
+    contentType: 'text/html',
+    body: `<form method="post" action="${base}/admin/connectors/change">
+      <input name="action" value="delete"><input name="id" value="corp"><input name="csrf" value="guess"></form>
+      <script>document.forms[0].submit()</script>`,
+  }));
+  const evil = await ctx.newPage();
+  await evil.goto('http://attacker.test/');
+  await evil.waitForURL((u) => !u.href.startsWith('http://attacker.test'), { timeout: 10000 }).catch(() => {});
+  result.csrf_landed_on = evil.url().replace(base, '');
+  await evil.close();
+  await page.click('.admin-nav >> text=Connectors');
+  result.connector_survived_csrf = (await page.$('#check-corp')) !== null;
+
   // A directory user logs in through the new connector (the relying party is played here).
   // Nothing listens at the redirect URI: the request the browser makes there carries the code.
   const user = await browser.newContext();
@@ -153,7 +170,7 @@ rules:
   const row = page.locator('tr', { hasText: 'corp' });
   result.ldap_sessions = await row.count();
   if (result.ldap_sessions === 1) {
-    await Promise.all([page.waitForLoadState('load'), row.locator('button').click()]);
+    await Promise.all([page.waitForLoadState('load'), row.locator('button.revoke-user').click()]);
     result.revoked = (await page.content()).includes('was revoked');
   }
   if (result.ldap_refresh_token) result.refresh_after_revoke = await refresh(result.ldap_refresh_token);

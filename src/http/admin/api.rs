@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/sessions", get(list_sessions))
         .route("/api/v1/sessions/{id}", delete(revoke_session))
+        .route("/api/v1/sessions/revoke-user", post(revoke_user))
         .route("/api/v1/keys", get(list_keys))
         .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(list_audit))
@@ -262,6 +263,28 @@ async fn revoke_session(
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeUser {
+    subject: String,
+}
+
+async fn revoke_user(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let r: RevokeUser = match json_body(&headers, body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match s.provider.revoke_user_sessions(&admin, &r.subject).await {
+        Ok(n) => axum::Json(serde_json::json!({ "revoked": n })).into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
 async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.provider.signing_keys() })).into_response()
 }
@@ -419,6 +442,13 @@ async fn openapi(State(s): State<AppState>) -> Response {
                         "200": {"description": "A page of sessions", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SessionPage"}}}},
                         "400": problem_ref, "401": problem_ref, "403": problem_ref
                     }
+                }
+            },
+            "/sessions/revoke-user": {
+                "post": {
+                    "summary": "Revoke every session of one user (all clients): none of their refresh tokens works",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["subject"], "properties": {"subject": {"type": "string", "description": "The subject of a session, as listed"}}}}}},
+                    "responses": {"200": {"description": "Revoked", "content": {"application/json": {"schema": {"type": "object", "required": ["revoked"], "properties": {"revoked": {"type": "integer", "description": "Refresh tokens ended"}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/keys": {
@@ -592,8 +622,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}}},
-                "Session": {"type": "object", "required": ["id", "client_id", "user", "email", "connector", "groups", "created_at", "last_used_at"], "properties": {
-                    "id": {"type": "string"}, "client_id": {"type": "string"}, "user": {"type": "string"}, "email": {"type": "string"},
+                "Session": {"type": "object", "required": ["id", "subject", "client_id", "user", "email", "connector", "groups", "created_at", "last_used_at"], "properties": {
+                    "id": {"type": "string"}, "subject": {"type": "string"}, "client_id": {"type": "string"}, "user": {"type": "string"}, "email": {"type": "string"},
                     "connector": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
                     "created_at": {"type": "integer", "description": "Unix seconds"}, "last_used_at": {"type": "integer", "description": "Unix seconds"}}},
                 "Key": {"type": "object", "required": ["kid", "alg", "active_from", "signing"], "properties": {

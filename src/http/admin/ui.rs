@@ -346,6 +346,8 @@ async fn callback(
 struct CsrfForm {
     csrf: Option<String>,
     id: Option<String>,
+    /// Set by "revoke all of this user's": the user's subject.
+    subject: Option<String>,
 }
 
 pub(super) fn forged() -> Response {
@@ -384,6 +386,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
 
 struct SessionRow {
     id: String,
+    subject: String,
     user: String,
     email: String,
     client_id: String,
@@ -436,16 +439,19 @@ async fn sessions(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
-        notice: if p.revoked.is_some() {
-            "The session was revoked: its refresh token no longer works.".into()
-        } else {
-            String::new()
+        notice: match p.revoked.as_deref() {
+            Some("user") => {
+                "Every session of that user was revoked: none of their refresh tokens works.".into()
+            }
+            Some(_) => "The session was revoked: its refresh token no longer works.".into(),
+            None => String::new(),
         },
         sessions: rows
             .into_iter()
             .take(PAGE as usize)
             .map(|v| SessionRow {
                 id: v.id,
+                subject: v.subject,
                 user: v.user,
                 email: v.email,
                 client_id: v.client_id,
@@ -464,6 +470,12 @@ async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Ok(x) => x,
         Err(r) => return r,
     };
+    if let Some(subject) = f.subject.as_deref().filter(|x| !x.is_empty()) {
+        return match s.provider.revoke_user_sessions(&admin, subject).await {
+            Ok(_) => Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response(),
+            Err(e) => page_error(&s, e),
+        };
+    }
     match s
         .provider
         .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
