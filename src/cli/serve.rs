@@ -154,6 +154,10 @@ pub async fn serve(path: &Path) -> i32 {
     for s in servers {
         s.abort();
     }
+    // Token counts of the last seconds would be lost otherwise.
+    if let Err(e) = built.provider.issuance.flush(&built.provider.db).await {
+        tracing::warn!(error = %e, "could not save token counts");
+    }
     0
 }
 
