@@ -1043,13 +1043,7 @@ async fn clients_api_creates_updates_rotates_and_deletes() {
     let app = app().await;
     let token = machine_token(&app).await;
     let http = reqwest::Client::new();
-    let r = http
-        .post(app.url("/api/v1/clients"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"id": "web", "name": "Web", "redirect_uris": ["https://web.example/cb"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(&app, reqwest::Method::POST, "/api/v1/clients", &token, serde_json::json!({"id": "web", "name": "Web", "redirect_uris": ["https://web.example/cb"]})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: Value = r.json().await.unwrap();
     let secret = created["secret"]
@@ -1073,13 +1067,14 @@ async fn clients_api_creates_updates_rotates_and_deletes() {
         StatusCode::SEE_OTHER,
         "a known client and redirect URI"
     );
-    let r = http
-        .put(app.url("/api/v1/clients/web"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "Web 2", "redirect_uris": ["https://web.example/cb2"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/clients/web",
+        &token,
+        serde_json::json!({"name": "Web 2", "redirect_uris": ["https://web.example/cb2"]}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let list: Value = http
         .get(app.url("/api/v1/clients"))
@@ -1137,13 +1132,14 @@ async fn clients_api_creates_updates_rotates_and_deletes() {
             .unwrap();
         assert_eq!(r.status(), want, "{path}");
     }
-    let r = http
-        .post(app.url("/api/v1/clients"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"id": "web", "name": "x", "redirect_uris": ["javascript:alert(1)"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/clients",
+        &token,
+        serde_json::json!({"id": "web", "name": "x", "redirect_uris": ["javascript:alert(1)"]}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -1257,13 +1253,14 @@ async fn connectors_created_through_the_api_log_users_in_keep_secrets_sealed_and
     let bind_pw = std::env::var("GANTRY_TEST_LDAP_BINDPW").unwrap_or_else(|_| "readonly".into());
     let mut config = corp_ldap(&slapd);
     config["bindPW"] = bind_pw.clone().into();
-    let r = http
-        .post(app.url("/api/v1/connectors"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp <LDAP>", "config": config}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/connectors",
+        &token,
+        serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp <LDAP>", "config": config}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["secrets"]["bindPW"], true, "{v}");
@@ -1308,13 +1305,14 @@ async fn connectors_created_through_the_api_log_users_in_keep_secrets_sealed_and
     // A change without bindPW keeps the stored one; a wrong one makes the test fail.
     let mut changed = corp_ldap(&slapd);
     changed["usernamePrompt"] = "Corp username".into();
-    let r = http
-        .put(app.url("/api/v1/connectors/corp"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"type": "ldap", "name": "Corp", "config": changed}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/connectors/corp",
+        &token,
+        serde_json::json!({"type": "ldap", "name": "Corp", "config": changed}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let test = || async {
         http.post(app.url("/api/v1/connectors/corp/test"))
@@ -1332,13 +1330,14 @@ async fn connectors_created_through_the_api_log_users_in_keep_secrets_sealed_and
         "the kept bind password still binds"
     );
     changed["bindPW"] = "not-the-password".into();
-    let r = http
-        .put(app.url("/api/v1/connectors/corp"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"type": "ldap", "name": "Corp", "config": changed}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/connectors/corp",
+        &token,
+        serde_json::json!({"type": "ldap", "name": "Corp", "config": changed}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(test().await["ok"], false);
 
@@ -1365,13 +1364,14 @@ async fn connectors_created_through_the_api_log_users_in_keep_secrets_sealed_and
             "exists",
         ),
     ] {
-        let r = http
-            .post(app.url("/api/v1/connectors"))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let r = send_json(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/connectors",
+            &token,
+            body.clone(),
+        )
+        .await;
         assert_eq!(r.status(), want, "{body}");
         let p: Value = r.json().await.unwrap();
         assert!(p["detail"].as_str().unwrap().contains(says), "{p}");
@@ -1419,12 +1419,7 @@ async fn a_policy_saved_through_the_api_decides_at_once_and_cannot_lock_its_auth
     let token = machine_token(&app).await;
     let http = reqwest::Client::new();
     let explain = || async {
-        http.post(app.url("/api/v1/policy/explain"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"user": "dev", "groups": ["developers"], "scopes": ["repository:dev/app:pull,push"]}))
-            .send()
-            .await
-            .unwrap()
+        send_json(&app, reqwest::Method::POST, "/api/v1/policy/explain", &token, serde_json::json!({"user": "dev", "groups": ["developers"], "scopes": ["repository:dev/app:pull,push"]})).await
             .json::<Value>()
             .await
             .unwrap()
@@ -1593,13 +1588,14 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
 
     let mut config = corp_ldap(&slapd);
     config["bindPW"] = "readonly".into();
-    let r = http
-        .post(app.url("/api/v1/connectors"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp", "config": config}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/connectors",
+        &token,
+        serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp", "config": config}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let o = other.clone();
     soon(
@@ -1611,13 +1607,14 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
     let probe = other.connector("corp").unwrap().probe(0).await;
     assert!(probe.is_ok(), "{probe:?}");
 
-    let r = http
-        .put(app.url("/api/v1/connectors/corp"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"type": "ldap", "name": "Corp renamed", "config": corp_ldap(&slapd)}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(
+        &app,
+        reqwest::Method::PUT,
+        "/api/v1/connectors/corp",
+        &token,
+        serde_json::json!({"type": "ldap", "name": "Corp renamed", "config": corp_ldap(&slapd)}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let o = other.clone();
     soon(
@@ -1629,13 +1626,7 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
     )
     .await;
 
-    let r = http
-        .put(app.url("/api/v1/policy"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"policy": {"admins": {"groups": ["admins"], "clients": ["machine"]}, "rules": []}}))
-        .send()
-        .await
-        .unwrap();
+    let r = send_json(&app, reqwest::Method::PUT, "/api/v1/policy", &token, serde_json::json!({"policy": {"admins": {"groups": ["admins"], "clients": ["machine"]}, "rules": []}})).await;
     assert_eq!(r.status(), StatusCode::OK);
     let o = other.clone();
     soon(
@@ -1659,4 +1650,21 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
         Box::new(move || o.connector("corp").is_none()),
     )
     .await;
+}
+
+/// An admin API call with a JSON body and a bearer token.
+async fn send_json(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
 }
