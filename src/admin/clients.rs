@@ -351,7 +351,10 @@ impl Provider {
             "client.update",
             id,
             "success",
-            serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types }),
+            serde_json::json!({
+                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public },
+                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public },
+            }),
         )
         .await;
         Ok(())

@@ -244,6 +244,12 @@ impl Provider {
             .as_ref()
             .map(|g| serde_json::to_string(g).unwrap_or_default());
         let disabled = c.disabled.map(|d| d.then(|| self.clock.now()));
+        let before = self.db.get_password(email).await?.map(|r| {
+            serde_json::json!({
+                "groups": serde_json::from_str::<Vec<String>>(&r.groups_json).unwrap_or_default(),
+                "disabled": r.disabled_at.is_some(),
+            })
+        });
         if !self
             .db
             .update_password_row(email, hash.as_deref(), groups.as_deref(), disabled)
@@ -258,8 +264,8 @@ impl Provider {
             "success",
             serde_json::json!({
                 "password_reset": c.password.is_some(),
-                "groups": c.groups,
-                "disabled": c.disabled,
+                "before": before,
+                "after": { "groups": c.groups, "disabled": c.disabled },
             }),
         )
         .await;

@@ -1076,6 +1076,17 @@ async fn clients_api_creates_updates_rotates_and_deletes() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let (_, _, audit) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/audit?action=client.update",
+        Some(&token),
+    )
+    .await;
+    let detail: Value =
+        serde_json::from_str(audit["items"][0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["before"]["name"], "Web", "{detail}");
+    assert_eq!(detail["after"]["name"], "Web 2", "{detail}");
     let list: Value = http
         .get(app.url("/api/v1/clients"))
         .bearer_auth(&token)
