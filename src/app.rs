@@ -11,7 +11,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -134,6 +136,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
             .clone()
             .unwrap_or_else(|| "Gantry".into()),
         logo_url: cfg.frontend.logo_url.clone(),
+        discovery: std::sync::OnceLock::new(),
     });
     let state = AppState {
         provider: provider.clone(),
@@ -174,33 +177,61 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         Router::new().nest(base_path, api).fallback(not_found)
     };
     let headers = Arc::new(security_headers(cfg));
-    let mut router = routed
+    let inner = routed
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
         ))
         .with_state(state);
-    if !cfg.web.allowed_origins.is_empty() {
-        router = router.layer(cors(cfg));
-    }
-    // Outermost last: request id first, then tracing, panics, timeout, headers.
-    router
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let headers = headers.clone();
-            async move { apply_headers(next.run(req).await, &headers) }
-        }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+    // The layers every request passes wrap the router once, as one service: layered onto the
+    // router itself, axum would wrap (and clone per request) each route in all of them.
+    // Outermost first: request id, tracing, panics, timeout, headers, CORS.
+    let outer = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }).on_request(()).on_response(()).on_body_chunk(()).on_eos(()))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"})))
                 .into_response()
         }))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let headers = headers.clone();
+            async move { apply_headers(next.run(req).await, &headers) }
         }))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .option_layer((!cfg.web.allowed_origins.is_empty()).then(|| cors(cfg)))
+        .service(inner);
+    Router::new().fallback_service(outer)
+}
+
+/// Request ids: a random prefix per process and a counter. Unique across replicas and
+/// restarts like a UUID, without a getrandom system call on every request.
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        RequestIds {
+            prefix: crate::secret::random_token(9).into(),
+            next: Arc::default(),
+        }
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 async fn not_found() -> Response {
@@ -208,13 +239,13 @@ async fn not_found() -> Response {
 }
 
 async fn record_metrics(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
+    // A cheap clone (the path is shared), so nothing is allocated per request.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let resp = next.run(req).await;
-    s.provider.metrics.http(&route, resp.status().as_u16());
+    s.provider.metrics.http(
+        route.as_ref().map_or("unmatched", |p| p.as_str()),
+        resp.status().as_u16(),
+    );
     resp
 }
 

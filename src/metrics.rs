@@ -1,12 +1,15 @@
 //! Prometheus counters in the text exposition format, without a metrics framework: Gantry needs
 //! a handful of counters, and a registry crate would cost more to build than this file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
     counters: Mutex<BTreeMap<(&'static str, String), u64>>,
+    /// Requests by status code, then route: counted on every request, so a hit allocates
+    /// nothing (the route is looked up as `&str`).
+    http: Mutex<HashMap<u16, HashMap<String, u64>>>,
 }
 
 const HELP: &[(&str, &str)] = &[
@@ -32,10 +35,15 @@ impl Metrics {
     }
 
     pub fn http(&self, route: &str, status: u16) {
-        self.inc(
-            "gantry_http_requests_total",
-            format!("route=\"{}\",code=\"{status}\"", escape(route)),
-        );
+        if let Ok(mut m) = self.http.lock() {
+            let by_route = m.entry(status).or_default();
+            match by_route.get_mut(route) {
+                Some(n) => *n += 1,
+                None => {
+                    by_route.insert(route.to_string(), 1);
+                }
+            }
+        }
     }
 
     pub fn login(&self, connector: &str, result: &str) {
@@ -56,9 +64,22 @@ impl Metrics {
     /// The exposition text.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let Ok(m) = self.counters.lock() else {
+        let Ok(mut m) = self.counters.lock().map(|m| m.clone()) else {
             return out;
         };
+        if let Ok(h) = self.http.lock() {
+            for (code, routes) in h.iter() {
+                for (route, n) in routes {
+                    m.insert(
+                        (
+                            "gantry_http_requests_total",
+                            format!("route=\"{}\",code=\"{code}\"", escape(route)),
+                        ),
+                        *n,
+                    );
+                }
+            }
+        }
         for (name, help) in HELP {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
             for ((n, labels), v) in m.iter() {
@@ -92,5 +113,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE gantry_tokens_total counter"));
+        m.http("/token", 200);
+        m.http("/token", 200);
+        m.http("/token", 400);
+        let text = m.render();
+        assert!(
+            text.contains("gantry_http_requests_total{route=\"/token\",code=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("gantry_http_requests_total{route=\"/token\",code=\"400\"} 1"));
     }
 }

@@ -15,6 +15,24 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn discovery(State(s): State<AppState>) -> Response {
+    let doc = s.web.discovery.get_or_init(|| render(&s)).clone();
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        doc,
+    )
+        .into_response()
+}
+
+fn render(s: &AppState) -> bytes::Bytes {
     let w = &s.web;
     let p = &s.provider;
     let algs: Vec<&str> = p
@@ -45,12 +63,7 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "claims_supported": ["iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "azp",
             "email", "email_verified", "name", "preferred_username", "groups", "federated_claims"],
     });
-    let mut r = axum::Json(doc).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    r
+    bytes::Bytes::from(doc.to_string())
 }
 
 async fn keys(State(s): State<AppState>) -> Response {

@@ -37,6 +37,9 @@ pub struct WebSettings {
     pub secure_cookies: bool,
     pub title: String,
     pub logo_url: Option<String>,
+    /// The discovery document, rendered at the first request: nothing in it changes while
+    /// the process runs.
+    pub discovery: std::sync::OnceLock<bytes::Bytes>,
 }
 
 impl WebSettings {

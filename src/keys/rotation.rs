@@ -19,8 +19,8 @@ use crate::storage::{Db, StorageError};
 pub struct KeySet {
     /// Each key with the time it starts signing and the time a successor took over.
     keys: Vec<(Arc<SigningKey>, i64, Option<i64>)>,
-    /// The JWKS document, rendered once per snapshot.
-    pub jwks: String,
+    /// The JWKS document, rendered once per snapshot; serving it clones a reference.
+    pub jwks: bytes::Bytes,
 }
 
 impl KeySet {
@@ -234,6 +234,6 @@ fn build(stored: Vec<StoredKey>) -> Result<KeySet, StorageError> {
         return Err(StorageError::Corrupt("no signing key".into()));
     }
     let jwks: Vec<&serde_json::Value> = keys.iter().map(|(k, _, _)| k.jwk()).collect();
-    let jwks = serde_json::json!({ "keys": jwks }).to_string();
+    let jwks = bytes::Bytes::from(serde_json::json!({ "keys": jwks }).to_string());
     Ok(KeySet { keys, jwks })
 }

@@ -651,3 +651,39 @@ async fn only_the_browser_that_logged_in_can_approve() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers_and_a_request_id() {
+    let app = TestApp::start().await;
+    let http = reqwest::Client::new();
+    let mut ids = std::collections::HashSet::new();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/keys",
+        "/healthz",
+        "/nothing-here",
+        "/auth",
+    ] {
+        let r = http.get(app.url(path)).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'"),
+            "{path}"
+        );
+        let id = h["x-request-id"].to_str().unwrap().to_string();
+        assert!(ids.insert(id), "request ids are unique ({path})");
+    }
+    // A caller's own request id is kept, so logs on both sides line up.
+    let r = http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "caller-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "caller-42");
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmarks: Gantry beside node oidc-provider (a certified OpenID provider) and two ceilings
+# (benches/ceiling.rs), measured by wrk one after the other in one run; writes BENCHMARKS.md.
+# Not part of the test command: the tests assert behaviour, this measures speed.
+#   scripts/bench.sh                       # 10 s rounds at 16 and 64 connections
+#   DURATION=5 CONNS="64" scripts/bench.sh # shorter
+# Installs what is missing on Debian (wrk, node, npm, python3), the peer from npm (bench/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+command -v python3 >/dev/null || missing+=(python3)
+if ((${#missing[@]})); then
+  echo "== apt-get install ${missing[*]}"
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+echo "== npm ci (bench: oidc-provider)"
+(cd bench && npm ci --no-audit --no-fund --silent)
+
+echo "== cargo build --release (gantry, the ceilings)"
+cargo build --release --bin gantry --example ceiling
+
+echo "== criterion micro-benchmarks (benches/signing.rs)"
+CRITERION_OUT="$(mktemp)"
+trap 'rm -f "$CRITERION_OUT"' EXIT
+cargo bench --bench signing 2>/dev/null | tee "$CRITERION_OUT"
+
+echo "== rounds"
+CRITERION_OUT="$CRITERION_OUT" python3 bench/run.py
