@@ -2,6 +2,9 @@
 // configured like Gantry's bench config: one confidential client (client_secret_basic), ES256
 // signing, JWT access tokens for client_credentials, introspection on.
 // usage: PORT=7001 node peer.mjs
+// With SEED_REFRESH=N and SEED_FILE=path it first stores N refresh tokens (each its own grant,
+// as N logins would leave them) and writes them to the file, one per line.
+import { writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK } from 'jose';
 
@@ -39,7 +42,28 @@ const provider = new Provider(ISSUER, {
     },
   },
   scopes: ['openid', 'offline_access', 'api'],
+  // Rotation on, as Gantry's default: every refresh spends its token and answers a new one.
+  rotateRefreshToken: true,
   cookies: { keys: ['bench-only-cookie-key'] },
   ttl: { ClientCredentials: 600, AccessToken: 600 },
 });
+const seed = Number(process.env.SEED_REFRESH || 0);
+if (seed > 0) {
+  const client = await provider.Client.find('bench');
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = [];
+  for (let i = 0; i < seed; i += 1) {
+    const accountId = `user${i}`;
+    const grant = new provider.Grant({ accountId, clientId: 'bench' });
+    grant.addOIDCScope('openid offline_access');
+    grant.addResourceScope(RESOURCE, 'api');
+    const grantId = await grant.save();
+    const rt = new provider.RefreshToken({
+      accountId, client, grantId, authTime: now, gty: 'authorization_code',
+      scope: 'openid offline_access api', resource: RESOURCE, expiresWithSession: false,
+    });
+    tokens.push(await rt.save());
+  }
+  writeFileSync(process.env.SEED_FILE, `${tokens.join('\n')}\n`);
+}
 provider.listen(PORT, '127.0.0.1', () => console.log(`peer listening, issuer ${ISSUER}`));

@@ -91,11 +91,14 @@ impl Db {
         let opts = AnyConnectOptions::from_str(url)?;
         let pragmas = sqlite_pragmas;
         // One writer: more add no throughput on SQLite and stall on its busy-wait.
+        // A local file does not drop connections: checking one before each use (sqlx's
+        // default) only costs a round trip to SQLite's worker thread.
         let write = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .after_connect(pragmas)
             .connect_with(opts.clone())
             .await?;
@@ -105,6 +108,7 @@ impl Db {
         } else {
             AnyPoolOptions::new()
                 .max_connections(readers)
+                .test_before_acquire(false)
                 .after_connect(pragmas)
                 .connect_with(opts)
                 .await?
