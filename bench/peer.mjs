@@ -14,7 +14,38 @@ const RESOURCE = 'urn:gantry:bench';
 const { privateKey } = await generateKeyPair('ES256', { extractable: true });
 const jwk = { ...(await exportJWK(privateKey)), alg: 'ES256', use: 'sig', kid: 'bench' };
 
+// In memory like oidc-provider's development adapter, without its 1000-entry LRU: a round holds
+// more tokens than that, and an evicted token would answer invalid_grant.
+const store = new Map();
+class MapAdapter {
+  constructor(model) { this.model = model; }
+  key(id) { return `${this.model}:${id}`; }
+  async upsert(id, payload) {
+    store.set(this.key(id), payload);
+    if (payload.grantId) {
+      const g = `grant:${payload.grantId}`;
+      store.set(g, [...(store.get(g) || []), this.key(id)]);
+    }
+    if (payload.userCode) store.set(`userCode:${payload.userCode}`, id);
+    if (payload.uid) store.set(`sessionUid:${payload.uid}`, id);
+  }
+  async find(id) { return store.get(this.key(id)); }
+  async findByUserCode(code) { const id = store.get(`userCode:${code}`); return id && this.find(id); }
+  async findByUid(uid) { const id = store.get(`sessionUid:${uid}`); return id && this.find(id); }
+  async consume(id) {
+    const p = store.get(this.key(id));
+    if (p) p.consumed = Math.floor(Date.now() / 1000);
+  }
+  async destroy(id) { store.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    const g = `grant:${grantId}`;
+    for (const k of store.get(g) || []) store.delete(k);
+    store.delete(g);
+  }
+}
+
 const provider = new Provider(ISSUER, {
+  adapter: MapAdapter,
   jwks: { keys: [jwk] },
   clients: [{
     client_id: 'bench',
