@@ -2,10 +2,81 @@
 //!
 //! Hashing is CPU-heavy: callers on async paths go through `verify_async`/`hash_async`, which
 //! run on the blocking pool so one login never stalls the runtime.
+//!
+//! And memory-heavy: argon2id with the default parameters works in 19 MiB. Left to allocate per
+//! call, a burst of logins grew the process to 600 MB that the allocator kept (200 logins, four
+//! at a time). So at most one computation per core runs at once, each in a reused buffer: a burst
+//! waits its turn, and memory stays at cores x 19 MiB.
 
-use argon2::Argon2;
+use std::sync::{Condvar, LazyLock, Mutex};
+
+use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+/// The reusable argon2 work areas; taking one is the permit to run.
+struct Slots {
+    free: Mutex<Vec<Vec<Block>>>,
+    returned: Condvar,
+}
+
+static SLOTS: LazyLock<Slots> = LazyLock::new(|| {
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Slots {
+        free: Mutex::new(vec![Vec::new(); n]),
+        returned: Condvar::new(),
+    }
+});
+
+/// Run `f` with a work area, waiting for one if all are in use.
+fn with_slot<T>(f: impl FnOnce(&mut Vec<Block>) -> T) -> Option<T> {
+    let mut buf = {
+        let mut free = SLOTS.free.lock().ok()?;
+        loop {
+            if let Some(b) = free.pop() {
+                break b;
+            }
+            free = SLOTS.returned.wait(free).ok()?;
+        }
+    };
+    let out = f(&mut buf);
+    if let Ok(mut free) = SLOTS.free.lock() {
+        free.push(buf);
+    }
+    SLOTS.returned.notify_one();
+    Some(out)
+}
+
+/// Check a password against an argon2 PHC hash, in a reused work area.
+fn argon2_matches(password: &[u8], h: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&h.salt, &h.hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(alg)) = (
+        Params::try_from(h),
+        Algorithm::try_from(h.algorithm.as_str()),
+    ) else {
+        return false;
+    };
+    let version = match h.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let blocks = params.block_count();
+    let argon = Argon2::new(alg, version, params);
+    let expected = expected.as_bytes();
+    let mut out = vec![0u8; expected.len()];
+    with_slot(|buf| {
+        if buf.len() < blocks {
+            buf.resize(blocks, Block::new());
+        }
+        argon
+            .hash_password_into_with_memory(password, salt, &mut out, &mut buf[..blocks])
+            .is_ok()
+            && crate::secret::ct_eq_bytes(&out, expected)
+    })
+    .unwrap_or(false)
+}
 
 /// Outcome of checking a password against a stored hash.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,10 +106,14 @@ pub async fn hash_async(password: String) -> Result<String, String> {
 }
 
 pub fn hash(password: &str) -> Result<String, String> {
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    // Rare (new users, upgrades from bcrypt): it allocates its own memory, but waits its turn.
+    with_slot(|_| {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    })
+    .unwrap_or_else(|| Err("password hashing is unavailable".into()))
 }
 
 /// Check a password; an empty password never matches.
@@ -56,13 +131,7 @@ pub fn verify(password: &str, stored: &str) -> Verified {
         };
     }
     match PasswordHash::new(stored) {
-        Ok(h)
-            if Argon2::default()
-                .verify_password(password.as_bytes(), &h)
-                .is_ok() =>
-        {
-            Verified::Ok
-        }
+        Ok(h) if argon2_matches(password.as_bytes(), &h) => Verified::Ok,
         _ => Verified::Wrong,
     }
 }
@@ -86,6 +155,30 @@ mod tests {
         assert_eq!(verify("hunter2", &h), Verified::Ok);
         assert_eq!(verify("hunter3", &h), Verified::Wrong);
         assert_eq!(verify("", &h), Verified::Wrong);
+    }
+
+    #[test]
+    fn hashes_with_other_parameters_verify_in_the_shared_work_areas() {
+        let params = Params::new(8192, 1, 1, None).unwrap_or_default();
+        let other = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"s3cret pass")
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(other.contains("m=8192"), "{other}");
+        // Bigger and smaller work areas one after the other reuse the same buffers.
+        let default = hash("s3cret pass").unwrap_or_default();
+        for _ in 0..3 {
+            assert_eq!(verify("s3cret pass", &other), Verified::Ok);
+            assert_eq!(verify("s3cret pass", &default), Verified::Ok);
+            assert_eq!(verify("s3cret pasz", &other), Verified::Wrong);
+        }
+        // A hash whose output was altered never matches.
+        let mut tampered = default.clone();
+        let last = tampered
+            .pop()
+            .map_or('A', |c| if c == 'A' { 'B' } else { 'A' });
+        tampered.push(last);
+        assert_eq!(verify("s3cret pass", &tampered), Verified::Wrong);
     }
 
     #[test]
