@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ADMIN_CLIENT, Admin, AdminError};
+use super::{ADMIN_CLIENT, Admin, AdminError, check_id};
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::storage::clients::ClientRow;
@@ -64,15 +64,6 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
     }
-}
-
-/// What is wrong with a client id, if anything.
-pub fn check_id(id: &str) -> Option<String> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    (!ok).then(|| "1 to 64 of A-Z a-z 0-9 . _ -".into())
 }
 
 /// A redirect URI admins may register: `http(s)://host[:port][/path][?query]` with a plain

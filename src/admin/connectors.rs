@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, AdminError};
+use super::{Admin, AdminError, check_id};
 use crate::config::ConnectorConfig;
 use crate::connector::set::Dynamic;
 use crate::connector::{Connector, secret_keys};
@@ -54,16 +54,6 @@ pub struct ConnectorSpec {
 
 fn empty_object() -> serde_json::Value {
     serde_json::json!({})
-}
-
-/// What is wrong with a connector id, if anything. The id appears in URLs and in users'
-/// subjects, so it is kept plain.
-pub fn check_id(id: &str) -> Option<String> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-    (!ok).then(|| "1 to 64 of A-Z a-z 0-9 . _ -".into())
 }
 
 fn purpose(id: &str) -> String {

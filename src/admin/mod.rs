@@ -20,6 +20,17 @@ use crate::storage::StorageError;
 use crate::storage::admin::AdminSession;
 use crate::storage::audit::{AuditEvent, AuditFilter};
 
+/// What is wrong with the id of a client or connector an admin creates, if anything. Ids appear
+/// in URLs and in users' subjects, so they are kept plain (the API document's pattern says the
+/// same).
+pub fn check_id(id: &str) -> Option<String> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    (!ok).then(|| "1 to 64 of A-Z a-z 0-9 . _ -".into())
+}
+
 /// The built-in public client the admin UI signs in with.
 pub const ADMIN_CLIENT: &str = "gantry-admin";
 /// An admin session ends after this long without a request...
