@@ -16,6 +16,7 @@ pub mod passwords;
 pub mod refresh;
 pub mod registry;
 pub mod revoked;
+pub mod rotations;
 pub mod sweeper;
 pub mod token_counts;
 pub mod upstream;
@@ -58,6 +59,7 @@ pub struct Db {
     pub(crate) write: AnyPool,
     pub(crate) read: AnyPool,
     pub dialect: Dialect,
+    rotations: rotations::RotationQueue,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -114,6 +116,7 @@ impl Db {
                 .await?
         };
         Ok(Db {
+            rotations: rotations::RotationQueue::start(write.clone()),
             write,
             read,
             dialect: Dialect::Sqlite,
@@ -127,6 +130,7 @@ impl Db {
             .connect(url)
             .await?;
         Ok(Db {
+            rotations: rotations::RotationQueue::start(pool.clone()),
             write: pool.clone(),
             read: pool,
             dialect: Dialect::Postgres,

@@ -26,40 +26,28 @@ pub struct RefreshToken {
 
 impl Db {
     pub async fn create_refresh_token(&self, t: &RefreshToken) -> Result<()> {
-        insert(&self.write, t).await
+        insert(&self.write, &[t]).await
     }
 
+    /// Read from a reader: a rotation is committed before its caller hears of it, so a
+    /// reader always sees the token a client was given, and the writer stays free for writes.
     pub async fn get_refresh_token(&self, id: &str) -> Result<RefreshToken> {
         sqlx::query_as::<_, RefreshToken>("SELECT * FROM refresh_tokens WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(&self.read)
             .await?
             .ok_or(StorageError::NotFound)
     }
 
     /// Replace `old_id` by `next` if nobody rotated it first; false when another request won.
+    /// Rotations arriving together commit in one transaction (see `rotations`).
     pub async fn rotate_refresh_token(
         &self,
         old_id: &str,
         next: &RefreshToken,
         now: i64,
     ) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
-        let won = sqlx::query(
-            "UPDATE refresh_tokens SET rotated_at = $1, successor_id = $2, last_used_at = $1 \
-             WHERE id = $3 AND rotated_at IS NULL AND revoked_at IS NULL",
-        )
-        .bind(now)
-        .bind(&next.id)
-        .bind(old_id)
-        .execute(&mut *tx)
-        .await?;
-        if won.rows_affected() != 1 {
-            return Ok(false);
-        }
-        insert(&mut *tx, next).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.rotations.rotate(old_id, next, now).await
     }
 
     /// Note a use without rotating (rotation disabled).
@@ -104,31 +92,46 @@ impl Db {
     }
 }
 
-async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+/// Insert tokens in one statement (one row for a login, a batch's successors for rotations).
+pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
-    t: &RefreshToken,
+    tokens: &[&RefreshToken],
 ) -> Result<()> {
-    sqlx::query(
+    const COLUMNS: usize = 15;
+    let rows = (0..tokens.len())
+        .map(|i| {
+            let cols: Vec<String> = (1..=COLUMNS)
+                .map(|c| format!("${}", i * COLUMNS + c))
+                .collect();
+            format!("({})", cols.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
         "INSERT INTO refresh_tokens (id, family_id, secret_hash, client_id, subject, scopes, \
          nonce, identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, \
-         successor_id, revoked_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-    )
-    .bind(&t.id)
-    .bind(&t.family_id)
-    .bind(&t.secret_hash)
-    .bind(&t.client_id)
-    .bind(&t.subject)
-    .bind(&t.scopes)
-    .bind(&t.nonce)
-    .bind(&t.identity)
-    .bind(t.auth_time)
-    .bind(t.created_at)
-    .bind(t.last_used_at)
-    .bind(t.family_created_at)
-    .bind(t.rotated_at)
-    .bind(&t.successor_id)
-    .bind(t.revoked_at)
-    .execute(ex)
-    .await?;
+         successor_id, revoked_at) VALUES {rows}"
+    );
+    // Built from placeholders only: every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for t in tokens {
+        q = q
+            .bind(&t.id)
+            .bind(&t.family_id)
+            .bind(&t.secret_hash)
+            .bind(&t.client_id)
+            .bind(&t.subject)
+            .bind(&t.scopes)
+            .bind(&t.nonce)
+            .bind(&t.identity)
+            .bind(t.auth_time)
+            .bind(t.created_at)
+            .bind(t.last_used_at)
+            .bind(t.family_created_at)
+            .bind(t.rotated_at)
+            .bind(&t.successor_id)
+            .bind(t.revoked_at);
+    }
+    q.execute(ex).await?;
     Ok(())
 }

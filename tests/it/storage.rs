@@ -69,6 +69,14 @@ fn refresh(id: &str, family: &str, now: i64) -> RefreshToken {
     }
 }
 
+/// A token of another user than `refresh`'s, so the subject revocations below stay exact.
+fn batch_token(id: &str, family: &str, now: i64) -> RefreshToken {
+    RefreshToken {
+        subject: "batch-user".into(),
+        ..refresh(id, family, now)
+    }
+}
+
 async fn conformance(db: Db) {
     let now = 1_000_000;
     // Auth requests: expiry, identity set once, exchanged for one code.
@@ -167,6 +175,96 @@ async fn conformance(db: Db) {
             .unwrap(),
         "revoked tokens do not rotate"
     );
+    // Rotations arriving together commit as one batch: each still decides on its own.
+    // (Dated later than the sweeps below look, which count the rows they delete.)
+    let later = now + 1000;
+    for i in 0..40 {
+        db.create_refresh_token(&batch_token(&format!("p{i}"), &format!("pf{i}"), later))
+            .await
+            .unwrap();
+    }
+    db.create_refresh_token(&batch_token("taken", "pf-x", later))
+        .await
+        .unwrap();
+    let rotations: Vec<_> = (0..40)
+        .map(|i| {
+            let db = db.clone();
+            // p7's successor reuses an existing id: its insert fails, and only its rotation.
+            let next = if i == 7 {
+                "taken".to_string()
+            } else {
+                format!("q{i}")
+            };
+            tokio::spawn(async move {
+                db.rotate_refresh_token(
+                    &format!("p{i}"),
+                    &batch_token(&next, &format!("pf{i}"), later),
+                    later,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for r in rotations {
+        outcomes.push(r.await.unwrap());
+    }
+    for (i, o) in outcomes.iter().enumerate() {
+        if i == 7 {
+            assert!(
+                o.is_err(),
+                "a successor that cannot be inserted fails its rotation"
+            );
+        } else {
+            assert!(matches!(o, Ok(true)), "rotation {i}: {o:?}");
+        }
+    }
+    let p7 = db.get_refresh_token("p7").await.unwrap();
+    assert_eq!(
+        p7.rotated_at, None,
+        "a failed rotation leaves its token as it was"
+    );
+    assert_eq!(
+        db.get_refresh_token("q3").await.unwrap().family_id,
+        "pf3",
+        "successors are stored"
+    );
+    // The same token presented by many requests at once: exactly one rotation wins.
+    db.create_refresh_token(&batch_token("race", "race-fam", later))
+        .await
+        .unwrap();
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.rotate_refresh_token(
+                    "race",
+                    &batch_token(&format!("r{i}"), "race-fam", later),
+                    later,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (i, r) in racers.into_iter().enumerate() {
+        if matches!(r.await.unwrap(), Ok(true)) {
+            won.push(i);
+        }
+    }
+    assert_eq!(won.len(), 1, "one winner among parallel rotations: {won:?}");
+    let race = db.get_refresh_token("race").await.unwrap();
+    assert_eq!(race.successor_id, Some(format!("r{}", won[0])));
+    for i in (0..20).filter(|i| *i != won[0]) {
+        assert!(
+            matches!(
+                db.get_refresh_token(&format!("r{i}")).await,
+                Err(StorageError::NotFound)
+            ),
+            "a losing rotation stores no successor"
+        );
+    }
+
     db.create_refresh_token(&refresh("u1", "fam2", now))
         .await
         .unwrap();
