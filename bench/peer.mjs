@@ -1,9 +1,7 @@
 // The benchmark's peer: node oidc-provider 9 (a certified OpenID provider) on 127.0.0.1:PORT,
 // configured like Gantry's bench config: one confidential client (client_secret_basic), ES256
 // signing, JWT access tokens for client_credentials, introspection on.
-// usage: PORT=7001 node peer.mjs
-// With SEED_REFRESH=N and SEED_FILE=path it first stores N refresh tokens (each its own grant,
-// as N logins would leave them) and writes them to the file, one per line.
+// usage: PORT=7001 node peer.mjs (seeds: see below)
 import { writeFileSync } from 'node:fs';
 import Provider from 'oidc-provider';
 import { generateKeyPair, exportJWK } from 'jose';
@@ -78,17 +76,23 @@ const provider = new Provider(ISSUER, {
   cookies: { keys: ['bench-only-cookie-key'] },
   ttl: { ClientCredentials: 600, AccessToken: 600 },
 });
+// Seeds, as logins would leave them, each written to a file one per line:
+// SEED_REFRESH=N refresh tokens (SEED_FILE), SEED_CODES=N authorization codes (CODES_FILE),
+// and with USERINFO_FILE one access token for the userinfo endpoint.
+const client = await provider.Client.find('bench');
+const now = Math.floor(Date.now() / 1000);
+async function grantFor(accountId, scope) {
+  const grant = new provider.Grant({ accountId, clientId: 'bench' });
+  grant.addOIDCScope(scope);
+  grant.addResourceScope(RESOURCE, 'api');
+  return grant.save();
+}
 const seed = Number(process.env.SEED_REFRESH || 0);
 if (seed > 0) {
-  const client = await provider.Client.find('bench');
-  const now = Math.floor(Date.now() / 1000);
   const tokens = [];
   for (let i = 0; i < seed; i += 1) {
     const accountId = `user${i}`;
-    const grant = new provider.Grant({ accountId, clientId: 'bench' });
-    grant.addOIDCScope('openid offline_access');
-    grant.addResourceScope(RESOURCE, 'api');
-    const grantId = await grant.save();
+    const grantId = await grantFor(accountId, 'openid offline_access');
     const rt = new provider.RefreshToken({
       accountId, client, grantId, authTime: now, gty: 'authorization_code',
       scope: 'openid offline_access api', resource: RESOURCE, expiresWithSession: false,
@@ -96,5 +100,24 @@ if (seed > 0) {
     tokens.push(await rt.save());
   }
   writeFileSync(process.env.SEED_FILE, `${tokens.join('\n')}\n`);
+}
+const codes = Number(process.env.SEED_CODES || 0);
+if (codes > 0) {
+  const out = [];
+  for (let i = 0; i < codes; i += 1) {
+    const accountId = `user${i}`;
+    const grantId = await grantFor(accountId, 'openid');
+    const code = new provider.AuthorizationCode({
+      accountId, client, grantId, authTime: now, scope: 'openid api', resource: RESOURCE,
+      redirectUri: 'http://127.0.0.1:5555/callback',
+    });
+    out.push(await code.save());
+  }
+  writeFileSync(process.env.CODES_FILE, `${out.join('\n')}\n`);
+}
+if (process.env.USERINFO_FILE) {
+  const grantId = await grantFor('bench', 'openid');
+  const at = new provider.AccessToken({ accountId: 'bench', client, grantId, scope: 'openid' });
+  writeFileSync(process.env.USERINFO_FILE, `${await at.save()}\n`);
 }
 provider.listen(PORT, '127.0.0.1', () => console.log(`peer listening, issuer ${ISSUER}`));

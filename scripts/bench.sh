@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Benchmarks: Gantry beside node oidc-provider (a certified OpenID provider) and two ceilings
-# (benches/ceiling.rs), measured by wrk one after the other in one run; writes BENCHMARKS.md.
-# Not part of the test command: the tests assert behaviour, this measures speed.
-#   scripts/bench.sh                       # 10 s rounds at 16 and 64 connections
-#   DURATION=5 CONNS="64" scripts/bench.sh # shorter
-# Installs what is missing on Debian (wrk, node, npm, python3), the peer from npm (bench/).
+# (benches/ceiling.rs), measured by wrk one after the other in one run, then refresh latency
+# with 10k, 100k and 1M stored tokens on SQLite and on a throwaway PostgreSQL; writes
+# BENCHMARKS.md. Not part of the test command: the tests assert behaviour, this measures speed.
+#   scripts/bench.sh                        # 8 s rounds at 16 and 64 connections, SQLite
+#   scripts/bench.sh --postgres             # the main table on PostgreSQL
+#   DURATION=4 CONNS="64" scripts/bench.sh  # shorter; PARTS=growth for the growth rounds alone
+# Installs what is missing on Debian (wrk, node, npm, python3, PostgreSQL), the peer from npm
+# (bench/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --postgres ]; then export BENCH_STORAGE=postgres; fi
 
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v node >/dev/null || missing+=(nodejs)
 command -v npm >/dev/null || missing+=(npm)
 command -v python3 >/dev/null || missing+=(python3)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+command -v psql >/dev/null || missing+=(postgresql-client)
 if ((${#missing[@]})); then
   echo "== apt-get install ${missing[*]}"
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

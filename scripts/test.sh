@@ -57,12 +57,7 @@ fi
 export GANTRY_TEST_SCHEMATHESIS="$PWD/target/py/bin/st"
 
 # --- PostgreSQL: a cluster of our own in a temp dir, trust auth, loopback only ---
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PGDIR=$(mktemp -d /tmp/gantry-pg.XXXXXX)
-as_pg() {
-  # initdb refuses to run as root: the cluster then belongs to the postgres user.
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
 LDAPDIR=$(mktemp -d /tmp/gantry-ldap.XXXXXX)
 REGDIR=$(mktemp -d /tmp/gantry-registry.XXXXXX)
 OP_PID=""
@@ -72,23 +67,13 @@ cleanup() {
   scripts/peers/saml-idp.sh stop "$SAMLDIR/idp" >/dev/null 2>&1 || true
   rm -rf "$SAMLDIR"
   scripts/peers/registry.sh stop "$REGDIR" >/dev/null 2>&1 || true
-  as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  scripts/peers/postgres.sh stop "$PGDIR"
   scripts/peers/slapd.sh stop "$LDAPDIR/slapd" >/dev/null 2>&1 || true
   rm -rf "$PGDIR" "$LDAPDIR" "$REGDIR"
 }
 trap cleanup EXIT
-[ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
-log "starting PostgreSQL ($("$PGBIN/postgres" --version))"
-as_pg "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres >/dev/null
-PGPORT=""
-for _ in $(seq 1 20); do
-  port=$(( 20000 + RANDOM % 20000 ))
-  if as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w -o \
-      "-p $port -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null 2>&1; then
-    PGPORT=$port; break
-  fi
-done
-[ -n "$PGPORT" ] || { echo "PostgreSQL did not start:" >&2; cat "$PGDIR/log" >&2; exit 1; }
+log "starting PostgreSQL ($(scripts/peers/postgres.sh version))"
+PGPORT=$(scripts/peers/postgres.sh start "$PGDIR" fsync=off)
 export GANTRY_TEST_POSTGRES="postgres://postgres@127.0.0.1:$PGPORT/postgres"
 
 log "starting slapd ($(slapd -VV 2>&1 | head -n1 | tr -d '@()$#'))"

@@ -10,6 +10,7 @@ use crate::oauth::pkce;
 use crate::oauth::scope::Scopes;
 use crate::oauth::tokens::{Grant, TokenResponse};
 use crate::storage::StorageError;
+use crate::storage::refresh::RefreshToken;
 use crate::{secret, storage};
 
 /// `/token` form parameters, as sent.
@@ -140,58 +141,73 @@ impl Provider {
             ));
         }
         let now = self.clock.now();
-        if !self.db.claim_auth_code(&hash, now).await? {
-            // A replayed code: whatever it issued may be in an attacker's hands (RFC 6749 4.1.2).
-            if let Some(jti) = &row.access_jti {
-                self.db
-                    .revoke_jti(
-                        jti,
-                        row.access_expires_at.unwrap_or(now + self.expiry.id_tokens),
-                    )
-                    .await?;
-            }
-            if let Some(fam) = &row.refresh_family {
-                self.db.revoke_refresh_family(fam, now).await?;
-            }
-            tracing::warn!(client = %client.id, "authorization code reused; revoked what it issued");
-            return Err(OAuthError::invalid_grant("code was already used"));
+        if row.used_at.is_some() {
+            return Err(self.code_replayed(client, &hash, now).await);
         }
+        // A request that fails a check below still spends the code: it was presented once.
+        let hash_ref = hash.as_str();
+        let refused = |why: &'static str| async move {
+            match self.db.claim_auth_code(hash_ref, now).await {
+                Ok(_) => OAuthError::invalid_grant(why),
+                Err(e) => e.into(),
+            }
+        };
         if row.expires_at <= now {
-            return Err(OAuthError::invalid_grant("invalid or expired code"));
+            return Err(refused("invalid or expired code").await);
         }
         if p.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
+            return Err(refused("redirect_uri does not match the authorization request").await);
         }
         match (row.code_challenge.is_empty(), p.code_verifier.as_deref()) {
             (true, None) => {}
             (true, Some(_)) => {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier sent but no code_challenge was",
-                ));
+                return Err(refused("code_verifier sent but no code_challenge was").await);
             }
-            (false, None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+            (false, None) => return Err(refused("code_verifier is required").await),
             (false, Some(v)) => {
                 if !pkce::verify(&row.code_challenge, &row.code_challenge_method, v) {
-                    return Err(OAuthError::invalid_grant("code_verifier does not match"));
+                    return Err(refused("code_verifier does not match").await);
                 }
             }
         }
         let identity: Identity = storage::from_json(&row.identity)?;
         let scopes = Scopes::stored(&row.scopes);
-        let (minted, family) = self
-            .login_tokens(client, &identity, &scopes, &row.nonce, row.auth_time)
-            .await?;
-        self.db
-            .record_code_issue(
-                &hash,
-                &minted.access_jti,
-                minted.access_exp,
-                family.as_deref(),
-            )
-            .await?;
+        // Tokens are made first and the code is spent with a record of them in one write; the
+        // refresh family is stored only once the code is ours.
+        let (minted, family) =
+            self.mint_login(client, &identity, &scopes, &row.nonce, row.auth_time)?;
+        let family_id = family.as_ref().map(|f| f.family_id.as_str());
+        if !self
+            .db
+            .redeem_auth_code(&hash, now, &minted.access_jti, minted.access_exp, family_id)
+            .await?
+        {
+            return Err(self.code_replayed(client, &hash, now).await);
+        }
+        if let Some(f) = &family {
+            self.db.create_refresh_token(f).await?;
+        }
         Ok(minted.response)
+    }
+
+    /// A replayed code: whatever it issued may be in an attacker's hands (RFC 6749 4.1.2).
+    async fn code_replayed(&self, client: &Client, hash: &str, now: i64) -> OAuthError {
+        let revoke = async {
+            let row = self.db.get_auth_code_fresh(hash).await?;
+            if let Some(jti) = &row.access_jti {
+                let until = row.access_expires_at.unwrap_or(now + self.expiry.id_tokens);
+                self.db.revoke_jti(jti, until).await?;
+            }
+            if let Some(fam) = &row.refresh_family {
+                self.db.revoke_refresh_family(fam, now).await?;
+            }
+            Ok::<_, StorageError>(())
+        };
+        if let Err(e) = revoke.await {
+            return e.into();
+        }
+        tracing::warn!(client = %client.id, "authorization code reused; revoked what it issued");
+        OAuthError::invalid_grant("code was already used")
     }
 
     /// Tokens for a fresh login, with a new refresh family when offline access was granted
@@ -204,13 +220,32 @@ impl Provider {
         nonce: &str,
         auth_time: i64,
     ) -> Result<(crate::oauth::tokens::Minted, Option<String>), OAuthError> {
+        let (minted, family) = self.mint_login(client, identity, scopes, nonce, auth_time)?;
+        let id = match family {
+            Some(f) => {
+                self.db.create_refresh_token(&f).await?;
+                Some(f.family_id)
+            }
+            None => None,
+        };
+        Ok((minted, id))
+    }
+
+    /// `login_tokens` without storing: the refresh family's first row is returned to store.
+    fn mint_login(
+        &self,
+        client: &Client,
+        identity: &Identity,
+        scopes: &Scopes,
+        nonce: &str,
+        auth_time: i64,
+    ) -> Result<(crate::oauth::tokens::Minted, Option<RefreshToken>), OAuthError> {
         let (refresh, family) = if scopes.has("offline_access")
             && client.grant_allowed("refresh_token", &self.grants)
         {
-            let (token, family) = self
-                .new_refresh_family(&client.id, identity, scopes, nonce, auth_time)
-                .await?;
-            (Some(token), Some(family))
+            let (token, row) =
+                self.refresh_family_row(&client.id, identity, scopes, nonce, auth_time)?;
+            (Some(token), Some(row))
         } else {
             (None, None)
         };

@@ -36,12 +36,26 @@ impl Provider {
         nonce: &str,
         auth_time: i64,
     ) -> Result<(String, String), OAuthError> {
+        let (token, row) =
+            self.refresh_family_row(client_id, identity, scopes, nonce, auth_time)?;
+        self.db.create_refresh_token(&row).await?;
+        Ok((token, row.family_id))
+    }
+
+    /// The first token of a new family and its row, not yet stored.
+    pub(crate) fn refresh_family_row(
+        &self,
+        client_id: &str,
+        identity: &Identity,
+        scopes: &Scopes,
+        nonce: &str,
+        auth_time: i64,
+    ) -> Result<(String, RefreshToken), OAuthError> {
         let now = self.clock.now();
         let (id, sec) = (secret::random_token(16), secret::random_token(32));
-        let family = secret::random_token(16);
         let row = RefreshToken {
             id: id.clone(),
-            family_id: family.clone(),
+            family_id: secret::random_token(16),
             secret_hash: secret::hash_secret(&sec),
             client_id: client_id.to_string(),
             subject: identity.subject(),
@@ -56,8 +70,7 @@ impl Provider {
             successor_id: None,
             revoked_at: None,
         };
-        self.db.create_refresh_token(&row).await?;
-        Ok((format!("{id}.{sec}"), family))
+        Ok((format!("{id}.{sec}"), row))
     }
 
     /// Look up a presented refresh token; `None` unless its secret matches.

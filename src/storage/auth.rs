@@ -150,7 +150,18 @@ impl Db {
         Ok(())
     }
 
+    /// From a reader: a code is committed before the browser is sent off with it; whether it
+    /// is still unused is decided by the compare-and-set in `redeem_auth_code`.
     pub async fn get_auth_code(&self, code_hash: &str) -> Result<AuthCode> {
+        sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StorageError::NotFound)
+    }
+
+    /// From the writer, for a decision that must see the latest write (a replay's revocation).
+    pub async fn get_auth_code_fresh(&self, code_hash: &str) -> Result<AuthCode> {
         sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.write)
@@ -170,24 +181,27 @@ impl Db {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Remember what a code issued, so a replay can revoke it.
-    pub async fn record_code_issue(
+    /// Mark a code used and record what it issued, in one compare-and-set, so that a replay
+    /// can revoke it; false if the code was used already.
+    pub async fn redeem_auth_code(
         &self,
         code_hash: &str,
+        now: i64,
         access_jti: &str,
         access_expires_at: i64,
         refresh_family: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE auth_codes SET access_jti = $1, access_expires_at = $2, refresh_family = $3 \
-             WHERE code_hash = $4",
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE auth_codes SET used_at = $1, access_jti = $2, access_expires_at = $3, \
+             refresh_family = $4 WHERE code_hash = $5 AND used_at IS NULL",
         )
+        .bind(now)
         .bind(access_jti)
         .bind(access_expires_at)
         .bind(refresh_family)
         .bind(code_hash)
         .execute(&self.write)
         .await?;
-        Ok(())
+        Ok(r.rows_affected() == 1)
     }
 }

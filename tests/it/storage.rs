@@ -121,13 +121,20 @@ async fn conformance(db: Db) {
         "the failed exchange stored nothing"
     );
 
-    // Codes are claimed once.
-    assert!(db.claim_auth_code("c1", now).await.unwrap());
+    // Codes are redeemed once, with a record of what they issued; a second redemption
+    // neither wins nor overwrites that record, and a spent code cannot be claimed.
+    assert!(
+        db.redeem_auth_code("c1", now, "jti-1", now + 3600, Some("fam"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.redeem_auth_code("c1", now + 1, "jti-2", now + 3600, None)
+            .await
+            .unwrap()
+    );
     assert!(!db.claim_auth_code("c1", now).await.unwrap());
-    db.record_code_issue("c1", "jti-1", now + 3600, Some("fam"))
-        .await
-        .unwrap();
-    let c1 = db.get_auth_code("c1").await.unwrap();
+    let c1 = db.get_auth_code_fresh("c1").await.unwrap();
     assert_eq!(
         (
             c1.used_at,
