@@ -74,7 +74,8 @@ const provider = new Provider(ISSUER, {
   // Rotation on, as Gantry's default: every refresh spends its token and answers a new one.
   rotateRefreshToken: true,
   cookies: { keys: ['bench-only-cookie-key'] },
-  ttl: { ClientCredentials: 600, AccessToken: 600 },
+  // Codes are seeded before the rounds start and spent minutes later.
+  ttl: { ClientCredentials: 600, AccessToken: 600, AuthorizationCode: 3600 },
 });
 // Seeds, as logins would leave them, each written to a file one per line:
 // SEED_REFRESH=N refresh tokens (SEED_FILE), SEED_CODES=N authorization codes (CODES_FILE),

@@ -177,6 +177,15 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         Router::new().nest(base_path, api).fallback(not_found)
     };
     let headers = Arc::new(security_headers(cfg));
+    let request_ids = RequestIds::new();
+    let docs = http::static_docs::StaticDocs {
+        inner: (),
+        state: state.clone(),
+        discovery_path: format!("{base_path}/.well-known/openid-configuration").into(),
+        keys_path: format!("{base_path}/keys").into(),
+        headers: headers.clone(),
+        request_ids: request_ids.clone(),
+    };
     let inner = routed
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -187,7 +196,8 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     // router itself, axum would wrap (and clone per request) each route in all of them.
     // Outermost first: request id, tracing, panics, timeout, headers, CORS.
     let outer = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(RequestIds::new()))
+        .map_response(|r: axum::http::Response<_>| r.map(axum::body::Body::new))
+        .layer(SetRequestIdLayer::x_request_id(request_ids))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -205,13 +215,20 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         }))
         .option_layer((!cfg.web.allowed_origins.is_empty()).then(|| cors(cfg)))
         .service(inner);
-    Router::new().fallback_service(outer)
+    Router::new().fallback_service(http::static_docs::StaticDocs {
+        inner: outer,
+        state: docs.state,
+        discovery_path: docs.discovery_path,
+        keys_path: docs.keys_path,
+        headers: docs.headers,
+        request_ids: docs.request_ids,
+    })
 }
 
 /// Request ids: a random prefix per process and a counter. Unique across replicas and
 /// restarts like a UUID, without a getrandom system call on every request.
 #[derive(Clone)]
-struct RequestIds {
+pub(crate) struct RequestIds {
     prefix: Arc<str>,
     next: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -223,14 +240,16 @@ impl RequestIds {
             next: Arc::default(),
         }
     }
+
+    pub(crate) fn next(&self) -> Option<HeaderValue> {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix)).ok()
+    }
 }
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
+        self.next().map(RequestId::new)
     }
 }
 

@@ -15,7 +15,12 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn discovery(State(s): State<AppState>) -> Response {
-    let doc = s.web.discovery.get_or_init(|| render(&s)).clone();
+    discovery_response(&s)
+}
+
+/// The discovery document, rendered once.
+pub(crate) fn discovery_response(s: &AppState) -> Response {
+    let doc = s.web.discovery.get_or_init(|| render(s)).clone();
     (
         [
             (
@@ -67,6 +72,11 @@ fn render(s: &AppState) -> bytes::Bytes {
 }
 
 async fn keys(State(s): State<AppState>) -> Response {
+    keys_response(&s)
+}
+
+/// The JWKS of the current key set, rendered when the set changes.
+pub(crate) fn keys_response(s: &AppState) -> Response {
     let set = s.provider.keys.current();
     let mut r = set.jwks.clone().into_response();
     let h = r.headers_mut();

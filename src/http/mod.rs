@@ -12,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod logout;
 pub mod registry;
+pub mod static_docs;
 pub mod token;
 pub mod views;
 

@@ -565,6 +565,17 @@ async fn telemetry_listener_takes_metrics_off_the_public_router() {
             .status(),
         StatusCode::NOT_FOUND
     );
+    // Discovery and JWKS are answered in front of the layers, and still counted by route.
+    for path in [
+        "/dex/.well-known/openid-configuration",
+        "/dex/keys",
+        "/dex/keys",
+    ] {
+        let r = reqwest::get(format!("http://127.0.0.1:{mp}{path}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+    }
     let m = reqwest::get(format!("http://127.0.0.1:{tp}/metrics"))
         .await
         .unwrap()
@@ -572,6 +583,16 @@ async fn telemetry_listener_takes_metrics_off_the_public_router() {
         .await
         .unwrap();
     assert!(m.contains("# TYPE gantry_http_requests_total counter"));
+    assert!(
+        m.contains(
+            "gantry_http_requests_total{route=\"/dex/.well-known/openid-configuration\",code=\"200\"} 1"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("gantry_http_requests_total{route=\"/dex/keys\",code=\"200\"} 2"),
+        "{m}"
+    );
     assert_eq!(
         reqwest::get(format!("http://127.0.0.1:{tp}/healthz/ready"))
             .await

@@ -1,0 +1,114 @@
+//! Discovery and JWKS answered in front of the per-request layers.
+//!
+//! Both are pre-rendered bytes that every relying party, API server and kubectl fetches
+//! often. Through the layers every request passes (request span, panic guard, timeout, path
+//! nesting, per-route metrics) they reached about half of what a bare axum endpoint answers;
+//! here they skip the layers that cannot matter for a constant (nothing can panic or time out
+//! in a clone of shared bytes) and keep what a client sees: the security headers, a request
+//! id, the route's metrics. Cross-origin requests (an `Origin` header) and anything but GET
+//! take the layered path, so CORS and HEAD answer as before.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
+use tower::Service;
+
+use crate::app::RequestIds;
+use crate::http::AppState;
+use crate::http::discovery::{discovery_response, keys_response};
+
+#[derive(Clone)]
+pub(crate) struct StaticDocs<S> {
+    pub inner: S,
+    pub state: AppState,
+    /// Full paths (the issuer's path prefix included), as the metrics name routes.
+    pub discovery_path: Arc<str>,
+    pub keys_path: Arc<str>,
+    pub headers: Arc<Vec<(HeaderName, HeaderValue)>>,
+    pub request_ids: RequestIds,
+}
+
+impl<S> Service<Request> for StaticDocs<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = DocsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let path = req.uri().path();
+        if req.method() != Method::GET || req.headers().contains_key(header::ORIGIN) {
+            return DocsFuture::Inner {
+                inner: self.inner.call(req),
+            };
+        }
+        let (route, mut resp) = if path == &*self.discovery_path {
+            (&self.discovery_path, discovery_response(&self.state))
+        } else if path == &*self.keys_path {
+            (&self.keys_path, keys_response(&self.state))
+        } else {
+            return DocsFuture::Inner {
+                inner: self.inner.call(req),
+            };
+        };
+        let h = resp.headers_mut();
+        for (k, v) in self.headers.iter() {
+            if !h.contains_key(k) {
+                h.insert(k.clone(), v.clone());
+            }
+        }
+        // A caller's own request id is echoed, as the layered path does.
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .cloned()
+            .or_else(|| self.request_ids.next());
+        if let Some(id) = id {
+            h.insert("x-request-id", id);
+        }
+        self.state
+            .provider
+            .metrics
+            .http(route, resp.status().as_u16());
+        DocsFuture::Ready { resp: Some(resp) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Either the answer at hand or the layered path's future.
+    #[project = DocsProj]
+    pub(crate) enum DocsFuture<F> {
+        Ready { resp: Option<Response> },
+        Inner { #[pin] inner: F },
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for DocsFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DocsProj::Ready { resp } => match resp.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                // Polled again after it answered: a caller bug, answered as the layers would.
+                None => Poll::Ready(Ok(crate::http::error::PageError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "This answer was already sent.",
+                )
+                .into_response())),
+            },
+            DocsProj::Inner { inner } => inner.poll(cx),
+        }
+    }
+}
