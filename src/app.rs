@@ -106,6 +106,8 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         always_show_login: cfg.oauth2.always_show_login_screen,
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
+        limits: crate::ratelimit::RateLimits::new(&cfg.rate_limits)
+            .map_err(crate::config::ConfigError::Invalid)?,
         metrics: Arc::new(Metrics::default()),
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), cfg.compiled_policy()?),

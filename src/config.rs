@@ -64,6 +64,9 @@ pub struct Config {
     /// Gantry: keys that seal upstream credentials at rest.
     #[serde(default)]
     pub encryption: EncryptionConfig,
+    /// Gantry: request budgets of the endpoints that take credentials.
+    #[serde(default)]
+    pub rate_limits: crate::ratelimit::RateLimitsConfig,
 }
 
 /// Base64 32-byte keys (`openssl rand -base64 32`), `$VAR` expanded; the first seals, all open.

@@ -25,6 +25,10 @@ const HELP: &[(&str, &str)] = &[
         "gantry_tokens_total",
         "Token endpoint requests by grant type and result.",
     ),
+    (
+        "gantry_rate_limited_total",
+        "Requests refused with 429 by endpoint.",
+    ),
 ];
 
 impl Metrics {
@@ -51,6 +55,10 @@ impl Metrics {
             "gantry_logins_total",
             format!("connector=\"{}\",result=\"{result}\"", escape(connector)),
         );
+    }
+
+    pub fn rate_limited(&self, ep: crate::ratelimit::Endpoint) {
+        self.inc("gantry_rate_limited_total", format!("endpoint=\"{ep:?}\""));
     }
 
     pub fn token(&self, grant: &str, ok: bool) {

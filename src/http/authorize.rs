@@ -12,9 +12,11 @@ use serde::Deserialize;
 
 use crate::http::error::PageError;
 use crate::http::extract::{page_form, page_query};
+use crate::http::limits::{self, Format};
 use crate::http::views::{ApprovalPage, ChooserPage, ConnectorLink, LoginPage, describe_scope};
 use crate::http::{AppState, csrf};
 use crate::oauth::authorize::{AuthorizeParams, LoginError, Next};
+use crate::ratelimit::Endpoint;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -160,6 +162,10 @@ async fn login_submit(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let ip = limits::client_ip(&s, addr, &headers);
+    if let Some(refused) = limits::check_address(&s, Endpoint::Login, ip, Format::Page) {
+        return refused;
+    }
     let f = match page_form::<LoginForm>(&headers, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -172,6 +178,11 @@ async fn login_submit(
         return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
     };
     let username = f.login.unwrap_or_default();
+    if let Some(refused) =
+        limits::check_users(&s, Endpoint::Login, ip, &[Some(&username)], Format::Page)
+    {
+        return refused;
+    }
     let password = f.password.unwrap_or_default();
     let (cookie, _) = csrf::ensure(&headers, &s.web);
     // The form again, with what went wrong.

@@ -12,9 +12,11 @@ use serde::Deserialize;
 
 use crate::http::error::{OAuthJson, PageError};
 use crate::http::extract::{basic_auth, oauth_form, page_form, page_query};
+use crate::http::limits::{self, Format};
 use crate::http::views::{DeviceDonePage, DevicePage};
 use crate::http::{AppState, authorize, csrf};
 use crate::oauth::device::UserCodeError;
+use crate::ratelimit::Endpoint;
 
 /// The CSRF binding of the code form, which belongs to no request yet.
 const FORM_ID: &str = "device";
@@ -93,6 +95,10 @@ async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let ip = limits::client_ip(&s, addr, &headers);
+    if let Some(refused) = limits::check_address(&s, Endpoint::Device, ip, Format::Page) {
+        return refused;
+    }
     let f: SubmitForm = match page_form(&headers, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),

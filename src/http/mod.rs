@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod logout;
 pub mod registry;
 pub mod static_docs;

@@ -3,7 +3,9 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,7 +15,9 @@ use serde::Deserialize;
 use crate::http::AppState;
 use crate::http::error::OAuthJson;
 use crate::http::extract::oauth_form;
+use crate::http::limits::{self, Format};
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::ratelimit::Endpoint;
 use crate::registry::RegistryError;
 use crate::registry::scope::ResourceScope;
 
@@ -81,9 +85,14 @@ fn no_store(mut r: Response) -> Response {
 
 async fn token_get(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
+    let ip = limits::client_ip(&s, peer, &headers);
+    if let Some(refused) = limits::check_address(&s, Endpoint::Registry, ip, Format::Registry) {
+        return refused;
+    }
     let q = q.unwrap_or_default();
     if q.len() > crate::http::extract::MAX_FORM {
         return registry_error(
@@ -139,6 +148,13 @@ async fn token_get(
             RegistryError::Unauthorized("authentication required".into()),
         );
     };
+    // `<token>` names no user: an identity token's budget is the address's.
+    let named = (user != "<token>").then_some(user.as_str());
+    if let Some(refused) =
+        limits::check_users(&s, Endpoint::Registry, ip, &[named], Format::Registry)
+    {
+        return refused;
+    }
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
         s.provider
@@ -172,17 +188,25 @@ struct PostForm {
     password: Option<String>,
     refresh_token: Option<String>,
     access_type: Option<String>,
-    #[allow(dead_code)]
     client_id: Option<String>,
 }
 
 /// The OAuth2 variant docker uses for identity tokens; errors in RFC 6749's shape.
 async fn token_post(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
+    let ip = limits::client_ip(&s, peer, &headers);
+    if let Some(refused) = limits::check_address(&s, Endpoint::Registry, ip, Format::OAuth) {
+        return Ok(refused);
+    }
     let f: PostForm = oauth_form(&headers, body).await?;
+    let users = [f.username.as_deref(), f.client_id.as_deref()];
+    if let Some(refused) = limits::check_users(&s, Endpoint::Registry, ip, &users, Format::OAuth) {
+        return Ok(refused);
+    }
     let service = f
         .service
         .filter(|v| !v.is_empty())

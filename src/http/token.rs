@@ -2,7 +2,9 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,9 +13,11 @@ use serde::Deserialize;
 use crate::http::AppState;
 use crate::http::error::OAuthJson;
 use crate::http::extract::{basic_auth, bearer, oauth_form};
+use crate::http::limits::{self, Format};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenParams;
+use crate::ratelimit::Endpoint;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,11 +37,25 @@ fn no_store(mut r: Response) -> Response {
 
 async fn token(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
+    let ip = limits::client_ip(&s, peer, &headers);
+    // The address first, before the body is read.
+    if let Some(refused) = limits::check_address(&s, Endpoint::Token, ip, Format::OAuth) {
+        return Ok(refused);
+    }
     let p: TokenParams = oauth_form(&headers, body).await?;
     let basic = basic_auth(&headers)?;
+    let client_id = basic
+        .as_ref()
+        .and_then(|b| b.id.as_deref())
+        .or(p.client_id.as_deref());
+    let users = [client_id, p.username.as_deref()];
+    if let Some(refused) = limits::check_users(&s, Endpoint::Token, ip, &users, Format::OAuth) {
+        return Ok(refused);
+    }
     let r = s.provider.token(basic, p).await?;
     Ok(no_store(axum::Json(r).into_response()))
 }

@@ -14,6 +14,7 @@ mod hostile;
 mod keys;
 mod kubectl;
 mod ldap;
+mod limits;
 mod policy;
 mod refresh;
 mod registry;

@@ -1,0 +1,353 @@
+//! Request rate limits per client address and per user, for the endpoints that take
+//! credentials: the login form, `/token`, the device user-code form and the registry's token
+//! endpoint.
+//!
+//! Each (endpoint, key) pair has its own budget, a generic cell rate algorithm: one request
+//! every `60 / perMinute` seconds on average, up to `burst` at once. In memory, per replica:
+//! N replicas allow N times the budget, which still turns a flood into a trickle. The answer
+//! to a request over budget is 429 with `Retry-After`, in each endpoint's own error format.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Deserialize;
+
+/// More keys than this and new ones are refused until old budgets refill: a flood from
+/// ever-new addresses cannot grow memory without bound.
+const MAX_KEYS: usize = 200_000;
+
+/// The endpoints that are limited; each has its own budgets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Login,
+    Token,
+    Device,
+    Registry,
+}
+
+/// One budget: `per_minute` requests a minute on average, `burst` at once; 0 turns it off.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Budget {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// `rateLimits` in the config file (Gantry's own section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RateLimitsConfig {
+    /// Per client address (an IPv6 client counts by its /64).
+    #[serde(default = "default_per_address")]
+    pub per_address: Budget,
+    /// Per user name tried, or per client id on `/token`.
+    #[serde(default = "default_per_user")]
+    pub per_user: Budget,
+    /// Proxies whose `X-Forwarded-For` names the client (CIDRs or addresses); without them
+    /// the connection's peer address is the client's.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        RateLimitsConfig {
+            per_address: default_per_address(),
+            per_user: default_per_user(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+// Generous for people and CI (docker asks one token per repository it touches), small for
+// password guessing and floods.
+fn default_per_address() -> Budget {
+    Budget {
+        per_minute: 1200,
+        burst: 200,
+    }
+}
+
+fn default_per_user() -> Budget {
+    Budget {
+        per_minute: 600,
+        burst: 100,
+    }
+}
+
+/// A network and its prefix length, for `trustedProxies`.
+#[derive(Debug, Clone, Copy)]
+struct Cidr {
+    net: IpAddr,
+    bits: u8,
+}
+
+impl Cidr {
+    fn parse(s: &str) -> Option<Cidr> {
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a.parse::<IpAddr>().ok()?, b.parse::<u8>().ok()?),
+            None => {
+                let a = s.parse::<IpAddr>().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (bits <= max).then_some(Cidr { net: addr, bits })
+    }
+
+    fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                prefix(u128::from(u32::from(n)) << 96, self.bits)
+                    == prefix(u128::from(u32::from(a)) << 96, self.bits)
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                prefix(u128::from(n), self.bits) == prefix(u128::from(a), self.bits)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn prefix(v: u128, bits: u8) -> u128 {
+    if bits == 0 {
+        0
+    } else {
+        v >> (128 - u32::from(bits))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Who {
+    Address(u128),
+    User(u64),
+}
+
+/// Budgets in force; answers how long to wait when one is spent.
+#[derive(Debug)]
+pub struct RateLimits {
+    per_address: Budget,
+    per_user: Budget,
+    proxies: Vec<Cidr>,
+    start: Instant,
+    /// Theoretical arrival time of the next request per key, in seconds since `start`.
+    cells: Mutex<HashMap<(Endpoint, Who), f64>>,
+    /// Keys user names per process, so a user name never sits in memory in clear.
+    user_key: keyed::Key,
+}
+
+impl RateLimits {
+    pub fn new(cfg: &RateLimitsConfig) -> Result<RateLimits, String> {
+        let proxies = cfg
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                Cidr::parse(p).ok_or_else(|| {
+                    format!("rateLimits.trustedProxies: {p:?} is not an address or CIDR")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        for (name, b) in [("perAddress", cfg.per_address), ("perUser", cfg.per_user)] {
+            if b.per_minute > 0 && b.burst == 0 {
+                return Err(format!("rateLimits.{name}.burst must be at least 1"));
+            }
+        }
+        Ok(RateLimits {
+            per_address: cfg.per_address,
+            per_user: cfg.per_user,
+            proxies,
+            start: Instant::now(),
+            cells: Mutex::default(),
+            user_key: keyed::Key::random(),
+        })
+    }
+
+    /// The client's address: the peer, or the last address a trusted proxy chain names.
+    pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
+        if !self.proxies.iter().any(|c| c.contains(peer)) {
+            return peer;
+        }
+        let Some(chain) = forwarded_for else {
+            return peer;
+        };
+        // Rightmost first: each trusted proxy appended the address it saw.
+        let mut client = peer;
+        for hop in chain.rsplit(',') {
+            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+                break;
+            };
+            client = ip;
+            if !self.proxies.iter().any(|c| c.contains(ip)) {
+                break;
+            }
+        }
+        client
+    }
+
+    /// `Err(seconds to wait)` when the address's budget for this endpoint is spent.
+    pub fn check_address(&self, ep: Endpoint, ip: IpAddr) -> Result<(), u64> {
+        let key = match ip {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            // One IPv6 client usually holds a whole /64.
+            IpAddr::V6(a) => u128::from(a) >> 64 << 64,
+        };
+        self.check(ep, Who::Address(key), self.per_address)
+    }
+
+    /// `Err(seconds to wait)` when the user's budget for this endpoint is spent.
+    pub fn check_user(&self, ep: Endpoint, user: &str) -> Result<(), u64> {
+        let key = self.user_key.hash(user.trim().to_lowercase().as_bytes());
+        self.check(ep, Who::User(key), self.per_user)
+    }
+
+    fn check(&self, ep: Endpoint, who: Who, b: Budget) -> Result<(), u64> {
+        if b.per_minute == 0 {
+            return Ok(());
+        }
+        let interval = 60.0 / f64::from(b.per_minute);
+        let tolerance = interval * f64::from(b.burst);
+        let now = self.start.elapsed().as_secs_f64();
+        // A poisoned lock means a panic elsewhere mid-update: refuse rather than guess.
+        let Ok(mut cells) = self.cells.lock() else {
+            return Err(1);
+        };
+        if cells.len() >= MAX_KEYS && !cells.contains_key(&(ep, who)) {
+            cells.retain(|_, tat| *tat > now);
+            if cells.len() >= MAX_KEYS {
+                return Err(interval.ceil().max(1.0) as u64);
+            }
+        }
+        let tat = cells.get(&(ep, who)).copied().unwrap_or(now).max(now);
+        let next = tat + interval;
+        if next - now > tolerance {
+            let wait = next - now - tolerance;
+            return Err(wait.ceil().max(1.0) as u64);
+        }
+        cells.insert((ep, who), next);
+        Ok(())
+    }
+}
+
+/// A keyed 64-bit hash of user names (SipHash-1-3 from std with a random key).
+mod keyed {
+    use std::hash::{BuildHasher, Hasher};
+
+    #[derive(Debug)]
+    pub struct Key(std::collections::hash_map::RandomState);
+
+    impl Key {
+        pub fn random() -> Key {
+            Key(std::collections::hash_map::RandomState::new())
+        }
+        pub fn hash(&self, v: &[u8]) -> u64 {
+            let mut h = self.0.build_hasher();
+            h.write(v);
+            h.finish()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_minute: u32, burst: u32, proxies: &[&str]) -> RateLimits {
+        RateLimits::new(&RateLimitsConfig {
+            per_address: Budget { per_minute, burst },
+            per_user: Budget { per_minute, burst },
+            trusted_proxies: proxies.iter().map(|s| s.to_string()).collect(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_next_waits_about_one_interval() {
+        let l = limits(60, 3, &[]);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..3 {
+            assert_eq!(l.check_address(Endpoint::Token, ip), Ok(()));
+        }
+        assert_eq!(l.check_address(Endpoint::Token, ip), Err(1));
+        // Budgets are per endpoint and per key.
+        assert_eq!(l.check_address(Endpoint::Login, ip), Ok(()));
+        assert_eq!(
+            l.check_address(Endpoint::Token, "192.0.2.2".parse().unwrap()),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn user_names_count_case_blind_and_zero_turns_a_budget_off() {
+        let l = limits(1, 1, &[]);
+        assert_eq!(l.check_user(Endpoint::Login, "Alice"), Ok(()));
+        assert_eq!(l.check_user(Endpoint::Login, " alice "), Err(60));
+        let off = limits(0, 0, &[]);
+        for _ in 0..1000 {
+            assert_eq!(off.check_user(Endpoint::Login, "alice"), Ok(()));
+        }
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let l = limits(1, 1, &[]);
+        assert!(
+            l.check_address(Endpoint::Token, "2001:db8::1".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            l.check_address(Endpoint::Token, "2001:db8::ffff".parse().unwrap())
+                .is_err()
+        );
+        assert!(
+            l.check_address(Endpoint::Token, "2001:db8:0:1::1".parse().unwrap())
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let l = limits(1, 1, &["10.0.0.0/8", "192.0.2.7"]);
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let xff = Some("203.0.113.9, 198.51.100.4, 10.9.9.9");
+        // The rightmost untrusted hop is the client; what it claims before that is not believed.
+        assert_eq!(
+            l.client_address(proxy, xff),
+            "198.51.100.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            l.client_address("192.0.2.7".parse().unwrap(), Some("198.51.100.5")),
+            "198.51.100.5".parse::<IpAddr>().unwrap()
+        );
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(l.client_address(stranger, xff), stranger);
+        assert_eq!(l.client_address(proxy, Some("not an address")), proxy);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let cfg = RateLimitsConfig {
+            trusted_proxies: vec!["10.0.0.0/33".into()],
+            ..Default::default()
+        };
+        assert!(RateLimits::new(&cfg).is_err());
+        let mut cfg = RateLimitsConfig::default();
+        cfg.per_user.burst = 0;
+        assert!(RateLimits::new(&cfg).is_err());
+    }
+
+    #[test]
+    fn the_key_table_is_bounded() {
+        let l = limits(1, 1, &[]);
+        for i in 0..MAX_KEYS as u32 {
+            let _ = l.check_address(Endpoint::Token, IpAddr::from(i.to_be_bytes()));
+        }
+        // Full of budgets still spent: a new address is refused, and the table grows no more.
+        assert!(
+            l.check_address(Endpoint::Token, "255.255.255.255".parse().unwrap())
+                .is_err()
+        );
+        assert_eq!(l.cells.lock().unwrap().len(), MAX_KEYS);
+    }
+}
