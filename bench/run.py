@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DURATION = int(os.environ.get("DURATION", "8"))
+DURATION = int(os.environ.get("DURATION", "6"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "16 64").split()]
 THREADS = int(os.environ.get("THREADS", "2"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -66,7 +66,7 @@ policy:
 """
 POOL = int(os.environ.get("POOL", "512"))
 # One-shot authorization codes: each round spends its own; seed more than a round can.
-ONCE_DURATION = int(os.environ.get("ONCE_DURATION", "4"))
+ONCE_DURATION = int(os.environ.get("ONCE_DURATION", "3"))
 CODES = int(os.environ.get("CODES", "40000"))
 PEER_CODES = int(os.environ.get("PEER_CODES", "20000"))
 # Gantry's database for the main rounds: sqlite (default) or postgres.
@@ -380,7 +380,7 @@ def main_rounds(store):
             "scope": "openid profile email groups"})["access_token"]
         client_at = token_request(f"{g}/dex/token", {"grant_type": "client_credentials"})["access_token"]
         servers["ceiling"] = Server(
-            "ceiling", [str(ROOT / "target" / "release" / "examples" / "ceiling"), f"127.0.0.1:{cport}"],
+            "ceiling", [str(ROOT / "target" / "release" / "ceiling"), f"127.0.0.1:{cport}"],
             f"http://127.0.0.1:{cport}/hello",
         )
         p, c = (f"http://127.0.0.1:{x}" for x in (pport, cport))

@@ -2,7 +2,7 @@
 //! does nothing but sign one ES256 JWT with a key parsed once (`POST /sign`), and one that
 //! returns a constant (`GET /hello`). Whatever Gantry does around its signature shows as the
 //! distance to the first; whatever it does around an answer, as the distance to the second.
-//! usage: ceiling 127.0.0.1:PORT   (built by scripts/bench.sh: cargo build --release --example ceiling)
+//! usage: ceiling 127.0.0.1:PORT   (built by scripts/bench.sh: cargo build --release -p gantry-benches)
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 # (benches/ceiling.rs), measured by wrk one after the other in one run, then refresh latency
 # with 10k, 100k and 1M stored tokens on SQLite and on a throwaway PostgreSQL; writes
 # BENCHMARKS.md. Not part of the test command: the tests assert behaviour, this measures speed.
-#   scripts/bench.sh                        # 8 s rounds at 16 and 64 connections, SQLite
+#   scripts/bench.sh                        # 6 s rounds at 16 and 64 connections, SQLite
 #   scripts/bench.sh --postgres             # the main table on PostgreSQL
 #   DURATION=4 CONNS="64" scripts/bench.sh  # shorter; PARTS=growth for the growth rounds alone
 # Installs what is missing on Debian (wrk, node, npm, python3, PostgreSQL), the peer from npm
@@ -30,12 +30,14 @@ echo "== npm ci (bench: oidc-provider)"
 (cd bench && npm ci --no-audit --no-fund --silent)
 
 echo "== cargo build --release (gantry, the ceilings)"
-cargo build --release --bin gantry --example ceiling
+# One command for all three, so that they share every compiled crate (the micro-benchmarks'
+# dependencies change the features of some crates gantry uses too).
+cargo build --release -p gantry --bin gantry -p gantry-benches --bin ceiling --bench signing
 
 echo "== criterion micro-benchmarks (benches/signing.rs)"
 CRITERION_OUT="$(mktemp)"
 trap 'rm -f "$CRITERION_OUT"' EXIT
-cargo bench --bench signing 2>/dev/null | tee "$CRITERION_OUT"
+cargo bench -p gantry-benches --bench signing 2>/dev/null | tee "$CRITERION_OUT"
 
 echo "== rounds"
 CRITERION_OUT="$CRITERION_OUT" python3 bench/run.py
