@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DURATION = int(os.environ.get("DURATION", "6"))
+DURATION = int(os.environ.get("DURATION", "5"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "16 64").split()]
 THREADS = int(os.environ.get("THREADS", "2"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -64,17 +64,17 @@ policy:
       groups: [developers]
       registry: [{{ repositories: ["team/**"], actions: [pull, push] }}]
 """
-POOL = int(os.environ.get("POOL", "512"))
+POOL = int(os.environ.get("POOL", "256"))
 # One-shot authorization codes: each round spends its own; seed more than a round can.
 ONCE_DURATION = int(os.environ.get("ONCE_DURATION", "3"))
-CODES = int(os.environ.get("CODES", "40000"))
-PEER_CODES = int(os.environ.get("PEER_CODES", "20000"))
+CODES = int(os.environ.get("CODES", "30000"))
+PEER_CODES = int(os.environ.get("PEER_CODES", "10000"))
 # Gantry's database for the main rounds: sqlite (default) or postgres.
 STORAGE = os.environ.get("BENCH_STORAGE", "sqlite")
 # Refresh latency with this many refresh tokens stored, on each backend.
 GROWTH = [int(n) for n in os.environ.get("GROWTH", "10000 100000 1000000").split()]
 GROWTH_BACKENDS = os.environ.get("GROWTH_BACKENDS", "sqlite postgres").split()
-GROWTH_POOL = 256
+GROWTH_POOL = 192
 # Which parts run: the main table, the growth rounds (PARTS=growth for those alone).
 PARTS = os.environ.get("PARTS", "main growth").split()
 GROWTH_CONNS = 16

@@ -2,7 +2,8 @@
 # A throwaway PostgreSQL cluster in DIR: trust auth, loopback only, a free port from 20000-39999.
 #
 #   postgres.sh start DIR [extra postgres -c settings...]   prints the port
-#   postgres.sh stop DIR
+#   postgres.sh stop DIR                                    (immediate: like a crash)
+#   postgres.sh restart DIR                                 the same cluster, port and settings
 #
 # initdb refuses to run as root, so as root the cluster belongs to the `postgres` user.
 set -euo pipefail
@@ -22,6 +23,7 @@ case "${1:-}" in
       port=$(( 20000 + RANDOM % 20000 ))
       if as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "-p $port -k $DIR $settings" \
           start >/dev/null 2>&1; then
+        echo "-p $port -k $DIR $settings" > "$DIR/options"
         echo "$port"; exit 0
       fi
     done
@@ -31,10 +33,14 @@ case "${1:-}" in
     DIR=${2:?dir}
     as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
     ;;
+  restart)
+    DIR=${2:?dir}
+    as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "$(cat "$DIR/options")" start >/dev/null
+    ;;
   version)
     "$PGBIN/postgres" --version
     ;;
   *)
-    echo "usage: $0 start DIR [setting=value...] | stop DIR | version" >&2; exit 2
+    echo "usage: $0 start DIR [setting=value...] | stop DIR | restart DIR | version" >&2; exit 2
     ;;
 esac

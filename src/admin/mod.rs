@@ -55,12 +55,16 @@ pub enum AdminError {
     NotFound,
     #[error("internal error: {0}")]
     Internal(String),
+    /// The database is not answering: 503, try again.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StorageError> for AdminError {
     fn from(e: StorageError) -> Self {
         match e {
             StorageError::NotFound => AdminError::NotFound,
+            e if e.is_unavailable() => AdminError::Unavailable(e.to_string()),
             e => AdminError::Internal(e.to_string()),
         }
     }

@@ -35,6 +35,9 @@ impl IntoResponse for OAuthJson {
         let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         match e.code {
             ErrorCode::InvalidClient => {
                 h.insert(

@@ -47,6 +47,13 @@ pub enum AuthorizeError {
 
 impl From<StorageError> for AuthorizeError {
     fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            tracing::error!(error = %e, "authorization: database unavailable");
+            return AuthorizeError::Page {
+                status: 503,
+                message: "Sign-in is briefly unavailable. Try again in a few seconds.".into(),
+            };
+        }
         AuthorizeError::Internal(e.to_string())
     }
 }

@@ -83,6 +83,13 @@ impl OAuthError {
 
 impl From<StorageError> for OAuthError {
     fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            return OAuthError {
+                code: ErrorCode::TemporarilyUnavailable,
+                description: "the database is not answering; try again shortly".into(),
+                internal: Some(e.to_string()),
+            };
+        }
         OAuthError::server(e)
     }
 }
@@ -97,6 +104,7 @@ impl From<ConnectorError> for OAuthError {
                 description: "the identity source is not answering; try again later".into(),
                 internal: Some(cause),
             },
+            ConnectorError::Storage(e) => e.into(),
             other => OAuthError::server(other),
         }
     }

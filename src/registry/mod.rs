@@ -56,6 +56,28 @@ pub enum RegistryError {
     Internal(String),
 }
 
+impl From<crate::storage::StorageError> for RegistryError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        if e.is_unavailable() {
+            RegistryError::Unavailable(e.to_string())
+        } else {
+            RegistryError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<crate::oauth::error::OAuthError> for RegistryError {
+    fn from(e: crate::oauth::error::OAuthError) -> Self {
+        let cause = e.internal.clone().unwrap_or_else(|| e.to_string());
+        match e.code {
+            crate::oauth::error::ErrorCode::TemporarilyUnavailable => {
+                RegistryError::Unavailable(cause)
+            }
+            _ => RegistryError::Internal(cause),
+        }
+    }
+}
+
 /// A granted resource, as the `access` claim lists it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Access {
@@ -224,6 +246,7 @@ impl Provider {
             Err(crate::connector::ConnectorError::Unavailable(e)) => {
                 Err(RegistryError::Unavailable(e))
             }
+            Err(crate::connector::ConnectorError::Storage(e)) => Err(e.into()),
             Err(e) => Err(RegistryError::Internal(e.to_string())),
         }
     }
@@ -261,7 +284,7 @@ impl Provider {
         self.new_refresh_family(REGISTRY_CLIENT, identity, &scopes, "", now)
             .await
             .map(|(t, _)| t)
-            .map_err(|e| RegistryError::Internal(e.to_string()))
+            .map_err(RegistryError::from)
     }
 
     /// The identity behind a registry identity token, re-validated with its connector (cached
@@ -283,7 +306,7 @@ impl Provider {
         let (row, _) = self
             .find_refresh(token)
             .await
-            .map_err(|e| RegistryError::Internal(e.to_string()))?
+            .map_err(RegistryError::from)?
             .ok_or_else(invalid)?;
         let login_client = exchange && self.registry.login_clients.contains(&row.client_id);
         if (row.client_id != REGISTRY_CLIENT && !login_client)
@@ -293,8 +316,8 @@ impl Provider {
         {
             return Err(invalid());
         }
-        let old: Identity = crate::storage::from_json(&row.identity)
-            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+        let old: Identity =
+            crate::storage::from_json(&row.identity).map_err(RegistryError::from)?;
         let conn = self.connector(&old.connector_id).ok_or_else(invalid)?;
         let id = match conn.refresh(&old, now).await {
             Ok(id) => id,
@@ -307,18 +330,17 @@ impl Provider {
             self.db
                 .revoke_refresh_family(&row.family_id, now)
                 .await
-                .map_err(|e| RegistryError::Internal(e.to_string()))?;
+                .map_err(RegistryError::from)?;
             return Ok((id, true));
         }
         self.db
             .touch_refresh_token(
                 &row.id,
-                &crate::storage::to_json(&id)
-                    .map_err(|e| RegistryError::Internal(e.to_string()))?,
+                &crate::storage::to_json(&id).map_err(RegistryError::from)?,
                 now,
             )
             .await
-            .map_err(|e| RegistryError::Internal(e.to_string()))?;
+            .map_err(RegistryError::from)?;
         self.registry.remember(slot, id.clone(), now);
         Ok((id, false))
     }

@@ -35,7 +35,11 @@ pub enum StorageError {
     #[error("not found")]
     NotFound,
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// The database cannot be reached (stopped, restarting, network gone, pool exhausted):
+    /// answered 503 so that clients retry, not 500.
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -45,6 +49,34 @@ pub enum StorageError {
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
+
+impl From<sqlx::Error> for StorageError {
+    fn from(e: sqlx::Error) -> Self {
+        let unreachable = match &e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL shutting down or starting (57P01-03), or a connection exception (08).
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("57P0") || c.starts_with("08")),
+            _ => false,
+        };
+        if unreachable {
+            StorageError::Unavailable(e)
+        } else {
+            StorageError::Db(e)
+        }
+    }
+}
+
+impl StorageError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StorageError::Unavailable(_))
+    }
+}
 
 /// Which SQL dialect the pools speak; the only place dialect differences are decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,9 +156,11 @@ impl Db {
     }
 
     async fn postgres(url: &str, max: u32) -> Result<Db> {
+        // While the database is down a connection cannot be had: fail in seconds (503, the
+        // client retries) rather than hold every request for sqlx's default 30.
         let pool = AnyPoolOptions::new()
             .max_connections(max.max(2))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(3))
             .connect(url)
             .await?;
         Ok(Db {

@@ -47,7 +47,7 @@ impl RotationQueue {
             now,
             done,
         };
-        let gone = || StorageError::Open("the rotation writer has stopped".into());
+        let gone = || StorageError::Unavailable(sqlx::Error::WorkerCrashed);
         self.tx.send(job).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }

@@ -15,6 +15,7 @@ mod keys;
 mod kubectl;
 mod ldap;
 mod limits;
+mod outage;
 mod policy;
 mod refresh;
 mod registry;

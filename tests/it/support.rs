@@ -15,10 +15,12 @@ pub const NATIVE_REDIRECT: &str = "http://127.0.0.1:8000/callback";
 /// Dex's bcrypt hash of "password".
 const BCRYPT_PASSWORD: &str = "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// A PostgreSQL the test runs itself (to stop and start it): its DSN.
+    PostgresAt(String),
 }
 
 /// Knobs a test may turn; everything else is the standard test config.
@@ -114,6 +116,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let dsn = match o.backend {
             Backend::Postgres => Some(fresh_postgres_db().await),
+            Backend::PostgresAt(ref dsn) => Some(dsn.clone()),
             Backend::Sqlite => None,
         };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", o.port.unwrap_or(0)))

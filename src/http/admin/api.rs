@@ -139,6 +139,17 @@ pub(super) fn api_error(e: AdminError) -> Response {
         AdminError::BadRequest(m) => problem(StatusCode::BAD_REQUEST, "Bad Request", m),
         AdminError::Conflict(m) => problem(StatusCode::CONFLICT, "Conflict", m),
         AdminError::NotFound => problem(StatusCode::NOT_FOUND, "Not Found", "no such object"),
+        AdminError::Unavailable(cause) => {
+            tracing::error!(error = %cause, "admin API: database unavailable");
+            let mut r = problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable",
+                "the database is not answering; try again shortly",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            r
+        }
         AdminError::Internal(cause) => {
             tracing::error!(error = %cause, "internal error");
             problem(

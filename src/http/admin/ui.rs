@@ -52,6 +52,14 @@ pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
         AdminError::NotFound => {
             PageError::new(StatusCode::NOT_FOUND, "That no longer exists.").into_response()
         }
+        AdminError::Unavailable(cause) => {
+            tracing::error!(error = %cause, "admin: database unavailable");
+            PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is not answering. Try again in a few seconds.",
+            )
+            .into_response()
+        }
         AdminError::Internal(cause) => PageError::internal(cause).into_response(),
     }
 }
