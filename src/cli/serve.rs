@@ -74,6 +74,9 @@ pub async fn registry_ca(path: &Path) -> i32 {
     }
 }
 
+/// How long a stopping server lets requests in flight finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
+
 pub async fn serve(path: &Path) -> i32 {
     let cfg = match Config::load(path) {
         Ok(c) => c,
@@ -96,6 +99,7 @@ pub async fn serve(path: &Path) -> i32 {
     };
     let _bg = app::spawn_background(built.provider.clone());
     let mut servers = Vec::new();
+    let tls_handle = axum_server::Handle::new();
     if let (Some(addr), Some(router)) = (&cfg.telemetry.http, built.telemetry.clone()) {
         match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => servers.push(tokio::spawn(app::serve(l, router, shutdown()))),
@@ -125,8 +129,10 @@ pub async fn serve(path: &Path) -> i32 {
             }
         };
         let router = built.router.clone();
+        let handle = tls_handle.clone();
         servers.push(tokio::spawn(async move {
             axum_server::bind_rustls(sock, tls)
+                .handle(handle)
                 .serve(router.into_make_service_with_connect_info::<SocketAddr>())
                 .await
         }));
@@ -150,9 +156,23 @@ pub async fn serve(path: &Path) -> i32 {
     }
     print_welcome(&cfg);
     shutdown().await;
-    tracing::info!("shutting down");
-    for s in servers {
-        s.abort();
+    // Listeners close at once; requests in flight finish (a login half done, a token being
+    // signed), up to a deadline inside Kubernetes' default 30 s grace period.
+    tracing::info!(
+        "shutting down: finishing requests in flight (at most {} s)",
+        DRAIN.as_secs()
+    );
+    tls_handle.graceful_shutdown(Some(DRAIN));
+    let drain = async {
+        for s in servers.iter_mut() {
+            let _ = s.await;
+        }
+    };
+    if tokio::time::timeout(DRAIN, drain).await.is_err() {
+        tracing::warn!("requests still running after the drain deadline: closing them");
+        for s in &servers {
+            s.abort();
+        }
     }
     // Token counts of the last seconds would be lost otherwise.
     if let Err(e) = built.provider.issuance.flush(&built.provider.db).await {

@@ -358,3 +358,83 @@ async fn serve_speaks_tls_with_secure_cookies_when_web_https_is_set() {
     );
     assert!(err.contains("login timed out"), "{err}");
 }
+
+#[tokio::test]
+async fn a_stopping_server_finishes_the_request_in_flight_and_takes_no_new_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (web, telemetry) = (free_port(), free_port());
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.yaml"))
+        .unwrap()
+        .replace("127.0.0.1:5556", &format!("127.0.0.1:{web}"))
+        .replace("127.0.0.1:5558", &format!("127.0.0.1:{telemetry}"))
+        .replace(
+            "var/gantry.db",
+            &format!("{}/var/gantry.db", dir.path().display()),
+        );
+    let cfg = dir.path().join("dev.yaml");
+    std::fs::write(&cfg, text).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("http://127.0.0.1:{web}/dex/healthz"))
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not come up");
+    // A token request whose body is still on its way when the server is told to stop.
+    let body = "grant_type=client_credentials";
+    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", web))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /dex/token HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Basic ZXhhbXBsZS1hcHA6WlhoaGJYQnNaUzFoY0hBdGMyVmpjbVYw\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", web))
+            .await
+            .is_err(),
+        "a stopping server takes no new connection"
+    );
+    conn.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("unauthorized_client"), "{answer}");
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits once the request is answered")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
