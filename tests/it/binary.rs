@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 
 use crate::support::*;
 
-#[tokio::test]
-async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
+/// `gantry serve` on the shipped dev config, on free ports and a database in a temp dir:
+/// (the dir, web port, telemetry port, the process).
+fn serve_dev_config(stdout: Stdio) -> (tempfile::TempDir, u16, u16, tokio::process::Child) {
     let dir = tempfile::tempdir().unwrap();
     let (web, telemetry) = (free_port(), free_port());
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.yaml"))
@@ -25,11 +26,17 @@ async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["serve", "--config"])
         .arg(&cfg)
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    (dir, web, telemetry, child)
+}
+
+#[tokio::test]
+async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
+    let (dir, web, telemetry, child) = serve_dev_config(Stdio::piped());
     let issuer = format!("http://127.0.0.1:{web}/dex");
     let mut up = false;
     for _ in 0..100 {
@@ -362,26 +369,7 @@ async fn serve_speaks_tls_with_secure_cookies_when_web_https_is_set() {
 #[tokio::test]
 async fn a_stopping_server_finishes_the_request_in_flight_and_takes_no_new_one() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = tempfile::tempdir().unwrap();
-    let (web, telemetry) = (free_port(), free_port());
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.yaml"))
-        .unwrap()
-        .replace("127.0.0.1:5556", &format!("127.0.0.1:{web}"))
-        .replace("127.0.0.1:5558", &format!("127.0.0.1:{telemetry}"))
-        .replace(
-            "var/gantry.db",
-            &format!("{}/var/gantry.db", dir.path().display()),
-        );
-    let cfg = dir.path().join("dev.yaml");
-    std::fs::write(&cfg, text).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (_dir, web, _, child) = serve_dev_config(Stdio::null());
     let mut up = false;
     for _ in 0..100 {
         if reqwest::get(format!("http://127.0.0.1:{web}/dex/healthz"))
