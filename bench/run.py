@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DURATION = int(os.environ.get("DURATION", "5"))
+DURATION = int(os.environ.get("DURATION", "4"))
 CONNS = [int(c) for c in os.environ.get("CONNS", "16 64").split()]
 THREADS = int(os.environ.get("THREADS", "2"))
 TICK = os.sysconf("SC_CLK_TCK")

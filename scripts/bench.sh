@@ -3,7 +3,7 @@
 # (benches/ceiling.rs), measured by wrk one after the other in one run, then refresh latency
 # with 10k, 100k and 1M stored tokens on SQLite and on a throwaway PostgreSQL; writes
 # BENCHMARKS.md. Not part of the test command: the tests assert behaviour, this measures speed.
-#   scripts/bench.sh                        # 5 s rounds at 16 and 64 connections, SQLite
+#   scripts/bench.sh                        # 4 s rounds at 16 and 64 connections, SQLite
 #   scripts/bench.sh --postgres             # the main table on PostgreSQL
 #   DURATION=4 CONNS="64" scripts/bench.sh  # shorter; PARTS=growth for the growth rounds alone
 # Installs what is missing on Debian (wrk, node, npm, python3, PostgreSQL), the peer from npm
