@@ -179,15 +179,9 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         Router::new().nest(base_path, api).fallback(not_found)
     };
     let headers = Arc::new(security_headers(cfg));
+    let docs_headers = headers.clone();
     let request_ids = RequestIds::new();
-    let docs = http::static_docs::StaticDocs {
-        inner: (),
-        state: state.clone(),
-        discovery_path: format!("{base_path}/.well-known/openid-configuration").into(),
-        keys_path: format!("{base_path}/keys").into(),
-        headers: headers.clone(),
-        request_ids: request_ids.clone(),
-    };
+    let docs_state = state.clone();
     let inner = routed
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -199,7 +193,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     // Outermost first: request id, tracing, panics, timeout, headers, CORS.
     let outer = tower::ServiceBuilder::new()
         .map_response(|r: axum::http::Response<_>| r.map(axum::body::Body::new))
-        .layer(SetRequestIdLayer::x_request_id(request_ids))
+        .layer(SetRequestIdLayer::x_request_id(request_ids.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
@@ -219,11 +213,11 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         .service(inner);
     Router::new().fallback_service(http::static_docs::StaticDocs {
         inner: outer,
-        state: docs.state,
-        discovery_path: docs.discovery_path,
-        keys_path: docs.keys_path,
-        headers: docs.headers,
-        request_ids: docs.request_ids,
+        state: docs_state,
+        discovery_path: format!("{base_path}/.well-known/openid-configuration").into(),
+        keys_path: format!("{base_path}/keys").into(),
+        headers: docs_headers,
+        request_ids,
     })
 }
 
@@ -309,7 +303,7 @@ fn security_headers(cfg: &Config) -> Vec<(HeaderName, HeaderValue)> {
     h
 }
 
-fn apply_headers(mut resp: Response, headers: &[(HeaderName, HeaderValue)]) -> Response {
+pub(crate) fn apply_headers(mut resp: Response, headers: &[(HeaderName, HeaderValue)]) -> Response {
     let h = resp.headers_mut();
     for (k, v) in headers {
         if !h.contains_key(k) {

@@ -53,7 +53,7 @@ where
                 inner: self.inner.call(req),
             };
         }
-        let (route, mut resp) = if path == &*self.discovery_path {
+        let (route, resp) = if path == &*self.discovery_path {
             (&self.discovery_path, discovery_response(&self.state))
         } else if path == &*self.keys_path {
             (&self.keys_path, keys_response(&self.state))
@@ -62,12 +62,7 @@ where
                 inner: self.inner.call(req),
             };
         };
-        let h = resp.headers_mut();
-        for (k, v) in self.headers.iter() {
-            if !h.contains_key(k) {
-                h.insert(k.clone(), v.clone());
-            }
-        }
+        let mut resp = crate::app::apply_headers(resp, &self.headers);
         // A caller's own request id is echoed, as the layered path does.
         let id = req
             .headers()
@@ -75,7 +70,7 @@ where
             .cloned()
             .or_else(|| self.request_ids.next());
         if let Some(id) = id {
-            h.insert("x-request-id", id);
+            resp.headers_mut().insert("x-request-id", id);
         }
         self.state
             .provider
