@@ -327,6 +327,9 @@ fn cors(cfg: &Config) -> CorsLayer {
 }
 
 /// Seconds between key reloads: every replica sees a new key within this time.
+/// The sweeper runs once per this many key-refresh ticks, on one replica.
+const SWEEP_EVERY_KEY_REFRESHES: u64 = 5;
+
 fn key_refresh_every(expiry: &crate::config::Expiry) -> u64 {
     (expiry.signing_keys / 10).clamp(1, 60) as u64
 }
@@ -357,19 +360,27 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
     tokio::spawn(async move {
         let every = Duration::from_secs(key_refresh_every(&provider.expiry));
         let mut tick = tokio::time::interval(every);
-        let mut n: u64 = 0;
         loop {
             tick.tick().await;
             if let Err(e) = provider.keys.refresh().await {
                 tracing::error!(error = %e, "key refresh failed");
             }
-            n += 1;
-            if n % 5 == 1 {
+            let now = provider.clock.now();
+            let period = (every.as_secs() * SWEEP_EVERY_KEY_REFRESHES) as i64;
+            // Every replica asks each tick; one per period wins, so a dead one is replaced.
+            let claimed = match provider.db.claim_lease("sweep", now, now + period).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim the sweep");
+                    false
+                }
+            };
+            if claimed {
                 let limits = RefreshLimits {
                     absolute_lifetime: provider.expiry.absolute_lifetime,
                     valid_if_not_used_for: provider.expiry.valid_if_not_used_for,
                 };
-                match provider.db.sweep(provider.clock.now(), limits).await {
+                match provider.db.sweep(now, limits).await {
                     Ok(s) => tracing::debug!(?s, "swept expired rows"),
                     Err(e) => tracing::error!(error = %e, "sweep failed"),
                 }

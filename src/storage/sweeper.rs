@@ -1,5 +1,6 @@
-//! Garbage collection of expired rows. Safe to run on every replica at once: each statement
-//! deletes only what no request can use any more.
+//! Garbage collection of expired rows. Safe to run on every replica at once (each statement
+//! deletes only what no request can use any more), but one replica per interval does it: the
+//! interval is claimed as a lease in the database.
 
 use super::{Db, Result};
 
@@ -33,6 +34,22 @@ const AUDIT_RETENTION: i64 = 90 * 86_400;
 const REVOKED_RETENTION: i64 = 24 * 3600;
 
 impl Db {
+    /// Claim the job `name` until `until` if nobody holds it at `now`: true for exactly one
+    /// of the replicas asking in the same period.
+    pub async fn claim_lease(&self, name: &str, now: i64, until: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO leases (name, until) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET until = excluded.until WHERE leases.until <= $3",
+        )
+        .bind(name)
+        .bind(until)
+        .bind(now)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     pub async fn sweep(&self, now: i64, refresh: RefreshLimits) -> Result<Swept> {
         let exec = |sql: &'static str, a: i64| {
             let pool = self.write.clone();

@@ -473,6 +473,15 @@ async fn conformance(db: Db) {
         .await
         .unwrap();
     assert_eq!(swept.refresh_tokens, 1);
+
+    // The sweep's lease: one replica per period, whoever asks first; the next period is open
+    // again (a replica that died holding it is replaced), other jobs have their own.
+    assert!(db.claim_lease("sweep", now, now + 50).await.unwrap());
+    assert!(!db.claim_lease("sweep", now, now + 50).await.unwrap());
+    assert!(!db.claim_lease("sweep", now + 49, now + 99).await.unwrap());
+    assert!(db.claim_lease("other", now, now + 50).await.unwrap());
+    assert!(db.claim_lease("sweep", now + 50, now + 100).await.unwrap());
+    assert!(!db.claim_lease("sweep", now + 60, now + 110).await.unwrap());
 }
 
 #[tokio::test]
