@@ -8,6 +8,7 @@
 #   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
 #      provider (oidc-provider) and a SAML IdP (SimpleSAMLphp) on loopback ports,
 #   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
+#      then the chaos runs (tests/it/chaos.rs) on their own,
 #   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
 set -euo pipefail
@@ -139,3 +140,6 @@ log "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 log "cargo test"
 cargo test --all-targets "$@"
+# Alone, after the rest: they load the machine (replicas under load, kill -9, a database outage).
+log "chaos runs"
+cargo test --test it chaos:: -- --ignored --test-threads=1 --nocapture

@@ -252,6 +252,14 @@ pub(crate) fn login_failed(e: LoginError, connector: &str, unavailable: &str) ->
         LoginError::BadCredentials | LoginError::Throttled => {
             PageError::new(StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response()
         }
+        LoginError::StorageUnavailable(cause) => {
+            tracing::error!(error = %cause, "login: database unavailable");
+            PageError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::oauth::authorize::SIGN_IN_UNAVAILABLE,
+            )
+            .into_response()
+        }
         LoginError::Internal(cause) => PageError::internal(cause).into_response(),
     }
 }

@@ -35,9 +35,6 @@ impl IntoResponse for OAuthJson {
         let mut resp = (status, axum::Json(body)).into_response();
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-        }
         match e.code {
             ErrorCode::InvalidClient => {
                 h.insert(
@@ -53,7 +50,17 @@ impl IntoResponse for OAuthJson {
             }
             _ => {}
         }
+        retry_later(&mut resp);
         resp
+    }
+}
+
+/// On a 503: when to try again. The outages it answers (a database restarting, an identity
+/// source reconnecting) last seconds; load balancers and clients honour it.
+pub fn retry_later(resp: &mut Response) {
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
 }
 
@@ -87,14 +94,16 @@ impl IntoResponse for PageError {
             .canonical_reason()
             .unwrap_or("Error")
             .to_string();
-        (
+        let mut resp = (
             self.status,
             ErrorPage {
                 title,
                 message: self.message,
             },
         )
-            .into_response()
+            .into_response();
+        retry_later(&mut resp);
+        resp
     }
 }
 

@@ -22,15 +22,19 @@ async fn live() -> &'static str {
     "ok"
 }
 
+/// A readiness probe's answer within this: the pool would wait its full acquire timeout for
+/// a database that is gone, and a load balancer should hear "not ready" before its own timeout.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Ready when the database answers and a signing key is loaded.
 async fn ready(State(s): State<AppState>) -> Response {
-    match s.provider.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
-    }
+    let failed = match tokio::time::timeout(READY_WITHIN, s.provider.db.ping()).await {
+        Ok(Ok(())) => return (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {READY_WITHIN:?}"),
+    };
+    tracing::warn!(error = %failed, "readiness check failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {

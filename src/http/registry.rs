@@ -51,10 +51,7 @@ fn registry_error(s: &AppState, service: &str, e: RegistryError) -> Response {
     };
     let body = serde_json::json!({"errors": [{"code": code, "message": message}]});
     let mut r = (status, axum::Json(body)).into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    }
+    crate::http::error::retry_later(&mut r);
     if status == StatusCode::UNAUTHORIZED {
         let realm = s.web.url("/registry/token").replace('"', "");
         let service = service.replace(['"', '\\'], "");

@@ -32,6 +32,9 @@ pub struct AuthorizeParams {
     pub prompt: Option<String>,
 }
 
+/// What a browser is told while Gantry's database is away.
+pub const SIGN_IN_UNAVAILABLE: &str = "Sign-in is briefly unavailable. Try again in a few seconds.";
+
 /// How an authorization error reaches the user.
 #[derive(Debug)]
 pub enum AuthorizeError {
@@ -51,7 +54,7 @@ impl From<StorageError> for AuthorizeError {
             tracing::error!(error = %e, "authorization: database unavailable");
             return AuthorizeError::Page {
                 status: 503,
-                message: "Sign-in is briefly unavailable. Try again in a few seconds.".into(),
+                message: SIGN_IN_UNAVAILABLE.into(),
             };
         }
         AuthorizeError::Internal(e.to_string())
@@ -83,7 +86,30 @@ pub enum LoginError {
     Rejected(String),
     /// A provider's callback arrived in another browser than the one that left for it.
     WrongBrowser,
+    /// Gantry's own database did not answer; the text is for the log.
+    StorageUnavailable(String),
     Internal(String),
+}
+
+impl From<StorageError> for LoginError {
+    fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            LoginError::StorageUnavailable(e.to_string())
+        } else {
+            LoginError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<ConnectorError> for LoginError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::Storage(e) => e.into(),
+            ConnectorError::Unavailable(cause) => LoginError::Unavailable(cause),
+            ConnectorError::Rejected(why) => LoginError::Rejected(why),
+            e => LoginError::Internal(e.to_string()),
+        }
+    }
 }
 
 /// The approval page's content.
@@ -291,7 +317,7 @@ impl Provider {
         let req = match self.db.get_auth_request(request_id, now).await {
             Ok(r) if r.identity.is_none() => r,
             Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
-            Err(e) => return Err(LoginError::Internal(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         let Some(conn) = self.connector(connector_id).filter(|c| c.is_password()) else {
             return Err(LoginError::Expired);
@@ -319,7 +345,7 @@ impl Provider {
                 self.metrics.login(connector_id, "unavailable");
                 return Err(LoginError::Unavailable(cause));
             }
-            Err(e) => return Err(LoginError::Internal(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         self.throttle.succeeded(username);
         self.metrics.login(connector_id, "success");
@@ -332,7 +358,7 @@ impl Provider {
         )
         .await;
         self.remember_groups(&identity).await;
-        let json = to_json(&identity).map_err(|e| LoginError::Internal(e.to_string()))?;
+        let json = to_json(&identity)?;
         let browser_hash = secret::hash_secret(browser);
         match self
             .db
@@ -341,7 +367,7 @@ impl Provider {
         {
             Ok(()) => Ok(()),
             Err(StorageError::NotFound) => Err(LoginError::Expired),
-            Err(e) => Err(LoginError::Internal(e.to_string())),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -39,7 +39,19 @@ pub struct DeviceAuthorization {
 pub enum UserCodeError {
     Unknown,
     Throttled,
+    /// The database did not answer; the text is for the log.
+    Unavailable(String),
     Internal(String),
+}
+
+impl From<StorageError> for UserCodeError {
+    fn from(e: StorageError) -> Self {
+        if e.is_unavailable() {
+            UserCodeError::Unavailable(e.to_string())
+        } else {
+            UserCodeError::Internal(e.to_string())
+        }
+    }
 }
 
 fn user_code() -> String {
@@ -138,7 +150,7 @@ impl Provider {
                 self.throttle.failed(now, &key, addr);
                 return Err(UserCodeError::Unknown);
             }
-            Err(e) => return Err(UserCodeError::Internal(e.to_string())),
+            Err(e) => return Err(e.into()),
         };
         let connector_id = (!self.always_show_login)
             .then(|| self.connectors.only().map(|c| c.id().to_string()))
@@ -159,10 +171,7 @@ impl Provider {
             created_at: now,
             expires_at: row.expires_at,
         };
-        self.db
-            .create_auth_request(&req)
-            .await
-            .map_err(|e| UserCodeError::Internal(e.to_string()))?;
+        self.db.create_auth_request(&req).await?;
         Ok(match connector_id {
             Some(connector_id) => Next::Connector {
                 request_id: req.id,

@@ -20,10 +20,6 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
-fn internal(e: impl std::fmt::Display) -> LoginError {
-    LoginError::Internal(e.to_string())
-}
-
 /// The first `n` characters, for text that came from outside.
 fn clip(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
@@ -42,7 +38,7 @@ impl Provider {
         let req = match self.db.get_auth_request(request_id, now).await {
             Ok(r) if r.identity.is_none() => r,
             Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(LoginError::from(e)),
         };
         let Some(conn) = self.connector(connector_id).filter(|c| c.is_callback()) else {
             return Err(LoginError::Expired);
@@ -55,7 +51,7 @@ impl Provider {
                 self.metrics.login(connector_id, "unavailable");
                 return Err(LoginError::Unavailable(cause));
             }
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(LoginError::from(e)),
         };
         self.db
             .create_upstream_login(&UpstreamLogin {
@@ -69,7 +65,7 @@ impl Provider {
                 identity: None,
             })
             .await
-            .map_err(internal)?;
+            .map_err(LoginError::from)?;
         Ok(begin.url)
     }
 
@@ -120,7 +116,7 @@ impl Provider {
         {
             Ok(l) => l,
             Err(StorageError::NotFound) => return Err(LoginError::Expired),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(LoginError::from(e)),
         };
         if browser.is_empty()
             || !secret::ct_eq(&pending.browser_hash, &secret::hash_secret(browser))
@@ -153,7 +149,7 @@ impl Provider {
                 return Err(fail("the identity provider's answer never arrived".into()));
             };
             let identity: crate::identity::Identity =
-                crate::storage::from_json(json).map_err(internal)?;
+                crate::storage::from_json(json).map_err(LoginError::from)?;
             return self.record_upstream(&pending, &identity, now).await;
         }
         let Some(code) = p
@@ -178,7 +174,7 @@ impl Provider {
                 return Err(LoginError::Unavailable(cause));
             }
             Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(LoginError::from(e)),
         };
         self.record_upstream(&pending, &identity, now).await
     }
@@ -199,7 +195,7 @@ impl Provider {
         self.audit(who, "login", cid, "success", serde_json::json!({}))
             .await;
         self.remember_groups(identity).await;
-        let json = to_json(identity).map_err(internal)?;
+        let json = to_json(identity).map_err(LoginError::from)?;
         match self
             .db
             .set_auth_request_identity(&pending.request_id, cid, &json, &pending.browser_hash, now)
@@ -207,7 +203,7 @@ impl Provider {
         {
             Ok(()) => Ok(pending.request_id.clone()),
             Err(StorageError::NotFound) => Err(LoginError::Expired),
-            Err(e) => Err(internal(e)),
+            Err(e) => Err(LoginError::from(e)),
         }
     }
 
@@ -241,7 +237,7 @@ impl Provider {
         let pending = match self.db.get_upstream_login(&state_hash, now).await {
             Ok(l) if l.identity.is_none() => l,
             Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(LoginError::from(e)),
         };
         let cid = pending.connector_id.as_str();
         let conn = self.connector(cid);
@@ -257,21 +253,21 @@ impl Provider {
             Ok(l) => l,
             Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
             Err(ConnectorError::Unavailable(cause)) => return Err(LoginError::Unavailable(cause)),
-            Err(e) => return Err(internal(e)),
+            Err(e) => return Err(LoginError::from(e)),
         };
         if !self
             .db
             .first_use_of_assertion(&login.replay_key, login.valid_until)
             .await
-            .map_err(internal)?
+            .map_err(LoginError::from)?
         {
             return Err(fail("this assertion was already used".into()));
         }
-        let json = to_json(&login.identity).map_err(internal)?;
+        let json = to_json(&login.identity).map_err(LoginError::from)?;
         match self.db.set_upstream_identity(&state_hash, &json).await {
             Ok(()) => Ok(cid.to_string()),
             Err(StorageError::NotFound) => Err(LoginError::Expired),
-            Err(e) => Err(internal(e)),
+            Err(e) => Err(LoginError::from(e)),
         }
     }
 }

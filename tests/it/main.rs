@@ -6,6 +6,7 @@
 
 mod admin;
 mod binary;
+mod chaos;
 mod config;
 mod device;
 mod errors;

@@ -2,7 +2,6 @@
 //! Retry-After (never hang, never 500), readiness says so, what needs no database keeps
 //! working, and everything recovers by itself when the database is back.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -10,59 +9,11 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// A throwaway cluster of this test's own (scripts/peers/postgres.sh), stopped on drop.
-struct Cluster {
-    dir: tempfile::TempDir,
-    port: String,
-}
-
-impl Cluster {
-    fn script() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/postgres.sh")
-    }
-    fn run(&self, action: &str) {
-        let out = std::process::Command::new(Self::script())
-            .args([action, self.dir.path().to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "postgres.sh {action}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    fn start() -> Cluster {
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(Self::script())
-            .args(["start", dir.path().to_str().unwrap(), "fsync=off"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        Cluster { dir, port }
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(Self::script())
-            .args(["stop", self.dir.path().to_str().unwrap()])
-            .output();
-    }
-}
-
 #[tokio::test]
 async fn a_database_outage_answers_503_at_once_and_heals_itself() {
-    let pg = Cluster::start();
+    let pg = PgCluster::start();
     let app = TestApp::start_with(Opts {
-        backend: Backend::PostgresAt(format!(
-            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
-            pg.port
-        )),
+        backend: Backend::PostgresAt(pg.dsn()),
         extra_yaml: format!(
             "{EXAMPLE_POLICY}registry:\n  services:\n    - {{ name: registry.test, issuer: gantry-test }}\n"
         ),
@@ -89,7 +40,43 @@ async fn a_database_outage_answers_503_at_once_and_heals_itself() {
     let before: Value = login().await.unwrap().json().await.unwrap();
     let refresh = before["refresh_token"].as_str().unwrap().to_string();
 
+    // A browser that got the login form before the outage and submits it during it.
+    let browser = app.browser();
+    let r = browser
+        .get(rp_auth_url(&app, "local", "openid", &[("state", "s")]))
+        .send()
+        .await
+        .unwrap();
+    let login_url = app.absolute(location(&r));
+    let page = browser
+        .get(&login_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form = [
+        ("req", hidden(&page, "req")),
+        ("csrf", hidden(&page, "csrf")),
+        ("login", "dev@example.com".into()),
+        ("password", "password".into()),
+    ];
+
     pg.run("stop");
+    let r = browser
+        .post(&login_url)
+        .form(&form)
+        .send()
+        .await
+        .expect("answered, not hung");
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the login form's answer"
+    );
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert!(r.text().await.unwrap().contains("briefly unavailable"));
     // A login stores a refresh token: the database is needed, and it says so.
     let r = login().await.expect("answered, not hung");
     let (status, retry) = (r.status(), r.headers().get("retry-after").cloned());
@@ -123,6 +110,7 @@ async fn a_database_outage_answers_503_at_once_and_heals_itself() {
         .await
         .expect("answered, not hung");
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
     assert!(r.text().await.unwrap().contains("briefly unavailable"));
     // The registry says it in its own format.
     let r = http

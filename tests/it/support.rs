@@ -584,13 +584,13 @@ pub async fn walk(
     panic!("walk: too many hops, last at {url}");
 }
 
-fn form_action(page: &str) -> Option<String> {
+pub fn form_action(page: &str) -> Option<String> {
     let form = &page[page.find("<form")?..];
     let a = form.find("action=\"")? + 8;
     Some(form[a..].split('"').next()?.to_string())
 }
 
-fn hidden_inputs(page: &str) -> Vec<(String, String)> {
+pub fn hidden_inputs(page: &str) -> Vec<(String, String)> {
     page.split("<input")
         .skip(1)
         .filter(|i| i.contains("type=\"hidden\""))
@@ -698,4 +698,56 @@ fn hidden_or_value(page: &str, name: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// A throwaway cluster of this test's own (scripts/peers/postgres.sh), stopped on drop.
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    pub port: String,
+}
+
+impl PgCluster {
+    fn script() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/peers/postgres.sh")
+    }
+    pub fn run(&self, action: &str) {
+        let out = std::process::Command::new(Self::script())
+            .args([action, self.dir.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "postgres.sh {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    /// The DSN of its `postgres` database.
+    pub fn dsn(&self) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?sslmode=disable",
+            self.port
+        )
+    }
+    pub fn start() -> PgCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(Self::script())
+            .args(["start", dir.path().to_str().unwrap(), "fsync=off"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        PgCluster { dir, port }
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::script())
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .output();
+    }
 }

@@ -146,8 +146,7 @@ pub(super) fn api_error(e: AdminError) -> Response {
                 "Service Unavailable",
                 "the database is not answering; try again shortly",
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            crate::http::error::retry_later(&mut r);
             r
         }
         AdminError::Internal(cause) => {
