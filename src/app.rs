@@ -106,8 +106,10 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         always_show_login: cfg.oauth2.always_show_login_screen,
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
-        limits: crate::ratelimit::RateLimits::new(&cfg.rate_limits)
-            .map_err(crate::config::ConfigError::Invalid)?,
+        limits: Arc::new(
+            crate::ratelimit::RateLimits::new(&cfg.rate_limits)
+                .map_err(crate::config::ConfigError::Invalid)?,
+        ),
         metrics: Arc::new(Metrics::default()),
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), cfg.compiled_policy()?),
@@ -410,15 +412,28 @@ pub async fn warm_up(connector: std::sync::Weak<Connector>) {
 }
 
 /// Serve a router on a bound listener until the future `shutdown` completes.
+/// Serve `router` over plain HTTP with the default connection limits (a router of a test, or
+/// one without an app); an app's own listeners use [`App::admission`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits =
+        crate::ratelimit::RateLimits::new(&Default::default()).map_err(std::io::Error::other)?;
+    let admission = http::listen::Admission {
+        limits: Arc::new(limits),
+        metrics: Arc::default(),
+    };
+    http::listen::serve(listener, None, router, admission, shutdown).await
+}
+
+impl App {
+    /// Who may connect to this app's listeners: its `rateLimits`, counted in its metrics.
+    pub fn admission(&self) -> http::listen::Admission {
+        http::listen::Admission {
+            limits: self.provider.limits.clone(),
+            metrics: self.provider.metrics.clone(),
+        }
+    }
 }

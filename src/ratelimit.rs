@@ -25,6 +25,8 @@ pub enum Endpoint {
     Token,
     Device,
     Registry,
+    /// A connection over `connectionsPerAddress`, closed as it was accepted.
+    Connection,
 }
 
 /// One budget: `per_minute` requests a minute on average, `burst` at once; 0 turns it off.
@@ -49,6 +51,14 @@ pub struct RateLimitsConfig {
     /// the connection's peer address is the client's.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Connections one address may hold open at once (trusted proxies: no limit); 0 turns it off.
+    #[serde(default = "default_connections_per_address")]
+    pub connections_per_address: u32,
+}
+
+// A browser opens six per host; a NAT in front of a whole office opens many more.
+fn default_connections_per_address() -> u32 {
+    512
 }
 
 impl Default for RateLimitsConfig {
@@ -57,6 +67,7 @@ impl Default for RateLimitsConfig {
             per_address: default_per_address(),
             per_user: default_per_user(),
             trusted_proxies: Vec::new(),
+            connections_per_address: default_connections_per_address(),
         }
     }
 }
@@ -119,6 +130,15 @@ fn prefix(v: u128, bits: u8) -> u128 {
     }
 }
 
+/// What counts as one client address: an IPv4 address, an IPv6 /64 (one IPv6 client usually
+/// holds a whole /64).
+pub fn address_key(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a) >> 64 << 64,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Who {
     Address(u128),
@@ -131,6 +151,7 @@ pub struct RateLimits {
     per_address: Budget,
     per_user: Budget,
     proxies: Vec<Cidr>,
+    connections_per_address: u32,
     start: Instant,
     /// Theoretical arrival time of the next request per key, in seconds since `start`.
     cells: Mutex<HashMap<(Endpoint, Who), f64>>,
@@ -158,15 +179,24 @@ impl RateLimits {
             per_address: cfg.per_address,
             per_user: cfg.per_user,
             proxies,
+            connections_per_address: cfg.connections_per_address,
             start: Instant::now(),
             cells: Mutex::default(),
             user_key: keyed::Key::random(),
         })
     }
 
+    pub fn connections_per_address(&self) -> u32 {
+        self.connections_per_address
+    }
+
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.proxies.iter().any(|c| c.contains(ip))
+    }
+
     /// The client's address: the peer, or the last address a trusted proxy chain names.
     pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        if !self.proxies.iter().any(|c| c.contains(peer)) {
+        if !self.is_trusted_proxy(peer) {
             return peer;
         }
         let Some(chain) = forwarded_for else {
@@ -179,7 +209,7 @@ impl RateLimits {
                 break;
             };
             client = ip;
-            if !self.proxies.iter().any(|c| c.contains(ip)) {
+            if !self.is_trusted_proxy(ip) {
                 break;
             }
         }
@@ -188,12 +218,7 @@ impl RateLimits {
 
     /// `Err(seconds to wait)` when the address's budget for this endpoint is spent.
     pub fn check_address(&self, ep: Endpoint, ip: IpAddr) -> Result<(), u64> {
-        let key = match ip {
-            IpAddr::V4(a) => u128::from(u32::from(a)),
-            // One IPv6 client usually holds a whole /64.
-            IpAddr::V6(a) => u128::from(a) >> 64 << 64,
-        };
-        self.check(ep, Who::Address(key), self.per_address)
+        self.check(ep, Who::Address(address_key(ip)), self.per_address)
     }
 
     /// `Err(seconds to wait)` when the user's budget for this endpoint is spent.
@@ -258,6 +283,7 @@ mod tests {
             per_address: Budget { per_minute, burst },
             per_user: Budget { per_minute, burst },
             trusted_proxies: proxies.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
         })
         .unwrap()
     }

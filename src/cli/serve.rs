@@ -1,6 +1,5 @@
 //! `gantry serve` and `gantry migrate`.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -99,60 +98,50 @@ pub async fn serve(path: &Path) -> i32 {
     };
     let _bg = app::spawn_background(built.provider.clone());
     let mut servers = Vec::new();
-    let tls_handle = axum_server::Handle::new();
-    if let (Some(addr), Some(router)) = (&cfg.telemetry.http, built.telemetry.clone()) {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => servers.push(tokio::spawn(app::serve(l, router, shutdown()))),
-            Err(e) => {
-                eprintln!("telemetry.http {addr}: {e}");
-                return 1;
-            }
+    // Each listener stops when this does; a select on the signal itself would wake only one.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
         }
+    };
+    let mut listeners: Vec<(&str, Option<tokio_rustls::TlsAcceptor>, axum::Router)> = Vec::new();
+    if let (Some(addr), Some(router)) = (&cfg.telemetry.http, built.telemetry.clone()) {
+        listeners.push((addr, None, router));
     }
     if let Some(addr) = &cfg.web.https {
         let (Some(cert), Some(key)) = (&cfg.web.tls_cert, &cfg.web.tls_key) else {
             return 1;
         };
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let tls = match axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await {
-            Ok(t) => t,
+        match crate::http::listen::tls_from_pem_files(Path::new(cert), Path::new(key)) {
+            Ok(tls) => listeners.push((addr, Some(tls), built.router.clone())),
             Err(e) => {
                 eprintln!("web.tlsCert/tlsKey: {e}");
                 return 1;
             }
-        };
-        let sock: SocketAddr = match addr.parse() {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("web.https {addr}: {e}");
-                return 1;
-            }
-        };
-        let router = built.router.clone();
-        let handle = tls_handle.clone();
-        servers.push(tokio::spawn(async move {
-            axum_server::bind_rustls(sock, tls)
-                .handle(handle)
-                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-        }));
-        tracing::info!("listening on https://{addr}");
+        }
     }
     if let Some(addr) = &cfg.web.http {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => {
-                tracing::info!("listening on http://{addr}");
-                servers.push(tokio::spawn(app::serve(
-                    l,
-                    built.router.clone(),
-                    shutdown(),
-                )));
-            }
+        listeners.push((addr, None, built.router.clone()));
+    }
+    for (addr, tls, router) in listeners {
+        let l = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
             Err(e) => {
-                eprintln!("web.http {addr}: {e}");
+                eprintln!("{addr}: {e}");
                 return 1;
             }
-        }
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("listening on {scheme}://{addr}");
+        servers.push(tokio::spawn(crate::http::listen::serve(
+            l,
+            tls,
+            router,
+            built.admission(),
+            stop(),
+        )));
     }
     print_welcome(&cfg);
     shutdown().await;
@@ -162,7 +151,7 @@ pub async fn serve(path: &Path) -> i32 {
         "shutting down: finishing requests in flight (at most {} s)",
         DRAIN.as_secs()
     );
-    tls_handle.graceful_shutdown(Some(DRAIN));
+    let _ = stop_tx.send(true);
     let drain = async {
         for s in servers.iter_mut() {
             let _ = s.await;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod limits;
+pub mod listen;
 pub mod logout;
 pub mod registry;
 pub mod static_docs;

@@ -45,7 +45,7 @@ pub struct Provider {
     pub always_show_login: bool,
     pub password_connector: Option<String>,
     pub throttle: LoginThrottle,
-    pub limits: crate::ratelimit::RateLimits,
+    pub limits: Arc<crate::ratelimit::RateLimits>,
     pub metrics: Arc<Metrics>,
     /// Token counts for the admin pages, saved to the database every few seconds.
     pub issuance: crate::admin::issuance::Tally,

@@ -315,6 +315,24 @@ async fn serve_speaks_tls_with_secure_cookies_when_web_https_is_set() {
             .unwrap()
             .starts_with("max-age=")
     );
+    // TLS 1.2 and 1.3 are spoken, 1.1 is refused (even by a client that would accept it).
+    let handshake = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(handshake(&["-tls1_3"]), "TLS 1.3");
+    assert!(handshake(&["-tls1_2"]), "TLS 1.2");
+    assert!(
+        !handshake(&["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"]),
+        "TLS 1.1 refused"
+    );
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
         cookie.contains("; Secure")

@@ -29,11 +29,10 @@ async fn api_server(app: &TestApp, audience: &'static str) -> ApiServer {
     let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let ca = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(ca.path(), cert.cert.pem()).unwrap();
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
-        cert.cert.pem().into_bytes(),
-        cert.signing_key.serialize_pem().into_bytes(),
+    let tls = gantry::http::listen::tls_from_pem(
+        cert.cert.pem().as_bytes(),
+        cert.signing_key.serialize_pem().as_bytes(),
     )
-    .await
     .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let provider = app.provider.clone();
@@ -60,15 +59,19 @@ async fn api_server(app: &TestApp, audience: &'static str) -> ApiServer {
             }),
         )
         .with_state(state);
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        axum_server::from_tcp_rustls(listener, tls)
-            .unwrap()
-            .serve(router.into_make_service())
-            .await
-    });
+    let admission = gantry::http::listen::Admission {
+        limits: Arc::new(gantry::ratelimit::RateLimits::new(&Default::default()).unwrap()),
+        metrics: Arc::default(),
+    };
+    tokio::spawn(gantry::http::listen::serve(
+        listener,
+        Some(tls),
+        router,
+        admission,
+        std::future::pending(),
+    ));
     ApiServer { port, ca, seen }
 }
 

@@ -10,6 +10,7 @@ mod chaos;
 mod config;
 mod device;
 mod errors;
+mod floods;
 mod flow;
 mod hostile;
 mod keys;

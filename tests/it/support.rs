@@ -195,9 +195,17 @@ staticPasswords:
         let app = gantry::app::build(&config, Arc::new(clock.clone()))
             .await
             .expect("app builds");
+        let admission = app.admission();
         let router = app.router;
         let server = tokio::spawn(async move {
-            let _ = gantry::app::serve(listener, router, std::future::pending()).await;
+            let _ = gantry::http::listen::serve(
+                listener,
+                None,
+                router,
+                admission,
+                std::future::pending(),
+            )
+            .await;
         });
         TestApp {
             base,

@@ -1,0 +1,198 @@
+//! Accepting connections, plain or TLS, with what a listener facing the internet needs: a
+//! client must finish its request head within [`HEAD_WITHIN`] (a slow-loris client trickling
+//! headers loses its connection; a slow body is the request timeout's), one address holds at
+//! most `rateLimits.connectionsPerAddress` connections at once, and a stop lets the request in
+//! flight on each connection finish while no new one starts.
+//!
+//! hyper's own header timeout needs a timer, which `axum::serve` does not give it: hence this
+//! loop rather than axum's.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+use crate::ratelimit::{Endpoint, RateLimits};
+
+/// A client sends its request line and headers within this, or the connection is closed
+/// (nginx's `client_header_timeout` is 60 s; a form post's head is a few hundred bytes).
+pub const HEAD_WITHIN: Duration = Duration::from_secs(10);
+/// A TLS handshake finishes within this.
+const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
+
+/// TLS settings for `web.https`: the certificate chain and key in PEM, TLS 1.2 and 1.3 (the
+/// only versions rustls speaks), HTTP/1.1.
+pub fn tls_from_pem_files(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    tls_from_pem(&read(cert)?, &read(key)?)
+}
+
+pub fn tls_from_pem(cert: &[u8], key: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    if chain.is_empty() {
+        return Err("certificate: no PEM certificate found".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
+}
+
+/// Who may open a connection, and where refusals are counted.
+#[derive(Clone)]
+pub struct Admission {
+    pub limits: Arc<RateLimits>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Connections open per client address (IPv6 by /64); a slot is given back when its
+/// connection closes.
+#[derive(Default)]
+struct OpenConnections {
+    by_address: Mutex<HashMap<u128, u32>>,
+}
+
+struct Slot {
+    open: Arc<OpenConnections>,
+    key: u128,
+}
+
+impl OpenConnections {
+    fn take(self: &Arc<Self>, ip: IpAddr, limits: &RateLimits) -> Option<Option<Slot>> {
+        let max = limits.connections_per_address();
+        if max == 0 || limits.is_trusted_proxy(ip) {
+            return Some(None);
+        }
+        let key = crate::ratelimit::address_key(ip);
+        let mut map = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(key).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Some(Slot {
+            open: self.clone(),
+            key,
+        }))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self
+            .open
+            .by_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Serve `router` on `listener` until `stop` resolves, then let each connection finish the
+/// request in flight and return once all have closed (the caller bounds how long).
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    router: Router,
+    admission: Admission,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let open = Arc::new(OpenConnections::default());
+    // Dropped at the stop: every connection sees it; `closed` resolves when the last is gone.
+    let (stopping, stop_seen) = watch::channel(());
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // wait a moment instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(slot) = open.take(peer.ip(), &admission.limits) else {
+            admission.metrics.rate_limited(Endpoint::Connection);
+            tracing::debug!(%peer, "connection refused: too many open from this address");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (router, tls, stop_seen) = (router.clone(), tls.clone(), stop_seen.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => connection(stream, peer, router, stop_seen).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_WITHIN, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => connection(s, peer, router, stop_seen).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    drop(stop_seen);
+    let _ = stopping.send(());
+    stopping.closed().await;
+    Ok(())
+}
+
+/// One HTTP/1.1 connection; at the stop it finishes the request in flight and closes.
+async fn connection<I>(io: I, peer: SocketAddr, router: Router, mut stop: watch::Receiver<()>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        tower::ServiceExt::oneshot(router.clone(), req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_WITHIN)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = stop.changed() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = conn.await;
+}
