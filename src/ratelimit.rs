@@ -54,6 +54,16 @@ pub struct RateLimitsConfig {
     /// Connections one address may hold open at once (trusted proxies: no limit); 0 turns it off.
     #[serde(default = "default_connections_per_address")]
     pub connections_per_address: u32,
+    /// Logins one address may have started and not finished (within `expiry.authRequests`);
+    /// 0 turns it off.
+    #[serde(default = "default_pending_logins_per_address")]
+    pub pending_logins_per_address: u32,
+}
+
+// Each unfinished login is a stored row until it expires: this bounds what one address can
+// make Gantry keep, far above what an office behind one NAT leaves open in a day.
+fn default_pending_logins_per_address() -> u32 {
+    1000
 }
 
 // A browser opens six per host; a NAT in front of a whole office opens many more.
@@ -68,6 +78,7 @@ impl Default for RateLimitsConfig {
             per_user: default_per_user(),
             trusted_proxies: Vec::new(),
             connections_per_address: default_connections_per_address(),
+            pending_logins_per_address: default_pending_logins_per_address(),
         }
     }
 }
@@ -152,6 +163,7 @@ pub struct RateLimits {
     per_user: Budget,
     proxies: Vec<Cidr>,
     connections_per_address: u32,
+    pending_logins_per_address: u32,
     start: Instant,
     /// Theoretical arrival time of the next request per key, in seconds since `start`.
     cells: Mutex<HashMap<(Endpoint, Who), f64>>,
@@ -180,6 +192,7 @@ impl RateLimits {
             per_user: cfg.per_user,
             proxies,
             connections_per_address: cfg.connections_per_address,
+            pending_logins_per_address: cfg.pending_logins_per_address,
             start: Instant::now(),
             cells: Mutex::default(),
             user_key: keyed::Key::random(),
@@ -188,6 +201,10 @@ impl RateLimits {
 
     pub fn connections_per_address(&self) -> u32 {
         self.connections_per_address
+    }
+
+    pub fn pending_logins_per_address(&self) -> u32 {
+        self.pending_logins_per_address
     }
 
     pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {

@@ -1,6 +1,6 @@
 //! Browser endpoints of the login: `/auth`, `/auth/{connector}`, `/approval`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
 use axum::body::Body;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::http::error::PageError;
 use crate::http::extract::{page_form, page_query};
-use crate::http::limits::{self, Format};
+use crate::http::limits::{self, Format, client_ip};
 use crate::http::views::{ApprovalPage, ChooserPage, ConnectorLink, LoginPage, describe_scope};
 use crate::http::{AppState, csrf};
 use crate::oauth::authorize::{AuthorizeParams, LoginError, Next};
@@ -25,22 +25,33 @@ pub fn router() -> Router<AppState> {
         .route("/approval", get(approval_page).post(approval_submit))
 }
 
-async fn auth_get(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
+async fn auth_get(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
     match page_query::<AuthorizeParams>(q.as_deref()) {
-        Ok(p) => start(&s, p).await,
+        Ok(p) => start(&s, p, client_ip(&s, peer, &headers)).await,
         Err(e) => e.into_response(),
     }
 }
 
-async fn auth_post(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn auth_post(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let ip = client_ip(&s, peer, &headers);
     match page_form::<AuthorizeParams>(&headers, body).await {
-        Ok(p) => start(&s, p).await,
+        Ok(p) => start(&s, p, ip).await,
         Err(e) => e.into_response(),
     }
 }
 
-async fn start(s: &AppState, p: AuthorizeParams) -> Response {
-    match s.provider.start_authorization(p).await {
+async fn start(s: &AppState, p: AuthorizeParams, ip: IpAddr) -> Response {
+    match s.provider.start_authorization(p, Some(ip)).await {
         Ok(next) => to_login(s, next),
         Err(e) => e.into(),
     }

@@ -103,6 +103,11 @@ impl IntoResponse for PageError {
         )
             .into_response();
         retry_later(&mut resp);
+        // A cap that frees up as old requests expire: a minute is a fair guess.
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
         resp
     }
 }

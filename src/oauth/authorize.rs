@@ -169,7 +169,13 @@ impl Provider {
     }
 
     /// Validate an authorization request and store it.
-    pub async fn start_authorization(&self, p: AuthorizeParams) -> Result<Next, AuthorizeError> {
+    /// Check an authorization request and store it; `from` is the browser's address, whose
+    /// unfinished logins are capped.
+    pub async fn start_authorization(
+        &self,
+        p: AuthorizeParams,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<Next, AuthorizeError> {
         let client_id = p.client_id.as_deref().unwrap_or_default();
         let Some(client) = self.clients.get(client_id) else {
             return Err(page(
@@ -280,7 +286,20 @@ impl Provider {
             created_at: now,
             expires_at: now + self.expiry.auth_requests,
         };
-        self.db.create_auth_request(&req).await?;
+        let key = from.map(|ip| crate::ratelimit::address_key(ip).to_string());
+        let cap = self.limits.pending_logins_per_address();
+        if !self
+            .db
+            .create_auth_request_from(&req, key.as_deref(), cap)
+            .await?
+        {
+            tracing::warn!(address = ?from, cap, "login refused: too many unfinished logins from one address");
+            return Err(page(
+                429,
+                "Too many logins were started from your network and not finished. Finish or \
+                 close the open ones, or try again later.",
+            ));
+        }
         Ok(match connector_id {
             Some(connector_id) => Next::Connector {
                 request_id: req.id,

@@ -47,11 +47,27 @@ pub struct AuthCode {
 
 impl Db {
     pub async fn create_auth_request(&self, r: &AuthRequest) -> Result<()> {
-        sqlx::query(
+        self.create_auth_request_from(r, None, 0).await.map(|_| ())
+    }
+
+    /// Store `r`, started from the address `client_key`, unless that address already has `cap`
+    /// unfinished requests (0: no cap); false when it has.
+    pub async fn create_auth_request_from(
+        &self,
+        r: &AuthRequest,
+        client_key: Option<&str>,
+        cap: u32,
+    ) -> Result<bool> {
+        // One statement: the count and the insert cannot interleave with another replica's
+        // on SQLite; on PostgreSQL two racing inserts may both pass, exceeding the cap by the
+        // number of replicas at most.
+        let n = sqlx::query(
             "INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, \
              code_challenge, code_challenge_method, connector_id, identity, browser_hash, \
-             logged_in_at, created_at, expires_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+             logged_in_at, created_at, expires_at, client_key) \
+             SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15 \
+             WHERE $16 = 0 OR (SELECT COUNT(*) FROM auth_requests WHERE client_key = $15 \
+             AND identity IS NULL AND expires_at > $13) < $16",
         )
         .bind(&r.id)
         .bind(&r.client_id)
@@ -67,9 +83,12 @@ impl Db {
         .bind(r.logged_in_at)
         .bind(r.created_at)
         .bind(r.expires_at)
+        .bind(client_key)
+        .bind(i64::from(cap))
         .execute(&self.write)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     /// The request if it exists and has not expired.

@@ -222,3 +222,61 @@ async fn a_flood_of_oversized_bodies_is_refused_early_and_others_are_served() {
     }
     others_are_served(&app).await;
 }
+
+#[tokio::test]
+async fn unfinished_logins_per_address_are_capped_until_finished_or_expired() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: "rateLimits:\n  pendingLoginsPerAddress: 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    };
+    let start = |http: reqwest::Client| {
+        let url = rp_auth_url(&app, "local", "openid", &[("state", "s")]);
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let flood = from("127.0.0.1");
+    for _ in 0..3 {
+        assert_eq!(start(flood.clone()).await.status(), StatusCode::SEE_OTHER);
+    }
+    let r = start(flood.clone()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert!(r.text().await.unwrap().contains("not finished"));
+    // Another address is not affected, and its finished login does not count.
+    let other = from("127.0.0.2");
+    let (_, approval) = app
+        .log_in(
+            &other,
+            &[
+                ("client_id", "rp"),
+                ("redirect_uri", RP_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "s"),
+                ("connector_id", "local"),
+            ],
+            "dev@example.com",
+            "password",
+        )
+        .await;
+    assert!(approval.contains("/approval"));
+    for _ in 0..3 {
+        assert_eq!(start(other.clone()).await.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(
+        start(other.clone()).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "one finished and three open: a fourth open one is over"
+    );
+    // Once the open ones expire (authRequests: 30m here), the address may start again.
+    app.clock.advance(31 * 60);
+    assert_eq!(start(flood).await.status(), StatusCode::SEE_OTHER);
+}
