@@ -293,6 +293,9 @@ pub struct ConnectorConfig {
     pub name: String,
     #[serde(default)]
     pub config: serde_json::Value,
+    /// Gantry: calls to this identity source in flight at once (default 64).
+    #[serde(default, rename = "maxInFlight")]
+    pub max_in_flight: Option<u32>,
 }
 
 /// Durations and limits after defaults, in seconds.

@@ -177,6 +177,7 @@ impl Provider {
                 id: r.id.clone(),
                 name: r.name.clone(),
                 config,
+                max_in_flight: None,
             },
             &self.sealer,
         )
@@ -239,6 +240,7 @@ impl Provider {
                 id: id.to_string(),
                 name: spec.name.trim().to_string(),
                 config: serde_json::Value::Object(full),
+                max_in_flight: None,
             },
             &self.sealer,
         )

@@ -5,6 +5,7 @@
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
+pub mod gate;
 pub mod ldap;
 pub mod local;
 pub mod oauth;
@@ -99,6 +100,8 @@ pub struct Connector {
     shown_config: serde_json::Value,
     /// The secret keys that have a value.
     secrets_set: Vec<String>,
+    /// Calls to the identity source in flight, and their deadline.
+    gate: gate::Gate,
 }
 
 impl Connector {
@@ -110,6 +113,7 @@ impl Connector {
             kind: Kind::Local(l),
             shown_config: serde_json::json!({}),
             secrets_set: Vec::new(),
+            gate: gate::Gate::new(gate::DEFAULT_MAX_IN_FLIGHT),
         }
     }
 
@@ -153,6 +157,7 @@ impl Connector {
             kind,
             shown_config,
             secrets_set,
+            gate: gate::Gate::new(c.max_in_flight.unwrap_or(gate::DEFAULT_MAX_IN_FLIGHT)),
         })
     }
 
@@ -229,12 +234,16 @@ impl Connector {
         offline: bool,
         now: i64,
     ) -> Result<Begin, ConnectorError> {
-        match &self.kind {
-            Kind::Oidc(o) => o.begin(state, offline).await,
-            Kind::OAuth(o) => o.begin(state),
-            Kind::Saml(s) => s.begin(state, now).await,
-            _ => Err(ConnectorError::Rejected("not a callback connector".into())),
-        }
+        self.gate
+            .run(async {
+                match &self.kind {
+                    Kind::Oidc(o) => o.begin(state, offline).await,
+                    Kind::OAuth(o) => o.begin(state),
+                    Kind::Saml(s) => s.begin(state, now).await,
+                    _ => Err(ConnectorError::Rejected("not a callback connector".into())),
+                }
+            })
+            .await
     }
 
     /// The identity a provider's callback proves.
@@ -245,11 +254,15 @@ impl Connector {
         nonce: &str,
         verifier: &str,
     ) -> Result<Identity, ConnectorError> {
-        match &self.kind {
-            Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
-            Kind::OAuth(o) => o.finish(code, verifier).await,
-            _ => Err(ConnectorError::Rejected("not a callback connector".into())),
-        }
+        self.gate
+            .run(async {
+                match &self.kind {
+                    Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
+                    Kind::OAuth(o) => o.finish(code, verifier).await,
+                    _ => Err(ConnectorError::Rejected("not a callback connector".into())),
+                }
+            })
+            .await
     }
 
     /// RFC 8693: the identity an upstream token proves, for connectors that allow exchange.
@@ -260,7 +273,7 @@ impl Connector {
     ) -> Option<Result<Identity, ConnectorError>> {
         match &self.kind {
             Kind::Oidc(o) if o.allows_token_exchange() => {
-                Some(o.token_identity(token, token_type).await)
+                Some(self.gate.run(o.token_identity(token, token_type)).await)
             }
             _ => None,
         }
@@ -268,6 +281,10 @@ impl Connector {
 
     /// The admin's "test": reach the identity source and say what was found.
     pub async fn probe(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
+        self.gate.run(self.probe_ungated(now)).await
+    }
+
+    async fn probe_ungated(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
         match &self.kind {
             Kind::Local(l) => Ok(vec![format!(
                 "{} user(s) in the config file; password database {}",
@@ -299,7 +316,7 @@ impl Connector {
     /// The groups this source can list (a directory can; a password list cannot).
     pub async fn list_groups(&self) -> Result<Vec<String>, ConnectorError> {
         match &self.kind {
-            Kind::Ldap(l) => l.list_groups().await,
+            Kind::Ldap(l) => self.gate.run(l.list_groups()).await,
             _ => Ok(Vec::new()),
         }
     }
@@ -315,8 +332,8 @@ impl Connector {
             return Ok(None);
         }
         let r = match &self.kind {
-            Kind::Local(l) => l.login(username, password).await,
-            Kind::Ldap(l) => l.login(username, password).await,
+            Kind::Local(l) => self.gate.run(l.login(username, password)).await,
+            Kind::Ldap(l) => self.gate.run(l.login(username, password)).await,
             Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => return Ok(None),
         };
         match r {
@@ -328,6 +345,14 @@ impl Connector {
 
     /// Re-validate an identity on refresh.
     pub async fn refresh(&self, identity: &Identity, now: i64) -> Result<Identity, ConnectorError> {
+        self.gate.run(self.refresh_ungated(identity, now)).await
+    }
+
+    async fn refresh_ungated(
+        &self,
+        identity: &Identity,
+        now: i64,
+    ) -> Result<Identity, ConnectorError> {
         match &self.kind {
             Kind::Local(l) => l.refresh(identity).await,
             Kind::Ldap(l) => match l.refresh(identity).await {

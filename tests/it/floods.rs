@@ -280,3 +280,115 @@ async fn unfinished_logins_per_address_are_capped_until_finished_or_expired() {
     app.clock.advance(31 * 60);
     assert_eq!(start(flood).await.status(), StatusCode::SEE_OTHER);
 }
+
+/// A directory that accepts connections and never answers; how many it was given.
+async fn black_hole() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = seen.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(s);
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test]
+async fn a_hanging_directory_holds_at_most_its_slots_and_the_rest_goes_on() {
+    let (port, seen) = black_hole().await;
+    let app = std::sync::Arc::new(
+        TestApp::start_with(Opts {
+            extra_yaml: format!(
+                r#"connectors:
+  - type: ldap
+    id: stuck
+    name: Stuck LDAP
+    maxInFlight: 2
+    config:
+      host: 127.0.0.1:{port}
+      insecureNoSSL: true
+      timeout: 3s
+      bindDN: cn=readonly,dc=example,dc=org
+      bindPW: readonly
+      userSearch:
+        baseDN: dc=example,dc=org
+        username: uid
+        idAttr: uid
+        emailAttr: mail
+        nameAttr: cn
+"#
+            ),
+            ..Default::default()
+        })
+        .await,
+    );
+    // Six people log in through the stuck directory at once.
+    let stuck: Vec<_> = (0..6)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let browser = app.browser();
+                let r = browser
+                    .get(rp_auth_url(&app, "stuck", "openid", &[("state", "s")]))
+                    .send()
+                    .await
+                    .unwrap();
+                let login_url = app.absolute(location(&r));
+                let page = browser
+                    .get(&login_url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let r = browser
+                    .post(&login_url)
+                    .form(&[
+                        ("req", hidden(&page, "req")),
+                        ("csrf", hidden(&page, "csrf")),
+                        ("login", "jane".into()),
+                        ("password", "secret".into()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.headers().contains_key("retry-after"))
+            })
+        })
+        .collect();
+    // Meanwhile the local connector and the token endpoint answer.
+    let (_, approval) = app
+        .log_in(
+            &app.browser(),
+            &[
+                ("client_id", "rp"),
+                ("redirect_uri", RP_REDIRECT),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("state", "s"),
+                ("connector_id", "local"),
+            ],
+            "dev@example.com",
+            "password",
+        )
+        .await;
+    assert!(approval.contains("/approval"));
+    others_are_served(&app).await;
+    for s in stuck {
+        assert_eq!(
+            s.await.unwrap(),
+            (StatusCode::SERVICE_UNAVAILABLE, true),
+            "a clear 'not answering' page"
+        );
+    }
+    assert!(
+        seen.load(std::sync::atomic::Ordering::SeqCst) <= 2,
+        "the stuck directory was given at most maxInFlight connections, got {}",
+        seen.load(std::sync::atomic::Ordering::SeqCst)
+    );
+}
