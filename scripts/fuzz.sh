@@ -1,15 +1,46 @@
 #!/usr/bin/env bash
-# Fuzz the SAML response parser and verifier for a bounded time, keeping the corpus in
-# fuzz/corpus/saml_response (commit what it finds worth keeping). Findings land in
-# fuzz/artifacts/saml_response; each becomes a test.
-#   scripts/fuzz.sh [SECONDS]     (default 300)
+# Fuzz every parser that takes untrusted bytes, each for a bounded time, keeping what the
+# fuzzer learns in fuzz/corpus/TARGET (commit what is worth keeping). A crash is copied to
+# fuzz/findings/TARGET, which the test command replays (tests/it/fuzz_replay.rs) once fixed.
+#
+#   scripts/fuzz.sh [SECONDS] [TARGET...]    default: 60 s for each of every target
+#
+# Targets (bodies in fuzz/harness.rs): saml_response, authorize_request, token_form, jwt,
+# registry_scope, config_file.
 # Needs: rustup (installs the nightly toolchain and cargo-fuzz when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS=${1:-300}
+SECS=${1:-60}
+[ $# -gt 0 ] && shift
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(saml_response authorize_request token_form jwt registry_scope config_file)
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-# The seed responses are signed by fuzz/corpus-key/idp.key (made by scripts/peers/saml-sign.sh).
 cd fuzz
-cargo +nightly fuzz run saml_response corpus/saml_response -- \
-  -max_total_time="$SECS" -max_len=65536 -timeout=5 -print_final_stats=1
+# One build for all targets: they share the gantry library.
+cargo +nightly fuzz build
+failed=()
+for t in "${TARGETS[@]}"; do
+  mkdir -p "corpus/$t" "artifacts/$t" "findings/$t"
+  max_len=8192
+  case "$t" in saml_response|config_file) max_len=65536 ;; esac
+  printf '\n== %s: %s s\n' "$t" "$SECS"
+  # The seed SAML responses are signed by fuzz/corpus-key/idp.key, the JWTs by jwt-es256.der.
+  if ! cargo +nightly fuzz run "$t" "corpus/$t" -- \
+      -max_total_time="$SECS" -max_len="$max_len" -timeout=5 -rss_limit_mb=2048 \
+      -print_final_stats=1 2>&1 | grep -E '^(stat::|#[0-9]+ *DONE|==[0-9]+==|SUMMARY|Done)' ; then
+    :
+  fi
+  for a in "artifacts/$t"/*; do
+    [ -e "$a" ] || continue
+    cp "$a" "findings/$t/"
+    failed+=("$t: $a")
+  done
+  rm -rf "artifacts/$t"
+done
+if ((${#failed[@]})); then
+  printf '\nfindings (copied to fuzz/findings; fix, then the replay test keeps them fixed):\n' >&2
+  printf '  %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+printf '\nno findings\n'

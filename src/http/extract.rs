@@ -38,8 +38,13 @@ async fn read_form_limited<T: DeserializeOwned>(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| format!("the body is larger than {limit} bytes"))?;
-    reject_repeats(&bytes)?;
-    serde_urlencoded::from_bytes(&bytes).map_err(|e| format!("malformed form: {e}"))
+    parse_form(&bytes)
+}
+
+/// A form body already read: no parameter twice, then the fields `T` names.
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    reject_repeats(bytes)?;
+    serde_urlencoded::from_bytes(bytes).map_err(|e| format!("malformed form: {e}"))
 }
 
 /// RFC 6749 3.1: parameters must not be included more than once.

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod attacks;
 mod binary;
 mod chaos;
 mod config;
@@ -12,6 +13,7 @@ mod device;
 mod errors;
 mod floods;
 mod flow;
+mod fuzz_replay;
 mod hostile;
 mod keys;
 mod kubectl;

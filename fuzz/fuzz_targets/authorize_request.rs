@@ -1,0 +1,7 @@
+//! cargo fuzz target `authorize_request`: the body is in fuzz/harness.rs, shared with the replay test.
+#![no_main]
+
+#[path = "../harness.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::authorize_request(data));
