@@ -7,7 +7,8 @@
 #      Chromium) with npm ci, and schemathesis with pip into target/py,
 #   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
 #      provider (oidc-provider) and a SAML IdP (SimpleSAMLphp) on loopback ports,
-#   4. checks formatting and lints, runs `cargo test` (unit tests + the one integration binary),
+#   4. checks formatting, lints and the supply chain (scripts/audit.sh), runs `cargo test` (unit
+#      tests + the one integration binary, which replays the fuzz corpora),
 #      then the chaos runs (tests/it/chaos.rs) on their own,
 #   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
@@ -138,6 +139,8 @@ log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
+log "supply chain (licenses, sources, advisories)"
+scripts/audit.sh
 log "cargo test"
 cargo test --all-targets "$@"
 # Alone, after the rest: they load the machine (replicas under load, kill -9, a database outage).
