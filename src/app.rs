@@ -201,6 +201,15 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }).on_request(()).on_response(()).on_body_chunk(()).on_eos(()))
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(middleware::from_fn(|req: Request, next: Next| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            crate::request_scope::scope(id, next.run(req))
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"})))

@@ -21,6 +21,7 @@ pub mod password;
 pub mod policy;
 pub mod ratelimit;
 pub mod registry;
+pub mod request_scope;
 pub mod seal;
 pub mod secret;
 pub mod storage;

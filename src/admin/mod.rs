@@ -138,16 +138,30 @@ impl Provider {
         outcome: &str,
         detail: serde_json::Value,
     ) {
+        let request_id = crate::request_scope::current();
+        let detail = detail.to_string();
+        // The same event as a log line, for whoever ships logs rather than reads the table.
+        tracing::info!(
+            target: "gantry::audit",
+            actor,
+            action,
+            audit_target = target,
+            outcome,
+            detail = %detail,
+            request_id = %request_id,
+            "audit"
+        );
         if let Err(e) = self
             .db
-            .append_audit(
-                self.clock.now(),
+            .append_audit(crate::storage::audit::NewAuditEvent {
+                at: self.clock.now(),
                 actor,
                 action,
                 target,
                 outcome,
-                &detail.to_string(),
-            )
+                detail: &detail,
+                request_id: &request_id,
+            })
             .await
         {
             tracing::error!(error = %e, action, "audit log write failed");

@@ -116,6 +116,26 @@ impl Provider {
             _ => self.client_credentials_grant(client, &p),
         };
         self.metrics.token(&grant, r.is_ok());
+        // One line per answer (the table keeps counts per hour: a row per token would cost a
+        // database write on paths that need none). Never a token, only what identifies it.
+        match &r {
+            Ok(t) => tracing::info!(
+                target: "gantry::audit",
+                action = "token.issue",
+                grant = %grant,
+                client = %client.id,
+                refresh = t.refresh_token.is_some(),
+                "token issued"
+            ),
+            Err(e) => tracing::info!(
+                target: "gantry::audit",
+                action = "token.issue",
+                grant = %grant,
+                client = %client.id,
+                error = e.code.as_str(),
+                "token refused"
+            ),
+        }
         self.issuance
             .record(self.clock.now(), &grant, &client.id, r.is_ok());
         r
@@ -201,12 +221,24 @@ impl Provider {
             if let Some(fam) = &row.refresh_family {
                 self.db.revoke_refresh_family(fam, now).await?;
             }
-            Ok::<_, StorageError>(())
+            Ok::<_, StorageError>(row.refresh_family)
         };
-        if let Err(e) = revoke.await {
-            return e.into();
-        }
+        let family = match revoke.await {
+            Ok(family) => family,
+            Err(e) => return e.into(),
+        };
         tracing::warn!(client = %client.id, "authorization code reused; revoked what it issued");
+        self.audit(
+            "",
+            "code.replay",
+            &client.id,
+            "revoked",
+            serde_json::json!({
+                "family": family,
+                "reason": "a spent authorization code was presented again",
+            }),
+        )
+        .await;
         OAuthError::invalid_grant("code was already used")
     }
 

@@ -177,6 +177,14 @@ impl Provider {
             && row.client_id == client.id
         {
             self.db.revoke_refresh_family(&row.family_id, now).await?;
+            self.audit(
+                &format!("client:{}", client.id),
+                "refresh.revoke",
+                &client.id,
+                "revoked",
+                serde_json::json!({"family": row.family_id, "reason": "revoked by its client"}),
+            )
+            .await;
         }
         Ok(())
     }
@@ -239,6 +247,16 @@ impl Provider {
                     "Logout failed; try again.".to_string()
                 })?;
             tracing::info!(client = %c.id, revoked = n, "logout");
+            if n > 0 {
+                self.audit(
+                    &sub,
+                    "refresh.revoke",
+                    &c.id,
+                    "revoked",
+                    serde_json::json!({"families": n, "reason": "the user logged out"}),
+                )
+                .await;
+            }
         }
         Ok(redirect.map_or(LogoutOutcome::SignedOut, LogoutOutcome::Redirect))
     }

@@ -226,6 +226,17 @@ impl Provider {
         }
         self.db.revoke_refresh_family(&row.family_id, now).await?;
         tracing::warn!(client = %row.client_id, family = %row.family_id, "refresh token reused; family revoked");
+        self.audit(
+            "",
+            "refresh.revoke",
+            &row.client_id,
+            "revoked",
+            serde_json::json!({
+                "family": row.family_id,
+                "reason": "a rotated refresh token was presented again",
+            }),
+        )
+        .await;
         Err(OAuthError::invalid_grant("refresh token was already used"))
     }
 }

@@ -15,6 +15,8 @@ pub struct AuditEvent {
     pub outcome: String,
     /// JSON; never holds a secret.
     pub detail: String,
+    /// The request that caused it ('' for background tasks).
+    pub request_id: String,
 }
 
 /// What to list: every filter is an exact match when set.
@@ -25,19 +27,32 @@ pub struct AuditFilter {
     pub since: Option<i64>,
 }
 
+/// An event to append.
+#[derive(Debug, Clone, Copy)]
+pub struct NewAuditEvent<'a> {
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub outcome: &'a str,
+    pub detail: &'a str,
+    pub request_id: &'a str,
+}
+
 impl Db {
-    pub async fn append_audit(
-        &self,
-        at: i64,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        detail: &str,
-    ) -> Result<()> {
+    pub async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<()> {
+        let NewAuditEvent {
+            at,
+            actor,
+            action,
+            target,
+            outcome,
+            detail,
+            request_id,
+        } = e;
         sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, outcome, detail) \
-             VALUES ($1,$2,$3,$4,$5,$6)",
+            "INSERT INTO audit_log (at, actor, action, target, outcome, detail, request_id) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7)",
         )
         .bind(at)
         .bind(actor)
@@ -45,6 +60,7 @@ impl Db {
         .bind(target)
         .bind(outcome)
         .bind(detail)
+        .bind(request_id)
         .execute(&self.write)
         .await?;
         Ok(())
@@ -59,7 +75,7 @@ impl Db {
     ) -> Result<Vec<AuditEvent>> {
         // Unset filters bind values that match everything, so one statement serves all.
         Ok(sqlx::query_as::<_, AuditEvent>(
-            "SELECT id, at, actor, action, target, outcome, detail FROM audit_log \
+            "SELECT id, at, actor, action, target, outcome, detail, request_id FROM audit_log \
              WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND at >= $3 AND id < $4 \
              ORDER BY id DESC LIMIT $5",
         )

@@ -6,6 +6,7 @@
 
 mod admin;
 mod attacks;
+mod audit;
 mod binary;
 mod chaos;
 mod config;

@@ -639,9 +639,10 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "Key": {"type": "object", "required": ["kid", "alg", "active_from", "signing"], "properties": {
                     "kid": {"type": "string"}, "alg": {"type": "string"}, "active_from": {"type": "integer"},
                     "retired_at": {"type": "integer", "nullable": true}, "signing": {"type": "boolean"}}},
-                "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "target", "outcome", "detail"], "properties": {
+                "AuditEvent": {"type": "object", "required": ["id", "at", "actor", "action", "target", "outcome", "detail", "request_id"], "properties": {
                     "id": {"type": "integer"}, "at": {"type": "integer"}, "actor": {"type": "string"}, "action": {"type": "string"},
-                    "target": {"type": "string"}, "outcome": {"type": "string"}, "detail": {"type": "string", "description": "JSON, never secrets"}}},
+                    "target": {"type": "string"}, "outcome": {"type": "string"}, "detail": {"type": "string", "description": "JSON, never secrets"},
+                    "request_id": {"type": "string", "description": "the X-Request-Id of the request that caused it; empty for background tasks"}}},
                 "AuditPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
                     "next_before": {"type": "integer", "nullable": true}}},

@@ -566,6 +566,7 @@ struct AuditRow {
     target: String,
     outcome: String,
     detail: String,
+    request_id: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -643,6 +644,7 @@ async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
                 target: e.target,
                 outcome: e.outcome,
                 detail: e.detail,
+                request_id: e.request_id,
             })
             .collect(),
         next,
