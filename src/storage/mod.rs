@@ -156,11 +156,13 @@ impl Db {
     }
 
     async fn postgres(url: &str, max: u32) -> Result<Db> {
-        // While the database is down a connection cannot be had: fail in seconds (503, the
-        // client retries) rather than hold every request for sqlx's default 30.
+        // While the database is down a connection cannot be had (sqlx retries the connect
+        // until this passes): answer 503 within a second, the client retries, rather than
+        // hold every request for sqlx's default 30 s. Under load a queue for a connection
+        // is milliseconds long; a second of it means shedding load is right anyway.
         let pool = AnyPoolOptions::new()
             .max_connections(max.max(2))
-            .acquire_timeout(Duration::from_secs(3))
+            .acquire_timeout(Duration::from_secs(1))
             .connect(url)
             .await?;
         Ok(Db {

@@ -646,28 +646,37 @@ fn set_phase(run: &Run, name: &str) {
     run.phase.store(i, Ordering::SeqCst);
 }
 
-/// Poll every replica's readiness until each answers `want`; how long that took.
+/// Poll every replica's readiness, all at once, until each answers `want`; how long the
+/// slowest took.
 async fn readiness_becomes(replicas: &[Replica], want: StatusCode) -> Duration {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
     let t = Instant::now();
-    for r in replicas {
-        let mut seen = false;
-        for _ in 0..600 {
-            if let Ok(resp) = http
-                .get(format!("{}/dex/healthz/ready", r.base()))
-                .send()
-                .await
-                && resp.status() == want
-            {
-                seen = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert!(seen, "replica on {} never reported {want}", r.port);
+    let polls: Vec<_> = replicas
+        .iter()
+        .map(|r| {
+            let url = format!("{}/dex/healthz/ready", r.base());
+            tokio::spawn(async move {
+                let http = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                for _ in 0..600 {
+                    if let Ok(resp) = http.get(&url).send().await
+                        && resp.status() == want
+                    {
+                        return true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                false
+            })
+        })
+        .collect();
+    for (p, r) in polls.into_iter().zip(replicas) {
+        assert!(
+            p.await.unwrap(),
+            "replica on {} never reported {want}",
+            r.port
+        );
     }
     t.elapsed()
 }

@@ -20,7 +20,7 @@ async fn a_database_outage_answers_503_at_once_and_heals_itself() {
         ..Default::default()
     })
     .await;
-    // A hang would show as this client's timeout, far beyond the 3 s the pool waits.
+    // A hang would show as this client's timeout, far beyond the 1 s the pool waits.
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .redirect(reqwest::redirect::Policy::none())
