@@ -525,6 +525,21 @@ async fn user(run: Arc<Run>, n: usize) -> Option<String> {
     token
 }
 
+/// Stop the simulated users (each finishes what it was doing) and print what they saw; each
+/// one's last refresh token.
+async fn stop_users(
+    run: &Run,
+    users: Vec<tokio::task::JoinHandle<Option<String>>>,
+) -> Vec<Option<String>> {
+    run.stop.store(true, Ordering::SeqCst);
+    let mut last = Vec::new();
+    for u in users {
+        last.push(u.await.unwrap());
+    }
+    report(run);
+    last
+}
+
 /// The verifier: the ledger, every last token, the codes replayed, the families in the
 /// database. Panics with everything it found.
 async fn verify(run: &Run, last: Vec<Option<String>>, db: sqlx::AnyPool) {
@@ -739,13 +754,7 @@ async fn chaos_three_replicas_on_postgres_survive_a_kill_and_a_database_outage()
     set_phase(&run, "database back");
     let healed = readiness_becomes(&replicas, StatusCode::OK).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    run.stop.store(true, Ordering::SeqCst);
-    let mut last = Vec::new();
-    for u in users {
-        last.push(u.await.unwrap());
-    }
-
-    report(&run);
+    let last = stop_users(&run, users).await;
     let first_ok_after = |name: &str, from: Instant| {
         let i = run.phases.iter().position(|(n, _)| *n == name).unwrap();
         run.first_ok
@@ -822,12 +831,7 @@ async fn chaos_sqlite_killed_during_writes_opens_clean_with_every_committed_toke
     let back_after = down_at.elapsed();
     set_phase(&run, "back");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    run.stop.store(true, Ordering::SeqCst);
-    let mut last = Vec::new();
-    for u in users {
-        last.push(u.await.unwrap());
-    }
-    report(&run);
+    let last = stop_users(&run, users).await;
     println!(
         "killed -9 under load; the new process was ready {restart:?} after its start, {back_after:?} after the kill"
     );

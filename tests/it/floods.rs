@@ -332,31 +332,8 @@ async fn a_hanging_directory_holds_at_most_its_slots_and_the_rest_goes_on() {
             let app = app.clone();
             tokio::spawn(async move {
                 let browser = app.browser();
-                let r = browser
-                    .get(rp_auth_url(&app, "stuck", "openid", &[("state", "s")]))
-                    .send()
-                    .await
-                    .unwrap();
-                let login_url = app.absolute(location(&r));
-                let page = browser
-                    .get(&login_url)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                let r = browser
-                    .post(&login_url)
-                    .form(&[
-                        ("req", hidden(&page, "req")),
-                        ("csrf", hidden(&page, "csrf")),
-                        ("login", "jane".into()),
-                        ("password", "secret".into()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap();
+                let form = login_form(&app, &browser, "stuck", "openid").await;
+                let r = post_login(&browser, &form, "jane", "secret").await;
                 (r.status(), r.headers().contains_key("retry-after"))
             })
         })

@@ -42,34 +42,10 @@ async fn a_database_outage_answers_503_at_once_and_heals_itself() {
 
     // A browser that got the login form before the outage and submits it during it.
     let browser = app.browser();
-    let r = browser
-        .get(rp_auth_url(&app, "local", "openid", &[("state", "s")]))
-        .send()
-        .await
-        .unwrap();
-    let login_url = app.absolute(location(&r));
-    let page = browser
-        .get(&login_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = [
-        ("req", hidden(&page, "req")),
-        ("csrf", hidden(&page, "csrf")),
-        ("login", "dev@example.com".into()),
-        ("password", "password".into()),
-    ];
+    let form = login_form(&app, &browser, "local", "openid").await;
 
     pg.run("stop");
-    let r = browser
-        .post(&login_url)
-        .form(&form)
-        .send()
-        .await
-        .expect("answered, not hung");
+    let r = post_login(&browser, &form, "dev@example.com", "password").await;
     assert_eq!(
         r.status(),
         StatusCode::SERVICE_UNAVAILABLE,

@@ -489,6 +489,48 @@ pub fn rp_auth_url(app: &TestApp, connector: &str, scope: &str, extra: &[(&str, 
         .to_string()
 }
 
+/// A browser at the login form of `connector` for the `rp` client: the form's URL and the
+/// fields it carries (`req`, `csrf`), to post later with a user and password.
+pub async fn login_form(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    connector: &str,
+    scope: &str,
+) -> (String, Vec<(&'static str, String)>) {
+    let r = browser
+        .get(rp_auth_url(app, connector, scope, &[("state", "s")]))
+        .send()
+        .await
+        .unwrap();
+    let url = app.absolute(location(&r));
+    let page = browser
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let fields = vec![
+        ("req", hidden(&page, "req")),
+        ("csrf", hidden(&page, "csrf")),
+    ];
+    (url, fields)
+}
+
+/// Post a form from [`login_form`] with `user` and `password`; the answer.
+pub async fn post_login(
+    browser: &reqwest::Client,
+    (url, fields): &(String, Vec<(&'static str, String)>),
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let mut form = fields.clone();
+    form.push(("login", user.to_string()));
+    form.push(("password", password.to_string()));
+    browser.post(url).form(&form).send().await.unwrap()
+}
+
 /// Headless Chromium (tests/rp/browser-walk.mjs) walks from `start` through every login and
 /// consent page until it is sent to `RP_REDIRECT`; that URL.
 pub async fn chromium_walk(start: &str, login: &str, password: &str) -> String {
