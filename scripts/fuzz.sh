@@ -38,6 +38,9 @@ for t in "${TARGETS[@]}"; do
       -print_final_stats=1 2>&1 | grep -E '^(stat::|#[0-9]+ *DONE|==[0-9]+==|SUMMARY|Done)' ; then
     :
   fi
+  # Keep the smallest set of inputs that reaches the same coverage: the corpus is committed.
+  fuzz cmin "$t" "corpus/$t" -- -max_len="$max_len" -rss_limit_mb=2048 >/dev/null 2>&1 || true
+  echo "  corpus: $(ls "corpus/$t" | wc -l) inputs after cmin"
   for a in "artifacts/$t"/*; do
     [ -e "$a" ] || continue
     cp "$a" "findings/$t/"
