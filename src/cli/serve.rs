@@ -106,16 +106,18 @@ pub async fn serve(path: &Path) -> i32 {
             let _ = rx.wait_for(|stopping| *stopping).await;
         }
     };
-    let mut listeners: Vec<(&str, Option<tokio_rustls::TlsAcceptor>, axum::Router)> = Vec::new();
+    // (setting, address, TLS, what it serves)
+    let mut listeners: Vec<(&str, &str, Option<tokio_rustls::TlsAcceptor>, axum::Router)> =
+        Vec::new();
     if let (Some(addr), Some(router)) = (&cfg.telemetry.http, built.telemetry.clone()) {
-        listeners.push((addr, None, router));
+        listeners.push(("telemetry.http", addr, None, router));
     }
     if let Some(addr) = &cfg.web.https {
         let (Some(cert), Some(key)) = (&cfg.web.tls_cert, &cfg.web.tls_key) else {
             return 1;
         };
         match crate::http::listen::tls_from_pem_files(Path::new(cert), Path::new(key)) {
-            Ok(tls) => listeners.push((addr, Some(tls), built.router.clone())),
+            Ok(tls) => listeners.push(("web.https", addr, Some(tls), built.router.clone())),
             Err(e) => {
                 eprintln!("web.tlsCert/tlsKey: {e}");
                 return 1;
@@ -123,13 +125,13 @@ pub async fn serve(path: &Path) -> i32 {
         }
     }
     if let Some(addr) = &cfg.web.http {
-        listeners.push((addr, None, built.router.clone()));
+        listeners.push(("web.http", addr, None, built.router.clone()));
     }
-    for (addr, tls, router) in listeners {
+    for (setting, addr, tls, router) in listeners {
         let l = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("{addr}: {e}");
+                eprintln!("{setting} {addr}: {e}");
                 return 1;
             }
         };

@@ -264,12 +264,7 @@ pub(crate) fn login_failed(e: LoginError, connector: &str, unavailable: &str) ->
             PageError::new(StatusCode::UNAUTHORIZED, "Invalid username or password.").into_response()
         }
         LoginError::StorageUnavailable(cause) => {
-            tracing::error!(error = %cause, "login: database unavailable");
-            PageError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                crate::oauth::authorize::SIGN_IN_UNAVAILABLE,
-            )
-            .into_response()
+            PageError::sign_in_unavailable(cause).into_response()
         }
         LoginError::Internal(cause) => PageError::internal(cause).into_response(),
     }

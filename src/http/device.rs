@@ -139,12 +139,7 @@ async fn submit(
         )
             .into_response(),
         Err(UserCodeError::Unavailable(cause)) => {
-            tracing::error!(error = %cause, "device code: database unavailable");
-            PageError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                crate::oauth::authorize::SIGN_IN_UNAVAILABLE,
-            )
-            .into_response()
+            PageError::sign_in_unavailable(cause).into_response()
         }
         Err(UserCodeError::Internal(cause)) => PageError::internal(cause).into_response(),
     }

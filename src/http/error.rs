@@ -78,6 +78,14 @@ impl PageError {
             message: message.into(),
         }
     }
+    /// Gantry's database did not answer a browser's request: a page that says to retry.
+    pub fn sign_in_unavailable(cause: impl std::fmt::Display) -> PageError {
+        tracing::error!(error = %cause, "database unavailable");
+        PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::oauth::authorize::SIGN_IN_UNAVAILABLE,
+        )
+    }
     pub fn internal(cause: impl std::fmt::Display) -> PageError {
         tracing::error!(error = %cause, "internal error");
         PageError::new(
