@@ -34,36 +34,8 @@ async fn revocations_and_logins_are_audited_with_their_request_id_and_no_secret(
     let app = TestApp::start().await;
     // A password login through the form: its event names the request that made it.
     let browser = app.browser();
-    let r = browser
-        .get(rp_auth_url(
-            &app,
-            "local",
-            "openid offline_access",
-            &[("state", "s")],
-        ))
-        .send()
-        .await
-        .unwrap();
-    let login_url = app.absolute(location(&r));
-    let page = browser
-        .get(&login_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let r = browser
-        .post(&login_url)
-        .form(&[
-            ("req", hidden(&page, "req")),
-            ("csrf", hidden(&page, "csrf")),
-            ("login", "dev@example.com".into()),
-            ("password", "password".into()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let form = login_form(&app, &browser, "local", "openid offline_access").await;
+    let r = post_login(&browser, &form, "dev@example.com", "password").await;
     let login_request = r.headers()["x-request-id"].to_str().unwrap().to_string();
     let logins = events(&app, "login").await;
     assert_eq!(logins.last().unwrap().0, "success");

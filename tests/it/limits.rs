@@ -113,34 +113,12 @@ async fn a_user_over_budget_is_refused_while_others_go_on() {
 #[tokio::test]
 async fn the_login_form_answers_a_page_and_counts_the_user_typed() {
     let app = TestApp::start_with(limited((0, 0), (1, 1), "")).await;
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let start = rp_auth_url(&app, "local", "openid", &[("state", "s")]);
-    let r = browser.get(&start).send().await.unwrap();
-    let login = app.url("") + location(&r).trim_start_matches("/dex");
-    let page = browser
-        .get(&login)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form = |user: &str| {
-        vec![
-            ("req", hidden(&page, "req")),
-            ("csrf", hidden(&page, "csrf")),
-            ("login", user.to_string()),
-            ("password", "wrong".to_string()),
-        ]
-    };
-    let post = |f: Vec<(&'static str, String)>| browser.post(&login).form(&f).send();
-    let first = post(form("dev@example.com")).await.unwrap();
+    let browser = app.browser();
+    let form = login_form(&app, &browser, "local", "openid").await;
+    let post = |user: &'static str| post_login(&browser, &form, user, "wrong");
+    let first = post("dev@example.com").await;
     assert_ne!(first.status(), StatusCode::TOO_MANY_REQUESTS);
-    let r = post(form("Dev@Example.com")).await.unwrap();
+    let r = post("Dev@Example.com").await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(retry_after(&r) >= 1);
     assert!(
@@ -151,7 +129,7 @@ async fn the_login_form_answers_a_page_and_counts_the_user_typed() {
     );
     assert!(r.text().await.unwrap().contains("Too many attempts"));
     // Another user from the same browser is still asked for a password.
-    let other = post(form("admin@example.com")).await.unwrap();
+    let other = post("admin@example.com").await;
     assert_ne!(other.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
