@@ -189,8 +189,9 @@ impl Provider {
         Ok(())
     }
 
-    /// RP-initiated logout: revoke the user's refresh tokens for the client, then send the
-    /// browser to a registered post-logout URI or show a signed-out page.
+    /// RP-initiated logout: revoke the user's refresh tokens for the client (only with an
+    /// unexpired `id_token_hint`), then send the browser to a registered post-logout URI or show
+    /// a signed-out page.
     pub async fn logout(&self, p: LogoutParams) -> Result<LogoutOutcome, String> {
         let mut client_id = p.client_id.clone();
         let mut subject = None;
@@ -211,7 +212,11 @@ impl Provider {
                 return Err("client_id does not match the id_token_hint.".into());
             }
             client_id = aud_client;
-            subject = Some(c.sub);
+            // Only a live ID token revokes: an old one found in a log, a history or a cache
+            // still names where to go back to, but no longer speaks for the user.
+            if c.exp > self.clock.now() {
+                subject = Some(c.sub);
+            }
         }
         let client = client_id.as_deref().and_then(|id| self.clients.get(id));
         let redirect = match p

@@ -422,6 +422,38 @@ async fn logout_revokes_the_users_refresh_tokens_and_returns_to_a_registered_uri
 }
 
 #[tokio::test]
+async fn logout_with_an_expired_id_token_hint_still_redirects_but_revokes_nothing() {
+    let app = TestApp::start().await;
+    let t = app.tokens("openid offline_access").await;
+    let idt = t["id_token"].as_str().unwrap();
+    let exp = jwt_claims(idt)["exp"].as_i64().unwrap();
+    app.clock
+        .advance(exp - gantry::clock::Clock::now(&app.clock) + 1);
+    let r = app
+        .browser()
+        .get(app.url("/logout"))
+        .query(&[
+            ("id_token_hint", idt),
+            ("post_logout_redirect_uri", "http://127.0.0.1:5555/bye"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(location(&r).starts_with("http://127.0.0.1:5555/bye"));
+    // The old ID token no longer speaks for the user: the refresh token still works.
+    let (s, b) = app
+        .post_token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+            Some(RP),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
 async fn bcrypt_hashes_are_upgraded_to_argon2id_on_login() {
     let app = TestApp::start().await;
     let db = &app.provider.db;
