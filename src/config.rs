@@ -101,6 +101,10 @@ pub struct RegistryService {
     /// Token lifetime, at least 60s (default 5m).
     #[serde(rename = "tokenTTL")]
     pub token_ttl: Option<String>,
+    /// Gantry access tokens accepted as a registry password on this service: only those whose
+    /// audience (the client they were issued to) is listed. Empty (the default): none.
+    #[serde(default)]
+    pub access_token_audiences: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -519,6 +523,71 @@ impl Config {
         Ok(())
     }
 
+    /// What a valid file says that Gantry reads differently from what its author may expect:
+    /// printed by `check-config` and logged at start. Never errors.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.rate_limits.per_user.is_some() {
+            w.push(
+                "rateLimits.perUser has no effect: a budget per user name let anyone lock a user \
+                 out. Failed logins per user name slow down instead; perClient budgets \
+                 authenticated clients"
+                    .to_string(),
+            );
+        }
+        let ids = self.connector_ids();
+        if ids.len() > 1 {
+            let p = &self.policy;
+            let mut names: Vec<&str> = p
+                .admins
+                .users
+                .iter()
+                .chain(&p.admins.groups)
+                .chain(p.rules.iter().flat_map(|r| r.users.iter().chain(&r.groups)))
+                .map(String::as_str)
+                .filter(|n| *n != "*")
+                .filter(|n| {
+                    !n.split_once(':')
+                        .is_some_and(|(c, _)| ids.iter().any(|i| i == c))
+                })
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if !names.is_empty() {
+                w.push(format!(
+                    "policy: {} can be satisfied by a user or group of any of the connectors {}; \
+                     qualify a name with its connector (for example `{}:{}`) so that only that \
+                     connector's users match",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ids.join(", "),
+                    ids[ids.len() - 1],
+                    names[0]
+                ));
+            }
+        }
+        let clients: Vec<&str> = self
+            .static_clients
+            .iter()
+            .filter_map(|c| c.id.as_deref())
+            .collect();
+        for s in &self.registry.services {
+            for a in &s.access_token_audiences {
+                if !clients.contains(&a.as_str()) {
+                    w.push(format!(
+                        "registry.services `{}`: accessTokenAudiences names `{a}`, which is no \
+                         client in staticClients (a client created in the admin UI is fine)",
+                        s.name
+                    ));
+                }
+            }
+        }
+        w
+    }
+
     /// The policy, compiled against the configured clusters.
     pub fn compiled_policy(&self) -> Result<crate::policy::Policy, ConfigError> {
         let clusters: Vec<String> = self
@@ -528,6 +597,16 @@ impl Config {
             .map(|c| c.name.clone())
             .collect();
         crate::policy::Policy::compile(&self.policy, &clusters).map_err(ConfigError::Invalid)
+    }
+
+    /// The ids of the connectors this file configures, `local` first when it serves.
+    pub fn connector_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        if self.local_enabled() {
+            ids.push("local".into());
+        }
+        ids.extend(self.connectors.iter().map(|c| c.id.clone()));
+        ids
     }
 
     /// Whether the built-in `local` connector serves static or database passwords.

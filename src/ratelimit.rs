@@ -1,6 +1,12 @@
-//! Request rate limits per client address and per user, for the endpoints that take
-//! credentials: the login form, `/token`, the device user-code form and the registry's token
-//! endpoint.
+//! Request rate limits per client address, for the endpoints that take credentials or store
+//! something for anyone who asks: the login form, `/token`, introspection and revocation, the
+//! device endpoints and the registry's token endpoint.
+//!
+//! Budgets count what an attacker spends: a confidential client that authenticated spends
+//! only its own quota (`perClient`, off by default), so a busy service behind one NAT address
+//! gets its tokens; everyone else spends the address's budget. Failed credentials are counted
+//! apart, by [`crate::throttle`]. A user name is never a budget key: that would let anyone
+//! lock anyone out.
 //!
 //! Each (endpoint, key) pair has its own budget, a generic cell rate algorithm: one request
 //! every `60 / perMinute` seconds on average, up to `burst` at once. In memory, per replica:
@@ -23,6 +29,11 @@ const MAX_KEYS: usize = 200_000;
 pub enum Endpoint {
     Login,
     Token,
+    Introspect,
+    Revoke,
+    /// `/device/code`: each call stores a pending device request.
+    DeviceCode,
+    /// The form where people type a device's user code.
     Device,
     Registry,
     /// A connection over `connectionsPerAddress`, closed as it was accepted.
@@ -44,9 +55,14 @@ pub struct RateLimitsConfig {
     /// Per client address (an IPv6 client counts by its /64).
     #[serde(default = "default_per_address")]
     pub per_address: Budget,
-    /// Per user name tried, or per client id on `/token`.
-    #[serde(default = "default_per_user")]
-    pub per_user: Budget,
+    /// Per authenticated confidential client, on `/token`, introspection and revocation; off
+    /// (0) by default.
+    #[serde(default = "default_per_client")]
+    pub per_client: Budget,
+    /// No longer used: a budget per user name let anyone lock a user out. Failed logins per
+    /// user name now slow down instead (see `throttle`). Accepted, with a warning.
+    #[serde(default)]
+    pub per_user: Option<Budget>,
     /// Proxies whose `X-Forwarded-For` names the client (CIDRs or addresses); without them
     /// the connection's peer address is the client's.
     #[serde(default)]
@@ -75,7 +91,8 @@ impl Default for RateLimitsConfig {
     fn default() -> Self {
         RateLimitsConfig {
             per_address: default_per_address(),
-            per_user: default_per_user(),
+            per_client: default_per_client(),
+            per_user: None,
             trusted_proxies: Vec::new(),
             connections_per_address: default_connections_per_address(),
             pending_logins_per_address: default_pending_logins_per_address(),
@@ -92,10 +109,10 @@ fn default_per_address() -> Budget {
     }
 }
 
-fn default_per_user() -> Budget {
+fn default_per_client() -> Budget {
     Budget {
-        per_minute: 600,
-        burst: 100,
+        per_minute: 0,
+        burst: 0,
     }
 }
 
@@ -153,22 +170,27 @@ pub fn address_key(ip: IpAddr) -> u128 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Who {
     Address(u128),
-    User(u64),
+    Client(u64),
 }
+
+/// One warning line per (endpoint, address) and minute, however many requests are refused.
+const LOG_EVERY: f64 = 60.0;
 
 /// Budgets in force; answers how long to wait when one is spent.
 #[derive(Debug)]
 pub struct RateLimits {
     per_address: Budget,
-    per_user: Budget,
+    per_client: Budget,
     proxies: Vec<Cidr>,
     connections_per_address: u32,
     pending_logins_per_address: u32,
     start: Instant,
     /// Theoretical arrival time of the next request per key, in seconds since `start`.
     cells: Mutex<HashMap<(Endpoint, Who), f64>>,
-    /// Keys user names per process, so a user name never sits in memory in clear.
-    user_key: keyed::Key,
+    /// When a refusal was last logged per (endpoint, address), and how many went unlogged since.
+    logged: Mutex<HashMap<(Endpoint, u128), (f64, u64)>>,
+    /// Keys client ids per process.
+    client_key: keyed::Key,
 }
 
 impl RateLimits {
@@ -182,20 +204,24 @@ impl RateLimits {
                 })
             })
             .collect::<Result<_, _>>()?;
-        for (name, b) in [("perAddress", cfg.per_address), ("perUser", cfg.per_user)] {
+        for (name, b) in [
+            ("perAddress", cfg.per_address),
+            ("perClient", cfg.per_client),
+        ] {
             if b.per_minute > 0 && b.burst == 0 {
                 return Err(format!("rateLimits.{name}.burst must be at least 1"));
             }
         }
         Ok(RateLimits {
             per_address: cfg.per_address,
-            per_user: cfg.per_user,
+            per_client: cfg.per_client,
             proxies,
             connections_per_address: cfg.connections_per_address,
             pending_logins_per_address: cfg.pending_logins_per_address,
             start: Instant::now(),
             cells: Mutex::default(),
-            user_key: keyed::Key::random(),
+            logged: Mutex::default(),
+            client_key: keyed::Key::random(),
         })
     }
 
@@ -238,10 +264,36 @@ impl RateLimits {
         self.check(ep, Who::Address(address_key(ip)), self.per_address)
     }
 
-    /// `Err(seconds to wait)` when the user's budget for this endpoint is spent.
-    pub fn check_user(&self, ep: Endpoint, user: &str) -> Result<(), u64> {
-        let key = self.user_key.hash(user.trim().to_lowercase().as_bytes());
-        self.check(ep, Who::User(key), self.per_user)
+    /// `Err(seconds to wait)` when an authenticated client's own quota is spent.
+    pub fn check_client(&self, ep: Endpoint, client_id: &str) -> Result<(), u64> {
+        let key = self.client_key.hash(client_id.as_bytes());
+        self.check(ep, Who::Client(key), self.per_client)
+    }
+
+    /// Whether a refusal for this address should be logged now: `Some(refusals not logged
+    /// since the last line)`, at most once a minute per endpoint and address.
+    pub fn log_due(&self, ep: Endpoint, ip: IpAddr) -> Option<u64> {
+        let now = self.start.elapsed().as_secs_f64();
+        let mut logged = self.logged.lock().ok()?;
+        let key = (ep, address_key(ip));
+        if let Some((at, quiet)) = logged.get_mut(&key) {
+            if now - *at < LOG_EVERY {
+                *quiet += 1;
+                return None;
+            }
+            let n = *quiet;
+            *at = now;
+            *quiet = 0;
+            return Some(n);
+        }
+        if logged.len() >= MAX_KEYS {
+            logged.retain(|_, (at, _)| now - *at < LOG_EVERY);
+            if logged.len() >= MAX_KEYS {
+                return None;
+            }
+        }
+        logged.insert(key, (now, 0));
+        Some(0)
     }
 
     fn check(&self, ep: Endpoint, who: Who, b: Budget) -> Result<(), u64> {
@@ -298,7 +350,7 @@ mod tests {
     fn limits(per_minute: u32, burst: u32, proxies: &[&str]) -> RateLimits {
         RateLimits::new(&RateLimitsConfig {
             per_address: Budget { per_minute, burst },
-            per_user: Budget { per_minute, burst },
+            per_client: Budget { per_minute, burst },
             trusted_proxies: proxies.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         })
@@ -322,14 +374,40 @@ mod tests {
     }
 
     #[test]
-    fn user_names_count_case_blind_and_zero_turns_a_budget_off() {
+    fn clients_count_apart_and_zero_turns_a_budget_off() {
         let l = limits(1, 1, &[]);
-        assert_eq!(l.check_user(Endpoint::Login, "Alice"), Ok(()));
-        assert_eq!(l.check_user(Endpoint::Login, " alice "), Err(60));
+        assert_eq!(l.check_client(Endpoint::Token, "ci"), Ok(()));
+        assert_eq!(l.check_client(Endpoint::Token, "ci"), Err(60));
+        assert_eq!(l.check_client(Endpoint::Token, "other"), Ok(()));
         let off = limits(0, 0, &[]);
         for _ in 0..1000 {
-            assert_eq!(off.check_user(Endpoint::Login, "alice"), Ok(()));
+            assert_eq!(off.check_client(Endpoint::Token, "ci"), Ok(()));
         }
+        // The default: no quota for an authenticated client.
+        let d = RateLimits::new(&RateLimitsConfig::default()).unwrap();
+        for _ in 0..10_000 {
+            assert_eq!(d.check_client(Endpoint::Token, "ci"), Ok(()));
+        }
+    }
+
+    #[test]
+    fn refusals_are_logged_once_a_minute_per_address() {
+        let l = limits(1, 1, &[]);
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert_eq!(l.log_due(Endpoint::Token, a), Some(0));
+        for _ in 0..1000 {
+            assert_eq!(l.log_due(Endpoint::Token, a), None);
+        }
+        assert_eq!(l.log_due(Endpoint::Token, b), Some(0));
+        assert_eq!(l.log_due(Endpoint::Login, a), Some(0));
+        // A minute later the next line says how many went unlogged.
+        l.logged
+            .lock()
+            .unwrap()
+            .get_mut(&(Endpoint::Token, address_key(a)))
+            .unwrap()
+            .0 -= LOG_EVERY;
+        assert_eq!(l.log_due(Endpoint::Token, a), Some(1000));
     }
 
     #[test]
@@ -375,8 +453,13 @@ mod tests {
             ..Default::default()
         };
         assert!(RateLimits::new(&cfg).is_err());
-        let mut cfg = RateLimitsConfig::default();
-        cfg.per_user.burst = 0;
+        let cfg = RateLimitsConfig {
+            per_client: Budget {
+                per_minute: 10,
+                burst: 0,
+            },
+            ..Default::default()
+        };
         assert!(RateLimits::new(&cfg).is_err());
     }
 

@@ -1,84 +1,171 @@
-//! Throttling of failed logins, per user and per client address, in memory.
+//! Throttling of failed credential checks, in memory, keyed on what an attacker spends from:
+//! the real client address (behind `trustedProxies`), and a user name tried from that address.
+//!
+//! - An address with many failures (any users) is locked for the window: that is the guesser.
+//! - A user name with several failures from one address is locked there, and only there.
+//! - A user name with failures from many addresses (a spread-out guess) is slowed down, never
+//!   locked: a correct password from an address that has not failed still gets in, after a
+//!   short wait. Locking on the name alone would let anyone lock anyone out.
 //!
 //! Per replica: N replicas allow N times the budget, which still stops online guessing.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::ratelimit::address_key;
 
 const WINDOW: i64 = 300;
+/// Failures for one user name from one address before that pair is locked.
+const PER_USER_AT_ADDRESS: usize = 5;
+/// Failures from one address (any user names) before the address is locked.
+const PER_ADDRESS: usize = 20;
+/// Failures for a user name from anywhere before its attempts are slowed.
 const PER_USER: usize = 5;
-const PER_ADDR: usize = 20;
+/// Each failure past `PER_USER` adds this much wait, up to `MAX_WAIT`.
+const STEP: Duration = Duration::from_millis(250);
+const MAX_WAIT: Duration = Duration::from_secs(3);
 const MAX_KEYS: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    User(String),
+    UserAt(String, u128),
+    Address(u128),
+}
+
+/// What to do with an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Check the credentials now.
+    Go,
+    /// Check them after this wait (the user name is being guessed from elsewhere).
+    Slow(Duration),
+    /// Refuse without checking: this address has failed too often.
+    Locked,
+}
 
 #[derive(Debug, Default)]
 pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, Vec<i64>>>,
+    failures: Mutex<HashMap<Key, Vec<i64>>>,
+}
+
+fn user(u: &str) -> String {
+    u.trim().to_lowercase()
 }
 
 impl LoginThrottle {
-    /// Whether another attempt for this user from this address may be checked now.
-    pub fn allowed(&self, now: i64, user: &str, addr: &str) -> bool {
+    /// May an attempt for `name` from `addr` be checked now?
+    pub fn check(&self, now: i64, name: &str, addr: IpAddr) -> Verdict {
+        // A poisoned lock means a panic elsewhere mid-update: refuse rather than guess.
         let Ok(mut m) = self.failures.lock() else {
-            return false;
+            return Verdict::Locked;
         };
-        let count = |m: &mut HashMap<String, Vec<i64>>, k: &str| {
-            m.get_mut(k).map_or(0, |v| {
+        let mut count = |k: Key| {
+            m.get_mut(&k).map_or(0, |v| {
                 v.retain(|t| now - t < WINDOW);
                 v.len()
             })
         };
-        count(&mut m, &user_key(user)) < PER_USER && count(&mut m, &addr_key(addr)) < PER_ADDR
+        let a = address_key(addr);
+        let u = user(name);
+        if count(Key::Address(a)) >= PER_ADDRESS
+            || count(Key::UserAt(u.clone(), a)) >= PER_USER_AT_ADDRESS
+        {
+            return Verdict::Locked;
+        }
+        let spread = count(Key::User(u));
+        if spread >= PER_USER {
+            let steps = (spread - PER_USER + 1) as u32;
+            return Verdict::Slow(STEP.saturating_mul(steps).min(MAX_WAIT));
+        }
+        Verdict::Go
     }
 
-    pub fn failed(&self, now: i64, user: &str, addr: &str) {
+    pub fn failed(&self, now: i64, name: &str, addr: IpAddr) {
         let Ok(mut m) = self.failures.lock() else {
             return;
         };
         if m.len() >= MAX_KEYS {
             m.retain(|_, v| v.iter().any(|t| now - t < WINDOW));
         }
-        for k in [user_key(user), addr_key(addr)] {
+        let (u, a) = (user(name), address_key(addr));
+        for k in [Key::User(u.clone()), Key::UserAt(u, a), Key::Address(a)] {
             m.entry(k).or_default().push(now);
         }
     }
 
-    pub fn succeeded(&self, user: &str) {
+    /// A correct password: the failures of this name at this address are forgiven. Those from
+    /// other addresses stay: the owner logging in does not reset a guesser's slow-down.
+    pub fn succeeded(&self, name: &str, addr: IpAddr) {
         if let Ok(mut m) = self.failures.lock() {
-            m.remove(&user_key(user));
+            m.remove(&Key::UserAt(user(name), address_key(addr)));
         }
     }
-}
-
-fn user_key(u: &str) -> String {
-    format!("u:{}", u.to_lowercase())
-}
-fn addr_key(a: &str) -> String {
-    format!("a:{a}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn locks_a_user_after_five_failures_and_frees_after_the_window() {
-        let t = LoginThrottle::default();
-        for _ in 0..5 {
-            assert!(t.allowed(100, "bob", "1.2.3.4"));
-            t.failed(100, "bob", "1.2.3.4");
-        }
-        assert!(!t.allowed(101, "BOB", "5.6.7.8"));
-        assert!(t.allowed(101, "alice", "1.2.3.4"));
-        assert!(t.allowed(100 + WINDOW, "bob", "1.2.3.4"));
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
     }
 
     #[test]
-    fn locks_an_address_across_users() {
+    fn a_name_is_locked_only_at_the_address_that_failed() {
         let t = LoginThrottle::default();
-        for i in 0..PER_ADDR {
-            t.failed(0, &format!("user{i}"), "9.9.9.9");
+        for _ in 0..PER_USER_AT_ADDRESS {
+            assert_ne!(t.check(100, "bob", ip("192.0.2.1")), Verdict::Locked);
+            t.failed(100, "bob", ip("192.0.2.1"));
         }
-        assert!(!t.allowed(1, "fresh", "9.9.9.9"));
-        assert!(t.allowed(1, "fresh", "8.8.8.8"));
+        assert_eq!(t.check(101, "BOB", ip("192.0.2.1")), Verdict::Locked);
+        // Elsewhere bob is slowed, not refused; other names are untouched.
+        assert!(matches!(
+            t.check(101, "bob", ip("198.51.100.7")),
+            Verdict::Slow(_)
+        ));
+        assert_eq!(t.check(101, "alice", ip("192.0.2.1")), Verdict::Go);
+        assert_eq!(t.check(100 + WINDOW, "bob", ip("192.0.2.1")), Verdict::Go);
+    }
+
+    #[test]
+    fn a_spread_out_guess_slows_the_name_down_boundedly() {
+        let t = LoginThrottle::default();
+        for i in 0..100u8 {
+            t.failed(0, "carol", IpAddr::from([203, 0, 113, i]));
+        }
+        assert_eq!(
+            t.check(1, "carol", ip("192.0.2.50")),
+            Verdict::Slow(MAX_WAIT)
+        );
+        assert_eq!(t.check(1, "dave", ip("192.0.2.50")), Verdict::Go);
+    }
+
+    #[test]
+    fn an_address_that_fails_for_many_names_is_locked_for_all() {
+        let t = LoginThrottle::default();
+        for i in 0..PER_ADDRESS {
+            t.failed(0, &format!("user{i}"), ip("192.0.2.9"));
+        }
+        assert_eq!(t.check(1, "fresh", ip("192.0.2.9")), Verdict::Locked);
+        assert_eq!(t.check(1, "fresh", ip("192.0.2.8")), Verdict::Go);
+    }
+
+    #[test]
+    fn success_forgives_only_its_own_address() {
+        let t = LoginThrottle::default();
+        for _ in 0..4 {
+            t.failed(0, "erin", ip("192.0.2.1"));
+            t.failed(0, "erin", ip("192.0.2.2"));
+        }
+        t.succeeded("erin", ip("192.0.2.1"));
+        assert!(matches!(
+            t.check(1, "erin", ip("192.0.2.1")),
+            Verdict::Slow(_)
+        ));
+        t.failed(1, "erin", ip("192.0.2.2"));
+        assert_eq!(t.check(1, "erin", ip("192.0.2.2")), Verdict::Locked);
     }
 }

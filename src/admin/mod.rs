@@ -73,7 +73,10 @@ impl From<StorageError> for AdminError {
 /// Who is acting: a signed-in person, or an admin API client.
 #[derive(Debug, Clone, Serialize)]
 pub struct Admin {
+    /// The policy's name for the person (see `Provider::policy_user`), or the client id.
     pub name: String,
+    /// The connector the person signed in through (empty for API clients).
+    pub connector: String,
     pub email: String,
     /// A signed-in person's groups (what made them an admin).
     pub groups: Vec<String>,
@@ -168,8 +171,11 @@ impl Provider {
         }
     }
 
-    fn is_admin(&self, user: &str, email: &str, groups: &[String]) -> bool {
+    fn is_admin(&self, connector: &str, user: &str, email: &str, groups: &[String]) -> bool {
+        let connectors = self.connector_ids();
         self.policy.get().compiled.is_admin(&Subject {
+            connector,
+            connectors: &connectors,
             user,
             email,
             groups,
@@ -182,12 +188,19 @@ impl Provider {
         code: &str,
         verifier: &str,
     ) -> Result<(String, Admin), AdminError> {
-        let issued = self
-            .token(
+        let admin_client = self
+            .authenticate_client(
                 Some(ClientAuth {
                     id: Some(ADMIN_CLIENT.into()),
                     secret: None,
                 }),
+                None,
+                None,
+            )
+            .map_err(|e| AdminError::BadRequest(e.description))?;
+        let issued = self
+            .token(
+                admin_client,
                 TokenParams {
                     grant_type: Some("authorization_code".into()),
                     code: Some(code.into()),
@@ -195,6 +208,8 @@ impl Provider {
                     code_verifier: Some(verifier.into()),
                     ..TokenParams::default()
                 },
+                // A code grant checks no password: no address is counted.
+                std::net::Ipv4Addr::UNSPECIFIED.into(),
             )
             .await
             .map_err(|e| AdminError::BadRequest(e.description))?;
@@ -202,14 +217,17 @@ impl Provider {
             .verify_access_token(&issued.access_token)
             .await
             .map_err(|_| AdminError::NotSignedIn)?;
-        let user = c
-            .preferred_username
-            .clone()
-            .or(c.name.clone())
-            .unwrap_or_default();
+        // The stable identity the token is about, never its display name: an upstream user
+        // whose `name` is "admin" is not the admin.
+        let (user_id, connector) = Identity::parse_subject(&c.sub).unwrap_or_default();
+        let user = self.policy_user(
+            &connector,
+            &user_id,
+            c.preferred_username.as_deref().unwrap_or_default(),
+        );
         let email = c.email.clone().unwrap_or_default();
         let groups = c.groups.clone().unwrap_or_default();
-        if !self.is_admin(&user, &email, &groups) {
+        if !self.is_admin(&connector, &user, &email, &groups) {
             let who = if email.is_empty() { user } else { email };
             tracing::warn!(user = %who, "admin sign-in refused: not an administrator");
             self.audit(
@@ -249,6 +267,7 @@ impl Provider {
             token,
             Admin {
                 name: user,
+                connector,
                 email,
                 groups,
                 client: None,
@@ -273,11 +292,16 @@ impl Provider {
             Err(e) => return Err(e.into()),
         };
         let groups: Vec<String> = serde_json::from_str(&s.groups_json).unwrap_or_default();
-        if !self.is_admin(&s.username, &s.email, &groups) {
+        // The name again from the session's subject, so a session saved with a display name
+        // (before names meant identities) is judged by the identity.
+        let (user_id, connector) = Identity::parse_subject(&s.subject).unwrap_or_default();
+        let user = self.policy_user(&connector, &user_id, &s.username);
+        if !self.is_admin(&connector, &user, &s.email, &groups) {
             return Err(AdminError::Forbidden(s.email));
         }
         Ok(Admin {
-            name: s.username,
+            name: user,
+            connector,
             email: s.email,
             groups,
             client: None,
@@ -309,6 +333,7 @@ impl Provider {
         }
         Ok(Admin {
             name: client.clone(),
+            connector: String::new(),
             email: String::new(),
             groups: Vec::new(),
             client: Some(client),
@@ -452,6 +477,11 @@ impl Provider {
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainRequest {
+    /// The connector the user comes from; qualified policy names (`ldap:admins`) match only
+    /// users of theirs.
+    #[serde(default)]
+    pub connector: String,
+    /// The connector's stable user name (what `${user}` and `users:` match).
     #[serde(default)]
     pub user: String,
     #[serde(default)]
@@ -480,7 +510,10 @@ impl Provider {
         {
             return Err(AdminError::BadRequest(format!("unknown cluster `{c}`")));
         }
+        let connectors = self.connector_ids();
         let s = Subject {
+            connector: &q.connector,
+            connectors: &connectors,
             user: &q.user,
             email: &q.email,
             groups: &q.groups,

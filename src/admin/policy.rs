@@ -47,10 +47,12 @@ impl Provider {
     }
 
     /// Whether `admin` keeps admin rights under `p`: nobody saves themselves out.
-    fn keeps_admin(admin: &Admin, p: &Policy) -> bool {
+    fn keeps_admin(&self, admin: &Admin, p: &Policy) -> bool {
         match &admin.client {
             Some(c) => p.admins.clients.contains(c),
             None => p.is_admin(&Subject {
+                connector: &admin.connector,
+                connectors: &self.connector_ids(),
                 user: &admin.name,
                 email: &admin.email,
                 groups: &admin.groups,
@@ -86,7 +88,7 @@ impl Provider {
         config: PolicyConfig,
     ) -> Result<PolicyView, AdminError> {
         let compiled = self.compile(&config)?;
-        if !Self::keeps_admin(admin, &compiled) {
+        if !self.keeps_admin(admin, &compiled) {
             return Err(AdminError::Conflict(
                 "admins: this policy would take away your own admin rights".into(),
             ));
@@ -110,7 +112,7 @@ impl Provider {
 
     /// Go back to the config file's policy.
     pub async fn reset_policy(&self, admin: &Admin) -> Result<PolicyView, AdminError> {
-        if !Self::keeps_admin(admin, &self.policy.file().compiled) {
+        if !self.keeps_admin(admin, &self.policy.file().compiled) {
             return Err(AdminError::Conflict(
                 "admins: the config file's policy would take away your own admin rights".into(),
             ));

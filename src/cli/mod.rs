@@ -150,6 +150,11 @@ pub enum PolicyCommand {
     Explain {
         #[arg(long, short, env = "GANTRY_CONFIG")]
         config: PathBuf,
+        /// The connector the user comes from (qualified policy names such as `ldap:admins`
+        /// match only its users); default: the only one, or `local`.
+        #[arg(long)]
+        connector: Option<String>,
+        /// The connector's stable user name (see the README: which claim each connector gives).
         #[arg(long)]
         user: String,
         #[arg(long, default_value = "")]
@@ -203,7 +208,10 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve { config } => serve::serve(&config).await,
         Command::CheckConfig { config } => match crate::config::Config::load(&config) {
-            Ok(_) => {
+            Ok(c) => {
+                for w in c.warnings() {
+                    eprintln!("{}: warning: {w}", config.display());
+                }
                 println!("{}: ok", config.display());
                 0
             }
@@ -284,6 +292,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Policy { command } => match command {
             PolicyCommand::Explain {
                 config,
+                connector,
                 user,
                 email,
                 groups,
@@ -291,7 +300,15 @@ pub async fn run(cli: Cli) -> i32 {
                 scopes,
             } => {
                 let groups: Vec<String> = groups.into_iter().filter(|g| !g.is_empty()).collect();
-                policy::explain(&config, &user, &email, &groups, cluster.as_deref(), &scopes)
+                policy::explain(
+                    &config,
+                    connector.as_deref(),
+                    &user,
+                    &email,
+                    &groups,
+                    cluster.as_deref(),
+                    &scopes,
+                )
             }
             PolicyCommand::Rbac { config, cluster } => policy::rbac(&config, &cluster).await,
             PolicyCommand::AuthnConfig { config, cluster } => {

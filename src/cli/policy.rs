@@ -15,6 +15,7 @@ fn load(path: &Path) -> Result<Config, i32> {
 
 pub fn explain(
     path: &Path,
+    connector: Option<&str>,
     user: &str,
     email: &str,
     groups: &[String],
@@ -50,7 +51,14 @@ pub fn explain(
         );
         return 2;
     }
+    let connectors = cfg.connector_ids();
+    let connector = connector
+        .map(str::to_string)
+        .or_else(|| (connectors.len() == 1).then(|| connectors[0].clone()))
+        .unwrap_or_else(|| "local".into());
     let s = Subject {
+        connector: &connector,
+        connectors: &connectors,
         user,
         email,
         groups,

@@ -85,6 +85,9 @@ pub async fn serve(path: &Path) -> i32 {
         }
     };
     init_logging(&cfg);
+    for w in cfg.warnings() {
+        tracing::warn!("config: {w}");
+    }
     if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
         eprintln!("this build has no JWT crypto backend");
         return 1;

@@ -171,6 +171,20 @@ impl Connector {
     pub fn id(&self) -> &str {
         &self.id
     }
+
+    /// The name the policy knows this connector's user by: one that the connector's own
+    /// administrators control and that stays with the person. Local users and directory
+    /// entries have one (the login name, or `preferredUsernameAttr`). For upstream providers
+    /// it is the provider's stable user id (`sub`, the SAML NameID): their display names and
+    /// `preferred_username` are chosen by users or providers, and can say anything.
+    pub fn policy_username(&self, user_id: &str, preferred_username: &str) -> String {
+        match self.kind {
+            Kind::Local(_) | Kind::Ldap(_) if !preferred_username.is_empty() => {
+                preferred_username.to_string()
+            }
+            _ => user_id.to_string(),
+        }
+    }
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -175,12 +175,46 @@ impl TokenEndpoint {
         .await
     }
 
-    async fn call(
+    /// RFC 7662: what the provider says of `token`, asked at `url` with this client's
+    /// credentials.
+    pub async fn introspect(
         &self,
         http: &reqwest::Client,
+        url: &str,
+        token: &str,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        let (status, bytes) = self
+            .post(
+                http,
+                url,
+                vec![("token", token), ("token_type_hint", "access_token")],
+            )
+            .await?;
+        if status.is_server_error() {
+            return Err(UpstreamError::Unavailable(format!(
+                "{url} answered HTTP {}",
+                status.as_u16()
+            )));
+        }
+        if !status.is_success() {
+            return Err(UpstreamError::Rejected(format!(
+                "the introspection endpoint refused: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            UpstreamError::Rejected(format!("the introspection answer is not JSON: {e}"))
+        })
+    }
+
+    /// POST a form to `url` with this client's credentials; the status and the body.
+    async fn post(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
         mut form: Vec<(&str, &str)>,
-    ) -> Result<TokenSet, UpstreamError> {
-        let mut req = http.post(&self.url).header("accept", "application/json");
+    ) -> Result<(reqwest::StatusCode, Vec<u8>), UpstreamError> {
+        let mut req = http.post(url).header("accept", "application/json");
         if self.post_auth {
             form.push(("client_id", &self.client_id));
             form.push(("client_secret", &self.client_secret));
@@ -196,11 +230,18 @@ impl TokenEndpoint {
             .body(body)
             .send()
             .await
-            .map_err(|e| unavailable(&self.url, e))?;
+            .map_err(|e| unavailable(url, e))?;
         let status = resp.status();
-        let bytes = read_limited(resp)
-            .await
-            .map_err(|e| unavailable(&self.url, e))?;
+        let bytes = read_limited(resp).await.map_err(|e| unavailable(url, e))?;
+        Ok((status, bytes))
+    }
+
+    async fn call(
+        &self,
+        http: &reqwest::Client,
+        form: Vec<(&str, &str)>,
+    ) -> Result<TokenSet, UpstreamError> {
+        let (status, bytes) = self.post(http, &self.url, form).await?;
         if status.is_server_error() {
             return Err(UpstreamError::Unavailable(format!(
                 "{} answered HTTP {}",

@@ -189,11 +189,6 @@ async fn login_submit(
         return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
     };
     let username = f.login.unwrap_or_default();
-    if let Some(refused) =
-        limits::check_users(&s, Endpoint::Login, ip, &[Some(&username)], Format::Page)
-    {
-        return refused;
-    }
     let password = f.password.unwrap_or_default();
     let (cookie, _) = csrf::ensure(&headers, &s.web);
     // The form again, with what went wrong.
@@ -211,14 +206,7 @@ async fn login_submit(
     };
     match s
         .provider
-        .password_login(
-            &req_id,
-            conn.id(),
-            &username,
-            &password,
-            &addr.ip().to_string(),
-            &cookie,
-        )
+        .password_login(&req_id, conn.id(), &username, &password, ip, &cookie)
         .await
     {
         Ok(()) => Redirect::to(&approval_url(&s, &req_id)).into_response(),

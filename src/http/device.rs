@@ -37,16 +37,28 @@ struct CodeForm {
 
 async fn code(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
+    let ip = limits::client_ip(&s, peer, &headers);
     let f: CodeForm = oauth_form(&headers, body).await?;
     let basic = basic_auth(&headers)?;
-    let client = s.provider.authenticate_client(
+    // Each call stores a device request: devices are public clients, so this spends the
+    // address's budget.
+    let client = match limits::authenticated_client(
+        &s,
+        Endpoint::DeviceCode,
+        ip,
         basic,
         f.client_id.as_deref(),
         f.client_secret.as_deref(),
-    )?;
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(refused) => return Ok(refused),
+    };
     let r = s
         .provider
         .device_authorize(&client, f.scope.as_deref())
@@ -112,11 +124,7 @@ async fn submit(
     }
     let typed = f.user_code.unwrap_or_default();
     let cookie = csrf::cookie_value(&headers).unwrap_or_default().to_string();
-    match s
-        .provider
-        .device_start(&typed, &addr.ip().to_string())
-        .await
-    {
+    match s.provider.device_start(&typed, ip).await {
         Ok(next) => authorize::to_login(&s, next),
         Err(UserCodeError::Unknown) => (
             StatusCode::BAD_REQUEST,

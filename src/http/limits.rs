@@ -1,12 +1,15 @@
 //! Rate limits at the endpoints that take credentials, answered in each one's own format.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::http::AppState;
-use crate::http::error::PageError;
+use crate::http::error::{OAuthJson, PageError};
+use crate::oauth::client::Client;
+use crate::oauth::grants::ClientAuth;
 use crate::ratelimit::Endpoint;
 
 /// How a refusal is written: OAuth JSON, an HTML page, or the registry's error list.
@@ -30,26 +33,36 @@ pub fn check_address(s: &AppState, ep: Endpoint, ip: IpAddr, format: Format) -> 
     Some(refused(s, ep, ip, secs, format))
 }
 
-/// Spend one request of each named user's budget (user names tried, client ids); the
-/// refusal when one is spent.
-pub fn check_users(
+/// Authenticate the client of an OAuth request (with the failed-credential throttle of its
+/// address) and spend the budget that fits it: a confidential client that proved its secret
+/// spends its own quota only (`perClient`, off by default); a public client and a failed
+/// authentication spend the address's. The refusal, in OAuth's format, when one is spent.
+pub async fn authenticated_client(
     s: &AppState,
     ep: Endpoint,
     ip: IpAddr,
-    users: &[Option<&str>],
-    format: Format,
-) -> Option<Response> {
-    let limits = &s.provider.limits;
-    let secs = users
-        .iter()
-        .flatten()
-        .filter(|u| !u.is_empty())
-        .find_map(|u| limits.check_user(ep, u).err())?;
-    Some(refused(s, ep, ip, secs, format))
+    basic: Option<ClientAuth>,
+    form_id: Option<&str>,
+    form_secret: Option<&str>,
+) -> Result<Arc<Client>, Response> {
+    let result = s
+        .provider
+        .authenticate_client_from(basic, form_id, form_secret, ip)
+        .await;
+    let spent = match &result {
+        Ok(c) if !c.public => s.provider.limits.check_client(ep, &c.id).err(),
+        _ => s.provider.limits.check_address(ep, ip).err(),
+    };
+    if let Some(secs) = spent {
+        return Err(refused(s, ep, ip, secs, Format::OAuth));
+    }
+    result.map_err(|e| OAuthJson::from(e).into_response())
 }
 
 fn refused(s: &AppState, ep: Endpoint, ip: IpAddr, secs: u64, format: Format) -> Response {
-    tracing::warn!(endpoint = ?ep, client = %ip, retry_after = secs, "rate limited");
+    if let Some(unlogged) = s.provider.limits.log_due(ep, ip) {
+        tracing::warn!(endpoint = ?ep, client = %ip, retry_after = secs, refused_unlogged = unlogged, "rate limited");
+    }
     s.provider.metrics.rate_limited(ep);
     refuse(format, secs)
 }

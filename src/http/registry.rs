@@ -149,13 +149,6 @@ async fn token_get(
             RegistryError::Unauthorized("authentication required".into()),
         );
     };
-    // `<token>` names no user: an identity token's budget is the address's.
-    let named = (user != "<token>").then_some(user.as_str());
-    if let Some(refused) =
-        limits::check_users(&s, Endpoint::Registry, ip, &[named], Format::Registry)
-    {
-        return refused;
-    }
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
         s.provider
@@ -163,9 +156,9 @@ async fn token_get(
             .await
             .map(|(id, _)| id)
     } else if looks_like_jwt(&password) {
-        s.provider.registry_access_token(&password).await
+        s.provider.registry_access_token(&password, &service).await
     } else {
-        s.provider.registry_login(&user, &password).await
+        s.provider.registry_login(&user, &password, ip).await
     };
     let identity = match login {
         Ok(i) => i,
@@ -189,7 +182,6 @@ struct PostForm {
     password: Option<String>,
     refresh_token: Option<String>,
     access_type: Option<String>,
-    client_id: Option<String>,
 }
 
 /// The OAuth2 variant docker uses for identity tokens; errors in RFC 6749's shape.
@@ -204,10 +196,6 @@ async fn token_post(
         return Ok(refused);
     }
     let f: PostForm = oauth_form(&headers, body).await?;
-    let users = [f.username.as_deref(), f.client_id.as_deref()];
-    if let Some(refused) = limits::check_users(&s, Endpoint::Registry, ip, &users, Format::OAuth) {
-        return Ok(refused);
-    }
     let service = f
         .service
         .filter(|v| !v.is_empty())
@@ -225,7 +213,7 @@ async fn token_post(
                 );
             };
             s.provider
-                .registry_login(u, p)
+                .registry_login(u, p, ip)
                 .await
                 .map_err(oauth_from_registry)?
         }

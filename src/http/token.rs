@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::http::AppState;
 use crate::http::error::OAuthJson;
 use crate::http::extract::{basic_auth, bearer, oauth_form};
-use crate::http::limits::{self, Format};
+use crate::http::limits;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenParams;
@@ -42,21 +42,24 @@ async fn token(
     body: Body,
 ) -> Result<Response, OAuthJson> {
     let ip = limits::client_ip(&s, peer, &headers);
-    // The address first, before the body is read.
-    if let Some(refused) = limits::check_address(&s, Endpoint::Token, ip, Format::OAuth) {
-        return Ok(refused);
-    }
+    // The body is read (64 KiB at most) before any budget: which budget a request spends
+    // depends on the client it authenticates as.
     let p: TokenParams = oauth_form(&headers, body).await?;
     let basic = basic_auth(&headers)?;
-    let client_id = basic
-        .as_ref()
-        .and_then(|b| b.id.as_deref())
-        .or(p.client_id.as_deref());
-    let users = [client_id, p.username.as_deref()];
-    if let Some(refused) = limits::check_users(&s, Endpoint::Token, ip, &users, Format::OAuth) {
-        return Ok(refused);
-    }
-    let r = s.provider.token(basic, p).await?;
+    let client = match limits::authenticated_client(
+        &s,
+        Endpoint::Token,
+        ip,
+        basic,
+        p.client_id.as_deref(),
+        p.client_secret.as_deref(),
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(refused) => return Ok(refused),
+    };
+    let r = s.provider.token(client, p, ip).await?;
     Ok(no_store(axum::Json(r).into_response()))
 }
 
@@ -67,32 +70,49 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
-/// The common part of introspection and revocation: an authenticated client and a token.
+/// The common part of introspection and revocation: an authenticated client (with the
+/// budgets of [`limits::authenticated_client`]) and a token.
 async fn client_and_token(
     s: &AppState,
+    ep: Endpoint,
+    peer: SocketAddr,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(std::sync::Arc<Client>, String), OAuthJson> {
+) -> Result<Result<(std::sync::Arc<Client>, String), Response>, OAuthJson> {
+    let ip = limits::client_ip(s, peer, headers);
     let f: TokenForm = oauth_form(headers, body).await?;
     let basic = basic_auth(headers)?;
-    let client = s.provider.authenticate_client(
+    let client = match limits::authenticated_client(
+        s,
+        ep,
+        ip,
         basic,
         f.client_id.as_deref(),
         f.client_secret.as_deref(),
-    )?;
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(refused) => return Ok(Err(refused)),
+    };
     let token = f
         .token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    Ok((client, token))
+    Ok(Ok((client, token)))
 }
 
 async fn introspect(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
-    let (client, token) = client_and_token(&s, &headers, body).await?;
+    let (client, token) =
+        match client_and_token(&s, Endpoint::Introspect, peer, &headers, body).await? {
+            Ok(v) => v,
+            Err(refused) => return Ok(refused),
+        };
     // Introspection reveals claims: public clients cannot authenticate, so they may not use it.
     if client.public {
         return Err(OAuthError::invalid_client().into());
@@ -103,10 +123,15 @@ async fn introspect(
 
 async fn revoke(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
-    let (client, token) = client_and_token(&s, &headers, body).await?;
+    let (client, token) = match client_and_token(&s, Endpoint::Revoke, peer, &headers, body).await?
+    {
+        Ok(v) => v,
+        Err(refused) => return Ok(refused),
+    };
     s.provider.revoke(&client, &token).await?;
     Ok(no_store(StatusCode::OK.into_response()))
 }

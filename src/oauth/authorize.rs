@@ -329,7 +329,7 @@ impl Provider {
         connector_id: &str,
         username: &str,
         password: &str,
-        addr: &str,
+        addr: std::net::IpAddr,
         browser: &str,
     ) -> Result<(), LoginError> {
         let now = self.clock.now();
@@ -341,7 +341,7 @@ impl Provider {
         let Some(conn) = self.connector(connector_id).filter(|c| c.is_password()) else {
             return Err(LoginError::Expired);
         };
-        if !self.throttle.allowed(now, username, addr) {
+        if self.credential_check_locked(username, addr).await {
             self.metrics.login(connector_id, "throttled");
             return Err(LoginError::Throttled);
         }
@@ -366,7 +366,7 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         };
-        self.throttle.succeeded(username);
+        self.throttle.succeeded(username, addr);
         self.metrics.login(connector_id, "success");
         self.audit(
             username,

@@ -79,10 +79,13 @@ impl Client {
             })
     }
 
-    /// Whether this client may use `grant`, given what the server allows.
+    /// Whether this client may use `grant`, given what the server allows. A public client may
+    /// use token exchange only when its `grantTypes` name it: anyone can present a public
+    /// client's id, so by default it must not turn upstream tokens into Gantry's.
     pub fn grant_allowed(&self, grant: &str, server: &[String]) -> bool {
         let per_client = if self.grant_types.is_empty() {
             grant != "client_credentials"
+                && !(self.public && grant == crate::oauth::exchange::TOKEN_EXCHANGE)
         } else {
             self.grant_types.iter().any(|g| g == grant)
         };
@@ -218,6 +221,20 @@ mod tests {
         assert!(!c.redirect_allowed("http://127.0.0.1:51234/other"));
         assert!(!c.redirect_allowed("http://127.0.0.2.evil.example:80/callback"));
         assert!(!c.redirect_allowed("https://evil.example/callback"));
+    }
+
+    #[test]
+    fn public_clients_exchange_tokens_only_when_their_grant_list_says_so() {
+        use crate::oauth::exchange::TOKEN_EXCHANGE;
+        let server: Vec<String> = ["authorization_code", TOKEN_EXCHANGE]
+            .map(String::from)
+            .to_vec();
+        let mut public = client(true, &[]);
+        assert!(public.grant_allowed("authorization_code", &server));
+        assert!(!public.grant_allowed(TOKEN_EXCHANGE, &server));
+        public.grant_types = vec![TOKEN_EXCHANGE.into()];
+        assert!(public.grant_allowed(TOKEN_EXCHANGE, &server));
+        assert!(client(false, &[]).grant_allowed(TOKEN_EXCHANGE, &server));
     }
 
     #[test]

@@ -134,12 +134,18 @@ impl Provider {
     }
 
     /// The user typed a code: start the ordinary login for that device request.
-    pub async fn device_start(&self, typed: &str, addr: &str) -> Result<Next, UserCodeError> {
-        let now = self.clock.now();
-        let key = format!("device-code@{addr}");
-        if !self.throttle.allowed(now, &key, addr) {
+    /// Wrong codes are failed credentials of the address that typed them; guesses spread over
+    /// many addresses slow every code check down a little (the codes are short).
+    pub async fn device_start(
+        &self,
+        typed: &str,
+        addr: std::net::IpAddr,
+    ) -> Result<Next, UserCodeError> {
+        const KEY: &str = "\u{0}device-code";
+        if self.credential_check_locked(KEY, addr).await {
             return Err(UserCodeError::Throttled);
         }
+        let now = self.clock.now();
         let row = match self
             .db
             .pending_device_by_user_code(&normalize_user_code(typed), now)
@@ -147,7 +153,7 @@ impl Provider {
         {
             Ok(r) => r,
             Err(StorageError::NotFound) => {
-                self.throttle.failed(now, &key, addr);
+                self.throttle.failed(now, KEY, addr);
                 return Err(UserCodeError::Unknown);
             }
             Err(e) => return Err(e.into()),

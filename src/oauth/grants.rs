@@ -1,5 +1,7 @@
 //! The token endpoint's grants: authorization_code, refresh_token, password, client_credentials.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use crate::identity::Identity;
@@ -78,18 +80,49 @@ impl Provider {
         self.clients.authenticate(id, auth.secret.as_deref())
     }
 
-    /// Run one `/token` request.
-    pub async fn token(
+    /// [`Provider::authenticate_client`] for a request from `addr`, with the failed-credential
+    /// throttle: an address that keeps failing is refused before any secret is compared.
+    /// A client id guessed at from many addresses is not slowed down, unlike a user name:
+    /// that would let anyone slow a busy service down.
+    pub async fn authenticate_client_from(
         &self,
         basic: Option<ClientAuth>,
+        form_id: Option<&str>,
+        form_secret: Option<&str>,
+        addr: IpAddr,
+    ) -> Result<std::sync::Arc<Client>, OAuthError> {
+        let name = basic
+            .as_ref()
+            .and_then(|b| b.id.as_deref())
+            .or(form_id)
+            .map(|id| format!("client:{id}"))
+            .unwrap_or_default();
+        let now = self.clock.now();
+        if self.throttle.check(now, &name, addr) == crate::throttle::Verdict::Locked {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "too many failed attempts from this address; try again later",
+            ));
+        }
+        let r = self.authenticate_client(basic, form_id, form_secret);
+        if r.is_err() {
+            self.throttle.failed(now, &name, addr);
+        }
+        r
+    }
+
+    /// Run one `/token` request for an authenticated client; `addr` is the client's address,
+    /// which the password grant's failed-login throttle counts on.
+    pub async fn token(
+        &self,
+        client: std::sync::Arc<Client>,
         p: TokenParams,
+        addr: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
         let grant = p.grant_type.clone().unwrap_or_default();
         if grant.is_empty() {
             return Err(OAuthError::invalid_request("grant_type is required"));
         }
-        let client =
-            self.authenticate_client(basic, p.client_id.as_deref(), p.client_secret.as_deref())?;
         if !crate::config::KNOWN_GRANTS.contains(&grant.as_str())
             || !self.grants.iter().any(|g| g == &grant)
         {
@@ -108,7 +141,7 @@ impl Provider {
         let r = match grant.as_str() {
             "authorization_code" => self.code_grant(client, &p).await,
             "refresh_token" => self.refresh_grant(client, &p).await,
-            "password" => self.password_grant(client, &p).await,
+            "password" => self.password_grant(client, &p, addr).await,
             crate::oauth::device::DEVICE_GRANT => {
                 self.device_grant(client, p.device_code.as_deref()).await
             }
@@ -297,6 +330,7 @@ impl Provider {
         &self,
         client: &Client,
         p: &TokenParams,
+        addr: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
         let Some(conn) = self
             .password_connector
@@ -318,18 +352,18 @@ impl Provider {
             client,
             &self.clients,
         )?;
-        let now = self.clock.now();
-        if !self.throttle.allowed(now, user, &client.id) {
+        if self.credential_check_locked(user, addr).await {
             return Err(OAuthError::invalid_grant(
-                "too many failed logins; try again later",
+                "too many failed logins from this address; try again later",
             ));
         }
+        let now = self.clock.now();
         let Some(identity) = conn.login(user, pass).await? else {
-            self.throttle.failed(now, user, &client.id);
+            self.throttle.failed(now, user, addr);
             self.metrics.login(conn.id(), "failure");
             return Err(OAuthError::invalid_grant("invalid username or password"));
         };
-        self.throttle.succeeded(user);
+        self.throttle.succeeded(user, addr);
         self.metrics.login(conn.id(), "success");
         self.remember_groups(&identity).await;
         Ok(self

@@ -14,6 +14,7 @@ pub mod scope;
 pub mod tokens;
 pub mod upstream;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
@@ -23,7 +24,7 @@ use crate::connector::set::Connectors;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::storage::Db;
-use crate::throttle::LoginThrottle;
+use crate::throttle::{LoginThrottle, Verdict};
 use client::Clients;
 
 /// Everything the protocol needs, built once by `app::build`.
@@ -61,5 +62,40 @@ pub struct Provider {
 impl Provider {
     pub fn connector(&self, id: &str) -> Option<Arc<Connector>> {
         self.connectors.get(id)
+    }
+
+    /// Every connector id: a policy name `id:...` naming one is qualified.
+    pub fn connector_ids(&self) -> Vec<String> {
+        self.connectors
+            .all()
+            .iter()
+            .map(|c| c.id().to_string())
+            .collect()
+    }
+
+    /// The policy's name for a user of `connector_id` (see [`Connector::policy_username`]);
+    /// empty, matching no user rule, when that connector is gone.
+    pub fn policy_user(
+        &self,
+        connector_id: &str,
+        user_id: &str,
+        preferred_username: &str,
+    ) -> String {
+        self.connector(connector_id)
+            .map(|c| c.policy_username(user_id, preferred_username))
+            .unwrap_or_default()
+    }
+
+    /// Whether a credential check for `name` from `addr` must be refused now; waits first when
+    /// the name is being guessed from elsewhere (see [`crate::throttle`]).
+    pub(crate) async fn credential_check_locked(&self, name: &str, addr: IpAddr) -> bool {
+        match self.throttle.check(self.clock.now(), name, addr) {
+            Verdict::Go => false,
+            Verdict::Slow(wait) => {
+                tokio::time::sleep(wait).await;
+                false
+            }
+            Verdict::Locked => true,
+        }
     }
 }

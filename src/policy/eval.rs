@@ -6,13 +6,33 @@ use serde::Serialize;
 use super::model::{Policy, Rule};
 use super::pattern::{Bindings, Pattern};
 
-/// Who is asking.
+/// Who is asking. Every name is a connector's: `connector` says which, `user` is that
+/// connector's stable name for the person (never a display name), `groups` what it reported.
 #[derive(Debug, Clone, Copy)]
 pub struct Subject<'a> {
-    /// The preferred username (`${user}`).
+    /// The connector the identity came from.
+    pub connector: &'a str,
+    /// Every connector id there is: a policy name `id:rest` whose `id` is one of them is
+    /// qualified, and matches `rest` from that connector only.
+    pub connectors: &'a [String],
+    /// The connector's stable user name (`${user}`).
     pub user: &'a str,
     pub email: &'a str,
     pub groups: &'a [String],
+}
+
+impl Subject<'_> {
+    /// Whether the user or group `pattern` names `name` of this subject's connector: a
+    /// qualified pattern (`ldap:admins`) only from that connector, an unqualified one from any.
+    pub fn named_by(&self, pattern: &Pattern, name: &str, b: &Bindings<'_>) -> bool {
+        if let Some((prefix, _)) = pattern.as_str().split_once(':')
+            && self.connectors.iter().any(|c| c == prefix)
+        {
+            return prefix == self.connector
+                && pattern.matches(&format!("{prefix}:{name}"), b) == Some(true);
+        }
+        pattern.matches(name, b) == Some(true)
+    }
 }
 
 /// The answer for one registry resource.
@@ -41,9 +61,9 @@ pub struct KubeBinding {
 
 const REPOSITORY_ACTIONS: &[&str] = &["pull", "push", "delete"];
 
-fn any_matches(patterns: &[Pattern], s: &str) -> bool {
+fn any_names(patterns: &[Pattern], s: &Subject<'_>, name: &str) -> bool {
     let b = Bindings::default();
-    patterns.iter().any(|p| p.matches(s, &b) == Some(true))
+    patterns.iter().any(|p| s.named_by(p, name, &b))
 }
 
 impl Policy {
@@ -52,12 +72,12 @@ impl Policy {
     fn applies<'a>(&self, rule: &Rule, s: &Subject<'a>) -> Vec<Option<&'a str>> {
         let mut out: Vec<Option<&'a str>> = Vec::new();
         for g in s.groups {
-            if any_matches(&rule.groups, g) {
+            if any_names(&rule.groups, s, g) {
                 out.push(Some(g.as_str()));
             }
         }
         let star = rule.groups.iter().any(|p| p.as_str() == "*");
-        if (out.is_empty() && star) || any_matches(&rule.users, s.user) {
+        if (out.is_empty() && star) || (!s.user.is_empty() && any_names(&rule.users, s, s.user)) {
             out.push(None);
         }
         out
@@ -200,9 +220,10 @@ impl Policy {
         let m = |pats: &[String], v: &str| {
             pats.iter()
                 .filter_map(|p| Pattern::parse(p).ok())
-                .any(|p| p.matches(v, &b) == Some(true))
+                .any(|p| s.named_by(&p, v, &b))
         };
-        s.groups.iter().any(|g| m(&self.admins.groups, g)) || m(&self.admins.users, s.user)
+        s.groups.iter().any(|g| m(&self.admins.groups, g))
+            || (!s.user.is_empty() && m(&self.admins.users, s.user))
     }
 }
 
@@ -285,6 +306,8 @@ rules:
         let p = policy();
         let groups = req(&["team-a"]);
         let s = Subject {
+            connector: "ldap",
+            connectors: &[],
             user: "ann",
             email: "",
             groups: &groups,
@@ -309,6 +332,8 @@ rules:
         let p = policy();
         let groups = req(&["release", "contractors"]);
         let s = Subject {
+            connector: "ldap",
+            connectors: &[],
             user: "c",
             email: "",
             groups: &groups,
@@ -322,6 +347,8 @@ rules:
     fn everyone_signed_in_pulls_library_even_without_groups() {
         let p = policy();
         let s = Subject {
+            connector: "ldap",
+            connectors: &[],
             user: "nobody",
             email: "",
             groups: &[],
@@ -348,6 +375,8 @@ rules:
         let p = policy();
         let groups = req(&["platform-admins"]);
         let s = Subject {
+            connector: "ldap",
+            connectors: &[],
             user: "root",
             email: "",
             groups: &groups,
@@ -372,6 +401,8 @@ rules:
         let p = policy();
         let groups = req(&["team-a", "team-b"]);
         let s = Subject {
+            connector: "ldap",
+            connectors: &[],
             user: "x",
             email: "",
             groups: &groups,
@@ -380,6 +411,43 @@ rules:
         let ns: Vec<_> = b.iter().filter_map(|b| b.namespace.clone()).collect();
         assert_eq!(ns, req(&["team-a", "team-b"]));
         assert!(!p.is_admin(&s));
+    }
+
+    #[test]
+    fn qualified_names_match_only_their_connector() {
+        let c: PolicyConfig = serde_norway::from_str(
+            "admins: { users: [\"ldap:alice\"], groups: [\"ldap:admins\", \"org:team\"] }",
+        )
+        .unwrap();
+        let p = Policy::compile(&c, &[]).unwrap();
+        let connectors = req(&["ldap", "github", "local"]);
+        let who =
+            |connector: &'static str, user: &'static str, groups: &'static [String]| Subject {
+                connector,
+                connectors: &connectors,
+                user,
+                email: "",
+                groups,
+            };
+        let none: &[String] = &[];
+        assert!(p.is_admin(&who("ldap", "alice", none)));
+        // The same name from another connector is somebody else.
+        assert!(!p.is_admin(&who("local", "alice", none)));
+        assert!(!p.is_admin(&who("github", "alice", none)));
+        let admins = Box::leak(Box::new(req(&["admins"])));
+        assert!(p.is_admin(&who("ldap", "x", admins)));
+        assert!(!p.is_admin(&who("github", "x", admins)));
+        // A group literally named `ldap:admins` elsewhere (a GitHub org `ldap`, team `admins`)
+        // is not the directory's group.
+        let spoof = Box::leak(Box::new(req(&["ldap:admins"])));
+        assert!(!p.is_admin(&who("github", "x", spoof)));
+        // A colon that names no connector is part of the name, as GitHub's `org:team`.
+        let team = Box::leak(Box::new(req(&["org:team"])));
+        assert!(p.is_admin(&who("github", "x", team)));
+        // No user name (a connector with none to trust) matches no user pattern.
+        let open: PolicyConfig = serde_norway::from_str("admins: { users: [\"*\"] }").unwrap();
+        let p = Policy::compile(&open, &[]).unwrap();
+        assert!(!p.is_admin(&who("github", "", none)));
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Service {
     pub name: String,
     pub issuer: String,
     pub ttl: i64,
+    /// Audiences of the Gantry access tokens this service takes as a password.
+    pub access_token_audiences: Vec<String>,
 }
 
 /// Registry state shared by requests.
@@ -129,6 +131,7 @@ impl Registry {
                     .as_deref()
                     .and_then(crate::config::parse_duration)
                     .map_or(300, |d| d.as_secs() as i64),
+                access_token_audiences: s.access_token_audiences.clone(),
             })
             .collect();
         let login_clients = cfg
@@ -204,11 +207,13 @@ impl Provider {
         }
     }
 
-    /// Check Basic credentials, through the cache.
+    /// Check Basic credentials from the client at `addr`, through the cache. A cached answer
+    /// costs nothing and is not throttled; a check that reaches the connector is.
     pub async fn registry_login(
         &self,
         user: &str,
         password: &str,
+        addr: std::net::IpAddr,
     ) -> Result<Identity, RegistryError> {
         if user.is_empty() || password.is_empty() {
             return Err(RegistryError::Unauthorized(
@@ -223,21 +228,21 @@ impl Provider {
         let conn = self
             .registry_connector()
             .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
-        if !self.throttle.allowed(now, user, "registry") {
+        if self.credential_check_locked(user, addr).await {
             return Err(RegistryError::Unauthorized(
-                "too many failed logins; try again later".into(),
+                "too many failed logins from this address; try again later".into(),
             ));
         }
         match conn.login(user, password).await {
             Ok(Some(id)) => {
-                self.throttle.succeeded(user);
+                self.throttle.succeeded(user, addr);
                 self.metrics.login(conn.id(), "success");
                 self.remember_groups(&id).await;
                 self.registry.remember(slot, id.clone(), now);
                 Ok(id)
             }
             Ok(None) => {
-                self.throttle.failed(now, user, "registry");
+                self.throttle.failed(now, user, addr);
                 self.metrics.login(conn.id(), "failure");
                 Err(RegistryError::Unauthorized(
                     "invalid username or password".into(),
@@ -252,14 +257,33 @@ impl Provider {
     }
 
     /// A Gantry access token as the password (what a pipeline holds after token exchange):
-    /// the identity its claims carry. Its groups are there only if it was issued with the
+    /// the identity its claims carry, if the token was issued to an audience `service` lists
+    /// in `accessTokenAudiences`. A token issued to any other application is no registry
+    /// password: that application did not ask for registry access, and must not gain it by
+    /// replaying its users' tokens. Its groups are there only if it was issued with the
     /// `groups` scope.
-    pub async fn registry_access_token(&self, token: &str) -> Result<Identity, RegistryError> {
+    pub async fn registry_access_token(
+        &self,
+        token: &str,
+        service: &str,
+    ) -> Result<Identity, RegistryError> {
         let invalid = || RegistryError::Unauthorized("invalid or expired access token".into());
         let c = self
             .verify_access_token(token)
             .await
             .map_err(|_| invalid())?;
+        let accepted = self
+            .registry
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .is_some_and(|s| s.access_token_audiences.iter().any(|a| c.aud.contains(a)));
+        if !accepted {
+            tracing::info!(service, aud = ?c.aud, "registry: an access token for another audience was refused");
+            return Err(RegistryError::Unauthorized(
+                "this access token was not issued for the registry".into(),
+            ));
+        }
         let (user_id, connector_id) = Identity::parse_subject(&c.sub).ok_or_else(invalid)?;
         Ok(Identity {
             user_id,
@@ -359,13 +383,22 @@ impl Provider {
             .iter()
             .find(|s| s.name == service)
             .ok_or_else(|| RegistryError::BadRequest(format!("unknown service `{service}`")))?;
+        // What the registry logs as the account; decisions use the policy's name below.
         let user = if identity.preferred_username.is_empty() {
             identity.username.as_str()
         } else {
             identity.preferred_username.as_str()
         };
+        let policy_user = self.policy_user(
+            &identity.connector_id,
+            &identity.user_id,
+            &identity.preferred_username,
+        );
+        let connectors = self.connector_ids();
         let subject = Subject {
-            user,
+            connector: &identity.connector_id,
+            connectors: &connectors,
+            user: &policy_user,
             email: &identity.email,
             groups: &identity.groups,
         };
@@ -375,7 +408,7 @@ impl Provider {
             let d = policy
                 .compiled
                 .registry(&subject, &s.kind, &s.name, &s.actions);
-            tracing::debug!(user, kind = %s.kind, name = %s.name, requested = ?s.actions, granted = ?d.granted, allowed_by = ?d.allowed_by, denied_by = ?d.denied_by, "registry access");
+            tracing::debug!(user = %policy_user, kind = %s.kind, name = %s.name, requested = ?s.actions, granted = ?d.granted, allowed_by = ?d.allowed_by, denied_by = ?d.denied_by, "registry access");
             match access
                 .iter_mut()
                 .find(|a| a.kind == s.kind && a.name == s.name)

@@ -23,7 +23,7 @@ async fn app() -> TestApp {
 }
 
 /// Sign in to /admin with a fresh browser; the browser and the page it lands on.
-async fn sign_in(app: &TestApp, user: &str) -> (reqwest::Client, reqwest::Response) {
+pub(crate) async fn sign_in(app: &TestApp, user: &str) -> (reqwest::Client, reqwest::Response) {
     let b = app.browser();
     let home = app.url("/admin");
     let landed = walk(&b, &home, user, "password", |u| {

@@ -131,7 +131,6 @@ expiry:
     reuseInterval: 30s
 rateLimits:
   perAddress: {{ perMinute: 0, burst: 0 }}
-  perUser: {{ perMinute: 0, burst: 0 }}
 staticClients:
   - id: rp
     name: Relying Party

@@ -515,6 +515,45 @@ async fn registry_tokens_have_the_registry_shape_and_bad_requests_get_registry_e
 }
 
 #[tokio::test]
+async fn only_access_tokens_issued_to_a_listed_audience_are_registry_passwords() {
+    let extra = format!(
+        "{POLICY}registry:\n  services:\n    - {{ name: registry.test, issuer: gantry-test, accessTokenAudiences: [ci-bot] }}\n    - {{ name: open.test, issuer: gantry-test, accessTokenAudiences: [rp] }}\n    - {{ name: none.test, issuer: gantry-test }}\n"
+    );
+    let app = TestApp::start_with(Opts {
+        extra_yaml: extra,
+        ..Default::default()
+    })
+    .await;
+    // An access token the example app `rp` holds for its user.
+    let t = app.tokens("openid groups").await;
+    let access = t["access_token"].as_str().unwrap();
+    let ask = |service: &'static str| {
+        let app = &app;
+        async move {
+            token(
+                app,
+                Some(("admin", access)),
+                &[
+                    ("service", service),
+                    ("scope", "repository:team-a/app:pull"),
+                ],
+            )
+            .await
+        }
+    };
+    // Issued to rp: not a password where only ci-bot's tokens are, nor where none are.
+    let (s, h, b) = ask("registry.test").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(h.contains_key("www-authenticate"));
+    assert_eq!(b["errors"][0]["code"], "UNAUTHORIZED");
+    assert_eq!(ask("none.test").await.0, StatusCode::UNAUTHORIZED);
+    // Where rp's tokens are listed, the same token is the user's password.
+    let (s, _, b) = ask("open.test").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(jwt_claims(b["token"].as_str().unwrap())["aud"], "open.test");
+}
+
+#[tokio::test]
 async fn checked_credentials_are_cached_briefly_and_a_removed_user_stops_within_the_cache_lifetime()
 {
     let extra = format!(

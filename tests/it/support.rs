@@ -249,6 +249,19 @@ staticPasswords:
             .expect("client")
     }
 
+    /// A browser behind a trusted proxy that names it as `addr` in `X-Forwarded-For` (the app
+    /// must trust loopback in `rateLimits.trustedProxies`).
+    pub fn browser_from(&self, addr: &str) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-forwarded-for", addr.parse().expect("address header"));
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .default_headers(h)
+            .build()
+            .expect("client")
+    }
+
     pub async fn post_token(
         &self,
         form: &[(&str, &str)],

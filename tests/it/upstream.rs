@@ -156,6 +156,63 @@ async fn a_login_through_the_provider_maps_its_claims_and_groups() {
     assert!(t["refresh_token"].is_string());
 }
 
+/// Sign in to the admin client through the `upstream` connector as `login`; what
+/// `admin_sign_in` (the admin callback's library call) answers.
+async fn admin_sign_in_through_upstream(
+    app: &TestApp,
+    login: &str,
+) -> Result<(String, gantry::admin::Admin), gantry::admin::AdminError> {
+    let b = app.browser();
+    let verifier = gantry::secret::random_token(32);
+    let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+    let callback = app.url("/admin/callback");
+    let auth = reqwest::Url::parse_with_params(
+        &app.url("/auth"),
+        &[
+            ("client_id", gantry::admin::ADMIN_CLIENT),
+            ("redirect_uri", callback.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid email profile groups"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("connector_id", "upstream"),
+        ],
+    )
+    .unwrap();
+    let back = walk(&b, auth.as_str(), login, "any", |u| {
+        u.starts_with(&callback)
+    })
+    .await;
+    let code = query_param(&back, "code").expect("code");
+    app.provider.admin_sign_in(&code, &verifier).await
+}
+
+#[tokio::test]
+async fn an_upstream_user_called_admin_is_not_the_admin() {
+    // An old-style policy: the unqualified name of the local admin.
+    let app =
+        gantry_behind_provider("policy:\n  admins: { users: [admin, \"upstream:boss+\"] }\n").await;
+    // `admin+`: sub `admin+`, and name and preferred_username `admin`, as a provider that lets
+    // users pick their display name would send.
+    let r = admin_sign_in_through_upstream(&app, "admin+").await;
+    assert!(
+        matches!(r, Err(gantry::admin::AdminError::Forbidden(_))),
+        "{r:?}"
+    );
+    // The provider's stable id, qualified with the connector, names an admin.
+    let (_, admin) = admin_sign_in_through_upstream(&app, "boss+")
+        .await
+        .expect("boss+ is an admin");
+    assert_eq!(
+        (admin.connector.as_str(), admin.name.as_str()),
+        ("upstream", "boss+")
+    );
+    // The local `admin` still is one, by its username.
+    let (_, r) = crate::admin::sign_in(&app, "admin@example.com").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the callback signs in");
+}
+
 #[tokio::test]
 async fn refresh_goes_upstream_reads_new_groups_and_ends_when_the_provider_revokes() {
     let app = gantry_behind_provider("").await;
@@ -302,6 +359,14 @@ async fn gantry_federates_behind_another_gantry() {
 
 /// An ID token straight from the provider for `client`, as a CI system would hold one.
 async fn provider_id_token(client: &(String, String), redirect: &str, login: &str) -> String {
+    provider_tokens(client, redirect, login).await["id_token"]
+        .as_str()
+        .expect("id_token")
+        .to_string()
+}
+
+/// The provider's token answer to `client` for `login`, through its code flow.
+async fn provider_tokens(client: &(String, String), redirect: &str, login: &str) -> Value {
     let b = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -324,7 +389,7 @@ async fn provider_id_token(client: &(String, String), redirect: &str, login: &st
     .unwrap();
     let back = walk(&b, auth.as_str(), login, "any", |u| u.starts_with(redirect)).await;
     let code = query_param(&back, "code").expect("code from the provider");
-    let t: Value = reqwest::Client::new()
+    reqwest::Client::new()
         .post(format!("{}/token", upstream()))
         .basic_auth(&client.0, Some(&client.1))
         .form(&[
@@ -338,8 +403,7 @@ async fn provider_id_token(client: &(String, String), redirect: &str, login: &st
         .unwrap()
         .json()
         .await
-        .unwrap();
-    t["id_token"].as_str().expect("id_token").to_string()
+        .unwrap()
 }
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -373,6 +437,7 @@ registry:
   services:
     - name: registry.test
       issuer: gantry-test
+      accessTokenAudiences: [peer]
 policy:
   rules:
     - name: ci
@@ -478,6 +543,112 @@ policy:
         (StatusCode::BAD_REQUEST, Some("invalid_grant")),
         "{b}"
     );
+}
+
+const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+#[tokio::test]
+async fn an_upstream_access_token_is_exchanged_only_when_the_provider_says_it_is_gantrys() {
+    let redirect = "http://127.0.0.1:9/ci";
+    // Gantry's client at the provider, and another application of the same provider.
+    let ours = register(redirect).await;
+    let wiki = register(redirect).await;
+    let up = upstream();
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            r#"connectors:
+  - type: oidc
+    id: ci
+    name: CI
+    config:
+      issuer: {up}
+      clientID: {}
+      clientSecret: {}
+      redirectURI: @ISSUER@/callback
+      insecureEnableGroups: true
+      allowTokenExchange: true
+"#,
+            ours.0, ours.1
+        ),
+        extra_clients: format!(
+            r#"  - id: cli-public
+    public: true
+  - id: cli-exchanging
+    public: true
+    grantTypes: ["{EXCHANGE}"]
+"#
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let login = account("pipeline", &["ci-pushers"]);
+    let token_of = |client: &(String, String)| {
+        let login = login.clone();
+        let client = client.clone();
+        async move {
+            provider_tokens(&client, redirect, &login).await["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_string()
+        }
+    };
+    let (mine, theirs) = (token_of(&ours).await, token_of(&wiki).await);
+    let exchange = |token: String, client: (&'static str, Option<&'static str>)| {
+        let app = &app;
+        async move {
+            let form = [
+                ("grant_type", EXCHANGE),
+                ("connector_id", "ci"),
+                ("subject_token", token.as_str()),
+                ("subject_token_type", ACCESS_TOKEN),
+                ("scope", "openid groups"),
+                ("client_id", client.0),
+            ];
+            let mut r = reqwest::Client::new().post(app.url("/token"));
+            if let Some(secret) = client.1 {
+                r = r.basic_auth(client.0, Some(secret));
+            }
+            let r = r
+                .form(if client.1.is_some() {
+                    &form[..5]
+                } else {
+                    &form[..]
+                })
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let peer = ("peer", Some("peer-secret"));
+    // Issued to Gantry's clientID: the provider's introspection says so.
+    let (s, b) = exchange(mine.clone(), peer).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let c = jwt_claims(b["access_token"].as_str().unwrap());
+    assert_eq!(c["groups"], serde_json::json!(["ci-pushers"]));
+    // The same user's token held by the wiki: valid at the provider's userinfo, but not ours.
+    let (s, b) = exchange(theirs, peer).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{b}"
+    );
+    assert!(
+        b["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("another client"),
+        "{b}"
+    );
+    // A public client may not exchange unless its grant list names token exchange.
+    let (s, b) = exchange(mine.clone(), ("cli-public", None)).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client")),
+        "{b}"
+    );
+    let (s, b) = exchange(mine, ("cli-exchanging", None)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 }
 
 #[tokio::test]

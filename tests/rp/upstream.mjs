@@ -57,6 +57,8 @@ const provider = new Provider(ISSUER, {
     devInteractions: { enabled: true },
     registration: { enabled: true },
     revocation: { enabled: true },
+    // RFC 7662: how Gantry proves an opaque access token was issued to its own client.
+    introspection: { enabled: true },
   },
   claims: {
     openid: ['sub'],

@@ -29,6 +29,8 @@ struct Provider {
     authorization_endpoint: String,
     token: TokenEndpoint,
     userinfo_endpoint: Option<String>,
+    /// RFC 7662, where the provider offers it: how an opaque access token is proved ours.
+    introspection_endpoint: Option<String>,
     jwks: Jwks,
     algorithms: Vec<jsonwebtoken::Algorithm>,
     s256: bool,
@@ -59,6 +61,7 @@ struct Discovery {
     token_endpoint: Option<String>,
     jwks_uri: Option<String>,
     userinfo_endpoint: Option<String>,
+    introspection_endpoint: Option<String>,
     #[serde(default)]
     id_token_signing_alg_values_supported: Vec<String>,
     #[serde(default)]
@@ -163,6 +166,7 @@ impl OidcConnector {
                 post_auth,
             },
             userinfo_endpoint: d.userinfo_endpoint,
+            introspection_endpoint: d.introspection_endpoint,
             jwks: Jwks::new(need(o.jwks_url.clone().or(d.jwks_uri), "jwks_uri")?),
             algorithms,
             s256: d
@@ -293,6 +297,15 @@ impl OidcConnector {
         let url = p.userinfo_endpoint.as_deref().ok_or_else(|| {
             ConnectorError::Rejected("getUserInfo is set but the provider has no userinfo".into())
         })?;
+        self.merge_userinfo_from(url, access_token, c).await
+    }
+
+    async fn merge_userinfo_from(
+        &self,
+        url: &str,
+        access_token: &str,
+        c: &mut Claims,
+    ) -> Result<(), ConnectorError> {
         let ui = upstream::get_json(&self.http, url, Some(access_token)).await?;
         let Some(ui) = ui.as_object() else {
             return Err(ConnectorError::Rejected(
@@ -449,7 +462,7 @@ impl OidcConnector {
             .seal(SEAL_PURPOSE, &serde_json::to_vec(&data).unwrap_or_default())
     }
 
-    /// RFC 8693: the identity an upstream ID token (or access token, through userinfo) proves.
+    /// RFC 8693: the identity an upstream ID token (or access token) proves.
     pub async fn token_identity(
         &self,
         token: &str,
@@ -459,17 +472,7 @@ impl OidcConnector {
         let c = match token_type {
             "urn:ietf:params:oauth:token-type:id_token" => self.verify(&p, token, None).await?,
             "urn:ietf:params:oauth:token-type:access_token" => {
-                let url = p.userinfo_endpoint.as_deref().ok_or_else(|| {
-                    ConnectorError::Rejected("the provider has no userinfo endpoint".into())
-                })?;
-                match upstream::get_json(&self.http, url, Some(token)).await? {
-                    serde_json::Value::Object(o) => o,
-                    _ => {
-                        return Err(ConnectorError::Rejected(
-                            "userinfo is not a JSON object".into(),
-                        ));
-                    }
-                }
+                self.access_token_claims(&p, token).await?
             }
             _ => {
                 return Err(ConnectorError::Rejected(
@@ -479,6 +482,75 @@ impl OidcConnector {
         };
         self.identity(&c)
     }
+
+    /// The claims behind an upstream access token, once the provider has proved the token was
+    /// issued to this connector's `clientID`: a JWT access token whose signature, issuer and
+    /// `aud` verify, or an opaque one that the provider's introspection says is active and
+    /// ours. Userinfo alone proves only that the token is valid somewhere: any other
+    /// application of the same provider could then trade its users' tokens for Gantry's.
+    async fn access_token_claims(
+        &self,
+        p: &Provider,
+        token: &str,
+    ) -> Result<Claims, ConnectorError> {
+        let proven: Claims = if token.split('.').count() == 3 {
+            self.verify(p, token, None).await?
+        } else if let Some(url) = p.introspection_endpoint.as_deref() {
+            let answer = p.token.introspect(&self.http, url, token).await?;
+            let Some(o) = answer.as_object() else {
+                return Err(ConnectorError::Rejected(
+                    "the introspection answer is not a JSON object".into(),
+                ));
+            };
+            introspected_for(o, &self.cfg.client_id, &self.cfg.issuers())
+                .map_err(ConnectorError::Rejected)?;
+            o.clone()
+        } else {
+            return Err(ConnectorError::Rejected(
+                "the provider cannot prove the access token was issued to this connector: it is \
+                 no JWT and the provider offers no introspection endpoint"
+                    .into(),
+            ));
+        };
+        let Some(url) = p.userinfo_endpoint.as_deref() else {
+            return Ok(proven);
+        };
+        let mut c = proven;
+        self.merge_userinfo_from(url, token, &mut c).await?;
+        Ok(c)
+    }
+}
+
+/// Whether an RFC 7662 answer says the token is active and was issued to `client_id` (its
+/// `client_id`, or its `aud`), by one of `issuers` when it names one.
+fn introspected_for(
+    o: &serde_json::Map<String, serde_json::Value>,
+    client_id: &str,
+    issuers: &[String],
+) -> Result<(), String> {
+    if o.get("active") != Some(&serde_json::Value::Bool(true)) {
+        return Err("the provider says the access token is not active".into());
+    }
+    let aud_has = match o.get("aud") {
+        Some(serde_json::Value::String(a)) => a == client_id,
+        Some(serde_json::Value::Array(v)) => v.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if o.get("client_id").and_then(|c| c.as_str()) != Some(client_id) && !aud_has {
+        return Err("the access token was issued to another client".into());
+    }
+    if let Some(iss) = o.get("iss")
+        && !issuers.iter().any(|i| Some(i.as_str()) == iss.as_str())
+    {
+        return Err("the access token was issued by another issuer".into());
+    }
+    if o.get("sub")
+        .and_then(|s| s.as_str())
+        .is_none_or(str::is_empty)
+    {
+        return Err("the introspection answer names no subject".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -502,6 +574,27 @@ mod tests {
 
     fn claims(v: serde_json::Value) -> Claims {
         v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn introspection_must_name_this_client_and_issuer() {
+        let iss = vec!["https://id.example.com".to_string()];
+        let ok = |v: serde_json::Value| introspected_for(v.as_object().unwrap(), "g", &iss);
+        assert!(ok(json!({"active": true, "client_id": "g", "sub": "u"})).is_ok());
+        assert!(ok(json!({"active": true, "aud": ["x", "g"], "sub": "u"})).is_ok());
+        assert!(
+            ok(json!({"active": true, "client_id": "wiki", "sub": "u"}))
+                .unwrap_err()
+                .contains("another client")
+        );
+        assert!(ok(json!({"active": true, "sub": "u"})).is_err());
+        assert!(ok(json!({"active": false, "client_id": "g", "sub": "u"})).is_err());
+        assert!(ok(json!({"active": "true", "client_id": "g", "sub": "u"})).is_err());
+        assert!(ok(json!({"active": true, "client_id": "g"})).is_err());
+        assert!(
+            ok(json!({"active": true, "client_id": "g", "sub": "u", "iss": "https://evil"}))
+                .is_err()
+        );
     }
 
     #[test]

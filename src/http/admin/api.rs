@@ -660,7 +660,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "disabled": {"type": "boolean", "nullable": true}}},
                 "Group": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": GROUP_PATTERN},
                 "ExplainRequest": {"type": "object", "additionalProperties": false, "properties": {
-                    "user": {"type": "string"}, "email": {"type": "string"},
+                    "connector": {"type": "string"}, "user": {"type": "string"}, "email": {"type": "string"},
                     "groups": {"type": "array", "items": {"type": "string"}},
                     "scopes": {"type": "array", "items": {"type": "string", "maxLength": 200, "pattern": SCOPE_PATTERN}},
                     "cluster": cluster_schema}},

@@ -665,6 +665,7 @@ struct PolicyPage {
     csrf: String,
     admin: String,
     yaml: String,
+    connector: String,
     user: String,
     email: String,
     groups: String,
@@ -679,6 +680,7 @@ struct PolicyPage {
 
 #[derive(Deserialize, Default)]
 struct ExplainQuery {
+    connector: Option<String>,
     user: Option<String>,
     email: Option<String>,
     groups: Option<String>,
@@ -766,8 +768,10 @@ fn policy_page(
     notice: &str,
     policy_error: &str,
 ) -> Response {
-    let asked = p.user.is_some() || p.groups.is_some() || p.scopes.is_some();
+    let asked =
+        p.connector.is_some() || p.user.is_some() || p.groups.is_some() || p.scopes.is_some();
     let req = crate::admin::ExplainRequest {
+        connector: p.connector.clone().unwrap_or_default(),
         user: p.user.clone().unwrap_or_default(),
         email: p.email.clone().unwrap_or_default(),
         groups: crate::admin::users::parse_groups(p.groups.as_deref().unwrap_or_default()),
@@ -807,6 +811,7 @@ fn policy_page(
         source: active.source,
         notice: notice.into(),
         policy_error: policy_error.into(),
+        connector: p.connector.unwrap_or_default(),
         user: p.user.unwrap_or_default(),
         email: p.email.unwrap_or_default(),
         groups: p.groups.unwrap_or_default(),
