@@ -155,6 +155,43 @@ fn check_config_command_exits_nonzero_on_errors_and_names_the_key() {
 }
 
 #[test]
+fn check_config_warns_of_policy_names_several_connectors_could_satisfy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.yaml");
+    let run = |yaml: &str| {
+        std::fs::write(&path, yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let base = "issuer: http://127.0.0.1:5556/dex\nstorage: { type: sqlite3, config: { file: x.db } }\n\
+        web: { http: 127.0.0.1:5556 }\nenablePasswordDB: true\n\
+        connectors:\n  - { type: oidc, id: sso, name: SSO, config: { issuer: https://sso.example.com, clientID: g, redirectURI: http://127.0.0.1:5556/dex/callback } }\n";
+    let err = run(&format!(
+        "{base}policy:\n  admins: {{ users: [admin], groups: [\"local:admins\", \"*\"] }}\n  rules:\n    - {{ name: r, groups: [devs], registry: [{{ repositories: [x], actions: [pull] }}] }}\n"
+    ));
+    assert!(err.contains("warning: policy:"), "{err}");
+    assert!(err.contains("`admin`") && err.contains("`devs`"), "{err}");
+    assert!(
+        !err.contains("`local:admins`") && !err.contains("`*`"),
+        "{err}"
+    );
+    // Qualified names: no warning.
+    let err = run(&format!(
+        "{base}policy:\n  admins: {{ users: [\"local:admin\"], groups: [\"sso:admins\"] }}\n"
+    ));
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
 fn the_shipped_configs_are_valid() {
     for f in ["config/dev.yaml", "config/example.yaml"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
