@@ -494,6 +494,15 @@ impl Config {
                     "registry.services[{i}]: name and issuer are required"
                 ));
             }
+            // Registry tokens are signed with Gantry's keys: with Gantry's issuer they would
+            // read as Gantry's own tokens to anyone who checks only the issuer.
+            if svc.issuer.trim_end_matches('/') == self.issuer.trim_end_matches('/') {
+                return bad(format!(
+                    "registry.services[{i}] `{}`: issuer must not be Gantry's issuer; name the \
+                     registry's own (its auth.token.issuer, for example `gantry-registry`)",
+                    svc.name
+                ));
+            }
             if let Some(t) = &svc.token_ttl {
                 match parse_duration(t) {
                     Some(d) if d.as_secs() >= 60 => {}

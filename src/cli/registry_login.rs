@@ -147,7 +147,7 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
     .await?;
     let refresh = tokens["refresh_token"]
         .as_str()
-        .ok_or_else(|| format!("no refresh token: {tokens}"))?;
+        .ok_or_else(|| format!("no refresh token ({})", error_fields(&tokens)))?;
     // Exchange the login's refresh token, once, for an identity token of the registry.
     let reg = post_form(
         &http,
@@ -161,9 +161,12 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
         ],
     )
     .await?;
-    let identity = reg["refresh_token"]
-        .as_str()
-        .ok_or_else(|| format!("the registry token service refused: {reg}"))?;
+    let identity = reg["refresh_token"].as_str().ok_or_else(|| {
+        format!(
+            "the registry token service refused ({})",
+            error_fields(&reg)
+        )
+    })?;
     let mut store = credentials::load();
     store.registries.insert(
         host.clone(),
@@ -176,9 +179,42 @@ async fn run(host: &str, client_id: &str, open_browser: bool) -> Result<(), Stri
     credentials::save(&store).map_err(|e| format!("{}: {e}", credentials::path().display()))
 }
 
+/// What a token answer says went wrong: its `error` and `error_description`, without control
+/// characters, and never the rest: an answer that holds live tokens (an access token without
+/// the refresh token asked for) must not end up in a CI log.
+fn error_fields(answer: &serde_json::Value) -> String {
+    let field = |k: &str| {
+        answer[k].as_str().map(|v| {
+            v.chars()
+                .filter(|c| !c.is_control())
+                .take(300)
+                .collect::<String>()
+        })
+    };
+    match (field("error"), field("error_description")) {
+        (Some(e), Some(d)) => format!("{e}: {d}"),
+        (Some(e), None) => e,
+        _ => "the answer names no error".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_answer_is_reported_without_its_tokens() {
+        let live = serde_json::json!({"access_token": "eyJhbGciOi.secret.sig", "id_token": "eyJ.x.y",
+                                      "token_type": "Bearer"});
+        let shown = error_fields(&live);
+        assert!(
+            !shown.contains("eyJ") && !shown.contains("secret"),
+            "{shown}"
+        );
+        let refused =
+            serde_json::json!({"error": "invalid_grant", "error_description": "bad\u{1b}[2Jcode"});
+        assert_eq!(error_fields(&refused), "invalid_grant: bad[2Jcode");
+    }
 
     #[test]
     fn bearer_challenges_parse() {

@@ -65,6 +65,15 @@ impl Provider {
     /// A valid, unrevoked access token's claims.
     pub async fn verify_access_token(&self, token: &str) -> Result<Claims, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "invalid access token");
+        // RFC 9068: only a token made as an access token is one. ID tokens and registry
+        // tokens are signed with the same keys and can carry the same claims.
+        let typ = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.typ)
+            .map(|t| t.to_ascii_lowercase());
+        if typ.as_deref() != Some("at+jwt") && typ.as_deref() != Some("application/at+jwt") {
+            return Err(invalid());
+        }
         let claims: Claims = self
             .keys
             .verify(token, &self.validation(true))

@@ -153,6 +153,15 @@ async fn forged_and_misused_tokens_are_refused_wherever_a_token_is_presented() {
             registry["token"].as_str().unwrap().to_string(),
         ),
         (
+            "an access token's claims signed by Gantry's own key with typ JWT",
+            app.provider
+                .keys
+                .signer()
+                .unwrap()
+                .sign(&jwt_claims(access), "JWT")
+                .unwrap(),
+        ),
+        (
             "a refresh token used as an access token",
             t["refresh_token"].as_str().unwrap().to_string(),
         ),

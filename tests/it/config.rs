@@ -113,6 +113,12 @@ fn mistakes_are_reported_with_their_key() {
             format!("{DEX_DEV}connectors:\n- type: github\n  id: gh\n  name: GitHub\n"),
             "github",
         ),
+        (
+            format!(
+                "{DEX_DEV}registry:\n  services:\n    - {{ name: r, issuer: \"http://127.0.0.1:5556/dex/\" }}\n"
+            ),
+            "issuer must not be Gantry's issuer",
+        ),
     ];
     for (yaml, want) in cases {
         let err = Config::parse(&yaml)
