@@ -2,7 +2,7 @@
 //! (`docker-credential-gantry get|store|erase|list`).
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -54,24 +54,8 @@ pub fn load() -> Store {
 
 /// Write the store readable by its owner only: it holds long-lived secrets.
 pub fn save(store: &Store) -> std::io::Result<()> {
-    let p = path();
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = p.with_extension("tmp");
-    {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o.open(&tmp)?;
-        f.write_all(
-            serde_json::to_string_pretty(store)
-                .unwrap_or_default()
-                .as_bytes(),
-        )?;
-    }
-    std::fs::rename(tmp, p)
+    let data = serde_json::to_string_pretty(store).map_err(std::io::Error::other)?;
+    super::private_file::write(&path(), data.as_bytes())
 }
 
 /// What docker hands a helper to store.

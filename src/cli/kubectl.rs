@@ -4,7 +4,6 @@
 //! around get-or-refresh makes parallel kubectl calls cause one login or one refresh.
 //! Nothing but the ExecCredential goes to stdout.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -88,19 +87,8 @@ fn read_cache(p: &Path) -> Option<Cache> {
 }
 
 fn write_cache(p: &Path, c: &Cache) -> std::io::Result<()> {
-    if let Some(d) = p.parent() {
-        std::fs::create_dir_all(d)?;
-    }
-    let tmp = p.with_extension("tmp");
-    {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o.open(&tmp)?;
-        f.write_all(serde_json::to_string(c).unwrap_or_default().as_bytes())?;
-    }
-    std::fs::rename(tmp, p)
+    let data = serde_json::to_string(c).map_err(std::io::Error::other)?;
+    super::private_file::write(p, data.as_bytes())
 }
 
 /// An error with its causes, which say what actually failed (refused, TLS, DNS).

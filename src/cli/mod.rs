@@ -4,6 +4,7 @@ pub mod credentials;
 mod kubectl;
 mod loopback;
 mod policy;
+mod private_file;
 mod registry_login;
 mod serve;
 

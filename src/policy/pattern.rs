@@ -131,16 +131,52 @@ impl Pattern {
     }
 }
 
+/// Whether `s` matches `p`, as a set of pattern positions advanced one character at a time:
+/// work is at most 2 x |p| x |s| steps whatever the input. The obvious backtracking match is
+/// exponential in the number of stars (`**/**/**/**/x` against a long repository name
+/// took seconds of CPU per registry scope).
 fn glob(p: &[Token], s: &[char]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(Token::Char(c)) => s.first() == Some(c) && glob(&p[1..], &s[1..]),
-        Some(Token::Star) => (0..=s.len())
-            .take_while(|&i| i == 0 || s[i - 1] != '/')
-            .any(|i| glob(&p[1..], &s[i..])),
-        Some(Token::DoubleStar) => (0..=s.len()).any(|i| glob(&p[1..], &s[i..])),
-        Some(Token::Var(_)) => false,
+    glob_counted(p, s).0
+}
+
+/// The match and the number of state steps it took (the tests bound the latter).
+fn glob_counted(p: &[Token], s: &[char]) -> (bool, usize) {
+    let mut steps = 0usize;
+    let mut reach = vec![false; p.len() + 1];
+    reach[0] = true;
+    // A star may match nothing: whoever reaches it also reaches what follows it.
+    let close = |reach: &mut Vec<bool>, steps: &mut usize| {
+        for j in 0..p.len() {
+            *steps += 1;
+            if reach[j] && matches!(p[j], Token::Star | Token::DoubleStar) {
+                reach[j + 1] = true;
+            }
+        }
+    };
+    close(&mut reach, &mut steps);
+    for &c in s {
+        let mut next = vec![false; p.len() + 1];
+        let mut alive = false;
+        for j in 0..p.len() {
+            steps += 1;
+            if !reach[j] {
+                continue;
+            }
+            match p[j] {
+                Token::Char(pc) if pc == c => next[j + 1] = true,
+                Token::Star if c != '/' => next[j] = true,
+                Token::DoubleStar => next[j] = true,
+                _ => continue,
+            }
+            alive = true;
+        }
+        if !alive {
+            return (false, steps);
+        }
+        reach = next;
+        close(&mut reach, &mut steps);
     }
+    (reach[p.len()], steps)
 }
 
 #[cfg(test)]
@@ -212,6 +248,38 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn matching_work_is_bounded_by_pattern_times_name() {
+        // Stars that can split a long name many ways: backtracking tries every split.
+        let name: String = (0..100).map(|i| format!("s{i}/")).collect::<String>() + "y";
+        for pattern in [
+            "**/**/**/**/**/x",
+            "*a*a*a*a*a*a*a*a*a*b",
+            "**a**a**a**a**a**b",
+        ] {
+            let p = Pattern::parse(pattern).unwrap();
+            let s: Vec<char> = name.chars().collect();
+            let (matched, steps) = glob_counted(&p.tokens, &s);
+            assert!(!matched, "{pattern}");
+            let bound = 2 * (p.tokens.len() + 1) * (s.len() + 1);
+            assert!(steps <= bound, "{pattern}: {steps} steps, bound {bound}");
+            let a_name = "a".repeat(300);
+            let (matched, steps) = glob_counted(&p.tokens, &a_name.chars().collect::<Vec<_>>());
+            assert!(!matched, "{pattern}");
+            assert!(
+                steps <= 2 * (p.tokens.len() + 1) * 301,
+                "{pattern}: {steps} steps"
+            );
+        }
+        // And it still answers like a glob where a split exists.
+        assert!(m("**/**/x", "a/b/c/x"));
+        assert!(m("*a*b", "xxaxxb"));
+        assert!(!m("*a*b", "xxa/xb"));
+        assert!(m("a**", "a"));
+        assert!(m("**", ""));
+        assert!(!m("a*", ""));
     }
 
     #[test]

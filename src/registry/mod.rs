@@ -383,17 +383,22 @@ impl Provider {
             .iter()
             .find(|s| s.name == service)
             .ok_or_else(|| RegistryError::BadRequest(format!("unknown service `{service}`")))?;
-        // What the registry logs as the account; decisions use the policy's name below.
-        let user = if identity.preferred_username.is_empty() {
-            identity.username.as_str()
-        } else {
-            identity.preferred_username.as_str()
-        };
-        let policy_user = self.policy_user(
+        // The policy's name for the user is also the token's subject, the account the registry
+        // logs: a stable identity, never a display name (which an upstream user chooses, and
+        // which an exchanged token may not carry at all).
+        let mut policy_user = self.policy_user(
             &identity.connector_id,
             &identity.user_id,
             &identity.preferred_username,
         );
+        if policy_user.is_empty() {
+            policy_user = identity.user_id.clone();
+        }
+        if policy_user.is_empty() {
+            return Err(RegistryError::Unauthorized(
+                "this identity has no stable name".into(),
+            ));
+        }
         let connectors = self.connector_ids();
         let subject = Subject {
             connector: &identity.connector_id,
@@ -429,7 +434,7 @@ impl Provider {
         let now = self.clock.now();
         let claims = Claims {
             iss: &svc.issuer,
-            sub: user,
+            sub: &policy_user,
             aud: &svc.name,
             exp: now + svc.ttl,
             nbf: now,

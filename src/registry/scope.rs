@@ -37,19 +37,11 @@ impl ResourceScope {
         if !is_lower_alnum(kind) {
             return bad("the resource type is [a-z0-9]+");
         }
-        if name.is_empty()
-            || name.len() > 255
-            || name.starts_with('/')
-            || name.ends_with('/')
-            || name.contains("//")
-        {
-            return bad("malformed resource name");
-        }
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c))
-        {
-            return bad("the resource name has characters outside [a-z0-9._-/:]");
+        if !is_repository_name(name) {
+            return bad(
+                "the resource name is not a repository name: [host[:port]/]component[/component...], \
+                 each component [a-z0-9]+ joined by `.`, `_`, `__` or dashes, at most 255 characters",
+            );
         }
         let actions: Vec<String> = actions
             .split(',')
@@ -83,6 +75,76 @@ impl ResourceScope {
     }
 }
 
+/// The distribution project's reference grammar for a name (reference/regexp.go): an optional
+/// registry host, then path components. A name outside it (`a/../b`, `a/./b`, `a..b`) could
+/// match a policy glob that the registry would then resolve to something else, or nothing.
+fn is_repository_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 255 {
+        return false;
+    }
+    let mut components: Vec<&str> = name.split('/').collect();
+    if components.len() > 1 {
+        let first = components[0];
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            if !is_host(first) {
+                return false;
+            }
+            components.remove(0);
+        }
+    }
+    components.into_iter().all(is_path_component)
+}
+
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let (mut i, n) = (0, b.len());
+    loop {
+        let run = b[i..].iter().take_while(|x| alnum(**x)).count();
+        if run == 0 {
+            return false;
+        }
+        i += run;
+        if i == n {
+            return true;
+        }
+        let sep = &b[i..];
+        let len = if sep.starts_with(b"__") {
+            2
+        } else if sep[0] == b'.' || sep[0] == b'_' {
+            1
+        } else if sep[0] == b'-' {
+            sep.iter().take_while(|x| **x == b'-').count()
+        } else {
+            return false;
+        };
+        i += len;
+    }
+}
+
+/// `host[:port]`: dot-separated labels of letters, digits and inner dashes.
+fn is_host(h: &str) -> bool {
+    let (host, port) = match h.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (h, None),
+    };
+    if let Some(port) = port
+        && (port.is_empty() || port.len() > 5 || !port.bytes().all(|x| x.is_ascii_digit()))
+    {
+        return false;
+    }
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'-')
+        })
+}
+
 fn is_lower_alnum(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -111,6 +173,28 @@ mod tests {
     }
 
     #[test]
+    fn names_follow_the_distribution_reference_grammar() {
+        for ok in [
+            "a",
+            "library/alpine",
+            "team-a/my_app/v1.2",
+            "a__b/c---d/e.f",
+            "registry.example.com/team/app",
+            "localhost/app",
+            "127.0.0.1:5000/app",
+        ] {
+            assert!(is_repository_name(ok), "{ok}");
+        }
+        assert!(is_repository_name(&"a".repeat(255)));
+        assert!(!is_repository_name(&"a".repeat(256)));
+        for bad in [
+            "a/..", "..", ".", "a/./b", "a//b", "/a", "a/", "a:b", "a/b:c",
+        ] {
+            assert!(!is_repository_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
     fn several_scopes_in_one_parameter_and_across_parameters() -> Result<(), String> {
         let all = ResourceScope::parse_all([
             "repository:a:pull repository:b:push",
@@ -135,6 +219,20 @@ mod tests {
             "repository:a:",
             "repository(x:a:pull",
             "repository:a b:pull",
+            "repository:a/../b:pull",
+            "repository:team-a/../prod/app:push",
+            "repository:./a:pull",
+            "repository:a/.:pull",
+            "repository:a..b:pull",
+            "repository:.a:pull",
+            "repository:a.:pull",
+            "repository:a___b:pull",
+            "repository:-a:pull",
+            "repository:a-:pull",
+            "repository:a/b:c/d:pull",
+            "repository:localhost:/a:pull",
+            "repository:localhost:99999999/a:pull",
+            "repository:-bad.host/a:pull",
         ] {
             assert!(ResourceScope::parse(s).is_err(), "{s:?}");
         }

@@ -493,6 +493,15 @@ async fn registry_tokens_have_the_registry_shape_and_bad_requests_get_registry_e
         vec![("service", "registry.test"), ("scope", "repository:A:pull")],
         vec![("service", "registry.test"), ("scope", "repository")],
         vec![("service", "registry.test"), ("service", "registry.test")],
+        // Inside team-a's glob as text, outside it as a path; not a repository name at all.
+        vec![
+            ("service", "registry.test"),
+            ("scope", "repository:team-a/../prod/app:push"),
+        ],
+        vec![
+            ("service", "registry.test"),
+            ("scope", "repository:team-a/./app:pull"),
+        ],
     ] {
         let (s, _, b) = token(&app, creds, &bad).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad:?}");

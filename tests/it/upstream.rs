@@ -516,6 +516,10 @@ policy:
         granted["access"],
         serde_json::json!([{"type": "repository", "name": "ci/app", "actions": ["push", "pull"]}])
     );
+    // The account the registry logs is the upstream user's stable id, also when the token
+    // carries no name (it was asked for without `profile`).
+    assert!(c.get("name").is_none() && c.get("preferred_username").is_none());
+    assert_eq!(granted["sub"], login.as_str());
     let mut bad = access.clone();
     bad.truncate(bad.len() - 2);
     assert_eq!(reg(bad).await.0, StatusCode::UNAUTHORIZED);
