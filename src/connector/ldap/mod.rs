@@ -9,7 +9,7 @@ pub mod config;
 mod groups;
 mod pool;
 
-use ldap3::{Ldap, LdapError, Scope, SearchEntry, ldap_escape};
+use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
 
 use crate::connector::ConnectorError;
@@ -277,6 +277,47 @@ impl LdapConnector {
             connector_id: self.id.clone(),
             connector_data: serde_json::to_string(&data).ok(),
         })
+    }
+
+    /// The admin's Test: on a new connection, bind as the service account and read the entry
+    /// at `userSearch.baseDN`, then count the groups when `groupSearch` is set. Each step that
+    /// fails says which; nothing passes without the directory having answered.
+    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
+        let mut l = self.pool.fresh_service().await?;
+        let who = match self.pool.bind_dn() {
+            Some(dn) => format!("bound as the service account {dn}"),
+            None => "bound anonymously (no bindDN)".to_string(),
+        };
+        let base = &self.cfg.user_search.base_dn;
+        self.pool.count();
+        let read = l
+            .with_timeout(self.pool.op_timeout)
+            .with_search_options(SearchOptions::new().sizelimit(1))
+            .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await;
+        // The connection was only for this test.
+        let _ = l.unbind().await;
+        let found = match read.map(|r| r.success()) {
+            Ok(Ok((entries, _))) => !entries.is_empty(),
+            Ok(Err(LdapError::LdapResult { result })) if result.rc == 32 => false,
+            Ok(Err(e)) | Err(e) => {
+                return Err(ConnectorError::Unavailable(format!(
+                    "{who}, but the search of userSearch.baseDN `{base}` failed: {e}"
+                )));
+            }
+        };
+        if !found {
+            return Err(ConnectorError::Unavailable(format!(
+                "{who}, but userSearch.baseDN `{base}` does not exist or the service account \
+                 cannot read it"
+            )));
+        }
+        let mut facts = vec![format!("{who} and read userSearch.baseDN `{base}`")];
+        if self.cfg.group_search.is_some() {
+            let groups = self.list_groups().await?;
+            facts.push(format!("searched groups: {} found", groups.len()));
+        }
+        Ok(facts)
     }
 
     /// Every group name under `groupSearch` (for expanding group patterns in RBAC output).
