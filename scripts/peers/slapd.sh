@@ -12,9 +12,10 @@
 # service account cn=readonly,dc=example,dc=org / readonly (read-only);
 # people under ou=people, groups (groupOfNames) under ou=groups:
 #   alice / alice123   admins, developers, and platform (nested: platform is a member of developers)
-#   bob / bob123       developers
+#   bob / bob123       developers (which he shares with alice, an admin: he must not get admins)
 #   carol / carol123   no group
 #   dave / dave123     platform -> developers (through nesting)
+#   frank / frank123   backend only; backend is in developers, developers in engineering
 #   twin / twin123     two entries with uid=twin (ou=people and ou=contractors): ambiguous
 #   cycle-a and cycle-b are members of each other; erin / erin123 is in cycle-a
 set -euo pipefail
@@ -122,11 +123,14 @@ CONF
       person carol people "Carol Clark" carol123
       person dave people "Dave Dunn" dave123
       person erin people "Erin Earl" erin123
+      person frank people "Frank Fox" frank123
       person twin people "Twin One" twin123
       person twin contractors "Twin Two" twin123
       group admins "uid=alice,$P"
       group platform "uid=alice,$P" "uid=dave,$P"
-      group developers "uid=alice,$P" "uid=bob,$P" "cn=platform,$G"
+      group backend "uid=frank,$P"
+      group developers "uid=alice,$P" "uid=bob,$P" "cn=platform,$G" "cn=backend,$G"
+      group engineering "cn=developers,$G"
       group cycle-a "uid=erin,$P" "cn=cycle-b,$G"
       group cycle-b "cn=cycle-a,$G"
     } > "$DIR/seed.ldif"

@@ -305,13 +305,7 @@ impl Connector {
                 l.static_users().len(),
                 if l.uses_db() { "on" } else { "off" }
             )]),
-            Kind::Ldap(l) => {
-                let groups = l.list_groups().await?;
-                Ok(vec![format!(
-                    "bound as the service account and searched groups: {} found",
-                    groups.len()
-                )])
-            }
+            Kind::Ldap(l) => l.probe().await,
             Kind::Oidc(o) => o.probe().await,
             Kind::OAuth(o) => o.probe().await,
             Kind::Saml(s) => s.probe(now).await,

@@ -1220,6 +1220,75 @@ async fn connector_tests_reach_the_directory_and_name_what_fails() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn an_ldap_test_without_group_search_binds_and_reads_the_user_base() {
+    let slapd = crate::ldap::Slapd::shared();
+    let ldap = |id: &str, bind_pw: &str, base: &str| {
+        format!(
+            "  - type: ldap\n    id: {id}\n    name: {id}\n    config:\n      host: 127.0.0.1:{}\n      \
+             insecureNoSSL: true\n      bindDN: cn=readonly,dc=example,dc=org\n      bindPW: {bind_pw}\n      \
+             userSearch: {{ baseDN: \"{base}\", username: uid }}\n",
+            slapd.port
+        )
+    };
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{POLICY}connectors:\n{}{}{}",
+            ldap(
+                "right",
+                "$GANTRY_TEST_LDAP_BINDPW",
+                "ou=people,dc=example,dc=org"
+            ),
+            ldap(
+                "wrong-password",
+                "not-the-password",
+                "ou=people,dc=example,dc=org"
+            ),
+            ldap(
+                "no-such-base",
+                "$GANTRY_TEST_LDAP_BINDPW",
+                "ou=nobody,dc=example,dc=org"
+            ),
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let token = machine_token(&app).await;
+    let test = |id: &'static str| {
+        let (url, token) = (app.url(&format!("/api/v1/connectors/{id}/test")), &token);
+        async move {
+            let r: Value = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r
+        }
+    };
+    let r = test("wrong-password").await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("service bind"), "{r}");
+    let r = test("no-such-base").await;
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("ou=nobody,dc=example,dc=org"),
+        "{r}"
+    );
+    let r = test("right").await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r.to_string().contains("read userSearch.baseDN"),
+        "the facts say what was checked: {r}"
+    );
+}
+
 /// An LDAP connector's config for the shared slapd, as the API takes it (no bindPW).
 fn corp_ldap(slapd: &crate::ldap::Slapd) -> Value {
     serde_json::json!({

@@ -78,7 +78,7 @@ impl Slapd {
         userMatchers:
           - userAttr: DN
             groupAttr: member
-            recursionGroupAttr: DN
+            recursionGroupAttr: member
         nameAttr: cn
 "#
         )
@@ -206,8 +206,8 @@ async fn browser_login_puts_direct_and_nested_groups_in_the_id_token() {
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(
         groups(&t),
-        set(&["admins", "developers", "platform"]),
-        "platform is direct, developers both"
+        set(&["admins", "developers", "platform", "engineering"]),
+        "platform is direct, developers both, engineering through developers"
     );
     let id = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(
@@ -236,7 +236,7 @@ async fn browser_login_puts_direct_and_nested_groups_in_the_id_token() {
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(
         groups(&t),
-        set(&["platform", "developers"]),
+        set(&["platform", "developers", "engineering"]),
         "developers only through platform"
     );
     let (s, t) = password_grant(&app, "erin", "erin123", "openid groups").await;
@@ -249,12 +249,32 @@ async fn browser_login_puts_direct_and_nested_groups_in_the_id_token() {
 }
 
 #[tokio::test]
+async fn nested_groups_climb_to_parent_groups_and_never_to_a_fellow_members_groups() {
+    // Dex's documented nested-groups config (recursionGroupAttr: member) on a groupOfNames
+    // tree: engineering contains developers, which contains backend.
+    let d = Slapd::shared();
+    let app = d.app(&d.plain()).await;
+    let (s, t) = password_grant(&app, "frank", "frank123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        groups(&t),
+        set(&["backend", "developers", "engineering"]),
+        "frank is only in backend: developers and engineering come through nesting"
+    );
+    // bob shares developers with alice, who is in admins (and platform): her groups are
+    // not his.
+    let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(groups(&t), set(&["developers", "engineering"]));
+}
+
+#[tokio::test]
 async fn password_grant_logs_in_through_ldap() {
     let d = Slapd::shared();
     let app = d.app(&d.plain()).await;
     let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
     assert_eq!(s, StatusCode::OK, "{t}");
-    assert_eq!(groups(&t), set(&["developers"]));
+    assert_eq!(groups(&t), set(&["developers", "engineering"]));
     let (s, _) = password_grant(&app, "carol", "carol123", "openid groups").await;
     assert_eq!(s, StatusCode::OK);
 }
@@ -432,7 +452,7 @@ async fn refresh_sees_group_changes_and_refuses_deleted_users() {
 
     let (s, t) = password_grant(&app, &uid, "temp-pass-1", "openid groups offline_access").await;
     assert_eq!(s, StatusCode::OK, "{t}");
-    assert_eq!(groups(&t), set(&["developers"]));
+    assert_eq!(groups(&t), set(&["developers", "engineering"]));
     admin
         .modify(
             &developers,
@@ -557,7 +577,7 @@ async fn a_directory_outage_fails_clearly_and_logins_recover_without_a_restart()
     slapd_script(&["restart", &dir_s]);
     let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
     assert_eq!(s, StatusCode::OK, "logins recover: {t}");
-    assert_eq!(groups(&t), set(&["developers"]));
+    assert_eq!(groups(&t), set(&["developers", "engineering"]));
     slapd_script(&["stop", &dir_s]);
 }
 
@@ -582,9 +602,9 @@ async fn a_login_takes_a_known_number_of_directory_round_trips() {
         StatusCode::OK
     );
     let (ops1, dials1) = ops();
-    // user search + user bind + the search for bob's groups + the (empty) search for groups
-    // containing developers.
-    assert_eq!(ops1 - ops0, 4);
+    // user search + user bind + one search per level of groups: bob's (developers), their
+    // parents (engineering), and the (empty) search for engineering's parents.
+    assert_eq!(ops1 - ops0, 5);
     assert_eq!(
         dials1, dials0,
         "a warm login opens no connection: both pools reuse theirs"
@@ -603,7 +623,7 @@ async fn the_next_host_takes_over_when_the_first_is_down() {
         .await;
     let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
     assert_eq!(s, StatusCode::OK, "{t}");
-    assert_eq!(groups(&t), set(&["developers"]));
+    assert_eq!(groups(&t), set(&["developers", "engineering"]));
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The `type: ldap` connector config, in Dex's keys and meaning. Gantry adds a host list for
-//! failover, `recursionGroupAttr` on user matchers for nested groups, and two timeouts.
+//! failover and two timeouts.
 
 use serde::Deserialize;
 
@@ -74,6 +74,7 @@ pub struct GroupSearch {
     /// Dex's older single-matcher keys.
     pub user_attr: Option<String>,
     pub group_attr: Option<String>,
+    pub recursion_group_attr: Option<String>,
     pub name_attr: Option<String>,
 }
 
@@ -82,8 +83,9 @@ pub struct GroupSearch {
 pub struct UserMatcher {
     pub user_attr: String,
     pub group_attr: String,
-    /// Gantry: follow groups that are members of groups. The attribute of a found group whose
-    /// values are matched against `groupAttr` of its parents (`DN` for the entry's DN).
+    /// Follow groups that are members of groups, as Dex does: the attribute of a parent group
+    /// that lists its member groups' DNs (`member`, `uniqueMember`). The parents of a found
+    /// group are the groups whose `recursionGroupAttr` equals the found group's DN.
     pub recursion_group_attr: Option<String>,
 }
 
@@ -126,12 +128,29 @@ impl LdapConfig {
                 return Err(format!("config.{k} `{d}`: not a duration"));
             }
         }
-        if let Some(g) = &c.group_search
-            && g.matchers().is_empty()
-        {
-            return Err(
-                "config.groupSearch: userMatchers (or userAttr and groupAttr) are required".into(),
-            );
+        if let Some(g) = &c.group_search {
+            if g.matchers().is_empty() {
+                return Err(
+                    "config.groupSearch: userMatchers (or userAttr and groupAttr) are required"
+                        .into(),
+                );
+            }
+            for m in g.matchers() {
+                check_filter_attr("groupAttr", &m.group_attr)?;
+                if let Some(r) = &m.recursion_group_attr {
+                    check_filter_attr("recursionGroupAttr", r)?;
+                    // Gantry once read `DN` here as "the found group's DN"; in Dex's meaning it
+                    // would name an attribute no entry has, and nesting would silently stop.
+                    if r.eq_ignore_ascii_case("DN") {
+                        return Err(
+                            "config.groupSearch.recursionGroupAttr `DN`: name the attribute \
+                             of a parent group that lists its member groups (member, \
+                             uniqueMember), as in Dex"
+                                .into(),
+                        );
+                    }
+                }
+            }
         }
         Ok(c)
     }
@@ -147,6 +166,21 @@ impl LdapConfig {
     }
 }
 
+/// An attribute that goes into a search filter as `(attr=value)`: an attribute description
+/// (RFC 4512), so that no character of it can change the filter's structure.
+fn check_filter_attr(key: &str, a: &str) -> Result<(), String> {
+    let ok = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ';' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "config.groupSearch.{key} `{a}`: not an attribute name"
+        ))
+    }
+}
+
 impl GroupSearch {
     /// The matchers, with Dex's older `userAttr`/`groupAttr` pair as one of them.
     pub fn matchers(&self) -> Vec<UserMatcher> {
@@ -155,7 +189,7 @@ impl GroupSearch {
             m.push(UserMatcher {
                 user_attr: u.clone(),
                 group_attr: g.clone(),
-                recursion_group_attr: None,
+                recursion_group_attr: self.recursion_group_attr.clone(),
             });
         }
         m
@@ -197,6 +231,45 @@ groupSearch:
         let c = LdapConfig::from_value(&v).unwrap();
         assert_eq!(c.hosts(), vec!["ldap.example.com:636"]);
         assert_eq!(c.group_search.unwrap().matchers().len(), 1);
+    }
+
+    fn with_group_search(gs: serde_json::Value) -> Result<LdapConfig, String> {
+        LdapConfig::from_value(&serde_json::json!({
+            "host": "h:1", "userSearch": {"baseDN": "x", "username": "uid"}, "groupSearch": gs
+        }))
+    }
+
+    #[test]
+    fn recursion_group_attr_is_read_where_dex_reads_it() {
+        // Dex's nested-groups example: userMatchers[].recursionGroupAttr.
+        let c = with_group_search(serde_json::json!({"baseDN": "g", "userMatchers": [
+            {"userAttr": "DN", "groupAttr": "member", "recursionGroupAttr": "member"}
+        ]}))
+        .unwrap();
+        let m = c.group_search.unwrap().matchers();
+        assert_eq!(m[0].recursion_group_attr.as_deref(), Some("member"));
+        // Dex's older top-level keys carry it too.
+        let c = with_group_search(serde_json::json!({"baseDN": "g", "userAttr": "DN",
+            "groupAttr": "uniqueMember", "recursionGroupAttr": "uniqueMember"}))
+        .unwrap();
+        let m = c.group_search.unwrap().matchers();
+        assert_eq!(m[0].recursion_group_attr.as_deref(), Some("uniqueMember"));
+    }
+
+    #[test]
+    fn recursion_group_attr_dn_and_non_attributes_are_refused() {
+        for bad in ["DN", "dn", "member)(cn=*", "", "mem ber"] {
+            let e = with_group_search(serde_json::json!({"baseDN": "g", "userMatchers": [
+                {"userAttr": "DN", "groupAttr": "member", "recursionGroupAttr": bad}
+            ]}))
+            .unwrap_err();
+            assert!(e.contains("recursionGroupAttr"), "{bad}: {e}");
+        }
+        let e = with_group_search(serde_json::json!({"baseDN": "g", "userMatchers": [
+            {"userAttr": "DN", "groupAttr": "member=*"}
+        ]}))
+        .unwrap_err();
+        assert!(e.contains("groupAttr"), "{e}");
     }
 
     #[test]

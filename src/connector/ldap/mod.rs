@@ -1,25 +1,21 @@
 //! The LDAP connector: find the user with the service account, bind as the user's DN to check
-//! the password, then read groups (nested ones through `recursionGroupAttr`).
+//! the password, then read groups (nested ones through `recursionGroupAttr`, in `groups`).
 //!
 //! Never sends an empty password to a bind (an unauthenticated bind succeeds on many servers),
 //! never puts a username in a filter unescaped (RFC 4515), and never picks one of several
 //! entries that match a username.
 
 pub mod config;
+mod groups;
 mod pool;
 
-use std::collections::HashSet;
-
-use ldap3::{Ldap, LdapError, Scope, SearchEntry, ldap_escape};
+use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
 
 use crate::connector::ConnectorError;
 use crate::identity::Identity;
-use config::{LdapConfig, UserMatcher};
+use config::LdapConfig;
 use pool::{Pool, Unavailable};
-
-/// How deep nested groups are followed.
-const MAX_GROUP_DEPTH: usize = 10;
 
 #[derive(Debug)]
 pub struct LdapConnector {
@@ -199,7 +195,7 @@ impl LdapConnector {
         }
     }
 
-    /// Groups of a user entry: direct, then parents of those groups up to `MAX_GROUP_DEPTH`.
+    /// Groups of a user entry: direct, then their parents (see `groups`).
     async fn groups(&self, user: &SearchEntry) -> Result<Vec<String>, ConnectorError> {
         let Some(gs) = &self.cfg.group_search else {
             return Ok(Vec::new());
@@ -207,71 +203,41 @@ impl LdapConnector {
         let name_attr = gs.name_attr.clone().unwrap_or_else(|| "cn".into());
         let mut names: Vec<String> = Vec::new();
         for m in gs.matchers() {
-            let mut seen: HashSet<String> = HashSet::new();
-            let mut values = all(user, &m.user_attr);
-            for depth in 0..=MAX_GROUP_DEPTH {
-                if values.is_empty() {
-                    break;
-                }
-                if depth == MAX_GROUP_DEPTH {
-                    tracing::warn!(connector = %self.id, "ldap: nested groups deeper than {MAX_GROUP_DEPTH}; stopped");
-                    break;
-                }
-                let found = self.groups_matching(gs, &m, &name_attr, &values).await?;
-                values = Vec::new();
-                for g in found {
-                    // The DN identifies a group: a cycle meets a DN it has seen and stops there.
-                    if !seen.insert(g.dn.to_lowercase()) {
-                        continue;
-                    }
-                    for n in all(&g, &name_attr) {
-                        if !names.contains(&n) {
-                            names.push(n);
-                        }
-                    }
-                    if let Some(r) = &m.recursion_group_attr {
-                        values.extend(all(&g, r));
-                    }
-                }
-                if m.recursion_group_attr.is_none() {
-                    break;
+            let found = groups::walk(&gs.filter, &m, all(user, &m.user_attr), |filter| {
+                self.search_groups(gs, &name_attr, filter)
+            })
+            .await?;
+            for n in found {
+                if !names.contains(&n) {
+                    names.push(n);
                 }
             }
         }
         Ok(names)
     }
 
-    async fn groups_matching(
+    async fn search_groups(
         &self,
         gs: &config::GroupSearch,
-        m: &UserMatcher,
         name_attr: &str,
-        values: &[String],
-    ) -> Result<Vec<SearchEntry>, ConnectorError> {
-        let clauses: String = values
-            .iter()
-            .map(|v| format!("({}={})", m.group_attr, ldap_escape(v.as_str())))
-            .collect();
-        let clause = if values.len() == 1 {
-            clauses
-        } else {
-            format!("(|{clauses})")
-        };
-        let filter = and(&gs.filter, clause);
-        let mut attrs = vec![name_attr.to_string()];
-        attrs.extend(
-            m.recursion_group_attr
-                .clone()
-                .filter(|a| !a.eq_ignore_ascii_case("DN")),
-        );
+        filter: String,
+    ) -> Result<Vec<groups::Found>, ConnectorError> {
+        let attrs = vec![name_attr.to_string()];
         let (base, sc, t) = (gs.base_dn.clone(), scope(&gs.scope), self.pool.op_timeout);
-        Ok(self
+        let entries = self
             .pool
             .with_service(|l| {
                 self.pool.count();
                 search(l, t, base.clone(), sc, filter.clone(), attrs.clone())
             })
-            .await?)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .map(|e| groups::Found {
+                names: all(&e, name_attr),
+                dn: e.dn,
+            })
+            .collect())
     }
 
     async fn identity(&self, username: &str, e: &SearchEntry) -> Result<Identity, ConnectorError> {
@@ -311,6 +277,47 @@ impl LdapConnector {
             connector_id: self.id.clone(),
             connector_data: serde_json::to_string(&data).ok(),
         })
+    }
+
+    /// The admin's Test: on a new connection, bind as the service account and read the entry
+    /// at `userSearch.baseDN`, then count the groups when `groupSearch` is set. Each step that
+    /// fails says which; nothing passes without the directory having answered.
+    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
+        let mut l = self.pool.fresh_service().await?;
+        let who = match self.pool.bind_dn() {
+            Some(dn) => format!("bound as the service account {dn}"),
+            None => "bound anonymously (no bindDN)".to_string(),
+        };
+        let base = &self.cfg.user_search.base_dn;
+        self.pool.count();
+        let read = l
+            .with_timeout(self.pool.op_timeout)
+            .with_search_options(SearchOptions::new().sizelimit(1))
+            .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+            .await;
+        // The connection was only for this test.
+        let _ = l.unbind().await;
+        let found = match read.map(|r| r.success()) {
+            Ok(Ok((entries, _))) => !entries.is_empty(),
+            Ok(Err(LdapError::LdapResult { result })) if result.rc == 32 => false,
+            Ok(Err(e)) | Err(e) => {
+                return Err(ConnectorError::Unavailable(format!(
+                    "{who}, but the search of userSearch.baseDN `{base}` failed: {e}"
+                )));
+            }
+        };
+        if !found {
+            return Err(ConnectorError::Unavailable(format!(
+                "{who}, but userSearch.baseDN `{base}` does not exist or the service account \
+                 cannot read it"
+            )));
+        }
+        let mut facts = vec![format!("{who} and read userSearch.baseDN `{base}`")];
+        if self.cfg.group_search.is_some() {
+            let groups = self.list_groups().await?;
+            facts.push(format!("searched groups: {} found", groups.len()));
+        }
+        Ok(facts)
     }
 
     /// Every group name under `groupSearch` (for expanding group patterns in RBAC output).

@@ -89,6 +89,11 @@ impl Pool {
         })
     }
 
+    /// The service account's DN; `None` binds anonymously.
+    pub fn bind_dn(&self) -> Option<&str> {
+        self.bind_dn.as_deref()
+    }
+
     pub fn count(&self) {
         self.operations.fetch_add(1, Ordering::Relaxed);
     }
@@ -123,7 +128,7 @@ impl Pool {
     }
 
     /// A connection bound as the service account (or anonymous when no bindDN is set).
-    async fn fresh_service(&self) -> Result<Ldap, Unavailable> {
+    pub async fn fresh_service(&self) -> Result<Ldap, Unavailable> {
         let mut l = self.dial().await?;
         if let Some(dn) = &self.bind_dn {
             self.count();
