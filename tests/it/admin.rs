@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const POLICY: &str = r#"policy:
+pub(crate) const POLICY: &str = r#"policy:
   admins: { groups: [admins], clients: [machine] }
   rules:
     - name: developers-pull
@@ -14,7 +14,7 @@ const POLICY: &str = r#"policy:
       registry: [{ repositories: ["dev/**"], actions: [pull] }]
 "#;
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     TestApp::start_with(Opts {
         extra_yaml: POLICY.into(),
         ..Opts::default()
@@ -254,7 +254,7 @@ async fn a_non_admin_gets_a_403_page() {
     assert!(r.text().await.unwrap().contains("not an administrator"));
 }
 
-async fn machine_token(app: &TestApp) -> String {
+pub(crate) async fn machine_token(app: &TestApp) -> String {
     let (s, t) = app
         .post_token(
             &[("grant_type", "client_credentials")],
@@ -1221,7 +1221,7 @@ async fn connector_tests_reach_the_directory_and_name_what_fails() {
 }
 
 /// An LDAP connector's config for the shared slapd, as the API takes it (no bindPW).
-fn corp_ldap(slapd: &crate::ldap::Slapd) -> Value {
+pub(crate) fn corp_ldap(slapd: &crate::ldap::Slapd) -> Value {
     serde_json::json!({
         "host": format!("127.0.0.1:{}", slapd.port),
         "insecureNoSSL": true,
@@ -1664,7 +1664,7 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
 }
 
 /// An admin API call with a JSON body and a bearer token.
-async fn send_json(
+pub(crate) async fn send_json(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,

@@ -542,7 +542,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "responses": {"200": {"description": "The connector", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
                 },
                 "put": {
-                    "summary": "Change a connector created here; a secret key left out of config keeps its value, null clears it",
+                    "summary": "Change a connector created here; a secret key left out of config keeps its value unless the change moves it (another host, issuer, endpoint, CA, TLS setting or type: 400, send it again), null clears it",
                     "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConnectorSpec"}}}},
                     "responses": {"200": {"description": "Changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
