@@ -1679,3 +1679,128 @@ pub(crate) async fn send_json(
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn a_change_through_the_api_with_the_session_cookie_must_come_from_gantrys_own_pages() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let r = send_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/clients",
+        &token,
+        serde_json::json!({"id": "ci", "name": "CI", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let signing = || {
+        app.provider
+            .signing_keys()
+            .into_iter()
+            .find(|k| k.signing)
+            .unwrap()
+            .kid
+    };
+    let kid = signing();
+    let send = |method: reqwest::Method, path: &str, headers: &[(&str, String)]| {
+        let mut r = b.request(method, app.url(path));
+        for (k, v) in headers {
+            r = r.header(*k, v);
+        }
+        r.send()
+    };
+
+    // Another site, another origin of the same site (a port of its own), an opaque origin, a
+    // wrong token, or no sign at all (a body-less POST from a form or a script): 403, and
+    // nothing changes.
+    let other_port = format!("http://127.0.0.1:{}", free_port());
+    let refused: Vec<Vec<(&str, String)>> = vec![
+        vec![],
+        vec![("origin", "https://evil.example".into())],
+        vec![("origin", other_port.clone())],
+        vec![("origin", "null".into())],
+        vec![("sec-fetch-site", "same-site".into())],
+        vec![("sec-fetch-site", "cross-site".into())],
+        vec![("x-csrf-token", "forged".into())],
+    ];
+    for headers in &refused {
+        for (method, path) in [
+            (reqwest::Method::POST, "/api/v1/clients/ci/secret"),
+            (reqwest::Method::POST, "/api/v1/keys/rotate"),
+            (reqwest::Method::DELETE, "/api/v1/clients/ci"),
+        ] {
+            let r = send(method, path, headers).await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} {headers:?}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            let p: Value = r.json().await.unwrap();
+            assert_eq!(p["status"], 403, "{p}");
+        }
+    }
+    assert_eq!(
+        client_credentials(&app, "ci", &secret).await,
+        StatusCode::OK,
+        "not rotated, not deleted"
+    );
+    assert_eq!(signing(), kid, "the signing key did not rotate");
+
+    // Reading needs no more than the cookie.
+    let r = send(reqwest::Method::GET, "/api/v1/clients", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Gantry's own origin, a same-origin fetch, or the page's form token: the change is made.
+    let accepted: Vec<Vec<(&str, String)>> = vec![
+        vec![("origin", app.base.clone())],
+        vec![("sec-fetch-site", "same-origin".into())],
+        vec![("x-csrf-token", csrf.clone())],
+    ];
+    for headers in &accepted {
+        let r = send(reqwest::Method::POST, "/api/v1/clients/ci/secret", headers)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{headers:?}");
+        let new = r.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            client_credentials(&app, "ci", &secret).await,
+            StatusCode::UNAUTHORIZED
+        );
+        secret = new;
+    }
+    let r = send(
+        reqwest::Method::POST,
+        "/api/v1/keys/rotate",
+        &[("origin", app.base.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_ne!(signing(), kid);
+
+    // A bearer token is no browser's ambient credential: no origin check.
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/clients/ci/secret"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
