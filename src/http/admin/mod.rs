@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod clients;
+pub mod confirm;
 pub mod connectors;
 pub mod ui;
 pub mod users;
