@@ -41,7 +41,8 @@ pub struct ProbeResult {
 }
 
 /// What an admin sends to create or change a connector. A secret key left out of `config`
-/// keeps its stored value on a change; `null` clears it.
+/// keeps its stored value on a change that leaves where and how it is sent alone (see
+/// `secret_stays_put`); `null` clears it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorSpec {
@@ -58,6 +59,62 @@ fn empty_object() -> serde_json::Value {
 
 fn purpose(id: &str) -> String {
     format!("connector-secrets:{id}")
+}
+
+/// The settings of a connector type that decide neither where its secret is sent nor how:
+/// what is shown on the login page and how the answers are mapped to an identity. An allow-list,
+/// so that a setting added later needs the secret again until someone has thought about it.
+fn harmless_settings(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "ldap" => &["usernamePrompt", "userSearch", "groupSearch"],
+        "oidc" => &[
+            "scopes",
+            "claimMapping",
+            "overrideClaimMapping",
+            "userIDKey",
+            "userNameKey",
+            "insecureEnableGroups",
+            "insecureSkipEmailVerified",
+            "allowedGroups",
+            "hostedDomains",
+            "promptType",
+            "acrValues",
+        ],
+        "oauth" => &["scopes", "claimMapping", "userIDKey"],
+        _ => &[],
+    }
+}
+
+/// The settings (other than harmless ones) in which `new` differs from `old`: a stored secret
+/// may be carried into `new` only when there are none. Otherwise an admin could point the
+/// connector at a host they run (`host`, `issuer`, a token URL, a CA, TLS off), press Test, and
+/// receive the directory's service password.
+fn secret_moves(
+    old_kind: &str,
+    old: &serde_json::Map<String, serde_json::Value>,
+    new_kind: &str,
+    new: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    if old_kind != new_kind {
+        return vec!["type".into()];
+    }
+    let harmless = harmless_settings(new_kind);
+    let mut changed: Vec<String> = old
+        .keys()
+        .chain(new.keys())
+        .filter(|k| !harmless.contains(&k.as_str()) && old.get(*k) != new.get(*k))
+        .cloned()
+        .collect();
+    changed.sort();
+    changed.dedup();
+    changed
+}
+
+/// The stored state of a connector being changed.
+struct Previous {
+    kind: String,
+    config: serde_json::Map<String, serde_json::Value>,
+    secrets: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Provider {
@@ -184,12 +241,12 @@ impl Provider {
     }
 
     /// Check a spec, fill in what Gantry knows (the callback URL), and split it into the row
-    /// to store; `kept` are the secrets of the connector being changed.
+    /// to store; `previous` is the connector being changed, whose secrets the spec may keep.
     fn connector_row(
         &self,
         id: &str,
         spec: &ConnectorSpec,
-        kept: serde_json::Map<String, serde_json::Value>,
+        previous: Option<Previous>,
         created_at: i64,
     ) -> Result<ConnectorRow, AdminError> {
         if let Some(m) = check_id(id) {
@@ -218,19 +275,33 @@ impl Provider {
                 format!("{}/callback", self.issuer.trim_end_matches('/')).into(),
             );
         }
-        let mut secrets = kept;
+        let mut secrets = serde_json::Map::new();
+        let mut carried = Vec::new();
         for k in secret_keys(&spec.kind) {
             match config.remove(*k) {
-                Some(serde_json::Value::Null) => {
-                    secrets.remove(*k);
-                }
+                Some(serde_json::Value::Null) => {}
                 Some(v) => {
                     secrets.insert((*k).to_string(), v);
                 }
-                None => {}
+                None => {
+                    if let Some(v) = previous.as_ref().and_then(|p| p.secrets.get(*k)) {
+                        secrets.insert((*k).to_string(), v.clone());
+                        carried.push(*k);
+                    }
+                }
             }
         }
-        secrets.retain(|k, _| secret_keys(&spec.kind).contains(&k.as_str()));
+        if let Some(p) = previous.as_ref().filter(|_| !carried.is_empty()) {
+            let moved = secret_moves(&p.kind, &p.config, &spec.kind, &config);
+            if !moved.is_empty() {
+                return Err(AdminError::BadRequest(format!(
+                    "config.{}: required again, because {} changed: a stored secret is kept \
+                     only while the settings that decide where and how it is sent stay the same",
+                    carried.join(", config."),
+                    moved.join(", ")
+                )));
+            }
+        }
         let mut full = config.clone();
         full.extend(secrets.clone());
         // Built once here so that what is saved is known to work as a config.
@@ -277,7 +348,7 @@ impl Provider {
         spec: &ConnectorSpec,
     ) -> Result<ConnectorView, AdminError> {
         self.read_only(id)?;
-        let row = self.connector_row(id, spec, Default::default(), i64::MAX)?;
+        let row = self.connector_row(id, spec, None, i64::MAX)?;
         if !self.db.put_connector(&row, false).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
@@ -294,7 +365,8 @@ impl Provider {
         Ok(view)
     }
 
-    /// Change a database connector; secrets left out of the config stay as they were.
+    /// Change a database connector; secrets left out of the config stay as they were, if the
+    /// change does not send them anywhere new.
     pub async fn update_connector(
         &self,
         admin: &Admin,
@@ -311,13 +383,17 @@ impl Provider {
         else {
             return Err(AdminError::NotFound);
         };
-        let kept = self
-            .sealer
-            .open(&purpose(id), &old.secrets)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let previous = Previous {
+            kind: old.kind.clone(),
+            config: serde_json::from_str(&old.config).unwrap_or_default(),
+            secrets: self
+                .sealer
+                .open(&purpose(id), &old.secrets)
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default(),
+        };
         let before = self.connector_view_of(id);
-        let row = self.connector_row(id, spec, kept, old.created_at)?;
+        let row = self.connector_row(id, spec, Some(previous), old.created_at)?;
         if !self.db.put_connector(&row, true).await? {
             return Err(AdminError::NotFound);
         }
@@ -378,6 +454,35 @@ mod tests {
         assert_eq!(set, vec!["bindPW".to_string()]);
         let (_, set) = without_secrets("oidc", &serde_json::json!({"clientSecret": ""}));
         assert!(set.is_empty(), "an empty secret is not a set one");
+    }
+
+    #[test]
+    fn a_stored_secret_moves_with_anything_but_harmless_settings() {
+        let obj = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
+        let old = obj(
+            serde_json::json!({"host": "ldap:389", "usernamePrompt": "User",
+            "userSearch": {"baseDN": "dc=a"}}),
+        );
+        let renamed = obj(
+            serde_json::json!({"host": "ldap:389", "usernamePrompt": "Login",
+            "userSearch": {"baseDN": "dc=b"}}),
+        );
+        assert!(secret_moves("ldap", &old, "ldap", &renamed).is_empty());
+        let elsewhere = obj(
+            serde_json::json!({"host": "evil:389", "usernamePrompt": "User",
+            "userSearch": {"baseDN": "dc=a"}, "insecureNoSSL": true}),
+        );
+        assert_eq!(
+            secret_moves("ldap", &old, "ldap", &elsewhere),
+            ["host", "insecureNoSSL"]
+        );
+        // A setting nobody has judged yet (or a removed one) counts as a move.
+        let unknown = obj(serde_json::json!({"host": "ldap:389", "somethingNew": 1}));
+        assert_eq!(
+            secret_moves("ldap", &old, "ldap", &unknown),
+            ["somethingNew"]
+        );
+        assert_eq!(secret_moves("oidc", &old, "oauth", &old), ["type"]);
     }
 
     #[test]

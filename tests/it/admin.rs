@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const POLICY: &str = r#"policy:
+pub(crate) const POLICY: &str = r#"policy:
   admins: { groups: [admins], clients: [machine] }
   rules:
     - name: developers-pull
@@ -14,7 +14,7 @@ const POLICY: &str = r#"policy:
       registry: [{ repositories: ["dev/**"], actions: [pull] }]
 "#;
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     TestApp::start_with(Opts {
         extra_yaml: POLICY.into(),
         ..Opts::default()
@@ -136,7 +136,11 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
     for id in &ids {
         let r = b
             .post(app.url("/admin/sessions/revoke"))
-            .form(&[("id", id.as_str()), ("csrf", csrf.as_str())])
+            .form(&[
+                ("id", id.as_str()),
+                ("csrf", csrf.as_str()),
+                ("confirm", "yes"),
+            ])
             .send()
             .await
             .unwrap();
@@ -166,7 +170,7 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
     assert!(page.contains("signing now"));
     let r = b
         .post(app.url("/admin/keys/rotate"))
-        .form(&[("csrf", csrf.as_str())])
+        .form(&[("csrf", csrf.as_str()), ("confirm", "yes")])
         .send()
         .await
         .unwrap();
@@ -254,7 +258,7 @@ async fn a_non_admin_gets_a_403_page() {
     assert!(r.text().await.unwrap().contains("not an administrator"));
 }
 
-async fn machine_token(app: &TestApp) -> String {
+pub(crate) async fn machine_token(app: &TestApp) -> String {
     let (s, t) = app
         .post_token(
             &[("grant_type", "client_credentials")],
@@ -537,7 +541,10 @@ async fn users_are_created_validated_disabled_and_deleted_in_the_ui() {
         change("reset", vec![("password", "short")]).await,
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(change("delete", vec![]).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        change("delete", vec![("confirm", "yes")]).await,
+        StatusCode::SEE_OTHER
+    );
     assert_eq!(
         password_login(&app, "zoe@example.com", "another long one").await,
         StatusCode::BAD_REQUEST
@@ -799,6 +806,7 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
     assert_eq!(r["user_created"], true, "{r}");
     assert_eq!(r["xss"], false, "markup in a name never runs: {r}");
     assert_eq!(r["ldap_sessions"], 1, "{r}");
+    assert_eq!(r["revoke_asked"], true, "revoking asks first: {r}");
     assert_eq!(r["revoked"], true, "{r}");
     assert_eq!(r["refresh_after_revoke"], 400, "{r}");
     assert_eq!(
@@ -831,6 +839,7 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         "users",
         "clients",
         "sessions",
+        "confirm",
         "keys",
         "audit",
         "overview-after",
@@ -985,6 +994,7 @@ async fn clients_created_in_the_ui_work_at_once_here_and_within_a_second_on_anot
             ("csrf", csrf.as_str()),
             ("id", "ci-bot"),
             ("action", "rotate"),
+            ("confirm", "yes"),
         ])
         .send()
         .await
@@ -1015,7 +1025,12 @@ async fn clients_created_in_the_ui_work_at_once_here_and_within_a_second_on_anot
     assert!(r.text().await.unwrap().contains("id=\"client-error\""));
     let r = b
         .post(app.url("/admin/clients/change"))
-        .form(&[("csrf", csrf.as_str()), ("id", "rp"), ("action", "delete")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("id", "rp"),
+            ("action", "delete"),
+            ("confirm", "yes"),
+        ])
         .send()
         .await
         .unwrap();
@@ -1027,6 +1042,7 @@ async fn clients_created_in_the_ui_work_at_once_here_and_within_a_second_on_anot
             ("csrf", csrf.as_str()),
             ("id", "ci-bot"),
             ("action", "delete"),
+            ("confirm", "yes"),
         ])
         .send()
         .await
@@ -1290,7 +1306,7 @@ async fn an_ldap_test_without_group_search_binds_and_reads_the_user_base() {
 }
 
 /// An LDAP connector's config for the shared slapd, as the API takes it (no bindPW).
-fn corp_ldap(slapd: &crate::ldap::Slapd) -> Value {
+pub(crate) fn corp_ldap(slapd: &crate::ldap::Slapd) -> Value {
     serde_json::json!({
         "host": format!("127.0.0.1:{}", slapd.port),
         "insecureNoSSL": true,
@@ -1733,7 +1749,7 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
 }
 
 /// An admin API call with a JSON body and a bearer token.
-async fn send_json(
+pub(crate) async fn send_json(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -1747,4 +1763,310 @@ async fn send_json(
         .send()
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_change_through_the_api_with_the_session_cookie_must_come_from_gantrys_own_pages() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let r = send_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/clients",
+        &token,
+        serde_json::json!({"id": "ci", "name": "CI", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let mut secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    let signing = || {
+        app.provider
+            .signing_keys()
+            .into_iter()
+            .find(|k| k.signing)
+            .unwrap()
+            .kid
+    };
+    let kid = signing();
+    let send = |method: reqwest::Method, path: &str, headers: &[(&str, String)]| {
+        let mut r = b.request(method, app.url(path));
+        for (k, v) in headers {
+            r = r.header(*k, v);
+        }
+        r.send()
+    };
+
+    // Another site, another origin of the same site (a port of its own), an opaque origin, a
+    // wrong token, or no sign at all (a body-less POST from a form or a script): 403, and
+    // nothing changes.
+    let other_port = format!("http://127.0.0.1:{}", free_port());
+    let refused: Vec<Vec<(&str, String)>> = vec![
+        vec![],
+        vec![("origin", "https://evil.example".into())],
+        vec![("origin", other_port.clone())],
+        vec![("origin", "null".into())],
+        vec![("sec-fetch-site", "same-site".into())],
+        vec![("sec-fetch-site", "cross-site".into())],
+        vec![("x-csrf-token", "forged".into())],
+    ];
+    for headers in &refused {
+        for (method, path) in [
+            (reqwest::Method::POST, "/api/v1/clients/ci/secret"),
+            (reqwest::Method::POST, "/api/v1/keys/rotate"),
+            (reqwest::Method::DELETE, "/api/v1/clients/ci"),
+        ] {
+            let r = send(method, path, headers).await.unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path} {headers:?}");
+            assert_eq!(r.headers()["content-type"], "application/problem+json");
+            let p: Value = r.json().await.unwrap();
+            assert_eq!(p["status"], 403, "{p}");
+        }
+    }
+    assert_eq!(
+        client_credentials(&app, "ci", &secret).await,
+        StatusCode::OK,
+        "not rotated, not deleted"
+    );
+    assert_eq!(signing(), kid, "the signing key did not rotate");
+
+    // Reading needs no more than the cookie.
+    let r = send(reqwest::Method::GET, "/api/v1/clients", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Gantry's own origin, a same-origin fetch, or the page's form token: the change is made.
+    let accepted: Vec<Vec<(&str, String)>> = vec![
+        vec![("origin", app.base.clone())],
+        vec![("sec-fetch-site", "same-origin".into())],
+        vec![("x-csrf-token", csrf.clone())],
+    ];
+    for headers in &accepted {
+        let r = send(reqwest::Method::POST, "/api/v1/clients/ci/secret", headers)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{headers:?}");
+        let new = r.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            client_credentials(&app, "ci", &secret).await,
+            StatusCode::UNAUTHORIZED
+        );
+        secret = new;
+    }
+    let r = send(
+        reqwest::Method::POST,
+        "/api/v1/keys/rotate",
+        &[("origin", app.base.clone())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_ne!(signing(), kid);
+
+    // A bearer token is no browser's ambient credential: no origin check.
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/clients/ci/secret"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// The confirmation form of a confirmation page: where it posts, and its fields.
+fn confirm_form(page: &str) -> (String, Vec<(String, String)>) {
+    let at = page
+        .find("id=\"confirm-form\"")
+        .unwrap_or_else(|| panic!("no confirmation form in:\n{page}"));
+    let start = page[..at].rfind("<form").unwrap();
+    let form = &page[start..start + page[start..].find("</form>").unwrap()];
+    (form_action(form).unwrap(), hidden_inputs(form))
+}
+
+#[tokio::test]
+async fn destroying_buttons_ask_first_and_act_only_on_the_confirmed_second_post() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let r = send_json(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/clients",
+        &token,
+        serde_json::json!({"id": "ci", "name": "CI", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send_json(&app, reqwest::Method::POST, "/api/v1/users", &token,
+        serde_json::json!({"email": "zoe@example.com", "username": "zoe", "password": "a long password"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = send_json(&app, reqwest::Method::PUT, "/api/v1/policy", &token,
+        serde_json::json!({"policy": {"admins": {"groups": ["admins"], "clients": ["machine"]}, "rules": []}})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let _ = dev_refresh_token(&app).await;
+    let _ = dev_refresh_token(&app).await;
+    let sessions = || async {
+        app.provider
+            .live_sessions(500, 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.email == "dev@example.com")
+            .collect::<Vec<_>>()
+    };
+    let live = sessions().await;
+    assert_eq!(live.len(), 2);
+    let signing = || {
+        app.provider
+            .signing_keys()
+            .into_iter()
+            .find(|k| k.signing)
+            .unwrap()
+            .kid
+    };
+    let kid = signing();
+
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = hidden(&page, "csrf");
+    // Added last: with a second connector, logins start at the chooser.
+    let r = send_json(&app, reqwest::Method::POST, "/api/v1/connectors", &token,
+        serde_json::json!({"id": "corp", "type": "ldap", "name": "Corp", "config": {"host": "127.0.0.1:1",
+            "insecureNoSSL": true, "userSearch": {"baseDN": "dc=example,dc=org", "username": "uid"}}})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // The first post answers a page that asks, and changes nothing; the page's own form, posted
+    // as a browser would, does it.
+    let ask = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let (b, csrf, app) = (&b, csrf.clone(), &app);
+        async move {
+            let mut form = vec![("csrf", csrf)];
+            form.extend(fields);
+            let r = b.post(app.url(path)).form(&form).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{path}");
+            let page = r.text().await.unwrap();
+            assert!(page.contains("id=\"cancel\""), "{page}");
+            confirm_form(&page)
+        }
+    };
+    let confirm = |(action, fields): (String, Vec<(String, String)>)| {
+        let (b, app) = (&b, &app);
+        async move {
+            assert!(fields.contains(&("confirm".into(), "yes".into())));
+            b.post(app.absolute(&action))
+                .form(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let q = ask(
+        "/admin/clients/change",
+        vec![("id", "ci".into()), ("action", "rotate".into())],
+    )
+    .await;
+    assert_eq!(
+        client_credentials(&app, "ci", &secret).await,
+        StatusCode::OK
+    );
+    let page = confirm(q).await.text().await.unwrap();
+    assert!(page.contains("id=\"new-secret\""), "{page}");
+    assert_eq!(
+        client_credentials(&app, "ci", &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let q = ask(
+        "/admin/clients/change",
+        vec![("id", "ci".into()), ("action", "delete".into())],
+    )
+    .await;
+    assert!(app.provider.clients.get("ci").is_some());
+    assert_eq!(confirm(q).await.status(), StatusCode::OK);
+    assert!(app.provider.clients.get("ci").is_none());
+
+    let q = ask(
+        "/admin/connectors/change",
+        vec![("id", "corp".into()), ("action", "delete".into())],
+    )
+    .await;
+    assert!(app.provider.connector("corp").is_some());
+    assert_eq!(confirm(q).await.status(), StatusCode::OK);
+    assert!(app.provider.connector("corp").is_none());
+
+    let q = ask(
+        "/admin/users/change",
+        vec![
+            ("email", "zoe@example.com".into()),
+            ("action", "delete".into()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "a long password").await,
+        StatusCode::OK
+    );
+    assert_eq!(confirm(q).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        password_login(&app, "zoe@example.com", "a long password").await,
+        StatusCode::BAD_REQUEST
+    );
+
+    let q = ask("/admin/sessions/revoke", vec![("id", live[0].id.clone())]).await;
+    assert_eq!(sessions().await.len(), 2);
+    assert_eq!(confirm(q).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(sessions().await.len(), 1);
+    let q = ask(
+        "/admin/sessions/revoke",
+        vec![("subject", live[0].subject.clone())],
+    )
+    .await;
+    assert_eq!(sessions().await.len(), 1);
+    assert_eq!(confirm(q).await.status(), StatusCode::SEE_OTHER);
+    assert!(sessions().await.is_empty());
+
+    let q = ask("/admin/keys/rotate", vec![]).await;
+    assert_eq!(signing(), kid);
+    assert_eq!(confirm(q).await.status(), StatusCode::SEE_OTHER);
+    assert_ne!(signing(), kid);
+
+    let q = ask("/admin/policy/reset", vec![]).await;
+    assert_eq!(app.provider.policy.get().source, "database");
+    assert_eq!(confirm(q).await.status(), StatusCode::OK);
+    assert_eq!(app.provider.policy.get().source, "config");
+
+    // Without the CSRF token the confirmed post is still refused.
+    let r = b
+        .post(app.url("/admin/keys/rotate"))
+        .form(&[("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }

@@ -10,6 +10,7 @@ mod audit;
 mod binary;
 mod chaos;
 mod config;
+mod connector_secrets;
 mod device;
 mod errors;
 mod floods;

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn upstream() -> String {
+pub(crate) fn upstream() -> String {
     std::env::var("GANTRY_TEST_OIDC_ISSUER").unwrap_or_else(|_| {
         panic!(
             "GANTRY_TEST_OIDC_ISSUER is not set. Run the tests through scripts/test.sh, which starts \
@@ -19,7 +19,7 @@ fn upstream() -> String {
 }
 
 /// Register a client at the provider (RFC 7591); (client_id, client_secret).
-async fn register(redirect_uri: &str) -> (String, String) {
+pub(crate) async fn register(redirect_uri: &str) -> (String, String) {
     let r: Value = reqwest::Client::new()
         .post(format!("{}/reg", upstream()))
         .json(&serde_json::json!({
@@ -45,7 +45,7 @@ async fn register(redirect_uri: &str) -> (String, String) {
 
 /// A login name the provider turns into an account with these groups; unique per call, so
 /// tests do not share upstream state.
-fn account(name: &str, groups: &[&str]) -> String {
+pub(crate) fn account(name: &str, groups: &[&str]) -> String {
     let mut a = format!("{name}{}", &gantry::secret::random_token(4).to_lowercase());
     a.retain(|c| c.is_ascii_alphanumeric());
     for g in groups {
@@ -84,7 +84,7 @@ async fn gantry_behind_provider(extra_connector_yaml: &str) -> TestApp {
 const SCOPE: &str = "openid email profile groups offline_access";
 
 /// Log in through Gantry's `upstream` connector as `login` with the `rp` client; the tokens.
-async fn login_through(app: &TestApp, login: &str, password: &str) -> Value {
+pub(crate) async fn login_through(app: &TestApp, login: &str, password: &str) -> Value {
     let b = app.browser();
     let verifier = gantry::secret::random_token(32);
     let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));

@@ -2,8 +2,9 @@
 // LDAP connector (a config that does not build first, its error shown next to the field), test
 // it, and log a directory user in through it; edit the policy (an invalid one first) and ask the
 // explain simulator; create a user whose name is a script and check it never runs; revoke the
-// directory user's session and see their refresh fail; find each change in the audit log; sign
-// out; sign in as a non-admin and see the 403. Every page is kept as a screenshot in OUTDIR.
+// directory user's session (confirming on the page that asks first) and see their refresh fail;
+// find each change in the audit log; sign out; sign in as a non-admin and see the 403. Every
+// page is kept as a screenshot in OUTDIR.
 // usage: node admin-tour.mjs ADMIN_URL OUTDIR LDAP_CONFIG_YAML BIND_PW LOGIN_URL TOKEN_URL
 // Prints one JSON line: {"pages": [...], "xss": false, ...}
 import { chromium } from 'playwright-core';
@@ -170,7 +171,11 @@ rules:
   const row = page.locator('tr', { hasText: 'corp' });
   result.ldap_sessions = await row.count();
   if (result.ldap_sessions === 1) {
+    // A destroying button asks first (a page of its own, no script); Confirm does it.
     await Promise.all([page.waitForLoadState('load'), row.locator('button.revoke-user').click()]);
+    result.revoke_asked = (await text(page, 'h1')).includes('Revoke every session');
+    await shot(page, 'confirm');
+    await submit(page, '#confirm');
     result.revoked = (await page.content()).includes('was revoked');
   }
   if (result.ldap_refresh_token) result.refresh_after_revoke = await refresh(result.ldap_refresh_token);

@@ -1,16 +1,17 @@
 //! `/api/v1`: the admin operations as JSON, for automation. Callers authenticate with a
 //! `client_credentials` access token of a client in `policy.admins.clients`, or with the admin
-//! UI's session cookie (SameSite=Strict, so no other site can make a browser send it).
+//! UI's session cookie; a change made with the cookie must also show it comes from Gantry's own
+//! pages (see `from_own_pages`), since SameSite does not stop another origin of the same site.
 //! Errors are RFC 9457 problem documents.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::session_token;
+use super::{from_own_pages, session_token};
 use crate::admin::{Admin, AdminError, SessionView};
 use crate::http::AppState;
 use crate::http::extract::bearer;
@@ -174,9 +175,19 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
         let r = match bearer(&parts.headers) {
             Some(t) => s.provider.admin_api_client(t).await,
             None => {
-                s.provider
-                    .admin_session(session_token(&parts.headers))
-                    .await
+                let session = session_token(&parts.headers);
+                let reads = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+                if !session.is_empty() && !reads && !from_own_pages(&parts.headers, &s.web, session)
+                {
+                    return Err(problem(
+                        StatusCode::FORBIDDEN,
+                        "Forbidden",
+                        "a change made with the admin session cookie must come from this \
+                         Gantry's own pages (Origin, Sec-Fetch-Site: same-origin, or the page's \
+                         form token in X-CSRF-Token); automation uses a bearer token",
+                    ));
+                }
+                s.provider.admin_session(session).await
             }
         };
         r.map(ApiAdmin).map_err(api_error)
@@ -542,7 +553,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "responses": {"200": {"description": "The connector", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
                 },
                 "put": {
-                    "summary": "Change a connector created here; a secret key left out of config keeps its value, null clears it",
+                    "summary": "Change a connector created here; a secret key left out of config keeps its value unless the change moves it (another host, issuer, endpoint, CA, TLS setting or type: 400, send it again), null clears it",
                     "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConnectorSpec"}}}},
                     "responses": {"200": {"description": "Changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
@@ -624,7 +635,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "client_credentials access token of a client in policy.admins.clients"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "gantry_admin"}
+                "session": {"type": "apiKey", "in": "cookie", "name": "gantry_admin", "description": "the admin pages' session; a change made with it needs Origin of this Gantry, Sec-Fetch-Site: same-origin, or the page's form token in X-CSRF-Token (else 403)"}
             },
             "responses": {
                 "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::api::{ApiAdmin, api_error, json_body};
+use super::confirm;
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::AdminError;
 use crate::admin::clients::ClientSpec;
@@ -146,6 +147,34 @@ struct ChangeForm {
     csrf: Option<String>,
     id: Option<String>,
     action: Option<String>,
+    /// "yes" on the second post, from the confirmation page.
+    confirm: Option<String>,
+}
+
+/// What rotating or deleting a client does, asked before it is done.
+fn question(id: &str, action: &str) -> Option<confirm::Ask> {
+    let (heading, what, button) = match action {
+        "rotate" => (
+            format!("Rotate the secret of client {id}?"),
+            "A new secret replaces the current one at once: every application that uses the \
+             current secret fails until it is given the new one, which is shown once.",
+            "Rotate the secret",
+        ),
+        "delete" => (
+            format!("Delete client {id}?"),
+            "The client can no longer sign users in or get tokens, and its settings are gone.",
+            "Delete the client",
+        ),
+        _ => return None,
+    };
+    Some(confirm::Ask {
+        heading,
+        what: what.into(),
+        button,
+        action: "/admin/clients/change",
+        fields: vec![("id", id.to_string()), ("action", action.to_string())],
+        cancel: "/admin/clients",
+    })
 }
 
 async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -156,6 +185,11 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         };
     let id = f.id.unwrap_or_default();
     let n = nav(&s, &admin, &token);
+    if !confirm::confirmed(f.confirm.as_deref())
+        && let Some(q) = question(&id, f.action.as_deref().unwrap_or_default())
+    {
+        return confirm::ask(&s, n, q);
+    }
     match f.action.as_deref() {
         Some("rotate") => match s.provider.rotate_client_secret(&admin, &id).await {
             Ok(secret) => render(

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::api::{ApiAdmin, api_error, json_body};
+use super::confirm;
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::AdminError;
 use crate::admin::connectors::{ConnectorSpec, KINDS, ProbeResult};
@@ -273,6 +274,8 @@ struct ChangeForm {
     csrf: Option<String>,
     id: Option<String>,
     action: Option<String>,
+    /// "yes" on the second post, from the confirmation page.
+    confirm: Option<String>,
 }
 
 async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -292,6 +295,20 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             Ok(r) => render(&s, n, "", blank(), Some((id, r))),
             Err(e) => page_error(&s, e),
         },
+        Some("delete") if !confirm::confirmed(f.confirm.as_deref()) => confirm::ask(
+            &s,
+            n,
+            confirm::Ask {
+                heading: format!("Delete connector {id}?"),
+                what: "Nobody can log in through it any more, and the logins made through it \
+                       end at their next refresh."
+                    .into(),
+                button: "Delete the connector",
+                action: "/admin/connectors/change",
+                fields: vec![("id", id.clone()), ("action", "delete".into())],
+                cancel: "/admin/connectors",
+            },
+        ),
         Some("delete") => match s.provider.delete_connector(&admin, &id).await {
             Ok(()) => render(
                 &s,

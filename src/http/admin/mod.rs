@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod clients;
+pub mod confirm;
 pub mod connectors;
 pub mod ui;
 pub mod users;
@@ -38,6 +39,32 @@ pub fn csrf_token(session: &str) -> String {
 
 pub fn csrf_ok(session: &str, presented: &str) -> bool {
     !session.is_empty() && !presented.is_empty() && secret::ct_eq(&csrf_token(session), presented)
+}
+
+/// The header in which a script of the admin pages sends the page's form token to the API.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Whether a request that carries the session cookie comes from Gantry's own pages: its
+/// `Origin` is the issuer's, the browser says `Sec-Fetch-Site: same-origin`, or it carries the
+/// session's form token in `X-CSRF-Token`. SameSite=Strict alone lets through requests from
+/// another origin of the same site (a sibling host, another port), and a body-less POST needs
+/// no CORS preflight. Without any of the three, the answer is no.
+pub fn from_own_pages(headers: &HeaderMap, web: &WebSettings, session: &str) -> bool {
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if text(CSRF_HEADER).is_some_and(|t| csrf_ok(session, t)) {
+        return true;
+    }
+    if text("sec-fetch-site") == Some("same-origin") {
+        return true;
+    }
+    // `Origin: null` (a sandboxed frame, a redirect chain) does not parse, and is not ours.
+    match (
+        text("origin").and_then(|o| url::Url::parse(o).ok()),
+        url::Url::parse(&web.base_url).ok(),
+    ) {
+        (Some(origin), Some(own)) => origin.origin() == own.origin(),
+        _ => false,
+    }
 }
 
 /// A `Set-Cookie` value.

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use super::confirm;
 use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token, set_cookie};
 use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, SessionView, redirect_uri};
 use crate::http::AppState;
@@ -356,6 +357,8 @@ struct CsrfForm {
     id: Option<String>,
     /// Set by "revoke all of this user's": the user's subject.
     subject: Option<String>,
+    /// "yes" on the second post of a destroying form, from the confirmation page.
+    confirm: Option<String>,
 }
 
 pub(super) fn forged() -> Response {
@@ -474,10 +477,40 @@ async fn sessions(
 }
 
 async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, _) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await {
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !confirm::confirmed(f.confirm.as_deref()) {
+        let subject = f.subject.clone().filter(|x| !x.is_empty());
+        let (heading, what, field) = match subject {
+            Some(sub) => (
+                "Revoke every session of this user?",
+                "All of their refresh tokens, with every client, stop working at once: each \
+                 application signs them in again when its tokens expire.",
+                ("subject", sub),
+            ),
+            None => (
+                "Revoke this session?",
+                "Its refresh token stops working at once: the application signs the user in \
+                 again when its tokens expire.",
+                ("id", f.id.clone().unwrap_or_default()),
+            ),
+        };
+        return confirm::ask(
+            &s,
+            nav(&s, &admin, &token),
+            confirm::Ask {
+                heading: heading.into(),
+                what: what.into(),
+                button: "Revoke",
+                action: "/admin/sessions/revoke",
+                fields: vec![field],
+                cancel: "/admin/sessions",
+            },
+        );
+    }
     if let Some(subject) = f.subject.as_deref().filter(|x| !x.is_empty()) {
         return match s.provider.revoke_user_sessions(&admin, subject).await {
             Ok(_) => Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response(),
@@ -549,10 +582,29 @@ async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
 }
 
 async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (_, admin, _) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await {
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    {
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !confirm::confirmed(f.confirm.as_deref()) {
+        return confirm::ask(
+            &s,
+            nav(&s, &admin, &token),
+            confirm::Ask {
+                heading: "Rotate the signing key now?".into(),
+                what: "A new key signs from now on, without the usual publication lead: a \
+                       verifier that cached the key set refuses the new tokens until it fetches \
+                       it again. The current key stays published until the tokens it signed \
+                       expire."
+                    .into(),
+                button: "Rotate now",
+                action: "/admin/keys/rotate",
+                fields: Vec::new(),
+                cancel: "/admin/keys",
+            },
+        );
+    }
     match s.provider.rotate_keys(&admin).await {
         Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
         Err(e) => page_error(&s, e),
@@ -736,11 +788,27 @@ async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) 
 }
 
 async fn reset_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (_, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
     {
         Ok(x) => x,
         Err(r) => return r,
     };
+    if !confirm::confirmed(f.confirm.as_deref()) {
+        return confirm::ask(
+            &s,
+            nav(&s, &admin, &token),
+            confirm::Ask {
+                heading: "Go back to the config file's policy?".into(),
+                what: "The policy saved here is discarded, and the config file's is in force on \
+                       every replica."
+                    .into(),
+                button: "Discard the saved policy",
+                action: "/admin/policy/reset",
+                fields: Vec::new(),
+                cancel: "/admin/policy",
+            },
+        );
+    }
     let none = ExplainQuery::default();
     match s.provider.reset_policy(&admin).await {
         Ok(_) => policy_page(

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::api::{ApiAdmin, api_error, json_body, paging, problem};
+use super::confirm;
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::users::{FieldError, NewUser, UserChange, parse_groups};
 use crate::http::AppState;
@@ -192,15 +193,34 @@ struct ChangeForm {
     action: Option<String>,
     password: Option<String>,
     groups: Option<String>,
+    /// "yes" on the second post, from the confirmation page.
+    confirm: Option<String>,
 }
 
 async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, _) = match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     let email = f.email.unwrap_or_default();
     let c = match f.action.as_deref() {
+        Some("delete") if !confirm::confirmed(f.confirm.as_deref()) => {
+            return confirm::ask(
+                &s,
+                nav(&s, &admin, &token),
+                confirm::Ask {
+                    heading: format!("Delete user {email}?"),
+                    what: "They can no longer log in with their password; logins they hold \
+                           end at their next refresh."
+                        .into(),
+                    button: "Delete the user",
+                    action: "/admin/users/change",
+                    fields: vec![("email", email.clone()), ("action", "delete".into())],
+                    cancel: "/admin/users",
+                },
+            );
+        }
         Some("delete") => {
             return match s.provider.delete_user(&admin, &email).await {
                 Ok(()) => Redirect::to(&s.web.path("/admin/users?done=deleted")).into_response(),
