@@ -672,6 +672,47 @@ async fn a_hostile_corpus_of_forged_responses_is_refused_and_creates_nothing() {
     assert!(tried >= 25, "{tried} cases");
 }
 
+/// A response signed by xmlsec1 over the whole Response, then given `depth` nested elements
+/// under its Extensions: well-formed and signed-looking, so checking its digest means walking
+/// the whole tree before anything can fail.
+async fn nested_after_signing(app: &TestApp, id: &str, depth: usize) -> String {
+    let acs = app.url("/callback");
+    let mut env = env_for(id, &acs);
+    env.push(("SIGN", "response"));
+    let x = signed("rsa", &env).await;
+    replace_once(
+        &x,
+        "<samlp:Status>",
+        &format!(
+            "<samlp:Extensions>{}{}</samlp:Extensions><samlp:Status>",
+            "<x>".repeat(depth),
+            "</x>".repeat(depth)
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_response_nesting_thousands_of_elements_is_refused_and_gantry_keeps_serving() {
+    let app = saml_app().await;
+    let (b, relay, id) = start(&app, "openid email").await;
+    // About 35 KB: one POST, before any signature is checked.
+    let deep = nested_after_signing(&app, &id, 5000).await;
+    assert!(deep.len() < 40 * 1024, "{} bytes", deep.len());
+    let r = post(&app, &b, &relay, &deep).await;
+    let status = r.status();
+    let page = r.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("nests elements deeper"), "{page}");
+    // Still serving: a new login completes.
+    let (b, relay, id) = start(&app, "openid email").await;
+    let xml = signed("rsa", &env_for(&id, &app.url("/callback"))).await;
+    let t = complete(&app, &b, &relay, &xml).await;
+    assert_eq!(
+        jwt_claims(t["id_token"].as_str().unwrap())["email"],
+        "alice@example.org"
+    );
+}
+
 /// Gantry on the port SimpleSAMLphp was told about (scripts/test.sh starts both ends' config).
 async fn behind_simplesamlphp() -> TestApp {
     let var = |k: &str| {
