@@ -37,6 +37,8 @@ pub enum AppError {
     Config(#[from] crate::config::ConfigError),
     #[error("storage: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
 }
 
 /// A built application: its routers and the protocol core behind them.
@@ -64,7 +66,9 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         retain: expiry.id_tokens,
         lead: 2 * key_refresh_every(&expiry) as i64,
     };
-    let keys = Keys::load(db.clone(), clock.clone(), schedule).await?;
+    let sealing = crate::seal::KeySealing::from_config(&cfg.encryption.keys)
+        .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
+    let keys = Keys::load(db.clone(), clock.clone(), schedule, sealing.clone()).await?;
     let mut connectors = Vec::new();
     if cfg.local_enabled() {
         connectors.push(Connector::local(Local::new(
@@ -84,7 +88,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     for r in &cfg.response_types_ignored() {
         tracing::warn!(response_type = %r, "oauth2.responseTypes: only `code` is served; ignoring");
     }
-    let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now())
+    let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now(), &sealing)
         .await
         .map_err(crate::config::ConfigError::Invalid)?;
     let provider = Arc::new(Provider {

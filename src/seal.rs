@@ -1,4 +1,5 @@
-//! Encryption at rest for upstream credentials (refresh tokens of upstream providers).
+//! Encryption at rest for upstream credentials (refresh tokens of upstream providers,
+//! connector secrets) and, when `encryption.keys` is set, for private keys (`KeySealing`).
 //!
 //! AES-256-GCM under a key from `encryption.keys` in the config (the first seals, every one
 //! opens, so keys rotate by prepending), or, when none is configured, under a key generated once
@@ -117,6 +118,23 @@ impl Sealer {
         format!("{PREFIX}.{id}.{}", secret::b64(&out))
     }
 
+    /// The id of the key that sealed `sealed`, if it is a sealed value.
+    pub fn sealed_with(sealed: &str) -> Option<&str> {
+        let mut parts = sealed.splitn(3, '.');
+        (parts.next()? == PREFIX).then_some(())?;
+        parts.next()
+    }
+
+    /// Whether one of these keys has id `id`.
+    pub fn holds(&self, id: &str) -> bool {
+        self.keys.iter().any(|(k, _)| k == id)
+    }
+
+    /// Whether `id` is the key that seals.
+    pub fn seals_with(&self, id: &str) -> bool {
+        self.keys.first().is_some_and(|(k, _)| k == id)
+    }
+
     /// The plaintext, or `None` for a value that is not sealed by one of these keys for
     /// `purpose` (or was altered).
     pub fn open(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
@@ -145,6 +163,90 @@ impl Sealer {
     }
 }
 
+/// How private keys (the signing keys, the registry CA's) are kept in the database: sealed under
+/// `encryption.keys` when those are set, so that a copy of the database alone signs nothing;
+/// in clear when they are not (whoever holds the database then holds the keys). A key kept in
+/// clear before `encryption.keys` was set still reads, and `stale` tells its loader to seal it.
+/// A sealed key that the configured keys do not open is an error, never a fresh key: tokens
+/// signed before would stop verifying, and a forgotten encryption key must be noticed.
+#[derive(Debug, Clone)]
+pub struct KeySealing {
+    sealer: Option<Sealer>,
+}
+
+impl KeySealing {
+    /// Keys in clear: no `encryption.keys`.
+    pub fn clear() -> KeySealing {
+        KeySealing { sealer: None }
+    }
+
+    /// From `encryption.keys` (base64 of 32 bytes each; the first seals).
+    pub fn from_config(keys: &[String]) -> Result<KeySealing, String> {
+        if keys.is_empty() {
+            return Ok(KeySealing::clear());
+        }
+        let raw = keys
+            .iter()
+            .map(|k| Sealer::decode_key(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(KeySealing {
+            sealer: Some(Sealer::new(&raw)?),
+        })
+    }
+
+    /// What to store for the private key `der` (PKCS#8 DER), bound to `purpose`.
+    pub fn seal(&self, purpose: &str, der: &[u8]) -> Result<Vec<u8>, String> {
+        let Some(s) = &self.sealer else {
+            return Ok(der.to_vec());
+        };
+        let sealed = s.seal(purpose, der);
+        if sealed.is_empty() {
+            return Err(format!("could not seal the private key for {purpose}"));
+        }
+        Ok(sealed.into_bytes())
+    }
+
+    /// The private key (PKCS#8 DER) of a stored value; `what` names it in the error.
+    pub fn open(&self, what: &str, purpose: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
+        let Some(id) = sealed_id(stored) else {
+            return Ok(stored.to_vec());
+        };
+        let Some(s) = &self.sealer else {
+            return Err(format!(
+                "{what} is sealed with encryption key {id}, but encryption.keys is not set: \
+                 set it again to the keys it had"
+            ));
+        };
+        if !s.holds(id) {
+            return Err(format!(
+                "{what} is sealed with encryption key {id}, which encryption.keys does not \
+                 hold: add that key back (rotate by putting a new key first; remove an old \
+                 one only after Gantry has started with the new one first)"
+            ));
+        }
+        let text = std::str::from_utf8(stored).unwrap_or_default();
+        s.open(purpose, text).ok_or_else(|| {
+            format!("{what} does not open with encryption key {id}: the stored value was altered")
+        })
+    }
+
+    /// Whether a stored value should be sealed again: kept in clear while keys are set, or
+    /// sealed with a configured key that no longer seals first.
+    pub fn stale(&self, stored: &[u8]) -> bool {
+        match (&self.sealer, sealed_id(stored)) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(s), Some(id)) => s.holds(id) && !s.seals_with(id),
+        }
+    }
+}
+
+/// The encryption key id of a sealed stored value; `None` for clear DER (which begins with a
+/// SEQUENCE byte, never with the sealed prefix).
+fn sealed_id(stored: &[u8]) -> Option<&str> {
+    Sealer::sealed_with(std::str::from_utf8(stored.get(..64.min(stored.len()))?).ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +270,43 @@ mod tests {
         assert!(
             a.open("upstream", &rotated.seal("upstream", b"x"))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn private_keys_are_sealed_when_keys_are_set_and_never_opened_without_them() {
+        let k1 = secret::b64(&[1u8; 32]);
+        let k2 = secret::b64(&[2u8; 32]);
+        let der = [0x30u8, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13];
+        let clear = KeySealing::clear();
+        assert_eq!(clear.seal("signing-key:a", &der).unwrap(), der);
+        let one = KeySealing::from_config(std::slice::from_ref(&k1)).unwrap();
+        assert!(one.stale(&der), "a clear key is sealed at the next start");
+        let sealed = one.seal("signing-key:a", &der).unwrap();
+        assert!(sealed.starts_with(b"sealed1.") && !one.stale(&sealed));
+        assert_eq!(one.open("key a", "signing-key:a", &sealed).unwrap(), der);
+        assert!(
+            one.open("key a", "signing-key:b", &sealed).is_err(),
+            "bound to its row"
+        );
+        assert_eq!(
+            one.open("key a", "x", &der).unwrap(),
+            der,
+            "clear rows still read"
+        );
+        let e = clear.open("key a", "signing-key:a", &sealed).unwrap_err();
+        assert!(e.contains("encryption.keys is not set"), "{e}");
+        let other = KeySealing::from_config(std::slice::from_ref(&k2)).unwrap();
+        let e = other.open("key a", "signing-key:a", &sealed).unwrap_err();
+        assert!(e.contains("does not hold"), "{e}");
+        let rotated = KeySealing::from_config(&[k2, k1]).unwrap();
+        assert!(
+            rotated.stale(&sealed),
+            "sealed again under the new first key"
+        );
+        assert_eq!(
+            rotated.open("key a", "signing-key:a", &sealed).unwrap(),
+            der
         );
     }
 

@@ -60,6 +60,15 @@ pub enum AdminError {
     Unavailable(String),
 }
 
+impl From<crate::keys::KeyError> for AdminError {
+    fn from(e: crate::keys::KeyError) -> Self {
+        match e {
+            crate::keys::KeyError::Storage(e) => e.into(),
+            e => AdminError::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<StorageError> for AdminError {
     fn from(e: StorageError) -> Self {
         match e {

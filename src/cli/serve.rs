@@ -60,8 +60,15 @@ pub async fn registry_ca(path: &Path) -> i32 {
             return 1;
         }
     };
+    let sealing = match crate::seal::KeySealing::from_config(&cfg.encryption.keys) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("encryption: {e}");
+            return 1;
+        }
+    };
     let now = crate::clock::Clock::now(&SystemClock);
-    match crate::registry::ca::RegistryCa::load(&cfg.registry, &db, now).await {
+    match crate::registry::ca::RegistryCa::load(&cfg.registry, &db, now, &sealing).await {
         Ok(ca) => {
             print!("{}", ca.cert_pem());
             0

@@ -8,5 +8,5 @@ pub mod remote;
 mod rotation;
 mod signer;
 
-pub use rotation::{KeySet, Keys, Schedule};
+pub use rotation::{KeyError, KeySet, Keys, Schedule};
 pub use signer::{Algorithm, SigningKey, VerifyError};

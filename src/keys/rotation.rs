@@ -3,6 +3,9 @@
 //! A new key is published `lead` seconds before it starts signing, so that every replica (and
 //! every verifier that caches the JWKS for less than that) knows it before the first token
 //! signed with it exists. A retired key stays published until every token it signed expired.
+//!
+//! Private keys are stored sealed when `encryption.keys` is set (`KeySealing`); a stored key
+//! the configured encryption keys cannot open stops the load, rather than being replaced.
 
 use std::sync::{Arc, RwLock};
 
@@ -11,8 +14,24 @@ use serde::de::DeserializeOwned;
 
 use super::signer::{Algorithm, SigningKey, VerifyError};
 use crate::clock::SharedClock;
+use crate::seal::KeySealing;
 use crate::storage::keys::StoredKey;
 use crate::storage::{Db, StorageError};
+
+/// Why the keys could not be loaded or rotated.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    /// A stored private key the configured encryption keys do not open (or could not seal).
+    #[error("{0}")]
+    Sealing(String),
+}
+
+/// What a signing key's sealed value is bound to: it opens only as the key of its own row.
+fn purpose(kid: &str) -> String {
+    format!("signing-key:{kid}")
+}
 
 /// A snapshot of every published key, newest first.
 #[derive(Debug)]
@@ -86,35 +105,45 @@ pub struct Keys {
     db: Db,
     clock: SharedClock,
     schedule: Schedule,
+    sealing: KeySealing,
     set: RwLock<Arc<KeySet>>,
 }
 
 impl Keys {
-    /// Load the keys, creating or rotating them when due.
+    /// Load the keys, creating or rotating them when due; keys stored in clear (or under an
+    /// encryption key that no longer seals first) are sealed again first.
     pub async fn load(
         db: Db,
         clock: SharedClock,
         schedule: Schedule,
-    ) -> Result<Keys, StorageError> {
-        let set = Self::sync(&db, clock.now(), schedule).await?;
+        sealing: KeySealing,
+    ) -> Result<Keys, KeyError> {
+        reseal(&db, &sealing).await?;
+        let set = Self::sync(&db, clock.now(), schedule, &sealing).await?;
         Ok(Keys {
             db,
             clock,
             schedule,
+            sealing,
             set: RwLock::new(Arc::new(set)),
         })
     }
 
     /// Rotate if due (at most one replica does) and reload what the database holds.
-    pub async fn refresh(&self) -> Result<(), StorageError> {
-        let set = Self::sync(&self.db, self.clock.now(), self.schedule).await?;
+    pub async fn refresh(&self) -> Result<(), KeyError> {
+        let set = Self::sync(&self.db, self.clock.now(), self.schedule, &self.sealing).await?;
         if let Ok(mut g) = self.set.write() {
             *g = Arc::new(set);
         }
         Ok(())
     }
 
-    async fn sync(db: &Db, now: i64, s: Schedule) -> Result<KeySet, StorageError> {
+    async fn sync(
+        db: &Db,
+        now: i64,
+        s: Schedule,
+        sealing: &KeySealing,
+    ) -> Result<KeySet, KeyError> {
         // Bounded: each pass either finds the schedule current or loses/wins one claim.
         for _ in 0..3 {
             let state = db.rotation_state().await?;
@@ -125,7 +154,7 @@ impl Keys {
                 (Some((next, _)), Some(cur)) => now >= next || cur.alg != s.alg.as_str(),
             };
             if !due {
-                return build(stored);
+                return build(stored, sealing);
             }
             // The very first key signs at once: nobody can hold a token to verify yet.
             let starts = if newest.is_none() { now } else { now + s.lead };
@@ -133,7 +162,9 @@ impl Keys {
             let row = StoredKey {
                 kid: key.kid.clone(),
                 alg: s.alg.as_str().into(),
-                private_der: der,
+                private_der: sealing
+                    .seal(&purpose(&key.kid), &der)
+                    .map_err(KeyError::Sealing)?,
                 created_at: now,
                 active_from: starts,
                 retired_at: None,
@@ -149,12 +180,12 @@ impl Keys {
                 tracing::info!(kid = %row.kid, alg = s.alg.as_str(), active_from = starts, "rotated signing key");
             }
         }
-        build(db.list_keys(now).await?)
+        build(db.list_keys(now).await?, sealing)
     }
 
     /// Rotate now, and let the new key sign at once: for a suspected key compromise, when
     /// waiting out the publication lead is worse than verifiers briefly missing the new key.
-    pub async fn rotate_now(&self) -> Result<(), StorageError> {
+    pub async fn rotate_now(&self) -> Result<(), KeyError> {
         let now = self.clock.now();
         let s = self.schedule;
         for _ in 0..3 {
@@ -163,7 +194,10 @@ impl Keys {
             let row = StoredKey {
                 kid: key.kid.clone(),
                 alg: s.alg.as_str().into(),
-                private_der: der,
+                private_der: self
+                    .sealing
+                    .seal(&purpose(&key.kid), &der)
+                    .map_err(KeyError::Sealing)?,
                 created_at: now,
                 active_from: now,
                 retired_at: None,
@@ -221,17 +255,44 @@ impl Keys {
     }
 }
 
-fn build(stored: Vec<StoredKey>) -> Result<KeySet, StorageError> {
+/// Seal again every stored key that `sealing` calls stale, each only if no other replica
+/// changed it first.
+async fn reseal(db: &Db, sealing: &KeySealing) -> Result<(), KeyError> {
+    for (kid, stored) in db.key_material().await? {
+        if !sealing.stale(&stored) {
+            continue;
+        }
+        let der = sealing
+            .open(&format!("signing key {kid}"), &purpose(&kid), &stored)
+            .map_err(KeyError::Sealing)?;
+        let sealed = sealing
+            .seal(&purpose(&kid), &der)
+            .map_err(KeyError::Sealing)?;
+        if db.replace_key_material(&kid, &stored, &sealed).await? {
+            tracing::info!(kid = %kid, "signing key sealed with the first of encryption.keys");
+        }
+    }
+    Ok(())
+}
+
+fn build(stored: Vec<StoredKey>, sealing: &KeySealing) -> Result<KeySet, KeyError> {
     let mut keys = Vec::with_capacity(stored.len());
     for k in stored {
         let alg = Algorithm::parse(&k.alg).ok_or_else(|| {
             StorageError::Corrupt(format!("key {} has algorithm {}", k.kid, k.alg))
         })?;
-        let parsed = SigningKey::from_pkcs8(alg, &k.private_der).map_err(StorageError::Corrupt)?;
+        let der = sealing
+            .open(
+                &format!("signing key {}", k.kid),
+                &purpose(&k.kid),
+                &k.private_der,
+            )
+            .map_err(KeyError::Sealing)?;
+        let parsed = SigningKey::from_pkcs8(alg, &der).map_err(StorageError::Corrupt)?;
         keys.push((Arc::new(parsed), k.active_from, k.retired_at));
     }
     if keys.is_empty() {
-        return Err(StorageError::Corrupt("no signing key".into()));
+        return Err(StorageError::Corrupt("no signing key".into()).into());
     }
     let jwks: Vec<&serde_json::Value> = keys.iter().map(|(k, _, _)| k.jwk()).collect();
     let jwks = bytes::Bytes::from(serde_json::json!({ "keys": jwks }).to_string());

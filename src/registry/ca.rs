@@ -15,7 +15,11 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::config::RegistryConfig;
 use crate::keys::{Algorithm, SigningKey};
+use crate::seal::KeySealing;
 use crate::storage::Db;
+
+/// What the CA key's sealed value is bound to.
+const KEY_PURPOSE: &str = "registry-ca-key";
 
 /// How long a key certificate is valid; it is re-made well before.
 const LEAF_DAYS: i64 = 7;
@@ -39,8 +43,14 @@ fn when(t: i64) -> Result<time::OffsetDateTime, String> {
 }
 
 impl RegistryCa {
-    /// The CA from `caCert`/`caKey` files, or the one in the database (made on first use).
-    pub async fn load(cfg: &RegistryConfig, db: &Db, now: i64) -> Result<RegistryCa, String> {
+    /// The CA from `caCert`/`caKey` files, or the one in the database (made on first use; its
+    /// key sealed with `sealing`, and sealed again here if it was stored in clear).
+    pub async fn load(
+        cfg: &RegistryConfig,
+        db: &Db,
+        now: i64,
+        sealing: &KeySealing,
+    ) -> Result<RegistryCa, String> {
         if let (Some(cert), Some(key)) = (&cfg.ca_cert, &cfg.ca_key) {
             let cert_der = CertificateDer::from_pem_file(cert)
                 .map_err(|e| format!("registry.caCert {cert}: {e}"))?
@@ -69,15 +79,27 @@ impl RegistryCa {
             p.not_before = when(now - 3600)?;
             p.not_after = when(now + 10 * 365 * 86_400)?;
             let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
-            db.put_registry_ca_if_absent(&key.serialize_der(), cert.der(), now)
+            let stored = sealing.seal(KEY_PURPOSE, &key.serialize_der())?;
+            db.put_registry_ca_if_absent(&stored, cert.der(), now)
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let (key_der, cert_der) = db
+        let (stored, cert_der) = db
             .registry_ca()
             .await
             .map_err(|e| e.to_string())?
             .ok_or("registry CA vanished")?;
+        let key_der = sealing.open("the registry CA key", KEY_PURPOSE, &stored)?;
+        if sealing.stale(&stored) {
+            let sealed = sealing.seal(KEY_PURPOSE, &key_der)?;
+            if db
+                .replace_registry_ca_key(&stored, &sealed)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                tracing::info!("registry CA key sealed with the first of encryption.keys");
+            }
+        }
         let key = KeyPair::try_from(key_der.as_slice()).map_err(|e| e.to_string())?;
         Ok(RegistryCa {
             cert_der,

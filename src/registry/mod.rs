@@ -119,6 +119,7 @@ impl Registry {
         cfg: &RegistryConfig,
         db: &crate::storage::Db,
         now: i64,
+        sealing: &crate::seal::KeySealing,
     ) -> Result<Registry, String> {
         let services = cfg
             .services
@@ -141,7 +142,7 @@ impl Registry {
         Ok(Registry {
             services,
             login_clients,
-            ca: RegistryCa::load(cfg, db, now).await?,
+            ca: RegistryCa::load(cfg, db, now, sealing).await?,
             cache_key: secret::random_bytes(32),
             cache: Mutex::default(),
         })

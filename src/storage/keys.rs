@@ -8,7 +8,7 @@ use super::{Db, Result};
 pub struct StoredKey {
     pub kid: String,
     pub alg: String,
-    /// PKCS#8 DER.
+    /// PKCS#8 DER, or (with `encryption.keys`) that DER sealed: see `seal::KeySealing`.
     pub private_der: Vec<u8>,
     pub created_at: i64,
     /// When it starts signing; until then it is only published.
@@ -29,6 +29,30 @@ impl Db {
         .bind(now)
         .fetch_all(&self.write)
         .await?)
+    }
+
+    /// Every stored key, published or not: `(kid, private key as stored)`.
+    pub async fn key_material(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        Ok(
+            sqlx::query_as("SELECT kid, private_der FROM signing_keys ORDER BY kid")
+                .fetch_all(&self.write)
+                .await?,
+        )
+    }
+
+    /// Store `new` for key `kid` if it still holds `old`; false when another replica changed
+    /// it first.
+    pub async fn replace_key_material(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE signing_keys SET private_der = $1 WHERE kid = $2 AND private_der = $3",
+        )
+        .bind(new)
+        .bind(kid)
+        .bind(old)
+        .execute(&self.write)
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// `(next_rotation, version)` of the rotation schedule, if any key was ever made.
