@@ -303,6 +303,21 @@ async fn ldaps_and_starttls_trust_the_configured_ca_and_refuse_another() {
             ),
             true,
         ),
+        // Test setups only: any certificate, over ldaps and StartTLS.
+        (
+            format!(
+                "      host: 127.0.0.1:{}\n      insecureSkipVerify: true",
+                d.tls_port
+            ),
+            true,
+        ),
+        (
+            format!(
+                "      host: 127.0.0.1:{}\n      startTLS: true\n      insecureSkipVerify: true",
+                d.port
+            ),
+            true,
+        ),
         (
             format!(
                 "      host: 127.0.0.1:{}\n      rootCA: {other}",
@@ -777,4 +792,113 @@ async fn registry_basic_auth_checks_passwords_through_ldap() {
     );
     let (s, _) = get("bob", "wrong").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+/// A "directory" that answers the first request on each connection with `answer` and then
+/// holds the connection open: malformed BER from a hostile or broken server.
+async fn hostile_directory(answer: Vec<u8>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                if matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {
+                    let _ = sock.write_all(&answer).await;
+                }
+                while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// BER nested `depth` SEQUENCEs deep inside a bind response to message 1.
+fn deeply_nested_bind_response(depth: usize) -> Vec<u8> {
+    // Six bytes of header per level, each SEQUENCE holding the next.
+    let mut inner: Vec<u8> = Vec::with_capacity(6 * depth);
+    for level in (0..depth as u32).rev() {
+        inner.extend_from_slice(&[0x30, 0x84]);
+        inner.extend_from_slice(&(6 * level).to_be_bytes());
+    }
+    let mut op = vec![0x61, 0x84];
+    op.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+    op.extend_from_slice(&inner);
+    let mut msg = vec![0x30, 0x84];
+    msg.extend_from_slice(&((op.len() + 3) as u32).to_be_bytes());
+    msg.extend_from_slice(&[0x02, 0x01, 0x01]);
+    msg.extend_from_slice(&op);
+    msg
+}
+
+#[tokio::test]
+async fn a_directory_sending_malformed_ber_fails_the_login_cleanly_and_gantry_keeps_serving() {
+    let answers: Vec<(&str, Vec<u8>)> = vec![
+        // Well framed, but the bind response has no result code, matchedDN or message.
+        (
+            "result-less",
+            vec![0x30, 0x05, 0x02, 0x01, 0x01, 0x61, 0x00],
+        ),
+        ("empty-message", vec![0x30, 0x00]),
+        // A matchedDN that is not UTF-8.
+        (
+            "not-utf8",
+            vec![
+                0x30, 0x0d, 0x02, 0x01, 0x01, 0x61, 0x08, 0x0a, 0x01, 0x00, 0x04, 0x01, 0xff, 0x04,
+                0x00,
+            ],
+        ),
+        // Indefinite lengths, which LDAP forbids (RFC 4511, 5.1).
+        (
+            "indefinite",
+            vec![
+                0x30, 0x80, 0x02, 0x01, 0x01, 0x61, 0x80, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00,
+                0x00, 0x00, 0x00, 0x00,
+            ],
+        ),
+        ("nested", deeply_nested_bind_response(100_000)),
+    ];
+    let d = Slapd::shared();
+    let mut yaml = d.connector_yaml(&d.plain());
+    for (id, answer) in &answers {
+        let port = hostile_directory(answer.clone()).await;
+        yaml.push_str(&format!(
+            "  - type: ldap\n    id: {id}\n    name: {id}\n    config:\n      host: 127.0.0.1:{port}\n      \
+             insecureNoSSL: true\n      timeout: 2s\n      bindDN: cn=readonly,{BASE}\n      bindPW: x\n      \
+             userSearch: {{ baseDN: \"{BASE}\", username: uid }}\n"
+        ));
+    }
+    let app = TestApp::start_with(Opts {
+        password_connector: "ldap",
+        extra_yaml: yaml,
+        ..Default::default()
+    })
+    .await;
+    for (id, _) in &answers {
+        let b = app.browser();
+        let form = login_form(&app, &b, id, "openid").await;
+        let r = post_login(&b, &form, "bob", "bob123").await;
+        let status = r.status();
+        let page = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{id}: {page}");
+        assert!(
+            page.contains("directory that checks your password is not answering"),
+            "{id}: {page}"
+        );
+        // Gantry still serves, and the real directory still logs users in.
+        let (s, t) = password_grant(&app, "bob", "bob123", "openid groups").await;
+        assert_eq!(s, StatusCode::OK, "after {id}: {t}");
+        // The operator's Test names the cause.
+        let e = app
+            .provider
+            .connector(id)
+            .unwrap()
+            .probe(0)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sent a malformed LDAP message"), "{id}: {e}");
+    }
 }

@@ -6,8 +6,11 @@
 //! entries that match a username.
 
 pub mod config;
+mod frame;
 mod groups;
 mod pool;
+mod relay;
+mod transport;
 
 use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};

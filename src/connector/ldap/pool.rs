@@ -1,19 +1,18 @@
-//! Connections to the directory: URLs and TLS from the config, failover across hosts,
-//! timeouts, and two small pools, one of service-account connections (searches) and one of
-//! connections used only to check user passwords (binds). A broken connection is dropped and
-//! the next operation dials again, so logins recover by themselves when the directory returns.
+//! Connections to the directory: failover across hosts, timeouts, and two small pools, one of
+//! service-account connections (searches) and one of connections used only to check user
+//! passwords (binds). A broken connection is dropped and the next operation dials again, so
+//! logins recover by themselves when the directory returns. Each connection runs through
+//! `transport` (TLS and the relay that checks the directory's messages).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use base64::Engine;
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use ldap3::{Ldap, LdapError};
 use tokio::sync::Mutex;
 
 use super::config::LdapConfig;
+use super::relay::Fault;
+use super::transport::{Target, Transport};
 
 const MAX_IDLE: usize = 8;
 
@@ -22,15 +21,35 @@ const MAX_IDLE: usize = 8;
 #[error("{0}")]
 pub struct Unavailable(pub String);
 
+/// A connection, and where its relay says why it closed it.
+struct Conn {
+    ldap: Ldap,
+    fault: Fault,
+}
+
+impl Conn {
+    fn is_open(&self) -> bool {
+        !self.ldap.clone().is_closed()
+    }
+
+    /// What failed, naming a malformed message when that is why the connection closed.
+    fn why(&self, e: &LdapError) -> String {
+        match self.fault.get() {
+            Some(f) => f.clone(),
+            None => e.to_string(),
+        }
+    }
+}
+
 pub struct Pool {
-    urls: Vec<String>,
-    settings: LdapConnSettings,
+    targets: Vec<Target>,
+    transport: Transport,
     connect_timeout: Duration,
     pub op_timeout: Duration,
     bind_dn: Option<String>,
     bind_pw: Option<String>,
-    service: Mutex<Vec<Ldap>>,
-    binders: Mutex<Vec<Ldap>>,
+    service: Mutex<Vec<Conn>>,
+    binders: Mutex<Vec<Conn>>,
     /// LDAP operations sent (connects excluded), for metrics and the round-trip figure.
     pub operations: AtomicU64,
     /// Connections opened.
@@ -40,7 +59,7 @@ pub struct Pool {
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("urls", &self.urls)
+            .field("targets", &self.targets)
             .finish_non_exhaustive()
     }
 }
@@ -49,35 +68,15 @@ impl Pool {
     pub fn new(c: &LdapConfig) -> Result<Pool, String> {
         let connect_timeout = dur(&c.connect_timeout, 5);
         let op_timeout = dur(&c.timeout, 10);
-        let (scheme, default_port) = if c.insecure_no_ssl || c.start_tls {
-            ("ldap", 389)
-        } else {
-            ("ldaps", 636)
-        };
-        let urls = c
+        let transport = Transport::new(c)?;
+        let targets = c
             .hosts()
             .iter()
-            .map(|h| {
-                if h.rsplit_once(':')
-                    .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-                {
-                    format!("{scheme}://{h}")
-                } else {
-                    format!("{scheme}://{h}:{default_port}")
-                }
-            })
+            .map(|h| Target::parse(h, transport.default_port()))
             .collect();
-        let mut settings = LdapConnSettings::new()
-            .set_conn_timeout(connect_timeout)
-            .set_starttls(c.start_tls);
-        if c.insecure_skip_verify {
-            settings = settings.set_no_tls_verify(true);
-        } else if let Some(cfg) = tls_config(c)? {
-            settings = settings.set_config(cfg);
-        }
         Ok(Pool {
-            urls,
-            settings,
+            targets,
+            transport,
             connect_timeout,
             op_timeout,
             bind_dn: c.bind_dn.clone().filter(|d| !d.is_empty()),
@@ -99,28 +98,21 @@ impl Pool {
     }
 
     /// Dial the hosts in order; the first that answers wins.
-    async fn dial(&self) -> Result<Ldap, Unavailable> {
+    async fn dial(&self) -> Result<Conn, Unavailable> {
         let mut last = String::from("no host configured");
-        for url in &self.urls {
+        for t in &self.targets {
             self.dials.fetch_add(1, Ordering::Relaxed);
-            let attempt = tokio::time::timeout(
-                self.connect_timeout,
-                LdapConnAsync::with_settings(self.settings.clone(), url),
-            )
-            .await;
-            match attempt {
-                Ok(Ok((conn, ldap))) => {
+            match tokio::time::timeout(self.connect_timeout, self.transport.connect(t)).await {
+                Ok(Ok((conn, ldap, fault))) => {
                     tokio::spawn(async move {
                         if let Err(e) = conn.drive().await {
                             tracing::debug!(error = %e, "ldap connection ended");
                         }
                     });
-                    return Ok(ldap);
+                    return Ok(Conn { ldap, fault });
                 }
-                Ok(Err(e)) => last = format!("{url}: {e}"),
-                Err(_) => {
-                    last = format!("{url}: connect timed out after {:?}", self.connect_timeout)
-                }
+                Ok(Err(e)) => last = format!("{t}: {e}"),
+                Err(_) => last = format!("{t}: connect timed out after {:?}", self.connect_timeout),
             }
             tracing::warn!(error = %last, "ldap host unavailable");
         }
@@ -128,15 +120,19 @@ impl Pool {
     }
 
     /// A connection bound as the service account (or anonymous when no bindDN is set).
-    pub async fn fresh_service(&self) -> Result<Ldap, Unavailable> {
-        let mut l = self.dial().await?;
+    async fn fresh_service_conn(&self) -> Result<Conn, Unavailable> {
+        let mut c = self.dial().await?;
         if let Some(dn) = &self.bind_dn {
             self.count();
-            let r = l
+            let r = c
+                .ldap
                 .with_timeout(self.op_timeout)
                 .simple_bind(dn, self.bind_pw.as_deref().unwrap_or_default())
-                .await
-                .map_err(|e| Unavailable(format!("service bind: {e}")))?;
+                .await;
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => return Err(Unavailable(format!("service bind: {}", c.why(&e)))),
+            };
             if r.rc != 0 {
                 return Err(Unavailable(format!(
                     "service bind as {dn} refused: rc={} {}",
@@ -144,7 +140,13 @@ impl Pool {
                 )));
             }
         }
-        Ok(l)
+        Ok(c)
+    }
+
+    /// A new connection bound as the service account, not taken from the pool nor returned
+    /// to it.
+    pub async fn fresh_service(&self) -> Result<Ldap, Unavailable> {
+        Ok(self.fresh_service_conn().await?.ldap)
     }
 
     /// Run `op` on a service connection. A pooled connection that turns out broken is
@@ -157,27 +159,22 @@ impl Pool {
             Box<dyn std::future::Future<Output = Result<T, LdapError>> + Send + 'a>,
         >,
     {
-        let pooled = self
-            .service
-            .lock()
-            .await
-            .pop()
-            .filter(|l| !l.clone().is_closed());
+        let pooled = self.service.lock().await.pop().filter(Conn::is_open);
         let mut conn = match pooled {
             Some(c) => c,
-            None => self.fresh_service().await?,
+            None => self.fresh_service_conn().await?,
         };
-        let first = op(&mut conn).await;
+        let first = op(&mut conn.ldap).await;
         let (result, conn) = match first {
             Ok(v) => (Ok(v), Some(conn)),
             Err(e) if is_connection_error(&e) => {
-                let mut fresh = self.fresh_service().await?;
-                match op(&mut fresh).await {
+                let mut fresh = self.fresh_service_conn().await?;
+                match op(&mut fresh.ldap).await {
                     Ok(v) => (Ok(v), Some(fresh)),
-                    Err(e) => (Err(Unavailable(e.to_string())), None),
+                    Err(e) => (Err(Unavailable(fresh.why(&e))), None),
                 }
             }
-            Err(e) => (Err(Unavailable(e.to_string())), None),
+            Err(e) => (Err(Unavailable(conn.why(&e))), None),
         };
         if let Some(c) = conn {
             let mut idle = self.service.lock().await;
@@ -194,18 +191,14 @@ impl Pool {
         if password.is_empty() {
             return Ok(49);
         }
-        let pooled = self
-            .binders
-            .lock()
-            .await
-            .pop()
-            .filter(|l| !l.clone().is_closed());
+        let pooled = self.binders.lock().await.pop().filter(Conn::is_open);
         let mut conn = match pooled {
             Some(c) => c,
             None => self.dial().await?,
         };
         self.count();
         let mut r = conn
+            .ldap
             .with_timeout(self.op_timeout)
             .simple_bind(dn, password)
             .await;
@@ -215,11 +208,15 @@ impl Pool {
             conn = self.dial().await?;
             self.count();
             r = conn
+                .ldap
                 .with_timeout(self.op_timeout)
                 .simple_bind(dn, password)
                 .await;
         }
-        let rc = r.map_err(|e| Unavailable(format!("bind: {e}")))?.rc;
+        let rc = match r {
+            Ok(r) => r.rc,
+            Err(e) => return Err(Unavailable(format!("bind: {}", conn.why(&e)))),
+        };
         let mut idle = self.binders.lock().await;
         if idle.len() < MAX_IDLE {
             idle.push(conn);
@@ -236,49 +233,4 @@ fn dur(v: &Option<String>, default_secs: u64) -> Duration {
 
 fn is_connection_error(e: &LdapError) -> bool {
     !matches!(e, LdapError::LdapResult { .. } | LdapError::Timeout { .. })
-}
-
-/// TLS settings when the config names its own CA or a client certificate; `None` leaves
-/// ldap3's default (the system's roots).
-fn tls_config(c: &LdapConfig) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
-    let mut roots_pem: Vec<u8> = Vec::new();
-    if let Some(path) = &c.root_ca {
-        roots_pem = std::fs::read(path).map_err(|e| format!("rootCA {path}: {e}"))?;
-    }
-    if let Some(data) = &c.root_ca_data {
-        let pem = base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|e| format!("rootCAData is not base64: {e}"))?;
-        roots_pem.extend_from_slice(&pem);
-    }
-    if roots_pem.is_empty() && c.client_cert.is_none() {
-        return Ok(None);
-    }
-    if roots_pem.is_empty() {
-        return Err("clientCert needs rootCA or rootCAData to check the server".into());
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&roots_pem) {
-        let cert = cert.map_err(|e| format!("rootCA: {e}"))?;
-        roots.add(cert).map_err(|e| format!("rootCA: {e}"))?;
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let cfg = match (&c.client_cert, &c.client_key) {
-        (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("clientCert {cert}: {e}"))?;
-            let key =
-                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("clientKey {key}: {e}"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("clientCert: {e}"))?
-        }
-        _ => builder.with_no_client_auth(),
-    };
-    Ok(Some(Arc::new(cfg)))
 }

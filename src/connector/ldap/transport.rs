@@ -1,0 +1,328 @@
+//! The connection to one directory host: TCP, then TLS (ldaps, or StartTLS on plain LDAP)
+//! with rustls, then the relay that checks every message before ldap3 reads it. ldap3 itself
+//! only ever sees the relay's socket, so TLS is done here rather than by ldap3.
+//!
+//! Never sends anything but the StartTLS request before TLS is up when StartTLS is on, and
+//! never goes on in the clear when the server refuses it.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, StdStream};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::config::LdapConfig;
+use super::frame;
+use super::relay::{self, Fault};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    Ldaps,
+    StartTls,
+}
+
+/// How to reach the hosts of one connector.
+#[derive(Clone)]
+pub struct Transport {
+    pub security: Security,
+    tls: Option<TlsConnector>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One host: where to connect and the name its certificate must carry.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Target {
+    /// `host:port`, `host`, `[v6]:port` or `[v6]`; without a port, `default_port`.
+    pub fn parse(s: &str, default_port: u16) -> Target {
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() && (!h.contains(':') || h.ends_with(']')) => {
+                match p.parse::<u16>() {
+                    Ok(p) => (h, p),
+                    Err(_) => (s, default_port),
+                }
+            }
+            _ => (s, default_port),
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Target {
+            host: host.to_string(),
+            port,
+        }
+    }
+}
+
+impl Transport {
+    pub fn new(c: &LdapConfig) -> Result<Transport, String> {
+        let security = if c.insecure_no_ssl {
+            Security::Plain
+        } else if c.start_tls {
+            Security::StartTls
+        } else {
+            Security::Ldaps
+        };
+        let tls = match security {
+            Security::Plain => None,
+            _ => Some(TlsConnector::from(tls_config(c)?)),
+        };
+        Ok(Transport { security, tls })
+    }
+
+    pub fn default_port(&self) -> u16 {
+        match self.security {
+            Security::Ldaps => 636,
+            _ => 389,
+        }
+    }
+
+    /// Connect to `t` and start ldap3 on the relay; the caller spawns the returned driver.
+    /// The error says what failed, for the operator.
+    pub async fn connect(&self, t: &Target) -> Result<(LdapConnAsync, Ldap, Fault), String> {
+        let tcp = TcpStream::connect((t.host.as_str(), t.port))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let (sock, fault) = match (&self.tls, self.security) {
+            (Some(tls), Security::Ldaps) => {
+                relay::start(handshake(tls, t, tcp).await?, t.to_string())
+            }
+            (Some(tls), Security::StartTls) => {
+                let mut tcp = tcp;
+                start_tls(&mut tcp).await?;
+                relay::start(handshake(tls, t, tcp).await?, t.to_string())
+            }
+            _ => relay::start(tcp, t.to_string()),
+        }
+        .map_err(|e| format!("relay: {e}"))?;
+        let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(sock));
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((conn, ldap, fault))
+    }
+}
+
+async fn handshake(
+    tls: &TlsConnector,
+    t: &Target,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let name = ServerName::try_from(t.host.clone())
+        .map_err(|e| format!("{} is not a name TLS can check: {e}", t.host))?;
+    tls.connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS: {e}"))
+}
+
+/// The StartTLS exchange (RFC 4511 4.14), checked by `frame` like every other message.
+async fn start_tls(tcp: &mut TcpStream) -> Result<(), String> {
+    tcp.write_all(&frame::start_tls_request(1))
+        .await
+        .map_err(|e| format!("StartTLS: {e}"))?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let len = loop {
+        if let Some(n) = frame::message_len(&buf).map_err(|e| format!("StartTLS: {e}"))? {
+            break n;
+        }
+        let n = tcp
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("StartTLS: {e}"))?;
+        if n == 0 {
+            return Err("StartTLS: the server closed the connection".into());
+        }
+        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    };
+    // Bytes after the answer would be read as if they had come through TLS.
+    if buf.len() != len {
+        return Err("StartTLS: the server sent more than its answer".into());
+    }
+    let pending = std::collections::HashMap::from([(1, frame::Awaiting::Result(24))]);
+    let answer = frame::check_response(&buf, &pending).map_err(|e| format!("StartTLS: {e}"))?;
+    match (answer.id, answer.rc) {
+        (1, Some(0)) => Ok(()),
+        (_, rc) => Err(format!(
+            "StartTLS refused by the server (result code {})",
+            rc.map_or_else(|| "none".to_string(), |r| r.to_string())
+        )),
+    }
+}
+
+/// The TLS client settings: the configured CA (or the system's roots), a client certificate
+/// when one is set, or no certificate check at all under `insecureSkipVerify`.
+fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = if c.insecure_skip_verify {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+    } else {
+        builder.with_root_certificates(roots(c)?)
+    };
+    let cfg = match (&c.client_cert, &c.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("clientCert {cert}: {e}"))?;
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("clientKey {key}: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("clientCert: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    Ok(Arc::new(cfg))
+}
+
+/// `rootCA` and `rootCAData` when set; the system's roots otherwise.
+fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, String> {
+    let mut pem: Vec<u8> = Vec::new();
+    if let Some(path) = &c.root_ca {
+        pem = std::fs::read(path).map_err(|e| format!("rootCA {path}: {e}"))?;
+    }
+    if let Some(data) = &c.root_ca_data {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| format!("rootCAData is not base64: {e}"))?;
+        pem.extend_from_slice(&decoded);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    if pem.is_empty() {
+        if c.client_cert.is_some() {
+            return Err("clientCert needs rootCA or rootCAData to check the server".into());
+        }
+        let found = rustls_native_certs::load_native_certs();
+        for e in &found.errors {
+            tracing::warn!(error = %e, "ldap: a system root certificate could not be read");
+        }
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            // Every handshake will fail (no root to trust), which says so at each login.
+            tracing::warn!("ldap: no system root certificates found; set rootCA");
+        }
+        return Ok(roots);
+    }
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("rootCA: {e}"))?;
+        roots.add(cert).map_err(|e| format!("rootCA: {e}"))?;
+    }
+    Ok(roots)
+}
+
+/// `insecureSkipVerify`: any certificate is taken (test setups only, as the config says), but
+/// the handshake's signatures are still checked, so the session key is the server's.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_parse_with_and_without_ports() {
+        let p = |s: &str| {
+            let t = Target::parse(s, 636);
+            (t.host, t.port, Target::parse(s, 636).to_string())
+        };
+        assert_eq!(
+            p("ldap.example.com:389"),
+            (
+                "ldap.example.com".into(),
+                389,
+                "ldap.example.com:389".into()
+            )
+        );
+        assert_eq!(
+            p("ldap.example.com"),
+            (
+                "ldap.example.com".into(),
+                636,
+                "ldap.example.com:636".into()
+            )
+        );
+        assert_eq!(p("[::1]:3389"), ("::1".into(), 3389, "[::1]:3389".into()));
+        assert_eq!(p("[::1]"), ("::1".into(), 636, "[::1]:636".into()));
+        assert_eq!(
+            p("127.0.0.1:1636"),
+            ("127.0.0.1".into(), 1636, "127.0.0.1:1636".into())
+        );
+    }
+}
