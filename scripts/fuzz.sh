@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz every parser that takes untrusted bytes, each for a bounded time, keeping what the
-# fuzzer learns in fuzz/corpus/TARGET (commit what is worth keeping). A crash is copied to
+# fuzzer learns in fuzz/corpus/TARGET (commit what is worth keeping). Hand-made inputs in
+# fuzz/seeds/TARGET start each run too; cmin never drops them. A crash is copied to
 # fuzz/findings/TARGET, which the test command replays (tests/it/fuzz_replay.rs) once fixed.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    default: 60 s for each of every target
@@ -29,11 +30,15 @@ fuzz build
 failed=()
 for t in "${TARGETS[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t" "findings/$t"
+  seeds=()
+  [ -d "seeds/$t" ] && seeds=("seeds/$t")
+  # As large as the input gets in production: a SAML response is refused only above 256 KiB
+  # (xml::MAX_XML), and what goes wrong with depth or width needs the room.
   max_len=8192
-  case "$t" in saml_response|config_file) max_len=65536 ;; esac
-  printf '\n== %s: %s s\n' "$t" "$SECS"
+  case "$t" in saml_response) max_len=262144 ;; config_file) max_len=65536 ;; esac
+  printf '\n== %s: %s s, inputs up to %s bytes\n' "$t" "$SECS" "$max_len"
   # The seed SAML responses are signed by fuzz/corpus-key/idp.key, the JWTs by jwt-es256.der.
-  if ! fuzz run "$t" "corpus/$t" -- \
+  if ! fuzz run "$t" "corpus/$t" "${seeds[@]}" -- \
       -max_total_time="$SECS" -max_len="$max_len" -timeout=5 -rss_limit_mb=2048 \
       -print_final_stats=1 2>&1 | grep -E '^(stat::|#[0-9]+ *DONE|==[0-9]+==|SUMMARY|Done)' ; then
     :

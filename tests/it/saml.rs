@@ -595,6 +595,49 @@ async fn a_hostile_corpus_of_forged_responses_is_refused_and_creates_nothing() {
     );
     case!(
         Case {
+            name: "an element with more attributes than any response has",
+            status: forbidden,
+            says: "more than 64 attributes"
+        },
+        |id| {
+            let attrs: String = (0..65).map(|i| format!(" a{i}=\"{i}\"")).collect();
+            replace_once(
+                &good(id, vec![]).await,
+                "<saml:AttributeValue>admins",
+                &format!("<saml:AttributeValue{attrs}>admins"),
+            )
+        }
+    );
+    case!(
+        Case {
+            name: "more namespaces in scope than any response has",
+            status: forbidden,
+            says: "more than 32 namespace declarations"
+        },
+        |id| {
+            let decls: String = (0..31)
+                .map(|i| format!(" xmlns:n{i}=\"urn:{i}\""))
+                .collect();
+            replace_once(
+                &good(id, vec![]).await,
+                "<saml:AttributeValue>admins",
+                &format!("<saml:AttributeValue{decls}>admins"),
+            )
+        }
+    );
+    case!(
+        Case {
+            name: "an InclusiveNamespaces list longer than any signer writes",
+            status: forbidden,
+            says: "more than 16 prefixes"
+        },
+        |id| {
+            let list: Vec<String> = (0..17).map(|i| format!("p{i}")).collect();
+            good(id, vec![("PREFIXLIST", list.join(" "))]).await
+        }
+    );
+    case!(
+        Case {
             name: "far larger than any real response",
             status: forbidden,
             says: "far larger"

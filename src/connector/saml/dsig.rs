@@ -98,17 +98,26 @@ fn attr<'a>(n: Node<'a, '_>, name: &str) -> &'a str {
     n.attribute(name).unwrap_or("")
 }
 
-fn inclusive_prefixes(transform: Node) -> Vec<String> {
-    transform
+/// Signers list the few prefixes their content uses in attribute values (`xs`, `xsi`).
+const MAX_PREFIXES: usize = 16;
+
+/// The InclusiveNamespaces PrefixList of a transform. Canonicalization looks each prefix up on
+/// every element, before the signature is checked: a long list is refused, not walked.
+fn inclusive_prefixes(transform: Node) -> Result<Vec<String>, String> {
+    let mut prefixes: Vec<String> = transform
         .children()
         .filter(|c| c.is_element() && c.tag_name().name() == "InclusiveNamespaces")
-        .flat_map(|c| {
-            attr(c, "PrefixList")
-                .split_ascii_whitespace()
-                .map(String::from)
-                .collect::<Vec<_>>()
-        })
-        .collect()
+        .flat_map(|c| attr(c, "PrefixList").split_ascii_whitespace())
+        .map(String::from)
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    if prefixes.len() > MAX_PREFIXES {
+        return Err(format!(
+            "the signature's InclusiveNamespaces lists more than {MAX_PREFIXES} prefixes"
+        ));
+    }
+    Ok(prefixes)
 }
 
 fn b64(text: &str) -> Result<Vec<u8>, String> {
@@ -185,13 +194,13 @@ pub fn verify(
         doc,
         signed,
         Some(sig.id()),
-        &inclusive_prefixes(transforms[1]),
+        &inclusive_prefixes(transforms[1])?,
     );
     let got = aws_lc_rs::digest::digest(digest, canonical.as_bytes());
     if !secret::ct_eq_bytes(got.as_ref(), &want) {
         return Err("the signed content was modified (digest mismatch)".into());
     }
-    let info_c14n = exc_c14n(doc, info, None, &inclusive_prefixes(c14n));
+    let info_c14n = exc_c14n(doc, info, None, &inclusive_prefixes(c14n)?);
     let value = b64(&super::xml::text_only(only_child(
         sig,
         NS_DSIG,

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod dsig;
 pub mod metadata;
+mod prescan;
 pub mod response;
 pub mod xml;
 

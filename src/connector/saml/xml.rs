@@ -21,13 +21,15 @@ const MAX_NODES: u32 = 20_000;
 /// in a value; Signature, KeyInfo, X509Data); nothing deeper has a reason to be accepted.
 pub const MAX_DEPTH: usize = 64;
 
-/// Parse untrusted XML: no DTD (so no entity declarations), bounded size, node count and depth
-/// ([`MAX_DEPTH`]), and no comments or processing instructions anywhere: none belongs in a SAML
-/// response, and a comment inside a value is how signed text is made to read differently.
+/// Parse untrusted XML: no DTD (so no entity declarations), bounded size, node count, depth
+/// ([`MAX_DEPTH`]), attributes per element and namespaces in scope (see `prescan`), and no
+/// comments or processing instructions anywhere: none belongs in a SAML response, and a comment
+/// inside a value is how signed text is made to read differently.
 pub fn parse(text: &str) -> Result<Document<'_>, String> {
     if text.len() > MAX_XML {
         return Err("the SAML response is far larger than any real one".into());
     }
+    super::prescan::check(text)?;
     let opts = ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
@@ -571,10 +573,12 @@ mod tests {
         // attributes in several namespaces, the excluded element in the middle.
         let mut deep = String::new();
         for i in 0..MAX_DEPTH - 2 {
-            let decl = match i % 4 {
+            // Every fifth level in turn (19 declarations in scope at the bottom, of 32 allowed).
+            let decl = match i % 15 {
                 0 => format!(" xmlns=\"urn:d{i}\" xmlns:p=\"urn:p{i}\""),
-                1 => " xmlns=\"\"".to_string(),
-                2 => format!(" xmlns:q=\"urn:q{i}\" q:a=\"{i}\" p:b=\"&lt;&quot;\""),
+                5 => " xmlns=\"\"".to_string(),
+                10 => format!(" xmlns:q=\"urn:q{i}\" q:a=\"{i}\" p:b=\"&lt;&quot;\""),
+                _ if i > 10 => format!(" q:c=\"{i}\""),
                 _ => String::new(),
             };
             let name = if i % 3 == 0 { "p:e" } else { "e" };
