@@ -319,14 +319,10 @@ async fn device_login(p: &Provider, o: &Options) -> Result<Cache, String> {
 async fn token(o: &Options) -> Result<Cache, String> {
     let path = cache_path(o);
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        super::private_file::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
     }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path.with_extension("lock"))
-        .map_err(|e| e.to_string())?;
+    let lock =
+        super::private_file::open_lock(&path.with_extension("lock")).map_err(|e| e.to_string())?;
     // Held until return: parallel kubectl calls queue here and find the fresh token.
     lock.lock().map_err(|e| format!("cache lock: {e}"))?;
     let cached = read_cache(&path);

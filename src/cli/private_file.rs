@@ -26,6 +26,18 @@ pub fn write(p: &Path, data: &[u8]) -> std::io::Result<()> {
     }
 }
 
+/// The lock file beside `p`, opened without following a link planted at its name.
+pub fn open_lock(p: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(p)
+}
+
 fn temp_name(p: &Path) -> PathBuf {
     let mut name = p.file_name().unwrap_or_default().to_os_string();
     name.push(format!(".{}.tmp", crate::secret::random_token(9)));
@@ -43,7 +55,8 @@ fn create_new(p: &Path) -> std::io::Result<std::fs::File> {
     o.open(p)
 }
 
-fn create_dir(dir: &Path) -> std::io::Result<()> {
+/// A folder of `p`'s kind: made readable by its owner only when it does not exist yet.
+pub fn create_dir(dir: &Path) -> std::io::Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
@@ -86,6 +99,21 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         assert!(create_new(&link).is_err());
         assert!(create_new(&victim).is_err());
+        assert!(
+            open_lock(&link).is_err(),
+            "a link at the lock's name is not followed"
+        );
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn new_folders_are_the_owners_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("kube/cache/gantry");
+        write(&cache.join("t.json"), b"{}").unwrap();
+        for d in [dir.path().join("kube/cache"), cache] {
+            let mode = std::fs::metadata(&d).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", d.display());
+        }
     }
 }

@@ -209,7 +209,9 @@ impl Provider {
     }
 
     /// Check Basic credentials from the client at `addr`, through the cache. A cached answer
-    /// costs nothing and is not throttled; a check that reaches the connector is.
+    /// costs nothing and is not slowed down; a check that reaches the connector is. A locked
+    /// address is refused before the cache is read: otherwise, while the owner's password is
+    /// cached, the locked guesser would still learn which guess was right.
     pub async fn registry_login(
         &self,
         user: &str,
@@ -222,6 +224,17 @@ impl Provider {
             ));
         }
         let now = self.clock.now();
+        let locked = || {
+            RegistryError::Unauthorized(
+                "too many failed logins from this address; try again later".into(),
+            )
+        };
+        if matches!(
+            self.throttle.check(now, user, addr),
+            crate::throttle::Verdict::Locked
+        ) {
+            return Err(locked());
+        }
         let slot = self.registry.cache_slot(user, password);
         if let Some(id) = self.registry.cached(&slot, now) {
             return Ok(id);
@@ -230,9 +243,7 @@ impl Provider {
             .registry_connector()
             .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
         if self.credential_check_locked(user, addr).await {
-            return Err(RegistryError::Unauthorized(
-                "too many failed logins from this address; try again later".into(),
-            ));
+            return Err(locked());
         }
         match conn.login(user, password).await {
             Ok(Some(id)) => {
@@ -286,6 +297,18 @@ impl Provider {
             ));
         }
         let (user_id, connector_id) = Identity::parse_subject(&c.sub).ok_or_else(invalid)?;
+        // A password connector's users are named in the policy by their login name, which the
+        // token carries only with the `profile` scope. Without it the user would be judged
+        // under another name than the same user logging in with a password.
+        let named_by_login = self
+            .connector(&connector_id)
+            .is_some_and(|k| k.is_password());
+        if named_by_login && c.preferred_username.as_deref().unwrap_or("").is_empty() {
+            return Err(RegistryError::Unauthorized(
+                "this access token does not name its user: request it with the `profile` scope"
+                    .into(),
+            ));
+        }
         Ok(Identity {
             user_id,
             username: c.name.unwrap_or_default(),

@@ -97,6 +97,21 @@ pub struct Db {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// A new database file readable by Gantry's user only (SQLite gives its journal files the
+/// same mode): it holds refresh-token hashes, the audit trail and, without `encryption.keys`,
+/// private keys. An existing file keeps the mode its owner chose.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Db {
     /// Open the database a config names and apply migrations.
     pub async fn open(cfg: &StorageConfig) -> Result<Db> {
@@ -110,6 +125,8 @@ impl Db {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| StorageError::Open(format!("{}: {e}", dir.display())))?;
                 }
+                create_private(std::path::Path::new(&file))
+                    .map_err(|e| StorageError::Open(format!("{file}: {e}")))?;
                 Self::sqlite(&format!("sqlite://{file}?mode=rwc"), 4).await?
             }
             "memory" => Self::sqlite("sqlite::memory:", 0).await?,

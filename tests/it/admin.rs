@@ -1821,6 +1821,19 @@ async fn a_change_through_the_api_with_the_session_cookie_must_come_from_gantrys
         vec![("sec-fetch-site", "same-site".into())],
         vec![("sec-fetch-site", "cross-site".into())],
         vec![("x-csrf-token", "forged".into())],
+        // One sign of Gantry's pages does not outweigh a foreign one.
+        vec![
+            ("sec-fetch-site", "same-origin".into()),
+            ("origin", "https://evil.example".into()),
+        ],
+        vec![
+            ("origin", app.base.clone()),
+            ("sec-fetch-site", "cross-site".into()),
+        ],
+        vec![
+            ("x-csrf-token", csrf.clone()),
+            ("origin", "https://evil.example".into()),
+        ],
     ];
     for headers in &refused {
         for (method, path) in [

@@ -227,6 +227,13 @@ async fn failed_logins_lock_the_guessing_address_not_the_user() {
             .status(),
         StatusCode::OK
     );
+    // The owner's password is now cached for the registry; the locked guesser still cannot
+    // tell a right guess from a wrong one.
+    let r = registry("203.0.113.66", "dev@example.com", "password")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("too many failed logins"));
     // 20 failures for 20 names from one address lock that address for all names; other
     // addresses and users are served. (Keyed on a constant, they locked everyone.)
     for i in 0..20 {

@@ -556,10 +556,47 @@ async fn only_access_tokens_issued_to_a_listed_audience_are_registry_passwords()
     assert!(h.contains_key("www-authenticate"));
     assert_eq!(b["errors"][0]["code"], "UNAUTHORIZED");
     assert_eq!(ask("none.test").await.0, StatusCode::UNAUTHORIZED);
-    // Where rp's tokens are listed, the same token is the user's password.
+    // Where rp's tokens are listed, the same token would be the user's password, but without
+    // `profile` it does not say the login name the policy knows the user by.
     let (s, _, b) = ask("open.test").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(
+        b["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("profile"),
+        "{b}"
+    );
+    // With it, the user is judged under the name a password login gives: the same `sub`.
+    let t = app.tokens("openid profile groups").await;
+    let with_profile = t["access_token"].as_str().unwrap();
+    let (s, _, b) = token(
+        &app,
+        Some(("admin", with_profile)),
+        &[
+            ("service", "open.test"),
+            ("scope", "repository:team-a/app:pull"),
+        ],
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(jwt_claims(b["token"].as_str().unwrap())["aud"], "open.test");
+    let by_token = jwt_claims(b["token"].as_str().unwrap());
+    assert_eq!(by_token["aud"], "open.test");
+    let (s, _, b) = token(
+        &app,
+        Some(("admin@example.com", "password")),
+        &[
+            ("service", "open.test"),
+            ("scope", "repository:team-a/app:pull"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        by_token["sub"],
+        jwt_claims(b["token"].as_str().unwrap())["sub"]
+    );
+    assert_eq!(by_token["sub"], "admin");
 }
 
 #[tokio::test]

@@ -495,6 +495,16 @@ async fn storage_conformance_sqlite() {
         },
     };
     conformance(Db::open(&cfg).await.unwrap()).await;
+    // It holds refresh-token hashes, the audit trail and maybe private keys: its owner's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let file = cfg.config.file.as_deref().unwrap();
+    for f in [file.to_string(), format!("{file}-wal")] {
+        if let Ok(m) = std::fs::metadata(&f) {
+            assert_eq!(m.permissions().mode() & 0o077, 0, "{f}");
+        }
+    }
+    let mode = std::fs::metadata(file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[tokio::test]

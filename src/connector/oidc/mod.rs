@@ -502,7 +502,10 @@ impl OidcConnector {
                     "the introspection answer is not a JSON object".into(),
                 ));
             };
-            introspected_for(o, &self.cfg.client_id, &self.cfg.issuers())
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            introspected_for(o, &self.cfg.client_id, &self.cfg.issuers(), now)
                 .map_err(ConnectorError::Rejected)?;
             o.clone()
         } else {
@@ -522,14 +525,23 @@ impl OidcConnector {
 }
 
 /// Whether an RFC 7662 answer says the token is active and was issued to `client_id` (its
-/// `client_id`, or its `aud`), by one of `issuers` when it names one.
+/// `client_id`, or its `aud`), by one of `issuers` when it names one, and is not past its
+/// `exp` at `now` (a provider that answers from a cache may still call it active).
 fn introspected_for(
     o: &serde_json::Map<String, serde_json::Value>,
     client_id: &str,
     issuers: &[String],
+    now: i64,
 ) -> Result<(), String> {
     if o.get("active") != Some(&serde_json::Value::Bool(true)) {
         return Err("the provider says the access token is not active".into());
+    }
+    if let Some(exp) = o.get("exp") {
+        match exp.as_i64() {
+            Some(exp) if exp > now => {}
+            Some(_) => return Err("the access token has expired".into()),
+            None => return Err("the introspection answer's exp is not a number".into()),
+        }
     }
     let aud_has = match o.get("aud") {
         Some(serde_json::Value::String(a)) => a == client_id,
@@ -579,7 +591,8 @@ mod tests {
     #[test]
     fn introspection_must_name_this_client_and_issuer() {
         let iss = vec!["https://id.example.com".to_string()];
-        let ok = |v: serde_json::Value| introspected_for(v.as_object().unwrap(), "g", &iss);
+        let now = 1_800_000_000;
+        let ok = |v: serde_json::Value| introspected_for(v.as_object().unwrap(), "g", &iss, now);
         assert!(ok(json!({"active": true, "client_id": "g", "sub": "u"})).is_ok());
         assert!(ok(json!({"active": true, "aud": ["x", "g"], "sub": "u"})).is_ok());
         assert!(
@@ -591,6 +604,13 @@ mod tests {
         assert!(ok(json!({"active": false, "client_id": "g", "sub": "u"})).is_err());
         assert!(ok(json!({"active": "true", "client_id": "g", "sub": "u"})).is_err());
         assert!(ok(json!({"active": true, "client_id": "g"})).is_err());
+        assert!(ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": now + 60})).is_ok());
+        assert!(
+            ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": now - 1}))
+                .unwrap_err()
+                .contains("expired")
+        );
+        assert!(ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": "soon"})).is_err());
         assert!(
             ok(json!({"active": true, "client_id": "g", "sub": "u", "iss": "https://evil"}))
                 .is_err()

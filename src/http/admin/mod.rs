@@ -48,23 +48,29 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// `Origin` is the issuer's, the browser says `Sec-Fetch-Site: same-origin`, or it carries the
 /// session's form token in `X-CSRF-Token`. SameSite=Strict alone lets through requests from
 /// another origin of the same site (a sibling host, another port), and a body-less POST needs
-/// no CORS preflight. Without any of the three, the answer is no.
+/// no CORS preflight. Without any of the three, the answer is no; and a foreign `Origin` or
+/// `Sec-Fetch-Site` is a no whatever else the request says.
 pub fn from_own_pages(headers: &HeaderMap, web: &WebSettings, session: &str) -> bool {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if text(CSRF_HEADER).is_some_and(|t| csrf_ok(session, t)) {
-        return true;
-    }
-    if text("sec-fetch-site") == Some("same-origin") {
-        return true;
-    }
     // `Origin: null` (a sandboxed frame, a redirect chain) does not parse, and is not ours.
-    match (
-        text("origin").and_then(|o| url::Url::parse(o).ok()),
-        url::Url::parse(&web.base_url).ok(),
-    ) {
-        (Some(origin), Some(own)) => origin.origin() == own.origin(),
-        _ => false,
+    let own_origin = headers.get("origin").map(|o| {
+        match (
+            o.to_str().ok().and_then(|o| url::Url::parse(o).ok()),
+            url::Url::parse(&web.base_url).ok(),
+        ) {
+            (Some(origin), Some(own)) => origin.origin() == own.origin(),
+            _ => false,
+        }
+    });
+    let same_origin_fetch = headers
+        .get("sec-fetch-site")
+        .map(|v| v.to_str().ok() == Some("same-origin"));
+    if own_origin == Some(false) || same_origin_fetch == Some(false) {
+        return false;
     }
+    own_origin == Some(true)
+        || same_origin_fetch == Some(true)
+        || text(CSRF_HEADER).is_some_and(|t| csrf_ok(session, t))
 }
 
 /// A `Set-Cookie` value.
