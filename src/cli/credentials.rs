@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 pub struct Store {
     #[serde(default)]
     pub registries: BTreeMap<String, Entry>,
+    /// The issuer each registry host's logins go to, given with `--issuer` or confirmed by the
+    /// user at the first `gantry registry login`. Kept apart from the credentials so that
+    /// `docker logout` (erase) and `docker login` (store) leave it alone.
+    #[serde(default)]
+    pub issuers: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

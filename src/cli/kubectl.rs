@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::terminal::{self, printable};
 use crate::secret;
 
 /// Refresh when the ID token has less than this left.
@@ -91,18 +92,6 @@ fn write_cache(p: &Path, c: &Cache) -> std::io::Result<()> {
     super::private_file::write(p, data.as_bytes())
 }
 
-/// An error with its causes, which say what actually failed (refused, TLS, DNS).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
-}
-
 struct Provider {
     http: reqwest::Client,
     auth: String,
@@ -112,32 +101,15 @@ struct Provider {
     issuer: String,
 }
 
+/// The issuer's endpoints, from a discovery document checked against `--issuer`.
 async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Provider, String> {
-    let url = format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    );
-    let d: serde_json::Value = http
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| format!("issuer unreachable ({url}): {}", error_chain(&e)))?
-        .json()
-        .await
-        .map_err(|e| format!("discovery: {e}"))?;
-    let s = |k: &str| d[k].as_str().map(String::from);
-    if s("issuer").as_deref() != Some(issuer) {
-        return Err(format!(
-            "discovery names issuer {:?}, not {issuer}",
-            d["issuer"]
-        ));
-    }
+    let e = super::issuer::discover(http, issuer).await?;
     Ok(Provider {
         http: http.clone(),
-        auth: s("authorization_endpoint").ok_or("discovery has no authorization_endpoint")?,
-        token: s("token_endpoint").ok_or("discovery has no token_endpoint")?,
-        device: s("device_authorization_endpoint"),
-        jwks: s("jwks_uri").ok_or("discovery has no jwks_uri")?,
+        auth: e.authorization,
+        token: e.token,
+        device: e.device,
+        jwks: e.jwks,
         issuer: issuer.to_string(),
     })
 }
@@ -192,11 +164,8 @@ impl Provider {
         nonce: Option<&str>,
         old_refresh: Option<String>,
     ) -> Result<Cache, String> {
-        if let Some(e) = tokens["error"].as_str() {
-            return Err(format!(
-                "{e}: {}",
-                tokens["error_description"].as_str().unwrap_or_default()
-            ));
+        if tokens["error"].is_string() {
+            return Err(terminal::error_fields(tokens));
         }
         let id_token = tokens["id_token"]
             .as_str()
@@ -246,7 +215,10 @@ async fn browser_login(p: &Provider, o: &Options) -> Result<Cache, String> {
             &secret::b64(&secret::sha256(verifier.as_bytes())),
         )
         .append_pair("code_challenge_method", "S256");
-    eprintln!("gantry: open this URL in a browser to log in:\n  {url}");
+    eprintln!(
+        "gantry: open this URL in a browser to log in:\n  {}",
+        printable(url.as_str())
+    );
     let cmd = o
         .browser_command
         .clone()
@@ -277,18 +249,22 @@ async fn device_login(p: &Provider, o: &Options) -> Result<Cache, String> {
     let endpoint = p.device.clone().ok_or("the issuer offers no device flow")?;
     let scope = o.scopes.join(" ");
     let d = p.post(&endpoint, o, &[("scope", &scope)]).await?;
-    if let Some(e) = d["error"].as_str() {
-        return Err(format!("device flow refused: {e}"));
+    if d["error"].is_string() {
+        return Err(format!(
+            "device flow refused: {}",
+            terminal::error_fields(&d)
+        ));
     }
     let code = d["device_code"]
         .as_str()
         .ok_or("no device_code")?
         .to_string();
+    let field = |k: &str| printable(d[k].as_str().unwrap_or_default());
     eprintln!(
         "gantry: to log in, open {} and enter the code {}\n  (or open {})",
-        d["verification_uri"].as_str().unwrap_or_default(),
-        d["user_code"].as_str().unwrap_or_default(),
-        d["verification_uri_complete"].as_str().unwrap_or_default()
+        field("verification_uri"),
+        field("user_code"),
+        field("verification_uri_complete")
     );
     let mut interval = d["interval"].as_u64().unwrap_or(5).max(1);
     let deadline = tokio::time::Instant::now() + o.timeout;
@@ -350,7 +326,10 @@ async fn token(o: &Options) -> Result<Cache, String> {
                 write_cache(&path, &c).map_err(|e| e.to_string())?;
                 return Ok(c);
             }
-            Err(e) => eprintln!("gantry: refresh failed ({e}); logging in again"),
+            Err(e) => eprintln!(
+                "gantry: refresh failed ({}); logging in again",
+                printable(&e)
+            ),
         }
     }
     let display = std::env::var_os("DISPLAY").is_some()
@@ -383,7 +362,7 @@ pub async fn credential(o: Options) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("gantry: {e}");
+            eprintln!("gantry: {}", printable(&e));
             1
         }
     }
@@ -511,11 +490,12 @@ pub async fn logout(o: Options) -> i32 {
                     .map(|_| ())
                 {
                     eprintln!(
-                        "gantry: could not revoke the refresh token ({e}); clearing the cache anyway"
+                        "gantry: could not revoke the refresh token ({}); clearing the cache anyway",
+                        printable(&e)
                     );
                 }
             }
-            Err(e) => eprintln!("gantry: {e}; clearing the cache anyway"),
+            Err(e) => eprintln!("gantry: {}; clearing the cache anyway", printable(&e)),
         }
     }
     let _ = std::fs::remove_file(&path);

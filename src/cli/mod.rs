@@ -1,12 +1,14 @@
 //! The `gantry` command line.
 
 pub mod credentials;
+mod issuer;
 mod kubectl;
 mod loopback;
 mod policy;
 mod private_file;
 mod registry_login;
 mod serve;
+mod terminal;
 
 use std::path::PathBuf;
 
@@ -92,12 +94,11 @@ pub enum KubectlCommand {
         /// Use the device flow (no browser on this machine).
         #[arg(long)]
         device: bool,
-        /// Loopback addresses to try for the browser redirect, in order.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "127.0.0.1:8000,127.0.0.1:18000"
-        )]
+        /// Loopback addresses to try for the browser redirect, in order. Default: a port the
+        /// system picks (Gantry lets public clients' loopback redirects use any port); with
+        /// --client-secret, 127.0.0.1:8000 then :18000, as a confidential client's redirect
+        /// URIs match exactly.
+        #[arg(long, value_delimiter = ',')]
         listen: Vec<String>,
         /// Command that opens the login URL (default: $BROWSER, then xdg-open).
         #[arg(long)]
@@ -193,8 +194,12 @@ pub enum RegistryCommand {
     },
     /// Log in to a registry through the browser and keep an identity token for it.
     Login {
-        /// The registry, as host[:port].
+        /// The registry, as host[:port] (https; http only for 127.0.0.1, ::1, localhost).
         host: String,
+        /// The issuer (Gantry) this registry's logins must go to. Without it, the issuer
+        /// confirmed at the first login is used; a registry that then names another is refused.
+        #[arg(long, env = "GANTRY_REGISTRY_ISSUER")]
+        issuer: Option<String>,
         /// The (public) client Gantry knows this CLI as.
         #[arg(long, default_value = "gantry-cli")]
         client_id: String,
@@ -240,6 +245,14 @@ pub async fn run(cli: Cli) -> i32 {
             let Some(timeout) = crate::config::parse_duration(&timeout) else {
                 eprintln!("--timeout {timeout}: not a duration");
                 return 2;
+            };
+            let listen = if !listen.is_empty() {
+                listen
+            } else if client_secret.is_some() {
+                vec!["127.0.0.1:8000".into(), "127.0.0.1:18000".into()]
+            } else {
+                // A port no one can guess ahead, which no other program already holds.
+                vec!["127.0.0.1:0".into()]
             };
             kubectl::credential(kubectl::Options {
                 issuer,
@@ -323,10 +336,19 @@ pub async fn run(cli: Cli) -> i32 {
             command:
                 RegistryCommand::Login {
                     host,
+                    issuer,
                     client_id,
                     no_browser,
                 },
-        } => registry_login::login(&host, &client_id, !no_browser).await,
+        } => {
+            registry_login::login(registry_login::Options {
+                host,
+                issuer,
+                client_id,
+                open_browser: !no_browser,
+            })
+            .await
+        }
         Command::ExampleApp {
             issuer,
             client_id,

@@ -492,7 +492,85 @@ async fn futures_all<T: Send + 'static>(
 }
 
 #[tokio::test]
-async fn the_plugin_refuses_a_callback_for_another_login_and_an_unreachable_issuer() {
+async fn requests_of_other_pages_to_the_loopback_are_ignored_and_the_login_completes() {
+    let app = TestApp::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    // No --listen: the plugin listens on a port the system picks, which Gantry accepts for a
+    // public client's loopback redirect.
+    let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "kubectl",
+            "credential",
+            "--issuer",
+            &app.issuer,
+            "--client-id",
+            "native",
+            "--browser-command",
+            "/bin/true",
+        ])
+        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(p.stderr.take().unwrap()).lines();
+    let mut said = String::new();
+    let url = loop {
+        let l = lines.next_line().await.unwrap().unwrap();
+        said.push_str(&l);
+        said.push('\n');
+        if let Some(u) = l.trim().strip_prefix("http") {
+            break url::Url::parse(&format!("http{u}")).unwrap();
+        }
+    };
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .unwrap()
+        .1
+        .into_owned();
+    let port = url::Url::parse(&redirect).unwrap().port().unwrap();
+    assert!(![8000, 18000].contains(&port), "{redirect}");
+    // What any web page open meanwhile can send: a forged code, an error with an OSC 52
+    // clipboard write and a screen clear in it, with a wrong state or none.
+    let hostile =
+        "error=access_denied&error_description=%1b]52;c;Y3VybCBldmlsLmV4YW1wbGV8c2g=%07%1b[2J";
+    for q in [
+        "code=stolen&state=not-this-login".to_string(),
+        hostile.to_string(),
+        format!("state=not-this-login&{hostile}"),
+    ] {
+        let r = reqwest::get(format!("{redirect}?{q}")).await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::BAD_REQUEST, "{q}");
+    }
+    // The login goes on, and the user's own answer completes it.
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let callback = app
+        .login(&app.browser(), &q, "admin@example.com", "password")
+        .await;
+    assert_eq!(reqwest::get(&callback).await.unwrap().status(), 200);
+    while let Ok(Some(l)) = lines.next_line().await {
+        said.push_str(&l);
+        said.push('\n');
+    }
+    let out = p.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{said}");
+    let cred: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(cred["status"]["token"].is_string());
+    assert!(
+        !said.chars().any(|c| c.is_control() && c != '\n'),
+        "{said:?}"
+    );
+    assert!(!said.contains("access_denied"), "{said}");
+}
+
+#[tokio::test]
+async fn an_error_of_this_login_is_printed_without_control_characters() {
     let app = TestApp::start().await;
     let cache = tempfile::tempdir().unwrap();
     let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -503,8 +581,6 @@ async fn the_plugin_refuses_a_callback_for_another_login_and_an_unreachable_issu
             &app.issuer,
             "--client-id",
             "native",
-            "--listen",
-            "127.0.0.1:0",
             "--browser-command",
             "/bin/true",
         ])
@@ -521,25 +597,36 @@ async fn the_plugin_refuses_a_callback_for_another_login_and_an_unreachable_issu
             break url::Url::parse(&format!("http{u}")).unwrap();
         }
     };
-    let redirect = url
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .unwrap()
-        .1
-        .into_owned();
-    // Someone else's (or a forged) callback: wrong state.
-    reqwest::get(format!("{redirect}?code=stolen&state=not-this-login"))
-        .await
-        .unwrap();
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .unwrap()
+            .1
+            .into_owned()
+    };
+    // The issuer (which knows the state) answers with an error full of escape sequences.
+    let r = reqwest::get(format!(
+        "{}?state={}&error=access_denied%1b[2J&error_description=no%1b]52;c;ZXZpbA==%07",
+        param("redirect_uri"),
+        param("state")
+    ))
+    .await
+    .unwrap();
+    assert!(r.status().is_success());
     let mut rest = String::new();
     while let Ok(Some(l)) = lines.next_line().await {
         rest.push_str(&l);
     }
     let out = p.wait_with_output().await.unwrap();
     assert!(!out.status.success());
-    assert!(rest.contains("state mismatch"), "{rest}");
     assert!(out.stdout.is_empty());
+    assert!(rest.contains("login failed: access_denied"), "{rest:?}");
+    assert!(!rest.chars().any(char::is_control), "{rest:?}");
+}
 
+#[tokio::test]
+async fn an_unreachable_issuer_is_reported() {
+    let cache = tempfile::tempdir().unwrap();
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -9,6 +9,7 @@ mod attacks;
 mod audit;
 mod binary;
 mod chaos;
+mod cli_trust;
 mod config;
 mod connector_secrets;
 mod device;

@@ -315,6 +315,8 @@ async fn skopeo_pushes_and_pulls_as_the_policy_allows() {
             "registry",
             "login",
             &sk.registry,
+            "--issuer",
+            &app.issuer,
             "--client-id",
             "native",
             "--no-browser",
@@ -351,6 +353,42 @@ async fn skopeo_pushes_and_pulls_as_the_policy_allows() {
     );
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
     assert!(saved["registries"][&sk.registry]["identity_token"].is_string());
+    assert_eq!(
+        saved["issuers"][&sk.registry], app.issuer,
+        "the issuer is pinned for the registry"
+    );
+    // The next login needs no --issuer: the pinned one is used, and the login URL shows.
+    let mut again = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "registry",
+            "login",
+            &sk.registry,
+            "--client-id",
+            "native",
+            "--no-browser",
+        ])
+        .env("GANTRY_CREDENTIALS", &store)
+        .env_remove("GANTRY_REGISTRY_ISSUER")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(again.stderr.take().unwrap()));
+    let url = loop {
+        let l = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("a login URL, not an error");
+        if l.trim().starts_with("http") {
+            break l.trim().to_string();
+        }
+        assert!(!l.contains("registry login:"), "{l}");
+    };
+    assert!(url.starts_with(&app.url("/auth")), "{url}");
+    again.kill().await.unwrap();
 
     let bin = home.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
