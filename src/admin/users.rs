@@ -117,6 +117,19 @@ impl Provider {
             .unwrap_or_default()
     }
 
+    /// End the admin sessions of a password-database user. Each admin request checks the user
+    /// again anyway; this also keeps a session from coming back when the user is enabled again.
+    async fn end_admin_sessions(&self, row: &PasswordRow) -> Result<(), AdminError> {
+        let subject = crate::identity::Identity {
+            user_id: row.user_id.clone(),
+            connector_id: "local".into(),
+            ..Default::default()
+        }
+        .subject();
+        self.db.delete_admin_sessions_of(&subject).await?;
+        Ok(())
+    }
+
     pub async fn users(&self, limit: i64, offset: i64) -> Result<Vec<UserView>, AdminError> {
         let mut out: Vec<UserView> = if offset == 0 {
             self.local_statics()
@@ -244,11 +257,12 @@ impl Provider {
             .as_ref()
             .map(|g| serde_json::to_string(g).unwrap_or_default());
         let disabled = c.disabled.map(|d| d.then(|| self.clock.now()));
-        let before = self.db.get_password(email).await?.map(|r| {
-            serde_json::json!({
-                "groups": serde_json::from_str::<Vec<String>>(&r.groups_json).unwrap_or_default(),
-                "disabled": r.disabled_at.is_some(),
-            })
+        let Some(row) = self.db.get_password(email).await? else {
+            return Err(AdminError::NotFound);
+        };
+        let before = serde_json::json!({
+            "groups": serde_json::from_str::<Vec<String>>(&row.groups_json).unwrap_or_default(),
+            "disabled": row.disabled_at.is_some(),
         });
         if !self
             .db
@@ -256,6 +270,11 @@ impl Provider {
             .await?
         {
             return Err(AdminError::NotFound);
+        }
+        // What made them an admin, or let them sign in, changed: their admin sessions end, and
+        // they sign in again as who they are now. Enabling changes neither.
+        if c.password.is_some() || c.groups.is_some() || c.disabled == Some(true) {
+            self.end_admin_sessions(&row).await?;
         }
         self.audit(
             &admin.actor(),
@@ -273,9 +292,13 @@ impl Provider {
     }
 
     pub async fn delete_user(&self, admin: &Admin, email: &str) -> Result<(), AdminError> {
+        let Some(row) = self.db.get_password(email).await? else {
+            return Err(AdminError::NotFound);
+        };
         if !self.db.delete_password(email).await? {
             return Err(AdminError::NotFound);
         }
+        self.end_admin_sessions(&row).await?;
         self.audit(
             &admin.actor(),
             "user.delete",

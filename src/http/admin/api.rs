@@ -301,7 +301,10 @@ async fn revoke_user(
         Err(r) => return r,
     };
     match s.provider.revoke_user_sessions(&admin, &r.subject).await {
-        Ok(n) => axum::Json(serde_json::json!({ "revoked": n })).into_response(),
+        Ok((n, admin_sessions)) => {
+            axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
+                .into_response()
+        }
         Err(e) => api_error(e),
     }
 }
@@ -467,9 +470,9 @@ async fn openapi(State(s): State<AppState>) -> Response {
             },
             "/sessions/revoke-user": {
                 "post": {
-                    "summary": "Revoke every session of one user (all clients): none of their refresh tokens works",
+                    "summary": "Revoke every session of one user (all clients): none of their refresh tokens works, and their admin sessions end",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["subject"], "properties": {"subject": {"type": "string", "description": "The subject of a session, as listed"}}}}}},
-                    "responses": {"200": {"description": "Revoked", "content": {"application/json": {"schema": {"type": "object", "required": ["revoked"], "properties": {"revoked": {"type": "integer", "description": "Refresh tokens ended"}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"200": {"description": "Revoked", "content": {"application/json": {"schema": {"type": "object", "required": ["revoked", "admin_sessions"], "properties": {"revoked": {"type": "integer", "description": "Refresh tokens ended"}, "admin_sessions": {"type": "integer", "description": "Admin sessions ended"}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/keys": {
