@@ -7,6 +7,7 @@ pub mod connectors;
 pub mod issuance;
 pub mod policy;
 pub mod users;
+pub mod version;
 
 use serde::Serialize;
 
@@ -59,6 +60,10 @@ pub enum AdminError {
     Conflict(String),
     #[error("not found")]
     NotFound,
+    /// The writer named a version it read, and the object has changed since: nothing was
+    /// written (412 in the API; the forms show what changed and keep what was typed).
+    #[error("{0}")]
+    Stale(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// The database is not answering: 503, try again.
@@ -148,6 +153,7 @@ pub fn admin_client(issuer: &str) -> Client {
         grant_types: vec!["authorization_code".into()],
         post_logout_redirect_uris: Vec::new(),
         require_pkce: true,
+        version: String::new(),
     }
 }
 
