@@ -1,9 +1,11 @@
 //! OAuth2 clients as an admin manages them: those of the config file are read-only; those
 //! created here live in the database. A change is stamped in the database, and every replica
 //! reloads the set when it sees a new stamp (within a second), the one that made it at once.
+//! A change that names the version it read lands only on that version (see `version`).
 
 use serde::{Deserialize, Serialize};
 
+use super::version::{self, Precondition};
 use super::{ADMIN_CLIENT, Admin, AdminError, check_id};
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
@@ -22,6 +24,9 @@ pub struct ClientView {
     pub require_pkce: bool,
     /// "config" (read-only) or "database".
     pub source: &'static str,
+    /// What a change expects (the API's ETag); none for the config file's clients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What an admin sends to create or change a client.
@@ -63,6 +68,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         grant_types: list(&r.grant_types),
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
+        version: r.version.clone(),
     }
 }
 
@@ -232,25 +238,41 @@ impl Provider {
             .all()
             .into_iter()
             .filter(|c| c.id != ADMIN_CLIENT)
-            .map(|c| ClientView {
-                source: if self.clients.is_static(&c.id) {
-                    "config"
-                } else {
-                    "database"
-                },
-                id: c.id.clone(),
-                name: c.name.clone(),
-                redirect_uris: c.redirect_uris.clone(),
-                post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-                trusted_peers: c.trusted_peers.clone(),
-                grant_types: c.grant_types.clone(),
-                public: c.public,
-                require_pkce: c.require_pkce,
-            })
+            .map(|c| self.client_view(&c))
             .collect()
     }
 
-    fn row(&self, id: &str, spec: &ClientSpec, secret_hash: Option<String>) -> ClientRow {
+    /// One client, as this replica has it.
+    pub fn client_view_of(&self, id: &str) -> Option<ClientView> {
+        self.clients
+            .get(id)
+            .filter(|c| c.id != ADMIN_CLIENT)
+            .map(|c| self.client_view(&c))
+    }
+
+    fn client_view(&self, c: &Client) -> ClientView {
+        let database = !self.clients.is_static(&c.id);
+        ClientView {
+            source: if database { "database" } else { "config" },
+            id: c.id.clone(),
+            name: c.name.clone(),
+            redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            trusted_peers: c.trusted_peers.clone(),
+            grant_types: c.grant_types.clone(),
+            public: c.public,
+            require_pkce: c.require_pkce,
+            version: database.then(|| c.version.clone()),
+        }
+    }
+
+    fn row(
+        &self,
+        id: &str,
+        spec: &ClientSpec,
+        secret_hash: Option<String>,
+        version: String,
+    ) -> ClientRow {
         let now = self.clock.now();
         ClientRow {
             id: id.to_string(),
@@ -264,6 +286,7 @@ impl Provider {
             require_pkce: i64::from(spec.require_pkce),
             created_at: now,
             updated_at: now,
+            version,
         }
     }
 
@@ -282,17 +305,23 @@ impl Provider {
         Ok(())
     }
 
-    /// Create a client; its secret (confidential clients), shown once and stored hashed.
+    /// Create a client: its secret (confidential clients), shown once and stored hashed, and
+    /// its version.
     pub async fn create_client(
         &self,
         admin: &Admin,
         id: &str,
         spec: &ClientSpec,
-    ) -> Result<Option<String>, AdminError> {
+    ) -> Result<(Option<String>, String), AdminError> {
         self.checked(id, spec)?;
         let secret = (!spec.public).then(|| crate::secret::random_token(32));
-        let row = self.row(id, spec, secret.as_deref().map(crate::secret::hash_secret));
-        if !self.db.put_client(&row, false).await? {
+        let row = self.row(
+            id,
+            spec,
+            secret.as_deref().map(crate::secret::hash_secret),
+            version::fresh(),
+        );
+        if !self.db.insert_client(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
@@ -304,39 +333,69 @@ impl Provider {
             serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }),
         )
         .await;
-        Ok(secret)
+        Ok((secret, row.version))
     }
 
-    /// Change a client's settings; its secret stays.
+    /// Write a new row for database client `id`, made by `make` from the stored one, if
+    /// `expect` holds for the stored version: (the row before, the row written). Without a
+    /// precondition, a write that another got ahead of is made again from what that one wrote.
+    async fn rewrite_client(
+        &self,
+        id: &str,
+        expect: Option<&Precondition>,
+        make: impl Fn(&ClientRow) -> Result<ClientRow, AdminError>,
+    ) -> Result<(ClientRow, ClientRow), AdminError> {
+        for _ in 0..version::TRIES {
+            let Some(old) = self.db.get_client_fresh(id).await? else {
+                return Err(AdminError::NotFound);
+            };
+            if !version::holds(expect, &old.version) {
+                return Err(stale(id));
+            }
+            let new = make(&old)?;
+            if self.db.update_client_row(&new, &old.version).await? {
+                return Ok((old, new));
+            }
+            if expect.is_some() {
+                return Err(stale(id));
+            }
+        }
+        Err(AdminError::Unavailable(format!(
+            "client {id} kept changing while it was being changed"
+        )))
+    }
+
+    /// Change a client's settings (its secret stays), if `expect` holds; its new version.
     pub async fn update_client(
         &self,
         admin: &Admin,
         id: &str,
         spec: &ClientSpec,
-    ) -> Result<(), AdminError> {
+        expect: Option<&Precondition>,
+    ) -> Result<String, AdminError> {
         // An id that names no client is not found, whatever else is wrong with the request.
-        let Some(old) = self.clients.get(id) else {
+        if self.clients.get(id).is_none() {
             return Err(AdminError::NotFound);
-        };
+        }
         self.checked(id, spec)?;
-        let secret_hash = if spec.public {
-            None
-        } else {
-            old.secret_hash.clone()
-        };
-        if !spec.public && secret_hash.is_none() {
-            return Err(AdminError::Conflict(
-                "public: a public client becomes confidential by rotating its secret".into(),
-            ));
-        }
-        if !self
-            .db
-            .put_client(&self.row(id, spec, secret_hash), true)
-            .await?
-        {
-            return Err(AdminError::NotFound);
-        }
+        let (old, new) = self
+            .rewrite_client(id, expect, |old| {
+                let secret_hash = if spec.public {
+                    None
+                } else {
+                    old.secret_hash.clone()
+                };
+                if !spec.public && secret_hash.is_none() {
+                    return Err(AdminError::Conflict(
+                        "public: a public client becomes confidential by rotating its secret"
+                            .into(),
+                    ));
+                }
+                Ok(self.row(id, spec, secret_hash, version::fresh()))
+            })
+            .await?;
         self.changed().await?;
+        let old = client_from_row(&old);
         self.audit(
             &admin.actor(),
             "client.update",
@@ -348,37 +407,35 @@ impl Provider {
             }),
         )
         .await;
-        Ok(())
+        Ok(new.version)
     }
 
-    /// A new secret for a database client (the old one stops working); shown once.
+    /// A new secret for a database client (the old one stops working), if `expect` holds:
+    /// the secret, shown once, and the client's new version.
     pub async fn rotate_client_secret(
         &self,
         admin: &Admin,
         id: &str,
-    ) -> Result<String, AdminError> {
+        expect: Option<&Precondition>,
+    ) -> Result<(String, String), AdminError> {
         if self.clients.is_static(id) || id == ADMIN_CLIENT {
             return Err(AdminError::Conflict(format!(
                 "{id} is defined by the config file and is read-only here"
             )));
         }
-        let Some(old) = self.clients.get(id) else {
-            return Err(AdminError::NotFound);
-        };
-        let spec = ClientSpec {
-            name: old.name.clone(),
-            redirect_uris: old.redirect_uris.clone(),
-            post_logout_redirect_uris: old.post_logout_redirect_uris.clone(),
-            trusted_peers: old.trusted_peers.clone(),
-            grant_types: old.grant_types.clone(),
-            public: false,
-            require_pkce: old.require_pkce,
-        };
         let secret = crate::secret::random_token(32);
-        let row = self.row(id, &spec, Some(crate::secret::hash_secret(&secret)));
-        if !self.db.put_client(&row, true).await? {
-            return Err(AdminError::NotFound);
-        }
+        let (_, new) = self
+            .rewrite_client(id, expect, |old| {
+                let mut new = old.clone();
+                new.secret_hash = Some(crate::secret::hash_secret(&secret));
+                // A public client required PKCE; as a confidential one it still does.
+                new.require_pkce = i64::from(old.require_pkce != 0 || old.public_client != 0);
+                new.public_client = 0;
+                new.updated_at = self.clock.now();
+                new.version = version::fresh();
+                Ok(new)
+            })
+            .await?;
         self.changed().await?;
         self.audit(
             &admin.actor(),
@@ -388,16 +445,29 @@ impl Provider {
             serde_json::json!({}),
         )
         .await;
-        Ok(secret)
+        Ok((secret, new.version))
     }
 
-    pub async fn delete_client(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+    /// Delete a database client, if `expect` holds for its version.
+    pub async fn delete_client(
+        &self,
+        admin: &Admin,
+        id: &str,
+        expect: Option<&Precondition>,
+    ) -> Result<(), AdminError> {
         if self.clients.is_static(id) || id == ADMIN_CLIENT {
             return Err(AdminError::Conflict(format!(
                 "{id} is defined by the config file and is read-only here"
             )));
         }
-        if !self.db.delete_client(id).await? {
+        if let Some(p) = expect {
+            let Some(old) = self.db.get_client_fresh(id).await? else {
+                return Err(AdminError::NotFound);
+            };
+            if !p.holds(&old.version) || !self.db.delete_client(id, Some(&old.version)).await? {
+                return Err(stale(id));
+            }
+        } else if !self.db.delete_client(id, None).await? {
             return Err(AdminError::NotFound);
         }
         self.changed().await?;
@@ -411,6 +481,12 @@ impl Provider {
         .await;
         Ok(())
     }
+}
+
+fn stale(id: &str) -> AdminError {
+    AdminError::Stale(format!(
+        "client {id} was changed since the version this change expects"
+    ))
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Connectors as an admin manages them: those of the config file are read-only; those created
 //! here live in the database, their secrets (`bindPW`, `clientSecret`) sealed and never shown
-//! again. Every replica rebuilds a connector when its row's version changes.
+//! again. Every replica rebuilds a connector when its row's version changes, and a change that
+//! names the version it read lands only on that version (see `version`).
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::version::{self, Precondition};
 use super::{Admin, AdminError, check_id};
 use crate::config::ConnectorConfig;
 use crate::connector::set::Dynamic;
@@ -29,6 +31,9 @@ pub struct ConnectorView {
     pub config: serde_json::Value,
     /// Each secret key of the type, and whether it has a value.
     pub secrets: serde_json::Map<String, serde_json::Value>,
+    /// What a change expects (the API's ETag); none for the config file's and the built-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// What a connector test found.
@@ -147,6 +152,12 @@ impl Provider {
                     ((*k).to_string(), serde_json::Value::Bool(set))
                 })
                 .collect(),
+            version: self
+                .connectors
+                .dynamic()
+                .iter()
+                .find(|d| d.connector.id() == c.id())
+                .map(|d| d.version.clone()),
         }
     }
 
@@ -326,7 +337,7 @@ impl Provider {
                 &purpose(id),
                 serde_json::Value::Object(secrets).to_string().as_bytes(),
             ),
-            version: crate::secret::random_token(12),
+            version: version::fresh(),
             created_at: created_at.min(now),
             updated_at: now,
         })
@@ -349,7 +360,7 @@ impl Provider {
     ) -> Result<ConnectorView, AdminError> {
         self.read_only(id)?;
         let row = self.connector_row(id, spec, None, i64::MAX)?;
-        if !self.db.put_connector(&row, false).await? {
+        if !self.db.insert_connector(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
@@ -365,37 +376,48 @@ impl Provider {
         Ok(view)
     }
 
-    /// Change a database connector; secrets left out of the config stay as they were, if the
-    /// change does not send them anywhere new.
+    /// Change a database connector, if `expect` holds for its version; secrets left out of
+    /// the config stay as they were, if the change does not send them anywhere new.
     pub async fn update_connector(
         &self,
         admin: &Admin,
         id: &str,
         spec: &ConnectorSpec,
+        expect: Option<&Precondition>,
     ) -> Result<ConnectorView, AdminError> {
         self.read_only(id)?;
-        let Some(old) = self
-            .db
-            .list_connectors()
-            .await?
-            .into_iter()
-            .find(|r| r.id == id)
-        else {
-            return Err(AdminError::NotFound);
-        };
-        let previous = Previous {
-            kind: old.kind.clone(),
-            config: serde_json::from_str(&old.config).unwrap_or_default(),
-            secrets: self
-                .sealer
-                .open(&purpose(id), &old.secrets)
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default(),
-        };
         let before = self.connector_view_of(id);
-        let row = self.connector_row(id, spec, Some(previous), old.created_at)?;
-        if !self.db.put_connector(&row, true).await? {
-            return Err(AdminError::NotFound);
+        let mut written = false;
+        for _ in 0..version::TRIES {
+            let Some(old) = self.db.get_connector_fresh(id).await? else {
+                return Err(AdminError::NotFound);
+            };
+            if !version::holds(expect, &old.version) {
+                return Err(stale(id));
+            }
+            let previous = Previous {
+                kind: old.kind.clone(),
+                config: serde_json::from_str(&old.config).unwrap_or_default(),
+                secrets: self
+                    .sealer
+                    .open(&purpose(id), &old.secrets)
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default(),
+            };
+            // Built from the stored row just read: the secrets it keeps are that row's.
+            let row = self.connector_row(id, spec, Some(previous), old.created_at)?;
+            if self.db.update_connector_row(&row, &old.version).await? {
+                written = true;
+                break;
+            }
+            if expect.is_some() {
+                return Err(stale(id));
+            }
+        }
+        if !written {
+            return Err(AdminError::Unavailable(format!(
+                "connector {id} kept changing while it was being changed"
+            )));
         }
         self.changed().await?;
         let view = self.connector_view_of(id).ok_or(AdminError::NotFound)?;
@@ -415,11 +437,24 @@ impl Provider {
         Ok(view)
     }
 
-    /// Delete a database connector. Logins through it end at their next refresh.
-    pub async fn delete_connector(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+    /// Delete a database connector, if `expect` holds for its version. Logins through it end
+    /// at their next refresh.
+    pub async fn delete_connector(
+        &self,
+        admin: &Admin,
+        id: &str,
+        expect: Option<&Precondition>,
+    ) -> Result<(), AdminError> {
         self.read_only(id)?;
         let before = self.connector_view_of(id);
-        if !self.db.delete_connector(id).await? {
+        if let Some(p) = expect {
+            let Some(old) = self.db.get_connector_fresh(id).await? else {
+                return Err(AdminError::NotFound);
+            };
+            if !p.holds(&old.version) || !self.db.delete_connector(id, Some(&old.version)).await? {
+                return Err(stale(id));
+            }
+        } else if !self.db.delete_connector(id, None).await? {
             return Err(AdminError::NotFound);
         }
         self.changed().await?;
@@ -433,6 +468,12 @@ impl Provider {
         .await;
         Ok(())
     }
+}
+
+fn stale(id: &str) -> AdminError {
+    AdminError::Stale(format!(
+        "connector {id} was changed since the version this change expects"
+    ))
 }
 
 fn audit_view(v: &ConnectorView) -> serde_json::Value {

@@ -7,9 +7,11 @@ pub mod connectors;
 pub mod issuance;
 pub mod policy;
 pub mod users;
+pub mod version;
 
 use serde::Serialize;
 
+use crate::connector::ConnectorError;
 use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
@@ -37,6 +39,11 @@ pub const ADMIN_CLIENT: &str = "gantry-admin";
 pub const IDLE_TIMEOUT: i64 = 30 * 60;
 /// ...and this long after sign-in in any case.
 pub const ABSOLUTE_TIMEOUT: i64 = 12 * 3600;
+/// How long the word of an upstream identity source (LDAP, OIDC, OAuth2, SAML) on an admin's
+/// groups stands before the connector is asked again, as a refresh token would ask it. Users of
+/// the password database are checked against it on every request: that costs one query, and
+/// the database is where admins disable, delete and regroup them.
+pub const RECHECK_INTERVAL: i64 = 5 * 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -53,6 +60,10 @@ pub enum AdminError {
     Conflict(String),
     #[error("not found")]
     NotFound,
+    /// The writer named a version it read, and the object has changed since: nothing was
+    /// written (412 in the API; the forms show what changed and keep what was typed).
+    #[error("{0}")]
+    Stale(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// The database is not answering: 503, try again.
@@ -78,6 +89,16 @@ impl From<StorageError> for AdminError {
         }
     }
 }
+
+/// Why a session's re-check did not return an admin.
+enum Recheck {
+    /// The user is no longer an admin (or cannot be shown to be): the session ends.
+    Ended(&'static str),
+    /// The check itself failed (the database or directory is not answering): refused, but
+    /// the session is kept for when it answers again.
+    Fault(AdminError),
+}
+use Recheck::{Ended, Fault};
 
 /// Who is acting: a signed-in person, or an admin API client.
 #[derive(Debug, Clone, Serialize)]
@@ -132,6 +153,7 @@ pub fn admin_client(issuer: &str) -> Client {
         grant_types: vec!["authorization_code".into()],
         post_logout_redirect_uris: Vec::new(),
         require_pkce: true,
+        version: String::new(),
     }
 }
 
@@ -226,6 +248,22 @@ impl Provider {
             .verify_access_token(&issued.access_token)
             .await
             .map_err(|_| AdminError::NotSignedIn)?;
+        // The identity the code was issued for, as its connector made it: what the session's
+        // re-checks hand back to the connector. The code is ours (just redeemed), so its row is.
+        let identity = self
+            .db
+            .get_auth_code_fresh(&secret::hash_secret(code))
+            .await
+            .map_err(AdminError::from)
+            .and_then(|row| {
+                serde_json::from_str::<Identity>(&row.identity)
+                    .map_err(|e| AdminError::Internal(format!("stored identity: {e}")))
+            })?;
+        if identity.subject() != c.sub {
+            return Err(AdminError::Internal(
+                "the redeemed code names another user than its token".into(),
+            ));
+        }
         // The stable identity the token is about, never its display name: an upstream user
         // whose `name` is "admin" is not the admin.
         let (user_id, connector) = Identity::parse_subject(&c.sub).unwrap_or_default();
@@ -236,6 +274,8 @@ impl Provider {
         );
         let email = c.email.clone().unwrap_or_default();
         let groups = c.groups.clone().unwrap_or_default();
+        // Judged by the policy as the database has it now (see `admin_session`).
+        self.sync_admin_objects().await?;
         if !self.is_admin(&connector, &user, &email, &groups) {
             let who = if email.is_empty() { user } else { email };
             tracing::warn!(user = %who, "admin sign-in refused: not an administrator");
@@ -261,6 +301,9 @@ impl Provider {
                 created_at: now,
                 last_seen_at: now,
                 expires_at: now + ABSOLUTE_TIMEOUT,
+                identity: serde_json::to_string(&identity)
+                    .map_err(|e| AdminError::Internal(e.to_string()))?,
+                checked_at: now,
             })
             .await?;
         tracing::info!(user = %user, "admin signed in");
@@ -284,35 +327,109 @@ impl Provider {
         ))
     }
 
-    /// The admin behind a session cookie. Admin rights are checked again on every request,
-    /// so a policy change takes effect at once.
+    /// The admin behind a session cookie. Everything that made them an admin is checked again
+    /// on every request, against what every replica shares (the database): the session still
+    /// exists (revoking the user deletes it), the user still exists and may log in, their
+    /// groups now, and the policy now. A session that fails a check ends there, so an admin
+    /// who is disabled, deleted, regrouped, revoked or dropped from `policy.admins` loses the
+    /// admin pages and API at once, on every replica.
     pub async fn admin_session(&self, token: &str) -> Result<Admin, AdminError> {
         if token.is_empty() {
             return Err(AdminError::NotSignedIn);
         }
         let now = self.clock.now();
+        let id_hash = secret::hash_secret(token);
         let s = match self
             .db
-            .use_admin_session(&secret::hash_secret(token), now, now - IDLE_TIMEOUT)
+            .use_admin_session(&id_hash, now, now - IDLE_TIMEOUT)
             .await
         {
             Ok(s) => s,
             Err(StorageError::NotFound) => return Err(AdminError::NotSignedIn),
             Err(e) => return Err(e.into()),
         };
-        let groups: Vec<String> = serde_json::from_str(&s.groups_json).unwrap_or_default();
-        // The name again from the session's subject, so a session saved with a display name
-        // (before names meant identities) is judged by the identity.
-        let (user_id, connector) = Identity::parse_subject(&s.subject).unwrap_or_default();
-        let user = self.policy_user(&connector, &user_id, &s.username);
-        if !self.is_admin(&connector, &user, &s.email, &groups) {
-            return Err(AdminError::Forbidden(s.email));
+        // The policy and connectors as the database has them now, not as this replica last
+        // polled them: a change made on another replica a moment ago applies to this request.
+        self.sync_admin_objects().await?;
+        match self.recheck_admin(&id_hash, &s, now).await {
+            Ok(admin) => Ok(admin),
+            Err(Ended(reason)) => {
+                self.db.delete_admin_session(&id_hash).await?;
+                let who = if s.email.is_empty() {
+                    &s.username
+                } else {
+                    &s.email
+                };
+                tracing::info!(user = %who, reason, "admin session ended");
+                self.audit(
+                    who,
+                    "admin.session_end",
+                    "admin",
+                    "ended",
+                    serde_json::json!({ "reason": reason }),
+                )
+                .await;
+                Err(AdminError::NotSignedIn)
+            }
+            Err(Fault(e)) => Err(e),
+        }
+    }
+
+    /// Whether the user behind session `s` is still an administrator: the admin if so.
+    async fn recheck_admin(
+        &self,
+        id_hash: &str,
+        s: &AdminSession,
+        now: i64,
+    ) -> Result<Admin, Recheck> {
+        let Ok(mut identity) = serde_json::from_str::<Identity>(&s.identity) else {
+            return Err(Ended("the session cannot be checked again"));
+        };
+        if identity.subject() != s.subject {
+            return Err(Ended("the session cannot be checked again"));
+        }
+        let Some(conn) = self.connector(&identity.connector_id) else {
+            return Err(Ended("the connector is gone"));
+        };
+        let local = conn.kind() == "local";
+        if local || now - s.checked_at >= RECHECK_INTERVAL {
+            let fresh = match conn.refresh(&identity, now).await {
+                Ok(fresh) if fresh.subject() == s.subject => fresh,
+                Ok(_) => return Err(Ended("the connector answered for another user")),
+                // Unreachable or busy: neither a yes nor a no. Refused now, kept for later.
+                Err(e @ (ConnectorError::Unavailable(_) | ConnectorError::Storage(_))) => {
+                    return Err(Fault(AdminError::Unavailable(e.to_string())));
+                }
+                Err(_) => return Err(Ended("the user is gone or may no longer log in")),
+            };
+            // The password database's answer costs nothing to get again; an upstream one is
+            // kept (with what the connector needs next time, such as a rotated refresh token).
+            if !local {
+                let json = serde_json::to_string(&fresh)
+                    .map_err(|e| Fault(AdminError::Internal(e.to_string())))?;
+                let groups = serde_json::to_string(&fresh.groups).unwrap_or_default();
+                self.db
+                    .recheck_admin_session(id_hash, &json, &groups, now)
+                    .await
+                    .map_err(|e| Fault(e.into()))?;
+            }
+            identity = fresh;
+        }
+        // The name again from the subject, so the decision is about the identity.
+        let user = self.policy_user(
+            &identity.connector_id,
+            &identity.user_id,
+            &identity.preferred_username,
+        );
+        let email = identity.email.clone();
+        if !self.is_admin(&identity.connector_id, &user, &email, &identity.groups) {
+            return Err(Ended("no longer an administrator"));
         }
         Ok(Admin {
             name: user,
-            connector,
-            email: s.email,
-            groups,
+            connector: identity.connector_id,
+            email,
+            groups: identity.groups,
             client: None,
         })
     }
@@ -337,6 +454,12 @@ impl Provider {
                 "a user's access token (use a client_credentials token)".into(),
             ));
         };
+        // As for sessions: the clients and policy as the database has them now. A deleted
+        // client's tokens end with it, however long they were issued for.
+        self.sync_admin_objects().await?;
+        if self.clients.get(&client).is_none() {
+            return Err(AdminError::NotSignedIn);
+        }
         if !self.policy.get().compiled.admins.clients.contains(&client) {
             return Err(AdminError::Forbidden(format!("client {client}")));
         }
@@ -400,17 +523,19 @@ impl Provider {
         Ok(())
     }
 
-    /// End every login of one user, with every client; `NotFound` if they hold none.
+    /// End every login of one user, with every client, and their admin sessions: (refresh
+    /// tokens, admin sessions) ended; `NotFound` if they hold neither.
     pub async fn revoke_user_sessions(
         &self,
         admin: &Admin,
         subject: &str,
-    ) -> Result<u64, AdminError> {
+    ) -> Result<(u64, u64), AdminError> {
         let n = self
             .db
             .revoke_refresh_of_user(subject, self.clock.now())
             .await?;
-        if n == 0 {
+        let admin_sessions = self.db.delete_admin_sessions_of(subject).await?;
+        if n == 0 && admin_sessions == 0 {
             return Err(AdminError::NotFound);
         }
         self.audit(
@@ -418,10 +543,10 @@ impl Provider {
             "session.revoke_user",
             subject,
             "success",
-            serde_json::json!({ "tokens": n }),
+            serde_json::json!({ "tokens": n, "admin_sessions": admin_sessions }),
         )
         .await;
-        Ok(n)
+        Ok((n, admin_sessions))
     }
 
     /// Published signing keys for the keys page and API.

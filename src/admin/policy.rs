@@ -1,11 +1,14 @@
 //! Editing the policy: a saved policy replaces the config file's whole (in the database, so
 //! every replica loads it), until an admin goes back to the file's. A policy is compiled
-//! before it is saved, and one that would take the saving admin's own rights is refused.
+//! before it is saved, and one that would take the saving admin's own rights is refused. A
+//! save or reset that names the version it read lands only on that version (see `version`).
 
 use serde::{Deserialize, Serialize};
 
+use super::version::{self, Precondition};
 use super::{Admin, AdminError};
 use crate::oauth::Provider;
+use crate::policy::live::version_of;
 use crate::policy::{Policy, PolicyConfig, Subject};
 
 /// The policy in force, as the admin pages and API show it.
@@ -14,6 +17,9 @@ pub struct PolicyView {
     /// "config" (the file's) or "database" (saved by an admin).
     pub source: &'static str,
     pub policy: PolicyConfig,
+    /// What a change expects (the API's ETag): not part of the document, which is sent back.
+    #[serde(skip)]
+    pub version: String,
 }
 
 /// What an admin sends to replace the policy; `source` (as read) is ignored.
@@ -39,6 +45,7 @@ impl Provider {
         PolicyView {
             source: p.source,
             policy: p.config.clone(),
+            version: p.version.clone(),
         }
     }
 
@@ -61,7 +68,9 @@ impl Provider {
     }
 
     pub(super) async fn reload_policy(&self) -> Result<(), AdminError> {
-        let saved = match self.db.saved_policy().await? {
+        let stored = self.db.saved_policy().await?;
+        let version = version_of(stored.as_deref(), &self.policy.file().config);
+        let saved = match stored {
             None => None,
             Some(json) => {
                 let parsed = serde_json::from_str::<PolicyConfig>(&json)
@@ -78,14 +87,41 @@ impl Provider {
                 }
             }
         };
-        self.policy.set(saved);
+        self.policy.set(saved, version);
         Ok(())
+    }
+
+    /// Replace what is saved with `json` (`None`: go back to the file's), if `expect` holds
+    /// for what is saved now. Without a precondition, a write that another got ahead of is
+    /// tried again on what that one saved.
+    async fn write_policy(
+        &self,
+        json: Option<&str>,
+        expect: Option<&Precondition>,
+    ) -> Result<(), AdminError> {
+        for _ in 0..version::TRIES {
+            let stored = self.db.saved_policy().await?;
+            let current = version_of(stored.as_deref(), &self.policy.file().config);
+            if !version::holds(expect, &current) {
+                return Err(stale());
+            }
+            if self.db.save_policy(json, stored.as_deref()).await? {
+                return Ok(());
+            }
+            if expect.is_some() {
+                return Err(stale());
+            }
+        }
+        Err(AdminError::Unavailable(
+            "the policy kept changing while it was being saved".into(),
+        ))
     }
 
     pub async fn save_policy(
         &self,
         admin: &Admin,
         config: PolicyConfig,
+        expect: Option<&Precondition>,
     ) -> Result<PolicyView, AdminError> {
         let compiled = self.compile(&config)?;
         if !self.keeps_admin(admin, &compiled) {
@@ -96,7 +132,7 @@ impl Provider {
         let before = self.policy_view();
         let json =
             serde_json::to_string(&config).map_err(|e| AdminError::Internal(e.to_string()))?;
-        self.db.save_policy(Some(&json)).await?;
+        self.write_policy(Some(&json), expect).await?;
         self.changed().await?;
         let after = self.policy_view();
         self.audit(
@@ -111,14 +147,18 @@ impl Provider {
     }
 
     /// Go back to the config file's policy.
-    pub async fn reset_policy(&self, admin: &Admin) -> Result<PolicyView, AdminError> {
+    pub async fn reset_policy(
+        &self,
+        admin: &Admin,
+        expect: Option<&Precondition>,
+    ) -> Result<PolicyView, AdminError> {
         if !self.keeps_admin(admin, &self.policy.file().compiled) {
             return Err(AdminError::Conflict(
                 "admins: the config file's policy would take away your own admin rights".into(),
             ));
         }
         let before = self.policy_view();
-        self.db.save_policy(None).await?;
+        self.write_policy(None, expect).await?;
         self.changed().await?;
         let after = self.policy_view();
         self.audit(
@@ -131,6 +171,10 @@ impl Provider {
         .await;
         Ok(after)
     }
+}
+
+fn stale() -> AdminError {
+    AdminError::Stale("the policy was changed since the version this change expects".into())
 }
 
 #[cfg(test)]

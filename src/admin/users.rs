@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::version::{self, Precondition};
 use super::{Admin, AdminError};
 use crate::oauth::Provider;
 use crate::storage::passwords::PasswordRow;
@@ -16,6 +17,9 @@ pub struct UserView {
     /// "config" (read-only) or "database".
     pub source: &'static str,
     pub disabled: bool,
+    /// What a change expects (the API's ETag); none for the config file's users.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// A new user, as the form or the API sends it.
@@ -117,6 +121,19 @@ impl Provider {
             .unwrap_or_default()
     }
 
+    /// End the admin sessions of a password-database user. Each admin request checks the user
+    /// again anyway; this also keeps a session from coming back when the user is enabled again.
+    async fn end_admin_sessions(&self, row: &PasswordRow) -> Result<(), AdminError> {
+        let subject = crate::identity::Identity {
+            user_id: row.user_id.clone(),
+            connector_id: "local".into(),
+            ..Default::default()
+        }
+        .subject();
+        self.db.delete_admin_sessions_of(&subject).await?;
+        Ok(())
+    }
+
     pub async fn users(&self, limit: i64, offset: i64) -> Result<Vec<UserView>, AdminError> {
         let mut out: Vec<UserView> = if offset == 0 {
             self.local_statics()
@@ -127,6 +144,7 @@ impl Provider {
                     groups,
                     source: "config",
                     disabled: false,
+                    version: None,
                 })
                 .collect()
         } else {
@@ -137,15 +155,31 @@ impl Provider {
             .list_passwords(limit.clamp(1, 500), offset.max(0))
             .await?
         {
-            out.push(UserView {
-                groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
-                email: r.email,
-                username: r.username,
-                source: "database",
-                disabled: r.disabled_at.is_some(),
-            });
+            out.push(user_view(r));
         }
         Ok(out)
+    }
+
+    /// One user, as the writer sees them now.
+    pub async fn user(&self, email: &str) -> Result<UserView, AdminError> {
+        if let Some((email, username, groups)) = self
+            .local_statics()
+            .into_iter()
+            .find(|(e, _, _)| e.eq_ignore_ascii_case(email))
+        {
+            return Ok(UserView {
+                email,
+                username,
+                groups,
+                source: "config",
+                disabled: false,
+                version: None,
+            });
+        }
+        match self.db.get_password_fresh(email).await? {
+            Some(r) => Ok(user_view(r)),
+            None => Err(AdminError::NotFound),
+        }
     }
 
     /// Validate a new user whole; every problem, by field.
@@ -167,7 +201,8 @@ impl Provider {
         errs
     }
 
-    pub async fn create_user(&self, admin: &Admin, u: &NewUser) -> Result<(), AdminError> {
+    /// Create a user; their version.
+    pub async fn create_user(&self, admin: &Admin, u: &NewUser) -> Result<String, AdminError> {
         if let Some(e) = self.check_new_user(u).into_iter().next() {
             return Err(AdminError::BadRequest(format!(
                 "{}: {}",
@@ -188,6 +223,7 @@ impl Provider {
         let hash = crate::password::hash_async(u.password.clone())
             .await
             .map_err(AdminError::Internal)?;
+        let version = version::fresh();
         self.db
             .create_password(&PasswordRow {
                 email: email.clone(),
@@ -197,6 +233,7 @@ impl Provider {
                 groups_json: serde_json::to_string(&u.groups).unwrap_or_default(),
                 created_at: self.clock.now(),
                 disabled_at: None,
+                version: version.clone(),
             })
             .await?;
         self.audit(
@@ -207,15 +244,17 @@ impl Provider {
             serde_json::json!({ "username": u.username, "groups": u.groups }),
         )
         .await;
-        Ok(())
+        Ok(version)
     }
 
+    /// Change a user, if `expect` holds for their version; their new version.
     pub async fn change_user(
         &self,
         admin: &Admin,
         email: &str,
         c: &UserChange,
-    ) -> Result<(), AdminError> {
+        expect: Option<&Precondition>,
+    ) -> Result<String, AdminError> {
         if self
             .local_statics()
             .iter()
@@ -244,18 +283,49 @@ impl Provider {
             .as_ref()
             .map(|g| serde_json::to_string(g).unwrap_or_default());
         let disabled = c.disabled.map(|d| d.then(|| self.clock.now()));
-        let before = self.db.get_password(email).await?.map(|r| {
-            serde_json::json!({
-                "groups": serde_json::from_str::<Vec<String>>(&r.groups_json).unwrap_or_default(),
-                "disabled": r.disabled_at.is_some(),
-            })
+        let next = version::fresh();
+        let mut written = None;
+        for _ in 0..version::TRIES {
+            let Some(row) = self.db.get_password_fresh(email).await? else {
+                return Err(AdminError::NotFound);
+            };
+            if !version::holds(expect, &row.version) {
+                return Err(stale(email));
+            }
+            if self
+                .db
+                .update_password_row(
+                    email,
+                    hash.as_deref(),
+                    groups.as_deref(),
+                    disabled,
+                    &row.version,
+                    &next,
+                )
+                .await?
+            {
+                written = Some(row);
+                break;
+            }
+            // Changed (or deleted) between the read and the write: with a precondition that
+            // is the answer; without one, read again.
+            if expect.is_some() {
+                return Err(stale(email));
+            }
+        }
+        let Some(row) = written else {
+            return Err(AdminError::Unavailable(format!(
+                "{email} kept changing while it was being changed"
+            )));
+        };
+        let before = serde_json::json!({
+            "groups": serde_json::from_str::<Vec<String>>(&row.groups_json).unwrap_or_default(),
+            "disabled": row.disabled_at.is_some(),
         });
-        if !self
-            .db
-            .update_password_row(email, hash.as_deref(), groups.as_deref(), disabled)
-            .await?
-        {
-            return Err(AdminError::NotFound);
+        // What made them an admin, or let them sign in, changed: their admin sessions end, and
+        // they sign in again as who they are now. Enabling changes neither.
+        if c.password.is_some() || c.groups.is_some() || c.disabled == Some(true) {
+            self.end_admin_sessions(&row).await?;
         }
         self.audit(
             &admin.actor(),
@@ -269,13 +339,39 @@ impl Provider {
             }),
         )
         .await;
-        Ok(())
+        Ok(next)
     }
 
-    pub async fn delete_user(&self, admin: &Admin, email: &str) -> Result<(), AdminError> {
-        if !self.db.delete_password(email).await? {
-            return Err(AdminError::NotFound);
+    /// Delete a user, if `expect` holds for their version.
+    pub async fn delete_user(
+        &self,
+        admin: &Admin,
+        email: &str,
+        expect: Option<&Precondition>,
+    ) -> Result<(), AdminError> {
+        let mut deleted = None;
+        for _ in 0..version::TRIES {
+            let Some(row) = self.db.get_password_fresh(email).await? else {
+                return Err(AdminError::NotFound);
+            };
+            if !version::holds(expect, &row.version) {
+                return Err(stale(email));
+            }
+            // The version read, not any: the sessions ended below are this very user's.
+            if self.db.delete_password(email, Some(&row.version)).await? {
+                deleted = Some(row);
+                break;
+            }
+            if expect.is_some() {
+                return Err(stale(email));
+            }
         }
+        let Some(row) = deleted else {
+            return Err(AdminError::Unavailable(format!(
+                "{email} kept changing while it was being deleted"
+            )));
+        };
+        self.end_admin_sessions(&row).await?;
         self.audit(
             &admin.actor(),
             "user.delete",
@@ -286,6 +382,24 @@ impl Provider {
         .await;
         Ok(())
     }
+}
+
+fn user_view(r: PasswordRow) -> UserView {
+    UserView {
+        groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
+        email: r.email,
+        username: r.username,
+        source: "database",
+        disabled: r.disabled_at.is_some(),
+        version: Some(r.version),
+    }
+}
+
+fn stale(email: &str) -> AdminError {
+    AdminError::Stale(format!(
+        "{} was changed since the version this change expects",
+        email.to_lowercase()
+    ))
 }
 
 #[cfg(test)]

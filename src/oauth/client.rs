@@ -24,6 +24,9 @@ pub struct Client {
     pub grant_types: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub require_pkce: bool,
+    /// The version of a database client's row (see `admin::version`); empty for the config
+    /// file's.
+    pub version: String,
 }
 
 impl Client {
@@ -47,6 +50,7 @@ impl Client {
             grant_types: c.grant_types.clone(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             require_pkce: c.require_pkce || c.public,
+            version: String::new(),
         }
     }
 
@@ -202,6 +206,7 @@ mod tests {
             grant_types: vec![],
             post_logout_redirect_uris: vec![],
             require_pkce: public,
+            version: String::new(),
         }
     }
 

@@ -14,6 +14,11 @@ pub struct AdminSession {
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
+    /// JSON `Identity` as the connector last vouched for it ('' for a session that cannot be
+    /// re-checked, which therefore ends).
+    pub identity: String,
+    /// When the connector last vouched for `identity`.
+    pub checked_at: i64,
 }
 
 /// One live login: the newest token of a refresh family that is not revoked.
@@ -32,7 +37,8 @@ impl Db {
     pub async fn create_admin_session(&self, s: &AdminSession) -> Result<()> {
         sqlx::query(
             "INSERT INTO admin_sessions (id_hash, subject, username, email, groups_json, \
-             created_at, last_seen_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+             created_at, last_seen_at, expires_at, identity, checked_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
         )
         .bind(&s.id_hash)
         .bind(&s.subject)
@@ -42,9 +48,41 @@ impl Db {
         .bind(s.created_at)
         .bind(s.last_seen_at)
         .bind(s.expires_at)
+        .bind(&s.identity)
+        .bind(s.checked_at)
         .execute(&self.write)
         .await?;
         Ok(())
+    }
+
+    /// Keep what the connector just said of a session's user.
+    pub async fn recheck_admin_session(
+        &self,
+        id_hash: &str,
+        identity: &str,
+        groups_json: &str,
+        checked_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE admin_sessions SET identity = $2, groups_json = $3, checked_at = $4 \
+             WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .bind(identity)
+        .bind(groups_json)
+        .bind(checked_at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// End every admin session of one user; how many there were.
+    pub async fn delete_admin_sessions_of(&self, subject: &str) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM admin_sessions WHERE subject = $1")
+            .bind(subject)
+            .execute(&self.write)
+            .await?
+            .rows_affected())
     }
 
     /// The session if it is neither expired nor idle past `idle_since`; its last use is moved

@@ -19,6 +19,8 @@ pub struct ClientRow {
     pub require_pkce: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Replaced on every change: see `update_client_row`.
+    pub version: String,
 }
 
 const GENERATION: &str = "admin-generation";
@@ -32,32 +34,22 @@ impl Db {
         )
     }
 
-    /// Insert or replace a client; `Ok(false)` when `must_exist` and there is none.
-    pub async fn put_client(&self, c: &ClientRow, must_exist: bool) -> Result<bool> {
-        if must_exist {
-            let done = sqlx::query(
-                "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
-                 post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
-                 public_client = $8, require_pkce = $9, updated_at = $10 WHERE id = $1",
-            )
-            .bind(&c.id)
-            .bind(&c.secret_hash)
-            .bind(&c.name)
-            .bind(&c.redirect_uris)
-            .bind(&c.post_logout_redirect_uris)
-            .bind(&c.trusted_peers)
-            .bind(&c.grant_types)
-            .bind(c.public_client)
-            .bind(c.require_pkce)
-            .bind(c.updated_at)
-            .execute(&self.write)
-            .await?;
-            return Ok(done.rows_affected() == 1);
-        }
+    /// One client, as the writer sees it (a compare-and-set starts from the latest write).
+    pub async fn get_client_fresh(&self, id: &str) -> Result<Option<ClientRow>> {
+        Ok(
+            sqlx::query_as::<_, ClientRow>("SELECT * FROM clients WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.write)
+                .await?,
+        )
+    }
+
+    /// Insert a client; `Ok(false)` when the id is taken.
+    pub async fn insert_client(&self, c: &ClientRow) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO clients (id, secret_hash, name, redirect_uris, \
              post_logout_redirect_uris, trusted_peers, grant_types, public_client, require_pkce, \
-             created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) \
+             created_at, updated_at, version) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) \
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
@@ -71,18 +63,48 @@ impl Db {
         .bind(c.require_pkce)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(&c.version)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn delete_client(&self, id: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM clients WHERE id = $1")
-            .bind(id)
-            .execute(&self.write)
-            .await?
-            .rows_affected()
-            == 1)
+    /// Replace a client's settings (and version) if its version is still `expected`;
+    /// `Ok(false)` if it is gone or was changed since `expected` was read.
+    pub async fn update_client_row(&self, c: &ClientRow, expected: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
+             post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
+             public_client = $8, require_pkce = $9, updated_at = $10, version = $11 \
+             WHERE id = $1 AND version = $12",
+        )
+        .bind(&c.id)
+        .bind(&c.secret_hash)
+        .bind(&c.name)
+        .bind(&c.redirect_uris)
+        .bind(&c.post_logout_redirect_uris)
+        .bind(&c.trusted_peers)
+        .bind(&c.grant_types)
+        .bind(c.public_client)
+        .bind(c.require_pkce)
+        .bind(c.updated_at)
+        .bind(&c.version)
+        .bind(expected)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Delete a client if its version is still `expected` (any with `None`); `Ok(false)` if
+    /// there is none or it was changed since.
+    pub async fn delete_client(&self, id: &str, expected: Option<&str>) -> Result<bool> {
+        let q = match expected {
+            Some(v) => sqlx::query("DELETE FROM clients WHERE id = $1 AND version = $2")
+                .bind(id.to_string())
+                .bind(v.to_string()),
+            None => sqlx::query("DELETE FROM clients WHERE id = $1").bind(id.to_string()),
+        };
+        Ok(q.execute(&self.write).await?.rows_affected() == 1)
     }
 
     /// The current generation stamp ("" before any admin change).

@@ -14,6 +14,9 @@ pub struct PasswordRow {
     pub created_at: i64,
     /// Set while an admin has the user disabled.
     pub disabled_at: Option<i64>,
+    /// Replaced on every admin change (not on a hash upgrade at login): see
+    /// `update_password_row`.
+    pub version: String,
 }
 
 impl Db {
@@ -29,8 +32,8 @@ impl Db {
 
     pub async fn create_password(&self, p: &PasswordRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO passwords (email, hash, username, user_id, groups_json, created_at) \
-             VALUES ($1,$2,$3,$4,$5,$6)",
+            "INSERT INTO passwords (email, hash, username, user_id, groups_json, created_at, \
+             version) VALUES ($1,$2,$3,$4,$5,$6,$7)",
         )
         .bind(p.email.to_lowercase())
         .bind(&p.hash)
@@ -38,6 +41,7 @@ impl Db {
         .bind(&p.user_id)
         .bind(&p.groups_json)
         .bind(p.created_at)
+        .bind(&p.version)
         .execute(&self.write)
         .await?;
         Ok(())
@@ -54,60 +58,82 @@ impl Db {
         .await?)
     }
 
-    /// Change what an admin may change of a user; `Ok(false)` if there is no such user.
+    /// The user as the writer sees it: a decision about to be written (a compare-and-set on
+    /// its version) must start from the latest write, not from a reader that may lag.
+    pub async fn get_password_fresh(&self, email: &str) -> Result<Option<PasswordRow>> {
+        Ok(
+            sqlx::query_as::<_, PasswordRow>("SELECT * FROM passwords WHERE email = $1")
+                .bind(email.to_lowercase())
+                .fetch_optional(&self.write)
+                .await?,
+        )
+    }
+
+    /// Change what an admin may change of a user, if its version is still `expected`; it
+    /// becomes `version`. `Ok(false)` if the user is gone or was changed since `expected`
+    /// was read: of two writers that read the same version, one wins and the other learns it.
     pub async fn update_password_row(
         &self,
         email: &str,
         hash: Option<&str>,
         groups_json: Option<&str>,
         disabled_at: Option<Option<i64>>,
+        expected: &str,
+        version: &str,
     ) -> Result<bool> {
+        let email = email.to_lowercase();
         let mut tx = self.write.begin().await?;
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passwords WHERE email = $1")
-            .bind(email.to_lowercase())
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut found = n == 1;
-        if let Some(h) = hash {
-            found &= sqlx::query("UPDATE passwords SET hash = $1 WHERE email = $2")
-                .bind(h)
-                .bind(email.to_lowercase())
+        // The compare-and-set comes first: it holds the row until the commit, so a second
+        // writer's own compare waits for it and then finds another version.
+        let claimed =
+            sqlx::query("UPDATE passwords SET version = $1 WHERE email = $2 AND version = $3")
+                .bind(version)
+                .bind(&email)
+                .bind(expected)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected()
                 == 1;
+        if !claimed {
+            return Ok(false);
+        }
+        if let Some(h) = hash {
+            sqlx::query("UPDATE passwords SET hash = $1 WHERE email = $2")
+                .bind(h)
+                .bind(&email)
+                .execute(&mut *tx)
+                .await?;
         }
         if let Some(g) = groups_json {
-            found &= sqlx::query("UPDATE passwords SET groups_json = $1 WHERE email = $2")
+            sqlx::query("UPDATE passwords SET groups_json = $1 WHERE email = $2")
                 .bind(g)
-                .bind(email.to_lowercase())
+                .bind(&email)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
+                .await?;
         }
         if let Some(d) = disabled_at {
-            found &= sqlx::query("UPDATE passwords SET disabled_at = $1 WHERE email = $2")
+            sqlx::query("UPDATE passwords SET disabled_at = $1 WHERE email = $2")
                 .bind(d)
-                .bind(email.to_lowercase())
+                .bind(&email)
                 .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
+                .await?;
         }
-        if found {
-            tx.commit().await?;
-        }
-        Ok(found)
+        tx.commit().await?;
+        Ok(true)
     }
 
-    pub async fn delete_password(&self, email: &str) -> Result<bool> {
-        Ok(sqlx::query("DELETE FROM passwords WHERE email = $1")
-            .bind(email.to_lowercase())
-            .execute(&self.write)
-            .await?
-            .rows_affected()
-            == 1)
+    /// Delete a user, if its version is still `expected` (any version with `None`); `Ok(false)`
+    /// if there is no such user or it was changed since.
+    pub async fn delete_password(&self, email: &str, expected: Option<&str>) -> Result<bool> {
+        let q = match expected {
+            Some(v) => sqlx::query("DELETE FROM passwords WHERE email = $1 AND version = $2")
+                .bind(email.to_lowercase())
+                .bind(v.to_string()),
+            None => {
+                sqlx::query("DELETE FROM passwords WHERE email = $1").bind(email.to_lowercase())
+            }
+        };
+        Ok(q.execute(&self.write).await?.rows_affected() == 1)
     }
 
     /// Replace a hash only if it is still the one that was verified.

@@ -484,6 +484,7 @@ async fn bcrypt_hashes_are_upgraded_to_argon2id_on_login() {
         groups_json: "[\"legacy\"]".into(),
         created_at: 0,
         disabled_at: None,
+        version: "v1".into(),
     })
     .await
     .unwrap();

@@ -173,6 +173,7 @@ async fn refresh_revalidates_the_user_with_the_connector() {
         groups_json: "[\"a\"]".into(),
         created_at: 0,
         disabled_at: None,
+        version: "v1".into(),
     })
     .await
     .unwrap();

@@ -153,6 +153,7 @@ async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
             groups_json: serde_json::to_string(groups).unwrap(),
             created_at: 0,
             disabled_at: None,
+            version: "v1".into(),
         })
         .await
         .unwrap();

@@ -2,6 +2,8 @@
 
 use gantry::config::{StorageConfig, StorageParams};
 use gantry::storage::auth::{AuthCode, AuthRequest};
+use gantry::storage::clients::ClientRow;
+use gantry::storage::connectors::ConnectorRow;
 use gantry::storage::device::DeviceRequest;
 use gantry::storage::keys::StoredKey;
 use gantry::storage::passwords::PasswordRow;
@@ -297,6 +299,7 @@ async fn conformance(db: Db) {
         groups_json: "[]".into(),
         created_at: now,
         disabled_at: None,
+        version: "v1".into(),
     })
     .await
     .unwrap();
@@ -324,6 +327,103 @@ async fn conformance(db: Db) {
             .as_deref(),
         Some("argon2")
     );
+
+    // What admins change is written by compare-and-set on its version: a writer that read an
+    // older version changes nothing, and learns it.
+    let changed = |groups: &'static str, expected: &'static str, next: &'static str| {
+        let db = db.clone();
+        async move {
+            db.update_password_row("a@b.c", None, Some(groups), Some(Some(7)), expected, next)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(changed("[\"x\"]", "v1", "v2").await);
+    assert!(
+        !changed("[\"y\"]", "v1", "v3").await,
+        "v1 is no longer stored"
+    );
+    let row = db.get_password_fresh("A@b.c").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.groups_json.as_str(),
+            row.disabled_at,
+            row.version.as_str()
+        ),
+        ("[\"x\"]", Some(7), "v2")
+    );
+    assert!(!db.delete_password("a@b.c", Some("v1")).await.unwrap());
+    assert!(db.get_password_fresh("a@b.c").await.unwrap().is_some());
+    let client = |version: &str, name: &str| ClientRow {
+        id: "cas".into(),
+        secret_hash: None,
+        name: name.into(),
+        redirect_uris: "[]".into(),
+        post_logout_redirect_uris: "[]".into(),
+        trusted_peers: "[]".into(),
+        grant_types: "[]".into(),
+        public_client: 1,
+        require_pkce: 1,
+        created_at: now,
+        updated_at: now,
+        version: version.into(),
+    };
+    assert!(db.insert_client(&client("c1", "one")).await.unwrap());
+    assert!(!db.insert_client(&client("c9", "again")).await.unwrap());
+    assert!(
+        db.update_client_row(&client("c2", "two"), "c1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.update_client_row(&client("c3", "three"), "c1")
+            .await
+            .unwrap()
+    );
+    assert!(!db.delete_client("cas", Some("c1")).await.unwrap());
+    let stored = db.get_client_fresh("cas").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.version.as_str()),
+        ("two", "c2")
+    );
+    assert!(db.delete_client("cas", Some("c2")).await.unwrap());
+    let connector = |version: &str, name: &str| ConnectorRow {
+        id: "cas".into(),
+        kind: "ldap".into(),
+        name: name.into(),
+        config: "{}".into(),
+        secrets: String::new(),
+        version: version.into(),
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(db.insert_connector(&connector("k1", "one")).await.unwrap());
+    assert!(
+        db.update_connector_row(&connector("k2", "two"), "k1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.update_connector_row(&connector("k3", "three"), "k1")
+            .await
+            .unwrap()
+    );
+    assert!(!db.delete_connector("cas", Some("k1")).await.unwrap());
+    assert_eq!(
+        db.get_connector_fresh("cas").await.unwrap().unwrap().name,
+        "two"
+    );
+    assert!(db.delete_connector("cas", Some("k2")).await.unwrap());
+    // The policy's version is its stored text: saved over nothing only while nothing is saved,
+    // replaced or discarded only while it is still the text that was read.
+    assert!(db.save_policy(Some("p1"), None).await.unwrap());
+    assert!(!db.save_policy(Some("p2"), None).await.unwrap());
+    assert!(!db.save_policy(Some("p2"), Some("p0")).await.unwrap());
+    assert!(db.save_policy(Some("p2"), Some("p1")).await.unwrap());
+    assert!(!db.save_policy(None, Some("p1")).await.unwrap());
+    assert_eq!(db.saved_policy().await.unwrap().as_deref(), Some("p2"));
+    assert!(db.save_policy(None, Some("p2")).await.unwrap());
+    assert_eq!(db.saved_policy().await.unwrap(), None);
 
     // Key rotation claims: one winner per version.
     let key = |kid: &str| StoredKey {

@@ -2,7 +2,8 @@
 //! `client_credentials` access token of a client in `policy.admins.clients`, or with the admin
 //! UI's session cookie; a change made with the cookie must also show it comes from Gantry's own
 //! pages (see `from_own_pages`), since SameSite does not stop another origin of the same site.
-//! Errors are RFC 9457 problem documents.
+//! Errors are RFC 9457 problem documents. What can be changed carries an `ETag`; a change with
+//! `If-Match` lands only on that version (412 otherwise), one without it is unconditional.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -12,6 +13,7 @@ use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
 use super::{from_own_pages, session_token};
+use crate::admin::version::{Precondition, etag};
 use crate::admin::{Admin, AdminError, SessionView};
 use crate::http::AppState;
 use crate::http::extract::bearer;
@@ -46,7 +48,8 @@ async fn test_connector(
 }
 
 async fn get_policy(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(s.provider.policy_view()).into_response()
+    let v = s.provider.policy_view();
+    with_etag(axum::Json(&v).into_response(), &v.version)
 }
 
 async fn put_policy(
@@ -59,17 +62,49 @@ async fn put_policy(
         Ok(p) => p,
         Err(r) => return r,
     };
-    match s.provider.save_policy(&admin, p.policy).await {
-        Ok(v) => axum::Json(v).into_response(),
+    let expect = if_match(&headers);
+    match s
+        .provider
+        .save_policy(&admin, p.policy, expect.as_ref())
+        .await
+    {
+        Ok(v) => with_etag(axum::Json(&v).into_response(), &v.version),
         Err(e) => api_error(e),
     }
 }
 
-async fn reset_policy(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
-    match s.provider.reset_policy(&admin).await {
-        Ok(v) => axum::Json(v).into_response(),
+async fn reset_policy(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+) -> Response {
+    let expect = if_match(&headers);
+    match s.provider.reset_policy(&admin, expect.as_ref()).await {
+        Ok(v) => with_etag(axum::Json(&v).into_response(), &v.version),
         Err(e) => api_error(e),
     }
+}
+
+/// The precondition of a change: its `If-Match` fields, if any (several are one list). A value
+/// that is not text matches nothing: a precondition that cannot be read fails.
+pub(super) fn if_match(headers: &HeaderMap) -> Option<Precondition> {
+    let values: Vec<&str> = headers
+        .get_all(header::IF_MATCH)
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default())
+        .collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(Precondition::from_if_match(&values.join(",")))
+}
+
+/// `resp` with the `ETag` of `version`.
+pub(super) fn with_etag(mut resp: Response, version: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
 }
 
 async fn explain(
@@ -140,6 +175,14 @@ pub(super) fn api_error(e: AdminError) -> Response {
         AdminError::BadRequest(m) => problem(StatusCode::BAD_REQUEST, "Bad Request", m),
         AdminError::Conflict(m) => problem(StatusCode::CONFLICT, "Conflict", m),
         AdminError::NotFound => problem(StatusCode::NOT_FOUND, "Not Found", "no such object"),
+        AdminError::Stale(m) => problem(
+            StatusCode::PRECONDITION_FAILED,
+            "Precondition Failed",
+            format!(
+                "{m}; nothing was changed. Read it again (its ETag is the current version) and \
+                 send that in If-Match"
+            ),
+        ),
         AdminError::Unavailable(cause) => {
             tracing::error!(error = %cause, "admin API: database unavailable");
             let mut r = problem(
@@ -301,7 +344,10 @@ async fn revoke_user(
         Err(r) => return r,
     };
     match s.provider.revoke_user_sessions(&admin, &r.subject).await {
-        Ok(n) => axum::Json(serde_json::json!({ "revoked": n })).into_response(),
+        Ok((n, admin_sessions)) => {
+            axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
+                .into_response()
+        }
         Err(e) => api_error(e),
     }
 }
@@ -403,6 +449,8 @@ const URI_PATTERN: &str = "^https?://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a
 /// The OpenAPI 3 description of what this module serves.
 async fn openapi(State(s): State<AppState>) -> Response {
     let problem_ref = serde_json::json!({"$ref": "#/components/responses/Problem"});
+    let if_match = serde_json::json!({"$ref": "#/components/parameters/IfMatch"});
+    let etag = serde_json::json!({"ETag": {"$ref": "#/components/headers/ETag"}});
     let uri = serde_json::json!({"type": "string", "maxLength": 2000, "pattern": URI_PATTERN});
     let client_props = serde_json::json!({
         "name": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S"},
@@ -448,7 +496,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
     };
     axum::Json(serde_json::json!({
         "openapi": "3.0.3",
-        "info": {"title": "Gantry admin API", "version": "1"},
+        "info": {"title": "Gantry admin API", "version": "1",
+            "description": "Users, clients, connectors and the policy carry a version: the ETag of a GET (and of the answer to a change), and `version` in list items. A PUT, PATCH, DELETE or secret rotation with If-Match is made only on that version (412 otherwise, and nothing changes), so two admins working from the same read cannot overwrite each other unseen; one without If-Match is unconditional."},
         "servers": [{"url": s.web.url("/api/v1")}],
         "security": [{"bearer": []}, {"session": []}],
         "paths": {
@@ -467,9 +516,9 @@ async fn openapi(State(s): State<AppState>) -> Response {
             },
             "/sessions/revoke-user": {
                 "post": {
-                    "summary": "Revoke every session of one user (all clients): none of their refresh tokens works",
+                    "summary": "Revoke every session of one user (all clients): none of their refresh tokens works, and their admin sessions end",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "required": ["subject"], "properties": {"subject": {"type": "string", "description": "The subject of a session, as listed"}}}}}},
-                    "responses": {"200": {"description": "Revoked", "content": {"application/json": {"schema": {"type": "object", "required": ["revoked"], "properties": {"revoked": {"type": "integer", "description": "Refresh tokens ended"}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"200": {"description": "Revoked", "content": {"application/json": {"schema": {"type": "object", "required": ["revoked", "admin_sessions"], "properties": {"revoked": {"type": "integer", "description": "Refresh tokens ended"}, "admin_sessions": {"type": "integer", "description": "Admin sessions ended"}}}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/keys": {
@@ -518,20 +567,25 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "post": {
                     "summary": "Create a user in the password database",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewUser"}}}},
-                    "responses": {"201": {"description": "Created"}, "400": problem_ref, "409": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"201": {"description": "Created", "headers": etag}, "400": problem_ref, "409": problem_ref, "401": problem_ref, "403": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/users/{email}": {
+                "get": {
+                    "summary": "One user; a database user's ETag is their version",
+                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The user", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/User"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                },
                 "patch": {
                     "summary": "Reset the password, set the groups, disable or enable",
-                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/UserChange"}}}},
-                    "responses": {"204": {"description": "Changed"}, "400": problem_ref, "409": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"204": {"description": "Changed", "headers": etag}, "400": problem_ref, "409": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "412": problem_ref, "413": problem_ref, "415": problem_ref}
                 },
                 "delete": {
                     "summary": "Delete a user of the password database",
-                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                    "parameters": [{"name": "email", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
+                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "412": problem_ref}
                 }
             },
             "/connectors": {
@@ -543,25 +597,25 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "summary": "Create a connector; it serves logins on every replica within a second",
                     "description": "`config` takes the keys of Dex's connector config for the type. A 400 names the key that does not build a connector.",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConnector"}}}},
-                    "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"201": {"description": "Created", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/connectors/{id}": {
                 "get": {
                     "summary": "One connector; secrets only as set or not",
                     "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "The connector", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                    "responses": {"200": {"description": "The connector; a database connector's ETag is its version", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
                 },
                 "put": {
                     "summary": "Change a connector created here; a secret key left out of config keeps its value unless the change moves it (another host, issuer, endpoint, CA, TLS setting or type: 400, send it again), null clears it",
-                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConnectorSpec"}}}},
-                    "responses": {"200": {"description": "Changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"200": {"description": "Changed", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Connector"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "412": problem_ref, "413": problem_ref, "415": problem_ref}
                 },
                 "delete": {
                     "summary": "Delete a connector created here; its logins end at their next refresh",
-                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref}
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
+                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "412": problem_ref}
                 }
             },
             "/connectors/{id}/test": {
@@ -574,16 +628,18 @@ async fn openapi(State(s): State<AppState>) -> Response {
             "/policy": {
                 "get": {
                     "summary": "The policy in force: the config file's, or the one saved here",
-                    "responses": {"200": {"description": "The policy", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "401": problem_ref, "403": problem_ref}
+                    "responses": {"200": {"description": "The policy; the ETag is the version of what is saved (or of the config file's, when nothing is)", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "401": problem_ref, "403": problem_ref}
                 },
                 "put": {
                     "summary": "Replace the policy (kept in the database, in force on every replica); refused if it does not compile or would take the caller's own admin rights",
+                    "parameters": [if_match],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}},
-                    "responses": {"200": {"description": "Saved", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"200": {"description": "Saved", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "412": problem_ref, "413": problem_ref, "415": problem_ref}
                 },
                 "delete": {
                     "summary": "Go back to the config file's policy",
-                    "responses": {"200": {"description": "The config file's policy, now in force", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "401": problem_ref, "403": problem_ref, "409": problem_ref}
+                    "parameters": [if_match],
+                    "responses": {"200": {"description": "The config file's policy, now in force", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PolicyDocument"}}}}, "401": problem_ref, "403": problem_ref, "409": problem_ref, "412": problem_ref}
                 }
             },
             "/policy/explain": {
@@ -601,27 +657,32 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "post": {
                     "summary": "Create a client; a confidential one's secret is in the answer, once",
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewClient"}}}},
-                    "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"201": {"description": "Created", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
                 }
             },
             "/clients/{id}": {
+                "get": {
+                    "summary": "One client; a database client's ETag is its version",
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The client", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Client"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
+                },
                 "put": {
                     "summary": "Change a client's settings (its secret stays)",
-                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSpec"}}}},
-                    "responses": {"204": {"description": "Changed"}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "413": problem_ref, "415": problem_ref}
+                    "responses": {"204": {"description": "Changed", "headers": etag}, "400": problem_ref, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "412": problem_ref, "413": problem_ref, "415": problem_ref}
                 },
                 "delete": {
                     "summary": "Delete a client created here",
-                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref}
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
+                    "responses": {"204": {"description": "Deleted"}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "412": problem_ref}
                 }
             },
             "/clients/{id}/secret": {
                 "post": {
                     "summary": "Replace a client's secret; the new one is in the answer, once",
-                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "The new secret", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref}
+                    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, if_match],
+                    "responses": {"200": {"description": "The new secret", "headers": etag, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref, "409": problem_ref, "412": problem_ref}
                 }
             },
             "/sessions/{id}": {
@@ -639,6 +700,13 @@ async fn openapi(State(s): State<AppState>) -> Response {
             },
             "responses": {
                 "Problem": {"description": "RFC 9457 problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            },
+            "parameters": {
+                "IfMatch": {"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"},
+                    "description": "The ETag of the version this change was decided on (from a GET, a list item's version in double quotes, or the answer to the last change). The change is made only while that is still the current version; otherwise 412 and nothing changes. Without If-Match the change is unconditional: the last write wins."}
+            },
+            "headers": {
+                "ETag": {"description": "The current version, to send in If-Match", "schema": {"type": "string"}}
             },
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
@@ -659,7 +727,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "next_before": {"type": "integer", "nullable": true}}},
                 "User": {"type": "object", "required": ["email", "username", "groups", "source", "disabled"], "properties": {
                     "email": {"type": "string"}, "username": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
-                    "source": {"type": "string", "enum": ["config", "database"]}, "disabled": {"type": "boolean"}}},
+                    "source": {"type": "string", "enum": ["config", "database"]}, "disabled": {"type": "boolean"},
+                    "version": {"type": "string", "description": "Database users: the current version (the ETag without its quotes)"}}},
                 "NewUser": {"type": "object", "additionalProperties": false, "required": ["email", "username", "password"], "properties": {
                     "email": {"type": "string", "maxLength": 254, "pattern": EMAIL_PATTERN},
                     "username": {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "\\S"},
@@ -682,7 +751,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "trusted_peers": {"type": "array", "items": {"type": "string"}},
                     "grant_types": {"type": "array", "items": {"type": "string"}},
                     "public": {"type": "boolean"}, "require_pkce": {"type": "boolean"},
-                    "source": {"type": "string", "enum": ["config", "database"]}}},
+                    "source": {"type": "string", "enum": ["config", "database"]},
+                    "version": {"type": "string", "description": "Database clients: the current version (the ETag without its quotes)"}}},
                 "ClientSpec": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": client_props.clone()},
                 "NewClient": {"type": "object", "additionalProperties": false, "required": ["id", "name"], "properties": new_client_props},
                 "ClientSecret": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}, "secret": {"type": "string", "nullable": true}}},
@@ -690,7 +760,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "id": {"type": "string"}, "name": {"type": "string"}, "type": {"type": "string"},
                     "source": {"type": "string", "enum": ["config", "builtin", "database"]},
                     "config": {"type": "object", "description": "The config block without secrets"},
-                    "secrets": {"type": "object", "additionalProperties": {"type": "boolean"}, "description": "Each secret key of the type: whether it has a value"}}},
+                    "secrets": {"type": "object", "additionalProperties": {"type": "boolean"}, "description": "Each secret key of the type: whether it has a value"},
+                    "version": {"type": "string", "description": "Database connectors: the current version (the ETag without its quotes)"}}},
                 "ConnectorSpec": {"type": "object", "additionalProperties": false, "required": ["type", "name"], "properties": connector_props.clone()},
                 "NewConnector": {"type": "object", "additionalProperties": false, "required": ["id", "type", "name"], "properties": new_connector_props},
                 "PolicyDocument": {"type": "object", "additionalProperties": false, "required": ["policy"], "properties": {

@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, json_body};
+use super::api::{ApiAdmin, api_error, if_match, json_body, with_etag};
 use super::confirm;
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::AdminError;
 use crate::admin::clients::ClientSpec;
+use crate::admin::version::Precondition;
 use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -24,7 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/clients", get(api_list).post(api_create))
         .route(
             "/api/v1/clients/{id}",
-            axum::routing::put(api_update).delete(api_delete),
+            get(api_get).put(api_update).delete(api_delete),
         )
         .route("/api/v1/clients/{id}/secret", post(api_rotate))
 }
@@ -36,6 +37,8 @@ struct ClientRow {
     grant_types: String,
     public: bool,
     read_only: bool,
+    /// What the row's buttons expect (a hidden field).
+    version: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -86,6 +89,7 @@ fn render(
                 redirect_uris: c.redirect_uris.join(" "),
                 grant_types: c.grant_types.join(" "),
                 public: c.public,
+                version: c.version.unwrap_or_default(),
             })
             .collect(),
     };
@@ -135,8 +139,8 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     };
     let n = nav(&s, &admin, &token);
     match s.provider.create_client(&admin, &id, &spec).await {
-        Ok(Some(secret)) => render(&s, n, "The client was created.", Some((id, secret)), ""),
-        Ok(None) => render(&s, n, "The public client was created.", None, ""),
+        Ok((Some(secret), _)) => render(&s, n, "The client was created.", Some((id, secret)), ""),
+        Ok((None, _)) => render(&s, n, "The public client was created.", None, ""),
         Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => render(&s, n, "", None, &m),
         Err(e) => page_error(&s, e),
     }
@@ -149,10 +153,12 @@ struct ChangeForm {
     action: Option<String>,
     /// "yes" on the second post, from the confirmation page.
     confirm: Option<String>,
+    /// The version of the client the page showed.
+    version: Option<String>,
 }
 
 /// What rotating or deleting a client does, asked before it is done.
-fn question(id: &str, action: &str) -> Option<confirm::Ask> {
+fn question(id: &str, action: &str, version: &str) -> Option<confirm::Ask> {
     let (heading, what, button) = match action {
         "rotate" => (
             format!("Rotate the secret of client {id}?"),
@@ -172,7 +178,11 @@ fn question(id: &str, action: &str) -> Option<confirm::Ask> {
         what: what.into(),
         button,
         action: "/admin/clients/change",
-        fields: vec![("id", id.to_string()), ("action", action.to_string())],
+        fields: vec![
+            ("id", id.to_string()),
+            ("action", action.to_string()),
+            ("version", version.to_string()),
+        ],
         cancel: "/admin/clients",
     })
 }
@@ -185,27 +195,52 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         };
     let id = f.id.unwrap_or_default();
     let n = nav(&s, &admin, &token);
+    let version = f.version.unwrap_or_default();
     if !confirm::confirmed(f.confirm.as_deref())
-        && let Some(q) = question(&id, f.action.as_deref().unwrap_or_default())
+        && let Some(q) = question(&id, f.action.as_deref().unwrap_or_default(), &version)
     {
         return confirm::ask(&s, n, q);
     }
-    match f.action.as_deref() {
-        Some("rotate") => match s.provider.rotate_client_secret(&admin, &id).await {
-            Ok(secret) => render(
+    let expect = Precondition::from_form(Some(&version));
+    let done = match f.action.as_deref() {
+        Some("rotate") => match s
+            .provider
+            .rotate_client_secret(&admin, &id, expect.as_ref())
+            .await
+        {
+            Ok((secret, _)) => {
+                return render(
+                    &s,
+                    n,
+                    "The secret was replaced; the old one no longer works.",
+                    Some((id, secret)),
+                    "",
+                );
+            }
+            Err(e) => e,
+        },
+        Some("delete") => match s.provider.delete_client(&admin, &id, expect.as_ref()).await {
+            Ok(()) => return render(&s, n, "The client was deleted.", None, ""),
+            Err(e) => e,
+        },
+        _ => AdminError::BadRequest("unknown action".into()),
+    };
+    match done {
+        AdminError::Stale(_) => {
+            let mut page = render(
                 &s,
                 n,
-                "The secret was replaced; the old one no longer works.",
-                Some((id, secret)),
                 "",
-            ),
-            Err(e) => page_error(&s, e),
-        },
-        Some("delete") => match s.provider.delete_client(&admin, &id).await {
-            Ok(()) => render(&s, n, "The client was deleted.", None, ""),
-            Err(e) => page_error(&s, e),
-        },
-        _ => page_error(&s, AdminError::BadRequest("unknown action".into())),
+                None,
+                &format!(
+                    "Someone else changed client {id} after you opened this page, so nothing \
+                     was done. It is shown below as it is now: decide again."
+                ),
+            );
+            *page.status_mut() = StatusCode::CONFLICT;
+            page
+        }
+        e => page_error(&s, e),
     }
 }
 
@@ -253,13 +288,30 @@ async fn api_create(
         require_pkce: c.require_pkce,
     };
     match s.provider.create_client(&admin, &c.id, &spec).await {
-        Ok(secret) => (
-            StatusCode::CREATED,
-            [("cache-control", "no-store")],
-            axum::Json(serde_json::json!({ "id": c.id, "secret": secret })),
-        )
-            .into_response(),
+        Ok((secret, version)) => with_etag(
+            (
+                StatusCode::CREATED,
+                [("cache-control", "no-store")],
+                axum::Json(serde_json::json!({ "id": c.id, "secret": secret })),
+            )
+                .into_response(),
+            &version,
+        ),
         Err(e) => api_error(e),
+    }
+}
+
+async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
+    match s.provider.client_view_of(&id) {
+        Some(v) => {
+            let version = v.version.clone();
+            let resp = axum::Json(v).into_response();
+            match version {
+                Some(version) => with_etag(resp, &version),
+                None => resp,
+            }
+        }
+        None => api_error(AdminError::NotFound),
     }
 }
 
@@ -274,8 +326,13 @@ async fn api_update(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match s.provider.update_client(&admin, &id, &spec).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    let expect = if_match(&headers);
+    match s
+        .provider
+        .update_client(&admin, &id, &spec, expect.as_ref())
+        .await
+    {
+        Ok(version) => with_etag(StatusCode::NO_CONTENT.into_response(), &version),
         Err(e) => api_error(e),
     }
 }
@@ -283,14 +340,23 @@ async fn api_update(
 async fn api_rotate(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match s.provider.rotate_client_secret(&admin, &id).await {
-        Ok(secret) => (
-            [("cache-control", "no-store")],
-            axum::Json(serde_json::json!({ "id": id, "secret": secret })),
-        )
-            .into_response(),
+    let expect = if_match(&headers);
+    match s
+        .provider
+        .rotate_client_secret(&admin, &id, expect.as_ref())
+        .await
+    {
+        Ok((secret, version)) => with_etag(
+            (
+                [("cache-control", "no-store")],
+                axum::Json(serde_json::json!({ "id": id, "secret": secret })),
+            )
+                .into_response(),
+            &version,
+        ),
         Err(e) => api_error(e),
     }
 }
@@ -298,9 +364,11 @@ async fn api_rotate(
 async fn api_delete(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match s.provider.delete_client(&admin, &id).await {
+    let expect = if_match(&headers);
+    match s.provider.delete_client(&admin, &id, expect.as_ref()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }

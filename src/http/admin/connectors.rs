@@ -10,11 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, json_body};
+use super::api::{ApiAdmin, api_error, if_match, json_body, with_etag};
 use super::confirm;
 use super::ui::{Nav, nav, page_error, posted, signed_in};
 use crate::admin::AdminError;
-use crate::admin::connectors::{ConnectorSpec, KINDS, ProbeResult};
+use crate::admin::connectors::{ConnectorSpec, ConnectorView, KINDS, ProbeResult};
+use crate::admin::version::Precondition;
 use crate::connector::secret_keys;
 use crate::http::AppState;
 use crate::http::extract::page_query;
@@ -36,6 +37,8 @@ struct Row {
     kind: &'static str,
     source: &'static str,
     secrets: String,
+    /// What the row's Delete button expects (a hidden field).
+    version: String,
 }
 
 /// The create/edit form as shown, with the error next to its field.
@@ -52,6 +55,10 @@ struct Form {
     error_kind: String,
     error_config: String,
     error: String,
+    /// The version of the connector being edited, which saving expects.
+    version: String,
+    /// After a save someone else's change got ahead of: the connector as it is now (YAML).
+    current: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -83,6 +90,7 @@ fn render(
         || !form.error_name.is_empty()
         || !form.error_kind.is_empty()
         || !form.error_config.is_empty();
+    let conflict = !form.current.is_empty();
     let (probe_id, probe) = probe.unzip();
     let page = ConnectorsPage {
         title: s.web.title.clone(),
@@ -105,6 +113,7 @@ fn render(
                 name: c.name,
                 kind: c.kind,
                 source: c.source,
+                version: c.version.unwrap_or_default(),
             })
             .collect(),
         kinds: KINDS.to_vec(),
@@ -114,7 +123,9 @@ fn render(
         probe_facts: probe.as_ref().map(|r| r.facts.clone()).unwrap_or_default(),
         probe_error: probe.and_then(|r| r.error).unwrap_or_default(),
     };
-    let status = if bad {
+    let status = if conflict {
+        StatusCode::CONFLICT
+    } else if bad {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
@@ -159,6 +170,7 @@ async fn page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
             kind: v.kind.to_string(),
             config: serde_norway::to_string(&v.config).unwrap_or_default(),
             secret_set: v.secrets.values().any(|s| *s == true),
+            version: v.version.unwrap_or_default(),
             ..Form::default()
         };
     }
@@ -175,6 +187,8 @@ struct SaveForm {
     kind: Option<String>,
     config: Option<String>,
     secret: Option<String>,
+    /// The version of the connector the edit form showed.
+    version: Option<String>,
 }
 
 /// Put an error next to the field it names ("config.host: ..." belongs to the config).
@@ -202,6 +216,7 @@ async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         name: f.name.unwrap_or_default(),
         kind: f.kind.unwrap_or_default(),
         config: f.config.unwrap_or_default(),
+        version: f.version.unwrap_or_default(),
         ..Form::default()
     };
     let n = nav(&s, &admin, &token);
@@ -225,7 +240,10 @@ async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         config,
     };
     let done = if editing {
-        s.provider.update_connector(&admin, &form.id, &spec).await
+        let expect = Precondition::from_form(Some(&form.version));
+        s.provider
+            .update_connector(&admin, &form.id, &spec, expect.as_ref())
+            .await
     } else {
         s.provider.create_connector(&admin, &form.id, &spec).await
     };
@@ -244,6 +262,27 @@ async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
             },
             None,
         ),
+        Err(AdminError::Stale(_)) => {
+            // What was typed stays in the form (but the secret, which is typed again); the
+            // connector as it is now is shown beside it, and saving again is a decision made
+            // on that version.
+            match s.provider.connector_view_of(&form.id) {
+                Some(now) => {
+                    form.secret_set = now.secrets.values().any(|s| *s == true);
+                    form.version = now.version.clone().unwrap_or_default();
+                    form.current = current_yaml(&now);
+                    form.error = format!(
+                        "Someone else changed connector {} after you opened this page, so \
+                         your changes were not saved. They are kept in the form below, and the \
+                         connector as it is now is shown under it: merge what you need and \
+                         save again.",
+                        form.id
+                    );
+                    render(&s, n, "", form, None)
+                }
+                None => page_error(&s, AdminError::NotFound),
+            }
+        }
         Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => {
             form.secret_set = editing
                 && s.provider
@@ -269,6 +308,20 @@ fn yaml_object(text: &str) -> Result<serde_json::Value, String> {
     }
 }
 
+/// A connector as it is stored now, for a page that shows it beside what was typed.
+fn current_yaml(v: &ConnectorView) -> String {
+    format!(
+        "name: {}\ntype: {}\nconfig:\n{}",
+        v.name,
+        v.kind,
+        serde_norway::to_string(&v.config)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>()
+    )
+}
+
 #[derive(Deserialize)]
 struct ChangeForm {
     csrf: Option<String>,
@@ -276,6 +329,8 @@ struct ChangeForm {
     action: Option<String>,
     /// "yes" on the second post, from the confirmation page.
     confirm: Option<String>,
+    /// The version of the connector the page showed.
+    version: Option<String>,
 }
 
 async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -285,6 +340,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             Err(r) => return r,
         };
     let id = f.id.unwrap_or_default();
+    let version = f.version.unwrap_or_default();
     let n = nav(&s, &admin, &token);
     let blank = || Form {
         kind: "ldap".into(),
@@ -305,11 +361,23 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
                     .into(),
                 button: "Delete the connector",
                 action: "/admin/connectors/change",
-                fields: vec![("id", id.clone()), ("action", "delete".into())],
+                fields: vec![
+                    ("id", id.clone()),
+                    ("action", "delete".into()),
+                    ("version", version.clone()),
+                ],
                 cancel: "/admin/connectors",
             },
         ),
-        Some("delete") => match s.provider.delete_connector(&admin, &id).await {
+        Some("delete") => match s
+            .provider
+            .delete_connector(
+                &admin,
+                &id,
+                Precondition::from_form(Some(&version)).as_ref(),
+            )
+            .await
+        {
             Ok(()) => render(
                 &s,
                 n,
@@ -317,6 +385,23 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
                 blank(),
                 None,
             ),
+            Err(AdminError::Stale(_)) => {
+                let mut page = render(
+                    &s,
+                    n,
+                    "",
+                    Form {
+                        error: format!(
+                            "Someone else changed connector {id} after you opened this page, \
+                             so it was not deleted. It is listed as it is now: decide again."
+                        ),
+                        ..blank()
+                    },
+                    None,
+                );
+                *page.status_mut() = StatusCode::CONFLICT;
+                page
+            }
             Err(e) => page_error(&s, e),
         },
         _ => page_error(&s, AdminError::BadRequest("unknown action".into())),
@@ -329,7 +414,7 @@ async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
 
 async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
     match s.provider.connector_view_of(&id) {
-        Some(v) => axum::Json(v).into_response(),
+        Some(v) => respond(Ok(v), StatusCode::OK),
         None => api_error(AdminError::NotFound),
     }
 }
@@ -378,18 +463,26 @@ async fn api_update(
         Ok(c) => c,
         Err(r) => return r,
     };
+    let expect = if_match(&headers);
     respond(
-        s.provider.update_connector(&admin, &id, &spec).await,
+        s.provider
+            .update_connector(&admin, &id, &spec, expect.as_ref())
+            .await,
         StatusCode::OK,
     )
 }
 
-fn respond(
-    r: Result<crate::admin::connectors::ConnectorView, AdminError>,
-    ok: StatusCode,
-) -> Response {
+/// A connector, with its version as the ETag (database connectors have one).
+fn respond(r: Result<ConnectorView, AdminError>, ok: StatusCode) -> Response {
     match r {
-        Ok(v) => (ok, axum::Json(v)).into_response(),
+        Ok(v) => {
+            let version = v.version.clone();
+            let resp = (ok, axum::Json(v)).into_response();
+            match version {
+                Some(version) => with_etag(resp, &version),
+                None => resp,
+            }
+        }
         Err(e) => api_error(e),
     }
 }
@@ -397,9 +490,15 @@ fn respond(
 async fn api_delete(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match s.provider.delete_connector(&admin, &id).await {
+    let expect = if_match(&headers);
+    match s
+        .provider
+        .delete_connector(&admin, &id, expect.as_ref())
+        .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::confirm;
 use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token, set_cookie};
+use crate::admin::version::Precondition;
 use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, SessionView, redirect_uri};
 use crate::http::AppState;
 use crate::http::error::PageError;
@@ -50,6 +51,14 @@ pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
         .into_response(),
         AdminError::BadRequest(m) => PageError::new(StatusCode::BAD_REQUEST, m).into_response(),
         AdminError::Conflict(m) => PageError::new(StatusCode::CONFLICT, m).into_response(),
+        AdminError::Stale(m) => PageError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "Someone else changed this after you opened the page, so nothing was done \
+                 ({m}). Go back, reload the page and decide again."
+            ),
+        )
+        .into_response(),
         AdminError::NotFound => {
             PageError::new(StatusCode::NOT_FOUND, "That no longer exists.").into_response()
         }
@@ -728,6 +737,11 @@ struct PolicyPage {
     source: &'static str,
     notice: String,
     policy_error: String,
+    /// The version the forms expect (hidden fields).
+    version: String,
+    /// After a save that someone else's change got ahead of: the policy now in force, shown
+    /// below the text that was not saved.
+    current: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -749,13 +763,23 @@ async fn policy(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQ
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    policy_page(&s, &admin, &token, p, None, "", "")
+    policy_page(
+        &s,
+        &admin,
+        &token,
+        PolicyShown {
+            explain: p,
+            ..PolicyShown::default()
+        },
+    )
 }
 
 #[derive(Deserialize)]
 struct PolicyForm {
     csrf: Option<String>,
     policy: Option<String>,
+    /// The version of the policy the page showed.
+    version: Option<String>,
 }
 
 async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -765,34 +789,50 @@ async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) 
             Err(r) => return r,
         };
     let text = f.policy.unwrap_or_default();
+    let expect = Precondition::from_form(f.version.as_deref());
     let saved = match crate::admin::policy::parse_yaml(&text) {
-        Ok(c) => s.provider.save_policy(&admin, c).await,
+        Ok(c) => s.provider.save_policy(&admin, c, expect.as_ref()).await,
         Err(m) => Err(AdminError::BadRequest(m)),
     };
-    let none = ExplainQuery::default();
-    match saved {
-        Ok(_) => policy_page(
-            &s,
-            &admin,
-            &token,
-            none,
-            None,
-            "The policy was saved and is in force on every replica.",
-            "",
-        ),
-        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => {
-            policy_page(&s, &admin, &token, none, Some(text), "", &m)
-        }
-        Err(e) => page_error(&s, e),
-    }
+    let shown = match saved {
+        Ok(_) => PolicyShown {
+            notice: "The policy was saved and is in force on every replica.".into(),
+            ..PolicyShown::default()
+        },
+        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => PolicyShown {
+            typed: Some(text),
+            policy_error: m,
+            ..PolicyShown::default()
+        },
+        Err(AdminError::Stale(_)) => PolicyShown {
+            typed: Some(text),
+            policy_error: "Someone else changed the policy after you opened this page, so \
+                           yours was not saved. Your text is kept in the editor, and the policy \
+                           now in force is shown below it: merge what you need and save again."
+                .into(),
+            conflict: true,
+            ..PolicyShown::default()
+        },
+        Err(e) => return page_error(&s, e),
+    };
+    policy_page(&s, &admin, &token, shown)
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    csrf: Option<String>,
+    /// "yes" on the second post, from the confirmation page.
+    confirm: Option<String>,
+    /// The version of the policy the page showed.
+    version: Option<String>,
 }
 
 async fn reset_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (f, admin, token) =
+        match posted(&s, &headers, body, |f: &ResetForm| f.csrf.as_deref()).await {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
     if !confirm::confirmed(f.confirm.as_deref()) {
         return confirm::ask(
             &s,
@@ -804,38 +844,58 @@ async fn reset_policy(State(s): State<AppState>, headers: HeaderMap, body: Body)
                     .into(),
                 button: "Discard the saved policy",
                 action: "/admin/policy/reset",
-                fields: Vec::new(),
+                fields: vec![("version", f.version.unwrap_or_default())],
                 cancel: "/admin/policy",
             },
         );
     }
-    let none = ExplainQuery::default();
-    match s.provider.reset_policy(&admin).await {
-        Ok(_) => policy_page(
-            &s,
-            &admin,
-            &token,
-            none,
-            None,
-            "The config file's policy is in force again.",
-            "",
-        ),
-        Err(AdminError::Conflict(m)) => policy_page(&s, &admin, &token, none, None, "", &m),
-        Err(e) => page_error(&s, e),
-    }
+    let expect = Precondition::from_form(f.version.as_deref());
+    let shown = match s.provider.reset_policy(&admin, expect.as_ref()).await {
+        Ok(_) => PolicyShown {
+            notice: "The config file's policy is in force again.".into(),
+            ..PolicyShown::default()
+        },
+        Err(AdminError::Conflict(m)) => PolicyShown {
+            policy_error: m,
+            ..PolicyShown::default()
+        },
+        Err(AdminError::Stale(_)) => PolicyShown {
+            policy_error: "Someone else changed the policy after you opened this page, so it \
+                           was not discarded. The policy now in force is shown here: decide \
+                           again."
+                .into(),
+            conflict: true,
+            ..PolicyShown::default()
+        },
+        Err(e) => return page_error(&s, e),
+    };
+    policy_page(&s, &admin, &token, shown)
 }
 
-/// The policy page: the editor (with `typed` text and its error after a failed save), and the
-/// explain simulator.
-fn policy_page(
-    s: &AppState,
-    admin: &Admin,
-    token: &str,
-    p: ExplainQuery,
+/// What the policy page shows besides the policy in force.
+#[derive(Default)]
+struct PolicyShown {
+    /// The simulator's question.
+    explain: ExplainQuery,
+    /// The editor's text after a save that failed (else the policy in force).
     typed: Option<String>,
-    notice: &str,
-    policy_error: &str,
-) -> Response {
+    notice: String,
+    policy_error: String,
+    /// The save failed because someone else's change got ahead of it: the policy in force is
+    /// shown too, and the forms expect its version, so saving again is a decision made on it.
+    conflict: bool,
+}
+
+/// The policy page: the editor (with the typed text and its error after a failed save), and
+/// the explain simulator.
+fn policy_page(s: &AppState, admin: &Admin, token: &str, shown: PolicyShown) -> Response {
+    let PolicyShown {
+        explain: p,
+        typed,
+        notice,
+        policy_error,
+        conflict,
+    } = shown;
     let asked =
         p.connector.is_some() || p.user.is_some() || p.groups.is_some() || p.scopes.is_some();
     let req = crate::admin::ExplainRequest {
@@ -865,20 +925,29 @@ fn policy_page(
     };
     let n = nav(s, admin, token);
     let active = s.provider.policy.get();
-    let status = if policy_error.is_empty() {
+    let status = if conflict {
+        StatusCode::CONFLICT
+    } else if policy_error.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
+    let in_force = serde_norway::to_string(&active.config).unwrap_or_default();
     let page = PolicyPage {
         title: s.web.title.clone(),
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
-        yaml: typed.unwrap_or_else(|| serde_norway::to_string(&active.config).unwrap_or_default()),
+        current: if conflict {
+            in_force.clone()
+        } else {
+            String::new()
+        },
+        yaml: typed.unwrap_or(in_force),
         source: active.source,
-        notice: notice.into(),
-        policy_error: policy_error.into(),
+        version: active.version.clone(),
+        notice,
+        policy_error,
         connector: p.connector.unwrap_or_default(),
         user: p.user.unwrap_or_default(),
         email: p.email.unwrap_or_default(),

@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, json_body, paging, problem};
+use super::api::{ApiAdmin, api_error, if_match, json_body, paging, problem, with_etag};
 use super::confirm;
 use super::ui::{Nav, nav, page_error, posted, signed_in};
+use crate::admin::AdminError;
 use crate::admin::users::{FieldError, NewUser, UserChange, parse_groups};
+use crate::admin::version::Precondition;
 use crate::http::AppState;
 use crate::http::extract::page_query;
 
@@ -24,7 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/users", get(api_list).post(api_create))
         .route(
             "/api/v1/users/{email}",
-            axum::routing::patch(api_change).delete(api_delete),
+            get(api_get).patch(api_change).delete(api_delete),
         )
 }
 
@@ -32,8 +34,13 @@ struct UserRow {
     email: String,
     username: String,
     groups: String,
+    /// What the row's groups field holds: the groups, or what was typed there before a
+    /// change someone else got ahead of.
+    groups_input: String,
     read_only: bool,
     disabled: bool,
+    /// What the row's buttons expect (a hidden field).
+    version: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -52,6 +59,7 @@ struct UsersPage {
     err_username: String,
     err_password: String,
     err_groups: String,
+    conflict: String,
 }
 
 #[derive(Default)]
@@ -60,6 +68,9 @@ struct Entered {
     username: String,
     groups: String,
     errors: Vec<FieldError>,
+    /// A change to a user that someone else's change got ahead of: (the message, the user's
+    /// email, the groups that were typed for them).
+    conflict: Option<(String, String, String)>,
 }
 
 async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Response {
@@ -76,11 +87,14 @@ async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Respo
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let status = if entered.errors.is_empty() {
+    let status = if entered.conflict.is_some() {
+        StatusCode::CONFLICT
+    } else if entered.errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
     };
+    let (conflict, kept_email, kept_groups) = entered.conflict.unwrap_or_default();
     let page = UsersPage {
         title: s.web.title.clone(),
         base: n.base,
@@ -89,12 +103,23 @@ async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Respo
         notice,
         users: users
             .into_iter()
-            .map(|u| UserRow {
-                email: u.email,
-                username: u.username,
-                groups: u.groups.join(", "),
-                read_only: u.source == "config",
-                disabled: u.disabled,
+            .map(|u| {
+                let groups = u.groups.join(", ");
+                UserRow {
+                    groups_input: if !kept_email.is_empty()
+                        && u.email.eq_ignore_ascii_case(&kept_email)
+                    {
+                        kept_groups.clone()
+                    } else {
+                        groups.clone()
+                    },
+                    groups,
+                    email: u.email,
+                    username: u.username,
+                    read_only: u.source == "config",
+                    disabled: u.disabled,
+                    version: u.version.unwrap_or_default(),
+                }
             })
             .collect(),
         err_email: err("email"),
@@ -104,6 +129,7 @@ async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Respo
         form_email: entered.email,
         form_username: entered.username,
         form_groups: entered.groups,
+        conflict,
     };
     (status, page).into_response()
 }
@@ -156,7 +182,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     let mut errors = s.provider.check_new_user(&u);
     if errors.is_empty() {
         match s.provider.create_user(&admin, &u).await {
-            Ok(()) => {
+            Ok(_) => {
                 return Redirect::to(&s.web.path("/admin/users?done=created")).into_response();
             }
             Err(
@@ -182,6 +208,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         username: u.username,
         groups: groups_text,
         errors,
+        conflict: None,
     };
     render(&s, nav(&s, &admin, &token), String::new(), entered).await
 }
@@ -195,6 +222,8 @@ struct ChangeForm {
     groups: Option<String>,
     /// "yes" on the second post, from the confirmation page.
     confirm: Option<String>,
+    /// The version of the user the page showed.
+    version: Option<String>,
 }
 
 async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -204,6 +233,9 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             Err(r) => return r,
         };
     let email = f.email.unwrap_or_default();
+    let version = f.version.unwrap_or_default();
+    let expect = Precondition::from_form(Some(&version));
+    let groups_text = f.groups.clone().unwrap_or_default();
     let c = match f.action.as_deref() {
         Some("delete") if !confirm::confirmed(f.confirm.as_deref()) => {
             return confirm::ask(
@@ -216,14 +248,25 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
                         .into(),
                     button: "Delete the user",
                     action: "/admin/users/change",
-                    fields: vec![("email", email.clone()), ("action", "delete".into())],
+                    fields: vec![
+                        ("email", email.clone()),
+                        ("action", "delete".into()),
+                        ("version", version.clone()),
+                    ],
                     cancel: "/admin/users",
                 },
             );
         }
         Some("delete") => {
-            return match s.provider.delete_user(&admin, &email).await {
+            return match s
+                .provider
+                .delete_user(&admin, &email, expect.as_ref())
+                .await
+            {
                 Ok(()) => Redirect::to(&s.web.path("/admin/users?done=deleted")).into_response(),
+                Err(AdminError::Stale(_)) => {
+                    stale_page(&s, nav(&s, &admin, &token), &email, None).await
+                }
                 Err(e) => page_error(&s, e),
             };
         }
@@ -240,20 +283,55 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             ..UserChange::default()
         },
         Some("groups") => UserChange {
-            groups: Some(parse_groups(&f.groups.unwrap_or_default())),
+            groups: Some(parse_groups(&groups_text)),
             ..UserChange::default()
         },
         _ => {
-            return page_error(
-                &s,
-                crate::admin::AdminError::BadRequest("unknown action".into()),
-            );
+            return page_error(&s, AdminError::BadRequest("unknown action".into()));
         }
     };
-    match s.provider.change_user(&admin, &email, &c).await {
-        Ok(()) => Redirect::to(&s.web.path("/admin/users?done=changed")).into_response(),
+    match s
+        .provider
+        .change_user(&admin, &email, &c, expect.as_ref())
+        .await
+    {
+        Ok(_) => Redirect::to(&s.web.path("/admin/users?done=changed")).into_response(),
+        Err(AdminError::Stale(_)) => {
+            let typed = c.groups.is_some().then_some(groups_text);
+            stale_page(&s, nav(&s, &admin, &token), &email, typed).await
+        }
         Err(e) => page_error(&s, e),
     }
+}
+
+/// The users page after a change someone else's change got ahead of: the user as they are
+/// now, nothing done, and the groups that were typed kept in their field (a typed password is
+/// not sent back into the page: it is typed again).
+async fn stale_page(s: &AppState, n: Nav, email: &str, typed_groups: Option<String>) -> Response {
+    let kept = typed_groups.is_some();
+    let message = format!(
+        "Someone else changed {email} after you opened this page, so nothing was done. The user \
+         is shown as they are now{}: decide again.",
+        if kept {
+            ", with the groups you typed kept in their field"
+        } else {
+            ""
+        }
+    );
+    let groups = typed_groups.unwrap_or_default();
+    let entered = Entered {
+        conflict: Some((
+            message,
+            if kept {
+                email.to_string()
+            } else {
+                String::new()
+            },
+            groups,
+        )),
+        ..Entered::default()
+    };
+    render(s, n, String::new(), entered).await
 }
 
 async fn api_list(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
@@ -278,7 +356,21 @@ async fn api_create(
         Err(r) => return r,
     };
     match s.provider.create_user(&admin, &u).await {
-        Ok(()) => StatusCode::CREATED.into_response(),
+        Ok(version) => with_etag(StatusCode::CREATED.into_response(), &version),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(email): Path<String>) -> Response {
+    match s.provider.user(&email).await {
+        Ok(v) => {
+            let version = v.version.clone();
+            let resp = axum::Json(v).into_response();
+            match version {
+                Some(version) => with_etag(resp, &version),
+                None => resp,
+            }
+        }
         Err(e) => api_error(e),
     }
 }
@@ -294,8 +386,13 @@ async fn api_change(
         Ok(c) => c,
         Err(r) => return r,
     };
-    match s.provider.change_user(&admin, &email, &c).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+    let expect = if_match(&headers);
+    match s
+        .provider
+        .change_user(&admin, &email, &c, expect.as_ref())
+        .await
+    {
+        Ok(version) => with_etag(StatusCode::NO_CONTENT.into_response(), &version),
         Err(e) => api_error(e),
     }
 }
@@ -303,9 +400,15 @@ async fn api_change(
 async fn api_delete(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
     Path(email): Path<String>,
 ) -> Response {
-    match s.provider.delete_user(&admin, &email).await {
+    let expect = if_match(&headers);
+    match s
+        .provider
+        .delete_user(&admin, &email, expect.as_ref())
+        .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }
