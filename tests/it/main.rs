@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_sessions;
+mod admin_versions;
 mod attacks;
 mod audit;
 mod binary;
