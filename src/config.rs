@@ -578,6 +578,17 @@ impl Config {
                 ));
             }
         }
+        for c in &self.connectors {
+            let flag = crate::connector::plain_http::FLAG;
+            if c.config.get(flag).and_then(|v| v.as_bool()) == Some(true) {
+                w.push(format!(
+                    "connector `{}`: config.{flag} lets Gantry fetch the provider's signing keys \
+                     over plain http from hosts that are not loopback; anyone on the path can \
+                     log in as anyone. Use https",
+                    c.id
+                ));
+            }
+        }
         let clients: Vec<&str> = self
             .static_clients
             .iter()

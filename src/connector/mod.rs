@@ -10,6 +10,7 @@ pub mod ldap;
 pub mod local;
 pub mod oauth;
 pub mod oidc;
+pub mod plain_http;
 pub mod saml;
 pub mod set;
 pub mod upstream;

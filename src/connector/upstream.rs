@@ -1,5 +1,6 @@
 //! Talking to upstream OAuth2/OIDC providers: the HTTP client, the token endpoint, userinfo.
-//! Shared by the `oidc` and `oauth` connectors.
+//! Shared by the `oidc` and `oauth` connectors; the `saml` connector reads its metadata with
+//! the same client and the same bounded reader.
 
 use std::time::Duration;
 
@@ -7,9 +8,9 @@ use serde::Deserialize;
 
 use crate::secret;
 
-/// Largest upstream answer read (discovery, JWKS, tokens, userinfo): a hostile or broken
-/// upstream must not be able to make Gantry buffer without bound.
-const MAX_BODY: usize = 1 << 20;
+/// Largest upstream answer read (discovery, JWKS, tokens, userinfo, SAML metadata): a hostile
+/// or broken upstream must not be able to make Gantry buffer without bound.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// Why a call upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -76,7 +77,7 @@ pub async fn get_json(
     }
     let resp = req.send().await.map_err(|e| unavailable(url, e))?;
     let status = resp.status();
-    let body = read_limited(resp).await.map_err(|e| unavailable(url, e))?;
+    let body = read_limited(url, resp).await?;
     if !status.is_success() {
         return Err(UpstreamError::Rejected(format!(
             "{url} answered HTTP {}",
@@ -103,12 +104,20 @@ fn unavailable(url: &str, e: reqwest::Error) -> UpstreamError {
     UpstreamError::Unavailable(format!("{url}: {what}"))
 }
 
-async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+/// The body of `resp` (from `url`), refused as soon as it passes [`MAX_BODY`]: the rest is
+/// never read, and dropping the response closes the connection. The client's timeout bounds
+/// how long a slow body may take.
+pub async fn read_limited(
+    url: &str,
+    mut resp: reqwest::Response,
+) -> Result<Vec<u8>, UpstreamError> {
     let mut out = Vec::new();
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| unavailable(url, e))? {
         if out.len() + chunk.len() > MAX_BODY {
-            // Keep what fits; the JSON parse then fails with a clear message.
-            break;
+            return Err(UpstreamError::Rejected(format!(
+                "{url}: the answer is larger than {} MiB, the most Gantry reads",
+                MAX_BODY >> 20
+            )));
         }
         out.extend_from_slice(&chunk);
     }
@@ -232,7 +241,7 @@ impl TokenEndpoint {
             .await
             .map_err(|e| unavailable(url, e))?;
         let status = resp.status();
-        let bytes = read_limited(resp).await.map_err(|e| unavailable(url, e))?;
+        let bytes = read_limited(url, resp).await?;
         Ok((status, bytes))
     }
 

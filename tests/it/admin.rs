@@ -2083,3 +2083,58 @@ async fn destroying_buttons_ask_first_and_act_only_on_the_confirmed_second_post(
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_api_refuses_a_connector_fetching_keys_over_plain_http_without_the_opt_in() {
+    let app = app().await;
+    let token = machine_token(&app).await;
+    let oidc = |id: &str, issuer: &str, allow: bool| {
+        serde_json::json!({"id": id, "type": "oidc", "name": id, "config": {"issuer": issuer,
+            "clientID": "g", "redirectURI": app.url("/callback"), "insecureAllowHTTP": allow}})
+    };
+    let saml = serde_json::json!({"id": "idp", "type": "saml", "name": "IdP", "config": {
+        "metadataURL": "http://idp.example.com/metadata", "redirectURI": app.url("/callback"),
+        "usernameAttr": "uid", "emailAttr": "email"}});
+    for (body, setting) in [
+        (
+            oidc("sso", "http://sso.example.com", false),
+            "config.issuer",
+        ),
+        (saml, "config.metadataURL"),
+    ] {
+        let r = send_json(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/connectors",
+            &token,
+            body,
+        )
+        .await;
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert!(status.is_client_error(), "{status}: {text}");
+        assert!(
+            text.contains(setting) && text.contains("insecureAllowHTTP"),
+            "{text}"
+        );
+    }
+    for (id, issuer, allow) in [
+        ("loopback", "http://127.0.0.1:9", false),
+        ("opted-in", "http://sso.example.com", true),
+    ] {
+        let r = send_json(
+            &app,
+            reqwest::Method::POST,
+            "/api/v1/connectors",
+            &token,
+            oidc(id, issuer, allow),
+        )
+        .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::CREATED,
+            "{id}: {}",
+            r.text().await.unwrap()
+        );
+    }
+}

@@ -198,6 +198,82 @@ fn check_config_warns_of_policy_names_several_connectors_could_satisfy() {
 }
 
 #[test]
+fn check_config_refuses_signing_keys_over_plain_http_and_warns_of_the_opt_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("http.yaml");
+    let run = |connector: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "issuer: http://127.0.0.1:5556/dex\nstorage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
+                 web: {{ http: 127.0.0.1:5556 }}\nenablePasswordDB: true\nconnectors:\n  - {connector}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let oidc = |issuer: &str, extra: &str| {
+        format!(
+            "{{ type: oidc, id: sso, name: SSO, config: {{ issuer: {issuer}, clientID: g, \
+             redirectURI: http://127.0.0.1:5556/dex/callback{extra} }} }}"
+        )
+    };
+    let saml = |url: &str, extra: &str| {
+        format!(
+            "{{ type: saml, id: idp, name: IdP, config: {{ metadataURL: {url}, usernameAttr: u, \
+             emailAttr: e, redirectURI: http://127.0.0.1:5556/dex/saml/idp{extra} }} }}"
+        )
+    };
+    for (connector, setting) in [
+        (oidc("http://sso.example.com", ""), "config.issuer"),
+        (saml("http://idp.example.com/md", ""), "config.metadataURL"),
+        (
+            oidc(
+                "https://sso.example.com",
+                ", providerDiscoveryOverrides: { jwksURL: http://keys.example.com/k }",
+            ),
+            "providerDiscoveryOverrides.jwksURL",
+        ),
+    ] {
+        let (ok, err) = run(&connector);
+        assert!(!ok, "{connector}: {err}");
+        assert!(
+            err.contains(setting) && err.contains("insecureAllowHTTP"),
+            "{connector}: {err}"
+        );
+    }
+    for connector in [
+        oidc("http://sso.example.com", ", insecureAllowHTTP: true"),
+        saml("http://idp.example.com/md", ", insecureAllowHTTP: true"),
+    ] {
+        let (ok, err) = run(&connector);
+        assert!(ok, "{connector}: {err}");
+        assert!(
+            err.contains("warning: connector `") && err.contains("insecureAllowHTTP"),
+            "{connector}: {err}"
+        );
+    }
+    // Loopback and https need no flag, and get no warning.
+    for connector in [
+        oidc("http://localhost:4000", ""),
+        oidc("http://127.0.0.1:4000", ""),
+        saml("\"http://[::1]:8080/md\"", ""),
+        oidc("https://sso.example.com", ""),
+    ] {
+        let (ok, err) = run(&connector);
+        assert!(ok && !err.contains("warning"), "{connector}: {err}");
+    }
+}
+
+#[test]
 fn the_shipped_configs_are_valid() {
     for f in ["config/dev.yaml", "config/example.yaml"] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);

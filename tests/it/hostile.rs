@@ -31,6 +31,8 @@ enum Mode {
     TokenError,
     MixUp,
     Slow,
+    /// Discovery sends Gantry for keys to a plain-http host that is not loopback.
+    PlainHttpKeys,
 }
 
 struct Hostile {
@@ -109,7 +111,11 @@ async fn discovery(State(h): State<Shared>) -> Response {
         "issuer": h.base,
         "authorization_endpoint": format!("{}/authorize", h.base),
         "token_endpoint": format!("{}/token", h.base),
-        "jwks_uri": format!("{}/jwks", h.base),
+        "jwks_uri": if *h.mode.lock().unwrap() == Mode::PlainHttpKeys {
+            "http://keys.hostile.example/jwks".to_string()
+        } else {
+            format!("{}/jwks", h.base)
+        },
         "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
@@ -362,4 +368,45 @@ async fn gantry_starts_with_its_provider_down_and_logs_in_once_it_is_up() {
         StatusCode::SEE_OTHER,
         "discovery is retried on the next login"
     );
+}
+
+#[tokio::test]
+async fn discovery_pointing_keys_to_plain_http_elsewhere_is_refused_unless_allowed() {
+    let h = start_hostile(0).await;
+    *h.mode.lock().unwrap() = Mode::PlainHttpKeys;
+    for allow in [false, true] {
+        let app = TestApp::start_with(Opts {
+            extra_yaml: format!(
+                "{}connectors:\n  - type: oidc\n    id: hostile\n    name: Hostile\n    config:\n      \
+                 issuer: {}\n      clientID: gantry\n      redirectURI: @ISSUER@/callback\n      \
+                 timeout: 1s\n      insecureAllowHTTP: {allow}\n",
+                crate::admin::POLICY,
+                h.base
+            ),
+            ..Opts::default()
+        })
+        .await;
+        let token = crate::admin::machine_token(&app).await;
+        let r: Value = reqwest::Client::new()
+            .post(app.url("/api/v1/connectors/hostile/test"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let error = r["error"].as_str().unwrap_or_default();
+        if allow {
+            // Allowed: Gantry goes there (and finds no such host), so the refusal was the rule.
+            assert!(!error.contains("insecureAllowHTTP"), "{r}");
+            assert!(error.contains("keys.hostile.example"), "{r}");
+        } else {
+            assert_eq!(r["ok"], false, "{r}");
+            assert!(
+                error.contains("jwks_uri") && error.contains("insecureAllowHTTP"),
+                "{r}"
+            );
+        }
+    }
 }

@@ -922,3 +922,91 @@ async fn idp_metadata_supplies_the_certificate_sso_url_and_issuer() {
     let r = post(&app, &b, &relay, &signed("rsa", &env).await).await;
     assert!(r.text().await.unwrap().contains("another issuer"));
 }
+
+/// A metadata server that answers every request with an endless body (up to `cap` bytes);
+/// its port and the most bytes it managed to write on one connection.
+async fn endless_metadata(cap: u64) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let most = std::sync::Arc::new(AtomicU64::new(0));
+    let m = most.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let m = m.clone();
+            tokio::spawn(async move {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/samlmetadata+xml\r\n\
+                            connection: close\r\n\r\n<md:EntityDescriptor>";
+                let chunk = vec![b' '; 64 * 1024];
+                let mut n = 0u64;
+                if s.write_all(head.as_bytes()).await.is_ok() {
+                    while n < cap && s.write_all(&chunk).await.is_ok() {
+                        n += chunk.len() as u64;
+                        m.fetch_max(n, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    (port, most)
+}
+
+#[tokio::test]
+async fn endless_idp_metadata_is_refused_at_one_mib_and_gantry_keeps_serving() {
+    // Without a bound, Gantry would buffer all of it (the report: 2 GiB, 4.1 GiB RSS).
+    let cap = 256 << 20;
+    let (port, most) = endless_metadata(cap).await;
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{}connectors:\n  - type: saml\n    id: endless\n    name: Endless\n    config:\n      \
+             metadataURL: http://127.0.0.1:{port}/md\n      redirectURI: @ISSUER@/callback\n      \
+             usernameAttr: uid\n      emailAttr: email\n",
+            crate::admin::POLICY
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let token = crate::admin::machine_token(&app).await;
+    let started = std::time::Instant::now();
+    let r: Value = reqwest::Client::new()
+        .post(app.url("/api/v1/connectors/endless/test"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("larger than 1 MiB"),
+        "{r}"
+    );
+    // Let the server notice the closed connection.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let written = most.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("metadata refused after {took:?}; at most {written} bytes written on a connection");
+    // 1 MiB read, plus what the kernel's socket buffers and the HTTP client held.
+    assert!(
+        written < 32 << 20,
+        "{written} bytes went out before Gantry hung up"
+    );
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // Still serving: a password login works.
+    let (s, t) = app
+        .post_token(
+            &[
+                ("grant_type", "password"),
+                ("username", "admin@example.com"),
+                ("password", "password"),
+                ("scope", "openid"),
+            ],
+            Some(RP),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+}

@@ -1,9 +1,12 @@
 //! The `type: oidc` connector config, in Dex's keys and meaning. Gantry adds
-//! `allowTokenExchange` (RFC 8693 logins with this provider's ID tokens) and `timeout`.
+//! `allowTokenExchange` (RFC 8693 logins with this provider's ID tokens), `timeout`, and
+//! `insecureAllowHTTP`.
 
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::connector::plain_http;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -55,6 +58,9 @@ pub struct OidcConfig {
     pub allow_token_exchange: bool,
     /// Gantry: timeout of each call to the provider, a duration such as "10s".
     pub timeout: Option<String>,
+    /// Gantry: fetch discovery and the JWKS over plain http from a host that is not loopback.
+    #[serde(default, rename = "insecureAllowHTTP")]
+    pub insecure_allow_http: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -83,6 +89,7 @@ impl OidcConfig {
         if !matches!(issuer.scheme(), "https" | "http") {
             return Err("config.issuer must be an http(s) URL".into());
         }
+        plain_http::check("config.issuer", &c.issuer, c.insecure_allow_http)?;
         url::Url::parse(&c.redirect_uri).map_err(|e| format!("config.redirectURI: {e}"))?;
         if c.client_id.is_empty() {
             return Err("config.clientID is required".into());
@@ -101,6 +108,11 @@ impl OidcConfig {
             if let Some(u) = u {
                 url::Url::parse(u)
                     .map_err(|e| format!("config.providerDiscoveryOverrides.{k}: {e}"))?;
+                plain_http::check(
+                    &format!("config.providerDiscoveryOverrides.{k}"),
+                    u,
+                    c.insecure_allow_http,
+                )?;
             }
         }
         c.timeout()?;
@@ -190,5 +202,27 @@ mod tests {
             OidcConfig::from_value(&base).unwrap().scopes(false),
             ["openid", "profile", "email"]
         );
+    }
+
+    #[test]
+    fn plain_http_signing_material_needs_loopback_or_insecure_allow_http() {
+        let cfg = |issuer: &str, jwks: &str, flag: bool| {
+            OidcConfig::from_value(&json!({"issuer": issuer, "clientID": "id",
+                "redirectURI": "https://g.example.com/callback", "insecureAllowHTTP": flag,
+                "providerDiscoveryOverrides": {"jwksURL": jwks}}))
+        };
+        let e = cfg("http://id.example.com", "https://id.example.com/k", false).unwrap_err();
+        assert!(
+            e.contains("config.issuer") && e.contains("insecureAllowHTTP"),
+            "{e}"
+        );
+        let e = cfg("https://id.example.com", "http://keys.example.com/k", false).unwrap_err();
+        assert!(
+            e.contains("providerDiscoveryOverrides.jwksURL") && e.contains("insecureAllowHTTP"),
+            "{e}"
+        );
+        cfg("http://id.example.com", "http://keys.example.com/k", true).unwrap();
+        cfg("http://localhost:5556/dex", "http://127.0.0.1:1/k", false).unwrap();
+        cfg("http://[::1]:5556", "https://keys.example.com/k", false).unwrap();
     }
 }

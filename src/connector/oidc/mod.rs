@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use crate::connector::claims::{self, Claims};
+use crate::connector::plain_http;
 use crate::connector::upstream::{self, TokenEndpoint, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
 use crate::identity::Identity;
@@ -147,6 +148,20 @@ impl OidcConnector {
                     && m.iter().any(|x| x == "client_secret_post")
             }
         };
+        // A discovery document may name other hosts; they must be as safe to fetch from as the
+        // issuer: keys, tokens and claims come from there.
+        // (An override replaces the document's value and was checked with the config.)
+        for (what, u, overridden) in [
+            ("jwks_uri", &d.jwks_uri, o.jwks_url.is_some()),
+            ("token_endpoint", &d.token_endpoint, o.token_url.is_some()),
+            ("userinfo_endpoint", &d.userinfo_endpoint, false),
+            ("introspection_endpoint", &d.introspection_endpoint, false),
+        ] {
+            if let Some(u) = u.as_deref().filter(|u| !u.is_empty() && !overridden) {
+                plain_http::check(&format!("{url}: {what}"), u, self.cfg.insecure_allow_http)
+                    .map_err(ConnectorError::Unavailable)?;
+            }
+        }
         let algorithms = verify::algorithms(&d.id_token_signing_alg_values_supported);
         if algorithms.is_empty() {
             return Err(ConnectorError::Unavailable(format!(

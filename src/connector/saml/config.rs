@@ -1,7 +1,7 @@
 //! The `type: saml` connector config, in Dex's keys and meaning. Gantry adds `metadataURL` /
 //! `metadataFile` (the IdP's certificate, SSO URL and entity ID from its metadata),
 //! `maxSessionAge` (how long refresh tokens of a SAML login last), `clockSkew`, and
-//! `insecureAllowSHA1`.
+//! `insecureAllowSHA1` and `insecureAllowHTTP`.
 
 use serde::Deserialize;
 
@@ -41,6 +41,9 @@ pub struct SamlConfig {
     pub clock_skew: Option<String>,
     #[serde(default, rename = "insecureAllowSHA1")]
     pub insecure_allow_sha1: bool,
+    /// Gantry: fetch `metadataURL` over plain http from a host that is not loopback.
+    #[serde(default, rename = "insecureAllowHTTP")]
+    pub insecure_allow_http: bool,
 }
 
 impl SamlConfig {
@@ -67,6 +70,9 @@ impl SamlConfig {
                 "config: ca, caData, metadataURL or metadataFile is required (the IdP's signing certificate)"
                     .into(),
             );
+        }
+        if let Some(u) = &c.metadata_url {
+            crate::connector::plain_http::check("config.metadataURL", u, c.insecure_allow_http)?;
         }
         if let Some(u) = &c.sso_url {
             url::Url::parse(u).map_err(|e| format!("config.ssoURL: {e}"))?;
@@ -149,5 +155,23 @@ mod tests {
                 .unwrap_err()
                 .contains("certificate")
         );
+    }
+
+    #[test]
+    fn plain_http_metadata_needs_loopback_or_insecure_allow_http() {
+        let cfg = |url: &str, flag: bool| {
+            SamlConfig::from_value(&json!({"metadataURL": url, "insecureAllowHTTP": flag,
+                "redirectURI": "https://g.example.com/callback", "usernameAttr": "name",
+                "emailAttr": "email"}))
+        };
+        let e = cfg("http://idp.example.com/metadata", false).unwrap_err();
+        assert!(
+            e.contains("config.metadataURL") && e.contains("insecureAllowHTTP"),
+            "{e}"
+        );
+        cfg("http://idp.example.com/metadata", true).unwrap();
+        cfg("https://idp.example.com/metadata", false).unwrap();
+        cfg("http://127.0.0.1:8080/metadata", false).unwrap();
+        cfg("http://localhost/metadata", false).unwrap();
     }
 }

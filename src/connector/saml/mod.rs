@@ -131,10 +131,11 @@ impl SamlConnector {
                 resp.status().as_u16()
             )));
         }
-        let text = resp
-            .text()
+        let body = upstream::read_limited(url, resp)
             .await
-            .map_err(|e| ConnectorError::Unavailable(format!("{url}: {e}")))?;
+            .map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
+        let text = String::from_utf8(body)
+            .map_err(|_| ConnectorError::Unavailable(format!("{url}: metadata is not UTF-8")))?;
         let idp = Arc::new(
             self.idp_from_metadata(&text)
                 .map_err(|e| ConnectorError::Unavailable(format!("{url}: {e}")))?,

@@ -1,0 +1,66 @@
+//! Where Gantry fetches signing material (OIDC discovery and JWKS, SAML metadata) over plain
+//! http: only from loopback, which nobody on the network can alter, unless the connector says
+//! `insecureAllowHTTP: true`. Never lets an unparsable URL through.
+
+/// The config key that allows plain http to a host that is not loopback.
+pub const FLAG: &str = "insecureAllowHTTP";
+
+/// Whether `host` is the machine itself: `localhost`, 127.0.0.0/8 or ::1.
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(a) => a.is_loopback(),
+        url::Host::Ipv6(a) => a.is_loopback(),
+    }
+}
+
+/// Refuses `url` (named `setting` in the message) when it is plain http to a host that is not
+/// loopback and `allow_http` is off; https always passes.
+pub fn check(setting: &str, url: &str, allow_http: bool) -> Result<(), String> {
+    let u = url::Url::parse(url).map_err(|e| format!("{setting} `{url}`: {e}"))?;
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if allow_http => Ok(()),
+        "http" if u.host().as_ref().is_some_and(is_loopback) => Ok(()),
+        "http" => Err(format!(
+            "{setting} `{url}` is plain http to a host that is not loopback: anyone on the path \
+             could replace the provider's keys. Use https, or set config.{FLAG}: true"
+        )),
+        s => Err(format!("{setting} `{url}`: scheme `{s}` is not http(s)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_passes_only_for_loopback_or_with_the_flag() {
+        for ok in [
+            "https://idp.example.com",
+            "http://localhost:8080/x",
+            "http://LOCALHOST",
+            "http://127.0.0.1:5556",
+            "http://127.10.20.30",
+            "http://[::1]:9000/",
+        ] {
+            assert_eq!(check("config.issuer", ok, false), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://idp.example.com",
+            "http://10.0.0.1",
+            "http://localhost.evil.example",
+            "http://[::2]",
+            "http://0.0.0.0",
+        ] {
+            let e = check("config.issuer", bad, false).unwrap_err();
+            assert!(
+                e.contains("config.issuer") && e.contains(FLAG),
+                "{bad}: {e}"
+            );
+            assert_eq!(check("config.issuer", bad, true), Ok(()), "{bad}");
+        }
+        assert!(check("config.issuer", "ftp://idp.example.com", true).is_err());
+        assert!(check("config.issuer", "not a url", true).is_err());
+    }
+}
