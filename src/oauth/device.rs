@@ -14,6 +14,9 @@ use crate::oauth::scope::Scopes;
 use crate::oauth::tokens::TokenResponse;
 use crate::secret;
 use crate::storage::auth::AuthRequest;
+
+/// What each `slow_down` adds to a device's polling interval (RFC 8628, 3.5).
+const SLOW_DOWN_SECS: i64 = 5;
 use crate::storage::device::DeviceRequest;
 use crate::storage::{self, StorageError};
 
@@ -257,9 +260,15 @@ impl Provider {
             "pending" => {
                 let prev = self.db.poll_device(&hash, now).await?;
                 if prev.is_some_and(|p| now - p < row.interval_secs) {
+                    // RFC 8628, 3.5: every slow_down adds five seconds for this device's
+                    // later polls, so a client that ignores the interval backs off anyway.
+                    self.db.slow_device(&hash, SLOW_DOWN_SECS).await?;
                     return Err(OAuthError::new(
                         ErrorCode::SlowDown,
-                        format!("poll at most every {} seconds", row.interval_secs),
+                        format!(
+                            "poll at most every {} seconds",
+                            row.interval_secs + SLOW_DOWN_SECS
+                        ),
                     ));
                 }
                 Err(OAuthError::new(

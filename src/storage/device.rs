@@ -81,6 +81,19 @@ impl Db {
         Ok(prev)
     }
 
+    /// Make a device that polled too fast wait `by` seconds longer from now on.
+    pub async fn slow_device(&self, device_code_hash: &str, by: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE device_requests SET interval_secs = interval_secs + $1 \
+             WHERE device_code_hash = $2",
+        )
+        .bind(by)
+        .bind(device_code_hash)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// Approve or deny a pending request; false if it was not pending.
     pub async fn decide_device(
         &self,

@@ -59,6 +59,18 @@ async fn a_device_logs_in_after_the_user_approves_in_a_browser() {
     );
     let (_, b) = poll(&app, "native", code).await;
     assert_eq!(b["error"], "slow_down", "polled faster than the interval");
+    // Each slow_down adds five seconds for every later poll (RFC 8628, 3.5): 6 s is no
+    // longer enough, and that early poll adds five more.
+    app.clock.advance(6);
+    let (_, b) = poll(&app, "native", code).await;
+    assert_eq!(b["error"], "slow_down", "the interval grew to 10 s");
+    assert!(
+        b["error_description"].as_str().unwrap().contains("15"),
+        "{b}"
+    );
+    app.clock.advance(16);
+    let (_, b) = poll(&app, "native", code).await;
+    assert_eq!(b["error"], "authorization_pending", "{b}");
 
     let page = reqwest::get(dc["verification_uri_complete"].as_str().unwrap())
         .await
@@ -77,7 +89,7 @@ async fn a_device_logs_in_after_the_user_approves_in_a_browser() {
     )
     .await;
 
-    app.clock.advance(6);
+    app.clock.advance(16);
     let (s, t) = poll(&app, "native", code).await;
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(
