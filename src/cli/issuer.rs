@@ -7,8 +7,6 @@
 //! could send the browser to the real login page and the code with its PKCE verifier to
 //! someone else's token endpoint. Plain http is allowed only for issuers on this machine.
 
-use std::net::IpAddr;
-
 use super::terminal::printable;
 
 /// The endpoints of a checked discovery document, each on the issuer's origin.
@@ -20,15 +18,9 @@ pub struct Endpoints {
     pub device: Option<String>,
 }
 
-/// Whether `u` names this machine: 127.0.0.0/8, ::1 or `localhost`.
-pub fn loopback(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
-}
+/// Whether `u` names this machine: 127.0.0.0/8, ::1 or `localhost`; the same rule as the
+/// server's for plain-http signing material.
+pub use crate::connector::plain_http::names_this_machine as loopback;
 
 /// `issuer` as a URL a login may trust: https, or http on a loopback host; no query, no
 /// fragment (OpenID Connect Discovery section 3).

@@ -5,12 +5,13 @@
 /// The config key that allows plain http to a host that is not loopback.
 pub const FLAG: &str = "insecureAllowHTTP";
 
-/// Whether `host` is the machine itself: `localhost`, 127.0.0.0/8 or ::1.
-fn is_loopback(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
-        url::Host::Ipv4(a) => a.is_loopback(),
-        url::Host::Ipv6(a) => a.is_loopback(),
+/// Whether `u`'s host is the machine itself: `localhost`, 127.0.0.0/8 or ::1.
+pub fn names_this_machine(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
     }
 }
 
@@ -21,7 +22,7 @@ pub fn check(setting: &str, url: &str, allow_http: bool) -> Result<(), String> {
     match u.scheme() {
         "https" => Ok(()),
         "http" if allow_http => Ok(()),
-        "http" if u.host().as_ref().is_some_and(is_loopback) => Ok(()),
+        "http" if names_this_machine(&u) => Ok(()),
         "http" => Err(format!(
             "{setting} `{url}` is plain http to a host that is not loopback: anyone on the path \
              could replace the provider's keys. Use https, or set config.{FLAG}: true"

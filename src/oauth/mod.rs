@@ -89,7 +89,13 @@ impl Provider {
     /// Whether a credential check for `name` from `addr` must be refused now; waits first when
     /// the name is being guessed from elsewhere (see [`crate::throttle`]).
     pub(crate) async fn credential_check_locked(&self, name: &str, addr: IpAddr) -> bool {
-        match self.throttle.check(self.clock.now(), name, addr) {
+        self.wait_out(self.throttle.check(self.clock.now(), name, addr))
+            .await
+    }
+
+    /// Carry out a throttle verdict: whether it refuses, after waiting out a slow-down.
+    pub(crate) async fn wait_out(&self, verdict: Verdict) -> bool {
+        match verdict {
             Verdict::Go => false,
             Verdict::Slow(wait) => {
                 tokio::time::sleep(wait).await;

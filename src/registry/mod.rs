@@ -15,6 +15,7 @@ use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::policy::Subject;
 use crate::secret;
+use crate::throttle::Verdict;
 use ca::RegistryCa;
 use scope::ResourceScope;
 
@@ -224,16 +225,13 @@ impl Provider {
             ));
         }
         let now = self.clock.now();
-        let locked = || {
-            RegistryError::Unauthorized(
+        // One verdict for both paths: a locked address is refused before the cache is read,
+        // and only a check that reaches the connector waits out a slow-down.
+        let verdict = self.throttle.check(now, user, addr);
+        if matches!(verdict, Verdict::Locked) {
+            return Err(RegistryError::Unauthorized(
                 "too many failed logins from this address; try again later".into(),
-            )
-        };
-        if matches!(
-            self.throttle.check(now, user, addr),
-            crate::throttle::Verdict::Locked
-        ) {
-            return Err(locked());
+            ));
         }
         let slot = self.registry.cache_slot(user, password);
         if let Some(id) = self.registry.cached(&slot, now) {
@@ -242,9 +240,7 @@ impl Provider {
         let conn = self
             .registry_connector()
             .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
-        if self.credential_check_locked(user, addr).await {
-            return Err(locked());
-        }
+        self.wait_out(verdict).await;
         match conn.login(user, password).await {
             Ok(Some(id)) => {
                 self.throttle.succeeded(user, addr);
