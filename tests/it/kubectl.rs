@@ -491,12 +491,14 @@ async fn futures_all<T: Send + 'static>(
     out
 }
 
-#[tokio::test]
-async fn requests_of_other_pages_to_the_loopback_are_ignored_and_the_login_completes() {
-    let app = TestApp::start().await;
-    let cache = tempfile::tempdir().unwrap();
-    // No --listen: the plugin listens on a port the system picks, which Gantry accepts for a
-    // public client's loopback redirect.
+type StderrLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// The plugin started for `native` with no browser, up to the login URL it prints: the
+/// process, the rest of its stderr, what it said so far, and the URL.
+async fn plugin_shows_login_url(
+    app: &TestApp,
+    cache: &std::path::Path,
+) -> (tokio::process::Child, StderrLines, String, url::Url) {
     let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args([
             "kubectl",
@@ -508,7 +510,7 @@ async fn requests_of_other_pages_to_the_loopback_are_ignored_and_the_login_compl
             "--browser-command",
             "/bin/true",
         ])
-        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+        .env("GANTRY_KUBE_CACHE_DIR", cache)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -524,6 +526,16 @@ async fn requests_of_other_pages_to_the_loopback_are_ignored_and_the_login_compl
             break url::Url::parse(&format!("http{u}")).unwrap();
         }
     };
+    (p, lines, said, url)
+}
+
+#[tokio::test]
+async fn requests_of_other_pages_to_the_loopback_are_ignored_and_the_login_completes() {
+    let app = TestApp::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    // No --listen: the plugin listens on a port the system picks, which Gantry accepts for a
+    // public client's loopback redirect.
+    let (p, mut lines, mut said, url) = plugin_shows_login_url(&app, cache.path()).await;
     let redirect = url
         .query_pairs()
         .find(|(k, _)| k == "redirect_uri")
@@ -573,30 +585,7 @@ async fn requests_of_other_pages_to_the_loopback_are_ignored_and_the_login_compl
 async fn an_error_of_this_login_is_printed_without_control_characters() {
     let app = TestApp::start().await;
     let cache = tempfile::tempdir().unwrap();
-    let mut p = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args([
-            "kubectl",
-            "credential",
-            "--issuer",
-            &app.issuer,
-            "--client-id",
-            "native",
-            "--browser-command",
-            "/bin/true",
-        ])
-        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(p.stderr.take().unwrap()).lines();
-    let url = loop {
-        let l = lines.next_line().await.unwrap().unwrap();
-        if let Some(u) = l.trim().strip_prefix("http") {
-            break url::Url::parse(&format!("http{u}")).unwrap();
-        }
-    };
+    let (p, mut lines, _, url) = plugin_shows_login_url(&app, cache.path()).await;
     let param = |name: &str| {
         url.query_pairs()
             .find(|(k, _)| k == name)
