@@ -1,12 +1,15 @@
 //! The built-in `local` connector: `staticPasswords` from the config and, with
 //! `enablePasswordDB`, users in the database. Logs in by email, as Dex does.
 //!
-//! Never answers faster for an unknown user than for a wrong password.
+//! Never answers faster for an unknown user than for a wrong password: every check costs the
+//! same (see `password::EqualCost`).
+
+use std::sync::Arc;
 
 use crate::config::StaticPassword;
 use crate::connector::ConnectorError;
 use crate::identity::Identity;
-use crate::password::{self, Verified};
+use crate::password::{EqualCost, Verified};
 use crate::secret;
 use crate::storage::Db;
 
@@ -15,18 +18,19 @@ pub struct Local {
     statics: Vec<StaticPassword>,
     db: Db,
     use_db: bool,
-    /// Verified against when the user does not exist, so both cases cost one hash.
-    dummy_hash: String,
+    cost: Arc<EqualCost>,
 }
 
 impl Local {
     pub fn new(statics: Vec<StaticPassword>, db: Db, use_db: bool) -> Local {
-        let dummy_hash = password::hash(&secret::random_token(16)).unwrap_or_default();
+        let cost = Arc::new(EqualCost::new(
+            statics.iter().filter_map(|p| p.hash.as_deref()),
+        ));
         Local {
             statics,
             db,
             use_db,
-            dummy_hash,
+            cost,
         }
     }
 
@@ -56,7 +60,7 @@ impl Local {
             let digest = secret::hash_secret(&config_hash);
             let upgraded = self.db.get_password_upgrade(&p.email, &digest).await?;
             let stored = upgraded.clone().unwrap_or(config_hash);
-            return match password::verify_async(pw.to_string(), stored).await {
+            return match self.cost.clone().check_async(pw.into(), Some(stored)).await {
                 Verified::Ok => Ok(Some(static_identity(p))),
                 Verified::OkRehash(h) => {
                     self.db.put_password_upgrade(&p.email, &digest, &h).await?;
@@ -80,7 +84,12 @@ impl Local {
                 connector_id: "local".into(),
                 connector_data: None,
             };
-            return match password::verify_async(pw.to_string(), row.hash.clone()).await {
+            return match self
+                .cost
+                .clone()
+                .check_async(pw.into(), Some(row.hash.clone()))
+                .await
+            {
                 Verified::Ok => Ok(Some(id)),
                 Verified::OkRehash(h) => {
                     self.db
@@ -91,7 +100,7 @@ impl Local {
                 Verified::Wrong => Ok(None),
             };
         }
-        let _ = password::verify_async(pw.to_string(), self.dummy_hash.clone()).await;
+        let _ = self.cost.clone().check_async(pw.into(), None).await;
         Ok(None)
     }
 

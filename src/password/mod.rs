@@ -1,6 +1,6 @@
 //! Password hashing: argon2id for everything Gantry writes; bcrypt accepted from Dex configs.
 //!
-//! Hashing is CPU-heavy: callers on async paths go through `verify_async`/`hash_async`, which
+//! Hashing is CPU-heavy: callers on async paths go through `EqualCost::check_async`/`hash_async`, which
 //! run on the blocking pool so one login never stalls the runtime.
 //!
 //! And memory-heavy: argon2id with the default parameters works in 19 MiB. Left to allocate per
@@ -8,11 +8,15 @@
 //! at a time). So at most one computation per core runs at once, each in a reused buffer: a burst
 //! waits its turn, and memory stays at cores x 19 MiB.
 
+mod equal_cost;
+
 use std::sync::{Condvar, LazyLock, Mutex};
 
 use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+pub use equal_cost::{EqualCost, Work};
 
 /// The reusable argon2 work areas; taking one is the permit to run.
 struct Slots {
@@ -90,11 +94,8 @@ pub enum Verified {
 
 /// Whether `hash` is a format Gantry can verify.
 pub fn is_supported_hash(hash: &str) -> bool {
-    is_bcrypt(hash) || PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
-}
-
-fn is_bcrypt(hash: &str) -> bool {
-    ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
+    equal_cost::bcrypt_cost(hash).is_some()
+        || PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
 }
 
 /// Hash a password as an argon2id PHC string.
@@ -118,10 +119,16 @@ pub fn hash(password: &str) -> Result<String, String> {
 
 /// Check a password; an empty password never matches.
 pub fn verify(password: &str, stored: &str) -> Verified {
+    verify_counting(password, stored, &mut Work::default())
+}
+
+/// `verify`, adding the work it did to `work`.
+fn verify_counting(password: &str, stored: &str, work: &mut Work) -> Verified {
     if password.is_empty() {
         return Verified::Wrong;
     }
-    if is_bcrypt(stored) {
+    if let Some(cost) = equal_cost::bcrypt_cost(stored) {
+        work.bcrypt_rounds += 1 << cost;
         return match bcrypt::verify(password, stored) {
             Ok(true) => match hash(password) {
                 Ok(h) => Verified::OkRehash(h),
@@ -131,16 +138,16 @@ pub fn verify(password: &str, stored: &str) -> Verified {
         };
     }
     match PasswordHash::new(stored) {
-        Ok(h) if argon2_matches(password.as_bytes(), &h) => Verified::Ok,
-        _ => Verified::Wrong,
+        Ok(h) => {
+            work.argon2id += 1;
+            if argon2_matches(password.as_bytes(), &h) {
+                Verified::Ok
+            } else {
+                Verified::Wrong
+            }
+        }
+        Err(_) => Verified::Wrong,
     }
-}
-
-/// `verify` on the blocking pool.
-pub async fn verify_async(password: String, stored: String) -> Verified {
-    tokio::task::spawn_blocking(move || verify(&password, &stored))
-        .await
-        .unwrap_or(Verified::Wrong)
 }
 
 #[cfg(test)]
