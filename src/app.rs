@@ -28,7 +28,7 @@ use crate::metrics::Metrics;
 use crate::oauth::Provider;
 use crate::oauth::client::{Client, Clients};
 use crate::storage::Db;
-use crate::storage::sweeper::RefreshLimits;
+use crate::storage::sweeper::SweepLimits;
 use crate::throttle::LoginThrottle;
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,13 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now(), &sealing)
         .await
         .map_err(crate::config::ConfigError::Invalid)?;
+    let audit_key = db
+        .setting_or_insert(
+            "audit-login-key",
+            &crate::secret::b64(&crate::secret::random_bytes(32)),
+        )
+        .await
+        .map_err(|e| crate::config::ConfigError::Invalid(format!("audit key: {e}")))?;
     let provider = Arc::new(Provider {
         issuer: cfg.issuer.clone(),
         db,
@@ -125,6 +132,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
             .collect(),
         generation: std::sync::Mutex::default(),
         registry,
+        audit_key: audit_key.into_bytes(),
     });
     provider
         .sync_admin_objects()
@@ -391,9 +399,10 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
                 }
             };
             if claimed {
-                let limits = RefreshLimits {
+                let limits = SweepLimits {
                     absolute_lifetime: provider.expiry.absolute_lifetime,
                     valid_if_not_used_for: provider.expiry.valid_if_not_used_for,
+                    audit_retention: provider.expiry.audit_retention,
                 };
                 match provider.db.sweep(now, limits).await {
                     Ok(s) => tracing::debug!(?s, "swept expired rows"),

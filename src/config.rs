@@ -67,6 +67,17 @@ pub struct Config {
     /// Gantry: request budgets of the endpoints that take credentials.
     #[serde(default)]
     pub rate_limits: crate::ratelimit::RateLimitsConfig,
+    /// Gantry: the audit trail.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuditConfig {
+    /// How long audit events (and the hourly token counts) are kept: a duration like 2160h
+    /// (the default, 90 days), at least 1h.
+    pub retention: Option<String>,
 }
 
 /// Base64 32-byte keys (`openssl rand -base64 32`), `$VAR` expanded; the first seals, all open.
@@ -314,6 +325,8 @@ pub struct Expiry {
     /// 0 means no limit, as in Dex.
     pub valid_if_not_used_for: i64,
     pub absolute_lifetime: i64,
+    /// `audit.retention`.
+    pub audit_retention: i64,
 }
 
 impl Config {
@@ -670,7 +683,21 @@ impl Config {
                 "refreshTokens.absoluteLifetime",
                 0,
             )?,
+            audit_retention: self.audit_retention()?,
         })
+    }
+
+    fn audit_retention(&self) -> Result<i64, ConfigError> {
+        const DEFAULT: i64 = 90 * 86_400;
+        let Some(s) = &self.audit.retention else {
+            return Ok(DEFAULT);
+        };
+        match parse_duration(s).map(|d| d.as_secs() as i64) {
+            Some(secs) if secs >= 3600 => Ok(secs),
+            _ => Err(ConfigError::Invalid(format!(
+                "audit.retention `{s}`: a duration of at least 1h, like 2160h (90 days)"
+            ))),
+        }
     }
 
     /// Response types from a Dex file that Gantry does not serve (implicit flow).
@@ -847,6 +874,23 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("oauth2.skipApprovalScreen"), "{e}");
         assert!(e.contains("line 7"), "{e}");
+    }
+
+    #[test]
+    fn audit_retention_is_a_duration_of_at_least_an_hour() {
+        let base = "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\n";
+        let retention = |extra: &str| {
+            Config::parse(&format!("{base}{extra}"))
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.expiry().map_err(|e| e.to_string()))
+                .map(|e| e.audit_retention)
+        };
+        assert_eq!(retention(""), Ok(90 * 86_400));
+        assert_eq!(retention("audit:\n  retention: 8760h\n"), Ok(365 * 86_400));
+        for bad in ["30m", "forever", "0"] {
+            let e = retention(&format!("audit:\n  retention: {bad}\n")).unwrap_err();
+            assert!(e.contains("audit.retention"), "{bad}: {e}");
+        }
     }
 
     #[test]

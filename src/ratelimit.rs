@@ -36,6 +36,8 @@ pub enum Endpoint {
     /// The form where people type a device's user code.
     Device,
     Registry,
+    /// Refused admin API calls: each is an audit row, so a flood of them is cut off.
+    AdminRefusal,
     /// A connection over `connectionsPerAddress`, closed as it was accepted.
     Connection,
 }

@@ -313,6 +313,7 @@ impl Provider {
         id: &str,
         spec: &ClientSpec,
     ) -> Result<(Option<String>, String), AdminError> {
+        let change = self.audit_change(admin, "client.create", id).await?;
         self.checked(id, spec)?;
         let secret = (!spec.public).then(|| crate::secret::random_token(32));
         let row = self.row(
@@ -325,14 +326,8 @@ impl Provider {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
-        self.audit(
-            &admin.actor(),
-            "client.create",
-            id,
-            "success",
-            serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }),
-        )
-        .await;
+        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }))
+            .await;
         Ok((secret, row.version))
     }
 
@@ -373,6 +368,7 @@ impl Provider {
         spec: &ClientSpec,
         expect: Option<&Precondition>,
     ) -> Result<String, AdminError> {
+        let change = self.audit_change(admin, "client.update", id).await?;
         // An id that names no client is not found, whatever else is wrong with the request.
         if self.clients.get(id).is_none() {
             return Err(AdminError::NotFound);
@@ -396,17 +392,11 @@ impl Provider {
             .await?;
         self.changed().await?;
         let old = client_from_row(&old);
-        self.audit(
-            &admin.actor(),
-            "client.update",
-            id,
-            "success",
-            serde_json::json!({
+        change.succeeded(serde_json::json!({
                 "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public },
                 "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public },
-            }),
-        )
-        .await;
+            }))
+            .await;
         Ok(new.version)
     }
 
@@ -418,6 +408,7 @@ impl Provider {
         id: &str,
         expect: Option<&Precondition>,
     ) -> Result<(String, String), AdminError> {
+        let change = self.audit_change(admin, "client.rotate_secret", id).await?;
         if self.clients.is_static(id) || id == ADMIN_CLIENT {
             return Err(AdminError::Conflict(format!(
                 "{id} is defined by the config file and is read-only here"
@@ -437,14 +428,7 @@ impl Provider {
             })
             .await?;
         self.changed().await?;
-        self.audit(
-            &admin.actor(),
-            "client.rotate_secret",
-            id,
-            "success",
-            serde_json::json!({}),
-        )
-        .await;
+        change.succeeded(serde_json::json!({})).await;
         Ok((secret, new.version))
     }
 
@@ -455,6 +439,7 @@ impl Provider {
         id: &str,
         expect: Option<&Precondition>,
     ) -> Result<(), AdminError> {
+        let change = self.audit_change(admin, "client.delete", id).await?;
         if self.clients.is_static(id) || id == ADMIN_CLIENT {
             return Err(AdminError::Conflict(format!(
                 "{id} is defined by the config file and is read-only here"
@@ -471,14 +456,7 @@ impl Provider {
             return Err(AdminError::NotFound);
         }
         self.changed().await?;
-        self.audit(
-            &admin.actor(),
-            "client.delete",
-            id,
-            "success",
-            serde_json::json!({}),
-        )
-        .await;
+        change.succeeded(serde_json::json!({})).await;
         Ok(())
     }
 }

@@ -358,6 +358,7 @@ impl Provider {
         id: &str,
         spec: &ConnectorSpec,
     ) -> Result<ConnectorView, AdminError> {
+        let change = self.audit_change(admin, "connector.create", id).await?;
         self.read_only(id)?;
         let row = self.connector_row(id, spec, None, i64::MAX)?;
         if !self.db.insert_connector(&row).await? {
@@ -365,14 +366,9 @@ impl Provider {
         }
         self.changed().await?;
         let view = self.connector_view_of(id).ok_or(AdminError::NotFound)?;
-        self.audit(
-            &admin.actor(),
-            "connector.create",
-            id,
-            "success",
-            serde_json::json!({ "after": audit_view(&view) }),
-        )
-        .await;
+        change
+            .succeeded(serde_json::json!({ "after": audit_view(&view) }))
+            .await;
         Ok(view)
     }
 
@@ -385,6 +381,7 @@ impl Provider {
         spec: &ConnectorSpec,
         expect: Option<&Precondition>,
     ) -> Result<ConnectorView, AdminError> {
+        let change = self.audit_change(admin, "connector.update", id).await?;
         self.read_only(id)?;
         let before = self.connector_view_of(id);
         let mut written = false;
@@ -421,19 +418,14 @@ impl Provider {
         }
         self.changed().await?;
         let view = self.connector_view_of(id).ok_or(AdminError::NotFound)?;
-        self.audit(
-            &admin.actor(),
-            "connector.update",
-            id,
-            "success",
-            serde_json::json!({
+        change
+            .succeeded(serde_json::json!({
                 "before": before.as_ref().map(audit_view),
                 "after": audit_view(&view),
                 "secrets_changed": secret_keys(&spec.kind).iter()
                     .filter(|k| spec.config.get(**k).is_some()).collect::<Vec<_>>(),
-            }),
-        )
-        .await;
+            }))
+            .await;
         Ok(view)
     }
 
@@ -445,6 +437,7 @@ impl Provider {
         id: &str,
         expect: Option<&Precondition>,
     ) -> Result<(), AdminError> {
+        let change = self.audit_change(admin, "connector.delete", id).await?;
         self.read_only(id)?;
         let before = self.connector_view_of(id);
         if let Some(p) = expect {
@@ -458,14 +451,9 @@ impl Provider {
             return Err(AdminError::NotFound);
         }
         self.changed().await?;
-        self.audit(
-            &admin.actor(),
-            "connector.delete",
-            id,
-            "success",
-            serde_json::json!({ "before": before.as_ref().map(audit_view) }),
-        )
-        .await;
+        change
+            .succeeded(serde_json::json!({ "before": before.as_ref().map(audit_view) }))
+            .await;
         Ok(())
     }
 }

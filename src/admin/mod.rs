@@ -2,6 +2,7 @@
 //! Gantry's own authorization code flow, deciding who is an administrator (the policy's
 //! `admins`), and the things they manage. Knows nothing of HTTP.
 
+mod audit;
 pub mod clients;
 pub mod connectors;
 pub mod issuance;
@@ -162,46 +163,6 @@ pub fn redirect_uri(issuer: &str) -> String {
 }
 
 impl Provider {
-    /// Append to the audit log. Best effort: a failed write is logged, and never fails (or
-    /// reveals anything to) the request that caused it.
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-        detail: serde_json::Value,
-    ) {
-        let request_id = crate::request_scope::current();
-        let detail = detail.to_string();
-        // The same event as a log line, for whoever ships logs rather than reads the table.
-        tracing::info!(
-            target: "gantry::audit",
-            actor,
-            action,
-            audit_target = target,
-            outcome,
-            detail = %detail,
-            request_id = %request_id,
-            "audit"
-        );
-        if let Err(e) = self
-            .db
-            .append_audit(crate::storage::audit::NewAuditEvent {
-                at: self.clock.now(),
-                actor,
-                action,
-                target,
-                outcome,
-                detail: &detail,
-                request_id: &request_id,
-            })
-            .await
-        {
-            tracing::error!(error = %e, action, "audit log write failed");
-        }
-    }
-
     fn is_admin(&self, connector: &str, user: &str, email: &str, groups: &[String]) -> bool {
         let connectors = self.connector_ids();
         self.policy.get().compiled.is_admin(&Subject {
@@ -507,19 +468,13 @@ impl Provider {
 
     /// End a login: its refresh token stops working at once.
     pub async fn revoke_session(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+        let change = self.audit_change(admin, "session.revoke", id).await?;
         if !self.db.family_is_live(id).await? {
             return Err(AdminError::NotFound);
         }
         self.db.revoke_refresh_family(id, self.clock.now()).await?;
         tracing::info!(admin = %admin.name, session = %id, "admin revoked a session");
-        self.audit(
-            &admin.actor(),
-            "session.revoke",
-            id,
-            "success",
-            serde_json::json!({}),
-        )
-        .await;
+        change.succeeded(serde_json::json!({})).await;
         Ok(())
     }
 
@@ -530,6 +485,9 @@ impl Provider {
         admin: &Admin,
         subject: &str,
     ) -> Result<(u64, u64), AdminError> {
+        let change = self
+            .audit_change(admin, "session.revoke_user", subject)
+            .await?;
         let n = self
             .db
             .revoke_refresh_of_user(subject, self.clock.now())
@@ -538,14 +496,9 @@ impl Provider {
         if n == 0 && admin_sessions == 0 {
             return Err(AdminError::NotFound);
         }
-        self.audit(
-            &admin.actor(),
-            "session.revoke_user",
-            subject,
-            "success",
-            serde_json::json!({ "tokens": n, "admin_sessions": admin_sessions }),
-        )
-        .await;
+        change
+            .succeeded(serde_json::json!({ "tokens": n, "admin_sessions": admin_sessions }))
+            .await;
         Ok((n, admin_sessions))
     }
 
@@ -568,20 +521,16 @@ impl Provider {
 
     /// Rotate the signing key now (a suspected compromise).
     pub async fn rotate_keys(&self, admin: &Admin) -> Result<(), AdminError> {
+        let change = self
+            .audit_change(admin, "keys.rotate", "signing-keys")
+            .await?;
         self.keys.rotate_now().await?;
         let kid = self
             .keys
             .signer()
             .map(|k| k.kid.clone())
             .unwrap_or_default();
-        self.audit(
-            &admin.actor(),
-            "keys.rotate",
-            &kid,
-            "success",
-            serde_json::json!({}),
-        )
-        .await;
+        change.succeeded(serde_json::json!({ "kid": kid })).await;
         Ok(())
     }
 

@@ -123,6 +123,7 @@ impl Provider {
         config: PolicyConfig,
         expect: Option<&Precondition>,
     ) -> Result<PolicyView, AdminError> {
+        let change = self.audit_change(admin, "policy.update", "policy").await?;
         let compiled = self.compile(&config)?;
         if !self.keeps_admin(admin, &compiled) {
             return Err(AdminError::Conflict(
@@ -135,14 +136,9 @@ impl Provider {
         self.write_policy(Some(&json), expect).await?;
         self.changed().await?;
         let after = self.policy_view();
-        self.audit(
-            &admin.actor(),
-            "policy.update",
-            "policy",
-            "success",
-            serde_json::json!({ "before": before, "after": after }),
-        )
-        .await;
+        change
+            .succeeded(serde_json::json!({ "before": before, "after": after }))
+            .await;
         Ok(after)
     }
 
@@ -152,6 +148,7 @@ impl Provider {
         admin: &Admin,
         expect: Option<&Precondition>,
     ) -> Result<PolicyView, AdminError> {
+        let change = self.audit_change(admin, "policy.reset", "policy").await?;
         if !self.keeps_admin(admin, &self.policy.file().compiled) {
             return Err(AdminError::Conflict(
                 "admins: the config file's policy would take away your own admin rights".into(),
@@ -161,14 +158,9 @@ impl Provider {
         self.write_policy(None, expect).await?;
         self.changed().await?;
         let after = self.policy_view();
-        self.audit(
-            &admin.actor(),
-            "policy.reset",
-            "policy",
-            "success",
-            serde_json::json!({ "before": before, "after": after }),
-        )
-        .await;
+        change
+            .succeeded(serde_json::json!({ "before": before, "after": after }))
+            .await;
         Ok(after)
     }
 }

@@ -203,6 +203,9 @@ impl Provider {
 
     /// Create a user; their version.
     pub async fn create_user(&self, admin: &Admin, u: &NewUser) -> Result<String, AdminError> {
+        let change = self
+            .audit_change(admin, "user.create", &u.email.to_lowercase())
+            .await?;
         if let Some(e) = self.check_new_user(u).into_iter().next() {
             return Err(AdminError::BadRequest(format!(
                 "{}: {}",
@@ -236,14 +239,9 @@ impl Provider {
                 version: version.clone(),
             })
             .await?;
-        self.audit(
-            &admin.actor(),
-            "user.create",
-            &email,
-            "success",
-            serde_json::json!({ "username": u.username, "groups": u.groups }),
-        )
-        .await;
+        change
+            .succeeded(serde_json::json!({ "username": u.username, "groups": u.groups }))
+            .await;
         Ok(version)
     }
 
@@ -255,6 +253,9 @@ impl Provider {
         c: &UserChange,
         expect: Option<&Precondition>,
     ) -> Result<String, AdminError> {
+        let change = self
+            .audit_change(admin, "user.change", &email.to_lowercase())
+            .await?;
         if self
             .local_statics()
             .iter()
@@ -327,18 +328,13 @@ impl Provider {
         if c.password.is_some() || c.groups.is_some() || c.disabled == Some(true) {
             self.end_admin_sessions(&row).await?;
         }
-        self.audit(
-            &admin.actor(),
-            "user.change",
-            &email.to_lowercase(),
-            "success",
-            serde_json::json!({
+        change
+            .succeeded(serde_json::json!({
                 "password_reset": c.password.is_some(),
                 "before": before,
                 "after": { "groups": c.groups, "disabled": c.disabled },
-            }),
-        )
-        .await;
+            }))
+            .await;
         Ok(next)
     }
 
@@ -349,6 +345,9 @@ impl Provider {
         email: &str,
         expect: Option<&Precondition>,
     ) -> Result<(), AdminError> {
+        let change = self
+            .audit_change(admin, "user.delete", &email.to_lowercase())
+            .await?;
         let mut deleted = None;
         for _ in 0..version::TRIES {
             let Some(row) = self.db.get_password_fresh(email).await? else {
@@ -372,14 +371,7 @@ impl Provider {
             )));
         };
         self.end_admin_sessions(&row).await?;
-        self.audit(
-            &admin.actor(),
-            "user.delete",
-            &email.to_lowercase(),
-            "success",
-            serde_json::json!({}),
-        )
-        .await;
+        change.succeeded(serde_json::json!({})).await;
         Ok(())
     }
 }

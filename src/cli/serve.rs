@@ -15,7 +15,10 @@ fn init_logging(cfg: &Config) {
         .unwrap_or_else(|| "info".into())
         .to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{level},sqlx=warn,tower_http=info"))
+        // The audit trail is always logged, whatever the level: a SIEM may read nothing else.
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},sqlx=warn,tower_http=info,gantry::audit=info"
+        ))
     });
     let b = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = if cfg.logger.format.as_deref() == Some("json") {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use crate::config::StaticPassword;
-use crate::connector::ConnectorError;
+use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::password::{EqualCost, Verified};
 use crate::secret;
@@ -52,7 +52,8 @@ impl Local {
             .find(|p| p.email.eq_ignore_ascii_case(login))
     }
 
-    pub async fn login(&self, login: &str, pw: &str) -> Result<Option<Identity>, ConnectorError> {
+    pub async fn login(&self, login: &str, pw: &str) -> Result<PasswordCheck, ConnectorError> {
+        let refused = PasswordCheck::Refused { known_login: true };
         if let Some(p) = self.find_static(login) {
             let config_hash = p.hash.clone().unwrap_or_default();
             // A bcrypt hash from the config is upgraded once; the upgrade is bound to the
@@ -61,18 +62,19 @@ impl Local {
             let upgraded = self.db.get_password_upgrade(&p.email, &digest).await?;
             let stored = upgraded.clone().unwrap_or(config_hash);
             return match self.cost.clone().check_async(pw.into(), Some(stored)).await {
-                Verified::Ok => Ok(Some(static_identity(p))),
+                Verified::Ok => Ok(PasswordCheck::Accepted(static_identity(p))),
                 Verified::OkRehash(h) => {
                     self.db.put_password_upgrade(&p.email, &digest, &h).await?;
-                    Ok(Some(static_identity(p)))
+                    Ok(PasswordCheck::Accepted(static_identity(p)))
                 }
-                Verified::Wrong => Ok(None),
+                Verified::Wrong => Ok(refused),
             };
         }
-        if self.use_db
-            && let Some(row) = self.db.get_password(login).await?
-            && row.disabled_at.is_none()
-        {
+        let row = match self.use_db {
+            true => self.db.get_password(login).await?,
+            false => None,
+        };
+        if let Some(row) = row.as_ref().filter(|r| r.disabled_at.is_none()) {
             let groups: Vec<String> = serde_json::from_str(&row.groups_json).unwrap_or_default();
             let id = Identity {
                 user_id: row.user_id.clone(),
@@ -90,18 +92,21 @@ impl Local {
                 .check_async(pw.into(), Some(row.hash.clone()))
                 .await
             {
-                Verified::Ok => Ok(Some(id)),
+                Verified::Ok => Ok(PasswordCheck::Accepted(id)),
                 Verified::OkRehash(h) => {
                     self.db
                         .upgrade_password_hash(&row.email, &row.hash, &h)
                         .await?;
-                    Ok(Some(id))
+                    Ok(PasswordCheck::Accepted(id))
                 }
-                Verified::Wrong => Ok(None),
+                Verified::Wrong => Ok(refused),
             };
         }
         let _ = self.cost.clone().check_async(pw.into(), None).await;
-        Ok(None)
+        Ok(PasswordCheck::Refused {
+            // A disabled user is still a user: their name may be recorded.
+            known_login: row.is_some(),
+        })
     }
 
     pub async fn refresh(&self, identity: &Identity) -> Result<Identity, ConnectorError> {

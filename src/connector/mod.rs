@@ -45,6 +45,22 @@ enum Kind {
     Saml(Box<saml::SamlConnector>),
 }
 
+/// The answer of a password check.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    Accepted(Identity),
+    /// Wrong password, unknown or disabled user, refused bind. `known_login`: the login names
+    /// a user of this connector, so the audit trail may record it; a typed name that names
+    /// nobody may be a password typed into the wrong field, and is never recorded.
+    Refused {
+        known_login: bool,
+    },
+}
+
+impl PasswordCheck {
+    pub const UNKNOWN: PasswordCheck = PasswordCheck::Refused { known_login: false };
+}
+
 /// Where a callback connector sends the browser, and what its callback must match.
 #[derive(Debug)]
 pub struct Begin {
@@ -330,24 +346,24 @@ impl Connector {
         }
     }
 
-    /// Check a username and password; `Ok(None)` for wrong credentials.
+    /// Check a username and password.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<Identity>, ConnectorError> {
+    ) -> Result<PasswordCheck, ConnectorError> {
         // An empty password must never reach a backend: for LDAP it is an anonymous bind.
         if password.is_empty() || username.is_empty() {
-            return Ok(None);
+            return Ok(PasswordCheck::UNKNOWN);
         }
         let r = match &self.kind {
             Kind::Local(l) => self.gate.run(l.login(username, password)).await,
             Kind::Ldap(l) => self.gate.run(l.login(username, password)).await,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => return Ok(None),
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => return Ok(PasswordCheck::UNKNOWN),
         };
         match r {
             // Several entries for one name is a directory problem, not a way in: a failed login.
-            Err(ConnectorError::Ambiguous) => Ok(None),
+            Err(ConnectorError::Ambiguous) => Ok(PasswordCheck::UNKNOWN),
             other => other,
         }
     }

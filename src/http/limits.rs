@@ -18,6 +18,8 @@ pub enum Format {
     OAuth,
     Page,
     Registry,
+    /// RFC 9457 problem JSON, as the admin API answers.
+    Problem,
 }
 
 /// The client's address for rate limits (a trusted proxy's `X-Forwarded-For` believed).
@@ -91,6 +93,11 @@ fn refuse(format: Format, secs: u64) -> Response {
             });
             (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
         }
+        Format::Problem => crate::http::admin::api::problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            message,
+        ),
     };
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -151,12 +151,21 @@ async fn token_get(
     };
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
-        s.provider
+        let r = s
+            .provider
             .registry_refresh(&password, false)
             .await
-            .map(|(id, _)| id)
+            .map(|(id, _)| id);
+        s.provider
+            .audit_registry_token("identity_token", &r, ip)
+            .await;
+        r
     } else if looks_like_jwt(&password) {
-        s.provider.registry_access_token(&password, &service).await
+        let r = s.provider.registry_access_token(&password, &service).await;
+        s.provider
+            .audit_registry_token("access_token", &r, ip)
+            .await;
+        r
     } else {
         s.provider.registry_login(&user, &password, ip).await
     };

@@ -5,9 +5,10 @@
 
 use serde::Deserialize;
 
-use crate::connector::ConnectorError;
+use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::oauth::Provider;
+use crate::oauth::audit::{Checked, CredentialCheck};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::scope::Scopes;
@@ -341,41 +342,39 @@ impl Provider {
         let Some(conn) = self.connector(connector_id).filter(|c| c.is_password()) else {
             return Err(LoginError::Expired);
         };
+        let check = |checked| CredentialCheck {
+            via: "form",
+            connector: connector_id,
+            login: username,
+            checked,
+            address: addr,
+            client: Some(&req.client_id),
+        };
         if self.credential_check_locked(username, addr).await {
             self.metrics.login(connector_id, "throttled");
+            self.audit_credentials(check(Checked::Throttled)).await;
             return Err(LoginError::Throttled);
         }
         let identity = match conn.login(username, password).await {
-            Ok(Some(i)) => i,
-            Ok(None) => {
+            Ok(PasswordCheck::Accepted(i)) => i,
+            Ok(PasswordCheck::Refused { known_login }) => {
                 self.throttle.failed(now, username, addr);
                 self.metrics.login(connector_id, "failure");
-                self.audit(
-                    username,
-                    "login",
-                    connector_id,
-                    "failure",
-                    serde_json::json!({ "address": addr }),
-                )
-                .await;
+                self.audit_credentials(check(Checked::Refused { known_login }))
+                    .await;
                 return Err(LoginError::BadCredentials);
             }
             Err(ConnectorError::Unavailable(cause)) => {
                 self.metrics.login(connector_id, "unavailable");
+                self.audit_credentials(check(Checked::Unavailable)).await;
                 return Err(LoginError::Unavailable(cause));
             }
             Err(e) => return Err(e.into()),
         };
         self.throttle.succeeded(username, addr);
         self.metrics.login(connector_id, "success");
-        self.audit(
-            username,
-            "login",
-            connector_id,
-            "success",
-            serde_json::json!({ "client": req.client_id, "address": addr }),
-        )
-        .await;
+        self.audit_credentials(check(Checked::Accepted(&identity)))
+            .await;
         self.remember_groups(&identity).await;
         let json = to_json(&identity)?;
         let browser_hash = secret::hash_secret(browser);

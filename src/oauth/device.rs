@@ -251,6 +251,8 @@ impl Provider {
         }
         let now = self.clock.now();
         if row.expires_at <= now {
+            self.audit_device(client, &row.user_code, "expired", None)
+                .await;
             return Err(OAuthError::new(
                 ErrorCode::ExpiredToken,
                 "the device code expired",
@@ -276,16 +278,22 @@ impl Provider {
                     "the user has not finished yet",
                 ))
             }
-            "denied" => Err(OAuthError::new(
-                ErrorCode::AccessDenied,
-                "the user denied the request",
-            )),
+            "denied" => {
+                self.audit_device(client, &row.user_code, "denied", None)
+                    .await;
+                Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "the user denied the request",
+                ))
+            }
             "approved" => {
                 if !self.db.consume_device(&hash).await? {
                     return Err(OAuthError::invalid_grant("device_code was already used"));
                 }
                 let identity: Identity =
                     storage::from_json(row.identity.as_deref().unwrap_or("{}"))?;
+                self.audit_device(client, &row.user_code, "success", Some(&identity))
+                    .await;
                 let scopes = Scopes::stored(&row.scopes);
                 let auth_time = row.auth_time.unwrap_or(now);
                 Ok(self
@@ -296,6 +304,25 @@ impl Provider {
             }
             _ => Err(OAuthError::invalid_grant("device_code was already used")),
         }
+    }
+}
+
+impl Provider {
+    /// Record how a device's request ended: tokens issued, denied, or expired unused.
+    async fn audit_device(
+        &self,
+        client: &Client,
+        user_code: &str,
+        outcome: &str,
+        identity: Option<&Identity>,
+    ) {
+        let actor = identity.map_or_else(String::new, |i| crate::oauth::audit::who(i).to_string());
+        let mut detail = serde_json::json!({ "client": client.id, "user_code": user_code });
+        if let Some(i) = identity {
+            detail["subject"] = serde_json::json!(i.subject());
+        }
+        self.audit(&actor, "device.token", &client.id, outcome, detail)
+            .await;
     }
 }
 

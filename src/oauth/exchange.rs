@@ -86,6 +86,14 @@ impl Provider {
             Err(ConnectorError::Rejected(why)) => {
                 self.metrics.login(&cid, "failure");
                 tracing::warn!(connector = %cid, reason = %why, "token exchange refused");
+                self.audit(
+                    &format!("client:{}", client.id),
+                    "token.exchange",
+                    &cid,
+                    "failure",
+                    serde_json::json!({ "reason": why }),
+                )
+                .await;
                 return Err(OAuthError::invalid_grant(format!(
                     "the subject token is not accepted: {why}"
                 )));
@@ -93,6 +101,14 @@ impl Provider {
             Err(e) => return Err(e.into()),
         };
         self.metrics.login(&cid, "success");
+        self.audit(
+            crate::oauth::audit::who(&identity),
+            "token.exchange",
+            &cid,
+            "success",
+            serde_json::json!({ "client": client.id, "subject": identity.subject() }),
+        )
+        .await;
         self.remember_groups(&identity).await;
         let minted = self.mint(Grant {
             client_id: &client.id,

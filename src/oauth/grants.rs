@@ -4,8 +4,10 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::oauth::Provider;
+use crate::oauth::audit::{Checked, CredentialCheck};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
@@ -352,19 +354,41 @@ impl Provider {
             client,
             &self.clients,
         )?;
+        let check = |checked| CredentialCheck {
+            via: "password_grant",
+            connector: conn.id(),
+            login: user,
+            checked,
+            address: addr,
+            client: Some(&client.id),
+        };
         if self.credential_check_locked(user, addr).await {
+            self.audit_credentials(check(Checked::Throttled)).await;
             return Err(OAuthError::invalid_grant(
                 "too many failed logins from this address; try again later",
             ));
         }
         let now = self.clock.now();
-        let Some(identity) = conn.login(user, pass).await? else {
-            self.throttle.failed(now, user, addr);
-            self.metrics.login(conn.id(), "failure");
-            return Err(OAuthError::invalid_grant("invalid username or password"));
+        let identity = match conn.login(user, pass).await {
+            Ok(PasswordCheck::Accepted(i)) => i,
+            Ok(PasswordCheck::Refused { known_login }) => {
+                self.throttle.failed(now, user, addr);
+                self.metrics.login(conn.id(), "failure");
+                self.audit_credentials(check(Checked::Refused { known_login }))
+                    .await;
+                return Err(OAuthError::invalid_grant("invalid username or password"));
+            }
+            Err(e) => {
+                if matches!(e, ConnectorError::Unavailable(_)) {
+                    self.audit_credentials(check(Checked::Unavailable)).await;
+                }
+                return Err(e.into());
+            }
         };
         self.throttle.succeeded(user, addr);
         self.metrics.login(conn.id(), "success");
+        self.audit_credentials(check(Checked::Accepted(&identity)))
+            .await;
         self.remember_groups(&identity).await;
         Ok(self
             .login_tokens(client, &identity, &scopes, "", now)

@@ -1,6 +1,7 @@
 //! The OpenID Connect / OAuth2 protocol core: authorization requests, grants, refresh
 //! rotation, claims, introspection, revocation and logout. Knows nothing of HTTP.
 
+pub mod audit;
 pub mod authorize;
 pub mod client;
 pub mod device;
@@ -57,6 +58,8 @@ pub struct Provider {
     /// The admin-change stamp this replica last loaded.
     pub generation: std::sync::Mutex<String>,
     pub registry: crate::registry::Registry,
+    /// Keys the digests of unknown logins in the audit trail (shared by every replica).
+    pub audit_key: Vec<u8>,
 }
 
 impl Provider {

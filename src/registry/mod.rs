@@ -11,8 +11,10 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::config::RegistryConfig;
+use crate::connector::PasswordCheck;
 use crate::identity::Identity;
 use crate::oauth::Provider;
+use crate::oauth::audit::{Checked, CredentialCheck};
 use crate::policy::Subject;
 use crate::secret;
 use crate::throttle::Verdict;
@@ -228,39 +230,97 @@ impl Provider {
         // One verdict for both paths: a locked address is refused before the cache is read,
         // and only a check that reaches the connector waits out a slow-down.
         let verdict = self.throttle.check(now, user, addr);
+        let conn = self
+            .registry_connector()
+            .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
+        let check = |checked| CredentialCheck {
+            via: "registry",
+            connector: conn.id(),
+            login: user,
+            checked,
+            address: addr,
+            client: None,
+        };
         if matches!(verdict, Verdict::Locked) {
+            self.audit_credentials(check(Checked::Throttled)).await;
             return Err(RegistryError::Unauthorized(
                 "too many failed logins from this address; try again later".into(),
             ));
         }
         let slot = self.registry.cache_slot(user, password);
         if let Some(id) = self.registry.cached(&slot, now) {
+            // A repeat of a check that passed moments ago: logged, not stored, or every
+            // pull of a busy pipeline would cost a database write.
+            crate::oauth::audit::log_event(
+                crate::oauth::audit::who(&id),
+                "login",
+                conn.id(),
+                "success",
+                &serde_json::json!({ "via": "registry", "address": addr, "cached": true })
+                    .to_string(),
+                &crate::request_scope::current(),
+            );
             return Ok(id);
         }
-        let conn = self
-            .registry_connector()
-            .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
         self.wait_out(verdict).await;
         match conn.login(user, password).await {
-            Ok(Some(id)) => {
+            Ok(PasswordCheck::Accepted(id)) => {
                 self.throttle.succeeded(user, addr);
                 self.metrics.login(conn.id(), "success");
+                self.audit_credentials(check(Checked::Accepted(&id))).await;
                 self.remember_groups(&id).await;
                 self.registry.remember(slot, id.clone(), now);
                 Ok(id)
             }
-            Ok(None) => {
+            Ok(PasswordCheck::Refused { known_login }) => {
                 self.throttle.failed(now, user, addr);
                 self.metrics.login(conn.id(), "failure");
+                self.audit_credentials(check(Checked::Refused { known_login }))
+                    .await;
                 Err(RegistryError::Unauthorized(
                     "invalid username or password".into(),
                 ))
             }
             Err(crate::connector::ConnectorError::Unavailable(e)) => {
+                self.audit_credentials(check(Checked::Unavailable)).await;
                 Err(RegistryError::Unavailable(e))
             }
             Err(crate::connector::ConnectorError::Storage(e)) => Err(e.into()),
             Err(e) => Err(RegistryError::Internal(e.to_string())),
+        }
+    }
+
+    /// Record a registry login with a token for a password. A refused token is an event; an
+    /// accepted one was issued by Gantry (and that was recorded), so it is only logged: a
+    /// pipeline asks a token per repository it touches.
+    pub async fn audit_registry_token(
+        &self,
+        kind: &str,
+        r: &Result<Identity, RegistryError>,
+        addr: std::net::IpAddr,
+    ) {
+        let via = format!("registry_{kind}");
+        match r {
+            Ok(id) => crate::oauth::audit::log_event(
+                crate::oauth::audit::who(id),
+                "login",
+                &id.connector_id,
+                "success",
+                &serde_json::json!({ "via": via, "address": addr, "subject": id.subject() })
+                    .to_string(),
+                &crate::request_scope::current(),
+            ),
+            Err(RegistryError::Unauthorized(why)) => {
+                self.audit(
+                    "",
+                    "login",
+                    "",
+                    "failure",
+                    serde_json::json!({ "via": via, "address": addr, "reason": why }),
+                )
+                .await
+            }
+            Err(_) => {}
         }
     }
 

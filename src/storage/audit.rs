@@ -40,7 +40,8 @@ pub struct NewAuditEvent<'a> {
 }
 
 impl Db {
-    pub async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<()> {
+    /// Append an event; its id.
+    pub async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64> {
         let NewAuditEvent {
             at,
             actor,
@@ -50,9 +51,9 @@ impl Db {
             detail,
             request_id,
         } = e;
-        sqlx::query(
+        let (id,): (i64,) = sqlx::query_as(
             "INSERT INTO audit_log (at, actor, action, target, outcome, detail, request_id) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7) RETURNING id",
         )
         .bind(at)
         .bind(actor)
@@ -61,8 +62,19 @@ impl Db {
         .bind(outcome)
         .bind(detail)
         .bind(request_id)
-        .execute(&self.write)
+        .fetch_one(&self.write)
         .await?;
+        Ok(id)
+    }
+
+    /// Record how an event recorded as `started` ended.
+    pub async fn finish_audit(&self, id: i64, outcome: &str, detail: &str) -> Result<()> {
+        sqlx::query("UPDATE audit_log SET outcome = $1, detail = $2 WHERE id = $3")
+            .bind(outcome)
+            .bind(detail)
+            .bind(id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

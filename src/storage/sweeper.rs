@@ -20,15 +20,14 @@ pub struct Swept {
     pub token_counts: u64,
 }
 
-/// Refresh-token lifetimes the sweeper honours (0 = unlimited).
+/// How long what the sweeper deletes may live: refresh tokens (0 = unlimited) and the audit
+/// trail.
 #[derive(Debug, Clone, Copy)]
-pub struct RefreshLimits {
+pub struct SweepLimits {
     pub absolute_lifetime: i64,
     pub valid_if_not_used_for: i64,
+    pub audit_retention: i64,
 }
-
-/// Audit events are kept this long (90 days).
-const AUDIT_RETENTION: i64 = 90 * 86_400;
 
 /// Revoked families are kept this long so their replay is still recognised and refused.
 const REVOKED_RETENTION: i64 = 24 * 3600;
@@ -50,7 +49,7 @@ impl Db {
         Ok(n == 1)
     }
 
-    pub async fn sweep(&self, now: i64, refresh: RefreshLimits) -> Result<Swept> {
+    pub async fn sweep(&self, now: i64, limits: SweepLimits) -> Result<Swept> {
         let exec = |sql: &'static str, a: i64| {
             let pool = self.write.clone();
             async move {
@@ -92,28 +91,28 @@ impl Db {
             admin_sessions: exec("DELETE FROM admin_sessions WHERE expires_at <= $1", now).await?,
             audit_log: exec(
                 "DELETE FROM audit_log WHERE at <= $1",
-                now - AUDIT_RETENTION,
+                now - limits.audit_retention,
             )
             .await?,
             token_counts: exec(
                 "DELETE FROM token_counts WHERE hour <= $1",
-                now - AUDIT_RETENTION,
+                now - limits.audit_retention,
             )
             .await?,
         };
-        if refresh.absolute_lifetime > 0 {
+        if limits.absolute_lifetime > 0 {
             s.refresh_tokens += exec(
                 "DELETE FROM refresh_tokens WHERE family_created_at <= $1",
-                now - refresh.absolute_lifetime,
+                now - limits.absolute_lifetime,
             )
             .await?;
         }
-        if refresh.valid_if_not_used_for > 0 {
+        if limits.valid_if_not_used_for > 0 {
             // Whole families only: a family is idle when its newest token is idle.
             s.refresh_tokens += exec(
                 "DELETE FROM refresh_tokens WHERE family_id IN (SELECT family_id FROM \
                  refresh_tokens GROUP BY family_id HAVING MAX(last_used_at) <= $1)",
-                now - refresh.valid_if_not_used_for,
+                now - limits.valid_if_not_used_for,
             )
             .await?;
         }

@@ -117,3 +117,248 @@ async fn revocations_and_logins_are_audited_with_their_request_id_and_no_secret(
         assert!(!text.contains(secret), "a secret in the audit log: {text}");
     }
 }
+
+async fn password_grant(app: &TestApp, user: &str, pw: &str) -> StatusCode {
+    app.post_token(
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", pw),
+            ("scope", "openid"),
+        ],
+        Some(RP),
+    )
+    .await
+    .0
+}
+
+async fn registry(app: &TestApp, user: &str, pw: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/registry/token"))
+        .query(&[
+            ("service", "registry.test"),
+            ("scope", "repository:a/b:pull"),
+        ])
+        .basic_auth(user, Some(pw))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn list_users(app: &TestApp, token: Option<&str>) -> StatusCode {
+    let mut r = reqwest::Client::new().get(app.url("/api/v1/users"));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap().status()
+}
+
+async fn create_client(app: &TestApp, token: &str, id: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/clients"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "id": id, "name": id, "redirect_uris": ["https://app.example/cb"]
+        }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The `login` events: (actor, outcome, detail).
+async fn logins(app: &TestApp) -> Vec<(String, String, Value)> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT actor, outcome, detail FROM audit_log WHERE action = 'login' ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(a, o, d)| (a, o, serde_json::from_str(&d).unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_credential_check_is_audited_and_a_name_that_names_nobody_is_never_recorded() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{EXAMPLE_POLICY}registry:\n  services:\n    - {{ name: registry.test, issuer: gantry-test }}\n"
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let dev = "dev@example.com";
+    // A password typed into the username field, twice.
+    let typed_password = "Tr0ub4dor&3-in-the-wrong-field";
+    assert_eq!(password_grant(&app, dev, "password").await, StatusCode::OK);
+    assert_eq!(
+        password_grant(&app, dev, "wrong").await,
+        StatusCode::BAD_REQUEST
+    );
+    for pw in ["x", "y"] {
+        assert_eq!(
+            password_grant(&app, typed_password, pw).await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(registry(&app, dev, "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(registry(&app, dev, "password").await, StatusCode::OK);
+    // A repeat within the cache's life is no new check: no new row.
+    assert_eq!(registry(&app, dev, "password").await, StatusCode::OK);
+
+    let events = logins(&app).await;
+    let summary: Vec<(String, String, String)> = events
+        .iter()
+        .map(|(a, o, d)| {
+            let actor = if a.starts_with("unknown-login:") {
+                "unknown-login"
+            } else {
+                a
+            };
+            let via = d["via"].as_str().unwrap_or_default();
+            (actor.to_string(), o.clone(), via.to_string())
+        })
+        .collect();
+    let row = |a: &str, o: &str, v: &str| (a.to_string(), o.to_string(), v.to_string());
+    assert_eq!(
+        summary,
+        vec![
+            row(dev, "success", "password_grant"),
+            row(dev, "failure", "password_grant"),
+            row("unknown-login", "failure", "password_grant"),
+            row("unknown-login", "failure", "password_grant"),
+            row(dev, "failure", "registry"),
+            row(dev, "success", "registry"),
+        ],
+        "{events:?}"
+    );
+    // The same unknown name twice is one digest: a spray of one name shows as one name.
+    assert_eq!(events[2].0, events[3].0);
+    assert_eq!(events[0].2["client"], "rp");
+    assert_eq!(events[0].2["address"], "127.0.0.1");
+    assert!(events[0].2["subject"].is_string(), "{:?}", events[0]);
+
+    // Nothing typed as a password, nor the name that named nobody, is anywhere in the trail.
+    let all: Vec<(String,)> = sqlx::query_as("SELECT detail || actor || target FROM audit_log")
+        .fetch_all(&app.pool().await)
+        .await
+        .unwrap();
+    let text = format!("{all:?}");
+    for secret in [typed_password, "wrong", "\"password\""] {
+        assert!(!text.contains(secret), "{secret} in the audit log: {text}");
+    }
+}
+
+#[tokio::test]
+async fn refused_admin_api_calls_are_audited() {
+    let app = crate::admin::app().await;
+    assert_eq!(list_users(&app, None).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        list_users(&app, Some("not-a-token")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A real token of a user who is no admin.
+    let (s, t) = app
+        .post_token(
+            &[
+                ("grant_type", "password"),
+                ("username", "dev@example.com"),
+                ("password", "password"),
+                ("scope", "openid"),
+            ],
+            Some(RP),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let forbidden = list_users(&app, t["access_token"].as_str()).await;
+    assert!(forbidden.is_client_error(), "{forbidden}");
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT target, outcome, detail FROM audit_log WHERE action = 'admin.api' ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (i, status) in [401, 401, forbidden.as_u16()].into_iter().enumerate() {
+        let (target, outcome, detail) = &rows[i];
+        assert_eq!(
+            (target.as_str(), outcome.as_str()),
+            ("GET /api/v1/users", "refused")
+        );
+        let d: Value = serde_json::from_str(detail).unwrap();
+        assert_eq!(d["status"], status, "{detail}");
+        assert_eq!(d["address"], "127.0.0.1");
+    }
+    assert!(!format!("{rows:?}").contains("not-a-token"));
+    // An admin's call is no refusal.
+    let admin = crate::admin::machine_token(&app).await;
+    assert_eq!(list_users(&app, Some(&admin)).await, StatusCode::OK);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = 'admin.api'")
+        .fetch_one(&app.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[tokio::test]
+async fn an_admin_change_that_cannot_be_audited_is_refused_and_a_refused_change_is_recorded() {
+    let app = crate::admin::app().await;
+    let admin = crate::admin::machine_token(&app).await;
+    // The audit log refuses writes (a full disk, a revoked grant): the change is refused too.
+    let pool = app.pool().await;
+    sqlx::query(
+        "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log \
+         BEGIN SELECT RAISE(ABORT, 'audit log is down'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        create_client(&app, &admin, "unrecorded").await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM clients WHERE id = 'unrecorded'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "the change was made without its audit event");
+    sqlx::query("DROP TRIGGER audit_down")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Recorded: the change is made, and its event ends as a success.
+    assert_eq!(
+        create_client(&app, &admin, "recorded").await,
+        StatusCode::CREATED
+    );
+    // A change refused (the id is taken) ends as a failure.
+    assert_eq!(
+        create_client(&app, &admin, "recorded").await,
+        StatusCode::CONFLICT
+    );
+    // The failure is recorded as the refused change unwinds, off the request's path.
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    for _ in 0..50 {
+        rows = sqlx::query_as(
+            "SELECT actor, target, outcome FROM audit_log WHERE action = 'client.create' ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        if rows.iter().all(|r| r.2 != "started") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let machine = "client:machine".to_string();
+    assert_eq!(
+        rows,
+        vec![
+            (machine.clone(), "recorded".into(), "success".into()),
+            (machine, "recorded".into(), "failure".into()),
+        ]
+    );
+}

@@ -8,7 +8,7 @@ use gantry::storage::device::DeviceRequest;
 use gantry::storage::keys::StoredKey;
 use gantry::storage::passwords::PasswordRow;
 use gantry::storage::refresh::RefreshToken;
-use gantry::storage::sweeper::RefreshLimits;
+use gantry::storage::sweeper::SweepLimits;
 use gantry::storage::{Db, StorageError};
 
 use crate::support::fresh_postgres_db;
@@ -529,9 +529,10 @@ async fn conformance(db: Db) {
     let swept = db
         .sweep(
             now + 5000,
-            RefreshLimits {
+            SweepLimits {
                 absolute_lifetime: 0,
                 valid_if_not_used_for: 0,
+                audit_retention: 90 * 86_400,
             },
         )
         .await
@@ -548,9 +549,10 @@ async fn conformance(db: Db) {
     let swept = db
         .sweep(
             now + 2 * 86_400,
-            RefreshLimits {
+            SweepLimits {
                 absolute_lifetime: 0,
                 valid_if_not_used_for: 0,
+                audit_retention: 90 * 86_400,
             },
         )
         .await
@@ -565,14 +567,57 @@ async fn conformance(db: Db) {
     let swept = db
         .sweep(
             now + 100,
-            RefreshLimits {
+            SweepLimits {
                 absolute_lifetime: 0,
                 valid_if_not_used_for: 50,
+                audit_retention: 90 * 86_400,
             },
         )
         .await
         .unwrap();
     assert_eq!(swept.refresh_tokens, 1);
+
+    // Audit events live as long as `audit.retention` says, not a day less or more.
+    for (actor, age_days) in [("old", 40), ("recent", 10)] {
+        db.append_audit(gantry::storage::audit::NewAuditEvent {
+            at: now - age_days * 86_400,
+            actor,
+            action: "retention.probe",
+            target: "",
+            outcome: "success",
+            detail: "{}",
+            request_id: "",
+        })
+        .await
+        .unwrap();
+    }
+    let swept = db
+        .sweep(
+            now,
+            SweepLimits {
+                absolute_lifetime: 0,
+                valid_if_not_used_for: 0,
+                audit_retention: 30 * 86_400,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(swept.audit_log, 1, "{swept:?}");
+    let kept = db
+        .list_audit(
+            &gantry::storage::audit::AuditFilter {
+                action: Some("retention.probe".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
+        ["recent"]
+    );
 
     // The sweep's lease: one replica per period, whoever asks first; the next period is open
     // again (a replica that died holding it is replaced), other jobs have their own.

@@ -547,6 +547,40 @@ policy:
         (StatusCode::BAD_REQUEST, Some("invalid_grant")),
         "{b}"
     );
+
+    // Every exchange that reached a connector is in the audit trail, and so is the registry's
+    // refusal of the tampered access token; no token is.
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT action, actor, outcome, detail FROM audit_log \
+         WHERE action = 'token.exchange' OR (action = 'login' AND detail LIKE '%registry_access_token%') \
+         ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    let summary: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|(a, _, o, _)| (a.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("token.exchange", "success"),
+            ("login", "failure"),
+            ("token.exchange", "success"),
+            ("token.exchange", "failure"),
+        ],
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].1.ends_with("@upstream.example") && rows[0].3.contains("\"subject\""),
+        "the exchanged identity is named: {rows:?}"
+    );
+    let text = format!("{rows:?}");
+    assert!(
+        !text.contains(&id_token[..40]) && !text.contains(&access[..40]),
+        "{text}"
+    );
 }
 
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";

@@ -15,7 +15,7 @@ mod transport;
 use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
 
-use crate::connector::ConnectorError;
+use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use config::LdapConfig;
 use pool::{Pool, Unavailable};
@@ -349,32 +349,36 @@ impl LdapConnector {
         Ok(names)
     }
 
-    /// Check a username and password. Unknown user, wrong password and a refused bind are all
-    /// `Ok(None)`, told apart only in the log.
+    /// Check a username and password. Wrong password and a refused bind are told apart only
+    /// in the log.
     pub async fn login(
         &self,
         username: &str,
         password: &str,
-    ) -> Result<Option<Identity>, ConnectorError> {
+    ) -> Result<PasswordCheck, ConnectorError> {
         if password.is_empty() || username.is_empty() {
-            return Ok(None);
+            return Ok(PasswordCheck::UNKNOWN);
         }
         let Some(entry) = self.find_user(username).await? else {
-            tracing::info!(connector = %self.id, username, "ldap login: no such user");
-            return Ok(None);
+            // Not the name typed: it may be a password typed into the wrong field.
+            tracing::info!(connector = %self.id, "ldap login: no such user");
+            return Ok(PasswordCheck::UNKNOWN);
         };
+        let refused = PasswordCheck::Refused { known_login: true };
         match self.pool.check_password(&entry.dn, password).await? {
             0 => {}
             49 => {
                 tracing::info!(connector = %self.id, dn = %entry.dn, "ldap login: wrong password");
-                return Ok(None);
+                return Ok(refused);
             }
             rc => {
                 tracing::warn!(connector = %self.id, dn = %entry.dn, rc, "ldap login: bind refused (locked or disabled?)");
-                return Ok(None);
+                return Ok(refused);
             }
         }
-        Ok(Some(self.identity(username, &entry).await?))
+        Ok(PasswordCheck::Accepted(
+            self.identity(username, &entry).await?,
+        ))
     }
 
     /// Find the user again with the same filter and read the groups now. A user who is gone,
@@ -428,7 +432,10 @@ mod tests {
         }))
         .unwrap();
         let c = LdapConnector::new("ldap", cfg).unwrap();
-        assert!(matches!(c.login("alice", "").await, Ok(None)));
+        assert!(matches!(
+            c.login("alice", "").await,
+            Ok(PasswordCheck::Refused { known_login: false })
+        ));
         assert_eq!(c.operations(), (0, 0));
         assert!(matches!(
             c.login("alice", "x").await,

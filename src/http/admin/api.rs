@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::{from_own_pages, session_token};
+use super::{from_own_pages, refused, session_token};
 use crate::admin::version::{Precondition, etag};
 use crate::admin::{Admin, AdminError, SessionView};
 use crate::http::AppState;
@@ -133,7 +133,7 @@ struct Problem {
     detail: String,
 }
 
-pub(super) fn problem(
+pub(crate) fn problem(
     status: StatusCode,
     title: &'static str,
     detail: impl Into<String>,
@@ -222,18 +222,32 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
                 let reads = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
                 if !session.is_empty() && !reads && !from_own_pages(&parts.headers, &s.web, session)
                 {
-                    return Err(problem(
-                        StatusCode::FORBIDDEN,
-                        "Forbidden",
-                        "a change made with the admin session cookie must come from this \
-                         Gantry's own pages (Origin, Sec-Fetch-Site: same-origin, or the page's \
-                         form token in X-CSRF-Token); automation uses a bearer token",
-                    ));
+                    const WHY: &str = "a change made with the admin session cookie must come \
+                        from this Gantry's own pages (Origin, Sec-Fetch-Site: same-origin, or the \
+                        page's form token in X-CSRF-Token); automation uses a bearer token";
+                    if let Some(too_many) = refused::audit(s, parts, "", 403, "cross-site").await {
+                        return Err(too_many);
+                    }
+                    return Err(problem(StatusCode::FORBIDDEN, "Forbidden", WHY));
                 }
                 s.provider.admin_session(session).await
             }
         };
-        r.map(ApiAdmin).map_err(api_error)
+        let e = match r {
+            Ok(admin) => return Ok(ApiAdmin(admin)),
+            Err(e) => e,
+        };
+        let refusal = match &e {
+            AdminError::NotSignedIn => Some((String::new(), 401, "not signed in")),
+            AdminError::Forbidden(who) => Some((who.clone(), 403, "not an admin")),
+            _ => None,
+        };
+        if let Some((actor, status, reason)) = refusal
+            && let Some(too_many) = refused::audit(s, parts, &actor, status, reason).await
+        {
+            return Err(too_many);
+        }
+        Err(api_error(e))
     }
 }
 

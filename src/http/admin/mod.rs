@@ -4,6 +4,7 @@ pub mod api;
 pub mod clients;
 pub mod confirm;
 pub mod connectors;
+mod refused;
 pub mod ui;
 pub mod users;
 
