@@ -61,7 +61,7 @@ async fn code(
     };
     let r = s
         .provider
-        .device_authorize(&client, f.scope.as_deref())
+        .device_authorize(&client, f.scope.as_deref(), ip)
         .await?;
     let mut resp = axum::Json(r).into_response();
     resp.headers_mut()

@@ -85,11 +85,12 @@ impl Provider {
         format!("{}/device", self.issuer.trim_end_matches('/'))
     }
 
-    /// `/device/code`.
+    /// `/device/code`; `from` is the device's address, shown to whoever confirms the request.
     pub async fn device_authorize(
         &self,
         client: &Client,
         scope: Option<&str>,
+        from: std::net::IpAddr,
     ) -> Result<DeviceAuthorization, OAuthError> {
         if !client.grant_allowed(DEVICE_GRANT, &self.grants) {
             return Err(OAuthError::new(
@@ -120,6 +121,7 @@ impl Provider {
                 last_poll_at: None,
                 created_at: now,
                 expires_at: now + self.expiry.device_requests,
+                requested_from: Some(from.to_string()),
             };
             if self.db.create_device_request(&row).await.is_ok() {
                 let shown = display_user_code(&code);
