@@ -14,8 +14,8 @@ use crate::http::error::PageError;
 use crate::http::extract::{page_form, page_query};
 use crate::http::limits::{self, Format, client_ip};
 use crate::http::views::{ApprovalPage, ChooserPage, ConnectorLink, LoginPage, describe_scope};
-use crate::http::{AppState, csrf};
-use crate::oauth::authorize::{AuthorizeParams, LoginError, Next};
+use crate::http::{AppState, csrf, device};
+use crate::oauth::authorize::{ApprovalStep, AuthorizeParams, LoginError, Next};
 use crate::ratelimit::Endpoint;
 
 pub fn router() -> Router<AppState> {
@@ -279,27 +279,26 @@ async fn approval_page(
         Err(e) => return e.into_response(),
     };
     let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    if s.provider.skip_approval {
-        return match s.provider.finish(&req_id, true, browser).await {
-            Ok(uri) => Redirect::to(&uri).into_response(),
-            Err(e) => e.into(),
-        };
-    }
-    let (_, approval) = match s.provider.approval(&req_id, browser).await {
-        Ok(a) => a,
+    let approval = match s.provider.approval(&req_id, browser).await {
+        Ok(ApprovalStep::Ask(a)) => a,
+        Ok(ApprovalStep::Done(uri)) => return Redirect::to(&uri).into_response(),
         Err(e) => return e.into(),
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);
-    let mut resp = ApprovalPage {
-        title: s.web.title.clone(),
-        action: s.web.path("/approval"),
-        csrf: csrf::token(&cookie, &req_id),
-        request_id: req_id,
-        client_name: approval.client_name,
-        username: approval.username,
-        scopes: approval.scopes.iter().map(|x| describe_scope(x)).collect(),
-    }
-    .into_response();
+    let csrf = csrf::token(&cookie, &req_id);
+    let mut resp = match approval.device {
+        Some(ref device) => device::confirm_page(&s, &req_id, csrf, &approval, device),
+        None => ApprovalPage {
+            title: s.web.title.clone(),
+            action: s.web.path("/approval"),
+            csrf,
+            request_id: req_id,
+            client_name: approval.client_name,
+            username: approval.username,
+            scopes: approval.scopes.iter().map(|x| describe_scope(x)).collect(),
+        }
+        .into_response(),
+    };
     csrf::attach(&mut resp, set);
     resp
 }

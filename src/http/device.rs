@@ -1,4 +1,5 @@
-//! RFC 8628 endpoints: `/device/code` for devices, `/device` where people type the code.
+//! RFC 8628 endpoints: `/device/code` for devices, `/device` where people type the code, and
+//! the confirmation that ends every device login (served at `/approval`, where logins land).
 
 use std::net::SocketAddr;
 
@@ -13,9 +14,12 @@ use serde::Deserialize;
 use crate::http::error::{OAuthJson, PageError};
 use crate::http::extract::{basic_auth, oauth_form, page_form, page_query};
 use crate::http::limits::{self, Format};
-use crate::http::views::{DeviceDonePage, DevicePage};
+use crate::http::views::{
+    DeviceConfirmPage, DeviceDonePage, DevicePage, ago, describe_scope, utc_time,
+};
 use crate::http::{AppState, authorize, csrf};
-use crate::oauth::device::UserCodeError;
+use crate::oauth::authorize::Approval;
+use crate::oauth::device::{DeviceConfirmation, UserCodeError};
 use crate::ratelimit::Endpoint;
 
 /// The CSRF binding of the code form, which belongs to no request yet.
@@ -61,7 +65,7 @@ async fn code(
     };
     let r = s
         .provider
-        .device_authorize(&client, f.scope.as_deref())
+        .device_authorize(&client, f.scope.as_deref(), ip)
         .await?;
     let mut resp = axum::Json(r).into_response();
     resp.headers_mut()
@@ -151,6 +155,34 @@ async fn submit(
         }
         Err(UserCodeError::Internal(cause)) => PageError::internal(cause).into_response(),
     }
+}
+
+/// The device confirmation for login request `req_id`: it posts to `/approval` like the
+/// approval page, with the same CSRF binding to the request.
+pub(crate) fn confirm_page(
+    s: &AppState,
+    req_id: &str,
+    csrf: String,
+    approval: &Approval,
+    device: &DeviceConfirmation,
+) -> Response {
+    DeviceConfirmPage {
+        title: s.web.title.clone(),
+        action: s.web.path("/approval"),
+        request_id: req_id.to_string(),
+        csrf,
+        client_name: approval.client_name.clone(),
+        username: approval.username.clone(),
+        scopes: approval.scopes.iter().map(|x| describe_scope(x)).collect(),
+        user_code: device.user_code.clone(),
+        requested_at: utc_time(device.requested_at),
+        requested_ago: ago(device.age_secs),
+        requested_from: device
+            .requested_from
+            .clone()
+            .unwrap_or_else(|| "an address that was not recorded".into()),
+    }
+    .into_response()
 }
 
 #[derive(Deserialize)]

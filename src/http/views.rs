@@ -56,6 +56,24 @@ pub struct DevicePage {
     pub error: String,
 }
 
+/// The question a device login always ends with: sign this device in as you?
+#[derive(Template, WebTemplate)]
+#[template(path = "device_confirm.html")]
+pub struct DeviceConfirmPage {
+    pub title: String,
+    pub action: String,
+    pub request_id: String,
+    pub csrf: String,
+    pub client_name: String,
+    pub username: String,
+    pub scopes: Vec<String>,
+    pub user_code: String,
+    /// When the device asked, in UTC, and how long ago.
+    pub requested_at: String,
+    pub requested_ago: String,
+    pub requested_from: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "device_done.html")]
 pub struct DeviceDonePage {
@@ -67,6 +85,31 @@ pub struct DeviceDonePage {
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage {
     pub title: String,
+}
+
+/// A time for people: UTC, to the second (`2025-03-01 09:04:05 UTC`).
+pub fn utc_time(t: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(t) {
+        Ok(d) => format!(
+            "{} {:02}:{:02}:{:02} UTC",
+            d.date(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        ),
+        Err(_) => "an unknown time".into(),
+    }
+}
+
+/// How long ago, for people: `just now`, `3 minutes ago`, `2 hours ago`.
+pub fn ago(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match secs {
+        s if s < 60 => "just now".into(),
+        s if s < 3600 => plural(s / 60, "minute"),
+        s if s < 172_800 => plural(s / 3600, "hour"),
+        s => plural(s / 86_400, "day"),
+    }
 }
 
 /// Plain-language meaning of a scope for the approval page.
@@ -82,5 +125,22 @@ pub fn describe_scope(s: &str) -> String {
             Some(peer) => format!("Act for {peer}"),
             None => other.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_utc_and_ages_in_words() {
+        assert_eq!(utc_time(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(i64::MAX), "an unknown time");
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(299), "4 minutes ago");
+        assert_eq!(ago(7200), "2 hours ago");
+        assert_eq!(ago(3 * 86_400), "3 days ago");
     }
 }

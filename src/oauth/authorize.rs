@@ -9,6 +9,7 @@ use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::oauth::audit::{Checked, CredentialCheck};
+use crate::oauth::device::DeviceConfirmation;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::scope::Scopes;
@@ -119,6 +120,16 @@ pub struct Approval {
     pub client_name: String,
     pub scopes: Vec<String>,
     pub username: String,
+    /// Set when the login signs in a device: then the page is the device confirmation.
+    pub device: Option<DeviceConfirmation>,
+}
+
+/// What follows a login: a question for the user, or (`skipApprovalScreen`, never for a
+/// device) the finished request's redirect.
+#[derive(Debug)]
+pub enum ApprovalStep {
+    Ask(Approval),
+    Done(String),
 }
 
 fn page(status: u16, message: impl Into<String>) -> AuthorizeError {
@@ -389,28 +400,33 @@ impl Provider {
         }
     }
 
-    /// What the approval page shows, for a request whose user logged in in this browser.
+    /// What follows the login of a request whose user logged in in this browser: the approval
+    /// page, or with `skipApprovalScreen` the finished request. A device's login always asks.
     pub async fn approval(
         &self,
         request_id: &str,
         browser: &str,
-    ) -> Result<(AuthRequest, Approval), AuthorizeError> {
+    ) -> Result<ApprovalStep, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
         let identity = logged_in(&req, browser)?;
+        let device = self.device_confirmation(&req).await.transpose()?;
+        if self.skip_approval && device.is_none() {
+            return self
+                .decide(&req, identity, true)
+                .await
+                .map(ApprovalStep::Done);
+        }
         let client_name = self
             .clients
             .get(&req.client_id)
             .map(|c| c.name.clone())
             .unwrap_or_default();
-        let scopes = Scopes::stored(&req.scopes).list;
-        Ok((
-            req,
-            Approval {
-                client_name,
-                scopes,
-                username: identity.username,
-            },
-        ))
+        Ok(ApprovalStep::Ask(Approval {
+            client_name,
+            scopes: Scopes::stored(&req.scopes).list,
+            username: identity.username,
+            device,
+        }))
     }
 
     /// Finish a request: a code on approval, `access_denied` otherwise. Returns the redirect.
@@ -424,7 +440,17 @@ impl Provider {
     ) -> Result<String, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
         let identity = logged_in(&req, browser)?;
-        if let Some(done) = self.finish_device(&req, &identity, approved).await {
+        self.decide(&req, identity, approved).await
+    }
+
+    /// Record the decision on a request its user logged in to.
+    async fn decide(
+        &self,
+        req: &AuthRequest,
+        identity: Identity,
+        approved: bool,
+    ) -> Result<String, AuthorizeError> {
+        if let Some(done) = self.finish_device(req, &identity, approved).await {
             return done;
         }
         if !approved {

@@ -1,7 +1,14 @@
 //! The device authorization grant (RFC 8628): a device asks for a code, the user types it on
-//! another screen, logs in and approves, and the device's polling at `/token` turns into tokens.
+//! another screen, logs in and confirms, and the device's polling at `/token` turns into tokens.
 //!
 //! User codes avoid look-alike characters and are throttled per address against guessing.
+//!
+//! Never issues a device's tokens without an explicit yes from the person who logged in, after
+//! the login, whatever `skipApprovalScreen` says: a code travels in a link
+//! (`verification_uri_complete`), and whoever logs in through someone else's link would
+//! otherwise hand that someone their tokens (RFC 8628, 5.4). The question comes after the login
+//! so that it is asked of the identity the tokens will carry, in the browser bound to that login;
+//! asked before, an attacker holding the code could answer it and pass the login on.
 
 use serde::Serialize;
 
@@ -15,10 +22,11 @@ use crate::oauth::tokens::TokenResponse;
 use crate::secret;
 use crate::storage::auth::AuthRequest;
 
-/// What each `slow_down` adds to a device's polling interval (RFC 8628, 3.5).
-const SLOW_DOWN_SECS: i64 = 5;
 use crate::storage::device::DeviceRequest;
 use crate::storage::{self, StorageError};
+
+/// What each `slow_down` adds to a device's polling interval (RFC 8628, 3.5).
+const SLOW_DOWN_SECS: i64 = 5;
 
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Consonants without look-alikes: no vowels (no words), no 0/O, 1/I/L.
@@ -35,6 +43,18 @@ pub struct DeviceAuthorization {
     pub verification_uri_complete: String,
     pub expires_in: i64,
     pub interval: i64,
+}
+
+/// What a person confirms before a device is signed in as them.
+#[derive(Debug, Clone)]
+pub struct DeviceConfirmation {
+    /// As the device shows it (`BCDF-GHJK`).
+    pub user_code: String,
+    /// When the device asked (Unix seconds) and how long ago that is.
+    pub requested_at: i64,
+    pub age_secs: i64,
+    /// The device's address; `None` for a request stored before addresses were recorded.
+    pub requested_from: Option<String>,
 }
 
 /// Why a typed user code did not start a login.
@@ -85,11 +105,12 @@ impl Provider {
         format!("{}/device", self.issuer.trim_end_matches('/'))
     }
 
-    /// `/device/code`.
+    /// `/device/code`; `from` is the device's address, shown to whoever confirms the request.
     pub async fn device_authorize(
         &self,
         client: &Client,
         scope: Option<&str>,
+        from: std::net::IpAddr,
     ) -> Result<DeviceAuthorization, OAuthError> {
         if !client.grant_allowed(DEVICE_GRANT, &self.grants) {
             return Err(OAuthError::new(
@@ -120,6 +141,7 @@ impl Provider {
                 last_poll_at: None,
                 created_at: now,
                 expires_at: now + self.expiry.device_requests,
+                requested_from: Some(from.to_string()),
             };
             if self.db.create_device_request(&row).await.is_ok() {
                 let shown = display_user_code(&code);
@@ -190,8 +212,37 @@ impl Provider {
         })
     }
 
-    /// If `req` belongs to a device request, record the user's decision there; the page to
-    /// show next. `None` for ordinary requests.
+    /// If `req` finishes a device request that still waits for a decision, what its
+    /// confirmation shows; a refusal once it expired or was decided. `None` for ordinary
+    /// requests.
+    pub(crate) async fn device_confirmation(
+        &self,
+        req: &AuthRequest,
+    ) -> Option<Result<DeviceConfirmation, AuthorizeError>> {
+        let hash = req.redirect_uri.strip_prefix(DEVICE_PREFIX)?;
+        Some(
+            self.undecided_device(hash)
+                .await
+                .map(|row| DeviceConfirmation {
+                    user_code: display_user_code(&row.user_code),
+                    requested_at: row.created_at,
+                    age_secs: self.clock.now() - row.created_at,
+                    requested_from: row.requested_from,
+                }),
+        )
+    }
+
+    /// The device request `hash` names, if it is pending and unexpired.
+    async fn undecided_device(&self, hash: &str) -> Result<DeviceRequest, AuthorizeError> {
+        match self.db.device_by_code(hash).await {
+            Ok(row) if row.status == "pending" && row.expires_at > self.clock.now() => Ok(row),
+            Ok(_) | Err(StorageError::NotFound) => Err(device_gone()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// If `req` belongs to a device request, record the user's decision there (the answer to
+    /// the device confirmation); the page to show next. `None` for ordinary requests.
     pub(crate) async fn finish_device(
         &self,
         req: &AuthRequest,
@@ -199,32 +250,42 @@ impl Provider {
         approved: bool,
     ) -> Option<Result<String, AuthorizeError>> {
         let hash = req.redirect_uri.strip_prefix(DEVICE_PREFIX)?;
+        Some(self.decide_device(req, hash, identity, approved).await)
+    }
+
+    async fn decide_device(
+        &self,
+        req: &AuthRequest,
+        hash: &str,
+        identity: &Identity,
+        approved: bool,
+    ) -> Result<String, AuthorizeError> {
+        let row = self.undecided_device(hash).await?;
         let now = self.clock.now();
-        let json = match storage::to_json(identity) {
-            Ok(j) => j,
-            Err(e) => return Some(Err(e.into())),
-        };
-        let r = async {
-            self.db.delete_auth_request(&req.id).await?;
-            self.db
-                .decide_device(hash, approved, Some(&json), now)
-                .await
+        let json = storage::to_json(identity)?;
+        self.db.delete_auth_request(&req.id).await?;
+        // Compare-and-set on the pending state: of two browsers given one code, one decides.
+        if !self
+            .db
+            .decide_device(hash, approved, Some(&json), now)
+            .await?
+        {
+            return Err(device_gone());
         }
-        .await;
-        Some(match r {
-            Ok(true) => Ok(format!(
-                "{}/done?result={}",
-                self.device_base(),
-                if approved { "approved" } else { "denied" }
-            )),
-            Ok(false) => Err(AuthorizeError::Page {
-                status: 400,
-                message:
-                    "This device code has expired or was already used. Start again on the device."
-                        .into(),
+        let outcome = if approved { "approved" } else { "denied" };
+        self.audit(
+            crate::oauth::audit::who(&identity),
+            "device",
+            &row.client_id,
+            outcome,
+            serde_json::json!({
+                "user_code": display_user_code(&row.user_code),
+                "requested_from": row.requested_from,
+                "requested_at": row.created_at,
             }),
-            Err(e) => Err(e.into()),
-        })
+        )
+        .await;
+        Ok(format!("{}/done?result={outcome}", self.device_base()))
     }
 
     /// `/token` with the device grant: pending, slow down, denied, expired, or tokens.
@@ -323,6 +384,14 @@ impl Provider {
         }
         self.audit(&actor, "device.token", &client.id, outcome, detail)
             .await;
+    }
+}
+
+fn device_gone() -> AuthorizeError {
+    AuthorizeError::Page {
+        status: 400,
+        message: "This device code has expired or was already used. Start again on the device."
+            .into(),
     }
 }
 

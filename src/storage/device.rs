@@ -19,14 +19,17 @@ pub struct DeviceRequest {
     pub last_poll_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The address the device asked from, as Gantry determined it (trusted proxies believed);
+    /// `None` for requests stored before it was recorded.
+    pub requested_from: Option<String>,
 }
 
 impl Db {
     pub async fn create_device_request(&self, r: &DeviceRequest) -> Result<()> {
         sqlx::query(
             "INSERT INTO device_requests (device_code_hash, user_code, client_id, scopes, status, \
-             identity, auth_time, interval_secs, last_poll_at, created_at, expires_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+             identity, auth_time, interval_secs, last_poll_at, created_at, expires_at, \
+             requested_from) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
         )
         .bind(&r.device_code_hash)
         .bind(&r.user_code)
@@ -39,6 +42,7 @@ impl Db {
         .bind(r.last_poll_at)
         .bind(r.created_at)
         .bind(r.expires_at)
+        .bind(&r.requested_from)
         .execute(&self.write)
         .await?;
         Ok(())

@@ -82,6 +82,10 @@ async fn a_device_logs_in_after_the_user_approves_in_a_browser() {
         page.contains(user_code),
         "the complete URI pre-fills the code"
     );
+    assert!(
+        page.contains("signs that device in to your account"),
+        "the code page says what typing the code does: {page}"
+    );
     app.enter_device_code(
         dc["verification_uri_complete"].as_str().unwrap(),
         "admin@example.com",
@@ -208,4 +212,245 @@ async fn guessing_user_codes_is_throttled() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+/// `skipApprovalScreen: true`, the setting that once let a followed link sign a device in
+/// with no question asked.
+fn skipping_approval(extra_yaml: &str, extra_clients: &str) -> Opts {
+    Opts {
+        skip_approval: true,
+        extra_yaml: extra_yaml.into(),
+        extra_clients: extra_clients.into(),
+        ..Default::default()
+    }
+}
+
+fn complete(dc: &Value) -> &str {
+    dc["verification_uri_complete"].as_str().unwrap()
+}
+
+/// How the confirmation writes a time: UTC, to the second.
+fn utc(t: i64) -> String {
+    let d = time::OffsetDateTime::from_unix_timestamp(t).unwrap();
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        d.date(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
+}
+
+#[tokio::test]
+async fn with_skip_approval_a_device_gets_no_tokens_until_the_user_confirms() {
+    let app = TestApp::start_with(skipping_approval("", "")).await;
+    let asked_at = gantry::clock::Clock::now(&app.clock);
+    let (_, dc) = device_code(&app, "native", "openid offline_access").await;
+    let code = dc["device_code"].as_str().unwrap();
+    let user_code = dc["user_code"].as_str().unwrap();
+    // A victim follows the link and logs in: the login ends at a question, not at tokens.
+    let b = app.browser();
+    let (req, r) = app
+        .device_login(&b, complete(&dc), "admin@example.com")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", location(&r));
+    let page = r.text().await.unwrap();
+    for shown in [
+        "Native CLI",
+        user_code,
+        "127.0.0.1",
+        utc(asked_at).as_str(),
+        "Deny",
+    ] {
+        assert!(page.contains(shown), "{shown} is on the page: {page}");
+    }
+    assert!(page.contains("method=\"post\""), "{page}");
+    app.clock.advance(6);
+    let (_, t) = poll(&app, "native", code).await;
+    assert_eq!(t["error"], "authorization_pending", "no tokens yet: {t}");
+
+    let r = app.confirm_device(&b, &req, &page, true).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).ends_with("/device/done?result=approved"));
+    app.clock.advance(6);
+    let (s, t) = poll(&app, "native", code).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert!(t["refresh_token"].is_string());
+}
+
+#[tokio::test]
+async fn the_confirmation_shows_the_address_gantry_trusts_and_escapes_names() {
+    // Behind a trusted proxy, the device's address is the one the proxy names.
+    let app = TestApp::start_with(Opts {
+        extra_yaml: "rateLimits:\n  trustedProxies: [\"127.0.0.0/8\"]\n".into(),
+        extra_clients: "  - id: tv\n    name: \"<b>Lobby</b> TV & co\"\n    public: true\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let dc: Value = reqwest::Client::new()
+        .post(app.url("/device/code"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .form(&[("client_id", "tv"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, r) = app
+        .device_login(&app.browser(), complete(&dc), "dev@example.com")
+        .await;
+    let page = r.text().await.unwrap();
+    assert!(page.contains("203.0.113.7"), "{page}");
+    assert!(
+        page.contains("&#60;b&#62;Lobby&#60;/b&#62; TV &#38; co") && !page.contains("<b>Lobby"),
+        "the client's name is escaped: {page}"
+    );
+
+    // Without trusted proxies, a device cannot name an address of its choosing.
+    let app = TestApp::start_with(skipping_approval("", "")).await;
+    let dc: Value = reqwest::Client::new()
+        .post(app.url("/device/code"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .form(&[("client_id", "native"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, r) = app
+        .device_login(&app.browser(), complete(&dc), "dev@example.com")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("127.0.0.1") && !page.contains("203.0.113.7"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn denying_the_device_confirmation_ends_polling_with_access_denied() {
+    let app = TestApp::start_with(skipping_approval("", "")).await;
+    let (_, dc) = device_code(&app, "native", "openid").await;
+    let b = app.browser();
+    let (req, r) = app
+        .device_login(&b, complete(&dc), "admin@example.com")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", location(&r));
+    let page = r.text().await.unwrap();
+    let r = app.confirm_device(&b, &req, &page, false).await;
+    assert!(location(&r).ends_with("/device/done?result=denied"));
+    let (s, t) = poll(&app, "native", dc["device_code"].as_str().unwrap()).await;
+    assert_eq!(
+        (s, t["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("access_denied"))
+    );
+    // The user's decision and the device's outcome are both in the audit trail.
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT action, actor, outcome FROM audit_log \
+         WHERE action IN ('device', 'device.token') ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("device".into(), "admin@example.com".into(), "denied".into()),
+            ("device.token".into(), String::new(), "denied".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_device_confirmation_without_its_csrf_token_is_refused() {
+    let app = TestApp::start_with(skipping_approval("", "")).await;
+    let (_, dc) = device_code(&app, "native", "openid").await;
+    let code = dc["device_code"].as_str().unwrap();
+    let b = app.browser();
+    let (req, r) = app
+        .device_login(&b, complete(&dc), "admin@example.com")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{:?}", location(&r));
+    let page = r.text().await.unwrap();
+    let action = app.absolute(&form_action(&page).unwrap());
+    // The code form's token is valid in this browser, but for another form.
+    let entry = b
+        .get(complete(&dc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let other_form = hidden(&entry, "csrf");
+    for csrf in [None, Some("made-up"), Some(other_form.as_str())] {
+        let mut form = vec![("req", req.as_str()), ("approval", "approve")];
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        let r = b.post(&action).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "csrf {csrf:?}");
+    }
+    // The page's token from another browser (which lacks this browser's cookie).
+    let r = app.confirm_device(&app.browser(), &req, &page, true).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (_, t) = poll(&app, "native", code).await;
+    assert_eq!(t["error"], "authorization_pending", "{t}");
+
+    let r = app.confirm_device(&b, &req, &page, true).await;
+    assert!(location(&r).ends_with("result=approved"));
+}
+
+#[tokio::test]
+async fn a_device_confirmation_for_an_expired_or_used_code_is_refused() {
+    let app = TestApp::start_with(skipping_approval("", "")).await;
+    // Two browsers were given the same code; the first approves it.
+    let (_, dc) = device_code(&app, "native", "openid email").await;
+    let code = dc["device_code"].as_str().unwrap();
+    let (first, second) = (app.browser(), app.browser());
+    let (req1, r1) = app
+        .device_login(&first, complete(&dc), "admin@example.com")
+        .await;
+    let (req2, r2) = app
+        .device_login(&second, complete(&dc), "dev@example.com")
+        .await;
+    assert_eq!((r1.status(), r2.status()), (StatusCode::OK, StatusCode::OK));
+    let (page1, page2) = (r1.text().await.unwrap(), r2.text().await.unwrap());
+    let r = app.confirm_device(&first, &req1, &page1, true).await;
+    assert!(location(&r).ends_with("result=approved"));
+    let again = app.absolute(&format!("{}?req={req2}", form_action(&page2).unwrap()));
+    let r = second.get(&again).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("already used"));
+    let r = app.confirm_device(&second, &req2, &page2, true).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    app.clock.advance(6);
+    let (s, t) = poll(&app, "native", code).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        jwt_claims(t["id_token"].as_str().unwrap())["email"],
+        "admin@example.com",
+        "the tokens are the first approver's"
+    );
+
+    // A code that expires while its confirmation is open.
+    let (_, dc) = device_code(&app, "native", "openid").await;
+    let b = app.browser();
+    let (req, r) = app
+        .device_login(&b, complete(&dc), "admin@example.com")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    app.clock.advance(301);
+    let open = app.absolute(&format!("{}?req={req}", form_action(&page).unwrap()));
+    let r = b.get(&open).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("expired"));
+    let r = app.confirm_device(&b, &req, &page, true).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (_, t) = poll(&app, "native", dc["device_code"].as_str().unwrap()).await;
+    assert_eq!(t["error"], "expired_token");
 }

@@ -489,6 +489,7 @@ async fn conformance(db: Db) {
         last_poll_at: None,
         created_at: now,
         expires_at: now + 300,
+        requested_from: Some("2001:db8::7".into()),
     };
     db.create_device_request(&dev).await.unwrap();
     assert!(
@@ -500,12 +501,13 @@ async fn conformance(db: Db) {
         .is_err(),
         "user codes are unique"
     );
+    let found = db
+        .pending_device_by_user_code("BCDFGHJK", now)
+        .await
+        .unwrap();
     assert_eq!(
-        db.pending_device_by_user_code("BCDFGHJK", now)
-            .await
-            .unwrap()
-            .client_id,
-        "native"
+        (found.client_id.as_str(), found.requested_from.as_deref()),
+        ("native", Some("2001:db8::7"))
     );
     assert_eq!(db.poll_device("dh", now).await.unwrap(), None);
     assert_eq!(db.poll_device("dh", now + 1).await.unwrap(), Some(now));

@@ -409,9 +409,42 @@ staticPasswords:
         self.tokens_for(scope, "admin@example.com").await
     }
 
-    /// Type a device code in a browser, log in as `user` and decide; the final page's URL.
+    /// Type a device code in a browser, log in as `user`, answer the device confirmation
+    /// (approve or deny); the final page's URL.
     pub async fn enter_device_code(&self, uri_complete: &str, user: &str, approve: bool) -> String {
         let b = self.browser();
+        let (req, r) = self.device_login(&b, uri_complete, user).await;
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "a device login always ends at its confirmation"
+        );
+        let page = r.text().await.unwrap();
+        assert!(page.contains("Sign in a device?"), "{page}");
+        let r = self.confirm_device(&b, &req, &page, approve).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let done = self.absolute(location(&r));
+        let page = b.get(&done).send().await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains(if approve {
+                "Your device is logged in"
+            } else {
+                "Access denied"
+            }),
+            "{page}"
+        );
+        done
+    }
+
+    /// In `browser`, open `uri_complete` (the code pre-filled), send the code and log in as
+    /// `user`: the login request's id, and the answer of the page the login leads to (the
+    /// device confirmation).
+    pub async fn device_login(
+        &self,
+        b: &reqwest::Client,
+        uri_complete: &str,
+        user: &str,
+    ) -> (String, reqwest::Response) {
         let page = b
             .get(uri_complete)
             .send()
@@ -445,36 +478,29 @@ staticPasswords:
             .send()
             .await
             .unwrap();
-        let approval = b
-            .get(format!("{}{}", self.base, location(&r)))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let decision = if approve { "approve" } else { "deny" };
-        let r = b
-            .post(self.url("/approval"))
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "the login succeeds");
+        let next = b.get(self.absolute(location(&r))).send().await.unwrap();
+        (req, next)
+    }
+
+    /// Answer the device confirmation `page` of request `req` in `browser`, as its form does.
+    pub async fn confirm_device(
+        &self,
+        b: &reqwest::Client,
+        req: &str,
+        page: &str,
+        approve: bool,
+    ) -> reqwest::Response {
+        let action = form_action(page).expect("the confirmation is a form");
+        b.post(self.absolute(&action))
             .form(&[
-                ("req", req.as_str()),
-                ("csrf", &hidden(&approval, "csrf")),
-                ("approval", decision),
+                ("req", req),
+                ("csrf", hidden(page, "csrf").as_str()),
+                ("approval", if approve { "approve" } else { "deny" }),
             ])
             .send()
             .await
-            .unwrap();
-        let done = self.absolute(location(&r));
-        let page = b.get(&done).send().await.unwrap().text().await.unwrap();
-        assert!(
-            page.contains(if approve {
-                "Your device is logged in"
-            } else {
-                "Access denied"
-            }),
-            "{page}"
-        );
-        done
+            .unwrap()
     }
 
     pub fn absolute(&self, loc: &str) -> String {
