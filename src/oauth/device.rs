@@ -274,7 +274,7 @@ impl Provider {
         }
         let outcome = if approved { "approved" } else { "denied" };
         self.audit(
-            crate::oauth::audit::who(&identity),
+            crate::oauth::audit::who(identity),
             "device",
             &row.client_id,
             outcome,
