@@ -23,6 +23,8 @@ pub(crate) struct Change {
     actor: String,
     action: String,
     target: String,
+    /// Kept: a failure is recorded from a task of its own, outside the request.
+    request_id: String,
     done: bool,
 }
 
@@ -58,6 +60,7 @@ impl Provider {
             actor,
             action: action.into(),
             target: target.into(),
+            request_id,
             done: false,
         })
     }
@@ -66,16 +69,14 @@ impl Provider {
 impl Change {
     pub async fn succeeded(mut self, detail: serde_json::Value) {
         self.done = true;
-        finish(
-            &self.db,
-            self.id,
-            &self.actor,
-            &self.action,
-            &self.target,
-            "success",
-            detail,
-        )
-        .await;
+        let e = Ended {
+            id: self.id,
+            actor: &self.actor,
+            action: &self.action,
+            target: &self.target,
+            request_id: &self.request_id,
+        };
+        finish(&self.db, e, "success", detail).await;
     }
 }
 
@@ -88,36 +89,38 @@ impl Drop for Change {
             return;
         };
         let (db, id) = (self.db.clone(), self.id);
-        let (actor, action, target) = (
+        let (actor, action, target, request_id) = (
             std::mem::take(&mut self.actor),
             std::mem::take(&mut self.action),
             std::mem::take(&mut self.target),
+            std::mem::take(&mut self.request_id),
         );
         rt.spawn(async move {
-            finish(&db, id, &actor, &action, &target, "failure", json!({})).await;
+            let e = Ended {
+                id,
+                actor: &actor,
+                action: &action,
+                target: &target,
+                request_id: &request_id,
+            };
+            finish(&db, e, "failure", json!({})).await;
         });
     }
 }
 
-async fn finish(
-    db: &Db,
+/// The event a change started.
+struct Ended<'a> {
     id: i64,
-    actor: &str,
-    action: &str,
-    target: &str,
-    outcome: &str,
-    detail: serde_json::Value,
-) {
+    actor: &'a str,
+    action: &'a str,
+    target: &'a str,
+    request_id: &'a str,
+}
+
+async fn finish(db: &Db, e: Ended<'_>, outcome: &str, detail: serde_json::Value) {
     let detail = detail.to_string();
-    log_event(
-        actor,
-        action,
-        target,
-        outcome,
-        &detail,
-        &crate::request_scope::current(),
-    );
-    if let Err(e) = db.finish_audit(id, outcome, &detail).await {
-        tracing::error!(error = %e, action, id, "audit log: the change's outcome was not recorded");
+    log_event(e.actor, e.action, e.target, outcome, &detail, e.request_id);
+    if let Err(err) = db.finish_audit(e.id, outcome, &detail).await {
+        tracing::error!(error = %err, action = e.action, id = e.id, "audit log: the change's outcome was not recorded");
     }
 }
