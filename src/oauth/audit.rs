@@ -22,7 +22,8 @@ pub enum Checked<'a> {
     Refused {
         known_login: bool,
     },
-    /// Refused before any check: too many failures from this address or for this name.
+    /// Refused before any check: too many failures from this address. Logged, not stored: a
+    /// locked guesser who keeps trying would otherwise write a row per try.
     Throttled,
     /// The connector could not answer (directory down).
     Unavailable,
@@ -123,6 +124,18 @@ impl Provider {
         detail["address"] = json!(c.address);
         if let Some(client) = c.client {
             detail["client"] = json!(client);
+        }
+        if matches!(c.checked, Checked::Throttled) {
+            let request_id = crate::request_scope::current();
+            log_event(
+                &actor,
+                "login",
+                c.connector,
+                outcome,
+                &detail.to_string(),
+                &request_id,
+            );
+            return;
         }
         self.audit(&actor, "login", c.connector, outcome, detail)
             .await;
