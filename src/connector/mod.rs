@@ -5,12 +5,14 @@
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
+pub mod egress;
 pub mod gate;
 pub mod ldap;
 pub mod local;
 pub mod oauth;
 pub mod oidc;
 pub mod plain_http;
+pub mod probe;
 pub mod saml;
 pub mod set;
 pub mod upstream;
@@ -294,14 +296,22 @@ impl Connector {
         }
     }
 
-    /// The admin's "test": reach the identity source and say what was found.
-    pub async fn probe(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
-        self.gate.run(self.probe_ungated(now)).await
+    /// The admin's Test: reach the identity source and say, in [`probe`]'s fixed words, what
+    /// was found.
+    pub async fn probe(&self, now: i64) -> probe::Probe {
+        match self
+            .gate
+            .run(async { Ok(self.probe_ungated(now).await) })
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => probe::Probe::failed(probe::Outcome::Unreachable, e),
+        }
     }
 
-    async fn probe_ungated(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
+    async fn probe_ungated(&self, now: i64) -> probe::Probe {
         match &self.kind {
-            Kind::Local(l) => Ok(vec![format!(
+            Kind::Local(l) => probe::Probe::passed(vec![format!(
                 "{} user(s) in the config file; password database {}",
                 l.static_users().len(),
                 if l.uses_db() { "on" } else { "off" }
