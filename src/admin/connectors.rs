@@ -249,6 +249,7 @@ impl Provider {
                 max_in_flight: None,
             },
             &self.sealer,
+            &self.deny_networks,
         )
     }
 
@@ -326,6 +327,7 @@ impl Provider {
                 max_in_flight: None,
             },
             &self.sealer,
+            &self.deny_networks,
         )
         .map_err(AdminError::BadRequest)?;
         let now = self.clock.now();

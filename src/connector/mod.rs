@@ -121,15 +121,17 @@ impl Connector {
     }
 
     /// A connector from a `connectors` entry of the config.
-    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens).
+    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens);
+    /// `deny` is where none of its connections may go.
     pub fn from_config(
         c: &crate::config::ConnectorConfig,
         sealer: &crate::seal::Sealer,
+        deny: &egress::DenyList,
     ) -> Result<Connector, String> {
         let kind = match c.kind.as_str() {
             "ldap" => {
                 let cfg = ldap::config::LdapConfig::from_value(&c.config)?;
-                Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg)?))
+                Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg, deny)?))
             }
             "oidc" => {
                 let cfg = oidc::config::OidcConfig::from_value(&c.config)?;
@@ -137,6 +139,7 @@ impl Connector {
                     &c.id,
                     cfg,
                     sealer.clone(),
+                    deny,
                 )?))
             }
             "oauth" => {
@@ -145,11 +148,12 @@ impl Connector {
                     &c.id,
                     cfg,
                     sealer.clone(),
+                    deny,
                 )?))
             }
             "saml" => {
                 let cfg = saml::config::SamlConfig::from_value(&c.config)?;
-                Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg)?))
+                Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
             other => return Err(format!("connector type `{other}` is not supported yet")),
         };

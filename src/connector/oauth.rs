@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::connector::claims::{self, Claims};
+use crate::connector::egress::DenyList;
 use crate::connector::probe::{self, Outcome, Probe};
 use crate::connector::upstream::{self, Http, TokenEndpoint, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
@@ -102,8 +103,13 @@ struct Data {
 }
 
 impl OAuthConnector {
-    pub fn new(id: &str, cfg: OAuthConfig, sealer: Sealer) -> Result<OAuthConnector, String> {
-        let http = upstream::client(&cfg.root_cas, cfg.timeout()?)?;
+    pub fn new(
+        id: &str,
+        cfg: OAuthConfig,
+        sealer: Sealer,
+        deny: &DenyList,
+    ) -> Result<OAuthConnector, String> {
+        let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
         let token = TokenEndpoint {
             url: cfg.token_url.clone(),
             client_id: cfg.client_id.clone(),

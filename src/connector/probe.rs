@@ -19,6 +19,8 @@ pub enum Outcome {
     /// Nothing answered as this connector expects (refused, timed out, unknown name, an HTTP
     /// error, another protocol): deliberately one answer for all of them.
     Unreachable,
+    /// The address is in `connectorNetwork.denyNetworks`: nothing was sent.
+    DeniedNetwork,
     /// A TLS server answered, and its certificate or terms were refused.
     TlsFailed,
     /// OIDC: discovery answered, but not as the provider of this issuer Gantry can use.
@@ -43,6 +45,9 @@ impl Outcome {
             Outcome::Unreachable => {
                 "not reachable, or it did not answer as this connector expects (the server \
                  log has the cause)"
+            }
+            Outcome::DeniedNetwork => {
+                "not reachable (denied network): its address is in connectorNetwork.denyNetworks"
             }
             Outcome::TlsFailed => {
                 "TLS failed: the server's certificate is not trusted (rootCAs) or its TLS \
@@ -71,6 +76,7 @@ impl Outcome {
 impl From<Reach> for Outcome {
     fn from(r: Reach) -> Self {
         match r {
+            Reach::Denied => Outcome::DeniedNetwork,
             Reach::Tls => Outcome::TlsFailed,
             Reach::NoAnswer => Outcome::Unreachable,
         }
@@ -133,6 +139,7 @@ mod tests {
     fn every_failure_says_something_fixed() {
         for o in [
             Outcome::Unreachable,
+            Outcome::DeniedNetwork,
             Outcome::TlsFailed,
             Outcome::NotOpenidProvider,
             Outcome::KeysUnreadable,
@@ -145,9 +152,13 @@ mod tests {
             assert!(!Probe::failed(o, "cause").ok());
         }
         assert_eq!(
-            serde_json::to_value(Outcome::TlsFailed).unwrap(),
-            "tls_failed"
+            serde_json::to_value(Outcome::DeniedNetwork).unwrap(),
+            "denied_network"
         );
-        assert_eq!(Outcome::from(Reach::NoAnswer), Outcome::Unreachable);
+        assert!(
+            Outcome::from(Reach::Denied)
+                .says()
+                .contains("denied network")
+        );
     }
 }

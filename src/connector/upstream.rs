@@ -1,12 +1,13 @@
 //! Talking to upstream OAuth2/OIDC providers: the HTTP client, the token endpoint, userinfo.
 //! Shared by the `oidc` and `oauth` connectors; the `saml` connector reads its metadata with
-//! the same client and the same bounded reader.
+//! the same client and the same bounded reader. Every request goes through [`Http::send`],
+//! which keeps it out of `connectorNetwork.denyNetworks` (see `egress`).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::egress::{self, Reach};
+use super::egress::{self, DenyList, Reach};
 use crate::secret;
 
 /// Largest upstream answer read (discovery, JWKS, tokens, userinfo, SAML metadata): a hostile
@@ -39,11 +40,14 @@ impl UpstreamError {
     }
 }
 
-/// The HTTP client of one upstream; its requests go out through [`Http::send`], whose errors
-/// say how far they got.
+/// The HTTP client of one upstream. Its requests go out only through [`Http::send`], which
+/// refuses an address in a denied network; names are checked by the client's resolver on
+/// every connection, so a redirect or a rebinding cannot get around it either (the client
+/// follows no redirects anyway).
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
+    deny: DenyList,
 }
 
 impl Http {
@@ -55,7 +59,8 @@ impl Http {
         self.client.post(url)
     }
 
-    /// Send `req`.
+    /// Send `req`, unless its URL names an address in a denied network (an address literal
+    /// never reaches the resolver).
     pub async fn send(
         &self,
         req: reqwest::RequestBuilder,
@@ -65,6 +70,12 @@ impl Http {
             detail: e.to_string(),
         })?;
         let url = req.url().to_string();
+        if let Err(d) = self.deny.check_url(req.url()) {
+            return Err(UpstreamError::Unreachable {
+                reach: Reach::Denied,
+                detail: format!("{url}: {d}"),
+            });
+        }
         self.client
             .execute(req)
             .await
@@ -73,13 +84,20 @@ impl Http {
 }
 
 /// An HTTP client for one upstream: its own CAs on top of the system's, a timeout for every
-/// call, and no redirects (a token endpoint that redirects is misconfigured or hostile).
-pub fn client(root_cas: &[String], timeout: Duration) -> Result<Http, String> {
+/// call, no redirects (a token endpoint that redirects is misconfigured or hostile), and no
+/// connection into `deny`.
+pub fn client(root_cas: &[String], timeout: Duration, deny: &DenyList) -> Result<Http, String> {
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(egress::Resolver(deny.clone())))
         .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")));
+    if !deny.is_empty() {
+        // Through a proxy from the environment (HTTPS_PROXY), the proxy would resolve the name
+        // and connect where it likes: with a deny list, Gantry connects itself.
+        b = b.no_proxy();
+    }
     for ca in root_cas {
         let pem = read_ca(ca)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -93,6 +111,7 @@ pub fn client(root_cas: &[String], timeout: Duration) -> Result<Http, String> {
     }
     Ok(Http {
         client: b.build().map_err(|e| e.to_string())?,
+        deny: deny.clone(),
     })
 }
 

@@ -1,5 +1,6 @@
-//! The admin's connector Test: it reaches any address an admin types, so what it says must not
-//! map the networks Gantry sees.
+//! The admin's connector Test and `connectorNetwork.denyNetworks`: Test reaches any address an
+//! admin types, so what it says must not map the networks Gantry sees, and the deny list must
+//! hold for every call a connector makes, checked on the address actually connected to.
 
 use std::time::Duration;
 
@@ -140,6 +141,108 @@ async fn a_test_reads_the_same_for_a_closed_port_and_for_a_service_that_answers_
     assert!(!shown("oauth-talking").await.contains(MARKER));
 }
 
+fn deny_loopback() -> &'static str {
+    "connectorNetwork:\n  denyNetworks: [127.0.0.0/8, \"::1/128\"]\n"
+}
+
+/// The real provider and directory as connectors `sso` and `ldap`, the directory also the
+/// password connector.
+fn real_peers(deny: bool) -> Opts {
+    let slapd = crate::ldap::Slapd::shared();
+    Opts {
+        password_connector: "ldap",
+        extra_yaml: format!(
+            "{POLICY}{}{}\n  - type: oidc\n    id: sso\n    name: SSO\n    config:\n      issuer: {}\n      \
+             clientID: gantry\n      redirectURI: @ISSUER@/callback\n",
+            if deny { deny_loopback() } else { "" },
+            slapd.connector_yaml(&format!(
+                "      host: 127.0.0.1:{}\n      insecureNoSSL: true",
+                slapd.port
+            )),
+            crate::upstream::upstream()
+        ),
+        ..Opts::default()
+    }
+}
+
+#[tokio::test]
+async fn deny_networks_stops_every_connector_call_into_the_range_and_nothing_else() {
+    for deny in [false, true] {
+        let app = TestApp::start_with(real_peers(deny)).await;
+        let token = machine_token(&app).await;
+        let sso = test_connector(&app, &token, "sso").await;
+        let ldap = test_connector(&app, &token, "ldap").await;
+        // A directory login (the password grant through the LDAP connector).
+        let (login, t) = app
+            .post_token(
+                &[
+                    ("grant_type", "password"),
+                    ("username", "bob"),
+                    ("password", "bob123"),
+                    ("scope", "openid"),
+                ],
+                Some(RP),
+            )
+            .await;
+        // A login through the provider: discovery first.
+        let b = app.browser();
+        let r = b
+            .get(rp_auth_url(&app, "sso", "openid", &[]))
+            .send()
+            .await
+            .unwrap();
+        let to_provider = b
+            .get(app.absolute(location(&r)))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let cause = app
+            .provider
+            .connector("sso")
+            .unwrap()
+            .probe(0)
+            .await
+            .detail
+            .unwrap_or_default();
+        if !deny {
+            assert_eq!(sso["ok"], true, "{sso}");
+            assert_eq!(
+                sso["facts"][1],
+                format!("OpenID provider, issuer {}", crate::upstream::upstream()),
+                "the one thing of the document shown is its issuer: {sso}"
+            );
+            assert_eq!(ldap["ok"], true, "{ldap}");
+            assert_eq!(login, StatusCode::OK, "{t}");
+            assert_eq!(to_provider, StatusCode::SEE_OTHER);
+            continue;
+        }
+        for r in [&sso, &ldap] {
+            assert_eq!(r["ok"], false, "{r}");
+            assert_eq!(r["outcome"], "denied_network", "{r}");
+            assert!(
+                r["error"].as_str().unwrap().contains("denied network"),
+                "{r}"
+            );
+        }
+        assert_ne!(login, StatusCode::OK, "{t}");
+        assert_eq!(to_provider, StatusCode::SERVICE_UNAVAILABLE);
+        // The log's cause names the address and the rule.
+        assert!(
+            cause.contains("127.0.0.1") && cause.contains("denied network"),
+            "{cause}"
+        );
+        // Gantry's own endpoints on loopback are not connector calls: they go on.
+        let (s, _) = app
+            .post_token(
+                &[("grant_type", "client_credentials")],
+                Some(("machine", "machine-secret")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+}
+
 /// A genuine (if keyless) OpenID provider on loopback, issuer as the request names its host,
 /// so that it answers as itself under any name or address it is reached by.
 fn provider_router(scheme: &'static str) -> axum::Router {
@@ -168,6 +271,10 @@ fn provider_router(scheme: &'static str) -> axum::Router {
             "/jwks",
             axum::routing::get(|| async { axum::Json(serde_json::json!({"keys": []})) }),
         )
+}
+
+async fn provider_for_any_host() -> u16 {
+    serve_router(provider_router("http")).await
 }
 
 /// The same over TLS, with a certificate for 127.0.0.1 of its own: (port, CA file).
@@ -254,6 +361,54 @@ async fn a_test_says_whether_tls_is_trusted_and_names_a_provider_that_proved_its
         r["facts"][0], "reached over ldaps, certificate trusted",
         "{r}"
     );
+}
+
+#[tokio::test]
+async fn an_address_and_a_name_resolving_into_a_denied_network_are_both_refused() {
+    let port = provider_for_any_host().await;
+    let slapd = crate::ldap::Slapd::shared();
+    let oidc = |id: &str, host: &str| {
+        format!(
+            "  - type: oidc\n    id: {id}\n    name: {id}\n    config:\n      issuer: http://{host}:{port}\n      \
+             clientID: g\n      redirectURI: @ISSUER@/callback\n      insecureAllowHTTP: true\n"
+        )
+    };
+    let connectors = format!(
+        "connectors:\n{}{}{}{}\x20 - type: ldap\n    id: ldap-by-name\n    name: LDAP\n    config:\n      \
+         host: localhost:{}\n      insecureNoSSL: true\n      bindDN: cn=readonly,dc=example,dc=org\n      \
+         bindPW: $GANTRY_TEST_LDAP_BINDPW\n      userSearch: {{ baseDN: \"dc=example,dc=org\", username: uid }}\n",
+        oidc("literal", "127.0.0.1"),
+        oidc("by-name", "localhost"),
+        // An IPv4 address written as IPv6, and the address that means this machine.
+        oidc("mapped", "[::ffff:7f00:1]"),
+        oidc("unspecified", "0.0.0.0"),
+        slapd.port
+    );
+    for deny in [false, true] {
+        let app = TestApp::start_with(Opts {
+            extra_yaml: format!(
+                "{POLICY}{}{connectors}",
+                if deny { deny_loopback() } else { "" }
+            ),
+            ..Opts::default()
+        })
+        .await;
+        let token = machine_token(&app).await;
+        for id in [
+            "literal",
+            "by-name",
+            "mapped",
+            "unspecified",
+            "ldap-by-name",
+        ] {
+            let r = test_connector(&app, &token, id).await;
+            if deny {
+                assert_eq!(r["outcome"], "denied_network", "{id}: {r}");
+            } else {
+                assert_eq!(r["ok"], true, "{id} is reachable without the rule: {r}");
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
 
 use crate::connector::ConnectorError;
+use crate::connector::egress::DenyList;
 use crate::connector::probe::{Outcome, Probe};
 use crate::identity::Identity;
 use config::LdapConfig;
@@ -126,8 +127,8 @@ fn search<'a>(
 }
 
 impl LdapConnector {
-    pub fn new(id: &str, cfg: LdapConfig) -> Result<LdapConnector, String> {
-        let pool = Pool::new(&cfg)?;
+    pub fn new(id: &str, cfg: LdapConfig, deny: &DenyList) -> Result<LdapConnector, String> {
+        let pool = Pool::new(&cfg, deny)?;
         Ok(LdapConnector {
             id: id.to_string(),
             cfg,
@@ -468,7 +469,7 @@ mod tests {
             "userSearch": {"baseDN": "dc=x", "username": "uid"}
         }))
         .unwrap();
-        let c = LdapConnector::new("ldap", cfg).unwrap();
+        let c = LdapConnector::new("ldap", cfg, &DenyList::default()).unwrap();
         assert!(matches!(c.login("alice", "").await, Ok(None)));
         assert_eq!(c.operations(), (0, 0));
         assert!(matches!(

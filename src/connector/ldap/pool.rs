@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use super::config::LdapConfig;
 use super::relay::Fault;
 use super::transport::{Target, Transport};
-use crate::connector::egress::Reach;
+use crate::connector::egress::{DenyList, Reach};
 
 const MAX_IDLE: usize = 8;
 
@@ -88,10 +88,10 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub fn new(c: &LdapConfig) -> Result<Pool, String> {
+    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Pool, String> {
         let connect_timeout = dur(&c.connect_timeout, 5);
         let op_timeout = dur(&c.timeout, 10);
-        let transport = Transport::new(c)?;
+        let transport = Transport::new(c, deny)?;
         let targets = c
             .hosts()
             .iter()

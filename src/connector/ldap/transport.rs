@@ -2,8 +2,9 @@
 //! with rustls, then the relay that checks every message before ldap3 reads it. ldap3 itself
 //! only ever sees the relay's socket, so TLS is done here rather than by ldap3.
 //!
-//! Never sends anything but the StartTLS request before TLS is up when StartTLS is on, and
-//! never goes on in the clear when the server refuses it.
+//! Never sends anything but the StartTLS request before TLS is up when StartTLS is on, never
+//! goes on in the clear when the server refuses it, and never connects to an address in
+//! `connectorNetwork.denyNetworks`.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use tokio_rustls::TlsConnector;
 use super::config::LdapConfig;
 use super::frame;
 use super::relay::{self, Fault};
-use crate::connector::egress::{self, Reach};
+use crate::connector::egress::{self, DenyList, Reach, Unresolved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -34,6 +35,7 @@ pub enum Security {
 pub struct Transport {
     pub security: Security,
     tls: Option<TlsConnector>,
+    deny: DenyList,
 }
 
 /// Why a connection failed: the detail for the operator, and how far it got.
@@ -102,7 +104,7 @@ impl Target {
 }
 
 impl Transport {
-    pub fn new(c: &LdapConfig) -> Result<Transport, String> {
+    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Transport, String> {
         let security = if c.insecure_no_ssl {
             Security::Plain
         } else if c.start_tls {
@@ -114,7 +116,11 @@ impl Transport {
             Security::Plain => None,
             _ => Some(TlsConnector::from(tls_config(c)?)),
         };
-        Ok(Transport { security, tls })
+        Ok(Transport {
+            security,
+            tls,
+            deny: deny.clone(),
+        })
     }
 
     pub fn default_port(&self) -> u16 {
@@ -135,7 +141,18 @@ impl Transport {
                 detail: format!("{} is not a name TLS can check: {e}", t.host),
             })?),
         };
-        let tcp = TcpStream::connect((t.host.as_str(), t.port))
+        let addrs = self
+            .deny
+            .resolve(&t.host, t.port)
+            .await
+            .map_err(|e| match e {
+                Unresolved::Denied(d) => Failure {
+                    reach: Reach::Denied,
+                    detail: format!("connect: {d}"),
+                },
+                e => no_answer(format!("connect: {e}")),
+            })?;
+        let tcp = TcpStream::connect(&addrs[..])
             .await
             .map_err(|e| no_answer(format!("connect: {e}")))?;
         let _ = tcp.set_nodelay(true);

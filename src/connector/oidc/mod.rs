@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use crate::connector::claims::{self, Claims};
+use crate::connector::egress::{DenyList, Reach};
 use crate::connector::plain_http;
 use crate::connector::probe::{self, Outcome, Probe};
 use crate::connector::upstream::{self, Http, TokenEndpoint, UpstreamError};
@@ -85,8 +86,13 @@ impl From<UpstreamError> for ConnectorError {
 }
 
 impl OidcConnector {
-    pub fn new(id: &str, cfg: OidcConfig, sealer: Sealer) -> Result<OidcConnector, String> {
-        let http = upstream::client(&cfg.root_cas, cfg.timeout()?)?;
+    pub fn new(
+        id: &str,
+        cfg: OidcConfig,
+        sealer: Sealer,
+        deny: &DenyList,
+    ) -> Result<OidcConnector, String> {
+        let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
         Ok(OidcConnector {
             id: id.to_string(),
             cfg,
@@ -233,7 +239,11 @@ impl OidcConnector {
         let keys = match p.jwks.refetch(&self.http).await {
             Ok(n) => n,
             Err(e) => {
-                return Probe::failed(Outcome::KeysUnreadable, e).after(facts);
+                let outcome = match e.reach() {
+                    Reach::Denied => Outcome::DeniedNetwork,
+                    _ => Outcome::KeysUnreadable,
+                };
+                return Probe::failed(outcome, e).after(facts);
             }
         };
         facts.push(format!("{keys} signing key(s) in its JWKS"));
@@ -650,6 +660,7 @@ mod tests {
             "sso",
             OidcConfig::from_value(&cfg).unwrap(),
             Sealer::ephemeral(),
+            &DenyList::default(),
         )
         .unwrap()
     }

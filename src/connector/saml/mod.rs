@@ -16,6 +16,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
+use crate::connector::egress::DenyList;
 use crate::connector::probe::{self, Outcome, Probe};
 use crate::connector::upstream::{self, Http, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
@@ -58,7 +59,7 @@ struct Data {
 }
 
 impl SamlConnector {
-    pub fn new(id: &str, cfg: SamlConfig) -> Result<SamlConnector, String> {
+    pub fn new(id: &str, cfg: SamlConfig, deny: &DenyList) -> Result<SamlConnector, String> {
         let mut configured_keys = Vec::new();
         if let Some(path) = &cfg.ca {
             let pem = std::fs::read(path).map_err(|e| format!("config.ca `{path}`: {e}"))?;
@@ -71,7 +72,7 @@ impl SamlConnector {
             configured_keys
                 .extend(IdpKey::from_pem(&pem).map_err(|e| format!("config.caData: {e}"))?);
         }
-        let http = upstream::client(&[], std::time::Duration::from_secs(10))?;
+        let http = upstream::client(&[], std::time::Duration::from_secs(10), deny)?;
         let c = SamlConnector {
             id: id.to_string(),
             cfg,

@@ -792,7 +792,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
                     "issued": {"type": "integer"}, "refused": {"type": "integer"}}},
                 "ProbeResult": {"type": "object", "required": ["ok", "outcome", "facts"], "properties": {
                     "ok": {"type": "boolean"},
-                    "outcome": {"type": "string", "enum": ["ok", "unreachable", "tls_failed",
+                    "outcome": {"type": "string", "enum": ["ok", "unreachable", "denied_network", "tls_failed",
                         "not_openid_provider", "keys_unreadable", "client_refused", "bind_failed",
                         "base_not_found", "search_failed"],
                         "description": "One of a fixed set: refused, timed out and any unexpected answer are all `unreachable`; the cause is in the server log"},
