@@ -80,10 +80,13 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     let sealer = crate::seal::Sealer::for_deployment(&cfg.encryption.keys, &db)
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
+    let deny_networks = cfg.deny_networks()?;
     for c in &cfg.connectors {
-        connectors.push(Connector::from_config(c, &sealer).map_err(|e| {
-            crate::config::ConfigError::Invalid(format!("connector `{}`: {e}", c.id))
-        })?);
+        connectors.push(
+            Connector::from_config(c, &sealer, &deny_networks).map_err(|e| {
+                crate::config::ConfigError::Invalid(format!("connector `{}`: {e}", c.id))
+            })?,
+        );
     }
     for r in &cfg.response_types_ignored() {
         tracing::warn!(response_type = %r, "oauth2.responseTypes: only `code` is served; ignoring");
@@ -109,6 +112,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
                 .chain([crate::admin::admin_client(&cfg.issuer)]),
         ),
         connectors: Connectors::new(connectors),
+        deny_networks,
         sealer,
         clock,
         expiry,

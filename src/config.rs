@@ -70,6 +70,9 @@ pub struct Config {
     /// Gantry: the audit trail.
     #[serde(default)]
     pub audit: AuditConfig,
+    /// Gantry: where connectors may not connect.
+    #[serde(default)]
+    pub connector_network: ConnectorNetworkConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,6 +81,16 @@ pub struct AuditConfig {
     /// How long audit events (and the hourly token counts) are kept: a duration like 2160h
     /// (the default, 90 days), at least 1h.
     pub retention: Option<String>,
+}
+
+/// Where connectors may connect. Dex's `connectors` is a list, so this has a section of its own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConnectorNetworkConfig {
+    /// Networks (CIDRs) no connector call may connect into, checked on the resolved address;
+    /// empty (the default) denies nothing.
+    #[serde(default)]
+    pub deny_networks: Vec<String>,
 }
 
 /// Base64 32-byte keys (`openssl rand -base64 32`), `$VAR` expanded; the first seals, all open.
@@ -486,6 +499,7 @@ impl Config {
                 ));
             }
         }
+        let deny = self.deny_networks()?;
         let mut conn_ids = std::collections::HashSet::from(["local"]);
         for (i, c) in self.connectors.iter().enumerate() {
             if !conn_ids.insert(c.id.as_str()) {
@@ -494,9 +508,11 @@ impl Config {
                     c.id
                 ));
             }
-            if let Err(e) =
-                crate::connector::Connector::from_config(c, &crate::seal::Sealer::ephemeral())
-            {
+            if let Err(e) = crate::connector::Connector::from_config(
+                c,
+                &crate::seal::Sealer::ephemeral(),
+                &deny,
+            ) {
                 return bad(format!("connectors[{i}] `{}`: {e}", c.id));
             }
         }
@@ -543,6 +559,12 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// `connectorNetwork.denyNetworks`, parsed.
+    pub fn deny_networks(&self) -> Result<crate::connector::egress::DenyList, ConfigError> {
+        crate::connector::egress::DenyList::parse(&self.connector_network.deny_networks)
+            .map_err(ConfigError::Invalid)
     }
 
     /// What a valid file says that Gantry reads differently from what its author may expect:

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod password;
 pub mod policy;
+pub mod printable;
 pub mod ratelimit;
 pub mod registry;
 pub mod request_scope;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::version::{self, Precondition};
 use super::{Admin, AdminError, check_id};
 use crate::config::ConnectorConfig;
+use crate::connector::probe::Outcome;
 use crate::connector::set::Dynamic;
 use crate::connector::{Connector, secret_keys};
 use crate::oauth::Provider;
@@ -36,10 +37,12 @@ pub struct ConnectorView {
     pub version: Option<String>,
 }
 
-/// What a connector test found.
+/// What a connector test found, in the fixed words of `connector::probe` (the cause of a
+/// failure goes to the log, never here).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeResult {
     pub ok: bool,
+    pub outcome: Outcome,
     pub facts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -170,24 +173,22 @@ impl Provider {
         let Some(c) = self.connector(id) else {
             return Err(AdminError::NotFound);
         };
-        let r = match c.probe(self.clock.now()).await {
-            Ok(facts) => ProbeResult {
-                ok: true,
-                facts,
-                error: None,
-            },
-            Err(e) => ProbeResult {
-                ok: false,
-                facts: Vec::new(),
-                error: Some(e.to_string()),
-            },
+        let p = c.probe(self.clock.now()).await;
+        if let Some(cause) = &p.detail {
+            tracing::warn!(connector = %id, outcome = ?p.outcome, cause = %cause, "connector test failed");
+        }
+        let r = ProbeResult {
+            ok: p.ok(),
+            outcome: p.outcome,
+            error: (!p.ok()).then(|| p.outcome.says().to_string()),
+            facts: p.facts,
         };
         self.audit(
             &admin.actor(),
             "connector.test",
             id,
             if r.ok { "success" } else { "failure" },
-            serde_json::json!({ "error": r.error }),
+            serde_json::json!({ "outcome": r.outcome }),
         )
         .await;
         Ok(r)
@@ -248,6 +249,7 @@ impl Provider {
                 max_in_flight: None,
             },
             &self.sealer,
+            &self.deny_networks,
         )
     }
 
@@ -325,6 +327,7 @@ impl Provider {
                 max_in_flight: None,
             },
             &self.sealer,
+            &self.deny_networks,
         )
         .map_err(AdminError::BadRequest)?;
         let now = self.clock.now();

@@ -133,8 +133,16 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
         }
         Err(e) => eprintln!("# database unavailable ({e}): expanding over config groups only"),
     }
+    let deny = match cfg.deny_networks() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return 2;
+        }
+    };
     for c in &cfg.connectors {
-        match crate::connector::Connector::from_config(c, &crate::seal::Sealer::ephemeral()) {
+        match crate::connector::Connector::from_config(c, &crate::seal::Sealer::ephemeral(), &deny)
+        {
             Ok(conn) => match conn.list_groups().await {
                 Ok(g) => known.extend(g),
                 Err(e) => eprintln!("# connector `{}` could not list groups: {e}", c.id),

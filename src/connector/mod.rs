@@ -5,12 +5,14 @@
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
+pub mod egress;
 pub mod gate;
 pub mod ldap;
 pub mod local;
 pub mod oauth;
 pub mod oidc;
 pub mod plain_http;
+pub mod probe;
 pub mod saml;
 pub mod set;
 pub mod upstream;
@@ -135,15 +137,17 @@ impl Connector {
     }
 
     /// A connector from a `connectors` entry of the config.
-    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens).
+    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens);
+    /// `deny` is where none of its connections may go.
     pub fn from_config(
         c: &crate::config::ConnectorConfig,
         sealer: &crate::seal::Sealer,
+        deny: &egress::DenyList,
     ) -> Result<Connector, String> {
         let kind = match c.kind.as_str() {
             "ldap" => {
                 let cfg = ldap::config::LdapConfig::from_value(&c.config)?;
-                Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg)?))
+                Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg, deny)?))
             }
             "oidc" => {
                 let cfg = oidc::config::OidcConfig::from_value(&c.config)?;
@@ -151,6 +155,7 @@ impl Connector {
                     &c.id,
                     cfg,
                     sealer.clone(),
+                    deny,
                 )?))
             }
             "oauth" => {
@@ -159,11 +164,12 @@ impl Connector {
                     &c.id,
                     cfg,
                     sealer.clone(),
+                    deny,
                 )?))
             }
             "saml" => {
                 let cfg = saml::config::SamlConfig::from_value(&c.config)?;
-                Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg)?))
+                Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
             other => return Err(format!("connector type `{other}` is not supported yet")),
         };
@@ -310,14 +316,22 @@ impl Connector {
         }
     }
 
-    /// The admin's "test": reach the identity source and say what was found.
-    pub async fn probe(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
-        self.gate.run(self.probe_ungated(now)).await
+    /// The admin's Test: reach the identity source and say, in [`probe`]'s fixed words, what
+    /// was found.
+    pub async fn probe(&self, now: i64) -> probe::Probe {
+        match self
+            .gate
+            .run(async { Ok(self.probe_ungated(now).await) })
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => probe::Probe::failed(probe::Outcome::Unreachable, e),
+        }
     }
 
-    async fn probe_ungated(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
+    async fn probe_ungated(&self, now: i64) -> probe::Probe {
         match &self.kind {
-            Kind::Local(l) => Ok(vec![format!(
+            Kind::Local(l) => probe::Probe::passed(vec![format!(
                 "{} user(s) in the config file; password database {}",
                 l.static_users().len(),
                 if l.uses_db() { "on" } else { "off" }

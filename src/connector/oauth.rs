@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::connector::claims::{self, Claims};
-use crate::connector::upstream::{self, TokenEndpoint, UpstreamError};
+use crate::connector::egress::DenyList;
+use crate::connector::probe::{self, Outcome, Probe};
+use crate::connector::upstream::{self, Http, TokenEndpoint, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
 use crate::identity::Identity;
 use crate::seal::Sealer;
@@ -87,7 +89,7 @@ impl OAuthConfig {
 pub struct OAuthConnector {
     id: String,
     cfg: OAuthConfig,
-    http: reqwest::Client,
+    http: Http,
     token: TokenEndpoint,
     sealer: Sealer,
 }
@@ -101,8 +103,13 @@ struct Data {
 }
 
 impl OAuthConnector {
-    pub fn new(id: &str, cfg: OAuthConfig, sealer: Sealer) -> Result<OAuthConnector, String> {
-        let http = upstream::client(&cfg.root_cas, cfg.timeout()?)?;
+    pub fn new(
+        id: &str,
+        cfg: OAuthConfig,
+        sealer: Sealer,
+        deny: &DenyList,
+    ) -> Result<OAuthConnector, String> {
+        let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
         let token = TokenEndpoint {
             url: cfg.token_url.clone(),
             client_id: cfg.client_id.clone(),
@@ -140,20 +147,27 @@ impl OAuthConnector {
         })
     }
 
-    /// For the admin's "test": is the token endpoint reachable? (Nothing more can be checked
-    /// without a user's login.)
-    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
-        let r = self
-            .http
-            .get(&self.cfg.token_url)
-            .send()
-            .await
-            .map_err(|e| ConnectorError::Unavailable(format!("{}: {e}", self.cfg.token_url)))?;
-        Ok(vec![format!(
-            "token endpoint {} answered HTTP {}",
-            self.cfg.token_url,
-            r.status().as_u16()
-        )])
+    /// The admin's Test: does the token endpoint answer as one, and take the client's
+    /// credentials? (Nothing more can be checked without a user's login.)
+    pub async fn probe(&self) -> Probe {
+        match self.token.probe(&self.http, &self.cfg.redirect_uri).await {
+            Ok(client_known) => {
+                let facts = vec![
+                    probe::transport_fact(&self.cfg.token_url),
+                    "the token endpoint answered as OAuth2 (it refused a made-up code)".into(),
+                ];
+                if client_known {
+                    Probe::passed(facts)
+                } else {
+                    Probe::failed(
+                        Outcome::ClientRefused,
+                        format!("{}: invalid_client", self.cfg.token_url),
+                    )
+                    .after(facts)
+                }
+            }
+            Err(e) => Probe::failed(e.reach().into(), e),
+        }
     }
 
     pub async fn finish(&self, code: &str, verifier: &str) -> Result<Identity, ConnectorError> {

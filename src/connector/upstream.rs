@@ -1,11 +1,13 @@
 //! Talking to upstream OAuth2/OIDC providers: the HTTP client, the token endpoint, userinfo.
 //! Shared by the `oidc` and `oauth` connectors; the `saml` connector reads its metadata with
-//! the same client and the same bounded reader.
+//! the same client and the same bounded reader. Every request goes through [`Http::send`],
+//! which keeps it out of `connectorNetwork.denyNetworks` (see `egress`).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::egress::{self, DenyList, Reach};
 use crate::secret;
 
 /// Largest upstream answer read (discovery, JWKS, tokens, userinfo, SAML metadata): a hostile
@@ -18,19 +20,84 @@ pub enum UpstreamError {
     /// The provider answered, and said no (or said something unusable); text for the user and log.
     #[error("{0}")]
     Rejected(String),
-    /// The provider did not answer in time, or not at all.
+    /// The provider answered with an error that may pass (a 5xx).
     #[error("{0}")]
     Unavailable(String),
+    /// No answer: the connection, its TLS handshake or the network rule failed; `reach` says
+    /// how far it got.
+    #[error("{detail}")]
+    Unreachable { reach: Reach, detail: String },
+}
+
+impl UpstreamError {
+    /// How far the call got, for the admin's Test: an answer that was an error reads as no
+    /// answer at all.
+    pub fn reach(&self) -> Reach {
+        match self {
+            UpstreamError::Unreachable { reach, .. } => *reach,
+            _ => Reach::NoAnswer,
+        }
+    }
+}
+
+/// The HTTP client of one upstream. Its requests go out only through [`Http::send`], which
+/// refuses an address in a denied network; names are checked by the client's resolver on
+/// every connection, so a redirect or a rebinding cannot get around it either (the client
+/// follows no redirects anyway).
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    deny: DenyList,
+}
+
+impl Http {
+    pub fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.get(url)
+    }
+
+    pub fn post(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.post(url)
+    }
+
+    /// Send `req`, unless its URL names an address in a denied network (an address literal
+    /// never reaches the resolver).
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let req = req.build().map_err(|e| UpstreamError::Unreachable {
+            reach: Reach::NoAnswer,
+            detail: e.to_string(),
+        })?;
+        let url = req.url().to_string();
+        if let Err(d) = self.deny.check_url(req.url()) {
+            return Err(UpstreamError::Unreachable {
+                reach: Reach::Denied,
+                detail: format!("{url}: {d}"),
+            });
+        }
+        self.client
+            .execute(req)
+            .await
+            .map_err(|e| unavailable(&url, e))
+    }
 }
 
 /// An HTTP client for one upstream: its own CAs on top of the system's, a timeout for every
-/// call, and no redirects (a token endpoint that redirects is misconfigured or hostile).
-pub fn client(root_cas: &[String], timeout: Duration) -> Result<reqwest::Client, String> {
+/// call, no redirects (a token endpoint that redirects is misconfigured or hostile), and no
+/// connection into `deny`.
+pub fn client(root_cas: &[String], timeout: Duration, deny: &DenyList) -> Result<Http, String> {
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(egress::Resolver(deny.clone())))
         .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")));
+    if !deny.is_empty() {
+        // Through a proxy from the environment (HTTPS_PROXY), the proxy would resolve the name
+        // and connect where it likes: with a deny list, Gantry connects itself.
+        b = b.no_proxy();
+    }
     for ca in root_cas {
         let pem = read_ca(ca)?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -42,7 +109,10 @@ pub fn client(root_cas: &[String], timeout: Duration) -> Result<reqwest::Client,
             b = b.add_root_certificate(c);
         }
     }
-    b.build().map_err(|e| e.to_string())
+    Ok(Http {
+        client: b.build().map_err(|e| e.to_string())?,
+        deny: deny.clone(),
+    })
 }
 
 fn short(s: &str) -> String {
@@ -67,7 +137,7 @@ fn read_ca(entry: &str) -> Result<Vec<u8>, String> {
 
 /// GET a JSON document.
 pub async fn get_json(
-    http: &reqwest::Client,
+    http: &Http,
     url: &str,
     bearer: Option<&str>,
 ) -> Result<serde_json::Value, UpstreamError> {
@@ -75,7 +145,7 @@ pub async fn get_json(
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }
-    let resp = req.send().await.map_err(|e| unavailable(url, e))?;
+    let resp = http.send(req).await?;
     let status = resp.status();
     let body = read_limited(url, resp).await?;
     if !status.is_success() {
@@ -89,6 +159,7 @@ pub async fn get_json(
 }
 
 fn unavailable(url: &str, e: reqwest::Error) -> UpstreamError {
+    let reach = egress::reach_of(&e);
     let what = if e.is_timeout() {
         "timed out".to_string()
     } else {
@@ -101,7 +172,10 @@ fn unavailable(url: &str, e: reqwest::Error) -> UpstreamError {
         }
         msg
     };
-    UpstreamError::Unavailable(format!("{url}: {what}"))
+    UpstreamError::Unreachable {
+        reach,
+        detail: format!("{url}: {what}"),
+    }
 }
 
 /// The body of `resp` (from `url`), refused as soon as it passes [`MAX_BODY`]: the rest is
@@ -153,7 +227,7 @@ struct ErrorBody {
 impl TokenEndpoint {
     pub async fn exchange_code(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         code: &str,
         redirect_uri: &str,
         verifier: &str,
@@ -171,7 +245,7 @@ impl TokenEndpoint {
 
     pub async fn refresh(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         refresh_token: &str,
     ) -> Result<TokenSet, UpstreamError> {
         self.call(
@@ -184,11 +258,51 @@ impl TokenEndpoint {
         .await
     }
 
+    /// The admin's Test of this endpoint: redeem a code nobody issued, with this client's
+    /// credentials. A token endpoint refuses it with an RFC 6749 error; whether that error
+    /// is about the client is the one thing Test reports of the answer. Anything else did
+    /// not answer as a token endpoint.
+    pub async fn probe(&self, http: &Http, redirect_uri: &str) -> Result<bool, UpstreamError> {
+        let code = secret::random_token(16);
+        let (status, bytes) = self
+            .post(
+                http,
+                &self.url,
+                vec![
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", redirect_uri),
+                ],
+            )
+            .await?;
+        let error = serde_json::from_slice::<ErrorBody>(&bytes)
+            .ok()
+            .and_then(|e| e.error);
+        match error.as_deref() {
+            // RFC 6749 5.2; GitHub has words of its own (and answers HTTP 200).
+            Some(
+                "invalid_request"
+                | "invalid_grant"
+                | "unauthorized_client"
+                | "unsupported_grant_type"
+                | "invalid_scope"
+                | "bad_verification_code"
+                | "redirect_uri_mismatch",
+            ) => Ok(true),
+            Some("invalid_client" | "incorrect_client_credentials") => Ok(false),
+            _ => Err(UpstreamError::Rejected(format!(
+                "{}: HTTP {}, not an OAuth2 error answer",
+                self.url,
+                status.as_u16()
+            ))),
+        }
+    }
+
     /// RFC 7662: what the provider says of `token`, asked at `url` with this client's
     /// credentials.
     pub async fn introspect(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         url: &str,
         token: &str,
     ) -> Result<serde_json::Value, UpstreamError> {
@@ -219,7 +333,7 @@ impl TokenEndpoint {
     /// POST a form to `url` with this client's credentials; the status and the body.
     async fn post(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         url: &str,
         mut form: Vec<(&str, &str)>,
     ) -> Result<(reqwest::StatusCode, Vec<u8>), UpstreamError> {
@@ -234,22 +348,18 @@ impl TokenEndpoint {
         }
         let body = serde_urlencoded::to_string(&form)
             .map_err(|e| UpstreamError::Rejected(e.to_string()))?;
-        let resp = req
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| unavailable(url, e))?;
+        let resp = http
+            .send(
+                req.header("content-type", "application/x-www-form-urlencoded")
+                    .body(body),
+            )
+            .await?;
         let status = resp.status();
         let bytes = read_limited(url, resp).await?;
         Ok((status, bytes))
     }
 
-    async fn call(
-        &self,
-        http: &reqwest::Client,
-        form: Vec<(&str, &str)>,
-    ) -> Result<TokenSet, UpstreamError> {
+    async fn call(&self, http: &Http, form: Vec<(&str, &str)>) -> Result<TokenSet, UpstreamError> {
         let (status, bytes) = self.post(http, &self.url, form).await?;
         if status.is_server_error() {
             return Err(UpstreamError::Unavailable(format!(

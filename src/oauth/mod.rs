@@ -37,6 +37,8 @@ pub struct Provider {
     pub keys: Arc<Keys>,
     pub clients: Clients,
     pub connectors: Connectors,
+    /// Where no connector may connect (`connectorNetwork.denyNetworks`), for those admins create.
+    pub deny_networks: crate::connector::egress::DenyList,
     /// Seals what connectors keep of providers, and the secrets of admins' connectors.
     pub sealer: crate::seal::Sealer,
     pub clock: SharedClock,

@@ -299,3 +299,46 @@ fn hash_password_prints_an_argon2id_hash_that_verifies() {
         gantry::password::Verified::Ok
     );
 }
+
+#[test]
+fn check_config_refuses_a_deny_network_that_is_not_a_cidr() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deny.yaml");
+    let run = |list: &str| {
+        std::fs::write(
+            &path,
+            format!(
+                "issuer: http://127.0.0.1:5556/dex\nstorage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
+                 web: {{ http: 127.0.0.1:5556 }}\nenablePasswordDB: true\n\
+                 connectorNetwork:\n  denyNetworks: {list}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (ok, err) = run(r#"[10.0.0.0/8, 169.254.0.0/16, "fd00::/8", "::ffff:10.0.0.0/104"]"#);
+    assert!(ok, "{err}");
+    for (bad, says) in [
+        ("10.0.0.0/33", "not a network"),
+        ("banana", "not a network"),
+        ("10.1.2.3/8", "10.0.0.0/8"),
+        ("fd00::1/8", "fd00::/8"),
+    ] {
+        let (ok, err) = run(&format!("[192.168.0.0/16, \"{bad}\"]"));
+        assert!(!ok, "{bad} passed");
+        assert!(
+            err.contains("connectorNetwork.denyNetworks[1]")
+                && err.contains(bad)
+                && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+}

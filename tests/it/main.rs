@@ -13,6 +13,7 @@ mod binary;
 mod chaos;
 mod cli_trust;
 mod config;
+mod connector_probe;
 mod connector_secrets;
 mod device;
 mod errors;

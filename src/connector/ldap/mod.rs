@@ -15,10 +15,13 @@ mod transport;
 use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
 
+use crate::connector::egress::DenyList;
+use crate::connector::probe::{Outcome, Probe};
 use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use config::LdapConfig;
-use pool::{Pool, Unavailable};
+use pool::{Failed, Pool, Unavailable};
+use transport::Security;
 
 #[derive(Debug)]
 pub struct LdapConnector {
@@ -36,7 +39,7 @@ struct RefreshData {
 
 impl From<Unavailable> for ConnectorError {
     fn from(e: Unavailable) -> Self {
-        ConnectorError::Unavailable(format!("LDAP: {}", e.0))
+        ConnectorError::Unavailable(format!("LDAP: {}", e.detail))
     }
 }
 
@@ -124,8 +127,8 @@ fn search<'a>(
 }
 
 impl LdapConnector {
-    pub fn new(id: &str, cfg: LdapConfig) -> Result<LdapConnector, String> {
-        let pool = Pool::new(&cfg)?;
+    pub fn new(id: &str, cfg: LdapConfig, deny: &DenyList) -> Result<LdapConnector, String> {
+        let pool = Pool::new(&cfg, deny)?;
         Ok(LdapConnector {
             id: id.to_string(),
             cfg,
@@ -284,13 +287,30 @@ impl LdapConnector {
 
     /// The admin's Test: on a new connection, bind as the service account and read the entry
     /// at `userSearch.baseDN`, then count the groups when `groupSearch` is set. Each step that
-    /// fails says which; nothing passes without the directory having answered.
-    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
-        let mut l = self.pool.fresh_service().await?;
-        let who = match self.pool.bind_dn() {
-            Some(dn) => format!("bound as the service account {dn}"),
-            None => "bound anonymously (no bindDN)".to_string(),
+    /// fails says which, in Test's fixed words (the directory's own messages go to the log);
+    /// nothing passes without the directory having answered.
+    pub async fn probe(&self) -> Probe {
+        let mut l = match self.pool.fresh_service().await {
+            Ok(l) => l,
+            Err(e) => {
+                let outcome = match e.failed {
+                    Failed::Reach(r) => r.into(),
+                    Failed::ServiceBind => Outcome::BindFailed,
+                };
+                let facts = match e.failed {
+                    Failed::ServiceBind => vec![self.transport_fact()],
+                    Failed::Reach(_) => Vec::new(),
+                };
+                return Probe::failed(outcome, e).after(facts);
+            }
         };
+        let mut facts = vec![
+            self.transport_fact(),
+            match self.pool.bind_dn() {
+                Some(dn) => format!("bound as the service account {dn}"),
+                None => "bound anonymously (no bindDN)".to_string(),
+            },
+        ];
         let base = &self.cfg.user_search.base_dn;
         self.pool.count();
         let read = l
@@ -304,23 +324,45 @@ impl LdapConnector {
             Ok(Ok((entries, _))) => !entries.is_empty(),
             Ok(Err(LdapError::LdapResult { result })) if result.rc == 32 => false,
             Ok(Err(e)) | Err(e) => {
-                return Err(ConnectorError::Unavailable(format!(
-                    "{who}, but the search of userSearch.baseDN `{base}` failed: {e}"
-                )));
+                facts.push(format!("searched userSearch.baseDN `{base}`"));
+                return Probe::failed(
+                    Outcome::SearchFailed,
+                    format!("the search of userSearch.baseDN `{base}` failed: {e}"),
+                )
+                .after(facts);
             }
         };
         if !found {
-            return Err(ConnectorError::Unavailable(format!(
-                "{who}, but userSearch.baseDN `{base}` does not exist or the service account \
-                 cannot read it"
-            )));
+            facts.push(format!("looked for userSearch.baseDN `{base}`"));
+            return Probe::failed(
+                Outcome::BaseNotFound,
+                format!("userSearch.baseDN `{base}`: no such entry, or not readable"),
+            )
+            .after(facts);
         }
-        let mut facts = vec![format!("{who} and read userSearch.baseDN `{base}`")];
+        facts.push(format!("read userSearch.baseDN `{base}`"));
         if self.cfg.group_search.is_some() {
-            let groups = self.list_groups().await?;
-            facts.push(format!("searched groups: {} found", groups.len()));
+            match self.list_groups().await {
+                Ok(groups) => facts.push(format!("searched groups: {} found", groups.len())),
+                Err(e) => return Probe::failed(Outcome::SearchFailed, e).after(facts),
+            }
         }
-        Ok(facts)
+        Probe::passed(facts)
+    }
+
+    /// How connections to the directory are protected.
+    fn transport_fact(&self) -> String {
+        match self.pool.security() {
+            Security::Ldaps if self.cfg.insecure_skip_verify => {
+                "reached over ldaps, certificate NOT checked (insecureSkipVerify)".into()
+            }
+            Security::StartTls if self.cfg.insecure_skip_verify => {
+                "reached with StartTLS, certificate NOT checked (insecureSkipVerify)".into()
+            }
+            Security::Ldaps => "reached over ldaps, certificate trusted".into(),
+            Security::StartTls => "reached with StartTLS, certificate trusted".into(),
+            Security::Plain => "reached over plain LDAP, no TLS (insecureNoSSL)".into(),
+        }
     }
 
     /// Every group name under `groupSearch` (for expanding group patterns in RBAC output).
@@ -431,7 +473,7 @@ mod tests {
             "userSearch": {"baseDN": "dc=x", "username": "uid"}
         }))
         .unwrap();
-        let c = LdapConnector::new("ldap", cfg).unwrap();
+        let c = LdapConnector::new("ldap", cfg, &DenyList::default()).unwrap();
         assert!(matches!(
             c.login("alice", "").await,
             Ok(PasswordCheck::Refused { known_login: false })

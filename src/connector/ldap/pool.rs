@@ -13,13 +13,36 @@ use tokio::sync::Mutex;
 use super::config::LdapConfig;
 use super::relay::Fault;
 use super::transport::{Target, Transport};
+use crate::connector::egress::{DenyList, Reach};
 
 const MAX_IDLE: usize = 8;
 
-/// Why the directory could not answer; the message is for logs and operators.
+/// Why the directory could not answer: the detail for logs and operators, and where it
+/// failed, for the admin's Test.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Unavailable(pub String);
+#[error("{detail}")]
+pub struct Unavailable {
+    pub detail: String,
+    pub failed: Failed,
+}
+
+/// Where a call to the directory failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// Reaching it: connecting, TLS, or an answer that was not LDAP.
+    Reach(Reach),
+    /// The directory answered the service account's bind with a refusal.
+    ServiceBind,
+}
+
+impl Unavailable {
+    fn no_answer(detail: String) -> Unavailable {
+        Unavailable {
+            detail,
+            failed: Failed::Reach(Reach::NoAnswer),
+        }
+    }
+}
 
 /// A connection, and where its relay says why it closed it.
 struct Conn {
@@ -65,10 +88,10 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub fn new(c: &LdapConfig) -> Result<Pool, String> {
+    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Pool, String> {
         let connect_timeout = dur(&c.connect_timeout, 5);
         let op_timeout = dur(&c.timeout, 10);
-        let transport = Transport::new(c)?;
+        let transport = Transport::new(c, deny)?;
         let targets = c
             .hosts()
             .iter()
@@ -88,6 +111,10 @@ impl Pool {
         })
     }
 
+    pub fn security(&self) -> super::transport::Security {
+        self.transport.security
+    }
+
     /// The service account's DN; `None` binds anonymously.
     pub fn bind_dn(&self) -> Option<&str> {
         self.bind_dn.as_deref()
@@ -99,7 +126,7 @@ impl Pool {
 
     /// Dial the hosts in order; the first that answers wins.
     async fn dial(&self) -> Result<Conn, Unavailable> {
-        let mut last = String::from("no host configured");
+        let mut last = Unavailable::no_answer("no host configured".into());
         for t in &self.targets {
             self.dials.fetch_add(1, Ordering::Relaxed);
             match tokio::time::timeout(self.connect_timeout, self.transport.connect(t)).await {
@@ -111,12 +138,22 @@ impl Pool {
                     });
                     return Ok(Conn { ldap, fault });
                 }
-                Ok(Err(e)) => last = format!("{t}: {e}"),
-                Err(_) => last = format!("{t}: connect timed out after {:?}", self.connect_timeout),
+                Ok(Err(e)) => {
+                    last = Unavailable {
+                        detail: format!("{t}: {e}"),
+                        failed: Failed::Reach(e.reach),
+                    }
+                }
+                Err(_) => {
+                    last = Unavailable::no_answer(format!(
+                        "{t}: connect timed out after {:?}",
+                        self.connect_timeout
+                    ))
+                }
             }
             tracing::warn!(error = %last, "ldap host unavailable");
         }
-        Err(Unavailable(last))
+        Err(last)
     }
 
     /// A connection bound as the service account (or anonymous when no bindDN is set).
@@ -131,13 +168,18 @@ impl Pool {
                 .await;
             let r = match r {
                 Ok(r) => r,
-                Err(e) => return Err(Unavailable(format!("service bind: {}", c.why(&e)))),
+                Err(e) => {
+                    return Err(Unavailable::no_answer(format!(
+                        "service bind: {}",
+                        c.why(&e)
+                    )));
+                }
             };
             if r.rc != 0 {
-                return Err(Unavailable(format!(
-                    "service bind as {dn} refused: rc={} {}",
-                    r.rc, r.text
-                )));
+                return Err(Unavailable {
+                    detail: format!("service bind as {dn} refused: rc={} {}", r.rc, r.text),
+                    failed: Failed::ServiceBind,
+                });
             }
         }
         Ok(c)
@@ -171,10 +213,10 @@ impl Pool {
                 let mut fresh = self.fresh_service_conn().await?;
                 match op(&mut fresh.ldap).await {
                     Ok(v) => (Ok(v), Some(fresh)),
-                    Err(e) => (Err(Unavailable(fresh.why(&e))), None),
+                    Err(e) => (Err(Unavailable::no_answer(fresh.why(&e))), None),
                 }
             }
-            Err(e) => (Err(Unavailable(conn.why(&e))), None),
+            Err(e) => (Err(Unavailable::no_answer(conn.why(&e))), None),
         };
         if let Some(c) = conn {
             let mut idle = self.service.lock().await;
@@ -215,7 +257,7 @@ impl Pool {
         }
         let rc = match r {
             Ok(r) => r.rc,
-            Err(e) => return Err(Unavailable(format!("bind: {}", conn.why(&e)))),
+            Err(e) => return Err(Unavailable::no_answer(format!("bind: {}", conn.why(&e)))),
         };
         let mut idle = self.binders.lock().await;
         if idle.len() < MAX_IDLE {

@@ -2,8 +2,9 @@
 //! with rustls, then the relay that checks every message before ldap3 reads it. ldap3 itself
 //! only ever sees the relay's socket, so TLS is done here rather than by ldap3.
 //!
-//! Never sends anything but the StartTLS request before TLS is up when StartTLS is on, and
-//! never goes on in the clear when the server refuses it.
+//! Never sends anything but the StartTLS request before TLS is up when StartTLS is on, never
+//! goes on in the clear when the server refuses it, and never connects to an address in
+//! `connectorNetwork.denyNetworks`.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use tokio_rustls::TlsConnector;
 use super::config::LdapConfig;
 use super::frame;
 use super::relay::{self, Fault};
+use crate::connector::egress::{self, DenyList, Reach, Unresolved};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -33,6 +35,27 @@ pub enum Security {
 pub struct Transport {
     pub security: Security,
     tls: Option<TlsConnector>,
+    deny: DenyList,
+}
+
+/// Why a connection failed: the detail for the operator, and how far it got.
+#[derive(Debug)]
+pub struct Failure {
+    pub reach: Reach,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+fn no_answer(detail: String) -> Failure {
+    Failure {
+        reach: Reach::NoAnswer,
+        detail,
+    }
 }
 
 impl std::fmt::Debug for Transport {
@@ -81,7 +104,7 @@ impl Target {
 }
 
 impl Transport {
-    pub fn new(c: &LdapConfig) -> Result<Transport, String> {
+    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Transport, String> {
         let security = if c.insecure_no_ssl {
             Security::Plain
         } else if c.start_tls {
@@ -93,7 +116,11 @@ impl Transport {
             Security::Plain => None,
             _ => Some(TlsConnector::from(tls_config(c)?)),
         };
-        Ok(Transport { security, tls })
+        Ok(Transport {
+            security,
+            tls,
+            deny: deny.clone(),
+        })
     }
 
     pub fn default_port(&self) -> u16 {
@@ -104,46 +131,77 @@ impl Transport {
     }
 
     /// Connect to `t` and start ldap3 on the relay; the caller spawns the returned driver.
-    /// The error says what failed, for the operator.
-    pub async fn connect(&self, t: &Target) -> Result<(LdapConnAsync, Ldap, Fault), String> {
-        let tcp = TcpStream::connect((t.host.as_str(), t.port))
+    /// The error says what failed, for the operator, and how far it got.
+    pub async fn connect(&self, t: &Target) -> Result<(LdapConnAsync, Ldap, Fault), Failure> {
+        // Checked before connecting, so that it reads the same whether or not the port is open.
+        let name = match self.tls {
+            None => None,
+            Some(_) => Some(ServerName::try_from(t.host.clone()).map_err(|e| Failure {
+                reach: Reach::Tls,
+                detail: format!("{} is not a name TLS can check: {e}", t.host),
+            })?),
+        };
+        let addrs = self
+            .deny
+            .resolve(&t.host, t.port)
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|e| match e {
+                Unresolved::Denied(d) => Failure {
+                    reach: Reach::Denied,
+                    detail: format!("connect: {d}"),
+                },
+                e => no_answer(format!("connect: {e}")),
+            })?;
+        let tcp = TcpStream::connect(&addrs[..])
+            .await
+            .map_err(|e| no_answer(format!("connect: {e}")))?;
         let _ = tcp.set_nodelay(true);
-        let (sock, fault) = match (&self.tls, self.security) {
-            (Some(tls), Security::Ldaps) => {
-                relay::start(handshake(tls, t, tcp).await?, t.to_string())
+        let (sock, fault) = match (&self.tls, self.security, name) {
+            (Some(tls), Security::Ldaps, Some(name)) => {
+                relay::start(handshake(tls, name, tcp).await?, t.to_string())
             }
-            (Some(tls), Security::StartTls) => {
+            (Some(tls), Security::StartTls, Some(name)) => {
                 let mut tcp = tcp;
                 start_tls(&mut tcp).await?;
-                relay::start(handshake(tls, t, tcp).await?, t.to_string())
+                relay::start(handshake(tls, name, tcp).await?, t.to_string())
             }
             _ => relay::start(tcp, t.to_string()),
         }
-        .map_err(|e| format!("relay: {e}"))?;
+        .map_err(|e| no_answer(format!("relay: {e}")))?;
         let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(sock));
         let (conn, ldap) = LdapConnAsync::with_settings(settings, "ldapi:///")
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| no_answer(e.to_string()))?;
         Ok((conn, ldap, fault))
     }
 }
 
 async fn handshake(
     tls: &TlsConnector,
-    t: &Target,
+    name: ServerName<'static>,
     tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
-    let name = ServerName::try_from(t.host.clone())
-        .map_err(|e| format!("{} is not a name TLS can check: {e}", t.host))?;
-    tls.connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS: {e}"))
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Failure> {
+    tls.connect(name, tcp).await.map_err(|e| Failure {
+        reach: egress::reach_of(&e),
+        detail: format!("TLS: {e}"),
+    })
 }
 
 /// The StartTLS exchange (RFC 4511 4.14), checked by `frame` like every other message.
-async fn start_tls(tcp: &mut TcpStream) -> Result<(), String> {
+async fn start_tls(tcp: &mut TcpStream) -> Result<(), Failure> {
+    start_tls_answer(tcp)
+        .await
+        .map_err(no_answer)?
+        .map_err(|detail| Failure {
+            // A directory that refuses StartTLS is a TLS failure the admin can act on.
+            reach: Reach::Tls,
+            detail,
+        })
+}
+
+/// The server's answer to StartTLS: `Err` when it did not answer as LDAP, `Ok(Err)` when it
+/// refused.
+async fn start_tls_answer(tcp: &mut TcpStream) -> Result<Result<(), String>, String> {
     tcp.write_all(&frame::start_tls_request(1))
         .await
         .map_err(|e| format!("StartTLS: {e}"))?;
@@ -169,11 +227,11 @@ async fn start_tls(tcp: &mut TcpStream) -> Result<(), String> {
     let pending = std::collections::HashMap::from([(1, frame::Awaiting::Result(24))]);
     let answer = frame::check_response(&buf, &pending).map_err(|e| format!("StartTLS: {e}"))?;
     match (answer.id, answer.rc) {
-        (1, Some(0)) => Ok(()),
-        (_, rc) => Err(format!(
+        (1, Some(0)) => Ok(Ok(())),
+        (_, rc) => Ok(Err(format!(
             "StartTLS refused by the server (result code {})",
             rc.map_or_else(|| "none".to_string(), |r| r.to_string())
-        )),
+        ))),
     }
 }
 

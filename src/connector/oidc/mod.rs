@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
 use crate::connector::claims::{self, Claims};
+use crate::connector::egress::{DenyList, Reach};
 use crate::connector::plain_http;
-use crate::connector::upstream::{self, TokenEndpoint, UpstreamError};
+use crate::connector::probe::{self, Outcome, Probe};
+use crate::connector::upstream::{self, Http, TokenEndpoint, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
 use crate::identity::Identity;
 use crate::seal::Sealer;
@@ -43,7 +45,7 @@ struct Provider {
 pub struct OidcConnector {
     id: String,
     cfg: OidcConfig,
-    http: reqwest::Client,
+    http: Http,
     sealer: Sealer,
     provider: RwLock<Option<Arc<Provider>>>,
 }
@@ -78,13 +80,19 @@ impl From<UpstreamError> for ConnectorError {
         match e {
             UpstreamError::Rejected(m) => ConnectorError::Rejected(m),
             UpstreamError::Unavailable(m) => ConnectorError::Unavailable(m),
+            UpstreamError::Unreachable { detail, .. } => ConnectorError::Unavailable(detail),
         }
     }
 }
 
 impl OidcConnector {
-    pub fn new(id: &str, cfg: OidcConfig, sealer: Sealer) -> Result<OidcConnector, String> {
-        let http = upstream::client(&cfg.root_cas, cfg.timeout()?)?;
+    pub fn new(
+        id: &str,
+        cfg: OidcConfig,
+        sealer: Sealer,
+        deny: &DenyList,
+    ) -> Result<OidcConnector, String> {
+        let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
         Ok(OidcConnector {
             id: id.to_string(),
             cfg,
@@ -113,11 +121,15 @@ impl OidcConnector {
         self.provider().await.map(|_| ())
     }
 
-    async fn discover(&self) -> Result<Provider, ConnectorError> {
-        let url = format!(
+    fn discovery_url(&self) -> String {
+        format!(
             "{}/.well-known/openid-configuration",
             self.cfg.issuer.trim_end_matches('/')
-        );
+        )
+    }
+
+    async fn discover(&self) -> Result<Provider, ConnectorError> {
+        let url = self.discovery_url();
         let doc = upstream::get_json(&self.http, &url, None)
             .await
             .map_err(|e| match e {
@@ -125,6 +137,12 @@ impl OidcConnector {
                 UpstreamError::Rejected(m) => ConnectorError::Unavailable(m),
                 e => e.into(),
             })?;
+        self.provider_from(&url, doc)
+    }
+
+    /// The provider a discovery document (from `url`) describes, if it is this issuer's and
+    /// usable.
+    fn provider_from(&self, url: &str, doc: serde_json::Value) -> Result<Provider, ConnectorError> {
         let d: Discovery = serde_json::from_value(doc)
             .map_err(|e| ConnectorError::Unavailable(format!("{url}: {e}")))?;
         // OIDC Discovery 4.3: the document must be for the issuer asked for.
@@ -192,15 +210,48 @@ impl OidcConnector {
         })
     }
 
-    /// For the admin's "test": discovery and the JWKS, now.
-    pub async fn probe(&self) -> Result<Vec<String>, ConnectorError> {
-        let p = self.provider().await?;
-        let keys = p.jwks.refetch(&self.http).await?;
-        Ok(vec![
-            format!("discovered issuer {}", p.issuer),
-            format!("{keys} signing key(s) in the JWKS"),
-            format!("token endpoint {}", p.token.url),
-        ])
+    /// The admin's Test: discovery and the JWKS, now. Only a discovery document of this issuer
+    /// earns an answer of its own; its issuer (the configured one, or an alias) is the one
+    /// thing of it that is shown.
+    pub async fn probe(&self) -> Probe {
+        let url = self.discovery_url();
+        let doc = match upstream::get_json(&self.http, &url, None).await {
+            Ok(d) => d,
+            Err(e) => return Probe::failed(e.reach().into(), e),
+        };
+        if !is_discovery(&doc) {
+            return Probe::failed(
+                Outcome::Unreachable,
+                format!("{url}: not an OpenID discovery document"),
+            );
+        }
+        let p = match self.provider_from(&url, doc) {
+            Ok(p) => Arc::new(p),
+            Err(e) => return Probe::failed(Outcome::NotOpenidProvider, e),
+        };
+        let mut facts = vec![
+            probe::transport_fact(&url),
+            format!(
+                "OpenID provider, issuer {}",
+                crate::printable::printable(&p.issuer)
+            ),
+        ];
+        let keys = match p.jwks.refetch(&self.http).await {
+            Ok(n) => n,
+            Err(e) => {
+                let outcome = match e.reach() {
+                    Reach::Denied => Outcome::DeniedNetwork,
+                    _ => Outcome::KeysUnreadable,
+                };
+                return Probe::failed(outcome, e).after(facts);
+            }
+        };
+        facts.push(format!("{keys} signing key(s) in its JWKS"));
+        let mut cached = self.provider.write().await;
+        if cached.is_none() {
+            *cached = Some(p);
+        }
+        Probe::passed(facts)
     }
 
     /// The URL that sends the browser to the provider, with a fresh nonce and PKCE verifier.
@@ -580,6 +631,20 @@ fn introspected_for(
     Ok(())
 }
 
+/// Whether `doc` is an OpenID discovery document at all: an issuer, and an authorization
+/// endpoint or the response types (OpenID Connect Discovery 3 requires all three; a provider
+/// Gantry can log in through has at least the first two). Test must not tell any other JSON
+/// from no answer.
+fn is_discovery(doc: &serde_json::Value) -> bool {
+    doc.get("issuer").is_some_and(|i| i.is_string())
+        && (doc
+            .get("authorization_endpoint")
+            .is_some_and(|a| a.is_string())
+            || doc
+                .get("response_types_supported")
+                .is_some_and(|r| r.is_array()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,12 +660,30 @@ mod tests {
             "sso",
             OidcConfig::from_value(&cfg).unwrap(),
             Sealer::ephemeral(),
+            &DenyList::default(),
         )
         .unwrap()
     }
 
     fn claims(v: serde_json::Value) -> Claims {
         v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn only_a_discovery_document_counts_as_one() {
+        assert!(is_discovery(&json!({"issuer": "https://id.example.com",
+            "authorization_endpoint": "https://id.example.com/auth"})));
+        assert!(is_discovery(
+            &json!({"issuer": "x", "response_types_supported": ["code"]})
+        ));
+        for other in [
+            json!({"issuer": "https://id.example.com"}),
+            json!({"issuer": 1, "authorization_endpoint": "x"}),
+            json!({"error": "x", "keys": []}),
+            json!(["issuer"]),
+        ] {
+            assert!(!is_discovery(&other), "{other}");
+        }
     }
 
     #[test]

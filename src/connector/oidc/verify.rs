@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tokio::sync::RwLock;
 
 use crate::connector::claims::Claims;
-use crate::connector::upstream::{UpstreamError, get_json};
+use crate::connector::upstream::{Http, UpstreamError, get_json};
 use crate::secret;
 
 /// Never accepted, whatever the provider advertises: `none` is not in jsonwebtoken's set at
@@ -84,7 +84,7 @@ impl Jwks {
         }
     }
 
-    async fn fetch(&self, http: &reqwest::Client) -> Result<(), UpstreamError> {
+    async fn fetch(&self, http: &Http) -> Result<(), UpstreamError> {
         let doc = get_json(http, &self.uri, None).await?;
         // One key of a type Gantry cannot read (an encryption key, a new curve) must not hide
         // the others.
@@ -102,7 +102,7 @@ impl Jwks {
     }
 
     /// Fetch the JWKS now; how many keys Gantry can use.
-    pub async fn refetch(&self, http: &reqwest::Client) -> Result<usize, UpstreamError> {
+    pub async fn refetch(&self, http: &Http) -> Result<usize, UpstreamError> {
         self.fetch(http).await?;
         Ok(self.cache.read().await.keys.len())
     }
@@ -135,7 +135,7 @@ impl Jwks {
 
     async fn key(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<DecodingKey, UpstreamError> {
@@ -165,7 +165,7 @@ impl Jwks {
     /// The claims of a token that passes every check.
     pub async fn verify(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         token: &str,
         expect: &Expect<'_>,
     ) -> Result<Claims, UpstreamError> {

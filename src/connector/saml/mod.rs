@@ -16,7 +16,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 
-use crate::connector::upstream;
+use crate::connector::egress::DenyList;
+use crate::connector::probe::{self, Outcome, Probe};
+use crate::connector::upstream::{self, Http, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
 use crate::identity::Identity;
 use crate::secret;
@@ -35,7 +37,7 @@ struct Idp {
 pub struct SamlConnector {
     id: String,
     cfg: SamlConfig,
-    http: reqwest::Client,
+    http: Http,
     /// Keys from `ca`/`caData`, read at start.
     configured_keys: Vec<IdpKey>,
     idp: RwLock<Option<Arc<Idp>>>,
@@ -57,7 +59,7 @@ struct Data {
 }
 
 impl SamlConnector {
-    pub fn new(id: &str, cfg: SamlConfig) -> Result<SamlConnector, String> {
+    pub fn new(id: &str, cfg: SamlConfig, deny: &DenyList) -> Result<SamlConnector, String> {
         let mut configured_keys = Vec::new();
         if let Some(path) = &cfg.ca {
             let pem = std::fs::read(path).map_err(|e| format!("config.ca `{path}`: {e}"))?;
@@ -70,7 +72,7 @@ impl SamlConnector {
             configured_keys
                 .extend(IdpKey::from_pem(&pem).map_err(|e| format!("config.caData: {e}"))?);
         }
-        let http = upstream::client(&[], std::time::Duration::from_secs(10))?;
+        let http = upstream::client(&[], std::time::Duration::from_secs(10), deny)?;
         let c = SamlConnector {
             id: id.to_string(),
             cfg,
@@ -119,48 +121,69 @@ impl SamlConnector {
             return Ok(i);
         }
         let url = self.cfg.metadata_url.as_deref().unwrap_or_default();
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| ConnectorError::Unavailable(format!("{url}: {e}")))?;
+        let idp = Arc::new(
+            self.fetch_idp(url)
+                .await
+                .map_err(|e| ConnectorError::Unavailable(e.to_string()))?,
+        );
+        *self.idp.write().await = Some(idp.clone());
+        Ok(idp)
+    }
+
+    /// The IdP as the metadata at `url` describes it.
+    async fn fetch_idp(&self, url: &str) -> Result<Idp, UpstreamError> {
+        let resp = self.http.send(self.http.get(url)).await?;
         if !resp.status().is_success() {
-            return Err(ConnectorError::Unavailable(format!(
+            return Err(UpstreamError::Unavailable(format!(
                 "{url} answered HTTP {}",
                 resp.status().as_u16()
             )));
         }
-        let body = upstream::read_limited(url, resp)
-            .await
-            .map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
+        let body = upstream::read_limited(url, resp).await?;
         let text = String::from_utf8(body)
-            .map_err(|_| ConnectorError::Unavailable(format!("{url}: metadata is not UTF-8")))?;
-        let idp = Arc::new(
-            self.idp_from_metadata(&text)
-                .map_err(|e| ConnectorError::Unavailable(format!("{url}: {e}")))?,
-        );
-        *self.idp.write().await = Some(idp.clone());
-        Ok(idp)
+            .map_err(|_| UpstreamError::Rejected(format!("{url}: metadata is not UTF-8")))?;
+        self.idp_from_metadata(&text)
+            .map_err(|e| UpstreamError::Rejected(format!("{url}: {e}")))
     }
 
     pub async fn warm_up(&self) -> Result<(), ConnectorError> {
         self.idp().await.map(|_| ())
     }
 
-    /// For the admin's "test": the IdP (from metadata if configured), its certificates and
-    /// when they expire.
-    pub async fn probe(&self, now: i64) -> Result<Vec<String>, ConnectorError> {
-        let idp = self.idp().await?;
-        let mut facts = vec![
-            format!("single sign-on at {}", idp.sso_url),
-            format!(
-                "issuer {}",
-                idp.issuer
-                    .as_deref()
-                    .unwrap_or("(not checked: set ssoIssuer)")
-            ),
-        ];
+    /// The admin's Test: the IdP (its metadata read now, when it comes from a URL), its
+    /// issuer and certificates and when they expire. What the metadata says is shown only once
+    /// it has parsed as an IdP's, with a signing certificate; the single sign-on URL it names
+    /// is not shown.
+    pub async fn probe(&self, now: i64) -> Probe {
+        let mut facts = Vec::new();
+        let from_url = self
+            .cfg
+            .metadata_url
+            .as_deref()
+            .filter(|_| self.cfg.metadata_file.is_none());
+        let idp = match from_url {
+            Some(url) => match self.fetch_idp(url).await {
+                Ok(idp) => {
+                    let idp = Arc::new(idp);
+                    *self.idp.write().await = Some(idp.clone());
+                    facts.push(probe::transport_fact(url));
+                    facts.push("read the IdP metadata".into());
+                    idp
+                }
+                Err(e) => return Probe::failed(e.reach().into(), e),
+            },
+            None => match self.idp().await {
+                Ok(idp) => idp,
+                Err(e) => return Probe::failed(Outcome::Unreachable, e),
+            },
+        };
+        if let Some(sso) = &self.cfg.sso_url {
+            facts.push(format!("single sign-on at {sso}"));
+        }
+        facts.push(match &idp.issuer {
+            Some(i) => format!("issuer {}", crate::printable::printable(i)),
+            None => "issuer not checked: set ssoIssuer".into(),
+        });
         for k in &idp.keys {
             let days = (k.not_after - now) / 86_400;
             facts.push(if k.not_after <= now {
@@ -175,7 +198,7 @@ impl SamlConnector {
                 )
             });
         }
-        Ok(facts)
+        Probe::passed(facts)
     }
 
     /// Gantry's SP metadata for this connector.

@@ -634,7 +634,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
             },
             "/connectors/{id}/test": {
                 "post": {
-                    "summary": "Reach the connector's identity source now (LDAP bind and group search, OIDC discovery and JWKS, SAML metadata and certificate expiry)",
+                    "summary": "Reach the connector's identity source now (LDAP bind and group search, OIDC discovery and JWKS, OAuth2 token endpoint, SAML metadata and certificate expiry); the answer is one of a fixed set of outcomes",
                     "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "What the test found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProbeResult"}}}}, "401": problem_ref, "403": problem_ref, "404": problem_ref}
                 }
@@ -804,8 +804,13 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 "TokenCount": {"type": "object", "required": ["client_id", "grant_type", "issued", "refused"], "properties": {
                     "client_id": {"type": "string"}, "grant_type": {"type": "string"},
                     "issued": {"type": "integer"}, "refused": {"type": "integer"}}},
-                "ProbeResult": {"type": "object", "required": ["ok", "facts"], "properties": {
-                    "ok": {"type": "boolean"}, "facts": {"type": "array", "items": {"type": "string"}},
+                "ProbeResult": {"type": "object", "required": ["ok", "outcome", "facts"], "properties": {
+                    "ok": {"type": "boolean"},
+                    "outcome": {"type": "string", "enum": ["ok", "unreachable", "denied_network", "tls_failed",
+                        "not_openid_provider", "keys_unreadable", "client_refused", "bind_failed",
+                        "base_not_found", "search_failed"],
+                        "description": "One of a fixed set: refused, timed out and any unexpected answer are all `unreachable`; the cause is in the server log"},
+                    "facts": {"type": "array", "items": {"type": "string"}},
                     "error": {"type": "string"}}},
                 "SessionPage": {"type": "object", "required": ["items"], "properties": {
                     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Session"}},
