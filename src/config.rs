@@ -617,9 +617,9 @@ impl Config {
             let flag = crate::connector::plain_http::FLAG;
             if c.config.get(flag).and_then(|v| v.as_bool()) == Some(true) {
                 w.push(format!(
-                    "connector `{}`: config.{flag} lets Gantry fetch the provider's signing keys \
-                     over plain http from hosts that are not loopback; anyone on the path can \
-                     log in as anyone. Use https",
+                    "connector `{}`: config.{flag} lets Gantry talk to the provider over plain \
+                     http with hosts that are not loopback; anyone on the path can log in as \
+                     anyone. Use https",
                     c.id
                 ));
             }

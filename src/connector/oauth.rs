@@ -46,6 +46,10 @@ pub struct OAuthConfig {
     pub pkce_challenge: Option<String>,
     /// Gantry: timeout of each call to the provider.
     pub timeout: Option<String>,
+    /// Gantry: talk to a provider that is not loopback over plain http. Its unsigned userinfo
+    /// answer is the identity: over http, anyone on the path can be anyone.
+    #[serde(default, rename = "insecureAllowHTTP")]
+    pub insecure_allow_http: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -68,6 +72,14 @@ impl OAuthConfig {
             ("redirectURI", &c.redirect_uri),
         ] {
             url::Url::parse(u).map_err(|e| format!("config.{k}: {e}"))?;
+        }
+        // The redirect URI is Gantry's own; the provider's endpoints carry the identity.
+        for (k, u) in [
+            ("tokenURL", &c.token_url),
+            ("authorizationURL", &c.authorization_url),
+            ("userInfoURL", &c.user_info_url),
+        ] {
+            crate::connector::plain_http::check(&format!("config.{k}"), u, c.insecure_allow_http)?;
         }
         if c.client_id.is_empty() {
             return Err("config.clientID is required".into());

@@ -1,6 +1,7 @@
-//! Where Gantry fetches signing material (OIDC discovery and JWKS, SAML metadata) over plain
-//! http: only from loopback, which nobody on the network can alter, unless the connector says
-//! `insecureAllowHTTP: true`. Never lets an unparsable URL through.
+//! Where Gantry fetches what vouches for an identity (OIDC discovery and JWKS, SAML metadata,
+//! an OAuth2 provider's token and userinfo answers) over plain http: only from loopback, which
+//! nobody on the network can alter, unless the connector says `insecureAllowHTTP: true`. Never
+//! lets an unparsable URL through.
 
 /// The config key that allows plain http to a host that is not loopback.
 pub const FLAG: &str = "insecureAllowHTTP";
@@ -25,7 +26,7 @@ pub fn check(setting: &str, url: &str, allow_http: bool) -> Result<(), String> {
         "http" if names_this_machine(&u) => Ok(()),
         "http" => Err(format!(
             "{setting} `{url}` is plain http to a host that is not loopback: anyone on the path \
-             could replace the provider's keys. Use https, or set config.{FLAG}: true"
+             could answer in the provider's name. Use https, or set config.{FLAG}: true"
         )),
         s => Err(format!("{setting} `{url}`: scheme `{s}` is not http(s)")),
     }

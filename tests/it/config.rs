@@ -232,7 +232,16 @@ fn check_config_refuses_signing_keys_over_plain_http_and_warns_of_the_opt_in() {
              emailAttr: e, redirectURI: http://127.0.0.1:5556/dex/saml/idp{extra} }} }}"
         )
     };
+    // An OAuth2 provider signs nothing: its userinfo answer is the identity.
+    let oauth = |base: &str, extra: &str| {
+        format!(
+            "{{ type: oauth, id: forge, name: Forge, config: {{ clientID: g, clientSecret: s, \
+             redirectURI: http://127.0.0.1:5556/dex/callback, authorizationURL: {base}/authorize, \
+             tokenURL: {base}/token, userInfoURL: {base}/user{extra} }} }}"
+        )
+    };
     for (connector, setting) in [
+        (oauth("http://forge.example.com", ""), "config.tokenURL"),
         (oidc("http://sso.example.com", ""), "config.issuer"),
         (saml("http://idp.example.com/md", ""), "config.metadataURL"),
         (
@@ -251,6 +260,7 @@ fn check_config_refuses_signing_keys_over_plain_http_and_warns_of_the_opt_in() {
         );
     }
     for connector in [
+        oauth("http://forge.example.com", ", insecureAllowHTTP: true"),
         oidc("http://sso.example.com", ", insecureAllowHTTP: true"),
         saml("http://idp.example.com/md", ", insecureAllowHTTP: true"),
     ] {
@@ -265,6 +275,8 @@ fn check_config_refuses_signing_keys_over_plain_http_and_warns_of_the_opt_in() {
     for connector in [
         oidc("http://localhost:4000", ""),
         oidc("http://127.0.0.1:4000", ""),
+        oauth("http://127.0.0.1:4000", ""),
+        oauth("https://forge.example.com", ""),
         saml("\"http://[::1]:8080/md\"", ""),
         oidc("https://sso.example.com", ""),
     ] {
