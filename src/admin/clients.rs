@@ -325,6 +325,10 @@ impl Provider {
         if !self.db.insert_client(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
+        // A client made again under an old id is a new client: the old one's tokens stay dead.
+        self.db
+            .raise_client_token_floor(id, self.clock.now())
+            .await?;
         self.changed().await?;
         change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }))
             .await;
@@ -426,6 +430,10 @@ impl Provider {
                 new.version = version::fresh();
                 Ok(new)
             })
+            .await?;
+        // Whoever took the old secret may hold tokens made with it: they end with it.
+        self.db
+            .raise_client_token_floor(id, self.clock.now())
             .await?;
         self.changed().await?;
         change.succeeded(serde_json::json!({})).await;

@@ -424,6 +424,11 @@ impl Provider {
         if !self.policy.get().compiled.admins.clients.contains(&client) {
             return Err(AdminError::Forbidden(format!("client {client}")));
         }
+        // Made before the client was (re)created, its secret rotated, or it was last dropped
+        // from the admin clients: a token of a client that is no longer the one it was made for.
+        if c.iat < self.db.client_token_floor(&client).await? {
+            return Err(AdminError::NotSignedIn);
+        }
         Ok(Admin {
             name: client.clone(),
             connector: String::new(),

@@ -131,10 +131,12 @@ impl Provider {
             ));
         }
         let before = self.policy_view();
+        let admin_clients = self.policy.get().compiled.admins.clients.clone();
         let json =
             serde_json::to_string(&config).map_err(|e| AdminError::Internal(e.to_string()))?;
         self.write_policy(Some(&json), expect).await?;
         self.changed().await?;
+        self.end_tokens_of_dropped_clients(&admin_clients).await?;
         let after = self.policy_view();
         change
             .succeeded(serde_json::json!({ "before": before, "after": after }))
@@ -155,13 +157,29 @@ impl Provider {
             ));
         }
         let before = self.policy_view();
+        let admin_clients = self.policy.get().compiled.admins.clients.clone();
         self.write_policy(None, expect).await?;
         self.changed().await?;
+        self.end_tokens_of_dropped_clients(&admin_clients).await?;
         let after = self.policy_view();
         change
             .succeeded(serde_json::json!({ "before": before, "after": after }))
             .await;
         Ok(after)
+    }
+}
+
+impl Provider {
+    /// A client that leaves `admins.clients` loses the tokens it holds for good: listed again
+    /// later, it needs a new token.
+    async fn end_tokens_of_dropped_clients(&self, before: &[String]) -> Result<(), AdminError> {
+        let now_listed = self.policy.get().compiled.admins.clients.clone();
+        for c in before.iter().filter(|c| !now_listed.contains(c)) {
+            self.db
+                .raise_client_token_floor(c, self.clock.now())
+                .await?;
+        }
+        Ok(())
     }
 }
 

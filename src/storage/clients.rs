@@ -129,3 +129,33 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Tokens of client `id` issued before `at` (seconds) no longer open the admin API: set when
+    /// the client is created, its secret rotated, or it leaves the policy's admin clients. Never
+    /// lowered.
+    pub async fn raise_client_token_floor(&self, id: &str, at: i64) -> Result<()> {
+        let name = format!("client-tokens-from:{id}");
+        let at = at.to_string();
+        // Text compares as numbers only at equal length: seconds since 1970 have 10 digits
+        // until the year 2286.
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) \
+             DO UPDATE SET value = excluded.value WHERE settings.value < excluded.value",
+        )
+        .bind(&name)
+        .bind(&at)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// See [`Db::raise_client_token_floor`]; 0 when never set.
+    pub async fn client_token_floor(&self, id: &str) -> Result<i64> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(format!("client-tokens-from:{id}"))
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
+    }
+}

@@ -463,3 +463,101 @@ async fn a_deleted_admin_clients_tokens_stop_at_once() {
     // Still listed in the policy, its token unexpired: the client is gone, so is its access.
     assert_eq!(keys().await, StatusCode::UNAUTHORIZED);
 }
+
+/// `GET /api/v1/keys` with `token`.
+async fn keys_with(app: &TestApp, token: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(app.url("/api/v1/keys"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn client_token(app: &TestApp, id: &str, secret: &str) -> String {
+    let (s, t) = app
+        .post_token(&[("grant_type", "client_credentials")], Some((id, secret)))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    t["access_token"].as_str().unwrap().to_string()
+}
+
+async fn admin_clients(app: &TestApp, token: &str, clients: &[&str]) {
+    let r = send_json(
+        app,
+        reqwest::Method::PUT,
+        "/api/v1/policy",
+        token,
+        serde_json::json!({"policy": {"admins": {"groups": ["admins"], "clients": clients}}}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+async fn create_robot(app: &TestApp, token: &str) -> String {
+    let r = send_json(
+        app,
+        reqwest::Method::POST,
+        "/api/v1/clients",
+        token,
+        serde_json::json!({"id": "robot", "name": "Robot", "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_admin_clients_tokens_end_with_its_secret_its_recreation_or_its_admin_listing() {
+    let app = crate::admin::app().await;
+    let token = machine_token(&app).await;
+    let secret = create_robot(&app, &token).await;
+    admin_clients(&app, &token, &["machine", "robot"]).await;
+    let held = client_token(&app, "robot", &secret).await;
+    assert_eq!(keys_with(&app, &held).await, StatusCode::OK);
+
+    // The secret leaked and is rotated: a token taken with it ends too.
+    app.clock.advance(1);
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/clients/robot/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let secret = r.json::<Value>().await.unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
+    // A token taken with the new secret, in the same second, works.
+    let held = client_token(&app, "robot", &secret).await;
+    assert_eq!(keys_with(&app, &held).await, StatusCode::OK);
+
+    // Dropped from the admin clients and listed again: the tokens it held stay dead.
+    app.clock.advance(1);
+    admin_clients(&app, &token, &["machine"]).await;
+    assert_eq!(keys_with(&app, &held).await, StatusCode::FORBIDDEN);
+    admin_clients(&app, &token, &["machine", "robot"]).await;
+    assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
+    let held = client_token(&app, "robot", &secret).await;
+    assert_eq!(keys_with(&app, &held).await, StatusCode::OK);
+
+    // Deleted and made again under the same id: the old client's tokens do not come back.
+    app.clock.advance(1);
+    let r = reqwest::Client::new()
+        .delete(app.url("/api/v1/clients/robot"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let secret = create_robot(&app, &token).await;
+    assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
+    let fresh = client_token(&app, "robot", &secret).await;
+    assert_eq!(keys_with(&app, &fresh).await, StatusCode::OK);
+}
