@@ -185,9 +185,11 @@ pub async fn serve(path: &Path) -> i32 {
     0
 }
 
+/// On stderr: stdout carries only log lines, which `logger.format: json` makes one JSON object
+/// each for a log shipper.
 fn print_welcome(cfg: &Config) {
-    println!("Gantry is running. Issuer: {}", cfg.issuer);
-    println!(
+    eprintln!("Gantry is running. Issuer: {}", cfg.issuer);
+    eprintln!(
         "  discovery: {}/.well-known/openid-configuration",
         cfg.issuer.trim_end_matches('/')
     );
@@ -196,18 +198,26 @@ fn print_welcome(cfg: &Config) {
         .iter()
         .any(|c| c.id.as_deref() == Some("example-app"))
     {
-        println!(
+        eprintln!(
             "  try a login: run `cargo run --release -- example-app` and open http://127.0.0.1:5555"
         );
     }
+    // Only users with the shipped demo hashes: their password is known to be "password".
+    // (Checking a password here would hold up the start by a bcrypt's time.)
     for p in cfg
         .static_passwords
         .iter()
-        .filter(|p| p.email.ends_with("@example.com"))
+        .filter(|p| p.hash.as_deref().is_some_and(|h| DEMO_HASHES.contains(&h)))
     {
-        println!("  demo login: {} / password", p.email);
+        eprintln!("  demo login: {} / password", p.email);
     }
 }
+
+/// The hashes of "password" in config/dev.yaml: Dex's bcrypt one, and an argon2id one.
+const DEMO_HASHES: [&str; 2] = [
+    "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W",
+    "$argon2id$v=19$m=19456,t=2,p=1$UoZtZqpzoGi2pWbUmOBH6Q$bjhiNBVCUR+ccJwvdC0LjzIwjvdLH9FBE8ynAtrcNDk",
+];
 
 async fn shutdown() {
     let ctrl_c = async {

@@ -121,59 +121,70 @@ impl Provider {
         p: TokenParams,
         addr: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
-        let grant = p.grant_type.clone().unwrap_or_default();
+        let asked = p.grant_type.clone().unwrap_or_default();
+        let r = self.run_grant(&client, &asked, &p, addr).await;
+        // A name the client made up is counted, logged and stored as one label, never as sent.
+        let grant = match crate::config::KNOWN_GRANTS.contains(&asked.as_str()) {
+            true => asked.as_str(),
+            false => "unsupported",
+        };
+        self.metrics.token(grant, r.is_ok());
+        // One line per answer (the table keeps counts per hour: a row per token would cost a
+        // database write on paths that need none). Never a token, only what identifies it.
+        let (outcome, detail) = match &r {
+            Ok(t) => (
+                "issued",
+                serde_json::json!({ "refresh": t.refresh_token.is_some() }),
+            ),
+            Err(e) => ("refused", serde_json::json!({ "error": e.code.as_str() })),
+        };
+        crate::oauth::audit::log_event(
+            &format!("client:{}", client.id),
+            "token.issue",
+            grant,
+            outcome,
+            &detail.to_string(),
+            &crate::request_scope::current(),
+        );
+        self.issuance
+            .record(self.clock.now(), grant, &client.id, r.is_ok());
+        r
+    }
+
+    /// The grant's answer, or why the request is refused before any grant runs.
+    async fn run_grant(
+        &self,
+        client: &Client,
+        grant: &str,
+        p: &TokenParams,
+        addr: IpAddr,
+    ) -> Result<TokenResponse, OAuthError> {
         if grant.is_empty() {
             return Err(OAuthError::invalid_request("grant_type is required"));
         }
-        if !crate::config::KNOWN_GRANTS.contains(&grant.as_str())
-            || !self.grants.iter().any(|g| g == &grant)
+        if !crate::config::KNOWN_GRANTS.contains(&grant) || !self.grants.iter().any(|g| g == &grant)
         {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("unsupported grant_type {grant}"),
             ));
         }
-        if !client.grant_allowed(&grant, &self.grants) {
+        if !client.grant_allowed(grant, &self.grants) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("client may not use {grant}"),
             ));
         }
-        let client: &Client = &client;
-        let r = match grant.as_str() {
-            "authorization_code" => self.code_grant(client, &p).await,
-            "refresh_token" => self.refresh_grant(client, &p).await,
-            "password" => self.password_grant(client, &p, addr).await,
+        match grant {
+            "authorization_code" => self.code_grant(client, p).await,
+            "refresh_token" => self.refresh_grant(client, p).await,
+            "password" => self.password_grant(client, p, addr).await,
             crate::oauth::device::DEVICE_GRANT => {
                 self.device_grant(client, p.device_code.as_deref()).await
             }
-            crate::oauth::exchange::TOKEN_EXCHANGE => self.token_exchange(client, &p).await,
-            _ => self.client_credentials_grant(client, &p),
-        };
-        self.metrics.token(&grant, r.is_ok());
-        // One line per answer (the table keeps counts per hour: a row per token would cost a
-        // database write on paths that need none). Never a token, only what identifies it.
-        match &r {
-            Ok(t) => tracing::info!(
-                target: "gantry::audit",
-                action = "token.issue",
-                grant = %grant,
-                client = %client.id,
-                refresh = t.refresh_token.is_some(),
-                "token issued"
-            ),
-            Err(e) => tracing::info!(
-                target: "gantry::audit",
-                action = "token.issue",
-                grant = %grant,
-                client = %client.id,
-                error = e.code.as_str(),
-                "token refused"
-            ),
+            crate::oauth::exchange::TOKEN_EXCHANGE => self.token_exchange(client, p).await,
+            _ => self.client_credentials_grant(client, p),
         }
-        self.issuance
-            .record(self.clock.now(), &grant, &client.id, r.is_ok());
-        r
     }
 
     async fn code_grant(

@@ -11,6 +11,14 @@ use crate::support::*;
 /// `gantry serve` on the shipped dev config, on free ports and a database in a temp dir:
 /// (the dir, web port, telemetry port, the process).
 fn serve_dev_config(stdout: Stdio) -> (tempfile::TempDir, u16, u16, tokio::process::Child) {
+    serve_dev_config_with(stdout, |t| t)
+}
+
+/// `serve_dev_config`, with the config's text changed by `edit` first.
+fn serve_dev_config_with(
+    stdout: Stdio,
+    edit: impl Fn(String) -> String,
+) -> (tempfile::TempDir, u16, u16, tokio::process::Child) {
     let dir = tempfile::tempdir().unwrap();
     let (web, telemetry) = (free_port(), free_port());
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/dev.yaml"))
@@ -22,7 +30,7 @@ fn serve_dev_config(stdout: Stdio) -> (tempfile::TempDir, u16, u16, tokio::proce
             &format!("{}/var/gantry.db", dir.path().display()),
         );
     let cfg = dir.path().join("dev.yaml");
-    std::fs::write(&cfg, text).unwrap();
+    std::fs::write(&cfg, edit(text)).unwrap();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["serve", "--config"])
         .arg(&cfg)
@@ -90,11 +98,70 @@ async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stdout.contains("demo login: admin@example.com / password"),
+        stderr.contains("demo login: admin@example.com / password"),
+        "{stderr}"
+    );
+}
+
+async fn wait_up(issuer: &str) {
+    for _ in 0..100 {
+        if reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server did not come up");
+}
+
+#[tokio::test]
+async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_trail() {
+    let (_dir, web, _, child) = serve_dev_config_with(Stdio::piped(), |t| {
+        t.replace("  format: text", "  format: json")
+    });
+    let issuer = format!("http://127.0.0.1:{web}/dex");
+    wait_up(&issuer).await;
+    // A refused token: an audit line, never a row.
+    let r = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth("example-app", Some("ZXhhbXBsZS1hcHAtc2VjcmV0"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let audit: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "gantry::audit")
+        .map(|l| &l["fields"])
+        .collect();
+    assert!(
+        audit.iter().any(|f| f["action"] == "token.issue"
+            && f["outcome"] == "refused"
+            && f["actor"] == "client:example-app"
+            && f["audit_target"] == "client_credentials"),
         "{stdout}"
     );
+    // The banner is for people, on stderr.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Gantry is running"));
 }
 
 #[tokio::test]
