@@ -860,7 +860,13 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         total += n * factor;
         rest = &rest[unit_end..];
     }
-    Some(Duration::from_secs_f64(total))
+    // Far beyond any lifetime, and within what seconds as i64 and Duration hold: a number too
+    // big is refused as invalid, never a crash.
+    const MAX_SECS: f64 = 1e12;
+    if !(0.0..=MAX_SECS).contains(&total) {
+        return None;
+    }
+    Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
@@ -896,6 +902,17 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("oauth2.skipApprovalScreen"), "{e}");
         assert!(e.contains("line 7"), "{e}");
+    }
+
+    #[test]
+    fn a_duration_too_big_for_any_clock_is_refused_not_a_crash() {
+        assert_eq!(
+            parse_duration("8760h"),
+            Some(Duration::from_secs(8760 * 3600))
+        );
+        for huge in ["5124095576030431h", "1e400h", "99999999999999999999999s"] {
+            assert_eq!(parse_duration(huge), None, "{huge}");
+        }
     }
 
     #[test]

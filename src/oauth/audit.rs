@@ -93,7 +93,13 @@ impl Provider {
     /// The name an event records for a typed login (see the module's comment).
     pub(crate) fn audit_login_name(&self, login: &str, known: bool) -> String {
         if known {
-            return login.chars().take(MAX_LOGIN).collect();
+            // One user's events under one name, however they typed its case.
+            return login
+                .trim()
+                .to_lowercase()
+                .chars()
+                .take(MAX_LOGIN)
+                .collect();
         }
         let folded = login.trim().to_lowercase();
         let digest = crate::secret::hmac_b64(&self.audit_key, folded.as_bytes());
@@ -139,6 +145,34 @@ impl Provider {
         }
         self.audit(&actor, "login", c.connector, outcome, detail)
             .await;
+    }
+}
+
+impl Provider {
+    /// Record a refused client authentication (a wrong or missing secret, an unknown client).
+    /// A client id that names no client is recorded as a digest, like an unknown login.
+    /// `locked`: refused unchecked, the address having failed too often: logged, not stored.
+    pub(crate) async fn audit_client_auth(&self, id: &str, address: IpAddr, locked: bool) {
+        let known = !id.is_empty() && self.clients.get(id).is_some();
+        let actor = match known {
+            true => format!("client:{id}"),
+            false => self.audit_login_name(id, false),
+        };
+        let outcome = if locked { "throttled" } else { "failure" };
+        let detail = json!({ "address": address });
+        if locked {
+            let request_id = crate::request_scope::current();
+            log_event(
+                &actor,
+                "client.auth",
+                "",
+                outcome,
+                &detail.to_string(),
+                &request_id,
+            );
+            return;
+        }
+        self.audit(&actor, "client.auth", "", outcome, detail).await;
     }
 }
 

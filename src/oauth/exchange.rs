@@ -77,6 +77,14 @@ impl Provider {
             }
         }
         let Some((cid, result)) = answered else {
+            self.audit(
+                &format!("client:{}", client.id),
+                "token.exchange",
+                &conn_id.unwrap_or_default().chars().take(64).collect::<String>(),
+                "failure",
+                serde_json::json!({ "reason": "no connector accepts token exchange for this request" }),
+            )
+            .await;
             return Err(OAuthError::invalid_request(
                 "no connector accepts token exchange for this request",
             ));

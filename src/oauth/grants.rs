@@ -100,7 +100,9 @@ impl Provider {
             .map(|id| format!("client:{id}"))
             .unwrap_or_default();
         let now = self.clock.now();
+        let id = name.strip_prefix("client:").unwrap_or_default().to_string();
         if self.throttle.check(now, &name, addr) == crate::throttle::Verdict::Locked {
+            self.audit_client_auth(&id, addr, true).await;
             return Err(OAuthError::new(
                 ErrorCode::InvalidClient,
                 "too many failed attempts from this address; try again later",
@@ -109,6 +111,7 @@ impl Provider {
         let r = self.authenticate_client(basic, form_id, form_secret);
         if r.is_err() {
             self.throttle.failed(now, &name, addr);
+            self.audit_client_auth(&id, addr, false).await;
         }
         r
     }
@@ -162,7 +165,7 @@ impl Provider {
         if grant.is_empty() {
             return Err(OAuthError::invalid_request("grant_type is required"));
         }
-        if !crate::config::KNOWN_GRANTS.contains(&grant) || !self.grants.iter().any(|g| g == &grant)
+        if !crate::config::KNOWN_GRANTS.contains(&grant) || !self.grants.iter().any(|g| g == grant)
         {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,

@@ -222,6 +222,15 @@ impl Provider {
         addr: std::net::IpAddr,
     ) -> Result<Identity, RegistryError> {
         if user.is_empty() || password.is_empty() {
+            self.audit_credentials(CredentialCheck {
+                via: "registry",
+                connector: "",
+                login: user,
+                checked: Checked::Refused { known_login: false },
+                address: addr,
+                client: None,
+            })
+            .await;
             return Err(RegistryError::Unauthorized(
                 "username and password are required".into(),
             ));

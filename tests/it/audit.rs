@@ -203,10 +203,15 @@ async fn every_credential_check_is_audited_and_a_name_that_names_nobody_is_never
             StatusCode::BAD_REQUEST
         );
     }
-    assert_eq!(registry(&app, dev, "wrong").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        registry(&app, "DEV@example.com", "wrong").await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(registry(&app, dev, "password").await, StatusCode::OK);
     // A repeat within the cache's life is no new check: no new row.
     assert_eq!(registry(&app, dev, "password").await, StatusCode::OK);
+    // No password at all is a refused check too.
+    assert_eq!(registry(&app, dev, "").await, StatusCode::UNAUTHORIZED);
 
     let events = logins(&app).await;
     let summary: Vec<(String, String, String)> = events
@@ -229,8 +234,10 @@ async fn every_credential_check_is_audited_and_a_name_that_names_nobody_is_never
             row(dev, "failure", "password_grant"),
             row("unknown-login", "failure", "password_grant"),
             row("unknown-login", "failure", "password_grant"),
+            // Typed in capitals, recorded under the one name.
             row(dev, "failure", "registry"),
             row(dev, "success", "registry"),
+            row("unknown-login", "failure", "registry"),
         ],
         "{events:?}"
     );
@@ -361,4 +368,48 @@ async fn an_admin_change_that_cannot_be_audited_is_refused_and_a_refused_change_
             (machine, "recorded".into(), "failure".into()),
         ]
     );
+}
+
+#[tokio::test]
+async fn a_refused_client_secret_is_audited_and_an_unknown_client_id_is_not_recorded() {
+    let app = TestApp::start().await;
+    let form = [("grant_type", "client_credentials")];
+    assert_eq!(
+        app.post_token(&form, Some(("rp", "not-the-secret")))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let typed = "k9#secret-typed-as-an-id";
+    assert_eq!(
+        app.post_token(&form, Some((typed, "x"))).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Revocation and introspection authenticate their client the same way.
+    let r = reqwest::Client::new()
+        .post(app.url("/token/introspect"))
+        .basic_auth("rp", Some("wrong"))
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT actor, outcome, detail FROM audit_log WHERE action = 'client.auth' ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("client:rp", "failure")
+    );
+    assert!(rows[1].0.starts_with("unknown-login:"), "{rows:?}");
+    assert_eq!(rows[2].0, "client:rp");
+    assert!(rows[0].2.contains("127.0.0.1"), "{rows:?}");
+    let text = format!("{rows:?}");
+    for secret in [typed, "not-the-secret", "wrong"] {
+        assert!(!text.contains(secret), "{secret}: {text}");
+    }
 }

@@ -569,6 +569,7 @@ policy:
             ("login", "failure"),
             ("token.exchange", "success"),
             ("token.exchange", "failure"),
+            ("token.exchange", "failure"),
         ],
         "{rows:?}"
     );
