@@ -108,7 +108,8 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
         .find(|r| r.contains("dev@example.com"))
         .expect("dev's session is listed");
     let (id, csrf) = (hidden(row, "id"), hidden(&page, "csrf"));
-    // A forged form (no token, or another session's) is refused and changes nothing.
+    // A forged form (no token, or another session's) is refused, changes nothing, and is in
+    // the audit trail under the admin it was aimed at.
     for bad in ["", "forged"] {
         let r = b
             .post(app.url("/admin/sessions/revoke"))
@@ -118,6 +119,15 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
+    let forged: Vec<(String, String)> =
+        sqlx::query_as("SELECT actor, outcome FROM audit_log WHERE action = 'admin.ui'")
+            .fetch_all(&app.pool().await)
+            .await
+            .unwrap();
+    assert_eq!(
+        forged,
+        vec![("admin@example.com".to_string(), "refused".to_string()); 2]
+    );
     assert_eq!(refresh(&app, &rt).await, StatusCode::OK);
     let rt = dev_refresh_token(&app).await;
     let page = b
@@ -1887,6 +1897,18 @@ async fn a_change_through_the_api_with_the_session_cookie_must_come_from_gantrys
         "not rotated, not deleted"
     );
     assert_eq!(signing(), kid, "the signing key did not rotate");
+    // Each is in the audit trail, naming the admin whose browser was used.
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT actor, target FROM audit_log WHERE action = 'admin.api' AND outcome = 'refused'",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), refused.len() * 3, "{rows:?}");
+    assert!(
+        rows.iter().all(|(actor, _)| actor == "admin@example.com"),
+        "{rows:?}"
+    );
 
     // Reading needs no more than the cookie.
     let r = send(reqwest::Method::GET, "/api/v1/clients", &[])

@@ -225,7 +225,14 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
                     const WHY: &str = "a change made with the admin session cookie must come \
                         from this Gantry's own pages (Origin, Sec-Fetch-Site: same-origin, or the \
                         page's form token in X-CSRF-Token); automation uses a bearer token";
-                    if let Some(too_many) = refused::audit(s, parts, "", 403, "cross-site").await {
+                    // The session names whom the forged request was aimed at.
+                    let aimed_at = match s.provider.admin_session(session).await {
+                        Ok(a) => a.actor(),
+                        Err(_) => String::new(),
+                    };
+                    if let Some(too_many) =
+                        refused::audit(s, parts, &aimed_at, 403, "cross-site").await
+                    {
                         return Err(too_many);
                     }
                     return Err(problem(StatusCode::FORBIDDEN, "Forbidden", WHY));

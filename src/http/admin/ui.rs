@@ -97,6 +97,16 @@ pub(super) async fn posted<T: serde::de::DeserializeOwned>(
         .map_err(IntoResponse::into_response)?;
     let (admin, token) = signed_in(s, headers).await?;
     if !csrf_ok(&token, csrf(&f).unwrap_or_default()) {
+        // An admin's browser made to post by another site: who it was aimed at is worth knowing.
+        s.provider
+            .audit(
+                &admin.actor(),
+                "admin.ui",
+                "form",
+                "refused",
+                serde_json::json!({ "status": 403, "reason": "no valid form token" }),
+            )
+            .await;
         return Err(forged());
     }
     Ok((f, admin, token))
