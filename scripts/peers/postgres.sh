@@ -35,7 +35,16 @@ case "${1:-}" in
     ;;
   restart)
     DIR=${2:?dir}
-    as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "$(cat "$DIR/options")" start >/dev/null
+    # Right after an immediate stop the old server's processes may still hold its shared
+    # memory for a moment, and the new one refuses to start: try again shortly.
+    for _ in $(seq 1 10); do
+      if as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -o "$(cat "$DIR/options")" \
+          start >/dev/null 2>&1; then
+        exit 0
+      fi
+      sleep 0.5
+    done
+    echo "PostgreSQL did not start again:" >&2; tail -20 "$DIR/log" >&2; exit 1
     ;;
   version)
     "$PGBIN/postgres" --version
