@@ -413,65 +413,40 @@ async fn an_ldap_admins_groups_are_asked_of_the_directory_again_every_five_minut
 async fn a_deleted_admin_clients_tokens_stop_at_once() {
     let app = crate::admin::app().await;
     let token = machine_token(&app).await;
-    let r = send_json(
+    let secret = create_robot(&app, &token).await;
+    admin_clients(&app, &token, &["machine", "robot"]).await;
+    let robot = client_token(&app, "robot", &secret).await;
+    assert_eq!(keys_with(&app, &robot).await, StatusCode::OK);
+    let r = with_bearer(
         &app,
-        reqwest::Method::POST,
-        "/api/v1/clients",
+        reqwest::Method::DELETE,
+        "/api/v1/clients/robot",
         &token,
-        serde_json::json!({"id": "robot", "name": "Robot", "grant_types": ["client_credentials"]}),
     )
     .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let secret = r.json::<Value>().await.unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = send_json(
-        &app,
-        reqwest::Method::PUT,
-        "/api/v1/policy",
-        &token,
-        serde_json::json!({"policy": {"admins": {"groups": ["admins"], "clients": ["machine", "robot"]}}}),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let (s, t) = app
-        .post_token(
-            &[("grant_type", "client_credentials")],
-            Some(("robot", secret.as_str())),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{t}");
-    let robot = t["access_token"].as_str().unwrap().to_string();
-    let keys = || async {
-        reqwest::Client::new()
-            .get(app.url("/api/v1/keys"))
-            .bearer_auth(&robot)
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
-    assert_eq!(keys().await, StatusCode::OK);
-    let r = reqwest::Client::new()
-        .delete(app.url("/api/v1/clients/robot"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     // Still listed in the policy, its token unexpired: the client is gone, so is its access.
-    assert_eq!(keys().await, StatusCode::UNAUTHORIZED);
+    assert_eq!(keys_with(&app, &robot).await, StatusCode::UNAUTHORIZED);
 }
 
-/// `GET /api/v1/keys` with `token`.
-async fn keys_with(app: &TestApp, token: &str) -> StatusCode {
+async fn with_bearer(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
-        .get(app.url("/api/v1/keys"))
+        .request(method, app.url(path))
         .bearer_auth(token)
         .send()
         .await
         .unwrap()
+}
+
+/// `GET /api/v1/keys` with `token`.
+async fn keys_with(app: &TestApp, token: &str) -> StatusCode {
+    with_bearer(app, reqwest::Method::GET, "/api/v1/keys", token)
+        .await
         .status()
 }
 
@@ -522,12 +497,13 @@ async fn an_admin_clients_tokens_end_with_its_secret_its_recreation_or_its_admin
 
     // The secret leaked and is rotated: a token taken with it ends too.
     app.clock.advance(1);
-    let r = reqwest::Client::new()
-        .post(app.url("/api/v1/clients/robot/secret"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = with_bearer(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/clients/robot/secret",
+        &token,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let secret = r.json::<Value>().await.unwrap()["secret"]
         .as_str()
@@ -549,12 +525,13 @@ async fn an_admin_clients_tokens_end_with_its_secret_its_recreation_or_its_admin
 
     // Deleted and made again under the same id: the old client's tokens do not come back.
     app.clock.advance(1);
-    let r = reqwest::Client::new()
-        .delete(app.url("/api/v1/clients/robot"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = with_bearer(
+        &app,
+        reqwest::Method::DELETE,
+        "/api/v1/clients/robot",
+        &token,
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let secret = create_robot(&app, &token).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
