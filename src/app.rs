@@ -211,6 +211,10 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     // Outermost first: request id, tracing, panics, timeout, headers, CORS.
     let outer = tower::ServiceBuilder::new()
         .map_response(|r: axum::http::Response<_>| r.map(axum::body::Body::new))
+        .map_request(|mut req: Request| {
+            drop_unacceptable_request_id(req.headers_mut());
+            req
+        })
         .layer(SetRequestIdLayer::x_request_id(request_ids.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -250,6 +254,16 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
 
 /// Request ids: a random prefix per process and a counter. Unique across replicas and
 /// restarts like a UUID, without a getrandom system call on every request.
+/// A caller's X-Request-Id that could not stand in a log line goes: Gantry sets its own.
+pub(crate) fn drop_unacceptable_request_id(h: &mut axum::http::HeaderMap) {
+    let keep = h.get_all("x-request-id").iter().count() == 1
+        && h.get("x-request-id")
+            .is_some_and(|v| crate::request_scope::acceptable_id(v.as_bytes()));
+    if !keep {
+        h.remove("x-request-id");
+    }
+}
+
 #[derive(Clone)]
 pub(crate) struct RequestIds {
     prefix: Arc<str>,

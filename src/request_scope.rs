@@ -17,3 +17,35 @@ pub async fn scope<F: Future>(id: String, f: F) -> F::Output {
 pub fn current() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
+
+/// Whether a caller's own X-Request-Id may stand for its request: short, and of characters that
+/// no log format reads as anything but part of one value. Anything else is replaced by an id
+/// of Gantry's: it is written into every audit event and log line of the request.
+pub fn acceptable_id(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_ids_of_callers_are_kept() {
+        for ok in ["abc", "7f3e-01", "trace:1.2_3", &"a".repeat(64)] {
+            assert!(acceptable_id(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "abc outcome=success",
+            "a\"b",
+            "a\nb",
+            "a=b",
+            &"a".repeat(65),
+        ] {
+            assert!(!acceptable_id(bad.as_bytes()), "{bad}");
+        }
+    }
+}

@@ -67,6 +67,7 @@ where
         let id = req
             .headers()
             .get("x-request-id")
+            .filter(|v| crate::request_scope::acceptable_id(v.as_bytes()))
             .cloned()
             .or_else(|| self.request_ids.next());
         if let Some(id) = id {

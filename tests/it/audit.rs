@@ -413,3 +413,36 @@ async fn a_refused_client_secret_is_audited_and_an_unknown_client_id_is_not_reco
         assert!(!text.contains(secret), "{secret}: {text}");
     }
 }
+
+#[tokio::test]
+async fn a_callers_request_id_is_kept_only_when_no_log_line_could_misread_it() {
+    let app = TestApp::start().await;
+    let grant = |id: &'static str| {
+        reqwest::Client::new()
+            .post(app.url("/token"))
+            .basic_auth(RP.0, Some(RP.1))
+            .header("x-request-id", id)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "dev@example.com"),
+                ("password", "wrong"),
+            ])
+            .send()
+    };
+    let forged = "abc outcome=success actor=admin@example.com action=login";
+    let r = grant(forged).await.unwrap();
+    let given = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_ne!(given, forged);
+    let r = grant("ci-run-42.step:7").await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "ci-run-42.step:7");
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT request_id FROM audit_log WHERE action = 'login' ORDER BY id")
+            .fetch_all(&app.pool().await)
+            .await
+            .unwrap();
+    assert_eq!(
+        ids,
+        vec![(given,), ("ci-run-42.step:7".to_string(),)],
+        "each event carries the id the caller was answered with"
+    );
+}
