@@ -142,6 +142,16 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         .sync_admin_objects()
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(format!("loading admin changes: {e}")))?;
+    let static_secrets: Vec<(String, String)> = cfg
+        .static_clients
+        .iter()
+        .map(Client::from_config)
+        .filter_map(|c| Some((c.id, c.secret_hash?)))
+        .collect();
+    provider
+        .end_tokens_changed_since_last_start(&static_secrets)
+        .await
+        .map_err(|e| crate::config::ConfigError::Invalid(format!("admin client tokens: {e}")))?;
     let issuer = url::Url::parse(&cfg.issuer)
         .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
     let base_url = cfg.issuer.trim_end_matches('/').to_string();

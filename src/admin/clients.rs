@@ -325,10 +325,6 @@ impl Provider {
         if !self.db.insert_client(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
-        // A client made again under an old id is a new client: the old one's tokens stay dead.
-        self.db
-            .raise_client_token_floor(id, self.clock.now())
-            .await?;
         self.changed().await?;
         change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }))
             .await;
@@ -463,6 +459,10 @@ impl Provider {
         } else if !self.db.delete_client(id, None).await? {
             return Err(AdminError::NotFound);
         }
+        // A client made again under this id is another client: this one's tokens stay dead.
+        self.db
+            .raise_client_token_floor(id, self.clock.now())
+            .await?;
         self.changed().await?;
         change.succeeded(serde_json::json!({})).await;
         Ok(())

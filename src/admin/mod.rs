@@ -7,6 +7,7 @@ pub mod clients;
 pub mod connectors;
 pub mod issuance;
 pub mod policy;
+mod token_floor;
 pub mod users;
 pub mod version;
 
@@ -426,7 +427,7 @@ impl Provider {
         }
         // Made before the client was (re)created, its secret rotated, or it was last dropped
         // from the admin clients: a token of a client that is no longer the one it was made for.
-        if c.iat < self.db.client_token_floor(&client).await? {
+        if c.iat <= self.db.client_token_floor(&client).await? {
             return Err(AdminError::NotSignedIn);
         }
         Ok(Admin {

@@ -169,20 +169,6 @@ impl Provider {
     }
 }
 
-impl Provider {
-    /// A client that leaves `admins.clients` loses the tokens it holds for good: listed again
-    /// later, it needs a new token.
-    async fn end_tokens_of_dropped_clients(&self, before: &[String]) -> Result<(), AdminError> {
-        let now_listed = self.policy.get().compiled.admins.clients.clone();
-        for c in before.iter().filter(|c| !now_listed.contains(c)) {
-            self.db
-                .raise_client_token_floor(c, self.clock.now())
-                .await?;
-        }
-        Ok(())
-    }
-}
-
 fn stale() -> AdminError {
     AdminError::Stale("the policy was changed since the version this change expects".into())
 }

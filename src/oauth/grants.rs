@@ -186,8 +186,36 @@ impl Provider {
                 self.device_grant(client, p.device_code.as_deref()).await
             }
             crate::oauth::exchange::TOKEN_EXCHANGE => self.token_exchange(client, p).await,
-            _ => self.client_credentials_grant(client, p),
+            _ => self.client_credentials_grant(client, p).await,
         }
+    }
+
+    /// An admin client's tokens issued in or before the second its secret was rotated (or it
+    /// was deleted or left the admin clients) are refused by the admin API, since `iat` counts
+    /// whole seconds; a token asked for in that same second is issued once the second is over,
+    /// so it is never one of them. At most a second's wait, and only for admin clients.
+    async fn wait_past_token_floor(&self, client_id: &str) -> Result<(), OAuthError> {
+        if !self
+            .policy
+            .get()
+            .compiled
+            .admins
+            .clients
+            .iter()
+            .any(|c| c == client_id)
+        {
+            return Ok(());
+        }
+        let floor = self.db.client_token_floor(client_id).await?;
+        if self.clock.now() <= floor {
+            let into_second = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let rest = 1_000_000_000u32.saturating_sub(into_second);
+            tokio::time::sleep(std::time::Duration::from_nanos(u64::from(rest) + 1_000_000)).await;
+        }
+        Ok(())
     }
 
     async fn code_grant(
@@ -411,7 +439,7 @@ impl Provider {
             .response)
     }
 
-    fn client_credentials_grant(
+    async fn client_credentials_grant(
         &self,
         client: &Client,
         p: &TokenParams,
@@ -422,6 +450,7 @@ impl Provider {
                 "public clients cannot use client_credentials",
             ));
         }
+        self.wait_past_token_floor(&client.id).await?;
         let scopes = Scopes::parse(
             p.scope.as_deref().unwrap_or_default(),
             client,

@@ -98,6 +98,28 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The value stored under `name`, if any.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    /// Store `value` under `name`, replacing what was there.
+    pub async fn put_setting(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// The value stored under `name`, storing `fresh` first if there is none. Every replica
     /// gets the value of whichever stored it first.
     pub async fn setting_or_insert(&self, name: &str, fresh: &str) -> Result<String> {

@@ -495,8 +495,8 @@ async fn an_admin_clients_tokens_end_with_its_secret_its_recreation_or_its_admin
     let held = client_token(&app, "robot", &secret).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::OK);
 
-    // The secret leaked and is rotated: a token taken with it ends too.
-    app.clock.advance(1);
+    // The secret leaked and is rotated: a token taken with it ends too, even one taken in the
+    // very second of the rotation.
     let r = with_bearer(
         &app,
         reqwest::Method::POST,
@@ -510,21 +510,21 @@ async fn an_admin_clients_tokens_end_with_its_secret_its_recreation_or_its_admin
         .unwrap()
         .to_string();
     assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
-    // A token taken with the new secret, in the same second, works.
+    // A token taken with the new secret (after that second) works.
+    app.clock.advance(1);
     let held = client_token(&app, "robot", &secret).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::OK);
 
     // Dropped from the admin clients and listed again: the tokens it held stay dead.
-    app.clock.advance(1);
     admin_clients(&app, &token, &["machine"]).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::FORBIDDEN);
     admin_clients(&app, &token, &["machine", "robot"]).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
+    app.clock.advance(1);
     let held = client_token(&app, "robot", &secret).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::OK);
 
     // Deleted and made again under the same id: the old client's tokens do not come back.
-    app.clock.advance(1);
     let r = with_bearer(
         &app,
         reqwest::Method::DELETE,
@@ -535,6 +535,59 @@ async fn an_admin_clients_tokens_end_with_its_secret_its_recreation_or_its_admin
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let secret = create_robot(&app, &token).await;
     assert_eq!(keys_with(&app, &held).await, StatusCode::UNAUTHORIZED);
+    app.clock.advance(1);
     let fresh = client_token(&app, "robot", &secret).await;
     assert_eq!(keys_with(&app, &fresh).await, StatusCode::OK);
+}
+
+/// Gantry on `dsn` with a config-file admin client `terraform` (secret `secret`), listed in
+/// `admins.clients` when `listed`.
+async fn terraform_app(dsn: &str, secret: &str, listed: bool) -> TestApp {
+    let clients = if listed {
+        "[machine, terraform]"
+    } else {
+        "[machine]"
+    };
+    TestApp::start_with(Opts {
+        backend: Backend::PostgresAt(dsn.into()),
+        extra_clients: format!(
+            "  - id: terraform\n    name: Terraform\n    secret: {secret}\n    grantTypes: [client_credentials]\n"
+        ),
+        extra_yaml: format!("policy:\n  admins: {{ groups: [admins], clients: {clients} }}\n"),
+        ..Opts::default()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_config_file_clients_tokens_end_with_a_secret_or_listing_changed_in_the_file() {
+    // Each start below is the same deployment (one database) restarted with an edited file. A
+    // token is checked at a replica still running (each test server has an issuer of its own):
+    // what a start records, every replica honours.
+    let dsn = fresh_postgres_db().await;
+    let first = terraform_app(&dsn, "tf-secret-1", true).await;
+    let held = client_token(&first, "terraform", "tf-secret-1").await;
+    assert_eq!(keys_with(&first, &held).await, StatusCode::OK);
+    // The same file again: nothing ends.
+    let _same = terraform_app(&dsn, "tf-secret-1", true).await;
+    assert_eq!(keys_with(&first, &held).await, StatusCode::OK);
+
+    // The secret is changed in the file: the old secret's tokens end.
+    let rotated = terraform_app(&dsn, "tf-secret-2", true).await;
+    assert_eq!(keys_with(&first, &held).await, StatusCode::UNAUTHORIZED);
+    // A new token, a second later (and the next start, a second later still: each test
+    // server's clock starts at the real time and then moves only when told).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    rotated.clock.advance(1);
+    let held = client_token(&rotated, "terraform", "tf-secret-2").await;
+    assert_eq!(keys_with(&rotated, &held).await, StatusCode::OK);
+
+    // Taken out of the file's admin clients, then put back: the tokens it held stay dead.
+    let _dropped = terraform_app(&dsn, "tf-secret-2", false).await;
+    assert_eq!(keys_with(&rotated, &held).await, StatusCode::UNAUTHORIZED);
+    let back = terraform_app(&dsn, "tf-secret-2", true).await;
+    assert_eq!(keys_with(&rotated, &held).await, StatusCode::UNAUTHORIZED);
+    back.clock.advance(1);
+    let fresh = client_token(&back, "terraform", "tf-secret-2").await;
+    assert_eq!(keys_with(&back, &fresh).await, StatusCode::OK);
 }
