@@ -684,11 +684,36 @@ impl Config {
                     }),
             }
         };
+        // A lifetime of nothing issues what no one can use, and a key that signs for less than a
+        // minute has the server rotating keys without end: both are mistakes, said at start.
+        let at_least = |secs: i64, key: &str, min: i64, what: &str| {
+            if secs < min {
+                return Err(ConfigError::Invalid(format!(
+                    "expiry.{key}: at least {what}"
+                )));
+            }
+            Ok(secs)
+        };
         Ok(Expiry {
-            id_tokens: d(&e.id_tokens, "idTokens", 24 * 3600)?,
-            auth_requests: d(&e.auth_requests, "authRequests", 24 * 3600)?,
-            device_requests: d(&e.device_requests, "deviceRequests", 5 * 60)?,
-            signing_keys: d(&e.signing_keys, "signingKeys", 6 * 3600)?,
+            id_tokens: at_least(d(&e.id_tokens, "idTokens", 24 * 3600)?, "idTokens", 1, "1s")?,
+            auth_requests: at_least(
+                d(&e.auth_requests, "authRequests", 24 * 3600)?,
+                "authRequests",
+                1,
+                "1s",
+            )?,
+            device_requests: at_least(
+                d(&e.device_requests, "deviceRequests", 5 * 60)?,
+                "deviceRequests",
+                1,
+                "1s",
+            )?,
+            signing_keys: at_least(
+                d(&e.signing_keys, "signingKeys", 6 * 3600)?,
+                "signingKeys",
+                60,
+                "1m",
+            )?,
             disable_rotation: e.refresh_tokens.disable_rotation,
             reuse_interval: d(
                 &e.refresh_tokens.reuse_interval,
@@ -902,6 +927,29 @@ mod tests {
             .unwrap_or_default();
         assert!(e.contains("oauth2.skipApprovalScreen"), "{e}");
         assert!(e.contains("line 7"), "{e}");
+    }
+
+    #[test]
+    fn lifetimes_of_nothing_and_keys_rotating_every_second_are_refused() {
+        let base = "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\n";
+        for (extra, key) in [
+            ("expiry:\n  signingKeys: 0s\n", "expiry.signingKeys"),
+            ("expiry:\n  signingKeys: 59s\n", "expiry.signingKeys"),
+            ("expiry:\n  idTokens: 0s\n", "expiry.idTokens"),
+            ("expiry:\n  deviceRequests: 0s\n", "expiry.deviceRequests"),
+            ("expiry:\n  authRequests: 0s\n", "expiry.authRequests"),
+        ] {
+            let e = Config::parse(&format!("{base}{extra}"))
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.expiry().map_err(|e| e.to_string()))
+                .unwrap_err();
+            assert!(e.contains(key), "{extra}: {e}");
+        }
+        let ok = Config::parse(&format!(
+            "{base}expiry:\n  signingKeys: 1m\n  idTokens: 1s\n"
+        ))
+        .map(|c| c.expiry().is_ok());
+        assert!(matches!(ok, Ok(true)), "{ok:?}");
     }
 
     #[test]
