@@ -23,6 +23,7 @@ mod fuzz_replay;
 mod hostile;
 mod keys;
 mod kubectl;
+mod layers;
 mod ldap;
 mod limits;
 mod outage;
