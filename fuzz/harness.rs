@@ -155,9 +155,9 @@ pub fn config_file(data: &[u8]) {
         return;
     };
     if let Ok(cfg) = Config::parse(text)
-        && cfg.validate().is_ok()
+        && gantry::app::check(&cfg).is_ok()
     {
         let _ = cfg.expiry();
-        let _ = cfg.compiled_policy();
+        let _ = gantry::app::compiled_policy(&cfg);
     }
 }

@@ -49,9 +49,61 @@ pub struct App {
     pub provider: Arc<Provider>,
 }
 
+/// Read and check a config file: its own rules (`Config::load`), then what only the layers
+/// that use a setting can judge (connectors, keys, the policy, the deny list).
+pub fn load_config(path: &std::path::Path) -> Result<Config, crate::config::ConfigError> {
+    let cfg = Config::load(path)?;
+    check(&cfg)?;
+    Ok(cfg)
+}
+
+/// The checks of a config that need the layers above it: each setting as its user reads it.
+pub fn check(cfg: &Config) -> Result<(), crate::config::ConfigError> {
+    use crate::config::ConfigError::Invalid;
+    cfg.validate()?;
+    for (i, k) in cfg.encryption.keys.iter().enumerate() {
+        crate::seal::Sealer::decode_key(k)
+            .map_err(|e| Invalid(format!("encryption.keys[{i}]: {e}")))?;
+    }
+    if let Some(a) = &cfg.signing.algorithm
+        && crate::keys::Algorithm::parse(a).is_none()
+    {
+        return Err(Invalid(format!(
+            "signing.algorithm `{a}`: expected ES256, RS256 or EdDSA"
+        )));
+    }
+    let deny = deny_networks(cfg)?;
+    for (i, c) in cfg.connectors.iter().enumerate() {
+        Connector::from_config(c, &crate::seal::Sealer::ephemeral(), &deny)
+            .map_err(|e| Invalid(format!("connectors[{i}] `{}`: {e}", c.id)))?;
+    }
+    compiled_policy(cfg)?;
+    Ok(())
+}
+
+/// `connectorNetwork.denyNetworks`, parsed.
+pub fn deny_networks(
+    cfg: &Config,
+) -> Result<crate::connector::egress::DenyList, crate::config::ConfigError> {
+    crate::connector::egress::DenyList::parse(&cfg.connector_network.deny_networks)
+        .map_err(crate::config::ConfigError::Invalid)
+}
+
+/// The file's policy, compiled against the configured clusters.
+pub fn compiled_policy(cfg: &Config) -> Result<crate::policy::Policy, crate::config::ConfigError> {
+    let clusters: Vec<String> = cfg
+        .kubernetes
+        .clusters
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    crate::policy::Policy::compile(&cfg.policy, &clusters)
+        .map_err(crate::config::ConfigError::Invalid)
+}
+
 /// Open storage, load keys, and assemble the routers.
 pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
-    cfg.validate()?;
+    check(cfg)?;
     let expiry = cfg.expiry()?;
     let db = Db::open(&cfg.storage).await?;
     let alg = cfg
@@ -80,7 +132,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     let sealer = crate::seal::Sealer::for_deployment(&cfg.encryption.keys, &db)
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
-    let deny_networks = cfg.deny_networks()?;
+    let deny_networks = deny_networks(cfg)?;
     for c in &cfg.connectors {
         connectors.push(
             Connector::from_config(c, &sealer, &deny_networks).map_err(|e| {
@@ -127,7 +179,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         ),
         metrics: Arc::new(Metrics::default()),
         issuance: Default::default(),
-        policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), cfg.compiled_policy()?),
+        policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
         clusters: cfg
             .kubernetes
             .clusters

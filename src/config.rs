@@ -445,24 +445,12 @@ impl Config {
             }
         }
         self.expiry()?;
-        for (i, k) in self.encryption.keys.iter().enumerate() {
-            if let Err(e) = crate::seal::Sealer::decode_key(k) {
-                return bad(format!("encryption.keys[{i}]: {e}"));
-            }
-        }
-        if let Some(a) = &self.signing.algorithm
-            && crate::keys::Algorithm::parse(a).is_none()
-        {
-            return bad(format!(
-                "signing.algorithm `{a}`: expected ES256, RS256 or EdDSA"
-            ));
-        }
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.static_clients.iter().enumerate() {
             let Some(id) = c.id.as_deref().filter(|s| !s.is_empty()) else {
                 return bad(format!("staticClients[{i}]: id or idEnv is required"));
             };
-            if id == crate::admin::ADMIN_CLIENT {
+            if id == ADMIN_CLIENT {
                 return bad(format!(
                     "staticClients[{i}]: `{id}` is the admin UI's built-in client; pick another id"
                 ));
@@ -499,7 +487,6 @@ impl Config {
                 ));
             }
         }
-        let deny = self.deny_networks()?;
         let mut conn_ids = std::collections::HashSet::from(["local"]);
         for (i, c) in self.connectors.iter().enumerate() {
             if !conn_ids.insert(c.id.as_str()) {
@@ -508,15 +495,7 @@ impl Config {
                     c.id
                 ));
             }
-            if let Err(e) = crate::connector::Connector::from_config(
-                c,
-                &crate::seal::Sealer::ephemeral(),
-                &deny,
-            ) {
-                return bad(format!("connectors[{i}] `{}`: {e}", c.id));
-            }
         }
-        self.compiled_policy()?;
         for (i, svc) in self.registry.services.iter().enumerate() {
             if svc.name.is_empty() || svc.issuer.is_empty() {
                 return bad(format!(
@@ -559,12 +538,6 @@ impl Config {
             ));
         }
         Ok(())
-    }
-
-    /// `connectorNetwork.denyNetworks`, parsed.
-    pub fn deny_networks(&self) -> Result<crate::connector::egress::DenyList, ConfigError> {
-        crate::connector::egress::DenyList::parse(&self.connector_network.deny_networks)
-            .map_err(ConfigError::Invalid)
     }
 
     /// What a valid file says that Gantry reads differently from what its author may expect:
@@ -614,7 +587,7 @@ impl Config {
             }
         }
         for c in &self.connectors {
-            let flag = crate::connector::plain_http::FLAG;
+            let flag = INSECURE_ALLOW_HTTP;
             if c.config.get(flag).and_then(|v| v.as_bool()) == Some(true) {
                 w.push(format!(
                     "connector `{}`: config.{flag} lets Gantry talk to the provider over plain \
@@ -641,17 +614,6 @@ impl Config {
             }
         }
         w
-    }
-
-    /// The policy, compiled against the configured clusters.
-    pub fn compiled_policy(&self) -> Result<crate::policy::Policy, ConfigError> {
-        let clusters: Vec<String> = self
-            .kubernetes
-            .clusters
-            .iter()
-            .map(|c| c.name.clone())
-            .collect();
-        crate::policy::Policy::compile(&self.policy, &clusters).map_err(ConfigError::Invalid)
     }
 
     /// The ids of the connectors this file configures, `local` first when it serves.
@@ -765,9 +727,9 @@ impl Config {
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
-                "urn:ietf:params:oauth:grant-type:device_code",
+                DEVICE_CODE_GRANT,
                 // Off unless a connector sets allowTokenExchange.
-                crate::oauth::exchange::TOKEN_EXCHANGE,
+                TOKEN_EXCHANGE_GRANT,
             ]
             .map(String::from)
             .to_vec();
@@ -786,15 +748,27 @@ impl Config {
     }
 }
 
+/// RFC 8628's grant type.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+/// RFC 8693's grant type.
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// Grant types Gantry implements.
 pub const KNOWN_GRANTS: &[&str] = &[
     "authorization_code",
     "refresh_token",
     "password",
     "client_credentials",
-    "urn:ietf:params:oauth:grant-type:device_code",
-    crate::oauth::exchange::TOKEN_EXCHANGE,
+    DEVICE_CODE_GRANT,
+    TOKEN_EXCHANGE_GRANT,
 ];
+
+/// The admin UI's built-in client, which no config may define.
+pub const ADMIN_CLIENT: &str = "gantry-admin";
+
+/// The connector key that allows plain http to a provider that is not loopback (Dex has
+/// none: named after its `insecure*` keys).
+pub const INSECURE_ALLOW_HTTP: &str = "insecureAllowHTTP";
 /// Dex grant types that a Dex file may list and Gantry does not serve.
 const IGNORED_GRANTS: &[&str] = &["implicit"];
 

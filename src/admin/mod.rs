@@ -36,7 +36,7 @@ pub fn check_id(id: &str) -> Option<String> {
 }
 
 /// The built-in public client the admin UI signs in with.
-pub const ADMIN_CLIENT: &str = "gantry-admin";
+pub use crate::config::ADMIN_CLIENT;
 /// An admin session ends after this long without a request...
 pub const IDLE_TIMEOUT: i64 = 30 * 60;
 /// ...and this long after sign-in in any case.

@@ -213,7 +213,7 @@ pub enum RegistryCommand {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve { config } => serve::serve(&config).await,
-        Command::CheckConfig { config } => match crate::config::Config::load(&config) {
+        Command::CheckConfig { config } => match crate::app::load_config(&config) {
             Ok(c) => {
                 for w in c.warnings() {
                     eprintln!("{}: warning: {w}", config.display());

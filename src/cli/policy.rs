@@ -7,7 +7,7 @@ use crate::policy::Subject;
 use crate::registry::scope::ResourceScope;
 
 fn load(path: &Path) -> Result<Config, i32> {
-    Config::load(path).map_err(|e| {
+    crate::app::load_config(path).map_err(|e| {
         eprintln!("{}: {e}", path.display());
         2
     })
@@ -26,7 +26,7 @@ pub fn explain(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let Ok(policy) = cfg.compiled_policy() else {
+    let Ok(policy) = crate::app::compiled_policy(&cfg) else {
         return 2;
     };
     let scopes = match ResourceScope::parse_all(scopes.iter().map(String::as_str)) {
@@ -96,7 +96,7 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
     if cluster(&cfg, name).is_none() {
         return 2;
     }
-    let Ok(mut policy) = cfg.compiled_policy() else {
+    let Ok(mut policy) = crate::app::compiled_policy(&cfg) else {
         return 2;
     };
     let mut known: Vec<String> = cfg
@@ -133,7 +133,7 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
         }
         Err(e) => eprintln!("# database unavailable ({e}): expanding over config groups only"),
     }
-    let deny = match cfg.deny_networks() {
+    let deny = match crate::app::deny_networks(&cfg) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("{}: {e}", path.display());

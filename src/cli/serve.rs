@@ -29,7 +29,7 @@ fn init_logging(cfg: &Config) {
 }
 
 pub async fn migrate(path: &Path) -> i32 {
-    let cfg = match Config::load(path) {
+    let cfg = match crate::app::load_config(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}: {e}", path.display());
@@ -49,7 +49,7 @@ pub async fn migrate(path: &Path) -> i32 {
 }
 
 pub async fn registry_ca(path: &Path) -> i32 {
-    let cfg = match Config::load(path) {
+    let cfg = match crate::app::load_config(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}: {e}", path.display());
@@ -87,7 +87,7 @@ pub async fn registry_ca(path: &Path) -> i32 {
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(25);
 
 pub async fn serve(path: &Path) -> i32 {
-    let cfg = match Config::load(path) {
+    let cfg = match crate::app::load_config(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{}: {e}", path.display());

@@ -4,7 +4,7 @@
 //! lets an unparsable URL through.
 
 /// The config key that allows plain http to a host that is not loopback.
-pub const FLAG: &str = "insecureAllowHTTP";
+pub const FLAG: &str = crate::config::INSECURE_ALLOW_HTTP;
 
 /// Whether `u`'s host is the machine itself: `localhost`, 127.0.0.0/8 or ::1.
 pub fn names_this_machine(u: &url::Url) -> bool {

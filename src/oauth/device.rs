@@ -28,7 +28,7 @@ use crate::storage::{self, StorageError};
 /// What each `slow_down` adds to a device's polling interval (RFC 8628, 3.5).
 const SLOW_DOWN_SECS: i64 = 5;
 
-pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const DEVICE_GRANT: &str = crate::config::DEVICE_CODE_GRANT;
 /// Consonants without look-alikes: no vowels (no words), no 0/O, 1/I/L.
 const ALPHABET: &[u8] = b"BCDFGHJKMNPQRSTVWXZ";
 const INTERVAL: i64 = 5;

@@ -64,7 +64,7 @@ staticPasswords:
 #[test]
 fn a_dex_config_loads_unchanged() {
     let cfg = Config::parse(DEX_DEV).unwrap();
-    cfg.validate().unwrap();
+    gantry::app::check(&cfg).unwrap();
     let e = cfg.expiry().unwrap();
     assert_eq!(
         (e.id_tokens, e.signing_keys, e.reuse_interval),
@@ -122,7 +122,7 @@ fn mistakes_are_reported_with_their_key() {
     ];
     for (yaml, want) in cases {
         let err = Config::parse(&yaml)
-            .and_then(|c| c.validate().map(|_| c))
+            .and_then(|c| gantry::app::check(&c).map(|_| c))
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
