@@ -4,6 +4,8 @@
 //! name their path; type errors name the key and the line. This module never reads the
 //! environment except through `$VAR` expansion of connector configs and the `*Env` keys.
 
+pub mod policy;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -54,7 +56,7 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Gantry: who may do what on registries and clusters.
     #[serde(default)]
-    pub policy: crate::policy::PolicyConfig,
+    pub policy: policy::PolicyConfig,
     /// Gantry: the Docker Registry v2 token service.
     #[serde(default)]
     pub registry: RegistryConfig,
