@@ -21,6 +21,20 @@ impl Clock for SystemClock {
     }
 }
 
+/// RFC 3339 in UTC (`2026-11-29T18:23:35Z`), as registries, SAML and client-go read it.
+/// A time beyond what the calendar holds reads as the epoch, never a panic.
+pub fn rfc3339(t: i64) -> String {
+    let d =
+        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        d.date(),
+        d.hour(),
+        d.minute(),
+        d.second()
+    )
+}
+
 /// A clock that only moves when told to; for tests.
 #[derive(Debug, Clone)]
 pub struct ManualClock(Arc<AtomicI64>);
@@ -41,3 +55,16 @@ impl Clock for ManualClock {
 }
 
 pub type SharedClock = Arc<dyn Clock>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_976_615), "2026-11-29T18:23:35Z");
+        assert_eq!(rfc3339(i64::MAX), "1970-01-01T00:00:00Z");
+    }
+}

@@ -356,7 +356,7 @@ pub async fn credential(o: Options) -> i32 {
             let out = serde_json::json!({
                 "apiVersion": api,
                 "kind": "ExecCredential",
-                "status": {"token": c.id_token, "expirationTimestamp": crate::registry::rfc3339(c.expires_at)},
+                "status": {"token": c.id_token, "expirationTimestamp": crate::clock::rfc3339(c.expires_at)},
             });
             println!("{out}");
             0
@@ -519,7 +519,7 @@ pub fn whoami(o: Options) -> i32 {
     let out = serde_json::json!({
         "issuer": claims["iss"], "subject": claims["sub"], "email": claims["email"],
         "username": claims["preferred_username"], "groups": claims["groups"],
-        "expires": crate::registry::rfc3339(c.expires_at),
+        "expires": crate::clock::rfc3339(c.expires_at),
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     0

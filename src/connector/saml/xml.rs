@@ -378,7 +378,7 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 
 /// Unix seconds as an `xs:dateTime` in UTC.
 pub fn instant(t: i64) -> String {
-    crate::registry::rfc3339(t)
+    crate::clock::rfc3339(t)
 }
 
 #[cfg(test)]

@@ -588,11 +588,8 @@ async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
             .map(|k| KeyRow {
                 kid: k.kid,
                 alg: k.alg,
-                since: crate::registry::rfc3339(k.active_from),
-                retired: k
-                    .retired_at
-                    .map(crate::registry::rfc3339)
-                    .unwrap_or_default(),
+                since: crate::clock::rfc3339(k.active_from),
+                retired: k.retired_at.map(crate::clock::rfc3339).unwrap_or_default(),
                 signing: k.signing,
             })
             .collect(),
@@ -709,7 +706,7 @@ async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
         events: events
             .into_iter()
             .map(|e| AuditRow {
-                when: crate::registry::rfc3339(e.at),
+                when: crate::clock::rfc3339(e.at),
                 actor: e.actor,
                 action: e.action,
                 target: e.target,
