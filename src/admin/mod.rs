@@ -607,11 +607,12 @@ impl Provider {
             email: &q.email,
             groups: &q.groups,
         };
-        Ok(self
-            .policy
-            .get()
-            .compiled
-            .explain(&s, &scopes, cluster, &self.clusters))
+        Ok(self.policy.get().compiled.explain(
+            &s,
+            &scopes.iter().map(|s| s.asked()).collect::<Vec<_>>(),
+            cluster,
+            &self.clusters,
+        ))
     }
 }
 

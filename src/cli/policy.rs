@@ -65,8 +65,13 @@ pub fn explain(
     };
     println!(
         "{}",
-        serde_json::to_string_pretty(&policy.explain(&s, &scopes, cluster, &clusters))
-            .unwrap_or_default()
+        serde_json::to_string_pretty(&policy.explain(
+            &s,
+            &scopes.iter().map(|s| s.asked()).collect::<Vec<_>>(),
+            cluster,
+            &clusters,
+        ))
+        .unwrap_or_default()
     );
     0
 }

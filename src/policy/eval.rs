@@ -227,13 +227,21 @@ impl Policy {
     }
 }
 
+/// A registry request as the policy judges it: a resource's type, its name, the actions asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub kind: &'a str,
+    pub name: &'a str,
+    pub actions: &'a [String],
+}
+
 impl Policy {
     /// What the subject may do on the given registry scopes and on the clusters, with the rules
     /// that decided it: the answer to "why can (not) this user push?".
     pub fn explain(
         &self,
         s: &Subject<'_>,
-        scopes: &[crate::registry::scope::ResourceScope],
+        scopes: &[Asked<'_>],
         cluster: Option<&str>,
         clusters: &[String],
     ) -> serde_json::Value {
@@ -251,7 +259,7 @@ impl Policy {
         let registry: Vec<serde_json::Value> = scopes
             .iter()
             .map(|sc| {
-                let d = self.registry(s, &sc.kind, &sc.name, &sc.actions);
+                let d = self.registry(s, sc.kind, sc.name, sc.actions);
                 serde_json::json!({"type": sc.kind, "name": sc.name, "requested": sc.actions, "granted": d.granted, "rules": rules(&d)})
             })
             .collect();

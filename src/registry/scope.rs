@@ -11,6 +11,15 @@ pub struct ResourceScope {
 }
 
 impl ResourceScope {
+    /// The scope as the policy judges it.
+    pub fn asked(&self) -> crate::policy::Asked<'_> {
+        crate::policy::Asked {
+            kind: &self.kind,
+            name: &self.name,
+            actions: &self.actions,
+        }
+    }
+
     /// Parse one scope; `Err` names what is wrong.
     pub fn parse(s: &str) -> Result<ResourceScope, String> {
         let bad = |m: &str| {

@@ -11,23 +11,18 @@ use std::path::Path;
 const KNOWN_CYCLE_EDGES: &[(&str, &str)] = &[
     ("admin", "app"),
     ("admin", "oauth"),
-    ("admin", "policy"),
     ("admin", "registry"),
     ("app", "admin"),
     ("app", "http"),
     ("app", "oauth"),
-    ("app", "policy"),
     ("app", "registry"),
     ("http", "admin"),
     ("http", "app"),
     ("http", "oauth"),
     ("http", "registry"),
     ("oauth", "admin"),
-    ("oauth", "policy"),
     ("oauth", "registry"),
-    ("policy", "registry"),
     ("registry", "oauth"),
-    ("registry", "policy"),
 ];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
