@@ -11,9 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -260,7 +258,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     };
     let headers = Arc::new(security_headers(cfg));
     let docs_headers = headers.clone();
-    let request_ids = RequestIds::new();
+    let request_ids = crate::http::request_ids::RequestIds::new();
     let docs_state = state.clone();
     let inner = routed
         .layer(middleware::from_fn_with_state(
@@ -274,7 +272,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let outer = tower::ServiceBuilder::new()
         .map_response(|r: axum::http::Response<_>| r.map(axum::body::Body::new))
         .map_request(|mut req: Request| {
-            drop_unacceptable_request_id(req.headers_mut());
+            crate::http::request_ids::drop_unacceptable(req.headers_mut());
             req
         })
         .layer(SetRequestIdLayer::x_request_id(request_ids.clone()))
@@ -300,7 +298,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let headers = headers.clone();
-            async move { apply_headers(next.run(req).await, &headers) }
+            async move { crate::http::request_ids::apply_headers(next.run(req).await, &headers) }
         }))
         .option_layer((!cfg.web.allowed_origins.is_empty()).then(|| cors(cfg)))
         .service(inner);
@@ -316,42 +314,6 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
 
 /// Request ids: a random prefix per process and a counter. Unique across replicas and
 /// restarts like a UUID, without a getrandom system call on every request.
-/// A caller's X-Request-Id that could not stand in a log line goes: Gantry sets its own.
-pub(crate) fn drop_unacceptable_request_id(h: &mut axum::http::HeaderMap) {
-    let keep = h.get_all("x-request-id").iter().count() == 1
-        && h.get("x-request-id")
-            .is_some_and(|v| crate::request_scope::acceptable_id(v.as_bytes()));
-    if !keep {
-        h.remove("x-request-id");
-    }
-}
-
-#[derive(Clone)]
-pub(crate) struct RequestIds {
-    prefix: Arc<str>,
-    next: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl RequestIds {
-    fn new() -> RequestIds {
-        RequestIds {
-            prefix: crate::secret::random_token(9).into(),
-            next: Arc::default(),
-        }
-    }
-
-    pub(crate) fn next(&self) -> Option<HeaderValue> {
-        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{}-{n:x}", self.prefix)).ok()
-    }
-}
-
-impl MakeRequestId for RequestIds {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        self.next().map(RequestId::new)
-    }
-}
-
 async fn not_found() -> Response {
     PageError::new(StatusCode::NOT_FOUND, "There is nothing here.").into_response()
 }
@@ -406,16 +368,6 @@ fn security_headers(cfg: &Config) -> Vec<(HeaderName, HeaderValue)> {
     h
 }
 
-pub(crate) fn apply_headers(mut resp: Response, headers: &[(HeaderName, HeaderValue)]) -> Response {
-    let h = resp.headers_mut();
-    for (k, v) in headers {
-        if !h.contains_key(k) {
-            h.insert(k.clone(), v.clone());
-        }
-    }
-    resp
-}
-
 fn cors(cfg: &Config) -> CorsLayer {
     let origins = &cfg.web.allowed_origins;
     let allow = if origins.iter().any(|o| o == "*") {
@@ -440,7 +392,7 @@ fn key_refresh_every(expiry: &crate::config::Expiry) -> u64 {
 /// Key rotation and garbage collection, forever; one task per process.
 pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> {
     for c in provider.connectors.all() {
-        tokio::spawn(warm_up(Arc::downgrade(&c)));
+        tokio::spawn(crate::connector::warm_up::warm_up(Arc::downgrade(&c)));
     }
     // What admins change on any replica reaches this one within a second.
     let p = provider.clone();
@@ -493,45 +445,6 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
     })
 }
 
-/// Discover a connector's provider, retrying with backoff while it is down: Gantry serves
-/// its other connectors meanwhile, and a login through this one retries discovery itself.
-/// Stops when the connector is gone (an admin replaced or deleted it).
-pub async fn warm_up(connector: std::sync::Weak<Connector>) {
-    let mut attempt = 0u32;
-    loop {
-        let Some(c) = connector.upgrade() else {
-            return;
-        };
-        let wait = retry_wait(attempt, jitter());
-        match c.warm_up().await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(connector = %c.id(), error = %e, retry_in = ?wait, "provider discovery failed");
-            }
-        }
-        drop(c);
-        tokio::time::sleep(wait).await;
-        attempt = attempt.saturating_add(1);
-    }
-}
-
-/// Longest wait between two discovery attempts.
-const RETRY_CAP: Duration = Duration::from_secs(300);
-
-/// The wait after failed attempt `attempt` (0 first): 1 s doubling up to [`RETRY_CAP`], of which
-/// the upper half is scaled by `jitter` in [0, 1) so that replicas started together do not
-/// fetch from a provider in lockstep (a broken or hostile one is not hammered by all at once).
-fn retry_wait(attempt: u32, jitter: f64) -> Duration {
-    let full = Duration::from_secs(1u64 << attempt.min(16)).min(RETRY_CAP);
-    full / 2 + (full / 2).mul_f64(jitter.clamp(0.0, 1.0))
-}
-
-/// A number in [0, 1) for [`retry_wait`].
-fn jitter() -> f64 {
-    let b = crate::secret::random_bytes(2);
-    f64::from(u16::from_le_bytes([b[0], b[1]])) / 65536.0
-}
-
 /// Serve a router on a bound listener until the future `shutdown` completes.
 /// Serve `router` over plain HTTP with the default connection limits (a router of a test, or
 /// one without an app); an app's own listeners use [`App::admission`].
@@ -555,36 +468,6 @@ impl App {
         http::listen::Admission {
             limits: self.provider.limits.clone(),
             metrics: self.provider.metrics.clone(),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn discovery_retries_back_off_from_one_second_to_five_minutes_with_jitter() {
-        let secs = |a, j| retry_wait(a, j).as_secs_f64();
-        // Without jitter's upper half: 1, 2, 4, ... capped at 300 s.
-        let top: Vec<f64> = (0..12).map(|a| secs(a, 0.999_999)).collect();
-        for (a, want) in [
-            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 300.0, 300.0,
-        ]
-        .iter()
-        .enumerate()
-        {
-            assert!((top[a] - want).abs() < 0.01, "attempt {a}: {}", top[a]);
-        }
-        assert_eq!(retry_wait(0, 0.0), Duration::from_millis(500));
-        assert_eq!(retry_wait(20, 0.0), Duration::from_secs(150));
-        assert_eq!(retry_wait(u32::MAX, 0.5), Duration::from_secs(225));
-        // Jitter stays within the upper half, whatever the random source says.
-        assert_eq!(retry_wait(3, 7.0), Duration::from_secs(8));
-        assert_eq!(retry_wait(3, -1.0), Duration::from_secs(4));
-        for _ in 0..100 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
         }
     }
 }

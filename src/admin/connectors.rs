@@ -211,7 +211,7 @@ impl Provider {
                 Ok(c) => {
                     let c = Arc::new(c);
                     if c.is_callback() {
-                        tokio::spawn(crate::app::warm_up(Arc::downgrade(&c)));
+                        tokio::spawn(crate::connector::warm_up::warm_up(Arc::downgrade(&c)));
                     }
                     list.push(Dynamic {
                         version: r.version.clone(),

@@ -16,6 +16,7 @@ pub mod probe;
 pub mod saml;
 pub mod set;
 pub mod upstream;
+pub mod warm_up;
 
 use crate::identity::Identity;
 use crate::storage::StorageError;

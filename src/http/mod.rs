@@ -14,6 +14,7 @@ pub mod limits;
 pub mod listen;
 pub mod logout;
 pub mod registry;
+pub mod request_ids;
 pub mod static_docs;
 pub mod token;
 pub mod views;

@@ -19,9 +19,9 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use tower::Service;
 
-use crate::app::RequestIds;
 use crate::http::AppState;
 use crate::http::discovery::{discovery_response, keys_response};
+use crate::http::request_ids::{RequestIds, apply_headers};
 
 #[derive(Clone)]
 pub(crate) struct StaticDocs<S> {
@@ -62,7 +62,7 @@ where
                 inner: self.inner.call(req),
             };
         };
-        let mut resp = crate::app::apply_headers(resp, &self.headers);
+        let mut resp = apply_headers(resp, &self.headers);
         // A caller's own request id is echoed, as the layered path does.
         let id = req
             .headers()
