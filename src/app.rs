@@ -45,6 +45,7 @@ pub struct App {
     /// Served on `telemetry.http` when that is set.
     pub telemetry: Option<Router>,
     pub provider: Arc<Provider>,
+    pub registry: Arc<crate::registry::RegistryService>,
 }
 
 /// Read and check a config file: its own rules (`Config::load`), then what only the layers
@@ -185,7 +186,6 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
             .map(|c| c.name.clone())
             .collect(),
         generation: std::sync::Mutex::default(),
-        registry,
         audit_key: audit_key.into_bytes(),
     });
     provider
@@ -218,8 +218,13 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         logo_url: cfg.frontend.logo_url.clone(),
         discovery: std::sync::OnceLock::new(),
     });
+    let registry = Arc::new(crate::registry::RegistryService {
+        core: provider.clone(),
+        registry,
+    });
     let state = AppState {
         provider: provider.clone(),
+        registry: registry.clone(),
         web,
     };
     let with_metrics_here = cfg.telemetry.http.is_none();
@@ -233,6 +238,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         router,
         telemetry,
         provider,
+        registry,
     })
 }
 

@@ -130,7 +130,7 @@ async fn token_get(
         Err(m) => return registry_error(&s, &service, RegistryError::BadRequest(m)),
     };
     if !s
-        .provider
+        .registry
         .registry
         .services
         .iter()
@@ -152,29 +152,29 @@ async fn token_get(
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
         let r = s
-            .provider
+            .registry
             .registry_refresh(&password, false)
             .await
             .map(|(id, _)| id);
-        s.provider
+        s.registry
             .audit_registry_token("identity_token", &r, ip)
             .await;
         r
     } else if looks_like_jwt(&password) {
-        let r = s.provider.registry_access_token(&password, &service).await;
-        s.provider
+        let r = s.registry.registry_access_token(&password, &service).await;
+        s.registry
             .audit_registry_token("access_token", &r, ip)
             .await;
         r
     } else {
-        s.provider.registry_login(&user, &password, ip).await
+        s.registry.registry_login(&user, &password, ip).await
     };
     let identity = match login {
         Ok(i) => i,
         Err(e) => return registry_error(&s, &service, e),
     };
     match s
-        .provider
+        .registry
         .registry_token(&identity, &service, &scopes, false)
     {
         Ok(t) => no_store(axum::Json(t).into_response()),
@@ -221,7 +221,7 @@ async fn token_post(
                     OAuthError::invalid_request("username and password are required").into(),
                 );
             };
-            s.provider
+            s.registry
                 .registry_login(u, p, ip)
                 .await
                 .map_err(oauth_from_registry)?
@@ -233,7 +233,7 @@ async fn token_post(
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
             let (id, consumed) = s
-                .provider
+                .registry
                 .registry_refresh(t, offline)
                 .await
                 .map_err(oauth_from_registry)?;
@@ -250,12 +250,12 @@ async fn token_post(
         None => return Err(OAuthError::invalid_request("grant_type is required").into()),
     };
     let mut t = s
-        .provider
+        .registry
         .registry_token(&identity, &service, &scopes, true)
         .map_err(oauth_from_registry)?;
     if offline && (exchanged || f.grant_type.as_deref() == Some("password")) {
         t.refresh_token = Some(
-            s.provider
+            s.registry
                 .registry_identity_token(&identity)
                 .await
                 .map_err(oauth_from_registry)?,

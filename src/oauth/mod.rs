@@ -9,6 +9,7 @@ pub mod error;
 pub mod exchange;
 pub mod grants;
 pub mod inspect;
+pub mod issuance;
 pub mod pkce;
 pub mod refresh;
 pub mod scope;
@@ -52,14 +53,13 @@ pub struct Provider {
     pub limits: Arc<crate::ratelimit::RateLimits>,
     pub metrics: Arc<Metrics>,
     /// Token counts for the admin pages, saved to the database every few seconds.
-    pub issuance: crate::admin::issuance::Tally,
+    pub issuance: issuance::Tally,
     /// The policy in force (the file's, or one an admin saved).
     pub policy: crate::policy::live::LivePolicy,
     /// Names of the configured clusters (policy explanations need them).
     pub clusters: Vec<String>,
     /// The admin-change stamp this replica last loaded.
     pub generation: std::sync::Mutex<String>,
-    pub registry: crate::registry::Registry,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
 }

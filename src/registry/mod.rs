@@ -181,13 +181,26 @@ impl Registry {
 
 pub use crate::clock::rfc3339;
 
-impl Provider {
+/// The Docker Registry v2 token service. It takes the protocol core by reference: who a user
+/// is, the failed-login throttle, the connectors and the audit trail are the core's.
+#[derive(Debug)]
+pub struct RegistryService {
+    pub core: std::sync::Arc<Provider>,
+    pub registry: Registry,
+}
+
+impl RegistryService {
     /// The connector that checks registry passwords: `oauth2.passwordConnector`, else the first
     /// password connector.
     fn registry_connector(&self) -> Option<std::sync::Arc<crate::connector::Connector>> {
-        match &self.password_connector {
-            Some(id) => self.connector(id),
-            None => self.connectors.all().into_iter().find(|c| c.is_password()),
+        match &self.core.password_connector {
+            Some(id) => self.core.connector(id),
+            None => self
+                .core
+                .connectors
+                .all()
+                .into_iter()
+                .find(|c| c.is_password()),
         }
     }
 
@@ -202,23 +215,24 @@ impl Provider {
         addr: std::net::IpAddr,
     ) -> Result<Identity, RegistryError> {
         if user.is_empty() || password.is_empty() {
-            self.audit_credentials(CredentialCheck {
-                via: "registry",
-                connector: "",
-                login: user,
-                checked: Checked::Refused { known_login: false },
-                address: addr,
-                client: None,
-            })
-            .await;
+            self.core
+                .audit_credentials(CredentialCheck {
+                    via: "registry",
+                    connector: "",
+                    login: user,
+                    checked: Checked::Refused { known_login: false },
+                    address: addr,
+                    client: None,
+                })
+                .await;
             return Err(RegistryError::Unauthorized(
                 "username and password are required".into(),
             ));
         }
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         // One verdict for both paths: a locked address is refused before the cache is read,
         // and only a check that reaches the connector waits out a slow-down.
-        let verdict = self.throttle.check(now, user, addr);
+        let verdict = self.core.throttle.check(now, user, addr);
         let conn = self
             .registry_connector()
             .ok_or_else(|| RegistryError::Internal("no password connector".into()))?;
@@ -231,7 +245,7 @@ impl Provider {
             client: None,
         };
         if matches!(verdict, Verdict::Locked) {
-            self.audit_credentials(check(Checked::Throttled)).await;
+            self.core.audit_credentials(check(Checked::Throttled)).await;
             return Err(RegistryError::Unauthorized(
                 "too many failed logins from this address; try again later".into(),
             ));
@@ -251,27 +265,32 @@ impl Provider {
             );
             return Ok(id);
         }
-        self.wait_out(verdict).await;
+        self.core.wait_out(verdict).await;
         match conn.login(user, password).await {
             Ok(PasswordCheck::Accepted(id)) => {
-                self.throttle.succeeded(user, addr);
-                self.metrics.login(conn.id(), "success");
-                self.audit_credentials(check(Checked::Accepted(&id))).await;
-                self.remember_groups(&id).await;
+                self.core.throttle.succeeded(user, addr);
+                self.core.metrics.login(conn.id(), "success");
+                self.core
+                    .audit_credentials(check(Checked::Accepted(&id)))
+                    .await;
+                self.core.remember_groups(&id).await;
                 self.registry.remember(slot, id.clone(), now);
                 Ok(id)
             }
             Ok(PasswordCheck::Refused { known_login }) => {
-                self.throttle.failed(now, user, addr);
-                self.metrics.login(conn.id(), "failure");
-                self.audit_credentials(check(Checked::Refused { known_login }))
+                self.core.throttle.failed(now, user, addr);
+                self.core.metrics.login(conn.id(), "failure");
+                self.core
+                    .audit_credentials(check(Checked::Refused { known_login }))
                     .await;
                 Err(RegistryError::Unauthorized(
                     "invalid username or password".into(),
                 ))
             }
             Err(crate::connector::ConnectorError::Unavailable(e)) => {
-                self.audit_credentials(check(Checked::Unavailable)).await;
+                self.core
+                    .audit_credentials(check(Checked::Unavailable))
+                    .await;
                 Err(RegistryError::Unavailable(e))
             }
             Err(crate::connector::ConnectorError::Storage(e)) => Err(e.into()),
@@ -300,14 +319,15 @@ impl Provider {
                 &crate::request_scope::current(),
             ),
             Err(RegistryError::Unauthorized(why)) => {
-                self.audit(
-                    "",
-                    "login",
-                    "",
-                    "failure",
-                    serde_json::json!({ "via": via, "address": addr, "reason": why }),
-                )
-                .await
+                self.core
+                    .audit(
+                        "",
+                        "login",
+                        "",
+                        "failure",
+                        serde_json::json!({ "via": via, "address": addr, "reason": why }),
+                    )
+                    .await
             }
             Err(_) => {}
         }
@@ -326,6 +346,7 @@ impl Provider {
     ) -> Result<Identity, RegistryError> {
         let invalid = || RegistryError::Unauthorized("invalid or expired access token".into());
         let c = self
+            .core
             .verify_access_token(token)
             .await
             .map_err(|_| invalid())?;
@@ -346,6 +367,7 @@ impl Provider {
         // token carries only with the `profile` scope. Without it the user would be judged
         // under another name than the same user logging in with a password.
         let named_by_login = self
+            .core
             .connector(&connector_id)
             .is_some_and(|k| k.is_password());
         if named_by_login && c.preferred_username.as_deref().unwrap_or("").is_empty() {
@@ -373,8 +395,9 @@ impl Provider {
         identity: &Identity,
     ) -> Result<String, RegistryError> {
         let scopes = crate::oauth::scope::Scopes::stored("openid groups offline_access");
-        let now = self.clock.now();
-        self.new_refresh_family(REGISTRY_CLIENT, identity, &scopes, "", now)
+        let now = self.core.clock.now();
+        self.core
+            .new_refresh_family(REGISTRY_CLIENT, identity, &scopes, "", now)
             .await
             .map(|(t, _)| t)
             .map_err(RegistryError::from)
@@ -390,13 +413,14 @@ impl Provider {
         token: &str,
         exchange: bool,
     ) -> Result<(Identity, bool), RegistryError> {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let slot = self.registry.cache_slot("\u{0}refresh", token);
         if let Some(id) = self.registry.cached(&slot, now) {
             return Ok((id, false));
         }
         let invalid = || RegistryError::Unauthorized("invalid or expired identity token".into());
         let (row, _) = self
+            .core
             .find_refresh(token)
             .await
             .map_err(RegistryError::from)?
@@ -405,13 +429,13 @@ impl Provider {
         if (row.client_id != REGISTRY_CLIENT && !login_client)
             || row.revoked_at.is_some()
             || row.rotated_at.is_some()
-            || self.refresh_expired(&row, now)
+            || self.core.refresh_expired(&row, now)
         {
             return Err(invalid());
         }
         let old: Identity =
             crate::storage::from_json(&row.identity).map_err(RegistryError::from)?;
-        let conn = self.connector(&old.connector_id).ok_or_else(invalid)?;
+        let conn = self.core.connector(&old.connector_id).ok_or_else(invalid)?;
         let id = match conn.refresh(&old, now).await {
             Ok(id) => id,
             Err(crate::connector::ConnectorError::Unavailable(e)) => {
@@ -420,13 +444,15 @@ impl Provider {
             Err(_) => return Err(invalid()),
         };
         if login_client {
-            self.db
+            self.core
+                .db
                 .revoke_refresh_family(&row.family_id, now)
                 .await
                 .map_err(RegistryError::from)?;
             return Ok((id, true));
         }
-        self.db
+        self.core
+            .db
             .touch_refresh_token(
                 &row.id,
                 &crate::storage::to_json(&id).map_err(RegistryError::from)?,
@@ -455,7 +481,7 @@ impl Provider {
         // The policy's name for the user is also the token's subject, the account the registry
         // logs: a stable identity, never a display name (which an upstream user chooses, and
         // which an exchanged token may not carry at all).
-        let mut policy_user = self.policy_user(
+        let mut policy_user = self.core.policy_user(
             &identity.connector_id,
             &identity.user_id,
             &identity.preferred_username,
@@ -468,7 +494,7 @@ impl Provider {
                 "this identity has no stable name".into(),
             ));
         }
-        let connectors = self.connector_ids();
+        let connectors = self.core.connector_ids();
         let subject = Subject {
             connector: &identity.connector_id,
             connectors: &connectors,
@@ -477,7 +503,7 @@ impl Provider {
             groups: &identity.groups,
         };
         let mut access: Vec<Access> = Vec::new();
-        let policy = self.policy.get();
+        let policy = self.core.policy.get();
         for s in scopes {
             let d = policy
                 .compiled
@@ -500,7 +526,7 @@ impl Provider {
                 }),
             }
         }
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let claims = Claims {
             iss: &svc.issuer,
             sub: &policy_user,
@@ -511,7 +537,7 @@ impl Provider {
             jti: secret::random_token(16),
             access: &access,
         };
-        let key = self.keys.signer().map_err(RegistryError::Internal)?;
+        let key = self.core.keys.signer().map_err(RegistryError::Internal)?;
         let chain = self
             .registry
             .ca

@@ -1,20 +1,9 @@
 //! The layers of `src/` (shared/DESIGN.md): data flows down, and no module reaches back up.
-//! Reads the sources as text: a module `a` uses `b` when `crate::b` appears in its code
-//! (comments left out). Every use that closes a cycle among the top-level modules must be one
-//! of `KNOWN_CYCLE_EDGES`, the ones there were when this check was written: a new one fails,
-//! and so does a listed one that is gone, so the list only ever shrinks.
+//! Reads the sources as text: a top-level module `a` uses `b` when `crate::b` appears in its
+//! code (comments left out). No use may close a cycle among the top-level modules.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-/// Uses that close a cycle today; each removed is a step of the renovation.
-const KNOWN_CYCLE_EDGES: &[(&str, &str)] = &[
-    ("admin", "oauth"),
-    ("admin", "registry"),
-    ("oauth", "admin"),
-    ("oauth", "registry"),
-    ("registry", "oauth"),
-];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
@@ -79,27 +68,17 @@ fn reaches(g: &Graph, from: &str, to: &str) -> bool {
 }
 
 #[test]
-fn no_module_reaches_back_up_beyond_the_known_cycles() {
+fn no_top_level_module_reaches_back_up() {
     let g = uses();
     let cycle_edges: BTreeSet<(String, String)> = g
         .iter()
         .flat_map(|(a, bs)| bs.iter().map(move |b| (a.clone(), b.clone())))
         .filter(|(a, b)| reaches(&g, b, a))
         .collect();
-    let known: BTreeSet<(String, String)> = KNOWN_CYCLE_EDGES
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let new: Vec<_> = cycle_edges.difference(&known).collect();
-    let gone: Vec<_> = known.difference(&cycle_edges).collect();
     assert!(
-        new.is_empty(),
-        "new import cycles: {new:?}. A lower layer takes what it needs as a value; it does not \
-         import the layer above (shared/DESIGN.md)"
-    );
-    assert!(
-        gone.is_empty(),
-        "these uses no longer close a cycle: take them off KNOWN_CYCLE_EDGES: {gone:?}"
+        cycle_edges.is_empty(),
+        "import cycles: {cycle_edges:?}. A lower layer takes what it needs as a value; it does \
+         not import the layer above (shared/DESIGN.md)"
     );
 }
 

@@ -489,7 +489,7 @@ async fn registry_tokens_have_the_registry_shape_and_bad_requests_get_registry_e
         "granted is the intersection; the registry refuses the rest"
     );
     // The CA in the chain is the one `gantry registry ca` would print, and the chain verifies.
-    let ca_pem = app.provider.registry.ca.cert_pem();
+    let ca_pem = app.registry.registry.ca.cert_pem();
     assert!(ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
 
     // The OAuth2 POST variant adds `scope`.
