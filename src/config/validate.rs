@@ -1,0 +1,229 @@
+//! What serde cannot say about a config: required combinations, known values, and the warnings
+//! `check-config` and `serve` print.
+
+use super::*;
+
+impl Config {
+    /// Checks that serde cannot express: required combinations, known values, parseable durations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Invalid(format!("issuer `{}`: {e}", self.issuer)))?;
+        if !matches!(issuer.scheme(), "http" | "https")
+            || issuer.query().is_some()
+            || issuer.fragment().is_some()
+        {
+            return bad("issuer must be an http(s) URL without query or fragment".into());
+        }
+        match self.storage.kind.as_str() {
+            "sqlite3" => {
+                if self.storage.config.file.is_none() {
+                    return bad("storage.config.file is required for sqlite3".into());
+                }
+            }
+            "postgres" => {
+                let p = &self.storage.config;
+                if p.dsn.is_none() && p.host.is_none() {
+                    return bad("storage.config needs `dsn` or `host` for postgres".into());
+                }
+            }
+            "memory" => {}
+            other => {
+                return bad(format!(
+                    "storage.type `{other}` is not supported (sqlite3, postgres, memory)"
+                ));
+            }
+        }
+        if self.web.http.is_none() && self.web.https.is_none() {
+            return bad("web.http or web.https must be set".into());
+        }
+        if self.web.https.is_some() && (self.web.tls_cert.is_none() || self.web.tls_key.is_none()) {
+            return bad("web.https needs web.tlsCert and web.tlsKey".into());
+        }
+        if let Some(f) = &self.logger.format
+            && !matches!(f.as_str(), "text" | "json")
+        {
+            return bad(format!("logger.format `{f}`: expected text or json"));
+        }
+        for g in &self.oauth2.grant_types {
+            if !KNOWN_GRANTS.contains(&g.as_str()) && !IGNORED_GRANTS.contains(&g.as_str()) {
+                return bad(format!("oauth2.grantTypes: unknown grant type `{g}`"));
+            }
+        }
+        for r in &self.oauth2.response_types {
+            if !matches!(r.as_str(), "code" | "token" | "id_token") {
+                return bad(format!("oauth2.responseTypes: unknown response type `{r}`"));
+            }
+        }
+        self.expiry()?;
+        let mut ids = std::collections::HashSet::new();
+        for (i, c) in self.static_clients.iter().enumerate() {
+            let Some(id) = c.id.as_deref().filter(|s| !s.is_empty()) else {
+                return bad(format!("staticClients[{i}]: id or idEnv is required"));
+            };
+            if id == ADMIN_CLIENT {
+                return bad(format!(
+                    "staticClients[{i}]: `{id}` is the admin UI's built-in client; pick another id"
+                ));
+            }
+            if !ids.insert(id) {
+                return bad(format!("staticClients[{i}]: duplicate client id `{id}`"));
+            }
+            if !c.public && c.secret.as_deref().is_none_or(str::is_empty) {
+                return bad(format!(
+                    "staticClients[{i}] `{id}`: a confidential client needs secret or secretEnv"
+                ));
+            }
+            for g in &c.grant_types {
+                if !KNOWN_GRANTS.contains(&g.as_str()) {
+                    return bad(format!("staticClients[{i}].grantTypes: unknown `{g}`"));
+                }
+            }
+            for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
+                if url::Url::parse(u).is_err() {
+                    return bad(format!("staticClients[{i}] `{id}`: `{u}` is not a URL"));
+                }
+            }
+        }
+        for (i, p) in self.static_passwords.iter().enumerate() {
+            let Some(h) = p.hash.as_deref() else {
+                return bad(format!(
+                    "staticPasswords[{i}]: hash or hashFromEnv is required"
+                ));
+            };
+            if !crate::password::is_supported_hash(h) {
+                return bad(format!(
+                    "staticPasswords[{i}] `{}`: hash is neither bcrypt nor argon2id",
+                    p.email
+                ));
+            }
+        }
+        let mut conn_ids = std::collections::HashSet::from(["local"]);
+        for (i, c) in self.connectors.iter().enumerate() {
+            if !conn_ids.insert(c.id.as_str()) {
+                return bad(format!(
+                    "connectors[{i}]: duplicate connector id `{}`",
+                    c.id
+                ));
+            }
+        }
+        for (i, svc) in self.registry.services.iter().enumerate() {
+            if svc.name.is_empty() || svc.issuer.is_empty() {
+                return bad(format!(
+                    "registry.services[{i}]: name and issuer are required"
+                ));
+            }
+            // Registry tokens are signed with Gantry's keys: with Gantry's issuer they would
+            // read as Gantry's own tokens to anyone who checks only the issuer.
+            if svc.issuer.trim_end_matches('/') == self.issuer.trim_end_matches('/') {
+                return bad(format!(
+                    "registry.services[{i}] `{}`: issuer must not be Gantry's issuer; name the \
+                     registry's own (its auth.token.issuer, for example `gantry-registry`)",
+                    svc.name
+                ));
+            }
+            if let Some(t) = &svc.token_ttl {
+                match parse_duration(t) {
+                    Some(d) if d.as_secs() >= 60 => {}
+                    _ => {
+                        return bad(format!(
+                            "registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s"
+                        ));
+                    }
+                }
+            }
+        }
+        if self.registry.ca_cert.is_some() != self.registry.ca_key.is_some() {
+            return bad("registry: caCert and caKey go together".into());
+        }
+        if !self.registry.services.is_empty() && self.signing.algorithm.as_deref() == Some("EdDSA")
+        {
+            return bad("registry: registries verify ES256 or RS256 tokens; signing.algorithm EdDSA cannot serve them".into());
+        }
+        if let Some(pc) = &self.oauth2.password_connector
+            && !(pc == "local" && self.local_enabled())
+            && !self.connectors.iter().any(|c| &c.id == pc)
+        {
+            return bad(format!(
+                "oauth2.passwordConnector `{pc}` is not a configured connector"
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a valid file says that Gantry reads differently from what its author may expect:
+    /// printed by `check-config` and logged at start. Never errors.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.rate_limits.per_user.is_some() {
+            w.push(
+                "rateLimits.perUser has no effect: a budget per user name let anyone lock a user \
+                 out. Failed logins per user name slow down instead; perClient budgets \
+                 authenticated clients"
+                    .to_string(),
+            );
+        }
+        let ids = self.connector_ids();
+        if ids.len() > 1 {
+            let p = &self.policy;
+            let mut names: Vec<&str> = p
+                .admins
+                .users
+                .iter()
+                .chain(&p.admins.groups)
+                .chain(p.rules.iter().flat_map(|r| r.users.iter().chain(&r.groups)))
+                .map(String::as_str)
+                .filter(|n| *n != "*")
+                .filter(|n| {
+                    !n.split_once(':')
+                        .is_some_and(|(c, _)| ids.iter().any(|i| i == c))
+                })
+                .collect();
+            names.sort_unstable();
+            names.dedup();
+            if !names.is_empty() {
+                w.push(format!(
+                    "policy: {} can be satisfied by a user or group of any of the connectors {}; \
+                     qualify a name with its connector (for example `{}:{}`) so that only that \
+                     connector's users match",
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ids.join(", "),
+                    ids[ids.len() - 1],
+                    names[0]
+                ));
+            }
+        }
+        for c in &self.connectors {
+            let flag = INSECURE_ALLOW_HTTP;
+            if c.config.get(flag).and_then(|v| v.as_bool()) == Some(true) {
+                w.push(format!(
+                    "connector `{}`: config.{flag} lets Gantry talk to the provider over plain \
+                     http with hosts that are not loopback; anyone on the path can log in as \
+                     anyone. Use https",
+                    c.id
+                ));
+            }
+        }
+        let clients: Vec<&str> = self
+            .static_clients
+            .iter()
+            .filter_map(|c| c.id.as_deref())
+            .collect();
+        for s in &self.registry.services {
+            for a in &s.access_token_audiences {
+                if !clients.contains(&a.as_str()) {
+                    w.push(format!(
+                        "registry.services `{}`: accessTokenAudiences names `{a}`, which is no \
+                         client in staticClients (a client created in the admin UI is fine)",
+                        s.name
+                    ));
+                }
+            }
+        }
+        w
+    }
+}
