@@ -45,6 +45,7 @@ pub struct App {
     /// Served on `telemetry.http` when that is set.
     pub telemetry: Option<Router>,
     pub provider: Arc<Provider>,
+    pub admin: Arc<crate::admin::AdminService>,
     pub registry: Arc<crate::registry::RegistryService>,
 }
 
@@ -188,7 +189,10 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         generation: std::sync::Mutex::default(),
         audit_key: audit_key.into_bytes(),
     });
-    provider
+    let admin = Arc::new(crate::admin::AdminService {
+        core: provider.clone(),
+    });
+    admin
         .sync_admin_objects()
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(format!("loading admin changes: {e}")))?;
@@ -198,7 +202,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         .map(Client::from_config)
         .filter_map(|c| Some((c.id, c.secret_hash?)))
         .collect();
-    provider
+    admin
         .end_tokens_changed_since_last_start(&static_secrets)
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(format!("admin client tokens: {e}")))?;
@@ -224,6 +228,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     });
     let state = AppState {
         provider: provider.clone(),
+        admin: admin.clone(),
         registry: registry.clone(),
         web,
     };
@@ -238,6 +243,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         router,
         telemetry,
         provider,
+        admin,
         registry,
     })
 }
@@ -402,12 +408,15 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
     }
     // What admins change on any replica reaches this one within a second.
     let p = provider.clone();
+    let admin = crate::admin::AdminService {
+        core: provider.clone(),
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut n: u64 = 0;
         loop {
             tick.tick().await;
-            if let Err(e) = p.sync_admin_objects().await {
+            if let Err(e) = admin.sync_admin_objects().await {
                 tracing::warn!(error = %e, "could not load admin changes");
             }
             n += 1;

@@ -10,8 +10,8 @@
 
 use serde_json::json;
 
+use super::AdminService;
 use super::{Admin, AdminError};
-use crate::oauth::Provider;
 use crate::oauth::audit::log_event;
 use crate::storage::Db;
 
@@ -28,7 +28,7 @@ pub(crate) struct Change {
     done: bool,
 }
 
-impl Provider {
+impl AdminService {
     /// Record that `admin` starts `action` on `target`; refuses when that cannot be recorded.
     pub(crate) async fn audit_change(
         &self,
@@ -39,9 +39,10 @@ impl Provider {
         let actor = admin.actor();
         let request_id = crate::request_scope::current();
         let id = self
+            .core
             .db
             .append_audit(crate::storage::audit::NewAuditEvent {
-                at: self.clock.now(),
+                at: self.core.clock.now(),
                 actor: &actor,
                 action,
                 target,
@@ -55,7 +56,7 @@ impl Provider {
                 AdminError::Unavailable(format!("the audit log cannot be written: {e}"))
             })?;
         Ok(Change {
-            db: self.db.clone(),
+            db: self.core.db.clone(),
             id,
             actor,
             action: action.into(),

@@ -5,9 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::AdminService;
 use super::version::{self, Precondition};
 use super::{ADMIN_CLIENT, Admin, AdminError, check_id};
-use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::storage::clients::ClientRow;
 
@@ -193,12 +193,13 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
     errs
 }
 
-impl Provider {
+impl AdminService {
     /// Load what admins keep in the database (clients, connectors, the policy) into this
     /// replica.
     pub async fn reload_admin_objects(&self) -> Result<(), AdminError> {
-        let rows = self.db.list_clients().await?;
-        self.clients
+        let rows = self.core.db.list_clients().await?;
+        self.core
+            .clients
             .replace_dynamic(rows.iter().map(client_from_row).collect());
         self.reload_connectors().await?;
         self.reload_policy().await?;
@@ -207,15 +208,16 @@ impl Provider {
 
     /// Reload if another replica changed something since the last look.
     pub async fn sync_admin_objects(&self) -> Result<(), AdminError> {
-        let now = self.db.generation().await?;
+        let now = self.core.db.generation().await?;
         let seen = self
+            .core
             .generation
             .lock()
             .map(|g| g.clone())
             .unwrap_or_default();
         if now != seen {
             self.reload_admin_objects().await?;
-            if let Ok(mut g) = self.generation.lock() {
+            if let Ok(mut g) = self.core.generation.lock() {
                 *g = now;
             }
         }
@@ -225,16 +227,17 @@ impl Provider {
     /// After a change: stamp it for the other replicas and load it here at once.
     pub(super) async fn changed(&self) -> Result<(), AdminError> {
         let stamp = crate::secret::random_token(12);
-        self.db.bump_generation(&stamp).await?;
+        self.core.db.bump_generation(&stamp).await?;
         self.reload_admin_objects().await?;
-        if let Ok(mut g) = self.generation.lock() {
+        if let Ok(mut g) = self.core.generation.lock() {
             *g = stamp;
         }
         Ok(())
     }
 
     pub fn client_views(&self) -> Vec<ClientView> {
-        self.clients
+        self.core
+            .clients
             .all()
             .into_iter()
             .filter(|c| c.id != ADMIN_CLIENT)
@@ -244,14 +247,15 @@ impl Provider {
 
     /// One client, as this replica has it.
     pub fn client_view_of(&self, id: &str) -> Option<ClientView> {
-        self.clients
+        self.core
+            .clients
             .get(id)
             .filter(|c| c.id != ADMIN_CLIENT)
             .map(|c| self.client_view(&c))
     }
 
     fn client_view(&self, c: &Client) -> ClientView {
-        let database = !self.clients.is_static(&c.id);
+        let database = !self.core.clients.is_static(&c.id);
         ClientView {
             source: if database { "database" } else { "config" },
             id: c.id.clone(),
@@ -273,7 +277,7 @@ impl Provider {
         secret_hash: Option<String>,
         version: String,
     ) -> ClientRow {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         ClientRow {
             id: id.to_string(),
             secret_hash,
@@ -297,7 +301,7 @@ impl Provider {
         if let Some((f, m)) = check_spec(spec).into_iter().next() {
             return Err(AdminError::BadRequest(format!("{f}: {m}")));
         }
-        if id == ADMIN_CLIENT || self.clients.is_static(id) {
+        if id == ADMIN_CLIENT || self.core.clients.is_static(id) {
             return Err(AdminError::Conflict(format!(
                 "id: {id} is defined by the config file and is read-only here"
             )));
@@ -322,7 +326,7 @@ impl Provider {
             secret.as_deref().map(crate::secret::hash_secret),
             version::fresh(),
         );
-        if !self.db.insert_client(&row).await? {
+        if !self.core.db.insert_client(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
@@ -341,14 +345,14 @@ impl Provider {
         make: impl Fn(&ClientRow) -> Result<ClientRow, AdminError>,
     ) -> Result<(ClientRow, ClientRow), AdminError> {
         for _ in 0..version::TRIES {
-            let Some(old) = self.db.get_client_fresh(id).await? else {
+            let Some(old) = self.core.db.get_client_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &old.version) {
                 return Err(stale(id));
             }
             let new = make(&old)?;
-            if self.db.update_client_row(&new, &old.version).await? {
+            if self.core.db.update_client_row(&new, &old.version).await? {
                 return Ok((old, new));
             }
             if expect.is_some() {
@@ -370,7 +374,7 @@ impl Provider {
     ) -> Result<String, AdminError> {
         let change = self.audit_change(admin, "client.update", id).await?;
         // An id that names no client is not found, whatever else is wrong with the request.
-        if self.clients.get(id).is_none() {
+        if self.core.clients.get(id).is_none() {
             return Err(AdminError::NotFound);
         }
         self.checked(id, spec)?;
@@ -409,7 +413,7 @@ impl Provider {
         expect: Option<&Precondition>,
     ) -> Result<(String, String), AdminError> {
         let change = self.audit_change(admin, "client.rotate_secret", id).await?;
-        if self.clients.is_static(id) || id == ADMIN_CLIENT {
+        if self.core.clients.is_static(id) || id == ADMIN_CLIENT {
             return Err(AdminError::Conflict(format!(
                 "{id} is defined by the config file and is read-only here"
             )));
@@ -422,14 +426,15 @@ impl Provider {
                 // A public client required PKCE; as a confidential one it still does.
                 new.require_pkce = i64::from(old.require_pkce != 0 || old.public_client != 0);
                 new.public_client = 0;
-                new.updated_at = self.clock.now();
+                new.updated_at = self.core.clock.now();
                 new.version = version::fresh();
                 Ok(new)
             })
             .await?;
         // Whoever took the old secret may hold tokens made with it: they end with it.
-        self.db
-            .raise_client_token_floor(id, self.clock.now())
+        self.core
+            .db
+            .raise_client_token_floor(id, self.core.clock.now())
             .await?;
         self.changed().await?;
         change.succeeded(serde_json::json!({})).await;
@@ -444,24 +449,26 @@ impl Provider {
         expect: Option<&Precondition>,
     ) -> Result<(), AdminError> {
         let change = self.audit_change(admin, "client.delete", id).await?;
-        if self.clients.is_static(id) || id == ADMIN_CLIENT {
+        if self.core.clients.is_static(id) || id == ADMIN_CLIENT {
             return Err(AdminError::Conflict(format!(
                 "{id} is defined by the config file and is read-only here"
             )));
         }
         if let Some(p) = expect {
-            let Some(old) = self.db.get_client_fresh(id).await? else {
+            let Some(old) = self.core.db.get_client_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
-            if !p.holds(&old.version) || !self.db.delete_client(id, Some(&old.version)).await? {
+            if !p.holds(&old.version) || !self.core.db.delete_client(id, Some(&old.version)).await?
+            {
                 return Err(stale(id));
             }
-        } else if !self.db.delete_client(id, None).await? {
+        } else if !self.core.db.delete_client(id, None).await? {
             return Err(AdminError::NotFound);
         }
         // A client made again under this id is another client: this one's tokens stay dead.
-        self.db
-            .raise_client_token_floor(id, self.clock.now())
+        self.core
+            .db
+            .raise_client_token_floor(id, self.core.clock.now())
             .await?;
         self.changed().await?;
         change.succeeded(serde_json::json!({})).await;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::AdminService;
 use super::version::{self, Precondition};
 use super::{Admin, AdminError, check_id};
 use crate::config::ConnectorConfig;
 use crate::connector::probe::Outcome;
 use crate::connector::set::Dynamic;
 use crate::connector::{Connector, secret_keys};
-use crate::oauth::Provider;
 use crate::storage::connectors::ConnectorRow;
 
 /// The connector types admins may create (Dex's names).
@@ -125,9 +125,10 @@ struct Previous {
     secrets: serde_json::Map<String, serde_json::Value>,
 }
 
-impl Provider {
+impl AdminService {
     pub fn connector_views(&self) -> Vec<ConnectorView> {
-        self.connectors
+        self.core
+            .connectors
             .all()
             .iter()
             .map(|c| self.connector_view(c))
@@ -137,7 +138,7 @@ impl Provider {
     fn connector_view(&self, c: &Connector) -> ConnectorView {
         let source = if c.kind() == "local" {
             "builtin"
-        } else if self.connectors.is_static(c.id()) {
+        } else if self.core.connectors.is_static(c.id()) {
             "config"
         } else {
             "database"
@@ -156,6 +157,7 @@ impl Provider {
                 })
                 .collect(),
             version: self
+                .core
                 .connectors
                 .dynamic()
                 .iter()
@@ -165,15 +167,15 @@ impl Provider {
     }
 
     pub fn connector_view_of(&self, id: &str) -> Option<ConnectorView> {
-        self.connector(id).map(|c| self.connector_view(&c))
+        self.core.connector(id).map(|c| self.connector_view(&c))
     }
 
     /// Run a connector's test and audit it.
     pub async fn test_connector(&self, admin: &Admin, id: &str) -> Result<ProbeResult, AdminError> {
-        let Some(c) = self.connector(id) else {
+        let Some(c) = self.core.connector(id) else {
             return Err(AdminError::NotFound);
         };
-        let p = c.probe(self.clock.now()).await;
+        let p = c.probe(self.core.clock.now()).await;
         if let Some(cause) = &p.detail {
             tracing::warn!(connector = %id, outcome = ?p.outcome, cause = %cause, "connector test failed");
         }
@@ -183,21 +185,22 @@ impl Provider {
             error: (!p.ok()).then(|| p.outcome.says().to_string()),
             facts: p.facts,
         };
-        self.audit(
-            &admin.actor(),
-            "connector.test",
-            id,
-            if r.ok { "success" } else { "failure" },
-            serde_json::json!({ "outcome": r.outcome }),
-        )
-        .await;
+        self.core
+            .audit(
+                &admin.actor(),
+                "connector.test",
+                id,
+                if r.ok { "success" } else { "failure" },
+                serde_json::json!({ "outcome": r.outcome }),
+            )
+            .await;
         Ok(r)
     }
 
     /// Build this replica's database connectors, reusing those whose row did not change.
     pub(super) async fn reload_connectors(&self) -> Result<(), AdminError> {
-        let rows = self.db.list_connectors().await?;
-        let old = self.connectors.dynamic();
+        let rows = self.core.db.list_connectors().await?;
+        let old = self.core.connectors.dynamic();
         let mut list = Vec::new();
         for r in rows {
             if let Some(d) = old
@@ -224,7 +227,7 @@ impl Provider {
                 }
             }
         }
-        self.connectors.replace_dynamic(list);
+        self.core.connectors.replace_dynamic(list);
         Ok(())
     }
 
@@ -232,6 +235,7 @@ impl Provider {
         let mut config: serde_json::Value =
             serde_json::from_str(&r.config).map_err(|e| format!("stored config: {e}"))?;
         let secrets = self
+            .core
             .sealer
             .open(&purpose(&r.id), &r.secrets)
             .ok_or("its secrets do not open with the configured encryption keys")?;
@@ -248,8 +252,8 @@ impl Provider {
                 config,
                 max_in_flight: None,
             },
-            &self.sealer,
-            &self.deny_networks,
+            &self.core.sealer,
+            &self.core.deny_networks,
         )
     }
 
@@ -285,7 +289,7 @@ impl Provider {
         if spec.kind != "ldap" && !config.contains_key("redirectURI") {
             config.insert(
                 "redirectURI".into(),
-                format!("{}/callback", self.issuer.trim_end_matches('/')).into(),
+                format!("{}/callback", self.core.issuer.trim_end_matches('/')).into(),
             );
         }
         let mut secrets = serde_json::Map::new();
@@ -326,17 +330,17 @@ impl Provider {
                 config: serde_json::Value::Object(full),
                 max_in_flight: None,
             },
-            &self.sealer,
-            &self.deny_networks,
+            &self.core.sealer,
+            &self.core.deny_networks,
         )
         .map_err(AdminError::BadRequest)?;
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         Ok(ConnectorRow {
             id: id.to_string(),
             kind: spec.kind.clone(),
             name: spec.name.trim().to_string(),
             config: serde_json::Value::Object(config).to_string(),
-            secrets: self.sealer.seal(
+            secrets: self.core.sealer.seal(
                 &purpose(id),
                 serde_json::Value::Object(secrets).to_string().as_bytes(),
             ),
@@ -347,7 +351,7 @@ impl Provider {
     }
 
     fn read_only(&self, id: &str) -> Result<(), AdminError> {
-        if id == "local" || self.connectors.is_static(id) {
+        if id == "local" || self.core.connectors.is_static(id) {
             return Err(AdminError::Conflict(format!(
                 "id: {id} is defined by the config file and is read-only here"
             )));
@@ -364,7 +368,7 @@ impl Provider {
         let change = self.audit_change(admin, "connector.create", id).await?;
         self.read_only(id)?;
         let row = self.connector_row(id, spec, None, i64::MAX)?;
-        if !self.db.insert_connector(&row).await? {
+        if !self.core.db.insert_connector(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
@@ -389,7 +393,7 @@ impl Provider {
         let before = self.connector_view_of(id);
         let mut written = false;
         for _ in 0..version::TRIES {
-            let Some(old) = self.db.get_connector_fresh(id).await? else {
+            let Some(old) = self.core.db.get_connector_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &old.version) {
@@ -399,6 +403,7 @@ impl Provider {
                 kind: old.kind.clone(),
                 config: serde_json::from_str(&old.config).unwrap_or_default(),
                 secrets: self
+                    .core
                     .sealer
                     .open(&purpose(id), &old.secrets)
                     .and_then(|b| serde_json::from_slice(&b).ok())
@@ -406,7 +411,12 @@ impl Provider {
             };
             // Built from the stored row just read: the secrets it keeps are that row's.
             let row = self.connector_row(id, spec, Some(previous), old.created_at)?;
-            if self.db.update_connector_row(&row, &old.version).await? {
+            if self
+                .core
+                .db
+                .update_connector_row(&row, &old.version)
+                .await?
+            {
                 written = true;
                 break;
             }
@@ -444,13 +454,19 @@ impl Provider {
         self.read_only(id)?;
         let before = self.connector_view_of(id);
         if let Some(p) = expect {
-            let Some(old) = self.db.get_connector_fresh(id).await? else {
+            let Some(old) = self.core.db.get_connector_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
-            if !p.holds(&old.version) || !self.db.delete_connector(id, Some(&old.version)).await? {
+            if !p.holds(&old.version)
+                || !self
+                    .core
+                    .db
+                    .delete_connector(id, Some(&old.version))
+                    .await?
+            {
                 return Err(stale(id));
             }
-        } else if !self.db.delete_connector(id, None).await? {
+        } else if !self.core.db.delete_connector(id, None).await? {
             return Err(AdminError::NotFound);
         }
         self.changed().await?;

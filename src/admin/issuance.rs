@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::AdminError;
-use crate::oauth::Provider;
+use super::AdminService;
 pub use crate::oauth::issuance::Tally;
 
 /// Tokens issued and refused for one client and grant type.
@@ -25,14 +25,14 @@ pub struct ConnectorHealth {
     pub failures: i64,
 }
 
-impl Provider {
+impl AdminService {
     /// Token counts since `since` (all replicas), by client and grant type.
     pub async fn issuance(&self, since: i64) -> Result<Vec<IssuanceRow>, AdminError> {
-        if let Err(e) = self.issuance.flush(&self.db).await {
+        if let Err(e) = self.core.issuance.flush(&self.core.db).await {
             tracing::warn!(error = %e, "could not save token counts");
         }
         let mut out: Vec<IssuanceRow> = Vec::new();
-        for (grant, client, outcome, n) in self.db.token_counts(since).await? {
+        for (grant, client, outcome, n) in self.core.db.token_counts(since).await? {
             let i = match out
                 .iter()
                 .position(|r| r.client_id == client && r.grant_type == grant)
@@ -59,9 +59,9 @@ impl Provider {
 
     /// Logins and failures per connector over the last 24 hours.
     pub async fn connector_health(&self) -> Result<HashMap<String, ConnectorHealth>, AdminError> {
-        let since = self.clock.now() - 86_400;
+        let since = self.core.clock.now() - 86_400;
         let mut out: HashMap<String, ConnectorHealth> = HashMap::new();
-        for (connector, outcome, n) in self.db.login_counts_by_connector(since).await? {
+        for (connector, outcome, n) in self.core.db.login_counts_by_connector(since).await? {
             let h = out.entry(connector).or_default();
             if outcome == "success" {
                 h.logins += n;

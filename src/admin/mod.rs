@@ -37,6 +37,13 @@ pub fn check_id(id: &str) -> Option<String> {
 
 /// The built-in public client the admin UI signs in with.
 pub use crate::config::ADMIN_CLIENT;
+
+/// Management: clients, users, connectors, the policy, sessions and keys, and the audit trail's
+/// admin side. Takes the protocol core by reference and changes it through its live objects.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    pub core: std::sync::Arc<Provider>,
+}
 /// An admin session ends after this long without a request...
 pub const IDLE_TIMEOUT: i64 = 30 * 60;
 /// ...and this long after sign-in in any case.
@@ -163,10 +170,10 @@ pub fn redirect_uri(issuer: &str) -> String {
     format!("{}/admin/callback", issuer.trim_end_matches('/'))
 }
 
-impl Provider {
+impl AdminService {
     fn is_admin(&self, connector: &str, user: &str, email: &str, groups: &[String]) -> bool {
-        let connectors = self.connector_ids();
-        self.policy.get().compiled.is_admin(&Subject {
+        let connectors = self.core.connector_ids();
+        self.core.policy.get().compiled.is_admin(&Subject {
             connector,
             connectors: &connectors,
             user,
@@ -182,6 +189,7 @@ impl Provider {
         verifier: &str,
     ) -> Result<(String, Admin), AdminError> {
         let admin_client = self
+            .core
             .authenticate_client(
                 Some(ClientAuth {
                     id: Some(ADMIN_CLIENT.into()),
@@ -192,12 +200,13 @@ impl Provider {
             )
             .map_err(|e| AdminError::BadRequest(e.description))?;
         let issued = self
+            .core
             .token(
                 admin_client,
                 TokenParams {
                     grant_type: Some("authorization_code".into()),
                     code: Some(code.into()),
-                    redirect_uri: Some(redirect_uri(&self.issuer)),
+                    redirect_uri: Some(redirect_uri(&self.core.issuer)),
                     code_verifier: Some(verifier.into()),
                     ..TokenParams::default()
                 },
@@ -207,12 +216,14 @@ impl Provider {
             .await
             .map_err(|e| AdminError::BadRequest(e.description))?;
         let c = self
+            .core
             .verify_access_token(&issued.access_token)
             .await
             .map_err(|_| AdminError::NotSignedIn)?;
         // The identity the code was issued for, as its connector made it: what the session's
         // re-checks hand back to the connector. The code is ours (just redeemed), so its row is.
         let identity = self
+            .core
             .db
             .get_auth_code_fresh(&secret::hash_secret(code))
             .await
@@ -229,7 +240,7 @@ impl Provider {
         // The stable identity the token is about, never its display name: an upstream user
         // whose `name` is "admin" is not the admin.
         let (user_id, connector) = Identity::parse_subject(&c.sub).unwrap_or_default();
-        let user = self.policy_user(
+        let user = self.core.policy_user(
             &connector,
             &user_id,
             c.preferred_username.as_deref().unwrap_or_default(),
@@ -241,19 +252,21 @@ impl Provider {
         if !self.is_admin(&connector, &user, &email, &groups) {
             let who = if email.is_empty() { user } else { email };
             tracing::warn!(user = %who, "admin sign-in refused: not an administrator");
-            self.audit(
-                &who,
-                "admin.sign_in",
-                "admin",
-                "refused",
-                serde_json::json!({}),
-            )
-            .await;
+            self.core
+                .audit(
+                    &who,
+                    "admin.sign_in",
+                    "admin",
+                    "refused",
+                    serde_json::json!({}),
+                )
+                .await;
             return Err(AdminError::Forbidden(who));
         }
         let token = secret::random_token(32);
-        let now = self.clock.now();
-        self.db
+        let now = self.core.clock.now();
+        self.core
+            .db
             .create_admin_session(&AdminSession {
                 id_hash: secret::hash_secret(&token),
                 subject: c.sub.clone(),
@@ -269,14 +282,15 @@ impl Provider {
             })
             .await?;
         tracing::info!(user = %user, "admin signed in");
-        self.audit(
-            &email,
-            "admin.sign_in",
-            "admin",
-            "success",
-            serde_json::json!({}),
-        )
-        .await;
+        self.core
+            .audit(
+                &email,
+                "admin.sign_in",
+                "admin",
+                "success",
+                serde_json::json!({}),
+            )
+            .await;
         Ok((
             token,
             Admin {
@@ -299,9 +313,10 @@ impl Provider {
         if token.is_empty() {
             return Err(AdminError::NotSignedIn);
         }
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         let id_hash = secret::hash_secret(token);
         let s = match self
+            .core
             .db
             .use_admin_session(&id_hash, now, now - IDLE_TIMEOUT)
             .await
@@ -316,21 +331,22 @@ impl Provider {
         match self.recheck_admin(&id_hash, &s, now).await {
             Ok(admin) => Ok(admin),
             Err(Ended(reason)) => {
-                self.db.delete_admin_session(&id_hash).await?;
+                self.core.db.delete_admin_session(&id_hash).await?;
                 let who = if s.email.is_empty() {
                     &s.username
                 } else {
                     &s.email
                 };
                 tracing::info!(user = %who, reason, "admin session ended");
-                self.audit(
-                    who,
-                    "admin.session_end",
-                    "admin",
-                    "ended",
-                    serde_json::json!({ "reason": reason }),
-                )
-                .await;
+                self.core
+                    .audit(
+                        who,
+                        "admin.session_end",
+                        "admin",
+                        "ended",
+                        serde_json::json!({ "reason": reason }),
+                    )
+                    .await;
                 Err(AdminError::NotSignedIn)
             }
             Err(Fault(e)) => Err(e),
@@ -350,7 +366,7 @@ impl Provider {
         if identity.subject() != s.subject {
             return Err(Ended("the session cannot be checked again"));
         }
-        let Some(conn) = self.connector(&identity.connector_id) else {
+        let Some(conn) = self.core.connector(&identity.connector_id) else {
             return Err(Ended("the connector is gone"));
         };
         let local = conn.kind() == "local";
@@ -370,7 +386,8 @@ impl Provider {
                 let json = serde_json::to_string(&fresh)
                     .map_err(|e| Fault(AdminError::Internal(e.to_string())))?;
                 let groups = serde_json::to_string(&fresh.groups).unwrap_or_default();
-                self.db
+                self.core
+                    .db
                     .recheck_admin_session(id_hash, &json, &groups, now)
                     .await
                     .map_err(|e| Fault(e.into()))?;
@@ -378,7 +395,7 @@ impl Provider {
             identity = fresh;
         }
         // The name again from the subject, so the decision is about the identity.
-        let user = self.policy_user(
+        let user = self.core.policy_user(
             &identity.connector_id,
             &identity.user_id,
             &identity.preferred_username,
@@ -398,6 +415,7 @@ impl Provider {
 
     pub async fn admin_sign_out(&self, token: &str) -> Result<(), AdminError> {
         Ok(self
+            .core
             .db
             .delete_admin_session(&secret::hash_secret(token))
             .await?)
@@ -408,6 +426,7 @@ impl Provider {
     /// issued to some other application, which must not gain admin rights by replaying it.
     pub async fn admin_api_client(&self, bearer: &str) -> Result<Admin, AdminError> {
         let c = self
+            .core
             .verify_access_token(bearer)
             .await
             .map_err(|_| AdminError::NotSignedIn)?;
@@ -419,15 +438,23 @@ impl Provider {
         // As for sessions: the clients and policy as the database has them now. A deleted
         // client's tokens end with it, however long they were issued for.
         self.sync_admin_objects().await?;
-        if self.clients.get(&client).is_none() {
+        if self.core.clients.get(&client).is_none() {
             return Err(AdminError::NotSignedIn);
         }
-        if !self.policy.get().compiled.admins.clients.contains(&client) {
+        if !self
+            .core
+            .policy
+            .get()
+            .compiled
+            .admins
+            .clients
+            .contains(&client)
+        {
             return Err(AdminError::Forbidden(format!("client {client}")));
         }
         // Made before the client was (re)created, its secret rotated, or it was last dropped
         // from the admin clients: a token of a client that is no longer the one it was made for.
-        if c.iat <= self.db.client_token_floor(&client).await? {
+        if c.iat <= self.core.db.client_token_floor(&client).await? {
             return Err(AdminError::NotSignedIn);
         }
         Ok(Admin {
@@ -446,6 +473,7 @@ impl Provider {
         offset: i64,
     ) -> Result<Vec<SessionView>, AdminError> {
         let rows = self
+            .core
             .db
             .live_families(limit.clamp(1, 500), offset.max(0))
             .await?;
@@ -475,10 +503,13 @@ impl Provider {
     /// End a login: its refresh token stops working at once.
     pub async fn revoke_session(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
         let change = self.audit_change(admin, "session.revoke", id).await?;
-        if !self.db.family_is_live(id).await? {
+        if !self.core.db.family_is_live(id).await? {
             return Err(AdminError::NotFound);
         }
-        self.db.revoke_refresh_family(id, self.clock.now()).await?;
+        self.core
+            .db
+            .revoke_refresh_family(id, self.core.clock.now())
+            .await?;
         tracing::info!(admin = %admin.name, session = %id, "admin revoked a session");
         change.succeeded(serde_json::json!({})).await;
         Ok(())
@@ -495,10 +526,11 @@ impl Provider {
             .audit_change(admin, "session.revoke_user", subject)
             .await?;
         let n = self
+            .core
             .db
-            .revoke_refresh_of_user(subject, self.clock.now())
+            .revoke_refresh_of_user(subject, self.core.clock.now())
             .await?;
-        let admin_sessions = self.db.delete_admin_sessions_of(subject).await?;
+        let admin_sessions = self.core.db.delete_admin_sessions_of(subject).await?;
         if n == 0 && admin_sessions == 0 {
             return Err(AdminError::NotFound);
         }
@@ -510,8 +542,8 @@ impl Provider {
 
     /// Published signing keys for the keys page and API.
     pub fn signing_keys(&self) -> Vec<KeyView> {
-        let now = self.clock.now();
-        let set = self.keys.current();
+        let now = self.core.clock.now();
+        let set = self.core.keys.current();
         let signing = set.signer_at(now).map(|k| k.kid.clone());
         set.list()
             .into_iter()
@@ -530,8 +562,9 @@ impl Provider {
         let change = self
             .audit_change(admin, "keys.rotate", "signing-keys")
             .await?;
-        self.keys.rotate_now().await?;
+        self.core.keys.rotate_now().await?;
         let kid = self
+            .core
             .keys
             .signer()
             .map(|k| k.kid.clone())
@@ -547,6 +580,7 @@ impl Provider {
         limit: i64,
     ) -> Result<Vec<AuditEvent>, AdminError> {
         Ok(self
+            .core
             .db
             .list_audit(filter, before, limit.clamp(1, 500))
             .await?)
@@ -554,10 +588,10 @@ impl Provider {
 
     /// Logins and login failures over the last 24 hours.
     pub async fn login_counts(&self) -> Result<(i64, i64), AdminError> {
-        let since = self.clock.now() - 86_400;
+        let since = self.core.clock.now() - 86_400;
         Ok((
-            self.db.count_audit("login", "success", since).await?,
-            self.db.count_audit("login", "failure", since).await?,
+            self.core.db.count_audit("login", "success", since).await?,
+            self.core.db.count_audit("login", "failure", since).await?,
         ))
     }
 }
@@ -583,7 +617,7 @@ pub struct ExplainRequest {
     pub cluster: Option<String>,
 }
 
-impl Provider {
+impl AdminService {
     /// What the policy grants the subject, and the rules behind each decision.
     pub fn explain(&self, q: &ExplainRequest) -> Result<serde_json::Value, AdminError> {
         // One scope per item, as the API document says (no splitting, no empty ones).
@@ -595,11 +629,11 @@ impl Provider {
             .map_err(AdminError::BadRequest)?;
         let cluster = q.cluster.as_deref().filter(|c| !c.is_empty());
         if let Some(c) = cluster
-            && !self.clusters.iter().any(|k| k == c)
+            && !self.core.clusters.iter().any(|k| k == c)
         {
             return Err(AdminError::BadRequest(format!("unknown cluster `{c}`")));
         }
-        let connectors = self.connector_ids();
+        let connectors = self.core.connector_ids();
         let s = Subject {
             connector: &q.connector,
             connectors: &connectors,
@@ -607,11 +641,11 @@ impl Provider {
             email: &q.email,
             groups: &q.groups,
         };
-        Ok(self.policy.get().compiled.explain(
+        Ok(self.core.policy.get().compiled.explain(
             &s,
             &scopes.iter().map(|s| s.asked()).collect::<Vec<_>>(),
             cluster,
-            &self.clusters,
+            &self.core.clusters,
         ))
     }
 }

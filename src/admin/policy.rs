@@ -5,9 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::AdminService;
 use super::version::{self, Precondition};
 use super::{Admin, AdminError};
-use crate::oauth::Provider;
 use crate::policy::live::version_of;
 use crate::policy::{Policy, PolicyConfig, Subject};
 
@@ -39,9 +39,9 @@ pub fn parse_yaml(text: &str) -> Result<PolicyConfig, String> {
     serde_norway::from_str(text).map_err(|e| e.to_string())
 }
 
-impl Provider {
+impl AdminService {
     pub fn policy_view(&self) -> PolicyView {
-        let p = self.policy.get();
+        let p = self.core.policy.get();
         PolicyView {
             source: p.source,
             policy: p.config.clone(),
@@ -50,7 +50,7 @@ impl Provider {
     }
 
     fn compile(&self, c: &PolicyConfig) -> Result<Policy, AdminError> {
-        Policy::compile(c, &self.clusters).map_err(AdminError::BadRequest)
+        Policy::compile(c, &self.core.clusters).map_err(AdminError::BadRequest)
     }
 
     /// Whether `admin` keeps admin rights under `p`: nobody saves themselves out.
@@ -59,7 +59,7 @@ impl Provider {
             Some(c) => p.admins.clients.contains(c),
             None => p.is_admin(&Subject {
                 connector: &admin.connector,
-                connectors: &self.connector_ids(),
+                connectors: &self.core.connector_ids(),
                 user: &admin.name,
                 email: &admin.email,
                 groups: &admin.groups,
@@ -68,14 +68,14 @@ impl Provider {
     }
 
     pub(super) async fn reload_policy(&self) -> Result<(), AdminError> {
-        let stored = self.db.saved_policy().await?;
-        let version = version_of(stored.as_deref(), &self.policy.file().config);
+        let stored = self.core.db.saved_policy().await?;
+        let version = version_of(stored.as_deref(), &self.core.policy.file().config);
         let saved = match stored {
             None => None,
             Some(json) => {
                 let parsed = serde_json::from_str::<PolicyConfig>(&json)
                     .map_err(|e| e.to_string())
-                    .and_then(|c| Policy::compile(&c, &self.clusters).map(|p| (c, p)));
+                    .and_then(|c| Policy::compile(&c, &self.core.clusters).map(|p| (c, p)));
                 match parsed {
                     Ok(x) => Some(x),
                     // Saved against other clusters (the config changed since): the file's
@@ -87,7 +87,7 @@ impl Provider {
                 }
             }
         };
-        self.policy.set(saved, version);
+        self.core.policy.set(saved, version);
         Ok(())
     }
 
@@ -100,12 +100,12 @@ impl Provider {
         expect: Option<&Precondition>,
     ) -> Result<(), AdminError> {
         for _ in 0..version::TRIES {
-            let stored = self.db.saved_policy().await?;
-            let current = version_of(stored.as_deref(), &self.policy.file().config);
+            let stored = self.core.db.saved_policy().await?;
+            let current = version_of(stored.as_deref(), &self.core.policy.file().config);
             if !version::holds(expect, &current) {
                 return Err(stale());
             }
-            if self.db.save_policy(json, stored.as_deref()).await? {
+            if self.core.db.save_policy(json, stored.as_deref()).await? {
                 return Ok(());
             }
             if expect.is_some() {
@@ -131,7 +131,7 @@ impl Provider {
             ));
         }
         let before = self.policy_view();
-        let admin_clients = self.policy.get().compiled.admins.clients.clone();
+        let admin_clients = self.core.policy.get().compiled.admins.clients.clone();
         let json =
             serde_json::to_string(&config).map_err(|e| AdminError::Internal(e.to_string()))?;
         self.write_policy(Some(&json), expect).await?;
@@ -151,13 +151,13 @@ impl Provider {
         expect: Option<&Precondition>,
     ) -> Result<PolicyView, AdminError> {
         let change = self.audit_change(admin, "policy.reset", "policy").await?;
-        if !self.keeps_admin(admin, &self.policy.file().compiled) {
+        if !self.keeps_admin(admin, &self.core.policy.file().compiled) {
             return Err(AdminError::Conflict(
                 "admins: the config file's policy would take away your own admin rights".into(),
             ));
         }
         let before = self.policy_view();
-        let admin_clients = self.policy.get().compiled.admins.clients.clone();
+        let admin_clients = self.core.policy.get().compiled.admins.clients.clone();
         self.write_policy(None, expect).await?;
         self.changed().await?;
         self.end_tokens_of_dropped_clients(&admin_clients).await?;

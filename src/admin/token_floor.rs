@@ -11,7 +11,7 @@
 //! Changes to the config file are seen at start, against what the last start recorded.
 
 use super::AdminError;
-use crate::oauth::Provider;
+use super::AdminService;
 
 /// The settings names of what the last start saw.
 const ADMIN_CLIENTS: &str = "admin-clients-at-start";
@@ -19,16 +19,17 @@ fn secret_seen(id: &str) -> String {
     format!("client-secret-at-start:{id}")
 }
 
-impl Provider {
+impl AdminService {
     /// After a policy change: the clients that left `admins.clients` lose their tokens.
     pub(crate) async fn end_tokens_of_dropped_clients(
         &self,
         before: &[String],
     ) -> Result<(), AdminError> {
-        let now_listed = self.policy.get().compiled.admins.clients.clone();
+        let now_listed = self.core.policy.get().compiled.admins.clients.clone();
         for c in before.iter().filter(|c| !now_listed.contains(c)) {
-            self.db
-                .raise_client_token_floor(c, self.clock.now())
+            self.core
+                .db
+                .raise_client_token_floor(c, self.core.clock.now())
                 .await?;
         }
         Ok(())
@@ -40,26 +41,26 @@ impl Provider {
         &self,
         secrets: &[(String, String)],
     ) -> Result<(), AdminError> {
-        let now = self.clock.now();
+        let now = self.core.clock.now();
         for (id, hash) in secrets {
             // A digest of the stored hash: nothing that helps anyone guess the secret.
             let digest = crate::secret::b64(&crate::secret::sha256(hash.as_bytes()));
             let name = secret_seen(id);
-            match self.db.setting(&name).await? {
+            match self.core.db.setting(&name).await? {
                 Some(seen) if seen == digest => continue,
-                Some(_) => self.db.raise_client_token_floor(id, now).await?,
+                Some(_) => self.core.db.raise_client_token_floor(id, now).await?,
                 None => {}
             }
-            self.db.put_setting(&name, &digest).await?;
+            self.core.db.put_setting(&name, &digest).await?;
         }
-        let listed = self.policy.get().compiled.admins.clients.clone();
-        if let Some(seen) = self.db.setting(ADMIN_CLIENTS).await? {
+        let listed = self.core.policy.get().compiled.admins.clients.clone();
+        if let Some(seen) = self.core.db.setting(ADMIN_CLIENTS).await? {
             let seen: Vec<String> = serde_json::from_str(&seen).unwrap_or_default();
             self.end_tokens_of_dropped_clients(&seen).await?;
         }
         let json =
             serde_json::to_string(&listed).map_err(|e| AdminError::Internal(e.to_string()))?;
-        self.db.put_setting(ADMIN_CLIENTS, &json).await?;
+        self.core.db.put_setting(ADMIN_CLIENTS, &json).await?;
         Ok(())
     }
 }

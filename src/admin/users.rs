@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::AdminService;
 use super::version::{self, Precondition};
 use super::{Admin, AdminError};
-use crate::oauth::Provider;
 use crate::storage::passwords::PasswordRow;
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,9 +111,10 @@ pub fn parse_groups(text: &str) -> Vec<String> {
         .collect()
 }
 
-impl Provider {
+impl AdminService {
     fn local_statics(&self) -> Vec<(String, String, Vec<String>)> {
-        self.connectors
+        self.core
+            .connectors
             .all()
             .iter()
             .find_map(|c| c.as_local())
@@ -130,7 +131,7 @@ impl Provider {
             ..Default::default()
         }
         .subject();
-        self.db.delete_admin_sessions_of(&subject).await?;
+        self.core.db.delete_admin_sessions_of(&subject).await?;
         Ok(())
     }
 
@@ -151,6 +152,7 @@ impl Provider {
             Vec::new()
         };
         for r in self
+            .core
             .db
             .list_passwords(limit.clamp(1, 500), offset.max(0))
             .await?
@@ -176,7 +178,7 @@ impl Provider {
                 version: None,
             });
         }
-        match self.db.get_password_fresh(email).await? {
+        match self.core.db.get_password_fresh(email).await? {
             Some(r) => Ok(user_view(r)),
             None => Err(AdminError::NotFound),
         }
@@ -217,7 +219,7 @@ impl Provider {
             .local_statics()
             .iter()
             .any(|(e, _, _)| e.eq_ignore_ascii_case(&email))
-            || self.db.get_password(&email).await?.is_some();
+            || self.core.db.get_password(&email).await?.is_some();
         if taken {
             return Err(AdminError::Conflict(format!(
                 "email: {email} already exists"
@@ -227,14 +229,15 @@ impl Provider {
             .await
             .map_err(AdminError::Internal)?;
         let version = version::fresh();
-        self.db
+        self.core
+            .db
             .create_password(&PasswordRow {
                 email: email.clone(),
                 hash,
                 username: u.username.trim().to_string(),
                 user_id: crate::secret::random_token(16),
                 groups_json: serde_json::to_string(&u.groups).unwrap_or_default(),
-                created_at: self.clock.now(),
+                created_at: self.core.clock.now(),
                 disabled_at: None,
                 version: version.clone(),
             })
@@ -283,17 +286,18 @@ impl Provider {
             .groups
             .as_ref()
             .map(|g| serde_json::to_string(g).unwrap_or_default());
-        let disabled = c.disabled.map(|d| d.then(|| self.clock.now()));
+        let disabled = c.disabled.map(|d| d.then(|| self.core.clock.now()));
         let next = version::fresh();
         let mut written = None;
         for _ in 0..version::TRIES {
-            let Some(row) = self.db.get_password_fresh(email).await? else {
+            let Some(row) = self.core.db.get_password_fresh(email).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &row.version) {
                 return Err(stale(email));
             }
             if self
+                .core
                 .db
                 .update_password_row(
                     email,
@@ -350,14 +354,19 @@ impl Provider {
             .await?;
         let mut deleted = None;
         for _ in 0..version::TRIES {
-            let Some(row) = self.db.get_password_fresh(email).await? else {
+            let Some(row) = self.core.db.get_password_fresh(email).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &row.version) {
                 return Err(stale(email));
             }
             // The version read, not any: the sessions ended below are this very user's.
-            if self.db.delete_password(email, Some(&row.version)).await? {
+            if self
+                .core
+                .db
+                .delete_password(email, Some(&row.version))
+                .await?
+            {
                 deleted = Some(row);
                 break;
             }

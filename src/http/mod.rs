@@ -27,6 +27,7 @@ use crate::oauth::Provider;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub provider: Arc<Provider>,
+    pub admin: Arc<crate::admin::AdminService>,
     pub registry: Arc<crate::registry::RegistryService>,
     pub web: Arc<WebSettings>,
 }

@@ -164,7 +164,7 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
 
     // Rotate the signing key from the keys page: a new key signs at once.
     let before: Vec<String> = app
-        .provider
+        .admin
         .signing_keys()
         .into_iter()
         .map(|k| k.kid)
@@ -186,7 +186,7 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let signing = app
-        .provider
+        .admin
         .signing_keys()
         .into_iter()
         .find(|k| k.signing)
@@ -888,7 +888,7 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         StatusCode::OK
     );
     let decision = app
-        .provider
+        .admin
         .explain(&gantry::admin::ExplainRequest {
             user: "bob".into(),
             groups: vec!["developers".into()],
@@ -1836,7 +1836,7 @@ async fn a_change_through_the_api_with_the_session_cookie_must_come_from_gantrys
         .unwrap();
     let csrf = hidden(&page, "csrf");
     let signing = || {
-        app.provider
+        app.admin
             .signing_keys()
             .into_iter()
             .find(|k| k.signing)
@@ -1993,7 +1993,7 @@ async fn destroying_buttons_ask_first_and_act_only_on_the_confirmed_second_post(
     let _ = dev_refresh_token(&app).await;
     let _ = dev_refresh_token(&app).await;
     let sessions = || async {
-        app.provider
+        app.admin
             .live_sessions(500, 0)
             .await
             .unwrap()
@@ -2004,7 +2004,7 @@ async fn destroying_buttons_ask_first_and_act_only_on_the_confirmed_second_post(
     let live = sessions().await;
     assert_eq!(live.len(), 2);
     let signing = || {
-        app.provider
+        app.admin
             .signing_keys()
             .into_iter()
             .find(|k| k.signing)

@@ -160,7 +160,7 @@ async fn an_admin_disabled_regrouped_deleted_revoked_or_dropped_loses_every_repl
             assert_eq!(r.status(), StatusCode::OK);
             // B has caught up with the policy (as its poll would within a second) before the
             // user signs in there; the change that drops them it is not given time to poll.
-            b.provider.sync_admin_objects().await.unwrap();
+            b.admin.sync_admin_objects().await.unwrap();
         }
         let subject = subject_of(&a, &token, &email).await;
         // Signed in on replica B, where the session works: pages, API, changes.

@@ -185,7 +185,7 @@ async fn admin_sign_in_through_upstream(
     })
     .await;
     let code = query_param(&back, "code").expect("code");
-    app.provider.admin_sign_in(&code, &verifier).await
+    app.admin.admin_sign_in(&code, &verifier).await
 }
 
 #[tokio::test]

@@ -41,14 +41,14 @@ async fn test_connector(
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
 ) -> Response {
-    match s.provider.test_connector(&admin, &id).await {
+    match s.admin.test_connector(&admin, &id).await {
         Ok(r) => axum::Json(r).into_response(),
         Err(e) => api_error(e),
     }
 }
 
 async fn get_policy(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    let v = s.provider.policy_view();
+    let v = s.admin.policy_view();
     with_etag(axum::Json(&v).into_response(), &v.version)
 }
 
@@ -63,11 +63,7 @@ async fn put_policy(
         Err(r) => return r,
     };
     let expect = if_match(&headers);
-    match s
-        .provider
-        .save_policy(&admin, p.policy, expect.as_ref())
-        .await
-    {
+    match s.admin.save_policy(&admin, p.policy, expect.as_ref()).await {
         Ok(v) => with_etag(axum::Json(&v).into_response(), &v.version),
         Err(e) => api_error(e),
     }
@@ -79,7 +75,7 @@ async fn reset_policy(
     headers: HeaderMap,
 ) -> Response {
     let expect = if_match(&headers);
-    match s.provider.reset_policy(&admin, expect.as_ref()).await {
+    match s.admin.reset_policy(&admin, expect.as_ref()).await {
         Ok(v) => with_etag(axum::Json(&v).into_response(), &v.version),
         Err(e) => api_error(e),
     }
@@ -117,7 +113,7 @@ async fn explain(
         Ok(q) => q,
         Err(r) => return r,
     };
-    match s.provider.explain(&q) {
+    match s.admin.explain(&q) {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => api_error(e),
     }
@@ -216,7 +212,7 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
         s: &AppState,
     ) -> Result<Self, Response> {
         let r = match bearer(&parts.headers) {
-            Some(t) => s.provider.admin_api_client(t).await,
+            Some(t) => s.admin.admin_api_client(t).await,
             None => {
                 let session = session_token(&parts.headers);
                 let reads = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
@@ -226,7 +222,7 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
                         from this Gantry's own pages (Origin, Sec-Fetch-Site: same-origin, or the \
                         page's form token in X-CSRF-Token); automation uses a bearer token";
                     // The session names whom the forged request was aimed at.
-                    let aimed_at = match s.provider.admin_session(session).await {
+                    let aimed_at = match s.admin.admin_session(session).await {
                         Ok(a) => a.actor(),
                         Err(_) => String::new(),
                     };
@@ -237,7 +233,7 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
                     }
                     return Err(problem(StatusCode::FORBIDDEN, "Forbidden", WHY));
                 }
-                s.provider.admin_session(session).await
+                s.admin.admin_session(session).await
             }
         };
         let e = match r {
@@ -323,7 +319,7 @@ async fn list_sessions(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQ
         Ok(p) => p,
         Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
     };
-    match s.provider.live_sessions(limit + 1, offset).await {
+    match s.admin.live_sessions(limit + 1, offset).await {
         Ok(mut items) => {
             let more = items.len() as i64 > limit;
             items.truncate(limit as usize);
@@ -342,7 +338,7 @@ async fn revoke_session(
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
 ) -> Response {
-    match s.provider.revoke_session(&admin, &id).await {
+    match s.admin.revoke_session(&admin, &id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }
@@ -364,7 +360,7 @@ async fn revoke_user(
         Ok(r) => r,
         Err(r) => return r,
     };
-    match s.provider.revoke_user_sessions(&admin, &r.subject).await {
+    match s.admin.revoke_user_sessions(&admin, &r.subject).await {
         Ok((n, admin_sessions)) => {
             axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
                 .into_response()
@@ -374,11 +370,11 @@ async fn revoke_user(
 }
 
 async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.provider.signing_keys() })).into_response()
+    axum::Json(serde_json::json!({ "items": s.admin.signing_keys() })).into_response()
 }
 
 async fn rotate_keys(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
-    match s.provider.rotate_keys(&admin).await {
+    match s.admin.rotate_keys(&admin).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }
@@ -413,7 +409,7 @@ async fn token_counts(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQu
         );
     }
     let since = p.since.unwrap_or_else(|| s.provider.clock.now() - 86_400);
-    match s.provider.issuance(since).await {
+    match s.admin.issuance(since).await {
         Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
         Err(e) => api_error(e),
     }
@@ -440,7 +436,7 @@ async fn list_audit(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuer
         action: p.action.filter(|a| !a.is_empty()),
         since: p.since,
     };
-    match s.provider.audit_events(&filter, p.before, limit + 1).await {
+    match s.admin.audit_events(&filter, p.before, limit + 1).await {
         Ok(mut items) => {
             let more = items.len() as i64 > limit;
             items.truncate(limit as usize);

@@ -79,7 +79,7 @@ fn render(
         secret_for,
         error: error.into(),
         clients: s
-            .provider
+            .admin
             .client_views()
             .into_iter()
             .map(|c| ClientRow {
@@ -138,7 +138,7 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         ..ClientSpec::default()
     };
     let n = nav(&s, &admin, &token);
-    match s.provider.create_client(&admin, &id, &spec).await {
+    match s.admin.create_client(&admin, &id, &spec).await {
         Ok((Some(secret), _)) => render(&s, n, "The client was created.", Some((id, secret)), ""),
         Ok((None, _)) => render(&s, n, "The public client was created.", None, ""),
         Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => render(&s, n, "", None, &m),
@@ -204,7 +204,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     let expect = Precondition::from_form(Some(&version));
     let done = match f.action.as_deref() {
         Some("rotate") => match s
-            .provider
+            .admin
             .rotate_client_secret(&admin, &id, expect.as_ref())
             .await
         {
@@ -219,7 +219,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             }
             Err(e) => e,
         },
-        Some("delete") => match s.provider.delete_client(&admin, &id, expect.as_ref()).await {
+        Some("delete") => match s.admin.delete_client(&admin, &id, expect.as_ref()).await {
             Ok(()) => return render(&s, n, "The client was deleted.", None, ""),
             Err(e) => e,
         },
@@ -245,7 +245,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
 }
 
 async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.provider.client_views() })).into_response()
+    axum::Json(serde_json::json!({ "items": s.admin.client_views() })).into_response()
 }
 
 /// A new client: its id and settings.
@@ -287,7 +287,7 @@ async fn api_create(
         public: c.public,
         require_pkce: c.require_pkce,
     };
-    match s.provider.create_client(&admin, &c.id, &spec).await {
+    match s.admin.create_client(&admin, &c.id, &spec).await {
         Ok((secret, version)) => with_etag(
             (
                 StatusCode::CREATED,
@@ -302,7 +302,7 @@ async fn api_create(
 }
 
 async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
-    match s.provider.client_view_of(&id) {
+    match s.admin.client_view_of(&id) {
         Some(v) => {
             let version = v.version.clone();
             let resp = axum::Json(v).into_response();
@@ -328,7 +328,7 @@ async fn api_update(
     };
     let expect = if_match(&headers);
     match s
-        .provider
+        .admin
         .update_client(&admin, &id, &spec, expect.as_ref())
         .await
     {
@@ -345,7 +345,7 @@ async fn api_rotate(
 ) -> Response {
     let expect = if_match(&headers);
     match s
-        .provider
+        .admin
         .rotate_client_secret(&admin, &id, expect.as_ref())
         .await
     {
@@ -368,7 +368,7 @@ async fn api_delete(
     Path(id): Path<String>,
 ) -> Response {
     let expect = if_match(&headers);
-    match s.provider.delete_client(&admin, &id, expect.as_ref()).await {
+    match s.admin.delete_client(&admin, &id, expect.as_ref()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }

@@ -99,7 +99,7 @@ fn render(
         admin: n.admin,
         notice: notice.into(),
         connectors: s
-            .provider
+            .admin
             .connector_views()
             .into_iter()
             .map(|c| Row {
@@ -152,7 +152,7 @@ async fn page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
         ..Form::default()
     };
     if let Some(id) = q.edit.as_deref().filter(|i| !i.is_empty()) {
-        let Some(v) = s.provider.connector_view_of(id) else {
+        let Some(v) = s.admin.connector_view_of(id) else {
             return page_error(&s, AdminError::NotFound);
         };
         if v.source != "database" {
@@ -241,11 +241,11 @@ async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
     };
     let done = if editing {
         let expect = Precondition::from_form(Some(&form.version));
-        s.provider
+        s.admin
             .update_connector(&admin, &form.id, &spec, expect.as_ref())
             .await
     } else {
-        s.provider.create_connector(&admin, &form.id, &spec).await
+        s.admin.create_connector(&admin, &form.id, &spec).await
     };
     match done {
         Ok(v) => render(
@@ -266,7 +266,7 @@ async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
             // What was typed stays in the form (but the secret, which is typed again); the
             // connector as it is now is shown beside it, and saving again is a decision made
             // on that version.
-            match s.provider.connector_view_of(&form.id) {
+            match s.admin.connector_view_of(&form.id) {
                 Some(now) => {
                     form.secret_set = now.secrets.values().any(|s| *s == true);
                     form.version = now.version.clone().unwrap_or_default();
@@ -285,7 +285,7 @@ async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Resp
         }
         Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => {
             form.secret_set = editing
-                && s.provider
+                && s.admin
                     .connector_view_of(&form.id)
                     .is_some_and(|v| v.secrets.values().any(|s| *s == true));
             place_error(&mut form, m);
@@ -347,7 +347,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         ..Form::default()
     };
     match f.action.as_deref() {
-        Some("test") => match s.provider.test_connector(&admin, &id).await {
+        Some("test") => match s.admin.test_connector(&admin, &id).await {
             Ok(r) => render(&s, n, "", blank(), Some((id, r))),
             Err(e) => page_error(&s, e),
         },
@@ -370,7 +370,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             },
         ),
         Some("delete") => match s
-            .provider
+            .admin
             .delete_connector(
                 &admin,
                 &id,
@@ -409,11 +409,11 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
 }
 
 async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.provider.connector_views() })).into_response()
+    axum::Json(serde_json::json!({ "items": s.admin.connector_views() })).into_response()
 }
 
 async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
-    match s.provider.connector_view_of(&id) {
+    match s.admin.connector_view_of(&id) {
         Some(v) => respond(Ok(v), StatusCode::OK),
         None => api_error(AdminError::NotFound),
     }
@@ -447,7 +447,7 @@ async fn api_create(
         config: c.config.unwrap_or_else(|| serde_json::json!({})),
     };
     respond(
-        s.provider.create_connector(&admin, &c.id, &spec).await,
+        s.admin.create_connector(&admin, &c.id, &spec).await,
         StatusCode::CREATED,
     )
 }
@@ -465,7 +465,7 @@ async fn api_update(
     };
     let expect = if_match(&headers);
     respond(
-        s.provider
+        s.admin
             .update_connector(&admin, &id, &spec, expect.as_ref())
             .await,
         StatusCode::OK,
@@ -494,11 +494,7 @@ async fn api_delete(
     Path(id): Path<String>,
 ) -> Response {
     let expect = if_match(&headers);
-    match s
-        .provider
-        .delete_connector(&admin, &id, expect.as_ref())
-        .await
-    {
+    match s.admin.delete_connector(&admin, &id, expect.as_ref()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }

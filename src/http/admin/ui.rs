@@ -79,7 +79,7 @@ pub(super) async fn signed_in(
     headers: &HeaderMap,
 ) -> Result<(Admin, String), Response> {
     let token = session_token(headers).to_string();
-    match s.provider.admin_session(&token).await {
+    match s.admin.admin_session(&token).await {
         Ok(a) => Ok((a, token)),
         Err(e) => Err(page_error(s, e)),
     }
@@ -187,7 +187,7 @@ async fn test_connector(State(s): State<AppState>, headers: HeaderMap, body: Bod
         Err(r) => return r,
     };
     let id = f.id.unwrap_or_default();
-    match s.provider.test_connector(&admin, &id).await {
+    match s.admin.test_connector(&admin, &id).await {
         Ok(r) => render_overview(&s, &admin, &token, Some((id, r))).await,
         Err(e) => page_error(&s, e),
     }
@@ -201,20 +201,20 @@ async fn render_overview(
 ) -> Response {
     let s = s.clone();
     let (admin, token) = (admin.clone(), token.to_string());
-    let live = match s.provider.live_sessions(501, 0).await {
+    let live = match s.admin.live_sessions(501, 0).await {
         Ok(l) => l.len(),
         Err(e) => return page_error(&s, e),
     };
-    let (logins, failures) = match s.provider.login_counts().await {
+    let (logins, failures) = match s.admin.login_counts().await {
         Ok(c) => c,
         Err(e) => return page_error(&s, e),
     };
-    let health = match s.provider.connector_health().await {
+    let health = match s.admin.connector_health().await {
         Ok(h) => h,
         Err(e) => return page_error(&s, e),
     };
     let now = s.provider.clock.now();
-    let issuance = match s.provider.issuance(now - 86_400).await {
+    let issuance = match s.admin.issuance(now - 86_400).await {
         Ok(i) => i,
         Err(e) => return page_error(&s, e),
     };
@@ -230,7 +230,7 @@ async fn render_overview(
         csrf: n.csrf,
         admin: n.admin,
         connectors: s
-            .provider
+            .admin
             .connector_views()
             .into_iter()
             .map(|c| {
@@ -335,7 +335,7 @@ async fn callback(
         .into_response();
     }
     let (token, _) = match s
-        .provider
+        .admin
         .admin_sign_in(&p.code.unwrap_or_default(), verifier)
         .await
     {
@@ -397,7 +397,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     if !csrf_ok(token, f.csrf.as_deref().unwrap_or_default()) {
         return forged();
     }
-    if let Err(e) = s.provider.admin_sign_out(token).await {
+    if let Err(e) = s.admin.admin_sign_out(token).await {
         return page_error(&s, e);
     }
     let mut resp = Redirect::to(&s.web.path("/admin/login")).into_response();
@@ -457,7 +457,7 @@ async fn sessions(
         Err(e) => return e.into_response(),
     };
     let page = p.page.unwrap_or(0).clamp(0, 1_000_000);
-    let rows: Vec<SessionView> = match s.provider.live_sessions(PAGE + 1, page * PAGE).await {
+    let rows: Vec<SessionView> = match s.admin.live_sessions(PAGE + 1, page * PAGE).await {
         Ok(r) => r,
         Err(e) => return page_error(&s, e),
     };
@@ -531,13 +531,13 @@ async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         );
     }
     if let Some(subject) = f.subject.as_deref().filter(|x| !x.is_empty()) {
-        return match s.provider.revoke_user_sessions(&admin, subject).await {
+        return match s.admin.revoke_user_sessions(&admin, subject).await {
             Ok(_) => Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response(),
             Err(e) => page_error(&s, e),
         };
     }
     match s
-        .provider
+        .admin
         .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
         .await
     {
@@ -582,7 +582,7 @@ async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
             String::new()
         },
         keys: s
-            .provider
+            .admin
             .signing_keys()
             .into_iter()
             .map(|k| KeyRow {
@@ -621,7 +621,7 @@ async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             },
         );
     }
-    match s.provider.rotate_keys(&admin).await {
+    match s.admin.rotate_keys(&admin).await {
         Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
         Err(e) => page_error(&s, e),
     }
@@ -672,7 +672,7 @@ async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
         action: p.action.clone().filter(|a| !a.is_empty()),
         since: None,
     };
-    let mut events = match s.provider.audit_events(&filter, p.before, PAGE + 1).await {
+    let mut events = match s.admin.audit_events(&filter, p.before, PAGE + 1).await {
         Ok(e) => e,
         Err(e) => return page_error(&s, e),
     };
@@ -690,7 +690,7 @@ async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQu
     } else {
         String::new()
     };
-    let issuance = match s.provider.issuance(s.provider.clock.now() - 86_400).await {
+    let issuance = match s.admin.issuance(s.provider.clock.now() - 86_400).await {
         Ok(i) => i,
         Err(e) => return page_error(&s, e),
     };
@@ -798,7 +798,7 @@ async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) 
     let text = f.policy.unwrap_or_default();
     let expect = Precondition::from_form(f.version.as_deref());
     let saved = match crate::admin::policy::parse_yaml(&text) {
-        Ok(c) => s.provider.save_policy(&admin, c, expect.as_ref()).await,
+        Ok(c) => s.admin.save_policy(&admin, c, expect.as_ref()).await,
         Err(m) => Err(AdminError::BadRequest(m)),
     };
     let shown = match saved {
@@ -857,7 +857,7 @@ async fn reset_policy(State(s): State<AppState>, headers: HeaderMap, body: Body)
         );
     }
     let expect = Precondition::from_form(f.version.as_deref());
-    let shown = match s.provider.reset_policy(&admin, expect.as_ref()).await {
+    let shown = match s.admin.reset_policy(&admin, expect.as_ref()).await {
         Ok(_) => PolicyShown {
             notice: "The config file's policy is in force again.".into(),
             ..PolicyShown::default()
@@ -920,7 +920,7 @@ fn policy_page(s: &AppState, admin: &Admin, token: &str, shown: PolicyShown) -> 
         cluster: p.cluster.clone(),
     };
     let (result, error) = if asked {
-        match s.provider.explain(&req) {
+        match s.admin.explain(&req) {
             Ok(v) => (
                 serde_json::to_string_pretty(&v).unwrap_or_default(),
                 String::new(),

@@ -74,7 +74,7 @@ struct Entered {
 }
 
 async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Response {
-    let users = match s.provider.users(500, 0).await {
+    let users = match s.admin.users(500, 0).await {
         Ok(u) => u,
         Err(e) => return page_error(s, e),
     };
@@ -179,9 +179,9 @@ async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         password: f.password.unwrap_or_default(),
         groups: parse_groups(&groups_text),
     };
-    let mut errors = s.provider.check_new_user(&u);
+    let mut errors = s.admin.check_new_user(&u);
     if errors.is_empty() {
-        match s.provider.create_user(&admin, &u).await {
+        match s.admin.create_user(&admin, &u).await {
             Ok(_) => {
                 return Redirect::to(&s.web.path("/admin/users?done=created")).into_response();
             }
@@ -258,11 +258,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
             );
         }
         Some("delete") => {
-            return match s
-                .provider
-                .delete_user(&admin, &email, expect.as_ref())
-                .await
-            {
+            return match s.admin.delete_user(&admin, &email, expect.as_ref()).await {
                 Ok(()) => Redirect::to(&s.web.path("/admin/users?done=deleted")).into_response(),
                 Err(AdminError::Stale(_)) => {
                     stale_page(&s, nav(&s, &admin, &token), &email, None).await
@@ -291,7 +287,7 @@ async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         }
     };
     match s
-        .provider
+        .admin
         .change_user(&admin, &email, &c, expect.as_ref())
         .await
     {
@@ -339,7 +335,7 @@ async fn api_list(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery)
         Ok(p) => p,
         Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
     };
-    match s.provider.users(limit, offset).await {
+    match s.admin.users(limit, offset).await {
         Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
         Err(e) => api_error(e),
     }
@@ -355,14 +351,14 @@ async fn api_create(
         Ok(u) => u,
         Err(r) => return r,
     };
-    match s.provider.create_user(&admin, &u).await {
+    match s.admin.create_user(&admin, &u).await {
         Ok(version) => with_etag(StatusCode::CREATED.into_response(), &version),
         Err(e) => api_error(e),
     }
 }
 
 async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(email): Path<String>) -> Response {
-    match s.provider.user(&email).await {
+    match s.admin.user(&email).await {
         Ok(v) => {
             let version = v.version.clone();
             let resp = axum::Json(v).into_response();
@@ -388,7 +384,7 @@ async fn api_change(
     };
     let expect = if_match(&headers);
     match s
-        .provider
+        .admin
         .change_user(&admin, &email, &c, expect.as_ref())
         .await
     {
@@ -404,11 +400,7 @@ async fn api_delete(
     Path(email): Path<String>,
 ) -> Response {
     let expect = if_match(&headers);
-    match s
-        .provider
-        .delete_user(&admin, &email, expect.as_ref())
-        .await
-    {
+    match s.admin.delete_user(&admin, &email, expect.as_ref()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => api_error(e),
     }
