@@ -335,7 +335,11 @@ async fn login(run: &Run, http: &reqwest::Client, cursor: &mut usize) -> Option<
     let mut path = format!("/dex/auth?{query}");
     let mut form: Option<Vec<(String, String)>> = None;
     let mut code = None;
-    for _ in 0..20 {
+    let mut hops = 0;
+    // A restarting server refuses connections for a moment: those tries are no hops, and the
+    // user waits a little between them (a browser's retry), up to about 5 s.
+    let mut unreachable = 0;
+    while hops < 20 {
         let url = format!("{}{path}", run.next_base(cursor));
         let req = match &form {
             Some(f) => http.post(&url).form(f),
@@ -344,7 +348,12 @@ async fn login(run: &Run, http: &reqwest::Client, cursor: &mut usize) -> Option<
         let resp = match run.send(req).await {
             Ok(r) => r,
             // Never reached a replica: the next one takes the same step.
-            Err(Failed::NotConnected) => continue,
+            Err(Failed::NotConnected) if unreachable < 200 => {
+                unreachable += 1;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                continue;
+            }
+            Err(Failed::NotConnected) => break,
             Err(Failed::Other) => {
                 // The user sees an error page and starts again a moment later.
                 run.logins_restarted.fetch_add(1, Ordering::Relaxed);
@@ -352,6 +361,7 @@ async fn login(run: &Run, http: &reqwest::Client, cursor: &mut usize) -> Option<
                 return None;
             }
         };
+        hops += 1;
         form = None;
         let status = resp.status();
         if status.is_redirection() {
