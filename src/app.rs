@@ -91,13 +91,7 @@ pub fn deny_networks(
 
 /// The file's policy, compiled against the configured clusters.
 pub fn compiled_policy(cfg: &Config) -> Result<crate::policy::Policy, crate::config::ConfigError> {
-    let clusters: Vec<String> = cfg
-        .kubernetes
-        .clusters
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
-    crate::policy::Policy::compile(&cfg.policy, &clusters)
+    crate::policy::Policy::compile(&cfg.policy, &cfg.cluster_names())
         .map_err(crate::config::ConfigError::Invalid)
 }
 
@@ -180,12 +174,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         metrics: Arc::new(Metrics::default()),
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
-        clusters: cfg
-            .kubernetes
-            .clusters
-            .iter()
-            .map(|c| c.name.clone())
-            .collect(),
+        clusters: cfg.cluster_names(),
         generation: std::sync::Mutex::default(),
         audit_key: audit_key.into_bytes(),
     });

@@ -36,12 +36,7 @@ pub fn explain(
             return 2;
         }
     };
-    let clusters: Vec<String> = cfg
-        .kubernetes
-        .clusters
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
+    let clusters = cfg.cluster_names();
     if let Some(c) = cluster
         && !clusters.iter().any(|k| k == c)
     {

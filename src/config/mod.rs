@@ -360,6 +360,15 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The names of the configured clusters.
+    pub fn cluster_names(&self) -> Vec<String> {
+        self.kubernetes
+            .clusters
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     /// The ids of the connectors this file configures, `local` first when it serves.
     pub fn connector_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = Vec::new();
