@@ -130,6 +130,26 @@ fn mistakes_are_reported_with_their_key() {
     }
 }
 
+/// The head of a config that checks clean, for tests that add one section to it.
+const MINIMAL: &str = "issuer: http://127.0.0.1:5556/dex\nstorage: { type: sqlite3, config: { file: x.db } }\n\
+    web: { http: 127.0.0.1:5556 }\nenablePasswordDB: true\n";
+
+/// `gantry check-config` on `yaml`: whether it passed, and what it said on stderr.
+fn check_config(yaml: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 #[test]
 fn check_config_command_exits_nonzero_on_errors_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,25 +182,15 @@ fn check_config_command_exits_nonzero_on_errors_and_names_the_key() {
 
 #[test]
 fn check_config_warns_of_policy_names_several_connectors_could_satisfy() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("two.yaml");
     let run = |yaml: &str| {
-        std::fs::write(&path, yaml).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).to_string()
+        let (ok, err) = check_config(yaml);
+        assert!(ok, "{err}");
+        err
     };
-    let base = "issuer: http://127.0.0.1:5556/dex\nstorage: { type: sqlite3, config: { file: x.db } }\n\
-        web: { http: 127.0.0.1:5556 }\nenablePasswordDB: true\n\
-        connectors:\n  - { type: oidc, id: sso, name: SSO, config: { issuer: https://sso.example.com, clientID: g, redirectURI: http://127.0.0.1:5556/dex/callback } }\n";
+    let base = format!(
+        "{MINIMAL}\
+        connectors:\n  - {{ type: oidc, id: sso, name: SSO, config: {{ issuer: https://sso.example.com, clientID: g, redirectURI: http://127.0.0.1:5556/dex/callback }} }}\n"
+    );
     let err = run(&format!(
         "{base}policy:\n  admins: {{ users: [admin], groups: [\"local:admins\", \"*\"] }}\n  rules:\n    - {{ name: r, groups: [devs], registry: [{{ repositories: [x], actions: [pull] }}] }}\n"
     ));
@@ -199,27 +209,7 @@ fn check_config_warns_of_policy_names_several_connectors_could_satisfy() {
 
 #[test]
 fn check_config_refuses_signing_keys_over_plain_http_and_warns_of_the_opt_in() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("http.yaml");
-    let run = |connector: &str| {
-        std::fs::write(
-            &path,
-            format!(
-                "issuer: http://127.0.0.1:5556/dex\nstorage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
-                 web: {{ http: 127.0.0.1:5556 }}\nenablePasswordDB: true\nconnectors:\n  - {connector}\n"
-            ),
-        )
-        .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
-    };
+    let run = |connector: &str| check_config(&format!("{MINIMAL}connectors:\n  - {connector}\n"));
     let oidc = |issuer: &str, extra: &str| {
         format!(
             "{{ type: oidc, id: sso, name: SSO, config: {{ issuer: {issuer}, clientID: g, \
@@ -314,27 +304,10 @@ fn hash_password_prints_an_argon2id_hash_that_verifies() {
 
 #[test]
 fn check_config_refuses_a_deny_network_that_is_not_a_cidr() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("deny.yaml");
     let run = |list: &str| {
-        std::fs::write(
-            &path,
-            format!(
-                "issuer: http://127.0.0.1:5556/dex\nstorage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
-                 web: {{ http: 127.0.0.1:5556 }}\nenablePasswordDB: true\n\
-                 connectorNetwork:\n  denyNetworks: {list}\n"
-            ),
-        )
-        .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        check_config(&format!(
+            "{MINIMAL}connectorNetwork:\n  denyNetworks: {list}\n"
+        ))
     };
     let (ok, err) = run(r#"[10.0.0.0/8, 169.254.0.0/16, "fd00::/8", "::ffff:10.0.0.0/104"]"#);
     assert!(ok, "{err}");

@@ -8,8 +8,21 @@ use crate::support::*;
 const DEVICE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 async fn device_code(app: &TestApp, client: &str, scope: &str) -> (StatusCode, Value) {
-    let r = reqwest::Client::new()
-        .post(app.url("/device/code"))
+    device_code_via(app, client, scope, None).await
+}
+
+/// `device_code`, asked with `X-Forwarded-For: forwarded_for` when given.
+async fn device_code_via(
+    app: &TestApp,
+    client: &str,
+    scope: &str,
+    forwarded_for: Option<&str>,
+) -> (StatusCode, Value) {
+    let mut r = reqwest::Client::new().post(app.url("/device/code"));
+    if let Some(addr) = forwarded_for {
+        r = r.header("x-forwarded-for", addr);
+    }
+    let r = r
         .form(&[("client_id", client), ("scope", scope)])
         .send()
         .await
@@ -287,16 +300,7 @@ async fn the_confirmation_shows_the_address_gantry_trusts_and_escapes_names() {
         ..Default::default()
     })
     .await;
-    let dc: Value = reqwest::Client::new()
-        .post(app.url("/device/code"))
-        .header("x-forwarded-for", "203.0.113.7")
-        .form(&[("client_id", "tv"), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, dc) = device_code_via(&app, "tv", "openid", Some("203.0.113.7")).await;
     let (_, r) = app
         .device_login(&app.browser(), complete(&dc), "dev@example.com")
         .await;
@@ -309,16 +313,7 @@ async fn the_confirmation_shows_the_address_gantry_trusts_and_escapes_names() {
 
     // Without trusted proxies, a device cannot name an address of its choosing.
     let app = TestApp::start_with(skipping_approval("", "")).await;
-    let dc: Value = reqwest::Client::new()
-        .post(app.url("/device/code"))
-        .header("x-forwarded-for", "203.0.113.7")
-        .form(&[("client_id", "native"), ("scope", "openid")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, dc) = device_code_via(&app, "native", "openid", Some("203.0.113.7")).await;
     let (_, r) = app
         .device_login(&app.browser(), complete(&dc), "dev@example.com")
         .await;
