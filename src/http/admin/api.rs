@@ -9,23 +9,18 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::{from_own_pages, refused, session_token};
 use crate::admin::version::{Precondition, etag};
-use crate::admin::{Admin, AdminError, SessionView};
+use crate::admin::{Admin, AdminError};
 use crate::http::AppState;
 use crate::http::extract::bearer;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/sessions", get(list_sessions))
-        .route("/api/v1/sessions/{id}", delete(revoke_session))
-        .route("/api/v1/sessions/revoke-user", post(revoke_user))
-        .route("/api/v1/keys", get(list_keys))
-        .route("/api/v1/keys/rotate", post(rotate_keys))
         .route("/api/v1/audit", get(list_audit))
         .route("/api/v1/audit/tokens", get(token_counts))
         .route("/api/v1/connectors/{id}/test", post(test_connector))
@@ -304,80 +299,6 @@ pub(super) fn paging(query: Option<&str>, default: i64) -> Result<(i64, i64), St
 struct ListQuery {
     limit: Option<i64>,
     offset: Option<i64>,
-}
-
-#[derive(Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    /// The `offset` of the next page; absent on the last.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_offset: Option<i64>,
-}
-
-async fn list_sessions(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
-    let (limit, offset) = match paging(q.as_deref(), 50) {
-        Ok(p) => p,
-        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
-    };
-    match s.admin.live_sessions(limit + 1, offset).await {
-        Ok(mut items) => {
-            let more = items.len() as i64 > limit;
-            items.truncate(limit as usize);
-            axum::Json(Page::<SessionView> {
-                items,
-                next_offset: more.then_some(offset + limit),
-            })
-            .into_response()
-        }
-        Err(e) => api_error(e),
-    }
-}
-
-async fn revoke_session(
-    State(s): State<AppState>,
-    ApiAdmin(admin): ApiAdmin,
-    Path(id): Path<String>,
-) -> Response {
-    match s.admin.revoke_session(&admin, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeUser {
-    subject: String,
-}
-
-async fn revoke_user(
-    State(s): State<AppState>,
-    ApiAdmin(admin): ApiAdmin,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> Response {
-    let r: RevokeUser = match json_body(&headers, body).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    match s.admin.revoke_user_sessions(&admin, &r.subject).await {
-        Ok((n, admin_sessions)) => {
-            axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
-                .into_response()
-        }
-        Err(e) => api_error(e),
-    }
-}
-
-async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.admin.signing_keys() })).into_response()
-}
-
-async fn rotate_keys(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
-    match s.admin.rotate_keys(&admin).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,9 @@ pub mod api;
 pub mod clients;
 pub mod confirm;
 pub mod connectors;
+mod keys;
 mod refused;
+mod sessions;
 pub mod ui;
 pub mod users;
 
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(clients::router())
         .merge(connectors::router())
+        .merge(keys::router())
+        .merge(sessions::router())
 }
 
 pub fn session_token(headers: &HeaderMap) -> &str {

@@ -14,13 +14,14 @@ use serde::Deserialize;
 use super::confirm;
 use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token, set_cookie};
 use crate::admin::version::Precondition;
-use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, SessionView, redirect_uri};
+use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, redirect_uri};
 use crate::http::AppState;
 use crate::http::error::PageError;
 use crate::http::extract::{cookie, page_form, page_query};
 use crate::secret;
 
-const PAGE: i64 = 50;
+/// Rows on one page of a list.
+pub(super) const PAGE: i64 = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,10 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/login", get(login))
         .route("/admin/callback", get(callback))
         .route("/admin/logout", post(logout))
-        .route("/admin/sessions", get(sessions))
-        .route("/admin/sessions/revoke", post(revoke))
-        .route("/admin/keys", get(keys))
-        .route("/admin/keys/rotate", post(rotate))
         .route("/admin/audit", get(audit))
         .route("/admin/policy", get(policy).post(save_policy))
         .route("/admin/policy/reset", post(reset_policy))
@@ -164,7 +161,7 @@ struct OverviewPage {
     probe_error: String,
 }
 
-fn age(secs: i64) -> String {
+pub(super) fn age(secs: i64) -> String {
     match secs {
         s if s < 120 => format!("{s} s old"),
         s if s < 7200 => format!("{} min old", s / 60),
@@ -371,13 +368,13 @@ async fn callback(
 }
 
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
-    id: Option<String>,
+pub(super) struct CsrfForm {
+    pub(super) csrf: Option<String>,
+    pub(super) id: Option<String>,
     /// Set by "revoke all of this user's": the user's subject.
-    subject: Option<String>,
+    pub(super) subject: Option<String>,
     /// "yes" on the second post of a destroying form, from the confirmation page.
-    confirm: Option<String>,
+    pub(super) confirm: Option<String>,
 }
 
 pub(super) fn forged() -> Response {
@@ -412,219 +409,6 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
-}
-
-struct SessionRow {
-    id: String,
-    subject: String,
-    user: String,
-    email: String,
-    client_id: String,
-    connector: String,
-    groups: Vec<String>,
-    last_used: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/sessions.html")]
-struct SessionsPage {
-    title: String,
-    base: String,
-    csrf: String,
-    admin: String,
-    notice: String,
-    sessions: Vec<SessionRow>,
-    next_page: i64,
-}
-
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<i64>,
-    revoked: Option<String>,
-}
-
-async fn sessions(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let p = match page_query::<PageQuery>(q.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let page = p.page.unwrap_or(0).clamp(0, 1_000_000);
-    let rows: Vec<SessionView> = match s.admin.live_sessions(PAGE + 1, page * PAGE).await {
-        Ok(r) => r,
-        Err(e) => return page_error(&s, e),
-    };
-    let more = rows.len() as i64 > PAGE;
-    let now = s.provider.clock.now();
-    let n = nav(&s, &admin, &token);
-    SessionsPage {
-        title: s.web.title.clone(),
-        base: n.base,
-        csrf: n.csrf,
-        admin: n.admin,
-        notice: match p.revoked.as_deref() {
-            Some("user") => {
-                "Every session of that user was revoked: none of their refresh tokens works.".into()
-            }
-            Some(_) => "The session was revoked: its refresh token no longer works.".into(),
-            None => String::new(),
-        },
-        sessions: rows
-            .into_iter()
-            .take(PAGE as usize)
-            .map(|v| SessionRow {
-                id: v.id,
-                subject: v.subject,
-                user: v.user,
-                email: v.email,
-                client_id: v.client_id,
-                connector: v.connector,
-                groups: v.groups,
-                last_used: format!("{} ago", age(now - v.last_used_at).trim_end_matches(" old")),
-            })
-            .collect(),
-        next_page: if more { page + 1 } else { 0 },
-    }
-    .into_response()
-}
-
-async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !confirm::confirmed(f.confirm.as_deref()) {
-        let subject = f.subject.clone().filter(|x| !x.is_empty());
-        let (heading, what, field) = match subject {
-            Some(sub) => (
-                "Revoke every session of this user?",
-                "All of their refresh tokens, with every client, stop working at once: each \
-                 application signs them in again when its tokens expire.",
-                ("subject", sub),
-            ),
-            None => (
-                "Revoke this session?",
-                "Its refresh token stops working at once: the application signs the user in \
-                 again when its tokens expire.",
-                ("id", f.id.clone().unwrap_or_default()),
-            ),
-        };
-        return confirm::ask(
-            &s,
-            nav(&s, &admin, &token),
-            confirm::Ask {
-                heading: heading.into(),
-                what: what.into(),
-                button: "Revoke",
-                action: "/admin/sessions/revoke",
-                fields: vec![field],
-                cancel: "/admin/sessions",
-            },
-        );
-    }
-    if let Some(subject) = f.subject.as_deref().filter(|x| !x.is_empty()) {
-        return match s.admin.revoke_user_sessions(&admin, subject).await {
-            Ok(_) => Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response(),
-            Err(e) => page_error(&s, e),
-        };
-    }
-    match s
-        .admin
-        .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
-        .await
-    {
-        Ok(()) => Redirect::to(&s.web.path("/admin/sessions?revoked=1")).into_response(),
-        Err(e) => page_error(&s, e),
-    }
-}
-
-struct KeyRow {
-    kid: String,
-    alg: String,
-    since: String,
-    retired: String,
-    signing: bool,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/keys.html")]
-struct KeysPage {
-    title: String,
-    base: String,
-    csrf: String,
-    admin: String,
-    notice: String,
-    keys: Vec<KeyRow>,
-}
-
-async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let n = nav(&s, &admin, &token);
-    KeysPage {
-        title: s.web.title.clone(),
-        base: n.base,
-        csrf: n.csrf,
-        admin: n.admin,
-        notice: if q.as_deref() == Some("rotated=1") {
-            "Rotated: the new key signs from now on.".into()
-        } else {
-            String::new()
-        },
-        keys: s
-            .admin
-            .signing_keys()
-            .into_iter()
-            .map(|k| KeyRow {
-                kid: k.kid,
-                alg: k.alg,
-                since: crate::clock::rfc3339(k.active_from),
-                retired: k.retired_at.map(crate::clock::rfc3339).unwrap_or_default(),
-                signing: k.signing,
-            })
-            .collect(),
-    }
-    .into_response()
-}
-
-async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if !confirm::confirmed(f.confirm.as_deref()) {
-        return confirm::ask(
-            &s,
-            nav(&s, &admin, &token),
-            confirm::Ask {
-                heading: "Rotate the signing key now?".into(),
-                what: "A new key signs from now on, without the usual publication lead: a \
-                       verifier that cached the key set refuses the new tokens until it fetches \
-                       it again. The current key stays published until the tokens it signed \
-                       expire."
-                    .into(),
-                button: "Rotate now",
-                action: "/admin/keys/rotate",
-                fields: Vec::new(),
-                cancel: "/admin/keys",
-            },
-        );
-    }
-    match s.admin.rotate_keys(&admin).await {
-        Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
-        Err(e) => page_error(&s, e),
-    }
 }
 
 struct AuditRow {

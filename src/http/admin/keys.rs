@@ -1,0 +1,115 @@
+//! The signing-keys page and `/api/v1/keys`: list, and rotate now.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use super::api::{ApiAdmin, api_error};
+use super::confirm;
+use super::ui::{CsrfForm, nav, page_error, posted, signed_in};
+use crate::http::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/keys", get(keys))
+        .route("/admin/keys/rotate", post(rotate))
+        .route("/api/v1/keys", get(list_keys))
+        .route("/api/v1/keys/rotate", post(rotate_keys))
+}
+
+struct KeyRow {
+    kid: String,
+    alg: String,
+    since: String,
+    retired: String,
+    signing: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/keys.html")]
+struct KeysPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    notice: String,
+    keys: Vec<KeyRow>,
+}
+
+async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let n = nav(&s, &admin, &token);
+    KeysPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        notice: if q.as_deref() == Some("rotated=1") {
+            "Rotated: the new key signs from now on.".into()
+        } else {
+            String::new()
+        },
+        keys: s
+            .admin
+            .signing_keys()
+            .into_iter()
+            .map(|k| KeyRow {
+                kid: k.kid,
+                alg: k.alg,
+                since: crate::clock::rfc3339(k.active_from),
+                retired: k.retired_at.map(crate::clock::rfc3339).unwrap_or_default(),
+                signing: k.signing,
+            })
+            .collect(),
+    }
+    .into_response()
+}
+
+async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !confirm::confirmed(f.confirm.as_deref()) {
+        return confirm::ask(
+            &s,
+            nav(&s, &admin, &token),
+            confirm::Ask {
+                heading: "Rotate the signing key now?".into(),
+                what: "A new key signs from now on, without the usual publication lead: a \
+                       verifier that cached the key set refuses the new tokens until it fetches \
+                       it again. The current key stays published until the tokens it signed \
+                       expire."
+                    .into(),
+                button: "Rotate now",
+                action: "/admin/keys/rotate",
+                fields: Vec::new(),
+                cancel: "/admin/keys",
+            },
+        );
+    }
+    match s.admin.rotate_keys(&admin).await {
+        Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
+        Err(e) => page_error(&s, e),
+    }
+}
+
+async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
+    axum::Json(serde_json::json!({ "items": s.admin.signing_keys() })).into_response()
+}
+
+async fn rotate_keys(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
+    match s.admin.rotate_keys(&admin).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}

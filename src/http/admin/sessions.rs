@@ -1,0 +1,222 @@
+//! The sessions page and `/api/v1/sessions`: live logins, revoke one, revoke all of a user's.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{delete, get, post};
+use serde::{Deserialize, Serialize};
+
+use super::api::{ApiAdmin, api_error, json_body, paging, problem};
+use super::confirm;
+use super::ui::{CsrfForm, PAGE, age, nav, page_error, posted, signed_in};
+use crate::admin::SessionView;
+use crate::http::AppState;
+use crate::http::extract::page_query;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/sessions", get(sessions))
+        .route("/admin/sessions/revoke", post(revoke))
+        .route("/api/v1/sessions", get(list_sessions))
+        .route("/api/v1/sessions/{id}", delete(revoke_session))
+        .route("/api/v1/sessions/revoke-user", post(revoke_user))
+}
+
+struct SessionRow {
+    id: String,
+    subject: String,
+    user: String,
+    email: String,
+    client_id: String,
+    connector: String,
+    groups: Vec<String>,
+    last_used: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/sessions.html")]
+struct SessionsPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    notice: String,
+    sessions: Vec<SessionRow>,
+    next_page: i64,
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+    revoked: Option<String>,
+}
+
+async fn sessions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = match page_query::<PageQuery>(q.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let page = p.page.unwrap_or(0).clamp(0, 1_000_000);
+    let rows: Vec<SessionView> = match s.admin.live_sessions(PAGE + 1, page * PAGE).await {
+        Ok(r) => r,
+        Err(e) => return page_error(&s, e),
+    };
+    let more = rows.len() as i64 > PAGE;
+    let now = s.provider.clock.now();
+    let n = nav(&s, &admin, &token);
+    SessionsPage {
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        notice: match p.revoked.as_deref() {
+            Some("user") => {
+                "Every session of that user was revoked: none of their refresh tokens works.".into()
+            }
+            Some(_) => "The session was revoked: its refresh token no longer works.".into(),
+            None => String::new(),
+        },
+        sessions: rows
+            .into_iter()
+            .take(PAGE as usize)
+            .map(|v| SessionRow {
+                id: v.id,
+                subject: v.subject,
+                user: v.user,
+                email: v.email,
+                client_id: v.client_id,
+                connector: v.connector,
+                groups: v.groups,
+                last_used: format!("{} ago", age(now - v.last_used_at).trim_end_matches(" old")),
+            })
+            .collect(),
+        next_page: if more { page + 1 } else { 0 },
+    }
+    .into_response()
+}
+
+async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !confirm::confirmed(f.confirm.as_deref()) {
+        let subject = f.subject.clone().filter(|x| !x.is_empty());
+        let (heading, what, field) = match subject {
+            Some(sub) => (
+                "Revoke every session of this user?",
+                "All of their refresh tokens, with every client, stop working at once: each \
+                 application signs them in again when its tokens expire.",
+                ("subject", sub),
+            ),
+            None => (
+                "Revoke this session?",
+                "Its refresh token stops working at once: the application signs the user in \
+                 again when its tokens expire.",
+                ("id", f.id.clone().unwrap_or_default()),
+            ),
+        };
+        return confirm::ask(
+            &s,
+            nav(&s, &admin, &token),
+            confirm::Ask {
+                heading: heading.into(),
+                what: what.into(),
+                button: "Revoke",
+                action: "/admin/sessions/revoke",
+                fields: vec![field],
+                cancel: "/admin/sessions",
+            },
+        );
+    }
+    if let Some(subject) = f.subject.as_deref().filter(|x| !x.is_empty()) {
+        return match s.admin.revoke_user_sessions(&admin, subject).await {
+            Ok(_) => Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response(),
+            Err(e) => page_error(&s, e),
+        };
+    }
+    match s
+        .admin
+        .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
+        .await
+    {
+        Ok(()) => Redirect::to(&s.web.path("/admin/sessions?revoked=1")).into_response(),
+        Err(e) => page_error(&s, e),
+    }
+}
+
+#[derive(Serialize)]
+struct Page<T> {
+    items: Vec<T>,
+    /// The `offset` of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_offset: Option<i64>,
+}
+
+async fn list_sessions(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
+    let (limit, offset) = match paging(q.as_deref(), 50) {
+        Ok(p) => p,
+        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
+    };
+    match s.admin.live_sessions(limit + 1, offset).await {
+        Ok(mut items) => {
+            let more = items.len() as i64 > limit;
+            items.truncate(limit as usize);
+            axum::Json(Page::<SessionView> {
+                items,
+                next_offset: more.then_some(offset + limit),
+            })
+            .into_response()
+        }
+        Err(e) => api_error(e),
+    }
+}
+
+async fn revoke_session(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+) -> Response {
+    match s.admin.revoke_session(&admin, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeUser {
+    subject: String,
+}
+
+async fn revoke_user(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let r: RevokeUser = match json_body(&headers, body).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match s.admin.revoke_user_sessions(&admin, &r.subject).await {
+        Ok((n, admin_sessions)) => {
+            axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
+                .into_response()
+        }
+        Err(e) => api_error(e),
+    }
+}
