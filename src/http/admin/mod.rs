@@ -1,10 +1,13 @@
 //! `/admin` (server-rendered pages) and `/api/v1` (JSON): thin handlers over `crate::admin`.
 
 pub mod api;
+mod audit;
 pub mod clients;
 pub mod confirm;
 pub mod connectors;
 mod keys;
+mod openapi;
+mod policy;
 mod refused;
 mod sessions;
 pub mod ui;
@@ -30,6 +33,9 @@ pub fn router() -> Router<AppState> {
         .merge(clients::router())
         .merge(connectors::router())
         .merge(keys::router())
+        .merge(openapi::router())
+        .merge(policy::router())
+        .merge(audit::router())
         .merge(sessions::router())
 }
 

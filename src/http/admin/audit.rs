@@ -1,0 +1,182 @@
+//! The audit page and `/api/v1/audit`: the trail, and tokens issued and refused.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::api::{ApiAdmin, MAX_ID, MAX_TIME, api_error, problem};
+use super::ui::{PAGE, nav, page_error, signed_in};
+use crate::http::AppState;
+use crate::http::extract::page_query;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/audit", get(audit))
+        .route("/api/v1/audit", get(list_audit))
+        .route("/api/v1/audit/tokens", get(token_counts))
+}
+
+struct AuditRow {
+    when: String,
+    actor: String,
+    action: String,
+    target: String,
+    outcome: String,
+    detail: String,
+    request_id: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    title: String,
+    base: String,
+    csrf: String,
+    admin: String,
+    actor: String,
+    action: String,
+    events: Vec<AuditRow>,
+    next: String,
+    issuance: Vec<crate::admin::issuance::IssuanceRow>,
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    before: Option<i64>,
+}
+
+async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let (admin, token) = match signed_in(&s, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = match page_query::<AuditQuery>(q.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let filter = crate::storage::audit::AuditFilter {
+        actor: p.actor.clone().filter(|a| !a.is_empty()),
+        action: p.action.clone().filter(|a| !a.is_empty()),
+        since: None,
+    };
+    let mut events = match s.admin.audit_events(&filter, p.before, PAGE + 1).await {
+        Ok(e) => e,
+        Err(e) => return page_error(&s, e),
+    };
+    let next = if events.len() as i64 > PAGE {
+        events.truncate(PAGE as usize);
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("actor", p.actor.as_deref().unwrap_or_default())
+            .append_pair("action", p.action.as_deref().unwrap_or_default())
+            .append_pair(
+                "before",
+                &events.last().map(|e| e.id).unwrap_or(0).to_string(),
+            )
+            .finish();
+        format!("{}?{q}", s.web.path("/admin/audit"))
+    } else {
+        String::new()
+    };
+    let issuance = match s.admin.issuance(s.provider.clock.now() - 86_400).await {
+        Ok(i) => i,
+        Err(e) => return page_error(&s, e),
+    };
+    let n = nav(&s, &admin, &token);
+    AuditPage {
+        issuance,
+        title: s.web.title.clone(),
+        base: n.base,
+        csrf: n.csrf,
+        admin: n.admin,
+        actor: p.actor.unwrap_or_default(),
+        action: p.action.unwrap_or_default(),
+        events: events
+            .into_iter()
+            .map(|e| AuditRow {
+                when: crate::clock::rfc3339(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                outcome: e.outcome,
+                detail: e.detail,
+                request_id: e.request_id,
+            })
+            .collect(),
+        next,
+    }
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct ApiAuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    since: Option<i64>,
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinceQuery {
+    since: Option<i64>,
+}
+
+/// Tokens issued and refused since `since` (default: the last 24 hours), by client and grant.
+async fn token_counts(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
+    let p: SinceQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+    };
+    if p.since.is_some_and(|t| !(0..=MAX_TIME).contains(&t)) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "since: Unix seconds, at least 0",
+        );
+    }
+    let since = p.since.unwrap_or_else(|| s.provider.clock.now() - 86_400);
+    match s.admin.issuance(since).await {
+        Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn list_audit(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
+    let p: ApiAuditQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
+    };
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit)
+        || p.since.is_some_and(|t| !(0..=MAX_TIME).contains(&t))
+        || p.before.is_some_and(|b| !(0..=MAX_ID).contains(&b))
+    {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "limit must be 1..500; since and before at least 0",
+        );
+    }
+    let filter = crate::storage::audit::AuditFilter {
+        actor: p.actor.filter(|a| !a.is_empty()),
+        action: p.action.filter(|a| !a.is_empty()),
+        since: p.since,
+    };
+    match s.admin.audit_events(&filter, p.before, limit + 1).await {
+        Ok(mut items) => {
+            let more = items.len() as i64 > limit;
+            items.truncate(limit as usize);
+            let next = more.then(|| items.last().map(|e| e.id)).flatten();
+            axum::Json(serde_json::json!({ "items": items, "next_before": next })).into_response()
+        }
+        Err(e) => api_error(e),
+    }
+}
