@@ -1,15 +1,13 @@
-//! `/api/v1`: the admin operations as JSON, for automation. Callers authenticate with a
+//! What every `/api/v1` handler shares (the handlers live with their resource): the admin
+//! operations as JSON, for automation. Callers authenticate with a
 //! `client_credentials` access token of a client in `policy.admins.clients`, or with the admin
 //! UI's session cookie; a change made with the cookie must also show it comes from Gantry's own
 //! pages (see `from_own_pages`), since SameSite does not stop another origin of the same site.
 //! Errors are RFC 9457 problem documents. What can be changed carries an `ETag`; a change with
 //! `If-Match` lands only on that version (412 otherwise), one without it is unconditional.
 
-use axum::Router;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
 use super::{from_own_pages, refused, session_token};
@@ -17,21 +15,6 @@ use crate::admin::version::{Precondition, etag};
 use crate::admin::{Admin, AdminError};
 use crate::http::AppState;
 use crate::http::extract::bearer;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/connectors/{id}/test", post(test_connector))
-}
-
-async fn test_connector(
-    State(s): State<AppState>,
-    ApiAdmin(admin): ApiAdmin,
-    Path(id): Path<String>,
-) -> Response {
-    match s.admin.test_connector(&admin, &id).await {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(e) => api_error(e),
-    }
-}
 
 /// The precondition of a change: its `If-Match` fields, if any (several are one list). A value
 /// that is not text matches nothing: a precondition that cannot be read fails.

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
             "/api/v1/connectors/{id}",
             get(api_get).put(api_update).delete(api_delete),
         )
+        .route("/api/v1/connectors/{id}/test", post(api_test))
 }
 
 struct Row {
@@ -496,6 +497,17 @@ async fn api_delete(
     let expect = if_match(&headers);
     match s.admin.delete_connector(&admin, &id, expect.as_ref()).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => api_error(e),
+    }
+}
+
+async fn api_test(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+) -> Response {
+    match s.admin.test_connector(&admin, &id).await {
+        Ok(r) => axum::Json(r).into_response(),
         Err(e) => api_error(e),
     }
 }

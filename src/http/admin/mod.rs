@@ -28,7 +28,6 @@ pub const LOGIN_COOKIE: &str = "gantry_admin_login";
 
 pub fn router() -> Router<AppState> {
     ui::router()
-        .merge(api::router())
         .merge(users::router())
         .merge(clients::router())
         .merge(connectors::router())
