@@ -132,15 +132,7 @@ impl Provider {
             detail["client"] = json!(client);
         }
         if matches!(c.checked, Checked::Throttled) {
-            let request_id = crate::request_scope::current();
-            log_event(
-                &actor,
-                "login",
-                c.connector,
-                outcome,
-                &detail.to_string(),
-                &request_id,
-            );
+            log_only(&actor, "login", c.connector, outcome, &detail);
             return;
         }
         self.audit(&actor, "login", c.connector, outcome, detail)
@@ -161,15 +153,7 @@ impl Provider {
         let outcome = if locked { "throttled" } else { "failure" };
         let detail = json!({ "address": address });
         if locked {
-            let request_id = crate::request_scope::current();
-            log_event(
-                &actor,
-                "client.auth",
-                "",
-                outcome,
-                &detail.to_string(),
-                &request_id,
-            );
+            log_only(&actor, "client.auth", "", outcome, &detail);
             return;
         }
         self.audit(&actor, "client.auth", "", outcome, detail).await;
@@ -183,6 +167,26 @@ pub(crate) fn who(id: &Identity) -> &str {
     } else {
         &id.email
     }
+}
+
+/// An event of the current request that is logged and not stored (see where it is called for
+/// why each is not worth a row).
+pub(crate) fn log_only(
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &serde_json::Value,
+) {
+    let request_id = crate::request_scope::current();
+    log_event(
+        actor,
+        action,
+        target,
+        outcome,
+        &detail.to_string(),
+        &request_id,
+    );
 }
 
 /// The event as a log line, for whoever ships logs rather than reads the table.

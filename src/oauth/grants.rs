@@ -141,13 +141,12 @@ impl Provider {
             ),
             Err(e) => ("refused", serde_json::json!({ "error": e.code.as_str() })),
         };
-        crate::oauth::audit::log_event(
+        crate::oauth::audit::log_only(
             &format!("client:{}", client.id),
             "token.issue",
             grant,
             outcome,
-            &detail.to_string(),
-            &crate::request_scope::current(),
+            &detail,
         );
         self.issuance
             .record(self.clock.now(), grant, &client.id, r.is_ok());

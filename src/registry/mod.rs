@@ -254,14 +254,12 @@ impl RegistryService {
         if let Some(id) = self.registry.cached(&slot, now) {
             // A repeat of a check that passed moments ago: logged, not stored, or every
             // pull of a busy pipeline would cost a database write.
-            crate::oauth::audit::log_event(
+            crate::oauth::audit::log_only(
                 crate::oauth::audit::who(&id),
                 "login",
                 conn.id(),
                 "success",
-                &serde_json::json!({ "via": "registry", "address": addr, "cached": true })
-                    .to_string(),
-                &crate::request_scope::current(),
+                &serde_json::json!({ "via": "registry", "address": addr, "cached": true }),
             );
             return Ok(id);
         }
@@ -309,14 +307,12 @@ impl RegistryService {
     ) {
         let via = format!("registry_{kind}");
         match r {
-            Ok(id) => crate::oauth::audit::log_event(
+            Ok(id) => crate::oauth::audit::log_only(
                 crate::oauth::audit::who(id),
                 "login",
                 &id.connector_id,
                 "success",
-                &serde_json::json!({ "via": via, "address": addr, "subject": id.subject() })
-                    .to_string(),
-                &crate::request_scope::current(),
+                &serde_json::json!({ "via": via, "address": addr, "subject": id.subject() }),
             ),
             Err(RegistryError::Unauthorized(why)) => {
                 self.core

@@ -152,10 +152,7 @@ impl Db {
 
     /// See [`Db::raise_client_token_floor`]; 0 when never set.
     pub async fn client_token_floor(&self, id: &str) -> Result<i64> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
-            .bind(format!("client-tokens-from:{id}"))
-            .fetch_optional(&self.read)
-            .await?;
-        Ok(row.and_then(|(v,)| v.parse().ok()).unwrap_or(0))
+        let floor = self.setting(&format!("client-tokens-from:{id}")).await?;
+        Ok(floor.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 }
