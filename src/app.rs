@@ -116,12 +116,18 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     };
     let sealing = crate::seal::KeySealing::from_config(&cfg.encryption.keys)
         .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
-    let keys = Keys::load(db.clone(), clock.clone(), schedule, sealing.clone()).await?;
+    let keys = Keys::load(
+        Arc::new(db.clone()),
+        clock.clone(),
+        schedule,
+        sealing.clone(),
+    )
+    .await?;
     let mut connectors = Vec::new();
     if cfg.local_enabled() {
         connectors.push(Connector::local(Local::new(
             cfg.static_passwords.clone(),
-            db.clone(),
+            Arc::new(db.clone()),
             cfg.enable_password_db,
         )));
     }
@@ -151,7 +157,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         .map_err(|e| crate::config::ConfigError::Invalid(format!("audit key: {e}")))?;
     let provider = Arc::new(Provider {
         issuer: cfg.issuer.clone(),
-        db,
+        store: Arc::new(db.clone()),
         keys: Arc::new(keys),
         clients: Clients::new(
             cfg.static_clients
@@ -182,6 +188,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     });
     let admin = Arc::new(crate::admin::AdminService {
         core: provider.clone(),
+        db: db.clone(),
     });
     admin
         .sync_admin_objects()
@@ -393,15 +400,15 @@ fn key_refresh_every(expiry: &crate::config::Expiry) -> u64 {
 }
 
 /// Key rotation and garbage collection, forever; one task per process.
-pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_background(admin: Arc<crate::admin::AdminService>) -> tokio::task::JoinHandle<()> {
+    let provider = admin.core.clone();
+    let db = admin.db.clone();
     for c in provider.connectors.all() {
         tokio::spawn(crate::connector::warm_up::warm_up(Arc::downgrade(&c)));
     }
     // What admins change on any replica reaches this one within a second.
     let p = provider.clone();
-    let admin = crate::admin::AdminService {
-        core: provider.clone(),
-    };
+    let p_db = db.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut n: u64 = 0;
@@ -412,7 +419,7 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
             }
             n += 1;
             if n.is_multiple_of(10)
-                && let Err(e) = p.issuance.flush(&p.db).await
+                && let Err(e) = p.issuance.flush(&p_db).await
             {
                 tracing::warn!(error = %e, "could not save token counts");
             }
@@ -429,7 +436,7 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
             let now = provider.clock.now();
             let period = (every.as_secs() * SWEEP_EVERY_KEY_REFRESHES) as i64;
             // Every replica asks each tick; one per period wins, so a dead one is replaced.
-            let claimed = match provider.db.claim_lease("sweep", now, now + period).await {
+            let claimed = match db.claim_lease("sweep", now, now + period).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not claim the sweep");
@@ -442,7 +449,7 @@ pub fn spawn_background(provider: Arc<Provider>) -> tokio::task::JoinHandle<()> 
                     valid_if_not_used_for: provider.expiry.valid_if_not_used_for,
                     audit_retention: provider.expiry.audit_retention,
                 };
-                match provider.db.sweep(now, limits).await {
+                match db.sweep(now, limits).await {
                     Ok(s) => tracing::debug!(?s, "swept expired rows"),
                     Err(e) => tracing::error!(error = %e, "sweep failed"),
                 }

@@ -39,7 +39,6 @@ impl AdminService {
         let actor = admin.actor();
         let request_id = crate::request_scope::current();
         let id = self
-            .core
             .db
             .append_audit(crate::storage::audit::NewAuditEvent {
                 at: self.core.clock.now(),
@@ -56,7 +55,7 @@ impl AdminService {
                 AdminError::Unavailable(format!("the audit log cannot be written: {e}"))
             })?;
         Ok(Change {
-            db: self.core.db.clone(),
+            db: self.db.clone(),
             id,
             actor,
             action: action.into(),

@@ -197,7 +197,7 @@ impl AdminService {
     /// Load what admins keep in the database (clients, connectors, the policy) into this
     /// replica.
     pub async fn reload_admin_objects(&self) -> Result<(), AdminError> {
-        let rows = self.core.db.list_clients().await?;
+        let rows = self.db.list_clients().await?;
         self.core
             .clients
             .replace_dynamic(rows.iter().map(client_from_row).collect());
@@ -208,7 +208,7 @@ impl AdminService {
 
     /// Reload if another replica changed something since the last look.
     pub async fn sync_admin_objects(&self) -> Result<(), AdminError> {
-        let now = self.core.db.generation().await?;
+        let now = self.db.generation().await?;
         let seen = self
             .core
             .generation
@@ -227,7 +227,7 @@ impl AdminService {
     /// After a change: stamp it for the other replicas and load it here at once.
     pub(super) async fn changed(&self) -> Result<(), AdminError> {
         let stamp = crate::secret::random_token(12);
-        self.core.db.bump_generation(&stamp).await?;
+        self.db.bump_generation(&stamp).await?;
         self.reload_admin_objects().await?;
         if let Ok(mut g) = self.core.generation.lock() {
             *g = stamp;
@@ -326,7 +326,7 @@ impl AdminService {
             secret.as_deref().map(crate::secret::hash_secret),
             version::fresh(),
         );
-        if !self.core.db.insert_client(&row).await? {
+        if !self.db.insert_client(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
@@ -345,14 +345,14 @@ impl AdminService {
         make: impl Fn(&ClientRow) -> Result<ClientRow, AdminError>,
     ) -> Result<(ClientRow, ClientRow), AdminError> {
         for _ in 0..version::TRIES {
-            let Some(old) = self.core.db.get_client_fresh(id).await? else {
+            let Some(old) = self.db.get_client_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &old.version) {
                 return Err(stale(id));
             }
             let new = make(&old)?;
-            if self.core.db.update_client_row(&new, &old.version).await? {
+            if self.db.update_client_row(&new, &old.version).await? {
                 return Ok((old, new));
             }
             if expect.is_some() {
@@ -432,8 +432,7 @@ impl AdminService {
             })
             .await?;
         // Whoever took the old secret may hold tokens made with it: they end with it.
-        self.core
-            .db
+        self.db
             .raise_client_token_floor(id, self.core.clock.now())
             .await?;
         self.changed().await?;
@@ -455,19 +454,17 @@ impl AdminService {
             )));
         }
         if let Some(p) = expect {
-            let Some(old) = self.core.db.get_client_fresh(id).await? else {
+            let Some(old) = self.db.get_client_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
-            if !p.holds(&old.version) || !self.core.db.delete_client(id, Some(&old.version)).await?
-            {
+            if !p.holds(&old.version) || !self.db.delete_client(id, Some(&old.version)).await? {
                 return Err(stale(id));
             }
-        } else if !self.core.db.delete_client(id, None).await? {
+        } else if !self.db.delete_client(id, None).await? {
             return Err(AdminError::NotFound);
         }
         // A client made again under this id is another client: this one's tokens stay dead.
-        self.core
-            .db
+        self.db
             .raise_client_token_floor(id, self.core.clock.now())
             .await?;
         self.changed().await?;

@@ -199,7 +199,7 @@ impl AdminService {
 
     /// Build this replica's database connectors, reusing those whose row did not change.
     pub(super) async fn reload_connectors(&self) -> Result<(), AdminError> {
-        let rows = self.core.db.list_connectors().await?;
+        let rows = self.db.list_connectors().await?;
         let old = self.core.connectors.dynamic();
         let mut list = Vec::new();
         for r in rows {
@@ -368,7 +368,7 @@ impl AdminService {
         let change = self.audit_change(admin, "connector.create", id).await?;
         self.read_only(id)?;
         let row = self.connector_row(id, spec, None, i64::MAX)?;
-        if !self.core.db.insert_connector(&row).await? {
+        if !self.db.insert_connector(&row).await? {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
@@ -393,7 +393,7 @@ impl AdminService {
         let before = self.connector_view_of(id);
         let mut written = false;
         for _ in 0..version::TRIES {
-            let Some(old) = self.core.db.get_connector_fresh(id).await? else {
+            let Some(old) = self.db.get_connector_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &old.version) {
@@ -411,12 +411,7 @@ impl AdminService {
             };
             // Built from the stored row just read: the secrets it keeps are that row's.
             let row = self.connector_row(id, spec, Some(previous), old.created_at)?;
-            if self
-                .core
-                .db
-                .update_connector_row(&row, &old.version)
-                .await?
-            {
+            if self.db.update_connector_row(&row, &old.version).await? {
                 written = true;
                 break;
             }
@@ -454,19 +449,13 @@ impl AdminService {
         self.read_only(id)?;
         let before = self.connector_view_of(id);
         if let Some(p) = expect {
-            let Some(old) = self.core.db.get_connector_fresh(id).await? else {
+            let Some(old) = self.db.get_connector_fresh(id).await? else {
                 return Err(AdminError::NotFound);
             };
-            if !p.holds(&old.version)
-                || !self
-                    .core
-                    .db
-                    .delete_connector(id, Some(&old.version))
-                    .await?
-            {
+            if !p.holds(&old.version) || !self.db.delete_connector(id, Some(&old.version)).await? {
                 return Err(stale(id));
             }
-        } else if !self.core.db.delete_connector(id, None).await? {
+        } else if !self.db.delete_connector(id, None).await? {
             return Err(AdminError::NotFound);
         }
         self.changed().await?;

@@ -28,11 +28,11 @@ pub struct ConnectorHealth {
 impl AdminService {
     /// Token counts since `since` (all replicas), by client and grant type.
     pub async fn issuance(&self, since: i64) -> Result<Vec<IssuanceRow>, AdminError> {
-        if let Err(e) = self.core.issuance.flush(&self.core.db).await {
+        if let Err(e) = self.core.issuance.flush(&self.db).await {
             tracing::warn!(error = %e, "could not save token counts");
         }
         let mut out: Vec<IssuanceRow> = Vec::new();
-        for (grant, client, outcome, n) in self.core.db.token_counts(since).await? {
+        for (grant, client, outcome, n) in self.db.token_counts(since).await? {
             let i = match out
                 .iter()
                 .position(|r| r.client_id == client && r.grant_type == grant)
@@ -61,7 +61,7 @@ impl AdminService {
     pub async fn connector_health(&self) -> Result<HashMap<String, ConnectorHealth>, AdminError> {
         let since = self.core.clock.now() - 86_400;
         let mut out: HashMap<String, ConnectorHealth> = HashMap::new();
-        for (connector, outcome, n) in self.core.db.login_counts_by_connector(since).await? {
+        for (connector, outcome, n) in self.db.login_counts_by_connector(since).await? {
             let h = out.entry(connector).or_default();
             if outcome == "success" {
                 h.logins += n;

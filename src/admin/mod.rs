@@ -44,6 +44,8 @@ pub use crate::config::ADMIN_CLIENT;
 #[derive(Debug, Clone)]
 pub struct AdminService {
     pub core: std::sync::Arc<Provider>,
+    /// Clients, connectors, users, sessions and the audit trail as admins change them.
+    pub db: crate::storage::Db,
 }
 /// An admin session ends after this long without a request...
 pub const IDLE_TIMEOUT: i64 = 30 * 60;
@@ -179,7 +181,6 @@ impl AdminService {
         offset: i64,
     ) -> Result<Vec<SessionView>, AdminError> {
         let rows = self
-            .core
             .db
             .live_families(limit.clamp(1, 500), offset.max(0))
             .await?;
@@ -209,11 +210,10 @@ impl AdminService {
     /// End a login: its refresh token stops working at once.
     pub async fn revoke_session(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
         let change = self.audit_change(admin, "session.revoke", id).await?;
-        if !self.core.db.family_is_live(id).await? {
+        if !self.db.family_is_live(id).await? {
             return Err(AdminError::NotFound);
         }
-        self.core
-            .db
+        self.db
             .revoke_refresh_family(id, self.core.clock.now())
             .await?;
         tracing::info!(admin = %admin.name, session = %id, "admin revoked a session");
@@ -232,11 +232,10 @@ impl AdminService {
             .audit_change(admin, "session.revoke_user", subject)
             .await?;
         let n = self
-            .core
             .db
             .revoke_refresh_of_user(subject, self.core.clock.now())
             .await?;
-        let admin_sessions = self.core.db.delete_admin_sessions_of(subject).await?;
+        let admin_sessions = self.db.delete_admin_sessions_of(subject).await?;
         if n == 0 && admin_sessions == 0 {
             return Err(AdminError::NotFound);
         }
@@ -286,7 +285,6 @@ impl AdminService {
         limit: i64,
     ) -> Result<Vec<AuditEvent>, AdminError> {
         Ok(self
-            .core
             .db
             .list_audit(filter, before, limit.clamp(1, 500))
             .await?)
@@ -296,8 +294,8 @@ impl AdminService {
     pub async fn login_counts(&self) -> Result<(i64, i64), AdminError> {
         let since = self.core.clock.now() - 86_400;
         Ok((
-            self.core.db.count_audit("login", "success", since).await?,
-            self.core.db.count_audit("login", "failure", since).await?,
+            self.db.count_audit("login", "success", since).await?,
+            self.db.count_audit("login", "failure", since).await?,
         ))
     }
 }

@@ -68,7 +68,7 @@ impl AdminService {
     }
 
     pub(super) async fn reload_policy(&self) -> Result<(), AdminError> {
-        let stored = self.core.db.saved_policy().await?;
+        let stored = self.db.saved_policy().await?;
         let version = version_of(stored.as_deref(), &self.core.policy.file().config);
         let saved = match stored {
             None => None,
@@ -100,12 +100,12 @@ impl AdminService {
         expect: Option<&Precondition>,
     ) -> Result<(), AdminError> {
         for _ in 0..version::TRIES {
-            let stored = self.core.db.saved_policy().await?;
+            let stored = self.db.saved_policy().await?;
             let current = version_of(stored.as_deref(), &self.core.policy.file().config);
             if !version::holds(expect, &current) {
                 return Err(stale());
             }
-            if self.core.db.save_policy(json, stored.as_deref()).await? {
+            if self.db.save_policy(json, stored.as_deref()).await? {
                 return Ok(());
             }
             if expect.is_some() {

@@ -56,7 +56,6 @@ impl AdminService {
         // The identity the code was issued for, as its connector made it: what the session's
         // re-checks hand back to the connector. The code is ours (just redeemed), so its row is.
         let identity = self
-            .core
             .db
             .get_auth_code_fresh(&secret::hash_secret(code))
             .await
@@ -98,8 +97,7 @@ impl AdminService {
         }
         let token = secret::random_token(32);
         let now = self.core.clock.now();
-        self.core
-            .db
+        self.db
             .create_admin_session(&AdminSession {
                 id_hash: secret::hash_secret(&token),
                 subject: c.sub.clone(),
@@ -149,7 +147,6 @@ impl AdminService {
         let now = self.core.clock.now();
         let id_hash = secret::hash_secret(token);
         let s = match self
-            .core
             .db
             .use_admin_session(&id_hash, now, now - IDLE_TIMEOUT)
             .await
@@ -164,7 +161,7 @@ impl AdminService {
         match self.recheck_admin(&id_hash, &s, now).await {
             Ok(admin) => Ok(admin),
             Err(Ended(reason)) => {
-                self.core.db.delete_admin_session(&id_hash).await?;
+                self.db.delete_admin_session(&id_hash).await?;
                 let who = if s.email.is_empty() {
                     &s.username
                 } else {
@@ -219,8 +216,7 @@ impl AdminService {
                 let json = serde_json::to_string(&fresh)
                     .map_err(|e| Fault(AdminError::Internal(e.to_string())))?;
                 let groups = serde_json::to_string(&fresh.groups).unwrap_or_default();
-                self.core
-                    .db
+                self.db
                     .recheck_admin_session(id_hash, &json, &groups, now)
                     .await
                     .map_err(|e| Fault(e.into()))?;
@@ -248,7 +244,6 @@ impl AdminService {
 
     pub async fn admin_sign_out(&self, token: &str) -> Result<(), AdminError> {
         Ok(self
-            .core
             .db
             .delete_admin_session(&secret::hash_secret(token))
             .await?)
@@ -287,7 +282,7 @@ impl AdminService {
         }
         // Made before the client was (re)created, its secret rotated, or it was last dropped
         // from the admin clients: a token of a client that is no longer the one it was made for.
-        if c.iat <= self.core.db.client_token_floor(&client).await? {
+        if c.iat <= self.db.client_token_floor(&client).await? {
             return Err(AdminError::NotSignedIn);
         }
         Ok(Admin {

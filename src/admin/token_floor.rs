@@ -27,8 +27,7 @@ impl AdminService {
     ) -> Result<(), AdminError> {
         let now_listed = self.core.policy.get().compiled.admins.clients.clone();
         for c in before.iter().filter(|c| !now_listed.contains(c)) {
-            self.core
-                .db
+            self.db
                 .raise_client_token_floor(c, self.core.clock.now())
                 .await?;
         }
@@ -46,21 +45,21 @@ impl AdminService {
             // A digest of the stored hash: nothing that helps anyone guess the secret.
             let digest = crate::secret::b64(&crate::secret::sha256(hash.as_bytes()));
             let name = secret_seen(id);
-            match self.core.db.setting(&name).await? {
+            match self.db.setting(&name).await? {
                 Some(seen) if seen == digest => continue,
-                Some(_) => self.core.db.raise_client_token_floor(id, now).await?,
+                Some(_) => self.db.raise_client_token_floor(id, now).await?,
                 None => {}
             }
-            self.core.db.put_setting(&name, &digest).await?;
+            self.db.put_setting(&name, &digest).await?;
         }
         let listed = self.core.policy.get().compiled.admins.clients.clone();
-        if let Some(seen) = self.core.db.setting(ADMIN_CLIENTS).await? {
+        if let Some(seen) = self.db.setting(ADMIN_CLIENTS).await? {
             let seen: Vec<String> = serde_json::from_str(&seen).unwrap_or_default();
             self.end_tokens_of_dropped_clients(&seen).await?;
         }
         let json =
             serde_json::to_string(&listed).map_err(|e| AdminError::Internal(e.to_string()))?;
-        self.core.db.put_setting(ADMIN_CLIENTS, &json).await?;
+        self.db.put_setting(ADMIN_CLIENTS, &json).await?;
         Ok(())
     }
 }

@@ -131,7 +131,7 @@ impl AdminService {
             ..Default::default()
         }
         .subject();
-        self.core.db.delete_admin_sessions_of(&subject).await?;
+        self.db.delete_admin_sessions_of(&subject).await?;
         Ok(())
     }
 
@@ -152,7 +152,6 @@ impl AdminService {
             Vec::new()
         };
         for r in self
-            .core
             .db
             .list_passwords(limit.clamp(1, 500), offset.max(0))
             .await?
@@ -178,7 +177,7 @@ impl AdminService {
                 version: None,
             });
         }
-        match self.core.db.get_password_fresh(email).await? {
+        match self.db.get_password_fresh(email).await? {
             Some(r) => Ok(user_view(r)),
             None => Err(AdminError::NotFound),
         }
@@ -219,7 +218,7 @@ impl AdminService {
             .local_statics()
             .iter()
             .any(|(e, _, _)| e.eq_ignore_ascii_case(&email))
-            || self.core.db.get_password(&email).await?.is_some();
+            || self.db.get_password(&email).await?.is_some();
         if taken {
             return Err(AdminError::Conflict(format!(
                 "email: {email} already exists"
@@ -229,8 +228,7 @@ impl AdminService {
             .await
             .map_err(AdminError::Internal)?;
         let version = version::fresh();
-        self.core
-            .db
+        self.db
             .create_password(&PasswordRow {
                 email: email.clone(),
                 hash,
@@ -290,14 +288,13 @@ impl AdminService {
         let next = version::fresh();
         let mut written = None;
         for _ in 0..version::TRIES {
-            let Some(row) = self.core.db.get_password_fresh(email).await? else {
+            let Some(row) = self.db.get_password_fresh(email).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &row.version) {
                 return Err(stale(email));
             }
             if self
-                .core
                 .db
                 .update_password_row(
                     email,
@@ -354,19 +351,14 @@ impl AdminService {
             .await?;
         let mut deleted = None;
         for _ in 0..version::TRIES {
-            let Some(row) = self.core.db.get_password_fresh(email).await? else {
+            let Some(row) = self.db.get_password_fresh(email).await? else {
                 return Err(AdminError::NotFound);
             };
             if !version::holds(expect, &row.version) {
                 return Err(stale(email));
             }
             // The version read, not any: the sessions ended below are this very user's.
-            if self
-                .core
-                .db
-                .delete_password(email, Some(&row.version))
-                .await?
-            {
+            if self.db.delete_password(email, Some(&row.version)).await? {
                 deleted = Some(row);
                 break;
             }

@@ -109,7 +109,7 @@ pub async fn serve(path: &Path) -> i32 {
             return 1;
         }
     };
-    let _bg = app::spawn_background(built.provider.clone());
+    let _bg = app::spawn_background(built.admin.clone());
     let mut servers = Vec::new();
     // Each listener stops when this does; a select on the signal itself would wake only one.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -179,7 +179,7 @@ pub async fn serve(path: &Path) -> i32 {
         }
     }
     // Token counts of the last seconds would be lost otherwise.
-    if let Err(e) = built.provider.issuance.flush(&built.provider.db).await {
+    if let Err(e) = built.provider.issuance.flush(&built.admin.db).await {
         tracing::warn!(error = %e, "could not save token counts");
     }
     0

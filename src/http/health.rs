@@ -28,7 +28,7 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Ready when the database answers and a signing key is loaded.
 async fn ready(State(s): State<AppState>) -> Response {
-    let failed = match tokio::time::timeout(READY_WITHIN, s.provider.db.ping()).await {
+    let failed = match tokio::time::timeout(READY_WITHIN, s.admin.db.ping()).await {
         Ok(Ok(())) => return (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {READY_WITHIN:?}"),

@@ -13,10 +13,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::signer::{Algorithm, SigningKey, VerifyError};
+use super::store::KeyStore;
 use crate::clock::SharedClock;
 use crate::seal::KeySealing;
+use crate::storage::StorageError;
 use crate::storage::keys::StoredKey;
-use crate::storage::{Db, StorageError};
 
 /// Why the keys could not be loaded or rotated.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +103,7 @@ pub struct Schedule {
 /// Signing keys shared by every request; `refresh` rotates when due and reloads.
 #[derive(Debug)]
 pub struct Keys {
-    db: Db,
+    db: Arc<dyn KeyStore>,
     clock: SharedClock,
     schedule: Schedule,
     sealing: KeySealing,
@@ -113,13 +114,13 @@ impl Keys {
     /// Load the keys, creating or rotating them when due; keys stored in clear (or under an
     /// encryption key that no longer seals first) are sealed again first.
     pub async fn load(
-        db: Db,
+        db: Arc<dyn KeyStore>,
         clock: SharedClock,
         schedule: Schedule,
         sealing: KeySealing,
     ) -> Result<Keys, KeyError> {
-        reseal(&db, &sealing).await?;
-        let set = Self::sync(&db, clock.now(), schedule, &sealing).await?;
+        reseal(db.as_ref(), &sealing).await?;
+        let set = Self::sync(db.as_ref(), clock.now(), schedule, &sealing).await?;
         Ok(Keys {
             db,
             clock,
@@ -131,7 +132,13 @@ impl Keys {
 
     /// Rotate if due (at most one replica does) and reload what the database holds.
     pub async fn refresh(&self) -> Result<(), KeyError> {
-        let set = Self::sync(&self.db, self.clock.now(), self.schedule, &self.sealing).await?;
+        let set = Self::sync(
+            self.db.as_ref(),
+            self.clock.now(),
+            self.schedule,
+            &self.sealing,
+        )
+        .await?;
         if let Ok(mut g) = self.set.write() {
             *g = Arc::new(set);
         }
@@ -139,7 +146,7 @@ impl Keys {
     }
 
     async fn sync(
-        db: &Db,
+        db: &dyn KeyStore,
         now: i64,
         s: Schedule,
         sealing: &KeySealing,
@@ -257,7 +264,7 @@ impl Keys {
 
 /// Seal again every stored key that `sealing` calls stale, each only if no other replica
 /// changed it first.
-async fn reseal(db: &Db, sealing: &KeySealing) -> Result<(), KeyError> {
+async fn reseal(db: &dyn KeyStore, sealing: &KeySealing) -> Result<(), KeyError> {
     for (kid, stored) in db.key_material().await? {
         if !sealing.stale(&stored) {
             continue;

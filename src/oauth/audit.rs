@@ -77,7 +77,7 @@ impl Provider {
         let request_id = crate::request_scope::current();
         let detail = detail.to_string();
         log_event(actor, action, target, outcome, &detail, &request_id);
-        self.db
+        self.store
             .append_audit(NewAuditEvent {
                 at: self.clock.now(),
                 actor,

@@ -172,7 +172,7 @@ impl Provider {
     /// Note the groups of a login for RBAC output; a failure only costs that.
     pub async fn remember_groups(&self, identity: &Identity) {
         if let Err(e) = self
-            .db
+            .store
             .record_groups(&identity.groups, self.clock.now())
             .await
         {
@@ -301,7 +301,7 @@ impl Provider {
         let key = from.map(|ip| crate::ratelimit::address_key(ip).to_string());
         let cap = self.limits.pending_logins_per_address();
         if !self
-            .db
+            .store
             .create_auth_request_from(&req, key.as_deref(), cap)
             .await?
         {
@@ -323,7 +323,7 @@ impl Provider {
 
     /// A pending request, or an error page if it expired.
     pub async fn pending_request(&self, id: &str) -> Result<AuthRequest, AuthorizeError> {
-        match self.db.get_auth_request(id, self.clock.now()).await {
+        match self.store.get_auth_request(id, self.clock.now()).await {
             Ok(r) => Ok(r),
             Err(StorageError::NotFound) => Err(page(
                 400,
@@ -345,7 +345,7 @@ impl Provider {
         browser: &str,
     ) -> Result<(), LoginError> {
         let now = self.clock.now();
-        let req = match self.db.get_auth_request(request_id, now).await {
+        let req = match self.store.get_auth_request(request_id, now).await {
             Ok(r) if r.identity.is_none() => r,
             Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
             Err(e) => return Err(e.into()),
@@ -390,7 +390,7 @@ impl Provider {
         let json = to_json(&identity)?;
         let browser_hash = secret::hash_secret(browser);
         match self
-            .db
+            .store
             .set_auth_request_identity(&req.id, connector_id, &json, &browser_hash, now)
             .await
         {
@@ -454,7 +454,7 @@ impl Provider {
             return done;
         }
         if !approved {
-            self.db.delete_auth_request(&req.id).await?;
+            self.store.delete_auth_request(&req.id).await?;
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
             return Err(error_redirect(&req.redirect_uri, &req.state, &e));
         }
@@ -475,7 +475,7 @@ impl Provider {
             access_expires_at: None,
             refresh_family: None,
         };
-        match self.db.exchange_request_for_code(&req.id, &row).await {
+        match self.store.exchange_request_for_code(&req.id, &row).await {
             Ok(()) => {}
             Err(StorageError::NotFound) => {
                 return Err(page(400, "This login request was already used."));

@@ -143,7 +143,7 @@ impl Provider {
                 expires_at: now + self.expiry.device_requests,
                 requested_from: Some(from.to_string()),
             };
-            if self.db.create_device_request(&row).await.is_ok() {
+            if self.store.create_device_request(&row).await.is_ok() {
                 let shown = display_user_code(&code);
                 return Ok(DeviceAuthorization {
                     verification_uri_complete: format!("{}?user_code={shown}", self.device_base()),
@@ -172,7 +172,7 @@ impl Provider {
         }
         let now = self.clock.now();
         let row = match self
-            .db
+            .store
             .pending_device_by_user_code(&normalize_user_code(typed), now)
             .await
         {
@@ -202,7 +202,7 @@ impl Provider {
             created_at: now,
             expires_at: row.expires_at,
         };
-        self.db.create_auth_request(&req).await?;
+        self.store.create_auth_request_from(&req, None, 0).await?;
         Ok(match connector_id {
             Some(connector_id) => Next::Connector {
                 request_id: req.id,
@@ -234,7 +234,7 @@ impl Provider {
 
     /// The device request `hash` names, if it is pending and unexpired.
     async fn undecided_device(&self, hash: &str) -> Result<DeviceRequest, AuthorizeError> {
-        match self.db.device_by_code(hash).await {
+        match self.store.device_by_code(hash).await {
             Ok(row) if row.status == "pending" && row.expires_at > self.clock.now() => Ok(row),
             Ok(_) | Err(StorageError::NotFound) => Err(device_gone()),
             Err(e) => Err(e.into()),
@@ -263,10 +263,10 @@ impl Provider {
         let row = self.undecided_device(hash).await?;
         let now = self.clock.now();
         let json = storage::to_json(identity)?;
-        self.db.delete_auth_request(&req.id).await?;
+        self.store.delete_auth_request(&req.id).await?;
         // Compare-and-set on the pending state: of two browsers given one code, one decides.
         if !self
-            .db
+            .store
             .decide_device(hash, approved, Some(&json), now)
             .await?
         {
@@ -298,7 +298,7 @@ impl Provider {
             .filter(|c| !c.is_empty())
             .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
         let hash = secret::hash_secret(code);
-        let row = match self.db.device_by_code(&hash).await {
+        let row = match self.store.device_by_code(&hash).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => {
                 return Err(OAuthError::invalid_grant("unknown device_code"));
@@ -321,11 +321,11 @@ impl Provider {
         }
         match row.status.as_str() {
             "pending" => {
-                let prev = self.db.poll_device(&hash, now).await?;
+                let prev = self.store.poll_device(&hash, now).await?;
                 if prev.is_some_and(|p| now - p < row.interval_secs) {
                     // RFC 8628, 3.5: every slow_down adds five seconds for this device's
                     // later polls, so a client that ignores the interval backs off anyway.
-                    self.db.slow_device(&hash, SLOW_DOWN_SECS).await?;
+                    self.store.slow_device(&hash, SLOW_DOWN_SECS).await?;
                     return Err(OAuthError::new(
                         ErrorCode::SlowDown,
                         format!(
@@ -348,7 +348,7 @@ impl Provider {
                 ))
             }
             "approved" => {
-                if !self.db.consume_device(&hash).await? {
+                if !self.store.consume_device(&hash).await? {
                     return Err(OAuthError::invalid_grant("device_code was already used"));
                 }
                 let identity: Identity =

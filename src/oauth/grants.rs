@@ -205,7 +205,7 @@ impl Provider {
         {
             return Ok(());
         }
-        let floor = self.db.client_token_floor(client_id).await?;
+        let floor = self.store.client_token_floor(client_id).await?;
         if self.clock.now() <= floor {
             let into_second = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -224,7 +224,7 @@ impl Provider {
     ) -> Result<TokenResponse, OAuthError> {
         let code = required(&p.code, "code")?;
         let hash = secret::hash_secret(code);
-        let row = match self.db.get_auth_code(&hash).await {
+        let row = match self.store.get_auth_code(&hash).await {
             Ok(r) => r,
             Err(StorageError::NotFound) => {
                 return Err(OAuthError::invalid_grant("invalid or expired code"));
@@ -243,7 +243,7 @@ impl Provider {
         // A request that fails a check below still spends the code: it was presented once.
         let hash_ref = hash.as_str();
         let refused = |why: &'static str| async move {
-            match self.db.claim_auth_code(hash_ref, now).await {
+            match self.store.claim_auth_code(hash_ref, now).await {
                 Ok(_) => OAuthError::invalid_grant(why),
                 Err(e) => e.into(),
             }
@@ -274,14 +274,14 @@ impl Provider {
             self.mint_login(client, &identity, &scopes, &row.nonce, row.auth_time)?;
         let family_id = family.as_ref().map(|f| f.family_id.as_str());
         if !self
-            .db
+            .store
             .redeem_auth_code(&hash, now, &minted.access_jti, minted.access_exp, family_id)
             .await?
         {
             return Err(self.code_replayed(client, &hash, now).await);
         }
         if let Some(f) = &family {
-            self.db.create_refresh_token(f).await?;
+            self.store.create_refresh_token(f).await?;
         }
         Ok(minted.response)
     }
@@ -289,13 +289,13 @@ impl Provider {
     /// A replayed code: whatever it issued may be in an attacker's hands (RFC 6749 4.1.2).
     async fn code_replayed(&self, client: &Client, hash: &str, now: i64) -> OAuthError {
         let revoke = async {
-            let row = self.db.get_auth_code_fresh(hash).await?;
+            let row = self.store.get_auth_code_fresh(hash).await?;
             if let Some(jti) = &row.access_jti {
                 let until = row.access_expires_at.unwrap_or(now + self.expiry.id_tokens);
-                self.db.revoke_jti(jti, until).await?;
+                self.store.revoke_jti(jti, until).await?;
             }
             if let Some(fam) = &row.refresh_family {
-                self.db.revoke_refresh_family(fam, now).await?;
+                self.store.revoke_refresh_family(fam, now).await?;
             }
             Ok::<_, StorageError>(row.refresh_family)
         };
@@ -331,7 +331,7 @@ impl Provider {
         let (minted, family) = self.mint_login(client, identity, scopes, nonce, auth_time)?;
         let id = match family {
             Some(f) => {
-                self.db.create_refresh_token(&f).await?;
+                self.store.create_refresh_token(&f).await?;
                 Some(f.family_id)
             }
             None => None,

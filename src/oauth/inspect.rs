@@ -85,7 +85,7 @@ impl Provider {
         let Some(jti) = claims.jti.as_deref() else {
             return Err(invalid());
         };
-        if self.db.is_jti_revoked(jti).await? {
+        if self.store.is_jti_revoked(jti).await? {
             return Err(invalid());
         }
         Ok(claims)
@@ -178,14 +178,16 @@ impl Provider {
                 && c.client_id.as_deref() == Some(client.id.as_str())
                 && let Some(jti) = &c.jti
             {
-                self.db.revoke_jti(jti, c.exp).await?;
+                self.store.revoke_jti(jti, c.exp).await?;
             }
             return Ok(());
         }
         if let Some((row, _)) = self.find_refresh(token).await?
             && row.client_id == client.id
         {
-            self.db.revoke_refresh_family(&row.family_id, now).await?;
+            self.store
+                .revoke_refresh_family(&row.family_id, now)
+                .await?;
             self.audit(
                 &format!("client:{}", client.id),
                 "refresh.revoke",
@@ -253,7 +255,7 @@ impl Provider {
         };
         if let (Some(c), Some(sub)) = (client, subject) {
             let n = self
-                .db
+                .store
                 .revoke_refresh_for_subject(&c.id, &sub, self.clock.now())
                 .await
                 .map_err(|e| {

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod authorize;
 pub mod client;
+#[cfg(test)]
+mod core_tests;
 pub mod device;
 pub mod error;
 pub mod exchange;
@@ -13,6 +15,7 @@ pub mod issuance;
 pub mod pkce;
 pub mod refresh;
 pub mod scope;
+pub mod store;
 pub mod tokens;
 pub mod upstream;
 
@@ -25,7 +28,6 @@ use crate::connector::Connector;
 use crate::connector::set::Connectors;
 use crate::keys::Keys;
 use crate::metrics::Metrics;
-use crate::storage::Db;
 use crate::throttle::{LoginThrottle, Verdict};
 use client::Clients;
 
@@ -34,7 +36,8 @@ use client::Clients;
 pub struct Provider {
     /// The issuer URL exactly as configured (no trailing slash added).
     pub issuer: String,
-    pub db: Db,
+    /// Codes, refresh families, devices and what requests leave behind.
+    pub store: Arc<dyn store::ProtocolStore>,
     pub keys: Arc<Keys>,
     pub clients: Clients,
     pub connectors: Connectors,

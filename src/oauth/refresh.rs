@@ -38,7 +38,7 @@ impl Provider {
     ) -> Result<(String, String), OAuthError> {
         let (token, row) =
             self.refresh_family_row(client_id, identity, scopes, nonce, auth_time)?;
-        self.db.create_refresh_token(&row).await?;
+        self.store.create_refresh_token(&row).await?;
         Ok((token, row.family_id))
     }
 
@@ -81,7 +81,7 @@ impl Provider {
         let Some((id, sec)) = parse_token(token) else {
             return Ok(None);
         };
-        match self.db.get_refresh_token(id).await {
+        match self.store.get_refresh_token(id).await {
             Ok(row) if secret::ct_eq(&row.secret_hash, &secret::hash_secret(sec)) => {
                 Ok(Some((row, sec.to_string())))
             }
@@ -138,12 +138,12 @@ impl Provider {
             // identity: asking the connector again would spend an upstream refresh token that
             // the first call already rotated.
             (Some(at), Some(next)) if now - at <= self.expiry.reuse_interval => {
-                storage::from_json(&self.db.get_refresh_token(next).await?.identity)?
+                storage::from_json(&self.store.get_refresh_token(next).await?.identity)?
             }
             _ => conn.refresh(&old, now).await?,
         };
         let token = if self.expiry.disable_rotation {
-            self.db
+            self.store
                 .touch_refresh_token(&row.id, &storage::to_json(&identity)?, now)
                 .await?;
             presented.to_string()
@@ -192,13 +192,13 @@ impl Provider {
                 ..current.clone()
             };
             if self
-                .db
+                .store
                 .rotate_refresh_token(&current.id, &next, now)
                 .await?
             {
                 return Ok(format!("{next_id}.{next_secret}"));
             }
-            current = self.db.get_refresh_token(&row.id).await?;
+            current = self.store.get_refresh_token(&row.id).await?;
             if current.revoked_at.is_some() {
                 break;
             }
@@ -216,7 +216,7 @@ impl Provider {
     ) -> Result<String, OAuthError> {
         if now - rotated_at <= self.expiry.reuse_interval {
             let next_secret = successor_secret(sec, next_id);
-            if let Ok(next) = self.db.get_refresh_token(next_id).await
+            if let Ok(next) = self.store.get_refresh_token(next_id).await
                 && next.revoked_at.is_none()
                 && next.rotated_at.is_none()
                 && secret::ct_eq(&next.secret_hash, &secret::hash_secret(&next_secret))
@@ -224,7 +224,9 @@ impl Provider {
                 return Ok(format!("{next_id}.{next_secret}"));
             }
         }
-        self.db.revoke_refresh_family(&row.family_id, now).await?;
+        self.store
+            .revoke_refresh_family(&row.family_id, now)
+            .await?;
         tracing::warn!(client = %row.client_id, family = %row.family_id, "refresh token reused; family revoked");
         self.audit(
             "",

@@ -35,7 +35,7 @@ impl Provider {
         browser: &str,
     ) -> Result<String, LoginError> {
         let now = self.clock.now();
-        let req = match self.db.get_auth_request(request_id, now).await {
+        let req = match self.store.get_auth_request(request_id, now).await {
             Ok(r) if r.identity.is_none() => r,
             Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
             Err(e) => return Err(LoginError::from(e)),
@@ -53,7 +53,7 @@ impl Provider {
             }
             Err(e) => return Err(LoginError::from(e)),
         };
-        self.db
+        self.store
             .create_upstream_login(&UpstreamLogin {
                 state_hash: secret::hash_secret(&state),
                 request_id: req.id.clone(),
@@ -110,7 +110,7 @@ impl Provider {
             ));
         };
         let pending = match self
-            .db
+            .store
             .take_upstream_login(&secret::hash_secret(state), now)
             .await
         {
@@ -197,7 +197,7 @@ impl Provider {
         self.remember_groups(identity).await;
         let json = to_json(identity).map_err(LoginError::from)?;
         match self
-            .db
+            .store
             .set_auth_request_identity(&pending.request_id, cid, &json, &pending.browser_hash, now)
             .await
         {
@@ -234,7 +234,7 @@ impl Provider {
             ));
         }
         let state_hash = secret::hash_secret(relay_state);
-        let pending = match self.db.get_upstream_login(&state_hash, now).await {
+        let pending = match self.store.get_upstream_login(&state_hash, now).await {
             Ok(l) if l.identity.is_none() => l,
             Ok(_) | Err(StorageError::NotFound) => return Err(LoginError::Expired),
             Err(e) => return Err(LoginError::from(e)),
@@ -256,7 +256,7 @@ impl Provider {
             Err(e) => return Err(LoginError::from(e)),
         };
         if !self
-            .db
+            .store
             .first_use_of_assertion(&login.replay_key, login.valid_until)
             .await
             .map_err(LoginError::from)?
@@ -264,7 +264,7 @@ impl Provider {
             return Err(fail("this assertion was already used".into()));
         }
         let json = to_json(&login.identity).map_err(LoginError::from)?;
-        match self.db.set_upstream_identity(&state_hash, &json).await {
+        match self.store.set_upstream_identity(&state_hash, &json).await {
             Ok(()) => Ok(cid.to_string()),
             Err(StorageError::NotFound) => Err(LoginError::Expired),
             Err(e) => Err(LoginError::from(e)),

@@ -441,14 +441,14 @@ impl RegistryService {
         };
         if login_client {
             self.core
-                .db
+                .store
                 .revoke_refresh_family(&row.family_id, now)
                 .await
                 .map_err(RegistryError::from)?;
             return Ok((id, true));
         }
         self.core
-            .db
+            .store
             .touch_refresh_token(
                 &row.id,
                 &crate::storage::to_json(&id).map_err(RegistryError::from)?,

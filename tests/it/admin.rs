@@ -955,7 +955,7 @@ async fn clients_created_in_the_ui_work_at_once_here_and_within_a_second_on_anot
     let replica = gantry::app::build(&app.config, std::sync::Arc::new(app.clock.clone()))
         .await
         .unwrap();
-    gantry::app::spawn_background(replica.provider.clone());
+    gantry::app::spawn_background(replica.admin.clone());
     let other = replica.provider.clone();
 
     let (b, _) = sign_in(&app, "admin@example.com").await;
@@ -1711,7 +1711,7 @@ async fn connector_and_policy_changes_reach_another_replica_without_a_restart() 
     let replica = gantry::app::build(&app.config, std::sync::Arc::new(app.clock.clone()))
         .await
         .unwrap();
-    gantry::app::spawn_background(replica.provider.clone());
+    gantry::app::spawn_background(replica.admin.clone());
     let other = replica.provider.clone();
     let token = machine_token(&app).await;
     let http = reqwest::Client::new();

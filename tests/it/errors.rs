@@ -444,7 +444,7 @@ async fn login_form_without_csrf_token_is_refused_and_logs_nobody_in() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let pending = app
-        .provider
+        .admin
         .db
         .get_auth_request(&req, gantry::clock::Clock::now(&app.clock))
         .await

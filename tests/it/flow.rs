@@ -456,7 +456,7 @@ async fn logout_with_an_expired_id_token_hint_still_redirects_but_revokes_nothin
 #[tokio::test]
 async fn bcrypt_hashes_are_upgraded_to_argon2id_on_login() {
     let app = TestApp::start().await;
-    let db = &app.provider.db;
+    let db = &app.admin.db;
     let digest =
         gantry::secret::hash_secret("$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W");
     assert!(

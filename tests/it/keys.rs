@@ -101,7 +101,7 @@ async fn rs256_and_eddsa_are_selectable() {
 }
 
 async fn replicas_rotate_once(app: &TestApp) {
-    let db = app.provider.db.clone();
+    let db = app.admin.db.clone();
     let clock: gantry::clock::SharedClock = Arc::new(app.clock.clone());
     let schedule = Schedule {
         alg: Algorithm::ES256,
@@ -110,12 +110,22 @@ async fn replicas_rotate_once(app: &TestApp) {
         lead: 120,
     };
     let sealing = gantry::seal::KeySealing::clear();
-    let a = Keys::load(db.clone(), clock.clone(), schedule, sealing.clone())
-        .await
-        .unwrap();
-    let b = Keys::load(db.clone(), clock.clone(), schedule, sealing)
-        .await
-        .unwrap();
+    let a = Keys::load(
+        std::sync::Arc::new(db.clone()),
+        clock.clone(),
+        schedule,
+        sealing.clone(),
+    )
+    .await
+    .unwrap();
+    let b = Keys::load(
+        std::sync::Arc::new(db.clone()),
+        clock.clone(),
+        schedule,
+        sealing,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         db.list_keys(app.clock.now()).await.unwrap().len(),
         1,

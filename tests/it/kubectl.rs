@@ -406,7 +406,7 @@ async fn five_parallel_kubectl_calls_cause_one_login_then_one_refresh() {
         .await
         .unwrap()
         .unwrap();
-    app.provider
+    app.admin
         .db
         .revoke_refresh_family(&row.family_id, gantry::clock::Clock::now(&app.clock))
         .await

@@ -164,7 +164,7 @@ async fn refresh_may_narrow_scopes_but_not_widen_them() {
 #[tokio::test]
 async fn refresh_revalidates_the_user_with_the_connector() {
     let app = TestApp::start().await;
-    let db = &app.provider.db;
+    let db = &app.admin.db;
     db.create_password(&gantry::storage::passwords::PasswordRow {
         email: "temp@example.com".into(),
         hash: gantry::password::hash("password").unwrap(),

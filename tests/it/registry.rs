@@ -143,7 +143,7 @@ impl Skopeo {
 const POLICY: &str = EXAMPLE_POLICY;
 
 async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
-    app.provider
+    app.admin
         .db
         .create_password(&PasswordRow {
             email: email.into(),
@@ -763,7 +763,7 @@ async fn identity_tokens_stand_in_for_passwords_until_revoked() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Revoked: refused once the cache lifetime has passed.
     let (row, _) = app.provider.find_refresh(&identity).await.unwrap().unwrap();
-    app.provider
+    app.admin
         .db
         .revoke_refresh_family(&row.family_id, gantry::clock::Clock::now(&app.clock))
         .await

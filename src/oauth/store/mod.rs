@@ -1,0 +1,147 @@
+//! What the protocol core keeps between requests, as small traits: codes, refresh families,
+//! devices, upstream logins and the records a request leaves behind.
+//!
+//! The database implements them (`db.rs`); so does an in-memory store (`memory.rs`), which
+//! lets the grants, PKCE, refresh rotation and reuse detection run in unit tests with a
+//! manual clock. Each method keeps the contract of the `Db` method it is named after: the
+//! compare-and-set ones answer `false` (or `NotFound`) when another request won.
+
+mod db;
+pub mod memory;
+
+use async_trait::async_trait;
+
+use crate::storage::Result;
+use crate::storage::audit::NewAuditEvent;
+use crate::storage::auth::{AuthCode, AuthRequest};
+use crate::storage::device::DeviceRequest;
+use crate::storage::refresh::RefreshToken;
+use crate::storage::upstream::UpstreamLogin;
+
+/// Authorization requests (one browser login) and the codes they yield.
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Store `r` unless the address `client_key` already has `cap` unfinished requests
+    /// (0: no cap); false when it has.
+    async fn create_auth_request_from(
+        &self,
+        r: &AuthRequest,
+        client_key: Option<&str>,
+        cap: u32,
+    ) -> Result<bool>;
+    /// The request if it exists and has not expired.
+    async fn get_auth_request(&self, id: &str, now: i64) -> Result<AuthRequest>;
+    /// Record who logged in, and in which browser; only once per request.
+    async fn set_auth_request_identity(
+        &self,
+        id: &str,
+        connector_id: &str,
+        identity_json: &str,
+        browser_hash: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Delete the request and store the code at once: a request yields one code.
+    async fn exchange_request_for_code(&self, request_id: &str, c: &AuthCode) -> Result<()>;
+    async fn delete_auth_request(&self, id: &str) -> Result<()>;
+    /// A code as some replica last saw it (may lag the latest write).
+    async fn get_auth_code(&self, code_hash: &str) -> Result<AuthCode>;
+    /// A code as the latest write left it.
+    async fn get_auth_code_fresh(&self, code_hash: &str) -> Result<AuthCode>;
+    /// Mark a code used; false if it was used already.
+    async fn claim_auth_code(&self, code_hash: &str, now: i64) -> Result<bool>;
+    /// Mark a code used and record what it issued in one compare-and-set; false if used.
+    async fn redeem_auth_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        access_jti: &str,
+        access_expires_at: i64,
+        refresh_family: Option<&str>,
+    ) -> Result<bool>;
+}
+
+/// Refresh tokens, one row per token, in families (one per login).
+#[async_trait]
+pub trait RefreshStore: Send + Sync {
+    async fn create_refresh_token(&self, t: &RefreshToken) -> Result<()>;
+    async fn get_refresh_token(&self, id: &str) -> Result<RefreshToken>;
+    /// Replace `old_id` by `next` unless another rotation or a revocation came first.
+    async fn rotate_refresh_token(
+        &self,
+        old_id: &str,
+        next: &RefreshToken,
+        now: i64,
+    ) -> Result<bool>;
+    /// Note a use without rotating (rotation disabled).
+    async fn touch_refresh_token(&self, id: &str, identity: &str, now: i64) -> Result<()>;
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()>;
+    /// Revoke every family a user holds with one client; how many tokens.
+    async fn revoke_refresh_for_subject(
+        &self,
+        client_id: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<u64>;
+}
+
+/// Device authorization requests (RFC 8628).
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    async fn create_device_request(&self, r: &DeviceRequest) -> Result<()>;
+    async fn device_by_code(&self, device_code_hash: &str) -> Result<DeviceRequest>;
+    /// A pending, unexpired request by its user code.
+    async fn pending_device_by_user_code(&self, user_code: &str, now: i64)
+    -> Result<DeviceRequest>;
+    /// Record a poll; the previous poll time.
+    async fn poll_device(&self, device_code_hash: &str, now: i64) -> Result<Option<i64>>;
+    /// Make a device that polled too fast wait `by` seconds longer from now on.
+    async fn slow_device(&self, device_code_hash: &str, by: i64) -> Result<()>;
+    /// Approve or deny a pending, unexpired request; false if it was not pending.
+    async fn decide_device(
+        &self,
+        device_code_hash: &str,
+        approved: bool,
+        identity: Option<&str>,
+        now: i64,
+    ) -> Result<bool>;
+    /// Mark an approved request used; false if another poll took it first.
+    async fn consume_device(&self, device_code_hash: &str) -> Result<bool>;
+}
+
+/// Logins waiting at an upstream provider, and the SAML assertions already accepted.
+#[async_trait]
+pub trait LoginStore: Send + Sync {
+    async fn create_upstream_login(&self, l: &UpstreamLogin) -> Result<()>;
+    /// Remove and return the pending login; a state is good for one callback.
+    async fn take_upstream_login(&self, state_hash: &str, now: i64) -> Result<UpstreamLogin>;
+    /// The pending login, left in place.
+    async fn get_upstream_login(&self, state_hash: &str, now: i64) -> Result<UpstreamLogin>;
+    /// Park a verified identity on a pending login; only once.
+    async fn set_upstream_identity(&self, state_hash: &str, identity_json: &str) -> Result<()>;
+    /// Remember an accepted assertion until `expires_at`; false if it was seen before.
+    async fn first_use_of_assertion(&self, id_hash: &str, expires_at: i64) -> Result<bool>;
+}
+
+/// What requests leave behind for others: revoked access tokens, the audit trail, the groups
+/// seen at login, and the floor under an admin client's tokens.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()>;
+    async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+    /// Append an audit event; its id.
+    async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64>;
+    async fn record_groups(&self, groups: &[String], now: i64) -> Result<()>;
+    /// Tokens of this client issued at or before this second are refused (0: none).
+    async fn client_token_floor(&self, client_id: &str) -> Result<i64>;
+}
+
+/// Everything the protocol core keeps.
+pub trait ProtocolStore:
+    CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + std::fmt::Debug
+{
+}
+
+impl<T> ProtocolStore for T where
+    T: CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + std::fmt::Debug
+{
+}
