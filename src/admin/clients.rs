@@ -65,7 +65,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         public: r.public_client != 0,
         name: r.name.clone(),
         logo_url: None,
-        grant_types: list(&r.grant_types),
+        grant_types: crate::oauth::client::grants_named(&list(&r.grant_types)),
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         version: r.version.clone(),
@@ -171,7 +171,7 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
     if let Some(g) = spec
         .grant_types
         .iter()
-        .find(|g| !crate::config::KNOWN_GRANTS.contains(&g.as_str()))
+        .find(|g| crate::config::GrantType::parse(g).is_none())
     {
         errs.push((
             "grant_types",
@@ -263,7 +263,7 @@ impl AdminService {
             redirect_uris: c.redirect_uris.clone(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             trusted_peers: c.trusted_peers.clone(),
-            grant_types: c.grant_types.clone(),
+            grant_types: c.grant_names(),
             public: c.public,
             require_pkce: c.require_pkce,
             version: database.then(|| c.version.clone()),

@@ -162,7 +162,7 @@ pub fn admin_client(issuer: &str) -> Client {
         public: true,
         name: "Gantry administration".into(),
         logo_url: None,
-        grant_types: vec!["authorization_code".into()],
+        grant_types: Some(vec![crate::config::GrantType::AuthorizationCode]),
         post_logout_redirect_uris: Vec::new(),
         require_pkce: true,
         version: String::new(),

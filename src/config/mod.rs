@@ -6,10 +6,12 @@
 
 mod env;
 mod expiry;
+mod grant;
 pub mod policy;
 mod validate;
 
 pub use expiry::{Expiry, parse_duration};
+pub use grant::GrantType;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -394,49 +396,37 @@ impl Config {
             .collect()
     }
 
-    /// Grant types the server allows, after Dex's default.
-    pub fn allowed_grants(&self) -> Vec<String> {
+    /// Grant types the server allows, after Dex's default; names Gantry does not implement
+    /// (Dex's `implicit`, accepted with a warning) are left out.
+    pub fn allowed_grants(&self) -> Vec<GrantType> {
         if self.oauth2.grant_types.is_empty() {
             // client_credentials is on here but off for every client that does not list it.
-            let mut g: Vec<String> = [
-                "authorization_code",
-                "refresh_token",
-                "client_credentials",
-                DEVICE_CODE_GRANT,
+            let mut g = vec![
+                GrantType::AuthorizationCode,
+                GrantType::RefreshToken,
+                GrantType::ClientCredentials,
+                GrantType::DeviceCode,
                 // Off unless a connector sets allowTokenExchange.
-                TOKEN_EXCHANGE_GRANT,
-            ]
-            .map(String::from)
-            .to_vec();
+                GrantType::TokenExchange,
+            ];
             if self.oauth2.password_connector.is_some() {
-                g.push("password".into());
+                g.push(GrantType::Password);
             }
             g
         } else {
             self.oauth2
                 .grant_types
                 .iter()
-                .filter(|g| KNOWN_GRANTS.contains(&g.as_str()))
-                .cloned()
+                .filter_map(|g| GrantType::parse(g))
                 .collect()
         }
     }
 }
 
-/// RFC 8628's grant type.
-pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
-/// RFC 8693's grant type.
-pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
-/// Grant types Gantry implements.
-pub const KNOWN_GRANTS: &[&str] = &[
-    "authorization_code",
-    "refresh_token",
-    "password",
-    "client_credentials",
-    DEVICE_CODE_GRANT,
-    TOKEN_EXCHANGE_GRANT,
-];
+/// RFC 8628's grant type, as clients send it.
+pub const DEVICE_CODE_GRANT: &str = GrantType::DeviceCode.as_str();
+/// RFC 8693's grant type, as clients send it.
+pub const TOKEN_EXCHANGE_GRANT: &str = GrantType::TokenExchange.as_str();
 
 /// The admin UI's built-in client, which no config may define.
 pub const ADMIN_CLIENT: &str = "gantry-admin";

@@ -46,7 +46,7 @@ impl Config {
             return bad(format!("logger.format `{f}`: expected text or json"));
         }
         for g in &self.oauth2.grant_types {
-            if !KNOWN_GRANTS.contains(&g.as_str()) && !IGNORED_GRANTS.contains(&g.as_str()) {
+            if GrantType::parse(g).is_none() && !IGNORED_GRANTS.contains(&g.as_str()) {
                 return bad(format!("oauth2.grantTypes: unknown grant type `{g}`"));
             }
         }
@@ -75,7 +75,7 @@ impl Config {
                 ));
             }
             for g in &c.grant_types {
-                if !KNOWN_GRANTS.contains(&g.as_str()) {
+                if GrantType::parse(g).is_none() {
                     return bad(format!("staticClients[{i}].grantTypes: unknown `{g}`"));
                 }
             }

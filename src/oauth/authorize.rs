@@ -226,7 +226,7 @@ impl Provider {
                 )));
             }
         }
-        if !client.grant_allowed("authorization_code", &self.grants) {
+        if !client.grant_allowed(crate::config::GrantType::AuthorizationCode, &self.grants) {
             return Err(fail(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "client may not use the authorization code grant",

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use crate::config::StaticClient;
+use crate::config::{GrantType, StaticClient};
 use crate::oauth::error::OAuthError;
 use crate::secret;
 
@@ -20,8 +20,9 @@ pub struct Client {
     pub public: bool,
     pub name: String,
     pub logo_url: Option<String>,
-    /// Empty: every grant the server allows.
-    pub grant_types: Vec<String>,
+    /// `None`: every grant the server allows (no list in the config or the admin's form);
+    /// otherwise these only.
+    pub grant_types: Option<Vec<GrantType>>,
     pub post_logout_redirect_uris: Vec<String>,
     pub require_pkce: bool,
     /// The version of a database client's row (see `admin::version`); empty for the config
@@ -47,7 +48,7 @@ impl Client {
                 c.name.clone()
             },
             logo_url: c.logo_url.clone(),
-            grant_types: c.grant_types.clone(),
+            grant_types: grants_named(&c.grant_types),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             require_pkce: c.require_pkce || c.public,
             version: String::new(),
@@ -86,15 +87,31 @@ impl Client {
     /// Whether this client may use `grant`, given what the server allows. A public client may
     /// use token exchange only when its `grantTypes` name it: anyone can present a public
     /// client's id, so by default it must not turn upstream tokens into Gantry's.
-    pub fn grant_allowed(&self, grant: &str, server: &[String]) -> bool {
-        let per_client = if self.grant_types.is_empty() {
-            grant != "client_credentials"
-                && !(self.public && grant == crate::oauth::exchange::TOKEN_EXCHANGE)
-        } else {
-            self.grant_types.iter().any(|g| g == grant)
+    pub fn grant_allowed(&self, grant: GrantType, server: &[GrantType]) -> bool {
+        let per_client = match &self.grant_types {
+            None => {
+                grant != GrantType::ClientCredentials
+                    && !(self.public && grant == GrantType::TokenExchange)
+            }
+            Some(listed) => listed.contains(&grant),
         };
-        per_client && server.iter().any(|g| g == grant)
+        per_client && server.contains(&grant)
     }
+
+    /// The client's own grant list as written, empty for none.
+    pub fn grant_names(&self) -> Vec<String> {
+        self.grant_types
+            .iter()
+            .flatten()
+            .map(|g| g.as_str().to_string())
+            .collect()
+    }
+}
+
+/// A client's grant list from its names: `None` (the server's) for an empty list. A name that
+/// is no grant is left out, never widening the list: one that names nothing known allows none.
+pub fn grants_named(names: &[String]) -> Option<Vec<GrantType>> {
+    (!names.is_empty()).then(|| names.iter().filter_map(|n| GrantType::parse(n)).collect())
 }
 
 fn is_loopback(u: &url::Url) -> bool {
@@ -203,7 +220,7 @@ mod tests {
             public,
             name: "c".into(),
             logo_url: None,
-            grant_types: vec![],
+            grant_types: None,
             post_logout_redirect_uris: vec![],
             require_pkce: public,
             version: String::new(),
@@ -230,30 +247,41 @@ mod tests {
 
     #[test]
     fn public_clients_exchange_tokens_only_when_their_grant_list_says_so() {
-        use crate::oauth::exchange::TOKEN_EXCHANGE;
-        let server: Vec<String> = ["authorization_code", TOKEN_EXCHANGE]
-            .map(String::from)
-            .to_vec();
+        use GrantType::{AuthorizationCode, TokenExchange};
+        let server = [AuthorizationCode, TokenExchange];
         let mut public = client(true, &[]);
-        assert!(public.grant_allowed("authorization_code", &server));
-        assert!(!public.grant_allowed(TOKEN_EXCHANGE, &server));
-        public.grant_types = vec![TOKEN_EXCHANGE.into()];
-        assert!(public.grant_allowed(TOKEN_EXCHANGE, &server));
-        assert!(client(false, &[]).grant_allowed(TOKEN_EXCHANGE, &server));
+        assert!(public.grant_allowed(AuthorizationCode, &server));
+        assert!(!public.grant_allowed(TokenExchange, &server));
+        public.grant_types = Some(vec![TokenExchange]);
+        assert!(public.grant_allowed(TokenExchange, &server));
+        assert!(client(false, &[]).grant_allowed(TokenExchange, &server));
     }
 
     #[test]
     fn grant_lists_narrow_the_server_list() {
-        let server: Vec<String> = ["authorization_code", "refresh_token", "client_credentials"]
-            .map(String::from)
-            .to_vec();
+        use GrantType::{AuthorizationCode, ClientCredentials, Password, RefreshToken};
+        let server = [AuthorizationCode, RefreshToken, ClientCredentials];
         let mut c = client(false, &[]);
-        assert!(c.grant_allowed("authorization_code", &server));
-        assert!(!c.grant_allowed("client_credentials", &server));
-        assert!(!c.grant_allowed("password", &server));
-        c.grant_types = vec!["client_credentials".into()];
-        assert!(c.grant_allowed("client_credentials", &server));
-        assert!(!c.grant_allowed("authorization_code", &server));
-        assert!(!c.grant_allowed("client_credentials", &server[..2]));
+        assert!(c.grant_allowed(AuthorizationCode, &server));
+        assert!(!c.grant_allowed(ClientCredentials, &server));
+        assert!(!c.grant_allowed(Password, &server));
+        c.grant_types = Some(vec![ClientCredentials]);
+        assert!(c.grant_allowed(ClientCredentials, &server));
+        assert!(!c.grant_allowed(AuthorizationCode, &server));
+        assert!(!c.grant_allowed(ClientCredentials, &server[..2]));
+    }
+
+    #[test]
+    fn a_grant_list_of_unknown_names_allows_nothing_rather_than_everything() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(grants_named(&[]), None);
+        assert_eq!(grants_named(&names(&["implicit"])), Some(vec![]));
+        let mut c = client(false, &[]);
+        c.grant_types = grants_named(&names(&["implicit"]));
+        assert!(!c.grant_allowed(GrantType::AuthorizationCode, &GrantType::ALL));
+        assert_eq!(
+            grants_named(&names(&["implicit", "refresh_token"])),
+            Some(vec![GrantType::RefreshToken])
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use crate::clock::{Clock, ManualClock};
-use crate::config::{Expiry, StaticClient, StaticPassword};
+use crate::config::{Expiry, GrantType, StaticClient, StaticPassword};
 use crate::connector::Connector;
 use crate::connector::local::Local;
 use crate::connector::set::Connectors;
@@ -100,13 +100,11 @@ async fn core_with(expiry: Expiry) -> Core {
         sealer: crate::seal::Sealer::new(&[crate::secret::random_bytes(32)]).unwrap(),
         clock: shared,
         expiry,
-        grants: [
-            "authorization_code",
-            "refresh_token",
-            crate::config::DEVICE_CODE_GRANT,
-        ]
-        .map(String::from)
-        .to_vec(),
+        grants: vec![
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::DeviceCode,
+        ],
         skip_approval: false,
         always_show_login: false,
         password_connector: None,

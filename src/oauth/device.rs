@@ -28,7 +28,6 @@ use crate::storage::{self, StorageError};
 /// What each `slow_down` adds to a device's polling interval (RFC 8628, 3.5).
 const SLOW_DOWN_SECS: i64 = 5;
 
-pub const DEVICE_GRANT: &str = crate::config::DEVICE_CODE_GRANT;
 /// Consonants without look-alikes: no vowels (no words), no 0/O, 1/I/L.
 const ALPHABET: &[u8] = b"BCDFGHJKMNPQRSTVWXZ";
 const INTERVAL: i64 = 5;
@@ -112,7 +111,7 @@ impl Provider {
         scope: Option<&str>,
         from: std::net::IpAddr,
     ) -> Result<DeviceAuthorization, OAuthError> {
-        if !client.grant_allowed(DEVICE_GRANT, &self.grants) {
+        if !client.grant_allowed(crate::config::GrantType::DeviceCode, &self.grants) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 "client may not use the device grant",
@@ -292,11 +291,8 @@ impl Provider {
     pub(crate) async fn device_grant(
         &self,
         client: &Client,
-        device_code: Option<&str>,
+        code: &str,
     ) -> Result<TokenResponse, OAuthError> {
-        let code = device_code
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| OAuthError::invalid_request("device_code is required"))?;
         let hash = secret::hash_secret(code);
         let row = match self.store.device_by_code(&hash).await {
             Ok(r) => r,

@@ -7,11 +7,10 @@ use crate::connector::ConnectorError;
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::grants::{TokenParams, required};
+use crate::oauth::request::Exchange;
 use crate::oauth::scope::Scopes;
 use crate::oauth::tokens::{Grant, TokenResponse};
 
-pub const TOKEN_EXCHANGE: &str = crate::config::TOKEN_EXCHANGE_GRANT;
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
@@ -19,16 +18,15 @@ impl Provider {
     pub(crate) async fn token_exchange(
         &self,
         client: &Client,
-        p: &TokenParams,
+        p: Exchange<'_>,
     ) -> Result<TokenResponse, OAuthError> {
-        let subject = required(&p.subject_token, "subject_token")?;
-        let subject_type = required(&p.subject_token_type, "subject_token_type")?;
+        let (subject, subject_type) = (p.subject_token, p.subject_token_type);
         if subject_type != ID_TOKEN && subject_type != ACCESS_TOKEN {
             return Err(OAuthError::invalid_request(
                 "subject_token_type must be an id_token or access_token type",
             ));
         }
-        let requested = match p.requested_token_type.as_deref() {
+        let requested = match p.requested_token_type {
             None | Some("") | Some(ACCESS_TOKEN) => ACCESS_TOKEN,
             Some(ID_TOKEN) => ID_TOKEN,
             Some(_) => {
@@ -38,10 +36,7 @@ impl Provider {
             }
         };
         let scopes = Scopes::parse(
-            p.scope
-                .as_deref()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("openid"),
+            p.scope.filter(|s| !s.is_empty()).unwrap_or("openid"),
             client,
             &self.clients,
         )?;
@@ -58,7 +53,7 @@ impl Provider {
             .into_iter()
             .filter(|c| c.is_callback())
             .collect();
-        let conn_id = p.connector_id.as_deref().filter(|c| !c.is_empty());
+        let conn_id = p.connector_id.filter(|c| !c.is_empty());
         let mut answered = None;
         for c in exchanging
             .iter()

@@ -4,13 +4,15 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
-use crate::connector::{ConnectorError, PasswordCheck};
+use crate::config::GrantType;
+use crate::connector::{Connector, ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::oauth::audit::{Checked, CredentialCheck};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
+use crate::oauth::request::TokenRequest;
 use crate::oauth::scope::Scopes;
 use crate::oauth::tokens::{Grant, TokenResponse};
 use crate::storage::StorageError;
@@ -35,13 +37,6 @@ pub struct TokenParams {
     pub subject_token: Option<String>,
     pub subject_token_type: Option<String>,
     pub requested_token_type: Option<String>,
-}
-
-/// A form parameter that must be present and non-empty.
-pub(crate) fn required<'a>(v: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
-    v.as_deref()
-        .filter(|x| !x.is_empty())
-        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
 /// Client credentials as presented: from HTTP Basic or from the form body.
@@ -124,13 +119,10 @@ impl Provider {
         p: TokenParams,
         addr: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
-        let asked = p.grant_type.clone().unwrap_or_default();
-        let r = self.run_grant(&client, &asked, &p, addr).await;
+        let asked = p.grant_type.as_deref().unwrap_or_default();
+        let r = self.run_grant(&client, asked, &p, addr).await;
         // A name the client made up is counted, logged and stored as one label, never as sent.
-        let grant = match crate::config::KNOWN_GRANTS.contains(&asked.as_str()) {
-            true => asked.as_str(),
-            false => "unsupported",
-        };
+        let grant = GrantType::parse(asked).map_or("unsupported", GrantType::as_str);
         self.metrics.token(grant, r.is_ok());
         // One line per answer (the table keeps counts per hour: a row per token would cost a
         // database write on paths that need none). Never a token, only what identifies it.
@@ -157,36 +149,75 @@ impl Provider {
     async fn run_grant(
         &self,
         client: &Client,
-        grant: &str,
+        asked: &str,
         p: &TokenParams,
         addr: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
-        if grant.is_empty() {
+        if asked.is_empty() {
             return Err(OAuthError::invalid_request("grant_type is required"));
         }
-        if !crate::config::KNOWN_GRANTS.contains(&grant) || !self.grants.iter().any(|g| g == grant)
-        {
+        let Some(grant) = GrantType::parse(asked).filter(|g| self.grants.contains(g)) else {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
-                format!("unsupported grant_type {grant}"),
+                format!("unsupported grant_type {asked}"),
             ));
-        }
+        };
         if !client.grant_allowed(grant, &self.grants) {
             return Err(OAuthError::new(
                 ErrorCode::UnauthorizedClient,
                 format!("client may not use {grant}"),
             ));
         }
-        match grant {
-            "authorization_code" => self.code_grant(client, p).await,
-            "refresh_token" => self.refresh_grant(client, p).await,
-            "password" => self.password_grant(client, p, addr).await,
-            crate::oauth::device::DEVICE_GRANT => {
-                self.device_grant(client, p.device_code.as_deref()).await
+        // Without a connector to ask, the password grant is not on, whatever the form holds.
+        let password_connector = match grant {
+            GrantType::Password => Some(self.password_connector_in_use()?),
+            _ => None,
+        };
+        match TokenRequest::parse(grant, p)? {
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.code_grant(client, code, redirect_uri, code_verifier)
+                    .await
             }
-            crate::oauth::exchange::TOKEN_EXCHANGE => self.token_exchange(client, p).await,
-            _ => self.client_credentials_grant(client, p).await,
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => self.refresh_grant(client, refresh_token, scope).await,
+            TokenRequest::Password {
+                username,
+                password,
+                scope,
+            } => {
+                let Some(conn) = password_connector else {
+                    return Err(OAuthError::server("password grant without a connector"));
+                };
+                self.password_grant(client, &conn, username, password, scope, addr)
+                    .await
+            }
+            TokenRequest::ClientCredentials { scope } => {
+                self.client_credentials_grant(client, scope).await
+            }
+            TokenRequest::DeviceCode { device_code } => {
+                self.device_grant(client, device_code).await
+            }
+            TokenRequest::TokenExchange(x) => self.token_exchange(client, x).await,
         }
+    }
+
+    /// `oauth2.passwordConnector`, while that connector exists.
+    fn password_connector_in_use(&self) -> Result<std::sync::Arc<Connector>, OAuthError> {
+        self.password_connector
+            .as_deref()
+            .and_then(|id| self.connector(id))
+            .ok_or_else(|| {
+                OAuthError::new(
+                    ErrorCode::UnsupportedGrantType,
+                    "no password connector is configured",
+                )
+            })
     }
 
     /// An admin client's tokens issued in or before the second its secret was rotated (or it
@@ -220,9 +251,10 @@ impl Provider {
     async fn code_grant(
         &self,
         client: &Client,
-        p: &TokenParams,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
-        let code = required(&p.code, "code")?;
         let hash = secret::hash_secret(code);
         let row = match self.store.get_auth_code(&hash).await {
             Ok(r) => r,
@@ -251,10 +283,10 @@ impl Provider {
         if row.expires_at <= now {
             return Err(refused("invalid or expired code").await);
         }
-        if p.redirect_uri.as_deref() != Some(row.redirect_uri.as_str()) {
+        if redirect_uri != Some(row.redirect_uri.as_str()) {
             return Err(refused("redirect_uri does not match the authorization request").await);
         }
-        match (row.code_challenge.is_empty(), p.code_verifier.as_deref()) {
+        match (row.code_challenge.is_empty(), code_verifier) {
             (true, None) => {}
             (true, Some(_)) => {
                 return Err(refused("code_verifier sent but no code_challenge was").await);
@@ -349,7 +381,7 @@ impl Provider {
         auth_time: i64,
     ) -> Result<(crate::oauth::tokens::Minted, Option<RefreshToken>), OAuthError> {
         let (refresh, family) = if scopes.has("offline_access")
-            && client.grant_allowed("refresh_token", &self.grants)
+            && client.grant_allowed(GrantType::RefreshToken, &self.grants)
         {
             let (token, row) =
                 self.refresh_family_row(&client.id, identity, scopes, nonce, auth_time)?;
@@ -372,29 +404,13 @@ impl Provider {
     async fn password_grant(
         &self,
         client: &Client,
-        p: &TokenParams,
+        conn: &Connector,
+        user: &str,
+        pass: &str,
+        scope: Option<&str>,
         addr: IpAddr,
     ) -> Result<TokenResponse, OAuthError> {
-        let Some(conn) = self
-            .password_connector
-            .as_deref()
-            .and_then(|id| self.connector(id))
-        else {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "no password connector is configured",
-            ));
-        };
-        let (Some(user), Some(pass)) = (p.username.as_deref(), p.password.as_deref()) else {
-            return Err(OAuthError::invalid_request(
-                "username and password are required",
-            ));
-        };
-        let scopes = Scopes::parse(
-            p.scope.as_deref().unwrap_or("openid"),
-            client,
-            &self.clients,
-        )?;
+        let scopes = Scopes::parse(scope.unwrap_or("openid"), client, &self.clients)?;
         let check = |checked| CredentialCheck {
             via: "password_grant",
             connector: conn.id(),
@@ -441,7 +457,7 @@ impl Provider {
     async fn client_credentials_grant(
         &self,
         client: &Client,
-        p: &TokenParams,
+        scope: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         if client.public {
             return Err(OAuthError::new(
@@ -450,11 +466,7 @@ impl Provider {
             ));
         }
         self.wait_past_token_floor(&client.id).await?;
-        let scopes = Scopes::parse(
-            p.scope.as_deref().unwrap_or_default(),
-            client,
-            &self.clients,
-        )?;
+        let scopes = Scopes::parse(scope.unwrap_or_default(), client, &self.clients)?;
         if scopes.has("offline_access") {
             return Err(OAuthError::new(
                 ErrorCode::InvalidScope,

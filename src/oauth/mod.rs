@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod issuance;
 pub mod pkce;
 pub mod refresh;
+pub mod request;
 pub mod scope;
 pub mod store;
 pub mod tokens;
@@ -48,7 +49,7 @@ pub struct Provider {
     pub clock: SharedClock,
     pub expiry: Expiry,
     /// Grant types the server allows.
-    pub grants: Vec<String>,
+    pub grants: Vec<crate::config::GrantType>,
     pub skip_approval: bool,
     pub always_show_login: bool,
     pub password_connector: Option<String>,

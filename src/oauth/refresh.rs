@@ -9,7 +9,6 @@ use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::oauth::grants::TokenParams;
 use crate::oauth::scope::Scopes;
 use crate::oauth::tokens::{Grant, TokenResponse};
 use crate::secret;
@@ -99,9 +98,9 @@ impl Provider {
     pub(crate) async fn refresh_grant(
         &self,
         client: &Client,
-        p: &TokenParams,
+        presented: &str,
+        scope: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
-        let presented = crate::oauth::grants::required(&p.refresh_token, "refresh_token")?;
         let invalid = || OAuthError::invalid_grant("invalid refresh token");
         let Some((row, sec)) = self.find_refresh(presented).await? else {
             return Err(invalid());
@@ -116,7 +115,7 @@ impl Provider {
             return Err(invalid());
         }
         let granted = Scopes::stored(&row.scopes);
-        let scopes = match p.scope.as_deref().filter(|s| !s.is_empty()) {
+        let scopes = match scope.filter(|s| !s.is_empty()) {
             Some(s) => {
                 let asked = Scopes::parse(s, client, &self.clients)?;
                 if !asked.subset_of(&granted) {

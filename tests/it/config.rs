@@ -72,7 +72,10 @@ fn a_dex_config_loads_unchanged() {
     );
     assert_eq!(e.valid_if_not_used_for, 2160 * 3600);
     assert_eq!(cfg.static_clients.len(), 2);
-    assert!(cfg.allowed_grants().contains(&"password".to_string()));
+    assert!(
+        cfg.allowed_grants()
+            .contains(&gantry::config::GrantType::Password)
+    );
 }
 
 #[test]

@@ -36,7 +36,7 @@ async fn openapi(State(s): State<AppState>) -> Response {
         "redirect_uris": {"type": "array", "items": uri.clone()},
         "post_logout_redirect_uris": {"type": "array", "items": uri},
         "trusted_peers": {"type": "array", "items": {"type": "string", "pattern": CLIENT_ID_PATTERN}},
-        "grant_types": {"type": "array", "items": {"type": "string", "enum": crate::config::KNOWN_GRANTS}},
+        "grant_types": {"type": "array", "items": {"type": "string", "enum": crate::config::GrantType::names()}},
         "public": {"type": "boolean"},
         "require_pkce": {"type": "boolean"}
     });
