@@ -303,6 +303,25 @@ impl Connector {
             .await
     }
 
+    /// A SAML IdP's POSTed response for the request `in_response_to`, checked in a slot of this
+    /// connector and within its deadline like every other call (fetching the IdP's metadata
+    /// can be part of it).
+    pub async fn finish_saml_post(
+        &self,
+        saml_response: &str,
+        in_response_to: &str,
+        now: i64,
+    ) -> Result<saml::SamlLogin, ConnectorError> {
+        self.gate
+            .run(async {
+                match &self.kind {
+                    Kind::Saml(s) => s.finish_post(saml_response, in_response_to, now).await,
+                    _ => Err(ConnectorError::Rejected("not a SAML connector".into())),
+                }
+            })
+            .await
+    }
+
     /// RFC 8693: the identity an upstream token proves, for connectors that allow exchange.
     pub async fn token_identity(
         &self,
@@ -403,5 +422,55 @@ impl Connector {
             Kind::OAuth(o) => o.refresh(identity).await,
             Kind::Saml(s) => s.refresh(identity, now),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The IdP's POST goes through the connector's slots like every other call: with one slot
+    /// held by a call stuck on the IdP, the next is refused after the slot wait, not left
+    /// waiting on the IdP too.
+    #[tokio::test]
+    async fn a_saml_post_waits_in_the_connectors_slots_like_every_other_call() {
+        // Metadata that never comes: connections are accepted and held.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                open.push(s);
+            }
+        });
+        let c = crate::config::ConnectorConfig {
+            kind: "saml".into(),
+            id: "idp".into(),
+            name: "IdP".into(),
+            config: serde_json::json!({
+                "metadataURL": format!("http://127.0.0.1:{port}/metadata"),
+                "redirectURI": "https://id.example/callback",
+                "usernameAttr": "name",
+                "emailAttr": "email",
+            }),
+            max_in_flight: Some(1),
+        };
+        let sealer = crate::seal::Sealer::new(&[crate::secret::random_bytes(32)]).unwrap();
+        let conn =
+            std::sync::Arc::new(Connector::from_config(&c, &sealer, &Default::default()).unwrap());
+        let stuck = {
+            let conn = conn.clone();
+            tokio::spawn(async move { conn.finish_saml_post("PHIvPg==", "id-1", 0).await.is_ok() })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        match conn.finish_saml_post("PHIvPg==", "id-2", 0).await {
+            Err(ConnectorError::Unavailable(why)) => assert!(why.contains("maxInFlight"), "{why}"),
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => panic!("accepted"),
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        stuck.abort();
+        held.abort();
     }
 }

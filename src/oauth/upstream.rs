@@ -240,8 +240,7 @@ impl Provider {
             Err(e) => return Err(LoginError::from(e)),
         };
         let cid = pending.connector_id.as_str();
-        let conn = self.connector(cid);
-        let Some(saml) = conn.as_deref().and_then(|c| c.saml()) else {
+        let Some(conn) = self.connector(cid).filter(|c| c.saml().is_some()) else {
             return Err(LoginError::Expired);
         };
         let fail = |why: String| {
@@ -249,7 +248,10 @@ impl Provider {
             tracing::warn!(connector = %cid, reason = %why, "SAML login refused");
             LoginError::Rejected(why)
         };
-        let login = match saml.finish_post(saml_response, &pending.nonce, now).await {
+        let login = match conn
+            .finish_saml_post(saml_response, &pending.nonce, now)
+            .await
+        {
             Ok(l) => l,
             Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
             Err(ConnectorError::Unavailable(cause)) => return Err(LoginError::Unavailable(cause)),
