@@ -15,6 +15,7 @@ pub mod plain_http;
 pub mod probe;
 pub mod saml;
 pub mod set;
+pub mod token_endpoint;
 pub mod upstream;
 pub mod warm_up;
 

@@ -1,13 +1,14 @@
 //! The `oauth` connector: a provider that speaks OAuth2 but not OpenID Connect (GitHub-like).
-//! The code flow with state and PKCE; the user is whoever the userinfo URL says the access
-//! token belongs to. Keys and meaning are Dex's.
+//! The code flow with state and PKCE (the `oauth2` crate's, in `token_endpoint`); the user is
+//! whoever the userinfo URL says the access token belongs to. Keys and meaning are Dex's.
 
 use serde::{Deserialize, Serialize};
 
 use crate::connector::claims::{self, Claims};
 use crate::connector::egress::DenyList;
 use crate::connector::probe::{self, Outcome, Probe};
-use crate::connector::upstream::{self, Http, TokenEndpoint, UpstreamError};
+use crate::connector::token_endpoint::TokenEndpoint;
+use crate::connector::upstream::{self, Http, UpstreamError};
 use crate::connector::{Begin, ConnectorError};
 use crate::identity::Identity;
 use crate::seal::Sealer;
@@ -122,12 +123,15 @@ impl OAuthConnector {
         deny: &DenyList,
     ) -> Result<OAuthConnector, String> {
         let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
-        let token = TokenEndpoint {
-            url: cfg.token_url.clone(),
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
-            post_auth: cfg.basic_auth_unsupported,
-        };
+        let token = TokenEndpoint::new(
+            &cfg.authorization_url,
+            &cfg.token_url,
+            &cfg.client_id,
+            &cfg.client_secret,
+            &cfg.redirect_uri,
+            cfg.basic_auth_unsupported,
+        )
+        .map_err(|e| format!("config: {e}"))?;
         Ok(OAuthConnector {
             id: id.to_string(),
             cfg,
@@ -138,31 +142,23 @@ impl OAuthConnector {
     }
 
     pub fn begin(&self, state: &str) -> Result<Begin, ConnectorError> {
-        let mut u = url::Url::parse(&self.cfg.authorization_url)
-            .map_err(|e| ConnectorError::Unavailable(format!("authorizationURL: {e}")))?;
-        let verifier;
-        {
-            let mut q = u.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.cfg.client_id)
-                .append_pair("redirect_uri", &self.cfg.redirect_uri)
-                .append_pair("state", state);
-            if !self.cfg.scopes.is_empty() {
-                q.append_pair("scope", &self.cfg.scopes.join(" "));
-            }
-            verifier = upstream::add_pkce(&mut q, self.cfg.pkce_challenge.as_deref());
-        }
+        let a = self.token.authorize(
+            state,
+            &self.cfg.scopes,
+            self.cfg.pkce_challenge.as_deref(),
+            &[],
+        );
         Ok(Begin {
-            url: u.to_string(),
+            url: a.url,
             nonce: String::new(),
-            verifier,
+            verifier: a.verifier,
         })
     }
 
     /// The admin's Test: does the token endpoint answer as one, and take the client's
     /// credentials? (Nothing more can be checked without a user's login.)
     pub async fn probe(&self) -> Probe {
-        match self.token.probe(&self.http, &self.cfg.redirect_uri).await {
+        match self.token.probe(&self.http).await {
             Ok(client_known) => {
                 let facts = vec![
                     probe::transport_fact(&self.cfg.token_url),
@@ -183,15 +179,12 @@ impl OAuthConnector {
     }
 
     pub async fn finish(&self, code: &str, verifier: &str) -> Result<Identity, ConnectorError> {
-        let tokens = self
-            .token
-            .exchange_code(&self.http, code, &self.cfg.redirect_uri, verifier)
-            .await?;
-        let c = self.userinfo(&tokens.access_token).await?;
+        let tokens = self.token.exchange_code(&self.http, code, verifier).await?;
+        let c = self.userinfo(tokens.access_token()).await?;
         let mut identity = self.identity(&c)?;
         identity.connector_data = Some(self.seal(&Data {
-            refresh_token: tokens.refresh_token.unwrap_or_default(),
-            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token().unwrap_or_default().to_string(),
+            access_token: tokens.access_token().to_string(),
             user_id: identity.user_id.clone(),
         }));
         Ok(identity)
@@ -251,9 +244,9 @@ impl OAuthConnector {
         if !data.refresh_token.is_empty() {
             match self.token.refresh(&self.http, &data.refresh_token).await {
                 Ok(t) => {
-                    data.access_token = t.access_token;
-                    if let Some(rt) = t.refresh_token {
-                        data.refresh_token = rt;
+                    data.access_token = t.access_token().to_string();
+                    if let Some(rt) = t.refresh_token() {
+                        data.refresh_token = rt.to_string();
                     }
                 }
                 Err(UpstreamError::Rejected(m)) => {

@@ -1,14 +1,15 @@
-//! Talking to upstream OAuth2/OIDC providers: the HTTP client, the token endpoint, userinfo.
+//! Talking to upstream OAuth2/OIDC providers: the HTTP client (also the one the `oauth2` crate
+//! calls through), JSON documents (discovery, JWKS, userinfo) read with a bound.
 //! Shared by the `oidc` and `oauth` connectors; the `saml` connector reads its metadata with
 //! the same client and the same bounded reader. Every request goes through [`Http::send`],
 //! which keeps it out of `connectorNetwork.denyNetworks` (see `egress`).
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use std::future::Future;
+use std::pin::Pin;
 
 use super::egress::{self, DenyList, Reach};
-use crate::secret;
 
 /// Largest upstream answer read (discovery, JWKS, tokens, userinfo, SAML metadata): a hostile
 /// or broken upstream must not be able to make Gantry buffer without bound.
@@ -80,6 +81,41 @@ impl Http {
             .execute(req)
             .await
             .map_err(|e| unavailable(&url, e))
+    }
+}
+
+/// The crates' requests (`oauth2`'s token endpoint calls) go through the same [`Http::send`]:
+/// the deny-list, no redirects, the timeout and the [`MAX_BODY`] bound hold for them too. An
+/// answer of 5xx is an error here, not an answer to parse: the provider may answer later.
+impl<'c> oauth2::AsyncHttpClient<'c> for Http {
+    type Error = UpstreamError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, UpstreamError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let url = request.uri().to_string();
+            let (parts, body) = request.into_parts();
+            let req = self
+                .client
+                .request(parts.method, &url)
+                .headers(parts.headers)
+                .body(body);
+            let resp = self.send(req).await?;
+            let status = resp.status();
+            if status.is_server_error() {
+                return Err(UpstreamError::Unavailable(format!(
+                    "{url} answered HTTP {}",
+                    status.as_u16()
+                )));
+            }
+            let headers = resp.headers().clone();
+            let body = read_limited(&url, resp).await?;
+            let mut out = oauth2::HttpResponse::new(body);
+            *out.status_mut() = status;
+            *out.headers_mut() = headers;
+            Ok(out)
+        })
     }
 }
 
@@ -196,223 +232,6 @@ pub async fn read_limited(
         out.extend_from_slice(&chunk);
     }
     Ok(out)
-}
-
-/// A token endpoint and how to authenticate to it.
-#[derive(Debug, Clone)]
-pub struct TokenEndpoint {
-    pub url: String,
-    pub client_id: String,
-    pub client_secret: String,
-    /// Send the credentials in the form (`client_secret_post`) instead of Basic.
-    pub post_auth: bool,
-}
-
-/// A token endpoint's answer.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct TokenSet {
-    #[serde(default)]
-    pub access_token: String,
-    pub id_token: Option<String>,
-    pub refresh_token: Option<String>,
-    pub expires_in: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-impl TokenEndpoint {
-    pub async fn exchange_code(
-        &self,
-        http: &Http,
-        code: &str,
-        redirect_uri: &str,
-        verifier: &str,
-    ) -> Result<TokenSet, UpstreamError> {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-        ];
-        if !verifier.is_empty() {
-            form.push(("code_verifier", verifier));
-        }
-        self.call(http, form).await
-    }
-
-    pub async fn refresh(
-        &self,
-        http: &Http,
-        refresh_token: &str,
-    ) -> Result<TokenSet, UpstreamError> {
-        self.call(
-            http,
-            vec![
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-            ],
-        )
-        .await
-    }
-
-    /// The admin's Test of this endpoint: redeem a code nobody issued, with this client's
-    /// credentials. A token endpoint refuses it with an RFC 6749 error; whether that error
-    /// is about the client is the one thing Test reports of the answer. Anything else did
-    /// not answer as a token endpoint.
-    pub async fn probe(&self, http: &Http, redirect_uri: &str) -> Result<bool, UpstreamError> {
-        let code = secret::random_token(16);
-        let (status, bytes) = self
-            .post(
-                http,
-                &self.url,
-                vec![
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", redirect_uri),
-                ],
-            )
-            .await?;
-        let error = serde_json::from_slice::<ErrorBody>(&bytes)
-            .ok()
-            .and_then(|e| e.error);
-        match error.as_deref() {
-            // RFC 6749 5.2; GitHub has words of its own (and answers HTTP 200).
-            Some(
-                "invalid_request"
-                | "invalid_grant"
-                | "unauthorized_client"
-                | "unsupported_grant_type"
-                | "invalid_scope"
-                | "bad_verification_code"
-                | "redirect_uri_mismatch",
-            ) => Ok(true),
-            Some("invalid_client" | "incorrect_client_credentials") => Ok(false),
-            _ => Err(UpstreamError::Rejected(format!(
-                "{}: HTTP {}, not an OAuth2 error answer",
-                self.url,
-                status.as_u16()
-            ))),
-        }
-    }
-
-    /// RFC 7662: what the provider says of `token`, asked at `url` with this client's
-    /// credentials.
-    pub async fn introspect(
-        &self,
-        http: &Http,
-        url: &str,
-        token: &str,
-    ) -> Result<serde_json::Value, UpstreamError> {
-        let (status, bytes) = self
-            .post(
-                http,
-                url,
-                vec![("token", token), ("token_type_hint", "access_token")],
-            )
-            .await?;
-        if status.is_server_error() {
-            return Err(UpstreamError::Unavailable(format!(
-                "{url} answered HTTP {}",
-                status.as_u16()
-            )));
-        }
-        if !status.is_success() {
-            return Err(UpstreamError::Rejected(format!(
-                "the introspection endpoint refused: HTTP {}",
-                status.as_u16()
-            )));
-        }
-        serde_json::from_slice(&bytes).map_err(|e| {
-            UpstreamError::Rejected(format!("the introspection answer is not JSON: {e}"))
-        })
-    }
-
-    /// POST a form to `url` with this client's credentials; the status and the body.
-    async fn post(
-        &self,
-        http: &Http,
-        url: &str,
-        mut form: Vec<(&str, &str)>,
-    ) -> Result<(reqwest::StatusCode, Vec<u8>), UpstreamError> {
-        let mut req = http.post(url).header("accept", "application/json");
-        if self.post_auth {
-            form.push(("client_id", &self.client_id));
-            form.push(("client_secret", &self.client_secret));
-        } else {
-            // RFC 6749 2.3.1: both halves form-encoded before Basic.
-            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            req = req.basic_auth(enc(&self.client_id), Some(enc(&self.client_secret)));
-        }
-        let body = serde_urlencoded::to_string(&form)
-            .map_err(|e| UpstreamError::Rejected(e.to_string()))?;
-        let resp = http
-            .send(
-                req.header("content-type", "application/x-www-form-urlencoded")
-                    .body(body),
-            )
-            .await?;
-        let status = resp.status();
-        let bytes = read_limited(url, resp).await?;
-        Ok((status, bytes))
-    }
-
-    async fn call(&self, http: &Http, form: Vec<(&str, &str)>) -> Result<TokenSet, UpstreamError> {
-        let (status, bytes) = self.post(http, &self.url, form).await?;
-        if status.is_server_error() {
-            return Err(UpstreamError::Unavailable(format!(
-                "{} answered HTTP {}",
-                self.url,
-                status.as_u16()
-            )));
-        }
-        if !status.is_success() {
-            let e: ErrorBody = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
-                error: None,
-                error_description: None,
-            });
-            return Err(UpstreamError::Rejected(format!(
-                "the token endpoint refused: {}{}",
-                e.error.as_deref().unwrap_or("HTTP error"),
-                e.error_description
-                    .map(|d| format!(" ({})", d.chars().take(200).collect::<String>()))
-                    .unwrap_or_default()
-            )));
-        }
-        let t: TokenSet = serde_json::from_slice(&bytes).map_err(|e| {
-            UpstreamError::Rejected(format!("the token endpoint's answer is not usable: {e}"))
-        })?;
-        if t.access_token.is_empty() {
-            return Err(UpstreamError::Rejected(
-                "the token endpoint returned no access_token".into(),
-            ));
-        }
-        Ok(t)
-    }
-}
-
-/// Add a PKCE challenge (`S256` or `plain`; none for `None`) to an authorization URL's query;
-/// the verifier, empty when none was sent.
-pub fn add_pkce(
-    q: &mut form_urlencoded::Serializer<'_, url::UrlQuery<'_>>,
-    method: Option<&str>,
-) -> String {
-    let Some(method) = method else {
-        return String::new();
-    };
-    let verifier = secret::random_token(32);
-    let challenge = if method == "plain" {
-        verifier.clone()
-    } else {
-        secret::b64(&secret::sha256(verifier.as_bytes()))
-    };
-    q.append_pair("code_challenge", &challenge).append_pair(
-        "code_challenge_method",
-        if method == "plain" { "plain" } else { "S256" },
-    );
-    verifier
 }
 
 /// Checks every upstream connector's config shares: Gantry refuses to skip TLS verification,

@@ -1,0 +1,150 @@
+//! RFC 8693 token exchange with an `oidc` connector: the identity an upstream ID token or
+//! access token proves. ID tokens and JWT access tokens go through the one verifier; an opaque
+//! access token counts only when the provider's introspection says it was issued to this
+//! connector's `clientID`.
+
+use super::OidcConnector;
+use super::discovery::Provider;
+use super::mapping;
+use crate::connector::ConnectorError;
+use crate::connector::claims::Claims;
+use crate::identity::Identity;
+use crate::keys::remote::{Kind, unix_now};
+
+impl OidcConnector {
+    /// RFC 8693: the identity an upstream ID token (or access token) proves.
+    pub async fn token_identity(
+        &self,
+        token: &str,
+        token_type: &str,
+    ) -> Result<Identity, ConnectorError> {
+        let p = self.provider().await?;
+        let c = match token_type {
+            "urn:ietf:params:oauth:token-type:id_token" => {
+                self.verify(&p, token, None, None, Kind::IdToken).await?
+            }
+            "urn:ietf:params:oauth:token-type:access_token" => {
+                self.access_token_claims(&p, token).await?
+            }
+            _ => {
+                return Err(ConnectorError::Rejected(
+                    "subject_token_type must be id_token or access_token".into(),
+                ));
+            }
+        };
+        mapping::identity(&self.cfg, &self.id, &c)
+    }
+
+    /// The claims behind an upstream access token, once the provider has proved the token was
+    /// issued to this connector's `clientID`: a JWT access token whose signature, issuer and
+    /// `aud` verify, or an opaque one that the provider's introspection says is active and
+    /// ours. Userinfo alone proves only that the token is valid somewhere: any other
+    /// application of the same provider could then trade its users' tokens for Gantry's.
+    async fn access_token_claims(
+        &self,
+        p: &Provider,
+        token: &str,
+    ) -> Result<Claims, ConnectorError> {
+        let proven: Claims = if token.split('.').count() == 3 {
+            self.verify(p, token, None, None, Kind::AccessToken).await?
+        } else if let Some(url) = p.introspection_endpoint.as_deref() {
+            let answer = p.endpoint.introspect(&self.http, url, token).await?;
+            let Some(o) = answer.as_object() else {
+                return Err(ConnectorError::Rejected(
+                    "the introspection answer is not a JSON object".into(),
+                ));
+            };
+            introspected_for(o, &self.cfg.client_id, &self.cfg.issuers(), unix_now())
+                .map_err(ConnectorError::Rejected)?;
+            o.clone()
+        } else {
+            return Err(ConnectorError::Rejected(
+                "the provider cannot prove the access token was issued to this connector: it is \
+                 no JWT and the provider offers no introspection endpoint"
+                    .into(),
+            ));
+        };
+        let Some(url) = p.userinfo_endpoint.as_deref() else {
+            return Ok(proven);
+        };
+        let mut c = proven;
+        self.merge_userinfo_from(url, token, &mut c).await?;
+        Ok(c)
+    }
+}
+
+/// Whether an RFC 7662 answer says the token is active and was issued to `client_id` (its
+/// `client_id`, or its `aud`), by one of `issuers` when it names one, and is not past its
+/// `exp` at `now` (a provider that answers from a cache may still call it active).
+fn introspected_for(
+    o: &serde_json::Map<String, serde_json::Value>,
+    client_id: &str,
+    issuers: &[String],
+    now: i64,
+) -> Result<(), String> {
+    if o.get("active") != Some(&serde_json::Value::Bool(true)) {
+        return Err("the provider says the access token is not active".into());
+    }
+    if let Some(exp) = o.get("exp") {
+        match exp.as_i64() {
+            Some(exp) if exp > now => {}
+            Some(_) => return Err("the access token has expired".into()),
+            None => return Err("the introspection answer's exp is not a number".into()),
+        }
+    }
+    let aud_has = match o.get("aud") {
+        Some(serde_json::Value::String(a)) => a == client_id,
+        Some(serde_json::Value::Array(v)) => v.iter().any(|a| a.as_str() == Some(client_id)),
+        _ => false,
+    };
+    if o.get("client_id").and_then(|c| c.as_str()) != Some(client_id) && !aud_has {
+        return Err("the access token was issued to another client".into());
+    }
+    if let Some(iss) = o.get("iss")
+        && !issuers.iter().any(|i| Some(i.as_str()) == iss.as_str())
+    {
+        return Err("the access token was issued by another issuer".into());
+    }
+    if o.get("sub")
+        .and_then(|s| s.as_str())
+        .is_none_or(str::is_empty)
+    {
+        return Err("the introspection answer names no subject".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn introspection_must_name_this_client_and_issuer() {
+        let iss = vec!["https://id.example.com".to_string()];
+        let now = 1_800_000_000;
+        let ok = |v: serde_json::Value| introspected_for(v.as_object().unwrap(), "g", &iss, now);
+        assert!(ok(json!({"active": true, "client_id": "g", "sub": "u"})).is_ok());
+        assert!(ok(json!({"active": true, "aud": ["x", "g"], "sub": "u"})).is_ok());
+        assert!(
+            ok(json!({"active": true, "client_id": "wiki", "sub": "u"}))
+                .unwrap_err()
+                .contains("another client")
+        );
+        assert!(ok(json!({"active": true, "sub": "u"})).is_err());
+        assert!(ok(json!({"active": false, "client_id": "g", "sub": "u"})).is_err());
+        assert!(ok(json!({"active": "true", "client_id": "g", "sub": "u"})).is_err());
+        assert!(ok(json!({"active": true, "client_id": "g"})).is_err());
+        assert!(ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": now + 60})).is_ok());
+        assert!(
+            ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": now - 1}))
+                .unwrap_err()
+                .contains("expired")
+        );
+        assert!(ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": "soon"})).is_err());
+        assert!(
+            ok(json!({"active": true, "client_id": "g", "sub": "u", "iss": "https://evil"}))
+                .is_err()
+        );
+    }
+}

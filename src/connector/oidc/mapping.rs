@@ -1,0 +1,206 @@
+//! An upstream's claims to an [`Identity`], as Dex's `oidc` connector maps them: `userIDKey`,
+//! `userNameKey`, `claimMapping` and `overrideClaimMapping`, `insecureSkipEmailVerified`,
+//! `insecureEnableGroups` with `allowedGroups`, `hostedDomains`. Gantry's own code: the
+//! `openidconnect` crate has no notion of these Dex keys.
+
+use super::config::OidcConfig;
+use crate::connector::ConnectorError;
+use crate::connector::claims::{self, Claims};
+use crate::identity::Identity;
+
+/// Claims to an identity, as Dex's oidc connector maps them.
+pub fn identity(cfg: &OidcConfig, id: &str, c: &Claims) -> Result<Identity, ConnectorError> {
+    let missing = |k: &str| ConnectorError::Rejected(format!("the provider sent no \"{k}\" claim"));
+    let name_key = cfg.user_name_key.as_deref().unwrap_or("name");
+    let username = claims::string(c, name_key).ok_or_else(|| missing(name_key))?;
+    let mapped = |std: &str, alt: &Option<String>| -> (Option<String>, String) {
+        let v = claims::string(c, std);
+        match alt {
+            Some(k) if v.is_none() || cfg.override_claim_mapping => {
+                (claims::string(c, k), k.clone())
+            }
+            _ => (v, std.to_string()),
+        }
+    };
+    let (email, email_key) = mapped("email", &cfg.claim_mapping.email);
+    if email.is_none() && cfg.has_email_scope() {
+        return Err(missing(&email_key));
+    }
+    let email_verified = match claims::boolean(c, "email_verified") {
+        Some(v) => v,
+        None if cfg.insecure_skip_email_verified => true,
+        None if cfg.has_email_scope() => return Err(missing("email_verified")),
+        None => false,
+    };
+    let (preferred, _) = mapped("preferred_username", &cfg.claim_mapping.preferred_username);
+    let mut groups = Vec::new();
+    if cfg.insecure_enable_groups {
+        let mut key = "groups".to_string();
+        let mut found = claims::groups(c, &key).map_err(ConnectorError::Rejected)?;
+        if let Some(k) = &cfg.claim_mapping.groups
+            && (found.is_none() || cfg.override_claim_mapping)
+        {
+            key = k.clone();
+            found = claims::groups(c, &key).map_err(ConnectorError::Rejected)?;
+        }
+        groups = found.unwrap_or_default();
+        groups = claims::filter_allowed(groups, &cfg.allowed_groups).ok_or_else(|| {
+            ConnectorError::Rejected(format!(
+                "user {username} is not in any of the allowed groups"
+            ))
+        })?;
+    }
+    if !cfg.hosted_domains.is_empty() {
+        let hd = claims::string(c, "hd").unwrap_or_default();
+        if !cfg.hosted_domains.contains(&hd) {
+            return Err(ConnectorError::Rejected(format!(
+                "the account's domain `{hd}` is not allowed"
+            )));
+        }
+    }
+    let user_id = match cfg.user_id_key.as_deref() {
+        None | Some("") => claims::string(c, "sub").ok_or_else(|| missing("sub"))?,
+        Some(k) => claims::string(c, k).ok_or_else(|| missing(k))?,
+    };
+    Ok(Identity {
+        user_id,
+        username,
+        preferred_username: preferred.unwrap_or_default(),
+        email: email.unwrap_or_default(),
+        email_verified,
+        groups,
+        connector_id: id.to_string(),
+        connector_data: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The mapping of a connector `sso` with this much config.
+    struct Mapped(OidcConfig);
+
+    impl Mapped {
+        fn identity(&self, c: &Claims) -> Result<Identity, ConnectorError> {
+            identity(&self.0, "sso", c)
+        }
+    }
+
+    fn connector(extra: serde_json::Value) -> Mapped {
+        let mut cfg = json!({"issuer": "https://id.example.com", "clientID": "g",
+                             "redirectURI": "https://g.example.com/callback"});
+        for (k, v) in extra.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        Mapped(OidcConfig::from_value(&cfg).unwrap())
+    }
+
+    fn claims(v: serde_json::Value) -> Claims {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn claims_map_as_dex_maps_them() {
+        let c = claims(
+            json!({"sub": "s1", "name": "Ann", "email": "a@x", "email_verified": true,
+                              "preferred_username": "ann", "login": "ann.l", "mail": "ann@mail",
+                              "groups": ["g1"], "roles": ["r1"], "oid": "o-1"}),
+        );
+        let plain = connector(json!({})).identity(&c).unwrap();
+        assert_eq!(
+            (
+                plain.user_id.as_str(),
+                plain.username.as_str(),
+                plain.email.as_str()
+            ),
+            ("s1", "Ann", "a@x")
+        );
+        assert!(
+            plain.groups.is_empty(),
+            "groups only with insecureEnableGroups"
+        );
+
+        // claimMapping fills in only what is missing...
+        let mapped = connector(json!({"insecureEnableGroups": true, "userIDKey": "oid",
+            "claimMapping": {"preferred_username": "login", "email": "mail", "groups": "roles"}}))
+        .identity(&c)
+        .unwrap();
+        assert_eq!(mapped.user_id, "o-1");
+        assert_eq!(mapped.preferred_username, "ann");
+        assert_eq!(mapped.email, "a@x");
+        assert_eq!(mapped.groups, ["g1"]);
+        // ...unless overrideClaimMapping says it wins.
+        let over = connector(
+            json!({"insecureEnableGroups": true, "overrideClaimMapping": true,
+            "claimMapping": {"preferred_username": "login", "email": "mail", "groups": "roles"}}),
+        )
+        .identity(&c)
+        .unwrap();
+        assert_eq!(
+            (over.preferred_username.as_str(), over.email.as_str()),
+            ("ann.l", "ann@mail")
+        );
+        assert_eq!(over.groups, ["r1"]);
+    }
+
+    #[test]
+    fn missing_email_facts_fail_unless_allowed() {
+        let no_verified = claims(json!({"sub": "s", "name": "n", "email": "a@x"}));
+        let e = connector(json!({})).identity(&no_verified).unwrap_err();
+        assert!(e.to_string().contains("email_verified"), "{e}");
+        let ok = connector(json!({"insecureSkipEmailVerified": true}))
+            .identity(&no_verified)
+            .unwrap();
+        assert!(ok.email_verified);
+        // Without the email scope, neither is required.
+        let no_email = claims(json!({"sub": "s", "name": "n"}));
+        assert!(
+            connector(json!({"scopes": ["profile"]}))
+                .identity(&no_email)
+                .is_ok()
+        );
+        let e = connector(json!({})).identity(&no_email).unwrap_err();
+        assert!(e.to_string().contains("\"email\""), "{e}");
+        let e = connector(json!({"userNameKey": "upn"}))
+            .identity(&no_verified)
+            .unwrap_err();
+        assert!(e.to_string().contains("upn"), "{e}");
+    }
+
+    #[test]
+    fn allowed_groups_and_hosted_domains_gate_the_login() {
+        let c = claims(
+            json!({"sub": "s", "name": "n", "email": "a@x", "email_verified": true,
+                              "groups": ["dev", "ops"], "hd": "example.com"}),
+        );
+        let kept = connector(json!({"insecureEnableGroups": true, "allowedGroups": ["ops"]}))
+            .identity(&c)
+            .unwrap();
+        assert_eq!(kept.groups, ["ops"]);
+        assert!(
+            connector(json!({"insecureEnableGroups": true, "allowedGroups": ["admins"]}))
+                .identity(&c)
+                .is_err()
+        );
+        assert!(
+            connector(json!({"hostedDomains": ["example.com"]}))
+                .identity(&c)
+                .is_ok()
+        );
+        assert!(
+            connector(json!({"hostedDomains": ["other.com"]}))
+                .identity(&c)
+                .is_err()
+        );
+        let bad_groups = claims(json!({"sub": "s", "name": "n", "email": "a@x",
+                                       "email_verified": true, "groups": [1, 2]}));
+        assert!(
+            connector(json!({"insecureEnableGroups": true}))
+                .identity(&bad_groups)
+                .is_err(),
+            "a malformed groups claim is an error, not no groups"
+        );
+    }
+}
