@@ -9,10 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::http::AppState;
 use crate::http::error::OAuthJson;
 use crate::http::extract::{self, oauth_form};
 use crate::http::limits::{RateLimited, RegistryGet, RegistryPost};
+use crate::http::{AppState, WebSettings};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::registry::RegistryError;
 use crate::registry::scope::ResourceScope;
@@ -34,10 +34,10 @@ pub struct RegistryFailure {
 }
 
 impl RegistryFailure {
-    pub fn new(s: &AppState, service: &str, error: RegistryError) -> RegistryFailure {
+    pub fn new(web: &WebSettings, service: &str, error: RegistryError) -> RegistryFailure {
         RegistryFailure {
             error,
-            realm: s.web.url("/registry/token"),
+            realm: web.url("/registry/token"),
             service: service.to_string(),
         }
     }
@@ -100,7 +100,7 @@ async fn token_get(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Response, RegistryFailure> {
-    let fail = |service: &str, e| RegistryFailure::new(&s, service, e);
+    let fail = |service: &str, e| RegistryFailure::new(&s.web, service, e);
     let bad = |m: &str| fail("", RegistryError::BadRequest(m.into()));
     let q = q.unwrap_or_default();
     if q.len() > crate::http::extract::MAX_FORM {

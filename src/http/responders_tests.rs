@@ -1,11 +1,9 @@
-//! What each response family answers, and what each request family's extractor refuses with:
-//! status, headers and body, as clients see them.
+//! What each response family answers: status, headers and body, as clients see them. (What
+//! each request family's extractor refuses with is checked against the running app in
+//! tests/it/limits.rs.)
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower::ServiceExt;
 
 use crate::admin::AdminError;
 use crate::http::admin::api::ApiError;
@@ -23,34 +21,6 @@ async fn body(r: Response) -> String {
 
 fn header(r: &Response, name: header::HeaderName) -> Option<&str> {
     r.headers().get(name).map(|v| v.to_str().unwrap())
-}
-
-/// The app on a fresh SQLite file, with a budget of one request a minute per address.
-async fn app(dir: &std::path::Path) -> crate::app::App {
-    let yaml = format!(
-        "issuer: http://127.0.0.1:5556/dex\nstorage:\n  type: sqlite3\n  config:\n    file: \
-         {}/gantry.db\nweb:\n  http: 127.0.0.1:5556\nenablePasswordDB: true\nrateLimits:\n  \
-         perAddress: {{ perMinute: 1, burst: 1 }}\n",
-        dir.display()
-    );
-    let cfg = crate::config::Config::parse(&yaml).unwrap();
-    crate::app::build(&cfg, std::sync::Arc::new(crate::clock::SystemClock))
-        .await
-        .unwrap()
-}
-
-fn request(method: &str, uri: &str) -> axum::http::request::Builder {
-    Request::builder().method(method).uri(uri)
-}
-
-async fn send(app: &crate::app::App, req: Request<Body>) -> Response {
-    let mut req = req;
-    req.extensions_mut()
-        .insert(ConnectInfo(std::net::SocketAddr::from((
-            [192, 0, 2, 7],
-            4000,
-        ))));
-    app.router.clone().oneshot(req).await.unwrap()
 }
 
 #[tokio::test]
@@ -83,23 +53,16 @@ async fn api_errors_are_problem_documents() {
 
 #[tokio::test]
 async fn registry_errors_challenge_with_the_realm_and_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path()).await;
-    let s = crate::http::AppState {
-        provider: app.provider.clone(),
-        admin: app.admin.clone(),
-        registry: app.registry.clone(),
-        web: std::sync::Arc::new(crate::http::WebSettings {
-            base_url: "http://127.0.0.1:5556/dex".into(),
-            base_path: "/dex".into(),
-            secure_cookies: false,
-            title: "Gantry".into(),
-            logo_url: None,
-            discovery: std::sync::OnceLock::new(),
-        }),
+    let web = crate::http::WebSettings {
+        base_url: "http://127.0.0.1:5556/dex".into(),
+        base_path: "/dex".into(),
+        secure_cookies: false,
+        title: "Gantry".into(),
+        logo_url: None,
+        discovery: std::sync::OnceLock::new(),
     };
     let r = RegistryFailure::new(
-        &s,
+        &web,
         "reg\"istry",
         RegistryError::Unauthorized("authentication required".into()),
     )
@@ -113,7 +76,7 @@ async fn registry_errors_challenge_with_the_realm_and_service() {
         body(r).await,
         r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#
     );
-    let r = RegistryFailure::new(&s, "r", RegistryError::Unavailable("ldap down".into()))
+    let r = RegistryFailure::new(&web, "r", RegistryError::Unavailable("ldap down".into()))
         .into_response();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(header(&r, header::RETRY_AFTER), Some("5"));
@@ -190,102 +153,4 @@ async fn admin_page_errors_send_the_signed_out_to_sign_in() {
     let r = AdminPageError::forged().into_response();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(body(r).await.contains("did not come from this site"));
-}
-
-#[tokio::test]
-async fn extractors_refuse_in_their_familys_format() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path()).await;
-
-    // An admin page without a session: to the sign-in.
-    let r = send(
-        &app,
-        request("GET", "/dex/admin/users")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(header(&r, header::LOCATION), Some("/dex/admin/login"));
-
-    // An admin form that is no form: a 400 page, before the session is looked at.
-    let r = send(
-        &app,
-        request("POST", "/dex/admin/users")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from("{}"))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        header(&r, header::CONTENT_TYPE)
-            .unwrap()
-            .starts_with("text/html")
-    );
-    // A form with a forged session: to the sign-in.
-    let r = send(
-        &app,
-        request("POST", "/dex/admin/users")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::COOKIE, "gantry_admin=forged")
-            .body(Body::from("csrf=x"))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-
-    // The admin API without credentials: a 401 problem document.
-    let r = send(
-        &app,
-        request("GET", "/dex/api/v1/users")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        header(&r, header::CONTENT_TYPE),
-        Some("application/problem+json")
-    );
-
-    // The registry endpoint over its budget: 429 in the registry's format, then in OAuth's.
-    let get = || {
-        request("GET", "/dex/registry/token?service=x")
-            .body(Body::empty())
-            .unwrap()
-    };
-    let first = send(&app, get()).await;
-    assert_ne!(first.status(), StatusCode::TOO_MANY_REQUESTS);
-    let r = send(&app, get()).await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(header(&r, header::RETRY_AFTER).is_some());
-    assert!(body(r).await.contains("\"TOOMANYREQUESTS\""));
-    let r = send(
-        &app,
-        request("POST", "/dex/registry/token")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from("grant_type=password"))
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(body(r).await.contains("\"temporarily_unavailable\""));
-
-    // The password form over the login budget: an HTML page.
-    let login = || {
-        request("POST", "/dex/auth/local")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from("req=x"))
-            .unwrap()
-    };
-    let first = send(&app, login()).await;
-    assert_ne!(first.status(), StatusCode::TOO_MANY_REQUESTS);
-    let r = send(&app, login()).await;
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(
-        header(&r, header::CONTENT_TYPE)
-            .unwrap()
-            .starts_with("text/html")
-    );
 }
