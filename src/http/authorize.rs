@@ -12,11 +12,10 @@ use serde::Deserialize;
 
 use crate::http::error::PageError;
 use crate::http::extract::{page_form, page_query};
-use crate::http::limits::{self, Format, client_ip};
+use crate::http::limits::{LoginForm as LoginLimit, RateLimited, client_ip};
 use crate::http::views::{ApprovalPage, ChooserPage, ConnectorLink, LoginPage, describe_scope};
 use crate::http::{AppState, csrf, device};
 use crate::oauth::authorize::{ApprovalStep, AuthorizeParams, LoginError, Next};
-use crate::ratelimit::Endpoint;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -53,7 +52,7 @@ async fn auth_post(
 async fn start(s: &AppState, p: AuthorizeParams, ip: IpAddr) -> Response {
     match s.provider.start_authorization(p, Some(ip)).await {
         Ok(next) => to_login(s, next),
-        Err(e) => e.into(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -116,7 +115,7 @@ async fn login_page(
             .into_response();
     };
     if let Err(e) = s.provider.pending_request(&req_id).await {
-        return e.into();
+        return e.into_response();
     }
     let Some(conn) = s.provider.connector(&connector) else {
         return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
@@ -169,14 +168,10 @@ struct LoginForm {
 async fn login_submit(
     State(s): State<AppState>,
     Path(connector): Path<String>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    RateLimited(ip, ..): RateLimited<LoginLimit>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let ip = limits::client_ip(&s, addr, &headers);
-    if let Some(refused) = limits::check_address(&s, Endpoint::Login, ip, Format::Page) {
-        return refused;
-    }
     let f = match page_form::<LoginForm>(&headers, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -279,10 +274,10 @@ async fn approval_page(
         Err(e) => return e.into_response(),
     };
     let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    let approval = match s.provider.approval(&req_id, browser).await {
+    let approval = match s.provider.approval(&req_id, &browser).await {
         Ok(ApprovalStep::Ask(a)) => a,
         Ok(ApprovalStep::Done(uri)) => return Redirect::to(&uri).into_response(),
-        Err(e) => return e.into(),
+        Err(e) => return e.into_response(),
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);
     let csrf = csrf::token(&cookie, &req_id);
@@ -321,8 +316,8 @@ async fn approval_submit(State(s): State<AppState>, headers: HeaderMap, body: Bo
     }
     let approved = f.approval.as_deref() == Some("approve");
     let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    match s.provider.finish(&req_id, approved, browser).await {
+    match s.provider.finish(&req_id, approved, &browser).await {
         Ok(uri) => Redirect::to(&uri).into_response(),
-        Err(e) => e.into(),
+        Err(e) => e.into_response(),
     }
 }

@@ -86,7 +86,7 @@ async fn callback(
         Err(e) => return e.into_response(),
     };
     let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    match s.provider.finish_upstream(&p, browser).await {
+    match s.provider.finish_upstream(&p, &browser).await {
         Ok(req_id) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
         Err(e) => login_failed(e, "upstream", "The identity provider is not answering."),
     }

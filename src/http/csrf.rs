@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use crate::http::WebSettings;
-use crate::http::extract::cookie;
+use crate::http::cookies::{self, SameSite};
 use crate::secret;
 
 const COOKIE: &str = "gantry_csrf";
@@ -13,22 +13,16 @@ const COOKIE: &str = "gantry_csrf";
 /// The browser's CSRF cookie value, and a `Set-Cookie` header when it had none.
 pub fn ensure(headers: &HeaderMap, web: &WebSettings) -> (String, Option<HeaderValue>) {
     if let Some(v) = cookie_value(headers) {
-        return (v.to_string(), None);
+        return (v, None);
     }
     let v = secret::random_token(32);
-    let path = if web.base_path.is_empty() {
-        "/"
-    } else {
-        &web.base_path
-    };
-    let secure = if web.secure_cookies { "; Secure" } else { "" };
-    let set = format!("{COOKIE}={v}; Path={path}; HttpOnly; SameSite=Lax{secure}");
-    (v, HeaderValue::from_str(&set).ok())
+    let set = cookies::set(web, COOKIE, &v, &web.base_path, SameSite::Lax, None);
+    (v, set)
 }
 
 /// The browser's CSRF cookie, if it has one: also the secret that binds a login to the browser.
-pub fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, COOKIE).filter(|v| v.len() == 43)
+pub fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    cookies::get(headers, COOKIE).filter(|v| v.len() == 43)
 }
 
 /// The token a form for `request_id` carries.
@@ -39,7 +33,7 @@ pub fn token(cookie_value: &str, request_id: &str) -> String {
 /// Whether a posted form's token matches this browser's cookie.
 pub fn check(headers: &HeaderMap, request_id: &str, presented: &str) -> bool {
     match cookie_value(headers) {
-        Some(c) if !presented.is_empty() => secret::ct_eq(&token(c, request_id), presented),
+        Some(c) if !presented.is_empty() => secret::ct_eq(&token(&c, request_id), presented),
         _ => false,
     }
 }

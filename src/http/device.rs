@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::http::error::{OAuthJson, PageError};
 use crate::http::extract::{basic_auth, oauth_form, page_form, page_query};
-use crate::http::limits::{self, Format};
+use crate::http::limits::{self, DeviceForm, RateLimited};
 use crate::http::views::{
     DeviceConfirmPage, DeviceDonePage, DevicePage, ago, describe_scope, utc_time,
 };
@@ -107,14 +107,10 @@ struct SubmitForm {
 
 async fn submit(
     State(s): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    RateLimited(ip, ..): RateLimited<DeviceForm>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let ip = limits::client_ip(&s, addr, &headers);
-    if let Some(refused) = limits::check_address(&s, Endpoint::Device, ip, Format::Page) {
-        return refused;
-    }
     let f: SubmitForm = match page_form(&headers, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -127,7 +123,7 @@ async fn submit(
         .into_response();
     }
     let typed = f.user_code.unwrap_or_default();
-    let cookie = csrf::cookie_value(&headers).unwrap_or_default().to_string();
+    let cookie = csrf::cookie_value(&headers).unwrap_or_default();
     match s.provider.device_start(&typed, ip).await {
         Ok(next) => authorize::to_login(&s, next),
         Err(UserCodeError::Unknown) => (

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::http::views::ErrorPage;
-use crate::oauth::authorize::AuthorizeError;
+use crate::oauth::authorize::{AuthorizeError, Refusal};
 use crate::oauth::error::{ErrorCode, OAuthError};
 
 /// RFC 6749 5.2 JSON error.
@@ -120,14 +120,20 @@ impl IntoResponse for PageError {
     }
 }
 
-impl From<AuthorizeError> for Response {
-    fn from(e: AuthorizeError) -> Response {
-        match e {
-            AuthorizeError::Page { status, message } => PageError::new(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                message,
-            )
-            .into_response(),
+/// A failed authorization: an error page (its status chosen here, from what went wrong), or
+/// the error sent back to the client's redirect URI.
+impl IntoResponse for AuthorizeError {
+    fn into_response(self) -> Response {
+        match self {
+            AuthorizeError::Page { kind, message } => {
+                let status = match kind {
+                    Refusal::Invalid => StatusCode::BAD_REQUEST,
+                    Refusal::OtherBrowser => StatusCode::FORBIDDEN,
+                    Refusal::TooMany => StatusCode::TOO_MANY_REQUESTS,
+                    Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                PageError::new(status, message).into_response()
+            }
             AuthorizeError::Redirect(uri) => Redirect::to(&uri).into_response(),
             AuthorizeError::Internal(cause) => PageError::internal(cause).into_response(),
         }

@@ -3,7 +3,8 @@
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
-use base64::Engine;
+use headers::authorization::Basic;
+use headers::{Authorization, HeaderMapExt};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::{OAuthJson, PageError};
@@ -102,24 +103,34 @@ pub fn page_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, PageErr
         .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
 }
 
-/// HTTP Basic client credentials (RFC 6749 2.3.1: both halves form-urlencoded).
-pub fn basic_auth(headers: &HeaderMap) -> Result<Option<ClientAuth>, OAuthJson> {
+/// An Authorization header that is not readable Basic credentials.
+#[derive(Debug)]
+pub struct MalformedBasic;
+
+/// Basic credentials as RFC 7617 has them (user and password as sent), or `Err` when the
+/// Authorization header is there but is not readable Basic: not text, a scheme spelled other
+/// than `Basic` or `basic`, not base64, not UTF-8, or no colon.
+pub fn basic(headers: &HeaderMap) -> Result<Option<Basic>, MalformedBasic> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || OAuthJson(OAuthError::invalid_client());
-    let v = v.to_str().map_err(|_| bad())?;
-    let Some(b64) = v
-        .strip_prefix("Basic ")
-        .or_else(|| v.strip_prefix("basic "))
-    else {
-        return Err(bad());
+    // The two spellings Gantry has always taken; the crate would take any case.
+    let b = v.as_bytes();
+    if !(b.starts_with(b"Basic ") || b.starts_with(b"basic ")) {
+        return Err(MalformedBasic);
+    }
+    match headers.typed_try_get::<Authorization<Basic>>() {
+        Ok(Some(Authorization(basic))) => Ok(Some(basic)),
+        _ => Err(MalformedBasic),
+    }
+}
+
+/// HTTP Basic client credentials (RFC 6749 2.3.1: both halves form-urlencoded).
+pub fn basic_auth(headers: &HeaderMap) -> Result<Option<ClientAuth>, OAuthJson> {
+    let Some(b) = basic(headers).map_err(|_| OAuthJson(OAuthError::invalid_client()))? else {
+        return Ok(None);
     };
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .map_err(|_| bad())?;
-    let raw = String::from_utf8(raw).map_err(|_| bad())?;
-    let (id, secret) = raw.split_once(':').ok_or_else(bad)?;
+    let (id, secret) = (b.username(), b.password());
     let dec = |s: &str| {
         form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
@@ -141,14 +152,56 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!t.is_empty()).then_some(t)
 }
 
-/// One cookie's value from the Cookie headers.
-pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use base64::Engine;
+
+    fn auth(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    fn b64(s: &str) -> String {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    #[test]
+    fn oauth_basic_form_decodes_both_halves() {
+        let h = auth(&format!("Basic {}", b64("my%3Aapp:p%2Bw+d")));
+        let c = basic_auth(&h).unwrap().unwrap();
+        assert_eq!(c.id.as_deref(), Some("my:app"));
+        assert_eq!(c.secret.as_deref(), Some("p+w d"));
+    }
+
+    #[test]
+    fn plain_basic_is_taken_as_sent() {
+        let h = auth(&format!("basic {}", b64("al%41ce:pa:ss+")));
+        let b = basic(&h).unwrap().unwrap();
+        assert_eq!((b.username(), b.password()), ("al%41ce", "pa:ss+"));
+    }
+
+    #[test]
+    fn malformed_basic_is_refused_and_absent_is_none() {
+        assert!(basic(&HeaderMap::new()).unwrap().is_none());
+        for bad in [
+            format!("BASIC {}", b64("a:b")),
+            format!("Bearer {}", b64("a:b")),
+            "Basic !!!".to_string(),
+            format!("Basic {}", b64("no-colon")),
+            "Basic ".to_string(),
+        ] {
+            assert!(basic(&auth(&bad)).is_err(), "{bad}");
+            let e = basic_auth(&auth(&bad)).unwrap_err();
+            assert_eq!(e.0.code, crate::oauth::error::ErrorCode::InvalidClient);
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(b"Basic \xff\xfe").unwrap(),
+        );
+        assert!(basic(&h).is_err());
+    }
 }

@@ -1,8 +1,11 @@
 //! Rate limits at the endpoints that take credentials, answered in each one's own format.
 
+use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -20,6 +23,54 @@ pub enum Format {
     Registry,
     /// RFC 9457 problem JSON, as the admin API answers.
     Problem,
+}
+
+/// An endpoint whose requests spend their address's budget before anything else is read.
+pub trait Limit {
+    const ENDPOINT: Endpoint;
+    /// The format of its refusal.
+    const FORMAT: Format;
+}
+
+macro_rules! limit {
+    ($(#[$doc:meta])* $name:ident, $ep:ident, $format:ident) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl Limit for $name {
+            const ENDPOINT: Endpoint = Endpoint::$ep;
+            const FORMAT: Format = Format::$format;
+        }
+    };
+}
+limit!(/// A password login form.
+    LoginForm, Login, Page);
+limit!(/// The device flow's user-code form.
+    DeviceForm, Device, Page);
+limit!(/// `GET /registry/token`.
+    RegistryGet, Registry, Registry);
+limit!(/// `POST /registry/token`.
+    RegistryPost, Registry, OAuth);
+
+/// A request to a rate-limited endpoint that is within its address's budget: the client's
+/// address. Over the budget, the request is refused in the endpoint's own format (429 with
+/// `Retry-After`) before its body is read.
+#[derive(Debug)]
+pub struct RateLimited<L>(pub IpAddr, pub PhantomData<L>);
+
+impl<L: Limit> FromRequestParts<AppState> for RateLimited<L> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Response> {
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(parts, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ip = client_ip(s, peer, &parts.headers);
+        match check_address(s, L::ENDPOINT, ip, L::FORMAT) {
+            Some(refused) => Err(refused),
+            None => Ok(RateLimited(ip, PhantomData)),
+        }
+    }
 }
 
 /// The client's address for rate limits (a trusted proxy's `X-Forwarded-For` believed).
@@ -93,11 +144,12 @@ fn refuse(format: Format, secs: u64) -> Response {
             });
             (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
         }
-        Format::Problem => crate::http::admin::api::problem(
+        Format::Problem => crate::http::admin::api::ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "Too Many Requests",
             message,
-        ),
+        )
+        .into_response(),
     };
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(secs));

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod authorize;
 pub mod callback;
+pub mod cookies;
 pub mod csrf;
 pub mod device;
 pub mod discovery;
@@ -15,6 +16,8 @@ pub mod listen;
 pub mod logout;
 pub mod registry;
 pub mod request_ids;
+#[cfg(test)]
+mod responders_tests;
 pub mod static_docs;
 pub mod token;
 pub mod views;

@@ -3,21 +3,17 @@
 
 use axum::Router;
 use axum::body::Body;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
 use serde::Deserialize;
 
-use crate::http::AppState;
 use crate::http::error::OAuthJson;
-use crate::http::extract::oauth_form;
-use crate::http::limits::{self, Format};
+use crate::http::extract::{self, oauth_form};
+use crate::http::limits::{RateLimited, RegistryGet, RegistryPost};
+use crate::http::{AppState, WebSettings};
 use crate::oauth::error::{ErrorCode, OAuthError};
-use crate::ratelimit::Endpoint;
 use crate::registry::RegistryError;
 use crate::registry::scope::ResourceScope;
 
@@ -27,55 +23,69 @@ pub fn router() -> Router<AppState> {
         .route("/registry/keys", get(keys))
 }
 
-/// The registry spec's error shape, with a challenge on 401.
-fn registry_error(s: &AppState, service: &str, e: RegistryError) -> Response {
-    let (status, code, message) = match &e {
-        RegistryError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", m.clone()),
-        RegistryError::BadRequest(m) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", m.clone()),
-        RegistryError::Unavailable(cause) => {
-            tracing::error!(error = %cause, "registry login: identity source unavailable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "the identity source is not answering; try again later".to_string(),
-            )
-        }
-        RegistryError::Internal(cause) => {
-            tracing::error!(error = %cause, "registry token: internal error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "UNKNOWN",
-                "internal error".to_string(),
-            )
-        }
-    };
-    let body = serde_json::json!({"errors": [{"code": code, "message": message}]});
-    let mut r = (status, axum::Json(body)).into_response();
-    crate::http::error::retry_later(&mut r);
-    if status == StatusCode::UNAUTHORIZED {
-        let realm = s.web.url("/registry/token").replace('"', "");
-        let service = service.replace(['"', '\\'], "");
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("Basic realm=\"{realm}\",service=\"{service}\""))
-        {
-            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+/// A registry token error in the registry spec's shape (`{"errors": [...]}`), with a Basic
+/// challenge naming this endpoint and the service on 401.
+#[derive(Debug)]
+pub struct RegistryFailure {
+    error: RegistryError,
+    /// The token endpoint's URL: the challenge's realm.
+    realm: String,
+    service: String,
+}
+
+impl RegistryFailure {
+    pub fn new(web: &WebSettings, service: &str, error: RegistryError) -> RegistryFailure {
+        RegistryFailure {
+            error,
+            realm: web.url("/registry/token"),
+            service: service.to_string(),
         }
     }
-    r
+}
+
+impl IntoResponse for RegistryFailure {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match self.error {
+            RegistryError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", m),
+            RegistryError::BadRequest(m) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST", m),
+            RegistryError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "registry login: identity source unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "the identity source is not answering; try again later".to_string(),
+                )
+            }
+            RegistryError::Internal(cause) => {
+                tracing::error!(error = %cause, "registry token: internal error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "UNKNOWN",
+                    "internal error".to_string(),
+                )
+            }
+        };
+        let body = serde_json::json!({"errors": [{"code": code, "message": message}]});
+        let mut r = (status, axum::Json(body)).into_response();
+        crate::http::error::retry_later(&mut r);
+        if status == StatusCode::UNAUTHORIZED {
+            let realm = self.realm.replace('"', "");
+            let service = self.service.replace(['"', '\\'], "");
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("Basic realm=\"{realm}\",service=\"{service}\""))
+            {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        r
+    }
 }
 
 /// Basic credentials as RFC 7617 has them: no form decoding, unlike OAuth client credentials.
+/// A malformed header is no credentials: the client gets the challenge.
 fn basic(headers: &HeaderMap) -> Option<(String, String)> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let b64 = v
-        .strip_prefix("Basic ")
-        .or_else(|| v.strip_prefix("basic "))?;
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(b64.trim())
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (u, p) = raw.split_once(':')?;
-    Some((u.to_string(), p.to_string()))
+    let b = extract::basic(headers).ok()??;
+    Some((b.username().to_string(), b.password().to_string()))
 }
 
 fn no_store(mut r: Response) -> Response {
@@ -86,49 +96,31 @@ fn no_store(mut r: Response) -> Response {
 
 async fn token_get(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RateLimited(ip, ..): RateLimited<RegistryGet>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Response {
-    let ip = limits::client_ip(&s, peer, &headers);
-    if let Some(refused) = limits::check_address(&s, Endpoint::Registry, ip, Format::Registry) {
-        return refused;
-    }
+) -> Result<Response, RegistryFailure> {
+    let fail = |service: &str, e| RegistryFailure::new(&s.web, service, e);
+    let bad = |m: &str| fail("", RegistryError::BadRequest(m.into()));
     let q = q.unwrap_or_default();
     if q.len() > crate::http::extract::MAX_FORM {
-        return registry_error(
-            &s,
-            "",
-            RegistryError::BadRequest("the request is too long".into()),
-        );
+        return Err(bad("the request is too long"));
     }
     let mut service = None;
     let mut scopes = Vec::new();
     for (k, v) in form_urlencoded::parse(q.as_bytes()) {
         match k.as_ref() {
             "service" if service.is_none() => service = Some(v.into_owned()),
-            "service" => {
-                return registry_error(
-                    &s,
-                    "",
-                    RegistryError::BadRequest("service is repeated".into()),
-                );
-            }
+            "service" => return Err(bad("service is repeated")),
             "scope" => scopes.push(v.into_owned()),
             _ => {}
         }
     }
     let Some(service) = service.filter(|v| !v.is_empty()) else {
-        return registry_error(
-            &s,
-            "",
-            RegistryError::BadRequest("service is required".into()),
-        );
+        return Err(bad("service is required"));
     };
-    let scopes = match ResourceScope::parse_all(scopes.iter().map(String::as_str)) {
-        Ok(sc) => sc,
-        Err(m) => return registry_error(&s, &service, RegistryError::BadRequest(m)),
-    };
+    let scopes = ResourceScope::parse_all(scopes.iter().map(String::as_str))
+        .map_err(|m| fail(&service, RegistryError::BadRequest(m)))?;
     if !s
         .registry
         .registry
@@ -136,18 +128,16 @@ async fn token_get(
         .iter()
         .any(|x| x.name == service)
     {
-        return registry_error(
-            &s,
+        return Err(fail(
             &service,
             RegistryError::BadRequest(format!("unknown service `{service}`")),
-        );
+        ));
     }
     let Some((user, password)) = basic(&headers) else {
-        return registry_error(
-            &s,
+        return Err(fail(
             &service,
             RegistryError::Unauthorized("authentication required".into()),
-        );
+        ));
     };
     // `<token>` as the username: the password is an identity token, as credential helpers send.
     let login = if user == "<token>" {
@@ -169,17 +159,12 @@ async fn token_get(
     } else {
         s.registry.registry_login(&user, &password, ip).await
     };
-    let identity = match login {
-        Ok(i) => i,
-        Err(e) => return registry_error(&s, &service, e),
-    };
-    match s
+    let identity = login.map_err(|e| fail(&service, e))?;
+    let t = s
         .registry
         .registry_token(&identity, &service, &scopes, false)
-    {
-        Ok(t) => no_store(axum::Json(t).into_response()),
-        Err(e) => registry_error(&s, &service, e),
-    }
+        .map_err(|e| fail(&service, e))?;
+    Ok(no_store(axum::Json(t).into_response()))
 }
 
 #[derive(Deserialize)]
@@ -196,14 +181,10 @@ struct PostForm {
 /// The OAuth2 variant docker uses for identity tokens; errors in RFC 6749's shape.
 async fn token_post(
     State(s): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RateLimited(ip, ..): RateLimited<RegistryPost>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthJson> {
-    let ip = limits::client_ip(&s, peer, &headers);
-    if let Some(refused) = limits::check_address(&s, Endpoint::Registry, ip, Format::OAuth) {
-        return Ok(refused);
-    }
     let f: PostForm = oauth_form(&headers, body).await?;
     let service = f
         .service

@@ -42,7 +42,7 @@ pub const SIGN_IN_UNAVAILABLE: &str = "Sign-in is briefly unavailable. Try again
 pub enum AuthorizeError {
     /// Shown on an error page: the redirect URI cannot be trusted, or there is none.
     Page {
-        status: u16,
+        kind: Refusal,
         message: String,
     },
     /// Sent back to the client's checked redirect URI.
@@ -50,12 +50,25 @@ pub enum AuthorizeError {
     Internal(String),
 }
 
+/// What kind of failure an error page reports; the HTTP layer picks its status from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request is malformed, unknown, expired or already used.
+    Invalid,
+    /// The login belongs to another browser.
+    OtherBrowser,
+    /// Too many unfinished logins from one network.
+    TooMany,
+    /// Gantry's database is not answering.
+    Unavailable,
+}
+
 impl From<StorageError> for AuthorizeError {
     fn from(e: StorageError) -> Self {
         if e.is_unavailable() {
             tracing::error!(error = %e, "authorization: database unavailable");
             return AuthorizeError::Page {
-                status: 503,
+                kind: Refusal::Unavailable,
                 message: SIGN_IN_UNAVAILABLE.into(),
             };
         }
@@ -132,9 +145,9 @@ pub enum ApprovalStep {
     Done(String),
 }
 
-fn page(status: u16, message: impl Into<String>) -> AuthorizeError {
+fn page(kind: Refusal, message: impl Into<String>) -> AuthorizeError {
     AuthorizeError::Page {
-        status,
+        kind,
         message: message.into(),
     }
 }
@@ -191,16 +204,16 @@ impl Provider {
         let client_id = p.client_id.as_deref().unwrap_or_default();
         let Some(client) = self.clients.get(client_id) else {
             return Err(page(
-                400,
+                Refusal::Invalid,
                 "Unknown client: the application that sent you here is not registered.",
             ));
         };
         let Some(redirect_uri) = p.redirect_uri.as_deref().filter(|s| !s.is_empty()) else {
-            return Err(page(400, "The request has no redirect_uri."));
+            return Err(page(Refusal::Invalid, "The request has no redirect_uri."));
         };
         if !client.redirect_allowed(redirect_uri) {
             return Err(page(
-                400,
+                Refusal::Invalid,
                 "The redirect_uri is not registered for this client.",
             ));
         }
@@ -307,7 +320,7 @@ impl Provider {
         {
             tracing::warn!(address = ?from, cap, "login refused: too many unfinished logins from one address");
             return Err(page(
-                429,
+                Refusal::TooMany,
                 "Too many logins were started from your network and not finished. Finish or \
                  close the open ones, or try again later.",
             ));
@@ -326,7 +339,7 @@ impl Provider {
         match self.store.get_auth_request(id, self.clock.now()).await {
             Ok(r) => Ok(r),
             Err(StorageError::NotFound) => Err(page(
-                400,
+                Refusal::Invalid,
                 "This login request has expired or was already used. Go back to the application and start again.",
             )),
             Err(e) => Err(e.into()),
@@ -478,7 +491,10 @@ impl Provider {
         match self.store.exchange_request_for_code(&req.id, &row).await {
             Ok(()) => {}
             Err(StorageError::NotFound) => {
-                return Err(page(400, "This login request was already used."));
+                return Err(page(
+                    Refusal::Invalid,
+                    "This login request was already used.",
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -491,11 +507,14 @@ impl Provider {
 
 fn logged_in(req: &AuthRequest, browser: &str) -> Result<Identity, AuthorizeError> {
     let (Some(json), Some(bound)) = (req.identity.as_deref(), req.browser_hash.as_deref()) else {
-        return Err(page(400, "You have not logged in for this request yet."));
+        return Err(page(
+            Refusal::Invalid,
+            "You have not logged in for this request yet.",
+        ));
     };
     if browser.is_empty() || !secret::ct_eq(bound, &secret::hash_secret(browser)) {
         return Err(page(
-            403,
+            Refusal::OtherBrowser,
             "This login was completed in another browser. Start again from the application.",
         ));
     }

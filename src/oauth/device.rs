@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::identity::Identity;
 use crate::oauth::Provider;
-use crate::oauth::authorize::{AuthorizeError, Next};
+use crate::oauth::authorize::{AuthorizeError, Next, Refusal};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scopes;
@@ -385,7 +385,7 @@ impl Provider {
 
 fn device_gone() -> AuthorizeError {
     AuthorizeError::Page {
-        status: 400,
+        kind: Refusal::Invalid,
         message: "This device code has expired or was already used. Start again on the device."
             .into(),
     }

@@ -336,3 +336,76 @@ async fn the_login_form_answers_a_page_over_the_address_budget() {
     );
     assert!(r.text().await.unwrap().contains("Too many attempts"));
 }
+
+/// Each request family's extractor refuses in its family's format: an admin page sends the
+/// signed-out to the sign-in, an admin form that is no form gets a 400 page, the admin API a 401
+/// problem document, and an endpoint over its budget a 429 in its own format.
+#[tokio::test]
+async fn each_request_family_is_refused_in_its_own_format() {
+    let app = TestApp::start_with(limited((1, 1), (0, 0), "")).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let ct = |r: &reqwest::Response| r.headers()["content-type"].to_str().unwrap().to_string();
+
+    let r = http.get(app.url("/admin/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/dex/admin/login");
+
+    let r = http
+        .post(app.url("/admin/users"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(ct(&r).starts_with("text/html"));
+    let r = http
+        .post(app.url("/admin/users"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", "gantry_admin=forged")
+        .body("csrf=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let r = http.get(app.url("/api/v1/users")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(ct(&r), "application/problem+json");
+
+    let get = || {
+        http.get(app.url("/registry/token?service=registry.test"))
+            .send()
+    };
+    assert_ne!(get().await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let r = get().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    retry_after(&r);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errors"][0]["code"], "TOOMANYREQUESTS");
+    let r = http
+        .post(app.url("/registry/token"))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable");
+
+    let login = || {
+        http.post(app.url("/auth/local"))
+            .form(&[("req", "x")])
+            .send()
+    };
+    assert_ne!(
+        login().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let r = login().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(ct(&r).starts_with("text/html"));
+}

@@ -38,84 +38,117 @@ pub(super) fn with_etag(mut resp: Response, version: &str) -> Response {
     resp
 }
 
-/// An RFC 9457 problem document.
+/// An admin API error, answered as an RFC 9457 problem document. Internal causes are logged
+/// when the response is made and never shown.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    /// What the log says, for a 500 or a 503.
+    cause: Option<String>,
+}
+
+/// The body of a problem document.
 #[derive(Debug, Serialize)]
-struct Problem {
+struct Problem<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'static str,
     status: u16,
-    detail: String,
+    detail: &'a str,
 }
 
-pub(crate) fn problem(
-    status: StatusCode,
-    title: &'static str,
-    detail: impl Into<String>,
-) -> Response {
-    let body = Problem {
-        kind: "about:blank",
-        title,
-        status: status.as_u16(),
-        detail: detail.into(),
-    };
-    let mut resp = (status, axum::Json(body)).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"gantry-admin\""),
-        );
+impl ApiError {
+    pub fn new(status: StatusCode, title: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            title,
+            detail: detail.into(),
+            cause: None,
+        }
     }
-    resp
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "Bad Request", detail)
+    }
 }
 
-pub(super) fn api_error(e: AdminError) -> Response {
-    match e {
-        AdminError::NotSignedIn => problem(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "a bearer token of an admin client, or an admin session, is required",
-        ),
-        AdminError::Forbidden(who) => problem(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            format!("{who} may not use the admin API"),
-        ),
-        AdminError::BadRequest(m) => problem(StatusCode::BAD_REQUEST, "Bad Request", m),
-        AdminError::Conflict(m) => problem(StatusCode::CONFLICT, "Conflict", m),
-        AdminError::NotFound => problem(StatusCode::NOT_FOUND, "Not Found", "no such object"),
-        AdminError::Stale(m) => problem(
-            StatusCode::PRECONDITION_FAILED,
-            "Precondition Failed",
-            format!(
-                "{m}; nothing was changed. Read it again (its ETag is the current version) and \
-                 send that in If-Match"
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> ApiError {
+        match e {
+            AdminError::NotSignedIn => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "Unauthorized",
+                "a bearer token of an admin client, or an admin session, is required",
             ),
-        ),
-        AdminError::Unavailable(cause) => {
-            tracing::error!(error = %cause, "admin API: database unavailable");
-            let mut r = problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable",
-                "the database is not answering; try again shortly",
+            AdminError::Forbidden(who) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                format!("{who} may not use the admin API"),
+            ),
+            AdminError::BadRequest(m) => ApiError::bad_request(m),
+            AdminError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "Conflict", m),
+            AdminError::NotFound => {
+                ApiError::new(StatusCode::NOT_FOUND, "Not Found", "no such object")
+            }
+            AdminError::Stale(m) => ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition Failed",
+                format!(
+                    "{m}; nothing was changed. Read it again (its ETag is the current version) \
+                     and send that in If-Match"
+                ),
+            ),
+            AdminError::Unavailable(cause) => ApiError {
+                cause: Some(cause),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable",
+                    "the database is not answering; try again shortly",
+                )
+            },
+            AdminError::Internal(cause) => ApiError {
+                cause: Some(cause),
+                ..ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                    "see the server log",
+                )
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(cause) = &self.cause {
+            if self.status == StatusCode::SERVICE_UNAVAILABLE {
+                tracing::error!(error = %cause, "admin API: database unavailable");
+            } else {
+                tracing::error!(error = %cause, "internal error");
+            }
+        }
+        let body = Problem {
+            kind: "about:blank",
+            title: self.title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"gantry-admin\""),
             );
-            crate::http::error::retry_later(&mut r);
-            r
         }
-        AdminError::Internal(cause) => {
-            tracing::error!(error = %cause, "internal error");
-            problem(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error",
-                "see the server log",
-            )
-        }
+        crate::http::error::retry_later(&mut resp);
+        resp
     }
 }
 
@@ -135,13 +168,15 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
             None => {
                 let session = session_token(&parts.headers);
                 let reads = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-                if !session.is_empty() && !reads && !from_own_pages(&parts.headers, &s.web, session)
+                if !session.is_empty()
+                    && !reads
+                    && !from_own_pages(&parts.headers, &s.web, &session)
                 {
                     const WHY: &str = "a change made with the admin session cookie must come \
                         from this Gantry's own pages (Origin, Sec-Fetch-Site: same-origin, or the \
                         page's form token in X-CSRF-Token); automation uses a bearer token";
                     // The session names whom the forged request was aimed at.
-                    let aimed_at = match s.admin.admin_session(session).await {
+                    let aimed_at = match s.admin.admin_session(&session).await {
                         Ok(a) => a.actor(),
                         Err(_) => String::new(),
                     };
@@ -150,9 +185,11 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
                     {
                         return Err(too_many);
                     }
-                    return Err(problem(StatusCode::FORBIDDEN, "Forbidden", WHY));
+                    return Err(
+                        ApiError::new(StatusCode::FORBIDDEN, "Forbidden", WHY).into_response()
+                    );
                 }
-                s.admin.admin_session(session).await
+                s.admin.admin_session(&session).await
             }
         };
         let e = match r {
@@ -169,7 +206,7 @@ impl axum::extract::FromRequestParts<AppState> for ApiAdmin {
         {
             return Err(too_many);
         }
-        Err(api_error(e))
+        Err(ApiError::from(e).into_response())
     }
 }
 
@@ -179,13 +216,13 @@ const MAX_JSON: usize = 1024 * 1024;
 pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: axum::body::Body,
-) -> Result<T, Response> {
+) -> Result<T, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return Err(problem(
+        return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Unsupported Media Type",
             "send application/json",
@@ -193,28 +230,24 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     }
     // Room for any real request, so a schema-violating body gets its 400 with the reason.
     let bytes = axum::body::to_bytes(body, MAX_JSON).await.map_err(|_| {
-        problem(
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Payload Too Large",
             "at most 1 MiB",
         )
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            format!("the body: {e}"),
-        )
-    })
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the body: {e}")))
 }
 
 /// `limit` and `offset` of a list request, checked; `default` is the limit when none is given.
-pub(super) fn paging(query: Option<&str>, default: i64) -> Result<(i64, i64), String> {
-    let p: ListQuery =
-        serde_urlencoded::from_str(query.unwrap_or_default()).map_err(|e| e.to_string())?;
+pub(super) fn paging(query: Option<&str>, default: i64) -> Result<(i64, i64), ApiError> {
+    let p: ListQuery = serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (limit, offset) = (p.limit.unwrap_or(default), p.offset.unwrap_or(0));
     if !(1..=500).contains(&limit) || !(0..=MAX_OFFSET).contains(&offset) {
-        return Err("limit must be 1..500 and offset 0..1000000".into());
+        return Err(ApiError::bad_request(
+            "limit must be 1..500 and offset 0..1000000",
+        ));
     }
     Ok((limit, offset))
 }

@@ -4,13 +4,13 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, MAX_ID, MAX_TIME, api_error, problem};
-use super::ui::{PAGE, nav, page_error, signed_in};
+use super::api::{ApiAdmin, ApiError, MAX_ID, MAX_TIME};
+use super::page::AdminPage;
+use super::ui::{PAGE, nav, page_error};
 use crate::http::AppState;
 use crate::http::extract::page_query;
 
@@ -52,11 +52,11 @@ struct AuditQuery {
     before: Option<i64>,
 }
 
-async fn audit(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn audit(
+    State(s): State<AppState>,
+    AdminPage { admin, token }: AdminPage,
+    RawQuery(q): RawQuery,
+) -> Response {
     let p = match page_query::<AuditQuery>(q.as_deref()) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -130,53 +130,45 @@ struct SinceQuery {
 }
 
 /// Tokens issued and refused since `since` (default: the last 24 hours), by client and grant.
-async fn token_counts(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
-    let p: SinceQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
-        Ok(p) => p,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
-    };
+async fn token_counts(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: SinceQuery = serde_urlencoded::from_str(q.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if p.since.is_some_and(|t| !(0..=MAX_TIME).contains(&t)) {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "since: Unix seconds, at least 0",
-        );
+        return Err(ApiError::bad_request("since: Unix seconds, at least 0"));
     }
     let since = p.since.unwrap_or_else(|| s.provider.clock.now() - 86_400);
-    match s.admin.issuance(since).await {
-        Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
-        Err(e) => api_error(e),
-    }
+    let items = s.admin.issuance(since).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
 
-async fn list_audit(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
-    let p: ApiAuditQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or_default()) {
-        Ok(p) => p,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad Request", e.to_string()),
-    };
+async fn list_audit(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p: ApiAuditQuery = serde_urlencoded::from_str(q.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let limit = p.limit.unwrap_or(50);
     if !(1..=500).contains(&limit)
         || p.since.is_some_and(|t| !(0..=MAX_TIME).contains(&t))
         || p.before.is_some_and(|b| !(0..=MAX_ID).contains(&b))
     {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
+        return Err(ApiError::bad_request(
             "limit must be 1..500; since and before at least 0",
-        );
+        ));
     }
     let filter = crate::storage::audit::AuditFilter {
         actor: p.actor.filter(|a| !a.is_empty()),
         action: p.action.filter(|a| !a.is_empty()),
         since: p.since,
     };
-    match s.admin.audit_events(&filter, p.before, limit + 1).await {
-        Ok(mut items) => {
-            let more = items.len() as i64 > limit;
-            items.truncate(limit as usize);
-            let next = more.then(|| items.last().map(|e| e.id)).flatten();
-            axum::Json(serde_json::json!({ "items": items, "next_before": next })).into_response()
-        }
-        Err(e) => api_error(e),
-    }
+    let mut items = s.admin.audit_events(&filter, p.before, limit + 1).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = more.then(|| items.last().map(|e| e.id)).flatten();
+    Ok(axum::Json(serde_json::json!({ "items": items, "next_before": next })).into_response())
 }

@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, if_match, json_body, with_etag};
+use super::api::{ApiAdmin, ApiError, if_match, json_body, with_etag};
 use super::confirm;
-use super::ui::{Nav, nav, page_error, posted, signed_in};
+use super::page::{AdminForm, AdminPage, with_csrf};
+use super::ui::{Nav, nav, page_error};
 use crate::admin::AdminError;
 use crate::admin::clients::ClientSpec;
 use crate::admin::version::Precondition;
@@ -97,11 +98,8 @@ fn render(
     (status, [("cache-control", "no-store")], page).into_response()
 }
 
-async fn page(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    match signed_in(&s, &headers).await {
-        Ok((admin, token)) => render(&s, nav(&s, &admin, &token), "", None, ""),
-        Err(r) => r,
-    }
+async fn page(State(s): State<AppState>, AdminPage { admin, token }: AdminPage) -> Response {
+    render(&s, nav(&s, &admin, &token), "", None, "")
 }
 
 #[derive(Deserialize)]
@@ -121,12 +119,14 @@ fn words(s: Option<String>) -> Vec<String> {
         .collect()
 }
 
-async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &CreateForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn create(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<CreateForm>,
+) -> Response {
     let id = f.id.clone().unwrap_or_default();
     let public = f.public.is_some();
     let spec = ClientSpec {
@@ -187,12 +187,14 @@ fn question(id: &str, action: &str, version: &str) -> Option<confirm::Ask> {
     })
 }
 
-async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn change(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<ChangeForm>,
+) -> Response {
     let id = f.id.unwrap_or_default();
     let n = nav(&s, &admin, &token);
     let version = f.version.unwrap_or_default();
@@ -273,11 +275,8 @@ async fn api_create(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let c: NewClient = match json_body(&headers, body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let c: NewClient = json_body(&headers, body).await?;
     let spec = ClientSpec {
         name: c.name,
         redirect_uris: c.redirect_uris,
@@ -287,32 +286,30 @@ async fn api_create(
         public: c.public,
         require_pkce: c.require_pkce,
     };
-    match s.admin.create_client(&admin, &c.id, &spec).await {
-        Ok((secret, version)) => with_etag(
-            (
-                StatusCode::CREATED,
-                [("cache-control", "no-store")],
-                axum::Json(serde_json::json!({ "id": c.id, "secret": secret })),
-            )
-                .into_response(),
-            &version,
-        ),
-        Err(e) => api_error(e),
-    }
+    let (secret, version) = s.admin.create_client(&admin, &c.id, &spec).await?;
+    Ok(with_etag(
+        (
+            StatusCode::CREATED,
+            [("cache-control", "no-store")],
+            axum::Json(serde_json::json!({ "id": c.id, "secret": secret })),
+        )
+            .into_response(),
+        &version,
+    ))
 }
 
-async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
-    match s.admin.client_view_of(&id) {
-        Some(v) => {
-            let version = v.version.clone();
-            let resp = axum::Json(v).into_response();
-            match version {
-                Some(version) => with_etag(resp, &version),
-                None => resp,
-            }
-        }
-        None => api_error(AdminError::NotFound),
-    }
+async fn api_get(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = s.admin.client_view_of(&id).ok_or(AdminError::NotFound)?;
+    let version = v.version.clone();
+    let resp = axum::Json(v).into_response();
+    Ok(match version {
+        Some(version) => with_etag(resp, &version),
+        None => resp,
+    })
 }
 
 async fn api_update(
@@ -321,20 +318,14 @@ async fn api_update(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> Response {
-    let spec: ClientSpec = match json_body(&headers, body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let spec: ClientSpec = json_body(&headers, body).await?;
     let expect = if_match(&headers);
-    match s
+    let version = s
         .admin
         .update_client(&admin, &id, &spec, expect.as_ref())
-        .await
-    {
-        Ok(version) => with_etag(StatusCode::NO_CONTENT.into_response(), &version),
-        Err(e) => api_error(e),
-    }
+        .await?;
+    Ok(with_etag(StatusCode::NO_CONTENT.into_response(), &version))
 }
 
 async fn api_rotate(
@@ -342,23 +333,20 @@ async fn api_rotate(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let expect = if_match(&headers);
-    match s
+    let (secret, version) = s
         .admin
         .rotate_client_secret(&admin, &id, expect.as_ref())
-        .await
-    {
-        Ok((secret, version)) => with_etag(
-            (
-                [("cache-control", "no-store")],
-                axum::Json(serde_json::json!({ "id": id, "secret": secret })),
-            )
-                .into_response(),
-            &version,
-        ),
-        Err(e) => api_error(e),
-    }
+        .await?;
+    Ok(with_etag(
+        (
+            [("cache-control", "no-store")],
+            axum::Json(serde_json::json!({ "id": id, "secret": secret })),
+        )
+            .into_response(),
+        &version,
+    ))
 }
 
 async fn api_delete(
@@ -366,10 +354,10 @@ async fn api_delete(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let expect = if_match(&headers);
-    match s.admin.delete_client(&admin, &id, expect.as_ref()).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
+    s.admin.delete_client(&admin, &id, expect.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+with_csrf!(ChangeForm, CreateForm);

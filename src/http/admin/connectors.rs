@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, if_match, json_body, with_etag};
+use super::api::{ApiAdmin, ApiError, if_match, json_body, with_etag};
 use super::confirm;
-use super::ui::{Nav, nav, page_error, posted, signed_in};
+use super::page::{AdminForm, AdminPage, with_csrf};
+use super::ui::{Nav, nav, page_error};
 use crate::admin::AdminError;
 use crate::admin::connectors::{ConnectorSpec, ConnectorView, KINDS, ProbeResult};
 use crate::admin::version::Precondition;
@@ -139,11 +140,11 @@ struct EditQuery {
     edit: Option<String>,
 }
 
-async fn page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn page(
+    State(s): State<AppState>,
+    AdminPage { admin, token }: AdminPage,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = match page_query::<EditQuery>(q.as_deref()) {
         Ok(q) => q,
         Err(e) => return e.into_response(),
@@ -204,12 +205,14 @@ fn place_error(form: &mut Form, message: String) {
     }
 }
 
-async fn save(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &SaveForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn save(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<SaveForm>,
+) -> Response {
     let editing = f.mode.as_deref() == Some("update");
     let mut form = Form {
         editing,
@@ -334,12 +337,14 @@ struct ChangeForm {
     version: Option<String>,
 }
 
-async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn change(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<ChangeForm>,
+) -> Response {
     let id = f.id.unwrap_or_default();
     let version = f.version.unwrap_or_default();
     let n = nav(&s, &admin, &token);
@@ -413,11 +418,13 @@ async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.admin.connector_views() })).into_response()
 }
 
-async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(id): Path<String>) -> Response {
-    match s.admin.connector_view_of(&id) {
-        Some(v) => respond(Ok(v), StatusCode::OK),
-        None => api_error(AdminError::NotFound),
-    }
+async fn api_get(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = s.admin.connector_view_of(&id).ok_or(AdminError::NotFound);
+    respond(v, StatusCode::OK)
 }
 
 /// A new connector: its id and settings.
@@ -437,11 +444,8 @@ async fn api_create(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let c: NewConnector = match json_body(&headers, body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let c: NewConnector = json_body(&headers, body).await?;
     let spec = ConnectorSpec {
         kind: c.kind,
         name: c.name,
@@ -459,11 +463,8 @@ async fn api_update(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> Response {
-    let spec: ConnectorSpec = match json_body(&headers, body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let spec: ConnectorSpec = json_body(&headers, body).await?;
     let expect = if_match(&headers);
     respond(
         s.admin
@@ -474,18 +475,14 @@ async fn api_update(
 }
 
 /// A connector, with its version as the ETag (database connectors have one).
-fn respond(r: Result<ConnectorView, AdminError>, ok: StatusCode) -> Response {
-    match r {
-        Ok(v) => {
-            let version = v.version.clone();
-            let resp = (ok, axum::Json(v)).into_response();
-            match version {
-                Some(version) => with_etag(resp, &version),
-                None => resp,
-            }
-        }
-        Err(e) => api_error(e),
-    }
+fn respond(r: Result<ConnectorView, AdminError>, ok: StatusCode) -> Result<Response, ApiError> {
+    let v = r?;
+    let version = v.version.clone();
+    let resp = (ok, axum::Json(v)).into_response();
+    Ok(match version {
+        Some(version) => with_etag(resp, &version),
+        None => resp,
+    })
 }
 
 async fn api_delete(
@@ -493,21 +490,21 @@ async fn api_delete(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let expect = if_match(&headers);
-    match s.admin.delete_connector(&admin, &id, expect.as_ref()).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
+    s.admin
+        .delete_connector(&admin, &id, expect.as_ref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn api_test(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
-) -> Response {
-    match s.admin.test_connector(&admin, &id).await {
-        Ok(r) => axum::Json(r).into_response(),
-        Err(e) => api_error(e),
-    }
+) -> Result<Response, ApiError> {
+    let r = s.admin.test_connector(&admin, &id).await?;
+    Ok(axum::Json(r).into_response())
 }
+
+with_csrf!(ChangeForm, SaveForm);

@@ -3,15 +3,15 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::api::{ApiAdmin, api_error};
+use super::api::{ApiAdmin, ApiError};
 use super::confirm;
-use super::ui::{CsrfForm, nav, page_error, posted, signed_in};
+use super::page::{AdminForm, AdminPage};
+use super::ui::{CsrfForm, nav, page_error};
 use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -41,11 +41,11 @@ struct KeysPage {
     keys: Vec<KeyRow>,
 }
 
-async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn keys(
+    State(s): State<AppState>,
+    AdminPage { admin, token }: AdminPage,
+    RawQuery(q): RawQuery,
+) -> Response {
     let n = nav(&s, &admin, &token);
     KeysPage {
         title: s.web.title.clone(),
@@ -73,12 +73,14 @@ async fn keys(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQue
     .into_response()
 }
 
-async fn rotate(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn rotate(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<CsrfForm>,
+) -> Response {
     if !confirm::confirmed(f.confirm.as_deref()) {
         return confirm::ask(
             &s,
@@ -107,9 +109,10 @@ async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.admin.signing_keys() })).into_response()
 }
 
-async fn rotate_keys(State(s): State<AppState>, ApiAdmin(admin): ApiAdmin) -> Response {
-    match s.admin.rotate_keys(&admin).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
+async fn rotate_keys(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+) -> Result<Response, ApiError> {
+    s.admin.rotate_keys(&admin).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

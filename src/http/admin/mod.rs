@@ -7,6 +7,7 @@ pub mod confirm;
 pub mod connectors;
 mod keys;
 mod openapi;
+pub(crate) mod page;
 mod policy;
 mod refused;
 mod sessions;
@@ -14,9 +15,9 @@ pub mod ui;
 pub mod users;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::HeaderMap;
 
-use crate::http::extract::cookie;
+use crate::http::cookies;
 use crate::http::{AppState, WebSettings};
 use crate::secret;
 
@@ -38,8 +39,8 @@ pub fn router() -> Router<AppState> {
         .merge(sessions::router())
 }
 
-pub fn session_token(headers: &HeaderMap) -> &str {
-    cookie(headers, SESSION_COOKIE).unwrap_or_default()
+pub fn session_token(headers: &HeaderMap) -> String {
+    cookies::get(headers, SESSION_COOKIE).unwrap_or_default()
 }
 
 /// The form token of an admin page: bound to the session, so another site cannot forge one.
@@ -81,24 +82,4 @@ pub fn from_own_pages(headers: &HeaderMap, web: &WebSettings, session: &str) -> 
     own_origin == Some(true)
         || same_origin_fetch == Some(true)
         || text(CSRF_HEADER).is_some_and(|t| csrf_ok(session, t))
-}
-
-/// A `Set-Cookie` value.
-pub fn set_cookie(
-    web: &WebSettings,
-    name: &str,
-    value: &str,
-    path: &str,
-    same_site: &str,
-    max_age: Option<i64>,
-) -> Option<HeaderValue> {
-    let secure = if web.secure_cookies { "; Secure" } else { "" };
-    let age = max_age
-        .map(|a| format!("; Max-Age={a}"))
-        .unwrap_or_default();
-    let path = if path.is_empty() { "/" } else { path };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}{age}{secure}"
-    ))
-    .ok()
 }

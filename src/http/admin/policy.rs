@@ -3,16 +3,16 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, if_match, json_body, with_etag};
+use super::api::{ApiAdmin, ApiError, if_match, json_body, with_etag};
 use super::confirm;
-use super::ui::{nav, page_error, posted, signed_in};
+use super::page::{AdminForm, AdminPage, with_csrf};
+use super::ui::{nav, page_error};
 use crate::admin::version::Precondition;
 use crate::admin::{Admin, AdminError};
 use crate::http::AppState;
@@ -70,11 +70,11 @@ struct ExplainQuery {
     cluster: Option<String>,
 }
 
-async fn policy(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn policy(
+    State(s): State<AppState>,
+    AdminPage { admin, token }: AdminPage,
+    RawQuery(q): RawQuery,
+) -> Response {
     let p = match page_query::<ExplainQuery>(q.as_deref()) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -98,12 +98,14 @@ struct PolicyForm {
     version: Option<String>,
 }
 
-async fn save_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &PolicyForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn save_policy(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<PolicyForm>,
+) -> Response {
     let text = f.policy.unwrap_or_default();
     let expect = Precondition::from_form(f.version.as_deref());
     let saved = match crate::admin::policy::parse_yaml(&text) {
@@ -143,12 +145,14 @@ struct ResetForm {
     version: Option<String>,
 }
 
-async fn reset_policy(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &ResetForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn reset_policy(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<ResetForm>,
+) -> Response {
     if !confirm::confirmed(f.confirm.as_deref()) {
         return confirm::ask(
             &s,
@@ -294,28 +298,24 @@ async fn put_policy(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Response {
-    let p: crate::admin::policy::PolicyPut = match json_body(&headers, body).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let p: crate::admin::policy::PolicyPut = json_body(&headers, body).await?;
     let expect = if_match(&headers);
-    match s.admin.save_policy(&admin, p.policy, expect.as_ref()).await {
-        Ok(v) => with_etag(axum::Json(&v).into_response(), &v.version),
-        Err(e) => api_error(e),
-    }
+    let v = s
+        .admin
+        .save_policy(&admin, p.policy, expect.as_ref())
+        .await?;
+    Ok(with_etag(axum::Json(&v).into_response(), &v.version))
 }
 
 async fn api_reset_policy(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, ApiError> {
     let expect = if_match(&headers);
-    match s.admin.reset_policy(&admin, expect.as_ref()).await {
-        Ok(v) => with_etag(axum::Json(&v).into_response(), &v.version),
-        Err(e) => api_error(e),
-    }
+    let v = s.admin.reset_policy(&admin, expect.as_ref()).await?;
+    Ok(with_etag(axum::Json(&v).into_response(), &v.version))
 }
 
 async fn explain(
@@ -323,13 +323,10 @@ async fn explain(
     _: ApiAdmin,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Response {
-    let q: crate::admin::ExplainRequest = match json_body(&headers, body).await {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    match s.admin.explain(&q) {
-        Ok(v) => axum::Json(v).into_response(),
-        Err(e) => api_error(e),
-    }
+) -> Result<Response, ApiError> {
+    let q: crate::admin::ExplainRequest = json_body(&headers, body).await?;
+    let v = s.admin.explain(&q)?;
+    Ok(axum::Json(v).into_response())
 }
+
+with_csrf!(PolicyForm, ResetForm);

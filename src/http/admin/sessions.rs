@@ -3,16 +3,16 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::api::{ApiAdmin, api_error, json_body, paging, problem};
+use super::api::{ApiAdmin, ApiError, json_body, paging};
 use super::confirm;
-use super::ui::{CsrfForm, PAGE, age, nav, page_error, posted, signed_in};
+use super::page::{AdminForm, AdminPage};
+use super::ui::{CsrfForm, PAGE, age, nav, page_error};
 use crate::admin::SessionView;
 use crate::http::AppState;
 use crate::http::extract::page_query;
@@ -57,13 +57,9 @@ struct PageQuery {
 
 async fn sessions(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    AdminPage { admin, token }: AdminPage,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let p = match page_query::<PageQuery>(q.as_deref()) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -107,12 +103,14 @@ async fn sessions(
     .into_response()
 }
 
-async fn revoke(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn revoke(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<CsrfForm>,
+) -> Response {
     if !confirm::confirmed(f.confirm.as_deref()) {
         let subject = f.subject.clone().filter(|x| !x.is_empty());
         let (heading, what, field) = match subject {
@@ -166,34 +164,29 @@ struct Page<T> {
     next_offset: Option<i64>,
 }
 
-async fn list_sessions(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
-    let (limit, offset) = match paging(q.as_deref(), 50) {
-        Ok(p) => p,
-        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
-    };
-    match s.admin.live_sessions(limit + 1, offset).await {
-        Ok(mut items) => {
-            let more = items.len() as i64 > limit;
-            items.truncate(limit as usize);
-            axum::Json(Page::<SessionView> {
-                items,
-                next_offset: more.then_some(offset + limit),
-            })
-            .into_response()
-        }
-        Err(e) => api_error(e),
-    }
+async fn list_sessions(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (limit, offset) = paging(q.as_deref(), 50)?;
+    let mut items = s.admin.live_sessions(limit + 1, offset).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    Ok(axum::Json(Page::<SessionView> {
+        items,
+        next_offset: more.then_some(offset + limit),
+    })
+    .into_response())
 }
 
 async fn revoke_session(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
     Path(id): Path<String>,
-) -> Response {
-    match s.admin.revoke_session(&admin, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
+) -> Result<Response, ApiError> {
+    s.admin.revoke_session(&admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -207,16 +200,11 @@ async fn revoke_user(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Response {
-    let r: RevokeUser = match json_body(&headers, body).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    match s.admin.revoke_user_sessions(&admin, &r.subject).await {
-        Ok((n, admin_sessions)) => {
-            axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
-                .into_response()
-        }
-        Err(e) => api_error(e),
-    }
+) -> Result<Response, ApiError> {
+    let r: RevokeUser = json_body(&headers, body).await?;
+    let (n, admin_sessions) = s.admin.revoke_user_sessions(&admin, &r.subject).await?;
+    Ok(
+        axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
+            .into_response(),
+    )
 }

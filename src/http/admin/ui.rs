@@ -11,11 +11,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token, set_cookie};
+use super::page::{AdminForm, AdminPage, AdminPageError, with_csrf};
+use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token};
 use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, redirect_uri};
 use crate::http::AppState;
+use crate::http::cookies::{self, SameSite};
 use crate::http::error::PageError;
-use crate::http::extract::{cookie, page_form, page_query};
+use crate::http::extract::{page_form, page_query};
 use crate::secret;
 
 /// Rows on one page of a list.
@@ -31,77 +33,7 @@ pub fn router() -> Router<AppState> {
 }
 
 pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
-    match e {
-        AdminError::NotSignedIn => Redirect::to(&s.web.path("/admin/login")).into_response(),
-        AdminError::Forbidden(who) => PageError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "You are signed in as {who}, who is not an administrator of this Gantry. \
-                 Ask an administrator to add you to policy.admins."
-            ),
-        )
-        .into_response(),
-        AdminError::BadRequest(m) => PageError::new(StatusCode::BAD_REQUEST, m).into_response(),
-        AdminError::Conflict(m) => PageError::new(StatusCode::CONFLICT, m).into_response(),
-        AdminError::Stale(m) => PageError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "Someone else changed this after you opened the page, so nothing was done \
-                 ({m}). Go back, reload the page and decide again."
-            ),
-        )
-        .into_response(),
-        AdminError::NotFound => {
-            PageError::new(StatusCode::NOT_FOUND, "That no longer exists.").into_response()
-        }
-        AdminError::Unavailable(cause) => {
-            tracing::error!(error = %cause, "admin: database unavailable");
-            PageError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The database is not answering. Try again in a few seconds.",
-            )
-            .into_response()
-        }
-        AdminError::Internal(cause) => PageError::internal(cause).into_response(),
-    }
-}
-
-pub(super) async fn signed_in(
-    s: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Admin, String), Response> {
-    let token = session_token(headers).to_string();
-    match s.admin.admin_session(&token).await {
-        Ok(a) => Ok((a, token)),
-        Err(e) => Err(page_error(s, e)),
-    }
-}
-
-/// A posted admin form: parsed, from a signed-in admin, with this session's CSRF token.
-pub(super) async fn posted<T: serde::de::DeserializeOwned>(
-    s: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-    csrf: impl Fn(&T) -> Option<&str>,
-) -> Result<(T, Admin, String), Response> {
-    let f = page_form::<T>(headers, body)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    let (admin, token) = signed_in(s, headers).await?;
-    if !csrf_ok(&token, csrf(&f).unwrap_or_default()) {
-        // An admin's browser made to post by another site: who it was aimed at is worth knowing.
-        s.provider
-            .audit(
-                &admin.actor(),
-                "admin.ui",
-                "form",
-                "refused",
-                serde_json::json!({ "status": 403, "reason": "no valid form token" }),
-            )
-            .await;
-        return Err(forged());
-    }
-    Ok((f, admin, token))
+    AdminPageError::new(s, e).into_response()
 }
 
 /// What every admin page's navigation needs.
@@ -165,19 +97,18 @@ pub(super) fn age(secs: i64) -> String {
     }
 }
 
-async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    match signed_in(&s, &headers).await {
-        Ok((admin, token)) => render_overview(&s, &admin, &token, None).await,
-        Err(r) => r,
-    }
+async fn overview(State(s): State<AppState>, AdminPage { admin, token }: AdminPage) -> Response {
+    render_overview(&s, &admin, &token, None).await
 }
 
-async fn test_connector(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) = match posted(&s, &headers, body, |f: &CsrfForm| f.csrf.as_deref()).await
-    {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn test_connector(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<CsrfForm>,
+) -> Response {
     let id = f.id.unwrap_or_default();
     match s.admin.test_connector(&admin, &id).await {
         Ok(r) => render_overview(&s, &admin, &token, Some((id, r))).await,
@@ -277,12 +208,12 @@ async fn login(State(s): State<AppState>) -> Response {
         .append_pair("code_challenge_method", "S256")
         .finish();
     let mut resp = Redirect::to(&format!("{}?{q}", s.web.path("/auth"))).into_response();
-    if let Some(c) = set_cookie(
+    if let Some(c) = cookies::set(
         &s.web,
         LOGIN_COOKIE,
         &format!("{state}.{verifier}"),
         &s.web.path("/admin"),
-        "Lax",
+        SameSite::Lax,
         Some(600),
     ) {
         resp.headers_mut().append(header::SET_COOKIE, c);
@@ -316,7 +247,7 @@ async fn callback(
         )
         .into_response();
     }
-    let pending = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let pending = cookies::get(&headers, LOGIN_COOKIE).unwrap_or_default();
     let (want_state, verifier) = pending.split_once('.').unwrap_or_default();
     let state = p.state.unwrap_or_default();
     if want_state.is_empty() || !secret::ct_eq(want_state, &state) {
@@ -337,20 +268,20 @@ async fn callback(
     let mut resp = Redirect::to(&s.web.path("/admin")).into_response();
     let h = resp.headers_mut();
     for c in [
-        set_cookie(
+        cookies::set(
             &s.web,
             SESSION_COOKIE,
             &token,
             &s.web.base_path,
-            "Strict",
+            SameSite::Strict,
             Some(ABSOLUTE_TIMEOUT),
         ),
-        set_cookie(
+        cookies::set(
             &s.web,
             LOGIN_COOKIE,
             "",
             &s.web.path("/admin"),
-            "Lax",
+            SameSite::Lax,
             Some(0),
         ),
     ]
@@ -373,11 +304,7 @@ pub(super) struct CsrfForm {
 }
 
 pub(super) fn forged() -> Response {
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        "The form expired or did not come from this site. Go back, reload the page and try again.",
-    )
-    .into_response()
+    AdminPageError::forged().into_response()
 }
 
 async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -386,22 +313,24 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
         Err(e) => return e.into_response(),
     };
     let token = session_token(&headers);
-    if !csrf_ok(token, f.csrf.as_deref().unwrap_or_default()) {
+    if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
         return forged();
     }
-    if let Err(e) = s.admin.admin_sign_out(token).await {
+    if let Err(e) = s.admin.admin_sign_out(&token).await {
         return page_error(&s, e);
     }
     let mut resp = Redirect::to(&s.web.path("/admin/login")).into_response();
-    if let Some(c) = set_cookie(
+    if let Some(c) = cookies::set(
         &s.web,
         SESSION_COOKIE,
         "",
         &s.web.base_path,
-        "Strict",
+        SameSite::Strict,
         Some(0),
     ) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
     resp
 }
+
+with_csrf!(CsrfForm);

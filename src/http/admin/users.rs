@@ -10,9 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, api_error, if_match, json_body, paging, problem, with_etag};
+use super::api::{ApiAdmin, ApiError, if_match, json_body, paging, with_etag};
 use super::confirm;
-use super::ui::{Nav, nav, page_error, posted, signed_in};
+use super::page::{AdminForm, AdminPage, with_csrf};
+use super::ui::{Nav, nav, page_error};
 use crate::admin::AdminError;
 use crate::admin::users::{FieldError, NewUser, UserChange, parse_groups};
 use crate::admin::version::Precondition;
@@ -139,11 +140,11 @@ struct Notice {
     done: Option<String>,
 }
 
-async fn page(State(s): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let (admin, token) = match signed_in(&s, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+async fn page(
+    State(s): State<AppState>,
+    AdminPage { admin, token }: AdminPage,
+    RawQuery(q): RawQuery,
+) -> Response {
     let done = page_query::<Notice>(q.as_deref())
         .ok()
         .and_then(|n| n.done)
@@ -166,12 +167,14 @@ struct CreateForm {
     groups: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &CreateForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn create(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<CreateForm>,
+) -> Response {
     let groups_text = f.groups.unwrap_or_default();
     let u = NewUser {
         email: f.email.unwrap_or_default().trim().to_string(),
@@ -226,12 +229,14 @@ struct ChangeForm {
     version: Option<String>,
 }
 
-async fn change(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let (f, admin, token) =
-        match posted(&s, &headers, body, |f: &ChangeForm| f.csrf.as_deref()).await {
-            Ok(x) => x,
-            Err(r) => return r,
-        };
+async fn change(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<ChangeForm>,
+) -> Response {
     let email = f.email.unwrap_or_default();
     let version = f.version.unwrap_or_default();
     let expect = Precondition::from_form(Some(&version));
@@ -330,15 +335,14 @@ async fn stale_page(s: &AppState, n: Nav, email: &str, typed_groups: Option<Stri
     render(s, n, String::new(), entered).await
 }
 
-async fn api_list(State(s): State<AppState>, _: ApiAdmin, RawQuery(q): RawQuery) -> Response {
-    let (limit, offset) = match paging(q.as_deref(), 100) {
-        Ok(p) => p,
-        Err(m) => return problem(StatusCode::BAD_REQUEST, "Bad Request", m),
-    };
-    match s.admin.users(limit, offset).await {
-        Ok(items) => axum::Json(serde_json::json!({ "items": items })).into_response(),
-        Err(e) => api_error(e),
-    }
+async fn api_list(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (limit, offset) = paging(q.as_deref(), 100)?;
+    let items = s.admin.users(limit, offset).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
 
 async fn api_create(
@@ -346,29 +350,24 @@ async fn api_create(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     body: Body,
-) -> Response {
-    let u: NewUser = match json_body(&headers, body).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
-    match s.admin.create_user(&admin, &u).await {
-        Ok(version) => with_etag(StatusCode::CREATED.into_response(), &version),
-        Err(e) => api_error(e),
-    }
+) -> Result<Response, ApiError> {
+    let u: NewUser = json_body(&headers, body).await?;
+    let version = s.admin.create_user(&admin, &u).await?;
+    Ok(with_etag(StatusCode::CREATED.into_response(), &version))
 }
 
-async fn api_get(State(s): State<AppState>, _: ApiAdmin, Path(email): Path<String>) -> Response {
-    match s.admin.user(&email).await {
-        Ok(v) => {
-            let version = v.version.clone();
-            let resp = axum::Json(v).into_response();
-            match version {
-                Some(version) => with_etag(resp, &version),
-                None => resp,
-            }
-        }
-        Err(e) => api_error(e),
-    }
+async fn api_get(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    Path(email): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = s.admin.user(&email).await?;
+    let version = v.version.clone();
+    let resp = axum::Json(v).into_response();
+    Ok(match version {
+        Some(version) => with_etag(resp, &version),
+        None => resp,
+    })
 }
 
 async fn api_change(
@@ -377,20 +376,14 @@ async fn api_change(
     headers: HeaderMap,
     Path(email): Path<String>,
     body: Body,
-) -> Response {
-    let c: UserChange = match json_body(&headers, body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Result<Response, ApiError> {
+    let c: UserChange = json_body(&headers, body).await?;
     let expect = if_match(&headers);
-    match s
+    let version = s
         .admin
         .change_user(&admin, &email, &c, expect.as_ref())
-        .await
-    {
-        Ok(version) => with_etag(StatusCode::NO_CONTENT.into_response(), &version),
-        Err(e) => api_error(e),
-    }
+        .await?;
+    Ok(with_etag(StatusCode::NO_CONTENT.into_response(), &version))
 }
 
 async fn api_delete(
@@ -398,10 +391,10 @@ async fn api_delete(
     ApiAdmin(admin): ApiAdmin,
     headers: HeaderMap,
     Path(email): Path<String>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let expect = if_match(&headers);
-    match s.admin.delete_user(&admin, &email, expect.as_ref()).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => api_error(e),
-    }
+    s.admin.delete_user(&admin, &email, expect.as_ref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+with_csrf!(ChangeForm, CreateForm);
