@@ -101,7 +101,7 @@ pub fn compiled_policy(cfg: &Config) -> Result<crate::policy::Policy, crate::con
 pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     check(cfg)?;
     let expiry = cfg.expiry()?;
-    let db = Db::open(&cfg.storage).await?;
+    let db = Db::open(&cfg.storage.location()?).await?;
     let alg = cfg
         .signing
         .algorithm

@@ -104,7 +104,7 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
         .iter()
         .flat_map(|p| p.groups.clone())
         .collect();
-    match crate::storage::Db::open(&cfg.storage).await {
+    match crate::cli::serve::open_db(&cfg).await {
         Ok(db) => {
             known.extend(db.known_groups().await.unwrap_or_default());
             // The policy an admin saved is the one in force; the bindings must follow it.

@@ -28,6 +28,14 @@ fn init_logging(cfg: &Config) {
     };
 }
 
+/// The config's database, migrated; the error as the operator reads it.
+pub(crate) async fn open_db(cfg: &crate::config::Config) -> Result<crate::storage::Db, String> {
+    let at = cfg.storage.location().map_err(|e| e.to_string())?;
+    crate::storage::Db::open(&at)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 pub async fn migrate(path: &Path) -> i32 {
     let cfg = match crate::app::load_config(path) {
         Ok(c) => c,
@@ -36,7 +44,7 @@ pub async fn migrate(path: &Path) -> i32 {
             return 1;
         }
     };
-    match crate::storage::Db::open(&cfg.storage).await {
+    match open_db(&cfg).await {
         Ok(_) => {
             println!("database is up to date");
             0
@@ -56,7 +64,7 @@ pub async fn registry_ca(path: &Path) -> i32 {
             return 1;
         }
     };
-    let db = match crate::storage::Db::open(&cfg.storage).await {
+    let db = match open_db(&cfg).await {
         Ok(db) => db,
         Err(e) => {
             eprintln!("{e}");

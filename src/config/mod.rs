@@ -168,6 +168,78 @@ pub struct StorageConfig {
     pub config: StorageParams,
 }
 
+/// Where the database is, resolved from `storage`: what `Db::open` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    Sqlite {
+        file: String,
+    },
+    /// SQLite in memory: gone when the process ends.
+    Memory,
+    Postgres {
+        url: String,
+        max_conns: u32,
+    },
+}
+
+impl StorageConfig {
+    /// The database this section names, or what is missing for its `type`.
+    pub fn location(&self) -> Result<StorageLocation, ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        let p = &self.config;
+        match self.kind.as_str() {
+            "sqlite3" => match &p.file {
+                Some(file) => Ok(StorageLocation::Sqlite { file: file.clone() }),
+                None => bad("storage.config.file is required for sqlite3".into()),
+            },
+            "postgres" => {
+                if p.dsn.is_none() && p.host.is_none() {
+                    return bad("storage.config needs `dsn` or `host` for postgres".into());
+                }
+                Ok(StorageLocation::Postgres {
+                    url: self.postgres_url()?,
+                    max_conns: p.max_open_conns.unwrap_or(10),
+                })
+            }
+            "memory" => Ok(StorageLocation::Memory),
+            other => bad(format!(
+                "storage.type `{other}` is not supported (sqlite3, postgres, memory)"
+            )),
+        }
+    }
+
+    /// Dex's postgres keys as one connection URL (`dsn` as given).
+    fn postgres_url(&self) -> Result<String, ConfigError> {
+        let p = &self.config;
+        if let Some(dsn) = &p.dsn {
+            return Ok(dsn.clone());
+        }
+        let invalid = |m: String| ConfigError::Invalid(format!("storage.config: {m}"));
+        let mut u = url::Url::parse("postgres://localhost").map_err(|e| invalid(e.to_string()))?;
+        let bad = |_| invalid("invalid postgres host, user or password".into());
+        u.set_host(p.host.as_deref())
+            .map_err(|e| invalid(e.to_string()))?;
+        u.set_port(Some(p.port.unwrap_or(5432))).map_err(bad)?;
+        if let Some(user) = &p.user {
+            u.set_username(user).map_err(bad)?;
+        }
+        if let Some(pw) = &p.password {
+            u.set_password(Some(pw)).map_err(bad)?;
+        }
+        u.set_path(p.database.as_deref().unwrap_or("postgres"));
+        let mode = p
+            .ssl
+            .as_ref()
+            .and_then(|s| s.mode.clone())
+            .unwrap_or_else(|| "verify-full".into());
+        u.query_pairs_mut().append_pair("sslmode", &mode);
+        if let Some(ca) = p.ssl.as_ref().and_then(|s| s.ca_file.as_ref()) {
+            u.query_pairs_mut().append_pair("sslrootcert", ca);
+        }
+        Ok(u.to_string())
+    }
+}
+
 /// The union of Dex's sqlite3 and postgres storage keys; `validate` checks which apply.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -440,6 +512,52 @@ const IGNORED_GRANTS: &[&str] = &["implicit"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dex_postgres_keys_build_an_escaped_url() {
+        let cfg = StorageConfig {
+            kind: "postgres".into(),
+            config: StorageParams {
+                host: Some("db.internal".into()),
+                port: Some(5433),
+                database: Some("gantry".into()),
+                user: Some("gan try".into()),
+                password: Some("p@ss/word".into()),
+                ssl: Some(SslConfig {
+                    mode: Some("disable".into()),
+                    ..Default::default()
+                }),
+                max_open_conns: Some(3),
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            cfg.location().unwrap(),
+            StorageLocation::Postgres {
+                url: "postgres://gan%20try:p%40ss%2Fword@db.internal:5433/gantry?sslmode=disable"
+                    .into(),
+                max_conns: 3
+            }
+        );
+    }
+
+    #[test]
+    fn postgres_defaults_to_verify_full_tls() {
+        let cfg = StorageConfig {
+            kind: "postgres".into(),
+            config: StorageParams {
+                host: Some("db".into()),
+                ..Default::default()
+            },
+        };
+        assert_eq!(
+            cfg.location().unwrap(),
+            StorageLocation::Postgres {
+                url: "postgres://db:5432/postgres?sslmode=verify-full".into(),
+                max_conns: 10
+            }
+        );
+    }
 
     #[test]
     fn unknown_key_is_reported_with_its_path() {

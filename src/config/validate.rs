@@ -15,25 +15,7 @@ impl Config {
         {
             return bad("issuer must be an http(s) URL without query or fragment".into());
         }
-        match self.storage.kind.as_str() {
-            "sqlite3" => {
-                if self.storage.config.file.is_none() {
-                    return bad("storage.config.file is required for sqlite3".into());
-                }
-            }
-            "postgres" => {
-                let p = &self.storage.config;
-                if p.dsn.is_none() && p.host.is_none() {
-                    return bad("storage.config needs `dsn` or `host` for postgres".into());
-                }
-            }
-            "memory" => {}
-            other => {
-                return bad(format!(
-                    "storage.type `{other}` is not supported (sqlite3, postgres, memory)"
-                ));
-            }
-        }
+        self.storage.location()?;
         if self.web.http.is_none() && self.web.https.is_none() {
             return bad("web.http or web.https must be set".into());
         }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-use crate::config::StorageConfig;
+use crate::config::StorageLocation;
 
 /// Errors of the storage layer; the HTTP layer maps all but `NotFound` to an internal error.
 #[derive(Debug, thiserror::Error)]
@@ -113,26 +113,23 @@ fn create_private(file: &std::path::Path) -> std::io::Result<()> {
 }
 
 impl Db {
-    /// Open the database a config names and apply migrations.
-    pub async fn open(cfg: &StorageConfig) -> Result<Db> {
+    /// Open the database and apply migrations.
+    pub async fn open(at: &StorageLocation) -> Result<Db> {
         sqlx::any::install_default_drivers();
-        let db = match cfg.kind.as_str() {
-            "sqlite3" => {
-                let file = cfg.config.file.clone().unwrap_or_default();
-                if let Some(dir) = std::path::Path::new(&file).parent()
+        let db = match at {
+            StorageLocation::Sqlite { file } => {
+                if let Some(dir) = std::path::Path::new(file).parent()
                     && !dir.as_os_str().is_empty()
                 {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| StorageError::Open(format!("{}: {e}", dir.display())))?;
                 }
-                create_private(std::path::Path::new(&file))
+                create_private(std::path::Path::new(file))
                     .map_err(|e| StorageError::Open(format!("{file}: {e}")))?;
                 Self::sqlite(&format!("sqlite://{file}?mode=rwc"), 4).await?
             }
-            "memory" => Self::sqlite("sqlite::memory:", 0).await?,
-            _ => {
-                Self::postgres(&postgres_url(cfg)?, cfg.config.max_open_conns.unwrap_or(10)).await?
-            }
+            StorageLocation::Memory => Self::sqlite("sqlite::memory:", 0).await?,
+            StorageLocation::Postgres { url, max_conns } => Self::postgres(url, *max_conns).await?,
         };
         db.migrate().await?;
         Ok(db)
@@ -223,36 +220,6 @@ fn sqlite_pragmas<'c>(
     })
 }
 
-fn postgres_url(cfg: &StorageConfig) -> Result<String> {
-    let p = &cfg.config;
-    if let Some(dsn) = &p.dsn {
-        return Ok(dsn.clone());
-    }
-    let mut u =
-        url::Url::parse("postgres://localhost").map_err(|e| StorageError::Open(e.to_string()))?;
-    let bad = |_| StorageError::Open("invalid postgres host, user or password".into());
-    u.set_host(p.host.as_deref())
-        .map_err(|e| StorageError::Open(e.to_string()))?;
-    u.set_port(Some(p.port.unwrap_or(5432))).map_err(bad)?;
-    if let Some(user) = &p.user {
-        u.set_username(user).map_err(bad)?;
-    }
-    if let Some(pw) = &p.password {
-        u.set_password(Some(pw)).map_err(bad)?;
-    }
-    u.set_path(p.database.as_deref().unwrap_or("postgres"));
-    let mode = p
-        .ssl
-        .as_ref()
-        .and_then(|s| s.mode.clone())
-        .unwrap_or_else(|| "verify-full".into());
-    u.query_pairs_mut().append_pair("sslmode", &mode);
-    if let Some(ca) = p.ssl.as_ref().and_then(|s| s.ca_file.as_ref()) {
-        u.query_pairs_mut().append_pair("sslrootcert", ca);
-    }
-    Ok(u.to_string())
-}
-
 /// Decode a JSON column, reporting corruption rather than panicking.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| StorageError::Corrupt(e.to_string()))
@@ -260,49 +227,4 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StorageError::Corrupt(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{SslConfig, StorageParams};
-
-    #[test]
-    fn dex_postgres_keys_build_an_escaped_url() {
-        let cfg = StorageConfig {
-            kind: "postgres".into(),
-            config: StorageParams {
-                host: Some("db.internal".into()),
-                port: Some(5433),
-                database: Some("gantry".into()),
-                user: Some("gan try".into()),
-                password: Some("p@ss/word".into()),
-                ssl: Some(SslConfig {
-                    mode: Some("disable".into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-        };
-        let u = postgres_url(&cfg).unwrap();
-        assert_eq!(
-            u,
-            "postgres://gan%20try:p%40ss%2Fword@db.internal:5433/gantry?sslmode=disable"
-        );
-    }
-
-    #[test]
-    fn postgres_defaults_to_verify_full_tls() {
-        let cfg = StorageConfig {
-            kind: "postgres".into(),
-            config: StorageParams {
-                host: Some("db".into()),
-                ..Default::default()
-            },
-        };
-        assert_eq!(
-            postgres_url(&cfg).unwrap(),
-            "postgres://db:5432/postgres?sslmode=verify-full"
-        );
-    }
 }
