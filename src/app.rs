@@ -97,9 +97,14 @@ pub fn compiled_policy(cfg: &Config) -> Result<crate::policy::Policy, crate::con
         .map_err(crate::config::ConfigError::Invalid)
 }
 
-/// Open storage, load keys, and assemble the routers.
+/// Check the config, open storage, load keys, and assemble the routers.
 pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     check(cfg)?;
+    build_checked(cfg, clock).await
+}
+
+/// [`build`] for a config that [`load_config`] or [`check`] already passed.
+pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     let expiry = cfg.expiry()?;
     let db = Db::open(&cfg.storage.location()?).await?;
     let alg = cfg

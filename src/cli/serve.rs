@@ -110,7 +110,8 @@ pub async fn serve(path: &Path) -> i32 {
         eprintln!("this build has no JWT crypto backend");
         return 1;
     }
-    let built = match app::build(&cfg, Arc::new(SystemClock)).await {
+    // load_config checked it.
+    let built = match app::build_checked(&cfg, Arc::new(SystemClock)).await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");
