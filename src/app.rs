@@ -171,7 +171,6 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
                 .chain([crate::admin::admin_client(&cfg.issuer)]),
         ),
         connectors: Connectors::new(connectors),
-        deny_networks,
         sealer,
         clock,
         expiry,
@@ -188,12 +187,13 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
         clusters: cfg.cluster_names(),
-        generation: std::sync::Mutex::default(),
         audit_key: audit_key.into_bytes(),
     });
     let admin = Arc::new(crate::admin::AdminService {
         core: provider.clone(),
         db: db.clone(),
+        deny_networks,
+        generation: Default::default(),
     });
     admin
         .sync_admin_objects()

@@ -210,14 +210,13 @@ impl AdminService {
     pub async fn sync_admin_objects(&self) -> Result<(), AdminError> {
         let now = self.db.generation().await?;
         let seen = self
-            .core
             .generation
             .lock()
             .map(|g| g.clone())
             .unwrap_or_default();
         if now != seen {
             self.reload_admin_objects().await?;
-            if let Ok(mut g) = self.core.generation.lock() {
+            if let Ok(mut g) = self.generation.lock() {
                 *g = now;
             }
         }
@@ -229,7 +228,7 @@ impl AdminService {
         let stamp = crate::secret::random_token(12);
         self.db.bump_generation(&stamp).await?;
         self.reload_admin_objects().await?;
-        if let Ok(mut g) = self.core.generation.lock() {
+        if let Ok(mut g) = self.generation.lock() {
             *g = stamp;
         }
         Ok(())

@@ -253,7 +253,7 @@ impl AdminService {
                 max_in_flight: None,
             },
             &self.core.sealer,
-            &self.core.deny_networks,
+            &self.deny_networks,
         )
     }
 
@@ -331,7 +331,7 @@ impl AdminService {
                 max_in_flight: None,
             },
             &self.core.sealer,
-            &self.core.deny_networks,
+            &self.deny_networks,
         )
         .map_err(AdminError::BadRequest)?;
         let now = self.core.clock.now();

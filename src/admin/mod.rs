@@ -46,6 +46,10 @@ pub struct AdminService {
     pub core: std::sync::Arc<Provider>,
     /// Clients, connectors, users, sessions and the audit trail as admins change them.
     pub db: crate::storage::Db,
+    /// Where no connector may connect (`connectorNetwork.denyNetworks`), for those admins create.
+    pub deny_networks: crate::connector::egress::DenyList,
+    /// The admin-change stamp this replica last loaded.
+    pub generation: std::sync::Arc<std::sync::Mutex<String>>,
 }
 /// An admin session ends after this long without a request...
 pub const IDLE_TIMEOUT: i64 = 30 * 60;

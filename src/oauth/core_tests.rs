@@ -96,7 +96,6 @@ async fn core_with(expiry: Expiry) -> Core {
         keys: Arc::new(keys),
         clients: Clients::new([client("app", false), client("other", false)]),
         connectors: Connectors::new(vec![local]),
-        deny_networks: Default::default(),
         sealer: crate::seal::Sealer::new(&[crate::secret::random_bytes(32)]).unwrap(),
         clock: shared,
         expiry,
@@ -114,7 +113,6 @@ async fn core_with(expiry: Expiry) -> Core {
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(policy, compiled),
         clusters: vec![],
-        generation: Default::default(),
         audit_key: b"audit key of the tests".to_vec(),
     };
     Core { p, store, clock }

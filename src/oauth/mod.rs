@@ -42,8 +42,6 @@ pub struct Provider {
     pub keys: Arc<Keys>,
     pub clients: Clients,
     pub connectors: Connectors,
-    /// Where no connector may connect (`connectorNetwork.denyNetworks`), for those admins create.
-    pub deny_networks: crate::connector::egress::DenyList,
     /// Seals what connectors keep of providers, and the secrets of admins' connectors.
     pub sealer: crate::seal::Sealer,
     pub clock: SharedClock,
@@ -62,8 +60,6 @@ pub struct Provider {
     pub policy: crate::policy::live::LivePolicy,
     /// Names of the configured clusters (policy explanations need them).
     pub clusters: Vec<String>,
-    /// The admin-change stamp this replica last loaded.
-    pub generation: std::sync::Mutex<String>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
 }
