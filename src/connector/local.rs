@@ -11,57 +11,7 @@ use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::password::{EqualCost, Verified};
 use crate::secret;
-use crate::storage::passwords::PasswordRow;
-use crate::storage::{Db, Result as StorageResult};
-
-/// Where the connector finds database users and the upgrades of config hashes. Each method
-/// is the `Db` method of the same name.
-#[async_trait::async_trait]
-pub trait PasswordStore: Send + Sync + std::fmt::Debug {
-    async fn get_password(&self, email: &str) -> StorageResult<Option<PasswordRow>>;
-    /// Replace the hash of a database user if it is still `old`.
-    async fn upgrade_password_hash(&self, email: &str, old: &str, new: &str) -> StorageResult<()>;
-    /// The argon2id replacement of a config hash, if the config still holds that hash.
-    async fn get_password_upgrade(
-        &self,
-        email: &str,
-        source_digest: &str,
-    ) -> StorageResult<Option<String>>;
-    async fn put_password_upgrade(
-        &self,
-        email: &str,
-        source_digest: &str,
-        hash: &str,
-    ) -> StorageResult<()>;
-}
-
-#[async_trait::async_trait]
-impl PasswordStore for Db {
-    async fn get_password(&self, email: &str) -> StorageResult<Option<PasswordRow>> {
-        Db::get_password(self, email).await
-    }
-
-    async fn upgrade_password_hash(&self, email: &str, old: &str, new: &str) -> StorageResult<()> {
-        Db::upgrade_password_hash(self, email, old, new).await
-    }
-
-    async fn get_password_upgrade(
-        &self,
-        email: &str,
-        source_digest: &str,
-    ) -> StorageResult<Option<String>> {
-        Db::get_password_upgrade(self, email, source_digest).await
-    }
-
-    async fn put_password_upgrade(
-        &self,
-        email: &str,
-        source_digest: &str,
-        hash: &str,
-    ) -> StorageResult<()> {
-        Db::put_password_upgrade(self, email, source_digest, hash).await
-    }
-}
+use crate::storage::store::PasswordStore;
 
 #[derive(Debug)]
 pub struct Local {

@@ -7,8 +7,6 @@
 pub mod remote;
 mod rotation;
 mod signer;
-mod store;
 
 pub use rotation::{KeyError, KeySet, Keys, Schedule};
 pub use signer::{Algorithm, SigningKey, VerifyError};
-pub use store::KeyStore;

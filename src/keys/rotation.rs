@@ -13,11 +13,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::signer::{Algorithm, SigningKey, VerifyError};
-use super::store::KeyStore;
 use crate::clock::SharedClock;
 use crate::seal::KeySealing;
 use crate::storage::StorageError;
 use crate::storage::keys::StoredKey;
+use crate::storage::store::KeyStore;
 
 /// Why the keys could not be loaded or rotated.
 #[derive(Debug, thiserror::Error)]

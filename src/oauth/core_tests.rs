@@ -15,8 +15,8 @@ use crate::oauth::authorize::{ApprovalStep, AuthorizeParams, Next};
 use crate::oauth::client::{Client, Clients};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenParams;
-use crate::oauth::store::memory::MemoryStore;
 use crate::oauth::tokens::TokenResponse;
+use crate::storage::memory::MemoryStore;
 
 const START: i64 = 1_800_000_000;
 const REDIRECT: &str = "https://app.example/callback";
@@ -380,7 +380,7 @@ async fn a_rotated_token_presented_after_the_reuse_interval_revokes_the_whole_fa
         "invalid refresh token",
     );
     let id = t1.split('.').next().unwrap();
-    let row = crate::oauth::store::RefreshStore::get_refresh_token(c.store.as_ref(), id)
+    let row = crate::storage::store::RefreshStore::get_refresh_token(c.store.as_ref(), id)
         .await
         .unwrap();
     let family = c.store.refresh_family(&row.family_id);

@@ -16,7 +16,6 @@ pub mod pkce;
 pub mod refresh;
 pub mod request;
 pub mod scope;
-pub mod store;
 pub mod tokens;
 pub mod upstream;
 
@@ -38,7 +37,7 @@ pub struct Provider {
     /// The issuer URL exactly as configured (no trailing slash added).
     pub issuer: String,
     /// Codes, refresh families, devices and what requests leave behind.
-    pub store: Arc<dyn store::ProtocolStore>,
+    pub store: Arc<dyn crate::storage::store::ProtocolStore>,
     pub keys: Arc<Keys>,
     pub clients: Clients,
     pub connectors: Connectors,

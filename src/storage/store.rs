@@ -1,22 +1,21 @@
-//! What the protocol core keeps between requests, as small traits: codes, refresh families,
-//! devices, upstream logins and the records a request leaves behind.
+//! What the layers above keep, as small traits: the protocol core's codes, refresh families,
+//! devices, upstream logins and records; signing keys; the local connector's passwords.
 //!
-//! The database implements them (`db.rs`); so does an in-memory store (`memory.rs`), which
-//! lets the grants, PKCE, refresh rotation and reuse detection run in unit tests with a
+//! The database implements them (`store_db.rs`); so does an in-memory store (`memory.rs`),
+//! which lets the grants, PKCE, refresh rotation and reuse detection run in unit tests with a
 //! manual clock. Each method keeps the contract of the `Db` method it is named after: the
 //! compare-and-set ones answer `false` (or `NotFound`) when another request won.
 
-mod db;
-pub mod memory;
-
 use async_trait::async_trait;
 
-use crate::storage::Result;
-use crate::storage::audit::NewAuditEvent;
-use crate::storage::auth::{AuthCode, AuthRequest};
-use crate::storage::device::DeviceRequest;
-use crate::storage::refresh::RefreshToken;
-use crate::storage::upstream::UpstreamLogin;
+use super::Result;
+use super::audit::NewAuditEvent;
+use super::auth::{AuthCode, AuthRequest};
+use super::device::DeviceRequest;
+use super::keys::StoredKey;
+use super::passwords::PasswordRow;
+use super::refresh::RefreshToken;
+use super::upstream::UpstreamLogin;
 
 /// Authorization requests (one browser login) and the codes they yield.
 #[async_trait]
@@ -144,4 +143,47 @@ pub trait ProtocolStore:
 impl<T> ProtocolStore for T where
     T: CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + std::fmt::Debug
 {
+}
+
+#[async_trait]
+/// Signing keys and the rotation schedule.
+pub trait KeyStore: Send + Sync + std::fmt::Debug {
+    /// All keys still published, newest first.
+    async fn list_keys(&self, now: i64) -> Result<Vec<StoredKey>>;
+    /// Every stored key, published or not: `(kid, private key as stored)`.
+    async fn key_material(&self) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Store `new` for key `kid` if it still holds `old`; false when another replica changed it.
+    async fn replace_key_material(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool>;
+    /// `(next_rotation, version)` of the rotation schedule, if any key was ever made.
+    async fn rotation_state(&self) -> Result<Option<(i64, i64)>>;
+    /// Add `key` as the successor of the newest key if the schedule is still at `version`;
+    /// false when another replica rotated first (then nothing changed).
+    async fn claim_rotation(
+        &self,
+        version: Option<i64>,
+        key: &StoredKey,
+        next_rotation: i64,
+        remove_old_at: i64,
+    ) -> Result<bool>;
+}
+
+/// Where the connector finds database users and the upgrades of config hashes. Each method
+/// is the `Db` method of the same name.
+#[async_trait]
+pub trait PasswordStore: Send + Sync + std::fmt::Debug {
+    async fn get_password(&self, email: &str) -> Result<Option<PasswordRow>>;
+    /// Replace the hash of a database user if it is still `old`.
+    async fn upgrade_password_hash(&self, email: &str, old: &str, new: &str) -> Result<()>;
+    /// The argon2id replacement of a config hash, if the config still holds that hash.
+    async fn get_password_upgrade(
+        &self,
+        email: &str,
+        source_digest: &str,
+    ) -> Result<Option<String>>;
+    async fn put_password_upgrade(
+        &self,
+        email: &str,
+        source_digest: &str,
+        hash: &str,
+    ) -> Result<()>;
 }

@@ -1,4 +1,4 @@
-//! The protocol core's stores in memory: what its unit tests run on, with the same
+//! The stores in memory: what its unit tests run on, with the same
 //! compare-and-set answers as the database. One lock over plain maps; nothing is swept, so it
 //! suits tests and short-lived processes, not a server.
 
@@ -7,17 +7,17 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{CodeStore, DeviceStore, LoginStore, RecordStore, RefreshStore};
-use crate::connector::local::PasswordStore;
-use crate::keys::KeyStore;
-use crate::storage::audit::{AuditEvent, NewAuditEvent};
-use crate::storage::auth::{AuthCode, AuthRequest};
-use crate::storage::device::DeviceRequest;
-use crate::storage::keys::StoredKey;
-use crate::storage::passwords::PasswordRow;
-use crate::storage::refresh::RefreshToken;
-use crate::storage::upstream::UpstreamLogin;
-use crate::storage::{Result, StorageError};
+use super::audit::{AuditEvent, NewAuditEvent};
+use super::auth::{AuthCode, AuthRequest};
+use super::device::DeviceRequest;
+use super::keys::StoredKey;
+use super::passwords::PasswordRow;
+use super::refresh::RefreshToken;
+use super::store::{
+    CodeStore, DeviceStore, KeyStore, LoginStore, PasswordStore, RecordStore, RefreshStore,
+};
+use super::upstream::UpstreamLogin;
+use super::{Result, StorageError};
 
 #[derive(Debug, Default)]
 struct State {

@@ -1,15 +1,18 @@
-//! The database behind the protocol core's store traits: each method is the `Db` method of
-//! the same name.
+//! The database behind the store traits: each method is the `Db` method of the same name.
 
 use async_trait::async_trait;
 
-use super::{CodeStore, DeviceStore, LoginStore, RecordStore, RefreshStore};
-use crate::storage::audit::NewAuditEvent;
-use crate::storage::auth::{AuthCode, AuthRequest};
-use crate::storage::device::DeviceRequest;
-use crate::storage::refresh::RefreshToken;
-use crate::storage::upstream::UpstreamLogin;
-use crate::storage::{Db, Result};
+use super::audit::NewAuditEvent;
+use super::auth::{AuthCode, AuthRequest};
+use super::device::DeviceRequest;
+use super::keys::StoredKey;
+use super::passwords::PasswordRow;
+use super::refresh::RefreshToken;
+use super::store::{
+    CodeStore, DeviceStore, KeyStore, LoginStore, PasswordStore, RecordStore, RefreshStore,
+};
+use super::upstream::UpstreamLogin;
+use super::{Db, Result};
 
 #[async_trait]
 impl CodeStore for Db {
@@ -172,5 +175,62 @@ impl RecordStore for Db {
     }
     async fn client_token_floor(&self, client_id: &str) -> Result<i64> {
         Db::client_token_floor(self, client_id).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for Db {
+    async fn list_keys(&self, now: i64) -> Result<Vec<StoredKey>> {
+        Db::list_keys(self, now).await
+    }
+
+    async fn key_material(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        Db::key_material(self).await
+    }
+
+    async fn replace_key_material(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+        Db::replace_key_material(self, kid, old, new).await
+    }
+
+    async fn rotation_state(&self) -> Result<Option<(i64, i64)>> {
+        Db::rotation_state(self).await
+    }
+
+    async fn claim_rotation(
+        &self,
+        version: Option<i64>,
+        key: &StoredKey,
+        next_rotation: i64,
+        remove_old_at: i64,
+    ) -> Result<bool> {
+        Db::claim_rotation(self, version, key, next_rotation, remove_old_at).await
+    }
+}
+
+#[async_trait]
+impl PasswordStore for Db {
+    async fn get_password(&self, email: &str) -> Result<Option<PasswordRow>> {
+        Db::get_password(self, email).await
+    }
+
+    async fn upgrade_password_hash(&self, email: &str, old: &str, new: &str) -> Result<()> {
+        Db::upgrade_password_hash(self, email, old, new).await
+    }
+
+    async fn get_password_upgrade(
+        &self,
+        email: &str,
+        source_digest: &str,
+    ) -> Result<Option<String>> {
+        Db::get_password_upgrade(self, email, source_digest).await
+    }
+
+    async fn put_password_upgrade(
+        &self,
+        email: &str,
+        source_digest: &str,
+        hash: &str,
+    ) -> Result<()> {
+        Db::put_password_upgrade(self, email, source_digest, hash).await
     }
 }
