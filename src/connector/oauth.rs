@@ -208,9 +208,11 @@ impl OAuthConnector {
         let m = &self.cfg.claim_mapping;
         let key = |k: &Option<String>, d: &'static str| k.clone().unwrap_or_else(|| d.to_string());
         let id_key = self.cfg.user_id_key.clone().unwrap_or_else(|| "id".into());
-        let user_id = claims::string(c, &id_key).ok_or_else(|| {
-            ConnectorError::Rejected(format!("userinfo has no \"{id_key}\" (userIDKey)"))
-        })?;
+        let user_id = claims::string(c, &id_key)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                ConnectorError::Rejected(format!("userinfo has no \"{id_key}\" (userIDKey)"))
+            })?;
         let groups_key = key(&m.groups_key, "groups");
         let groups = claims::groups(c, &groups_key)
             .map_err(ConnectorError::Rejected)?
@@ -270,5 +272,38 @@ impl OAuthConnector {
         }
         identity.connector_data = Some(self.seal(&data));
         Ok(identity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_user_id_is_no_user_id() {
+        let cfg = OAuthConfig::from_value(&serde_json::json!({
+            "clientID": "g", "clientSecret": "s",
+            "redirectURI": "https://g.example.com/callback",
+            "tokenURL": "https://p.example.com/token",
+            "authorizationURL": "https://p.example.com/auth",
+            "userInfoURL": "https://p.example.com/user",
+        }))
+        .unwrap();
+        let sealer = Sealer::new(&[crate::secret::random_bytes(32)]).unwrap();
+        let c = OAuthConnector::new("oa", cfg, sealer, &DenyList::default()).unwrap();
+        let claims = |id: serde_json::Value| {
+            serde_json::json!({"id": id, "user_name": "n"})
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        assert_eq!(c.identity(&claims("7".into())).unwrap().user_id, "7");
+        for nobody in [serde_json::json!(""), serde_json::Value::Null] {
+            let e = c.identity(&claims(nobody.clone())).unwrap_err();
+            assert!(
+                e.to_string().contains("userinfo has no \"id\""),
+                "{nobody}: {e}"
+            );
+        }
     }
 }

@@ -92,6 +92,13 @@ pub fn provider(
     // issuer: keys, tokens and claims come from there.
     // (An override replaces the document's value and was checked with the config.)
     for (what, u, overridden) in [
+        // The browser goes there with the state and nonce: a login page over plain http can
+        // be replaced by anyone on the user's network.
+        (
+            "authorization_endpoint",
+            &d.authorization_endpoint,
+            o.auth_url.is_some(),
+        ),
         ("jwks_uri", &d.jwks_uri, o.jwks_url.is_some()),
         ("token_endpoint", &d.token_endpoint, o.token_url.is_some()),
         ("userinfo_endpoint", &d.userinfo_endpoint, false),
@@ -217,5 +224,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("token_endpoint"), "{e}");
+        for login_page in ["http://login.example.com/auth", "javascript:alert(1)//"] {
+            let e =
+                provider(&c, "u", doc(json!({"authorization_endpoint": login_page}))).unwrap_err();
+            assert!(e.to_string().contains("authorization_endpoint"), "{e}");
+        }
+        let local = doc(json!({"authorization_endpoint": "http://127.0.0.1:9/auth"}));
+        provider(&c, "u", local).unwrap();
+        let flagged = cfg(json!({"insecureAllowHTTP": true}));
+        let plain = doc(json!({"authorization_endpoint": "http://login.example.com/auth"}));
+        provider(&flagged, "u", plain).unwrap();
     }
 }

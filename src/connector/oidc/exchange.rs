@@ -46,7 +46,9 @@ impl OidcConnector {
         token: &str,
     ) -> Result<Claims, ConnectorError> {
         let proven: Claims = if token.split('.').count() == 3 {
-            self.verify(p, token, None, None, Kind::AccessToken).await?
+            let c = self.verify(p, token, None, None, Kind::AccessToken).await?;
+            held_by(&c, &self.cfg.client_id).map_err(ConnectorError::Rejected)?;
+            c
         } else if let Some(url) = p.introspection_endpoint.as_deref() {
             let answer = p.endpoint.introspect(&self.http, url, token).await?;
             let Some(o) = answer.as_object() else {
@@ -73,6 +75,17 @@ impl OidcConnector {
     }
 }
 
+/// An access token's `client_id` (RFC 9068, RFC 7662) names the application that holds it; its
+/// `aud` may name several resource servers at once. When the token names its holder, that must
+/// be this connector's client: another application's token proves nothing to Gantry.
+fn held_by(o: &Claims, client_id: &str) -> Result<(), String> {
+    match o.get("client_id") {
+        None => Ok(()),
+        Some(c) if c.as_str() == Some(client_id) => Ok(()),
+        Some(_) => Err("the access token was issued to another client".into()),
+    }
+}
+
 /// Whether an RFC 7662 answer says the token is active and was issued to `client_id` (its
 /// `client_id`, or its `aud`), by one of `issuers` when it names one, and is not past its
 /// `exp` at `now` (a provider that answers from a cache may still call it active).
@@ -92,6 +105,7 @@ fn introspected_for(
             None => return Err("the introspection answer's exp is not a number".into()),
         }
     }
+    held_by(o, client_id)?;
     let aud_has = match o.get("aud") {
         Some(serde_json::Value::String(a)) => a == client_id,
         Some(serde_json::Value::Array(v)) => v.iter().any(|a| a.as_str() == Some(client_id)),
@@ -132,6 +146,9 @@ mod tests {
                 .contains("another client")
         );
         assert!(ok(json!({"active": true, "sub": "u"})).is_err());
+        // Naming us among the audiences does not make another application's token ours.
+        let theirs = json!({"active": true, "client_id": "wiki", "aud": ["g", "wiki"], "sub": "u"});
+        assert!(ok(theirs).unwrap_err().contains("another client"));
         assert!(ok(json!({"active": false, "client_id": "g", "sub": "u"})).is_err());
         assert!(ok(json!({"active": "true", "client_id": "g", "sub": "u"})).is_err());
         assert!(ok(json!({"active": true, "client_id": "g"})).is_err());
@@ -146,5 +163,19 @@ mod tests {
             ok(json!({"active": true, "client_id": "g", "sub": "u", "iss": "https://evil"}))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_jwt_access_token_held_by_another_client_proves_nothing() {
+        let claims = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        assert!(held_by(&claims(json!({"aud": "g", "client_id": "g"})), "g").is_ok());
+        assert!(held_by(&claims(json!({"aud": "g"})), "g").is_ok());
+        let theirs = claims(json!({"aud": "g", "client_id": "other"}));
+        assert!(
+            held_by(&theirs, "g")
+                .unwrap_err()
+                .contains("another client")
+        );
+        assert!(held_by(&claims(json!({"aud": "g", "client_id": 7})), "g").is_err());
     }
 }

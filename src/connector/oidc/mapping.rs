@@ -58,10 +58,15 @@ pub fn identity(cfg: &OidcConfig, id: &str, c: &Claims) -> Result<Identity, Conn
             )));
         }
     }
-    let user_id = match cfg.user_id_key.as_deref() {
-        None | Some("") => claims::string(c, "sub").ok_or_else(|| missing("sub"))?,
-        Some(k) => claims::string(c, k).ok_or_else(|| missing(k))?,
-    };
+    // An empty subject names nobody: every account sent without one would be one user.
+    let key = cfg
+        .user_id_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .unwrap_or("sub");
+    let user_id = claims::string(c, key)
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| missing(key))?;
     Ok(Identity {
         user_id,
         username,
@@ -128,6 +133,13 @@ mod tests {
         .identity(&c)
         .unwrap();
         assert_eq!(mapped.user_id, "o-1");
+        // An empty subject is no subject: it would make every such account one user.
+        for (keyed, key) in [(json!({}), "sub"), (json!({"userIDKey": "oid"}), "oid")] {
+            let mut empty = c.clone();
+            empty.insert(key.into(), json!(""));
+            let e = connector(keyed).identity(&empty).unwrap_err();
+            assert!(e.to_string().contains(&format!("no \"{key}\"")), "{e}");
+        }
         assert_eq!(mapped.preferred_username, "ann");
         assert_eq!(mapped.email, "a@x");
         assert_eq!(mapped.groups, ["g1"]);
