@@ -28,6 +28,7 @@ pub struct ClientView {
     pub source: &'static str,
     /// What a change expects (the API's ETag); none for the config file's clients.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
 }
 

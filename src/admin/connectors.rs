@@ -38,6 +38,7 @@ pub struct ConnectorView {
     pub secrets: serde_json::Map<String, serde_json::Value>,
     /// What a change expects (the API's ETag); none for the config file's and the built-in.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
 }
 
@@ -52,6 +53,7 @@ pub struct ProbeResult {
     pub outcome: Outcome,
     pub facts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 

@@ -21,6 +21,7 @@ pub struct UserView {
     pub disabled: bool,
     /// What a change expects (the API's ETag); none for the config file's users.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
 }
 

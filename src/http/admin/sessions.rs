@@ -162,6 +162,7 @@ struct Page<T> {
     items: Vec<T>,
     /// The `offset` of the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     next_offset: Option<i64>,
 }
 
