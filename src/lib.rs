@@ -2,8 +2,6 @@
 //!
 //! Layers, top to bottom: `http` (axum, thin) over `oauth` (protocol core) and `connector`
 //! (identity sources), over `keys` and `storage`. Lower layers never see HTTP.
-// The admin API's OpenAPI document is one `json!` literal, deeper than the default limit.
-#![recursion_limit = "256"]
 
 pub mod admin;
 pub mod app;

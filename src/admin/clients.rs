@@ -12,7 +12,8 @@ use crate::oauth::client::Client;
 use crate::storage::clients::ClientRow;
 
 /// A client as the admin pages and API show it; never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Client)]
 pub struct ClientView {
     pub id: String,
     pub name: String,
@@ -23,29 +24,59 @@ pub struct ClientView {
     pub public: bool,
     pub require_pkce: bool,
     /// "config" (read-only) or "database".
+    #[schema(schema_with = super::config_or_database)]
     pub source: &'static str,
     /// What a change expects (the API's ETag); none for the config file's clients.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
 }
 
 /// What an admin sends to create or change a client.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
     #[serde(default)]
+    #[schema(schema_with = uri_list)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = uri_list)]
     pub post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub trusted_peers: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = grant_type_names)]
     pub grant_types: Vec<String>,
     #[serde(default)]
     pub public: bool,
     #[serde(default)]
     pub require_pkce: bool,
+}
+
+/// What `redirect_uri_ok` accepts, as an ECMA 262 regex (keep the two in step).
+const URI_PATTERN: &str = "^https?://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?$";
+
+/// Redirect URIs as `redirect_uri_ok` accepts them.
+pub fn uri_list() -> utoipa::openapi::Array {
+    utoipa::openapi::Array::new(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .max_length(Some(2000))
+            .pattern(Some(URI_PATTERN)),
+    )
+}
+
+/// The grant types a client may be given: the config's names.
+pub fn grant_type_names() -> utoipa::openapi::Array {
+    let names = crate::config::GrantType::names();
+    utoipa::openapi::Array::new(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some(names.iter().copied())),
+    )
 }
 
 fn json(v: &[String]) -> String {

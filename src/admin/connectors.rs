@@ -20,45 +20,83 @@ use crate::storage::connectors::ConnectorRow;
 pub const KINDS: [&str; 4] = ["ldap", "oidc", "oauth", "saml"];
 
 /// A connector as the admin pages and API show it; its secrets only as set or not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Connector)]
 pub struct ConnectorView {
     pub id: String,
     pub name: String,
     #[serde(rename = "type")]
     pub kind: &'static str,
     /// "config" (read-only), "builtin" (the password database) or "database".
+    #[schema(schema_with = view_sources)]
     pub source: &'static str,
     /// The config block without secrets.
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
     /// Each secret key of the type, and whether it has a value.
+    #[schema(value_type = std::collections::BTreeMap<String, bool>)]
     pub secrets: serde_json::Map<String, serde_json::Value>,
     /// What a change expects (the API's ETag); none for the config file's and the built-in.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
 }
 
 /// What a connector test found, in the fixed words of `connector::probe` (the cause of a
 /// failure goes to the log, never here).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProbeResult {
     pub ok: bool,
+    /// One of a fixed set: refused, timed out and any unexpected answer are all `unreachable`;
+    /// the cause is in the server log.
+    #[schema(schema_with = outcomes)]
     pub outcome: Outcome,
     pub facts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 
 /// What an admin sends to create or change a connector. A secret key left out of `config`
 /// keeps its stored value on a change that leaves where and how it is sent alone (see
 /// `secret_stays_put`); `null` clears it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorSpec {
     #[serde(rename = "type")]
+    #[schema(schema_with = kinds)]
     pub kind: String,
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub name: String,
+    /// The keys of Dex's connector config for the type; bindPW and clientSecret are write-only.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub config: serde_json::Value,
+}
+
+/// The types of connector an admin can create.
+pub fn kinds() -> utoipa::openapi::Object {
+    super::one_of_strings(&KINDS)
+}
+
+fn view_sources() -> utoipa::openapi::Object {
+    super::one_of_strings(&["config", "builtin", "database"])
+}
+
+/// The words of `Outcome`, as it serializes.
+fn outcomes() -> utoipa::openapi::Object {
+    super::one_of_strings(&[
+        "ok",
+        "unreachable",
+        "denied_network",
+        "tls_failed",
+        "not_openid_provider",
+        "keys_unreadable",
+        "client_refused",
+        "bind_failed",
+        "base_not_found",
+        "search_failed",
+    ])
 }
 
 fn empty_object() -> serde_json::Value {
@@ -480,6 +518,36 @@ fn audit_view(v: &ConnectorView) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::connector::without_secrets;
+
+    #[test]
+    fn the_api_document_names_every_probe_outcome_as_it_is_sent() {
+        use Outcome::*;
+        let all = [
+            Ok,
+            Unreachable,
+            DeniedNetwork,
+            TlsFailed,
+            NotOpenidProvider,
+            KeysUnreadable,
+            ClientRefused,
+            BindFailed,
+            BaseNotFound,
+            SearchFailed,
+        ];
+        // Exhaustive: a new outcome does not compile here until it is listed above.
+        for o in all {
+            match o {
+                Ok | Unreachable | DeniedNetwork | TlsFailed | NotOpenidProvider
+                | KeysUnreadable | ClientRefused | BindFailed | BaseNotFound | SearchFailed => {}
+            }
+        }
+        let sent: Vec<serde_json::Value> = all
+            .iter()
+            .map(|o| serde_json::to_value(o).unwrap())
+            .collect();
+        let documented = serde_json::to_value(outcomes()).unwrap();
+        assert_eq!(documented["enum"], serde_json::Value::Array(sent));
+    }
 
     #[test]
     fn secrets_are_split_off_what_is_shown() {

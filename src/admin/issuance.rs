@@ -10,7 +10,8 @@ use super::AdminService;
 pub use crate::oauth::issuance::Tally;
 
 /// Tokens issued and refused for one client and grant type.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = TokenCount)]
 pub struct IssuanceRow {
     pub client_id: String,
     pub grant_type: String,

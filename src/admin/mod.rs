@@ -36,6 +36,19 @@ pub fn check_id(id: &str) -> Option<String> {
     (!ok).then(|| "1 to 64 of A-Z a-z 0-9 . _ -".into())
 }
 
+/// A string that is one of `names`, for the API document.
+pub(crate) fn one_of_strings(names: &[&str]) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(names.iter().copied()))
+        .build()
+}
+
+/// Where a listed object comes from: the config file (read-only) or the database.
+pub(crate) fn config_or_database() -> utoipa::openapi::Object {
+    one_of_strings(&["config", "database"])
+}
+
 /// The built-in public client the admin UI signs in with.
 pub use crate::config::ADMIN_CLIENT;
 
@@ -142,7 +155,8 @@ impl Admin {
 }
 
 /// A live login, as the sessions page and API show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     pub id: String,
     /// The user's subject (the `sub` of their tokens): revoking by it ends all their sessions.
@@ -152,7 +166,9 @@ pub struct SessionView {
     pub email: String,
     pub connector: String,
     pub groups: Vec<String>,
+    /// Unix seconds.
     pub created_at: i64,
+    /// Unix seconds.
     pub last_used_at: i64,
 }
 
@@ -305,7 +321,7 @@ impl AdminService {
 }
 
 /// A question for the policy simulator.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainRequest {
     /// The connector the user comes from; qualified policy names (`ldap:admins`) match only
@@ -319,8 +335,13 @@ pub struct ExplainRequest {
     pub email: String,
     #[serde(default)]
     pub groups: Vec<String>,
-    /// Registry scopes (`repository:team/app:push,pull`).
+    /// Registry scopes (`repository:team/app:push,pull`): type, name, actions (the name may
+    /// hold a host:port).
     #[serde(default)]
+    #[schema(
+        max_length = 200,
+        pattern = "^[a-z0-9]+(\\([a-z0-9]+\\))?:[a-z0-9._:-]+(/[a-z0-9._:-]+)*:(\\*|[a-z]+)(,(\\*|[a-z]+))*$"
+    )]
     pub scopes: Vec<String>,
     pub cluster: Option<String>,
 }
@@ -359,7 +380,8 @@ impl AdminService {
 }
 
 /// A published signing key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = Key)]
 pub struct KeyView {
     pub kid: String,
     pub alg: String,

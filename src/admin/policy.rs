@@ -12,14 +12,68 @@ use crate::policy::live::version_of;
 use crate::policy::{Policy, PolicyConfig, Subject};
 
 /// The policy in force, as the admin pages and API show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = PolicyDocument)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyView {
     /// "config" (the file's) or "database" (saved by an admin).
+    #[schema(schema_with = source_read_only, required = false)]
     pub source: &'static str,
+    #[schema(schema_with = policy_schema)]
     pub policy: PolicyConfig,
     /// What a change expects (the API's ETag): not part of the document, which is sent back.
     #[serde(skip)]
     pub version: String,
+}
+
+/// `source` is sent back as read, and ignored.
+fn source_read_only() -> utoipa::openapi::Object {
+    let mut o = super::config_or_database();
+    o.read_only = Some(true);
+    o
+}
+
+/// The `policy:` section of the config, as `PolicyConfig` reads it.
+fn policy_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, SchemaType};
+    use utoipa::openapi::{ArrayBuilder, ObjectBuilder, Type};
+    let strings = || ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::String));
+    let closed =
+        || ObjectBuilder::new().additional_properties(Some(AdditionalProperties::FreeForm(false)));
+    let registry = closed()
+        .property("repositories", strings())
+        .property("actions", strings())
+        .property("catalog", ObjectBuilder::new().schema_type(Type::Boolean));
+    let kubernetes = closed()
+        .property("clusters", strings())
+        .property("namespaces", strings())
+        .property("roles", strings())
+        .property("clusterRoles", strings());
+    let rule = closed()
+        .property("name", ObjectBuilder::new().schema_type(Type::String))
+        .required("name")
+        .property(
+            "effect",
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                .enum_values(Some([
+                    serde_json::Value::from("allow"),
+                    "deny".into(),
+                    serde_json::Value::Null,
+                ])),
+        )
+        .property("groups", strings())
+        .property("users", strings())
+        .property("registry", ArrayBuilder::new().items(registry))
+        .property("kubernetes", ArrayBuilder::new().items(kubernetes));
+    let admins = closed()
+        .property("groups", strings())
+        .property("users", strings())
+        .property("clients", strings());
+    closed()
+        .property("admins", admins)
+        .property("rules", ArrayBuilder::new().items(rule))
+        .build()
 }
 
 /// What an admin sends to replace the policy; `source` (as read) is ignored.

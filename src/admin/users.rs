@@ -9,35 +9,57 @@ use super::version::{self, Precondition};
 use super::{Admin, AdminError};
 use crate::storage::passwords::PasswordRow;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     pub email: String,
     pub username: String,
     pub groups: Vec<String>,
     /// "config" (read-only) or "database".
+    #[schema(schema_with = super::config_or_database)]
     pub source: &'static str,
     pub disabled: bool,
     /// What a change expects (the API's ETag); none for the config file's users.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub version: Option<String>,
 }
 
 /// A new user, as the form or the API sends it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// As `check_email` accepts it (JSON Schema regexes are ECMA 262).
+    #[schema(
+        max_length = 254,
+        pattern = "^[^\\s<>@\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s<>.\\u0000-\\u001f\\u007f-\\u009f][^\\s<>\\u0000-\\u001f\\u007f-\\u009f]*\\.[^\\s<>\\u0000-\\u001f\\u007f-\\u009f]*[^\\s<>.\\u0000-\\u001f\\u007f-\\u009f]$"
+    )]
     pub email: String,
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     pub username: String,
+    #[schema(min_length = 10, max_length = 1024, write_only)]
     pub password: String,
     #[serde(default)]
+    /// Each as `check_groups` accepts it.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^,\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub groups: Vec<String>,
 }
 
 /// A change to a user; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserChange {
+    #[schema(min_length = 10, max_length = 1024, write_only)]
     pub password: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[^,\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     pub groups: Option<Vec<String>>,
     pub disabled: Option<bool>,
 }

@@ -2193,3 +2193,27 @@ async fn the_api_refuses_a_connector_fetching_keys_over_plain_http_without_the_o
         );
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_states_what_this_config_decides() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{POLICY}kubernetes:\n  clusters:\n    - {{ name: prod, clientID: kube-prod }}\n"
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let (s, _, doc) = api(&app, reqwest::Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["servers"][0]["url"], app.url("/api/v1"));
+    let schemas = &doc["components"]["schemas"];
+    // Only the configured clusters can be explained; empty or null means none.
+    assert_eq!(
+        schemas["ExplainRequest"]["properties"]["cluster"]["enum"],
+        serde_json::json!(["prod", "", null])
+    );
+    assert_eq!(
+        schemas["ClientSpec"]["properties"]["grant_types"]["items"]["enum"],
+        serde_json::json!(gantry::config::GrantType::names())
+    );
+}

@@ -50,8 +50,12 @@ pub struct ApiError {
 }
 
 /// The body of a problem document.
-#[derive(Debug, Serialize)]
-struct Problem<'a> {
+#[derive(Debug, Serialize, utoipa::ToSchema, utoipa::ToResponse)]
+#[response(
+    description = "RFC 9457 problem",
+    content_type = "application/problem+json"
+)]
+pub(super) struct Problem<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'static str,
@@ -262,3 +266,23 @@ struct ListQuery {
 pub(super) const MAX_OFFSET: i64 = 1_000_000;
 pub(super) const MAX_TIME: i64 = 4_102_444_800;
 pub(super) const MAX_ID: i64 = 9_007_199_254_740_991;
+
+/// A list answer: `{"items": [...]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct List<T> {
+    pub items: Vec<T>,
+}
+
+/// The `If-Match` header that every change takes, as the API document states it (`if_match`
+/// reads it from the headers).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code, reason = "only the API document reads this type")]
+pub(super) struct IfMatch {
+    /// The ETag of the version this change was decided on (from a GET, a list item's version
+    /// in double quotes, or the answer to the last change). The change is made only while that
+    /// is still the current version; otherwise 412 and nothing changes. Without If-Match the
+    /// change is unconditional: the last write wins.
+    #[param(rename = "If-Match", required = false)]
+    if_match: String,
+}

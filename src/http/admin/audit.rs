@@ -6,13 +6,15 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::api::{ApiAdmin, ApiError, MAX_ID, MAX_TIME};
+use super::api::{ApiAdmin, ApiError, List, MAX_ID, MAX_TIME, Problem};
 use super::page::AdminPage;
 use super::ui::{PAGE, nav, page_error};
+use crate::admin::issuance::IssuanceRow;
 use crate::http::AppState;
 use crate::http::extract::page_query;
+use crate::storage::audit::AuditEvent;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -114,6 +116,50 @@ async fn audit(
     .into_response()
 }
 
+/// A page of the audit trail; `next_before` is `before` for the next page (null on the last).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = AuditPage)]
+struct AuditPageJson {
+    #[schema(schema_with = audit_events)]
+    items: Vec<AuditEvent>,
+    next_before: Option<i64>,
+}
+
+/// The events as `AuditEvent` serializes them.
+fn audit_events() -> utoipa::openapi::Array {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let field = |t: Type| ObjectBuilder::new().schema_type(t);
+    let mut event = ObjectBuilder::new()
+        .property("id", field(Type::Integer))
+        .property("at", field(Type::Integer).description(Some("Unix seconds")))
+        .property(
+            "detail",
+            field(Type::String).description(Some("JSON, never secrets")),
+        )
+        .property(
+            "request_id",
+            field(Type::String).description(Some(
+                "the X-Request-Id of the request that caused it; empty for background tasks",
+            )),
+        );
+    for name in ["actor", "action", "target", "outcome"] {
+        event = event.property(name, field(Type::String));
+    }
+    for name in [
+        "id",
+        "at",
+        "actor",
+        "action",
+        "target",
+        "outcome",
+        "detail",
+        "request_id",
+    ] {
+        event = event.required(name);
+    }
+    utoipa::openapi::Array::new(event)
+}
+
 #[derive(Deserialize)]
 struct ApiAuditQuery {
     actor: Option<String>,
@@ -130,6 +176,19 @@ struct SinceQuery {
 }
 
 /// Tokens issued and refused since `since` (default: the last 24 hours), by client and grant.
+#[utoipa::path(
+    get,
+    operation_id = "audit_token_counts",
+    path = "/audit/tokens",
+    summary = "Tokens issued and refused, by client and grant type, summed over replicas by the hour",
+    params(("since" = Option<i64>, Query, minimum = 0, maximum = 4_102_444_800_i64, description = "Unix seconds; default the last 24 hours")),
+    responses(
+        (status = 200, description = "Counts", body = List<IssuanceRow>),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn token_counts(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -142,9 +201,22 @@ async fn token_counts(
     }
     let since = p.since.unwrap_or_else(|| s.provider.clock.now() - 86_400);
     let items = s.admin.issuance(since).await?;
-    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+    Ok(axum::Json(List::<IssuanceRow> { items }).into_response())
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "audit_list_audit",
+    path = "/audit",
+    summary = "Audit events, newest first",
+    params(("actor" = Option<String>, Query), ("action" = Option<String>, Query), ("since" = Option<i64>, Query, minimum = 0, maximum = 4_102_444_800_i64, description = "Unix seconds"), ("before" = Option<i64>, Query, minimum = 0, maximum = 9_007_199_254_740_991_i64, description = "next_before of the previous page"), ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "default 50")),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPageJson),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn list_audit(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -170,5 +242,9 @@ async fn list_audit(
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next = more.then(|| items.last().map(|e| e.id)).flatten();
-    Ok(axum::Json(serde_json::json!({ "items": items, "next_before": next })).into_response())
+    Ok(axum::Json(AuditPageJson {
+        items,
+        next_before: next,
+    })
+    .into_response())
 }

@@ -8,14 +8,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use super::api::{ApiAdmin, ApiError, if_match, json_body, with_etag};
+use super::api::{ApiAdmin, ApiError, IfMatch, List, Problem, if_match, json_body, with_etag};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
 use super::ui::{Nav, nav, page_error};
 use crate::admin::AdminError;
-use crate::admin::clients::ClientSpec;
+use crate::admin::clients::{ClientSpec, ClientView};
 use crate::admin::version::Precondition;
 use crate::http::AppState;
 
@@ -246,23 +246,50 @@ async fn change(
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "clients_list",
+    path = "/clients",
+    summary = "Clients: the config file's (read-only) and those created here",
+    responses(
+        (status = 200, description = "Clients", body = List<ClientView>),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.admin.client_views() })).into_response()
+    axum::Json(List::<ClientView> {
+        items: s.admin.client_views(),
+    })
+    .into_response()
+}
+
+/// A client's id and its new secret (none for a public client), shown once.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ClientSecret {
+    id: String,
+    secret: Option<String>,
 }
 
 /// A new client: its id and settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewClient {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     id: String,
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     name: String,
     #[serde(default)]
+    #[schema(schema_with = crate::admin::clients::uri_list)]
     redirect_uris: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::admin::clients::uri_list)]
     post_logout_redirect_uris: Vec<String>,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     trusted_peers: Vec<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::admin::clients::grant_type_names)]
     grant_types: Vec<String>,
     #[serde(default)]
     public: bool,
@@ -270,6 +297,22 @@ struct NewClient {
     require_pkce: bool,
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "clients_create",
+    path = "/clients",
+    summary = "Create a client; a confidential one's secret is in the answer, once",
+    request_body = NewClient,
+    responses(
+        (status = 201, description = "Created", body = ClientSecret, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 409, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn api_create(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -291,13 +334,26 @@ async fn api_create(
         (
             StatusCode::CREATED,
             [("cache-control", "no-store")],
-            axum::Json(serde_json::json!({ "id": c.id, "secret": secret })),
+            axum::Json(ClientSecret { id: c.id, secret }),
         )
             .into_response(),
         &version,
     ))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "clients_get",
+    path = "/clients/{id}",
+    summary = "One client; a database client's ETag is its version",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The client", body = ClientView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    )
+)]
 async fn api_get(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -312,6 +368,25 @@ async fn api_get(
     })
 }
 
+#[utoipa::path(
+    put,
+    operation_id = "clients_update",
+    path = "/clients/{id}",
+    summary = "Change a client's settings (its secret stays)",
+    params(("id" = String, Path), IfMatch),
+    request_body = ClientSpec,
+    responses(
+        (status = 204, description = "Changed", headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn api_update(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -328,6 +403,21 @@ async fn api_update(
     Ok(with_etag(StatusCode::NO_CONTENT.into_response(), &version))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "clients_rotate",
+    path = "/clients/{id}/secret",
+    summary = "Replace a client's secret; the new one is in the answer, once",
+    params(("id" = String, Path), IfMatch),
+    responses(
+        (status = 200, description = "The new secret", body = ClientSecret, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+    )
+)]
 async fn api_rotate(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -342,13 +432,31 @@ async fn api_rotate(
     Ok(with_etag(
         (
             [("cache-control", "no-store")],
-            axum::Json(serde_json::json!({ "id": id, "secret": secret })),
+            axum::Json(ClientSecret {
+                id,
+                secret: Some(secret),
+            }),
         )
             .into_response(),
         &version,
     ))
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "clients_delete",
+    path = "/clients/{id}",
+    summary = "Delete a client created here",
+    params(("id" = String, Path), IfMatch),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+    )
+)]
 async fn api_delete(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,

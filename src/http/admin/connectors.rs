@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, ApiError, if_match, json_body, with_etag};
+use super::api::{ApiAdmin, ApiError, IfMatch, List, Problem, if_match, json_body, with_etag};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
 use super::ui::{Nav, nav, page_error};
@@ -414,10 +414,34 @@ async fn change(
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "connectors_list",
+    path = "/connectors",
+    summary = "Connectors: the config file's (read-only), the built-in password database, and those created here",
+    responses(
+        (status = 200, description = "Connectors", body = List<ConnectorView>),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn api_list(State(s): State<AppState>, _: ApiAdmin) -> Response {
     axum::Json(serde_json::json!({ "items": s.admin.connector_views() })).into_response()
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "connectors_get",
+    path = "/connectors/{id}",
+    summary = "One connector; secrets only as set or not",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "The connector; a database connector's ETag is its version", body = ConnectorView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    )
+)]
 async fn api_get(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -428,17 +452,39 @@ async fn api_get(
 }
 
 /// A new connector: its id and settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewConnector {
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     id: String,
     #[serde(rename = "type")]
+    #[schema(schema_with = crate::admin::connectors::kinds)]
     kind: String,
+    #[schema(min_length = 1, max_length = 128, pattern = "\\S")]
     name: String,
+    /// The keys of Dex's connector config for the type; bindPW and clientSecret are write-only.
     #[serde(default)]
+    #[schema(value_type = Object)]
     config: Option<serde_json::Value>,
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "connectors_create",
+    path = "/connectors",
+    summary = "Create a connector; it serves logins on every replica within a second",
+    description = "`config` takes the keys of Dex's connector config for the type. A 400 names the key that does not build a connector.",
+    request_body = NewConnector,
+    responses(
+        (status = 201, description = "Created", body = ConnectorView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 409, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn api_create(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -457,6 +503,25 @@ async fn api_create(
     )
 }
 
+#[utoipa::path(
+    put,
+    operation_id = "connectors_update",
+    path = "/connectors/{id}",
+    summary = "Change a connector created here; a secret key left out of config keeps its value unless the change moves it (another host, issuer, endpoint, CA, TLS setting or type: 400, send it again), null clears it",
+    params(("id" = String, Path), IfMatch),
+    request_body = ConnectorSpec,
+    responses(
+        (status = 200, description = "Changed", body = ConnectorView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn api_update(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -485,6 +550,21 @@ fn respond(r: Result<ConnectorView, AdminError>, ok: StatusCode) -> Result<Respo
     })
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "connectors_delete",
+    path = "/connectors/{id}",
+    summary = "Delete a connector created here; its logins end at their next refresh",
+    params(("id" = String, Path), IfMatch),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+    )
+)]
 async fn api_delete(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -498,6 +578,19 @@ async fn api_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "connectors_test",
+    path = "/connectors/{id}/test",
+    summary = "Reach the connector's identity source now (LDAP bind and group search, OIDC discovery and JWKS, OAuth2 token endpoint, SAML metadata and certificate expiry); the answer is one of a fixed set of outcomes",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "What the test found", body = ProbeResult),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    )
+)]
 async fn api_test(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,

@@ -8,10 +8,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::api::{ApiAdmin, ApiError};
+use super::api::{ApiAdmin, ApiError, List, Problem};
 use super::confirm;
 use super::page::{AdminForm, AdminPage};
 use super::ui::{CsrfForm, nav, page_error};
+use crate::admin::KeyView;
 use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -105,10 +106,35 @@ async fn rotate(
     }
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "keys_list_keys",
+    path = "/keys",
+    summary = "Published signing keys, newest first",
+    responses(
+        (status = 200, description = "Keys", body = List<KeyView>),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn list_keys(State(s): State<AppState>, _: ApiAdmin) -> Response {
-    axum::Json(serde_json::json!({ "items": s.admin.signing_keys() })).into_response()
+    axum::Json(List::<KeyView> {
+        items: s.admin.signing_keys(),
+    })
+    .into_response()
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "keys_rotate_keys",
+    path = "/keys/rotate",
+    summary = "Rotate the signing key now; the new key signs at once",
+    responses(
+        (status = 204, description = "Rotated"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn rotate_keys(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,

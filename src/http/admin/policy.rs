@@ -9,10 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, ApiError, if_match, json_body, with_etag};
+use super::api::{ApiAdmin, ApiError, IfMatch, Problem, if_match, json_body, with_etag};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
 use super::ui::{nav, page_error};
+use crate::admin::ExplainRequest;
+use crate::admin::policy::PolicyView;
 use crate::admin::version::Precondition;
 use crate::admin::{Admin, AdminError};
 use crate::http::AppState;
@@ -288,11 +290,40 @@ fn policy_page(s: &AppState, admin: &Admin, token: &str, shown: PolicyShown) -> 
     (status, page).into_response()
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "policy_get_policy",
+    path = "/policy",
+    summary = "The policy in force: the config file's, or the one saved here",
+    responses(
+        (status = 200, description = "The policy; the ETag is the version of what is saved (or of the config file's, when nothing is)", body = PolicyView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn get_policy(State(s): State<AppState>, _: ApiAdmin) -> Response {
     let v = s.admin.policy_view();
     with_etag(axum::Json(&v).into_response(), &v.version)
 }
 
+#[utoipa::path(
+    put,
+    operation_id = "policy_put_policy",
+    path = "/policy",
+    summary = "Replace the policy (kept in the database, in force on every replica); refused if it does not compile or would take the caller's own admin rights",
+    params(IfMatch),
+    request_body = PolicyView,
+    responses(
+        (status = 200, description = "Saved", body = PolicyView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn put_policy(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -308,6 +339,20 @@ async fn put_policy(
     Ok(with_etag(axum::Json(&v).into_response(), &v.version))
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "policy_reset_policy",
+    path = "/policy",
+    summary = "Go back to the config file's policy",
+    params(IfMatch),
+    responses(
+        (status = 200, description = "The config file's policy, now in force", body = PolicyView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 409, response = Problem),
+        (status = 412, response = Problem),
+    )
+)]
 async fn api_reset_policy(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -318,6 +363,21 @@ async fn api_reset_policy(
     Ok(with_etag(axum::Json(&v).into_response(), &v.version))
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "policy_explain",
+    path = "/policy/explain",
+    summary = "What the policy grants a subject, and the rules behind it",
+    request_body = ExplainRequest,
+    responses(
+        (status = 200, description = "Decisions", body = Object),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn explain(
     State(s): State<AppState>,
     _: ApiAdmin,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{delete, get, post};
 use serde::{Deserialize, Serialize};
 
-use super::api::{ApiAdmin, ApiError, json_body, paging};
+use super::api::{ApiAdmin, ApiError, Problem, json_body, paging};
 use super::confirm;
 use super::page::{AdminForm, AdminPage};
 use super::ui::{CsrfForm, PAGE, age, nav, page_error};
@@ -156,14 +156,29 @@ async fn revoke(
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = SessionPage)]
 struct Page<T> {
     items: Vec<T>,
     /// The `offset` of the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     next_offset: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "sessions_list_sessions",
+    path = "/sessions",
+    summary = "Live logins (refresh-token families), newest use first",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "default 50"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 1000000, description = "default 0")),
+    responses(
+        (status = 200, description = "A page of sessions", body = Page<SessionView>),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn list_sessions(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -180,6 +195,19 @@ async fn list_sessions(
     .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "sessions_revoke_session",
+    path = "/sessions/{id}",
+    summary = "Revoke a session: its refresh token stops working",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    )
+)]
 async fn revoke_session(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -189,12 +217,37 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevokeUser {
+    /// The subject of a session, as listed.
     subject: String,
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+struct Revoked {
+    /// Refresh tokens ended.
+    revoked: u64,
+    /// Admin sessions ended.
+    admin_sessions: u64,
+}
+
+#[utoipa::path(
+    post,
+    operation_id = "sessions_revoke_user",
+    path = "/sessions/revoke-user",
+    summary = "Revoke every session of one user (all clients): none of their refresh tokens works, and their admin sessions end",
+    request_body = RevokeUser,
+    responses(
+        (status = 200, description = "Revoked", body = Revoked),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn revoke_user(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -203,8 +256,9 @@ async fn revoke_user(
 ) -> Result<Response, ApiError> {
     let r: RevokeUser = json_body(&headers, body).await?;
     let (n, admin_sessions) = s.admin.revoke_user_sessions(&admin, &r.subject).await?;
-    Ok(
-        axum::Json(serde_json::json!({ "revoked": n, "admin_sessions": admin_sessions }))
-            .into_response(),
-    )
+    Ok(axum::Json(Revoked {
+        revoked: n,
+        admin_sessions,
+    })
+    .into_response())
 }

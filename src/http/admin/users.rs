@@ -10,12 +10,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::api::{ApiAdmin, ApiError, if_match, json_body, paging, with_etag};
+use super::api::{
+    ApiAdmin, ApiError, IfMatch, List, Problem, if_match, json_body, paging, with_etag,
+};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
 use super::ui::{Nav, nav, page_error};
 use crate::admin::AdminError;
-use crate::admin::users::{FieldError, NewUser, UserChange, parse_groups};
+use crate::admin::users::{FieldError, NewUser, UserChange, UserView, parse_groups};
 use crate::admin::version::Precondition;
 use crate::http::AppState;
 use crate::http::extract::page_query;
@@ -335,6 +337,19 @@ async fn stale_page(s: &AppState, n: Nav, email: &str, typed_groups: Option<Stri
     render(s, n, String::new(), entered).await
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "users_list",
+    path = "/users",
+    summary = "Users: the config file's (read-only) and the password database's",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "default 100"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 1000000, description = "default 0")),
+    responses(
+        (status = 200, description = "Users", body = List<UserView>),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
 async fn api_list(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -342,9 +357,25 @@ async fn api_list(
 ) -> Result<Response, ApiError> {
     let (limit, offset) = paging(q.as_deref(), 100)?;
     let items = s.admin.users(limit, offset).await?;
-    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+    Ok(axum::Json(List::<UserView> { items }).into_response())
 }
 
+#[utoipa::path(
+    post,
+    operation_id = "users_create",
+    path = "/users",
+    summary = "Create a user in the password database",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "Created", headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 409, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn api_create(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -356,6 +387,19 @@ async fn api_create(
     Ok(with_etag(StatusCode::CREATED.into_response(), &version))
 }
 
+#[utoipa::path(
+    get,
+    operation_id = "users_get",
+    path = "/users/{email}",
+    summary = "One user; a database user's ETag is their version",
+    params(("email" = String, Path)),
+    responses(
+        (status = 200, description = "The user", body = UserView, headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    )
+)]
 async fn api_get(
     State(s): State<AppState>,
     _: ApiAdmin,
@@ -370,6 +414,25 @@ async fn api_get(
     })
 }
 
+#[utoipa::path(
+    patch,
+    operation_id = "users_change",
+    path = "/users/{email}",
+    summary = "Reset the password, set the groups, disable or enable",
+    params(("email" = String, Path), IfMatch),
+    request_body = UserChange,
+    responses(
+        (status = 204, description = "Changed", headers(("ETag" = String, description = "The current version, to send in If-Match"))),
+        (status = 400, response = Problem),
+        (status = 409, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 412, response = Problem),
+        (status = 413, response = Problem),
+        (status = 415, response = Problem),
+    )
+)]
 async fn api_change(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
@@ -386,6 +449,20 @@ async fn api_change(
     Ok(with_etag(StatusCode::NO_CONTENT.into_response(), &version))
 }
 
+#[utoipa::path(
+    delete,
+    operation_id = "users_delete",
+    path = "/users/{email}",
+    summary = "Delete a user of the password database",
+    params(("email" = String, Path), IfMatch),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+        (status = 412, response = Problem),
+    )
+)]
 async fn api_delete(
     State(s): State<AppState>,
     ApiAdmin(admin): ApiAdmin,
