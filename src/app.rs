@@ -275,6 +275,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let docs_headers = headers.clone();
     let request_ids = crate::http::request_ids::RequestIds::new();
     let docs_state = state.clone();
+    let families_base: Arc<str> = base_path.into();
     let inner = routed
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -316,6 +317,10 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
             async move { crate::http::request_ids::apply_headers(next.run(req).await, &headers) }
         }))
         .option_layer((!cfg.web.allowed_origins.is_empty()).then(|| cors(cfg)))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let base = families_base.clone();
+            async move { crate::http::rejections::in_family_format(&base, req, next).await }
+        }))
         .service(inner);
     Router::new().fallback_service(http::static_docs::StaticDocs {
         inner: outer,

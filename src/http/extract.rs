@@ -108,15 +108,17 @@ pub fn page_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, PageErr
 pub struct MalformedBasic;
 
 /// Basic credentials as RFC 7617 has them (user and password as sent), or `Err` when the
-/// Authorization header is there but is not readable Basic: not text, a scheme spelled other
-/// than `Basic` or `basic`, not base64, not UTF-8, or no colon.
+/// Authorization header is there but is not readable Basic: another scheme, not base64, not
+/// UTF-8, or no colon. The scheme's name is case-insensitive (RFC 9110 11.1).
 pub fn basic(headers: &HeaderMap) -> Result<Option<Basic>, MalformedBasic> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    // The two spellings Gantry has always taken; the crate would take any case.
     let b = v.as_bytes();
-    if !(b.starts_with(b"Basic ") || b.starts_with(b"basic ")) {
+    if !b
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case(b"basic "))
+    {
         return Err(MalformedBasic);
     }
     match headers.typed_try_get::<Authorization<Basic>>() {
@@ -177,7 +179,11 @@ mod tests {
     }
 
     #[test]
-    fn plain_basic_is_taken_as_sent() {
+    fn plain_basic_is_taken_as_sent_in_any_case_of_the_scheme() {
+        for scheme in ["BASIC", "bAsIc"] {
+            let h = auth(&format!("{scheme} {}", b64("app:pw")));
+            assert_eq!(basic_auth(&h).unwrap().unwrap().id.as_deref(), Some("app"));
+        }
         let h = auth(&format!("basic {}", b64("al%41ce:pa:ss+")));
         let b = basic(&h).unwrap().unwrap();
         assert_eq!((b.username(), b.password()), ("al%41ce", "pa:ss+"));
@@ -187,7 +193,7 @@ mod tests {
     fn malformed_basic_is_refused_and_absent_is_none() {
         assert!(basic(&HeaderMap::new()).unwrap().is_none());
         for bad in [
-            format!("BASIC {}", b64("a:b")),
+            format!("Basically {}", b64("a:b")),
             format!("Bearer {}", b64("a:b")),
             "Basic !!!".to_string(),
             format!("Basic {}", b64("no-colon")),

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod listen;
 pub mod logout;
 pub mod registry;
+pub mod rejections;
 pub mod request_ids;
 #[cfg(test)]
 mod responders_tests;

@@ -687,3 +687,56 @@ async fn every_answer_carries_the_security_headers_and_a_request_id() {
         .unwrap();
     assert_eq!(r.headers()["x-request-id"], "caller-42");
 }
+
+/// What the framework answers by itself (no route, a missing method, a path that does not
+/// decode) comes out in the format of the family the request was for.
+#[tokio::test]
+async fn framework_refusals_answer_in_each_endpoint_familys_format() {
+    let app = crate::admin::app().await;
+    let token = crate::admin::machine_token(&app).await;
+    let c = reqwest::Client::new();
+    let ct = |r: &reqwest::Response| {
+        r.headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    for (method, path, status) in [
+        ("GET", "/api/v1/nope", StatusCode::NOT_FOUND),
+        ("GET", "/api/v1/users/%ff", StatusCode::BAD_REQUEST),
+        ("PATCH", "/api/v1/keys", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let r = c
+            .request(method.parse().unwrap(), app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{method} {path}");
+        assert!(
+            ct(&r).starts_with("application/problem+json"),
+            "{path}: {}",
+            ct(&r)
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], status.as_u16(), "{body}");
+    }
+    let r = c.delete(app.url("/registry/token")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(r.headers().get("allow").is_some());
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNSUPPORTED", "{body}");
+    for path in ["/token", "/device/code"] {
+        let r = c.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
+    let r = c.put(app.url("/auth")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(ct(&r).starts_with("text/html"), "{}", ct(&r));
+    // A route's own answer is left as it was made.
+    let r = c.get(app.url("/nothing-here")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(ct(&r).starts_with("text/html"));
+}
