@@ -5,6 +5,7 @@
 //! never puts a username in a filter unescaped (RFC 4515), and never picks one of several
 //! entries that match a username.
 
+mod ber;
 pub mod config;
 mod frame;
 mod groups;

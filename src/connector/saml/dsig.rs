@@ -7,7 +7,8 @@ use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use base64::Engine;
 use roxmltree::{Document, Node};
 
-use super::xml::{NS_DSIG, children, exc_c14n, is, only_child};
+use super::c14n::exc_c14n;
+use super::xml::{NS_DSIG, children, is, only_child};
 use crate::secret;
 
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";

@@ -3,11 +3,13 @@
 //! the XML signature subset of `dsig`. SAML has no refresh: Gantry's refresh tokens for a SAML
 //! login last `maxSessionAge` from the login, then the user logs in again.
 
+mod c14n;
 pub mod config;
 pub mod dsig;
 pub mod metadata;
 mod prescan;
 pub mod response;
+mod time;
 pub mod xml;
 
 use std::sync::Arc;
@@ -189,12 +191,12 @@ impl SamlConnector {
             facts.push(if k.not_after <= now {
                 format!(
                     "a signing certificate EXPIRED on {}",
-                    xml::instant(k.not_after)
+                    time::instant(k.not_after)
                 )
             } else {
                 format!(
                     "a signing certificate valid until {} ({days} days)",
-                    xml::instant(k.not_after)
+                    time::instant(k.not_after)
                 )
             });
         }
@@ -233,7 +235,7 @@ impl SamlConnector {
              <samlp:NameIDPolicy Format=\"{}\" AllowCreate=\"true\"/></samlp:AuthnRequest>",
             xml::NS_PROTOCOL,
             xml::NS_ASSERTION,
-            xml::instant(now),
+            time::instant(now),
             xml::escape(&idp.sso_url),
             xml::escape(&self.cfg.redirect_uri),
             xml::escape(&format),
