@@ -147,7 +147,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
     }
     let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now(), &sealing)
         .await
-        .map_err(crate::config::ConfigError::Invalid)?;
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
     let audit_key = db
         .setting_or_insert(
             "audit-login-key",
@@ -177,7 +177,7 @@ pub async fn build(cfg: &Config, clock: SharedClock) -> Result<App, AppError> {
         throttle: LoginThrottle::default(),
         limits: Arc::new(
             crate::ratelimit::RateLimits::new(&cfg.rate_limits)
-                .map_err(crate::config::ConfigError::Invalid)?,
+                .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
         ),
         metrics: Arc::new(Metrics::default()),
         issuance: Default::default(),

@@ -10,5 +10,5 @@ mod signer;
 mod store;
 
 pub use rotation::{KeyError, KeySet, Keys, Schedule};
-pub use signer::{Algorithm, SigningKey, VerifyError};
+pub use signer::{Algorithm, SignError, SigningKey, VerifyError};
 pub use store::KeyStore;
