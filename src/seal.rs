@@ -311,10 +311,16 @@ mod tests {
             der,
             "clear rows still read"
         );
-        let e = clear.open("key a", "signing-key:a", &sealed).unwrap_err().to_string();
+        let e = clear
+            .open("key a", "signing-key:a", &sealed)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("encryption.keys is not set"), "{e}");
         let other = KeySealing::from_config(std::slice::from_ref(&k2)).unwrap();
-        let e = other.open("key a", "signing-key:a", &sealed).unwrap_err().to_string();
+        let e = other
+            .open("key a", "signing-key:a", &sealed)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not hold"), "{e}");
         let rotated = KeySealing::from_config(&[k2, k1]).unwrap();
         assert!(

@@ -13,6 +13,8 @@ mod pool;
 mod relay;
 mod transport;
 
+pub use transport::TlsSetupError;
+
 use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
 
@@ -128,7 +130,7 @@ fn search<'a>(
 }
 
 impl LdapConnector {
-    pub fn new(id: &str, cfg: LdapConfig, deny: &DenyList) -> Result<LdapConnector, String> {
+    pub fn new(id: &str, cfg: LdapConfig, deny: &DenyList) -> Result<LdapConnector, TlsSetupError> {
         let pool = Pool::new(&cfg, deny)?;
         Ok(LdapConnector {
             id: id.to_string(),
