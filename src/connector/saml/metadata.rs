@@ -20,7 +20,7 @@ pub struct IdpMetadata {
 
 /// Parse an IdP's `EntityDescriptor` (or the first one of an `EntitiesDescriptor`).
 pub fn parse_idp(text: &str) -> Result<IdpMetadata, String> {
-    let doc = xml::parse(text).map_err(|e| e.replace("SAML response", "metadata"))?;
+    let doc = xml::parse_metadata(text)?;
     let entity = doc
         .descendants()
         .find(|n| {

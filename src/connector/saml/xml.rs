@@ -7,6 +7,8 @@
 
 use roxmltree::{Document, Node, ParsingOptions};
 
+use super::prescan::{MAX_ATTRIBUTES, MAX_NAMESPACES};
+
 pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
 pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
 pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
@@ -23,21 +25,83 @@ pub const MAX_DEPTH: usize = 64;
 /// ([`MAX_DEPTH`]), attributes per element and namespaces in scope (see `prescan`), and no
 /// comments or processing instructions anywhere: none belongs in a SAML response, and a comment
 /// inside a value is how signed text is made to read differently.
-pub fn parse(text: &str) -> Result<Document<'_>, String> {
-    if text.len() > MAX_XML {
-        return Err("the SAML response is far larger than any real one".into());
+pub fn parse(text: &str) -> Result<Document<'_>, XmlError> {
+    parse_doc(text, Doc::Response)
+}
+
+/// `parse` for an IdP's metadata: the same limits, errors that name the metadata.
+pub fn parse_metadata(text: &str) -> Result<Document<'_>, XmlError> {
+    parse_doc(text, Doc::Metadata)
+}
+
+/// Which document is read; its errors name it as the operator knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doc {
+    Response,
+    Metadata,
+}
+
+impl std::fmt::Display for Doc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Doc::Response => "SAML response",
+            Doc::Metadata => "metadata",
+        })
     }
-    super::prescan::check(text)?;
+}
+
+/// Why untrusted XML was refused, or an element lacks the shape SAML gives it.
+#[derive(Debug, thiserror::Error)]
+pub enum XmlError {
+    #[error("the {0} is far larger than any real one")]
+    TooLarge(Doc),
+    /// Markup the pre-scan cannot follow.
+    #[error("the {0} is not well-formed XML")]
+    Malformed(Doc),
+    #[error("an element of the {0} has more than {max} attributes", max = MAX_ATTRIBUTES)]
+    Attributes(Doc),
+    #[error(
+        "the {0} has more than {max} namespace declarations in scope",
+        max = MAX_NAMESPACES
+    )]
+    Namespaces(Doc),
+    #[error("the {0} contains a DOCTYPE, which is never accepted")]
+    Doctype(Doc),
+    #[error("the {0} is not well-formed XML: {1}")]
+    NotWellFormed(Doc, roxmltree::Error),
+    #[error("the {0} contains a comment or processing instruction")]
+    CommentOrPi(Doc),
+    #[error("the {0} nests elements deeper than {max} levels", max = MAX_DEPTH)]
+    TooDeep(Doc),
+    #[error("{parent} has no {name}")]
+    Missing { parent: String, name: String },
+    #[error("{parent} has more than one {name}")]
+    Several { parent: String, name: String },
+    #[error("{0} must hold text only")]
+    NotText(String),
+}
+
+/// Signature and response checks still speak in text; they take these as their own.
+impl From<XmlError> for String {
+    fn from(e: XmlError) -> String {
+        e.to_string()
+    }
+}
+
+fn parse_doc(text: &str, doc: Doc) -> Result<Document<'_>, XmlError> {
+    if text.len() > MAX_XML {
+        return Err(XmlError::TooLarge(doc));
+    }
+    super::prescan::check(text, doc)?;
     let opts = ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_NODES,
         ..ParsingOptions::default()
     };
+    let kind = doc;
     let doc = Document::parse_with_options(text, opts).map_err(|e| match e {
-        roxmltree::Error::DtdDetected => {
-            "the SAML response contains a DOCTYPE, which is never accepted".to_string()
-        }
-        e => format!("the SAML response is not well-formed XML: {e}"),
+        roxmltree::Error::DtdDetected => XmlError::Doctype(kind),
+        e => XmlError::NotWellFormed(kind, e),
     })?;
     // roxmltree parses without recursion and keeps the tree in one vector: the depth is checked
     // on the parsed tree, before anything walks it.
@@ -45,16 +109,12 @@ pub fn parse(text: &str) -> Result<Document<'_>, String> {
     for edge in Edges::new(doc.root()) {
         match edge {
             Edge::Open(n) if n.is_comment() || n.is_pi() => {
-                return Err(
-                    "the SAML response contains a comment or processing instruction".into(),
-                );
+                return Err(XmlError::CommentOrPi(kind));
             }
             Edge::Open(n) if n.is_element() => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Err(format!(
-                        "the SAML response nests elements deeper than {MAX_DEPTH} levels"
-                    ));
+                    return Err(XmlError::TooDeep(kind));
                 }
             }
             Edge::Close(n) if n.is_element() => depth = depth.saturating_sub(1),
@@ -83,23 +143,24 @@ pub fn only_child<'a, 'i>(
     n: Node<'a, 'i>,
     ns: &'a str,
     name: &'a str,
-) -> Result<Node<'a, 'i>, String> {
+) -> Result<Node<'a, 'i>, XmlError> {
     let mut it = children(n, ns, name);
+    let (parent, name) = (n.tag_name().name().to_string(), name.to_string());
     match (it.next(), it.next()) {
         (Some(c), None) => Ok(c),
-        (None, _) => Err(format!("{} has no {name}", n.tag_name().name())),
-        (Some(_), Some(_)) => Err(format!("{} has more than one {name}", n.tag_name().name())),
+        (None, _) => Err(XmlError::Missing { parent, name }),
+        (Some(_), Some(_)) => Err(XmlError::Several { parent, name }),
     }
 }
 
 /// The text of an element that must hold text only.
-pub fn text_only(n: Node) -> Result<String, String> {
+pub fn text_only(n: Node) -> Result<String, XmlError> {
     let mut s = String::new();
     for c in n.children() {
         match c.text() {
             Some(t) if c.is_text() => s.push_str(t),
             _ => {
-                return Err(format!("{} must hold text only", n.tag_name().name()));
+                return Err(XmlError::NotText(n.tag_name().name().to_string()));
             }
         }
     }
@@ -201,13 +262,20 @@ mod tests {
         assert!(
             parse("<!DOCTYPE r [<!ENTITY e \"x\">]><r>&e;</r>")
                 .unwrap_err()
+                .to_string()
                 .contains("DOCTYPE")
         );
-        assert!(parse("<r>a<!---->b</r>").unwrap_err().contains("comment"));
+        assert!(
+            parse("<r>a<!---->b</r>")
+                .unwrap_err()
+                .to_string()
+                .contains("comment")
+        );
         assert!(parse("<r><?pi x?></r>").is_err());
         assert!(
             parse(&format!("<r>{}</r>", "x".repeat(MAX_XML)))
                 .unwrap_err()
+                .to_string()
                 .contains("larger")
         );
     }
@@ -221,7 +289,7 @@ mod tests {
     fn depth_up_to_the_bound_is_accepted_and_beyond_it_refused() {
         assert!(parse(&nested(MAX_DEPTH)).is_ok());
         assert_eq!(
-            parse(&nested(MAX_DEPTH + 1)).unwrap_err(),
+            parse(&nested(MAX_DEPTH + 1)).unwrap_err().to_string(),
             "the SAML response nests elements deeper than 64 levels"
         );
         // Siblings do not add depth, however many.
@@ -231,6 +299,7 @@ mod tests {
         assert!(
             parse(&nested(19_000))
                 .unwrap_err()
+                .to_string()
                 .contains("deeper than 64")
         );
     }
