@@ -69,18 +69,18 @@ pub enum SamlSetupError {
         source: std::io::Error,
     },
     #[error("config.ca: {0}")]
-    Ca(String),
+    Ca(dsig::CertError),
     #[error("config.caData must be base64 of the PEM")]
     CaDataNotBase64,
     #[error("config.caData: {0}")]
-    CaData(String),
+    CaData(dsig::CertError),
     #[error("config.metadataFile `{path}`: {source}")]
     MetadataFile {
         path: String,
         source: std::io::Error,
     },
     #[error("config.metadataFile: {0}")]
-    Metadata(String),
+    Metadata(metadata::MetadataError),
     #[error("{0}")]
     Client(#[from] upstream::ClientError),
     #[error("{0}")]
@@ -137,7 +137,7 @@ impl SamlConnector {
     }
 
     /// The IdP from its metadata; the config's own values win where both are given.
-    fn idp_from_metadata(&self, text: &str) -> Result<Idp, String> {
+    fn idp_from_metadata(&self, text: &str) -> Result<Idp, metadata::MetadataError> {
         let md = metadata::parse_idp(text)?;
         let mut keys = self.configured_keys.clone();
         keys.extend(md.keys);
