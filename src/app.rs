@@ -88,7 +88,7 @@ pub fn deny_networks(
     cfg: &Config,
 ) -> Result<crate::connector::egress::DenyList, crate::config::ConfigError> {
     crate::connector::egress::DenyList::parse(&cfg.connector_network.deny_networks)
-        .map_err(crate::config::ConfigError::Invalid)
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))
 }
 
 /// The file's policy, compiled against the configured clusters.

@@ -3,6 +3,17 @@
 
 use super::{Claims, LEEWAY, Refusal, invalid};
 
+/// Why a token is not a usable JWT before any signature is checked.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PayloadError {
+    #[error("not three parts")]
+    Parts,
+    #[error("the {0} is not canonical base64url")]
+    NotCanonical(&'static str),
+    #[error("the payload is not a JSON object: {0}")]
+    NotJson(#[from] serde_json::Error),
+}
+
 /// The token's payload as a JSON object. Read apart from the crate's typed claims because
 /// Gantry maps any claim a config names; returned only once the crate has verified the same
 /// bytes.
@@ -10,18 +21,18 @@ use super::{Claims, LEEWAY, Refusal, invalid};
 /// Each part must be canonical base64url: the crate's decoder ignores the unused low bits of
 /// the last character, so without this check one signed token would have several spellings
 /// that all verify.
-pub(super) fn payload(token: &str) -> Result<Claims, String> {
+pub(super) fn payload(token: &str) -> Result<Claims, PayloadError> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err("not three parts".into());
+        return Err(PayloadError::Parts);
     };
     for (what, part) in [("header", h), ("signature", s)] {
-        crate::secret::b64_decode(part).ok_or(format!("the {what} is not canonical base64url"))?;
+        crate::secret::b64_decode(part).ok_or(PayloadError::NotCanonical(what))?;
     }
-    let bytes = crate::secret::b64_decode(p).ok_or("the payload is not canonical base64url")?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("the payload is not a JSON object: {e}"))
+    let bytes = crate::secret::b64_decode(p).ok_or(PayloadError::NotCanonical("payload"))?;
+    Ok(serde_json::from_slice(&bytes)?)
 }
 
 /// RFC 7519 4.1.5, which the crate does not read: not before `nbf` (less the leeway).
