@@ -88,7 +88,7 @@ pub fn deny_networks(
     cfg: &Config,
 ) -> Result<crate::connector::egress::DenyList, crate::config::ConfigError> {
     crate::connector::egress::DenyList::parse(&cfg.connector_network.deny_networks)
-        .map_err(crate::config::ConfigError::Invalid)
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))
 }
 
 /// The file's policy, compiled against the configured clusters.
@@ -152,7 +152,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
     }
     let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now(), &sealing)
         .await
-        .map_err(crate::config::ConfigError::Invalid)?;
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
     let audit_key = db
         .setting_or_insert(
             "audit-login-key",
@@ -181,7 +181,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         throttle: LoginThrottle::default(),
         limits: Arc::new(
             crate::ratelimit::RateLimits::new(&cfg.rate_limits)
-                .map_err(crate::config::ConfigError::Invalid)?,
+                .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
         ),
         metrics: Arc::new(Metrics::default()),
         issuance: Default::default(),

@@ -195,23 +195,28 @@ pub struct RateLimits {
     client_key: keyed::Key,
 }
 
+/// A `rateLimits` setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("rateLimits.trustedProxies: {0:?} is not an address or CIDR")]
+    NotACidr(String),
+    #[error("rateLimits.{0}.burst must be at least 1")]
+    NoBurst(&'static str),
+}
+
 impl RateLimits {
-    pub fn new(cfg: &RateLimitsConfig) -> Result<RateLimits, String> {
+    pub fn new(cfg: &RateLimitsConfig) -> Result<RateLimits, RateLimitError> {
         let proxies = cfg
             .trusted_proxies
             .iter()
-            .map(|p| {
-                Cidr::parse(p).ok_or_else(|| {
-                    format!("rateLimits.trustedProxies: {p:?} is not an address or CIDR")
-                })
-            })
+            .map(|p| Cidr::parse(p).ok_or_else(|| RateLimitError::NotACidr(p.clone())))
             .collect::<Result<_, _>>()?;
         for (name, b) in [
             ("perAddress", cfg.per_address),
             ("perClient", cfg.per_client),
         ] {
             if b.per_minute > 0 && b.burst == 0 {
-                return Err(format!("rateLimits.{name}.burst must be at least 1"));
+                return Err(RateLimitError::NoBurst(name));
             }
         }
         Ok(RateLimits {

@@ -12,6 +12,38 @@ use crate::secret;
 
 const PREFIX: &str = "sealed1";
 
+/// Why a sealer could not be built, or a private key could not be sealed or opened. The texts
+/// are what an operator reads at start-up (`encryption: ...`), so they say what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("no encryption key")]
+    NoKey,
+    #[error("an encryption key must be base64")]
+    NotBase64,
+    #[error("an encryption key must be 32 bytes")]
+    NotAesKey,
+    #[error("an encryption key must be 32 bytes, this one is {0}")]
+    WrongLength(usize),
+    /// The key generated once and kept in the database could not be read or stored.
+    #[error("{0}")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("could not seal the private key for {0}")]
+    CannotSeal(String),
+    #[error(
+        "{what} is sealed with encryption key {id}, but encryption.keys is not set: \
+         set it again to the keys it had"
+    )]
+    NoKeysSet { what: String, id: String },
+    #[error(
+        "{what} is sealed with encryption key {id}, which encryption.keys does not \
+         hold: add that key back (rotate by putting a new key first; remove an old \
+         one only after Gantry has started with the new one first)"
+    )]
+    KeyNotHeld { what: String, id: String },
+    #[error("{what} does not open with encryption key {id}: the stored value was altered")]
+    Altered { what: String, id: String },
+}
+
 /// Seals and opens short secrets; cheap to clone.
 #[derive(Clone)]
 pub struct Sealer {
@@ -29,14 +61,13 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     /// From raw 32-byte keys; the first seals.
-    pub fn new(raw: &[Vec<u8>]) -> Result<Sealer, String> {
+    pub fn new(raw: &[Vec<u8>]) -> Result<Sealer, SealError> {
         if raw.is_empty() {
-            return Err("no encryption key".into());
+            return Err(SealError::NoKey);
         }
         let mut keys = Vec::new();
         for k in raw {
-            let unbound = UnboundKey::new(&AES_256_GCM, k)
-                .map_err(|_| "an encryption key must be 32 bytes".to_string())?;
+            let unbound = UnboundKey::new(&AES_256_GCM, k).map_err(|_| SealError::NotAesKey)?;
             // The id names the key in each sealed value, so opening picks the right one.
             let id = secret::b64(&secret::sha256(k)[..6]);
             keys.push((id, LessSafeKey::new(unbound)));
@@ -59,13 +90,10 @@ impl Sealer {
     pub async fn for_deployment(
         configured: &[String],
         db: &crate::storage::Db,
-    ) -> Result<Sealer, String> {
+    ) -> Result<Sealer, SealError> {
         let raw = if configured.is_empty() {
             let fresh = secret::b64(&secret::random_bytes(32));
-            let stored = db
-                .setting_or_insert("sealing-key", &fresh)
-                .await
-                .map_err(|e| e.to_string())?;
+            let stored = db.setting_or_insert("sealing-key", &fresh).await?;
             vec![Sealer::decode_key(&stored)?]
         } else {
             configured
@@ -77,18 +105,15 @@ impl Sealer {
     }
 
     /// Parse base64 (standard or URL-safe) keys of 32 bytes, as `openssl rand -base64 32` prints.
-    pub fn decode_key(text: &str) -> Result<Vec<u8>, String> {
+    pub fn decode_key(text: &str) -> Result<Vec<u8>, SealError> {
         use base64::Engine;
         let t = text.trim();
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(t)
             .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
-            .map_err(|_| "an encryption key must be base64".to_string())?;
+            .map_err(|_| SealError::NotBase64)?;
         if bytes.len() != 32 {
-            return Err(format!(
-                "an encryption key must be 32 bytes, this one is {}",
-                bytes.len()
-            ));
+            return Err(SealError::WrongLength(bytes.len()));
         }
         Ok(bytes)
     }
@@ -181,7 +206,7 @@ impl KeySealing {
     }
 
     /// From `encryption.keys` (base64 of 32 bytes each; the first seals).
-    pub fn from_config(keys: &[String]) -> Result<KeySealing, String> {
+    pub fn from_config(keys: &[String]) -> Result<KeySealing, SealError> {
         if keys.is_empty() {
             return Ok(KeySealing::clear());
         }
@@ -195,39 +220,31 @@ impl KeySealing {
     }
 
     /// What to store for the private key `der` (PKCS#8 DER), bound to `purpose`.
-    pub fn seal(&self, purpose: &str, der: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn seal(&self, purpose: &str, der: &[u8]) -> Result<Vec<u8>, SealError> {
         let Some(s) = &self.sealer else {
             return Ok(der.to_vec());
         };
         let sealed = s.seal(purpose, der);
         if sealed.is_empty() {
-            return Err(format!("could not seal the private key for {purpose}"));
+            return Err(SealError::CannotSeal(purpose.to_string()));
         }
         Ok(sealed.into_bytes())
     }
 
     /// The private key (PKCS#8 DER) of a stored value; `what` names it in the error.
-    pub fn open(&self, what: &str, purpose: &str, stored: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn open(&self, what: &str, purpose: &str, stored: &[u8]) -> Result<Vec<u8>, SealError> {
         let Some(id) = sealed_id(stored) else {
             return Ok(stored.to_vec());
         };
+        let (what, id) = (what.to_string(), id.to_string());
         let Some(s) = &self.sealer else {
-            return Err(format!(
-                "{what} is sealed with encryption key {id}, but encryption.keys is not set: \
-                 set it again to the keys it had"
-            ));
+            return Err(SealError::NoKeysSet { what, id });
         };
-        if !s.holds(id) {
-            return Err(format!(
-                "{what} is sealed with encryption key {id}, which encryption.keys does not \
-                 hold: add that key back (rotate by putting a new key first; remove an old \
-                 one only after Gantry has started with the new one first)"
-            ));
+        if !s.holds(&id) {
+            return Err(SealError::KeyNotHeld { what, id });
         }
         let text = std::str::from_utf8(stored).unwrap_or_default();
-        s.open(purpose, text).ok_or_else(|| {
-            format!("{what} does not open with encryption key {id}: the stored value was altered")
-        })
+        s.open(purpose, text).ok_or(SealError::Altered { what, id })
     }
 
     /// Whether a stored value should be sealed again: kept in clear while keys are set, or
@@ -294,10 +311,16 @@ mod tests {
             der,
             "clear rows still read"
         );
-        let e = clear.open("key a", "signing-key:a", &sealed).unwrap_err();
+        let e = clear
+            .open("key a", "signing-key:a", &sealed)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("encryption.keys is not set"), "{e}");
         let other = KeySealing::from_config(std::slice::from_ref(&k2)).unwrap();
-        let e = other.open("key a", "signing-key:a", &sealed).unwrap_err();
+        let e = other
+            .open("key a", "signing-key:a", &sealed)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not hold"), "{e}");
         let rotated = KeySealing::from_config(&[k2, k1]).unwrap();
         assert!(

@@ -43,10 +43,31 @@ pub enum Unresolved {
     },
 }
 
+/// An entry of `connectorNetwork.denyNetworks` that is not a network, named by its index.
+#[derive(Debug, thiserror::Error)]
+pub enum DenyListError {
+    #[error(
+        "{setting}[{index}] `{entry}`: not a network (CIDR such as 10.0.0.0/8 or \
+         fd00::/8, or a single address)",
+        setting = SETTING
+    )]
+    NotANetwork { index: usize, entry: String },
+    #[error(
+        "{setting}[{index}] `{entry}`: has bits set past the /{prefix}; the network is `{network}`",
+        setting = SETTING,
+        prefix = network.prefix_len()
+    )]
+    HostBits {
+        index: usize,
+        entry: String,
+        network: IpNet,
+    },
+}
+
 impl DenyList {
     /// Parse `connectorNetwork.denyNetworks`: CIDRs (`10.0.0.0/8`, `fd00::/8`) or single
     /// addresses. A network with bits set past its prefix is refused rather than guessed at.
-    pub fn parse(list: &[String]) -> Result<DenyList, String> {
+    pub fn parse(list: &[String]) -> Result<DenyList, DenyListError> {
         let mut nets = Vec::with_capacity(list.len());
         for (i, s) in list.iter().enumerate() {
             let s = s.trim();
@@ -55,19 +76,19 @@ impl DenyList {
                 Err(_) => match s.parse::<IpAddr>() {
                     Ok(a) => IpNet::from(a),
                     Err(_) => {
-                        return Err(format!(
-                            "{SETTING}[{i}] `{s}`: not a network (CIDR such as 10.0.0.0/8 or \
-                             fd00::/8, or a single address)"
-                        ));
+                        return Err(DenyListError::NotANetwork {
+                            index: i,
+                            entry: s.to_string(),
+                        });
                     }
                 },
             };
             if net.trunc() != net {
-                return Err(format!(
-                    "{SETTING}[{i}] `{s}`: has bits set past the /{}; the network is `{}`",
-                    net.prefix_len(),
-                    net.trunc()
-                ));
+                return Err(DenyListError::HostBits {
+                    index: i,
+                    entry: s.to_string(),
+                    network: net.trunc(),
+                });
             }
             nets.push(net);
         }
@@ -292,7 +313,11 @@ mod tests {
 
     #[test]
     fn what_is_not_a_network_is_refused_with_its_index() {
-        let bad = |s: &str| DenyList::parse(&["10.0.0.0/8".into(), s.into()]).unwrap_err();
+        let bad = |s: &str| {
+            DenyList::parse(&["10.0.0.0/8".into(), s.into()])
+                .unwrap_err()
+                .to_string()
+        };
         for s in ["10.0.0.0/33", "banana", "10.0.0/8", "fd00::/129", ""] {
             let e = bad(s);
             assert!(

@@ -5,6 +5,7 @@
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
+mod config_error;
 pub mod egress;
 pub mod gate;
 pub mod ldap;
@@ -21,6 +22,7 @@ pub mod warm_up;
 
 use crate::identity::Identity;
 use crate::storage::StorageError;
+pub use config_error::ConnectorConfigError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
@@ -76,7 +78,9 @@ pub struct Begin {
 }
 
 /// Deserialize a connector's `config` block; errors name the key path.
-pub fn parse_config<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Result<T, String> {
+pub fn parse_config<T: serde::de::DeserializeOwned>(
+    v: &serde_json::Value,
+) -> Result<T, ConnectorConfigError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." {
@@ -84,7 +88,10 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Re
         } else {
             format!(".{path}")
         };
-        format!("config{at}: {}", e.into_inner())
+        ConnectorConfigError::Shape {
+            path: at,
+            message: e.into_inner().to_string(),
+        }
     })
 }
 
@@ -138,14 +145,24 @@ impl Connector {
         }
     }
 
-    /// A connector from a `connectors` entry of the config.
-    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens);
-    /// `deny` is where none of its connections may go.
+    /// A connector from a `connectors` entry of the config, or the text of why not (what the
+    /// admin API and the config check show).
     pub fn from_config(
         c: &crate::config::ConnectorConfig,
         sealer: &crate::seal::Sealer,
         deny: &egress::DenyList,
     ) -> Result<Connector, String> {
+        Connector::build(c, sealer, deny).map_err(|e| e.to_string())
+    }
+
+    /// A connector from a `connectors` entry of the config.
+    /// `sealer` encrypts what callback connectors keep of the provider (refresh tokens);
+    /// `deny` is where none of its connections may go.
+    pub fn build(
+        c: &crate::config::ConnectorConfig,
+        sealer: &crate::seal::Sealer,
+        deny: &egress::DenyList,
+    ) -> Result<Connector, ConnectorConfigError> {
         let kind = match c.kind.as_str() {
             "ldap" => {
                 let cfg = ldap::config::LdapConfig::from_value(&c.config)?;
@@ -173,7 +190,7 @@ impl Connector {
                 let cfg = saml::config::SamlConfig::from_value(&c.config)?;
                 Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
-            other => return Err(format!("connector type `{other}` is not supported yet")),
+            other => return Err(ConnectorConfigError::Unsupported(other.to_string())),
         };
         let (shown_config, secrets_set) = without_secrets(&c.kind, &c.config);
         Ok(Connector {

@@ -2,6 +2,7 @@
 //! The code flow with state and PKCE (the `oauth2` crate's, in `token_endpoint`); the user is
 //! whoever the userinfo URL says the access token belongs to. Keys and meaning are Dex's.
 
+use crate::connector::ConnectorConfigError;
 use serde::{Deserialize, Serialize};
 
 use crate::connector::claims::{self, Claims};
@@ -64,7 +65,7 @@ pub struct OAuthClaimMapping {
 }
 
 impl OAuthConfig {
-    pub fn from_value(v: &serde_json::Value) -> Result<OAuthConfig, String> {
+    pub fn from_value(v: &serde_json::Value) -> Result<OAuthConfig, ConnectorConfigError> {
         let c: OAuthConfig = crate::connector::parse_config(v)?;
         for (k, u) in [
             ("tokenURL", &c.token_url),
@@ -72,7 +73,10 @@ impl OAuthConfig {
             ("userInfoURL", &c.user_info_url),
             ("redirectURI", &c.redirect_uri),
         ] {
-            url::Url::parse(u).map_err(|e| format!("config.{k}: {e}"))?;
+            url::Url::parse(u).map_err(|source| ConnectorConfigError::NotAUrl {
+                key: k.to_string(),
+                source,
+            })?;
         }
         // The redirect URI is Gantry's own; the provider's endpoints carry the identity.
         for (k, u) in [
@@ -83,13 +87,13 @@ impl OAuthConfig {
             crate::connector::plain_http::check(&format!("config.{k}"), u, c.insecure_allow_http)?;
         }
         if c.client_id.is_empty() {
-            return Err("config.clientID is required".into());
+            return Err(ConnectorConfigError::Required("clientID"));
         }
         c.timeout()?;
         Ok(c)
     }
 
-    fn timeout(&self) -> Result<std::time::Duration, String> {
+    fn timeout(&self) -> Result<std::time::Duration, ConnectorConfigError> {
         upstream::check_common(
             self.insecure_skip_verify,
             self.pkce_challenge.as_deref(),
@@ -121,7 +125,7 @@ impl OAuthConnector {
         cfg: OAuthConfig,
         sealer: Sealer,
         deny: &DenyList,
-    ) -> Result<OAuthConnector, String> {
+    ) -> Result<OAuthConnector, ConnectorConfigError> {
         let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
         let token = TokenEndpoint::new(
             &cfg.authorization_url,
@@ -130,8 +134,7 @@ impl OAuthConnector {
             &cfg.client_secret,
             &cfg.redirect_uri,
             cfg.basic_auth_unsupported,
-        )
-        .map_err(|e| format!("config: {e}"))?;
+        )?;
         Ok(OAuthConnector {
             id: id.to_string(),
             cfg,

@@ -18,18 +18,56 @@ pub fn names_this_machine(u: &url::Url) -> bool {
 
 /// Refuses `url` (named `setting` in the message) when it is plain http to a host that is not
 /// loopback and `allow_http` is off; https always passes.
-pub fn check(setting: &str, url: &str, allow_http: bool) -> Result<(), String> {
-    let u = url::Url::parse(url).map_err(|e| format!("{setting} `{url}`: {e}"))?;
+pub fn check(setting: &str, url: &str, allow_http: bool) -> Result<(), UrlError> {
+    let named = || (setting.to_string(), url.to_string());
+    let u = url::Url::parse(url).map_err(|source| {
+        let (setting, url) = named();
+        UrlError::NotAUrl {
+            setting,
+            url,
+            source,
+        }
+    })?;
     match u.scheme() {
         "https" => Ok(()),
         "http" if allow_http => Ok(()),
         "http" if names_this_machine(&u) => Ok(()),
-        "http" => Err(format!(
-            "{setting} `{url}` is plain http to a host that is not loopback: anyone on the path \
-             could answer in the provider's name. Use https, or set config.{FLAG}: true"
-        )),
-        s => Err(format!("{setting} `{url}`: scheme `{s}` is not http(s)")),
+        "http" => {
+            let (setting, url) = named();
+            Err(UrlError::PlainHttp { setting, url })
+        }
+        s => {
+            let (setting, url) = named();
+            Err(UrlError::Scheme {
+                setting,
+                url,
+                scheme: s.to_string(),
+            })
+        }
     }
+}
+
+/// Why an upstream URL is refused; `setting` names where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("{setting} `{url}`: {source}")]
+    NotAUrl {
+        setting: String,
+        url: String,
+        source: url::ParseError,
+    },
+    #[error(
+        "{setting} `{url}` is plain http to a host that is not loopback: anyone on the path \
+         could answer in the provider's name. Use https, or set config.{flag}: true",
+        flag = FLAG
+    )]
+    PlainHttp { setting: String, url: String },
+    #[error("{setting} `{url}`: scheme `{scheme}` is not http(s)")]
+    Scheme {
+        setting: String,
+        url: String,
+        scheme: String,
+    },
 }
 
 #[cfg(test)]
@@ -46,7 +84,7 @@ mod tests {
             "http://127.10.20.30",
             "http://[::1]:9000/",
         ] {
-            assert_eq!(check("config.issuer", ok, false), Ok(()), "{ok}");
+            assert!(check("config.issuer", ok, false).is_ok(), "{ok}");
         }
         for bad in [
             "http://idp.example.com",
@@ -55,12 +93,12 @@ mod tests {
             "http://[::2]",
             "http://0.0.0.0",
         ] {
-            let e = check("config.issuer", bad, false).unwrap_err();
+            let e = check("config.issuer", bad, false).unwrap_err().to_string();
             assert!(
                 e.contains("config.issuer") && e.contains(FLAG),
                 "{bad}: {e}"
             );
-            assert_eq!(check("config.issuer", bad, true), Ok(()), "{bad}");
+            assert!(check("config.issuer", bad, true).is_ok(), "{bad}");
         }
         assert!(check("config.issuer", "ftp://idp.example.com", true).is_err());
         assert!(check("config.issuer", "not a url", true).is_err());

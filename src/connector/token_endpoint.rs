@@ -128,6 +128,11 @@ pub struct Authorization {
     pub verifier: String,
 }
 
+/// An endpoint URL of the provider that does not parse: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: {1}")]
+pub struct EndpointError(&'static str, url::ParseError);
+
 impl TokenEndpoint {
     /// `post_auth`: send the credentials in the form (`client_secret_post`) instead of Basic.
     pub fn new(
@@ -137,7 +142,7 @@ impl TokenEndpoint {
         client_secret: &str,
         redirect_uri: &str,
         post_auth: bool,
-    ) -> Result<TokenEndpoint, String> {
+    ) -> Result<TokenEndpoint, EndpointError> {
         let client = oauth2::Client::new(ClientId::new(client_id.to_string()))
             // Always a secret, "" too: Basic `id:` for a client without one, as before.
             .set_client_secret(ClientSecret::new(client_secret.to_string()))
@@ -148,14 +153,15 @@ impl TokenEndpoint {
             })
             .set_auth_uri(
                 AuthUrl::new(authorization_url.to_string())
-                    .map_err(|e| format!("authorization endpoint: {e}"))?,
+                    .map_err(|e| EndpointError("authorization endpoint", e))?,
             )
             .set_token_uri(
-                TokenUrl::new(token_url.to_string()).map_err(|e| format!("token endpoint: {e}"))?,
+                TokenUrl::new(token_url.to_string())
+                    .map_err(|e| EndpointError("token endpoint", e))?,
             )
             .set_redirect_uri(
                 RedirectUrl::new(redirect_uri.to_string())
-                    .map_err(|e| format!("redirectURI: {e}"))?,
+                    .map_err(|e| EndpointError("redirectURI", e))?,
             );
         Ok(TokenEndpoint {
             client,

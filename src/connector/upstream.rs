@@ -4,6 +4,7 @@
 //! the same client and the same bounded reader. Every request goes through [`Http::send`],
 //! which keeps it out of `connectorNetwork.denyNetworks` (see `egress`).
 
+use crate::connector::ConnectorConfigError;
 use std::time::Duration;
 
 use std::future::Future;
@@ -119,10 +120,30 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
     }
 }
 
+/// Why the HTTP client for an upstream cannot be made; a `rootCAs` entry is shown by its start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("rootCAs entry `{0}`: not a readable file or base64 PEM")]
+    Unreadable(String),
+    #[error("rootCAs entry `{entry}`: {source}")]
+    Pem {
+        entry: String,
+        source: reqwest::Error,
+    },
+    #[error("rootCAs entry `{0}`: no certificate")]
+    NoCertificate(String),
+    #[error("{0}")]
+    Build(reqwest::Error),
+}
+
 /// An HTTP client for one upstream: its own CAs on top of the system's, a timeout for every
 /// call, no redirects (a token endpoint that redirects is misconfigured or hostile), and no
 /// connection into `deny`.
-pub fn client(root_cas: &[String], timeout: Duration, deny: &DenyList) -> Result<Http, String> {
+pub fn client(
+    root_cas: &[String],
+    timeout: Duration,
+    deny: &DenyList,
+) -> Result<Http, ClientError> {
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -136,17 +157,20 @@ pub fn client(root_cas: &[String], timeout: Duration, deny: &DenyList) -> Result
     }
     for ca in root_cas {
         let pem = read_ca(ca)?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("rootCAs entry `{}`: {e}", short(ca)))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::Pem {
+                entry: short(ca),
+                source,
+            })?;
         if certs.is_empty() {
-            return Err(format!("rootCAs entry `{}`: no certificate", short(ca)));
+            return Err(ClientError::NoCertificate(short(ca)));
         }
         for c in certs {
             b = b.add_root_certificate(c);
         }
     }
     Ok(Http {
-        client: b.build().map_err(|e| e.to_string())?,
+        client: b.build().map_err(ClientError::Build)?,
         deny: deny.clone(),
     })
 }
@@ -156,19 +180,14 @@ fn short(s: &str) -> String {
 }
 
 /// Dex reads each `rootCAs` entry as a file path, or as base64 of the PEM itself.
-fn read_ca(entry: &str) -> Result<Vec<u8>, String> {
+fn read_ca(entry: &str) -> Result<Vec<u8>, ClientError> {
     if let Ok(b) = std::fs::read(entry) {
         return Ok(b);
     }
     use base64::Engine;
     base64::engine::general_purpose::STANDARD
         .decode(entry.trim())
-        .map_err(|_| {
-            format!(
-                "rootCAs entry `{}`: not a readable file or base64 PEM",
-                short(entry)
-            )
-        })
+        .map_err(|_| ClientError::Unreadable(short(entry)))
 }
 
 /// GET a JSON document.
@@ -240,24 +259,29 @@ pub fn check_common(
     insecure_skip_verify: bool,
     pkce_challenge: Option<&str>,
     timeout: Option<&str>,
-) -> Result<Duration, String> {
+) -> Result<Duration, ConnectorConfigError> {
     if insecure_skip_verify {
-        return Err(
-            "config.insecureSkipVerify is not supported: trust the provider's CA with rootCAs"
-                .into(),
-        );
+        return Err(ConnectorConfigError::Rule(
+            "config.insecureSkipVerify is not supported: trust the provider's CA with rootCAs",
+        ));
     }
     if let Some(m) = pkce_challenge
         && !matches!(m, "S256" | "plain")
     {
-        return Err(format!(
-            "config.pkceChallenge `{m}`: expected S256 or plain"
-        ));
+        return Err(ConnectorConfigError::Value {
+            key: "pkceChallenge".into(),
+            value: m.to_string(),
+            problem: "expected S256 or plain",
+        });
     }
     match timeout {
         None => Ok(Duration::from_secs(10)),
         Some(d) => crate::config::parse_duration(d)
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("config.timeout `{d}`: not a duration")),
+            .ok_or_else(|| ConnectorConfigError::Value {
+                key: "timeout".into(),
+                value: d.to_string(),
+                problem: "not a duration",
+            }),
     }
 }

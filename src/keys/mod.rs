@@ -9,4 +9,4 @@ mod rotation;
 mod signer;
 
 pub use rotation::{KeyError, KeySet, Keys, Schedule};
-pub use signer::{Algorithm, SigningKey, VerifyError};
+pub use signer::{Algorithm, SignError, SigningKey, VerifyError};

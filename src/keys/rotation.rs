@@ -12,9 +12,9 @@ use std::sync::{Arc, RwLock};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::signer::{Algorithm, SigningKey, VerifyError};
+use super::signer::{Algorithm, SignError, SigningKey, VerifyError};
 use crate::clock::SharedClock;
-use crate::seal::KeySealing;
+use crate::seal::{KeySealing, SealError};
 use crate::storage::StorageError;
 use crate::storage::keys::StoredKey;
 use crate::storage::store::KeyStore;
@@ -26,7 +26,14 @@ pub enum KeyError {
     Storage(#[from] StorageError),
     /// A stored private key the configured encryption keys do not open (or could not seal).
     #[error("{0}")]
-    Sealing(String),
+    Sealing(#[from] SealError),
+}
+
+/// A key Gantry made or stored that does not parse is corrupt storage.
+impl From<SignError> for StorageError {
+    fn from(e: SignError) -> Self {
+        StorageError::Corrupt(e.to_string())
+    }
 }
 
 /// What a signing key's sealed value is bound to: it opens only as the key of its own row.
@@ -165,13 +172,11 @@ impl Keys {
             }
             // The very first key signs at once: nobody can hold a token to verify yet.
             let starts = if newest.is_none() { now } else { now + s.lead };
-            let (key, der) = SigningKey::generate(s.alg).map_err(StorageError::Corrupt)?;
+            let (key, der) = SigningKey::generate(s.alg).map_err(StorageError::from)?;
             let row = StoredKey {
                 kid: key.kid.clone(),
                 alg: s.alg.as_str().into(),
-                private_der: sealing
-                    .seal(&purpose(&key.kid), &der)
-                    .map_err(KeyError::Sealing)?,
+                private_der: sealing.seal(&purpose(&key.kid), &der)?,
                 created_at: now,
                 active_from: starts,
                 retired_at: None,
@@ -197,14 +202,11 @@ impl Keys {
         let s = self.schedule;
         for _ in 0..3 {
             let state = self.db.rotation_state().await?;
-            let (key, der) = SigningKey::generate(s.alg).map_err(StorageError::Corrupt)?;
+            let (key, der) = SigningKey::generate(s.alg).map_err(StorageError::from)?;
             let row = StoredKey {
                 kid: key.kid.clone(),
                 alg: s.alg.as_str().into(),
-                private_der: self
-                    .sealing
-                    .seal(&purpose(&key.kid), &der)
-                    .map_err(KeyError::Sealing)?,
+                private_der: self.sealing.seal(&purpose(&key.kid), &der)?,
                 created_at: now,
                 active_from: now,
                 retired_at: None,
@@ -236,15 +238,15 @@ impl Keys {
     }
 
     /// The key that signs now.
-    pub fn signer(&self) -> Result<Arc<SigningKey>, String> {
+    pub fn signer(&self) -> Result<Arc<SigningKey>, SignError> {
         self.current()
             .signer_at(self.clock.now())
             .cloned()
-            .ok_or_else(|| "no signing key".to_string())
+            .ok_or(SignError::NoKey)
     }
 
     /// Sign with the key that signs now.
-    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, String> {
+    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, SignError> {
         self.signer()?.sign(claims, typ)
     }
 
@@ -269,12 +271,8 @@ async fn reseal(db: &dyn KeyStore, sealing: &KeySealing) -> Result<(), KeyError>
         if !sealing.stale(&stored) {
             continue;
         }
-        let der = sealing
-            .open(&format!("signing key {kid}"), &purpose(&kid), &stored)
-            .map_err(KeyError::Sealing)?;
-        let sealed = sealing
-            .seal(&purpose(&kid), &der)
-            .map_err(KeyError::Sealing)?;
+        let der = sealing.open(&format!("signing key {kid}"), &purpose(&kid), &stored)?;
+        let sealed = sealing.seal(&purpose(&kid), &der)?;
         if db.replace_key_material(&kid, &stored, &sealed).await? {
             tracing::info!(kid = %kid, "signing key sealed with the first of encryption.keys");
         }
@@ -288,14 +286,12 @@ fn build(stored: Vec<StoredKey>, sealing: &KeySealing) -> Result<KeySet, KeyErro
         let alg = Algorithm::parse(&k.alg).ok_or_else(|| {
             StorageError::Corrupt(format!("key {} has algorithm {}", k.kid, k.alg))
         })?;
-        let der = sealing
-            .open(
-                &format!("signing key {}", k.kid),
-                &purpose(&k.kid),
-                &k.private_der,
-            )
-            .map_err(KeyError::Sealing)?;
-        let parsed = SigningKey::from_pkcs8(alg, &der).map_err(StorageError::Corrupt)?;
+        let der = sealing.open(
+            &format!("signing key {}", k.kid),
+            &purpose(&k.kid),
+            &k.private_der,
+        )?;
+        let parsed = SigningKey::from_pkcs8(alg, &der).map_err(StorageError::from)?;
         keys.push((Arc::new(parsed), k.active_from, k.retired_at));
     }
     if keys.is_empty() {

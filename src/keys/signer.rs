@@ -49,6 +49,25 @@ enum Pair {
     Ed(Ed25519KeyPair),
 }
 
+/// Why a key could not be made or read, or a token not signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("no signing key")]
+    NoKey,
+    #[error("cannot generate a {0} key")]
+    Generate(&'static str),
+    #[error("stored {0} key does not parse")]
+    Unparsable(&'static str),
+    #[error("unexpected EC public key encoding")]
+    EcEncoding,
+    #[error("{0}")]
+    PublicKey(jsonwebtoken::errors::Error),
+    #[error("{0}")]
+    Claims(#[from] serde_json::Error),
+    #[error("signing failed")]
+    Failed,
+}
+
 /// Why a token did not verify. Callers treat every variant as "not a valid token".
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -82,7 +101,7 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// A fresh key pair, returned with its PKCS#8 DER for storage.
-    pub fn generate(alg: Algorithm) -> Result<(SigningKey, Vec<u8>), String> {
+    pub fn generate(alg: Algorithm) -> Result<(SigningKey, Vec<u8>), SignError> {
         let der = match alg {
             Algorithm::ES256 => EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
                 .and_then(|k| k.to_pkcs8v1())
@@ -94,24 +113,24 @@ impl SigningKey {
                 .and_then(|k| k.to_pkcs8())
                 .map(|d| d.as_ref().to_vec()),
         }
-        .map_err(|_| format!("cannot generate a {} key", alg.as_str()))?;
+        .map_err(|_| SignError::Generate(alg.as_str()))?;
         Ok((Self::from_pkcs8(alg, &der)?, der))
     }
 
     /// Parse a stored key. The kid is the RFC 7638 thumbprint of the public key.
-    pub fn from_pkcs8(alg: Algorithm, der: &[u8]) -> Result<SigningKey, String> {
-        let bad = |_| format!("stored {} key does not parse", alg.as_str());
+    pub fn from_pkcs8(alg: Algorithm, der: &[u8]) -> Result<SigningKey, SignError> {
+        let bad = |_| SignError::Unparsable(alg.as_str());
         let (pair, mut jwk, decoding) = match alg {
             Algorithm::ES256 => {
                 let k = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
                     .map_err(bad)?;
                 let p = k.public_key().as_ref();
                 if p.len() != 65 {
-                    return Err("unexpected EC public key encoding".into());
+                    return Err(SignError::EcEncoding);
                 }
                 let (x, y) = (b64(&p[1..33]), b64(&p[33..65]));
                 let dk = jsonwebtoken::DecodingKey::from_ec_components(&x, &y)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(SignError::PublicKey)?;
                 (
                     Pair::Ec(k),
                     json!({"crv": "P-256", "kty": "EC", "x": x, "y": y}),
@@ -124,14 +143,14 @@ impl SigningKey {
                 let n = b64(public.modulus().big_endian_without_leading_zero());
                 let e = b64(public.exponent().big_endian_without_leading_zero());
                 let dk = jsonwebtoken::DecodingKey::from_rsa_components(&n, &e)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(SignError::PublicKey)?;
                 (Pair::Rsa(k), json!({"e": e, "kty": "RSA", "n": n}), dk)
             }
             Algorithm::EdDSA => {
                 let k = Ed25519KeyPair::from_pkcs8(der).map_err(bad)?;
                 let x = b64(k.public_key().as_ref());
-                let dk =
-                    jsonwebtoken::DecodingKey::from_ed_components(&x).map_err(|e| e.to_string())?;
+                let dk = jsonwebtoken::DecodingKey::from_ed_components(&x)
+                    .map_err(SignError::PublicKey)?;
                 (
                     Pair::Ed(k),
                     json!({"crv": "Ed25519", "kty": "OKP", "x": x}),
@@ -167,7 +186,7 @@ impl SigningKey {
     }
 
     /// Sign `claims` as a compact JWS with this key's `kid`.
-    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, String> {
+    pub fn sign<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, SignError> {
         self.sign_with_chain(claims, typ, None)
     }
 
@@ -177,12 +196,12 @@ impl SigningKey {
         claims: &T,
         typ: &str,
         x5c: Option<&[String]>,
-    ) -> Result<String, String> {
+    ) -> Result<String, SignError> {
         let mut header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
         if let (Some(chain), Some(h)) = (x5c, header.as_object_mut()) {
             h.insert("x5c".into(), chain.into());
         }
-        let payload = serde_json::to_vec(claims).map_err(|e| e.to_string())?;
+        let payload = serde_json::to_vec(claims)?;
         let mut msg = b64(header.to_string().as_bytes());
         msg.push('.');
         msg.push_str(&b64(&payload));
@@ -192,7 +211,7 @@ impl SigningKey {
         Ok(msg)
     }
 
-    fn sign_bytes(&self, msg: &[u8]) -> Result<Vec<u8>, String> {
+    fn sign_bytes(&self, msg: &[u8]) -> Result<Vec<u8>, SignError> {
         let rng = SystemRandom::new();
         match &self.pair {
             Pair::Ec(k) => k.sign(&rng, msg).map(|s| s.as_ref().to_vec()),
@@ -203,7 +222,7 @@ impl SigningKey {
             }
             Pair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
         }
-        .map_err(|_| "signing failed".to_string())
+        .map_err(|_| SignError::Failed)
     }
 
     /// Verify signature and the registered claims `validation` asks for.

@@ -44,6 +44,29 @@ pub struct LogoutParams {
     pub client_id: Option<String>,
 }
 
+/// Why a logout request is refused; the text is shown to the user on an error page.
+#[derive(Debug, thiserror::Error)]
+pub enum LogoutError {
+    #[error("The id_token_hint is not a token this server issued.")]
+    ForeignHint,
+    #[error("client_id does not match the id_token_hint.")]
+    ClientMismatch,
+    #[error("post_logout_redirect_uri needs an id_token_hint or client_id.")]
+    NoClient,
+    #[error("The post_logout_redirect_uri is not registered for this client.")]
+    UnregisteredRedirect,
+    /// The cause is logged where it happens, never shown.
+    #[error("Logout failed; try again.")]
+    Revocation,
+}
+
+/// The page shows the error's text.
+impl From<LogoutError> for String {
+    fn from(e: LogoutError) -> String {
+        e.to_string()
+    }
+}
+
 /// Where logout ends.
 #[derive(Debug)]
 pub enum LogoutOutcome {
@@ -203,7 +226,7 @@ impl Provider {
     /// RP-initiated logout: revoke the user's refresh tokens for the client (only with an
     /// unexpired `id_token_hint`), then send the browser to a registered post-logout URI or show
     /// a signed-out page.
-    pub async fn logout(&self, p: LogoutParams) -> Result<LogoutOutcome, String> {
+    pub async fn logout(&self, p: LogoutParams) -> Result<LogoutOutcome, LogoutError> {
         let mut client_id = p.client_id.clone();
         let mut subject = None;
         if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
@@ -211,7 +234,7 @@ impl Provider {
             let c: Claims = self
                 .keys
                 .verify(hint, &self.validation(false))
-                .map_err(|_| "The id_token_hint is not a token this server issued.".to_string())?;
+                .map_err(|_| LogoutError::ForeignHint)?;
             let aud_client = c.azp.clone().or(match &c.aud {
                 Audience::One(a) => Some(a.clone()),
                 Audience::Many(v) => v.first().cloned(),
@@ -220,7 +243,7 @@ impl Provider {
                 .as_ref()
                 .is_some_and(|id| Some(id) != aud_client.as_ref())
             {
-                return Err("client_id does not match the id_token_hint.".into());
+                return Err(LogoutError::ClientMismatch);
             }
             client_id = aud_client;
             // Only a live ID token revokes: an old one found in a log, a history or a cache
@@ -237,14 +260,10 @@ impl Provider {
         {
             Some(uri) => {
                 let Some(c) = client.as_ref() else {
-                    return Err(
-                        "post_logout_redirect_uri needs an id_token_hint or client_id.".into(),
-                    );
+                    return Err(LogoutError::NoClient);
                 };
                 if !c.post_logout_redirect_uris.iter().any(|r| r == uri) {
-                    return Err(
-                        "The post_logout_redirect_uri is not registered for this client.".into(),
-                    );
+                    return Err(LogoutError::UnregisteredRedirect);
                 }
                 Some(redirect_with(
                     uri,
@@ -260,7 +279,7 @@ impl Provider {
                 .await
                 .map_err(|e| {
                     tracing::error!(error = %e, "logout revocation failed");
-                    "Logout failed; try again.".to_string()
+                    LogoutError::Revocation
                 })?;
             tracing::info!(client = %c.id, revoked = n, "logout");
             if n > 0 {

@@ -98,23 +98,34 @@ pub fn is_supported_hash(hash: &str) -> bool {
         || PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
 }
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    #[error("{0}")]
+    Hash(argon2::password_hash::Error),
+    /// The pool of hashing memory is poisoned.
+    #[error("password hashing is unavailable")]
+    Unavailable,
+}
+
 /// Hash a password as an argon2id PHC string.
 /// `hash` off the async threads: argon2id is slow on purpose.
 pub async fn hash_async(password: String) -> Result<String, String> {
     tokio::task::spawn_blocking(move || hash(&password))
         .await
         .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
-pub fn hash(password: &str) -> Result<String, String> {
+pub fn hash(password: &str) -> Result<String, PasswordError> {
     // Rare (new users, upgrades from bcrypt): it allocates its own memory, but waits its turn.
     with_slot(|_| {
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
-            .map_err(|e| e.to_string())
+            .map_err(PasswordError::Hash)
     })
-    .unwrap_or_else(|| Err("password hashing is unavailable".into()))
+    .unwrap_or(Err(PasswordError::Unavailable))
 }
 
 /// Check a password; an empty password never matches.

@@ -67,13 +67,13 @@ impl Policy {
                 .iter()
                 .map(|g| Pattern::parse(g))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(at)?;
+                .map_err(|e| at(e.to_string()))?;
             let users = r
                 .users
                 .iter()
                 .map(|g| Pattern::parse(g))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(at)?;
+                .map_err(|e| at(e.to_string()))?;
             if groups
                 .iter()
                 .chain(&users)
@@ -110,7 +110,7 @@ impl Policy {
                     .iter()
                     .map(|p| Pattern::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(at)?;
+                    .map_err(|e| at(e.to_string()))?;
                 for p in &repositories {
                     check_vars(p)?;
                 }
@@ -149,7 +149,7 @@ impl Policy {
                     .iter()
                     .map(|p| Pattern::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(at)?;
+                    .map_err(|e| at(e.to_string()))?;
                 for p in &namespaces {
                     check_vars(p)?;
                 }

@@ -33,10 +33,23 @@ pub struct Pattern {
     tokens: Vec<Token>,
 }
 
+/// Why a pattern in the policy does not parse; the policy names the rule around it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("empty pattern")]
+    Empty,
+    #[error("`{text}`: use * or **, not {stars}")]
+    Stars { text: String, stars: String },
+    #[error("`{0}`: unclosed ${{")]
+    Unclosed(String),
+    #[error("`{text}`: unknown placeholder ${{{name}}} (group, user, email)")]
+    UnknownPlaceholder { text: String, name: String },
+}
+
 impl Pattern {
-    pub fn parse(text: &str) -> Result<Pattern, String> {
+    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
         if text.is_empty() {
-            return Err("empty pattern".into());
+            return Err(PatternError::Empty);
         }
         let mut tokens = Vec::new();
         let chars: Vec<char> = text.chars().collect();
@@ -48,7 +61,12 @@ impl Pattern {
                     match n {
                         1 => tokens.push(Token::Star),
                         2 => tokens.push(Token::DoubleStar),
-                        _ => return Err(format!("`{text}`: use * or **, not {}", "*".repeat(n))),
+                        _ => {
+                            return Err(PatternError::Stars {
+                                text: text.into(),
+                                stars: "*".repeat(n),
+                            });
+                        }
                     }
                     i += n;
                 }
@@ -56,16 +74,17 @@ impl Pattern {
                     let end = chars[i..]
                         .iter()
                         .position(|c| *c == '}')
-                        .ok_or_else(|| format!("`{text}`: unclosed ${{"))?;
+                        .ok_or_else(|| PatternError::Unclosed(text.into()))?;
                     let name: String = chars[i + 2..i + end].iter().collect();
                     let var = match name.as_str() {
                         "group" => Var::Group,
                         "user" => Var::User,
                         "email" => Var::Email,
                         other => {
-                            return Err(format!(
-                                "`{text}`: unknown placeholder ${{{other}}} (group, user, email)"
-                            ));
+                            return Err(PatternError::UnknownPlaceholder {
+                                text: text.into(),
+                                name: other.into(),
+                            });
                         }
                     };
                     tokens.push(Token::Var(var));
@@ -284,8 +303,18 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_named() {
-        assert!(Pattern::parse("a/***").unwrap_err().contains("***"));
-        assert!(Pattern::parse("${team}/x").unwrap_err().contains("${team}"));
+        assert!(
+            Pattern::parse("a/***")
+                .unwrap_err()
+                .to_string()
+                .contains("***")
+        );
+        assert!(
+            Pattern::parse("${team}/x")
+                .unwrap_err()
+                .to_string()
+                .contains("${team}")
+        );
         assert!(Pattern::parse("${group").is_err());
         assert!(Pattern::parse("").is_err());
     }

@@ -15,8 +15,8 @@ use rustls_pki_types::pem::PemObject;
 
 use crate::config::RegistryConfig;
 use crate::keys::{Algorithm, SigningKey};
-use crate::seal::KeySealing;
-use crate::storage::Db;
+use crate::seal::{KeySealing, SealError};
+use crate::storage::{Db, StorageError};
 
 /// What the CA key's sealed value is bound to.
 const KEY_PURPOSE: &str = "registry-ca-key";
@@ -38,8 +38,37 @@ impl std::fmt::Debug for RegistryCa {
     }
 }
 
-fn when(t: i64) -> Result<time::OffsetDateTime, String> {
-    time::OffsetDateTime::from_unix_timestamp(t).map_err(|e| e.to_string())
+/// Why the CA could not be loaded or made, or a key not certified.
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("registry.caCert {path}: {source}")]
+    CertFile {
+        path: String,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("registry.caKey {path}: {source}")]
+    KeyFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("registry.caKey {path}: {source}")]
+    KeyPem { path: String, source: rcgen::Error },
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Sealing(#[from] SealError),
+    #[error("{0}")]
+    Certificate(#[from] rcgen::Error),
+    #[error("{0}")]
+    Time(#[from] time::error::ComponentRange),
+    #[error("registry CA vanished")]
+    Vanished,
+    #[error("registry tokens need an ES256 or RS256 key")]
+    EdDsaKey,
+}
+
+fn when(t: i64) -> Result<time::OffsetDateTime, CaError> {
+    Ok(time::OffsetDateTime::from_unix_timestamp(t)?)
 }
 
 impl RegistryCa {
@@ -50,23 +79,30 @@ impl RegistryCa {
         db: &Db,
         now: i64,
         sealing: &KeySealing,
-    ) -> Result<RegistryCa, String> {
+    ) -> Result<RegistryCa, CaError> {
         if let (Some(cert), Some(key)) = (&cfg.ca_cert, &cfg.ca_key) {
             let cert_der = CertificateDer::from_pem_file(cert)
-                .map_err(|e| format!("registry.caCert {cert}: {e}"))?
+                .map_err(|source| CaError::CertFile {
+                    path: cert.clone(),
+                    source,
+                })?
                 .to_vec();
-            let pem =
-                std::fs::read_to_string(key).map_err(|e| format!("registry.caKey {key}: {e}"))?;
-            let key = KeyPair::from_pem(&pem).map_err(|e| format!("registry.caKey {key}: {e}"))?;
+            let pem = std::fs::read_to_string(key).map_err(|source| CaError::KeyFile {
+                path: key.clone(),
+                source,
+            })?;
+            let key = KeyPair::from_pem(&pem).map_err(|source| CaError::KeyPem {
+                path: key.clone(),
+                source,
+            })?;
             return Ok(RegistryCa {
                 cert_der,
                 key,
                 chains: Mutex::default(),
             });
         }
-        if db.registry_ca().await.map_err(|e| e.to_string())?.is_none() {
-            let key =
-                KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
+        if db.registry_ca().await?.is_none() {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
             let mut p = CertificateParams::default();
             let mut dn = DistinguishedName::new();
             dn.push(DnType::CommonName, "Gantry registry token CA");
@@ -78,29 +114,20 @@ impl RegistryCa {
             ];
             p.not_before = when(now - 3600)?;
             p.not_after = when(now + 10 * 365 * 86_400)?;
-            let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
+            let cert = p.self_signed(&key)?;
             let stored = sealing.seal(KEY_PURPOSE, &key.serialize_der())?;
             db.put_registry_ca_if_absent(&stored, cert.der(), now)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
-        let (stored, cert_der) = db
-            .registry_ca()
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("registry CA vanished")?;
+        let (stored, cert_der) = db.registry_ca().await?.ok_or(CaError::Vanished)?;
         let key_der = sealing.open("the registry CA key", KEY_PURPOSE, &stored)?;
         if sealing.stale(&stored) {
             let sealed = sealing.seal(KEY_PURPOSE, &key_der)?;
-            if db
-                .replace_registry_ca_key(&stored, &sealed)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            if db.replace_registry_ca_key(&stored, &sealed).await? {
                 tracing::info!("registry CA key sealed with the first of encryption.keys");
             }
         }
-        let key = KeyPair::try_from(key_der.as_slice()).map_err(|e| e.to_string())?;
+        let key = KeyPair::try_from(key_der.as_slice())?;
         Ok(RegistryCa {
             cert_der,
             key,
@@ -121,7 +148,7 @@ impl RegistryCa {
     }
 
     /// `x5c` for tokens signed by `key`: its certificate (made once per key and day) and the CA.
-    pub fn chain_for(&self, key: &SigningKey, now: i64) -> Result<Vec<String>, String> {
+    pub fn chain_for(&self, key: &SigningKey, now: i64) -> Result<Vec<String>, CaError> {
         if let Ok(c) = self.chains.lock()
             && let Some((chain, made)) = c.get(&key.kid)
             && now - made < LEAF_REMAKE
@@ -131,13 +158,11 @@ impl RegistryCa {
         let alg = match key.alg {
             Algorithm::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
             Algorithm::RS256 => &rcgen::PKCS_RSA_SHA256,
-            Algorithm::EdDSA => return Err("registry tokens need an ES256 or RS256 key".into()),
+            Algorithm::EdDSA => return Err(CaError::EdDsaKey),
         };
-        let leaf_key = KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), alg)
-            .map_err(|e| e.to_string())?;
+        let leaf_key = KeyPair::from_pkcs8_der_and_sign_algo(&key.pkcs8_der().into(), alg)?;
         let issuer =
-            Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.as_slice()), &self.key)
-                .map_err(|e| e.to_string())?;
+            Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.as_slice()), &self.key)?;
         let mut p = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(
@@ -149,7 +174,7 @@ impl RegistryCa {
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.not_before = when(now - 3600)?;
         p.not_after = when(now + LEAF_DAYS * 86_400)?;
-        let leaf = p.signed_by(&leaf_key, &issuer).map_err(|e| e.to_string())?;
+        let leaf = p.signed_by(&leaf_key, &issuer)?;
         let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
         let chain = vec![b64(leaf.der()), b64(&self.cert_der)];
         if let Ok(mut c) = self.chains.lock() {

@@ -71,6 +71,19 @@ impl From<crate::storage::StorageError> for RegistryError {
     }
 }
 
+/// A key that cannot sign or be certified is the server's fault, never the client's.
+impl From<crate::keys::SignError> for RegistryError {
+    fn from(e: crate::keys::SignError) -> Self {
+        RegistryError::Internal(e.to_string())
+    }
+}
+
+impl From<ca::CaError> for RegistryError {
+    fn from(e: ca::CaError) -> Self {
+        RegistryError::Internal(e.to_string())
+    }
+}
+
 impl From<crate::oauth::error::OAuthError> for RegistryError {
     fn from(e: crate::oauth::error::OAuthError) -> Self {
         let cause = e.internal.clone().unwrap_or_else(|| e.to_string());
@@ -123,7 +136,7 @@ impl Registry {
         db: &crate::storage::Db,
         now: i64,
         sealing: &crate::seal::KeySealing,
-    ) -> Result<Registry, String> {
+    ) -> Result<Registry, ca::CaError> {
         let services = cfg
             .services
             .iter()
@@ -533,15 +546,9 @@ impl RegistryService {
             jti: secret::random_token(16),
             access: &access,
         };
-        let key = self.core.keys.signer().map_err(RegistryError::Internal)?;
-        let chain = self
-            .registry
-            .ca
-            .chain_for(&key, now)
-            .map_err(RegistryError::Internal)?;
-        let token = key
-            .sign_with_chain(&claims, "JWT", Some(&chain))
-            .map_err(RegistryError::Internal)?;
+        let key = self.core.keys.signer()?;
+        let chain = self.registry.ca.chain_for(&key, now)?;
+        let token = key.sign_with_chain(&claims, "JWT", Some(&chain))?;
         let scope = with_scope.then(|| {
             access
                 .iter()

@@ -1,6 +1,7 @@
 //! The `type: ldap` connector config, in Dex's keys and meaning. Gantry adds a host list for
 //! failover and two timeouts.
 
+use crate::connector::ConnectorConfigError;
 use serde::Deserialize;
 
 /// `host` is one `host:port` (Dex) or a list tried in order (Gantry).
@@ -91,13 +92,15 @@ pub struct UserMatcher {
 
 impl LdapConfig {
     /// Parse and check a connector's `config` block.
-    pub fn from_value(v: &serde_json::Value) -> Result<LdapConfig, String> {
+    pub fn from_value(v: &serde_json::Value) -> Result<LdapConfig, ConnectorConfigError> {
         let c: LdapConfig = crate::connector::parse_config(v)?;
         if c.hosts().is_empty() {
-            return Err("config.host: at least one host is required".into());
+            return Err(ConnectorConfigError::Rule(
+                "config.host: at least one host is required",
+            ));
         }
         if c.user_search.username.trim().is_empty() {
-            return Err("config.userSearch.username is required".into());
+            return Err(ConnectorConfigError::Required("userSearch.username"));
         }
         for (key, scope) in [
             ("userSearch", &c.user_search.scope),
@@ -109,14 +112,22 @@ impl LdapConfig {
             if let Some(s) = scope
                 && !matches!(s.as_str(), "sub" | "one")
             {
-                return Err(format!("config.{key}.scope `{s}`: expected sub or one"));
+                return Err(ConnectorConfigError::Value {
+                    key: format!("{key}.scope"),
+                    value: s.clone(),
+                    problem: "expected sub or one",
+                });
             }
         }
         if c.insecure_no_ssl && c.start_tls {
-            return Err("config: startTLS and insecureNoSSL exclude each other".into());
+            return Err(ConnectorConfigError::Rule(
+                "config: startTLS and insecureNoSSL exclude each other",
+            ));
         }
         if c.client_cert.is_some() != c.client_key.is_some() {
-            return Err("config: clientCert and clientKey go together".into());
+            return Err(ConnectorConfigError::Rule(
+                "config: clientCert and clientKey go together",
+            ));
         }
         for (k, v) in [
             ("connectTimeout", &c.connect_timeout),
@@ -125,15 +136,18 @@ impl LdapConfig {
             if let Some(d) = v
                 && crate::config::parse_duration(d).is_none()
             {
-                return Err(format!("config.{k} `{d}`: not a duration"));
+                return Err(ConnectorConfigError::Value {
+                    key: k.to_string(),
+                    value: d.clone(),
+                    problem: "not a duration",
+                });
             }
         }
         if let Some(g) = &c.group_search {
             if g.matchers().is_empty() {
-                return Err(
-                    "config.groupSearch: userMatchers (or userAttr and groupAttr) are required"
-                        .into(),
-                );
+                return Err(ConnectorConfigError::Rule(
+                    "config.groupSearch: userMatchers (or userAttr and groupAttr) are required",
+                ));
             }
             for m in g.matchers() {
                 check_filter_attr("groupAttr", &m.group_attr)?;
@@ -142,12 +156,11 @@ impl LdapConfig {
                     // Gantry once read `DN` here as "the found group's DN"; in Dex's meaning it
                     // would name an attribute no entry has, and nesting would silently stop.
                     if r.eq_ignore_ascii_case("DN") {
-                        return Err(
+                        return Err(ConnectorConfigError::Rule(
                             "config.groupSearch.recursionGroupAttr `DN`: name the attribute \
                              of a parent group that lists its member groups (member, \
-                             uniqueMember), as in Dex"
-                                .into(),
-                        );
+                             uniqueMember), as in Dex",
+                        ));
                     }
                 }
             }
@@ -168,16 +181,18 @@ impl LdapConfig {
 
 /// An attribute that goes into a search filter as `(attr=value)`: an attribute description
 /// (RFC 4512), so that no character of it can change the filter's structure.
-fn check_filter_attr(key: &str, a: &str) -> Result<(), String> {
+fn check_filter_attr(key: &str, a: &str) -> Result<(), ConnectorConfigError> {
     let ok = !a.is_empty()
         && a.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ';' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "config.groupSearch.{key} `{a}`: not an attribute name"
-        ))
+        Err(ConnectorConfigError::Value {
+            key: format!("groupSearch.{key}"),
+            value: a.to_string(),
+            problem: "not an attribute name",
+        })
     }
 }
 
@@ -233,7 +248,7 @@ groupSearch:
         assert_eq!(c.group_search.unwrap().matchers().len(), 1);
     }
 
-    fn with_group_search(gs: serde_json::Value) -> Result<LdapConfig, String> {
+    fn with_group_search(gs: serde_json::Value) -> Result<LdapConfig, ConnectorConfigError> {
         LdapConfig::from_value(&serde_json::json!({
             "host": "h:1", "userSearch": {"baseDN": "x", "username": "uid"}, "groupSearch": gs
         }))
@@ -262,20 +277,22 @@ groupSearch:
             let e = with_group_search(serde_json::json!({"baseDN": "g", "userMatchers": [
                 {"userAttr": "DN", "groupAttr": "member", "recursionGroupAttr": bad}
             ]}))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
             assert!(e.contains("recursionGroupAttr"), "{bad}: {e}");
         }
         let e = with_group_search(serde_json::json!({"baseDN": "g", "userMatchers": [
             {"userAttr": "DN", "groupAttr": "member=*"}
         ]}))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("groupAttr"), "{e}");
     }
 
     #[test]
     fn mistakes_are_named() {
         let bad = serde_json::json!({"host": "h:1", "userSearch": {"baseDN": "x", "username": "uid", "scop": "sub"}});
-        let e = LdapConfig::from_value(&bad).unwrap_err();
+        let e = LdapConfig::from_value(&bad).unwrap_err().to_string();
         assert!(e.contains("userSearch"), "{e}");
         let bad = serde_json::json!({"host": "h:1", "startTLS": true, "insecureNoSSL": true, "userSearch": {"baseDN": "x", "username": "uid"}});
         assert!(LdapConfig::from_value(&bad).is_err());

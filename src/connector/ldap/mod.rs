@@ -5,12 +5,15 @@
 //! never puts a username in a filter unescaped (RFC 4515), and never picks one of several
 //! entries that match a username.
 
+mod ber;
 pub mod config;
 mod frame;
 mod groups;
 mod pool;
 mod relay;
 mod transport;
+
+pub use transport::TlsSetupError;
 
 use ldap3::{Ldap, LdapError, Scope, SearchEntry, SearchOptions, ldap_escape};
 use serde::{Deserialize, Serialize};
@@ -127,7 +130,7 @@ fn search<'a>(
 }
 
 impl LdapConnector {
-    pub fn new(id: &str, cfg: LdapConfig, deny: &DenyList) -> Result<LdapConnector, String> {
+    pub fn new(id: &str, cfg: LdapConfig, deny: &DenyList) -> Result<LdapConnector, TlsSetupError> {
         let pool = Pool::new(&cfg, deny)?;
         Ok(LdapConnector {
             id: id.to_string(),

@@ -88,7 +88,7 @@ impl std::fmt::Debug for Pool {
 }
 
 impl Pool {
-    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Pool, String> {
+    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Pool, super::TlsSetupError> {
         let connect_timeout = dur(&c.connect_timeout, 5);
         let op_timeout = dur(&c.timeout, 10);
         let transport = Transport::new(c, deny)?;

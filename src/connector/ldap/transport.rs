@@ -103,8 +103,40 @@ impl Target {
     }
 }
 
+/// Why the TLS settings of an LDAP connector cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{0}")]
+    Protocols(rustls::Error),
+    #[error("clientCert {path}: {source}")]
+    ClientCertFile {
+        path: String,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("clientKey {path}: {source}")]
+    ClientKeyFile {
+        path: String,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("clientCert: {0}")]
+    ClientCert(rustls::Error),
+    #[error("rootCA {path}: {source}")]
+    RootCaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("rootCAData is not base64: {0}")]
+    RootCaData(base64::DecodeError),
+    #[error("clientCert needs rootCA or rootCAData to check the server")]
+    NoRootForClientCert,
+    #[error("rootCA: {0}")]
+    RootCaPem(rustls_pki_types::pem::Error),
+    #[error("rootCA: {0}")]
+    RootCa(rustls::Error),
+}
+
 impl Transport {
-    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Transport, String> {
+    pub fn new(c: &LdapConfig, deny: &DenyList) -> Result<Transport, TlsSetupError> {
         let security = if c.insecure_no_ssl {
             Security::Plain
         } else if c.start_tls {
@@ -237,11 +269,11 @@ async fn start_tls_answer(tcp: &mut TcpStream) -> Result<Result<(), String>, Str
 
 /// The TLS client settings: the configured CA (or the system's roots), a client certificate
 /// when one is set, or no certificate check at all under `insecureSkipVerify`.
-fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
+fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
+        .map_err(TlsSetupError::Protocols)?;
     let builder = if c.insecure_skip_verify {
         builder
             .dangerous()
@@ -253,12 +285,19 @@ fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
         (Some(cert), Some(key)) => {
             let chain = CertificateDer::pem_file_iter(cert)
                 .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("clientCert {cert}: {e}"))?;
-            let key =
-                PrivateKeyDer::from_pem_file(key).map_err(|e| format!("clientKey {key}: {e}"))?;
+                .map_err(|source| TlsSetupError::ClientCertFile {
+                    path: cert.clone(),
+                    source,
+                })?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|source| {
+                TlsSetupError::ClientKeyFile {
+                    path: key.clone(),
+                    source,
+                }
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("clientCert: {e}"))?
+                .map_err(TlsSetupError::ClientCert)?
         }
         _ => builder.with_no_client_auth(),
     };
@@ -266,21 +305,24 @@ fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, String> {
 }
 
 /// `rootCA` and `rootCAData` when set; the system's roots otherwise.
-fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, String> {
+fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, TlsSetupError> {
     let mut pem: Vec<u8> = Vec::new();
     if let Some(path) = &c.root_ca {
-        pem = std::fs::read(path).map_err(|e| format!("rootCA {path}: {e}"))?;
+        pem = std::fs::read(path).map_err(|source| TlsSetupError::RootCaFile {
+            path: path.clone(),
+            source,
+        })?;
     }
     if let Some(data) = &c.root_ca_data {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(data.trim())
-            .map_err(|e| format!("rootCAData is not base64: {e}"))?;
+            .map_err(TlsSetupError::RootCaData)?;
         pem.extend_from_slice(&decoded);
     }
     let mut roots = rustls::RootCertStore::empty();
     if pem.is_empty() {
         if c.client_cert.is_some() {
-            return Err("clientCert needs rootCA or rootCAData to check the server".into());
+            return Err(TlsSetupError::NoRootForClientCert);
         }
         let found = rustls_native_certs::load_native_certs();
         for e in &found.errors {
@@ -294,8 +336,8 @@ fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, String> {
         return Ok(roots);
     }
     for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("rootCA: {e}"))?;
-        roots.add(cert).map_err(|e| format!("rootCA: {e}"))?;
+        let cert = cert.map_err(TlsSetupError::RootCaPem)?;
+        roots.add(cert).map_err(TlsSetupError::RootCa)?;
     }
     Ok(roots)
 }

@@ -2,6 +2,7 @@
 //! `allowTokenExchange` (RFC 8693 logins with this provider's ID tokens), `timeout`, and
 //! `insecureAllowHTTP`.
 
+use crate::connector::ConnectorConfigError;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -83,22 +84,30 @@ pub struct ClaimMapping {
 }
 
 impl OidcConfig {
-    pub fn from_value(v: &serde_json::Value) -> Result<OidcConfig, String> {
+    pub fn from_value(v: &serde_json::Value) -> Result<OidcConfig, ConnectorConfigError> {
         let c: OidcConfig = crate::connector::parse_config(v)?;
-        let issuer = url::Url::parse(&c.issuer).map_err(|e| format!("config.issuer: {e}"))?;
+        let issuer =
+            url::Url::parse(&c.issuer).map_err(|source| ConnectorConfigError::NotAUrl {
+                key: "issuer".into(),
+                source,
+            })?;
         if !matches!(issuer.scheme(), "https" | "http") {
-            return Err("config.issuer must be an http(s) URL".into());
+            return Err(ConnectorConfigError::Rule(
+                "config.issuer must be an http(s) URL",
+            ));
         }
         plain_http::check("config.issuer", &c.issuer, c.insecure_allow_http)?;
-        url::Url::parse(&c.redirect_uri).map_err(|e| format!("config.redirectURI: {e}"))?;
+        url::Url::parse(&c.redirect_uri).map_err(|source| ConnectorConfigError::NotAUrl {
+            key: "redirectURI".into(),
+            source,
+        })?;
         if c.client_id.is_empty() {
-            return Err("config.clientID is required".into());
+            return Err(ConnectorConfigError::Required("clientID"));
         }
         if !c.allowed_groups.is_empty() && !c.insecure_enable_groups {
-            return Err(
-                "config.allowedGroups needs insecureEnableGroups: true (groups are not read otherwise)"
-                    .into(),
-            );
+            return Err(ConnectorConfigError::Rule(
+                "config.allowedGroups needs insecureEnableGroups: true (groups are not read otherwise)",
+            ));
         }
         for (k, u) in [
             ("tokenURL", &c.provider_discovery_overrides.token_url),
@@ -106,8 +115,10 @@ impl OidcConfig {
             ("jwksURL", &c.provider_discovery_overrides.jwks_url),
         ] {
             if let Some(u) = u {
-                url::Url::parse(u)
-                    .map_err(|e| format!("config.providerDiscoveryOverrides.{k}: {e}"))?;
+                url::Url::parse(u).map_err(|source| ConnectorConfigError::NotAUrl {
+                    key: format!("providerDiscoveryOverrides.{k}"),
+                    source,
+                })?;
                 plain_http::check(
                     &format!("config.providerDiscoveryOverrides.{k}"),
                     u,
@@ -119,7 +130,7 @@ impl OidcConfig {
         Ok(c)
     }
 
-    pub fn timeout(&self) -> Result<Duration, String> {
+    pub fn timeout(&self) -> Result<Duration, ConnectorConfigError> {
         crate::connector::upstream::check_common(
             self.insecure_skip_verify,
             self.pkce_challenge.as_deref(),
@@ -190,7 +201,7 @@ mod tests {
         let with = |k: &str, v: serde_json::Value| {
             let mut b = base.clone();
             b[k] = v;
-            OidcConfig::from_value(&b).unwrap_err()
+            OidcConfig::from_value(&b).unwrap_err().to_string()
         };
         assert!(with("clientSecrett", json!("x")).contains("clientSecrett"));
         assert!(with("insecureSkipVerify", json!(true)).contains("rootCAs"));
@@ -211,12 +222,16 @@ mod tests {
                 "redirectURI": "https://g.example.com/callback", "insecureAllowHTTP": flag,
                 "providerDiscoveryOverrides": {"jwksURL": jwks}}))
         };
-        let e = cfg("http://id.example.com", "https://id.example.com/k", false).unwrap_err();
+        let e = cfg("http://id.example.com", "https://id.example.com/k", false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("config.issuer") && e.contains("insecureAllowHTTP"),
             "{e}"
         );
-        let e = cfg("https://id.example.com", "http://keys.example.com/k", false).unwrap_err();
+        let e = cfg("https://id.example.com", "http://keys.example.com/k", false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("providerDiscoveryOverrides.jwksURL") && e.contains("insecureAllowHTTP"),
             "{e}"

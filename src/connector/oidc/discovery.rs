@@ -106,7 +106,7 @@ pub fn provider(
     ] {
         if let Some(u) = u.as_deref().filter(|u| !u.is_empty() && !overridden) {
             plain_http::check(&format!("{url}: {what}"), u, cfg.insecure_allow_http)
-                .map_err(ConnectorError::Unavailable)?;
+                .map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
         }
     }
     let algorithms = remote::algorithms(&d.id_token_signing_alg_values_supported);

@@ -65,7 +65,7 @@ impl OidcConnector {
         cfg: OidcConfig,
         sealer: Sealer,
         deny: &DenyList,
-    ) -> Result<OidcConnector, String> {
+    ) -> Result<OidcConnector, crate::connector::ConnectorConfigError> {
         let http = upstream::client(&cfg.root_cas, cfg.timeout()?, deny)?;
         Ok(OidcConnector {
             id: id.to_string(),

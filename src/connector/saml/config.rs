@@ -3,6 +3,7 @@
 //! `maxSessionAge` (how long refresh tokens of a SAML login last), `clockSkew`, and
 //! `insecureAllowSHA1` and `insecureAllowHTTP`.
 
+use crate::connector::ConnectorConfigError;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,38 +48,46 @@ pub struct SamlConfig {
 }
 
 impl SamlConfig {
-    pub fn from_value(v: &serde_json::Value) -> Result<SamlConfig, String> {
+    pub fn from_value(v: &serde_json::Value) -> Result<SamlConfig, ConnectorConfigError> {
         let c: SamlConfig = crate::connector::parse_config(v)?;
         if c.insecure_skip_signature_validation {
             // Not even in development: an unsigned login path is one config edit from production.
-            return Err(
+            return Err(ConnectorConfigError::Rule(
                 "config.insecureSkipSignatureValidation is refused: Gantry never accepts unsigned \
-                 SAML responses (sign test responses with xmlsec1 instead)"
-                    .into(),
-            );
+                 SAML responses (sign test responses with xmlsec1 instead)",
+            ));
         }
-        url::Url::parse(&c.redirect_uri).map_err(|e| format!("config.redirectURI: {e}"))?;
+        url::Url::parse(&c.redirect_uri).map_err(|source| ConnectorConfigError::NotAUrl {
+            key: "redirectURI".into(),
+            source,
+        })?;
         if c.sso_url.is_none() && c.metadata_url.is_none() && c.metadata_file.is_none() {
-            return Err("config: ssoURL, metadataURL or metadataFile is required".into());
+            return Err(ConnectorConfigError::Rule(
+                "config: ssoURL, metadataURL or metadataFile is required",
+            ));
         }
         if c.ca.is_none()
             && c.ca_data.is_none()
             && c.metadata_url.is_none()
             && c.metadata_file.is_none()
         {
-            return Err(
-                "config: ca, caData, metadataURL or metadataFile is required (the IdP's signing certificate)"
-                    .into(),
-            );
+            return Err(ConnectorConfigError::Rule(
+                "config: ca, caData, metadataURL or metadataFile is required (the IdP's signing certificate)",
+            ));
         }
         if let Some(u) = &c.metadata_url {
             crate::connector::plain_http::check("config.metadataURL", u, c.insecure_allow_http)?;
         }
         if let Some(u) = &c.sso_url {
-            url::Url::parse(u).map_err(|e| format!("config.ssoURL: {e}"))?;
+            url::Url::parse(u).map_err(|source| ConnectorConfigError::NotAUrl {
+                key: "ssoURL".into(),
+                source,
+            })?;
         }
         if c.username_attr.is_empty() || c.email_attr.is_empty() {
-            return Err("config.usernameAttr and config.emailAttr are required".into());
+            return Err(ConnectorConfigError::Rule(
+                "config.usernameAttr and config.emailAttr are required",
+            ));
         }
         c.name_id_format()?;
         c.max_session_age()?;
@@ -87,7 +96,7 @@ impl SamlConfig {
     }
 
     /// The NameIDPolicy Format URN; Dex's short names accepted.
-    pub fn name_id_format(&self) -> Result<String, String> {
+    pub fn name_id_format(&self) -> Result<String, ConnectorConfigError> {
         Ok(match self.name_id_policy_format.as_deref() {
             None | Some("") | Some("persistent") => {
                 "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent".into()
@@ -96,15 +105,15 @@ impl SamlConfig {
             Some("emailAddress") => "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress".into(),
             Some("unspecified") => "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified".into(),
             Some(u) if u.starts_with("urn:") => u.to_string(),
-            Some(other) => return Err(format!("config.nameIDPolicyFormat `{other}` is not known")),
+            Some(other) => return Err(ConnectorConfigError::NameIdFormat(other.to_string())),
         })
     }
 
-    pub fn max_session_age(&self) -> Result<i64, String> {
+    pub fn max_session_age(&self) -> Result<i64, ConnectorConfigError> {
         duration(self.max_session_age.as_deref(), 12 * 3600, "maxSessionAge")
     }
 
-    pub fn clock_skew(&self) -> Result<i64, String> {
+    pub fn clock_skew(&self) -> Result<i64, ConnectorConfigError> {
         duration(self.clock_skew.as_deref(), 120, "clockSkew")
     }
 
@@ -114,12 +123,16 @@ impl SamlConfig {
     }
 }
 
-fn duration(v: Option<&str>, default: i64, key: &str) -> Result<i64, String> {
+fn duration(v: Option<&str>, default: i64, key: &str) -> Result<i64, ConnectorConfigError> {
     match v {
         None => Ok(default),
         Some(d) => crate::config::parse_duration(d)
             .map(|d| d.as_secs() as i64)
-            .ok_or_else(|| format!("config.{key} `{d}`: not a duration")),
+            .ok_or_else(|| ConnectorConfigError::Value {
+                key: key.to_string(),
+                value: d.to_string(),
+                problem: "not a duration",
+            }),
     }
 }
 
@@ -142,7 +155,7 @@ mod tests {
         let with = |k: &str, v: serde_json::Value| {
             let mut b = base.clone();
             b[k] = v;
-            SamlConfig::from_value(&b).unwrap_err()
+            SamlConfig::from_value(&b).unwrap_err().to_string()
         };
         assert!(with("insecureSkipSignatureValidation", json!(true)).contains("refused"));
         assert!(with("nameIDPolicyFormat", json!("odd")).contains("odd"));
@@ -153,6 +166,7 @@ mod tests {
         assert!(
             SamlConfig::from_value(&no_cert)
                 .unwrap_err()
+                .to_string()
                 .contains("certificate")
         );
     }
@@ -164,7 +178,9 @@ mod tests {
                 "redirectURI": "https://g.example.com/callback", "usernameAttr": "name",
                 "emailAttr": "email"}))
         };
-        let e = cfg("http://idp.example.com/metadata", false).unwrap_err();
+        let e = cfg("http://idp.example.com/metadata", false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("config.metadataURL") && e.contains("insecureAllowHTTP"),
             "{e}"

@@ -7,7 +7,8 @@ use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use base64::Engine;
 use roxmltree::{Document, Node};
 
-use super::xml::{NS_DSIG, children, exc_c14n, is, only_child};
+use super::c14n::exc_c14n;
+use super::xml::{NS_DSIG, children, is, only_child};
 use crate::secret;
 
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
@@ -34,27 +35,41 @@ enum KeyKind {
     EcP256,
 }
 
+/// Why an IdP certificate (from the config or the metadata) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CertError {
+    #[error("certificate PEM: {0}")]
+    Pem(x509_parser::error::PEMError),
+    #[error("no certificate in the PEM")]
+    NoCertificate,
+    #[error("certificate: {0}")]
+    Parse(x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("only P-256 EC certificates are supported")]
+    NotP256,
+    #[error("certificate key type {0} is not supported")]
+    KeyType(String),
+}
+
 impl IdpKey {
     /// Every certificate in a PEM bundle.
-    pub fn from_pem(pem: &[u8]) -> Result<Vec<IdpKey>, String> {
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<IdpKey>, CertError> {
         let mut keys = Vec::new();
         for p in x509_parser::pem::Pem::iter_from_buffer(pem) {
-            let p = p.map_err(|e| format!("certificate PEM: {e}"))?;
+            let p = p.map_err(CertError::Pem)?;
             if p.label != "CERTIFICATE" {
                 continue;
             }
             keys.push(Self::from_der(&p.contents)?);
         }
         if keys.is_empty() {
-            return Err("no certificate in the PEM".into());
+            return Err(CertError::NoCertificate);
         }
         Ok(keys)
     }
 
     /// A DER certificate (as in metadata's base64 `X509Certificate`).
-    pub fn from_der(der: &[u8]) -> Result<IdpKey, String> {
-        let (_, cert) =
-            x509_parser::parse_x509_certificate(der).map_err(|e| format!("certificate: {e}"))?;
+    pub fn from_der(der: &[u8]) -> Result<IdpKey, CertError> {
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(CertError::Parse)?;
         let spki = cert.public_key();
         let oid = spki.algorithm.algorithm.to_id_string();
         let kind = match oid.as_str() {
@@ -67,11 +82,11 @@ impl IdpKey {
                     .and_then(|p| p.as_oid().ok())
                     .map(|o| o.to_id_string());
                 if curve.as_deref() != Some("1.2.840.10045.3.1.7") {
-                    return Err("only P-256 EC certificates are supported".into());
+                    return Err(CertError::NotP256);
                 }
                 KeyKind::EcP256
             }
-            other => return Err(format!("certificate key type {other} is not supported")),
+            other => return Err(CertError::KeyType(other.to_string())),
         };
         Ok(IdpKey {
             kind,

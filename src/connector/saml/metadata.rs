@@ -18,25 +18,44 @@ pub struct IdpMetadata {
     pub keys: Vec<IdpKey>,
 }
 
+/// Why an IdP's metadata cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{0}")]
+    Xml(#[from] xml::XmlError),
+    #[error("the metadata describes no identity provider")]
+    NoIdp,
+    #[error("the identity provider offers no HTTP-Redirect single sign-on")]
+    NoRedirectSso,
+    #[error("a metadata certificate is not base64")]
+    CertNotBase64,
+    #[error("{0}")]
+    Cert(#[from] super::dsig::CertError),
+    #[error("the metadata has no signing certificate")]
+    NoSigningCert,
+    #[error("the metadata has no entityID")]
+    NoEntityId,
+}
+
 /// Parse an IdP's `EntityDescriptor` (or the first one of an `EntitiesDescriptor`).
-pub fn parse_idp(text: &str) -> Result<IdpMetadata, String> {
-    let doc = xml::parse(text).map_err(|e| e.replace("SAML response", "metadata"))?;
+pub fn parse_idp(text: &str) -> Result<IdpMetadata, MetadataError> {
+    let doc = xml::parse_metadata(text)?;
     let entity = doc
         .descendants()
         .find(|n| {
             is(*n, NS_MD, "EntityDescriptor")
                 && n.children().any(|c| is(c, NS_MD, "IDPSSODescriptor"))
         })
-        .ok_or("the metadata describes no identity provider")?;
+        .ok_or(MetadataError::NoIdp)?;
     let idp = entity
         .children()
         .find(|c| is(*c, NS_MD, "IDPSSODescriptor"))
-        .ok_or("the metadata describes no identity provider")?;
+        .ok_or(MetadataError::NoIdp)?;
     let sso_url = idp
         .children()
         .find(|c| is(*c, NS_MD, "SingleSignOnService") && c.attribute("Binding") == Some(REDIRECT))
         .and_then(|c| c.attribute("Location"))
-        .ok_or("the identity provider offers no HTTP-Redirect single sign-on")?
+        .ok_or(MetadataError::NoRedirectSso)?
         .to_string();
     let mut keys = Vec::new();
     for kd in idp.children().filter(|c| is(*c, NS_MD, "KeyDescriptor")) {
@@ -53,17 +72,17 @@ pub fn parse_idp(text: &str) -> Result<IdpMetadata, String> {
                 .collect();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64)
-                .map_err(|_| "a metadata certificate is not base64".to_string())?;
+                .map_err(|_| MetadataError::CertNotBase64)?;
             keys.push(IdpKey::from_der(&der)?);
         }
     }
     if keys.is_empty() {
-        return Err("the metadata has no signing certificate".into());
+        return Err(MetadataError::NoSigningCert);
     }
     Ok(IdpMetadata {
         entity_id: entity
             .attribute("entityID")
-            .ok_or("the metadata has no entityID")?
+            .ok_or(MetadataError::NoEntityId)?
             .to_string(),
         sso_url,
         keys,

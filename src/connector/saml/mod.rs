@@ -3,11 +3,13 @@
 //! the XML signature subset of `dsig`. SAML has no refresh: Gantry's refresh tokens for a SAML
 //! login last `maxSessionAge` from the login, then the user logs in again.
 
+mod c14n;
 pub mod config;
 pub mod dsig;
 pub mod metadata;
 mod prescan;
 pub mod response;
+mod time;
 pub mod xml;
 
 use std::sync::Arc;
@@ -58,19 +60,52 @@ struct Data {
     login_at: i64,
 }
 
+/// Why a SAML connector cannot be set up from its config: the IdP's certificates or metadata.
+#[derive(Debug, thiserror::Error)]
+pub enum SamlSetupError {
+    #[error("config.ca `{path}`: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config.ca: {0}")]
+    Ca(dsig::CertError),
+    #[error("config.caData must be base64 of the PEM")]
+    CaDataNotBase64,
+    #[error("config.caData: {0}")]
+    CaData(dsig::CertError),
+    #[error("config.metadataFile `{path}`: {source}")]
+    MetadataFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config.metadataFile: {0}")]
+    Metadata(metadata::MetadataError),
+    #[error("{0}")]
+    Client(#[from] upstream::ClientError),
+    #[error("{0}")]
+    Lock(#[from] tokio::sync::TryLockError),
+}
+
 impl SamlConnector {
-    pub fn new(id: &str, cfg: SamlConfig, deny: &DenyList) -> Result<SamlConnector, String> {
+    pub fn new(
+        id: &str,
+        cfg: SamlConfig,
+        deny: &DenyList,
+    ) -> Result<SamlConnector, SamlSetupError> {
         let mut configured_keys = Vec::new();
         if let Some(path) = &cfg.ca {
-            let pem = std::fs::read(path).map_err(|e| format!("config.ca `{path}`: {e}"))?;
-            configured_keys.extend(IdpKey::from_pem(&pem).map_err(|e| format!("config.ca: {e}"))?);
+            let pem = std::fs::read(path).map_err(|source| SamlSetupError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            configured_keys.extend(IdpKey::from_pem(&pem).map_err(SamlSetupError::Ca)?);
         }
         if let Some(data) = &cfg.ca_data {
             let pem = base64::engine::general_purpose::STANDARD
                 .decode(data.trim())
-                .map_err(|_| "config.caData must be base64 of the PEM".to_string())?;
-            configured_keys
-                .extend(IdpKey::from_pem(&pem).map_err(|e| format!("config.caData: {e}"))?);
+                .map_err(|_| SamlSetupError::CaDataNotBase64)?;
+            configured_keys.extend(IdpKey::from_pem(&pem).map_err(SamlSetupError::CaData)?);
         }
         let http = upstream::client(&[], std::time::Duration::from_secs(10), deny)?;
         let c = SamlConnector {
@@ -81,31 +116,28 @@ impl SamlConnector {
             idp: RwLock::new(None),
         };
         if let Some(path) = &c.cfg.metadata_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("config.metadataFile `{path}`: {e}"))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| SamlSetupError::MetadataFile {
+                    path: path.clone(),
+                    source,
+                })?;
             let idp = c
                 .idp_from_metadata(&text)
-                .map_err(|e| format!("config.metadataFile: {e}"))?;
-            c.idp
-                .try_write()
-                .map_err(|e| e.to_string())?
-                .replace(Arc::new(idp));
+                .map_err(SamlSetupError::Metadata)?;
+            c.idp.try_write()?.replace(Arc::new(idp));
         } else if c.cfg.metadata_url.is_none() {
             let idp = Idp {
                 sso_url: c.cfg.sso_url.clone().unwrap_or_default(),
                 issuer: c.cfg.sso_issuer.clone(),
                 keys: c.configured_keys.clone(),
             };
-            c.idp
-                .try_write()
-                .map_err(|e| e.to_string())?
-                .replace(Arc::new(idp));
+            c.idp.try_write()?.replace(Arc::new(idp));
         }
         Ok(c)
     }
 
     /// The IdP from its metadata; the config's own values win where both are given.
-    fn idp_from_metadata(&self, text: &str) -> Result<Idp, String> {
+    fn idp_from_metadata(&self, text: &str) -> Result<Idp, metadata::MetadataError> {
         let md = metadata::parse_idp(text)?;
         let mut keys = self.configured_keys.clone();
         keys.extend(md.keys);
@@ -189,12 +221,12 @@ impl SamlConnector {
             facts.push(if k.not_after <= now {
                 format!(
                     "a signing certificate EXPIRED on {}",
-                    xml::instant(k.not_after)
+                    time::instant(k.not_after)
                 )
             } else {
                 format!(
                     "a signing certificate valid until {} ({days} days)",
-                    xml::instant(k.not_after)
+                    time::instant(k.not_after)
                 )
             });
         }
@@ -202,7 +234,7 @@ impl SamlConnector {
     }
 
     /// Gantry's SP metadata for this connector.
-    pub fn sp_metadata(&self) -> Result<String, String> {
+    pub fn sp_metadata(&self) -> Result<String, crate::connector::ConnectorConfigError> {
         Ok(metadata::sp_metadata(
             self.cfg.entity_id(),
             &self.cfg.redirect_uri,
@@ -216,10 +248,7 @@ impl SamlConnector {
         let idp = self.idp().await?;
         // An xs:ID must not start with a digit.
         let id = format!("_{}", hex(&secret::random_bytes(16)));
-        let format = self
-            .cfg
-            .name_id_format()
-            .map_err(ConnectorError::Rejected)?;
+        let format = self.cfg.name_id_format()?;
         // IdPs find the SP by this Issuer; without entityIssuer it is the redirect URI, which
         // is also the Audience Gantry then expects.
         let issuer = format!(
@@ -233,7 +262,7 @@ impl SamlConnector {
              <samlp:NameIDPolicy Format=\"{}\" AllowCreate=\"true\"/></samlp:AuthnRequest>",
             xml::NS_PROTOCOL,
             xml::NS_ASSERTION,
-            xml::instant(now),
+            time::instant(now),
             xml::escape(&idp.sso_url),
             xml::escape(&self.cfg.redirect_uri),
             xml::escape(&format),
@@ -269,7 +298,7 @@ impl SamlConnector {
                 issuer: idp.issuer.as_deref(),
                 in_response_to,
                 now,
-                skew: self.cfg.clock_skew().map_err(ConnectorError::Rejected)?,
+                skew: self.cfg.clock_skew()?,
                 allow_sha1: self.cfg.insecure_allow_sha1,
             },
         )
@@ -329,10 +358,7 @@ impl SamlConnector {
             .as_deref()
             .and_then(|d| serde_json::from_str(d).ok())
             .ok_or(ConnectorError::UserGone)?;
-        let max = self
-            .cfg
-            .max_session_age()
-            .map_err(ConnectorError::Rejected)?;
+        let max = self.cfg.max_session_age()?;
         if now - data.login_at >= max {
             return Err(ConnectorError::UserGone);
         }

@@ -15,10 +15,26 @@ pub const MAX_ATTRIBUTES: usize = 64;
 /// Assertion and the Signature, `xs` and `xsi` again on each attribute value.
 pub const MAX_NAMESPACES: usize = 32;
 
-const MALFORMED: &str = "the SAML response is not well-formed XML";
+use super::xml::{Doc, XmlError};
 
 /// Check the limits on `text`; the parser decides everything else.
-pub fn check(text: &str) -> Result<(), String> {
+pub fn check(text: &str, doc: Doc) -> Result<(), XmlError> {
+    walk(text).map_err(|e| match e {
+        Limit::Malformed => XmlError::Malformed(doc),
+        Limit::Attributes => XmlError::Attributes(doc),
+        Limit::Namespaces => XmlError::Namespaces(doc),
+    })
+}
+
+/// What the walk found, before it is said of a document.
+#[derive(Debug, PartialEq, Eq)]
+enum Limit {
+    Malformed,
+    Attributes,
+    Namespaces,
+}
+
+fn walk(text: &str) -> Result<(), Limit> {
     let b = text.as_bytes();
     // For each open element: the declarations in scope inside it.
     let mut open: Vec<usize> = Vec::new();
@@ -39,20 +55,16 @@ pub fn check(text: &str) -> Result<(), String> {
             // The parser refuses a DOCTYPE before reading on, and says so.
             return Ok(());
         } else if rest.starts_with(b"!") {
-            return Err(MALFORMED.into());
+            return Err(Limit::Malformed);
         } else {
             seen_element = true;
             let tag = start_tag(b, lt + 1)?;
             if tag.attributes > MAX_ATTRIBUTES {
-                return Err(format!(
-                    "an element of the SAML response has more than {MAX_ATTRIBUTES} attributes"
-                ));
+                return Err(Limit::Attributes);
             }
             let in_scope = open.last().copied().unwrap_or(0) + tag.declarations;
             if in_scope > MAX_NAMESPACES {
-                return Err(format!(
-                    "the SAML response has more than {MAX_NAMESPACES} namespace declarations in scope"
-                ));
+                return Err(Limit::Namespaces);
             }
             if !tag.empty {
                 open.push(in_scope);
@@ -77,8 +89,8 @@ fn is_space(c: u8) -> bool {
 }
 
 /// The start tag whose name begins at `i`.
-fn start_tag(b: &[u8], mut i: usize) -> Result<StartTag, String> {
-    let at = |i: usize| b.get(i).copied().ok_or_else(|| MALFORMED.to_string());
+fn start_tag(b: &[u8], mut i: usize) -> Result<StartTag, Limit> {
+    let at = |i: usize| b.get(i).copied().ok_or(Limit::Malformed);
     while !is_space(at(i)?) && !matches!(at(i)?, b'/' | b'>') {
         i += 1;
     }
@@ -115,7 +127,7 @@ fn start_tag(b: &[u8], mut i: usize) -> Result<StartTag, String> {
             i += 1;
         }
         if name.is_empty() || at(i)? != b'=' {
-            return Err(MALFORMED.into());
+            return Err(Limit::Malformed);
         }
         i += 1;
         while is_space(at(i)?) {
@@ -123,7 +135,7 @@ fn start_tag(b: &[u8], mut i: usize) -> Result<StartTag, String> {
         }
         let quote = at(i)?;
         if !matches!(quote, b'"' | b'\'') {
-            return Err(MALFORMED.into());
+            return Err(Limit::Malformed);
         }
         i = past(b, i + 1, &[quote])?;
         attributes += 1;
@@ -141,32 +153,36 @@ fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
 }
 
 /// Just past the first `needle` at or after `from`.
-fn past(b: &[u8], from: usize, needle: &[u8]) -> Result<usize, String> {
+fn past(b: &[u8], from: usize, needle: &[u8]) -> Result<usize, Limit> {
     find(b, from, needle)
         .map(|p| p + needle.len())
-        .ok_or_else(|| MALFORMED.to_string())
+        .ok_or(Limit::Malformed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn check_text(text: &str) -> Result<(), String> {
+        check(text, Doc::Response).map_err(String::from)
+    }
+
     #[test]
     fn attributes_and_declarations_up_to_the_bounds_pass() {
         let attrs: String = (0..MAX_ATTRIBUTES).map(|i| format!(" a{i}='>'")).collect();
-        assert_eq!(check(&format!("<r{attrs}/>")), Ok(()));
+        assert_eq!(check_text(&format!("<r{attrs}/>")), Ok(()));
         let decls: String = (0..MAX_NAMESPACES / 2)
             .map(|i| format!(" xmlns:n{i}=\"u\""))
             .collect();
         // Half on the root, half on each of many children: the children's scopes are siblings.
         let child = format!("<c{decls}><d/></c>");
         assert_eq!(
-            check(&format!("<r{decls}>{}</r>", child.repeat(100))),
+            check_text(&format!("<r{decls}>{}</r>", child.repeat(100))),
             Ok(())
         );
         // Comments, processing instructions and CDATA may hold anything: the parser judges them.
         assert_eq!(
-            check("<?xml version=\"1.0\"?><r><!-- <x a=1> --><![CDATA[<y>]]><?p <z?></r>"),
+            check_text("<?xml version=\"1.0\"?><r><!-- <x a=1> --><![CDATA[<y>]]><?p <z?></r>"),
             Ok(())
         );
     }
@@ -177,7 +193,7 @@ mod tests {
             .map(|i| format!(" a{i}=\"\""))
             .collect();
         assert!(
-            check(&format!("<r><e{attrs}/></r>"))
+            check_text(&format!("<r><e{attrs}/></r>"))
                 .unwrap_err()
                 .contains("more than 64 attributes")
         );
@@ -192,7 +208,7 @@ mod tests {
             decls(3, "a")
         );
         assert!(
-            check(&deep)
+            check_text(&deep)
                 .unwrap_err()
                 .contains("more than 32 namespace declarations")
         );
@@ -209,9 +225,12 @@ mod tests {
             "<r><!-- x </r>",
             "<r",
         ] {
-            assert_eq!(check(bad), Err(MALFORMED.into()), "{bad}");
+            assert!(
+                matches!(check(bad, Doc::Response), Err(XmlError::Malformed(_))),
+                "{bad}"
+            );
         }
         // A DOCTYPE is left to the parser, which refuses every one by name.
-        assert_eq!(check("<!DOCTYPE r [<!ENTITY e \"x\">]><r/>"), Ok(()));
+        assert_eq!(check_text("<!DOCTYPE r [<!ENTITY e \"x\">]><r/>"), Ok(()));
     }
 }

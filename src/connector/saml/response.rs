@@ -52,7 +52,7 @@ impl Verified {
 fn time_attr(n: Node, name: &str) -> Result<Option<i64>, String> {
     match n.attribute(name) {
         None => Ok(None),
-        Some(v) => xml::parse_instant(v)
+        Some(v) => super::time::parse_instant(v)
             .map(Some)
             .ok_or_else(|| format!("{} {name} is not a UTC time", n.tag_name().name())),
     }

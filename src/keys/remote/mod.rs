@@ -9,6 +9,9 @@
 //! with several audiences (OIDC Core 3.1.3.7), `at_hash` when the token carries one, issuer
 //! aliases, and a size bound. Never returns claims of a token that failed any check.
 
+mod claims;
+mod client;
+
 use std::str::FromStr;
 
 use openidconnect::core::{
@@ -18,6 +21,9 @@ use openidconnect::{
     AccessToken, AccessTokenHash, ClaimsVerificationError, ClientId, IssuerUrl, JsonWebTokenType,
     Nonce, SignatureVerificationError,
 };
+
+use claims::{check_azp, check_nbf, payload};
+pub use client::verify_id_token;
 
 /// Claims as a JSON object, for mapping by any key a config names.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -185,27 +191,6 @@ pub fn verify(keys: &KeySet, token: &str, e: &Expect<'_>, now: i64) -> Result<Cl
     Ok(claims)
 }
 
-/// The token's payload as a JSON object. Read apart from the crate's typed claims because
-/// Gantry maps any claim a config names; returned only once the crate has verified the same
-/// bytes.
-///
-/// Each part must be canonical base64url: the crate's decoder ignores the unused low bits of
-/// the last character, so without this check one signed token would have several spellings
-/// that all verify.
-fn payload(token: &str) -> Result<Claims, String> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("not three parts".into());
-    };
-    for (what, part) in [("header", h), ("signature", s)] {
-        crate::secret::b64_decode(part).ok_or(format!("the {what} is not canonical base64url"))?;
-    }
-    let bytes = crate::secret::b64_decode(p).ok_or("the payload is not canonical base64url")?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("the payload is not a JSON object: {e}"))
-}
-
 fn alg_name(alg: &CoreJwsSigningAlgorithm) -> String {
     serde_json::to_value(alg)
         .ok()
@@ -237,34 +222,6 @@ fn refusal(e: ClaimsVerificationError) -> Refusal {
     }
 }
 
-/// RFC 7519 4.1.5, which the crate does not read: not before `nbf` (less the leeway).
-fn check_nbf(c: &Claims, now: i64) -> Result<(), Refusal> {
-    match c.get("nbf") {
-        None => Ok(()),
-        Some(n) => match n.as_i64() {
-            Some(nbf) if nbf > now + LEEWAY => Err(invalid("the ID token is not valid yet")),
-            Some(_) => Ok(()),
-            None => Err(invalid("the ID token's nbf is not a number")),
-        },
-    }
-}
-
-/// OIDC Core 3.1.3.7 (4, 5): with several audiences, `azp` must name this client; whenever
-/// it is there, it must be this client.
-fn check_azp(c: &Claims, client_id: &str) -> Result<(), Refusal> {
-    let many = c
-        .get("aud")
-        .and_then(|a| a.as_array())
-        .is_some_and(|a| a.len() > 1);
-    match c.get("azp").and_then(|a| a.as_str()) {
-        Some(azp) if azp != client_id => {
-            Err(invalid("the ID token was issued to another party (azp)"))
-        }
-        None if many => Err(invalid("the ID token has several audiences and no azp")),
-        _ => Ok(()),
-    }
-}
-
 /// The time now, in Unix seconds.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -272,98 +229,11 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// What Gantry's own clients (the example app, the kubectl plugin) do with an ID token from
-/// their issuer: fetch its JWKS and verify signature, `iss`, `aud` and (when given) `nonce`;
-/// the claims.
-pub async fn verify_id_token(
-    http: &reqwest::Client,
-    jwks_uri: &str,
-    token: &str,
-    issuer: &str,
-    audience: &str,
-    nonce: Option<&str>,
-) -> Result<serde_json::Value, String> {
-    let keys: KeySet = http
-        .get(jwks_uri)
-        .send()
-        .await
-        .map_err(|e| format!("{jwks_uri}: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("{jwks_uri}: {e}"))?;
-    let issuers = [issuer.to_string()];
-    let expect = Expect {
-        issuers: &issuers,
-        audience,
-        nonce,
-        access_token: None,
-        algorithms: &ASYMMETRIC,
-        kind: Kind::IdToken,
-    };
-    match verify(&keys, token, &expect, unix_now()) {
-        Ok(c) => Ok(serde_json::Value::Object(c)),
-        Err(Refusal::NoKey) => Err("ID token signed by a key not in the JWKS".into()),
-        Err(Refusal::Invalid(m)) => Err(format!("ID token rejected: {m}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::keys::{Algorithm, SigningKey};
     use serde_json::json;
-
-    async fn serve_jwks(jwks: String) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/keys", listener.local_addr().unwrap());
-        let app =
-            axum::Router::new().route("/keys", axum::routing::get(move || async move { jwks }));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        url
-    }
-
-    #[tokio::test]
-    async fn wrong_issuer_audience_nonce_or_key_are_refused() {
-        let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
-        let (other, _) = SigningKey::generate(Algorithm::ES256).unwrap();
-        let jwks = serde_json::json!({ "keys": [key.jwk()] }).to_string();
-        let url = serve_jwks(jwks).await;
-        let http = reqwest::Client::new();
-        let exp = 4_000_000_000i64;
-        let iat = unix_now();
-        let token = |k: &SigningKey, iss: &str, aud: &str, nonce: &str| {
-            k.sign(&serde_json::json!({"iss": iss, "aud": aud, "sub": "s", "exp": exp, "iat": iat, "nonce": nonce}), "JWT").unwrap()
-        };
-        let check = |t: String, nonce: Option<&'static str>| {
-            let (http, url) = (http.clone(), url.clone());
-            async move { verify_id_token(&http, &url, &t, "https://id", "kubectl", nonce).await }
-        };
-        assert!(
-            check(token(&key, "https://id", "kubectl", "n1"), Some("n1"))
-                .await
-                .is_ok()
-        );
-        assert!(
-            check(token(&key, "https://evil", "kubectl", "n1"), Some("n1"))
-                .await
-                .is_err(),
-            "issuer"
-        );
-        assert!(
-            check(token(&key, "https://id", "other-app", "n1"), Some("n1"))
-                .await
-                .is_err(),
-            "audience"
-        );
-        let e = check(token(&key, "https://id", "kubectl", "n2"), Some("n1"))
-            .await
-            .unwrap_err();
-        assert!(e.contains("nonce"), "{e}");
-        let e = check(token(&other, "https://id", "kubectl", "n1"), Some("n1"))
-            .await
-            .unwrap_err();
-        assert!(e.contains("not in the JWKS"), "{e}");
-    }
 
     const ISS: &str = "https://id.example.com";
 
