@@ -78,7 +78,9 @@ GROWTH_POOL = 192
 # Which parts run: the main table, the growth rounds (PARTS=growth for those alone).
 PARTS = os.environ.get("PARTS", "main growth").split()
 GROWTH_CONNS = 16
-GANTRY_BIN = ROOT / "target" / "release" / "gantry"
+# Where cargo put the binaries: CARGO_TARGET_DIR when the user set one.
+TARGET = Path(os.environ["CARGO_TARGET_DIR"]) if os.environ.get("CARGO_TARGET_DIR") else ROOT / "target"
+GANTRY_BIN = TARGET / "release" / "gantry"
 
 
 def free_port():
@@ -380,7 +382,7 @@ def main_rounds(store):
             "scope": "openid profile email groups"})["access_token"]
         client_at = token_request(f"{g}/dex/token", {"grant_type": "client_credentials"})["access_token"]
         servers["ceiling"] = Server(
-            "ceiling", [str(ROOT / "target" / "release" / "ceiling"), f"127.0.0.1:{cport}"],
+            "ceiling", [str(TARGET / "release" / "ceiling"), f"127.0.0.1:{cport}"],
             f"http://127.0.0.1:{cport}/hello",
         )
         p, c = (f"http://127.0.0.1:{x}" for x in (pport, cport))
@@ -520,7 +522,7 @@ def main():
         finally:
             store.stop()
     grown = [growth(kind) for kind in GROWTH_BACKENDS] if "growth" in PARTS else []
-    saved = ROOT / "target" / "bench-results.json"
+    saved = TARGET / "bench-results.json"
     saved.parent.mkdir(exist_ok=True)
     saved.write_text(json.dumps({"rows": rows, "micro": micro, "idle_rss": idle_rss, "login_rss": login_rss,
                                  "ready_s": ready_s, "growth": grown, "storage": STORAGE}))
@@ -671,7 +673,7 @@ def report(rows, micro, idle_rss, ready_s, login_rss=None, grown=(), storage="sq
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--report"]:
         # Rewrite BENCHMARKS.md from the last run's figures (after editing bench/NOTES.md).
-        d = json.loads((ROOT / "target" / "bench-results.json").read_text())
+        d = json.loads((TARGET / "bench-results.json").read_text())
         report([tuple(r) for r in d["rows"]], d["micro"], d["idle_rss"], d["ready_s"],
                d.get("login_rss"), d.get("growth", []), d.get("storage", "sqlite"))
     else:
