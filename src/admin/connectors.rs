@@ -10,14 +10,19 @@ use serde::{Deserialize, Serialize};
 use super::AdminService;
 use super::version::{self, Precondition};
 use super::{Admin, AdminError, check_id};
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, ConnectorKind};
 use crate::connector::probe::Outcome;
 use crate::connector::set::Dynamic;
 use crate::connector::{Connector, secret_keys};
 use crate::storage::connectors::ConnectorRow;
 
 /// The connector types admins may create (Dex's names).
-pub const KINDS: [&str; 4] = ["ldap", "oidc", "oauth", "saml"];
+pub const KINDS: [&str; 4] = [
+    ConnectorKind::CONFIGURABLE[0].as_str(),
+    ConnectorKind::CONFIGURABLE[1].as_str(),
+    ConnectorKind::CONFIGURABLE[2].as_str(),
+    ConnectorKind::CONFIGURABLE[3].as_str(),
+];
 
 /// A connector as the admin pages and API show it; its secrets only as set or not.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -110,10 +115,10 @@ fn purpose(id: &str) -> String {
 /// The settings of a connector type that decide neither where its secret is sent nor how:
 /// what is shown on the login page and how the answers are mapped to an identity. An allow-list,
 /// so that a setting added later needs the secret again until someone has thought about it.
-fn harmless_settings(kind: &str) -> &'static [&'static str] {
+fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] {
     match kind {
-        "ldap" => &["usernamePrompt", "userSearch", "groupSearch"],
-        "oidc" => &[
+        ConnectorKind::Ldap => &["usernamePrompt", "userSearch", "groupSearch"],
+        ConnectorKind::Oidc => &[
             "scopes",
             "claimMapping",
             "overrideClaimMapping",
@@ -126,8 +131,8 @@ fn harmless_settings(kind: &str) -> &'static [&'static str] {
             "promptType",
             "acrValues",
         ],
-        "oauth" => &["scopes", "claimMapping", "userIDKey"],
-        _ => &[],
+        ConnectorKind::OAuth => &["scopes", "claimMapping", "userIDKey"],
+        ConnectorKind::Local | ConnectorKind::Saml => &[],
     }
 }
 
@@ -136,12 +141,12 @@ fn harmless_settings(kind: &str) -> &'static [&'static str] {
 /// connector at a host they run (`host`, `issuer`, a token URL, a CA, TLS off), press Test, and
 /// receive the directory's service password.
 fn secret_moves(
-    old_kind: &str,
+    old_kind: Option<ConnectorKind>,
     old: &serde_json::Map<String, serde_json::Value>,
-    new_kind: &str,
+    new_kind: ConnectorKind,
     new: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<String> {
-    if old_kind != new_kind {
+    if old_kind != Some(new_kind) {
         return vec!["type".into()];
     }
     let harmless = harmless_settings(new_kind);
@@ -158,7 +163,8 @@ fn secret_moves(
 
 /// The stored state of a connector being changed.
 struct Previous {
-    kind: String,
+    /// None for a stored `type` Gantry no longer builds: a change of type, then.
+    kind: Option<ConnectorKind>,
     config: serde_json::Map<String, serde_json::Value>,
     secrets: serde_json::Map<String, serde_json::Value>,
 }
@@ -174,7 +180,7 @@ impl AdminService {
     }
 
     fn connector_view(&self, c: &Connector) -> ConnectorView {
-        let source = if c.kind() == "local" {
+        let source = if c.kind() == ConnectorKind::Local {
             "builtin"
         } else if self.core.connectors.is_static(c.id()) {
             "config"
@@ -184,7 +190,7 @@ impl AdminService {
         ConnectorView {
             id: c.id().to_string(),
             name: c.name().to_string(),
-            kind: c.kind(),
+            kind: c.kind().as_str(),
             source,
             config: c.shown_config().clone(),
             secrets: secret_keys(c.kind())
@@ -307,12 +313,12 @@ impl AdminService {
         if let Some(m) = check_id(id) {
             return Err(AdminError::BadRequest(format!("id: {m}")));
         }
-        if !KINDS.contains(&spec.kind.as_str()) {
+        let Some(kind) = ConnectorKind::parse(&spec.kind) else {
             return Err(AdminError::BadRequest(format!(
                 "type: one of {}",
                 KINDS.join(", ")
             )));
-        }
+        };
         if !super::users::has_visible(&spec.name) || spec.name.chars().count() > 128 {
             return Err(AdminError::BadRequest(
                 "name: a name of 1 to 128 characters".into(),
@@ -324,7 +330,7 @@ impl AdminService {
             ));
         };
         let mut config = given.clone();
-        if spec.kind != "ldap" && !config.contains_key("redirectURI") {
+        if kind != ConnectorKind::Ldap && !config.contains_key("redirectURI") {
             config.insert(
                 "redirectURI".into(),
                 format!("{}/callback", self.core.issuer.trim_end_matches('/')).into(),
@@ -332,7 +338,7 @@ impl AdminService {
         }
         let mut secrets = serde_json::Map::new();
         let mut carried = Vec::new();
-        for k in secret_keys(&spec.kind) {
+        for k in secret_keys(kind) {
             match config.remove(*k) {
                 Some(serde_json::Value::Null) => {}
                 Some(v) => {
@@ -347,7 +353,7 @@ impl AdminService {
             }
         }
         if let Some(p) = previous.as_ref().filter(|_| !carried.is_empty()) {
-            let moved = secret_moves(&p.kind, &p.config, &spec.kind, &config);
+            let moved = secret_moves(p.kind, &p.config, kind, &config);
             if !moved.is_empty() {
                 return Err(AdminError::BadRequest(format!(
                     "config.{}: required again, because {} changed: a stored secret is kept \
@@ -362,7 +368,7 @@ impl AdminService {
         // Built once here so that what is saved is known to work as a config.
         Connector::from_config(
             &ConnectorConfig {
-                kind: spec.kind.clone(),
+                kind: kind.as_str().to_string(),
                 id: id.to_string(),
                 name: spec.name.trim().to_string(),
                 config: serde_json::Value::Object(full),
@@ -375,7 +381,7 @@ impl AdminService {
         let now = self.core.clock.now();
         Ok(ConnectorRow {
             id: id.to_string(),
-            kind: spec.kind.clone(),
+            kind: kind.as_str().to_string(),
             name: spec.name.trim().to_string(),
             config: serde_json::Value::Object(config).to_string(),
             secrets: self.core.sealer.seal(
@@ -438,7 +444,7 @@ impl AdminService {
                 return Err(stale(id));
             }
             let previous = Previous {
-                kind: old.kind.clone(),
+                kind: ConnectorKind::parse(&old.kind),
                 config: serde_json::from_str(&old.config).unwrap_or_default(),
                 secrets: self
                     .core
@@ -468,7 +474,7 @@ impl AdminService {
             .succeeded(serde_json::json!({
                 "before": before.as_ref().map(audit_view),
                 "after": audit_view(&view),
-                "secrets_changed": secret_keys(&spec.kind).iter()
+                "secrets_changed": ConnectorKind::parse(&spec.kind).map_or(&[][..], secret_keys).iter()
                     .filter(|k| spec.config.get(**k).is_some()).collect::<Vec<_>>(),
             }))
             .await;
@@ -552,12 +558,15 @@ mod tests {
     #[test]
     fn secrets_are_split_off_what_is_shown() {
         let (shown, set) = without_secrets(
-            "ldap",
+            ConnectorKind::Ldap,
             &serde_json::json!({"host": "h", "bindPW": "pw", "bindDN": "cn=x"}),
         );
         assert_eq!(shown, serde_json::json!({"host": "h", "bindDN": "cn=x"}));
         assert_eq!(set, vec!["bindPW".to_string()]);
-        let (_, set) = without_secrets("oidc", &serde_json::json!({"clientSecret": ""}));
+        let (_, set) = without_secrets(
+            ConnectorKind::Oidc,
+            &serde_json::json!({"clientSecret": ""}),
+        );
         assert!(set.is_empty(), "an empty secret is not a set one");
     }
 
@@ -572,22 +581,43 @@ mod tests {
             serde_json::json!({"host": "ldap:389", "usernamePrompt": "Login",
             "userSearch": {"baseDN": "dc=b"}}),
         );
-        assert!(secret_moves("ldap", &old, "ldap", &renamed).is_empty());
+        assert!(
+            secret_moves(
+                Some(ConnectorKind::Ldap),
+                &old,
+                ConnectorKind::Ldap,
+                &renamed
+            )
+            .is_empty()
+        );
         let elsewhere = obj(
             serde_json::json!({"host": "evil:389", "usernamePrompt": "User",
             "userSearch": {"baseDN": "dc=a"}, "insecureNoSSL": true}),
         );
         assert_eq!(
-            secret_moves("ldap", &old, "ldap", &elsewhere),
+            secret_moves(
+                Some(ConnectorKind::Ldap),
+                &old,
+                ConnectorKind::Ldap,
+                &elsewhere
+            ),
             ["host", "insecureNoSSL"]
         );
         // A setting nobody has judged yet (or a removed one) counts as a move.
         let unknown = obj(serde_json::json!({"host": "ldap:389", "somethingNew": 1}));
         assert_eq!(
-            secret_moves("ldap", &old, "ldap", &unknown),
+            secret_moves(
+                Some(ConnectorKind::Ldap),
+                &old,
+                ConnectorKind::Ldap,
+                &unknown
+            ),
             ["somethingNew"]
         );
-        assert_eq!(secret_moves("oidc", &old, "oauth", &old), ["type"]);
+        assert_eq!(
+            secret_moves(Some(ConnectorKind::Oidc), &old, ConnectorKind::OAuth, &old),
+            ["type"]
+        );
     }
 
     #[test]

@@ -199,7 +199,7 @@ impl AdminService {
         let Some(conn) = self.core.connector(&identity.connector_id) else {
             return Err(Ended("the connector is gone"));
         };
-        let local = conn.kind() == "local";
+        let local = conn.kind() == crate::config::ConnectorKind::Local;
         if local || now - s.checked_at >= RECHECK_INTERVAL {
             let fresh = match conn.refresh(&identity, now).await {
                 Ok(fresh) if fresh.subject() == s.subject => fresh,

@@ -24,18 +24,7 @@ impl Config {
     /// Expiry settings with Dex's defaults.
     pub fn expiry(&self) -> Result<Expiry, ConfigError> {
         let e = &self.expiry;
-        let d = |v: &Option<String>, key: &str, default: i64| -> Result<i64, ConfigError> {
-            match v {
-                None => Ok(default),
-                Some(s) => parse_duration(s)
-                    .map(|d| d.as_secs() as i64)
-                    .ok_or_else(|| {
-                        ConfigError::Invalid(format!(
-                            "expiry.{key} `{s}`: not a duration like 24h or 10m"
-                        ))
-                    }),
-            }
-        };
+        let d = |v: Option<super::Duration>, default: i64| v.map_or(default, super::Duration::secs);
         // A lifetime of nothing issues what no one can use, and a key that signs for less than a
         // minute has the server rotating keys without end: both are mistakes, said at start.
         let at_least = |secs: i64, key: &str, min: i64, what: &str| {
@@ -47,54 +36,25 @@ impl Config {
             Ok(secs)
         };
         Ok(Expiry {
-            id_tokens: at_least(d(&e.id_tokens, "idTokens", 24 * 3600)?, "idTokens", 1, "1s")?,
-            auth_requests: at_least(
-                d(&e.auth_requests, "authRequests", 24 * 3600)?,
-                "authRequests",
-                1,
-                "1s",
-            )?,
-            device_requests: at_least(
-                d(&e.device_requests, "deviceRequests", 5 * 60)?,
-                "deviceRequests",
-                1,
-                "1s",
-            )?,
-            signing_keys: at_least(
-                d(&e.signing_keys, "signingKeys", 6 * 3600)?,
-                "signingKeys",
-                60,
-                "1m",
-            )?,
+            id_tokens: at_least(d(e.id_tokens, 24 * 3600), "idTokens", 1, "1s")?,
+            auth_requests: at_least(d(e.auth_requests, 24 * 3600), "authRequests", 1, "1s")?,
+            device_requests: at_least(d(e.device_requests, 5 * 60), "deviceRequests", 1, "1s")?,
+            signing_keys: at_least(d(e.signing_keys, 6 * 3600), "signingKeys", 60, "1m")?,
             disable_rotation: e.refresh_tokens.disable_rotation,
-            reuse_interval: d(
-                &e.refresh_tokens.reuse_interval,
-                "refreshTokens.reuseInterval",
-                3,
-            )?,
-            valid_if_not_used_for: d(
-                &e.refresh_tokens.valid_if_not_used_for,
-                "refreshTokens.validIfNotUsedFor",
-                0,
-            )?,
-            absolute_lifetime: d(
-                &e.refresh_tokens.absolute_lifetime,
-                "refreshTokens.absoluteLifetime",
-                0,
-            )?,
+            reuse_interval: d(e.refresh_tokens.reuse_interval, 3),
+            valid_if_not_used_for: d(e.refresh_tokens.valid_if_not_used_for, 0),
+            absolute_lifetime: d(e.refresh_tokens.absolute_lifetime, 0),
             audit_retention: self.audit_retention()?,
         })
     }
 
     fn audit_retention(&self) -> Result<i64, ConfigError> {
         const DEFAULT: i64 = 90 * 86_400;
-        let Some(s) = &self.audit.retention else {
-            return Ok(DEFAULT);
-        };
-        match parse_duration(s).map(|d| d.as_secs() as i64) {
-            Some(secs) if secs >= 3600 => Ok(secs),
-            _ => Err(ConfigError::Invalid(format!(
-                "audit.retention `{s}`: a duration of at least 1h, like 2160h (90 days)"
+        match self.audit.retention {
+            None => Ok(DEFAULT),
+            Some(r) if r.secs() >= 3600 => Ok(r.secs()),
+            Some(r) => Err(ConfigError::Invalid(format!(
+                "audit.retention `{r}`: a duration of at least 1h, like 2160h (90 days)"
             ))),
         }
     }

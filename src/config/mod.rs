@@ -4,12 +4,16 @@
 //! name their path; type errors name the key and the line. This module never reads the
 //! environment except through `$VAR` expansion of connector configs and the `*Env` keys.
 
+mod connector_kind;
+mod duration;
 mod env;
 mod expiry;
 mod grant;
 pub mod policy;
 mod validate;
 
+pub use connector_kind::{ConnectorKind, UnsupportedKind};
+pub use duration::Duration;
 pub use expiry::{Expiry, parse_duration};
 pub use grant::GrantType;
 
@@ -88,7 +92,7 @@ pub struct Config {
 pub struct AuditConfig {
     /// How long audit events (and the hourly token counts) are kept: a duration like 2160h
     /// (the default, 90 days), at least 1h.
-    pub retention: Option<String>,
+    pub retention: Option<Duration>,
 }
 
 /// Where connectors may connect. Dex's `connectors` is a list, so this has a section of its own.
@@ -132,7 +136,7 @@ pub struct RegistryService {
     pub issuer: String,
     /// Token lifetime, at least 60s (default 5m).
     #[serde(rename = "tokenTTL")]
-    pub token_ttl: Option<String>,
+    pub token_ttl: Option<Duration>,
     /// Gantry access tokens accepted as a registry password on this service: only those whose
     /// audience (the client they were issued to) is listed. Empty (the default): none.
     #[serde(default)]
@@ -325,10 +329,10 @@ pub struct OAuth2Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExpiryConfig {
-    pub id_tokens: Option<String>,
-    pub auth_requests: Option<String>,
-    pub device_requests: Option<String>,
-    pub signing_keys: Option<String>,
+    pub id_tokens: Option<Duration>,
+    pub auth_requests: Option<Duration>,
+    pub device_requests: Option<Duration>,
+    pub signing_keys: Option<Duration>,
     #[serde(default)]
     pub refresh_tokens: RefreshExpiryConfig,
 }
@@ -338,9 +342,9 @@ pub struct ExpiryConfig {
 pub struct RefreshExpiryConfig {
     #[serde(default)]
     pub disable_rotation: bool,
-    pub reuse_interval: Option<String>,
-    pub valid_if_not_used_for: Option<String>,
-    pub absolute_lifetime: Option<String>,
+    pub reuse_interval: Option<Duration>,
+    pub valid_if_not_used_for: Option<Duration>,
+    pub absolute_lifetime: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -395,6 +399,8 @@ pub struct StaticPassword {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorConfig {
+    /// As written: a name Gantry does not implement (Dex's `github`, say) gets its own message
+    /// from `validate`, not serde's list of variants. Read it through `connector_kind`.
     #[serde(rename = "type")]
     pub kind: String,
     pub id: String,

@@ -4,7 +4,7 @@
 use super::*;
 
 impl Config {
-    /// Checks that serde cannot express: required combinations, known values, parseable durations.
+    /// Checks that serde cannot express: required combinations, known values, lower bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let issuer = url::Url::parse(&self.issuer)
@@ -88,6 +88,9 @@ impl Config {
                     c.id
                 ));
             }
+            if let Err(e) = c.connector_kind() {
+                return bad(format!("connectors[{i}] `{}`: {e}", c.id));
+            }
         }
         for (i, svc) in self.registry.services.iter().enumerate() {
             if svc.name.is_empty() || svc.issuer.is_empty() {
@@ -104,15 +107,10 @@ impl Config {
                     svc.name
                 ));
             }
-            if let Some(t) = &svc.token_ttl {
-                match parse_duration(t) {
-                    Some(d) if d.as_secs() >= 60 => {}
-                    _ => {
-                        return bad(format!(
-                            "registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s"
-                        ));
-                    }
-                }
+            if let Some(t) = svc.token_ttl.filter(|t| t.secs() < 60) {
+                return bad(format!(
+                    "registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s"
+                ));
             }
         }
         if self.registry.ca_cert.is_some() != self.registry.ca_key.is_some() {

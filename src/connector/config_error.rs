@@ -41,8 +41,8 @@ pub enum ConnectorConfigError {
     LdapTls(#[from] TlsSetupError),
     #[error("{0}")]
     Saml(#[from] SamlSetupError),
-    #[error("connector type `{0}` is not supported yet")]
-    Unsupported(String),
+    #[error("{0}")]
+    Unsupported(#[from] crate::config::UnsupportedKind),
 }
 
 /// A setting read again at login time (checked at start, so not expected to fail there) refuses

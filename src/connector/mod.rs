@@ -20,6 +20,7 @@ pub mod token_endpoint;
 pub mod upstream;
 pub mod warm_up;
 
+use crate::config::ConnectorKind;
 use crate::identity::Identity;
 use crate::storage::StorageError;
 pub use config_error::ConnectorConfigError;
@@ -96,16 +97,19 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(
 }
 
 /// The keys of a connector type's config that are secrets: never shown, stored sealed.
-pub fn secret_keys(kind: &str) -> &'static [&'static str] {
+pub fn secret_keys(kind: ConnectorKind) -> &'static [&'static str] {
     match kind {
-        "ldap" => &["bindPW"],
-        "oidc" | "oauth" => &["clientSecret"],
-        _ => &[],
+        ConnectorKind::Ldap => &["bindPW"],
+        ConnectorKind::Oidc | ConnectorKind::OAuth => &["clientSecret"],
+        ConnectorKind::Local | ConnectorKind::Saml => &[],
     }
 }
 
 /// A connector's config block without its secrets, and which secrets it has.
-pub fn without_secrets(kind: &str, config: &serde_json::Value) -> (serde_json::Value, Vec<String>) {
+pub fn without_secrets(
+    kind: ConnectorKind,
+    config: &serde_json::Value,
+) -> (serde_json::Value, Vec<String>) {
     let mut shown = config.clone();
     let mut set = Vec::new();
     if let Some(o) = shown.as_object_mut() {
@@ -163,12 +167,13 @@ impl Connector {
         sealer: &crate::seal::Sealer,
         deny: &egress::DenyList,
     ) -> Result<Connector, ConnectorConfigError> {
-        let kind = match c.kind.as_str() {
-            "ldap" => {
+        let connector_kind = c.connector_kind()?;
+        let kind = match connector_kind {
+            ConnectorKind::Ldap => {
                 let cfg = ldap::config::LdapConfig::from_value(&c.config)?;
                 Kind::Ldap(Box::new(ldap::LdapConnector::new(&c.id, cfg, deny)?))
             }
-            "oidc" => {
+            ConnectorKind::Oidc => {
                 let cfg = oidc::config::OidcConfig::from_value(&c.config)?;
                 Kind::Oidc(Box::new(oidc::OidcConnector::new(
                     &c.id,
@@ -177,7 +182,7 @@ impl Connector {
                     deny,
                 )?))
             }
-            "oauth" => {
+            ConnectorKind::OAuth => {
                 let cfg = oauth::OAuthConfig::from_value(&c.config)?;
                 Kind::OAuth(Box::new(oauth::OAuthConnector::new(
                     &c.id,
@@ -186,13 +191,16 @@ impl Connector {
                     deny,
                 )?))
             }
-            "saml" => {
+            ConnectorKind::Saml => {
                 let cfg = saml::config::SamlConfig::from_value(&c.config)?;
                 Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
-            other => return Err(ConnectorConfigError::Unsupported(other.to_string())),
+            // `parse` never yields it: the built-in one is made by `local`.
+            ConnectorKind::Local => {
+                return Err(crate::config::UnsupportedKind(c.kind.clone()).into());
+            }
         };
-        let (shown_config, secrets_set) = without_secrets(&c.kind, &c.config);
+        let (shown_config, secrets_set) = without_secrets(connector_kind, &c.config);
         Ok(Connector {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -231,13 +239,13 @@ impl Connector {
         &self.name
     }
     /// The config `type` (Dex's names; "local" for the built-in one).
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ConnectorKind {
         match &self.kind {
-            Kind::Local(_) => "local",
-            Kind::Ldap(_) => "ldap",
-            Kind::Oidc(_) => "oidc",
-            Kind::OAuth(_) => "oauth",
-            Kind::Saml(_) => "saml",
+            Kind::Local(_) => ConnectorKind::Local,
+            Kind::Ldap(_) => ConnectorKind::Ldap,
+            Kind::Oidc(_) => ConnectorKind::Oidc,
+            Kind::OAuth(_) => ConnectorKind::OAuth,
+            Kind::Saml(_) => ConnectorKind::Saml,
         }
     }
     /// The label of the username field on the password form.

@@ -143,11 +143,7 @@ impl Registry {
             .map(|s| Service {
                 name: s.name.clone(),
                 issuer: s.issuer.clone(),
-                ttl: s
-                    .token_ttl
-                    .as_deref()
-                    .and_then(crate::config::parse_duration)
-                    .map_or(300, |d| d.as_secs() as i64),
+                ttl: s.token_ttl.map_or(300, crate::config::Duration::secs),
                 access_token_audiences: s.access_token_audiences.clone(),
             })
             .collect();

@@ -133,6 +133,79 @@ fn mistakes_are_reported_with_their_key() {
     }
 }
 
+/// What `gantry check-config` would say of `yaml`, short of the process.
+fn check_error(yaml: &str) -> String {
+    Config::parse(yaml)
+        .and_then(|c| gantry::app::check(&c).map(|_| c))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn dex_connector_types_gantry_lacks_are_named_as_not_supported_yet() {
+    // What a Dex user pastes: the answer is about Gantry, not a list of enum variants.
+    for kind in ["github", "gitlab", "google", "microsoft", "local"] {
+        let err = check_error(&format!(
+            "{DEX_DEV}connectors:\n- type: {kind}\n  id: x\n  name: X\n"
+        ));
+        assert!(
+            err.contains(&format!(
+                "connectors[0] `x`: connector type `{kind}` is not supported yet"
+            )),
+            "{kind}: {err}"
+        );
+        assert!(!err.contains("variant"), "{kind}: {err}");
+    }
+}
+
+#[test]
+fn a_bad_duration_names_its_key_its_value_and_what_is_expected() {
+    for (section, key) in [
+        ("expiry:\n  idTokens: 1 day\n", "expiry.idTokens"),
+        ("expiry:\n  authRequests: soon\n", "expiry.authRequests"),
+        ("expiry:\n  deviceRequests: 5\n", "expiry.deviceRequests"),
+        ("expiry:\n  signingKeys: 6 hours\n", "expiry.signingKeys"),
+        (
+            "expiry:\n  refreshTokens:\n    validIfNotUsedFor: 90 days\n",
+            "expiry.refreshTokens.validIfNotUsedFor",
+        ),
+        ("audit:\n  retention: forever\n", "audit.retention"),
+        (
+            "registry:\n  services:\n    - { name: r, issuer: r, tokenTTL: 5 min }\n",
+            "registry.services[0].tokenTTL",
+        ),
+    ] {
+        let err = check_error(&format!("{MINIMAL}{section}"));
+        let value = section.rsplit(": ").next().unwrap_or_default();
+        let value = value.trim_end().trim_end_matches(" }");
+        assert!(err.contains(&format!("`{key}`")), "{section}: {err}");
+        assert!(
+            err.contains(&format!("`{value}`: not a duration like 24h or 10m")),
+            "{section}: {err}"
+        );
+    }
+    // Durations that parse but are too short keep their own limits.
+    for (section, says) in [
+        (
+            "expiry:\n  signingKeys: 59s\n",
+            "expiry.signingKeys: at least 1m",
+        ),
+        ("expiry:\n  idTokens: 0\n", "expiry.idTokens: at least 1s"),
+        (
+            "audit:\n  retention: 30m\n",
+            "audit.retention `30m`: a duration of at least 1h",
+        ),
+        (
+            "registry:\n  services:\n    - { name: r, issuer: r, tokenTTL: 30s }\n",
+            "registry.services[0].tokenTTL `30s`: a duration of at least 60s",
+        ),
+    ] {
+        let err = check_error(&format!("{MINIMAL}{section}"));
+        assert!(err.contains(says), "{section}: {err}");
+    }
+}
+
 /// The head of a config that checks clean, for tests that add one section to it.
 const MINIMAL: &str = "issuer: http://127.0.0.1:5556/dex\nstorage: { type: sqlite3, config: { file: x.db } }\n\
     web: { http: 127.0.0.1:5556 }\nenablePasswordDB: true\n";

@@ -234,7 +234,10 @@ async fn save(
     let mut config = config;
     let secret = f.secret.unwrap_or_default();
     if !secret.is_empty()
-        && let (Some(o), Some(k)) = (config.as_object_mut(), secret_keys(&form.kind).first())
+        && let (Some(o), Some(k)) = (
+            config.as_object_mut(),
+            crate::config::ConnectorKind::parse(&form.kind).and_then(|k| secret_keys(k).first()),
+        )
     {
         o.insert((*k).to_string(), secret.into());
     }

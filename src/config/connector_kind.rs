@@ -1,0 +1,90 @@
+//! The kinds of connector Gantry implements, as one enum: the config check, the connector
+//! builder, the secrets each keeps and the admin API all name kinds through it.
+
+use serde::{Serialize, Serializer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectorKind {
+    /// The built-in password connector: Gantry adds it, no file or admin names it.
+    Local,
+    Ldap,
+    Oidc,
+    OAuth,
+    Saml,
+}
+
+impl ConnectorKind {
+    /// The kinds a config file or an admin may name (Dex's names).
+    pub const CONFIGURABLE: [ConnectorKind; 4] = [
+        ConnectorKind::Ldap,
+        ConnectorKind::Oidc,
+        ConnectorKind::OAuth,
+        ConnectorKind::Saml,
+    ];
+
+    /// The name in the config's `type`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConnectorKind::Local => "local",
+            ConnectorKind::Ldap => "ldap",
+            ConnectorKind::Oidc => "oidc",
+            ConnectorKind::OAuth => "oauth",
+            ConnectorKind::Saml => "saml",
+        }
+    }
+
+    /// A kind a config or an admin may name, by its exact name. `local` is none: it is
+    /// Gantry's own, and a second one would shadow it.
+    pub fn parse(s: &str) -> Option<ConnectorKind> {
+        ConnectorKind::CONFIGURABLE
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for ConnectorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ConnectorKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// A connector `type` Gantry does not implement (Dex's github, gitlab, google, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("connector type `{0}` is not supported yet")]
+pub struct UnsupportedKind(pub String);
+
+impl super::ConnectorConfig {
+    /// The `type` of this entry as a kind Gantry builds.
+    pub fn connector_kind(&self) -> Result<ConnectorKind, UnsupportedKind> {
+        ConnectorKind::parse(&self.kind).ok_or_else(|| UnsupportedKind(self.kind.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_local_is_not_configurable() {
+        for k in ConnectorKind::CONFIGURABLE {
+            assert_eq!(ConnectorKind::parse(k.as_str()), Some(k));
+        }
+        for other in [
+            "local",
+            "github",
+            "gitlab",
+            "google",
+            "microsoft",
+            "LDAP",
+            "",
+        ] {
+            assert_eq!(ConnectorKind::parse(other), None, "{other}");
+        }
+    }
+}
