@@ -300,15 +300,24 @@ async fn save(
 }
 
 /// The config block as typed in the form (YAML, as in the config file's `config:`).
-fn yaml_object(text: &str) -> Result<serde_json::Value, String> {
+/// Why the typed config block is not a connector's settings.
+#[derive(Debug, thiserror::Error)]
+enum ConfigBlockError {
+    #[error("{0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("a mapping of settings, as under `config:` in the config file")]
+    NotMapping,
+}
+
+fn yaml_object(text: &str) -> Result<serde_json::Value, ConfigBlockError> {
     if text.trim().is_empty() {
         return Ok(serde_json::json!({}));
     }
-    let v: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_norway::from_str(text)?;
     if v.is_object() {
         Ok(v)
     } else {
-        Err("a mapping of settings, as under `config:` in the config file".into())
+        Err(ConfigBlockError::NotMapping)
     }
 }
 

@@ -112,7 +112,7 @@ async fn save_policy(
     let expect = Precondition::from_form(f.version.as_deref());
     let saved = match crate::admin::policy::parse_yaml(&text) {
         Ok(c) => s.admin.save_policy(&admin, c, expect.as_ref()).await,
-        Err(m) => Err(AdminError::BadRequest(m)),
+        Err(e) => Err(AdminError::BadRequest(e.to_string())),
     };
     let shown = match saved {
         Ok(_) => PolicyShown {
