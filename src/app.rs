@@ -94,7 +94,7 @@ pub fn deny_networks(
 /// The file's policy, compiled against the configured clusters.
 pub fn compiled_policy(cfg: &Config) -> Result<crate::policy::Policy, crate::config::ConfigError> {
     crate::policy::Policy::compile(&cfg.policy, &cfg.cluster_names())
-        .map_err(crate::config::ConfigError::Invalid)
+        .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))
 }
 
 /// Check the config, open storage, load keys, and assemble the routers.

@@ -167,6 +167,7 @@ impl ExampleApp {
             nonce,
         )
         .await
+        .map_err(|e| e.to_string())
     }
 }
 

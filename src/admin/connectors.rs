@@ -169,6 +169,19 @@ struct Previous {
     secrets: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Why a connector saved in the database cannot be built again.
+#[derive(Debug, thiserror::Error)]
+enum StoredConnectorError {
+    #[error("stored config: {0}")]
+    Config(serde_json::Error),
+    #[error("its secrets do not open with the configured encryption keys")]
+    Sealed,
+    #[error("stored secrets: {0}")]
+    Secrets(serde_json::Error),
+    #[error("{0}")]
+    Build(String),
+}
+
 impl AdminService {
     pub fn connector_views(&self) -> Vec<ConnectorView> {
         self.core
@@ -275,16 +288,16 @@ impl AdminService {
         Ok(())
     }
 
-    fn build_connector(&self, r: &ConnectorRow) -> Result<Connector, String> {
+    fn build_connector(&self, r: &ConnectorRow) -> Result<Connector, StoredConnectorError> {
         let mut config: serde_json::Value =
-            serde_json::from_str(&r.config).map_err(|e| format!("stored config: {e}"))?;
+            serde_json::from_str(&r.config).map_err(StoredConnectorError::Config)?;
         let secrets = self
             .core
             .sealer
             .open(&purpose(&r.id), &r.secrets)
-            .ok_or("its secrets do not open with the configured encryption keys")?;
+            .ok_or(StoredConnectorError::Sealed)?;
         let secrets: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_slice(&secrets).map_err(|e| format!("stored secrets: {e}"))?;
+            serde_json::from_slice(&secrets).map_err(StoredConnectorError::Secrets)?;
         if let Some(o) = config.as_object_mut() {
             o.extend(secrets);
         }
@@ -299,6 +312,7 @@ impl AdminService {
             &self.core.sealer,
             &self.deny_networks,
         )
+        .map_err(StoredConnectorError::Build)
     }
 
     /// Check a spec, fill in what Gantry knows (the callback URL), and split it into the row

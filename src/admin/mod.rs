@@ -109,6 +109,13 @@ impl From<crate::keys::KeyError> for AdminError {
     }
 }
 
+/// A scope the client wrote wrong: its text says where.
+impl From<crate::registry::scope::ScopeError> for AdminError {
+    fn from(e: crate::registry::scope::ScopeError) -> Self {
+        AdminError::BadRequest(e.to_string())
+    }
+}
+
 impl From<StorageError> for AdminError {
     fn from(e: StorageError) -> Self {
         match e {
@@ -354,8 +361,7 @@ impl AdminService {
             .scopes
             .iter()
             .map(|s| crate::registry::scope::ResourceScope::parse(s))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(AdminError::BadRequest)?;
+            .collect::<Result<Vec<_>, _>>()?;
         let cluster = q.cluster.as_deref().filter(|c| !c.is_empty());
         if let Some(c) = cluster
             && !self.core.clusters.iter().any(|k| k == c)

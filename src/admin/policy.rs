@@ -86,11 +86,11 @@ pub struct PolicyPut {
 }
 
 /// Parse the YAML of the policy editor; errors say where.
-pub fn parse_yaml(text: &str) -> Result<PolicyConfig, String> {
+pub fn parse_yaml(text: &str) -> Result<PolicyConfig, serde_norway::Error> {
     if text.trim().is_empty() {
         return Ok(PolicyConfig::default());
     }
-    serde_norway::from_str(text).map_err(|e| e.to_string())
+    serde_norway::from_str(text)
 }
 
 impl AdminService {
@@ -104,7 +104,7 @@ impl AdminService {
     }
 
     fn compile(&self, c: &PolicyConfig) -> Result<Policy, AdminError> {
-        Policy::compile(c, &self.core.clusters).map_err(AdminError::BadRequest)
+        Policy::compile(c, &self.core.clusters).map_err(|e| AdminError::BadRequest(e.to_string()))
     }
 
     /// Whether `admin` keeps admin rights under `p`: nobody saves themselves out.
@@ -129,7 +129,11 @@ impl AdminService {
             Some(json) => {
                 let parsed = serde_json::from_str::<PolicyConfig>(&json)
                     .map_err(|e| e.to_string())
-                    .and_then(|c| Policy::compile(&c, &self.core.clusters).map(|p| (c, p)));
+                    .and_then(|c| {
+                        Policy::compile(&c, &self.core.clusters)
+                            .map(|p| (c, p))
+                            .map_err(|e| e.to_string())
+                    });
                 match parsed {
                     Ok(x) => Some(x),
                     // Saved against other clusters (the config changed since): the file's
@@ -233,7 +237,9 @@ mod tests {
 
     #[test]
     fn editor_errors_say_where() {
-        let e = parse_yaml("admins:\n  groups: [a]\nrules:\n  - nme: x\n").unwrap_err();
+        let e = parse_yaml("admins:\n  groups: [a]\nrules:\n  - nme: x\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nme") && e.contains("line"), "{e}");
         assert!(parse_yaml("  ").unwrap().rules.is_empty());
     }

@@ -248,7 +248,7 @@ impl AdminService {
         }
         let hash = crate::password::hash_async(u.password.clone())
             .await
-            .map_err(AdminError::Internal)?;
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
         let version = version::fresh();
         self.db
             .create_password(&PasswordRow {
@@ -298,7 +298,7 @@ impl AdminService {
             Some(p) => Some(
                 crate::password::hash_async(p.clone())
                     .await
-                    .map_err(AdminError::Internal)?,
+                    .map_err(|e| AdminError::Internal(e.to_string()))?,
             ),
             None => None,
         };

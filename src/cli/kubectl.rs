@@ -151,7 +151,8 @@ impl Provider {
             &o.client_id,
             nonce,
         )
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
         c["exp"]
             .as_i64()
             .ok_or_else(|| "ID token has no exp".to_string())

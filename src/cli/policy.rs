@@ -117,8 +117,9 @@ pub async fn rbac(path: &Path, name: &str) -> i32 {
                     .collect();
                 match serde_json::from_str(&json)
                     .map_err(|e| e.to_string())
-                    .and_then(|c| crate::policy::Policy::compile(&c, &names))
-                {
+                    .and_then(|c| {
+                        crate::policy::Policy::compile(&c, &names).map_err(|e| e.to_string())
+                    }) {
                     Ok(p) => {
                         eprintln!(
                             "# policy: the one saved in the admin UI (not the config file's)"

@@ -24,10 +24,15 @@ pub fn boolean(c: &Claims, key: &str) -> Option<bool> {
     }
 }
 
+/// A claim that holds something other than the shape it must have.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed \"{0}\" claim")]
+pub struct MalformedClaim(pub String);
+
 /// A groups claim: a list of names, a list of objects with a `name` (Keycloak, GitLab style
 /// exports), or one name. `Err` for anything else: a malformed claim must not mean "no groups"
 /// silently when groups decide access.
-pub fn groups(c: &Claims, key: &str) -> Result<Option<Vec<String>>, String> {
+pub fn groups(c: &Claims, key: &str) -> Result<Option<Vec<String>>, MalformedClaim> {
     let Some(v) = c.get(key) else {
         return Ok(None);
     };
@@ -39,14 +44,14 @@ pub fn groups(c: &Claims, key: &str) -> Result<Option<Vec<String>>, String> {
                 Value::String(s) => Ok(s.clone()),
                 Value::Object(o) => match o.get("name") {
                     Some(Value::String(s)) => Ok(s.clone()),
-                    _ => Err(format!("malformed \"{key}\" claim")),
+                    _ => Err(MalformedClaim(key.to_string())),
                 },
-                _ => Err(format!("malformed \"{key}\" claim")),
+                _ => Err(MalformedClaim(key.to_string())),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some),
         Value::Null => Ok(None),
-        _ => Err(format!("malformed \"{key}\" claim")),
+        _ => Err(MalformedClaim(key.to_string())),
     }
 }
 

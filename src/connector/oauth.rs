@@ -218,7 +218,7 @@ impl OAuthConnector {
             })?;
         let groups_key = key(&m.groups_key, "groups");
         let groups = claims::groups(c, &groups_key)
-            .map_err(ConnectorError::Rejected)?
+            .map_err(|e| ConnectorError::Rejected(e.to_string()))?
             .unwrap_or_default();
         Ok(Identity {
             user_id,

@@ -17,7 +17,20 @@ pub const MAX_FORM: usize = 64 * 1024;
 /// The largest SAML POST: base64 of the largest response the SAML connector reads, and room.
 pub const MAX_SAML_FORM: usize = 384 * 1024;
 
-async fn read_form<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, String> {
+/// Why a form body or query was refused; the text is what the client is told.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("the body must be application/x-www-form-urlencoded")]
+    ContentType,
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("parameter {0} is repeated")]
+    Repeated(String),
+    #[error("malformed form: {0}")]
+    Malformed(serde_urlencoded::de::Error),
+}
+
+async fn read_form<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, FormError> {
     read_form_limited(headers, body, MAX_FORM).await
 }
 
@@ -25,7 +38,7 @@ async fn read_form_limited<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<T, String> {
+) -> Result<T, FormError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -34,26 +47,26 @@ async fn read_form_limited<T: DeserializeOwned>(
         .to_ascii_lowercase()
         .starts_with("application/x-www-form-urlencoded")
     {
-        return Err("the body must be application/x-www-form-urlencoded".into());
+        return Err(FormError::ContentType);
     }
     let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| format!("the body is larger than {limit} bytes"))?;
+        .map_err(|_| FormError::TooLarge(limit))?;
     parse_form(&bytes)
 }
 
 /// A form body already read: no parameter twice, then the fields `T` names.
-pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FormError> {
     reject_repeats(bytes)?;
-    serde_urlencoded::from_bytes(bytes).map_err(|e| format!("malformed form: {e}"))
+    serde_urlencoded::from_bytes(bytes).map_err(FormError::Malformed)
 }
 
 /// RFC 6749 3.1: parameters must not be included more than once.
-fn reject_repeats(bytes: &[u8]) -> Result<(), String> {
+fn reject_repeats(bytes: &[u8]) -> Result<(), FormError> {
     let mut seen = std::collections::HashSet::new();
     for (k, _) in form_urlencoded::parse(bytes) {
         if !seen.insert(k.clone()) {
-            return Err(format!("parameter {k} is repeated"));
+            return Err(FormError::Repeated(k.into_owned()));
         }
     }
     Ok(())
@@ -66,7 +79,7 @@ pub async fn oauth_form<T: DeserializeOwned>(
 ) -> Result<T, OAuthJson> {
     read_form(headers, body)
         .await
-        .map_err(|m| OAuthJson(OAuthError::invalid_request(m)))
+        .map_err(|e| OAuthJson(OAuthError::invalid_request(e.to_string())))
 }
 
 /// A form posted by a browser.
@@ -77,7 +90,7 @@ pub async fn saml_form<T: DeserializeOwned>(
 ) -> Result<T, PageError> {
     read_form_limited(headers, body, MAX_SAML_FORM)
         .await
-        .map_err(|m| PageError::new(StatusCode::BAD_REQUEST, m))
+        .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 pub async fn page_form<T: DeserializeOwned>(
@@ -86,7 +99,7 @@ pub async fn page_form<T: DeserializeOwned>(
 ) -> Result<T, PageError> {
     read_form(headers, body)
         .await
-        .map_err(|m| PageError::new(StatusCode::BAD_REQUEST, m))
+        .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// Query parameters of a browser request, with the same rules.
@@ -98,7 +111,8 @@ pub fn page_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, PageErr
             "the request is too long",
         ));
     }
-    reject_repeats(q.as_bytes()).map_err(|m| PageError::new(StatusCode::BAD_REQUEST, m))?;
+    reject_repeats(q.as_bytes())
+        .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     serde_urlencoded::from_str(q)
         .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
 }

@@ -33,28 +33,52 @@ const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
 
 /// TLS settings for `web.https`: the certificate chain and key in PEM, TLS 1.2 and 1.3 (the
 /// only versions rustls speaks), HTTP/1.1.
-pub fn tls_from_pem_files(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+pub fn tls_from_pem_files(
+    cert: &Path,
+    key: &Path,
+) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| TlsSetupError::Read {
+            path: p.display().to_string(),
+            source,
+        })
+    };
     tls_from_pem(&read(cert)?, &read(key)?)
 }
 
-pub fn tls_from_pem(cert: &[u8], key: &[u8]) -> Result<tokio_rustls::TlsAcceptor, String> {
+/// Why the HTTPS listener's certificate and key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("certificate: {0}")]
+    Certificate(rustls_pki_types::pem::Error),
+    #[error("certificate: no PEM certificate found")]
+    NoCertificate,
+    #[error("key: {0}")]
+    Key(rustls_pki_types::pem::Error),
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+pub fn tls_from_pem(cert: &[u8], key: &[u8]) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("certificate: {e}"))?;
+        .map_err(TlsSetupError::Certificate)?;
     if chain.is_empty() {
-        return Err("certificate: no PEM certificate found".into());
+        return Err(TlsSetupError::NoCertificate);
     }
-    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("key: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(TlsSetupError::Key)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| e.to_string())?;
+        .with_single_cert(chain, key)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(cfg)))
 }

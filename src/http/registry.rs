@@ -120,7 +120,7 @@ async fn token_get(
         return Err(bad("service is required"));
     };
     let scopes = ResourceScope::parse_all(scopes.iter().map(String::as_str))
-        .map_err(|m| fail(&service, RegistryError::BadRequest(m)))?;
+        .map_err(|e| fail(&service, e.into()))?;
     if !s
         .registry
         .registry
@@ -191,7 +191,7 @@ async fn token_post(
         .filter(|v| !v.is_empty())
         .ok_or_else(|| OAuthError::invalid_request("service is required"))?;
     let scopes = ResourceScope::parse_all(f.scope.as_deref())
-        .map_err(|m| OAuthError::new(ErrorCode::InvalidScope, m))?;
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
     let offline = f.access_type.as_deref() == Some("offline");
     // A login client's refresh token is exchanged (consumed) for a registry identity token.
     let mut exchanged = false;

@@ -106,15 +106,15 @@ pub enum PasswordError {
     /// The pool of hashing memory is poisoned.
     #[error("password hashing is unavailable")]
     Unavailable,
+    /// The blocking task that hashes did not finish.
+    #[error("{0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Hash a password as an argon2id PHC string.
 /// `hash` off the async threads: argon2id is slow on purpose.
-pub async fn hash_async(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash(&password))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+pub async fn hash_async(password: String) -> Result<String, PasswordError> {
+    tokio::task::spawn_blocking(move || hash(&password)).await?
 }
 
 pub fn hash(password: &str) -> Result<String, PasswordError> {

@@ -462,7 +462,9 @@ rules:
     fn invalid_policies_name_the_rule() {
         let bad = |y: &str| {
             let c: PolicyConfig = serde_norway::from_str(y).unwrap();
-            Policy::compile(&c, &["prod".into()]).unwrap_err()
+            Policy::compile(&c, &["prod".into()])
+                .unwrap_err()
+                .to_string()
         };
         assert!(bad("rules: [{name: r1, groups: [a], registry: [{repositories: [x], actions: [write]}]}]").contains("`r1`"));
         assert!(bad("rules: [{name: r2, groups: [a], registry: [{repositories: [\"x/***\"], actions: [pull]}]}]").contains("r2"));

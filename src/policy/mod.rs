@@ -10,4 +10,4 @@ pub mod model;
 pub mod pattern;
 
 pub use eval::{Asked, Decision, KubeBinding, Subject};
-pub use model::{Policy, PolicyConfig};
+pub use model::{Policy, PolicyConfig, PolicyError};

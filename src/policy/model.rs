@@ -1,6 +1,6 @@
 //! The `policy:` section compiled and checked; the section as written is `config::policy`.
 
-use super::pattern::{Pattern, Var};
+use super::pattern::{Pattern, PatternError, Var};
 
 pub use crate::config::policy::{
     KubeGrantConfig, PolicyConfig, RegistryGrantConfig, RuleConfig, Subjects,
@@ -34,6 +34,51 @@ pub struct KubeGrant {
     pub cluster_roles: Vec<String>,
 }
 
+/// Why a policy does not compile; the text names the rule.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("policy: every rule needs a name")]
+    Unnamed,
+    #[error("policy rule `{rule}`: {fault}")]
+    Rule { rule: String, fault: RuleFault },
+    #[error("policy admins: {0}")]
+    Admins(PatternError),
+}
+
+/// What is wrong with one rule.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleFault {
+    #[error("duplicate rule name")]
+    Duplicate,
+    #[error("effect `{0}`: expected allow or deny")]
+    Effect(String),
+    #[error("names no groups and no users")]
+    NoSubjects,
+    #[error(transparent)]
+    Pattern(#[from] PatternError),
+    #[error("placeholders belong in repositories and namespaces, not in groups or users")]
+    PlaceholderInSubjects,
+    #[error("`{0}` uses ${{group}} but the rule matches no groups")]
+    GroupWithoutGroups(String),
+    #[error("unknown registry action `{0}` (pull, push, delete, *)")]
+    Action(String),
+    #[error("a registry grant needs repositories or catalog")]
+    EmptyRegistryGrant,
+    #[error("Kubernetes RBAC cannot deny: deny rules take registry grants only")]
+    KubernetesDeny,
+    #[error("unknown cluster `{cluster}` (configured: {})", configured.join(", "))]
+    Cluster {
+        cluster: String,
+        configured: Vec<String>,
+    },
+    #[error("a kubernetes grant needs clusters")]
+    NoClusters,
+    #[error("a kubernetes grant needs roles or clusterRoles")]
+    NoRoles,
+    #[error("roles are bound in namespaces: name them")]
+    NoNamespaces,
+}
+
 /// A compiled policy.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
@@ -43,53 +88,50 @@ pub struct Policy {
 
 impl Policy {
     /// Compile and validate; errors name the rule. `clusters`: the configured cluster names.
-    pub fn compile(c: &PolicyConfig, clusters: &[String]) -> Result<Policy, String> {
+    pub fn compile(c: &PolicyConfig, clusters: &[String]) -> Result<Policy, PolicyError> {
         let mut rules = Vec::with_capacity(c.rules.len());
         let mut names = std::collections::HashSet::new();
         for r in &c.rules {
-            let at = |m: String| format!("policy rule `{}`: {m}", r.name);
+            let at = |fault: RuleFault| PolicyError::Rule {
+                rule: r.name.clone(),
+                fault,
+            };
             if r.name.is_empty() {
-                return Err("policy: every rule needs a name".into());
+                return Err(PolicyError::Unnamed);
             }
             if !names.insert(r.name.as_str()) {
-                return Err(at("duplicate rule name".into()));
+                return Err(at(RuleFault::Duplicate));
             }
             let deny = match r.effect.as_deref() {
                 None | Some("allow") => false,
                 Some("deny") => true,
-                Some(other) => return Err(at(format!("effect `{other}`: expected allow or deny"))),
+                Some(other) => return Err(at(RuleFault::Effect(other.to_string()))),
             };
             if r.groups.is_empty() && r.users.is_empty() {
-                return Err(at("names no groups and no users".into()));
+                return Err(at(RuleFault::NoSubjects));
             }
             let groups = r
                 .groups
                 .iter()
                 .map(|g| Pattern::parse(g))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| at(e.to_string()))?;
+                .map_err(|e| at(e.into()))?;
             let users = r
                 .users
                 .iter()
                 .map(|g| Pattern::parse(g))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| at(e.to_string()))?;
+                .map_err(|e| at(e.into()))?;
             if groups
                 .iter()
                 .chain(&users)
                 .any(|p| p.uses(Var::Group) || p.uses(Var::User) || p.uses(Var::Email))
             {
-                return Err(at(
-                    "placeholders belong in repositories and namespaces, not in groups or users"
-                        .into(),
-                ));
+                return Err(at(RuleFault::PlaceholderInSubjects));
             }
-            let check_vars = |p: &Pattern| -> Result<(), String> {
+            let check_vars = |p: &Pattern| -> Result<(), PolicyError> {
                 if p.uses(Var::Group) && groups.is_empty() {
-                    return Err(at(format!(
-                        "`{}` uses ${{group}} but the rule matches no groups",
-                        p.as_str()
-                    )));
+                    return Err(at(RuleFault::GroupWithoutGroups(p.as_str().to_string())));
                 }
                 Ok(())
             };
@@ -97,20 +139,18 @@ impl Policy {
             for g in &r.registry {
                 for a in &g.actions {
                     if !ACTIONS.contains(&a.as_str()) {
-                        return Err(at(format!(
-                            "unknown registry action `{a}` (pull, push, delete, *)"
-                        )));
+                        return Err(at(RuleFault::Action(a.clone())));
                     }
                 }
                 if g.repositories.is_empty() && !g.catalog {
-                    return Err(at("a registry grant needs repositories or catalog".into()));
+                    return Err(at(RuleFault::EmptyRegistryGrant));
                 }
                 let repositories = g
                     .repositories
                     .iter()
                     .map(|p| Pattern::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| at(e.to_string()))?;
+                    .map_err(|e| at(e.into()))?;
                 for p in &repositories {
                     check_vars(p)?;
                 }
@@ -121,35 +161,33 @@ impl Policy {
                 });
             }
             if deny && !r.kubernetes.is_empty() {
-                return Err(at(
-                    "Kubernetes RBAC cannot deny: deny rules take registry grants only".into(),
-                ));
+                return Err(at(RuleFault::KubernetesDeny));
             }
             let mut kubernetes = Vec::new();
             for k in &r.kubernetes {
                 for cl in &k.clusters {
                     if cl != "*" && !clusters.iter().any(|c| c == cl) {
-                        return Err(at(format!(
-                            "unknown cluster `{cl}` (configured: {})",
-                            clusters.join(", ")
-                        )));
+                        return Err(at(RuleFault::Cluster {
+                            cluster: cl.clone(),
+                            configured: clusters.to_vec(),
+                        }));
                     }
                 }
                 if k.clusters.is_empty() {
-                    return Err(at("a kubernetes grant needs clusters".into()));
+                    return Err(at(RuleFault::NoClusters));
                 }
                 if k.roles.is_empty() && k.cluster_roles.is_empty() {
-                    return Err(at("a kubernetes grant needs roles or clusterRoles".into()));
+                    return Err(at(RuleFault::NoRoles));
                 }
                 if !k.roles.is_empty() && k.namespaces.is_empty() {
-                    return Err(at("roles are bound in namespaces: name them".into()));
+                    return Err(at(RuleFault::NoNamespaces));
                 }
                 let namespaces = k
                     .namespaces
                     .iter()
                     .map(|p| Pattern::parse(p))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| at(e.to_string()))?;
+                    .map_err(|e| at(e.into()))?;
                 for p in &namespaces {
                     check_vars(p)?;
                 }
@@ -170,7 +208,7 @@ impl Policy {
             });
         }
         for p in c.admins.groups.iter().chain(&c.admins.users) {
-            Pattern::parse(p).map_err(|e| format!("policy admins: {e}"))?;
+            Pattern::parse(p).map_err(PolicyError::Admins)?;
         }
         Ok(Policy {
             admins: c.admins.clone(),

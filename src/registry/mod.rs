@@ -71,6 +71,12 @@ impl From<crate::storage::StorageError> for RegistryError {
     }
 }
 
+impl From<scope::ScopeError> for RegistryError {
+    fn from(e: scope::ScopeError) -> Self {
+        RegistryError::BadRequest(e.to_string())
+    }
+}
+
 /// A key that cannot sign or be certified is the server's fault, never the client's.
 impl From<crate::keys::SignError> for RegistryError {
     fn from(e: crate::keys::SignError) -> Self {

@@ -10,6 +10,32 @@ pub struct ResourceScope {
     pub actions: Vec<String>,
 }
 
+/// A scope that is not in the grammar: the scope (its first 200 characters) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("scope `{scope}`: {reason}")]
+pub struct ScopeError {
+    pub scope: String,
+    pub reason: ScopeFault,
+}
+
+/// What is wrong with a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ScopeFault {
+    #[error("expected type:name:actions")]
+    Shape,
+    #[error("malformed resource class")]
+    Class,
+    #[error("the resource type is [a-z0-9]+")]
+    Type,
+    #[error(
+        "the resource name is not a repository name: [host[:port]/]component[/component...], \
+         each component [a-z0-9]+ joined by `.`, `_`, `__` or dashes, at most 255 characters"
+    )]
+    Name,
+    #[error("actions are [a-z]+ or *")]
+    Actions,
+}
+
 impl ResourceScope {
     /// The scope as the policy judges it.
     pub fn asked(&self) -> crate::policy::Asked<'_> {
@@ -21,18 +47,18 @@ impl ResourceScope {
     }
 
     /// Parse one scope; `Err` names what is wrong.
-    pub fn parse(s: &str) -> Result<ResourceScope, String> {
-        let bad = |m: &str| {
-            Err(format!(
-                "scope `{}`: {m}",
-                s.chars().take(200).collect::<String>()
-            ))
+    pub fn parse(s: &str) -> Result<ResourceScope, ScopeError> {
+        let bad = |reason: ScopeFault| {
+            Err(ScopeError {
+                scope: s.chars().take(200).collect(),
+                reason,
+            })
         };
         let Some((kind, rest)) = s.split_once(':') else {
-            return bad("expected type:name:actions");
+            return bad(ScopeFault::Shape);
         };
         let Some((name, actions)) = rest.rsplit_once(':') else {
-            return bad("expected type:name:actions");
+            return bad(ScopeFault::Shape);
         };
         let kind = match kind.split_once('(') {
             Some((k, class))
@@ -40,17 +66,14 @@ impl ResourceScope {
             {
                 k
             }
-            Some(_) => return bad("malformed resource class"),
+            Some(_) => return bad(ScopeFault::Class),
             None => kind,
         };
         if !is_lower_alnum(kind) {
-            return bad("the resource type is [a-z0-9]+");
+            return bad(ScopeFault::Type);
         }
         if !is_repository_name(name) {
-            return bad(
-                "the resource name is not a repository name: [host[:port]/]component[/component...], \
-                 each component [a-z0-9]+ joined by `.`, `_`, `__` or dashes, at most 255 characters",
-            );
+            return bad(ScopeFault::Name);
         }
         let actions: Vec<String> = actions
             .split(',')
@@ -62,7 +85,7 @@ impl ResourceScope {
                 .iter()
                 .all(|a| a == "*" || a.chars().all(|c| c.is_ascii_lowercase()))
         {
-            return bad("actions are [a-z]+ or *");
+            return bad(ScopeFault::Actions);
         }
         Ok(ResourceScope {
             kind: kind.to_string(),
@@ -74,7 +97,7 @@ impl ResourceScope {
     /// Every scope of several `scope` parameters, each possibly space-separated.
     pub fn parse_all<'a>(
         params: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Vec<ResourceScope>, String> {
+    ) -> Result<Vec<ResourceScope>, ScopeError> {
         params
             .into_iter()
             .flat_map(|p| p.split(' '))
@@ -165,7 +188,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_with_a_host_and_port_keep_them() -> Result<(), String> {
+    fn names_with_a_host_and_port_keep_them() -> Result<(), ScopeError> {
         let s = ResourceScope::parse("repository:localhost:5000/team-a/app:pull,push")?;
         assert_eq!(
             (s.kind.as_str(), s.name.as_str()),
@@ -204,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn several_scopes_in_one_parameter_and_across_parameters() -> Result<(), String> {
+    fn several_scopes_in_one_parameter_and_across_parameters() -> Result<(), ScopeError> {
         let all = ResourceScope::parse_all([
             "repository:a:pull repository:b:push",
             "registry:catalog:*",

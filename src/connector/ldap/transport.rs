@@ -221,49 +221,58 @@ async fn handshake(
 
 /// The StartTLS exchange (RFC 4511 4.14), checked by `frame` like every other message.
 async fn start_tls(tcp: &mut TcpStream) -> Result<(), Failure> {
-    start_tls_answer(tcp)
-        .await
-        .map_err(no_answer)?
-        .map_err(|detail| Failure {
+    start_tls_answer(tcp).await.map_err(|e| Failure {
+        reach: match e {
             // A directory that refuses StartTLS is a TLS failure the admin can act on.
-            reach: Reach::Tls,
-            detail,
-        })
+            StartTlsError::Refused(_) => Reach::Tls,
+            _ => Reach::NoAnswer,
+        },
+        detail: e.to_string(),
+    })
 }
 
-/// The server's answer to StartTLS: `Err` when it did not answer as LDAP, `Ok(Err)` when it
-/// refused.
-async fn start_tls_answer(tcp: &mut TcpStream) -> Result<Result<(), String>, String> {
-    tcp.write_all(&frame::start_tls_request(1))
-        .await
-        .map_err(|e| format!("StartTLS: {e}"))?;
+/// Why StartTLS did not happen: the server refused it, or did not answer as LDAP.
+#[derive(Debug, thiserror::Error)]
+enum StartTlsError {
+    #[error("StartTLS: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("StartTLS: {0}")]
+    Malformed(#[from] frame::Malformed),
+    #[error("StartTLS: the server closed the connection")]
+    Closed,
+    #[error("StartTLS: the server sent more than its answer")]
+    Trailing,
+    #[error(
+        "StartTLS refused by the server (result code {})",
+        .0.map_or_else(|| "none".to_string(), |r| r.to_string())
+    )]
+    Refused(Option<u32>),
+}
+
+/// The server's answer to StartTLS.
+async fn start_tls_answer(tcp: &mut TcpStream) -> Result<(), StartTlsError> {
+    tcp.write_all(&frame::start_tls_request(1)).await?;
     let mut buf: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 1024];
     let len = loop {
-        if let Some(n) = frame::message_len(&buf).map_err(|e| format!("StartTLS: {e}"))? {
+        if let Some(n) = frame::message_len(&buf)? {
             break n;
         }
-        let n = tcp
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("StartTLS: {e}"))?;
+        let n = tcp.read(&mut chunk).await?;
         if n == 0 {
-            return Err("StartTLS: the server closed the connection".into());
+            return Err(StartTlsError::Closed);
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     };
     // Bytes after the answer would be read as if they had come through TLS.
     if buf.len() != len {
-        return Err("StartTLS: the server sent more than its answer".into());
+        return Err(StartTlsError::Trailing);
     }
     let pending = std::collections::HashMap::from([(1, frame::Awaiting::Result(24))]);
-    let answer = frame::check_response(&buf, &pending).map_err(|e| format!("StartTLS: {e}"))?;
+    let answer = frame::check_response(&buf, &pending)?;
     match (answer.id, answer.rc) {
-        (1, Some(0)) => Ok(Ok(())),
-        (_, rc) => Ok(Err(format!(
-            "StartTLS refused by the server (result code {})",
-            rc.map_or_else(|| "none".to_string(), |r| r.to_string())
-        ))),
+        (1, Some(0)) => Ok(()),
+        (_, rc) => Err(StartTlsError::Refused(rc)),
     }
 }
 

@@ -47,7 +47,8 @@ impl OidcConnector {
     ) -> Result<Claims, ConnectorError> {
         let proven: Claims = if token.split('.').count() == 3 {
             let c = self.verify(p, token, None, None, Kind::AccessToken).await?;
-            held_by(&c, &self.cfg.client_id).map_err(ConnectorError::Rejected)?;
+            held_by(&c, &self.cfg.client_id)
+                .map_err(|e| ConnectorError::Rejected(e.to_string()))?;
             c
         } else if let Some(url) = p.introspection_endpoint.as_deref() {
             let answer = p.endpoint.introspect(&self.http, url, token).await?;
@@ -57,7 +58,7 @@ impl OidcConnector {
                 ));
             };
             introspected_for(o, &self.cfg.client_id, &self.cfg.issuers(), unix_now())
-                .map_err(ConnectorError::Rejected)?;
+                .map_err(|e| ConnectorError::Rejected(e.to_string()))?;
             o.clone()
         } else {
             return Err(ConnectorError::Rejected(
@@ -75,14 +76,31 @@ impl OidcConnector {
     }
 }
 
+/// Why an upstream access token proves nothing to this connector.
+#[derive(Debug, thiserror::Error)]
+enum NotOurs {
+    #[error("the access token was issued to another client")]
+    OtherClient,
+    #[error("the provider says the access token is not active")]
+    NotActive,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the introspection answer's exp is not a number")]
+    ExpNotNumber,
+    #[error("the access token was issued by another issuer")]
+    OtherIssuer,
+    #[error("the introspection answer names no subject")]
+    NoSubject,
+}
+
 /// An access token's `client_id` (RFC 9068, RFC 7662) names the application that holds it; its
 /// `aud` may name several resource servers at once. When the token names its holder, that must
 /// be this connector's client: another application's token proves nothing to Gantry.
-fn held_by(o: &Claims, client_id: &str) -> Result<(), String> {
+fn held_by(o: &Claims, client_id: &str) -> Result<(), NotOurs> {
     match o.get("client_id") {
         None => Ok(()),
         Some(c) if c.as_str() == Some(client_id) => Ok(()),
-        Some(_) => Err("the access token was issued to another client".into()),
+        Some(_) => Err(NotOurs::OtherClient),
     }
 }
 
@@ -94,15 +112,15 @@ fn introspected_for(
     client_id: &str,
     issuers: &[String],
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), NotOurs> {
     if o.get("active") != Some(&serde_json::Value::Bool(true)) {
-        return Err("the provider says the access token is not active".into());
+        return Err(NotOurs::NotActive);
     }
     if let Some(exp) = o.get("exp") {
         match exp.as_i64() {
             Some(exp) if exp > now => {}
-            Some(_) => return Err("the access token has expired".into()),
-            None => return Err("the introspection answer's exp is not a number".into()),
+            Some(_) => return Err(NotOurs::Expired),
+            None => return Err(NotOurs::ExpNotNumber),
         }
     }
     held_by(o, client_id)?;
@@ -112,18 +130,18 @@ fn introspected_for(
         _ => false,
     };
     if o.get("client_id").and_then(|c| c.as_str()) != Some(client_id) && !aud_has {
-        return Err("the access token was issued to another client".into());
+        return Err(NotOurs::OtherClient);
     }
     if let Some(iss) = o.get("iss")
         && !issuers.iter().any(|i| Some(i.as_str()) == iss.as_str())
     {
-        return Err("the access token was issued by another issuer".into());
+        return Err(NotOurs::OtherIssuer);
     }
     if o.get("sub")
         .and_then(|s| s.as_str())
         .is_none_or(str::is_empty)
     {
-        return Err("the introspection answer names no subject".into());
+        return Err(NotOurs::NoSubject);
     }
     Ok(())
 }
@@ -143,12 +161,18 @@ mod tests {
         assert!(
             ok(json!({"active": true, "client_id": "wiki", "sub": "u"}))
                 .unwrap_err()
+                .to_string()
                 .contains("another client")
         );
         assert!(ok(json!({"active": true, "sub": "u"})).is_err());
         // Naming us among the audiences does not make another application's token ours.
         let theirs = json!({"active": true, "client_id": "wiki", "aud": ["g", "wiki"], "sub": "u"});
-        assert!(ok(theirs).unwrap_err().contains("another client"));
+        assert!(
+            ok(theirs)
+                .unwrap_err()
+                .to_string()
+                .contains("another client")
+        );
         assert!(ok(json!({"active": false, "client_id": "g", "sub": "u"})).is_err());
         assert!(ok(json!({"active": "true", "client_id": "g", "sub": "u"})).is_err());
         assert!(ok(json!({"active": true, "client_id": "g"})).is_err());
@@ -156,6 +180,7 @@ mod tests {
         assert!(
             ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": now - 1}))
                 .unwrap_err()
+                .to_string()
                 .contains("expired")
         );
         assert!(ok(json!({"active": true, "client_id": "g", "sub": "u", "exp": "soon"})).is_err());
@@ -174,6 +199,7 @@ mod tests {
         assert!(
             held_by(&theirs, "g")
                 .unwrap_err()
+                .to_string()
                 .contains("another client")
         );
         assert!(held_by(&claims(json!({"aud": "g", "client_id": 7})), "g").is_err());

@@ -36,12 +36,13 @@ pub fn identity(cfg: &OidcConfig, id: &str, c: &Claims) -> Result<Identity, Conn
     let mut groups = Vec::new();
     if cfg.insecure_enable_groups {
         let mut key = "groups".to_string();
-        let mut found = claims::groups(c, &key).map_err(ConnectorError::Rejected)?;
+        let mut found =
+            claims::groups(c, &key).map_err(|e| ConnectorError::Rejected(e.to_string()))?;
         if let Some(k) = &cfg.claim_mapping.groups
             && (found.is_none() || cfg.override_claim_mapping)
         {
             key = k.clone();
-            found = claims::groups(c, &key).map_err(ConnectorError::Rejected)?;
+            found = claims::groups(c, &key).map_err(|e| ConnectorError::Rejected(e.to_string()))?;
         }
         groups = found.unwrap_or_default();
         groups = claims::filter_allowed(groups, &cfg.allowed_groups).ok_or_else(|| {

@@ -8,7 +8,7 @@ use base64::Engine;
 use roxmltree::{Document, Node};
 
 use super::c14n::exc_c14n;
-use super::xml::{NS_DSIG, children, is, only_child};
+use super::xml::{NS_DSIG, XmlError, children, is, only_child};
 use crate::secret;
 
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
@@ -48,6 +48,41 @@ pub enum CertError {
     NotP256,
     #[error("certificate key type {0} is not supported")]
     KeyType(String),
+}
+
+/// Why an XML signature does not vouch for the element it sits in.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    #[error("the signature is not enveloped in the element it signs")]
+    NotEnveloped,
+    #[error("the signed element has no ID")]
+    NoId,
+    #[error("canonicalization {0} is not supported (exclusive c14n only)")]
+    Canonicalization(String),
+    #[error("SHA-1 signatures are refused")]
+    Sha1Signature,
+    #[error("signature algorithm {0} is not supported")]
+    Algorithm(String),
+    #[error("the signature references another element than the one it is in")]
+    OtherReference,
+    #[error("the reference must list its transforms")]
+    NoTransforms,
+    #[error("transforms {0:?} are not supported (enveloped-signature then exclusive c14n)")]
+    Transforms(Vec<String>),
+    #[error("SHA-1 digests are refused")]
+    Sha1Digest,
+    #[error("digest {0} is not supported")]
+    Digest(String),
+    #[error("the signature's InclusiveNamespaces lists more than {MAX_PREFIXES} prefixes")]
+    TooManyPrefixes,
+    #[error("the signature holds invalid base64")]
+    Base64,
+    #[error("the signed content was modified (digest mismatch)")]
+    DigestMismatch,
+    #[error("the signature is not by the identity provider's key")]
+    NotByIdp,
 }
 
 impl IdpKey {
@@ -118,7 +153,7 @@ const MAX_PREFIXES: usize = 16;
 
 /// The InclusiveNamespaces PrefixList of a transform. Canonicalization looks each prefix up on
 /// every element, before the signature is checked: a long list is refused, not walked.
-fn inclusive_prefixes(transform: Node) -> Result<Vec<String>, String> {
+fn inclusive_prefixes(transform: Node) -> Result<Vec<String>, SignatureError> {
     let mut prefixes: Vec<String> = transform
         .children()
         .filter(|c| c.is_element() && c.tag_name().name() == "InclusiveNamespaces")
@@ -128,18 +163,16 @@ fn inclusive_prefixes(transform: Node) -> Result<Vec<String>, String> {
     prefixes.sort();
     prefixes.dedup();
     if prefixes.len() > MAX_PREFIXES {
-        return Err(format!(
-            "the signature's InclusiveNamespaces lists more than {MAX_PREFIXES} prefixes"
-        ));
+        return Err(SignatureError::TooManyPrefixes);
     }
     Ok(prefixes)
 }
 
-fn b64(text: &str) -> Result<Vec<u8>, String> {
+fn b64(text: &str) -> Result<Vec<u8>, SignatureError> {
     let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(clean)
-        .map_err(|_| "the signature holds invalid base64".to_string())
+        .map_err(|_| SignatureError::Base64)
 }
 
 /// Verify the enveloped signature `sig`, a direct child of `signed`, whose one Reference must
@@ -151,32 +184,31 @@ pub fn verify(
     sig: Node,
     keys: &[IdpKey],
     allow_sha1: bool,
-) -> Result<(), String> {
+) -> Result<(), SignatureError> {
     if sig.parent() != Some(signed) || !is(sig, NS_DSIG, "Signature") {
-        return Err("the signature is not enveloped in the element it signs".into());
+        return Err(SignatureError::NotEnveloped);
     }
     let id = signed
         .attribute("ID")
         .filter(|i| !i.is_empty())
-        .ok_or("the signed element has no ID")?;
+        .ok_or(SignatureError::NoId)?;
     let info = only_child(sig, NS_DSIG, "SignedInfo")?;
     let c14n = only_child(info, NS_DSIG, "CanonicalizationMethod")?;
     if attr(c14n, "Algorithm") != EXC_C14N {
-        return Err(format!(
-            "canonicalization {} is not supported (exclusive c14n only)",
-            attr(c14n, "Algorithm")
+        return Err(SignatureError::Canonicalization(
+            attr(c14n, "Algorithm").to_string(),
         ));
     }
     let method = attr(only_child(info, NS_DSIG, "SignatureMethod")?, "Algorithm").to_string();
     match method.as_str() {
         RSA_SHA256 | ECDSA_SHA256 => {}
         RSA_SHA1 if allow_sha1 => {}
-        RSA_SHA1 => return Err("SHA-1 signatures are refused".into()),
-        other => return Err(format!("signature algorithm {other} is not supported")),
+        RSA_SHA1 => return Err(SignatureError::Sha1Signature),
+        other => return Err(SignatureError::Algorithm(other.to_string())),
     }
     let reference = only_child(info, NS_DSIG, "Reference")?;
     if attr(reference, "URI") != format!("#{id}") {
-        return Err("the signature references another element than the one it is in".into());
+        return Err(SignatureError::OtherReference);
     }
     let transforms: Vec<Node> = match children(reference, NS_DSIG, "Transforms").count() {
         1 => children(
@@ -185,20 +217,20 @@ pub fn verify(
             "Transform",
         )
         .collect(),
-        _ => return Err("the reference must list its transforms".into()),
+        _ => return Err(SignatureError::NoTransforms),
     };
     let algs: Vec<&str> = transforms.iter().map(|t| attr(*t, "Algorithm")).collect();
     if algs != [ENVELOPED, EXC_C14N] {
-        return Err(format!(
-            "transforms {algs:?} are not supported (enveloped-signature then exclusive c14n)"
+        return Err(SignatureError::Transforms(
+            algs.into_iter().map(String::from).collect(),
         ));
     }
     let digest_alg = attr(only_child(reference, NS_DSIG, "DigestMethod")?, "Algorithm");
     let digest: &'static aws_lc_rs::digest::Algorithm = match digest_alg {
         SHA256 => &aws_lc_rs::digest::SHA256,
         SHA1 if allow_sha1 => &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        SHA1 => return Err("SHA-1 digests are refused".into()),
-        other => return Err(format!("digest {other} is not supported")),
+        SHA1 => return Err(SignatureError::Sha1Digest),
+        other => return Err(SignatureError::Digest(other.to_string())),
     };
     let want = b64(&super::xml::text_only(only_child(
         reference,
@@ -213,7 +245,7 @@ pub fn verify(
     );
     let got = aws_lc_rs::digest::digest(digest, canonical.as_bytes());
     if !secret::ct_eq_bytes(got.as_ref(), &want) {
-        return Err("the signed content was modified (digest mismatch)".into());
+        return Err(SignatureError::DigestMismatch);
     }
     let info_c14n = exc_c14n(doc, info, None, &inclusive_prefixes(c14n)?);
     let value = b64(&super::xml::text_only(only_child(
@@ -227,6 +259,6 @@ pub fn verify(
     {
         Ok(())
     } else {
-        Err("the signature is not by the identity provider's key".into())
+        Err(SignatureError::NotByIdp)
     }
 }

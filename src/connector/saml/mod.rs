@@ -302,7 +302,7 @@ impl SamlConnector {
                 allow_sha1: self.cfg.insecure_allow_sha1,
             },
         )
-        .map_err(ConnectorError::Rejected)?;
+        .map_err(|e| ConnectorError::Rejected(e.to_string()))?;
         let first = |name: &str| {
             v.attribute(name)
                 .and_then(|vs| vs.first())

@@ -164,7 +164,7 @@ mod tests {
     use super::*;
 
     fn check_text(text: &str) -> Result<(), String> {
-        check(text, Doc::Response).map_err(String::from)
+        check(text, Doc::Response).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -6,8 +6,11 @@
 
 use roxmltree::Node;
 
+use super::dsig::SignatureError;
 use super::dsig::{self, IdpKey};
-use super::xml::{self, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, children, is, only_child, text_only};
+use super::xml::{
+    self, Doc, NS_ASSERTION, NS_DSIG, NS_PROTOCOL, XmlError, children, is, only_child, text_only,
+};
 
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
@@ -49,49 +52,118 @@ impl Verified {
     }
 }
 
-fn time_attr(n: Node, name: &str) -> Result<Option<i64>, String> {
+/// Why a SAML response does not log anyone in. The texts are what the login page shows.
+#[derive(Debug, thiserror::Error)]
+pub enum SamlError {
+    #[error(transparent)]
+    Xml(#[from] XmlError),
+    #[error("SAMLResponse is not base64")]
+    NotBase64,
+    #[error("the SAML response is not UTF-8")]
+    NotUtf8,
+    #[error("the document is not a SAML Response")]
+    NotResponse,
+    #[error("the response is not SAML 2.0")]
+    NotSaml2,
+    #[error("encrypted assertions are not supported")]
+    Encrypted,
+    #[error("the ID {0} appears twice")]
+    DuplicateId(String),
+    #[error("the assertion is not where a response keeps it")]
+    AssertionMisplaced,
+    #[error("the response has no assertion")]
+    NoAssertion,
+    #[error("the response has more than one assertion")]
+    SeveralAssertions,
+    #[error("a signature sits where none belongs")]
+    SignatureMisplaced,
+    #[error("an element carries two signatures")]
+    TwoSignatures,
+    #[error("the response is not signed")]
+    Unsigned,
+    #[error("response signature: {0}")]
+    ResponseSignature(SignatureError),
+    #[error("assertion signature: {0}")]
+    AssertionSignature(SignatureError),
+    #[error(
+        "the identity provider answered {status}{}",
+        detail.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+    )]
+    Status {
+        status: String,
+        detail: Option<String>,
+    },
+    #[error("the response is for another destination")]
+    OtherDestination,
+    #[error("a signed response must name its destination")]
+    NoDestination,
+    #[error("the response does not answer the request Gantry sent")]
+    NotOurRequest,
+    #[error("the response is from another issuer")]
+    OtherIssuer,
+    #[error("the assertion has no ID")]
+    NoAssertionId,
+    #[error("the assertion names no subject")]
+    NoSubject,
+    #[error("no bearer confirmation for this recipient and request is still valid")]
+    NoBearer,
+    #[error("the assertion is not valid yet")]
+    NotYetValid,
+    #[error("the assertion has expired")]
+    Expired,
+    #[error("the assertion has no audience")]
+    NoAudience,
+    #[error("the assertion is for another audience")]
+    OtherAudience,
+    #[error("{element} {attribute} is not a UTC time")]
+    Time { element: String, attribute: String },
+}
+
+fn time_attr(n: Node, name: &str) -> Result<Option<i64>, SamlError> {
     match n.attribute(name) {
         None => Ok(None),
         Some(v) => super::time::parse_instant(v)
             .map(Some)
-            .ok_or_else(|| format!("{} {name} is not a UTC time", n.tag_name().name())),
+            .ok_or_else(|| SamlError::Time {
+                element: n.tag_name().name().to_string(),
+                attribute: name.to_string(),
+            }),
     }
 }
 
 /// Decode the `SAMLResponse` form field and check it; the verified assertion.
-pub fn verify_b64(b64: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, String> {
+pub fn verify_b64(b64: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, SamlError> {
     use base64::Engine;
     if b64.len() > xml::MAX_XML * 4 / 3 + 4 {
-        return Err("the SAML response is far larger than any real one".into());
+        return Err(XmlError::TooLarge(Doc::Response).into());
     }
     let clean: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(clean)
-        .map_err(|_| "SAMLResponse is not base64".to_string())?;
-    let text =
-        String::from_utf8(bytes).map_err(|_| "the SAML response is not UTF-8".to_string())?;
+        .map_err(|_| SamlError::NotBase64)?;
+    let text = String::from_utf8(bytes).map_err(|_| SamlError::NotUtf8)?;
     verify(&text, keys, expect)
 }
 
 /// Check a SAML response document.
-pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, String> {
+pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, SamlError> {
     let doc = xml::parse(text)?;
     let root = doc.root_element();
     if !is(root, NS_PROTOCOL, "Response") {
-        return Err("the document is not a SAML Response".into());
+        return Err(SamlError::NotResponse);
     }
     if root.attribute("Version") != Some("2.0") {
-        return Err("the response is not SAML 2.0".into());
+        return Err(SamlError::NotSaml2);
     }
     // Structure first: what signature wrapping needs is refused before any crypto runs.
     let mut ids = std::collections::HashSet::new();
     for n in doc.descendants().filter(|n| n.is_element()) {
         if is(n, NS_ASSERTION, "EncryptedAssertion") {
-            return Err("encrypted assertions are not supported".into());
+            return Err(SamlError::Encrypted);
         }
         for a in n.attributes() {
             if matches!(a.name(), "ID" | "Id" | "id") && !ids.insert(a.value()) {
-                return Err(format!("the ID {} appears twice", a.value()));
+                return Err(SamlError::DuplicateId(a.value().to_string()));
             }
         }
     }
@@ -101,9 +173,9 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
         .collect();
     let assertion = match assertions.as_slice() {
         [a] if a.parent() == Some(root) => *a,
-        [_] => return Err("the assertion is not where a response keeps it".into()),
-        [] => return Err("the response has no assertion".into()),
-        _ => return Err("the response has more than one assertion".into()),
+        [_] => return Err(SamlError::AssertionMisplaced),
+        [] => return Err(SamlError::NoAssertion),
+        _ => return Err(SamlError::SeveralAssertions),
     };
     let mut response_sig = None;
     let mut assertion_sig = None;
@@ -111,22 +183,22 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
         let slot = match s.parent() {
             Some(p) if p == root => &mut response_sig,
             Some(p) if p == assertion => &mut assertion_sig,
-            _ => return Err("a signature sits where none belongs".into()),
+            _ => return Err(SamlError::SignatureMisplaced),
         };
         if slot.replace(s).is_some() {
-            return Err("an element carries two signatures".into());
+            return Err(SamlError::TwoSignatures);
         }
     }
     if response_sig.is_none() && assertion_sig.is_none() {
-        return Err("the response is not signed".into());
+        return Err(SamlError::Unsigned);
     }
     if let Some(s) = response_sig {
         dsig::verify(&doc, root, s, keys, expect.allow_sha1)
-            .map_err(|e| format!("response signature: {e}"))?;
+            .map_err(SamlError::ResponseSignature)?;
     }
     if let Some(s) = assertion_sig {
         dsig::verify(&doc, assertion, s, keys, expect.allow_sha1)
-            .map_err(|e| format!("assertion signature: {e}"))?;
+            .map_err(SamlError::AssertionSignature)?;
     }
 
     let status = only_child(
@@ -135,27 +207,26 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
         "StatusCode",
     )?;
     if status.attribute("Value") != Some(SUCCESS) {
-        let inner = children(status, NS_PROTOCOL, "StatusCode")
+        let detail = children(status, NS_PROTOCOL, "StatusCode")
             .next()
             .and_then(|c| c.attribute("Value"))
-            .map(|v| format!(" ({v})"))
-            .unwrap_or_default();
-        return Err(format!(
-            "the identity provider answered {}{inner}",
-            status.attribute("Value").unwrap_or("no status")
-        ));
+            .map(String::from);
+        return Err(SamlError::Status {
+            status: status.attribute("Value").unwrap_or("no status").to_string(),
+            detail,
+        });
     }
     if let Some(d) = root.attribute("Destination")
         && d != expect.acs
     {
-        return Err("the response is for another destination".into());
+        return Err(SamlError::OtherDestination);
     }
     if root.attribute("Destination").is_none() && response_sig.is_some() {
-        return Err("a signed response must name its destination".into());
+        return Err(SamlError::NoDestination);
     }
     match root.attribute("InResponseTo") {
         Some(irt) if irt == expect.in_response_to => {}
-        _ => return Err("the response does not answer the request Gantry sent".into()),
+        _ => return Err(SamlError::NotOurRequest),
     }
     for issuer in children(root, NS_ASSERTION, "Issuer") {
         check_issuer(issuer, expect)?;
@@ -167,12 +238,12 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
     let assertion_id = assertion
         .attribute("ID")
         .filter(|i| !i.is_empty())
-        .ok_or("the assertion has no ID")?
+        .ok_or(SamlError::NoAssertionId)?
         .to_string();
     let subject = only_child(assertion, NS_ASSERTION, "Subject")?;
     let name_id = text_only(only_child(subject, NS_ASSERTION, "NameID")?)?;
     if name_id.trim().is_empty() {
-        return Err("the assertion names no subject".into());
+        return Err(SamlError::NoSubject);
     }
     let mut confirmed_until = None;
     for sc in children(subject, NS_ASSERTION, "SubjectConfirmation") {
@@ -193,20 +264,20 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
         }
     }
     let Some(confirmed_until) = confirmed_until else {
-        return Err("no bearer confirmation for this recipient and request is still valid".into());
+        return Err(SamlError::NoBearer);
     };
     let conditions = only_child(assertion, NS_ASSERTION, "Conditions")?;
     if time_attr(conditions, "NotBefore")?.is_some_and(|nb| nb > expect.now + expect.skew) {
-        return Err("the assertion is not valid yet".into());
+        return Err(SamlError::NotYetValid);
     }
     let not_after = time_attr(conditions, "NotOnOrAfter")?;
     if not_after.is_some_and(|na| expect.now >= na + expect.skew) {
-        return Err("the assertion has expired".into());
+        return Err(SamlError::Expired);
     }
     let restrictions: Vec<Node> =
         children(conditions, NS_ASSERTION, "AudienceRestriction").collect();
     if restrictions.is_empty() {
-        return Err("the assertion has no audience".into());
+        return Err(SamlError::NoAudience);
     }
     for r in restrictions {
         let mut ok = false;
@@ -214,7 +285,7 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
             ok |= text_only(a)?.trim() == expect.audience;
         }
         if !ok {
-            return Err("the assertion is for another audience".into());
+            return Err(SamlError::OtherAudience);
         }
     }
     let mut attributes: Vec<(String, Vec<String>)> = Vec::new();
@@ -244,10 +315,10 @@ pub fn verify(text: &str, keys: &[IdpKey], expect: &Expect) -> Result<Verified, 
     })
 }
 
-fn check_issuer(issuer: Node, expect: &Expect) -> Result<String, String> {
+fn check_issuer(issuer: Node, expect: &Expect) -> Result<String, SamlError> {
     let text = text_only(issuer)?.trim().to_string();
     match expect.issuer {
-        Some(want) if want != text => Err("the response is from another issuer".into()),
+        Some(want) if want != text => Err(SamlError::OtherIssuer),
         _ => Ok(text),
     }
 }

@@ -81,13 +81,6 @@ pub enum XmlError {
     NotText(String),
 }
 
-/// Signature and response checks still speak in text; they take these as their own.
-impl From<XmlError> for String {
-    fn from(e: XmlError) -> String {
-        e.to_string()
-    }
-}
-
 fn parse_doc(text: &str, doc: Doc) -> Result<Document<'_>, XmlError> {
     if text.len() > MAX_XML {
         return Err(XmlError::TooLarge(doc));

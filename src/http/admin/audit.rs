@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::api::{ApiAdmin, ApiError, List, MAX_ID, MAX_TIME, Problem};
 use super::page::AdminPage;
-use super::ui::{PAGE, nav, page_error};
+use super::page::{OrPage, PageResult};
+use super::ui::{PAGE, nav};
 use crate::admin::issuance::IssuanceRow;
 use crate::http::AppState;
 use crate::http::extract::page_query;
@@ -58,20 +59,18 @@ async fn audit(
     State(s): State<AppState>,
     AdminPage { admin, token }: AdminPage,
     RawQuery(q): RawQuery,
-) -> Response {
-    let p = match page_query::<AuditQuery>(q.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+) -> PageResult {
+    let p = page_query::<AuditQuery>(q.as_deref())?;
     let filter = crate::storage::audit::AuditFilter {
         actor: p.actor.clone().filter(|a| !a.is_empty()),
         action: p.action.clone().filter(|a| !a.is_empty()),
         since: None,
     };
-    let mut events = match s.admin.audit_events(&filter, p.before, PAGE + 1).await {
-        Ok(e) => e,
-        Err(e) => return page_error(&s, e),
-    };
+    let mut events = s
+        .admin
+        .audit_events(&filter, p.before, PAGE + 1)
+        .await
+        .or_page(&s)?;
     let next = if events.len() as i64 > PAGE {
         events.truncate(PAGE as usize);
         let q: String = form_urlencoded::Serializer::new(String::new())
@@ -86,12 +85,13 @@ async fn audit(
     } else {
         String::new()
     };
-    let issuance = match s.admin.issuance(s.provider.clock.now() - 86_400).await {
-        Ok(i) => i,
-        Err(e) => return page_error(&s, e),
-    };
+    let issuance = s
+        .admin
+        .issuance(s.provider.clock.now() - 86_400)
+        .await
+        .or_page(&s)?;
     let n = nav(&s, &admin, &token);
-    AuditPage {
+    Ok(AuditPage {
         issuance,
         title: s.web.title.clone(),
         base: n.base,
@@ -113,7 +113,7 @@ async fn audit(
             .collect(),
         next,
     }
-    .into_response()
+    .into_response())
 }
 
 /// A page of the audit trail; `next_before` is `before` for the next page (null on the last).

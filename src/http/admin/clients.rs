@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::api::{ApiAdmin, ApiError, IfMatch, List, Problem, if_match, json_body, with_etag};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
-use super::ui::{Nav, nav, page_error};
+use super::page::{AdminPageError, PageResult};
+use super::ui::{Nav, nav};
 use crate::admin::AdminError;
 use crate::admin::clients::{ClientSpec, ClientView};
 use crate::admin::version::Precondition;
@@ -126,7 +127,7 @@ async fn create(
         admin,
         token,
     }: AdminForm<CreateForm>,
-) -> Response {
+) -> PageResult {
     let id = f.id.clone().unwrap_or_default();
     let public = f.public.is_some();
     let spec = ClientSpec {
@@ -139,10 +140,16 @@ async fn create(
     };
     let n = nav(&s, &admin, &token);
     match s.admin.create_client(&admin, &id, &spec).await {
-        Ok((Some(secret), _)) => render(&s, n, "The client was created.", Some((id, secret)), ""),
-        Ok((None, _)) => render(&s, n, "The public client was created.", None, ""),
-        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => render(&s, n, "", None, &m),
-        Err(e) => page_error(&s, e),
+        Ok((Some(secret), _)) => Ok(render(
+            &s,
+            n,
+            "The client was created.",
+            Some((id, secret)),
+            "",
+        )),
+        Ok((None, _)) => Ok(render(&s, n, "The public client was created.", None, "")),
+        Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => Ok(render(&s, n, "", None, &m)),
+        Err(e) => Err(AdminPageError::new(&s, e)),
     }
 }
 
@@ -194,14 +201,14 @@ async fn change(
         admin,
         token,
     }: AdminForm<ChangeForm>,
-) -> Response {
+) -> PageResult {
     let id = f.id.unwrap_or_default();
     let n = nav(&s, &admin, &token);
     let version = f.version.unwrap_or_default();
     if !confirm::confirmed(f.confirm.as_deref())
         && let Some(q) = question(&id, f.action.as_deref().unwrap_or_default(), &version)
     {
-        return confirm::ask(&s, n, q);
+        return Ok(confirm::ask(&s, n, q));
     }
     let expect = Precondition::from_form(Some(&version));
     let done = match f.action.as_deref() {
@@ -211,18 +218,18 @@ async fn change(
             .await
         {
             Ok((secret, _)) => {
-                return render(
+                return Ok(render(
                     &s,
                     n,
                     "The secret was replaced; the old one no longer works.",
                     Some((id, secret)),
                     "",
-                );
+                ));
             }
             Err(e) => e,
         },
         Some("delete") => match s.admin.delete_client(&admin, &id, expect.as_ref()).await {
-            Ok(()) => return render(&s, n, "The client was deleted.", None, ""),
+            Ok(()) => return Ok(render(&s, n, "The client was deleted.", None, "")),
             Err(e) => e,
         },
         _ => AdminError::BadRequest("unknown action".into()),
@@ -240,9 +247,9 @@ async fn change(
                 ),
             );
             *page.status_mut() = StatusCode::CONFLICT;
-            page
+            Ok(page)
         }
-        e => page_error(&s, e),
+        e => Err(AdminPageError::new(&s, e)),
     }
 }
 

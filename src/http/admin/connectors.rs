@@ -13,7 +13,8 @@ use serde::Deserialize;
 use super::api::{ApiAdmin, ApiError, IfMatch, List, Problem, if_match, json_body, with_etag};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
-use super::ui::{Nav, nav, page_error};
+use super::page::{AdminPageError, PageResult};
+use super::ui::{Nav, nav};
 use crate::admin::AdminError;
 use crate::admin::connectors::{ConnectorSpec, ConnectorView, KINDS, ProbeResult};
 use crate::admin::version::Precondition;
@@ -144,26 +145,23 @@ async fn page(
     State(s): State<AppState>,
     AdminPage { admin, token }: AdminPage,
     RawQuery(q): RawQuery,
-) -> Response {
-    let q = match page_query::<EditQuery>(q.as_deref()) {
-        Ok(q) => q,
-        Err(e) => return e.into_response(),
-    };
+) -> PageResult {
+    let q = page_query::<EditQuery>(q.as_deref())?;
     let mut form = Form {
         kind: "ldap".into(),
         ..Form::default()
     };
     if let Some(id) = q.edit.as_deref().filter(|i| !i.is_empty()) {
         let Some(v) = s.admin.connector_view_of(id) else {
-            return page_error(&s, AdminError::NotFound);
+            return Err(AdminPageError::new(&s, AdminError::NotFound));
         };
         if v.source != "database" {
-            return page_error(
+            return Err(AdminPageError::new(
                 &s,
                 AdminError::Conflict(format!(
                     "{id} is defined by the config file and is read-only here"
                 )),
-            );
+            ));
         }
         form = Form {
             editing: true,
@@ -176,7 +174,7 @@ async fn page(
             ..Form::default()
         };
     }
-    render(&s, nav(&s, &admin, &token), "", form, None)
+    Ok(render(&s, nav(&s, &admin, &token), "", form, None))
 }
 
 #[derive(Deserialize)]
@@ -212,7 +210,7 @@ async fn save(
         admin,
         token,
     }: AdminForm<SaveForm>,
-) -> Response {
+) -> PageResult {
     let editing = f.mode.as_deref() == Some("update");
     let mut form = Form {
         editing,
@@ -228,7 +226,7 @@ async fn save(
         Ok(c) => c,
         Err(m) => {
             place_error(&mut form, format!("config: {m}"));
-            return render(&s, n, "", form, None);
+            return Ok(render(&s, n, "", form, None));
         }
     };
     let mut config = config;
@@ -254,7 +252,7 @@ async fn save(
     } else {
         s.admin.create_connector(&admin, &form.id, &spec).await
     };
-    match done {
+    Ok(match done {
         Ok(v) => render(
             &s,
             n,
@@ -287,7 +285,7 @@ async fn save(
                     );
                     render(&s, n, "", form, None)
                 }
-                None => page_error(&s, AdminError::NotFound),
+                None => return Err(AdminPageError::new(&s, AdminError::NotFound)),
             }
         }
         Err(AdminError::BadRequest(m) | AdminError::Conflict(m)) => {
@@ -298,20 +296,29 @@ async fn save(
             place_error(&mut form, m);
             render(&s, n, "", form, None)
         }
-        Err(e) => page_error(&s, e),
-    }
+        Err(e) => return Err(AdminPageError::new(&s, e)),
+    })
 }
 
 /// The config block as typed in the form (YAML, as in the config file's `config:`).
-fn yaml_object(text: &str) -> Result<serde_json::Value, String> {
+/// Why the typed config block is not a connector's settings.
+#[derive(Debug, thiserror::Error)]
+enum ConfigBlockError {
+    #[error("{0}")]
+    Yaml(#[from] serde_norway::Error),
+    #[error("a mapping of settings, as under `config:` in the config file")]
+    NotMapping,
+}
+
+fn yaml_object(text: &str) -> Result<serde_json::Value, ConfigBlockError> {
     if text.trim().is_empty() {
         return Ok(serde_json::json!({}));
     }
-    let v: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    let v: serde_json::Value = serde_norway::from_str(text)?;
     if v.is_object() {
         Ok(v)
     } else {
-        Err("a mapping of settings, as under `config:` in the config file".into())
+        Err(ConfigBlockError::NotMapping)
     }
 }
 
@@ -347,7 +354,7 @@ async fn change(
         admin,
         token,
     }: AdminForm<ChangeForm>,
-) -> Response {
+) -> PageResult {
     let id = f.id.unwrap_or_default();
     let version = f.version.unwrap_or_default();
     let n = nav(&s, &admin, &token);
@@ -355,10 +362,10 @@ async fn change(
         kind: "ldap".into(),
         ..Form::default()
     };
-    match f.action.as_deref() {
+    Ok(match f.action.as_deref() {
         Some("test") => match s.admin.test_connector(&admin, &id).await {
             Ok(r) => render(&s, n, "", blank(), Some((id, r))),
-            Err(e) => page_error(&s, e),
+            Err(e) => return Err(AdminPageError::new(&s, e)),
         },
         Some("delete") if !confirm::confirmed(f.confirm.as_deref()) => confirm::ask(
             &s,
@@ -411,10 +418,15 @@ async fn change(
                 *page.status_mut() = StatusCode::CONFLICT;
                 page
             }
-            Err(e) => page_error(&s, e),
+            Err(e) => return Err(AdminPageError::new(&s, e)),
         },
-        _ => page_error(&s, AdminError::BadRequest("unknown action".into())),
-    }
+        _ => {
+            return Err(AdminPageError::new(
+                &s,
+                AdminError::BadRequest("unknown action".into()),
+            ));
+        }
+    })
 }
 
 #[utoipa::path(

@@ -11,7 +11,8 @@ use axum::routing::{get, post};
 use super::api::{ApiAdmin, ApiError, List, Problem};
 use super::confirm;
 use super::page::{AdminForm, AdminPage};
-use super::ui::{CsrfForm, nav, page_error};
+use super::page::{OrPage, PageResult};
+use super::ui::{CsrfForm, nav};
 use crate::admin::KeyView;
 use crate::http::AppState;
 
@@ -81,9 +82,9 @@ async fn rotate(
         admin,
         token,
     }: AdminForm<CsrfForm>,
-) -> Response {
+) -> PageResult {
     if !confirm::confirmed(f.confirm.as_deref()) {
-        return confirm::ask(
+        return Ok(confirm::ask(
             &s,
             nav(&s, &admin, &token),
             confirm::Ask {
@@ -98,12 +99,10 @@ async fn rotate(
                 fields: Vec::new(),
                 cancel: "/admin/keys",
             },
-        );
+        ));
     }
-    match s.admin.rotate_keys(&admin).await {
-        Ok(()) => Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response(),
-        Err(e) => page_error(&s, e),
-    }
+    s.admin.rotate_keys(&admin).await.or_page(&s)?;
+    Ok(Redirect::to(&s.web.path("/admin/keys?rotated=1")).into_response())
 }
 
 #[utoipa::path(

@@ -44,6 +44,20 @@ impl AdminPageError {
     }
 }
 
+/// What an admin page handler answers: the page, or what its refusal gives.
+pub(crate) type PageResult = Result<Response, AdminPageError>;
+
+/// An admin error on its way out of a page handler, which must know where the sign-in starts.
+pub(crate) trait OrPage<T> {
+    fn or_page(self, s: &AppState) -> Result<T, AdminPageError>;
+}
+
+impl<T> OrPage<T> for Result<T, AdminError> {
+    fn or_page(self, s: &AppState) -> Result<T, AdminPageError> {
+        self.map_err(|e| AdminPageError::new(s, e))
+    }
+}
+
 impl From<PageError> for AdminPageError {
     fn from(e: PageError) -> AdminPageError {
         AdminPageError::Page(e)

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use super::api::{ApiAdmin, ApiError, IfMatch, Problem, if_match, json_body, with_etag};
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
-use super::ui::{nav, page_error};
+use super::page::{AdminPageError, PageResult};
+use super::ui::nav;
 use crate::admin::ExplainRequest;
 use crate::admin::policy::PolicyView;
 use crate::admin::version::Precondition;
@@ -107,12 +108,12 @@ async fn save_policy(
         admin,
         token,
     }: AdminForm<PolicyForm>,
-) -> Response {
+) -> PageResult {
     let text = f.policy.unwrap_or_default();
     let expect = Precondition::from_form(f.version.as_deref());
     let saved = match crate::admin::policy::parse_yaml(&text) {
         Ok(c) => s.admin.save_policy(&admin, c, expect.as_ref()).await,
-        Err(m) => Err(AdminError::BadRequest(m)),
+        Err(e) => Err(AdminError::BadRequest(e.to_string())),
     };
     let shown = match saved {
         Ok(_) => PolicyShown {
@@ -133,9 +134,9 @@ async fn save_policy(
             conflict: true,
             ..PolicyShown::default()
         },
-        Err(e) => return page_error(&s, e),
+        Err(e) => return Err(AdminPageError::new(&s, e)),
     };
-    policy_page(&s, &admin, &token, shown)
+    Ok(policy_page(&s, &admin, &token, shown))
 }
 
 #[derive(Deserialize)]
@@ -154,9 +155,9 @@ async fn reset_policy(
         admin,
         token,
     }: AdminForm<ResetForm>,
-) -> Response {
+) -> PageResult {
     if !confirm::confirmed(f.confirm.as_deref()) {
-        return confirm::ask(
+        return Ok(confirm::ask(
             &s,
             nav(&s, &admin, &token),
             confirm::Ask {
@@ -169,7 +170,7 @@ async fn reset_policy(
                 fields: vec![("version", f.version.unwrap_or_default())],
                 cancel: "/admin/policy",
             },
-        );
+        ));
     }
     let expect = Precondition::from_form(f.version.as_deref());
     let shown = match s.admin.reset_policy(&admin, expect.as_ref()).await {
@@ -189,9 +190,9 @@ async fn reset_policy(
             conflict: true,
             ..PolicyShown::default()
         },
-        Err(e) => return page_error(&s, e),
+        Err(e) => return Err(AdminPageError::new(&s, e)),
     };
-    policy_page(&s, &admin, &token, shown)
+    Ok(policy_page(&s, &admin, &token, shown))
 }
 
 /// What the policy page shows besides the policy in force.

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::api::{ApiAdmin, ApiError, Problem, json_body, paging};
 use super::confirm;
 use super::page::{AdminForm, AdminPage};
-use super::ui::{CsrfForm, PAGE, age, nav, page_error};
+use super::page::{OrPage, PageResult};
+use super::ui::{CsrfForm, PAGE, age, nav};
 use crate::admin::SessionView;
 use crate::http::AppState;
 use crate::http::extract::page_query;
@@ -59,20 +60,18 @@ async fn sessions(
     State(s): State<AppState>,
     AdminPage { admin, token }: AdminPage,
     RawQuery(q): RawQuery,
-) -> Response {
-    let p = match page_query::<PageQuery>(q.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+) -> PageResult {
+    let p = page_query::<PageQuery>(q.as_deref())?;
     let page = p.page.unwrap_or(0).clamp(0, 1_000_000);
-    let rows: Vec<SessionView> = match s.admin.live_sessions(PAGE + 1, page * PAGE).await {
-        Ok(r) => r,
-        Err(e) => return page_error(&s, e),
-    };
+    let rows: Vec<SessionView> = s
+        .admin
+        .live_sessions(PAGE + 1, page * PAGE)
+        .await
+        .or_page(&s)?;
     let more = rows.len() as i64 > PAGE;
     let now = s.provider.clock.now();
     let n = nav(&s, &admin, &token);
-    SessionsPage {
+    Ok(SessionsPage {
         title: s.web.title.clone(),
         base: n.base,
         csrf: n.csrf,
@@ -100,7 +99,7 @@ async fn sessions(
             .collect(),
         next_page: if more { page + 1 } else { 0 },
     }
-    .into_response()
+    .into_response())
 }
 
 async fn revoke(
@@ -110,7 +109,7 @@ async fn revoke(
         admin,
         token,
     }: AdminForm<CsrfForm>,
-) -> Response {
+) -> PageResult {
     if !confirm::confirmed(f.confirm.as_deref()) {
         let subject = f.subject.clone().filter(|x| !x.is_empty());
         let (heading, what, field) = match subject {
@@ -127,7 +126,7 @@ async fn revoke(
                 ("id", f.id.clone().unwrap_or_default()),
             ),
         };
-        return confirm::ask(
+        return Ok(confirm::ask(
             &s,
             nav(&s, &admin, &token),
             confirm::Ask {
@@ -138,22 +137,20 @@ async fn revoke(
                 fields: vec![field],
                 cancel: "/admin/sessions",
             },
-        );
+        ));
     }
     if let Some(subject) = f.subject.as_deref().filter(|x| !x.is_empty()) {
-        return match s.admin.revoke_user_sessions(&admin, subject).await {
-            Ok(_) => Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response(),
-            Err(e) => page_error(&s, e),
-        };
+        s.admin
+            .revoke_user_sessions(&admin, subject)
+            .await
+            .or_page(&s)?;
+        return Ok(Redirect::to(&s.web.path("/admin/sessions?revoked=user")).into_response());
     }
-    match s
-        .admin
+    s.admin
         .revoke_session(&admin, f.id.as_deref().unwrap_or_default())
         .await
-    {
-        Ok(()) => Redirect::to(&s.web.path("/admin/sessions?revoked=1")).into_response(),
-        Err(e) => page_error(&s, e),
-    }
+        .or_page(&s)?;
+    Ok(Redirect::to(&s.web.path("/admin/sessions?revoked=1")).into_response())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::page::{AdminForm, AdminPage, AdminPageError, with_csrf};
+use super::page::{AdminForm, AdminPage, AdminPageError, OrPage, PageResult, with_csrf};
 use super::{LOGIN_COOKIE, SESSION_COOKIE, csrf_ok, csrf_token, session_token};
-use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, AdminError, redirect_uri};
+use crate::admin::{ABSOLUTE_TIMEOUT, ADMIN_CLIENT, Admin, redirect_uri};
 use crate::http::AppState;
 use crate::http::cookies::{self, SameSite};
 use crate::http::error::PageError;
@@ -30,10 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/callback", get(callback))
         .route("/admin/logout", post(logout))
         .route("/admin/connectors/test", post(test_connector))
-}
-
-pub(super) fn page_error(s: &AppState, e: AdminError) -> Response {
-    AdminPageError::new(s, e).into_response()
 }
 
 /// What every admin page's navigation needs.
@@ -97,7 +93,7 @@ pub(super) fn age(secs: i64) -> String {
     }
 }
 
-async fn overview(State(s): State<AppState>, AdminPage { admin, token }: AdminPage) -> Response {
+async fn overview(State(s): State<AppState>, AdminPage { admin, token }: AdminPage) -> PageResult {
     render_overview(&s, &admin, &token, None).await
 }
 
@@ -108,12 +104,10 @@ async fn test_connector(
         admin,
         token,
     }: AdminForm<CsrfForm>,
-) -> Response {
+) -> PageResult {
     let id = f.id.unwrap_or_default();
-    match s.admin.test_connector(&admin, &id).await {
-        Ok(r) => render_overview(&s, &admin, &token, Some((id, r))).await,
-        Err(e) => page_error(&s, e),
-    }
+    let r = s.admin.test_connector(&admin, &id).await.or_page(&s)?;
+    render_overview(&s, &admin, &token, Some((id, r))).await
 }
 
 async fn render_overview(
@@ -121,33 +115,21 @@ async fn render_overview(
     admin: &Admin,
     token: &str,
     probe: Option<(String, crate::admin::connectors::ProbeResult)>,
-) -> Response {
+) -> PageResult {
     let s = s.clone();
     let (admin, token) = (admin.clone(), token.to_string());
-    let live = match s.admin.live_sessions(501, 0).await {
-        Ok(l) => l.len(),
-        Err(e) => return page_error(&s, e),
-    };
-    let (logins, failures) = match s.admin.login_counts().await {
-        Ok(c) => c,
-        Err(e) => return page_error(&s, e),
-    };
-    let health = match s.admin.connector_health().await {
-        Ok(h) => h,
-        Err(e) => return page_error(&s, e),
-    };
+    let live = s.admin.live_sessions(501, 0).await.or_page(&s)?.len();
+    let (logins, failures) = s.admin.login_counts().await.or_page(&s)?;
+    let health = s.admin.connector_health().await.or_page(&s)?;
     let now = s.provider.clock.now();
-    let issuance = match s.admin.issuance(now - 86_400).await {
-        Ok(i) => i,
-        Err(e) => return page_error(&s, e),
-    };
+    let issuance = s.admin.issuance(now - 86_400).await.or_page(&s)?;
     let keys = s.provider.keys.current();
     let (key_alg, key_age) = keys
         .signer_since(now)
         .map(|(k, from)| (k.alg.as_str().to_string(), age(now - from)))
         .unwrap_or_default();
     let n = nav(&s, &admin, &token);
-    OverviewPage {
+    Ok(OverviewPage {
         title: s.web.title.clone(),
         base: n.base,
         csrf: n.csrf,
@@ -190,7 +172,7 @@ async fn render_overview(
             .and_then(|(_, r)| r.error.clone())
             .unwrap_or_default(),
     }
-    .into_response()
+    .into_response())
 }
 
 /// Start signing in: a code flow with PKCE against this very issuer.
@@ -232,39 +214,33 @@ async fn callback(
     State(s): State<AppState>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Response {
-    let p = match page_query::<CallbackQuery>(q.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+) -> PageResult {
+    let p = page_query::<CallbackQuery>(q.as_deref())?;
     if let Some(e) = p.error {
-        return PageError::new(
+        return Err(PageError::new(
             StatusCode::FORBIDDEN,
             format!(
                 "Signing in did not complete ({}).",
                 e.chars().take(64).collect::<String>()
             ),
         )
-        .into_response();
+        .into());
     }
     let pending = cookies::get(&headers, LOGIN_COOKIE).unwrap_or_default();
     let (want_state, verifier) = pending.split_once('.').unwrap_or_default();
     let state = p.state.unwrap_or_default();
     if want_state.is_empty() || !secret::ct_eq(want_state, &state) {
-        return PageError::new(
+        return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "This sign-in was not started in this browser, or took too long. Start again.",
         )
-        .into_response();
+        .into());
     }
-    let (token, _) = match s
+    let (token, _) = s
         .admin
         .admin_sign_in(&p.code.unwrap_or_default(), verifier)
         .await
-    {
-        Ok(x) => x,
-        Err(e) => return page_error(&s, e),
-    };
+        .or_page(&s)?;
     let mut resp = Redirect::to(&s.web.path("/admin")).into_response();
     let h = resp.headers_mut();
     for c in [
@@ -290,7 +266,7 @@ async fn callback(
     {
         h.append(header::SET_COOKIE, c);
     }
-    resp
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
@@ -303,22 +279,13 @@ pub(super) struct CsrfForm {
     pub(super) confirm: Option<String>,
 }
 
-pub(super) fn forged() -> Response {
-    AdminPageError::forged().into_response()
-}
-
-async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let f = match page_form::<CsrfForm>(&headers, body).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
+async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> PageResult {
+    let f = page_form::<CsrfForm>(&headers, body).await?;
     let token = session_token(&headers);
     if !csrf_ok(&token, f.csrf.as_deref().unwrap_or_default()) {
-        return forged();
+        return Err(AdminPageError::forged());
     }
-    if let Err(e) = s.admin.admin_sign_out(&token).await {
-        return page_error(&s, e);
-    }
+    s.admin.admin_sign_out(&token).await.or_page(&s)?;
     let mut resp = Redirect::to(&s.web.path("/admin/login")).into_response();
     if let Some(c) = cookies::set(
         &s.web,
@@ -330,7 +297,7 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Re
     ) {
         resp.headers_mut().append(header::SET_COOKIE, c);
     }
-    resp
+    Ok(resp)
 }
 
 with_csrf!(CsrfForm);

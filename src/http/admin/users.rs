@@ -15,7 +15,8 @@ use super::api::{
 };
 use super::confirm;
 use super::page::{AdminForm, AdminPage, with_csrf};
-use super::ui::{Nav, nav, page_error};
+use super::page::{AdminPageError, OrPage, PageResult};
+use super::ui::{Nav, nav};
 use crate::admin::AdminError;
 use crate::admin::users::{FieldError, NewUser, UserChange, UserView, parse_groups};
 use crate::admin::version::Precondition;
@@ -76,11 +77,8 @@ struct Entered {
     conflict: Option<(String, String, String)>,
 }
 
-async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Response {
-    let users = match s.admin.users(500, 0).await {
-        Ok(u) => u,
-        Err(e) => return page_error(s, e),
-    };
+async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> PageResult {
+    let users = s.admin.users(500, 0).await.or_page(s)?;
     let err = |f: &str| {
         entered
             .errors
@@ -134,7 +132,7 @@ async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> Respo
         form_groups: entered.groups,
         conflict,
     };
-    (status, page).into_response()
+    Ok((status, page).into_response())
 }
 
 #[derive(Deserialize)]
@@ -146,7 +144,7 @@ async fn page(
     State(s): State<AppState>,
     AdminPage { admin, token }: AdminPage,
     RawQuery(q): RawQuery,
-) -> Response {
+) -> PageResult {
     let done = page_query::<Notice>(q.as_deref())
         .ok()
         .and_then(|n| n.done)
@@ -176,7 +174,7 @@ async fn create(
         admin,
         token,
     }: AdminForm<CreateForm>,
-) -> Response {
+) -> PageResult {
     let groups_text = f.groups.unwrap_or_default();
     let u = NewUser {
         email: f.email.unwrap_or_default().trim().to_string(),
@@ -188,7 +186,7 @@ async fn create(
     if errors.is_empty() {
         match s.admin.create_user(&admin, &u).await {
             Ok(_) => {
-                return Redirect::to(&s.web.path("/admin/users?done=created")).into_response();
+                return Ok(Redirect::to(&s.web.path("/admin/users?done=created")).into_response());
             }
             Err(
                 crate::admin::AdminError::BadRequest(m) | crate::admin::AdminError::Conflict(m),
@@ -205,7 +203,7 @@ async fn create(
                     message: message.to_string(),
                 });
             }
-            Err(e) => return page_error(&s, e),
+            Err(e) => return Err(AdminPageError::new(&s, e)),
         }
     }
     let entered = Entered {
@@ -238,14 +236,14 @@ async fn change(
         admin,
         token,
     }: AdminForm<ChangeForm>,
-) -> Response {
+) -> PageResult {
     let email = f.email.unwrap_or_default();
     let version = f.version.unwrap_or_default();
     let expect = Precondition::from_form(Some(&version));
     let groups_text = f.groups.clone().unwrap_or_default();
     let c = match f.action.as_deref() {
         Some("delete") if !confirm::confirmed(f.confirm.as_deref()) => {
-            return confirm::ask(
+            return Ok(confirm::ask(
                 &s,
                 nav(&s, &admin, &token),
                 confirm::Ask {
@@ -262,15 +260,17 @@ async fn change(
                     ],
                     cancel: "/admin/users",
                 },
-            );
+            ));
         }
         Some("delete") => {
             return match s.admin.delete_user(&admin, &email, expect.as_ref()).await {
-                Ok(()) => Redirect::to(&s.web.path("/admin/users?done=deleted")).into_response(),
+                Ok(()) => {
+                    Ok(Redirect::to(&s.web.path("/admin/users?done=deleted")).into_response())
+                }
                 Err(AdminError::Stale(_)) => {
                     stale_page(&s, nav(&s, &admin, &token), &email, None).await
                 }
-                Err(e) => page_error(&s, e),
+                Err(e) => Err(AdminPageError::new(&s, e)),
             };
         }
         Some("disable") => UserChange {
@@ -290,7 +290,10 @@ async fn change(
             ..UserChange::default()
         },
         _ => {
-            return page_error(&s, AdminError::BadRequest("unknown action".into()));
+            return Err(AdminPageError::new(
+                &s,
+                AdminError::BadRequest("unknown action".into()),
+            ));
         }
     };
     match s
@@ -298,19 +301,19 @@ async fn change(
         .change_user(&admin, &email, &c, expect.as_ref())
         .await
     {
-        Ok(_) => Redirect::to(&s.web.path("/admin/users?done=changed")).into_response(),
+        Ok(_) => Ok(Redirect::to(&s.web.path("/admin/users?done=changed")).into_response()),
         Err(AdminError::Stale(_)) => {
             let typed = c.groups.is_some().then_some(groups_text);
             stale_page(&s, nav(&s, &admin, &token), &email, typed).await
         }
-        Err(e) => page_error(&s, e),
+        Err(e) => Err(AdminPageError::new(&s, e)),
     }
 }
 
 /// The users page after a change someone else's change got ahead of: the user as they are
 /// now, nothing done, and the groups that were typed kept in their field (a typed password is
 /// not sent back into the page: it is typed again).
-async fn stale_page(s: &AppState, n: Nav, email: &str, typed_groups: Option<String>) -> Response {
+async fn stale_page(s: &AppState, n: Nav, email: &str, typed_groups: Option<String>) -> PageResult {
     let kept = typed_groups.is_some();
     let message = format!(
         "Someone else changed {email} after you opened this page, so nothing was done. The user \

@@ -3,6 +3,17 @@
 
 use super::{ASYMMETRIC, Expect, KeySet, Kind, Refusal, unix_now, verify};
 
+/// Why an ID token was not accepted; the texts are what the command line shows.
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenError {
+    #[error("{uri}: {source}")]
+    Jwks { uri: String, source: reqwest::Error },
+    #[error("ID token signed by a key not in the JWKS")]
+    NoKey,
+    #[error("ID token rejected: {0}")]
+    Rejected(String),
+}
+
 /// What Gantry's own clients (the example app, the kubectl plugin) do with an ID token from
 /// their issuer: fetch its JWKS and verify signature, `iss`, `aud` and (when given) `nonce`;
 /// the claims.
@@ -13,15 +24,19 @@ pub async fn verify_id_token(
     issuer: &str,
     audience: &str,
     nonce: Option<&str>,
-) -> Result<serde_json::Value, String> {
+) -> Result<serde_json::Value, IdTokenError> {
+    let jwks = |source| IdTokenError::Jwks {
+        uri: jwks_uri.to_string(),
+        source,
+    };
     let keys: KeySet = http
         .get(jwks_uri)
         .send()
         .await
-        .map_err(|e| format!("{jwks_uri}: {e}"))?
+        .map_err(jwks)?
         .json()
         .await
-        .map_err(|e| format!("{jwks_uri}: {e}"))?;
+        .map_err(jwks)?;
     let issuers = [issuer.to_string()];
     let expect = Expect {
         issuers: &issuers,
@@ -33,8 +48,8 @@ pub async fn verify_id_token(
     };
     match verify(&keys, token, &expect, unix_now()) {
         Ok(c) => Ok(serde_json::Value::Object(c)),
-        Err(Refusal::NoKey) => Err("ID token signed by a key not in the JWKS".into()),
-        Err(Refusal::Invalid(m)) => Err(format!("ID token rejected: {m}")),
+        Err(Refusal::NoKey) => Err(IdTokenError::NoKey),
+        Err(Refusal::Invalid(m)) => Err(IdTokenError::Rejected(m)),
     }
 }
 
@@ -87,11 +102,13 @@ mod tests {
         );
         let e = check(token(&key, "https://id", "kubectl", "n2"), Some("n1"))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("nonce"), "{e}");
         let e = check(token(&other, "https://id", "kubectl", "n1"), Some("n1"))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not in the JWKS"), "{e}");
     }
 }

@@ -23,7 +23,7 @@ use openidconnect::{
 };
 
 use claims::{check_azp, check_nbf, payload};
-pub use client::verify_id_token;
+pub use client::{IdTokenError, verify_id_token};
 
 /// Claims as a JSON object, for mapping by any key a config names.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
