@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::AdminService;
+use super::connector_secrets::secret_moves;
 use super::version::{self, Precondition};
 use super::{Admin, AdminError, check_id};
 use crate::config::{ConnectorConfig, ConnectorKind};
@@ -110,55 +111,6 @@ fn empty_object() -> serde_json::Value {
 
 fn purpose(id: &str) -> String {
     format!("connector-secrets:{id}")
-}
-
-/// The settings of a connector type that decide neither where its secret is sent nor how:
-/// what is shown on the login page and how the answers are mapped to an identity. An allow-list,
-/// so that a setting added later needs the secret again until someone has thought about it.
-fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] {
-    match kind {
-        ConnectorKind::Ldap => &["usernamePrompt", "userSearch", "groupSearch"],
-        ConnectorKind::Oidc => &[
-            "scopes",
-            "claimMapping",
-            "overrideClaimMapping",
-            "userIDKey",
-            "userNameKey",
-            "insecureEnableGroups",
-            "insecureSkipEmailVerified",
-            "allowedGroups",
-            "hostedDomains",
-            "promptType",
-            "acrValues",
-        ],
-        ConnectorKind::OAuth => &["scopes", "claimMapping", "userIDKey"],
-        ConnectorKind::Local | ConnectorKind::Saml => &[],
-    }
-}
-
-/// The settings (other than harmless ones) in which `new` differs from `old`: a stored secret
-/// may be carried into `new` only when there are none. Otherwise an admin could point the
-/// connector at a host they run (`host`, `issuer`, a token URL, a CA, TLS off), press Test, and
-/// receive the directory's service password.
-fn secret_moves(
-    old_kind: Option<ConnectorKind>,
-    old: &serde_json::Map<String, serde_json::Value>,
-    new_kind: ConnectorKind,
-    new: &serde_json::Map<String, serde_json::Value>,
-) -> Vec<String> {
-    if old_kind != Some(new_kind) {
-        return vec!["type".into()];
-    }
-    let harmless = harmless_settings(new_kind);
-    let mut changed: Vec<String> = old
-        .keys()
-        .chain(new.keys())
-        .filter(|k| !harmless.contains(&k.as_str()) && old.get(*k) != new.get(*k))
-        .cloned()
-        .collect();
-    changed.sort();
-    changed.dedup();
-    changed
 }
 
 /// The stored state of a connector being changed.
@@ -582,56 +534,6 @@ mod tests {
             &serde_json::json!({"clientSecret": ""}),
         );
         assert!(set.is_empty(), "an empty secret is not a set one");
-    }
-
-    #[test]
-    fn a_stored_secret_moves_with_anything_but_harmless_settings() {
-        let obj = |v: serde_json::Value| v.as_object().cloned().unwrap_or_default();
-        let old = obj(
-            serde_json::json!({"host": "ldap:389", "usernamePrompt": "User",
-            "userSearch": {"baseDN": "dc=a"}}),
-        );
-        let renamed = obj(
-            serde_json::json!({"host": "ldap:389", "usernamePrompt": "Login",
-            "userSearch": {"baseDN": "dc=b"}}),
-        );
-        assert!(
-            secret_moves(
-                Some(ConnectorKind::Ldap),
-                &old,
-                ConnectorKind::Ldap,
-                &renamed
-            )
-            .is_empty()
-        );
-        let elsewhere = obj(
-            serde_json::json!({"host": "evil:389", "usernamePrompt": "User",
-            "userSearch": {"baseDN": "dc=a"}, "insecureNoSSL": true}),
-        );
-        assert_eq!(
-            secret_moves(
-                Some(ConnectorKind::Ldap),
-                &old,
-                ConnectorKind::Ldap,
-                &elsewhere
-            ),
-            ["host", "insecureNoSSL"]
-        );
-        // A setting nobody has judged yet (or a removed one) counts as a move.
-        let unknown = obj(serde_json::json!({"host": "ldap:389", "somethingNew": 1}));
-        assert_eq!(
-            secret_moves(
-                Some(ConnectorKind::Ldap),
-                &old,
-                ConnectorKind::Ldap,
-                &unknown
-            ),
-            ["somethingNew"]
-        );
-        assert_eq!(
-            secret_moves(Some(ConnectorKind::Oidc), &old, ConnectorKind::OAuth, &old),
-            ["type"]
-        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod clients;
+mod connector_secrets;
 pub mod connectors;
 pub mod issuance;
 pub mod policy;
