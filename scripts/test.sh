@@ -35,6 +35,7 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 [ -d /usr/share/simplesamlphp/www ] || missing+=(simplesamlphp php-xml php-mbstring php-sqlite3 php-curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -57,6 +58,12 @@ if ! target/py/bin/st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; t
   target/py/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 export GANTRY_TEST_SCHEMATHESIS="$PWD/target/py/bin/st"
+# kubernetes-validate (PyPI) checks the manifests under deploy/ (scripts/deploy-check.sh).
+KUBERNETES_VALIDATE_VERSION=1.37.0
+if ! target/py/bin/kubernetes-validate --version 2>/dev/null | grep -q "$KUBERNETES_VALIDATE_VERSION"; then
+  log "pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION (target/py)"
+  target/py/bin/pip install --quiet --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+fi
 
 # --- PostgreSQL: a cluster of our own in a temp dir, trust auth, loopback only ---
 PGDIR=$(mktemp -d /tmp/gantry-pg.XXXXXX)
@@ -143,6 +150,8 @@ log "supply chain (licenses, sources, advisories)"
 scripts/audit.sh
 log "cargo test"
 cargo test --all-targets "$@"
+log "deploy/: manifests and the systemd unit"
+scripts/deploy-check.sh
 # Alone, after the rest: they load the machine (replicas under load, kill -9, a database outage).
 log "chaos runs"
 cargo test --test it chaos:: -- --ignored --test-threads=1 --nocapture

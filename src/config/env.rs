@@ -1,4 +1,5 @@
-//! `$VAR` expansion in connector configs and the `*Env` keys, as Dex reads them.
+//! `$VAR` expansion in connector configs and the `*Env` keys, as Dex reads them, and in the
+//! storage credentials (Gantry).
 
 use super::{Config, ConfigError};
 
@@ -22,6 +23,14 @@ impl Config {
         }
         for k in &mut self.encryption.keys {
             *k = expand_str(k);
+        }
+        // Gantry: the database's credentials from the environment, so that a deployment keeps
+        // them in a Secret (Kubernetes) or a credentials file (systemd), not in the config.
+        let p = &mut self.storage.config;
+        for v in [&mut p.dsn, &mut p.password, &mut p.user, &mut p.host] {
+            if let Some(s) = v.as_mut() {
+                *s = expand_str(s);
+            }
         }
         Ok(())
     }
@@ -91,5 +100,17 @@ mod tests {
         assert_eq!(expand_str("a:$PATH:${PATH}"), format!("a:{path}:{path}"));
         assert_eq!(expand_str("cost $"), "cost $");
         assert_eq!(expand_str("$GANTRY_SURELY_UNSET_VAR"), "");
+    }
+
+    #[test]
+    fn storage_credentials_expand_env() {
+        let home = std::env::var("HOME").unwrap_or_default();
+        let cfg = Config::parse(
+            "issuer: http://127.0.0.1:5556/dex\nweb: {http: 127.0.0.1:5556}\n\
+             storage: {type: postgres, config: {host: db, user: gantry, password: $HOME}}\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.storage.config.password.as_deref(), Some(home.as_str()));
+        assert_eq!(cfg.storage.config.user.as_deref(), Some("gantry"));
     }
 }
