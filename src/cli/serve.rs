@@ -20,7 +20,11 @@ fn init_logging(cfg: &Config) {
             "{level},sqlx=warn,tower_http=info,gantry::audit=info"
         ))
     });
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a person at a terminal: files and collectors get plain text.
+    use std::io::IsTerminal;
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     let _ = if cfg.logger.format.as_deref() == Some("json") {
         b.json().try_init()
     } else {

@@ -585,4 +585,21 @@ mod tests {
         assert!(e.contains("oauth2.skipApprovalScreen"), "{e}");
         assert!(e.contains("line 7"), "{e}");
     }
+
+    #[test]
+    fn an_unknown_log_level_is_named_not_silently_dropped() {
+        let y = |level: &str| {
+            format!(
+                "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\nlogger:\n  level: {level}\n"
+            )
+        };
+        for ok in ["debug", "INFO", "warn", "error", "trace"] {
+            Config::parse(&y(ok)).unwrap().validate().unwrap();
+        }
+        let e = Config::parse(&y("verbose"))
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("logger.level `verbose`"), "{e}");
+    }
 }

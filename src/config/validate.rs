@@ -22,6 +22,18 @@ impl Config {
         if self.web.https.is_some() && (self.web.tls_cert.is_none() || self.web.tls_key.is_none()) {
             return bad("web.https needs web.tlsCert and web.tlsKey".into());
         }
+        // An unknown level would turn logging off without a word (the filter drops what it
+        // cannot read): Dex's levels, and trace.
+        if let Some(l) = &self.logger.level
+            && !matches!(
+                l.to_lowercase().as_str(),
+                "trace" | "debug" | "info" | "warn" | "error"
+            )
+        {
+            return bad(format!(
+                "logger.level `{l}`: expected debug, info, warn or error"
+            ));
+        }
         if let Some(f) = &self.logger.format
             && !matches!(f.as_str(), "text" | "json")
         {

@@ -164,6 +164,29 @@ async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_t
     assert!(String::from_utf8_lossy(&out.stderr).contains("Gantry is running"));
 }
 
+/// Logs written to a pipe or a file carry no terminal colour codes.
+#[tokio::test]
+async fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let (_dir, web, _, child) = serve_dev_config(Stdio::piped());
+    let issuer = format!("http://127.0.0.1:{web}/dex");
+    wait_up(&issuer).await;
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("INFO"), "no log lines: {stdout}");
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "colour codes in piped logs: {stdout:?}"
+    );
+}
+
 #[tokio::test]
 async fn example_app_logs_in_shows_claims_and_refreshes() {
     let app = TestApp::start().await;
