@@ -25,22 +25,46 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The config file, as `--config FILE` or, as Dex users type it, `serve FILE`.
+#[derive(Debug, clap::Args)]
+pub struct ConfigFile {
+    /// The config file (Dex's layout; see config/example.yaml).
+    #[arg(value_name = "FILE", required_unless_present = "config")]
+    file: Option<PathBuf>,
+    /// The config file, named as an option (or in GANTRY_CONFIG).
+    #[arg(
+        long,
+        short,
+        env = "GANTRY_CONFIG",
+        value_name = "FILE",
+        conflicts_with = "file"
+    )]
+    config: Option<PathBuf>,
+}
+
+impl ConfigFile {
+    fn path(self) -> PathBuf {
+        // One of the two is there: clap refuses the command line otherwise.
+        self.file.or(self.config).unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server.
     Serve {
-        #[arg(long, short, env = "GANTRY_CONFIG")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Check a config file and exit: 0 when it is valid.
     CheckConfig {
-        #[arg(long, short, env = "GANTRY_CONFIG")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Create the database schema (the server also does this at start) and exit.
     Migrate {
-        #[arg(long, short, env = "GANTRY_CONFIG")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigFile,
     },
     /// Read a password on standard input and print its argon2id hash for `staticPasswords`.
     HashPassword,
@@ -212,21 +236,12 @@ pub enum RegistryCommand {
 /// Run a parsed command; the process exit code.
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Serve { config } => serve::serve(&config).await,
-        Command::CheckConfig { config } => match crate::app::load_config(&config) {
-            Ok(c) => {
-                for w in c.warnings() {
-                    eprintln!("{}: warning: {w}", config.display());
-                }
-                println!("{}: ok", config.display());
-                0
-            }
-            Err(e) => {
-                eprintln!("{}: {e}", config.display());
-                1
-            }
-        },
-        Command::Migrate { config } => serve::migrate(&config).await,
+        Command::Serve { config } => serve::serve(&config.path()).await,
+        Command::CheckConfig { config } => {
+            let config = config.path();
+            check_config(&config)
+        }
+        Command::Migrate { config } => serve::migrate(&config.path()).await,
         Command::HashPassword => hash_password(),
         Command::Kubectl {
             command:
@@ -412,6 +427,22 @@ fn hash_password() -> i32 {
         }
         Err(e) => {
             eprintln!("{e}");
+            1
+        }
+    }
+}
+
+fn check_config(config: &std::path::Path) -> i32 {
+    match crate::app::load_config(config) {
+        Ok(c) => {
+            for w in c.warnings() {
+                eprintln!("{}: warning: {w}", config.display());
+            }
+            println!("{}: ok", config.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", config.display());
             1
         }
     }

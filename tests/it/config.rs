@@ -226,6 +226,38 @@ fn check_config(yaml: &str) -> (bool, String) {
     )
 }
 
+/// Dex users type `dex serve config.yaml`: the file may be named without `--config`, never both.
+#[test]
+fn the_config_file_may_be_named_as_dex_users_type_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, DEX_DEV).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .env_remove("GANTRY_CONFIG")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["check-config".as_ref(), good.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(": ok"));
+    let both = run(&[
+        "check-config".as_ref(),
+        good.as_os_str(),
+        "--config".as_ref(),
+        good.as_os_str(),
+    ]);
+    assert_eq!(both.status.code(), Some(2));
+    let neither = run(&["check-config".as_ref()]);
+    assert_eq!(neither.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("<FILE>"));
+}
+
 #[test]
 fn check_config_command_exits_nonzero_on_errors_and_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
