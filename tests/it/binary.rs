@@ -134,15 +134,7 @@ async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_t
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let pid = child.id().unwrap();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
+    let out = stop(child).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<serde_json::Value> = stdout
         .lines()
@@ -164,21 +156,26 @@ async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_t
     assert!(String::from_utf8_lossy(&out.stderr).contains("Gantry is running"));
 }
 
+/// SIGTERM the server and collect what it wrote.
+async fn stop(child: tokio::process::Child) -> std::process::Output {
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap()
+}
+
 /// Logs written to a pipe or a file carry no terminal colour codes.
 #[tokio::test]
 async fn text_logs_to_a_pipe_have_no_colour_codes() {
     let (_dir, web, _, child) = serve_dev_config(Stdio::piped());
     let issuer = format!("http://127.0.0.1:{web}/dex");
     wait_up(&issuer).await;
-    let pid = child.id().unwrap();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
-        .await
-        .expect("exits after SIGTERM")
-        .unwrap();
+    let out = stop(child).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("INFO"), "no log lines: {stdout}");
     assert!(
