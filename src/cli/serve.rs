@@ -20,16 +20,33 @@ fn init_logging(cfg: &Config) {
             "{level},sqlx=warn,tower_http=info,gantry::audit=info"
         ))
     });
+    // On stderr, as servers and Dex log, leaving stdout to commands whose output is data.
     // Colour only for a person at a terminal: files and collectors get plain text.
     use std::io::IsTerminal;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal());
-    let _ = if cfg.logger.format.as_deref() == Some("json") {
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if json_logs(cfg) {
         b.json().try_init()
     } else {
         b.try_init()
     };
+}
+
+fn json_logs(cfg: &Config) -> bool {
+    cfg.logger.format.as_deref() == Some("json")
+}
+
+/// A reason not to start, once logging is set up: with JSON logs, stderr carries nothing but
+/// JSON, so a collector parses the reason too.
+fn refuse(cfg: &Config, reason: impl std::fmt::Display) -> i32 {
+    if json_logs(cfg) {
+        tracing::error!("{reason}");
+    } else {
+        eprintln!("{reason}");
+    }
+    1
 }
 
 /// The config's database, migrated; the error as the operator reads it.
@@ -111,16 +128,12 @@ pub async fn serve(path: &Path) -> i32 {
         tracing::warn!("config: {w}");
     }
     if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
-        eprintln!("this build has no JWT crypto backend");
-        return 1;
+        return refuse(&cfg, "this build has no JWT crypto backend");
     }
     // load_config checked it.
     let built = match app::build_checked(&cfg, Arc::new(SystemClock)).await {
         Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
+        Err(e) => return refuse(&cfg, e),
     };
     let _bg = app::spawn_background(built.admin.clone());
     let mut servers = Vec::new();
@@ -144,10 +157,7 @@ pub async fn serve(path: &Path) -> i32 {
         };
         match crate::http::listen::tls_from_pem_files(Path::new(cert), Path::new(key)) {
             Ok(tls) => listeners.push(("web.https", addr, Some(tls), built.router.clone())),
-            Err(e) => {
-                eprintln!("web.tlsCert/tlsKey: {e}");
-                return 1;
-            }
+            Err(e) => return refuse(&cfg, format!("web.tlsCert/tlsKey: {e}")),
         }
     }
     if let Some(addr) = &cfg.web.http {
@@ -156,10 +166,7 @@ pub async fn serve(path: &Path) -> i32 {
     for (setting, addr, tls, router) in listeners {
         let l = match tokio::net::TcpListener::bind(addr).await {
             Ok(l) => l,
-            Err(e) => {
-                eprintln!("{setting} {addr}: {e}");
-                return 1;
-            }
+            Err(e) => return refuse(&cfg, format!("{setting} {addr}: {e}")),
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!("listening on {scheme}://{addr}");
@@ -198,22 +205,85 @@ pub async fn serve(path: &Path) -> i32 {
     0
 }
 
-/// On stderr: stdout carries only log lines, which `logger.format: json` makes one JSON object
-/// each for a log shipper.
+/// For the person who started the server: where to go next. On stderr in text mode; with JSON
+/// logs, one log event, so stderr stays JSON.
 fn print_welcome(cfg: &Config) {
-    eprintln!("Gantry is running. Issuer: {}", cfg.issuer);
-    eprintln!(
-        "  discovery: {}/.well-known/openid-configuration",
-        cfg.issuer.trim_end_matches('/')
-    );
-    if cfg
+    let exe = std::env::args().next().unwrap_or_else(|| "gantry".into());
+    let lines = welcome(cfg, &exe);
+    if json_logs(cfg) {
+        tracing::info!(
+            issuer = %cfg.issuer,
+            admin = %admin_url(cfg),
+            metrics = %metrics_url(cfg),
+            "Gantry is running"
+        );
+    } else {
+        for l in lines {
+            eprintln!("{l}");
+        }
+    }
+}
+
+fn admin_url(cfg: &Config) -> String {
+    format!("{}/admin", cfg.issuer.trim_end_matches('/'))
+}
+
+/// `/metrics` is on `telemetry.http` when that is set, else beside the issuer's endpoints.
+fn metrics_url(cfg: &Config) -> String {
+    match &cfg.telemetry.http {
+        Some(addr) => format!("http://{addr}/metrics"),
+        None => format!("{}/metrics", cfg.issuer.trim_end_matches('/')),
+    }
+}
+
+/// The banner's lines; `exe` is how this binary was started, so the example-app command it
+/// prints runs as typed (`cargo run` starts `target/release/gantry`).
+fn welcome(cfg: &Config, exe: &str) -> Vec<String> {
+    let issuer = cfg.issuer.trim_end_matches('/');
+    let mut out = vec![
+        format!("Gantry is running. Issuer: {}", cfg.issuer),
+        format!("  discovery: {issuer}/.well-known/openid-configuration"),
+    ];
+    let admins = &cfg.policy.admins;
+    out.push(if admins.groups.is_empty() && admins.users.is_empty() {
+        format!(
+            "  admin UI:  {} (nobody may use it yet: list users or groups in policy.admins)",
+            admin_url(cfg)
+        )
+    } else {
+        format!("  admin UI:  {}", admin_url(cfg))
+    });
+    out.push(format!("  metrics:   {}", metrics_url(cfg)));
+    if let Some(app) = cfg
         .static_clients
         .iter()
-        .any(|c| c.id.as_deref() == Some("example-app"))
+        .find(|c| c.id.as_deref() == Some("example-app"))
     {
-        eprintln!(
-            "  try a login: run `cargo run --release -- example-app` and open http://127.0.0.1:5555"
-        );
+        let mut cmd = format!("{exe} example-app");
+        if issuer != EXAMPLE_APP_ISSUER {
+            cmd.push_str(&format!(" --issuer {issuer}"));
+        }
+        let callback = app
+            .redirect_uris
+            .iter()
+            .find(|u| u.ends_with("/callback"))
+            .cloned();
+        let home = match &callback {
+            Some(cb) if cb != EXAMPLE_APP_CALLBACK => {
+                // The app listens where its registered callback points.
+                let listen = url::Url::parse(cb).ok().and_then(|u| {
+                    Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))
+                });
+                if let Some(listen) = &listen {
+                    cmd.push_str(&format!(" --listen {listen} --redirect-uri {cb}"));
+                }
+                listen.map(|l| format!("http://{l}"))
+            }
+            _ => Some("http://127.0.0.1:5555".to_string()),
+        };
+        if let Some(home) = home {
+            out.push(format!("  try a login: run `{cmd}` and open {home}"));
+        }
     }
     // Only users with the shipped demo hashes: their password is known to be "password".
     // (Checking a password here would hold up the start by a bcrypt's time.)
@@ -222,9 +292,14 @@ fn print_welcome(cfg: &Config) {
         .iter()
         .filter(|p| p.hash.as_deref().is_some_and(|h| DEMO_HASHES.contains(&h)))
     {
-        eprintln!("  demo login: {} / password", p.email);
+        out.push(format!("  demo login: {} / password", p.email));
     }
+    out
 }
+
+/// `gantry example-app`'s defaults (src/cli/mod.rs).
+const EXAMPLE_APP_ISSUER: &str = "http://127.0.0.1:5556/dex";
+const EXAMPLE_APP_CALLBACK: &str = "http://127.0.0.1:5555/callback";
 
 /// The hashes of "password" in config/dev.yaml: Dex's bcrypt one, and an argon2id one.
 const DEMO_HASHES: [&str; 2] = [
@@ -248,4 +323,58 @@ async fn shutdown() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev() -> Config {
+        let text = include_str!("../../config/dev.yaml");
+        Config::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_banner_of_the_dev_config_names_the_admin_ui_metrics_and_demo_logins() {
+        let lines = welcome(&dev(), "gantry").join("\n");
+        assert!(
+            lines.contains("admin UI:  http://127.0.0.1:5556/dex/admin\n"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("metrics:   http://127.0.0.1:5558/metrics"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("run `gantry example-app` and open http://127.0.0.1:5555"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("demo login: admin@example.com / password"),
+            "{lines}"
+        );
+    }
+
+    #[test]
+    fn the_example_app_command_follows_the_issuer_and_callback_it_runs_with() {
+        let mut cfg = dev();
+        cfg.issuer = "https://id.example.com:8443/dex".into();
+        cfg.telemetry.http = None;
+        cfg.static_clients[0].redirect_uris = vec!["http://127.0.0.1:7000/callback".into()];
+        cfg.policy.admins = Default::default();
+        let lines = welcome(&cfg, "/opt/gantry/bin/gantry").join("\n");
+        assert!(
+            lines.contains(
+                "run `/opt/gantry/bin/gantry example-app --issuer https://id.example.com:8443/dex \
+                 --listen 127.0.0.1:7000 --redirect-uri http://127.0.0.1:7000/callback` \
+                 and open http://127.0.0.1:7000"
+            ),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("metrics:   https://id.example.com:8443/dex/metrics"),
+            "{lines}"
+        );
+        assert!(lines.contains("nobody may use it yet"), "{lines}");
+    }
 }

@@ -94,7 +94,11 @@ async fn core_with(expiry: Expiry) -> Core {
         issuer: "https://id.example".into(),
         store: store.clone(),
         keys: Arc::new(keys),
-        clients: Clients::new([client("app", false), client("other", false)]),
+        clients: Clients::new([
+            client("app", false),
+            client("other", false),
+            client(crate::config::ADMIN_CLIENT, true),
+        ]),
         connectors: Connectors::new(vec![local]),
         sealer: crate::seal::Sealer::new(&[crate::secret::random_bytes(32)]).unwrap(),
         clock: shared,
@@ -573,6 +577,46 @@ async fn a_login_in_one_browser_cannot_be_finished_from_another() {
             .is_err()
     );
     assert!(c.p.finish(&request_id, true, BROWSER).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_admin_ui_skips_the_approval_page_and_other_clients_do_not() {
+    let c = core().await;
+    for (client, asks) in [("app", true), (crate::config::ADMIN_CLIENT, false)] {
+        let next =
+            c.p.start_authorization(
+                AuthorizeParams {
+                    client_id: Some(client.into()),
+                    redirect_uri: Some(REDIRECT.into()),
+                    response_type: Some("code".into()),
+                    scope: Some("openid".into()),
+                    code_challenge: Some(challenge(VERIFIER)),
+                    code_challenge_method: Some("S256".into()),
+                    ..Default::default()
+                },
+                Some(ADDR),
+            )
+            .await
+            .unwrap();
+        let (Next::Connector { request_id, .. } | Next::Choose { request_id }) = next;
+        c.p.password_login(
+            &request_id,
+            "local",
+            "jane@example.com",
+            "correct horse",
+            ADDR,
+            BROWSER,
+        )
+        .await
+        .unwrap();
+        match c.p.approval(&request_id, BROWSER).await.unwrap() {
+            ApprovalStep::Ask(_) => assert!(asks, "{client} was asked for consent"),
+            ApprovalStep::Done(redirect) => {
+                assert!(!asks, "{client} skipped consent");
+                assert!(query_param(&redirect, "code").is_some(), "{redirect}");
+            }
+        }
+    }
 }
 
 #[tokio::test]

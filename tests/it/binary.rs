@@ -103,6 +103,10 @@ async fn serve_runs_the_shipped_dev_config_and_stops_on_sigterm() {
         stderr.contains("demo login: admin@example.com / password"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!("admin UI:  {issuer}/admin\n")),
+        "{stderr}"
+    );
 }
 
 async fn wait_up(issuer: &str) {
@@ -119,7 +123,7 @@ async fn wait_up(issuer: &str) {
 }
 
 #[tokio::test]
-async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_trail() {
+async fn with_json_logs_stderr_is_one_json_object_a_line_and_carries_the_audit_trail() {
     let (_dir, web, _, child) = serve_dev_config_with(Stdio::piped(), |t| {
         t.replace("  format: text", "  format: json")
     });
@@ -135,8 +139,10 @@ async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_t
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let out = stop(child).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<serde_json::Value> = stdout
+    assert!(out.stdout.is_empty(), "stdout is not for logs");
+    // Nothing but JSON: the banner too is a log event.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
@@ -150,10 +156,15 @@ async fn with_json_logs_stdout_is_one_json_object_a_line_and_carries_the_audit_t
             && f["outcome"] == "refused"
             && f["actor"] == "client:example-app"
             && f["audit_target"] == "client_credentials"),
-        "{stdout}"
+        "{stderr}"
     );
-    // The banner is for people, on stderr.
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Gantry is running"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "Gantry is running"
+                && l["fields"]["admin"] == format!("{issuer}/admin")),
+        "{stderr}"
+    );
 }
 
 /// SIGTERM the server and collect what it wrote.
@@ -169,19 +180,78 @@ async fn stop(child: tokio::process::Child) -> std::process::Output {
         .unwrap()
 }
 
-/// Logs written to a pipe or a file carry no terminal colour codes.
+/// Logs go to stderr (stdout stays free for data) and, written to a pipe or a file, carry no
+/// terminal colour codes.
 #[tokio::test]
-async fn text_logs_to_a_pipe_have_no_colour_codes() {
+async fn text_logs_go_to_stderr_without_colour_codes_in_a_pipe() {
     let (_dir, web, _, child) = serve_dev_config(Stdio::piped());
     let issuer = format!("http://127.0.0.1:{web}/dex");
     wait_up(&issuer).await;
     let out = stop(child).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("INFO"), "no log lines: {stdout}");
     assert!(
-        !stdout.contains('\u{1b}'),
-        "colour codes in piped logs: {stdout:?}"
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO"), "no log lines: {stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in piped logs: {stderr:?}"
+    );
+}
+
+/// The README's demo: admin@example.com signs in to the admin UI of the shipped dev config,
+/// and no consent page stands between Gantry and its own UI.
+#[tokio::test]
+async fn the_demo_admin_of_the_dev_config_reaches_the_admin_ui_without_a_consent_page() {
+    let (_dir, web, _, _child) = serve_dev_config(Stdio::null());
+    let issuer = format!("http://127.0.0.1:{web}/dex");
+    wait_up(&issuer).await;
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let at = |base: &str, loc: &str| {
+        url::Url::parse(base)
+            .unwrap()
+            .join(loc)
+            .unwrap()
+            .to_string()
+    };
+    // To the login form.
+    let mut url = format!("{issuer}/admin");
+    let mut r = b.get(&url).send().await.unwrap();
+    while r.status().is_redirection() {
+        url = at(&url, location(&r));
+        r = b.get(&url).send().await.unwrap();
+    }
+    let page = r.text().await.unwrap();
+    let mut form = hidden_inputs(&page);
+    form.push(("login".into(), "admin@example.com".into()));
+    form.push(("password".into(), "password".into()));
+    url = at(&url, &form_action(&page).unwrap().replace("&amp;", "&"));
+    r = b.post(&url).form(&form).send().await.unwrap();
+    // Every step after the password is a redirect, ending at the admin UI.
+    let mut hops = 0;
+    while r.status().is_redirection() && hops < 10 {
+        url = at(&url, location(&r));
+        r = b.get(&url).send().await.unwrap();
+        hops += 1;
+    }
+    let status = r.status();
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("name=\"approval\""),
+        "a consent page: {page}"
+    );
+    assert_eq!(
+        (status, url.as_str()),
+        (StatusCode::OK, format!("{issuer}/admin").as_str()),
+        "{page}"
+    );
+    assert!(page.contains("admin@example.com"), "{page}");
 }
 
 #[tokio::test]
@@ -357,6 +427,7 @@ async fn serve_speaks_tls_with_secure_cookies_when_web_https_is_set() {
         .args(["serve", "--config"])
         .arg(&cfg)
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
