@@ -14,9 +14,14 @@ KUBERNETES_VERSION=1.32.0
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
+# The manifests run the image scripts/image.sh builds: localhost/gantry:<Cargo.toml's version>.
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 for dir in deploy/kubernetes/overlays/*/; do
   name=$(basename "$dir")
   kubectl kustomize "$dir" > "$out/$name.yaml"
+  images=$(sed -n 's/^ *image: *//p' "$out/$name.yaml" | sort -u)
+  [ "$images" = "localhost/gantry:$version" ] || {
+    echo "deploy/kubernetes/overlays/$name runs $images, not localhost/gantry:$version" >&2; exit 1; }
   "$VALIDATE" --kubernetes-version "$KUBERNETES_VERSION" --strict --quiet "$out/$name.yaml"
   # The values the Secret would hold; any will do for a check.
   GANTRY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64) DASHBOARD_CLIENT_SECRET=x \

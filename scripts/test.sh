@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs every Gantry test on a fresh Debian machine or a developer's:
 #   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
-#      docker-registry + skopeo, Chromium, SimpleSAMLphp + PHP, xmlsec1, a C compiler,
+#      docker-registry + skopeo, Chromium, SimpleSAMLphp + PHP, xmlsec1, podman, a C compiler,
 #      openssl, curl) with apt,
 #   2. installs the Node peers (openid-client, oidc-provider, playwright-core for Debian's
 #      Chromium) with npm ci, and schemathesis with pip into target/py,
 #   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
 #      provider (oidc-provider) and a SAML IdP (SimpleSAMLphp) on loopback ports,
 #   4. checks formatting, lints and the supply chain (scripts/audit.sh), runs `cargo test` (unit
-#      tests + the one integration binary, which replays the fuzz corpora),
+#      tests + the one integration binary, which replays the fuzz corpora), checks deploy/
+#      (scripts/deploy-check.sh), builds the container image from a release build and runs it
+#      with podman where the machine can (scripts/image.sh, tests/it/image.rs),
 #      then the chaos runs (tests/it/chaos.rs) on their own,
 #   5. stops the peers, whatever happened.
 # Needs: a Rust toolchain (rustup), root or sudo for apt when something is missing.
@@ -36,6 +38,13 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# The image: podman builds it without a daemon; runc runs it where crun cannot (cgroups v1
+# hybrid); the CNI plugins publish its port; binutils strips the binary.
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[ -d /usr/lib/cni ] || missing+=(containernetworking-plugins)
+command -v strip >/dev/null 2>&1 || missing+=(binutils)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -152,6 +161,15 @@ log "cargo test"
 cargo test --all-targets "$@"
 log "deploy/: manifests and the systemd unit"
 scripts/deploy-check.sh
+log "container image (scripts/image.sh: release build, podman)"
+scripts/image.sh
+if [ -f target/image/run-args ]; then
+  GANTRY_TEST_IMAGE="localhost/gantry:$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" \
+  GANTRY_TEST_PODMAN_ARGS="$(cat target/image/run-args)" \
+    cargo test --test it image:: -- --ignored
+else
+  echo "SKIPPED: running the image (built, and saved as an OCI archive; see above why not run)"
+fi
 # Alone, after the rest: they load the machine (replicas under load, kill -9, a database outage).
 log "chaos runs"
 cargo test --test it chaos:: -- --ignored --test-threads=1 --nocapture

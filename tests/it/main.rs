@@ -21,6 +21,7 @@ mod floods;
 mod flow;
 mod fuzz_replay;
 mod hostile;
+mod image;
 mod keys;
 mod kubectl;
 mod layers;
