@@ -9,8 +9,9 @@
 #    it as an OCI archive: target/image/gantry-<version>.oci.tar (`podman load -i` or
 #    `skopeo copy oci-archive:... docker://registry/...` to push it),
 # 4. finds how this machine can run a container (some need `--runtime runc` or lower ulimits;
-#    some cannot at all) and writes the podman options that worked to target/image/run-args,
-#    or the reason none did to target/image/run-skipped.
+#    some cannot at all) and writes the podman options that worked to target/image/run-args
+#    (and as a containers.conf, for `podman kube play`), or the reason none did to
+#    target/image/run-skipped.
 # Needs podman (Debian: apt install podman) and binutils' strip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,15 +74,24 @@ size=$(podman image inspect --format '{{.Size}}' "$image")
 echo "$image: $((size / 1000000)) MB unpacked ($size bytes), archive $archive $(( $(stat -c %s "$archive") / 1000000 )) MB"
 
 echo "== can this machine run it?"
-rm -f "$out/run-args" "$out/run-skipped"
+rm -f "$out/run-args" "$out/run-skipped" "$out/containers.conf"
 # Without CAP_SYS_RESOURCE the runtime cannot raise rlimits to podman's defaults; crun also
-# refuses cgroups v1 with a v2 hierarchy mounted beside it (hybrid), where runc works.
+# refuses cgroups v1 with a v2 hierarchy mounted beside it (hybrid), where runc works. Each
+# way is written twice: as `podman run` options, and as a containers.conf for `podman kube play`.
 lower="--ulimit nofile=4096:4096 --ulimit nproc=4096:4096"
+lower_conf='[containers]
+default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]'
+ways=("" "$lower" "--runtime runc $lower")
+confs=("" "$lower_conf" "$lower_conf
+[engine]
+runtime = \"runc\"")
 errors=""
-for args in "" "$lower" "--runtime runc $lower"; do
+for i in "${!ways[@]}"; do
+  args=${ways[$i]}
   # shellcheck disable=SC2086 # the options are words
   if said=$(podman run --rm $args "$image" --version 2>&1) && [[ "$said" == gantry* ]]; then
     echo "$args" > "$out/run-args"
+    printf '%s\n' "${confs[$i]}" > "$out/containers.conf"
     echo "podman run ${args:+$args }$image: $said"
     exit 0
   fi

@@ -166,7 +166,8 @@ scripts/image.sh
 if [ -f target/image/run-args ]; then
   GANTRY_TEST_IMAGE="localhost/gantry:$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)" \
   GANTRY_TEST_PODMAN_ARGS="$(cat target/image/run-args)" \
-    cargo test --test it image:: -- --ignored
+  GANTRY_TEST_CONTAINERS_CONF="$PWD/target/image/containers.conf" \
+    cargo test --test it image:: -- --ignored --test-threads=1
 else
   echo "SKIPPED: running the image (built, and saved as an OCI archive; see above why not run)"
 fi

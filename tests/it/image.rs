@@ -182,3 +182,164 @@ async fn the_image_serves_discovery_and_logs_the_demo_user_in() {
     );
     assert!(logs().contains("Gantry is running"), "{}", logs());
 }
+
+/// The `single` overlay as Kubernetes would run it, through `podman kube play`: the ConfigMap
+/// mounted, the Secret as environment variables, the PersistentVolumeClaim as a volume, the
+/// pod's securityContext applied. The names are the manifests' own (pod gantry, volume
+/// gantry-data, secret gantry-secrets): removed before and after.
+#[tokio::test]
+#[ignore = "needs the image: scripts/test.sh builds it and runs this"]
+async fn the_single_overlay_runs_under_podman_kube_play() {
+    let conf = std::env::var("GANTRY_TEST_CONTAINERS_CONF").expect("GANTRY_TEST_CONTAINERS_CONF");
+    let kube = |args: &[&str]| {
+        Command::new("podman")
+            .args(args)
+            .env("CONTAINERS_CONF", &conf)
+            .output()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = Command::new("kubectl")
+        .args([
+            "kustomize",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/deploy/kubernetes/overlays/single"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    // The one change: host ports of our choosing (podman publishes container ports on the
+    // host, where 5556 may be taken).
+    let (web, telemetry) = (free_port(), free_port());
+    let mut yaml = String::from_utf8(rendered.stdout).unwrap();
+    for (port, host) in [(5556, web), (5558, telemetry)] {
+        let field = format!("containerPort: {port}\n");
+        let at = yaml.find(&field).expect("the port in the manifests");
+        let indent = at - yaml[..at].rfind('\n').map_or(0, |n| n + 1);
+        yaml.insert_str(
+            at + field.len(),
+            &format!("{}hostPort: {host}\n", " ".repeat(indent)),
+        );
+    }
+    assert!(yaml.contains(&format!("hostPort: {web}")), "{yaml}");
+    let manifests = dir.path().join("single.yaml");
+    std::fs::write(&manifests, &yaml).unwrap();
+    // podman keeps a Secret's data as a JSON map of base64 values.
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let secret = serde_json::json!({
+        "GANTRY_ENCRYPTION_KEY": b64(b64(&gantry::secret::random_bytes(32)).as_bytes()),
+        "DASHBOARD_CLIENT_SECRET": b64(b"dashboard-secret"),
+        "LDAP_BIND_PASSWORD": b64(b"unused"),
+    });
+    let secret_file = dir.path().join("secret.json");
+    std::fs::write(&secret_file, secret.to_string()).unwrap();
+
+    struct Down<'a>(&'a dyn Fn(&[&str]) -> std::process::Output, String);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            (self.0)(&["kube", "down", &self.1]);
+            (self.0)(&["volume", "rm", "-f", "gantry-data"]);
+            // The ConfigMap's volume, named after its generated name.
+            let left = (self.0)(&["volume", "ls", "-q", "--filter", "name=gantry-config"]);
+            for v in String::from_utf8_lossy(&left.stdout).split_whitespace() {
+                (self.0)(&["volume", "rm", "-f", v]);
+            }
+            (self.0)(&["secret", "rm", "gantry-secrets"]);
+        }
+    }
+    let manifests = manifests.display().to_string();
+    let down = Down(&kube, manifests.clone());
+    drop(Down(&kube, manifests.clone()));
+    let out = kube(&[
+        "secret",
+        "create",
+        "gantry-secrets",
+        &secret_file.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = kube(&["kube", "play", &manifests]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut ready = String::new();
+    for _ in 0..150 {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{telemetry}/healthz/ready")).await {
+            ready = r.text().await.unwrap_or_default();
+            if ready == "ready" {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let logs =
+        || String::from_utf8_lossy(&kube(&["logs", "gantry-pod-0-gantry"]).stderr).to_string();
+    assert_eq!(ready, "ready", "logs:\n{}", logs());
+    let d: Value = reqwest::get(format!(
+        "http://127.0.0.1:{web}/dex/.well-known/openid-configuration"
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(d["issuer"], "https://id.example.com/dex");
+
+    // The securityContext of the manifests, as the runtime applied it.
+    let c: Value =
+        serde_json::from_slice(&kube(&["inspect", "gantry-pod-0-gantry"]).stdout).unwrap();
+    let c = &c[0];
+    assert_eq!(c["Config"]["User"], "65532:65532");
+    assert_eq!(c["HostConfig"]["ReadonlyRootfs"], true);
+    let caps = kube(&[
+        "inspect",
+        "gantry-pod-0-gantry",
+        "--format",
+        "{{.EffectiveCaps}}",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&caps.stdout).trim(),
+        "[]",
+        "capabilities"
+    );
+    assert!(
+        c["HostConfig"]["SecurityOpt"]
+            .to_string()
+            .contains("no-new-privileges"),
+        "{}",
+        c["HostConfig"]["SecurityOpt"]
+    );
+    // JSON logs, as the overlay's config asks; SQLite on the claim's volume.
+    let logs = logs();
+    assert!(
+        logs.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{logs}"
+    );
+    let volume = kube(&[
+        "volume",
+        "inspect",
+        "gantry-data",
+        "--format",
+        "{{.Mountpoint}}",
+    ]);
+    let mountpoint = String::from_utf8_lossy(&volume.stdout).trim().to_string();
+    assert!(
+        std::path::Path::new(&mountpoint).join("gantry.db").exists(),
+        "no database in {mountpoint}"
+    );
+    drop(down);
+}
