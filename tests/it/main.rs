@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod admin_look;
 mod admin_sessions;
 mod admin_versions;
 mod attacks;
