@@ -30,6 +30,43 @@ async fn look() -> Value {
 }
 
 #[tokio::test]
+async fn every_admin_page_marks_itself_in_the_navigation_and_fits_a_phone_screen() {
+    let r = look().await;
+    let pages = r["pages"].as_object().unwrap();
+    assert_eq!(pages.len(), 8, "{r}");
+    for (name, p) in pages {
+        let path = if name == "overview" {
+            "/admin".to_string()
+        } else {
+            format!("/admin/{name}")
+        };
+        let current: Vec<&str> = p["current"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert!(
+            current.len() == 1 && current[0].ends_with(&path),
+            "{name}: one link, its own, is aria-current=page: {p}"
+        );
+        assert_eq!(
+            p["current_looks_different"], true,
+            "{name}: the current page's link is marked for the eye too: {p}"
+        );
+        let n = &p["narrow"];
+        assert!(
+            n["page_width"].as_i64().unwrap() <= n["viewport"].as_i64().unwrap(),
+            "{name}: at 360 px the page is no wider than the screen: {p}"
+        );
+        assert_eq!(
+            n["tables_in_scrollers"], true,
+            "{name}: each table scrolls in a box of its own: {p}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn text_links_hints_errors_and_buttons_meet_wcag_aa_in_dark_and_light_mode() {
     let r = look().await;
     eprintln!("contrast, worst of each kind: {:#}", r["contrast"]);

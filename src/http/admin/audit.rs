@@ -41,6 +41,8 @@ struct AuditPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     actor: String,
     action: String,
     events: Vec<AuditRow>,
@@ -97,6 +99,7 @@ async fn audit(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/audit",
         actor: p.actor.unwrap_or_default(),
         action: p.action.unwrap_or_default(),
         events: events

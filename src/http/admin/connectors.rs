@@ -71,6 +71,8 @@ struct ConnectorsPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     notice: String,
     connectors: Vec<Row>,
     kinds: Vec<&'static str>,
@@ -100,6 +102,7 @@ fn render(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/connectors",
         notice: notice.into(),
         connectors: s
             .admin
