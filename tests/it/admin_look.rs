@@ -30,6 +30,19 @@ async fn look() -> Value {
 }
 
 #[tokio::test]
+async fn a_failed_login_puts_the_cursor_in_the_password_field() {
+    let r = look().await;
+    let f = &r["focus"];
+    assert_eq!(f["fresh"], "login", "a fresh login page starts at the name: {r}");
+    assert_eq!(f["error_shown"], true, "{r}");
+    assert_eq!(f["login_kept"], "admin@example.com", "{r}");
+    assert_eq!(
+        f["after_failure"], "password",
+        "after a wrong password the name is kept and the cursor waits in the password: {r}"
+    );
+}
+
+#[tokio::test]
 async fn every_admin_page_marks_itself_in_the_navigation_and_fits_a_phone_screen() {
     let r = look().await;
     let pages = r["pages"].as_object().unwrap();
