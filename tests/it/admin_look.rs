@@ -33,7 +33,10 @@ async fn look() -> Value {
 async fn a_failed_login_puts_the_cursor_in_the_password_field() {
     let r = look().await;
     let f = &r["focus"];
-    assert_eq!(f["fresh"], "login", "a fresh login page starts at the name: {r}");
+    assert_eq!(
+        f["fresh"], "login",
+        "a fresh login page starts at the name: {r}"
+    );
     assert_eq!(f["error_shown"], true, "{r}");
     assert_eq!(f["login_kept"], "admin@example.com", "{r}");
     assert_eq!(

@@ -2,6 +2,7 @@
 
 pub mod api;
 mod audit;
+mod audit_detail;
 pub mod clients;
 pub mod confirm;
 pub mod connectors;
