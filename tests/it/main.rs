@@ -16,6 +16,7 @@ mod cli_trust;
 mod config;
 mod connector_probe;
 mod connector_secrets;
+mod connector_templates;
 mod device;
 mod errors;
 mod floods;

@@ -5,6 +5,7 @@ mod audit;
 mod audit_detail;
 pub mod clients;
 pub mod confirm;
+mod connector_templates;
 pub mod connectors;
 mod keys;
 mod openapi;
