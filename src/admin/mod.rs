@@ -3,6 +3,7 @@
 //! `admins`), and the things they manage. Knows nothing of HTTP.
 
 mod audit;
+pub mod audit_trail;
 pub mod clients;
 mod connector_secrets;
 pub mod connectors;
@@ -24,7 +25,6 @@ use crate::policy::Subject;
 use crate::secret;
 use crate::storage::StorageError;
 use crate::storage::admin::AdminSession;
-use crate::storage::audit::{AuditEvent, AuditFilter};
 
 /// What is wrong with the id of a client or connector an admin creates, if anything. Ids appear
 /// in URLs and in users' subjects, so they are kept plain (the API document's pattern says the
@@ -304,18 +304,6 @@ impl AdminService {
             .unwrap_or_default();
         change.succeeded(serde_json::json!({ "kid": kid })).await;
         Ok(())
-    }
-
-    pub async fn audit_events(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<AuditEvent>, AdminError> {
-        Ok(self
-            .db
-            .list_audit(filter, before, limit.clamp(1, 500))
-            .await?)
     }
 
     /// Logins and login failures over the last 24 hours.

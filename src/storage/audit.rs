@@ -1,4 +1,4 @@
-//! The audit log: append, and read back newest first with filters.
+//! The audit log: append, and read back newest first with filters, a page at a time.
 
 use serde::Serialize;
 use sqlx::FromRow;
@@ -19,12 +19,28 @@ pub struct AuditEvent {
     pub request_id: String,
 }
 
-/// What to list: every filter is an exact match when set.
+/// What to list: every filter is an exact match when set; the times are a half-open range,
+/// `since <= at < until`.
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Where a page of the audit log starts. Ids grow as events are appended, so a page is the
+/// events on one side of an id: it reads the same rows however many are added meanwhile, and
+/// costs the same on the thousandth page as on the first (OFFSET would read all the skipped).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum AuditCursor {
+    /// The newest events.
+    #[default]
+    Newest,
+    /// The events just older than this id.
+    Before(i64),
+    /// The events just newer than this id.
+    After(i64),
 }
 
 /// An event to append.
@@ -38,6 +54,21 @@ pub struct NewAuditEvent<'a> {
     pub detail: &'a str,
     pub request_id: &'a str,
 }
+
+/// Events of a filter older than an id, newest first; and newer than one, oldest first.
+macro_rules! page_of_audit_log {
+    ($id_and_order:literal) => {
+        concat!(
+            "SELECT id, at, actor, action, target, outcome, detail, request_id FROM audit_log \
+             WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND at >= $3 \
+             AND at < $4 AND ",
+            $id_and_order,
+            " LIMIT $6"
+        )
+    };
+}
+const OLDER: &str = page_of_audit_log!("id < $5 ORDER BY id DESC");
+const NEWER: &str = page_of_audit_log!("id > $5 ORDER BY id ASC");
 
 impl Db {
     /// Append an event; its id.
@@ -78,26 +109,33 @@ impl Db {
         Ok(())
     }
 
-    /// Newest first; `before`: only events with a smaller id (the next page's cursor).
+    /// Up to `limit` events of `f` next to `cursor`, newest first.
     pub async fn list_audit(
         &self,
         f: &AuditFilter,
-        before: Option<i64>,
+        cursor: AuditCursor,
         limit: i64,
     ) -> Result<Vec<AuditEvent>> {
-        // Unset filters bind values that match everything, so one statement serves all.
-        Ok(sqlx::query_as::<_, AuditEvent>(
-            "SELECT id, at, actor, action, target, outcome, detail, request_id FROM audit_log \
-             WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND at >= $3 AND id < $4 \
-             ORDER BY id DESC LIMIT $5",
-        )
-        .bind(f.actor.clone().unwrap_or_default())
-        .bind(f.action.clone().unwrap_or_default())
-        .bind(f.since.unwrap_or(0))
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?)
+        // Unset filters bind values that match everything, so one statement serves all; the
+        // events just newer than an id are the first ones counting up from it.
+        let (newer, id) = match cursor {
+            AuditCursor::Newest => (false, i64::MAX),
+            AuditCursor::Before(id) => (false, id),
+            AuditCursor::After(id) => (true, id),
+        };
+        let mut events = sqlx::query_as::<_, AuditEvent>(if newer { NEWER } else { OLDER })
+            .bind(f.actor.clone().unwrap_or_default())
+            .bind(f.action.clone().unwrap_or_default())
+            .bind(f.since.unwrap_or(i64::MIN))
+            .bind(f.until.unwrap_or(i64::MAX))
+            .bind(id)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?;
+        if newer {
+            events.reverse();
+        }
+        Ok(events)
     }
 
     /// How many events of `action` with `outcome` happened since `since`.

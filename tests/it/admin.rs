@@ -801,7 +801,10 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
         String::from_utf8_lossy(&run.stderr)
     );
     let r: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
-    // The connector: a config that does not build is refused in place; the saved one works.
+    // The connector: choosing a type fills the form with its template; a config that does not
+    // build is refused in place; the saved one works.
+    assert_eq!(r["template_oidc"], true, "{r}");
+    assert_eq!(r["template_ldap"], true, "{r}");
     assert!(
         r["connector_error"].as_str().unwrap().contains("config"),
         "{r}"
@@ -862,6 +865,7 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
     );
     let pages = [
         "overview",
+        "connector-template",
         "connector-error",
         "connectors",
         "connector-test",

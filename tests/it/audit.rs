@@ -5,6 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::*;
+use gantry::clock::Clock;
 
 /// The audit events of `action`, oldest first: (outcome, request id, detail).
 async fn events(app: &TestApp, action: &str) -> Vec<(String, String, String)> {
@@ -444,5 +445,278 @@ async fn a_callers_request_id_is_kept_only_when_no_log_line_could_misread_it() {
         ids,
         vec![(given,), ("ci-run-42.step:7".to_string(),)],
         "each event carries the id the caller was answered with"
+    );
+}
+
+/// An admin app on `backend` with seven events of `page.probe` a minute apart, `t0` the
+/// first's time (on a minute): the app, their ids (oldest first) and `t0`.
+async fn app_with_seven_events(backend: Backend) -> (TestApp, Vec<i64>, i64) {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: crate::admin::POLICY.into(),
+        backend,
+        ..Opts::default()
+    })
+    .await;
+    // On a minute, as a time typed to the minute can name it.
+    let t0 = (app.clock.now() - 3600) / 60 * 60;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let target = format!("t{i}");
+        let detail = serde_json::json!({
+            "after": { "config": { "host": "ldap.example.com:636" } },
+            "groups": ["admins", "dev"],
+        })
+        .to_string();
+        let id = app
+            .admin
+            .db
+            .append_audit(gantry::storage::audit::NewAuditEvent {
+                at: t0 + i * 60,
+                actor: "pager",
+                action: "page.probe",
+                target: &target,
+                outcome: "success",
+                detail: &detail,
+                request_id: "",
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    (app, ids, t0)
+}
+
+/// The targets (`t0`..`t6`) of the events on an audit page, as shown.
+fn targets_shown(html: &str) -> Vec<String> {
+    html.split("<td>t")
+        .skip(1)
+        .map(|rest| format!("t{}", &rest[..1]))
+        .collect()
+}
+
+/// The URL of the link with this id on an admin page, if there is one.
+fn link(app: &TestApp, html: &str, id: &str) -> Option<String> {
+    let before = html.split(&format!("id=\"{id}\"")).next()?;
+    if before.len() == html.len() {
+        return None;
+    }
+    let href = before.rsplit("href=\"").next()?.split('"').next()?;
+    Some(app.absolute(&href.replace("&#38;", "&").replace("&amp;", "&")))
+}
+
+async fn audit_paging_and_ranges(backend: Backend) {
+    let (app, ids, t0) = app_with_seven_events(backend).await;
+    let token = crate::admin::machine_token(&app).await;
+    let api = |q: String| {
+        let (url, token) = (app.url(&format!("/api/v1/audit?{q}")), token.clone());
+        async move {
+            let r = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let ids_of = |v: &Value| -> Vec<i64> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect()
+    };
+    let cursors = |v: &Value| (v["next_before"].as_i64(), v["next_after"].as_i64());
+
+    // Older pages one way, newer pages back the other, each the same events both ways.
+    let (s, first) = api("action=page.probe&limit=3".into()).await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(ids_of(&first), [ids[6], ids[5], ids[4]]);
+    assert_eq!(cursors(&first), (Some(ids[4]), None), "the newest page");
+    let (_, second) = api(format!("action=page.probe&limit=3&before={}", ids[4])).await;
+    assert_eq!(ids_of(&second), [ids[3], ids[2], ids[1]]);
+    assert_eq!(cursors(&second), (Some(ids[1]), Some(ids[3])));
+    let (_, last) = api(format!("action=page.probe&limit=3&before={}", ids[1])).await;
+    assert_eq!(ids_of(&last), [ids[0]]);
+    assert_eq!(cursors(&last), (None, Some(ids[0])), "the oldest page");
+    let (_, back) = api(format!("action=page.probe&limit=3&after={}", ids[0])).await;
+    assert_eq!(ids_of(&back), ids_of(&second));
+    assert_eq!(cursors(&back), cursors(&second));
+    let (_, top) = api(format!("action=page.probe&limit=3&after={}", ids[3])).await;
+    assert_eq!(ids_of(&top), ids_of(&first));
+    assert_eq!(cursors(&top), cursors(&first));
+
+    // A half-open range: since is in it, until is not.
+    let (_, range) = api(format!(
+        "action=page.probe&since={}&until={}",
+        t0 + 60,
+        t0 + 240
+    ))
+    .await;
+    assert_eq!(ids_of(&range), [ids[3], ids[2], ids[1]]);
+    assert_eq!(cursors(&range), (None, None));
+    let (_, range_page) = api(format!(
+        "action=page.probe&since={}&until={}&limit=2&before={}",
+        t0 + 60,
+        t0 + 240,
+        ids[3]
+    ))
+    .await;
+    assert_eq!(ids_of(&range_page), [ids[2], ids[1]]);
+    assert_eq!(cursors(&range_page), (None, Some(ids[2])));
+
+    // What names no page is a problem document, never a 500.
+    for q in [
+        format!("since={}&until={}", t0 + 240, t0 + 60),
+        format!("since={t0}&until={t0}"),
+        "before=5&after=3".into(),
+        "until=99999999999".into(),
+        "after=-1".into(),
+        "limit=0".into(),
+        "limit=501".into(),
+        "since=yesterday".into(),
+    ] {
+        let (s, p) = api(q.clone()).await;
+        assert_eq!(
+            (s, p["status"].as_u64()),
+            (StatusCode::BAD_REQUEST, Some(400)),
+            "{q}: {p}"
+        );
+    }
+    let (_, p) = api(format!("since={}&until={}", t0 + 240, t0 + 60)).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ends before it starts"),
+        "{p}"
+    );
+
+    // The page: the same paging through its links, the range typed as UTC date and time.
+    let (b, _) = crate::admin::sign_in(&app, "admin@example.com").await;
+    let get = |url: String| {
+        let b = b.clone();
+        async move {
+            let r = b.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (s, html) = get(app.url("/admin/audit?action=page.probe&limit=3")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(targets_shown(&html), ["t6", "t5", "t4"]);
+    assert!(link(&app, &html, "newer-events").is_none(), "newest page");
+    let (_, html) = get(link(&app, &html, "older-events").unwrap()).await;
+    assert_eq!(targets_shown(&html), ["t3", "t2", "t1"]);
+    let (_, oldest) = get(link(&app, &html, "older-events").unwrap()).await;
+    assert_eq!(targets_shown(&oldest), ["t0"]);
+    assert!(link(&app, &oldest, "older-events").is_none(), "oldest page");
+    let (_, html) = get(link(&app, &oldest, "newer-events").unwrap()).await;
+    assert_eq!(targets_shown(&html), ["t3", "t2", "t1"]);
+    let (_, html) = get(link(&app, &html, "newest-events").unwrap()).await;
+    assert_eq!(targets_shown(&html), ["t6", "t5", "t4"]);
+    assert!(
+        html.contains(r#"<option selected>3</option>"#),
+        "the page size stays as chosen"
+    );
+    // Details: a key and its value a line, not the JSON.
+    assert!(
+        html.contains("<dt>after.config.host</dt><dd>ldap.example.com:636</dd>")
+            && html.contains("<dt>groups</dt><dd>admins, dev</dd>"),
+        "{html}"
+    );
+    assert!(!html.contains("{&quot;after"), "{html}");
+
+    let from = gantry::clock::form_utc(t0 + 60);
+    let to = gantry::clock::form_utc(t0 + 240);
+    let (s, html) = get(app.url(&format!(
+        "/admin/audit?action=page.probe&from={from}&to={to}"
+    )))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(targets_shown(&html), ["t3", "t2", "t1"]);
+    assert!(
+        html.contains(&format!(r#"name="from" value="{from}""#)),
+        "{html}"
+    );
+    // A date and time as Chromium's datetime-local field sends it, to the minute.
+    let (s, html) = get(app.url(&format!(
+        "/admin/audit?action=page.probe&from={}",
+        &gantry::clock::form_utc(t0 + 300)[..16]
+    )))
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(targets_shown(&html), ["t6", "t5"]);
+
+    // A reversed or malformed range: the page says what is wrong, keeps what was typed.
+    let (s, html) = get(app.url(&format!(
+        "/admin/audit?action=page.probe&from={to}&to={from}"
+    )))
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains(r#"id="audit-error""#) && html.contains("ends before it starts"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!(r#"name="from" value="{to}""#)),
+        "{html}"
+    );
+    assert!(targets_shown(&html).is_empty());
+    let (s, html) = get(app.url("/admin/audit?from=yesterday")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        html.contains(r#"id="audit-error""#)
+            && html.contains("From: &#34;yesterday&#34; is not a date and time"),
+        "{html}"
+    );
+    for q in ["before=abc", "before=3&after=2", "limit=501", "limit=0"] {
+        let (s, html) = get(app.url(&format!("/admin/audit?{q}"))).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {html}");
+        assert!(html.contains("role=\"alert\""), "{q}: {html}");
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_both_ways_over_a_time_range_on_sqlite() {
+    audit_paging_and_ranges(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_both_ways_over_a_time_range_on_postgresql() {
+    audit_paging_and_ranges(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn the_api_document_describes_the_audit_range_and_paging() {
+    let app = crate::admin::app().await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let params: Vec<(&str, &Value)> = doc["paths"]["/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), &p["schema"]))
+        .collect();
+    let names: Vec<&str> = params.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "actor", "action", "since", "until", "before", "after", "limit"
+        ],
+        "{doc}"
+    );
+    for (name, schema) in &params[2..] {
+        assert!(schema["minimum"].is_number(), "{name}: {schema}");
+        assert!(schema["maximum"].is_number(), "{name}: {schema}");
+    }
+    let page = &doc["components"]["schemas"]["AuditPage"]["properties"];
+    assert!(
+        page["next_before"].is_object() && page["next_after"].is_object(),
+        "{page}"
     );
 }

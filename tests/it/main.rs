@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod admin_look;
 mod admin_sessions;
 mod admin_versions;
 mod attacks;
@@ -15,6 +16,7 @@ mod cli_trust;
 mod config;
 mod connector_probe;
 mod connector_secrets;
+mod connector_templates;
 mod device;
 mod errors;
 mod floods;

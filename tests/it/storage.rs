@@ -1,6 +1,7 @@
 //! One storage conformance suite, run against SQLite and PostgreSQL alike.
 
 use gantry::config::{StorageConfig, StorageParams};
+use gantry::storage::audit::{AuditCursor, AuditFilter};
 use gantry::storage::auth::{AuthCode, AuthRequest};
 use gantry::storage::clients::ClientRow;
 use gantry::storage::connectors::ConnectorRow;
@@ -607,11 +608,11 @@ async fn conformance(db: Db) {
     assert_eq!(swept.audit_log, 1, "{swept:?}");
     let kept = db
         .list_audit(
-            &gantry::storage::audit::AuditFilter {
+            &AuditFilter {
                 action: Some("retention.probe".into()),
                 ..Default::default()
             },
-            None,
+            AuditCursor::Newest,
             10,
         )
         .await
@@ -620,6 +621,54 @@ async fn conformance(db: Db) {
         kept.iter().map(|e| e.actor.as_str()).collect::<Vec<_>>(),
         ["recent"]
     );
+
+    // A page of the log: the events of a half-open time range on either side of an id,
+    // newest first whichever way the page goes.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            db.append_audit(gantry::storage::audit::NewAuditEvent {
+                at: now + 1000 + i * 10,
+                actor: "pager",
+                action: "page.probe",
+                target: "",
+                outcome: "success",
+                detail: "{}",
+                request_id: "",
+            })
+            .await
+            .unwrap(),
+        );
+    }
+    let range = AuditFilter {
+        action: Some("page.probe".into()),
+        since: Some(now + 1010),
+        until: Some(now + 1040),
+        ..Default::default()
+    };
+    let page = |cursor, limit| {
+        let (db, range) = (db.clone(), range.clone());
+        async move {
+            db.list_audit(&range, cursor, limit)
+                .await
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        page(AuditCursor::Newest, 10).await,
+        [ids[3], ids[2], ids[1]]
+    );
+    assert_eq!(page(AuditCursor::Newest, 2).await, [ids[3], ids[2]]);
+    assert_eq!(page(AuditCursor::Before(ids[2]), 2).await, [ids[1]]);
+    assert_eq!(page(AuditCursor::After(ids[1]), 1).await, [ids[2]]);
+    assert_eq!(
+        page(AuditCursor::After(ids[0]), 5).await,
+        [ids[3], ids[2], ids[1]]
+    );
+    assert_eq!(page(AuditCursor::After(ids[3]), 5).await, Vec::<i64>::new());
 
     // The sweep's lease: one replica per period, whoever asks first; the next period is open
     // again (a replica that died holding it is replaced), other jobs have their own.

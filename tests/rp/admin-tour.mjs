@@ -1,10 +1,10 @@
 // Headless Chromium (Debian's) through the admin UI, as an admin would use it: sign in; add an
-// LDAP connector (a config that does not build first, its error shown next to the field), test
-// it, and log a directory user in through it; edit the policy (an invalid one first) and ask the
-// explain simulator; create a user whose name is a script and check it never runs; revoke the
-// directory user's session (confirming on the page that asks first) and see their refresh fail;
-// find each change in the audit log; sign out; sign in as a non-admin and see the 403. Every
-// page is kept as a screenshot in OUTDIR.
+// LDAP connector (the type's template first; a config that does not build, its error shown next
+// to the field), test it, and log a directory user in through it; edit the policy (an invalid
+// one first) and ask the explain simulator; create a user whose name is a script and check it
+// never runs; revoke the directory user's session (confirming on the page that asks first) and
+// see their refresh fail; find each change in the audit log; sign out; sign in as a non-admin
+// and see the 403. Every page is kept as a screenshot in OUTDIR.
 // usage: node admin-tour.mjs ADMIN_URL OUTDIR LDAP_CONFIG_YAML BIND_PW LOGIN_URL TOKEN_URL
 // Prints one JSON line: {"pages": [...], "xss": false, ...}
 import { chromium } from 'playwright-core';
@@ -58,11 +58,18 @@ try {
   if (!(await page.content()).includes('<h1>Overview</h1>')) throw new Error(`not on the overview: ${page.url()}`);
   await shot(page, 'overview');
 
-  // A connector whose config does not build: the error sits next to the config, nothing saved.
+  // Choosing a type fills the config with its template (a plain GET form, no script).
   await page.click('.admin-nav >> text=Connectors');
+  await page.selectOption('#connector-type select[name=type]', 'oidc');
+  await submit(page, '#use-type');
+  result.template_oidc = (await page.inputValue('#connector-form textarea[name=config]')).includes('issuer:');
+  await shot(page, 'connector-template');
+  await page.selectOption('#connector-type select[name=type]', 'ldap');
+  await submit(page, '#use-type');
+  result.template_ldap = (await page.inputValue('#connector-form textarea[name=config]')).includes('userSearch:');
+  // A connector whose config does not build: the error sits next to the config, nothing saved.
   await page.fill('#connector-form input[name=id]', 'corp');
   await page.fill('#connector-form input[name=name]', 'Corp <b>LDAP</b>');
-  await page.selectOption('#connector-form select[name=type]', 'ldap');
   await page.fill('#connector-form textarea[name=config]', 'host: 127.0.0.1:1\ninsecureNoSSL: true\n');
   await submit(page, '#save-connector');
   result.connector_error = await text(page, '#config-error');

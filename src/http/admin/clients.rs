@@ -50,6 +50,8 @@ struct ClientsPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     notice: String,
     secret: String,
     secret_for: String,
@@ -76,6 +78,7 @@ fn render(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/clients",
         notice: notice.into(),
         secret,
         secret_for,

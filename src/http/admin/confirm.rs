@@ -43,6 +43,8 @@ struct ConfirmPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     heading: String,
     what: String,
     button: &'static str,
@@ -58,6 +60,7 @@ pub(super) fn ask(s: &AppState, n: Nav, ask: Ask) -> Response {
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: ask.cancel,
         heading: ask.heading,
         what: ask.what,
         button: ask.button,

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::api::{ApiAdmin, ApiError, IfMatch, List, Problem, if_match, json_body, with_etag};
 use super::confirm;
+use super::connector_templates::template;
 use super::page::{AdminForm, AdminPage, with_csrf};
 use super::page::{AdminPageError, PageResult};
 use super::ui::{Nav, nav};
@@ -62,6 +63,22 @@ struct Form {
     version: String,
     /// After a save someone else's change got ahead of: the connector as it is now (YAML).
     current: String,
+    /// When editing: the template of the connector's type, every key explained.
+    template: String,
+}
+
+/// An empty form for a new connector of `kind`, its config the type's template.
+fn new_form(s: &AppState, kind: &str) -> Form {
+    Form {
+        kind: kind.into(),
+        config: template(kind, &callback(s)).unwrap_or_default(),
+        ..Form::default()
+    }
+}
+
+/// Where upstream providers send users back: what a template tells an admin to register.
+fn callback(s: &AppState) -> String {
+    format!("{}/callback", s.provider.issuer.trim_end_matches('/'))
 }
 
 #[derive(Template, WebTemplate)]
@@ -71,6 +88,8 @@ struct ConnectorsPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     notice: String,
     connectors: Vec<Row>,
     kinds: Vec<&'static str>,
@@ -100,6 +119,7 @@ fn render(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/connectors",
         notice: notice.into(),
         connectors: s
             .admin
@@ -139,6 +159,9 @@ fn render(
 #[derive(Deserialize)]
 struct EditQuery {
     edit: Option<String>,
+    /// The type of a new connector, whose template fills the form.
+    #[serde(rename = "type")]
+    kind: Option<String>,
 }
 
 async fn page(
@@ -147,10 +170,18 @@ async fn page(
     RawQuery(q): RawQuery,
 ) -> PageResult {
     let q = page_query::<EditQuery>(q.as_deref())?;
-    let mut form = Form {
-        kind: "ldap".into(),
-        ..Form::default()
-    };
+    let kind = q
+        .kind
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .unwrap_or("ldap");
+    if template(kind, "").is_none() {
+        return Err(AdminPageError::new(
+            &s,
+            AdminError::BadRequest(format!("type: one of {}", KINDS.join(", "))),
+        ));
+    }
+    let mut form = new_form(&s, kind);
     if let Some(id) = q.edit.as_deref().filter(|i| !i.is_empty()) {
         let Some(v) = s.admin.connector_view_of(id) else {
             return Err(AdminPageError::new(&s, AdminError::NotFound));
@@ -171,6 +202,7 @@ async fn page(
             config: serde_norway::to_string(&v.config).unwrap_or_default(),
             secret_set: v.secrets.values().any(|s| *s == true),
             version: v.version.unwrap_or_default(),
+            template: template(v.kind, &callback(&s)).unwrap_or_default(),
             ..Form::default()
         };
     }
@@ -212,11 +244,17 @@ async fn save(
     }: AdminForm<SaveForm>,
 ) -> PageResult {
     let editing = f.mode.as_deref() == Some("update");
+    let kind = f.kind.unwrap_or_default();
     let mut form = Form {
         editing,
         id: f.id.unwrap_or_default().trim().to_string(),
         name: f.name.unwrap_or_default(),
-        kind: f.kind.unwrap_or_default(),
+        template: if editing {
+            template(&kind, &callback(&s)).unwrap_or_default()
+        } else {
+            String::new()
+        },
+        kind,
         config: f.config.unwrap_or_default(),
         version: f.version.unwrap_or_default(),
         ..Form::default()
@@ -261,10 +299,7 @@ async fn save(
                 v.id,
                 if editing { "saved" } else { "created" }
             ),
-            Form {
-                kind: "ldap".into(),
-                ..Form::default()
-            },
+            new_form(&s, &form.kind),
             None,
         ),
         Err(AdminError::Stale(_)) => {
@@ -358,10 +393,7 @@ async fn change(
     let id = f.id.unwrap_or_default();
     let version = f.version.unwrap_or_default();
     let n = nav(&s, &admin, &token);
-    let blank = || Form {
-        kind: "ldap".into(),
-        ..Form::default()
-    };
+    let blank = || new_form(&s, "ldap");
     Ok(match f.action.as_deref() {
         Some("test") => match s.admin.test_connector(&admin, &id).await {
             Ok(r) => render(&s, n, "", blank(), Some((id, r))),

@@ -39,6 +39,8 @@ struct KeysPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     notice: String,
     keys: Vec<KeyRow>,
 }
@@ -54,6 +56,7 @@ async fn keys(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/keys",
         notice: if q.as_deref() == Some("rotated=1") {
             "Rotated: the new key signs from now on.".into()
         } else {

@@ -2,8 +2,10 @@
 
 pub mod api;
 mod audit;
+mod audit_detail;
 pub mod clients;
 pub mod confirm;
+mod connector_templates;
 pub mod connectors;
 mod keys;
 mod openapi;

@@ -44,6 +44,8 @@ struct PolicyPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     yaml: String,
     connector: String,
     user: String,
@@ -261,6 +263,7 @@ fn policy_page(s: &AppState, admin: &Admin, token: &str, shown: PolicyShown) -> 
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/policy",
         current: if conflict {
             in_force.clone()
         } else {

@@ -45,6 +45,8 @@ struct SessionsPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     notice: String,
     sessions: Vec<SessionRow>,
     next_page: i64,
@@ -76,6 +78,7 @@ async fn sessions(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/sessions",
         notice: match p.revoked.as_deref() {
             Some("user") => {
                 "Every session of that user was revoked: none of their refresh tokens works.".into()

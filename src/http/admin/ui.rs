@@ -67,6 +67,8 @@ struct OverviewPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     connectors: Vec<ConnectorRow>,
     clients: usize,
     sessions: usize,
@@ -134,6 +136,7 @@ async fn render_overview(
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin",
         connectors: s
             .admin
             .connector_views()

@@ -54,6 +54,8 @@ struct UsersPage {
     base: String,
     csrf: String,
     admin: String,
+    /// The navigation link marked as this page (a path under the issuer's).
+    here: &'static str,
     notice: String,
     users: Vec<UserRow>,
     form_email: String,
@@ -101,6 +103,7 @@ async fn render(s: &AppState, n: Nav, notice: String, entered: Entered) -> PageR
         base: n.base,
         csrf: n.csrf,
         admin: n.admin,
+        here: "/admin/users",
         notice,
         users: users
             .into_iter()
