@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -20,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use tower::Service;
 
 use crate::http::AppState;
+use crate::http::access::Access;
 use crate::http::discovery::{discovery_response, keys_response};
 use crate::http::request_ids::{RequestIds, apply_headers};
 
@@ -27,6 +29,8 @@ use crate::http::request_ids::{RequestIds, apply_headers};
 pub(crate) struct StaticDocs<S> {
     pub inner: S,
     pub state: AppState,
+    /// Counts and logs each answer, as the layered path does.
+    pub access: Access,
     /// Full paths (the issuer's path prefix included), as the metrics name routes.
     pub discovery_path: Arc<str>,
     pub keys_path: Arc<str>,
@@ -47,6 +51,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
         let path = req.uri().path();
         if req.method() != Method::GET || req.headers().contains_key(header::ORIGIN) {
             return DocsFuture::Inner {
@@ -70,13 +75,11 @@ where
             .filter(|v| crate::request_scope::acceptable_id(v.as_bytes()))
             .cloned()
             .or_else(|| self.request_ids.next());
+        self.access
+            .record(route, resp.status().as_u16(), started.elapsed());
         if let Some(id) = id {
             resp.headers_mut().insert("x-request-id", id);
         }
-        self.state
-            .provider
-            .metrics
-            .http(route, resp.status().as_u16());
         DocsFuture::Ready { resp: Some(resp) }
     }
 }
