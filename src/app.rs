@@ -305,7 +305,8 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let request_ids = crate::http::request_ids::RequestIds::new();
     let docs_state = state.clone();
     let families_base: Arc<str> = base_path.into();
-    let access = http::access::Access::new(state.provider.metrics.clone(), REQUEST_TIMEOUT);
+    let access =
+        http::access::Access::new(state.provider.metrics.clone(), base_path, REQUEST_TIMEOUT);
     let inner = routed
         .layer(middleware::from_fn_with_state(
             access.clone(),

@@ -75,8 +75,13 @@ where
             .filter(|v| crate::request_scope::acceptable_id(v.as_bytes()))
             .cloned()
             .or_else(|| self.request_ids.next());
-        self.access
-            .record(route, resp.status().as_u16(), started.elapsed());
+        self.access.record(
+            &Method::GET,
+            route,
+            resp.status().as_u16(),
+            started.elapsed(),
+            id.as_ref(),
+        );
         if let Some(id) = id {
             resp.headers_mut().insert("x-request-id", id);
         }
