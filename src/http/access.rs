@@ -171,4 +171,35 @@ mod tests {
             assert!(!a.is_quiet(loud), "{loud}");
         }
     }
+
+    fn counted(a: &Access, route: &str, code: u16) -> bool {
+        a.metrics.render().contains(&format!(
+            "gantry_http_requests_total{{route=\"{route}\",code=\"{code}\"}} 1\n"
+        ))
+    }
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    /// A handler that panics, and one whose client hangs up, are counted all the same.
+    #[tokio::test]
+    async fn requests_that_end_without_an_answer_are_counted() {
+        use axum::routing::get;
+        use tower::ServiceExt;
+        let a = Access::new(Arc::default(), "", Duration::from_secs(30));
+        let app = axum::Router::new()
+            .route("/boom", get(boom))
+            .route("/slow", get(std::future::pending::<&'static str>))
+            .layer(axum::middleware::from_fn_with_state(a.clone(), observe))
+            .layer(tower_http::catch_panic::CatchPanicLayer::new());
+        let get = |p: &str| Request::get(p).body(axum::body::Body::empty()).unwrap();
+        let r = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(counted(&a, "/boom", 500), "{}", a.metrics.render());
+        // The client gives up: its request's future is dropped unanswered.
+        let gone = tokio::time::timeout(Duration::from_millis(50), app.oneshot(get("/slow")));
+        assert!(gone.await.is_err());
+        assert!(counted(&a, "/slow", 499), "{}", a.metrics.render());
+    }
 }

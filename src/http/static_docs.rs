@@ -5,8 +5,9 @@
 //! nesting, per-route metrics) they reached about half of what a bare axum endpoint answers;
 //! here they skip the layers that cannot matter for a constant (nothing can panic or time out
 //! in a clone of shared bytes) and keep what a client sees: the security headers, a request
-//! id, the route's metrics. Cross-origin requests (an `Origin` header) and anything but GET
-//! take the layered path, so CORS and HEAD answer as before.
+//! id, and what an operator sees: the route's metrics and access line. Cross-origin requests
+//! (an `Origin` header) and anything but GET take the layered path, so CORS and HEAD answer
+//! as before.
 
 use std::convert::Infallible;
 use std::future::Future;
