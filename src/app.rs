@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -121,13 +121,15 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
     };
     let sealing = crate::seal::KeySealing::from_config(&cfg.encryption.keys)
         .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
-    let keys = Keys::load(
-        Arc::new(db.clone()),
-        clock.clone(),
-        schedule,
-        sealing.clone(),
-    )
-    .await?;
+    let keys = Arc::new(
+        Keys::load(
+            Arc::new(db.clone()),
+            clock.clone(),
+            schedule,
+            sealing.clone(),
+        )
+        .await?,
+    );
     let mut connectors = Vec::new();
     if cfg.local_enabled() {
         connectors.push(Connector::local(Local::new(
@@ -153,6 +155,8 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
     let registry = crate::registry::Registry::load(&cfg.registry, &db, clock.now(), &sealing)
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
+    let connectors = Connectors::new(connectors);
+    let metrics = Arc::new(metrics_for(&db, &keys, &connectors, &clock));
     let audit_key = db
         .setting_or_insert(
             "audit-login-key",
@@ -163,14 +167,14 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
     let provider = Arc::new(Provider {
         issuer: cfg.issuer.clone(),
         store: Arc::new(db.clone()),
-        keys: Arc::new(keys),
+        keys,
         clients: Clients::new(
             cfg.static_clients
                 .iter()
                 .map(Client::from_config)
                 .chain([crate::admin::admin_client(&cfg.issuer)]),
         ),
-        connectors: Connectors::new(connectors),
+        connectors,
         sealer,
         clock,
         expiry,
@@ -183,7 +187,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
             crate::ratelimit::RateLimits::new(&cfg.rate_limits)
                 .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
         ),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
         clusters: cfg.cluster_names(),
@@ -251,6 +255,31 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
     })
 }
 
+/// The metrics of one server: the request path's, and what is read from `db`, `keys` and the
+/// connectors at each scrape.
+fn metrics_for(db: &Db, keys: &Arc<Keys>, connectors: &Connectors, clock: &SharedClock) -> Metrics {
+    let mut m = Metrics::new();
+    m.register(
+        "gantry_db_pool_acquire_duration_seconds",
+        "Time queries waited for a database connection, by pool",
+        db.acquire_waits(),
+    );
+    m.register(
+        "gantry_connector_call_duration_seconds",
+        "Calls to identity sources by connector, operation and outcome (ok, refused, error)",
+        connectors.calls(),
+    );
+    m.register_collector(crate::metrics::state::State {
+        db: db.clone(),
+        keys: keys.clone(),
+        clock: clock.clone(),
+    });
+    m
+}
+
+/// The longest a request may take; the timeout layer answers 408 after it.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: bool) -> Router {
     let mut api = Router::new()
         .merge(http::discovery::router())
@@ -276,10 +305,12 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let request_ids = crate::http::request_ids::RequestIds::new();
     let docs_state = state.clone();
     let families_base: Arc<str> = base_path.into();
+    let access =
+        http::access::Access::new(state.provider.metrics.clone(), base_path, REQUEST_TIMEOUT);
     let inner = routed
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            record_metrics,
+            access.clone(),
+            http::access::observe,
         ))
         .with_state(state);
     // The layers every request passes wrap the router once, as one service: layered onto the
@@ -311,7 +342,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
             (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"})))
                 .into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let headers = headers.clone();
             async move { crate::http::request_ids::apply_headers(next.run(req).await, &headers) }
@@ -325,6 +356,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     Router::new().fallback_service(http::static_docs::StaticDocs {
         inner: outer,
         state: docs_state,
+        access,
         discovery_path: format!("{base_path}/.well-known/openid-configuration").into(),
         keys_path: format!("{base_path}/keys").into(),
         headers: docs_headers,
@@ -336,17 +368,6 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
 /// restarts like a UUID, without a getrandom system call on every request.
 async fn not_found() -> Response {
     PageError::new(StatusCode::NOT_FOUND, "There is nothing here.").into_response()
-}
-
-async fn record_metrics(State(s): State<AppState>, req: Request, next: Next) -> Response {
-    // A cheap clone (the path is shared), so nothing is allocated per request.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let resp = next.run(req).await;
-    s.provider.metrics.http(
-        route.as_ref().map_or("unmatched", |p| p.as_str()),
-        resp.status().as_u16(),
-    );
-    resp
 }
 
 fn security_headers(cfg: &Config) -> Vec<(HeaderName, HeaderValue)> {

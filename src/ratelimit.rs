@@ -42,6 +42,35 @@ pub enum Endpoint {
     Connection,
 }
 
+impl Endpoint {
+    pub const ALL: [Endpoint; 9] = [
+        Endpoint::Login,
+        Endpoint::Token,
+        Endpoint::Introspect,
+        Endpoint::Revoke,
+        Endpoint::DeviceCode,
+        Endpoint::Device,
+        Endpoint::Registry,
+        Endpoint::AdminRefusal,
+        Endpoint::Connection,
+    ];
+
+    /// The name the metrics label it with (as first shipped: the variant's name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Login => "Login",
+            Endpoint::Token => "Token",
+            Endpoint::Introspect => "Introspect",
+            Endpoint::Revoke => "Revoke",
+            Endpoint::DeviceCode => "DeviceCode",
+            Endpoint::Device => "Device",
+            Endpoint::Registry => "Registry",
+            Endpoint::AdminRefusal => "AdminRefusal",
+            Endpoint::Connection => "Connection",
+        }
+    }
+}
+
 /// One budget: `per_minute` requests a minute on average, `burst` at once; 0 turns it off.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

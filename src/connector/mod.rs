@@ -122,6 +122,27 @@ pub fn without_secrets(
     (shown, set)
 }
 
+impl gate::Judged for PasswordCheck {
+    fn outcome(&self) -> &'static str {
+        match self {
+            PasswordCheck::Accepted(_) => "ok",
+            _ => "refused",
+        }
+    }
+}
+impl gate::Judged for Identity {}
+impl gate::Judged for Begin {}
+impl gate::Judged for saml::SamlLogin {}
+impl gate::Judged for Vec<String> {}
+impl gate::Judged for probe::Probe {
+    fn outcome(&self) -> &'static str {
+        match self.outcome {
+            probe::Outcome::Ok => "ok",
+            _ => "error",
+        }
+    }
+}
+
 /// A configured connector.
 #[derive(Debug)]
 pub struct Connector {
@@ -209,6 +230,11 @@ impl Connector {
             secrets_set,
             gate: gate::Gate::new(c.max_in_flight.unwrap_or(gate::DEFAULT_MAX_IN_FLIGHT)),
         })
+    }
+
+    /// Record this connector's calls into `calls` (see [`gate`]).
+    pub fn observe(&self, calls: &gate::ConnectorCalls) {
+        self.gate.observe(&self.id, calls);
     }
 
     pub fn shown_config(&self) -> &serde_json::Value {
@@ -299,7 +325,7 @@ impl Connector {
         now: i64,
     ) -> Result<Begin, ConnectorError> {
         self.gate
-            .run(async {
+            .run("begin", async {
                 match &self.kind {
                     Kind::Oidc(o) => o.begin(state, offline).await,
                     Kind::OAuth(o) => o.begin(state),
@@ -319,7 +345,7 @@ impl Connector {
         verifier: &str,
     ) -> Result<Identity, ConnectorError> {
         self.gate
-            .run(async {
+            .run("finish", async {
                 match &self.kind {
                     Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
                     Kind::OAuth(o) => o.finish(code, verifier).await,
@@ -339,7 +365,7 @@ impl Connector {
         now: i64,
     ) -> Result<saml::SamlLogin, ConnectorError> {
         self.gate
-            .run(async {
+            .run("saml_response", async {
                 match &self.kind {
                     Kind::Saml(s) => s.finish_post(saml_response, in_response_to, now).await,
                     _ => Err(ConnectorError::Rejected("not a SAML connector".into())),
@@ -355,9 +381,11 @@ impl Connector {
         token_type: &str,
     ) -> Option<Result<Identity, ConnectorError>> {
         match &self.kind {
-            Kind::Oidc(o) if o.allows_token_exchange() => {
-                Some(self.gate.run(o.token_identity(token, token_type)).await)
-            }
+            Kind::Oidc(o) if o.allows_token_exchange() => Some(
+                self.gate
+                    .run("token_exchange", o.token_identity(token, token_type))
+                    .await,
+            ),
             _ => None,
         }
     }
@@ -367,7 +395,7 @@ impl Connector {
     pub async fn probe(&self, now: i64) -> probe::Probe {
         match self
             .gate
-            .run(async { Ok(self.probe_ungated(now).await) })
+            .run("probe", async { Ok(self.probe_ungated(now).await) })
             .await
         {
             Ok(p) => p,
@@ -401,7 +429,7 @@ impl Connector {
     /// The groups this source can list (a directory can; a password list cannot).
     pub async fn list_groups(&self) -> Result<Vec<String>, ConnectorError> {
         match &self.kind {
-            Kind::Ldap(l) => self.gate.run(l.list_groups()).await,
+            Kind::Ldap(l) => self.gate.run("groups", l.list_groups()).await,
             _ => Ok(Vec::new()),
         }
     }
@@ -417,8 +445,8 @@ impl Connector {
             return Ok(PasswordCheck::UNKNOWN);
         }
         let r = match &self.kind {
-            Kind::Local(l) => self.gate.run(l.login(username, password)).await,
-            Kind::Ldap(l) => self.gate.run(l.login(username, password)).await,
+            Kind::Local(l) => self.gate.run("login", l.login(username, password)).await,
+            Kind::Ldap(l) => self.gate.run("login", l.login(username, password)).await,
             Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => return Ok(PasswordCheck::UNKNOWN),
         };
         match r {
@@ -430,7 +458,9 @@ impl Connector {
 
     /// Re-validate an identity on refresh.
     pub async fn refresh(&self, identity: &Identity, now: i64) -> Result<Identity, ConnectorError> {
-        self.gate.run(self.refresh_ungated(identity, now)).await
+        self.gate
+            .run("refresh", self.refresh_ungated(identity, now))
+            .await
     }
 
     async fn refresh_ungated(

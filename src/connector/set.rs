@@ -5,6 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use super::Connector;
+use super::gate::ConnectorCalls;
 
 /// A database connector and the version of its row it was built from.
 #[derive(Debug, Clone)]
@@ -13,18 +14,36 @@ pub struct Dynamic {
     pub connector: Arc<Connector>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Connectors {
     statics: Vec<Arc<Connector>>,
     dynamic: RwLock<Arc<Vec<Dynamic>>>,
+    /// Where every connector in the set records its calls.
+    calls: ConnectorCalls,
+}
+
+impl Default for Connectors {
+    fn default() -> Self {
+        Connectors::new(Vec::new())
+    }
 }
 
 impl Connectors {
     pub fn new(statics: Vec<Connector>) -> Connectors {
+        let calls = super::gate::connector_calls();
+        for c in &statics {
+            c.observe(&calls);
+        }
         Connectors {
             statics: statics.into_iter().map(Arc::new).collect(),
             dynamic: RwLock::default(),
+            calls,
         }
+    }
+
+    /// The calls of every connector this set held, for the metrics.
+    pub fn calls(&self) -> ConnectorCalls {
+        self.calls.clone()
     }
 
     /// The database connectors as last loaded.
@@ -38,6 +57,9 @@ impl Connectors {
     /// Replace the database connectors; an id the config file also has stays the file's.
     pub fn replace_dynamic(&self, mut list: Vec<Dynamic>) {
         list.retain(|d| !self.is_static(d.connector.id()));
+        for d in &list {
+            d.connector.observe(&self.calls);
+        }
         list.sort_by(|a, b| a.connector.id().cmp(b.connector.id()));
         match self.dynamic.write() {
             Ok(mut g) => *g = Arc::new(list),

@@ -41,7 +41,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
     let mut r = s.provider.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     r
 }

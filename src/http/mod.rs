@@ -1,6 +1,7 @@
 //! HTTP: thin axum handlers that parse a request, call one protocol function, and map the
 //! result to the protocol's own response shape. No OAuth semantics live here.
 
+pub mod access;
 pub mod admin;
 pub mod authorize;
 pub mod callback;

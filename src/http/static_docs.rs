@@ -5,14 +5,16 @@
 //! nesting, per-route metrics) they reached about half of what a bare axum endpoint answers;
 //! here they skip the layers that cannot matter for a constant (nothing can panic or time out
 //! in a clone of shared bytes) and keep what a client sees: the security headers, a request
-//! id, the route's metrics. Cross-origin requests (an `Origin` header) and anything but GET
-//! take the layered path, so CORS and HEAD answer as before.
+//! id, and what an operator sees: the route's metrics and access line. Cross-origin requests
+//! (an `Origin` header) and anything but GET take the layered path, so CORS and HEAD answer
+//! as before.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, header};
@@ -20,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use tower::Service;
 
 use crate::http::AppState;
+use crate::http::access::Access;
 use crate::http::discovery::{discovery_response, keys_response};
 use crate::http::request_ids::{RequestIds, apply_headers};
 
@@ -27,6 +30,8 @@ use crate::http::request_ids::{RequestIds, apply_headers};
 pub(crate) struct StaticDocs<S> {
     pub inner: S,
     pub state: AppState,
+    /// Counts and logs each answer, as the layered path does.
+    pub access: Access,
     /// Full paths (the issuer's path prefix included), as the metrics name routes.
     pub discovery_path: Arc<str>,
     pub keys_path: Arc<str>,
@@ -47,6 +52,7 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
         let path = req.uri().path();
         if req.method() != Method::GET || req.headers().contains_key(header::ORIGIN) {
             return DocsFuture::Inner {
@@ -70,13 +76,16 @@ where
             .filter(|v| crate::request_scope::acceptable_id(v.as_bytes()))
             .cloned()
             .or_else(|| self.request_ids.next());
+        self.access.record(
+            &Method::GET,
+            route,
+            resp.status().as_u16(),
+            started.elapsed(),
+            id.as_ref(),
+        );
         if let Some(id) = id {
             resp.headers_mut().insert("x-request-id", id);
         }
-        self.state
-            .provider
-            .metrics
-            .http(route, resp.status().as_u16());
         DocsFuture::Ready { resp: Some(resp) }
     }
 }

@@ -46,6 +46,8 @@ fn purpose(kid: &str) -> String {
 pub struct KeySet {
     /// Each key with the time it starts signing and the time a successor took over.
     keys: Vec<(Arc<SigningKey>, i64, Option<i64>)>,
+    /// When each key of `keys` (in the same order) was made.
+    created: Vec<i64>,
     /// The JWKS document, rendered once per snapshot; serving it clones a reference.
     pub jwks: bytes::Bytes,
 }
@@ -77,6 +79,13 @@ impl KeySet {
             .iter()
             .find(|(x, _, _)| x.kid == k.kid)
             .map(|(k, from, _)| (k, *from))
+    }
+
+    /// The signing key at `now`: its algorithm and when it was made.
+    pub fn signer_made(&self, now: i64) -> Option<(&'static str, i64)> {
+        let k = self.signer_at(now)?;
+        let i = self.keys.iter().position(|(x, _, _)| x.kid == k.kid)?;
+        Some((k.alg.as_str(), *self.created.get(i)?))
     }
 
     pub fn find(&self, kid: &str) -> Option<&Arc<SigningKey>> {
@@ -282,6 +291,7 @@ async fn reseal(db: &dyn KeyStore, sealing: &KeySealing) -> Result<(), KeyError>
 
 fn build(stored: Vec<StoredKey>, sealing: &KeySealing) -> Result<KeySet, KeyError> {
     let mut keys = Vec::with_capacity(stored.len());
+    let created = stored.iter().map(|k| k.created_at).collect();
     for k in stored {
         let alg = Algorithm::parse(&k.alg).ok_or_else(|| {
             StorageError::Corrupt(format!("key {} has algorithm {}", k.kid, k.alg))
@@ -299,5 +309,9 @@ fn build(stored: Vec<StoredKey>, sealing: &KeySealing) -> Result<KeySet, KeyErro
     }
     let jwks: Vec<&serde_json::Value> = keys.iter().map(|(k, _, _)| k.jwk()).collect();
     let jwks = bytes::Bytes::from(serde_json::json!({ "keys": jwks }).to_string());
-    Ok(KeySet { keys, jwks })
+    Ok(KeySet {
+        keys,
+        created,
+        jwks,
+    })
 }

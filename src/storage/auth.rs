@@ -132,7 +132,8 @@ impl Db {
 
     /// Delete the request and store the code in one transaction: a request yields one code.
     pub async fn exchange_request_for_code(&self, request_id: &str, c: &AuthCode) -> Result<()> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let gone = sqlx::query("DELETE FROM auth_requests WHERE id = $1")
             .bind(request_id)
             .execute(&mut *tx)

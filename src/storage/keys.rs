@@ -75,7 +75,8 @@ impl Db {
         next_rotation: i64,
         remove_old_at: i64,
     ) -> Result<bool> {
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let claimed = match version {
             None => sqlx::query(
                 "INSERT INTO key_rotation (id, next_rotation, version) VALUES (1, $1, 1) \

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod keys;
 pub mod memory;
 pub mod passwords;
+pub mod pool;
 pub mod refresh;
 pub mod registry;
 pub mod revoked;
@@ -27,8 +28,13 @@ pub mod upstream;
 use std::str::FromStr;
 use std::time::Duration;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use sqlx::Executor;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+
+use self::pool::{ACQUIRE_BUCKETS, Pool, PoolState};
 
 use crate::config::StorageLocation;
 
@@ -91,10 +97,30 @@ pub enum Dialect {
 /// The database: one writer pool beside a pool of readers (the same pool on PostgreSQL).
 #[derive(Debug, Clone)]
 pub struct Db {
-    pub(crate) write: AnyPool,
-    pub(crate) read: AnyPool,
+    pub(crate) write: Pool,
+    pub(crate) read: Pool,
+    /// Whether `read` is `write` (PostgreSQL, in-memory SQLite).
+    shared: bool,
     pub dialect: Dialect,
     rotations: rotations::RotationQueue,
+    waits: AcquireWaits,
+}
+
+/// Which pool a wait was for: `write` and `read` on SQLite, `shared` where one pool serves both.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabel {
+    pub pool: &'static str,
+}
+
+/// The time queries waited for a connection, by pool.
+pub type AcquireWaits = Family<PoolLabel, Histogram, fn() -> Histogram>;
+
+fn acquire_waits() -> AcquireWaits {
+    Family::new_with_constructor(|| Histogram::new(ACQUIRE_BUCKETS))
+}
+
+fn timed(pool: sqlx::AnyPool, name: &'static str, waits: &AcquireWaits) -> Pool {
+    Pool::new(pool, waits.get_or_create_owned(&PoolLabel { pool: name }))
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -153,22 +179,31 @@ impl Db {
             .after_connect(pragmas)
             .connect_with(opts.clone())
             .await?;
-        let read = if readers == 0 {
+        let waits = acquire_waits();
+        let (write, read, shared) = if readers == 0 {
             // An in-memory database exists once per connection: share the writer.
-            write.clone()
+            let shared = timed(write, "shared", &waits);
+            (shared.clone(), shared, true)
         } else {
-            AnyPoolOptions::new()
+            let read = AnyPoolOptions::new()
                 .max_connections(readers)
                 .test_before_acquire(false)
                 .after_connect(pragmas)
                 .connect_with(opts)
-                .await?
+                .await?;
+            (
+                timed(write, "write", &waits),
+                timed(read, "read", &waits),
+                false,
+            )
         };
         Ok(Db {
             rotations: rotations::RotationQueue::start(write.clone()),
             write,
             read,
+            shared,
             dialect: Dialect::Sqlite,
+            waits,
         })
     }
 
@@ -182,20 +217,38 @@ impl Db {
             .acquire_timeout(Duration::from_secs(1))
             .connect(url)
             .await?;
+        let waits = acquire_waits();
+        let pool = timed(pool, "shared", &waits);
         Ok(Db {
             rotations: rotations::RotationQueue::start(pool.clone()),
             write: pool.clone(),
             read: pool,
+            shared: true,
             dialect: Dialect::Postgres,
+            waits,
         })
     }
 
     async fn migrate(&self) -> Result<()> {
         match self.dialect {
-            Dialect::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
-            Dialect::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+            Dialect::Sqlite => SQLITE_MIGRATIONS.run(self.write.any()).await?,
+            Dialect::Postgres => POSTGRES_MIGRATIONS.run(self.write.any()).await?,
         }
         Ok(())
+    }
+
+    /// Each distinct pool by name and what it holds now.
+    pub fn pool_states(&self) -> Vec<(&'static str, PoolState)> {
+        if self.shared {
+            vec![("shared", self.write.state())]
+        } else {
+            vec![("write", self.write.state()), ("read", self.read.state())]
+        }
+    }
+
+    /// The waits for a connection, by pool: registered with the metrics once.
+    pub fn acquire_waits(&self) -> AcquireWaits {
+        self.waits.clone()
     }
 
     /// Cheap round trip for readiness checks.

@@ -82,7 +82,8 @@ impl Db {
         version: &str,
     ) -> Result<bool> {
         let email = email.to_lowercase();
-        let mut tx = self.write.begin().await?;
+        let mut conn = self.write.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         // The compare-and-set comes first: it holds the row until the commit, so a second
         // writer's own compare waits for it and then finds another version.
         let claimed =

@@ -7,9 +7,9 @@
 //! multi-row `INSERT` adds their successors, one commit. A rotation's caller hears back only
 //! after that commit, so a successor it hands out is durable.
 
-use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::pool::Pool;
 use super::refresh::{RefreshToken, insert};
 use super::{Result, StorageError};
 
@@ -32,7 +32,7 @@ pub(crate) struct RotationQueue {
 
 impl RotationQueue {
     /// Start the task that commits batches on `write`; it ends when the last queue is dropped.
-    pub(crate) fn start(write: AnyPool) -> RotationQueue {
+    pub(crate) fn start(write: Pool) -> RotationQueue {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         tokio::spawn(run(write, rx));
         RotationQueue { tx }
@@ -53,7 +53,7 @@ impl RotationQueue {
     }
 }
 
-async fn run(write: AnyPool, mut rx: mpsc::Receiver<Rotation>) {
+async fn run(write: Pool, mut rx: mpsc::Receiver<Rotation>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         match commit(&write, &batch).await {
@@ -75,7 +75,7 @@ async fn run(write: AnyPool, mut rx: mpsc::Receiver<Rotation>) {
 }
 
 /// One transaction for the batch; returns the successor ids whose rotation won.
-async fn commit(write: &AnyPool, batch: &[Rotation]) -> Result<Vec<String>> {
+async fn commit(write: &Pool, batch: &[Rotation]) -> Result<Vec<String>> {
     let rows = (0..batch.len())
         .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
         .collect::<Vec<_>>()
@@ -93,7 +93,8 @@ async fn commit(write: &AnyPool, batch: &[Rotation]) -> Result<Vec<String>> {
     for r in batch {
         q = q.bind(&r.old_id).bind(r.now).bind(&r.next.id);
     }
-    let mut tx = write.begin().await?;
+    let mut conn = write.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let won: Vec<String> = q.fetch_all(&mut *tx).await?;
     let winners: Vec<&RefreshToken> = batch
         .iter()

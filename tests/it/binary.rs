@@ -602,3 +602,125 @@ async fn a_stopping_server_finishes_the_request_in_flight_and_takes_no_new_one()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The requests of the access-log tests, each with an id of its own: (request id, method,
+/// route the line must name, status). Queries carry `SECRET`, which no line may show.
+const ACCESS_REQUESTS: &[(&str, &str, &str, u16)] = &[
+    ("access-auth", "GET", "/dex/auth", 303),
+    ("access-token", "POST", "/dex/token", 400),
+    ("access-keys", "GET", "/dex/keys", 200),
+    ("access-unmatched", "GET", "unmatched", 404),
+];
+
+/// Send [`ACCESS_REQUESTS`] and the probes, then stop the server: everything it wrote, both
+/// streams (log lines go to one of them, the banner to the other).
+async fn serve_and_send_access_requests(json: bool) -> String {
+    let (_dir, web, telemetry, child) = serve_dev_config_with(Stdio::piped(), |t| {
+        if json {
+            t.replace("  format: text", "  format: json")
+        } else {
+            t
+        }
+    });
+    let issuer = format!("http://127.0.0.1:{web}/dex");
+    wait_up(&issuer).await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let auth = format!(
+        "{issuer}/auth?client_id=example-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2Fcallback\
+         &response_type=code&scope=openid&state=SECRET-STATE"
+    );
+    let sent = [
+        c.get(auth),
+        c.post(format!("{issuer}/token?code=SECRET-CODE"))
+            .basic_auth("example-app", Some("ZXhhbXBsZS1hcHAtc2VjcmV0"))
+            .form(&[("grant_type", "client_credentials")]),
+        c.get(format!("{issuer}/keys?SECRET-KEYS")),
+        c.get(format!("{issuer}/no/such/thing?token=SECRET-TOKEN")),
+    ];
+    for (rb, (id, _, route, status)) in sent.into_iter().zip(ACCESS_REQUESTS) {
+        let r = rb.header("x-request-id", *id).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), *status, "{route}");
+    }
+    for (url, id) in [
+        (format!("{issuer}/healthz"), "probe-live"),
+        (format!("{issuer}/healthz/ready"), "probe-ready"),
+        (format!("http://127.0.0.1:{telemetry}/metrics"), "scrape"),
+    ] {
+        let r = c.get(url).header("x-request-id", id).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{id}");
+    }
+    let out = stop(child).await;
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn each_request_gets_one_access_line_naming_its_route_and_never_its_query() {
+    let out = serve_and_send_access_requests(false).await;
+    for quiet in ["probe-live", "probe-ready", "scrape"] {
+        assert!(!out.contains(quiet), "{quiet} logged at info: {out}");
+    }
+    for (id, method, route, status) in ACCESS_REQUESTS {
+        let lines: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("gantry::access") && l.contains(id))
+            .collect();
+        assert_eq!(lines.len(), 1, "{id}: {out}");
+        let l = lines[0];
+        assert!(l.contains(" INFO "), "{l}");
+        for field in [
+            format!("method={method}"),
+            format!("route=\"{route}\""),
+            format!("status={status}"),
+            format!("request_id=\"{id}\""),
+            "latency_ms=".to_string(),
+        ] {
+            assert!(l.contains(&field), "{field} missing: {l}");
+        }
+    }
+    assert!(!out.contains("SECRET"), "a query was logged: {out}");
+}
+
+#[tokio::test]
+async fn json_access_lines_carry_the_fields_as_values() {
+    let out = serve_and_send_access_requests(true).await;
+    let access: Vec<serde_json::Value> = out
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|l: &serde_json::Value| l["target"] == "gantry::access")
+        .collect();
+    let quiet = ["probe-live", "probe-ready", "scrape"];
+    assert!(
+        access
+            .iter()
+            .all(|l| !quiet.contains(&l["fields"]["request_id"].as_str().unwrap_or_default())),
+        "{access:?}"
+    );
+    for (id, method, route, status) in ACCESS_REQUESTS {
+        let mine: Vec<&serde_json::Value> = access
+            .iter()
+            .filter(|l| l["fields"]["request_id"] == *id)
+            .collect();
+        assert_eq!(mine.len(), 1, "{id}: {access:?}");
+        let f = &mine[0]["fields"];
+        assert_eq!(mine[0]["level"], "INFO");
+        assert_eq!(
+            (
+                f["method"].as_str(),
+                f["route"].as_str(),
+                f["status"].as_u64()
+            ),
+            (Some(*method), Some(*route), Some(u64::from(*status))),
+            "{f}"
+        );
+        assert!(f["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{f}");
+    }
+    assert!(!out.contains("SECRET"), "a query was logged: {out}");
+}

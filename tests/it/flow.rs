@@ -615,7 +615,7 @@ async fn telemetry_listener_takes_metrics_off_the_public_router() {
         .text()
         .await
         .unwrap();
-    assert!(m.contains("# TYPE gantry_http_requests_total counter"));
+    assert!(m.contains("# TYPE gantry_http_requests counter"));
     assert!(
         m.contains(
             "gantry_http_requests_total{route=\"/dex/.well-known/openid-configuration\",code=\"200\"} 1"

@@ -29,6 +29,7 @@ mod kubectl;
 mod layers;
 mod ldap;
 mod limits;
+mod metrics;
 mod outage;
 mod policy;
 mod refresh;
