@@ -17,7 +17,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "gantry",
-    version,
+    version = crate::build_info::LONG_VERSION,
     about = "OpenID Connect identity and access gateway"
 )]
 pub struct Cli {

@@ -11,6 +11,7 @@ mod attacks;
 mod audit;
 mod binary;
 mod chaos;
+mod cli;
 mod cli_trust;
 mod config;
 mod connector_probe;
