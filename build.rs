@@ -1,7 +1,7 @@
 //! Names the commit the binary is built from, for `gantry --version` and the metrics:
-//! `GANTRY_GIT_COMMIT` (short hash, `-dirty` when the sources differ from it, or `unknown`) and
-//! `GANTRY_BUILD_INFO` (that hash and the commit's date, which a rebuild of the same commit
-//! keeps: a build date would make two builds of one commit differ).
+//! `GANTRY_GIT_COMMIT` (short hash, `-dirty` when the sources differ from it, or `unknown`),
+//! `GANTRY_GIT_DATE` (the commit's date, which a rebuild of the same commit keeps: a build date
+//! would make two builds of one commit differ) and `GANTRY_BUILD_INFO` (the two together).
 //!
 //! A build without `.git` (a source tarball, a container build that copies only the sources)
 //! sets `GANTRY_GIT_COMMIT` in its environment; that value wins and git is not asked.
@@ -37,6 +37,9 @@ fn main() {
     };
     println!("cargo:rustc-env=GANTRY_GIT_COMMIT={commit}");
     println!("cargo:rustc-env=GANTRY_BUILD_INFO={info}");
+    if let Some(d) = date {
+        println!("cargo:rustc-env=GANTRY_GIT_DATE={d}");
+    }
 }
 
 /// The short hash (with `-dirty`) and the commit date, or None outside a git checkout.

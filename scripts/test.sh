@@ -2,7 +2,7 @@
 # Runs every Gantry test on a fresh Debian machine or a developer's:
 #   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
 #      docker-registry + skopeo, Chromium, SimpleSAMLphp + PHP, xmlsec1, a C compiler,
-#      openssl, curl) with apt,
+#      openssl, curl, groff) with apt,
 #   2. installs the Node peers (openid-client, oidc-provider, playwright-core for Debian's
 #      Chromium) with npm ci, and schemathesis with pip into target/py,
 #   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
@@ -36,6 +36,8 @@ command -v php >/dev/null 2>&1 || missing+=(php-cli)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+# The man page test renders `gantry man` with groff.
+command -v groff >/dev/null 2>&1 || missing+=(groff-base)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -8,6 +8,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// build outside git without `GANTRY_GIT_COMMIT` set.
 pub const GIT_COMMIT: &str = env!("GANTRY_GIT_COMMIT");
 
+/// The commit's date (YYYY-MM-DD), when git was asked.
+pub const GIT_DATE: Option<&str> = option_env!("GANTRY_GIT_DATE");
+
 /// `gantry --version`: `0.1.0 (commit abc1234 2026-01-31)`, the date being the commit's.
 pub const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),

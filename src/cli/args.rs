@@ -74,6 +74,19 @@ pub enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man {
+        /// Write gantry.1 and a page per command (gantry-serve.1, gantry-kubectl-credential.1,
+        /// ...) into this directory instead of printing the one overview page.
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+    },
     /// A tiny relying party that logs in through Gantry and shows the tokens and claims.
     ExampleApp {
         #[arg(long, default_value = "http://127.0.0.1:5556/dex")]

@@ -2,6 +2,7 @@
 
 mod args;
 pub mod credentials;
+mod docs;
 mod issuer;
 mod kubectl;
 mod loopback;
@@ -23,6 +24,8 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Command::Migrate { config } => serve::migrate(&config.path()).await,
         Command::HashPassword => hash_password(),
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Kubectl {
             command:
                 KubectlCommand::Credential {

@@ -58,3 +58,130 @@ fn version_names_the_commit_it_was_built_from() {
     // -V says the same.
     assert_eq!(stdout(&gantry(&["-V"])), line);
 }
+
+/// Every command's name as typed (`kubectl credential`), from the grammar itself: a command
+/// added later is checked too.
+fn command_paths() -> Vec<String> {
+    use clap::CommandFactory;
+    fn walk(c: &clap::Command, prefix: &str, out: &mut Vec<String>) {
+        for s in c.get_subcommands().filter(|s| s.get_name() != "help") {
+            let path = format!("{prefix}{}", s.get_name());
+            out.push(path.clone());
+            walk(s, &format!("{path} "), out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&gantry::cli::Cli::command(), "", &mut out);
+    assert!(out.len() > 10, "{out:?}");
+    out
+}
+
+/// Runs `script` in a real bash and returns what it printed.
+fn bash(script: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-c", script])
+        .env("GANTRY", env!("CARGO_BIN_EXE_gantry"))
+        .output()
+        .expect("bash is needed for this test");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+#[test]
+fn bash_completion_loads_and_completes_commands_and_flags() {
+    let load = r#"source <("$GANTRY" completions bash) || exit 1"#;
+    let registered = bash(&format!("{load}; complete -p gantry"));
+    assert!(registered.contains("gantry"), "{registered}");
+    // What bash offers at `gantry che<TAB>` and `gantry kubectl whoami --<TAB>`.
+    let complete = |words: &str| {
+        bash(&format!(
+            "{load}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+             _gantry gantry \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        ))
+    };
+    assert_eq!(complete("gantry che").trim(), "check-config");
+    let flags = complete("gantry kubectl whoami --");
+    for f in ["--issuer", "--client-id", "--scope"] {
+        assert!(flags.lines().any(|l| l == f), "{f} not offered: {flags}");
+    }
+    assert!(complete("gantry completions ''").contains("zsh"));
+}
+
+#[test]
+fn completions_exist_for_each_shell_and_know_every_command() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = gantry(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let script = stdout(&out);
+        for c in command_paths() {
+            let last = c.rsplit(' ').next().unwrap();
+            assert!(script.contains(last), "{shell}: no {c}");
+        }
+    }
+    let bad = gantry(&["completions", "tcsh"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// A man page as groff lays it out, on one long line per paragraph and whitespace made single,
+/// so that text is found wherever the layout broke it.
+fn groff(page: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-rLL=400n", "-P-cbou"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groff is needed for this test: apt-get install groff-base (scripts/test.sh does)");
+    child.stdin.take().unwrap().write_all(page).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(warnings.is_empty(), "groff: {warnings}");
+    // Hyphens and spaces as typed: groff renders `-` as U+2010 and may use U+2212.
+    String::from_utf8_lossy(&out.stdout)
+        .replace(['\u{2010}', '\u{2212}'], "-")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_man_page_renders_and_names_every_command() {
+    let out = gantry(&["man"]);
+    assert!(out.status.success());
+    let text = groff(&out.stdout);
+    assert!(text.contains("GANTRY(1)"), "{text}");
+    for c in command_paths() {
+        assert!(
+            text.contains(&format!("gantry {c}")),
+            "no `gantry {c}` in: {text}"
+        );
+    }
+}
+
+#[test]
+fn man_dir_writes_a_page_per_command_with_its_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gantry(&["man", "--dir", dir.path().to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("gantry.1").exists());
+    for c in command_paths() {
+        let name = format!("gantry-{}.1", c.replace(' ', "-"));
+        let page = std::fs::read(dir.path().join(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let text = groff(&page);
+        assert!(text.contains("--help"), "{name}: {text}");
+    }
+    let whoami = groff(&std::fs::read(dir.path().join("gantry-kubectl-whoami.1")).unwrap());
+    assert!(whoami.contains("--issuer"), "{whoami}");
+}
