@@ -12,7 +12,9 @@ mod registry_login;
 mod serve;
 mod terminal;
 
-pub use args::{Cli, Command, ConfigFile, KubectlCommand, PolicyCommand, RegistryCommand};
+pub use args::{
+    Cli, Command, ConfigFile, KubeLogin, KubectlCommand, PolicyCommand, RegistryCommand,
+};
 
 /// Run a parsed command; the process exit code.
 pub async fn run(cli: Cli) -> i32 {
@@ -29,10 +31,13 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Kubectl {
             command:
                 KubectlCommand::Credential {
-                    issuer,
-                    client_id,
+                    login:
+                        KubeLogin {
+                            issuer,
+                            client_id,
+                            scopes,
+                        },
                     client_secret,
-                    scopes,
                     device,
                     listen,
                     browser_command,
@@ -86,21 +91,11 @@ pub async fn run(cli: Cli) -> i32 {
             print,
         }),
         Command::Kubectl {
-            command:
-                KubectlCommand::Logout {
-                    issuer,
-                    client_id,
-                    scopes,
-                },
-        } => kubectl::logout(plain_options(issuer, client_id, scopes)).await,
+            command: KubectlCommand::Logout { login },
+        } => kubectl::logout(plain_options(login)).await,
         Command::Kubectl {
-            command:
-                KubectlCommand::Whoami {
-                    issuer,
-                    client_id,
-                    scopes,
-                },
-        } => kubectl::whoami(plain_options(issuer, client_id, scopes)),
+            command: KubectlCommand::Whoami { login },
+        } => kubectl::whoami(plain_options(login)),
         Command::Policy { command } => match command {
             PolicyCommand::Explain {
                 config,
@@ -178,12 +173,12 @@ fn default_scopes(scopes: Vec<String>) -> Vec<String> {
 }
 
 /// Options naming a cache, for commands that do not log in.
-fn plain_options(issuer: String, client_id: String, scopes: Vec<String>) -> kubectl::Options {
+fn plain_options(login: KubeLogin) -> kubectl::Options {
     kubectl::Options {
-        issuer,
-        client_id,
+        issuer: login.issuer,
+        client_id: login.client_id,
         client_secret: None,
-        scopes: default_scopes(scopes),
+        scopes: default_scopes(login.scopes),
         device: false,
         listen: vec![],
         browser_command: None,

@@ -1,5 +1,5 @@
 //! The command line's conventions, on the real binary: `--version` names the commit, shell
-//! completions load in the shell, the man page renders, every flag explains itself.
+//! completions load in the shell, the man page renders with every command and its examples.
 
 use std::process::{Command, Output};
 
@@ -164,6 +164,7 @@ fn the_man_page_renders_and_names_every_command() {
             "no `gantry {c}` in: {text}"
         );
     }
+    assert!(text.contains("EXAMPLES gantry serve config.yaml"), "{text}");
 }
 
 #[test]
@@ -183,5 +184,29 @@ fn man_dir_writes_a_page_per_command_with_its_options() {
         assert!(text.contains("--help"), "{name}: {text}");
     }
     let whoami = groff(&std::fs::read(dir.path().join("gantry-kubectl-whoami.1")).unwrap());
-    assert!(whoami.contains("--issuer"), "{whoami}");
+    assert!(
+        whoami.contains("--issuer <URL> Gantry's issuer URL"),
+        "{whoami}"
+    );
+    assert!(
+        whoami.contains("EXAMPLES gantry kubectl whoami"),
+        "{whoami}"
+    );
+}
+
+/// `--help` of a command ends with how to call it.
+#[test]
+fn each_command_s_help_ends_with_examples() {
+    for c in command_paths() {
+        let mut args: Vec<&str> = c.split(' ').collect();
+        args.push("--help");
+        let out = gantry(&args);
+        assert!(out.status.success(), "{c}");
+        let help = stdout(&out);
+        let examples = help
+            .split_once("\nExamples:\n")
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| panic!("gantry {c} --help has no examples:\n{help}"));
+        assert!(examples.contains("gantry "), "{c}: {examples}");
+    }
 }
