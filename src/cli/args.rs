@@ -97,7 +97,8 @@ pub enum Command {
         #[command(flatten)]
         config: ConfigFile,
     },
-    /// Read a password on standard input and print its argon2id hash for `staticPasswords`.
+    /// Print the argon2id hash of a password for `staticPasswords`: asked twice without echo
+    /// on a terminal, or read as one line from a pipe.
     #[command(after_help = "Examples:
   gantry hash-password                          # asks twice, without echo
   printf '%s\\n' \"$PASSWORD\" | gantry hash-password   # one line from a pipe, for scripts")]

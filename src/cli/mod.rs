@@ -3,6 +3,7 @@
 mod args;
 pub mod credentials;
 mod docs;
+mod hash_password;
 mod issuer;
 mod kubectl;
 mod loopback;
@@ -25,7 +26,7 @@ pub async fn run(cli: Cli) -> i32 {
             check_config(&config)
         }
         Command::Migrate { config } => serve::migrate(&config.path()).await,
-        Command::HashPassword => hash_password(),
+        Command::HashPassword => hash_password::run(),
         Command::Completions { shell } => docs::completions(shell),
         Command::Man { dir } => docs::man(dir.as_deref()),
         Command::Kubectl {
@@ -184,29 +185,6 @@ fn plain_options(login: KubeLogin) -> kubectl::Options {
         browser_command: None,
         timeout: std::time::Duration::from_secs(180),
         ca_file: None,
-    }
-}
-
-fn hash_password() -> i32 {
-    let mut line = String::new();
-    if std::io::stdin().read_line(&mut line).is_err() {
-        eprintln!("cannot read standard input");
-        return 1;
-    }
-    let pw = line.trim_end_matches(['\r', '\n']);
-    if pw.is_empty() {
-        eprintln!("empty password");
-        return 1;
-    }
-    match crate::password::hash(pw) {
-        Ok(h) => {
-            println!("{h}");
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
     }
 }
 

@@ -210,3 +210,129 @@ fn each_command_s_help_ends_with_examples() {
         assert!(examples.contains("gantry "), "{c}: {examples}");
     }
 }
+
+/// Runs `gantry hash-password` on a real terminal (a pty, driven by python3's pty module):
+/// waits for each prompt before typing the next answer, as a person would, and returns the
+/// exit code and everything the terminal showed (stdout and stderr included).
+fn hash_password_on_a_terminal(answers: &[&str]) -> (i32, String) {
+    const DRIVER: &str = r#"
+import json, os, pty, select, sys, time
+gantry, answers = sys.argv[1], json.loads(sys.argv[2])
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(gantry, [gantry, "hash-password"])
+seen = b""
+def read():
+    # Nothing for 10 s: no prompt is coming (type anyway), or the program hangs (stop).
+    global seen
+    if not select.select([fd], [], [], 10)[0]:
+        return False
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        return False
+    seen += chunk
+    return bool(chunk)
+for n, answer in enumerate(answers):
+    while seen.count(b"Password") <= n:
+        if not read():
+            break
+    # A person's pause after the prompt: rpassword shows the prompt a moment before it turns
+    # echo off, and what arrives in between is echoed by the terminal.
+    time.sleep(0.3)
+    os.write(fd, answer.encode() + b"\n")
+while read():
+    pass
+for _ in range(100):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "screen": seen.decode("utf-8", "replace")}))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", DRIVER, env!("CARGO_BIN_EXE_gantry")])
+        .arg(serde_json::to_string(answers).unwrap())
+        .output()
+        .expect("python3 is needed for this test (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    (
+        v["code"].as_i64().unwrap() as i32,
+        v["screen"].as_str().unwrap().to_string(),
+    )
+}
+
+fn argon2_hash_in(screen: &str) -> Option<&str> {
+    screen
+        .split_whitespace()
+        .find(|w| w.starts_with("$argon2id$"))
+}
+
+#[test]
+fn on_a_terminal_hash_password_asks_twice_without_echo() {
+    let pw = "correct horse battery staple";
+    let (code, screen) = hash_password_on_a_terminal(&[pw, pw]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Password again:"), "{screen}");
+    assert!(
+        !screen.contains("horse"),
+        "the password was echoed: {screen}"
+    );
+    assert!(!screen.contains("warning"), "{screen}");
+    let hash = argon2_hash_in(&screen).unwrap_or_else(|| panic!("no hash: {screen}"));
+    assert_eq!(
+        gantry::password::verify(pw, hash),
+        gantry::password::Verified::Ok
+    );
+}
+
+#[test]
+fn on_a_terminal_two_different_passwords_are_refused() {
+    let (code, screen) = hash_password_on_a_terminal(&[
+        "correct horse battery staple",
+        "correct horse battery stapel",
+    ]);
+    assert_eq!(code, 1, "{screen}");
+    assert!(screen.contains("differ"), "{screen}");
+    assert_eq!(argon2_hash_in(&screen), None, "{screen}");
+}
+
+#[test]
+fn a_short_password_is_hashed_with_a_warning_naming_the_minimum() {
+    // From a pipe: the hash alone on stdout, the warning on stderr.
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hunter2\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = stdout(&out);
+    assert_eq!(
+        gantry::password::verify("hunter2", hash.trim()),
+        gantry::password::Verified::Ok
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: the password has 7 characters")
+            && stderr.contains("NIST SP 800-63B asks for at least 15"),
+        "{stderr}"
+    );
+    // On a terminal, the same.
+    let (code, screen) = hash_password_on_a_terminal(&["hunter2", "hunter2"]);
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("at least 15"), "{screen}");
+    assert!(argon2_hash_in(&screen).is_some(), "{screen}");
+}

@@ -398,6 +398,7 @@ fn hash_password_prints_an_argon2id_hash_that_verifies() {
         .arg("hash-password")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
