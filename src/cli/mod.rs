@@ -163,7 +163,7 @@ pub async fn run(cli: Cli) -> i32 {
     }
 }
 
-fn default_scopes(scopes: Vec<String>) -> Vec<String> {
+pub(super) fn default_scopes(scopes: Vec<String>) -> Vec<String> {
     if scopes.is_empty() {
         ["openid", "profile", "email", "groups", "offline_access"]
             .map(String::from)
@@ -174,7 +174,7 @@ fn default_scopes(scopes: Vec<String>) -> Vec<String> {
 }
 
 /// Options naming a cache, for commands that do not log in.
-fn plain_options(login: KubeLogin) -> kubectl::Options {
+pub(super) fn plain_options(login: KubeLogin) -> kubectl::Options {
     kubectl::Options {
         issuer: login.issuer,
         client_id: login.client_id,
