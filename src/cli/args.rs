@@ -83,12 +83,23 @@ pub enum Command {
         config: ConfigFile,
     },
     /// Check a config file and exit: 0 when it is valid.
+    ///
+    /// Names every problem it finds in one run: the file's own rules, listen addresses that do
+    /// not parse or resolve or that share a port, TLS files (web.tlsCert/tlsKey, registry.caCert/
+    /// caKey, the connectors' CA files, PostgreSQL's) that are missing, unreadable, expired or
+    /// whose key is not the certificate's, and `$VAR`s the environment does not set.
     #[command(after_help = "Examples:
   gantry check-config config.yaml
-  gantry check-config /etc/gantry/config.yaml && systemctl restart gantry")]
+  gantry check-config /etc/gantry/config.yaml && systemctl restart gantry
+  gantry check-config --bind config.yaml     # on the server's machine, before its first start")]
     CheckConfig {
         #[command(flatten)]
         config: ConfigFile,
+        /// Also open each listen address for a moment, to find one in use, not allowed (a port
+        /// below 1024) or not on this machine. Off by default: beside the running server that
+        /// the file is for, its own addresses are in use.
+        #[arg(long)]
+        bind: bool,
     },
     /// Create the database schema (the server also does this at start) and exit.
     #[command(after_help = "Examples:

@@ -1,6 +1,7 @@
 //! The `gantry` command line.
 
 mod args;
+mod check_config;
 pub mod credentials;
 mod docs;
 mod hash_password;
@@ -21,10 +22,7 @@ pub use args::{
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve { config } => serve::serve(&config.path()).await,
-        Command::CheckConfig { config } => {
-            let config = config.path();
-            check_config(&config)
-        }
+        Command::CheckConfig { config, bind } => check_config::run(&config.path(), bind),
         Command::Migrate { config } => serve::migrate(&config.path()).await,
         Command::HashPassword => hash_password::run(),
         Command::Completions { shell } => docs::completions(shell),
@@ -185,21 +183,5 @@ pub(super) fn plain_options(login: KubeLogin) -> kubectl::Options {
         browser_command: None,
         timeout: std::time::Duration::from_secs(180),
         ca_file: None,
-    }
-}
-
-fn check_config(config: &std::path::Path) -> i32 {
-    match crate::app::load_config(config) {
-        Ok(c) => {
-            for w in c.warnings() {
-                eprintln!("{}: warning: {w}", config.display());
-            }
-            println!("{}: ok", config.display());
-            0
-        }
-        Err(e) => {
-            eprintln!("{}: {e}", config.display());
-            1
-        }
     }
 }

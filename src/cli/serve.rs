@@ -110,6 +110,9 @@ pub async fn serve(path: &Path) -> i32 {
     for w in cfg.warnings() {
         tracing::warn!("config: {w}");
     }
+    for u in cfg.unset_variables() {
+        tracing::warn!("config: {u}");
+    }
     if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
         eprintln!("this build has no JWT crypto backend");
         return 1;

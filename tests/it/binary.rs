@@ -531,3 +531,21 @@ async fn a_stopping_server_finishes_the_request_in_flight_and_takes_no_new_one()
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Like Dex, the server reads an unset `$VAR` as empty, and says so at start.
+#[tokio::test]
+async fn serve_warns_of_each_unset_variable_it_reads_as_empty() {
+    let (_dir, web, _, child) = serve_dev_config_with(Stdio::piped(), |t| {
+        t.replace(
+            "gantry.db\n",
+            "gantry.db\n    password: $GANTRY_TEST_UNSET_DB_PASSWORD\n",
+        )
+    });
+    wait_up(&format!("http://127.0.0.1:{web}/dex")).await;
+    let out = stop(child).await;
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        logs.contains("storage.config.password: `$GANTRY_TEST_UNSET_DB_PASSWORD` is not set"),
+        "{logs}"
+    );
+}
