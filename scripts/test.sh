@@ -2,7 +2,7 @@
 # Runs every Gantry test on a fresh Debian machine or a developer's:
 #   1. installs what is missing (Node.js + npm, PostgreSQL, OpenLDAP slapd + ldap-utils,
 #      docker-registry + skopeo, Chromium, SimpleSAMLphp + PHP, xmlsec1, podman, a C compiler,
-#      openssl, curl) with apt,
+#      openssl, curl, groff) with apt,
 #   2. installs the Node peers (openid-client, oidc-provider, playwright-core for Debian's
 #      Chromium) with npm ci, and schemathesis with pip into target/py,
 #   3. starts a throwaway PostgreSQL cluster, slapd, docker-registry, an upstream OpenID
@@ -45,6 +45,8 @@ command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -d /usr/lib/cni ] || missing+=(containernetworking-plugins)
 command -v strip >/dev/null 2>&1 || missing+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+# The man page test renders `gantry man` with groff.
+command -v groff >/dev/null 2>&1 || missing+=(groff-base)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -507,7 +507,7 @@ pub async fn logout(o: Options) -> i32 {
 /// `gantry kubectl whoami`: the cached identity and groups, as JSON.
 pub fn whoami(o: Options) -> i32 {
     let Some(c) = read_cache(&cache_path(&o)) else {
-        eprintln!("gantry: not logged in");
+        eprintln!("{}", how_to_log_in(&o));
         return 1;
     };
     let claims = c
@@ -524,4 +524,66 @@ pub fn whoami(o: Options) -> i32 {
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     0
+}
+
+/// What to run to log in with the very cache `o` names: the same issuer, client and scopes.
+fn how_to_log_in(o: &Options) -> String {
+    let (issuer, client) = (printable(&o.issuer), printable(&o.client_id));
+    let mut login = format!(
+        "--issuer {} --client-id {}",
+        shell_word(&issuer),
+        shell_word(&client)
+    );
+    let mut credential = format!("gantry kubectl credential {login}");
+    if o.scopes != super::default_scopes(Vec::new()) {
+        for s in &o.scopes {
+            credential.push_str(&format!(" --scope {}", shell_word(&printable(s))));
+        }
+    }
+    login.push_str(" --cluster NAME --server https://API-SERVER:6443");
+    format!(
+        "gantry: not logged in to {issuer} as client {client}.\n\
+         Any kubectl command that runs this plugin logs in (for example: kubectl get pods), \
+         or log in now (add --device on a machine without a browser):\n  \
+         {credential} >/dev/null\n\
+         kubectl not set up for Gantry yet? gantry kubectl setup {login}"
+    )
+}
+
+/// `w` as one word for a POSIX shell: as it is when that is safe, else single-quoted.
+fn shell_word(w: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c);
+    if !w.is_empty() && w.chars().all(plain) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_login_hint_names_the_same_cache_in_words_a_shell_keeps_whole() {
+        let mut o = super::super::plain_options(crate::cli::KubeLogin {
+            issuer: "https://id.example.com/dex".into(),
+            client_id: "kube ctl".into(),
+            scopes: vec![],
+        });
+        let hint = how_to_log_in(&o);
+        assert!(
+            hint.contains(
+                "gantry kubectl credential --issuer https://id.example.com/dex \
+                 --client-id 'kube ctl' >/dev/null"
+            ),
+            "{hint}"
+        );
+        o.scopes = vec!["openid".into(), "it's".into()];
+        let hint = how_to_log_in(&o);
+        assert!(
+            hint.contains("--client-id 'kube ctl' --scope openid --scope 'it'\\''s' >/dev/null"),
+            "{hint}"
+        );
+    }
 }

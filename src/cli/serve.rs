@@ -127,6 +127,9 @@ pub async fn serve(path: &Path) -> i32 {
     for w in cfg.warnings() {
         tracing::warn!("config: {w}");
     }
+    for u in cfg.unset_variables() {
+        tracing::warn!("config: {u}");
+    }
     if jsonwebtoken::crypto::CryptoProvider::try_get_default().is_none() {
         return refuse(&cfg, "this build has no JWT crypto backend");
     }

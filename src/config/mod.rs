@@ -14,6 +14,7 @@ mod validate;
 
 pub use connector_kind::{ConnectorKind, UnsupportedKind};
 pub use duration::Duration;
+pub use env::UnsetVariable;
 pub use expiry::{Expiry, parse_duration};
 pub use grant::GrantType;
 
@@ -85,6 +86,9 @@ pub struct Config {
     /// Gantry: where connectors may not connect.
     #[serde(default)]
     pub connector_network: ConnectorNetworkConfig,
+    /// Variables the file names that the environment does not set (see `resolve_env`).
+    #[serde(skip)]
+    unset_env: Vec<UnsetVariable>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -436,7 +440,7 @@ impl Config {
                 ConfigError::Parse(format!("config key `{path}`: {inner}"))
             }
         })?;
-        cfg.resolve_env()?;
+        cfg.resolve_env();
         Ok(cfg)
     }
 

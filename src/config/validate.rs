@@ -7,6 +7,16 @@ impl Config {
     /// Checks that serde cannot express: required combinations, known values, lower bounds.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        // All of them, not the first: whoever sets them sets them in one go.
+        let unset: Vec<String> = self
+            .unset_variables()
+            .iter()
+            .filter(|u| u.required)
+            .map(|u| u.to_string())
+            .collect();
+        if !unset.is_empty() {
+            return bad(unset.join("; "));
+        }
         let issuer = url::Url::parse(&self.issuer)
             .map_err(|e| ConfigError::Invalid(format!("issuer `{}`: {e}", self.issuer)))?;
         if !matches!(issuer.scheme(), "http" | "https")

@@ -53,6 +53,10 @@ pub enum CaError {
     },
     #[error("registry.caKey {path}: {source}")]
     KeyPem { path: String, source: rcgen::Error },
+    #[error("registry.caCert {path}: {reason}")]
+    CertParse { path: String, reason: String },
+    #[error("registry.caKey {key} is not the key of registry.caCert {cert}")]
+    KeyMismatch { cert: String, key: String },
     #[error("{0}")]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -81,25 +85,7 @@ impl RegistryCa {
         sealing: &KeySealing,
     ) -> Result<RegistryCa, CaError> {
         if let (Some(cert), Some(key)) = (&cfg.ca_cert, &cfg.ca_key) {
-            let cert_der = CertificateDer::from_pem_file(cert)
-                .map_err(|source| CaError::CertFile {
-                    path: cert.clone(),
-                    source,
-                })?
-                .to_vec();
-            let pem = std::fs::read_to_string(key).map_err(|source| CaError::KeyFile {
-                path: key.clone(),
-                source,
-            })?;
-            let key = KeyPair::from_pem(&pem).map_err(|source| CaError::KeyPem {
-                path: key.clone(),
-                source,
-            })?;
-            return Ok(RegistryCa {
-                cert_der,
-                key,
-                chains: Mutex::default(),
-            });
+            return Self::from_files(cert, key);
         }
         if db.registry_ca().await?.is_none() {
             let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
@@ -131,6 +117,41 @@ impl RegistryCa {
         Ok(RegistryCa {
             cert_der,
             key,
+            chains: Mutex::default(),
+        })
+    }
+
+    /// The CA from `caCert` and `caKey`: PEM files, the key the one the certificate names
+    /// (a registry would refuse every chain signed with another), the certificate in date.
+    pub fn from_files(cert: &str, key: &str) -> Result<RegistryCa, CaError> {
+        let cert_der = CertificateDer::from_pem_file(cert)
+            .map_err(|source| CaError::CertFile {
+                path: cert.to_string(),
+                source,
+            })?
+            .to_vec();
+        let pem = std::fs::read_to_string(key).map_err(|source| CaError::KeyFile {
+            path: key.to_string(),
+            source,
+        })?;
+        let key_pair = KeyPair::from_pem(&pem).map_err(|source| CaError::KeyPem {
+            path: key.to_string(),
+            source,
+        })?;
+        let (_, parsed) =
+            x509_parser::parse_x509_certificate(&cert_der).map_err(|e| CaError::CertParse {
+                path: cert.to_string(),
+                reason: e.to_string(),
+            })?;
+        if parsed.public_key().subject_public_key.data.as_ref() != key_pair.public_key_raw() {
+            return Err(CaError::KeyMismatch {
+                cert: cert.to_string(),
+                key: key.to_string(),
+            });
+        }
+        Ok(RegistryCa {
+            cert_der,
+            key: key_pair,
             chains: Mutex::default(),
         })
     }

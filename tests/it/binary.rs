@@ -724,3 +724,21 @@ async fn json_access_lines_carry_the_fields_as_values() {
     }
     assert!(!out.contains("SECRET"), "a query was logged: {out}");
 }
+
+/// Like Dex, the server reads an unset `$VAR` as empty, and says so at start.
+#[tokio::test]
+async fn serve_warns_of_each_unset_variable_it_reads_as_empty() {
+    let (_dir, web, _, child) = serve_dev_config_with(Stdio::piped(), |t| {
+        t.replace(
+            "gantry.db\n",
+            "gantry.db\n    password: $GANTRY_TEST_UNSET_DB_PASSWORD\n",
+        )
+    });
+    wait_up(&format!("http://127.0.0.1:{web}/dex")).await;
+    let out = stop(child).await;
+    let logs = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        logs.contains("storage.config.password: `$GANTRY_TEST_UNSET_DB_PASSWORD` is not set"),
+        "{logs}"
+    );
+}

@@ -4,6 +4,8 @@ use std::process::Command;
 
 use gantry::config::Config;
 
+use crate::support::free_port;
+
 /// Dex's own examples/config-dev.yaml, trimmed to the keys Gantry reads (unchanged otherwise).
 const DEX_DEV: &str = r#"
 issuer: http://127.0.0.1:5556/dex
@@ -398,6 +400,7 @@ fn hash_password_prints_an_argon2id_hash_that_verifies() {
         .arg("hash-password")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
@@ -433,5 +436,173 @@ fn check_config_refuses_a_deny_network_that_is_not_a_cidr() {
                 && err.contains(says),
             "{bad}: {err}"
         );
+    }
+}
+
+/// A key and a certificate for `localhost` valid from `from` to `to` (days from now), in PEM,
+/// written into `dir` as NAME.crt and NAME.key: (cert path, key path).
+fn tls_files(dir: &std::path::Path, name: &str, from: i64, to: i64) -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now + time::Duration::days(from);
+    p.not_after = now + time::Duration::days(to);
+    let cert = p.self_signed(&key).unwrap();
+    let (c, k) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    (c.display().to_string(), k.display().to_string())
+}
+
+/// `gantry check-config` with `args` on `yaml`: exit code, stdout, stderr.
+fn check_config_with(yaml: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("check-config")
+        .args(args)
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// One run names every problem: a fix-one-rerun loop per mistake is what this saves.
+#[test]
+fn check_config_names_every_problem_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (web_cert, _) = tls_files(dir.path(), "web", -1, 30);
+    let (_, other_key) = tls_files(dir.path(), "other", -1, 30);
+    let (ca_cert, ca_key) = tls_files(dir.path(), "ca", -30, -1);
+    let missing = dir.path().join("missing-ca.pem").display().to_string();
+    let yaml = format!(
+        "issuer: http://127.0.0.1:5556/dex\n\
+         storage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
+         web: {{ http: \":5556\", https: 127.0.0.1:5557, tlsCert: {web_cert}, tlsKey: {other_key} }}\n\
+         telemetry: {{ http: 0.0.0.0:5557 }}\n\
+         enablePasswordDB: true\n\
+         registry: {{ caCert: {ca_cert}, caKey: {ca_key} }}\n\
+         connectors:\n\
+         - {{ type: ldap, id: corp, name: Corp, config: {{ host: \"ldap.example.com:636\", \
+              rootCA: {missing}, bindDN: cn=gantry, bindPW: $GANTRY_TEST_UNSET_BIND_PW, \
+              userSearch: {{ baseDN: dc=example, username: uid }} }} }}\n\
+         - {{ type: ldap, id: lab, name: Lab, config: {{ host: \"ldap.lab.example.com:636\", \
+              rootCA: {missing}2, userSearch: {{ baseDN: \"${{GANTRY_TEST_UNSET_BASE}}\", username: uid }} }} }}\n"
+    );
+    let (code, stdout, err) = check_config_with(&yaml, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!stdout.contains(": ok"), "{stdout}");
+    for says in [
+        // Both connectors, not only the first.
+        &format!("connectors[0] `corp`: rootCA {missing}:"),
+        &format!("connectors[1] `lab`: rootCA {missing}2:"),
+        // Every unset variable, by name and key.
+        "connectors[0].config.bindPW: `$GANTRY_TEST_UNSET_BIND_PW` is not set",
+        "connectors[1].config.userSearch.baseDN: `$GANTRY_TEST_UNSET_BASE` is not set",
+        // Listen addresses.
+        "web.http `:5556`: no host: write 0.0.0.0:5556",
+        "web.https 127.0.0.1:5557 and telemetry.http 0.0.0.0:5557: both would listen on port 5557",
+        // TLS files.
+        &format!("web.tlsKey {other_key} is not the key of web.tlsCert {web_cert}"),
+        &format!("registry.caCert {ca_cert}: the certificate expired at"),
+        "8 problems",
+    ] {
+        assert!(err.contains(says), "want `{says}` in:\n{err}");
+    }
+}
+
+/// A registry CA whose key is another's would sign chains no registry accepts; a database
+/// client certificate with another key fails at the first connection.
+#[test]
+fn check_config_refuses_keys_that_are_not_their_certificate_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = tls_files(dir.path(), "ca", -1, 300);
+    let (_, other_key) = tls_files(dir.path(), "other", -1, 300);
+    let missing = dir.path().join("db-ca.pem").display().to_string();
+    let yaml = format!("{MINIMAL}registry: {{ caCert: {cert}, caKey: {other_key} }}\n").replace(
+        "storage: { type: sqlite3, config: { file: x.db } }",
+        &format!(
+            "storage: {{ type: postgres, config: {{ host: db, ssl: {{ mode: verify-full, \
+             caFile: {missing}, certFile: {cert}, keyFile: {other_key} }} }} }}"
+        ),
+    );
+    let (code, _, err) = check_config_with(&yaml, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    for says in [
+        format!("registry.caKey {other_key} is not the key of registry.caCert {cert}"),
+        format!("storage.config.ssl.caFile {missing}:"),
+        format!(
+            "storage.config.ssl.keyFile {other_key} is not the key of storage.config.ssl.certFile {cert}"
+        ),
+    ] {
+        assert!(err.contains(&says), "want `{says}` in: {err}");
+    }
+}
+
+#[test]
+fn check_config_passes_good_tls_files_and_free_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = tls_files(dir.path(), "web", -1, 30);
+    let (ca_cert, ca_key) = tls_files(dir.path(), "ca", -1, 300);
+    let (http, https, telemetry) = (free_port(), free_port(), free_port());
+    let yaml = format!(
+        "issuer: https://127.0.0.1:{https}/dex\n\
+         storage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
+         web: {{ http: 127.0.0.1:{http}, https: \"127.0.0.1:{https}\", tlsCert: {cert}, tlsKey: {key} }}\n\
+         telemetry: {{ http: \"localhost:{telemetry}\" }}\n\
+         enablePasswordDB: true\n\
+         registry: {{ caCert: {ca_cert}, caKey: {ca_key} }}\n"
+    );
+    for args in [&[][..], &["--bind"][..]] {
+        let (code, stdout, err) = check_config_with(&yaml, args);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        assert!(stdout.contains(": ok"), "{stdout}");
+    }
+}
+
+/// Binding is asked for: beside the running server the file is for, its ports are taken.
+#[test]
+fn check_config_bind_names_a_listen_address_in_use() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let yaml = MINIMAL.replace("127.0.0.1:5556 }", &format!("127.0.0.1:{port} }}"));
+    let (code, _, err) = check_config_with(&yaml, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = check_config_with(&yaml, &["--bind"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("web.http 127.0.0.1:{port}: cannot listen"))
+            && err.contains("in use"),
+        "{err}"
+    );
+}
+
+/// The `*Env` keys hold the only copy of their value: every unset one is named, in one run.
+#[test]
+fn every_unset_env_key_is_named_at_once() {
+    let (code, _, err) = check_config_with(
+        &format!(
+            "{MINIMAL}staticClients:\n\
+             - {{ idEnv: GANTRY_TEST_UNSET_ID, secretEnv: GANTRY_TEST_UNSET_SECRET, redirectURIs: [] }}\n\
+             staticPasswords:\n\
+             - {{ email: a@example.com, username: a, userID: a, hashFromEnv: GANTRY_TEST_UNSET_HASH }}\n"
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    for var in [
+        "staticClients[0].idEnv: environment variable `GANTRY_TEST_UNSET_ID` is not set",
+        "staticClients[0].secretEnv: environment variable `GANTRY_TEST_UNSET_SECRET` is not set",
+        "staticPasswords[0].hashFromEnv: environment variable `GANTRY_TEST_UNSET_HASH` is not set",
+    ] {
+        assert!(err.contains(var), "want `{var}` in: {err}");
     }
 }

@@ -738,3 +738,67 @@ async fn a_real_headless_chromium_logs_in_and_the_final_page_is_kept() {
     let png = std::fs::read(&shot).expect("the screenshot of the final page");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }
+
+/// Not logged in, whoami says so, fails, and names the command that logs in to the very cache
+/// it reads (same issuer, client and scopes): run as given (with --device), whoami then works.
+#[tokio::test]
+async fn whoami_when_logged_out_names_the_command_that_logs_in() {
+    let app = TestApp::start().await;
+    let cache = tempfile::tempdir().unwrap();
+    let whoami = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(["kubectl", "whoami", "--issuer", &app.issuer])
+            .args([
+                "--client-id",
+                "native",
+                "--scope",
+                "openid",
+                "--scope",
+                "groups",
+            ])
+            .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+            .output()
+            .unwrap()
+    };
+    let out = whoami();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        err.contains(&format!("not logged in to {} as client native", app.issuer))
+            && err.contains("kubectl get pods"),
+        "{err}"
+    );
+    let command = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("gantry "))
+        .and_then(|l| l.strip_suffix(" >/dev/null"))
+        .unwrap_or_else(|| panic!("no command to run in: {err}"));
+    let mut login = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(command.split(' '))
+        .arg("--device")
+        .env("GANTRY_KUBE_CACHE_DIR", cache.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
+    let complete = loop {
+        let l = lines.next_line().await.unwrap().expect("a device code");
+        if let Some(u) = l.trim().strip_prefix("(or open ") {
+            break u.trim_end_matches(')').to_string();
+        }
+    };
+    app.enter_device_code(&complete, "dev@example.com", true)
+        .await;
+    assert!(login.wait().await.unwrap().success());
+    let out = whoami();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let who: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(who["groups"], serde_json::json!(["developers"]));
+}

@@ -12,6 +12,7 @@ mod attacks;
 mod audit;
 mod binary;
 mod chaos;
+mod cli;
 mod cli_trust;
 mod config;
 mod connector_probe;
