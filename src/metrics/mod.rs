@@ -98,9 +98,9 @@ impl Default for Metrics {
     }
 }
 
-/// The commit Gantry was built from, when the build named it.
+/// The commit Gantry was built from (`unknown` outside a checkout), as `--version` says it.
 pub fn commit() -> &'static str {
-    option_env!("GANTRY_GIT_COMMIT").unwrap_or("unknown")
+    crate::build_info::GIT_COMMIT
 }
 
 impl Metrics {
