@@ -638,7 +638,7 @@ async fn serve_and_send_access_requests(json: bool) -> String {
             .basic_auth("example-app", Some("ZXhhbXBsZS1hcHAtc2VjcmV0"))
             .form(&[("grant_type", "client_credentials")]),
         c.get(format!("{issuer}/keys?SECRET-KEYS")),
-        c.get(format!("{issuer}/no/such/thing?token=SECRET-TOKEN")),
+        c.get(format!("{issuer}/no/such/SECRET-PATH?token=SECRET-TOKEN")),
     ];
     for (rb, (id, _, route, status)) in sent.into_iter().zip(ACCESS_REQUESTS) {
         let r = rb.header("x-request-id", *id).send().await.unwrap();
@@ -684,7 +684,7 @@ async fn each_request_gets_one_access_line_naming_its_route_and_never_its_query(
             assert!(l.contains(&field), "{field} missing: {l}");
         }
     }
-    assert!(!out.contains("SECRET"), "a query was logged: {out}");
+    assert!(!out.contains("SECRET"), "a path or query was logged: {out}");
 }
 
 #[tokio::test]
@@ -722,7 +722,7 @@ async fn json_access_lines_carry_the_fields_as_values() {
         );
         assert!(f["latency_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{f}");
     }
-    assert!(!out.contains("SECRET"), "a query was logged: {out}");
+    assert!(!out.contains("SECRET"), "a path or query was logged: {out}");
 }
 
 /// Like Dex, the server reads an unset `$VAR` as empty, and says so at start.
