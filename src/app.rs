@@ -323,12 +323,23 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
             req
         })
         .layer(SetRequestIdLayer::x_request_id(request_ids.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-            // No path: it can carry what a user typed (an email in /api/v1/users/...) and any
-            // length; events name the route through the access line, tied by the request id.
-            tracing::info_span!("request", method = %req.method(), request_id = %id)
-        }).on_request(()).on_response(()).on_body_chunk(()).on_eos(()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    // No path: it can carry what a user typed (an email in /api/v1/users/...) and any
+                    // length; events name the route through the access line, tied by the request id.
+                    tracing::info_span!("request", method = %req.method(), request_id = %id)
+                })
+                .on_request(())
+                .on_response(())
+                .on_body_chunk(())
+                .on_eos(()),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(middleware::from_fn(|req: Request, next: Next| {
             let id = req
@@ -341,10 +352,16 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         }))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
-            (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(serde_json::json!({"error": "server_error"})))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({"error": "server_error"})),
+            )
                 .into_response()
         }))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let headers = headers.clone();
             async move { crate::http::request_ids::apply_headers(next.run(req).await, &headers) }

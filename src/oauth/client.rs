@@ -60,7 +60,9 @@ impl Client {
         if self.redirect_uris.iter().any(|r| r == uri) {
             return true;
         }
-        if !self.public {
+        // The admin UI is a web application served by Gantry, not a native app: its one
+        // callback is exact even on a loopback issuer, where another port is another program.
+        if !self.public || self.id == crate::config::ADMIN_CLIENT {
             return false;
         }
         let Ok(asked) = url::Url::parse(uri) else {
@@ -234,6 +236,16 @@ mod tests {
         assert!(!c.redirect_allowed("https://app.example/cb/"));
         assert!(!c.redirect_allowed("https://app.example/cb?x=1"));
         assert!(!c.redirect_allowed("https://APP.example/cb"));
+    }
+
+    #[test]
+    fn the_admin_ui_callback_matches_exactly_even_on_a_loopback_issuer() {
+        let mut admin = client(true, &["http://127.0.0.1:5556/dex/admin/callback"]);
+        assert!(admin.redirect_allowed("http://127.0.0.1:9999/dex/admin/callback"));
+        admin.id = crate::config::ADMIN_CLIENT.into();
+        assert!(admin.redirect_allowed("http://127.0.0.1:5556/dex/admin/callback"));
+        assert!(!admin.redirect_allowed("http://127.0.0.1:9999/dex/admin/callback"));
+        assert!(!admin.redirect_allowed("http://127.0.0.1:80/dex/admin/callback"));
     }
 
     #[test]
