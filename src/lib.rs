@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod connector;
 pub mod example_app;
+pub mod files;
 pub mod http;
 pub mod identity;
 pub mod keys;

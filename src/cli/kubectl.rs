@@ -33,7 +33,8 @@ pub struct Options {
 fn http_client(o: &Options) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder().timeout(Duration::from_secs(30));
     if let Some(f) = &o.ca_file {
-        let pem = std::fs::read(f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
+        let pem =
+            crate::files::read_limited(f).map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
         let cert = reqwest::Certificate::from_pem(&pem)
             .map_err(|e| format!("--ca-file {}: {e}", f.display()))?;
         b = b.add_root_certificate(cert);

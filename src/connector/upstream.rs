@@ -181,7 +181,7 @@ fn short(s: &str) -> String {
 
 /// Dex reads each `rootCAs` entry as a file path, or as base64 of the PEM itself.
 fn read_ca(entry: &str) -> Result<Vec<u8>, ClientError> {
-    if let Ok(b) = std::fs::read(entry) {
+    if let Ok(b) = crate::files::read_limited(entry) {
         return Ok(b);
     }
     use base64::Engine;

@@ -38,7 +38,7 @@ pub fn tls_from_pem_files(
     key: &Path,
 ) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| TlsSetupError::Read {
+        crate::files::read_limited(p).map_err(|source| TlsSetupError::Read {
             path: p.display().to_string(),
             source,
         })

@@ -124,13 +124,15 @@ impl RegistryCa {
     /// The CA from `caCert` and `caKey`: PEM files, the key the one the certificate names
     /// (a registry would refuse every chain signed with another), the certificate in date.
     pub fn from_files(cert: &str, key: &str) -> Result<RegistryCa, CaError> {
-        let cert_der = CertificateDer::from_pem_file(cert)
+        let cert_der = crate::files::read_limited(cert)
+            .map_err(rustls_pki_types::pem::Error::Io)
+            .and_then(|pem| CertificateDer::from_pem_slice(&pem))
             .map_err(|source| CaError::CertFile {
                 path: cert.to_string(),
                 source,
             })?
             .to_vec();
-        let pem = std::fs::read_to_string(key).map_err(|source| CaError::KeyFile {
+        let pem = crate::files::read_limited_to_string(key).map_err(|source| CaError::KeyFile {
             path: key.to_string(),
             source,
         })?;

@@ -606,3 +606,39 @@ fn every_unset_env_key_is_named_at_once() {
         assert!(err.contains(var), "want `{var}` in: {err}");
     }
 }
+
+/// A path that never ends (an admin can name one as a connector's CA file) is refused after a
+/// bound, not read until memory runs out.
+#[test]
+fn check_config_refuses_an_endless_file_after_a_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, key) = tls_files(dir.path(), "web", -1, 30);
+    let https = free_port();
+    let base = format!(
+        "issuer: https://127.0.0.1:{https}/dex\n\
+         storage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
+         enablePasswordDB: true\n"
+    );
+    for (extra, says) in [
+        (
+            format!("web: {{ https: \"127.0.0.1:{https}\", tlsCert: /dev/zero, tlsKey: {key} }}\n"),
+            "web.tlsCert /dev/zero",
+        ),
+        (
+            "registry: { caCert: /dev/zero, caKey: /dev/zero }\n".to_string(),
+            "registry.caCert /dev/zero",
+        ),
+        (
+            "connectors:\n- type: ldap\n  id: ldap\n  name: LDAP\n  config:\n    \
+             host: ldap.example.com:636\n    rootCA: /dev/zero\n    \
+             userSearch: { baseDN: dc=example, username: uid }\n"
+                .to_string(),
+            "rootCA /dev/zero",
+        ),
+    ] {
+        let (code, _, err) = check_config_with(&format!("{base}{extra}"), &[]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains(says), "want `{says}` in: {err}");
+        assert!(err.contains("larger than 4 MiB"), "{err}");
+    }
+}

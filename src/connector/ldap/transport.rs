@@ -292,18 +292,20 @@ fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, TlsSetupError
     };
     let cfg = match (&c.client_cert, &c.client_key) {
         (Some(cert), Some(key)) => {
-            let chain = CertificateDer::pem_file_iter(cert)
-                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            let read =
+                |p: &str| crate::files::read_limited(p).map_err(rustls_pki_types::pem::Error::Io);
+            let chain = read(cert)
+                .and_then(|pem| CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>())
                 .map_err(|source| TlsSetupError::ClientCertFile {
                     path: cert.clone(),
                     source,
                 })?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|source| {
-                TlsSetupError::ClientKeyFile {
+            let key = read(key)
+                .and_then(|pem| PrivateKeyDer::from_pem_slice(&pem))
+                .map_err(|source| TlsSetupError::ClientKeyFile {
                     path: key.clone(),
                     source,
-                }
-            })?;
+                })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(TlsSetupError::ClientCert)?
@@ -317,7 +319,7 @@ fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, TlsSetupError
 fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, TlsSetupError> {
     let mut pem: Vec<u8> = Vec::new();
     if let Some(path) = &c.root_ca {
-        pem = std::fs::read(path).map_err(|source| TlsSetupError::RootCaFile {
+        pem = crate::files::read_limited(path).map_err(|source| TlsSetupError::RootCaFile {
             path: path.clone(),
             source,
         })?;

@@ -95,10 +95,11 @@ impl SamlConnector {
     ) -> Result<SamlConnector, SamlSetupError> {
         let mut configured_keys = Vec::new();
         if let Some(path) = &cfg.ca {
-            let pem = std::fs::read(path).map_err(|source| SamlSetupError::CaFile {
-                path: path.clone(),
-                source,
-            })?;
+            let pem =
+                crate::files::read_limited(path).map_err(|source| SamlSetupError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
             configured_keys.extend(IdpKey::from_pem(&pem).map_err(SamlSetupError::Ca)?);
         }
         if let Some(data) = &cfg.ca_data {
@@ -116,11 +117,12 @@ impl SamlConnector {
             idp: RwLock::new(None),
         };
         if let Some(path) = &c.cfg.metadata_file {
-            let text =
-                std::fs::read_to_string(path).map_err(|source| SamlSetupError::MetadataFile {
+            let text = crate::files::read_limited_to_string(path).map_err(|source| {
+                SamlSetupError::MetadataFile {
                     path: path.clone(),
                     source,
-                })?;
+                }
+            })?;
             let idp = c
                 .idp_from_metadata(&text)
                 .map_err(SamlSetupError::Metadata)?;
