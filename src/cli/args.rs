@@ -31,17 +31,12 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 pub struct ConfigFile {
     /// The config file (Dex's layout; see config/example.yaml).
-    #[arg(
-        value_name = "FILE",
-        required_unless_present = "config",
-        value_hint = ValueHint::FilePath
-    )]
+    #[arg(value_name = "FILE", value_hint = ValueHint::FilePath)]
     file: Option<PathBuf>,
-    /// The config file, named as an option (or in GANTRY_CONFIG).
+    /// The config file, named as an option. Without FILE or --config: GANTRY_CONFIG.
     #[arg(
         long,
         short,
-        env = "GANTRY_CONFIG",
         value_name = "FILE",
         conflicts_with = "file",
         value_hint = ValueHint::FilePath
@@ -50,9 +45,22 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
+    /// The file the command line names, else GANTRY_CONFIG's. (Not clap's `env`: clap counts
+    /// an environment value as given, so `GANTRY_CONFIG=a gantry serve b` would be refused as
+    /// naming two files, where the command line should win, as it does everywhere else.)
     pub(super) fn path(self) -> PathBuf {
-        // One of the two is there: clap refuses the command line otherwise.
-        self.file.or(self.config).unwrap_or_default()
+        match self
+            .file
+            .or(self.config)
+            .or_else(|| std::env::var_os("GANTRY_CONFIG").map(PathBuf::from))
+        {
+            Some(p) => p,
+            None => clap::Error::raw(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "name the config file: `gantry serve FILE`, `--config FILE` or GANTRY_CONFIG\n",
+            )
+            .exit(),
+        }
     }
 }
 

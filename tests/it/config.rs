@@ -257,7 +257,35 @@ fn the_config_file_may_be_named_as_dex_users_type_it() {
     assert_eq!(both.status.code(), Some(2));
     let neither = run(&["check-config".as_ref()]);
     assert_eq!(neither.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&neither.stderr).contains("<FILE>"));
+    assert!(String::from_utf8_lossy(&neither.stderr).contains("gantry serve FILE"));
+    // GANTRY_CONFIG is the fallback; the command line wins over it.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "issuer: [").unwrap();
+    let with_env = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .env("GANTRY_CONFIG", &bad)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["check-config".as_ref(), good.as_os_str()][..],
+        &[
+            "check-config".as_ref(),
+            "--config".as_ref(),
+            good.as_os_str(),
+        ][..],
+    ] {
+        let out = with_env(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = with_env(&["check-config".as_ref()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
 }
 
 #[test]
