@@ -56,7 +56,9 @@ impl AdminService {
             }
             AuditCursor::Before(before) => {
                 events.truncate(limit as usize);
-                let edge = events.first().map_or(before.saturating_sub(1), |e| e.id);
+                let edge = events
+                    .first()
+                    .map_or(before.saturating_sub(1).max(0), |e| e.id);
                 let newer = self.any_beyond(filter, AuditCursor::After(edge)).await?;
                 (more.then(|| last(&events)).flatten(), newer.then_some(edge))
             }

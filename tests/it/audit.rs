@@ -670,11 +670,43 @@ async fn audit_paging_and_ranges(backend: Backend) {
             && html.contains("From: &#34;yesterday&#34; is not a date and time"),
         "{html}"
     );
-    for q in ["before=abc", "before=3&after=2", "limit=501", "limit=0"] {
+    // Each on the audit page itself, beside the form, naming what is wrong.
+    for (q, says) in [
+        (
+            "before=abc",
+            "before: &#34;abc&#34; is not a whole number from 0",
+        ),
+        (
+            "before=-1",
+            "before: &#34;-1&#34; is not a whole number from 0",
+        ),
+        (
+            "after=-5",
+            "after: &#34;-5&#34; is not a whole number from 0",
+        ),
+        (
+            "limit=abc",
+            "limit: &#34;abc&#34; is not a whole number from 0",
+        ),
+        (
+            "limit=99999999999999999999",
+            "limit: &#34;99999999999999999999&#34;",
+        ),
+        ("before=3&after=2", "one page at a time"),
+        ("limit=501", "limit"),
+        ("limit=0", "limit"),
+    ] {
         let (s, html) = get(app.url(&format!("/admin/audit?{q}"))).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {html}");
-        assert!(html.contains("role=\"alert\""), "{q}: {html}");
+        assert!(
+            html.contains(r#"id="audit-error""#) && html.contains(says),
+            "{q}: want {says}: {html}"
+        );
     }
+    // The page before the first event links to newer events from 0, never below.
+    let (s, html) = get(app.url("/admin/audit?before=0")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("after=-"), "{html}");
 }
 
 #[tokio::test]

@@ -70,9 +70,22 @@ struct AuditQuery {
     action: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    before: Option<i64>,
-    after: Option<i64>,
-    limit: Option<i64>,
+    // Text, read by `whole`: a typo gets the page with the error beside the form, not a bare
+    // 400 from the query parser.
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+/// A whole number from 0 in the page's query (an event id, a page size), or why not.
+fn whole(name: &str, text: &Option<String>) -> Result<Option<i64>, String> {
+    match text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => match t.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(Some(n)),
+            _ => Err(format!("{name}: {t:?} is not a whole number from 0")),
+        },
+    }
 }
 
 /// A time typed in the page's range: none when empty, or why it is not one.
@@ -101,7 +114,12 @@ async fn audit(
     RawQuery(q): RawQuery,
 ) -> PageResult {
     let p = page_query::<AuditQuery>(q.as_deref())?;
-    let limit = p.limit.unwrap_or(PAGE);
+    let limit_read = whole("limit", &p.limit);
+    let limit = limit_read.clone().ok().flatten().unwrap_or(PAGE);
+    let cursor = match (whole("before", &p.before), whole("after", &p.after)) {
+        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Ok(b), Ok(a)) => cursor(b, a).map_err(str::to_string),
+    };
     let from = typed_time("From", p.from.as_deref());
     let to = typed_time("To", p.to.as_deref());
     // A time that reads is shown back as the date-time field writes it; one that does not,
@@ -123,7 +141,7 @@ async fn audit(
             keep.push((k, v.to_string()));
         }
     }
-    if p.limit.is_some() {
+    if matches!(limit_read, Ok(Some(_))) {
         keep.push(("limit", limit.to_string()));
     }
     let link = |extra: Option<(&str, i64)>| {
@@ -142,10 +160,9 @@ async fn audit(
             format!("{path}?{q}")
         }
     };
-    let found = match (from, to, cursor(p.before, p.after)) {
-        (Err(e), _, _) | (_, Err(e), _) => Err(e),
-        (_, _, Err(e)) => Err(e.to_string()),
-        (Ok(since), Ok(until), Ok(cursor)) => {
+    let found = match (from, to, limit_read, cursor) {
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => Err(e),
+        (Ok(since), Ok(until), Ok(_), Ok(cursor)) => {
             let filter = AuditFilter {
                 actor: p.actor.clone().filter(|a| !a.is_empty()),
                 action: p.action.clone().filter(|a| !a.is_empty()),
