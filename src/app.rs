@@ -59,28 +59,57 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, crate::config::Conf
 
 /// The checks of a config that need the layers above it: each setting as its user reads it.
 pub fn check(cfg: &Config) -> Result<(), crate::config::ConfigError> {
-    use crate::config::ConfigError::Invalid;
-    cfg.validate()?;
+    let all = problems(cfg);
+    if all.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::config::ConfigError::Invalid(all.join("; ")))
+    }
+}
+
+/// What [`check`] refuses: the file's own rules (`Config::problems`), then each setting as the
+/// layer that uses it reads it. Every problem, not the first: `check-config` lists them.
+pub fn problems(cfg: &Config) -> Vec<String> {
+    let mut all = cfg.problems();
     for (i, k) in cfg.encryption.keys.iter().enumerate() {
-        crate::seal::Sealer::decode_key(k)
-            .map_err(|e| Invalid(format!("encryption.keys[{i}]: {e}")))?;
+        if let Err(e) = crate::seal::Sealer::decode_key(k) {
+            all.push(format!("encryption.keys[{i}]: {e}"));
+        }
     }
     if let Some(a) = &cfg.signing.algorithm
         && crate::keys::Algorithm::parse(a).is_none()
     {
-        return Err(Invalid(format!(
+        all.push(format!(
             "signing.algorithm `{a}`: expected ES256, RS256 or EdDSA"
-        )));
+        ));
     }
-    let deny = deny_networks(cfg)?;
-    // Connectors are built to be checked, never used: what they would seal is thrown away.
-    let sealer = crate::seal::Sealer::ephemeral();
-    for (i, c) in cfg.connectors.iter().enumerate() {
-        Connector::from_config(c, &sealer, &deny)
-            .map_err(|e| Invalid(format!("connectors[{i}] `{}`: {e}", c.id)))?;
+    match deny_networks(cfg) {
+        Err(e) => all.push(inner(e)),
+        Ok(deny) => {
+            // Connectors are built to be checked, never used: what they would seal is thrown
+            // away. An unknown type is the file's own rule, named above.
+            let sealer = crate::seal::Sealer::ephemeral();
+            for (i, c) in cfg.connectors.iter().enumerate() {
+                if c.connector_kind().is_err() {
+                    continue;
+                }
+                if let Err(e) = Connector::from_config(c, &sealer, &deny) {
+                    all.push(format!("connectors[{i}] `{}`: {e}", c.id));
+                }
+            }
+        }
     }
-    compiled_policy(cfg)?;
-    Ok(())
+    if let Err(e) = compiled_policy(cfg) {
+        all.push(inner(e));
+    }
+    all
+}
+
+fn inner(e: crate::config::ConfigError) -> String {
+    match e {
+        crate::config::ConfigError::Invalid(m) | crate::config::ConfigError::Parse(m) => m,
+        e => e.to_string(),
+    }
 }
 
 /// `connectorNetwork.denyNetworks`, parsed.

@@ -5,32 +5,47 @@ use super::*;
 
 impl Config {
     /// Checks that serde cannot express: required combinations, known values, lower bounds.
+    /// Every problem, joined: whoever fixes a file fixes it in one go.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |m: String| Err(ConfigError::Invalid(m));
-        // All of them, not the first: whoever sets them sets them in one go.
-        let unset: Vec<String> = self
+        let all = self.problems();
+        if all.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(all.join("; ")))
+        }
+    }
+
+    /// What [`Config::validate`] refuses, each problem once, in the order of the file.
+    pub fn problems(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
             .unset_variables()
             .iter()
             .filter(|u| u.required)
             .map(|u| u.to_string())
             .collect();
-        if !unset.is_empty() {
-            return bad(unset.join("; "));
+        let inner = |e: ConfigError| match e {
+            ConfigError::Invalid(m) | ConfigError::Parse(m) => m,
+            e => e.to_string(),
+        };
+        match url::Url::parse(&self.issuer) {
+            Err(e) => all.push(format!("issuer `{}`: {e}", self.issuer)),
+            Ok(issuer)
+                if !matches!(issuer.scheme(), "http" | "https")
+                    || issuer.query().is_some()
+                    || issuer.fragment().is_some() =>
+            {
+                all.push("issuer must be an http(s) URL without query or fragment".into())
+            }
+            Ok(_) => {}
         }
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError::Invalid(format!("issuer `{}`: {e}", self.issuer)))?;
-        if !matches!(issuer.scheme(), "http" | "https")
-            || issuer.query().is_some()
-            || issuer.fragment().is_some()
-        {
-            return bad("issuer must be an http(s) URL without query or fragment".into());
+        if let Err(e) = self.storage.location() {
+            all.push(inner(e));
         }
-        self.storage.location()?;
         if self.web.http.is_none() && self.web.https.is_none() {
-            return bad("web.http or web.https must be set".into());
+            all.push("web.http or web.https must be set".into());
         }
         if self.web.https.is_some() && (self.web.tls_cert.is_none() || self.web.tls_key.is_none()) {
-            return bad("web.https needs web.tlsCert and web.tlsKey".into());
+            all.push("web.https needs web.tlsCert and web.tlsKey".into());
         }
         // An unknown level would turn logging off without a word (the filter drops what it
         // cannot read): Dex's levels, and trace.
@@ -40,63 +55,67 @@ impl Config {
                 "trace" | "debug" | "info" | "warn" | "error"
             )
         {
-            return bad(format!(
+            all.push(format!(
                 "logger.level `{l}`: expected debug, info, warn or error"
             ));
         }
         if let Some(f) = &self.logger.format
             && !matches!(f.as_str(), "text" | "json")
         {
-            return bad(format!("logger.format `{f}`: expected text or json"));
+            all.push(format!("logger.format `{f}`: expected text or json"));
         }
         for g in &self.oauth2.grant_types {
             if GrantType::parse(g).is_none() && !IGNORED_GRANTS.contains(&g.as_str()) {
-                return bad(format!("oauth2.grantTypes: unknown grant type `{g}`"));
+                all.push(format!("oauth2.grantTypes: unknown grant type `{g}`"));
             }
         }
         for r in &self.oauth2.response_types {
             if !matches!(r.as_str(), "code" | "token" | "id_token") {
-                return bad(format!("oauth2.responseTypes: unknown response type `{r}`"));
+                all.push(format!("oauth2.responseTypes: unknown response type `{r}`"));
             }
         }
-        self.expiry()?;
+        if let Err(e) = self.expiry() {
+            all.push(inner(e));
+        }
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.static_clients.iter().enumerate() {
             let Some(id) = c.id.as_deref().filter(|s| !s.is_empty()) else {
-                return bad(format!("staticClients[{i}]: id or idEnv is required"));
+                all.push(format!("staticClients[{i}]: id or idEnv is required"));
+                continue;
             };
             if id == ADMIN_CLIENT {
-                return bad(format!(
+                all.push(format!(
                     "staticClients[{i}]: `{id}` is the admin UI's built-in client; pick another id"
                 ));
             }
             if !ids.insert(id) {
-                return bad(format!("staticClients[{i}]: duplicate client id `{id}`"));
+                all.push(format!("staticClients[{i}]: duplicate client id `{id}`"));
             }
             if !c.public && c.secret.as_deref().is_none_or(str::is_empty) {
-                return bad(format!(
+                all.push(format!(
                     "staticClients[{i}] `{id}`: a confidential client needs secret or secretEnv"
                 ));
             }
             for g in &c.grant_types {
                 if GrantType::parse(g).is_none() {
-                    return bad(format!("staticClients[{i}].grantTypes: unknown `{g}`"));
+                    all.push(format!("staticClients[{i}].grantTypes: unknown `{g}`"));
                 }
             }
             for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
                 if url::Url::parse(u).is_err() {
-                    return bad(format!("staticClients[{i}] `{id}`: `{u}` is not a URL"));
+                    all.push(format!("staticClients[{i}] `{id}`: `{u}` is not a URL"));
                 }
             }
         }
         for (i, p) in self.static_passwords.iter().enumerate() {
             let Some(h) = p.hash.as_deref() else {
-                return bad(format!(
+                all.push(format!(
                     "staticPasswords[{i}]: hash or hashFromEnv is required"
                 ));
+                continue;
             };
             if !crate::password::is_supported_hash(h) {
-                return bad(format!(
+                all.push(format!(
                     "staticPasswords[{i}] `{}`: hash is neither bcrypt nor argon2id",
                     p.email
                 ));
@@ -105,52 +124,52 @@ impl Config {
         let mut conn_ids = std::collections::HashSet::from(["local"]);
         for (i, c) in self.connectors.iter().enumerate() {
             if !conn_ids.insert(c.id.as_str()) {
-                return bad(format!(
+                all.push(format!(
                     "connectors[{i}]: duplicate connector id `{}`",
                     c.id
                 ));
             }
             if let Err(e) = c.connector_kind() {
-                return bad(format!("connectors[{i}] `{}`: {e}", c.id));
+                all.push(format!("connectors[{i}] `{}`: {e}", c.id));
             }
         }
         for (i, svc) in self.registry.services.iter().enumerate() {
             if svc.name.is_empty() || svc.issuer.is_empty() {
-                return bad(format!(
+                all.push(format!(
                     "registry.services[{i}]: name and issuer are required"
                 ));
             }
             // Registry tokens are signed with Gantry's keys: with Gantry's issuer they would
             // read as Gantry's own tokens to anyone who checks only the issuer.
             if svc.issuer.trim_end_matches('/') == self.issuer.trim_end_matches('/') {
-                return bad(format!(
+                all.push(format!(
                     "registry.services[{i}] `{}`: issuer must not be Gantry's issuer; name the \
                      registry's own (its auth.token.issuer, for example `gantry-registry`)",
                     svc.name
                 ));
             }
             if let Some(t) = svc.token_ttl.filter(|t| t.secs() < 60) {
-                return bad(format!(
+                all.push(format!(
                     "registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s"
                 ));
             }
         }
         if self.registry.ca_cert.is_some() != self.registry.ca_key.is_some() {
-            return bad("registry: caCert and caKey go together".into());
+            all.push("registry: caCert and caKey go together".into());
         }
         if !self.registry.services.is_empty() && self.signing.algorithm.as_deref() == Some("EdDSA")
         {
-            return bad("registry: registries verify ES256 or RS256 tokens; signing.algorithm EdDSA cannot serve them".into());
+            all.push("registry: registries verify ES256 or RS256 tokens; signing.algorithm EdDSA cannot serve them".into());
         }
         if let Some(pc) = &self.oauth2.password_connector
             && !(pc == "local" && self.local_enabled())
             && !self.connectors.iter().any(|c| &c.id == pc)
         {
-            return bad(format!(
+            all.push(format!(
                 "oauth2.passwordConnector `{pc}` is not a configured connector"
             ));
         }
-        Ok(())
+        all
     }
 
     /// What a valid file says that Gantry reads differently from what its author may expect:

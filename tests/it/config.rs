@@ -547,6 +547,35 @@ fn check_config_names_every_problem_in_one_run() {
     }
 }
 
+/// The file's own rules are listed whole too: an unset secretEnv, an unknown log level and
+/// format, a client without a secret, each named in the one run.
+#[test]
+fn check_config_names_every_rule_the_file_breaks_in_one_run() {
+    let yaml = "issuer: http://127.0.0.1:5556/dex\n\
+         storage: { type: sqlite3, config: { file: x.db } }\n\
+         web: { http: 127.0.0.1:5556 }\n\
+         logger: { level: verbose, format: xml }\n\
+         enablePasswordDB: true\n\
+         signing: { algorithm: HS256 }\n\
+         staticClients:\n\
+         - { id: a, name: A, secretEnv: GANTRY_TEST_UNSET_CLIENT_SECRET, redirectURIs: [http://127.0.0.1:1/cb] }\n\
+         - { id: b, name: B, redirectURIs: [http://127.0.0.1:1/cb] }\n\
+         - { id: b, name: B2, public: true, redirectURIs: [not a url] }\n";
+    let (code, _, err) = check_config_with(yaml, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    for says in [
+        "GANTRY_TEST_UNSET_CLIENT_SECRET",
+        "logger.level `verbose`",
+        "logger.format `xml`",
+        "staticClients[1] `b`: a confidential client needs secret or secretEnv",
+        "staticClients[2]: duplicate client id `b`",
+        "staticClients[2] `b`: `not a url` is not a URL",
+        "signing.algorithm `HS256`",
+    ] {
+        assert!(err.contains(says), "want `{says}` in:\n{err}");
+    }
+}
+
 /// A registry CA whose key is another's would sign chains no registry accepts; a database
 /// client certificate with another key fails at the first connection.
 #[test]

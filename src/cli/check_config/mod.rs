@@ -46,12 +46,11 @@ pub fn run(path: &Path, bind: bool) -> i32 {
 
 /// Every problem found, each once, in the order of the file's sections.
 fn problems(cfg: &Config, bind: bool, now: i64) -> Vec<String> {
-    let mut all = Vec::new();
-    // The file's own rules stop at the first problem; the checks below go on regardless.
-    if let Err(e) = crate::app::check(cfg) {
-        all.push(e.to_string());
-    }
-    all.extend(connector_problems(cfg));
+    // Worded as `serve` refuses them.
+    let mut all: Vec<String> = crate::app::problems(cfg)
+        .into_iter()
+        .map(|p| ConfigError::Invalid(p).to_string())
+        .collect();
     all.extend(
         cfg.unset_variables()
             .iter()
@@ -63,25 +62,4 @@ fn problems(cfg: &Config, bind: bool, now: i64) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     all.retain(|p| seen.insert(p.clone()));
     all
-}
-
-/// Each connector that cannot be built (a CA file missing, a bad key), not only the first:
-/// `app::check` stops at that one, and says it in the same words.
-fn connector_problems(cfg: &Config) -> Vec<String> {
-    let Ok(deny) = crate::app::deny_networks(cfg) else {
-        return Vec::new();
-    };
-    let sealer = crate::seal::Sealer::ephemeral();
-    cfg.connectors
-        .iter()
-        .enumerate()
-        // An unknown type is the file's own rule, named by `app::check`.
-        .filter(|(_, c)| c.connector_kind().is_ok())
-        .filter_map(|(i, c)| {
-            crate::connector::Connector::from_config(c, &sealer, &deny)
-                .err()
-                .map(|e| ConfigError::Invalid(format!("connectors[{i}] `{}`: {e}", c.id)))
-                .map(|e| e.to_string())
-        })
-        .collect()
 }
