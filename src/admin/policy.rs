@@ -90,6 +90,9 @@ pub fn parse_yaml(text: &str) -> Result<PolicyConfig, serde_norway::Error> {
     if text.trim().is_empty() {
         return Ok(PolicyConfig::default());
     }
+    if let Some(why) = crate::config::yaml_too_deep(text) {
+        return Err(serde::de::Error::custom(why));
+    }
     serde_norway::from_str(text)
 }
 

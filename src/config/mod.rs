@@ -11,6 +11,9 @@ mod expiry;
 mod grant;
 pub mod policy;
 mod validate;
+mod yaml_depth;
+
+pub use yaml_depth::too_deep as yaml_too_deep;
 
 pub use connector_kind::{ConnectorKind, UnsupportedKind};
 pub use duration::Duration;
@@ -430,6 +433,9 @@ impl Config {
 
     /// Parse YAML text; errors carry the key path and line.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        if let Some(why) = yaml_too_deep(text) {
+            return Err(ConfigError::Parse(format!("config: {why}")));
+        }
         let de = serde_norway::Deserializer::from_str(text);
         let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

@@ -699,3 +699,21 @@ fn check_config_refuses_an_endless_file_after_a_bound() {
         assert!(err.contains("larger than 4 MiB"), "{err}");
     }
 }
+
+/// Flow nesting past a bound is refused before the YAML parser, whose time grows with the
+/// square of the depth (the admin's connector and policy forms read YAML too).
+#[test]
+fn deeply_nested_yaml_is_refused_before_the_parser() {
+    let deep = format!(
+        "issuer: {}{}\nstorage: {{ type: sqlite3, config: {{ file: x.db }} }}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let (code, _, err) = check_config_with(&deep, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("YAML nested deeper than 64 levels"),
+        "{}",
+        &err[..err.len().min(300)]
+    );
+}

@@ -143,3 +143,44 @@ async fn each_connector_type_fills_the_form_with_a_template_that_saves_as_shown(
         "{page}"
     );
 }
+
+/// YAML nested past the bound is refused with a message before the parser spends its
+/// quadratic time on it (64 KB of `[` cost seconds per request before).
+#[tokio::test]
+async fn deeply_nested_yaml_in_the_connector_form_is_refused_at_once() {
+    let app = app().await;
+    let (b, _) = sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin/connectors?type=ldap"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let deep = format!("host: {}{}", "[".repeat(9_000), "]".repeat(9_000));
+    let r = b
+        .post(app.url("/admin/connectors"))
+        .form(&[
+            ("csrf", hidden(&page, "csrf").as_str()),
+            ("mode", "create"),
+            ("id", "deep"),
+            ("name", "Deep"),
+            ("type", "ldap"),
+            ("config", &deep),
+            ("secret", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert!(status.is_client_error(), "{status}");
+    assert!(
+        body.contains("YAML nested deeper than 64 levels"),
+        "{}",
+        &body[body.find("<main").unwrap_or(0)..]
+            [..3000.min(body.len() - body.find("<main").unwrap_or(0))]
+    );
+    assert!(app.admin.connector_view_of("deep").is_none());
+}

@@ -349,6 +349,11 @@ fn yaml_object(text: &str) -> Result<serde_json::Value, ConfigBlockError> {
     if text.trim().is_empty() {
         return Ok(serde_json::json!({}));
     }
+    if let Some(why) = crate::config::yaml_too_deep(text) {
+        return Err(ConfigBlockError::from(
+            <serde_norway::Error as serde::de::Error>::custom(why),
+        ));
+    }
     let v: serde_json::Value = serde_norway::from_str(text)?;
     if v.is_object() {
         Ok(v)
