@@ -49,6 +49,11 @@ fn ask_twice(mut ask: impl FnMut(&str) -> std::io::Result<String>) -> Result<Str
     if first.is_empty() {
         return Err("empty password; nothing was hashed".into());
     }
+    // The terminal's bytes that are not UTF-8 arrive as U+FFFD: two different typos would
+    // compare equal and hash to a password no one can type again. A pipe refuses them too.
+    if first.contains(char::REPLACEMENT_CHARACTER) {
+        return Err("the password is not UTF-8 text; nothing was hashed".into());
+    }
     let again = ask("Password again: ").map_err(read)?;
     if first != again {
         return Err("the two passwords differ; nothing was hashed".into());
@@ -105,6 +110,13 @@ mod tests {
         assert!(e.contains("differ"), "{e}");
         let e = ask_twice(typed(&["", ""])).unwrap_err();
         assert!(e.contains("empty"), "{e}");
+        // What the terminal reading makes of \xffabc and \xfeabc: equal, and refused.
+        let e = ask_twice(typed(&[
+            "\u{fffd}abcdefghijklmnop",
+            "\u{fffd}abcdefghijklmnop",
+        ]))
+        .unwrap_err();
+        assert!(e.contains("not UTF-8"), "{e}");
     }
 
     #[test]
