@@ -144,6 +144,40 @@ impl Core {
         self.p.clients.get(id).unwrap()
     }
 
+    /// An authorization request of `client` with PKCE, jane logged in to it in `BROWSER`:
+    /// its id.
+    async fn logged_in_request(&self, client: &str) -> String {
+        let next = self
+            .p
+            .start_authorization(
+                AuthorizeParams {
+                    client_id: Some(client.into()),
+                    redirect_uri: Some(REDIRECT.into()),
+                    response_type: Some("code".into()),
+                    scope: Some("openid".into()),
+                    code_challenge: Some(challenge(VERIFIER)),
+                    code_challenge_method: Some("S256".into()),
+                    ..Default::default()
+                },
+                Some(ADDR),
+            )
+            .await
+            .unwrap();
+        let (Next::Connector { request_id, .. } | Next::Choose { request_id }) = next;
+        self.p
+            .password_login(
+                &request_id,
+                "local",
+                "jane@example.com",
+                "correct horse",
+                ADDR,
+                BROWSER,
+            )
+            .await
+            .unwrap();
+        request_id
+    }
+
     /// A browser login of jane at `app` through to the redirect with the code.
     async fn code(&self, scope: &str, pkce: bool) -> String {
         let next = self
@@ -547,30 +581,7 @@ async fn a_device_approved_in_the_browser_gets_tokens_once() {
 #[tokio::test]
 async fn a_login_in_one_browser_cannot_be_finished_from_another() {
     let c = core().await;
-    let next =
-        c.p.start_authorization(
-            AuthorizeParams {
-                client_id: Some("app".into()),
-                redirect_uri: Some(REDIRECT.into()),
-                response_type: Some("code".into()),
-                scope: Some("openid".into()),
-                ..Default::default()
-            },
-            Some(ADDR),
-        )
-        .await
-        .unwrap();
-    let (Next::Connector { request_id, .. } | Next::Choose { request_id }) = next;
-    c.p.password_login(
-        &request_id,
-        "local",
-        "jane@example.com",
-        "correct horse",
-        ADDR,
-        BROWSER,
-    )
-    .await
-    .unwrap();
+    let request_id = c.logged_in_request("app").await;
     assert!(
         c.p.finish(&request_id, true, "another browser")
             .await
@@ -583,32 +594,7 @@ async fn a_login_in_one_browser_cannot_be_finished_from_another() {
 async fn the_admin_ui_skips_the_approval_page_and_other_clients_do_not() {
     let c = core().await;
     for (client, asks) in [("app", true), (crate::config::ADMIN_CLIENT, false)] {
-        let next =
-            c.p.start_authorization(
-                AuthorizeParams {
-                    client_id: Some(client.into()),
-                    redirect_uri: Some(REDIRECT.into()),
-                    response_type: Some("code".into()),
-                    scope: Some("openid".into()),
-                    code_challenge: Some(challenge(VERIFIER)),
-                    code_challenge_method: Some("S256".into()),
-                    ..Default::default()
-                },
-                Some(ADDR),
-            )
-            .await
-            .unwrap();
-        let (Next::Connector { request_id, .. } | Next::Choose { request_id }) = next;
-        c.p.password_login(
-            &request_id,
-            "local",
-            "jane@example.com",
-            "correct horse",
-            ADDR,
-            BROWSER,
-        )
-        .await
-        .unwrap();
+        let request_id = c.logged_in_request(client).await;
         match c.p.approval(&request_id, BROWSER).await.unwrap() {
             ApprovalStep::Ask(_) => assert!(asks, "{client} was asked for consent"),
             ApprovalStep::Done(redirect) => {

@@ -40,20 +40,6 @@ async fn discovery_points_every_endpoint_under_the_issuer() {
     );
 }
 
-fn verify_with_jwks(jwks: &Value, token: &str, aud: &str, issuer: &str) -> Value {
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
-    let header = jsonwebtoken::decode_header(token).unwrap();
-    let key =
-        jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
-            .unwrap();
-    let mut v = jsonwebtoken::Validation::new(header.alg);
-    v.set_audience(&[aud]);
-    v.set_issuer(&[issuer]);
-    jsonwebtoken::decode::<Value>(token, &key, &v)
-        .unwrap()
-        .claims
-}
-
 #[tokio::test]
 async fn code_flow_issues_tokens_that_verify_against_the_jwks_with_scoped_claims() {
     let app = TestApp::start().await;

@@ -157,19 +157,7 @@ async fn the_image_serves_discovery_and_logs_the_demo_user_in() {
         .json()
         .await
         .unwrap();
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
-    let header = jsonwebtoken::decode_header(id_token).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(
-        set.find(header.kid.as_deref().unwrap())
-            .expect("signed by a key in /keys"),
-    )
-    .unwrap();
-    let mut v = jsonwebtoken::Validation::new(header.alg);
-    v.set_audience(&["example-app"]);
-    v.set_issuer(&[&issuer]);
-    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &v)
-        .unwrap()
-        .claims;
+    let claims = verify_with_jwks(&jwks, id_token, "example-app", &issuer);
     assert_eq!(claims["email"], "dev@example.com");
     assert_eq!(claims["groups"], serde_json::json!(["developers"]));
 

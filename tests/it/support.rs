@@ -844,3 +844,23 @@ impl Drop for PgCluster {
             .output();
     }
 }
+
+/// A token's claims, its signature checked against the JWKS `jwks` with `aud` and `issuer`.
+pub fn verify_with_jwks(
+    jwks: &serde_json::Value,
+    token: &str,
+    aud: &str,
+    issuer: &str,
+) -> serde_json::Value {
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
+    let header = jsonwebtoken::decode_header(token).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut v = jsonwebtoken::Validation::new(header.alg);
+    v.set_audience(&[aud]);
+    v.set_issuer(&[issuer]);
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &v)
+        .unwrap()
+        .claims
+}
