@@ -9,12 +9,24 @@ use std::path::Path;
 /// metadata far less.
 pub const LIMIT: u64 = 4 * 1024 * 1024;
 
-/// The file's bytes, or an error when it holds more than [`LIMIT`].
+/// The file's bytes, or an error when it is not a regular file or holds more than [`LIMIT`].
 pub fn read_limited(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not blocking at open: a FIFO with no writer would hold the thread (and with it a
+    // runtime worker) until someone writes. Only a regular file is read: a FIFO, a device
+    // or /proc entry is no certificate.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(LIMIT + 1)
-        .read_to_end(&mut buf)?;
+    f.take(LIMIT + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > LIMIT {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -35,9 +47,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_endless_file_is_refused_after_the_limit() {
-        let e = read_limited("/dev/zero").unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    fn devices_and_fifos_are_refused_without_blocking() {
+        for p in ["/dev/zero", "/dev/urandom", "/dev/stdin"] {
+            let e = read_limited(p).unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{p}: {e}");
+        }
+        // A regular file by its type that cannot be read is an error, not a hang.
+        assert!(read_limited("/proc/self/mem").is_err());
+        // A FIFO with no writer: opening it blocking would wait for ever.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = read_limited(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+    }
+
+    #[test]
+    fn a_sparse_file_past_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sparse.pem");
+        std::fs::File::create(&p)
+            .unwrap()
+            .set_len(10 << 30)
+            .unwrap();
+        let e = read_limited(&p).unwrap_err();
         assert!(e.to_string().contains("larger than 4 MiB"), "{e}");
     }
 

@@ -300,6 +300,19 @@ async fn refused_admin_api_calls_are_audited() {
         assert_eq!(d["address"], "127.0.0.1");
     }
     assert!(!format!("{rows:?}").contains("not-a-token"));
+    // The trail names the route, never the path as the unauthenticated caller wrote it.
+    let r = reqwest::get(app.url("/api/v1/users/SECRET-PROBE@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let (target,): (String,) = sqlx::query_as(
+        "SELECT target FROM audit_log WHERE action = 'admin.api' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool().await)
+    .await
+    .unwrap();
+    assert!(!target.contains("SECRET"), "{target}");
+    assert!(target.starts_with("GET /api/v1/users/{"), "{target}");
     // An admin's call is no refusal.
     let admin = crate::admin::machine_token(&app).await;
     assert_eq!(list_users(&app, Some(&admin)).await, StatusCode::OK);
@@ -307,7 +320,7 @@ async fn refused_admin_api_calls_are_audited() {
         .fetch_one(&app.pool().await)
         .await
         .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(n, 4, "the three refusals and the probe, nothing more");
 }
 
 #[tokio::test]

@@ -664,12 +664,21 @@ fn every_unset_env_key_is_named_at_once() {
     }
 }
 
-/// A path that never ends (an admin can name one as a connector's CA file) is refused after a
-/// bound, not read until memory runs out.
+/// A device that never ends or a FIFO that never answers (an admin can name one as a
+/// connector's CA file) is refused at once: not read until memory runs out, not waited on.
 #[test]
 fn check_config_refuses_an_endless_file_after_a_bound() {
     let dir = tempfile::tempdir().unwrap();
     let (_, key) = tls_files(dir.path(), "web", -1, 30);
+    let fifo = dir.path().join("fifo.pem");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let fifo = fifo.display().to_string();
     let https = free_port();
     let base = format!(
         "issuer: https://127.0.0.1:{https}/dex\n\
@@ -692,11 +701,16 @@ fn check_config_refuses_an_endless_file_after_a_bound() {
                 .to_string(),
             "rootCA /dev/zero",
         ),
+        // A FIFO with no writer: opened blocking, it would wait for ever.
+        (
+            format!("web: {{ https: \"127.0.0.1:{https}\", tlsCert: {fifo}, tlsKey: {key} }}\n"),
+            "web.tlsCert",
+        ),
     ] {
         let (code, _, err) = check_config_with(&format!("{base}{extra}"), &[]);
         assert_eq!(code, Some(1), "{err}");
         assert!(err.contains(says), "want `{says}` in: {err}");
-        assert!(err.contains("larger than 4 MiB"), "{err}");
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }
 

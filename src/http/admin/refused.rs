@@ -30,8 +30,15 @@ pub(super) async fn audit(
     if let Some(too_many) = limits::check_address(s, Endpoint::AdminRefusal, ip, Format::Problem) {
         return Some(too_many);
     }
-    let target = format!("{} {}", parts.method, parts.uri.path());
-    let target: String = target.chars().take(512).collect();
+    // The route, not the path as sent: the caller is not authenticated, and the path is
+    // theirs to fill (any length, any text) in the trail and in the log line of it.
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    // As the API is documented, without the issuer's path.
+    let route = route.strip_prefix(&s.web.base_path).unwrap_or(route);
+    let target = format!("{} {route}", parts.method);
     s.provider
         .audit(
             actor,
