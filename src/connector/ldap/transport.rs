@@ -129,6 +129,8 @@ pub enum TlsSetupError {
     RootCaData(base64::DecodeError),
     #[error("clientCert needs rootCA or rootCAData to check the server")]
     NoRootForClientCert,
+    #[error("rootCA/rootCAData: no PEM certificate in it")]
+    NoRootCa,
     #[error("rootCA: {0}")]
     RootCaPem(rustls_pki_types::pem::Error),
     #[error("rootCA: {0}")]
@@ -331,7 +333,9 @@ fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, TlsSetupError> {
         pem.extend_from_slice(&decoded);
     }
     let mut roots = rustls::RootCertStore::empty();
-    if pem.is_empty() {
+    // The system's roots only when no CA is named: a named one that holds no certificate (an
+    // empty file, the wrong file) is a mistake to say, not a reason to trust every public CA.
+    if c.root_ca.is_none() && c.root_ca_data.is_none() {
         if c.client_cert.is_some() {
             return Err(TlsSetupError::NoRootForClientCert);
         }
@@ -349,6 +353,9 @@ fn roots(c: &LdapConfig) -> Result<rustls::RootCertStore, TlsSetupError> {
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(TlsSetupError::RootCaPem)?;
         roots.add(cert).map_err(TlsSetupError::RootCa)?;
+    }
+    if roots.is_empty() {
+        return Err(TlsSetupError::NoRootCa);
     }
     Ok(roots)
 }
@@ -406,6 +413,28 @@ impl ServerCertVerifier for NoVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_root_ca_without_a_certificate_is_refused_not_replaced_by_the_system_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let text = dir.path().join("shadow");
+        std::fs::write(&text, "root:$6$salt$hash:19000:0:99999:7:::\n").unwrap();
+        for path in [&empty, &text] {
+            let c: LdapConfig = serde_json::from_value(serde_json::json!({
+                "host": "ldap.example.com:636",
+                "rootCA": path,
+                "userSearch": {"baseDN": "dc=example", "username": "uid"},
+            }))
+            .unwrap();
+            assert!(
+                matches!(roots(&c), Err(TlsSetupError::NoRootCa)),
+                "{}",
+                path.display()
+            );
+        }
+    }
 
     #[test]
     fn hosts_parse_with_and_without_ports() {
