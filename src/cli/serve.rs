@@ -167,9 +167,17 @@ pub async fn serve(path: &Path) -> i32 {
         listeners.push(("web.http", addr, None, built.router.clone()));
     }
     for (setting, addr, tls, router) in listeners {
-        let l = match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => l,
-            Err(e) => return refuse(&cfg, format!("{setting} {addr}: {e}")),
+        let mut bound = None;
+        for at in crate::http::listen::bind_candidates(addr) {
+            bound = Some(tokio::net::TcpListener::bind(&at).await.map(|l| (l, at)));
+            if matches!(bound, Some(Ok(_))) {
+                break;
+            }
+        }
+        let (l, addr) = match bound {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => return refuse(&cfg, format!("{setting} {addr}: {e}")),
+            None => return refuse(&cfg, format!("{setting}: no address")),
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!("listening on {scheme}://{addr}");

@@ -31,6 +31,17 @@ pub const HEAD_WITHIN: Duration = Duration::from_secs(10);
 /// A TLS handshake finishes within this.
 const HANDSHAKE_WITHIN: Duration = Duration::from_secs(10);
 
+/// What a listen setting binds, in order of preference. Go (and so Dex) reads `:5556` as every
+/// address: IPv6 and IPv4 where the host has IPv6 (`[::]` takes both on Linux), else IPv4.
+pub fn bind_candidates(addr: &str) -> Vec<String> {
+    match addr.strip_prefix(':') {
+        Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            vec![format!("[::]:{port}"), format!("0.0.0.0:{port}")]
+        }
+        _ => vec![addr.to_string()],
+    }
+}
+
 /// TLS settings for `web.https`: the certificate chain and key in PEM, TLS 1.2 and 1.3 (the
 /// only versions rustls speaks), HTTP/1.1.
 pub fn tls_from_pem_files(

@@ -742,3 +742,19 @@ async fn serve_warns_of_each_unset_variable_it_reads_as_empty() {
         "{logs}"
     );
 }
+
+/// Dex's files write listen addresses as Go reads them: `:5556` is every address.
+#[tokio::test]
+async fn serve_listens_on_every_address_for_go_s_port_only_form() {
+    let (_dir, web, _, child) =
+        serve_dev_config_with(Stdio::piped(), |t| t.replace("http: 127.0.0.1:", "http: :"));
+    let issuer = format!("http://127.0.0.1:{web}/dex");
+    wait_up(&issuer).await;
+    let out = stop(child).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("listening on http://[::]:{web}"))
+            || stderr.contains(&format!("listening on http://0.0.0.0:{web}")),
+        "{stderr}"
+    );
+}

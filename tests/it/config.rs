@@ -514,7 +514,7 @@ fn check_config_names_every_problem_in_one_run() {
     let yaml = format!(
         "issuer: http://127.0.0.1:5556/dex\n\
          storage: {{ type: sqlite3, config: {{ file: x.db }} }}\n\
-         web: {{ http: \":5556\", https: 127.0.0.1:5557, tlsCert: {web_cert}, tlsKey: {other_key} }}\n\
+         web: {{ http: \":5557\", https: 127.0.0.1:5557, tlsCert: {web_cert}, tlsKey: {other_key} }}\n\
          telemetry: {{ http: 0.0.0.0:5557 }}\n\
          enablePasswordDB: true\n\
          registry: {{ caCert: {ca_cert}, caKey: {ca_key} }}\n\
@@ -536,12 +536,13 @@ fn check_config_names_every_problem_in_one_run() {
         "connectors[0].config.bindPW: `$GANTRY_TEST_UNSET_BIND_PW` is not set",
         "connectors[1].config.userSearch.baseDN: `$GANTRY_TEST_UNSET_BASE` is not set",
         // Listen addresses.
-        "web.http `:5556`: no host: write 0.0.0.0:5556",
+        // Go's `:port`, every address, as Dex files write it.
+        "web.http :5557 and web.https 127.0.0.1:5557: both would listen on port 5557",
         "web.https 127.0.0.1:5557 and telemetry.http 0.0.0.0:5557: both would listen on port 5557",
         // TLS files.
         &format!("web.tlsKey {other_key} is not the key of web.tlsCert {web_cert}"),
         &format!("registry.caCert {ca_cert}: the certificate expired at"),
-        "8 problems",
+        "9 problems",
     ] {
         assert!(err.contains(says), "want `{says}` in:\n{err}");
     }

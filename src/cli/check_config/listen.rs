@@ -36,7 +36,18 @@ pub fn problems(cfg: &Config, bind: bool) -> Vec<String> {
     }
     if bind {
         for (setting, addr, _) in &resolved {
-            if let Err(e) = std::net::TcpListener::bind(addr) {
+            // As the server binds it: the first address that takes it.
+            let mut failed = None;
+            for at in crate::http::listen::bind_candidates(addr) {
+                match std::net::TcpListener::bind(at.as_str()) {
+                    Ok(_) => {
+                        failed = None;
+                        break;
+                    }
+                    Err(e) => failed = Some(e),
+                }
+            }
+            if let Some(e) = failed {
                 out.push(format!("{setting} {addr}: cannot listen: {e}{}", why(&e)));
             }
         }
@@ -46,13 +57,9 @@ pub fn problems(cfg: &Config, bind: bool) -> Vec<String> {
 
 /// The addresses `addr` stands for, as the server will bind it.
 fn resolve(addr: &str) -> Result<Vec<SocketAddr>, String> {
-    // Go reads `:5556` as every address; the server here needs the host said.
-    if let Some(port) = addr.strip_prefix(':') {
-        return Err(format!(
-            "no host: write 0.0.0.0:{port} (every IPv4 address), [::]:{port} (every address) \
-             or 127.0.0.1:{port} (this machine only)"
-        ));
-    }
+    // Go's `:5556`, every address, as the server binds it.
+    let candidates = crate::http::listen::bind_candidates(addr);
+    let addr = candidates[0].as_str();
     let addrs: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|e| format!("not a host:port that resolves ({e})"))?
@@ -107,9 +114,15 @@ mod tests {
     }
 
     #[test]
-    fn an_address_without_a_host_or_port_is_named_with_what_to_write() {
-        let e = resolve(":5556").unwrap_err();
-        assert!(e.contains("0.0.0.0:5556") && e.contains("[::]:5556"), "{e}");
+    fn go_s_port_only_form_means_every_address_and_a_bad_one_is_named() {
+        // Dex's files write `:5556`, as Go reads it: every address.
+        assert_eq!(resolve(":5556").unwrap(), [addr("[::]:5556")]);
+        assert!(overlap(
+            &resolve(":5556").unwrap()[0],
+            &addr("127.0.0.1:5556")
+        ));
+        assert!(resolve(":").is_err());
+        assert!(resolve(":http").is_err());
         assert!(resolve("127.0.0.1").is_err());
         assert!(resolve("127.0.0.1:99999").is_err());
         assert_eq!(resolve("127.0.0.1:5556").unwrap(), [addr("127.0.0.1:5556")]);
