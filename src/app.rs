@@ -84,7 +84,7 @@ pub fn problems(cfg: &Config) -> Vec<String> {
         ));
     }
     match deny_networks(cfg) {
-        Err(e) => all.push(inner(e)),
+        Err(e) => all.push(e.into_message()),
         Ok(deny) => {
             // Connectors are built to be checked, never used: what they would seal is thrown
             // away. An unknown type is the file's own rule, named above.
@@ -100,16 +100,9 @@ pub fn problems(cfg: &Config) -> Vec<String> {
         }
     }
     if let Err(e) = compiled_policy(cfg) {
-        all.push(inner(e));
+        all.push(e.into_message());
     }
     all
-}
-
-fn inner(e: crate::config::ConfigError) -> String {
-    match e {
-        crate::config::ConfigError::Invalid(m) | crate::config::ConfigError::Parse(m) => m,
-        e => e.to_string(),
-    }
 }
 
 /// `connectorNetwork.denyNetworks`, parsed.

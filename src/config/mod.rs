@@ -40,6 +40,17 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+impl ConfigError {
+    /// The problem alone, without "invalid config: " in front: for lists of problems, which
+    /// say that once.
+    pub fn into_message(self) -> String {
+        match self {
+            ConfigError::Invalid(m) | ConfigError::Parse(m) => m,
+            e => e.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Config {

@@ -23,10 +23,6 @@ impl Config {
             .filter(|u| u.required)
             .map(|u| u.to_string())
             .collect();
-        let inner = |e: ConfigError| match e {
-            ConfigError::Invalid(m) | ConfigError::Parse(m) => m,
-            e => e.to_string(),
-        };
         match url::Url::parse(&self.issuer) {
             Err(e) => all.push(format!("issuer `{}`: {e}", self.issuer)),
             Ok(issuer)
@@ -39,7 +35,7 @@ impl Config {
             Ok(_) => {}
         }
         if let Err(e) = self.storage.location() {
-            all.push(inner(e));
+            all.push(e.into_message());
         }
         if self.web.http.is_none() && self.web.https.is_none() {
             all.push("web.http or web.https must be set".into());
@@ -75,7 +71,7 @@ impl Config {
             }
         }
         if let Err(e) = self.expiry() {
-            all.push(inner(e));
+            all.push(e.into_message());
         }
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.static_clients.iter().enumerate() {

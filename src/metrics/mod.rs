@@ -98,11 +98,6 @@ impl Default for Metrics {
     }
 }
 
-/// The commit Gantry was built from (`unknown` outside a checkout), as `--version` says it.
-pub fn commit() -> &'static str {
-    crate::build_info::GIT_COMMIT
-}
-
 impl Metrics {
     /// The request-path metrics, `gantry_build_info` and the process metrics.
     pub fn new() -> Metrics {
@@ -147,8 +142,8 @@ impl Metrics {
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
-                commit: commit(),
+                version: crate::build_info::VERSION,
+                commit: crate::build_info::GIT_COMMIT,
             })
             .set(1);
         registry.register(
@@ -293,8 +288,8 @@ mod tests {
         let text = Metrics::default().render();
         let want = format!(
             "gantry_build_info{{version=\"{}\",commit=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            commit()
+            crate::build_info::VERSION,
+            crate::build_info::GIT_COMMIT
         );
         assert!(text.contains(&want), "{text}");
     }
