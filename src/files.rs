@@ -5,6 +5,9 @@
 use std::io::Read;
 use std::path::Path;
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::{self, PemObject};
+
 /// The most such a file may hold: the system's whole CA bundle is about 200 KB, one IdP's
 /// metadata far less.
 pub const LIMIT: u64 = 4 * 1024 * 1024;
@@ -40,6 +43,16 @@ pub fn read_limited(path: impl AsRef<Path>) -> std::io::Result<Vec<u8>> {
 pub fn read_limited_to_string(path: impl AsRef<Path>) -> std::io::Result<String> {
     String::from_utf8(read_limited(path)?)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// One PEM object (a certificate, a key) from a file read as [`read_limited`] reads it.
+pub fn read_pem<T: PemObject>(path: impl AsRef<Path>) -> Result<T, pem::Error> {
+    T::from_pem_slice(&read_limited(path).map_err(pem::Error::Io)?)
+}
+
+/// Every PEM certificate in a file read as [`read_limited`] reads it (none when it has none).
+pub fn read_pem_certs(path: impl AsRef<Path>) -> Result<Vec<CertificateDer<'static>>, pem::Error> {
+    CertificateDer::pem_slice_iter(&read_limited(path).map_err(pem::Error::Io)?).collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use crate::config::RegistryConfig;
 use crate::keys::{Algorithm, SigningKey};
@@ -124,9 +123,7 @@ impl RegistryCa {
     /// The CA from `caCert` and `caKey`: PEM files, the key the one the certificate names
     /// (a registry would refuse every chain signed with another), the certificate in date.
     pub fn from_files(cert: &str, key: &str) -> Result<RegistryCa, CaError> {
-        let cert_der = crate::files::read_limited(cert)
-            .map_err(rustls_pki_types::pem::Error::Io)
-            .and_then(|pem| CertificateDer::from_pem_slice(&pem))
+        let cert_der = crate::files::read_pem::<CertificateDer>(cert)
             .map_err(|source| CaError::CertFile {
                 path: cert.to_string(),
                 source,

@@ -5,7 +5,6 @@
 
 use std::path::Path;
 
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::Config;
@@ -51,10 +50,7 @@ pub fn problems(cfg: &Config, now: i64) -> Vec<String> {
 
 /// The PEM certificates in `path`: at least one.
 fn certificates(setting: &str, path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let pem = crate::files::read_limited(path).map_err(|e| format!("{setting} {path}: {e}"))?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{setting} {path}: {e}"))?;
+    let certs = crate::files::read_pem_certs(path).map_err(|e| format!("{setting} {path}: {e}"))?;
     if certs.is_empty() {
         return Err(format!("{setting} {path}: no PEM certificate in it"));
     }
@@ -64,9 +60,7 @@ fn certificates(setting: &str, path: &str) -> Result<Vec<CertificateDer<'static>
 /// A client certificate and its key, as rustls would present them.
 fn client_pair(cert: &str, key: &str) -> Result<(), String> {
     let chain = certificates("storage.config.ssl.certFile", cert)?;
-    let key_der = crate::files::read_limited(key)
-        .map_err(rustls_pki_types::pem::Error::Io)
-        .and_then(|pem| PrivateKeyDer::from_pem_slice(&pem))
+    let key_der = crate::files::read_pem::<PrivateKeyDer>(key)
         .map_err(|e| format!("storage.config.ssl.keyFile {key}: {e}"))?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     match rustls::sign::CertifiedKey::from_der(chain, key_der, &provider) {

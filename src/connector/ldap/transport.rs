@@ -294,20 +294,18 @@ fn tls_config(c: &LdapConfig) -> Result<Arc<rustls::ClientConfig>, TlsSetupError
     };
     let cfg = match (&c.client_cert, &c.client_key) {
         (Some(cert), Some(key)) => {
-            let read =
-                |p: &str| crate::files::read_limited(p).map_err(rustls_pki_types::pem::Error::Io);
-            let chain = read(cert)
-                .and_then(|pem| CertificateDer::pem_slice_iter(&pem).collect::<Result<Vec<_>, _>>())
-                .map_err(|source| TlsSetupError::ClientCertFile {
+            let chain = crate::files::read_pem_certs(cert).map_err(|source| {
+                TlsSetupError::ClientCertFile {
                     path: cert.clone(),
                     source,
-                })?;
-            let key = read(key)
-                .and_then(|pem| PrivateKeyDer::from_pem_slice(&pem))
-                .map_err(|source| TlsSetupError::ClientKeyFile {
+                }
+            })?;
+            let key = crate::files::read_pem::<PrivateKeyDer>(key).map_err(|source| {
+                TlsSetupError::ClientKeyFile {
                     path: key.clone(),
                     source,
-                })?;
+                }
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
                 .map_err(TlsSetupError::ClientCert)?
