@@ -167,17 +167,13 @@ pub async fn serve(path: &Path) -> i32 {
         listeners.push(("web.http", addr, None, built.router.clone()));
     }
     for (setting, addr, tls, router) in listeners {
-        let mut bound = None;
-        for at in crate::http::listen::bind_candidates(addr) {
-            bound = Some(tokio::net::TcpListener::bind(&at).await.map(|l| (l, at)));
-            if matches!(bound, Some(Ok(_))) {
-                break;
-            }
-        }
+        let bound = crate::http::listen::bind(addr).and_then(|(l, at)| {
+            l.set_nonblocking(true)?;
+            Ok((tokio::net::TcpListener::from_std(l)?, at))
+        });
         let (l, addr) = match bound {
-            Some(Ok(found)) => found,
-            Some(Err(e)) => return refuse(&cfg, format!("{setting} {addr}: {e}")),
-            None => return refuse(&cfg, format!("{setting}: no address")),
+            Ok(found) => found,
+            Err(e) => return refuse(&cfg, format!("{setting} {addr}: {e}")),
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!("listening on {scheme}://{addr}");

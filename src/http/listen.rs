@@ -42,6 +42,20 @@ pub fn bind_candidates(addr: &str) -> Vec<String> {
     }
 }
 
+/// Bind a listen setting: the first of its [`bind_candidates`] that takes it, and which one
+/// that was; the last one's error when none does. Blocking, as std binds (same backlog and
+/// `SO_REUSEADDR` as tokio's bind): `check-config --bind` and `serve` bind alike.
+pub fn bind(addr: &str) -> std::io::Result<(std::net::TcpListener, String)> {
+    let mut failed = None;
+    for at in bind_candidates(addr) {
+        match std::net::TcpListener::bind(at.as_str()) {
+            Ok(l) => return Ok((l, at)),
+            Err(e) => failed = Some(e),
+        }
+    }
+    Err(failed.unwrap_or_else(|| std::io::Error::other("no address to bind")))
+}
+
 /// TLS settings for `web.https`: the certificate chain and key in PEM, TLS 1.2 and 1.3 (the
 /// only versions rustls speaks), HTTP/1.1.
 pub fn tls_from_pem_files(

@@ -36,18 +36,8 @@ pub fn problems(cfg: &Config, bind: bool) -> Vec<String> {
     }
     if bind {
         for (setting, addr, _) in &resolved {
-            // As the server binds it: the first address that takes it.
-            let mut failed = None;
-            for at in crate::http::listen::bind_candidates(addr) {
-                match std::net::TcpListener::bind(at.as_str()) {
-                    Ok(_) => {
-                        failed = None;
-                        break;
-                    }
-                    Err(e) => failed = Some(e),
-                }
-            }
-            if let Some(e) = failed {
+            // As the server binds it; closed again at once.
+            if let Err(e) = crate::http::listen::bind(addr) {
                 out.push(format!("{setting} {addr}: cannot listen: {e}{}", why(&e)));
             }
         }
