@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, Problem};
 use crate::connector::set::Connectors;
 use crate::connector::{Connector, local::Local};
 use crate::http::error::PageError;
@@ -63,28 +63,36 @@ pub fn check(cfg: &Config) -> Result<(), crate::config::ConfigError> {
     if all.is_empty() {
         Ok(())
     } else {
-        Err(crate::config::ConfigError::Invalid(all.join("; ")))
+        Err(crate::config::ConfigError::Problems(all))
     }
 }
 
 /// What [`check`] refuses: the file's own rules (`Config::problems`), then each setting as the
 /// layer that uses it reads it. Every problem, not the first: `check-config` lists them.
-pub fn problems(cfg: &Config) -> Vec<String> {
+pub fn problems(cfg: &Config) -> Vec<Problem> {
     let mut all = cfg.problems();
+    let mut p = |path: String, m: String| all.push(Problem::at_path(None, path, m));
     for (i, k) in cfg.encryption.keys.iter().enumerate() {
         if let Err(e) = crate::seal::Sealer::decode_key(k) {
-            all.push(format!("encryption.keys[{i}]: {e}"));
+            p(format!("encryption.keys[{i}]"), e.to_string());
         }
     }
-    if let Some(a) = &cfg.signing.algorithm
+    if let Some(a) = cfg.signing.algorithm.as_deref()
         && crate::keys::Algorithm::parse(a).is_none()
     {
-        all.push(format!(
-            "signing.algorithm `{a}`: expected ES256, RS256 or EdDSA"
-        ));
+        p(
+            "signing.algorithm".into(),
+            format!("`{a}`: expected ES256, RS256 or EdDSA"),
+        );
+    }
+    if let Err(e) = crate::ratelimit::RateLimits::new(&crate::ratelimit::RateLimitsConfig {
+        trusted_proxies: cfg.trusted_proxies(),
+        ..cfg.rate_limits.clone()
+    }) {
+        p("rateLimits".into(), e.to_string());
     }
     match deny_networks(cfg) {
-        Err(e) => all.push(e.into_message()),
+        Err(e) => p("connectorNetwork.denyNetworks".into(), e.into_message()),
         Ok(deny) => {
             // Connectors are built to be checked, never used: what they would seal is thrown
             // away. An unknown type is the file's own rule, named above.
@@ -93,14 +101,20 @@ pub fn problems(cfg: &Config) -> Vec<String> {
                 if c.connector_kind().is_err() {
                     continue;
                 }
-                if let Err(e) = Connector::from_config(c, &sealer, &deny) {
-                    all.push(format!("connectors[{i}] `{}`: {e}", c.id));
+                if let Err(e) = Connector::build(c, &sealer, &deny) {
+                    let key = match &e {
+                        crate::connector::ConnectorConfigError::Shape { path, .. } => {
+                            format!("connectors[{i}].config{path}")
+                        }
+                        _ => format!("connectors[{i}].config"),
+                    };
+                    p(key, format!("connector `{}`: {e}", c.id));
                 }
             }
         }
     }
     if let Err(e) = compiled_policy(cfg) {
-        all.push(e.into_message());
+        p("policy".into(), e.into_message());
     }
     all
 }
@@ -130,9 +144,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
     let expiry = cfg.expiry()?;
     let db = Db::open(&cfg.storage.location()?).await?;
     let alg = cfg
-        .signing
-        .algorithm
-        .as_deref()
+        .signing_algorithm()
         .and_then(Algorithm::parse)
         .unwrap_or(Algorithm::ES256);
     let schedule = Schedule {
@@ -203,11 +215,15 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         grants: cfg.allowed_grants(),
         skip_approval: cfg.oauth2.skip_approval_screen,
         always_show_login: cfg.oauth2.always_show_login_screen,
+        pkce: cfg.oauth2.pkce.clone(),
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
         limits: Arc::new(
-            crate::ratelimit::RateLimits::new(&cfg.rate_limits)
-                .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
+            crate::ratelimit::RateLimits::new(&crate::ratelimit::RateLimitsConfig {
+                trusted_proxies: cfg.trusted_proxies(),
+                ..cfg.rate_limits.clone()
+            })
+            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
         ),
         metrics,
         issuance: Default::default(),

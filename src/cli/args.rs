@@ -108,6 +108,10 @@ pub enum Command {
         /// the file is for, its own addresses are in use.
         #[arg(long)]
         bind: bool,
+        /// Also list the Dex keys of the file that Gantry maps onto its own settings, with
+        /// the Gantry setting each becomes.
+        #[arg(long)]
+        dex: bool,
     },
     /// Create the database schema (the server also does this at start) and exit.
     #[command(after_help = "Examples:

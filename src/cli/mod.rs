@@ -22,7 +22,7 @@ pub use args::{
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve { config } => serve::serve(&config.path()).await,
-        Command::CheckConfig { config, bind } => check_config::run(&config.path(), bind),
+        Command::CheckConfig { config, bind, dex } => check_config::run(&config.path(), bind, dex),
         Command::Migrate { config } => serve::migrate(&config.path()).await,
         Command::HashPassword => hash_password::run(),
         Command::Completions { shell } => docs::completions(shell),

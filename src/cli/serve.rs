@@ -158,7 +158,14 @@ pub async fn serve(path: &Path) -> i32 {
         let (Some(cert), Some(key)) = (&cfg.web.tls_cert, &cfg.web.tls_key) else {
             return 1;
         };
-        match crate::http::listen::tls_from_pem_files(Path::new(cert), Path::new(key)) {
+        match crate::http::listen::tls_from_pem_files(
+            Path::new(cert),
+            Path::new(key),
+            &crate::http::listen::protocol_versions(
+                cfg.web.tls_min_version.as_deref(),
+                cfg.web.tls_max_version.as_deref(),
+            ),
+        ) {
             Ok(tls) => listeners.push(("web.https", addr, Some(tls), built.router.clone())),
             Err(e) => return refuse(&cfg, format!("web.tlsCert/tlsKey: {e}")),
         }

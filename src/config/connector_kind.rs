@@ -56,8 +56,15 @@ impl Serialize for ConnectorKind {
 
 /// A connector `type` Gantry does not implement (Dex's github, gitlab, google, ...).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("connector type `{0}` is not supported yet")]
+#[error("connector type `{0}` is not supported yet; Gantry has {kinds}", kinds = kinds())]
 pub struct UnsupportedKind(pub String);
+
+fn kinds() -> String {
+    let names: Vec<&str> = ConnectorKind::CONFIGURABLE
+        .map(ConnectorKind::as_str)
+        .to_vec();
+    super::yaml::one_of(&names)
+}
 
 impl super::ConnectorConfig {
     /// The `type` of this entry as a kind Gantry builds.

@@ -39,7 +39,7 @@ impl Config {
             id_tokens: at_least(d(e.id_tokens, 24 * 3600), "idTokens", 1, "1s")?,
             auth_requests: at_least(d(e.auth_requests, 24 * 3600), "authRequests", 1, "1s")?,
             device_requests: at_least(d(e.device_requests, 5 * 60), "deviceRequests", 1, "1s")?,
-            signing_keys: at_least(d(e.signing_keys, 6 * 3600), "signingKeys", 60, "1m")?,
+            signing_keys: at_least(d(self.signing_period(), 6 * 3600), "signingKeys", 60, "1m")?,
             disable_rotation: e.refresh_tokens.disable_rotation,
             reuse_interval: d(e.refresh_tokens.reuse_interval, 3),
             valid_if_not_used_for: d(e.refresh_tokens.valid_if_not_used_for, 0),

@@ -5,21 +5,25 @@
 //! environment except through `$VAR` expansion of connector configs and the `*Env` keys.
 
 mod connector_kind;
+mod dex;
 mod duration;
 mod env;
 mod expiry;
 mod grant;
 pub mod policy;
 mod validate;
+pub mod yaml;
 mod yaml_depth;
 
 pub use yaml_depth::too_deep as yaml_too_deep;
 
 pub use connector_kind::{ConnectorKind, UnsupportedKind};
+pub use dex::{FOREIGN_STORAGE, Mapping, MfaConfig, SessionsConfig, SignerConfig};
 pub use duration::Duration;
 pub use env::UnsetVariable;
 pub use expiry::{Expiry, parse_duration};
 pub use grant::GrantType;
+pub use yaml::Problem;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,6 +42,24 @@ pub enum ConfigError {
     Parse(String),
     #[error("invalid config: {0}")]
     Invalid(String),
+    /// Everything wrong with a file, each at its key path and place.
+    #[error("invalid config: {}", Problems(.0))]
+    Problems(Vec<Problem>),
+}
+
+/// Problems as one line each.
+struct Problems<'a>(&'a [Problem]);
+
+impl std::fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
 }
 
 impl ConfigError {
@@ -46,6 +68,7 @@ impl ConfigError {
     pub fn into_message(self) -> String {
         match self {
             ConfigError::Invalid(m) | ConfigError::Parse(m) => m,
+            ConfigError::Problems(p) => Problems(&p).to_string(),
             e => e.to_string(),
         }
     }
@@ -100,6 +123,14 @@ pub struct Config {
     /// Gantry: where connectors may not connect.
     #[serde(default)]
     pub connector_network: ConnectorNetworkConfig,
+    /// Dex's `grpc` API: Gantry's admin API takes its place.
+    pub grpc: Option<dex::GrpcConfig>,
+    /// Dex's `signer`: the local one maps to `signing` and `expiry.signingKeys`.
+    pub signer: Option<SignerConfig>,
+    /// Dex master's browser sessions (read, not yet served).
+    pub sessions: Option<SessionsConfig>,
+    /// Dex master's second factors (read, not yet served).
+    pub mfa: Option<MfaConfig>,
     /// Variables the file names that the environment does not set (see `resolve_env`).
     #[serde(skip)]
     unset_env: Vec<UnsetVariable>,
@@ -303,12 +334,21 @@ pub struct WebConfig {
     pub allowed_headers: Vec<String>,
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Dex: "1.2" or "1.3".
+    pub tls_min_version: Option<String>,
+    pub tls_max_version: Option<String>,
+    /// Dex: where the client's real address comes from; Gantry reads `trustedProxies`.
+    #[serde(rename = "clientRemoteIP")]
+    pub client_remote_ip: Option<dex::ClientRemoteIp>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TelemetryConfig {
     pub http: Option<String>,
+    /// Dex: Go's pprof handlers; Gantry has none.
+    #[serde(default)]
+    pub enable_profiling: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -316,6 +356,9 @@ pub struct TelemetryConfig {
 pub struct LoggerConfig {
     pub level: Option<String>,
     pub format: Option<String>,
+    /// Dex: log fields left out of every line.
+    #[serde(default)]
+    pub exclude_fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -342,6 +385,34 @@ pub struct OAuth2Config {
     #[serde(default)]
     pub always_show_login_screen: bool,
     pub password_connector: Option<String>,
+    /// Dex: PKCE for every client, and the methods offered.
+    #[serde(default)]
+    pub pkce: PkceConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PkceConfig {
+    /// Refuse authorization requests without PKCE, from every client.
+    #[serde(default)]
+    pub enforce: bool,
+    /// `S256` and/or `plain` (default both, as Dex).
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+}
+
+impl PkceConfig {
+    /// The methods offered: the configured ones, else both (Dex's default).
+    pub fn methods(&self) -> Vec<&str> {
+        if self.code_challenge_methods_supported.is_empty() {
+            vec!["S256", "plain"]
+        } else {
+            self.code_challenge_methods_supported
+                .iter()
+                .map(String::as_str)
+                .collect()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -372,7 +443,7 @@ pub struct SigningConfig {
     pub algorithm: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StaticClient {
     pub id: Option<String>,
@@ -398,9 +469,22 @@ pub struct StaticClient {
     /// Gantry: refuse authorization requests without PKCE even for confidential clients.
     #[serde(default, rename = "requirePKCE")]
     pub require_pkce: bool,
+    /// Dex master: the clients this one shares a browser session with (sessions work).
+    #[serde(default)]
+    pub sso_shared_with: Vec<String>,
+    /// Dex master: OpenID Connect Back-Channel Logout (sessions work).
+    #[serde(rename = "backchannelLogoutURI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Dex master: the second factors this client asks for (MFA work).
+    #[serde(default)]
+    pub mfa_chain: Vec<String>,
+    /// Dex master: a refresh lifetime for this client alone.
+    pub refresh_token_lifetime: Option<Duration>,
+    /// Dex master: claims of client_credentials tokens.
+    pub client_credentials_claims: Option<dex::ClientCredentialsClaims>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct StaticPassword {
     pub email: String,
@@ -412,9 +496,15 @@ pub struct StaticPassword {
     /// Gantry: groups for the local user.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Dex: the `name` claim (default: username).
+    pub name: Option<String>,
+    /// Dex: the `email_verified` claim (default: true).
+    pub email_verified: Option<bool>,
+    /// Dex: the `preferred_username` claim (default: username).
+    pub preferred_username: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectorConfig {
     /// As written: a name Gantry does not implement (Dex's `github`, say) gets its own message
@@ -428,6 +518,9 @@ pub struct ConnectorConfig {
     /// Gantry: calls to this identity source in flight at once (default 64).
     #[serde(default, rename = "maxInFlight")]
     pub max_in_flight: Option<u32>,
+    /// Dex master: the grant types this connector may serve.
+    #[serde(default, rename = "grantTypes")]
+    pub grant_types: Vec<String>,
 }
 
 impl Config {
@@ -442,23 +535,41 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Parse YAML text; errors carry the key path and line.
+    /// Parse YAML text: every problem of the file, each with its key path and place.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        if let Some(why) = yaml_too_deep(text) {
-            return Err(ConfigError::Parse(format!("config: {why}")));
+        let r = Self::read(text);
+        match r.config {
+            Some(cfg) if r.problems.is_empty() => Ok(cfg),
+            _ => Err(ConfigError::Problems(r.problems)),
         }
-        let de = serde_norway::Deserializer::from_str(text);
-        let mut cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." || path.is_empty() {
-                ConfigError::Parse(format!("config: {inner}"))
-            } else {
-                ConfigError::Parse(format!("config key `{path}`: {inner}"))
-            }
-        })?;
-        cfg.resolve_env();
-        Ok(cfg)
+    }
+
+    /// Read YAML text as far as it goes: the config when it reads, the problems in any case,
+    /// and the tree that places problems found later (see [`Reading::place`]).
+    pub fn read(text: &str) -> Reading {
+        if let Some(why) = yaml_too_deep(text) {
+            return Reading {
+                root: None,
+                config: None,
+                problems: vec![Problem::at_path(None, "", why)],
+            };
+        }
+        let (root, cfg, mut problems) = yaml::read::<Config>(text);
+        let config = cfg.map(|mut c| {
+            c.resolve_env();
+            c
+        });
+        // Keys of a storage Gantry does not run are that storage's, not misspellings.
+        if let Some(c) = &config
+            && FOREIGN_STORAGE.iter().any(|(k, _)| *k == c.storage.kind)
+        {
+            problems.retain(|p| !p.path.starts_with("storage.config."));
+        }
+        Reading {
+            root,
+            config,
+            problems,
+        }
     }
 
     /// The names of the configured clusters.
@@ -518,6 +629,28 @@ impl Config {
                 .iter()
                 .filter_map(|g| GrantType::parse(g))
                 .collect()
+        }
+    }
+}
+
+/// A file read as far as it goes.
+#[derive(Debug)]
+pub struct Reading {
+    pub root: Option<yaml::Node>,
+    pub config: Option<Config>,
+    pub problems: Vec<Problem>,
+}
+
+impl Reading {
+    /// Give problems found after reading (they know their path) the place of their key.
+    pub fn place(&self, problems: &mut [Problem]) {
+        if let Some(root) = &self.root {
+            for p in problems
+                .iter_mut()
+                .filter(|p| p.at.is_none() && !p.path.is_empty())
+            {
+                p.at = Some(root.locate(&p.path).at);
+            }
         }
     }
 }
@@ -621,6 +754,165 @@ mod tests {
             .unwrap()
             .validate()
             .unwrap_err();
-        assert!(e.to_string().contains("logger.level `verbose`"), "{e}");
+        assert!(e.to_string().contains("logger.level: `verbose`"), "{e}");
+    }
+
+    fn report(y: &str) -> Vec<String> {
+        let r = Config::read(y);
+        let mut all = r.problems.clone();
+        if let Some(c) = &r.config {
+            let mut more = c.problems();
+            r.place(&mut more);
+            all.extend(more);
+        }
+        all.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn every_mistake_of_a_file_is_reported_at_its_line_in_one_run() {
+        let y = "issuer: http://127.0.0.1:5556/dex
+storage:
+  type: sqlite3
+  config:
+    file: x.db
+web:
+  htttp: 127.0.0.1:5556
+enablePaswordDB: true
+oauth2:
+  skipApprovalScreen: maybe
+staticClients:
+- id: app
+  secret: s
+  redirectURIs: [not a url]
+- secret: x
+  name: [no, list]
+connectors:
+- type: github2
+  id: gh
+  name: GitHub
+";
+        let got = report(y);
+        let want = [
+            "line 7, column 3: web.htttp: unknown key `htttp`; did you mean `http`?",
+            "line 8, column 1: enablePaswordDB: unknown key `enablePaswordDB`; did you mean `enablePasswordDB`?",
+            "line 10, column 23: oauth2.skipApprovalScreen: expected true or false, found `maybe`",
+            "line 16, column 9: staticClients[1].name: expected text, found a list",
+        ];
+        for w in want {
+            assert!(got.iter().any(|g| g == w), "missing {w:?} in {got:#?}");
+        }
+        // The read goes on past the mistakes above: the rules of what was read still run.
+        for w in [
+            "staticClients[0].redirectURIs[0]: `not a url` is not a URL",
+            "connectors[0].type: connector type `github2` is not supported yet; Gantry has `ldap`, `oidc`, `oauth` or `saml`",
+            "web: web.http or web.https must be set",
+        ] {
+            assert!(
+                got.iter().any(|g| g.contains(w)),
+                "missing {w:?} in {got:#?}"
+            );
+        }
+        assert!(
+            got.iter()
+                .all(|g| !g.contains("struct") && !g.contains("invalid type")),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn null_sections_read_as_empty_ones() {
+        let y = "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\nconnectors:\nstaticClients:\nfrontend:\n  # theme: dark\nexpiry:\n";
+        let c = Config::parse(y).unwrap();
+        assert!(c.connectors.is_empty() && c.static_clients.is_empty());
+        assert_eq!(c.frontend.theme, None);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn dex_keys_are_honoured_or_warned_about_never_refused() {
+        let y = "issuer: http://127.0.0.1:5556/dex
+storage: {type: memory}
+web:
+  http: 0.0.0.0:5556
+  tlsMinVersion: \"1.2\"
+  clientRemoteIP:
+    header: X-Real-IP
+    trustedProxies: [10.0.0.0/8]
+grpc: {addr: 127.0.0.1:5557}
+telemetry: {http: 0.0.0.0:5558, enableProfiling: true}
+logger: {excludeFields: [email]}
+sessions: {cookieName: dex_session, absoluteLifetime: 24h, validIfNotUsedFor: 1h}
+mfa: {authenticators: [{id: totp-1, type: TOTP, config: {issuer: dex}}], defaultMFAChain: [totp-1]}
+oauth2: {pkce: {enforce: true, codeChallengeMethodsSupported: [S256]}}
+signer: {type: local, config: {keysRotationPeriod: 12h, algorithm: RS256}}
+staticClients:
+- id: example-app
+  secret: s
+  redirectURIs: ['http://127.0.0.1:5555/callback', '/dex/device/callback']
+  backchannelLogoutURI: http://127.0.0.1:5555/backchannel-logout
+  ssoSharedWith: [other]
+  mfaChain: [totp-1]
+enablePasswordDB: true
+staticPasswords:
+- email: admin@example.com
+  hash: $2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W
+  username: admin
+  name: Admin User
+  emailVerified: false
+  preferredUsername: boss
+  userID: 08a8684b
+";
+        let c = Config::parse(y).unwrap();
+        assert_eq!(c.problems(), vec![]);
+        assert_eq!(c.signing_algorithm(), Some("RS256"));
+        assert_eq!(c.expiry().unwrap().signing_keys, 12 * 3600);
+        assert_eq!(c.trusted_proxies(), vec!["10.0.0.0/8".to_string()]);
+        assert!(c.is_device_callback("/dex/device/callback"));
+        assert!(!c.is_device_callback("/device/callback"));
+        let warned: Vec<String> = c.warnings().into_iter().map(|w| w.path).collect();
+        for k in [
+            "grpc",
+            "sessions",
+            "mfa",
+            "logger.excludeFields",
+            "telemetry.enableProfiling",
+            "web.clientRemoteIP.header",
+            "staticClients[0].backchannelLogoutURI",
+            "staticClients[0].ssoSharedWith",
+            "staticClients[0].mfaChain",
+        ] {
+            assert!(
+                warned.iter().any(|w| w == k),
+                "no warning for {k}: {warned:?}"
+            );
+        }
+        let mapped: Vec<String> = c.dex_mappings().into_iter().map(|m| m.dex).collect();
+        for k in [
+            "signer.config.algorithm",
+            "signer.config.keysRotationPeriod",
+            "web.clientRemoteIP.trustedProxies",
+            "oauth2.pkce.enforce",
+            "staticPasswords[0].name",
+        ] {
+            assert!(mapped.iter().any(|m| m == k), "{k} not mapped: {mapped:?}");
+        }
+    }
+
+    #[test]
+    fn dex_storage_gantry_does_not_run_is_refused_with_the_way_out() {
+        let y = "issuer: http://x/dex\nstorage:\n  type: kubernetes\n  config:\n    inCluster: true\nweb:\n  http: 127.0.0.1:1\n";
+        let got = report(y);
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(
+            got[0].starts_with("line 3, column 9: storage.type: `kubernetes` is Dex storage"),
+            "{got:#?}"
+        );
+        assert!(got[0].contains("postgres"), "{got:#?}");
+        let vault = "issuer: http://x/dex\nstorage: {type: memory}\nweb: {http: 127.0.0.1:1}\nsigner: {type: vault, config: {addr: http://v, token: t, keyName: k}}\n";
+        let got = report(vault);
+        assert!(
+            got.iter().any(|g| g.contains("signer.type: `vault`")),
+            "{got:#?}"
+        );
     }
 }

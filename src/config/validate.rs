@@ -11,37 +11,44 @@ impl Config {
         if all.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError::Invalid(all.join("; ")))
+            Err(ConfigError::Problems(all))
         }
     }
 
-    /// What [`Config::validate`] refuses, each problem once, in the order of the file.
-    pub fn problems(&self) -> Vec<String> {
-        let mut all: Vec<String> = self
+    /// What [`Config::validate`] refuses, each problem once with its key path, in the order of
+    /// the file.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut all: Vec<Problem> = self
             .unset_variables()
             .iter()
             .filter(|u| u.required)
-            .map(|u| u.to_string())
+            .map(|u| Problem::at_path(None, "", u.to_string()))
             .collect();
+        let mut p = |path: &str, m: String| all.push(Problem::at_path(None, path, m));
         match url::Url::parse(&self.issuer) {
-            Err(e) => all.push(format!("issuer `{}`: {e}", self.issuer)),
+            Err(e) => p("issuer", format!("`{}`: {e}", self.issuer)),
             Ok(issuer)
                 if !matches!(issuer.scheme(), "http" | "https")
                     || issuer.query().is_some()
                     || issuer.fragment().is_some() =>
             {
-                all.push("issuer must be an http(s) URL without query or fragment".into())
+                p(
+                    "issuer",
+                    "must be an http(s) URL without query or fragment".into(),
+                )
             }
             Ok(_) => {}
         }
-        if let Err(e) = self.storage.location() {
-            all.push(e.into_message());
+        if let Err(e) = self.storage.location()
+            && !FOREIGN_STORAGE.iter().any(|(k, _)| *k == self.storage.kind)
+        {
+            p("storage", e.into_message());
         }
         if self.web.http.is_none() && self.web.https.is_none() {
-            all.push("web.http or web.https must be set".into());
+            p("web", "web.http or web.https must be set".into());
         }
         if self.web.https.is_some() && (self.web.tls_cert.is_none() || self.web.tls_key.is_none()) {
-            all.push("web.https needs web.tlsCert and web.tlsKey".into());
+            p("web.https", "needs web.tlsCert and web.tlsKey".into());
         }
         // An unknown level would turn logging off without a word (the filter drops what it
         // cannot read): Dex's levels, and trace.
@@ -51,134 +58,184 @@ impl Config {
                 "trace" | "debug" | "info" | "warn" | "error"
             )
         {
-            all.push(format!(
-                "logger.level `{l}`: expected debug, info, warn or error"
-            ));
+            p(
+                "logger.level",
+                format!("`{l}`: expected debug, info, warn or error"),
+            );
         }
         if let Some(f) = &self.logger.format
             && !matches!(f.as_str(), "text" | "json")
         {
-            all.push(format!("logger.format `{f}`: expected text or json"));
+            p("logger.format", format!("`{f}`: expected text or json"));
         }
-        for g in &self.oauth2.grant_types {
+        for (i, g) in self.oauth2.grant_types.iter().enumerate() {
             if GrantType::parse(g).is_none() && !IGNORED_GRANTS.contains(&g.as_str()) {
-                all.push(format!("oauth2.grantTypes: unknown grant type `{g}`"));
+                p(
+                    &format!("oauth2.grantTypes[{i}]"),
+                    format!("unknown grant type `{g}`; Gantry serves {}", grant_names()),
+                );
             }
         }
-        for r in &self.oauth2.response_types {
+        for (i, r) in self.oauth2.response_types.iter().enumerate() {
             if !matches!(r.as_str(), "code" | "token" | "id_token") {
-                all.push(format!("oauth2.responseTypes: unknown response type `{r}`"));
+                p(
+                    &format!("oauth2.responseTypes[{i}]"),
+                    format!("unknown response type `{r}`; expected `code`, `token` or `id_token`"),
+                );
             }
         }
         if let Err(e) = self.expiry() {
-            all.push(e.into_message());
+            p("expiry", e.into_message());
         }
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.static_clients.iter().enumerate() {
+            let at = format!("staticClients[{i}]");
             let Some(id) = c.id.as_deref().filter(|s| !s.is_empty()) else {
-                all.push(format!("staticClients[{i}]: id or idEnv is required"));
+                p(&at, "id or idEnv is required".into());
                 continue;
             };
             if id == ADMIN_CLIENT {
-                all.push(format!(
-                    "staticClients[{i}]: `{id}` is the admin UI's built-in client; pick another id"
-                ));
+                p(
+                    &format!("{at}.id"),
+                    format!("`{id}` is the admin UI's built-in client; pick another id"),
+                );
             }
             if !ids.insert(id) {
-                all.push(format!("staticClients[{i}]: duplicate client id `{id}`"));
+                p(&format!("{at}.id"), format!("duplicate client id `{id}`"));
             }
             if !c.public && c.secret.as_deref().is_none_or(str::is_empty) {
-                all.push(format!(
-                    "staticClients[{i}] `{id}`: a confidential client needs secret or secretEnv"
-                ));
+                p(
+                    &at,
+                    format!("`{id}`: a confidential client needs secret or secretEnv"),
+                );
             }
-            for g in &c.grant_types {
+            for (j, g) in c.grant_types.iter().enumerate() {
                 if GrantType::parse(g).is_none() {
-                    all.push(format!("staticClients[{i}].grantTypes: unknown `{g}`"));
+                    p(
+                        &format!("{at}.grantTypes[{j}]"),
+                        format!("unknown grant type `{g}`; Gantry serves {}", grant_names()),
+                    );
                 }
             }
-            for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
-                if url::Url::parse(u).is_err() {
-                    all.push(format!("staticClients[{i}] `{id}`: `{u}` is not a URL"));
+            for (key, list) in [
+                ("redirectURIs", &c.redirect_uris),
+                ("postLogoutRedirectURIs", &c.post_logout_redirect_uris),
+            ] {
+                for (j, u) in list.iter().enumerate() {
+                    if key == "redirectURIs" && self.is_device_callback(u) {
+                        continue;
+                    }
+                    if url::Url::parse(u).is_err() {
+                        p(
+                            &format!("{at}.{key}[{j}]"),
+                            format!(
+                                "`{u}` is not a URL (the one relative URI Dex knows is the device flow's `{}`)",
+                                self.device_callback()
+                            ),
+                        );
+                    }
                 }
+            }
+            if let Some(u) = &c.backchannel_logout_uri
+                && url::Url::parse(u).is_err()
+            {
+                p(
+                    &format!("{at}.backchannelLogoutURI"),
+                    format!("`{u}` is not a URL"),
+                );
             }
         }
-        for (i, p) in self.static_passwords.iter().enumerate() {
-            let Some(h) = p.hash.as_deref() else {
-                all.push(format!(
-                    "staticPasswords[{i}]: hash or hashFromEnv is required"
-                ));
+        for (i, pw) in self.static_passwords.iter().enumerate() {
+            let at = format!("staticPasswords[{i}]");
+            let Some(h) = pw.hash.as_deref() else {
+                p(&at, "hash or hashFromEnv is required".into());
                 continue;
             };
             if !crate::password::is_supported_hash(h) {
-                all.push(format!(
-                    "staticPasswords[{i}] `{}`: hash is neither bcrypt nor argon2id",
-                    p.email
-                ));
+                p(
+                    &format!("{at}.hash"),
+                    format!("`{}`: hash is neither bcrypt nor argon2id", pw.email),
+                );
             }
         }
         let mut conn_ids = std::collections::HashSet::from(["local"]);
         for (i, c) in self.connectors.iter().enumerate() {
             if !conn_ids.insert(c.id.as_str()) {
-                all.push(format!(
-                    "connectors[{i}]: duplicate connector id `{}`",
-                    c.id
-                ));
+                p(
+                    &format!("connectors[{i}].id"),
+                    format!("duplicate connector id `{}`", c.id),
+                );
             }
             if let Err(e) = c.connector_kind() {
-                all.push(format!("connectors[{i}] `{}`: {e}", c.id));
+                p(&format!("connectors[{i}].type"), e.to_string());
             }
         }
         for (i, svc) in self.registry.services.iter().enumerate() {
+            let at = format!("registry.services[{i}]");
             if svc.name.is_empty() || svc.issuer.is_empty() {
-                all.push(format!(
-                    "registry.services[{i}]: name and issuer are required"
-                ));
+                p(&at, "name and issuer are required".into());
             }
             // Registry tokens are signed with Gantry's keys: with Gantry's issuer they would
             // read as Gantry's own tokens to anyone who checks only the issuer.
             if svc.issuer.trim_end_matches('/') == self.issuer.trim_end_matches('/') {
-                all.push(format!(
-                    "registry.services[{i}] `{}`: issuer must not be Gantry's issuer; name the \
-                     registry's own (its auth.token.issuer, for example `gantry-registry`)",
-                    svc.name
-                ));
+                p(
+                    &format!("{at}.issuer"),
+                    format!(
+                        "`{}`: issuer must not be Gantry's issuer; name the registry's own (its \
+                         auth.token.issuer, for example `gantry-registry`)",
+                        svc.name
+                    ),
+                );
             }
             if let Some(t) = svc.token_ttl.filter(|t| t.secs() < 60) {
-                all.push(format!(
-                    "registry.services[{i}].tokenTTL `{t}`: a duration of at least 60s"
-                ));
+                p(
+                    &format!("{at}.tokenTTL"),
+                    format!("`{t}`: a duration of at least 60s"),
+                );
             }
         }
         if self.registry.ca_cert.is_some() != self.registry.ca_key.is_some() {
-            all.push("registry: caCert and caKey go together".into());
+            p("registry", "caCert and caKey go together".into());
         }
-        if !self.registry.services.is_empty() && self.signing.algorithm.as_deref() == Some("EdDSA")
-        {
-            all.push("registry: registries verify ES256 or RS256 tokens; signing.algorithm EdDSA cannot serve them".into());
+        if !self.registry.services.is_empty() && self.signing_algorithm() == Some("EdDSA") {
+            p(
+                "signing.algorithm",
+                "registries verify ES256 or RS256 tokens; EdDSA cannot serve them".into(),
+            );
         }
         if let Some(pc) = &self.oauth2.password_connector
             && !(pc == "local" && self.local_enabled())
             && !self.connectors.iter().any(|c| &c.id == pc)
         {
-            all.push(format!(
-                "oauth2.passwordConnector `{pc}` is not a configured connector"
-            ));
+            p(
+                "oauth2.passwordConnector",
+                format!("`{pc}` is not a configured connector"),
+            );
         }
+        all.extend(self.dex_problems());
         all
+    }
+
+    /// Dex's relative device callback for this issuer (`/dex/device/callback`).
+    pub fn device_callback(&self) -> String {
+        let base = url::Url::parse(&self.issuer)
+            .map(|u| u.path().trim_end_matches('/').to_string())
+            .unwrap_or_default();
+        format!("{base}/device/callback")
     }
 
     /// What a valid file says that Gantry reads differently from what its author may expect:
     /// printed by `check-config` and logged at start. Never errors.
-    pub fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
+    pub fn warnings(&self) -> Vec<Problem> {
+        let mut w: Vec<Problem> = Vec::new();
         if self.rate_limits.per_user.is_some() {
-            w.push(
-                "rateLimits.perUser has no effect: a budget per user name let anyone lock a user \
+            w.push(Problem::at_path(
+                None,
+                "rateLimits.perUser",
+                "has no effect: a budget per user name let anyone lock a user \
                  out. Failed logins per user name slow down instead; perClient budgets \
-                 authenticated clients"
-                    .to_string(),
-            );
+                 authenticated clients",
+            ));
         }
         let ids = self.connector_ids();
         if ids.len() > 1 {
@@ -199,29 +256,37 @@ impl Config {
             names.sort_unstable();
             names.dedup();
             if !names.is_empty() {
-                w.push(format!(
-                    "policy: {} can be satisfied by a user or group of any of the connectors {}; \
+                w.push(Problem::at_path(
+                    None,
+                    "policy",
+                    format!(
+                        "{} can be satisfied by a user or group of any of the connectors {}; \
                      qualify a name with its connector (for example `{}:{}`) so that only that \
                      connector's users match",
-                    names
-                        .iter()
-                        .map(|n| format!("`{n}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    ids.join(", "),
-                    ids[ids.len() - 1],
-                    names[0]
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        ids.join(", "),
+                        ids[ids.len() - 1],
+                        names[0]
+                    ),
                 ));
             }
         }
-        for c in &self.connectors {
+        for (i, c) in self.connectors.iter().enumerate() {
             let flag = INSECURE_ALLOW_HTTP;
             if c.config.get(flag).and_then(|v| v.as_bool()) == Some(true) {
-                w.push(format!(
-                    "connector `{}`: config.{flag} lets Gantry talk to the provider over plain \
+                w.push(Problem::at_path(
+                    None,
+                    format!("connectors[{i}].config.{flag}"),
+                    format!(
+                        "connector `{}`: lets Gantry talk to the provider over plain \
                      http with hosts that are not loopback; anyone on the path can log in as \
                      anyone. Use https",
-                    c.id
+                        c.id
+                    ),
                 ));
             }
         }
@@ -230,17 +295,28 @@ impl Config {
             .iter()
             .filter_map(|c| c.id.as_deref())
             .collect();
-        for s in &self.registry.services {
+        for (i, s) in self.registry.services.iter().enumerate() {
             for a in &s.access_token_audiences {
                 if !clients.contains(&a.as_str()) {
-                    w.push(format!(
-                        "registry.services `{}`: accessTokenAudiences names `{a}`, which is no \
+                    w.push(Problem::at_path(
+                        None,
+                        format!("registry.services[{i}].accessTokenAudiences"),
+                        format!(
+                            "`{}`: names `{a}`, which is no \
                          client in staticClients (a client created in the admin UI is fine)",
-                        s.name
+                            s.name
+                        ),
                     ));
                 }
             }
         }
+        w.extend(self.dex_warnings());
         w
     }
+}
+
+/// The grant types Gantry serves, for messages.
+fn grant_names() -> String {
+    let names: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+    super::yaml::one_of(&names)
 }

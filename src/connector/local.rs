@@ -127,13 +127,21 @@ impl Local {
     }
 }
 
+/// Dex's meaning: `name` is the `name` claim (else the username), `preferredUsername` the
+/// `preferred_username` claim and the policy's name for the user (else the username: both are
+/// the config's, so stable), `emailVerified` defaults to true.
 fn static_identity(p: &StaticPassword) -> Identity {
+    let or_username = |v: &Option<String>| {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| p.username.clone())
+    };
     Identity {
         user_id: p.user_id.clone(),
-        username: p.username.clone(),
-        preferred_username: p.username.clone(),
+        username: or_username(&p.name),
+        preferred_username: or_username(&p.preferred_username),
         email: p.email.clone(),
-        email_verified: true,
+        email_verified: p.email_verified.unwrap_or(true),
         groups: p.groups.clone(),
         connector_id: "local".into(),
         connector_data: None,

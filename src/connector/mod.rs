@@ -78,22 +78,43 @@ pub struct Begin {
     pub verifier: String,
 }
 
-/// Deserialize a connector's `config` block; errors name the key path.
+/// Deserialize a connector's `config` block; errors name the key path, in the config's words.
 pub fn parse_config<T: serde::de::DeserializeOwned>(
     v: &serde_json::Value,
 ) -> Result<T, ConnectorConfigError> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!(".{path}")
-        };
-        ConnectorConfigError::Shape {
-            path: at,
-            message: e.into_inner().to_string(),
+    let node = crate::config::yaml::Node::from_json(v);
+    match crate::config::yaml::read_all::<T>(&node, "") {
+        (Some(c), problems) if problems.is_empty() => Ok(c),
+        (_, problems) => {
+            let first = problems.into_iter().next();
+            Err(ConnectorConfigError::Shape {
+                path: first
+                    .as_ref()
+                    .map(|p| p.path.clone())
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!(".{p}"))
+                    .unwrap_or_default(),
+                message: first.map_or_else(|| "cannot be read".into(), |p| p.message),
+            })
         }
-    })
+    }
+}
+
+/// Every problem of the shape of a connector's `config` block as the file has it, each at its
+/// key path under `base` and its line: what `check-config` lists before building connectors.
+pub fn config_shape_problems(
+    kind: ConnectorKind,
+    node: &crate::config::yaml::Node,
+    base: &str,
+) -> Vec<crate::config::Problem> {
+    use crate::config::yaml::read_all;
+    match kind {
+        ConnectorKind::Ldap => read_all::<ldap::config::LdapConfig>(node, base).1,
+        ConnectorKind::Oidc => read_all::<oidc::config::OidcConfig>(node, base).1,
+        ConnectorKind::OAuth => read_all::<oauth::OAuthConfig>(node, base).1,
+        ConnectorKind::Saml => read_all::<saml::config::SamlConfig>(node, base).1,
+        ConnectorKind::Local => Vec::new(),
+    }
 }
 
 /// The keys of a connector type's config that are secrets: never shown, stored sealed.
@@ -510,6 +531,7 @@ mod tests {
                 "emailAttr": "email",
             }),
             max_in_flight: Some(1),
+            ..Default::default()
         };
         let sealer = crate::seal::Sealer::new(&[crate::secret::random_bytes(32)]).unwrap();
         let conn =

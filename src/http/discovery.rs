@@ -60,7 +60,7 @@ fn render(s: &AppState) -> bytes::Bytes {
         "grant_types_supported": p.grants,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
-        "code_challenge_methods_supported": ["S256", "plain"],
+        "code_challenge_methods_supported": p.pkce.methods(),
         "scopes_supported": ["openid", "email", "groups", "profile", "offline_access", "federated:id"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -61,6 +61,7 @@ pub fn bind(addr: &str) -> std::io::Result<(std::net::TcpListener, String)> {
 pub fn tls_from_pem_files(
     cert: &Path,
     key: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
     let read = |p: &Path| {
         crate::files::read_limited(p).map_err(|source| TlsSetupError::Read {
@@ -68,7 +69,23 @@ pub fn tls_from_pem_files(
             source,
         })
     };
-    tls_from_pem(&read(cert)?, &read(key)?)
+    tls_acceptor(&read(cert)?, &read(key)?, versions)
+}
+
+/// The TLS versions Dex's `web.tlsMinVersion` and `web.tlsMaxVersion` ("1.2", "1.3") leave;
+/// unset, both.
+pub fn protocol_versions(
+    min: Option<&str>,
+    max: Option<&str>,
+) -> Vec<&'static rustls::SupportedProtocolVersion> {
+    let mut v = Vec::new();
+    if max != Some("1.2") {
+        v.push(&rustls::version::TLS13);
+    }
+    if min != Some("1.3") {
+        v.push(&rustls::version::TLS12);
+    }
+    v
 }
 
 /// Why the HTTPS listener's certificate and key cannot be used.
@@ -90,6 +107,14 @@ pub enum TlsSetupError {
 }
 
 pub fn tls_from_pem(cert: &[u8], key: &[u8]) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
+    tls_acceptor(cert, key, &protocol_versions(None, None))
+}
+
+fn tls_acceptor(
+    cert: &[u8],
+    key: &[u8],
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<tokio_rustls::TlsAcceptor, TlsSetupError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_slice_iter(cert)
@@ -101,7 +126,7 @@ pub fn tls_from_pem(cert: &[u8], key: &[u8]) -> Result<tokio_rustls::TlsAcceptor
     let key = PrivateKeyDer::from_pem_slice(key).map_err(TlsSetupError::Key)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -258,14 +258,21 @@ impl Provider {
             )));
         }
         let challenge = p.code_challenge.clone().unwrap_or_default();
+        let offered = self.pkce.methods();
         let method = match (challenge.is_empty(), p.code_challenge_method.as_deref()) {
             (true, _) => String::new(),
-            (false, None) => "plain".to_string(),
-            (false, Some(m)) if pkce::method_supported(m) => m.to_string(),
-            (false, Some(_)) => {
-                return Err(fail(OAuthError::invalid_request(
-                    "code_challenge_method must be S256 or plain",
-                )));
+            // RFC 7636: no method means plain.
+            (false, m)
+                if pkce::method_supported(m.unwrap_or("plain"))
+                    && offered.contains(&m.unwrap_or("plain")) =>
+            {
+                m.unwrap_or("plain").to_string()
+            }
+            (false, _) => {
+                return Err(fail(OAuthError::invalid_request(format!(
+                    "code_challenge_method must be {}",
+                    offered.join(" or ")
+                ))));
             }
         };
         if !challenge.is_empty() && !(43..=128).contains(&challenge.len()) {
@@ -273,7 +280,7 @@ impl Provider {
                 "code_challenge has the wrong length",
             )));
         }
-        if challenge.is_empty() && client.require_pkce {
+        if challenge.is_empty() && (client.require_pkce || self.pkce.enforce) {
             return Err(fail(OAuthError::invalid_request(
                 "this client must use PKCE (code_challenge)",
             )));

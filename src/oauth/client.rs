@@ -39,7 +39,14 @@ impl Client {
             } else {
                 c.secret.as_deref().map(secret::hash_secret)
             },
-            redirect_uris: c.redirect_uris.clone(),
+            // Dex's relative device callback (`/dex/device/callback`, the only relative URI the
+            // config check lets through) marks a device-flow client; no browser is sent there.
+            redirect_uris: c
+                .redirect_uris
+                .iter()
+                .filter(|u| url::Url::parse(u).is_ok())
+                .cloned()
+                .collect(),
             trusted_peers: c.trusted_peers.clone(),
             public: c.public,
             name: if c.name.is_empty() {

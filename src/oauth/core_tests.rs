@@ -58,6 +58,7 @@ fn client(id: &str, public: bool) -> Client {
         grant_types: vec![],
         post_logout_redirect_uris: vec![],
         require_pkce: false,
+        ..Default::default()
     })
 }
 
@@ -86,6 +87,7 @@ async fn core_with(expiry: Expiry) -> Core {
         username: "jane".into(),
         user_id: "u-jane".into(),
         groups: vec!["devs".into()],
+        ..Default::default()
     };
     let local = Connector::local(Local::new(vec![jane], store.clone(), false));
     let policy = crate::config::policy::PolicyConfig::default();
@@ -110,6 +112,7 @@ async fn core_with(expiry: Expiry) -> Core {
         ],
         skip_approval: false,
         always_show_login: false,
+        pkce: Default::default(),
         password_connector: None,
         throttle: Default::default(),
         limits: Arc::new(crate::ratelimit::RateLimits::new(&Default::default()).unwrap()),
@@ -624,4 +627,51 @@ async fn signing_keys_rotate_on_the_manual_clock_and_old_tokens_still_verify() {
     c.clock.advance(300 + 60);
     c.p.keys.refresh().await.unwrap();
     assert!(c.p.keys.current().find(&first).is_none());
+}
+
+/// Dex's `oauth2.pkce`: `enforce` holds every client to PKCE, and the methods list is what an
+/// authorization request may use (no method is RFC 7636's `plain`).
+#[tokio::test]
+async fn dex_pkce_settings_enforce_pkce_and_narrow_its_methods() {
+    let mut c = core().await;
+    let ask = |challenge: Option<String>, method: Option<&str>| AuthorizeParams {
+        client_id: Some("app".into()),
+        redirect_uri: Some(REDIRECT.into()),
+        response_type: Some("code".into()),
+        scope: Some("openid".into()),
+        code_challenge: challenge,
+        code_challenge_method: method.map(Into::into),
+        ..Default::default()
+    };
+    let plain = Some(VERIFIER.to_string());
+    // Defaults: a confidential client may go without, and plain is accepted.
+    assert!(
+        c.p.start_authorization(ask(None, None), Some(ADDR))
+            .await
+            .is_ok()
+    );
+    assert!(
+        c.p.start_authorization(ask(plain.clone(), None), Some(ADDR))
+            .await
+            .is_ok()
+    );
+    c.p.pkce = crate::config::PkceConfig {
+        enforce: true,
+        code_challenge_methods_supported: vec!["S256".into()],
+    };
+    let says = |r: Result<Next, _>| format!("{:?}", r.err()).replace('+', " ");
+    let without = says(c.p.start_authorization(ask(None, None), Some(ADDR)).await);
+    assert!(without.contains("must use PKCE"), "{without}");
+    for method in [None, Some("plain")] {
+        let r = says(
+            c.p.start_authorization(ask(plain.clone(), method), Some(ADDR))
+                .await,
+        );
+        assert!(
+            r.contains("code_challenge_method must be S256"),
+            "{method:?}: {r}"
+        );
+    }
+    let s256 = ask(Some(challenge(VERIFIER)), Some("S256"));
+    assert!(c.p.start_authorization(s256, Some(ADDR)).await.is_ok());
 }

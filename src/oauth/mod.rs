@@ -49,6 +49,8 @@ pub struct Provider {
     pub grants: Vec<crate::config::GrantType>,
     pub skip_approval: bool,
     pub always_show_login: bool,
+    /// Dex's `oauth2.pkce`: PKCE for every client, and the methods accepted.
+    pub pkce: crate::config::PkceConfig,
     pub password_connector: Option<String>,
     pub throttle: LoginThrottle,
     pub limits: Arc<crate::ratelimit::RateLimits>,

@@ -15,7 +15,14 @@ pub fn problems(cfg: &Config, now: i64) -> Vec<String> {
     if cfg.web.https.is_some()
         && let (Some(cert), Some(key)) = (&cfg.web.tls_cert, &cfg.web.tls_key)
     {
-        match crate::http::listen::tls_from_pem_files(Path::new(cert), Path::new(key)) {
+        match crate::http::listen::tls_from_pem_files(
+            Path::new(cert),
+            Path::new(key),
+            &crate::http::listen::protocol_versions(
+                cfg.web.tls_min_version.as_deref(),
+                cfg.web.tls_max_version.as_deref(),
+            ),
+        ) {
             Ok(_) => out.extend(in_date("web.tlsCert", cert, now)),
             Err(TlsSetupError::Rustls(rustls::Error::InconsistentKeys(_))) => out.push(format!(
                 "web.tlsKey {key} is not the key of web.tlsCert {cert} (the certificate comes \

@@ -1,0 +1,449 @@
+//! Dex's keys that Gantry reads but serves differently: each is honoured through a Gantry
+//! setting, or accepted with a warning that says what Gantry does instead. Never an error for
+//! a valid Dex file, never silence. The table [`Config::dex_mappings`] is what
+//! `check-config --dex` prints.
+
+use serde::Deserialize;
+
+use super::{Config, Duration, Problem};
+
+/// Dex's gRPC API (`grpc`): its keys, read so a misspelt one is still named.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GrpcConfig {
+    pub addr: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    #[serde(rename = "tlsClientCA")]
+    pub tls_client_ca: Option<String>,
+    pub tls_min_version: Option<String>,
+    pub tls_max_version: Option<String>,
+    #[serde(default)]
+    pub reflection: bool,
+}
+
+/// Dex's `signer`: `local` (keys Dex keeps) or `vault` (Vault's transit engine).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerConfig {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: SignerParams,
+}
+
+/// The union of the local and vault signers' keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SignerParams {
+    pub keys_rotation_period: Option<Duration>,
+    pub algorithm: Option<String>,
+    pub addr: Option<String>,
+    pub token: Option<String>,
+    pub key_name: Option<String>,
+}
+
+/// Dex master's `sessions`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionsConfig {
+    pub cookie_name: Option<String>,
+    pub absolute_lifetime: Option<Duration>,
+    pub valid_if_not_used_for: Option<Duration>,
+    pub remember_me_checked_by_default: Option<bool>,
+    pub cookie_encryption_key: Option<String>,
+    pub sso_shared_with_default: Option<String>,
+}
+
+/// Dex master's `mfa`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MfaConfig {
+    #[serde(default)]
+    pub authenticators: Vec<MfaAuthenticator>,
+    #[serde(default, rename = "defaultMFAChain")]
+    pub default_mfa_chain: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MfaAuthenticator {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub config: serde_json::Value,
+    #[serde(default)]
+    pub connector_types: Vec<String>,
+}
+
+/// Dex's `web.clientRemoteIP`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientRemoteIp {
+    pub header: Option<String>,
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+/// Dex master's `staticClients[].clientCredentialsClaims`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsClaims {
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// One Dex key and what Gantry does with it, for `check-config --dex`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub dex: String,
+    pub gantry: String,
+}
+
+/// Storage types Dex has and Gantry does not run, and how to move off each.
+pub const FOREIGN_STORAGE: &[(&str, &str)] = &[
+    (
+        "etcd",
+        "Gantry keeps its state in SQL: use `postgres` for several replicas or `sqlite3` for one. \
+         Tokens and sessions do not move: users log in once more; clients, connectors and \
+         passwords in the file carry over",
+    ),
+    (
+        "kubernetes",
+        "Gantry keeps its state in SQL, not in custom resources: run it with `postgres` (for \
+         example a small PostgreSQL beside it) or `sqlite3` on a volume for one replica. Clients \
+         and passwords kept as Dex's custom resources must be put in the file or created in the \
+         admin UI",
+    ),
+    (
+        "mysql",
+        "Gantry speaks PostgreSQL and SQLite only: use `postgres` (Dex's postgres keys work \
+         unchanged) or `sqlite3`",
+    ),
+];
+
+/// The local signer's algorithms.
+const LOCAL_SIGNER_ALGORITHMS: &[&str] = &["RS256", "ES256"];
+
+impl Config {
+    /// The algorithm of new signing keys: `signing.algorithm`, else Dex's local signer's.
+    pub fn signing_algorithm(&self) -> Option<&str> {
+        self.signing.algorithm.as_deref().or_else(|| {
+            self.signer
+                .as_ref()
+                .filter(|s| s.kind == "local")
+                .and_then(|s| s.config.algorithm.as_deref())
+        })
+    }
+
+    /// `expiry.signingKeys`, else Dex's `signer.config.keysRotationPeriod`.
+    pub(super) fn signing_period(&self) -> Option<Duration> {
+        self.expiry.signing_keys.or_else(|| {
+            self.signer
+                .as_ref()
+                .and_then(|s| s.config.keys_rotation_period)
+        })
+    }
+
+    /// The proxies whose forwarded address is believed: Gantry's `rateLimits.trustedProxies`,
+    /// and Dex's `web.clientRemoteIP.trustedProxies` with them.
+    pub fn trusted_proxies(&self) -> Vec<String> {
+        let mut all = self.rate_limits.trusted_proxies.clone();
+        if let Some(c) = &self.web.client_remote_ip {
+            for p in &c.trusted_proxies {
+                if !all.contains(p) {
+                    all.push(p.clone());
+                }
+            }
+        }
+        all
+    }
+
+    /// Whether a client redirect URI is Dex's relative device callback (`/dex/device/callback`
+    /// for an issuer at `/dex`): Gantry's device flow needs no redirect, so it is read as
+    /// "this client uses the device flow" and never redirected to.
+    pub fn is_device_callback(&self, uri: &str) -> bool {
+        uri == self.device_callback()
+    }
+
+    /// What Dex's keys in this file are refused for: problems only a Dex file has.
+    pub(super) fn dex_problems(&self) -> Vec<Problem> {
+        let mut all = Vec::new();
+        let mut p = |path: &str, m: String| all.push(Problem::at_path(None, path, m));
+        if let Some((kind, how)) = FOREIGN_STORAGE
+            .iter()
+            .find(|(k, _)| *k == self.storage.kind)
+        {
+            p(
+                "storage.type",
+                format!("`{kind}` is Dex storage that Gantry does not run. {how}"),
+            );
+        }
+        if let Some(s) = &self.signer {
+            match s.kind.as_str() {
+                "local" => {
+                    if let Some(a) = &s.config.algorithm
+                        && !LOCAL_SIGNER_ALGORITHMS.contains(&a.as_str())
+                    {
+                        p(
+                            "signer.config.algorithm",
+                            format!(
+                                "`{a}`: Dex's local signer takes RS256 or ES256 (Gantry's `signing.algorithm` also takes EdDSA)"
+                            ),
+                        );
+                    }
+                    if let (Some(g), Some(d)) = (&self.signing.algorithm, &s.config.algorithm)
+                        && g != d
+                    {
+                        p(
+                            "signer.config.algorithm",
+                            format!("`{d}` disagrees with signing.algorithm `{g}`; keep one"),
+                        );
+                    }
+                }
+                "vault" => p(
+                    "signer.type",
+                    "`vault`: Gantry cannot sign through Vault's transit engine. Its keys live in \
+                     the database, sealed with `encryption.keys`; drop `signer` (or use \
+                     `type: local`) and set `signing.algorithm`"
+                        .into(),
+                ),
+                other => p(
+                    "signer.type",
+                    format!("`{other}` is no signer; Dex has `local` and `vault`"),
+                ),
+            }
+        }
+        for (key, v) in [
+            ("web.tlsMinVersion", &self.web.tls_min_version),
+            ("web.tlsMaxVersion", &self.web.tls_max_version),
+        ] {
+            if let Some(v) = v
+                && !matches!(v.as_str(), "1.2" | "1.3")
+            {
+                p(
+                    key,
+                    format!("`{v}`: Gantry's TLS speaks 1.2 and 1.3; write \"1.2\" or \"1.3\""),
+                );
+            }
+        }
+        if let (Some(min), Some(max)) = (&self.web.tls_min_version, &self.web.tls_max_version)
+            && min > max
+        {
+            p(
+                "web.tlsMinVersion",
+                format!("`{min}` is above web.tlsMaxVersion `{max}`"),
+            );
+        }
+        for m in &self.oauth2.pkce.code_challenge_methods_supported {
+            if !matches!(m.as_str(), "S256" | "plain") {
+                p(
+                    "oauth2.pkce.codeChallengeMethodsSupported",
+                    format!("`{m}`: PKCE's methods are `S256` and `plain`"),
+                );
+            }
+        }
+        all
+    }
+
+    /// What a Dex file says that Gantry reads differently: each a warning with its key path.
+    pub fn dex_warnings(&self) -> Vec<Problem> {
+        let mut w = Vec::new();
+        let mut say = |path: &str, m: &str| w.push(Problem::at_path(None, path, m));
+        if self.grpc.is_some() {
+            say(
+                "grpc",
+                "Gantry has no gRPC API: the admin JSON API (/dex/admin/api, described at \
+                 /dex/admin/api/openapi.json) and `gantry` commands manage clients, connectors \
+                 and passwords; nothing listens on grpc.addr",
+            );
+        }
+        if self.sessions.is_some() {
+            say(
+                "sessions",
+                "read but not yet served: each authorization asks for the login again; \
+                 single sign-on is coming with Gantry's browser sessions",
+            );
+        }
+        if self.mfa.is_some() {
+            say(
+                "mfa",
+                "read but not yet served: no second factor is asked for yet",
+            );
+        }
+        if self.logger.exclude_fields.iter().any(|f| !f.is_empty()) {
+            say(
+                "logger.excludeFields",
+                "Gantry's log lines carry no user names, emails or tokens to begin with; the \
+                 fields listed are not filtered further",
+            );
+        }
+        if self.telemetry.enable_profiling {
+            say(
+                "telemetry.enableProfiling",
+                "Gantry has no Go profiler; telemetry.http serves /metrics and the health checks",
+            );
+        }
+        if let Some(c) = &self.web.client_remote_ip
+            && let Some(h) = c
+                .header
+                .as_deref()
+                .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case("x-forwarded-for"))
+        {
+            say(
+                "web.clientRemoteIP.header",
+                &format!(
+                    "Gantry reads the client's address from X-Forwarded-For when the peer is one \
+                     of trustedProxies; `{h}` is not read"
+                ),
+            );
+        }
+        if self.signer.as_ref().is_some_and(|s| s.kind == "local")
+            && self.expiry.signing_keys.is_some()
+            && self
+                .signer
+                .as_ref()
+                .is_some_and(|s| s.config.keys_rotation_period.is_some())
+        {
+            say(
+                "expiry.signingKeys",
+                "set beside signer.config.keysRotationPeriod: expiry.signingKeys is used",
+            );
+        }
+        for (i, c) in self.static_clients.iter().enumerate() {
+            let at = |k: &str| format!("staticClients[{i}].{k}");
+            if !c.sso_shared_with.is_empty() {
+                say(
+                    &at("ssoSharedWith"),
+                    "read but not yet served (browser sessions)",
+                );
+            }
+            if c.backchannel_logout_uri.is_some() {
+                say(
+                    &at("backchannelLogoutURI"),
+                    "read but not yet served: logout at Gantry does not yet call the client",
+                );
+            }
+            if !c.mfa_chain.is_empty() {
+                say(&at("mfaChain"), "read but not yet served (second factors)");
+            }
+            if c.refresh_token_lifetime.is_some() {
+                say(
+                    &at("refreshTokenLifetime"),
+                    "not applied per client: expiry.refreshTokens applies to every client",
+                );
+            }
+            if c.client_credentials_claims.is_some() {
+                say(
+                    &at("clientCredentialsClaims"),
+                    "not applied: client_credentials tokens carry no groups in Gantry; the \
+                     policy names clients by id",
+                );
+            }
+        }
+        for (i, c) in self.connectors.iter().enumerate() {
+            if !c.grant_types.is_empty() {
+                say(
+                    &format!("connectors[{i}].grantTypes"),
+                    "not applied per connector: oauth2.grantTypes and each client's grantTypes \
+                     decide",
+                );
+            }
+        }
+        w
+    }
+
+    /// The Dex keys of this file that Gantry maps onto its own settings.
+    pub fn dex_mappings(&self) -> Vec<Mapping> {
+        let mut m = Vec::new();
+        let mut map = |dex: &str, gantry: &str| {
+            m.push(Mapping {
+                dex: dex.into(),
+                gantry: gantry.into(),
+            })
+        };
+        if let Some(s) = self.signer.as_ref().filter(|s| s.kind == "local") {
+            if let Some(a) = &s.config.algorithm {
+                map(
+                    "signer.config.algorithm",
+                    &format!("signing.algorithm: {a}"),
+                );
+            }
+            if let Some(p) = &s.config.keys_rotation_period {
+                map(
+                    "signer.config.keysRotationPeriod",
+                    &format!("expiry.signingKeys: {p}"),
+                );
+            }
+        }
+        if let Some(c) = &self.web.client_remote_ip
+            && !c.trusted_proxies.is_empty()
+        {
+            map(
+                "web.clientRemoteIP.trustedProxies",
+                &format!(
+                    "rateLimits.trustedProxies: [{}]",
+                    c.trusted_proxies.join(", ")
+                ),
+            );
+        }
+        for (k, v) in [
+            ("web.tlsMinVersion", &self.web.tls_min_version),
+            ("web.tlsMaxVersion", &self.web.tls_max_version),
+        ] {
+            if let Some(v) = v {
+                map(
+                    k,
+                    &format!("{k}: \"{v}\" (the TLS listener's protocol versions)"),
+                );
+            }
+        }
+        if self.oauth2.pkce.enforce {
+            map(
+                "oauth2.pkce.enforce",
+                "staticClients[].requirePKCE: true, for every client",
+            );
+        }
+        if !self.oauth2.pkce.code_challenge_methods_supported.is_empty() {
+            map(
+                "oauth2.pkce.codeChallengeMethodsSupported",
+                "the PKCE methods accepted and listed in discovery",
+            );
+        }
+        for (i, c) in self.static_clients.iter().enumerate() {
+            for u in &c.redirect_uris {
+                if self.is_device_callback(u) {
+                    map(
+                        &format!("staticClients[{i}].redirectURIs: {u}"),
+                        "the client may use the device flow (/device/code); never redirected to",
+                    );
+                }
+            }
+        }
+        for (i, p) in self.static_passwords.iter().enumerate() {
+            if p.name.is_some() {
+                map(&format!("staticPasswords[{i}].name"), "the `name` claim");
+            }
+            if p.preferred_username.is_some() {
+                map(
+                    &format!("staticPasswords[{i}].preferredUsername"),
+                    "the `preferred_username` claim, and the name the policy knows the user by",
+                );
+            }
+            if p.email_verified.is_some() {
+                map(
+                    &format!("staticPasswords[{i}].emailVerified"),
+                    "the `email_verified` claim",
+                );
+            }
+        }
+        if self.storage.kind == "memory" {
+            map(
+                "storage.type: memory",
+                "SQLite in memory: everything is gone when the process ends",
+            );
+        }
+        m
+    }
+}

@@ -1,0 +1,73 @@
+//! The config's YAML, read so that every problem of a file is found in one run and each says
+//! where it is: [`tree`] keeps the line and column of every node, [`de`] reads serde types over
+//! it and collects problems instead of stopping at the first, [`wording`] says them in the
+//! file's terms.
+
+mod de;
+pub mod tree;
+mod wording;
+
+pub use de::read_all;
+pub use tree::{Mark, Node};
+pub use wording::{one_of, suggest};
+
+/// One thing wrong with (or worth saying about) a file, at a key path and, when known, a place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    /// `staticClients[0].redirectURIs[1]`; empty for the file as a whole.
+    pub path: String,
+    pub message: String,
+    pub at: Option<Mark>,
+}
+
+impl Problem {
+    /// A problem found after reading, at a path; its place is looked up in `root`.
+    pub fn at_path(
+        root: Option<&Node>,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let path = path.into();
+        let at = root.map(|r| r.locate(&path).at).filter(|m| m.line > 0);
+        Problem {
+            path,
+            message: message.into(),
+            at,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(m) = self.at.filter(|m| m.line > 0) {
+            write!(f, "line {}, column {}: ", m.line, m.column)?;
+        }
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Parse `text` and read `T` from it, with every problem found.
+pub fn read<T: serde::de::DeserializeOwned>(text: &str) -> (Option<Node>, Option<T>, Vec<Problem>) {
+    match tree::parse(text) {
+        Err(errors) => (
+            None,
+            None,
+            errors
+                .into_iter()
+                .map(|e| Problem {
+                    path: String::new(),
+                    message: e.message,
+                    at: Some(e.at),
+                })
+                .collect(),
+        ),
+        Ok(root) => {
+            let (v, problems) = read_all(&root, "");
+            (Some(root), v, problems)
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! A YAML document as a tree whose every node knows its line and column: what the config's
+//! reader needs to say where a problem is. Aliases are expanded (within a budget, so a
+//! "billion laughs" file cannot exhaust memory); tags other than `!!str` are ignored.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// Where a node starts: line and column, both counted from 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mark {
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub at: Mark,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `~`, `null`, or nothing at all after a key (`connectors:`).
+    Null,
+    /// `plain`: written without quotes, so `true` and `5556` are a boolean and a number.
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    /// Entries in the file's order; a repeated key is reported, the first one kept.
+    Map(Vec<(Node, Node)>),
+}
+
+/// Nodes an alias may add in all: well past any config, far below what hurts.
+const ALIAS_BUDGET: usize = 100_000;
+/// Nesting that any config stays well within.
+const MAX_DEPTH: usize = 64;
+
+/// Why the text is no YAML document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyntaxError {
+    pub message: String,
+    pub at: Mark,
+}
+
+impl Node {
+    /// A JSON value as a tree without places (a connector block kept in the database).
+    pub fn from_json(v: &serde_json::Value) -> Node {
+        use serde_json::Value as J;
+        let value = match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Scalar {
+                text: b.to_string(),
+                plain: true,
+            },
+            J::Number(n) => Value::Scalar {
+                text: n.to_string(),
+                plain: true,
+            },
+            J::String(s) => Value::Scalar {
+                text: s.clone(),
+                plain: false,
+            },
+            J::Array(items) => Value::Seq(items.iter().map(Node::from_json).collect()),
+            J::Object(o) => Value::Map(
+                o.iter()
+                    .map(|(k, v)| {
+                        (
+                            Node {
+                                value: Value::Scalar {
+                                    text: k.clone(),
+                                    plain: false,
+                                },
+                                at: Mark::default(),
+                            },
+                            Node::from_json(v),
+                        )
+                    })
+                    .collect(),
+            ),
+        };
+        Node {
+            value,
+            at: Mark::default(),
+        }
+    }
+
+    /// The text of a scalar, or None for anything else.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The node at a path as the reader writes them (`staticClients[0].redirectURIs[1]`), or
+    /// the deepest node on the way there.
+    pub fn locate(&self, path: &str) -> &Node {
+        let mut node = self;
+        for step in steps(path) {
+            let next = match step {
+                Step::Key(k) => node.get(k),
+                Step::Index(i) => match &node.value {
+                    Value::Seq(items) => items.get(i),
+                    _ => None,
+                },
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node
+    }
+}
+
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn steps(path: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+        if !key.is_empty() {
+            out.push(Step::Key(key));
+        }
+        for idx in rest.split('[') {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                out.push(Step::Index(i));
+            }
+        }
+    }
+    out
+}
+
+fn mark(span: &Span) -> Mark {
+    Mark {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+    }
+}
+
+enum Open {
+    Seq(Mark, usize, Vec<Node>),
+    /// A mapping and the key read whose value is still to come.
+    Map(Mark, usize, Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Parse one YAML document. An empty text is a null document; several documents are refused
+/// (a Kubernetes manifest holds its config inside a ConfigMap: take it out).
+pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut budget = ALIAS_BUDGET;
+    let mut docs: Vec<Node> = Vec::new();
+    let mut doc_marks: Vec<Mark> = Vec::new();
+    let mut duplicates = Vec::new();
+    while let Some(ev) = parser.next_event() {
+        let (event, span) = ev.map_err(|e| {
+            vec![SyntaxError {
+                message: e.info().to_string(),
+                at: Mark {
+                    line: e.marker().line(),
+                    column: e.marker().col() + 1,
+                },
+            }]
+        })?;
+        let at = mark(&span);
+        let done: Option<(Node, usize)> = match event {
+            Event::DocumentStart(_) => {
+                doc_marks.push(at);
+                None
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let plain =
+                    style == ScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
+                let value = if plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
+                    Value::Null
+                } else {
+                    Value::Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    }
+                };
+                Some((Node { value, at }, anchor))
+            }
+            Event::SequenceStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(at));
+                }
+                stack.push(Open::Seq(at, anchor, Vec::new()));
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(too_deep(at));
+                }
+                stack.push(Open::Map(at, anchor, Vec::new(), None));
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Open::Seq(m, anchor, items)) => Some((
+                    Node {
+                        value: Value::Seq(items),
+                        at: m,
+                    },
+                    anchor,
+                )),
+                _ => return Err(broken(at)),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Open::Map(m, anchor, entries, _)) => Some((
+                    Node {
+                        value: Value::Map(entries),
+                        at: m,
+                    },
+                    anchor,
+                )),
+                _ => return Err(broken(at)),
+            },
+            Event::Alias(id) => {
+                let Some(n) = anchors.get(&id) else {
+                    return Err(vec![SyntaxError {
+                        message: "an alias names no anchor defined before it".into(),
+                        at,
+                    }]);
+                };
+                let size = count(n);
+                if size > budget {
+                    return Err(vec![SyntaxError {
+                        message: format!(
+                            "aliases expand to more than {ALIAS_BUDGET} nodes; write the \
+                             config out instead"
+                        ),
+                        at,
+                    }]);
+                }
+                budget -= size;
+                let mut copy = n.clone();
+                copy.at = at;
+                Some((copy, 0))
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+        };
+        let Some((node, anchor)) = done else { continue };
+        if anchor != 0 {
+            anchors.insert(anchor, node.clone());
+        }
+        match stack.last_mut() {
+            None => docs.push(node),
+            Some(Open::Seq(_, _, items)) => items.push(node),
+            Some(Open::Map(_, _, entries, pending)) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    let first = entries
+                        .iter()
+                        .find(|(k, _)| k.as_str().is_some() && k.as_str() == key.as_str());
+                    match first {
+                        Some((k, _)) => duplicates.push(SyntaxError {
+                            message: format!(
+                                "`{}` is given twice (first at line {}); the first is used",
+                                key.as_str().unwrap_or_default(),
+                                k.at.line
+                            ),
+                            at: key.at,
+                        }),
+                        None => entries.push((key, node)),
+                    }
+                }
+            },
+        }
+    }
+    if docs.len() > 1 {
+        return Err(vec![SyntaxError {
+            message: format!(
+                "the file holds {} YAML documents; a config is one (from a Kubernetes manifest, \
+                 take the config.yaml out of its ConfigMap or Secret)",
+                docs.len()
+            ),
+            at: doc_marks.get(1).copied().unwrap_or_default(),
+        }]);
+    }
+    if !duplicates.is_empty() {
+        return Err(duplicates);
+    }
+    Ok(docs.pop().unwrap_or(Node {
+        value: Value::Null,
+        at: Mark { line: 1, column: 1 },
+    }))
+}
+
+fn count(n: &Node) -> usize {
+    1 + match &n.value {
+        Value::Seq(items) => items.iter().map(count).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| count(k) + count(v)).sum(),
+        _ => 0,
+    }
+}
+
+fn too_deep(at: Mark) -> Vec<SyntaxError> {
+    vec![SyntaxError {
+        message: format!("nested deeper than {MAX_DEPTH} levels"),
+        at,
+    }]
+}
+
+fn broken(at: Mark) -> Vec<SyntaxError> {
+    vec![SyntaxError {
+        message: "unbalanced YAML structure".into(),
+        at,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(n: &Node) -> (&str, bool) {
+        match &n.value {
+            Value::Scalar { text, plain } => (text, *plain),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn nodes_know_their_line_and_column() {
+        let t = parse("issuer: x\nweb:\n  http: 127.0.0.1:5556\n  list:\n  - 'a'\n").unwrap();
+        let http = t.locate("web.http");
+        assert_eq!(scalar(http), ("127.0.0.1:5556", true));
+        assert_eq!(http.at, Mark { line: 3, column: 9 });
+        let a = t.locate("web.list[0]");
+        assert_eq!(scalar(a), ("a", false));
+        assert_eq!(a.at.line, 5);
+        // A path that goes further than the file stops at the deepest node there is.
+        assert_eq!(t.locate("web.nothing.deeper").at, t.locate("web").at);
+    }
+
+    #[test]
+    fn empty_values_and_null_words_are_null_but_quoted_ones_are_text() {
+        let t = parse("a:\nb: ~\nc: null\nd: 'null'\ne: !!str 5\n").unwrap();
+        for k in ["a", "b", "c"] {
+            assert_eq!(t.get(k).unwrap().value, Value::Null, "{k}");
+        }
+        assert_eq!(scalar(t.get("d").unwrap()), ("null", false));
+        assert_eq!(scalar(t.get("e").unwrap()), ("5", false));
+    }
+
+    #[test]
+    fn aliases_expand_within_a_budget() {
+        let t = parse("a: &x [1, 2]\nb: *x\n").unwrap();
+        assert_eq!(t.get("a").unwrap().value, t.get("b").unwrap().value);
+        let mut laughs = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let p = i - 1;
+            laughs.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let e = parse(&laughs).unwrap_err();
+        assert!(e[0].message.contains("aliases expand"), "{e:?}");
+    }
+
+    #[test]
+    fn several_documents_repeated_keys_and_bad_syntax_are_refused_with_a_place() {
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(e[0].message.contains("2 YAML documents"), "{e:?}");
+        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert!(
+            e[0].message
+                .contains("`a` is given twice (first at line 1)")
+        );
+        assert_eq!(e[0].at.line, 3);
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(e[0].at.line >= 1, "{e:?}");
+        let deep = format!("{}1{}", "[".repeat(80), "]".repeat(80));
+        assert!(
+            parse(&deep).unwrap_err()[0]
+                .message
+                .contains("nested deeper")
+        );
+        assert_eq!(parse("").unwrap().value, Value::Null);
+    }
+}
