@@ -97,7 +97,7 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
             // Connectors are built to be checked, never used: what they would seal is thrown
             // away. An unknown type is the file's own rule, named above.
             let sealer = crate::seal::Sealer::ephemeral();
-            for (i, c) in cfg.connectors.iter().enumerate() {
+            for (i, c) in cfg.connector_entries().iter().enumerate() {
                 if c.connector_kind().is_err() {
                     continue;
                 }
@@ -176,7 +176,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         .await
         .map_err(|e| crate::config::ConfigError::Invalid(format!("encryption: {e}")))?;
     let deny_networks = deny_networks(cfg)?;
-    for c in &cfg.connectors {
+    for c in &cfg.connector_entries() {
         connectors.push(
             Connector::from_config(c, &sealer, &deny_networks).map_err(|e| {
                 crate::config::ConfigError::Invalid(format!("connector `{}`: {e}", c.id))

@@ -23,7 +23,7 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
             "acrValues",
         ],
         ConnectorKind::OAuth => &["scopes", "claimMapping", "userIDKey"],
-        ConnectorKind::Local | ConnectorKind::Saml => &[],
+        ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
 

@@ -167,10 +167,52 @@ impl Config {
         uri == self.device_callback()
     }
 
+    /// The `connectors` entries as connectors are built from them: Dex's `mockCallback`,
+    /// which has no keys, gets this issuer's callback as its `redirectURI`.
+    pub fn connector_entries(&self) -> Vec<super::ConnectorConfig> {
+        let callback = format!("{}/callback", self.issuer.trim_end_matches('/'));
+        self.connectors
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                if c.connector_kind() == Ok(super::ConnectorKind::MockCallback) {
+                    if !c.config.is_object() {
+                        c.config = serde_json::json!({});
+                    }
+                    if let Some(o) = c.config.as_object_mut() {
+                        o.entry("redirectURI").or_insert(callback.clone().into());
+                    }
+                }
+                c
+            })
+            .collect()
+    }
+
+    /// Whether the issuer is on this machine: where Dex's development connector may run.
+    fn issuer_on_this_machine(&self) -> bool {
+        url::Url::parse(&self.issuer).is_ok_and(|u| match u.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            None => false,
+        })
+    }
+
     /// What Dex's keys in this file are refused for: problems only a Dex file has.
     pub(super) fn dex_problems(&self) -> Vec<Problem> {
         let mut all = Vec::new();
+        let on_this_machine = self.issuer_on_this_machine();
         let mut p = |path: &str, m: String| all.push(Problem::at_path(None, path, m));
+        for (i, c) in self.connectors.iter().enumerate() {
+            if c.connector_kind() == Ok(super::ConnectorKind::MockCallback) && !on_this_machine {
+                p(
+                    &format!("connectors[{i}].type"),
+                    "`mockCallback` logs anyone in without a password: Gantry runs it only for \
+                     an issuer on this machine (127.0.0.1, ::1 or localhost)"
+                        .into(),
+                );
+            }
+        }
         if let Some((kind, how)) = FOREIGN_STORAGE
             .iter()
             .find(|(k, _)| *k == self.storage.kind)
@@ -251,12 +293,21 @@ impl Config {
     pub fn dex_warnings(&self) -> Vec<Problem> {
         let mut w = Vec::new();
         let mut say = |path: &str, m: &str| w.push(Problem::at_path(None, path, m));
+        for (i, c) in self.connectors.iter().enumerate() {
+            if c.connector_kind() == Ok(super::ConnectorKind::MockCallback) {
+                say(
+                    &format!("connectors[{i}].type"),
+                    "`mockCallback` is Dex's development connector: anyone who opens the login \
+                     page is logged in as Kilgore Trout, without a password",
+                );
+            }
+        }
         if self.grpc.is_some() {
             say(
                 "grpc",
-                "Gantry has no gRPC API: the admin JSON API (/dex/admin/api, described at \
-                 /dex/admin/api/openapi.json) and `gantry` commands manage clients, connectors \
-                 and passwords; nothing listens on grpc.addr",
+                "Gantry has no gRPC API: its admin JSON API (the issuer's /api/v1, described \
+                 by /api/v1/openapi.json) and the admin UI manage clients, connectors and \
+                 passwords; nothing listens on grpc.addr",
             );
         }
         if self.sessions.is_some() {

@@ -899,6 +899,36 @@ staticPasswords:
     }
 
     #[test]
+    fn dex_mock_connector_runs_only_for_an_issuer_on_this_machine() {
+        let y = |issuer: &str| {
+            format!(
+                "issuer: {issuer}\nstorage: {{type: memory}}\nweb: {{http: 127.0.0.1:1}}\nconnectors:\n- type: mockCallback\n  id: mock\n  name: Example\n"
+            )
+        };
+        for local in [
+            "http://127.0.0.1:5556/dex",
+            "http://localhost:5556/dex",
+            "http://[::1]:5556/dex",
+        ] {
+            let c = Config::parse(&y(local)).unwrap();
+            assert_eq!(c.problems(), vec![], "{local}");
+            assert!(
+                c.warnings()
+                    .iter()
+                    .any(|w| w.message.contains("Kilgore Trout"))
+            );
+            let e = c.connector_entries();
+            assert_eq!(e[0].config["redirectURI"], format!("{local}/callback"));
+        }
+        let got = report(&y("https://id.example.com/dex"));
+        assert!(
+            got.iter()
+                .any(|g| g.contains("connectors[0].type: `mockCallback` logs anyone in")),
+            "{got:#?}"
+        );
+    }
+
+    #[test]
     fn dex_storage_gantry_does_not_run_is_refused_with_the_way_out() {
         let y = "issuer: http://x/dex\nstorage:\n  type: kubernetes\n  config:\n    inCluster: true\nweb:\n  http: 127.0.0.1:1\n";
         let got = report(y);

@@ -10,6 +10,7 @@ pub mod egress;
 pub mod gate;
 pub mod ldap;
 pub mod local;
+pub mod mock;
 pub mod oauth;
 pub mod oidc;
 pub mod plain_http;
@@ -50,6 +51,7 @@ enum Kind {
     Oidc(Box<oidc::OidcConnector>),
     OAuth(Box<oauth::OAuthConnector>),
     Saml(Box<saml::SamlConnector>),
+    Mock(mock::MockCallback),
 }
 
 /// The answer of a password check.
@@ -113,6 +115,7 @@ pub fn config_shape_problems(
         ConnectorKind::Oidc => read_all::<oidc::config::OidcConfig>(node, base).1,
         ConnectorKind::OAuth => read_all::<oauth::OAuthConfig>(node, base).1,
         ConnectorKind::Saml => read_all::<saml::config::SamlConfig>(node, base).1,
+        ConnectorKind::MockCallback => read_all::<mock::MockConfig>(node, base).1,
         ConnectorKind::Local => Vec::new(),
     }
 }
@@ -122,7 +125,7 @@ pub fn secret_keys(kind: ConnectorKind) -> &'static [&'static str] {
     match kind {
         ConnectorKind::Ldap => &["bindPW"],
         ConnectorKind::Oidc | ConnectorKind::OAuth => &["clientSecret"],
-        ConnectorKind::Local | ConnectorKind::Saml => &[],
+        ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
 
@@ -237,6 +240,7 @@ impl Connector {
                 let cfg = saml::config::SamlConfig::from_value(&c.config)?;
                 Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
+            ConnectorKind::MockCallback => Kind::Mock(mock::MockCallback::new(&c.id, &c.config)?),
             // `parse` never yields it: the built-in one is made by `local`.
             ConnectorKind::Local => {
                 return Err(crate::config::UnsupportedKind(c.kind.clone()).into());
@@ -293,6 +297,7 @@ impl Connector {
             Kind::Oidc(_) => ConnectorKind::Oidc,
             Kind::OAuth(_) => ConnectorKind::OAuth,
             Kind::Saml(_) => ConnectorKind::Saml,
+            Kind::Mock(_) => ConnectorKind::MockCallback,
         }
     }
     /// The label of the username field on the password form.
@@ -300,7 +305,7 @@ impl Connector {
         match &self.kind {
             Kind::Local(_) => "Email Address",
             Kind::Ldap(l) => l.prompt(),
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => "",
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) => "",
         }
     }
     pub fn is_password(&self) -> bool {
@@ -309,7 +314,10 @@ impl Connector {
 
     /// Sends the browser to a provider instead of showing a password form.
     pub fn is_callback(&self) -> bool {
-        matches!(self.kind, Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_))
+        matches!(
+            self.kind,
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_)
+        )
     }
 
     /// The built-in local connector behind this one, if it is it.
@@ -351,6 +359,7 @@ impl Connector {
                     Kind::Oidc(o) => o.begin(state, offline).await,
                     Kind::OAuth(o) => o.begin(state),
                     Kind::Saml(s) => s.begin(state, now).await,
+                    Kind::Mock(m) => m.begin(state),
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -370,6 +379,7 @@ impl Connector {
                 match &self.kind {
                     Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
                     Kind::OAuth(o) => o.finish(code, verifier).await,
+                    Kind::Mock(m) => Ok(m.identity()),
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -435,6 +445,9 @@ impl Connector {
             Kind::Oidc(o) => o.probe().await,
             Kind::OAuth(o) => o.probe().await,
             Kind::Saml(s) => s.probe(now).await,
+            Kind::Mock(_) => probe::Probe::passed(vec![
+                "development connector: logs anyone in as Kilgore Trout, no provider".into(),
+            ]),
         }
     }
 
@@ -468,7 +481,9 @@ impl Connector {
         let r = match &self.kind {
             Kind::Local(l) => self.gate.run("login", l.login(username, password)).await,
             Kind::Ldap(l) => self.gate.run("login", l.login(username, password)).await,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) => return Ok(PasswordCheck::UNKNOWN),
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) => {
+                return Ok(PasswordCheck::UNKNOWN);
+            }
         };
         match r {
             // Several entries for one name is a directory problem, not a way in: a failed login.
@@ -498,6 +513,7 @@ impl Connector {
             Kind::Oidc(o) => o.refresh(identity).await,
             Kind::OAuth(o) => o.refresh(identity).await,
             Kind::Saml(s) => s.refresh(identity, now),
+            Kind::Mock(m) => Ok(m.identity()),
         }
     }
 }

@@ -19,6 +19,7 @@ mod connector_probe;
 mod connector_secrets;
 mod connector_templates;
 mod device;
+mod dex_corpus;
 mod errors;
 mod floods;
 mod flow;
