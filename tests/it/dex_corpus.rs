@@ -263,3 +263,96 @@ fn dex_dev_config_is_explained_key_by_key() {
         assert!(said.contains(mapped), "`{mapped}` not in:\n{said}");
     }
 }
+
+/// Dex's `examples/config-dev.yaml`, unchanged, served by `gantry serve` on its own addresses
+/// (127.0.0.1:5556, telemetry on 5558) and used by openid-client as Dex's example app would:
+/// the code flow through the password connector and through `mock`, refresh, and the device
+/// flow of the same client (tests/rp/dex-dev.mjs).
+#[tokio::test]
+async fn dex_dev_config_serves_logins_unchanged() {
+    let text = std::fs::read_to_string(Path::new(CORPUS).join("examples/config-dev.yaml")).unwrap();
+    for port in [5556, 5558] {
+        assert!(
+            std::net::TcpListener::bind(("0.0.0.0", port)).is_ok(),
+            "port {port} is taken: Dex's dev config listens there"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("examples")).unwrap();
+    let path = dir.path().join("examples/config-dev.yaml");
+    std::fs::write(&path, &text).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["serve", "examples/config-dev.yaml"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let issuer = "http://127.0.0.1:5556/dex";
+    let mut up = false;
+    for _ in 0..150 {
+        if reqwest::get(format!("{issuer}/.well-known/openid-configuration"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if !up {
+        let _ = child.start_kill();
+        let out = child.wait_with_output().await.unwrap();
+        panic!(
+            "gantry did not serve Dex's dev config:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let out = tokio::process::Command::new("node")
+        .arg("dex-dev.mjs")
+        .current_dir(rp)
+        .env("ISSUER", issuer)
+        .env("CLIENT_ID", "example-app")
+        .env("CLIENT_SECRET", "ZXhhbXBsZS1hcHAtc2VjcmV0")
+        .env("REDIRECT_URI", "http://127.0.0.1:5555/callback")
+        .env("LOGIN", "admin@example.com")
+        .env("PASSWORD", "password")
+        .output()
+        .await
+        .expect("node runs");
+    let _ = child.start_kill();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    // Dex's static password: `name` is the name claim, preferredUsername and emailVerified
+    // as given, its groups; the ID token signed as `signer` asks (RS256).
+    assert_eq!(r["local"]["email"], "admin@example.com");
+    assert_eq!(r["local"]["name"], "Admin User");
+    assert_eq!(r["local"]["preferred_username"], "admin");
+    assert_eq!(r["local"]["email_verified"], true);
+    assert_eq!(
+        r["local"]["groups"],
+        serde_json::json!(["team-a", "team-a/admins"])
+    );
+    assert_eq!(r["local"]["alg"], "RS256");
+    assert_eq!(r["refreshed_sub"], r["local"]["sub"]);
+    assert_eq!(r["mock"]["email"], "kilgore@kilgore.trout");
+    assert_eq!(r["mock"]["name"], "Kilgore Trout");
+    assert_eq!(r["mock"]["groups"], serde_json::json!(["authors"]));
+    assert_ne!(r["mock"]["sub"], r["local"]["sub"]);
+    assert_eq!(r["device"]["sub"], r["local"]["sub"], "{r}");
+    let seen = r["device"]["seen"].to_string();
+    assert!(
+        seen.contains("device code")
+            && seen.contains("password")
+            && seen.contains("device confirmation"),
+        "{seen}"
+    );
+}
