@@ -102,11 +102,9 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
                     continue;
                 }
                 if let Err(e) = Connector::build(c, &sealer, &deny) {
-                    let key = match &e {
-                        crate::connector::ConnectorConfigError::Shape { path, .. } => {
-                            format!("connectors[{i}].config{path}")
-                        }
-                        _ => format!("connectors[{i}].config"),
+                    let key = match e.key() {
+                        Some(k) => format!("connectors[{i}].config.{k}"),
+                        None => format!("connectors[{i}].config"),
                     };
                     p(key, format!("connector `{}`: {e}", c.id));
                 }

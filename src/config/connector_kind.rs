@@ -58,16 +58,55 @@ impl Serialize for ConnectorKind {
     }
 }
 
-/// A connector `type` Gantry does not implement (Dex's github, gitlab, google, ...).
+/// A connector `type` Gantry does not implement: one of Dex's it lacks (its github, gitlab,
+/// google, ... until they land), or no connector type at all (a slip: `githib`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("connector type `{0}` is not supported yet; Gantry has {kinds}", kinds = kinds())]
+#[error("{}", describe(.0))]
 pub struct UnsupportedKind(pub String);
 
-fn kinds() -> String {
+/// Dex's connector types (server/connector.go), for telling "not yet" from
+/// "no such type".
+const DEX_KINDS: &[&str] = &[
+    "keystone",
+    "mockCallback",
+    "mockPassword",
+    "ldap",
+    "github",
+    "gitlab",
+    "oidc",
+    "oauth",
+    "saml",
+    "google",
+    "linkedin",
+    "microsoft",
+    "bitbucket-cloud",
+    "openshift",
+    "atlassian-crowd",
+    "authproxy",
+    "gitea",
+    "samlExperimental",
+];
+
+fn describe(name: &str) -> String {
     let names: Vec<&str> = ConnectorKind::CONFIGURABLE
         .map(ConnectorKind::as_str)
         .to_vec();
-    super::yaml::one_of(&names)
+    let have = super::yaml::one_of(&names);
+    if name == ConnectorKind::Local.as_str() {
+        return format!(
+            "connector type `local` is not supported here: the built-in password connector is \
+             on with enablePasswordDB or staticPasswords; Gantry has {have}"
+        );
+    }
+    if DEX_KINDS.contains(&name) {
+        return format!("connector type `{name}` is not supported yet; Gantry has {have}");
+    }
+    let mut known = names.clone();
+    known.extend(DEX_KINDS.iter().filter(|k| !names.contains(k)));
+    match super::yaml::suggest(name, &known) {
+        Some(s) => format!("unknown connector type `{name}`; did you mean `{s}`?"),
+        None => format!("unknown connector type `{name}`; Gantry has {have}"),
+    }
 }
 
 impl super::ConnectorConfig {

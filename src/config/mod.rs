@@ -649,7 +649,7 @@ impl Reading {
                 .iter_mut()
                 .filter(|p| p.at.is_none() && !p.path.is_empty())
             {
-                p.at = Some(root.locate(&p.path).at);
+                p.at = Some(root.place(&p.path));
             }
         }
     }
@@ -934,7 +934,7 @@ staticPasswords:
         let got = report(y);
         assert_eq!(got.len(), 1, "{got:#?}");
         assert!(
-            got[0].starts_with("line 3, column 9: storage.type: `kubernetes` is Dex storage"),
+            got[0].starts_with("line 3, column 3: storage.type: `kubernetes` is Dex storage"),
             "{got:#?}"
         );
         assert!(got[0].contains("postgres"), "{got:#?}");

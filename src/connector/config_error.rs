@@ -45,6 +45,23 @@ pub enum ConnectorConfigError {
     Unsupported(#[from] crate::config::UnsupportedKind),
 }
 
+impl ConnectorConfigError {
+    /// The key of the block the problem is about (`userSearch.baseDN`), when it names one.
+    pub fn key(&self) -> Option<String> {
+        match self {
+            ConnectorConfigError::Shape { path, .. } => {
+                Some(path.trim_start_matches('.').to_string()).filter(|p| !p.is_empty())
+            }
+            ConnectorConfigError::Required(k) => Some((*k).to_string()),
+            ConnectorConfigError::NotAUrl { key, .. } | ConnectorConfigError::Value { key, .. } => {
+                Some(key.clone())
+            }
+            ConnectorConfigError::NameIdFormat(_) => Some("nameIDPolicyFormat".into()),
+            _ => None,
+        }
+    }
+}
+
 /// A setting read again at login time (checked at start, so not expected to fail there) refuses
 /// that login, as a bad answer from the identity source would.
 impl From<ConnectorConfigError> for super::ConnectorError {

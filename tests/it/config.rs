@@ -147,14 +147,24 @@ fn check_error(yaml: &str) -> String {
 #[test]
 fn dex_connector_types_gantry_lacks_are_named_as_not_supported_yet() {
     // What a Dex user pastes: the answer is about Gantry, not a list of enum variants.
-    for kind in ["github", "gitlab", "google", "microsoft", "local"] {
+    for kind in [
+        "keystone",
+        "linkedin",
+        "bitbucket-cloud",
+        "openshift",
+        "local",
+        "githib",
+    ] {
         let err = check_error(&format!(
             "{DEX_DEV}connectors:\n- type: {kind}\n  id: x\n  name: X\n"
         ));
+        let says = match kind {
+            "local" => "connector type `local` is not supported here: the built-in password connector is on with enablePasswordDB or staticPasswords".to_string(),
+            "githib" => "unknown connector type `githib`; did you mean".to_string(),
+            _ => format!("connector type `{kind}` is not supported yet; Gantry has `ldap`"),
+        };
         assert!(
-            err.contains(&format!(
-                "connectors[0].type: connector type `{kind}` is not supported yet"
-            )),
+            err.contains(&format!("connectors[0].type: {says}")),
             "{kind}: {err}"
         );
         assert!(!err.contains("variant"), "{kind}: {err}");
@@ -730,4 +740,61 @@ fn deeply_nested_yaml_is_refused_before_the_parser() {
         "{}",
         &err[..err.len().min(300)]
     );
+}
+
+/// A file moved over with several slips at once: each is named in the one run, at its line
+/// and column (inside a connector's block too), with the key it probably meant, and no serde
+/// wording reaches the reader.
+#[test]
+fn check_config_reports_every_slip_of_a_migrated_file_at_its_line() {
+    let yaml = "issuer: http://127.0.0.1:5556/dex
+storage: {type: sqlite3, config: {file: x.db}}
+web: {http: 127.0.0.1:5556}
+enablePaswordDB: true
+staticClients:
+- id: app
+  secret: s
+  redirectUris: [http://127.0.0.1:5555/cb]
+connectors:
+- type: ldap
+  id: corp
+  name: Corp
+  config:
+    host: ldap.example.com:636
+    insecureNoSSL: maybe
+    userSearch:
+      baseDN: dc=example
+      usernam: uid
+- type: sam
+  id: idp
+  name: IdP
+- type: keystone
+  id: ks
+  name: Keystone
+expiry:
+  idTokens: 1 day
+";
+    let (code, _, err) = check_config_with(yaml, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    for says in [
+        ":4:1: enablePaswordDB: unknown key `enablePaswordDB`; did you mean `enablePasswordDB`?",
+        ":8:3: staticClients[0].redirectUris: unknown key `redirectUris`; did you mean `redirectURIs`?",
+        ":15:20: connectors[0].config.insecureNoSSL: expected true or false, found `maybe`",
+        ":18:7: connectors[0].config.userSearch.usernam: unknown key `usernam`; did you mean `username`?",
+        ":19:3: connectors[1].type: unknown connector type `sam`; did you mean `saml`?",
+        ":22:3: connectors[2].type: connector type `keystone` is not supported yet; Gantry has",
+        ":26:13: expiry.idTokens: `1 day`: not a duration like 24h or 10m",
+        "7 problems",
+    ] {
+        assert!(err.contains(says), "want `{says}` in:\n{err}");
+    }
+    for serde_words in [
+        "invalid type",
+        "struct ",
+        "unit value",
+        "variant",
+        "expected one of",
+    ] {
+        assert!(!err.contains(serde_words), "`{serde_words}` in:\n{err}");
+    }
 }

@@ -47,11 +47,15 @@ pub fn read_all<T: de::DeserializeOwned>(root: &Node, base: &str) -> (Option<T>,
             }
             Err(e) => {
                 let path = e.path.clone().unwrap_or_else(|| base.to_string());
-                // A required key dropped for its own problem is not missing a second time.
-                let echo = e
-                    .missing
-                    .as_ref()
-                    .is_some_and(|m| skip.contains(&child(&path, m)));
+                // A required key dropped for its own problem, or misspelt (the "did you mean"
+                // says it), is not missing a second time.
+                let echo = e.missing.as_ref().is_some_and(|m| {
+                    skip.contains(&child(&path, m))
+                        || unknown.iter().any(|u| {
+                            u.path.starts_with(&child(&path, ""))
+                                && u.message.ends_with(&format!("did you mean `{m}`?"))
+                        })
+                });
                 if !echo {
                     problems.push(e.into_problem(root));
                 }

@@ -127,6 +127,38 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Where a problem about `path` is best shown: the key itself for a key (its value may be
+    /// a whole section, starting on the next line), else the node.
+    pub fn place(&self, path: &str) -> Mark {
+        let all = steps(path);
+        let mut node = self;
+        for (i, step) in all.iter().enumerate() {
+            let last = i + 1 == all.len();
+            match step {
+                Step::Key(k) => {
+                    let Value::Map(entries) = &node.value else {
+                        break;
+                    };
+                    let Some((key, value)) = entries.iter().find(|(n, _)| n.as_str() == Some(k))
+                    else {
+                        break;
+                    };
+                    if last {
+                        return key.at;
+                    }
+                    node = value;
+                }
+                Step::Index(i) => match &node.value {
+                    Value::Seq(items) if *i < items.len() => node = &items[*i],
+                    _ => break,
+                },
+            }
+        }
+        node.at
+    }
+}
+
 enum Step<'a> {
     Key(&'a str),
     Index(usize),
@@ -349,6 +381,9 @@ mod tests {
         assert_eq!(a.at.line, 5);
         // A path that goes further than the file stops at the deepest node there is.
         assert_eq!(t.locate("web.nothing.deeper").at, t.locate("web").at);
+        // A problem about a key is shown at the key, not at the section under it.
+        assert_eq!(t.place("web"), Mark { line: 2, column: 1 });
+        assert_eq!(t.place("web.list[0]").line, 5);
     }
 
     #[test]
