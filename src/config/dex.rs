@@ -362,6 +362,24 @@ impl Config {
                 "set beside signer.config.keysRotationPeriod: expiry.signingKeys is used",
             );
         }
+        let sc = &self.storage.config;
+        for (key, set) in [
+            ("connectionTimeout", sc.connection_timeout.is_some()),
+            ("maxIdleConns", sc.max_idle_conns.is_some()),
+            ("connMaxLifetime", sc.conn_max_lifetime.is_some()),
+            (
+                "ssl.serverName",
+                sc.ssl.as_ref().is_some_and(|s| s.server_name.is_some()),
+            ),
+        ] {
+            if set {
+                say(
+                    &format!("storage.config.{key}"),
+                    "not applied: Gantry's pool keeps up to maxOpenConns connections, waits \
+                     at most 1s for one, and checks the server's name against `host`",
+                );
+            }
+        }
         for (i, c) in self.static_clients.iter().enumerate() {
             let at = |k: &str| format!("staticClients[{i}].{k}");
             if !c.sso_shared_with.is_empty() {

@@ -286,8 +286,16 @@ impl StorageConfig {
             .and_then(|s| s.mode.clone())
             .unwrap_or_else(|| "verify-full".into());
         u.query_pairs_mut().append_pair("sslmode", &mode);
-        if let Some(ca) = p.ssl.as_ref().and_then(|s| s.ca_file.as_ref()) {
-            u.query_pairs_mut().append_pair("sslrootcert", ca);
+        if let Some(ssl) = &p.ssl {
+            for (param, v) in [
+                ("sslrootcert", &ssl.ca_file),
+                ("sslcert", &ssl.cert_file),
+                ("sslkey", &ssl.key_file),
+            ] {
+                if let Some(v) = v {
+                    u.query_pairs_mut().append_pair(param, v);
+                }
+            }
         }
         Ok(u.to_string())
     }
@@ -702,6 +710,31 @@ mod tests {
     }
 
     #[test]
+    fn dex_postgres_client_certificates_reach_the_connection() {
+        let cfg = StorageConfig {
+            kind: "postgres".into(),
+            config: StorageParams {
+                host: Some("db".into()),
+                ssl: Some(SslConfig {
+                    mode: Some("verify-ca".into()),
+                    ca_file: Some("/ca.pem".into()),
+                    cert_file: Some("/c.pem".into()),
+                    key_file: Some("/k.pem".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        };
+        let StorageLocation::Postgres { url, .. } = cfg.location().unwrap() else {
+            panic!("postgres")
+        };
+        assert!(
+            url.ends_with("?sslmode=verify-ca&sslrootcert=%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem"),
+            "{url}"
+        );
+    }
+
+    #[test]
     fn postgres_defaults_to_verify_full_tls() {
         let cfg = StorageConfig {
             kind: "postgres".into(),
@@ -804,7 +837,7 @@ connectors:
         // The read goes on past the mistakes above: the rules of what was read still run.
         for w in [
             "staticClients[0].redirectURIs[0]: `not a url` is not a URL",
-            "connectors[0].type: connector type `github2` is not supported yet; Gantry has `ldap`, `oidc`, `oauth` or `saml`",
+            "connectors[0].type: unknown connector type `github2`; did you mean `github`?",
             "web: web.http or web.https must be set",
         ] {
             assert!(
