@@ -134,6 +134,9 @@ pub struct Config {
     /// Variables the file names that the environment does not set (see `resolve_env`).
     #[serde(skip)]
     unset_env: Vec<UnsetVariable>,
+    /// What the reader noted while reading (keys in another case), said with the warnings.
+    #[serde(skip)]
+    read_notes: Vec<Problem>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -562,9 +565,12 @@ impl Config {
                 problems: vec![Problem::at_path(None, "", why)],
             };
         }
-        let (root, cfg, mut problems) = yaml::read::<Config>(text);
+        let (root, cfg, all) = yaml::read::<Config>(text);
+        let (notes, mut problems): (Vec<Problem>, Vec<Problem>) =
+            all.into_iter().partition(|p| p.note);
         let config = cfg.map(|mut c| {
             c.resolve_env();
+            c.read_notes = notes;
             c
         });
         // Keys of a storage Gantry does not run are that storage's, not misspellings.
@@ -729,7 +735,9 @@ mod tests {
             panic!("postgres")
         };
         assert!(
-            url.ends_with("?sslmode=verify-ca&sslrootcert=%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem"),
+            url.ends_with(
+                "?sslmode=verify-ca&sslrootcert=%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem"
+            ),
             "{url}"
         );
     }
@@ -849,6 +857,23 @@ connectors:
             got.iter()
                 .all(|g| !g.contains("struct") && !g.contains("invalid type")),
             "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn keys_in_another_case_are_read_as_dex_reads_them_with_a_note() {
+        let y = "issuer: http://x/dex\nstorage: {type: memory}\nweb: {http: 127.0.0.1:1}\nstaticClients:\n- id: a\n  secret: s\n  redirectUris: [http://127.0.0.1:1/cb]\n";
+        let c = Config::parse(y).unwrap();
+        assert_eq!(
+            c.static_clients[0].redirect_uris,
+            vec!["http://127.0.0.1:1/cb"]
+        );
+        let w: Vec<String> = c.warnings().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            w,
+            vec![
+                "line 7, column 3: staticClients[0].redirectUris: read as `redirectURIs`, as Dex reads keys in any case; write `redirectURIs`"
+            ]
         );
     }
 

@@ -227,7 +227,7 @@ impl Config {
     /// What a valid file says that Gantry reads differently from what its author may expect:
     /// printed by `check-config` and logged at start. Never errors.
     pub fn warnings(&self) -> Vec<Problem> {
-        let mut w: Vec<Problem> = Vec::new();
+        let mut w: Vec<Problem> = self.read_notes.clone();
         if self.rate_limits.per_user.is_some() {
             w.push(Problem::at_path(
                 None,

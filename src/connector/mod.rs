@@ -85,9 +85,11 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(
     v: &serde_json::Value,
 ) -> Result<T, ConnectorConfigError> {
     let node = crate::config::yaml::Node::from_json(v);
+    // Keys in another case are read as meant (as Dex reads them); check-config says so.
     match crate::config::yaml::read_all::<T>(&node, "") {
-        (Some(c), problems) if problems.is_empty() => Ok(c),
+        (Some(c), problems) if problems.iter().all(|p| p.note) => Ok(c),
         (_, problems) => {
+            let problems = problems.into_iter().filter(|p| !p.note);
             let first = problems.into_iter().next();
             Err(ConnectorConfigError::Shape {
                 path: first

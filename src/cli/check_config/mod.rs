@@ -30,7 +30,9 @@ pub fn run(path: &Path, bind: bool, dex: bool) -> i32 {
     };
     let reading = Config::read(&text);
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-    let mut problems = problems(&reading, bind, now);
+    let (notes, mut problems): (Vec<Problem>, Vec<Problem>) = problems(&reading, bind, now)
+        .into_iter()
+        .partition(|p| p.note);
     reading.place(&mut problems);
     problems.sort_by_key(|p| p.at.map_or((usize::MAX, 0), |m| (m.line, m.column)));
     let mut warnings = reading
@@ -38,6 +40,7 @@ pub fn run(path: &Path, bind: bool, dex: bool) -> i32 {
         .as_ref()
         .map(Config::warnings)
         .unwrap_or_default();
+    warnings.extend(notes);
     reading.place(&mut warnings);
     for w in &warnings {
         eprintln!("{}", line(&shown, "warning: ", w));
@@ -135,10 +138,10 @@ fn problems(reading: &Reading, bind: bool, now: i64) -> Vec<Problem> {
                 continue; // no `config:` in the file: the build says what is required
             }
             let shape = crate::connector::config_shape_problems(kind, node, &base);
-            if !shape.is_empty() {
+            if shape.iter().any(|p| !p.note) {
                 unread.insert(i);
-                all.extend(shape);
             }
+            all.extend(shape);
         }
     }
     let built: Vec<Problem> = crate::app::problems(cfg)

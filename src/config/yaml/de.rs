@@ -112,6 +112,7 @@ impl Error {
             path,
             message: self.message,
             at,
+            note: false,
         }
     }
 }
@@ -425,6 +426,7 @@ impl<'de, 'a: 'de, 's> de::SeqAccess<'de> for Seq<'a, 's> {
 }
 
 struct Map<'a, 's> {
+    all: &'a [(Node, Node)],
     entries: std::slice::Iter<'a, (Node, Node)>,
     path: String,
     ctx: &'s Ctx<'s>,
@@ -440,6 +442,7 @@ impl<'a, 's> Map<'a, 's> {
         fields: Option<&'static [&'static str]>,
     ) -> Self {
         Map {
+            all: entries,
             entries: entries.iter(),
             path,
             ctx,
@@ -462,10 +465,43 @@ impl<'de, 'a: 'de, 's> de::MapAccess<'de> for Map<'a, 's> {
             if let Some(fields) = self.fields
                 && !fields.contains(&name)
             {
+                // Go's decoder (Dex's) matches keys in any case: such a key means its field.
+                let taken = |f: &str| {
+                    self.all
+                        .iter()
+                        .filter_map(|(k, _)| k.as_str())
+                        .filter(|k| k.eq_ignore_ascii_case(f))
+                        .count()
+                        > 1
+                };
+                if let Some(meant) = fields.iter().find(|f| f.eq_ignore_ascii_case(name)) {
+                    if taken(meant) {
+                        self.ctx.unknown.borrow_mut().push(Problem {
+                            message: format!("`{meant}` is given twice, in two cases"),
+                            path,
+                            at: Some(k.at),
+                            note: false,
+                        });
+                        continue;
+                    }
+                    self.ctx.unknown.borrow_mut().push(Problem {
+                        message: format!(
+                            "read as `{meant}`, as Dex reads keys in any case; write `{meant}`"
+                        ),
+                        path: path.clone(),
+                        at: Some(k.at),
+                        note: true,
+                    });
+                    self.value = Some((v, child(&self.path, meant)));
+                    return seed
+                        .deserialize(IntoDeserializer::<Error>::into_deserializer(*meant))
+                        .map(Some);
+                }
                 self.ctx.unknown.borrow_mut().push(Problem {
                     message: wording::unknown_key(name, fields),
                     path,
                     at: Some(k.at),
+                    note: false,
                 });
                 continue;
             }

@@ -18,6 +18,8 @@ pub struct Problem {
     pub path: String,
     pub message: String,
     pub at: Option<Mark>,
+    /// Read as meant, but worth a word (a key in another case than Gantry writes it).
+    pub note: bool,
 }
 
 impl Problem {
@@ -33,6 +35,7 @@ impl Problem {
             path,
             message: message.into(),
             at,
+            note: false,
         }
     }
 }
@@ -62,6 +65,7 @@ pub fn read<T: serde::de::DeserializeOwned>(text: &str) -> (Option<Node>, Option
                     path: String::new(),
                     message: e.message,
                     at: Some(e.at),
+                    note: false,
                 })
                 .collect(),
         ),
