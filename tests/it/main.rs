@@ -8,6 +8,7 @@ mod admin;
 mod admin_look;
 mod admin_sessions;
 mod admin_versions;
+mod allowed_connectors;
 mod attacks;
 mod audit;
 mod binary;
