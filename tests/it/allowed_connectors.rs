@@ -518,3 +518,72 @@ async fn the_admin_ui_sets_a_clients_connectors_and_names_an_unknown_one() {
         location(&r)
     );
 }
+
+#[tokio::test]
+async fn token_exchange_of_a_real_provider_token_goes_only_through_the_clients_connectors() {
+    use crate::upstream::{account, provider_id_token, register, upstream};
+    let redirect = "http://127.0.0.1:9/ci";
+    let ci = register(redirect).await;
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            r#"connectors:
+  - type: oidc
+    id: ci
+    name: CI
+    config:
+      issuer: {}
+      clientID: {}
+      redirectURI: "@ISSUER@/callback"
+      allowTokenExchange: true
+"#,
+            upstream(),
+            ci.0
+        ),
+        extra_clients: r#"  - id: lo
+    secret: lo-secret
+    grantTypes: [urn:ietf:params:oauth:grant-type:token-exchange]
+    allowedConnectors: [local]
+  - id: cio
+    secret: cio-secret
+    grantTypes: [urn:ietf:params:oauth:grant-type:token-exchange]
+    allowedConnectors: [ci]
+"#
+        .into(),
+        ..Opts::default()
+    })
+    .await;
+    let id_token = provider_id_token(&ci, redirect, &account("pipe", &[])).await;
+    let exchange = |client: (&'static str, &'static str), connector: &'static str| {
+        let (app, id_token) = (&app, &id_token);
+        async move {
+            let mut form = vec![
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", id_token.as_str()),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:id_token",
+                ),
+            ];
+            if !connector.is_empty() {
+                form.push(("connector_id", connector));
+            }
+            app.post_token(&form, Some(client)).await
+        }
+    };
+    let (s, body) = exchange(("cio", "cio-secret"), "").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // `lo` may not use ci: without connector_id no connector of its own takes the token...
+    let (s, body) = exchange(("lo", "lo-secret"), "").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["error_description"],
+        "no connector accepts token exchange for this request"
+    );
+    // ...and naming ci is refused outright.
+    let (s, body) = exchange(("lo", "lo-secret"), "ci").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+}
