@@ -13,6 +13,7 @@ mod attacks;
 mod audit;
 mod binary;
 mod chaos;
+mod claim_modifications;
 mod cli;
 mod cli_trust;
 mod config;
