@@ -58,7 +58,7 @@ async fn registry_errors_challenge_with_the_realm_and_service() {
         base_path: "/dex".into(),
         secure_cookies: false,
         title: "Gantry".into(),
-        logo_url: None,
+        frontend: Default::default(),
         discovery: std::sync::OnceLock::new(),
     };
     let r = RegistryFailure::new(

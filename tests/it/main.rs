@@ -25,6 +25,7 @@ mod dex_corpus;
 mod errors;
 mod floods;
 mod flow;
+mod frontend;
 mod fuzz_replay;
 mod hostile;
 mod image;
