@@ -286,3 +286,60 @@ fn check_config_warns_of_go_templates_and_extra_and_refuses_a_missing_dir() {
         "{err}"
     );
 }
+
+/// What tests/rp/theme-look.mjs saw of `url` in Chromium.
+async fn look(url: &str) -> serde_json::Value {
+    let rp = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/rp");
+    let run = tokio::process::Command::new("node")
+        .arg(format!("{rp}/theme-look.mjs"))
+        .arg(url)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn in_chromium_a_theme_wins_over_the_systems_scheme_and_its_sheet_is_let_in() {
+    // --bg of static/style.css in each scheme.
+    const LIGHT: &str = "rgb(244, 245, 247)";
+    const DARK: &str = "rgb(21, 23, 26)";
+    for (theme, light, dark) in [
+        ("", LIGHT, DARK),
+        ("  theme: dark\n", DARK, DARK),
+        ("  theme: light\n", LIGHT, LIGHT),
+    ] {
+        let app = app_with(&format!("  issuer: Acme\n{theme}")).await;
+        let seen = look(&app.url("/device")).await;
+        assert_eq!(
+            (seen["light"].as_str(), seen["dark"].as_str()),
+            (Some(light), Some(dark)),
+            "theme {theme:?}: {seen}"
+        );
+        // The theme's sheet loaded: the Content-Security-Policy lets it in. (Chromium's own
+        // request for /favicon.ico finds nothing, which is no refusal.)
+        assert!(
+            !seen["console_errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().unwrap().contains("Content Security Policy")),
+            "{seen}"
+        );
+        assert_eq!(
+            seen["sheets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s.as_str().unwrap().ends_with("/dex/theme/styles.css")),
+            !theme.is_empty(),
+            "{seen}"
+        );
+    }
+}
