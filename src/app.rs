@@ -114,7 +114,18 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
     if let Err(e) = compiled_policy(cfg) {
         p("policy".into(), e.into_message());
     }
+    if let Err(p) = http::frontend::Frontend::load(&cfg.frontend, "") {
+        all.extend(p);
+    }
     all
+}
+
+/// What [`Config::warnings`] says, and what the layers that read a setting warn about (a web
+/// directory's templates, which cannot run here): printed by `check-config`, logged by `serve`.
+pub fn warnings(cfg: &Config) -> Vec<Problem> {
+    let mut w = cfg.warnings();
+    w.extend(http::frontend::warnings(&cfg.frontend));
+    w
 }
 
 /// `connectorNetwork.denyNetworks`, parsed.
@@ -253,16 +264,14 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?;
     let base_url = cfg.issuer.trim_end_matches('/').to_string();
     let base_path = issuer.path().trim_end_matches('/').to_string();
+    let frontend = http::frontend::Frontend::load(&cfg.frontend, &base_path)
+        .map_err(crate::config::ConfigError::Problems)?;
     let web = Arc::new(WebSettings {
         base_url,
         base_path: base_path.clone(),
         secure_cookies: issuer.scheme() == "https",
-        title: cfg
-            .frontend
-            .issuer
-            .clone()
-            .unwrap_or_else(|| "Gantry".into()),
-        logo_url: cfg.frontend.logo_url.clone(),
+        title: frontend.title.clone(),
+        frontend: Arc::new(frontend),
         discovery: std::sync::OnceLock::new(),
     });
     let registry = Arc::new(crate::registry::RegistryService {
@@ -326,6 +335,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
         .merge(http::logout::router())
         .merge(http::device::router())
         .merge(http::registry::router())
+        .merge(http::frontend::router())
         .merge(http::health::router());
     if with_metrics {
         api = api.merge(http::health::metrics_router());
@@ -340,6 +350,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let docs_headers = headers.clone();
     let request_ids = crate::http::request_ids::RequestIds::new();
     let docs_state = state.clone();
+    let frontend = state.web.frontend.clone();
     let families_base: Arc<str> = base_path.into();
     let access =
         http::access::Access::new(state.provider.metrics.clone(), base_path, REQUEST_TIMEOUT);
@@ -377,14 +388,17 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
                 .on_eos(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(middleware::from_fn(|req: Request, next: Next| {
+        // The request's id, and what every page shows around its content (error pages too),
+        // for what is made without the request at hand.
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
             let id = req
                 .headers()
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            crate::request_scope::scope(id, next.run(req))
+            let pages = http::frontend::scope(frontend.clone(), next.run(req));
+            crate::request_scope::scope(id, pages)
         }))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
@@ -439,7 +453,7 @@ fn security_headers(cfg: &Config) -> Vec<(HeaderName, HeaderValue)> {
         (
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; font-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
             ),
         ),
     ];

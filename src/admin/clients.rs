@@ -23,6 +23,8 @@ pub struct ClientView {
     pub grant_types: Vec<String>,
     pub public: bool,
     pub require_pkce: bool,
+    /// The connectors the client may log in through; empty, every one.
+    pub allowed_connectors: Vec<String>,
     /// "config" (read-only) or "database".
     #[schema(schema_with = super::config_or_database)]
     pub source: &'static str,
@@ -54,6 +56,11 @@ pub struct ClientSpec {
     pub public: bool,
     #[serde(default)]
     pub require_pkce: bool,
+    /// The connectors the client may log in through (Dex's `allowedConnectors`); empty or
+    /// absent, every one.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub allowed_connectors: Vec<String>,
 }
 
 /// What `redirect_uri_ok` accepts, as an ECMA 262 regex (keep the two in step).
@@ -99,6 +106,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         grant_types: crate::oauth::client::grants_named(&list(&r.grant_types)),
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
+        allowed_connectors: list(&r.allowed_connectors),
         version: r.version.clone(),
     }
 }
@@ -221,6 +229,19 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
             ),
         ));
     }
+    if let Some(c) = spec
+        .allowed_connectors
+        .iter()
+        .find(|c| check_id(c).is_some())
+    {
+        errs.push((
+            "allowed_connectors",
+            format!(
+                "`{}` is not a connector id",
+                c.chars().take(80).collect::<String>()
+            ),
+        ));
+    }
     errs
 }
 
@@ -296,6 +317,7 @@ impl AdminService {
             grant_types: c.grant_names(),
             public: c.public,
             require_pkce: c.require_pkce,
+            allowed_connectors: c.allowed_connectors.clone(),
             version: database.then(|| c.version.clone()),
         }
     }
@@ -318,6 +340,7 @@ impl AdminService {
             grant_types: json(&spec.grant_types),
             public_client: i64::from(spec.public),
             require_pkce: i64::from(spec.require_pkce),
+            allowed_connectors: json(&spec.allowed_connectors),
             created_at: now,
             updated_at: now,
             version,
@@ -334,6 +357,17 @@ impl AdminService {
         if id == ADMIN_CLIENT || self.core.clients.is_static(id) {
             return Err(AdminError::Conflict(format!(
                 "id: {id} is defined by the config file and is read-only here"
+            )));
+        }
+        // A misspelt id would leave the client with fewer ways in than meant, or none.
+        if let Some(c) = spec
+            .allowed_connectors
+            .iter()
+            .find(|c| self.core.connector(c).is_none())
+        {
+            return Err(AdminError::BadRequest(format!(
+                "allowed_connectors: `{c}` is not a connector ({})",
+                self.core.connector_ids().join(", ")
             )));
         }
         Ok(())
@@ -360,7 +394,7 @@ impl AdminService {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
-        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public }))
+        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors }))
             .await;
         Ok((secret, row.version))
     }
@@ -427,8 +461,8 @@ impl AdminService {
         self.changed().await?;
         let old = client_from_row(&old);
         change.succeeded(serde_json::json!({
-                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public },
-                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public },
+                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors },
+                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors },
             }))
             .await;
         Ok(new.version)

@@ -12,6 +12,7 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
         ConnectorKind::Oidc => &[
             "scopes",
             "claimMapping",
+            "claimModifications",
             "overrideClaimMapping",
             "userIDKey",
             "userNameKey",

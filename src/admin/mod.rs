@@ -193,6 +193,7 @@ pub fn admin_client(issuer: &str) -> Client {
         grant_types: Some(vec![crate::config::GrantType::AuthorizationCode]),
         post_logout_redirect_uris: Vec::new(),
         require_pkce: true,
+        allowed_connectors: Vec::new(),
         version: String::new(),
     }
 }

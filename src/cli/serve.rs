@@ -124,7 +124,7 @@ pub async fn serve(path: &Path) -> i32 {
         }
     };
     init_logging(&cfg);
-    for w in cfg.warnings() {
+    for w in crate::app::warnings(&cfg) {
         tracing::warn!("config: {w}");
     }
     for u in cfg.unset_variables() {

@@ -493,6 +493,9 @@ pub struct StaticClient {
     pub refresh_token_lifetime: Option<Duration>,
     /// Dex master: claims of client_credentials tokens.
     pub client_credentials_claims: Option<dex::ClientCredentialsClaims>,
+    /// Dex: the connectors this client may log in through; empty, every one.
+    #[serde(default)]
+    pub allowed_connectors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

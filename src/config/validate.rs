@@ -144,6 +144,19 @@ impl Config {
                     format!("`{u}` is not a URL"),
                 );
             }
+            // A misspelt id would leave the client with fewer ways in than meant, or none.
+            let connectors = self.connector_ids();
+            for (j, a) in c.allowed_connectors.iter().enumerate() {
+                if !connectors.contains(a) {
+                    p(
+                        &format!("{at}.allowedConnectors[{j}]"),
+                        format!(
+                            "`{a}` is not a configured connector; there are {}",
+                            connectors.join(", ")
+                        ),
+                    );
+                }
+            }
         }
         for (i, pw) in self.static_passwords.iter().enumerate() {
             let at = format!("staticPasswords[{i}]");
@@ -319,4 +332,50 @@ impl Config {
 fn grant_names() -> String {
     let names: Vec<&str> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
     super::yaml::one_of(&names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_clients(clients: &str) -> Config {
+        let y = format!(
+            "issuer: http://x/dex\nstorage:\n  type: memory\nweb:\n  http: 127.0.0.1:1\n\
+             enablePasswordDB: true\nconnectors:\n  - type: ldap\n    id: corp\n    name: Corp\n\
+             staticClients:\n{clients}"
+        );
+        Config::parse(&y).unwrap()
+    }
+
+    #[test]
+    fn allowed_connectors_must_name_configured_connectors() {
+        let ok = with_clients(
+            "  - id: a\n    secret: s\n    allowedConnectors: [corp, local]\n  - id: b\n    secret: s\n",
+        );
+        assert_eq!(ok.static_clients[0].allowed_connectors, ["corp", "local"]);
+        assert!(ok.static_clients[1].allowed_connectors.is_empty());
+        assert!(
+            !ok.problems()
+                .iter()
+                .any(|p| p.path.contains("allowedConnectors")),
+            "{:?}",
+            ok.problems()
+        );
+        let bad = with_clients(
+            "  - id: a\n    secret: s\n    allowedConnectors: [corp, crop]\n  - id: b\n    secret: s\n    allowedConnectors: ['']\n",
+        );
+        let p: Vec<String> = bad.problems().iter().map(ToString::to_string).collect();
+        assert!(
+            p.iter().any(|p| p.starts_with(
+                "staticClients[0].allowedConnectors[1]: `crop` is not a configured connector"
+            )),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.starts_with("staticClients[1].allowedConnectors[0]: `` is not")),
+            "{p:?}"
+        );
+        assert!(!p.iter().any(|p| p.contains("`corp` is not")), "{p:?}");
+    }
 }

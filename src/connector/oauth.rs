@@ -309,4 +309,19 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_claim_mapping_with_nothing_under_it_loads_as_left_out() {
+        // What `claimMapping:` with its children commented out is after YAML.
+        let cfg = OAuthConfig::from_value(&serde_json::json!({
+            "clientID": "g", "clientSecret": "s",
+            "redirectURI": "https://g.example.com/callback",
+            "tokenURL": "https://p.example.com/token",
+            "authorizationURL": "https://p.example.com/auth",
+            "userInfoURL": "https://p.example.com/user",
+            "claimMapping": null,
+        }))
+        .unwrap();
+        assert!(cfg.claim_mapping.groups_key.is_none());
+    }
 }

@@ -63,12 +63,12 @@ pub(crate) fn to_login(s: &AppState, next: Next) -> Response {
             request_id,
             connector_id,
         } => Redirect::to(&login_url(s, &connector_id, &request_id)).into_response(),
-        Next::Choose { request_id } => ChooserPage {
+        Next::Choose {
+            request_id,
+            connectors,
+        } => ChooserPage {
             title: s.web.title.clone(),
-            connectors: s
-                .provider
-                .connectors
-                .all()
+            connectors: connectors
                 .iter()
                 .map(|c| ConnectorLink {
                     name: c.name().to_string(),
@@ -114,11 +114,9 @@ async fn login_page(
         return PageError::new(StatusCode::BAD_REQUEST, "The login link is incomplete.")
             .into_response();
     };
-    if let Err(e) = s.provider.pending_request(&req_id).await {
-        return e.into_response();
-    }
-    let Some(conn) = s.provider.connector(&connector) else {
-        return PageError::new(StatusCode::NOT_FOUND, "Unknown login method.").into_response();
+    let conn = match s.provider.login_connector(&req_id, &connector).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);
     let mut resp = if conn.is_callback() {

@@ -55,7 +55,7 @@ mod tests {
             base_path: "/dex".into(),
             secure_cookies: secure,
             title: "Gantry".into(),
-            logo_url: None,
+            frontend: Default::default(),
             discovery: std::sync::OnceLock::new(),
         }
     }

@@ -146,6 +146,11 @@ async fn submit(
             ),
         )
             .into_response(),
+        Err(UserCodeError::NoConnector) => PageError::new(
+            StatusCode::BAD_REQUEST,
+            crate::oauth::allowed_connectors::NO_CONNECTOR,
+        )
+        .into_response(),
         Err(UserCodeError::Unavailable(cause)) => {
             PageError::sign_in_unavailable(cause).into_response()
         }

@@ -131,6 +131,8 @@ impl IntoResponse for AuthorizeError {
                     Refusal::OtherBrowser => StatusCode::FORBIDDEN,
                     Refusal::TooMany => StatusCode::TOO_MANY_REQUESTS,
                     Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
+                    Refusal::NotAllowed => StatusCode::FORBIDDEN,
                 };
                 PageError::new(status, message).into_response()
             }

@@ -11,6 +11,7 @@ pub mod device;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod frontend;
 pub mod health;
 pub mod limits;
 pub mod listen;
@@ -46,8 +47,10 @@ pub struct WebSettings {
     pub base_path: String,
     /// Mark cookies `Secure` (the issuer is https).
     pub secure_cookies: bool,
+    /// The name pages show (`frontend.issuer`).
     pub title: String,
-    pub logo_url: Option<String>,
+    /// Dex's `frontend` settings in force, and the assets they serve.
+    pub frontend: Arc<frontend::Frontend>,
     /// The discovery document, rendered at the first request: nothing in it changes while
     /// the process runs.
     pub discovery: std::sync::OnceLock<bytes::Bytes>,

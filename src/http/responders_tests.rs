@@ -58,7 +58,7 @@ async fn registry_errors_challenge_with_the_realm_and_service() {
         base_path: "/dex".into(),
         secure_cookies: false,
         title: "Gantry".into(),
-        logo_url: None,
+        frontend: Default::default(),
         discovery: std::sync::OnceLock::new(),
     };
     let r = RegistryFailure::new(
@@ -91,6 +91,8 @@ async fn authorize_errors_get_their_status_from_what_went_wrong() {
         (Refusal::OtherBrowser, StatusCode::FORBIDDEN),
         (Refusal::TooMany, StatusCode::TOO_MANY_REQUESTS),
         (Refusal::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        (Refusal::NotFound, StatusCode::NOT_FOUND),
+        (Refusal::NotAllowed, StatusCode::FORBIDDEN),
     ] {
         let r = AuthorizeError::Page {
             kind,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::connector::{ConnectorError, PasswordCheck};
 use crate::identity::Identity;
 use crate::oauth::Provider;
+use crate::oauth::allowed_connectors::{Entry, NO_CONNECTOR, NoEntry};
 use crate::oauth::audit::{Checked, CredentialCheck};
 use crate::oauth::device::DeviceConfirmation;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -61,6 +62,10 @@ pub enum Refusal {
     TooMany,
     /// Gantry's database is not answering.
     Unavailable,
+    /// The login names a connector that does not exist.
+    NotFound,
+    /// The request's client may not log in through the connector named.
+    NotAllowed,
 }
 
 impl From<StorageError> for AuthorizeError {
@@ -83,9 +88,27 @@ pub enum Next {
         request_id: String,
         connector_id: String,
     },
+    /// The chooser, with the connectors the request's client may use.
     Choose {
         request_id: String,
+        connectors: Vec<std::sync::Arc<crate::connector::Connector>>,
     },
+}
+
+impl Next {
+    /// The next step of a stored request that logs in through `entry`.
+    pub(crate) fn of(request_id: String, entry: Entry) -> Next {
+        match entry {
+            Entry::Connector(connector_id) => Next::Connector {
+                request_id,
+                connector_id,
+            },
+            Entry::Choose(connectors) => Next::Choose {
+                request_id,
+                connectors,
+            },
+        }
+    }
 }
 
 /// Why a password login did not succeed.
@@ -295,11 +318,21 @@ impl Provider {
                 "interactive login is required",
             )));
         }
-        let connector_id = match p.connector_id.as_deref().filter(|s| !s.is_empty()) {
-            Some(id) if self.connector(id).is_some() => Some(id.to_string()),
-            Some(_) => return Err(fail(OAuthError::invalid_request("unknown connector_id"))),
-            None if !self.always_show_login => self.connectors.only().map(|c| c.id().to_string()),
-            None => None,
+        let entry = match self.entry(&client, p.connector_id.as_deref()) {
+            Ok(e) => e,
+            Err(NoEntry::Unknown) => {
+                return Err(fail(OAuthError::invalid_request("unknown connector_id")));
+            }
+            Err(NoEntry::NotAllowed) => {
+                return Err(fail(OAuthError::invalid_request(
+                    "connector not allowed for this client",
+                )));
+            }
+            Err(NoEntry::NoneLeft) => return Err(page(Refusal::Invalid, NO_CONNECTOR)),
+        };
+        let connector_id = match &entry {
+            Entry::Connector(id) => Some(id.clone()),
+            Entry::Choose(_) => None,
         };
         let now = self.clock.now();
         let req = AuthRequest {
@@ -332,13 +365,7 @@ impl Provider {
                  close the open ones, or try again later.",
             ));
         }
-        Ok(match connector_id {
-            Some(connector_id) => Next::Connector {
-                request_id: req.id,
-                connector_id,
-            },
-            None => Next::Choose { request_id: req.id },
-        })
+        Ok(Next::of(req.id, entry))
     }
 
     /// A pending request, or an error page if it expired.
@@ -351,6 +378,26 @@ impl Provider {
             )),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The connector a pending request's login page logs in through: one that exists and that
+    /// the request may use (see [`Provider::may_log_in_with`]).
+    pub async fn login_connector(
+        &self,
+        request_id: &str,
+        connector_id: &str,
+    ) -> Result<std::sync::Arc<crate::connector::Connector>, AuthorizeError> {
+        let req = self.pending_request(request_id).await?;
+        let Some(conn) = self.connector(connector_id) else {
+            return Err(page(Refusal::NotFound, "Unknown login method."));
+        };
+        self.may_log_in_with(&req, connector_id).map_err(|why| {
+            page(
+                Refusal::NotAllowed,
+                format!("You cannot log in here: {why}."),
+            )
+        })?;
+        Ok(conn)
     }
 
     /// Check a password for a pending request and record who logged in, and in which browser
@@ -373,6 +420,9 @@ impl Provider {
         let Some(conn) = self.connector(connector_id).filter(|c| c.is_password()) else {
             return Err(LoginError::Expired);
         };
+        // Before the password is looked at: a refused connector is no oracle for it.
+        self.may_log_in_with(&req, connector_id)
+            .map_err(|why| LoginError::Rejected(why.into()))?;
         let check = |checked| CredentialCheck {
             via: "form",
             connector: connector_id,

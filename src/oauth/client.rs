@@ -25,6 +25,9 @@ pub struct Client {
     pub grant_types: Option<Vec<GrantType>>,
     pub post_logout_redirect_uris: Vec<String>,
     pub require_pkce: bool,
+    /// Dex's `allowedConnectors`: the connectors this client may log in through; empty, every
+    /// one.
+    pub allowed_connectors: Vec<String>,
     /// The version of a database client's row (see `admin::version`); empty for the config
     /// file's.
     pub version: String,
@@ -58,8 +61,14 @@ impl Client {
             grant_types: grants_named(&c.grant_types),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             require_pkce: c.require_pkce || c.public,
+            allowed_connectors: c.allowed_connectors.clone(),
             version: String::new(),
         }
+    }
+
+    /// Whether this client may log in through connector `id` (Dex's `ConnectorAllowed`).
+    pub fn connector_allowed(&self, id: &str) -> bool {
+        self.allowed_connectors.is_empty() || self.allowed_connectors.iter().any(|a| a == id)
     }
 
     /// Whether `uri` is one this client registered.
@@ -232,6 +241,7 @@ mod tests {
             grant_types: None,
             post_logout_redirect_uris: vec![],
             require_pkce: public,
+            allowed_connectors: vec![],
             version: String::new(),
         }
     }
@@ -288,6 +298,17 @@ mod tests {
         assert!(c.grant_allowed(ClientCredentials, &server));
         assert!(!c.grant_allowed(AuthorizationCode, &server));
         assert!(!c.grant_allowed(ClientCredentials, &server[..2]));
+    }
+
+    #[test]
+    fn an_empty_connector_list_allows_every_connector_a_list_only_its_own() {
+        let mut c = client(false, &[]);
+        assert!(c.connector_allowed("local") && c.connector_allowed("sso"));
+        c.allowed_connectors = vec!["sso".into()];
+        assert!(c.connector_allowed("sso"));
+        assert!(!c.connector_allowed("local"));
+        assert!(!c.connector_allowed("ss"), "whole ids only");
+        assert!(!c.connector_allowed(""));
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl Core {
             )
             .await
             .unwrap();
-        let (Next::Connector { request_id, .. } | Next::Choose { request_id }) = next;
+        let (Next::Connector { request_id, .. } | Next::Choose { request_id, .. }) = next;
         self.p
             .password_login(
                 &request_id,
@@ -202,7 +202,7 @@ impl Core {
             .await
             .unwrap();
         let request_id = match next {
-            Next::Connector { request_id, .. } | Next::Choose { request_id } => request_id,
+            Next::Connector { request_id, .. } | Next::Choose { request_id, .. } => request_id,
         };
         self.p
             .password_login(
@@ -545,7 +545,7 @@ async fn a_device_approved_in_the_browser_gets_tokens_once() {
             .await
             .unwrap();
     let request_id = match c.p.device_start(&d.user_code, ADDR).await.unwrap() {
-        Next::Connector { request_id, .. } | Next::Choose { request_id } => request_id,
+        Next::Connector { request_id, .. } | Next::Choose { request_id, .. } => request_id,
     };
     c.p.password_login(
         &request_id,

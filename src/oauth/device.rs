@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::identity::Identity;
 use crate::oauth::Provider;
+use crate::oauth::allowed_connectors::{Entry, NoEntry};
 use crate::oauth::authorize::{AuthorizeError, Next, Refusal};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
@@ -61,6 +62,8 @@ pub struct DeviceConfirmation {
 pub enum UserCodeError {
     Unknown,
     Throttled,
+    /// The device's client may use no connector there is (or is gone).
+    NoConnector,
     /// The database did not answer; the text is for the log.
     Unavailable(String),
     Internal(String),
@@ -182,9 +185,17 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         };
-        let connector_id = (!self.always_show_login)
-            .then(|| self.connectors.only().map(|c| c.id().to_string()))
-            .flatten();
+        // The device's client chooses among its connectors as a browser's would.
+        let entry = self
+            .clients
+            .get(&row.client_id)
+            .ok_or(NoEntry::NoneLeft)
+            .and_then(|client| self.entry(&client, None))
+            .map_err(|_| UserCodeError::NoConnector)?;
+        let connector_id = match &entry {
+            Entry::Connector(id) => Some(id.clone()),
+            Entry::Choose(_) => None,
+        };
         let req = AuthRequest {
             id: secret::random_token(24),
             client_id: row.client_id,
@@ -202,13 +213,7 @@ impl Provider {
             expires_at: row.expires_at,
         };
         self.store.create_auth_request_from(&req, None, 0).await?;
-        Ok(match connector_id {
-            Some(connector_id) => Next::Connector {
-                request_id: req.id,
-                connector_id,
-            },
-            None => Next::Choose { request_id: req.id },
-        })
+        Ok(Next::of(req.id, entry))
     }
 
     /// If `req` finishes a device request that still waits for a decision, what its

@@ -46,14 +46,17 @@ impl Provider {
                 "token exchange issues no refresh token",
             ));
         }
-        // The connector named, or the one connector that takes part.
+        // The connector named, or the one connector that takes part, of those the client may
+        // use.
+        let conn_id = p.connector_id.filter(|c| !c.is_empty());
+        if conn_id.is_some_and(|id| !client.connector_allowed(id)) {
+            return Err(crate::oauth::allowed_connectors::not_allowed());
+        }
         let exchanging: Vec<_> = self
-            .connectors
-            .all()
+            .connectors_for(client)
             .into_iter()
             .filter(|c| c.is_callback())
             .collect();
-        let conn_id = p.connector_id.filter(|c| !c.is_empty());
         let mut answered = None;
         for c in exchanging
             .iter()

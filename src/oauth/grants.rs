@@ -173,6 +173,13 @@ impl Provider {
             GrantType::Password => Some(self.password_connector_in_use()?),
             _ => None,
         };
+        // Before any password is looked at: a refused connector is no oracle for it.
+        if password_connector
+            .as_ref()
+            .is_some_and(|c| !client.connector_allowed(c.id()))
+        {
+            return Err(crate::oauth::allowed_connectors::not_allowed());
+        }
         match TokenRequest::parse(grant, p)? {
             TokenRequest::AuthorizationCode {
                 code,

@@ -1,6 +1,7 @@
 //! The OpenID Connect / OAuth2 protocol core: authorization requests, grants, refresh
 //! rotation, claims, introspection, revocation and logout. Knows nothing of HTTP.
 
+pub mod allowed_connectors;
 pub mod audit;
 pub mod authorize;
 pub mod client;

@@ -129,6 +129,11 @@ impl Provider {
             None => granted,
         };
         let old: Identity = storage::from_json(&row.identity)?;
+        // The client's list may have narrowed since the login (an admin's change): its
+        // refresh tokens from other connectors end with it, as in Dex.
+        if !client.connector_allowed(&old.connector_id) {
+            return Err(crate::oauth::allowed_connectors::not_allowed());
+        }
         let conn = self
             .connector(&old.connector_id)
             .ok_or_else(|| OAuthError::invalid_grant("the connector of this login is gone"))?;

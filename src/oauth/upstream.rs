@@ -43,6 +43,8 @@ impl Provider {
         let Some(conn) = self.connector(connector_id).filter(|c| c.is_callback()) else {
             return Err(LoginError::Expired);
         };
+        self.may_log_in_with(&req, connector_id)
+            .map_err(|why| LoginError::Rejected(why.into()))?;
         let state = secret::random_token(24);
         let offline = Scopes::stored(&req.scopes).has("offline_access");
         let begin = match conn.begin(&state, offline, now).await {

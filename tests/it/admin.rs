@@ -2220,4 +2220,12 @@ async fn the_openapi_document_states_what_this_config_decides() {
         schemas["ClientSpec"]["properties"]["grant_types"]["items"]["enum"],
         serde_json::json!(gantry::config::GrantType::names())
     );
+    // A client may be allowed the connectors there are, and only those.
+    for schema in ["ClientSpec", "NewClient"] {
+        assert_eq!(
+            schemas[schema]["properties"]["allowed_connectors"]["items"]["enum"],
+            serde_json::json!(["local"]),
+            "{schema}"
+        );
+    }
 }

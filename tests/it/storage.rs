@@ -365,6 +365,7 @@ async fn conformance(db: Db) {
         grant_types: "[]".into(),
         public_client: 1,
         require_pkce: 1,
+        allowed_connectors: format!("[\"{name}\"]"),
         created_at: now,
         updated_at: now,
         version: version.into(),
@@ -384,8 +385,12 @@ async fn conformance(db: Db) {
     assert!(!db.delete_client("cas", Some("c1")).await.unwrap());
     let stored = db.get_client_fresh("cas").await.unwrap().unwrap();
     assert_eq!(
-        (stored.name.as_str(), stored.version.as_str()),
-        ("two", "c2")
+        (
+            stored.name.as_str(),
+            stored.version.as_str(),
+            stored.allowed_connectors.as_str()
+        ),
+        ("two", "c2", "[\"two\"]")
     );
     assert!(db.delete_client("cas", Some("c2")).await.unwrap());
     let connector = |version: &str, name: &str| ConnectorRow {

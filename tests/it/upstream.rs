@@ -56,7 +56,7 @@ pub(crate) fn account(name: &str, groups: &[&str]) -> String {
 }
 
 /// Gantry on a port registered at the provider, with an `oidc` connector `upstream`.
-async fn gantry_behind_provider(extra_connector_yaml: &str) -> TestApp {
+pub(crate) async fn gantry_behind_provider(extra_connector_yaml: &str) -> TestApp {
     let port = free_port();
     let (id, secret) = register(&format!("http://127.0.0.1:{port}/dex/callback")).await;
     TestApp::start_with(Opts {
@@ -111,7 +111,7 @@ pub(crate) async fn login_through(app: &TestApp, login: &str, password: &str) ->
     body
 }
 
-async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+pub(crate) async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
     app.post_token(
         &[("grant_type", "refresh_token"), ("refresh_token", token)],
         Some(RP),
@@ -119,7 +119,7 @@ async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
     .await
 }
 
-async fn upstream_test_call(path: &str, account: &str, groups: &str) {
+pub(crate) async fn upstream_test_call(path: &str, account: &str, groups: &str) {
     let r = reqwest::Client::new()
         .post(format!("{}{path}", upstream()))
         .query(&[("account", account), ("groups", groups)])
@@ -358,7 +358,11 @@ async fn gantry_federates_behind_another_gantry() {
 }
 
 /// An ID token straight from the provider for `client`, as a CI system would hold one.
-async fn provider_id_token(client: &(String, String), redirect: &str, login: &str) -> String {
+pub(crate) async fn provider_id_token(
+    client: &(String, String),
+    redirect: &str,
+    login: &str,
+) -> String {
     provider_tokens(client, redirect, login).await["id_token"]
         .as_str()
         .expect("id_token")

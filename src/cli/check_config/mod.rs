@@ -38,7 +38,7 @@ pub fn run(path: &Path, bind: bool, dex: bool) -> i32 {
     let mut warnings = reading
         .config
         .as_ref()
-        .map(Config::warnings)
+        .map(crate::app::warnings)
         .unwrap_or_default();
     warnings.extend(notes);
     reading.place(&mut warnings);

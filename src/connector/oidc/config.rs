@@ -9,6 +9,8 @@ use serde::Deserialize;
 
 use crate::connector::plain_http;
 
+pub use super::modifications::ClaimModifications;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct OidcConfig {
@@ -51,6 +53,8 @@ pub struct OidcConfig {
     pub claim_mapping: ClaimMapping,
     #[serde(default)]
     pub override_claim_mapping: bool,
+    #[serde(default)]
+    pub claim_modifications: ClaimModifications,
     /// Dex's escape hatch; Gantry refuses it (use `rootCAs`).
     #[serde(default)]
     pub insecure_skip_verify: bool,

@@ -1,7 +1,8 @@
 //! An upstream's claims to an [`Identity`], as Dex's `oidc` connector maps them: `userIDKey`,
 //! `userNameKey`, `claimMapping` and `overrideClaimMapping`, `insecureSkipEmailVerified`,
-//! `insecureEnableGroups` with `allowedGroups`, `hostedDomains`. Gantry's own code: the
-//! `openidconnect` crate has no notion of these Dex keys.
+//! `insecureEnableGroups` with `allowedGroups`, `claimModifications` (see `modifications`),
+//! `hostedDomains`. Gantry's own code: the `openidconnect` crate has no notion of these Dex
+//! keys.
 
 use super::config::OidcConfig;
 use crate::connector::ConnectorError;
@@ -33,6 +34,7 @@ pub fn identity(cfg: &OidcConfig, id: &str, c: &Claims) -> Result<Identity, Conn
         None => false,
     };
     let (preferred, _) = mapped("preferred_username", &cfg.claim_mapping.preferred_username);
+    let mods = &cfg.claim_modifications;
     let mut groups = Vec::new();
     if cfg.insecure_enable_groups {
         let mut key = "groups".to_string();
@@ -45,12 +47,14 @@ pub fn identity(cfg: &OidcConfig, id: &str, c: &Claims) -> Result<Identity, Conn
             found = claims::groups(c, &key).map_err(|e| ConnectorError::Rejected(e.to_string()))?;
         }
         groups = found.unwrap_or_default();
+        groups.retain(|g| mods.keeps(g));
         groups = claims::filter_allowed(groups, &cfg.allowed_groups).ok_or_else(|| {
             ConnectorError::Rejected(format!(
                 "user {username} is not in any of the allowed groups"
             ))
         })?;
     }
+    let groups = mods.finish(groups, c);
     if !cfg.hosted_domains.is_empty() {
         let hd = claims::string(c, "hd").unwrap_or_default();
         if !cfg.hosted_domains.contains(&hd) {
@@ -215,5 +219,178 @@ mod tests {
                 .is_err(),
             "a malformed groups claim is an error, not no groups"
         );
+    }
+
+    /// Dex's `TestHandleCallback` cases for `claimModifications` (connector/oidc/oidc_test.go),
+    /// with its config: scopes email and groups, `insecureEnableGroups`.
+    fn dex_case(mods: serde_json::Value, token: serde_json::Value) -> Vec<String> {
+        connector(
+            json!({"scopes": ["email", "groups"], "insecureEnableGroups": true,
+                         "claimModifications": mods}),
+        )
+        .identity(&claims(token))
+        .unwrap()
+        .groups
+    }
+
+    fn token(groups: serde_json::Value) -> serde_json::Value {
+        json!({"sub": "subvalue", "name": "namevalue", "email": "emailvalue",
+               "email_verified": true, "groups": groups})
+    }
+
+    #[test]
+    fn dex_new_group_from_claims() {
+        let mods = json!({"newGroupFromClaims": [
+            {"claims": ["organization", "pipeline"], "delimiter": "::", "prefix": "gh"},
+            {"claims": ["non-existing1", "non-existing2"], "delimiter": "::", "prefix": "tfe"},
+            {"claims": ["organization", "claim-with-delimiter"], "delimiter": "-",
+             "clearDelimiter": true, "prefix": "clr_delim"},
+            {"claims": ["organization", "claim-with-delimiter"], "delimiter": "-",
+             "prefix": "keep_delim"},
+            {"claims": ["non-string-claim", "non-string-claim2", "email"], "delimiter": "-",
+             "prefix": "bk"}
+        ]});
+        let t = json!({"sub": "subvalue", "name": "namevalue", "groups": "group1",
+            "organization": "acme", "pipeline": "pipeline-one", "email": "emailvalue",
+            "email_verified": true, "claim-with-delimiter": "foo-bar",
+            "non-string-claim": ["element1", "element2"], "non-string-claim2": 666});
+        assert_eq!(
+            dex_case(mods, t),
+            [
+                "group1",
+                "gh::acme::pipeline-one",
+                "clr_delim-acme-foobar",
+                "keep_delim-acme-foo-bar",
+                "bk-emailvalue"
+            ]
+        );
+    }
+
+    #[test]
+    fn dex_prefix_and_suffix_group_names() {
+        let groups = json!(["group1", "group2", "groupA", "groupB"]);
+        for (modify, want) in [
+            (
+                json!({"prefix": "prefix-"}),
+                [
+                    "prefix-group1",
+                    "prefix-group2",
+                    "prefix-groupA",
+                    "prefix-groupB",
+                ],
+            ),
+            (
+                json!({"suffix": "-suffix"}),
+                [
+                    "group1-suffix",
+                    "group2-suffix",
+                    "groupA-suffix",
+                    "groupB-suffix",
+                ],
+            ),
+            (
+                json!({"prefix": "prefix-", "suffix": "-suffix"}),
+                [
+                    "prefix-group1-suffix",
+                    "prefix-group2-suffix",
+                    "prefix-groupA-suffix",
+                    "prefix-groupB-suffix",
+                ],
+            ),
+        ] {
+            assert_eq!(
+                dex_case(json!({"modifyGroupNames": modify}), token(groups.clone())),
+                want
+            );
+        }
+    }
+
+    #[test]
+    fn dex_filter_group_claims_drops_what_the_regex_does_not_match() {
+        let filter = json!({"filterGroupClaims": {"groupsFilter": r"^.*\d$"}});
+        let names = json!(["group1", "group2", "groupA", "groupB"]);
+        let objects = json!([{"name": "group1"}, {"name": "group2"}, {"name": "groupA"},
+                             {"name": "groupB"}]);
+        for groups in [names, objects] {
+            assert_eq!(
+                dex_case(filter.clone(), token(groups)),
+                ["group1", "group2"]
+            );
+        }
+        // Unanchored, as Go's MatchString.
+        let some = json!({"filterGroupClaims": {"groupsFilter": "eng"}});
+        assert_eq!(
+            dex_case(some, token(json!(["team-eng-1", "sales"]))),
+            ["team-eng-1"]
+        );
+        // A single group sent as a string is filtered too (Dex lets it through).
+        let g = dex_case(filter.clone(), token(json!("groupA")));
+        assert!(g.is_empty(), "{g:?}");
+        // Empty: no filter.
+        let none = json!({"filterGroupClaims": {"groupsFilter": ""}});
+        assert_eq!(dex_case(none, token(json!(["groupA"]))), ["groupA"]);
+    }
+
+    #[test]
+    fn modifications_run_in_dexs_order() {
+        // The filter runs before allowedGroups: a group it drops cannot open the door...
+        let cfg = |allowed: serde_json::Value| {
+            connector(
+                json!({"insecureEnableGroups": true, "allowedGroups": allowed,
+                "claimModifications": {
+                    "filterGroupClaims": {"groupsFilter": "^team-"},
+                    "modifyGroupNames": {"prefix": "sso:"},
+                    "newGroupFromClaims": [{"claims": ["org"], "delimiter": "/", "prefix": "org"}]
+                }}),
+            )
+        };
+        let c = claims(
+            json!({"sub": "s", "name": "n", "email": "a@x", "email_verified": true,
+                              "org": "acme", "groups": ["admins", "team-a", "team-b"]}),
+        );
+        let e = cfg(json!(["admins"])).identity(&c).unwrap_err();
+        assert!(
+            e.to_string().contains("not in any of the allowed groups"),
+            "{e}"
+        );
+        // ...allowedGroups names groups before the prefix, and the prefix comes after it; the
+        // groups made from claims are added last, untouched by either.
+        assert_eq!(
+            cfg(json!(["team-b"])).identity(&c).unwrap().groups,
+            ["sso:team-b", "org/acme"]
+        );
+        // Groups made from claims are added even when the groups claim is not read (Dex).
+        let no_groups = connector(json!({"claimModifications": {
+            "newGroupFromClaims": [{"claims": ["org"], "delimiter": "/", "prefix": "org"}]}}))
+        .identity(&c)
+        .unwrap();
+        assert_eq!(no_groups.groups, ["org/acme"]);
+    }
+
+    #[test]
+    fn a_groups_filter_that_is_no_regex_is_refused_with_its_key() {
+        let e = OidcConfig::from_value(&json!({"issuer": "https://id.example.com",
+            "clientID": "g", "redirectURI": "https://g.example.com/callback",
+            "claimModifications": {"filterGroupClaims": {"groupsFilter": "team-(["}}}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("config.claimModifications.filterGroupClaims")
+                && e.contains("groupsFilter `team-([` is not a regex: unclosed character class"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keys_written_with_nothing_under_them_load_as_left_out() {
+        // `claimMapping:` with its children commented out is YAML null.
+        let c = connector(json!({"claimMapping": null, "claimModifications": null}));
+        assert!(c.0.claim_mapping.groups.is_none());
+        let c = connector(json!({"claimModifications": {"filterGroupClaims": null,
+            "modifyGroupNames": null, "newGroupFromClaims": null}}));
+        assert!(c.0.claim_modifications.keeps("anything"));
+        let c = connector(json!({"claimModifications": {"filterGroupClaims":
+            {"groupsFilter": null}, "modifyGroupNames": {"prefix": null}}}));
+        assert!(c.0.claim_modifications.keeps("anything"));
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 mod discovery;
 mod exchange;
 mod mapping;
+mod modifications;
 mod verify;
 
 use std::sync::Arc;

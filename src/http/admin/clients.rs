@@ -37,6 +37,7 @@ struct ClientRow {
     name: String,
     redirect_uris: String,
     grant_types: String,
+    allowed_connectors: String,
     public: bool,
     read_only: bool,
     /// What the row's buttons expect (a hidden field).
@@ -93,6 +94,7 @@ fn render(
                 name: c.name,
                 redirect_uris: c.redirect_uris.join(" "),
                 grant_types: c.grant_types.join(" "),
+                allowed_connectors: c.allowed_connectors.join(" "),
                 public: c.public,
                 version: c.version.unwrap_or_default(),
             })
@@ -113,6 +115,7 @@ struct CreateForm {
     name: Option<String>,
     redirect_uris: Option<String>,
     grant_types: Option<String>,
+    allowed_connectors: Option<String>,
     public: Option<String>,
 }
 
@@ -137,6 +140,7 @@ async fn create(
         name: f.name.unwrap_or_default(),
         redirect_uris: words(f.redirect_uris),
         grant_types: words(f.grant_types),
+        allowed_connectors: words(f.allowed_connectors),
         public,
         require_pkce: public,
         ..ClientSpec::default()
@@ -305,6 +309,10 @@ struct NewClient {
     public: bool,
     #[serde(default)]
     require_pkce: bool,
+    /// The connectors the client may log in through; empty or absent, every one.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    allowed_connectors: Vec<String>,
 }
 
 #[utoipa::path(
@@ -338,6 +346,7 @@ async fn api_create(
         grant_types: c.grant_types,
         public: c.public,
         require_pkce: c.require_pkce,
+        allowed_connectors: c.allowed_connectors,
     };
     let (secret, version) = s.admin.create_client(&admin, &c.id, &spec).await?;
     Ok(with_etag(

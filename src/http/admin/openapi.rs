@@ -1,8 +1,8 @@
 //! `/api/v1/openapi.json`: the admin API's OpenAPI document, which schemathesis checks the API
 //! against. It is generated from the request and response types and from the `utoipa::path`
 //! attribute on each handler, so a field added to a type shows up here on its own; only what
-//! depends on the running config (the server URL, the clusters an explanation can name) is
-//! filled in per request.
+//! depends on the running config (the server URL, the clusters an explanation can name, the
+//! connectors a client may be allowed) is filled in per request.
 
 use axum::Router;
 use axum::extract::State;
@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, RefOr, Schema, ServerBuilder, Type};
+use utoipa::openapi::{ArrayBuilder, ObjectBuilder, RefOr, Schema, ServerBuilder, Type};
 
 use super::{api, audit, clients, connectors, keys, policy, sessions, users};
 use crate::http::AppState;
@@ -118,6 +118,30 @@ async fn openapi(State(s): State<AppState>) -> Response {
         explain
             .properties
             .insert("cluster".into(), cluster.build().into());
+    }
+    // A client may be allowed only the connectors there are now.
+    let ids: Vec<serde_json::Value> = s
+        .provider
+        .connector_ids()
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let allowed = ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(ids)),
+        )
+        .build();
+    for name in ["ClientSpec", "NewClient"] {
+        if let Some(RefOr::T(Schema::Object(spec))) = doc
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut(name))
+        {
+            spec.properties
+                .insert("allowed_connectors".into(), allowed.clone().into());
+        }
     }
     axum::Json(doc).into_response()
 }
