@@ -23,6 +23,22 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
             "acrValues",
         ],
         ConnectorKind::OAuth => &["scopes", "claimMapping", "userIDKey"],
+        // hostName and rootCA decide where the secret goes; the rest, whom GitHub's answer lets in.
+        ConnectorKind::Github => &[
+            "orgs",
+            "org",
+            "teamNameField",
+            "loadAllGroups",
+            "useLoginAsID",
+            "preferredEmailDomain",
+        ],
+        // baseURL, rootCAData and insecureAllowHTTP decide where and how it goes.
+        ConnectorKind::Gitlab => &[
+            "groups",
+            "useLoginAsID",
+            "getGroupsPermission",
+            "inheritedGroups",
+        ],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }

@@ -179,10 +179,13 @@ fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// Dex reads each `rootCAs` entry as a file path, or as base64 of the PEM itself.
+/// Dex reads each `rootCAs` entry as a file path, as base64 of the PEM, or as the PEM itself.
 fn read_ca(entry: &str) -> Result<Vec<u8>, ClientError> {
     if let Ok(b) = crate::files::read_limited(entry) {
         return Ok(b);
+    }
+    if entry.trim_start().starts_with("-----BEGIN") {
+        return Ok(entry.as_bytes().to_vec());
     }
     use base64::Engine;
     base64::engine::general_purpose::STANDARD
