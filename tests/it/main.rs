@@ -26,6 +26,7 @@ mod flow;
 mod forge;
 mod fuzz_replay;
 mod github;
+mod gitlab;
 mod hostile;
 mod image;
 mod keys;
