@@ -96,7 +96,7 @@ impl GithubConnector {
             .filter(|r| !r.is_empty())
             .into_iter()
             .collect();
-        let http = upstream::client(&roots, cfg.timeout()?, deny)?;
+        let http = upstream::client_trusting("config.rootCA", &roots, cfg.timeout()?, deny)?;
         // GitHub takes the client's credentials in the form (Go's github.Endpoint).
         let token = TokenEndpoint::new(
             auth_url,

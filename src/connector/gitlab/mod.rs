@@ -68,7 +68,7 @@ impl GitlabConnector {
             .filter(|r| !r.is_empty())
             .into_iter()
             .collect();
-        let http = upstream::client(&roots, cfg.timeout()?, deny)?;
+        let http = upstream::client_trusting("config.rootCAData", &roots, cfg.timeout()?, deny)?;
         let token = TokenEndpoint::new(
             &format!("{}/oauth/authorize", cfg.base_url),
             &format!("{}/oauth/token", cfg.base_url),
