@@ -47,11 +47,14 @@ impl<'a> Api<'a> {
 
     /// GET `url`, whatever the status; a rate-limit answer is an error.
     pub async fn get(&self, url: &url::Url) -> Result<Answer, UpstreamError> {
-        let mut req = self
-            .http
-            .get(url.as_str())
-            .header("accept", "application/json")
-            .bearer_auth(self.token);
+        let mut req = self.http.get(url.as_str()).bearer_auth(self.token);
+        if !self
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
+            req = req.header("accept", "application/json");
+        }
         for (k, v) in self.headers {
             req = req.header(*k, *v);
         }

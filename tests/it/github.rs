@@ -721,7 +721,7 @@ async fn a_rate_limited_github_is_an_unavailable_source_with_its_reset_time_neve
 }
 
 #[tokio::test]
-async fn github_enterprise_is_reached_over_tls_only_through_the_configured_root_ca() {
+async fn github_enterprise_is_trusted_only_through_its_root_ca_in_logins_and_the_admin_test() {
     let gh = StandIn::start().await;
     gh.add(ana(601));
     let untrusted = format!(
@@ -729,7 +729,21 @@ async fn github_enterprise_is_reached_over_tls_only_through_the_configured_root_
          clientSecret: {CLIENT_SECRET}\n      redirectURI: @ISSUER@/callback\n      hostName: 127.0.0.1:{}\n",
         gh.port
     );
-    let app = app_with(&[gh.connector("gh", ""), untrusted].concat()).await;
+    let wrong_secret = gh
+        .connector("wrong", "")
+        .replace(CLIENT_SECRET, "not-the-secret");
+    let app = app_with(&[gh.connector("gh", ""), untrusted, wrong_secret].concat()).await;
+    // The admin's Test: the token endpoint is reached (or not) and takes the client (or not).
+    use gantry::connector::probe::Outcome;
+    for (id, want) in [
+        ("gh", Outcome::Ok),
+        ("noca", Outcome::TlsFailed),
+        ("wrong", Outcome::ClientRefused),
+    ] {
+        let p = app.provider.connector(id).unwrap().probe(0).await;
+        assert_eq!(p.outcome, want, "{id}: {p:?}");
+    }
+
     gh.next_login("ana601");
     let (status, page) = log_in(&app, &browser(Some(&gh.ca)), "noca", SCOPES)
         .await

@@ -427,6 +427,20 @@ async fn gitlab_group_roles_and_the_login_as_id_follow_dex() {
 }
 
 #[tokio::test]
+async fn the_admin_test_of_a_gitlab_connector_checks_its_client_at_the_token_endpoint() {
+    use gantry::connector::probe::Outcome;
+    let gl = StandIn::start().await;
+    let wrong = gl
+        .connector("wrong", "")
+        .replace(CLIENT_SECRET, "not-the-secret");
+    let app = app_with(&[gl.connector("gl", ""), wrong].concat()).await;
+    for (id, want) in [("gl", Outcome::Ok), ("wrong", Outcome::ClientRefused)] {
+        let p = app.provider.connector(id).unwrap().probe(0).await;
+        assert_eq!(p.outcome, want, "{id}: {p:?}");
+    }
+}
+
+#[tokio::test]
 async fn inherited_gitlab_groups_come_page_by_page_from_the_groups_api_with_effective_roles() {
     let gl = StandIn::start().await;
     let mut a = bo(41);
