@@ -393,3 +393,134 @@ impl Data {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::{Form, State};
+    use axum::http::HeaderMap;
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    /// A github.com-like server on plain http: its tokens expire after `expires_in` and are
+    /// renewed with a refresh token (a GitHub App's user tokens); `/user/emails` has only an
+    /// unverified primary address until `verified` is set.
+    #[derive(Default)]
+    struct Fake {
+        live: Vec<String>,
+        refreshes: usize,
+        verified: bool,
+    }
+
+    async fn serve(fake: Arc<Mutex<Fake>>) -> String {
+        async fn token(
+            State(f): State<Arc<Mutex<Fake>>>,
+            Form(form): Form<HashMap<String, String>>,
+        ) -> axum::Json<serde_json::Value> {
+            let mut f = f.lock().unwrap();
+            if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+                assert_eq!(form["refresh_token"], "ghr_1");
+                f.refreshes += 1;
+            }
+            let t = format!("ghu_{}", f.live.len());
+            f.live.push(t.clone());
+            axum::Json(
+                serde_json::json!({"access_token": t, "token_type": "bearer",
+                "expires_in": 28800, "refresh_token": "ghr_1",
+                "refresh_token_expires_in": 15897600}),
+            )
+        }
+        fn caller_ok(f: &Fake, h: &HeaderMap) -> bool {
+            let t = h
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            f.live.last().is_some_and(|l| t == format!("Bearer {l}"))
+        }
+        async fn user(
+            State(f): State<Arc<Mutex<Fake>>>,
+            h: HeaderMap,
+        ) -> Result<axum::Json<serde_json::Value>, axum::http::StatusCode> {
+            if !caller_ok(&f.lock().unwrap(), &h) {
+                return Err(axum::http::StatusCode::UNAUTHORIZED);
+            }
+            Ok(axum::Json(
+                serde_json::json!({"id": 9, "login": "octo", "name": null, "email": null}),
+            ))
+        }
+        async fn emails(
+            State(f): State<Arc<Mutex<Fake>>>,
+            h: HeaderMap,
+        ) -> Result<axum::Json<serde_json::Value>, axum::http::StatusCode> {
+            let f = f.lock().unwrap();
+            if !caller_ok(&f, &h) {
+                return Err(axum::http::StatusCode::UNAUTHORIZED);
+            }
+            Ok(axum::Json(serde_json::json!([
+                {"email": "octo@example.com", "verified": f.verified, "primary": true,
+                 "visibility": "private"}
+            ])))
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .route("/login/oauth/access_token", axum::routing::post(token))
+            .route("/user", axum::routing::get(user))
+            .route("/user/emails", axum::routing::get(emails))
+            .with_state(fake);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    #[tokio::test]
+    async fn github_com_needs_a_verified_address_and_an_expired_app_token_is_renewed() {
+        let fake = Arc::new(Mutex::new(Fake::default()));
+        let base = serve(fake.clone()).await;
+        let cfg = GithubConfig::from_value(&serde_json::json!({"clientID": "c",
+            "clientSecret": "s", "redirectURI": "https://id.example.com/dex/callback"}))
+        .unwrap();
+        let sealer = Sealer::new(&[crate::secret::random_bytes(32)]).unwrap();
+        let c = GithubConnector::at(
+            "gh",
+            cfg,
+            sealer,
+            &DenyList::default(),
+            &format!("{base}/login/oauth/authorize"),
+            &format!("{base}/login/oauth/access_token"),
+            &base,
+        )
+        .unwrap();
+        let s = Scopes {
+            offline_access: true,
+            groups: false,
+        };
+        // On github.com an unverified primary address is no address: the login is refused.
+        let e = c.finish("code", s, 1000).await.unwrap_err();
+        assert!(e.to_string().contains("no verified, primary email"), "{e}");
+        fake.lock().unwrap().verified = true;
+        let id = c.finish("code", s, 1000).await.unwrap();
+        assert_eq!(
+            (id.user_id.as_str(), id.username.as_str(), id.email.as_str()),
+            ("9", "octo", "octo@example.com"),
+            "no name: the login is the name"
+        );
+        assert!(id.groups.is_empty());
+
+        // Within its 8 hours the access token is used as it is; after, it is renewed first.
+        let same = c.refresh(&id, s, 1000 + 3600).await.unwrap();
+        assert_eq!(fake.lock().unwrap().refreshes, 0);
+        let renewed = c.refresh(&same, s, 1000 + 28800).await.unwrap();
+        assert_eq!(fake.lock().unwrap().refreshes, 1);
+        assert_eq!(renewed.user_id, "9");
+        // The renewed token (and its expiry) is what the next refresh starts from.
+        c.refresh(&renewed, s, 1000 + 28800 + 60).await.unwrap();
+        assert_eq!(fake.lock().unwrap().refreshes, 1);
+        // Connector data that does not open (forged, or sealed for another purpose) is nobody's.
+        let mut forged = renewed.clone();
+        forged.connector_data = Some("not sealed".into());
+        assert!(matches!(
+            c.refresh(&forged, s, 0).await,
+            Err(ConnectorError::UserGone)
+        ));
+    }
+}
