@@ -24,6 +24,22 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
             "acrValues",
         ],
         ConnectorKind::OAuth => &["scopes", "claimMapping", "userIDKey"],
+        // hostName and rootCA decide where the secret goes; the rest, whom GitHub's answer lets in.
+        ConnectorKind::Github => &[
+            "orgs",
+            "org",
+            "teamNameField",
+            "loadAllGroups",
+            "useLoginAsID",
+            "preferredEmailDomain",
+        ],
+        // baseURL, rootCAData and insecureAllowHTTP decide where and how it goes.
+        ConnectorKind::Gitlab => &[
+            "groups",
+            "useLoginAsID",
+            "getGroupsPermission",
+            "inheritedGroups",
+        ],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
@@ -104,6 +120,42 @@ mod tests {
         assert_eq!(
             secret_moves(Some(ConnectorKind::Oidc), &old, ConnectorKind::OAuth, &old),
             ["type"]
+        );
+        // GitHub's secret goes to hostName, trusting rootCA; GitLab's to baseURL.
+        let gh = Some(ConnectorKind::Github);
+        let gh_old = obj(serde_json::json!({"clientID": "c", "orgs": [{"name": "a"}]}));
+        let gh_new = obj(serde_json::json!({"clientID": "c", "orgs": [{"name": "b"}],
+            "teamNameField": "slug", "useLoginAsID": true}));
+        assert!(secret_moves(gh, &gh_old, ConnectorKind::Github, &gh_new).is_empty());
+        let mut elsewhere = gh_new.clone();
+        elsewhere.insert("hostName".into(), "evil.example".into());
+        elsewhere.insert("rootCA".into(), "/tmp/evil.pem".into());
+        assert_eq!(
+            secret_moves(gh, &gh_new, ConnectorKind::Github, &elsewhere),
+            ["hostName", "rootCA"]
+        );
+        let gl = obj(serde_json::json!({"baseURL": "https://gitlab.com", "groups": ["a"]}));
+        let mut gl2 = gl.clone();
+        gl2.insert("groups".into(), serde_json::json!(["b"]));
+        gl2.insert("getGroupsPermission".into(), true.into());
+        assert!(
+            secret_moves(
+                Some(ConnectorKind::Gitlab),
+                &gl,
+                ConnectorKind::Gitlab,
+                &gl2
+            )
+            .is_empty()
+        );
+        gl2.insert("baseURL".into(), "https://evil.example".into());
+        assert_eq!(
+            secret_moves(
+                Some(ConnectorKind::Gitlab),
+                &gl,
+                ConnectorKind::Gitlab,
+                &gl2
+            ),
+            ["baseURL"]
         );
     }
 }

@@ -11,6 +11,8 @@ pub enum ConnectorKind {
     Oidc,
     OAuth,
     Saml,
+    Github,
+    Gitlab,
     /// Dex's development connector: logs anyone in as one fixed user, without a password.
     /// Only in a config file, only for an issuer on this machine (see `validate`).
     MockCallback,
@@ -18,11 +20,13 @@ pub enum ConnectorKind {
 
 impl ConnectorKind {
     /// The kinds a config file or an admin may name (Dex's names).
-    pub const CONFIGURABLE: [ConnectorKind; 4] = [
+    pub const CONFIGURABLE: [ConnectorKind; 6] = [
         ConnectorKind::Ldap,
         ConnectorKind::Oidc,
         ConnectorKind::OAuth,
         ConnectorKind::Saml,
+        ConnectorKind::Github,
+        ConnectorKind::Gitlab,
     ];
 
     /// The name in the config's `type`.
@@ -33,6 +37,8 @@ impl ConnectorKind {
             ConnectorKind::Oidc => "oidc",
             ConnectorKind::OAuth => "oauth",
             ConnectorKind::Saml => "saml",
+            ConnectorKind::Github => "github",
+            ConnectorKind::Gitlab => "gitlab",
             ConnectorKind::MockCallback => "mockCallback",
         }
     }
@@ -58,8 +64,8 @@ impl Serialize for ConnectorKind {
     }
 }
 
-/// A connector `type` Gantry does not implement: one of Dex's it lacks (its github, gitlab,
-/// google, ... until they land), or no connector type at all (a slip: `githib`).
+/// A connector `type` Gantry does not implement: one of Dex's it lacks (its google,
+/// microsoft, ... until they land), or no connector type at all (a slip: `githib`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", describe(.0))]
 pub struct UnsupportedKind(pub String);
@@ -131,8 +137,7 @@ mod tests {
         }
         for other in [
             "local",
-            "github",
-            "gitlab",
+            "GitHub",
             "google",
             "microsoft",
             "mockCallback",

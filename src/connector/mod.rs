@@ -1,13 +1,15 @@
 //! Identity sources. Each turns credentials or a callback into one `Identity`.
 //!
-//! A password connector checks a username and password; a callback connector (oidc, oauth)
-//! sends the browser to a provider and reads its answer; a refresh hook re-validates the user
+//! A password connector checks a username and password; a callback connector (oidc, oauth,
+//! saml, github, gitlab) sends the browser to a provider and reads its answer; a refresh hook re-validates the user
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
 mod config_error;
 pub mod egress;
 pub mod gate;
+pub mod github;
+pub mod gitlab;
 pub mod ldap;
 pub mod local;
 pub mod mock;
@@ -15,6 +17,7 @@ pub mod oauth;
 pub mod oidc;
 pub mod plain_http;
 pub mod probe;
+pub mod rest;
 pub mod saml;
 pub mod set;
 pub mod token_endpoint;
@@ -44,6 +47,48 @@ pub enum ConnectorError {
     Storage(#[from] StorageError),
 }
 
+impl ConnectorError {
+    /// The same error, its text led by what was being done (`github: get teams: ...`).
+    pub fn while_(self, what: &str) -> ConnectorError {
+        match self {
+            ConnectorError::Rejected(m) => ConnectorError::Rejected(format!("{what}: {m}")),
+            ConnectorError::Unavailable(m) => ConnectorError::Unavailable(format!("{what}: {m}")),
+            e => e,
+        }
+    }
+
+    /// On refresh, the provider's refusal ends the login (its reason goes to the log, not to
+    /// the client); an unavailable provider stays unavailable, to be asked again later.
+    pub fn on_refresh(self, connector: &str) -> ConnectorError {
+        match self {
+            ConnectorError::Rejected(m) => {
+                tracing::info!(connector = %connector, reason = %m, "upstream refused the refresh");
+                ConnectorError::UserGone
+            }
+            e => e,
+        }
+    }
+}
+
+/// What the client asked for that a connector acts on (Dex's `connector.Scopes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes {
+    /// `offline_access`: keep what a refresh will need.
+    pub offline_access: bool,
+    /// `groups`: read the user's groups even where the connector's config does not need them.
+    pub groups: bool,
+}
+
+impl Scopes {
+    /// The scopes of a stored request or grant, as space-separated names.
+    pub fn of(scopes: &[String]) -> Scopes {
+        Scopes {
+            offline_access: scopes.iter().any(|s| s == "offline_access"),
+            groups: scopes.iter().any(|s| s == "groups"),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Kind {
     Local(local::Local),
@@ -51,6 +96,8 @@ enum Kind {
     Oidc(Box<oidc::OidcConnector>),
     OAuth(Box<oauth::OAuthConnector>),
     Saml(Box<saml::SamlConnector>),
+    Github(Box<github::GithubConnector>),
+    Gitlab(Box<gitlab::GitlabConnector>),
     Mock(mock::MockCallback),
 }
 
@@ -117,6 +164,8 @@ pub fn config_shape_problems(
         ConnectorKind::Oidc => read_all::<oidc::config::OidcConfig>(node, base).1,
         ConnectorKind::OAuth => read_all::<oauth::OAuthConfig>(node, base).1,
         ConnectorKind::Saml => read_all::<saml::config::SamlConfig>(node, base).1,
+        ConnectorKind::Github => read_all::<github::config::GithubConfig>(node, base).1,
+        ConnectorKind::Gitlab => read_all::<gitlab::config::GitlabConfig>(node, base).1,
         ConnectorKind::MockCallback => read_all::<mock::MockConfig>(node, base).1,
         ConnectorKind::Local => Vec::new(),
     }
@@ -126,7 +175,10 @@ pub fn config_shape_problems(
 pub fn secret_keys(kind: ConnectorKind) -> &'static [&'static str] {
     match kind {
         ConnectorKind::Ldap => &["bindPW"],
-        ConnectorKind::Oidc | ConnectorKind::OAuth => &["clientSecret"],
+        ConnectorKind::Oidc
+        | ConnectorKind::OAuth
+        | ConnectorKind::Github
+        | ConnectorKind::Gitlab => &["clientSecret"],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
@@ -242,6 +294,24 @@ impl Connector {
                 let cfg = saml::config::SamlConfig::from_value(&c.config)?;
                 Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
+            ConnectorKind::Github => {
+                let cfg = github::config::GithubConfig::from_value(&c.config)?;
+                Kind::Github(Box::new(github::GithubConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                    deny,
+                )?))
+            }
+            ConnectorKind::Gitlab => {
+                let cfg = gitlab::config::GitlabConfig::from_value(&c.config)?;
+                Kind::Gitlab(Box::new(gitlab::GitlabConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                    deny,
+                )?))
+            }
             ConnectorKind::MockCallback => Kind::Mock(mock::MockCallback::new(&c.id, &c.config)?),
             // `parse` never yields it: the built-in one is made by `local`.
             ConnectorKind::Local => {
@@ -299,6 +369,8 @@ impl Connector {
             Kind::Oidc(_) => ConnectorKind::Oidc,
             Kind::OAuth(_) => ConnectorKind::OAuth,
             Kind::Saml(_) => ConnectorKind::Saml,
+            Kind::Github(_) => ConnectorKind::Github,
+            Kind::Gitlab(_) => ConnectorKind::Gitlab,
             Kind::Mock(_) => ConnectorKind::MockCallback,
         }
     }
@@ -307,7 +379,12 @@ impl Connector {
         match &self.kind {
             Kind::Local(_) => "Email Address",
             Kind::Ldap(l) => l.prompt(),
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) => "",
+            Kind::Oidc(_)
+            | Kind::OAuth(_)
+            | Kind::Saml(_)
+            | Kind::Github(_)
+            | Kind::Gitlab(_)
+            | Kind::Mock(_) => "",
         }
     }
     pub fn is_password(&self) -> bool {
@@ -318,7 +395,12 @@ impl Connector {
     pub fn is_callback(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_)
+            Kind::Oidc(_)
+                | Kind::OAuth(_)
+                | Kind::Saml(_)
+                | Kind::Github(_)
+                | Kind::Gitlab(_)
+                | Kind::Mock(_)
         )
     }
 
@@ -347,20 +429,22 @@ impl Connector {
         }
     }
 
-    /// Where to send the browser for a callback login; `offline` asks the provider for a
-    /// refresh token.
+    /// Where to send the browser for a callback login for a client that asked for `scopes`
+    /// (`offline_access` asks the provider for a refresh token).
     pub async fn begin(
         &self,
         state: &str,
-        offline: bool,
+        scopes: Scopes,
         now: i64,
     ) -> Result<Begin, ConnectorError> {
         self.gate
             .run("begin", async {
                 match &self.kind {
-                    Kind::Oidc(o) => o.begin(state, offline).await,
+                    Kind::Oidc(o) => o.begin(state, scopes.offline_access).await,
                     Kind::OAuth(o) => o.begin(state),
                     Kind::Saml(s) => s.begin(state, now).await,
+                    Kind::Github(g) => g.begin(state, scopes),
+                    Kind::Gitlab(g) => g.begin(state, scopes),
                     Kind::Mock(m) => m.begin(state),
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
@@ -368,19 +452,23 @@ impl Connector {
             .await
     }
 
-    /// The identity a provider's callback proves.
+    /// The identity a provider's callback proves, for a client that asked for `scopes`.
     pub async fn finish(
         &self,
         code: &str,
         iss: Option<&str>,
         nonce: &str,
         verifier: &str,
+        scopes: Scopes,
+        now: i64,
     ) -> Result<Identity, ConnectorError> {
         self.gate
             .run("finish", async {
                 match &self.kind {
                     Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
                     Kind::OAuth(o) => o.finish(code, verifier).await,
+                    Kind::Github(g) => g.finish(code, scopes, now).await,
+                    Kind::Gitlab(g) => g.finish(code, scopes).await,
                     Kind::Mock(m) => Ok(m.identity()),
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
@@ -447,6 +535,8 @@ impl Connector {
             Kind::Oidc(o) => o.probe().await,
             Kind::OAuth(o) => o.probe().await,
             Kind::Saml(s) => s.probe(now).await,
+            Kind::Github(g) => g.probe().await,
+            Kind::Gitlab(g) => g.probe().await,
             Kind::Mock(_) => probe::Probe::passed(vec![
                 "development connector: logs anyone in as Kilgore Trout, no provider".into(),
             ]),
@@ -483,7 +573,12 @@ impl Connector {
         let r = match &self.kind {
             Kind::Local(l) => self.gate.run("login", l.login(username, password)).await,
             Kind::Ldap(l) => self.gate.run("login", l.login(username, password)).await,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) => {
+            Kind::Oidc(_)
+            | Kind::OAuth(_)
+            | Kind::Saml(_)
+            | Kind::Github(_)
+            | Kind::Gitlab(_)
+            | Kind::Mock(_) => {
                 return Ok(PasswordCheck::UNKNOWN);
             }
         };
@@ -494,16 +589,22 @@ impl Connector {
         }
     }
 
-    /// Re-validate an identity on refresh.
-    pub async fn refresh(&self, identity: &Identity, now: i64) -> Result<Identity, ConnectorError> {
+    /// Re-validate an identity on refresh, for a grant of `scopes`.
+    pub async fn refresh(
+        &self,
+        identity: &Identity,
+        scopes: Scopes,
+        now: i64,
+    ) -> Result<Identity, ConnectorError> {
         self.gate
-            .run("refresh", self.refresh_ungated(identity, now))
+            .run("refresh", self.refresh_ungated(identity, scopes, now))
             .await
     }
 
     async fn refresh_ungated(
         &self,
         identity: &Identity,
+        scopes: Scopes,
         now: i64,
     ) -> Result<Identity, ConnectorError> {
         match &self.kind {
@@ -515,6 +616,8 @@ impl Connector {
             Kind::Oidc(o) => o.refresh(identity).await,
             Kind::OAuth(o) => o.refresh(identity).await,
             Kind::Saml(s) => s.refresh(identity, now),
+            Kind::Github(g) => g.refresh(identity, scopes, now).await,
+            Kind::Gitlab(g) => g.refresh(identity, scopes).await,
             Kind::Mock(m) => Ok(m.identity()),
         }
     }

@@ -120,18 +120,20 @@ impl<'c> oauth2::AsyncHttpClient<'c> for Http {
     }
 }
 
-/// Why the HTTP client for an upstream cannot be made; a `rootCAs` entry is shown by its start.
+/// Why the HTTP client for an upstream cannot be made; a CA entry is named by its key
+/// (`rootCAs`, GitHub's `rootCA`, GitLab's `rootCAData`) and shown by its start.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("rootCAs entry `{0}`: not a readable file or base64 PEM")]
-    Unreadable(String),
-    #[error("rootCAs entry `{entry}`: {source}")]
+    #[error("{key} entry `{entry}`: not a readable file, base64 of a PEM, or a PEM")]
+    Unreadable { key: &'static str, entry: String },
+    #[error("{key} entry `{entry}`: {source}")]
     Pem {
+        key: &'static str,
         entry: String,
         source: reqwest::Error,
     },
-    #[error("rootCAs entry `{0}`: no certificate")]
-    NoCertificate(String),
+    #[error("{key} entry `{entry}`: no certificate")]
+    NoCertificate { key: &'static str, entry: String },
     #[error("{0}")]
     Build(reqwest::Error),
 }
@@ -140,6 +142,16 @@ pub enum ClientError {
 /// call, no redirects (a token endpoint that redirects is misconfigured or hostile), and no
 /// connection into `deny`.
 pub fn client(
+    root_cas: &[String],
+    timeout: Duration,
+    deny: &DenyList,
+) -> Result<Http, ClientError> {
+    client_trusting("config.rootCAs", root_cas, timeout, deny)
+}
+
+/// [`client`], for CAs given under the config key `key`.
+pub fn client_trusting(
+    key: &'static str,
     root_cas: &[String],
     timeout: Duration,
     deny: &DenyList,
@@ -156,14 +168,21 @@ pub fn client(
         b = b.no_proxy();
     }
     for ca in root_cas {
-        let pem = read_ca(ca)?;
+        let pem = read_ca(ca).ok_or_else(|| ClientError::Unreadable {
+            key,
+            entry: short(ca),
+        })?;
         let certs =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| ClientError::Pem {
+                key,
                 entry: short(ca),
                 source,
             })?;
         if certs.is_empty() {
-            return Err(ClientError::NoCertificate(short(ca)));
+            return Err(ClientError::NoCertificate {
+                key,
+                entry: short(ca),
+            });
         }
         for c in certs {
             b = b.add_root_certificate(c);
@@ -179,15 +198,18 @@ fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// Dex reads each `rootCAs` entry as a file path, or as base64 of the PEM itself.
-fn read_ca(entry: &str) -> Result<Vec<u8>, ClientError> {
+/// Dex reads each `rootCAs` entry as a file path, as base64 of the PEM, or as the PEM itself.
+fn read_ca(entry: &str) -> Option<Vec<u8>> {
     if let Ok(b) = crate::files::read_limited(entry) {
-        return Ok(b);
+        return Some(b);
+    }
+    if entry.trim_start().starts_with("-----BEGIN") {
+        return Some(entry.as_bytes().to_vec());
     }
     use base64::Engine;
     base64::engine::general_purpose::STANDARD
         .decode(entry.trim())
-        .map_err(|_| ClientError::Unreadable(short(entry)))
+        .ok()
 }
 
 /// GET a JSON document.

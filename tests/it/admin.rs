@@ -1492,7 +1492,7 @@ async fn connectors_created_through_the_api_log_users_in_keep_secrets_sealed_and
             "config",
         ),
         (
-            serde_json::json!({"id": "x", "type": "github", "name": "X"}),
+            serde_json::json!({"id": "x", "type": "google", "name": "X"}),
             StatusCode::BAD_REQUEST,
             "type",
         ),

@@ -42,7 +42,7 @@ async fn each_connector_type_fills_the_form_with_a_template_that_saves_as_shown(
     let app = app().await;
     let (b, _) = sign_in(&app, "admin@example.com").await;
     let callback = app.url("/callback");
-    for kind in ["ldap", "oidc", "oauth", "saml"] {
+    for kind in ["ldap", "oidc", "oauth", "saml", "github", "gitlab"] {
         let r = b
             .get(app.url(&format!("/admin/connectors?type={kind}")))
             .send()
@@ -116,7 +116,7 @@ async fn each_connector_type_fills_the_form_with_a_template_that_saves_as_shown(
         .unwrap();
     assert!(textarea(&page, "config").contains("userSearch:"));
     let r = b
-        .get(app.url("/admin/connectors?type=github"))
+        .get(app.url("/admin/connectors?type=google"))
         .send()
         .await
         .unwrap();
@@ -125,7 +125,7 @@ async fn each_connector_type_fills_the_form_with_a_template_that_saves_as_shown(
         r.text()
             .await
             .unwrap()
-            .contains("type: one of ldap, oidc, oauth, saml")
+            .contains("type: one of ldap, oidc, oauth, saml, github, gitlab")
     );
 
     // Editing shows the type's template beside the connector's own config.

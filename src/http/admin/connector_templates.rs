@@ -15,6 +15,8 @@ pub(super) fn template(kind: &str, callback: &str) -> Option<String> {
         ConnectorKind::Oidc => include_str!("../../../templates/connectors/oidc.yaml"),
         ConnectorKind::OAuth => include_str!("../../../templates/connectors/oauth.yaml"),
         ConnectorKind::Saml => include_str!("../../../templates/connectors/saml.yaml"),
+        ConnectorKind::Github => include_str!("../../../templates/connectors/github.yaml"),
+        ConnectorKind::Gitlab => include_str!("../../../templates/connectors/gitlab.yaml"),
         ConnectorKind::Local | ConnectorKind::MockCallback => return None,
     };
     Some(text.replace(CALLBACK, callback))
@@ -37,6 +39,6 @@ mod tests {
             assert!(v.as_object().is_some_and(|o| !o.is_empty()), "{kind}: {t}");
         }
         assert_eq!(template("local", "x"), None);
-        assert_eq!(template("github", "x"), None);
+        assert_eq!(template("google", "x"), None);
     }
 }
