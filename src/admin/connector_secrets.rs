@@ -23,6 +23,19 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
             "acrValues",
         ],
         ConnectorKind::OAuth => &["scopes", "claimMapping", "userIDKey"],
+        // tenant, apiURL and graphURL decide where the secret and the user's token go.
+        ConnectorKind::Microsoft => &[
+            "groups",
+            "onlySecurityGroups",
+            "groupNameFormat",
+            "useGroupsAsWhitelist",
+            "emailToLowercase",
+            "batchGroupLookups",
+            "promptType",
+            "domainHint",
+            "scopes",
+            "preferredUsernameField",
+        ],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }

@@ -18,12 +18,15 @@ use crate::connector::{Connector, secret_keys};
 use crate::storage::connectors::ConnectorRow;
 
 /// The connector types admins may create (Dex's names).
-pub const KINDS: [&str; 4] = [
-    ConnectorKind::CONFIGURABLE[0].as_str(),
-    ConnectorKind::CONFIGURABLE[1].as_str(),
-    ConnectorKind::CONFIGURABLE[2].as_str(),
-    ConnectorKind::CONFIGURABLE[3].as_str(),
-];
+pub const KINDS: [&str; ConnectorKind::CONFIGURABLE.len()] = {
+    let mut names = [""; ConnectorKind::CONFIGURABLE.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = ConnectorKind::CONFIGURABLE[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// A connector as the admin pages and API show it; its secrets only as set or not.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

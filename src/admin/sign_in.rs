@@ -201,7 +201,12 @@ impl AdminService {
         };
         let local = conn.kind() == crate::config::ConnectorKind::Local;
         if local || now - s.checked_at >= RECHECK_INTERVAL {
-            let fresh = match conn.refresh(&identity, now).await {
+            // The admin UI signs in with the groups scope: admin rights may come from groups.
+            let scopes = crate::connector::Scopes {
+                offline_access: true,
+                groups: true,
+            };
+            let fresh = match conn.refresh(&identity, scopes, now).await {
                 Ok(fresh) if fresh.subject() == s.subject => fresh,
                 Ok(_) => return Err(Ended("the connector answered for another user")),
                 // Unreachable or busy: neither a yes nor a no. Refused now, kept for later.

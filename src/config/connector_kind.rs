@@ -14,15 +14,17 @@ pub enum ConnectorKind {
     /// Dex's development connector: logs anyone in as one fixed user, without a password.
     /// Only in a config file, only for an issuer on this machine (see `validate`).
     MockCallback,
+    Microsoft,
 }
 
 impl ConnectorKind {
     /// The kinds a config file or an admin may name (Dex's names).
-    pub const CONFIGURABLE: [ConnectorKind; 4] = [
+    pub const CONFIGURABLE: [ConnectorKind; 5] = [
         ConnectorKind::Ldap,
         ConnectorKind::Oidc,
         ConnectorKind::OAuth,
         ConnectorKind::Saml,
+        ConnectorKind::Microsoft,
     ];
 
     /// The name in the config's `type`.
@@ -34,6 +36,7 @@ impl ConnectorKind {
             ConnectorKind::OAuth => "oauth",
             ConnectorKind::Saml => "saml",
             ConnectorKind::MockCallback => "mockCallback",
+            ConnectorKind::Microsoft => "microsoft",
         }
     }
 
@@ -59,7 +62,7 @@ impl Serialize for ConnectorKind {
 }
 
 /// A connector `type` Gantry does not implement: one of Dex's it lacks (its github, gitlab,
-/// google, ... until they land), or no connector type at all (a slip: `githib`).
+/// ... until they land), or no connector type at all (a slip: `githib`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", describe(.0))]
 pub struct UnsupportedKind(pub String);
@@ -134,7 +137,6 @@ mod tests {
             "github",
             "gitlab",
             "google",
-            "microsoft",
             "mockCallback",
             "LDAP",
             "",

@@ -1,20 +1,23 @@
 //! Identity sources. Each turns credentials or a callback into one `Identity`.
 //!
-//! A password connector checks a username and password; a callback connector (oidc, oauth)
-//! sends the browser to a provider and reads its answer; a refresh hook re-validates the user
+//! A password connector checks a username and password; a callback connector (oidc, oauth,
+//! saml, microsoft) sends the browser to a provider and reads its answer; a refresh hook re-validates the user
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
 mod config_error;
 pub mod egress;
 pub mod gate;
+pub mod json_pages;
 pub mod ldap;
 pub mod local;
+pub mod microsoft;
 pub mod mock;
 pub mod oauth;
 pub mod oidc;
 pub mod plain_http;
 pub mod probe;
+pub mod rest;
 pub mod saml;
 pub mod set;
 pub mod token_endpoint;
@@ -44,6 +47,48 @@ pub enum ConnectorError {
     Storage(#[from] StorageError),
 }
 
+impl ConnectorError {
+    /// The same error, its text led by what was being done (`github: get teams: ...`).
+    pub fn while_(self, what: &str) -> ConnectorError {
+        match self {
+            ConnectorError::Rejected(m) => ConnectorError::Rejected(format!("{what}: {m}")),
+            ConnectorError::Unavailable(m) => ConnectorError::Unavailable(format!("{what}: {m}")),
+            e => e,
+        }
+    }
+
+    /// On refresh, the provider's refusal ends the login (its reason goes to the log, not to
+    /// the client); an unavailable provider stays unavailable, to be asked again later.
+    pub fn on_refresh(self, connector: &str) -> ConnectorError {
+        match self {
+            ConnectorError::Rejected(m) => {
+                tracing::info!(connector = %connector, reason = %m, "upstream refused the refresh");
+                ConnectorError::UserGone
+            }
+            e => e,
+        }
+    }
+}
+
+/// What the client asked for that a connector acts on (Dex's `connector.Scopes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes {
+    /// `offline_access`: keep what a refresh will need.
+    pub offline_access: bool,
+    /// `groups`: read the user's groups even where the connector's config does not need them.
+    pub groups: bool,
+}
+
+impl Scopes {
+    /// The scopes of a stored request or grant, as space-separated names.
+    pub fn of(scopes: &[String]) -> Scopes {
+        Scopes {
+            offline_access: scopes.iter().any(|s| s == "offline_access"),
+            groups: scopes.iter().any(|s| s == "groups"),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Kind {
     Local(local::Local),
@@ -52,6 +97,7 @@ enum Kind {
     OAuth(Box<oauth::OAuthConnector>),
     Saml(Box<saml::SamlConnector>),
     Mock(mock::MockCallback),
+    Microsoft(Box<microsoft::MicrosoftConnector>),
 }
 
 /// The answer of a password check.
@@ -116,6 +162,7 @@ pub fn config_shape_problems(
         ConnectorKind::OAuth => read_all::<oauth::OAuthConfig>(node, base).1,
         ConnectorKind::Saml => read_all::<saml::config::SamlConfig>(node, base).1,
         ConnectorKind::MockCallback => read_all::<mock::MockConfig>(node, base).1,
+        ConnectorKind::Microsoft => read_all::<microsoft::config::MicrosoftConfig>(node, base).1,
         ConnectorKind::Local => Vec::new(),
     }
 }
@@ -124,7 +171,7 @@ pub fn config_shape_problems(
 pub fn secret_keys(kind: ConnectorKind) -> &'static [&'static str] {
     match kind {
         ConnectorKind::Ldap => &["bindPW"],
-        ConnectorKind::Oidc | ConnectorKind::OAuth => &["clientSecret"],
+        ConnectorKind::Oidc | ConnectorKind::OAuth | ConnectorKind::Microsoft => &["clientSecret"],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
@@ -241,6 +288,15 @@ impl Connector {
                 Kind::Saml(Box::new(saml::SamlConnector::new(&c.id, cfg, deny)?))
             }
             ConnectorKind::MockCallback => Kind::Mock(mock::MockCallback::new(&c.id, &c.config)?),
+            ConnectorKind::Microsoft => {
+                let cfg = microsoft::config::MicrosoftConfig::from_value(&c.config)?;
+                Kind::Microsoft(Box::new(microsoft::MicrosoftConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                    deny,
+                )?))
+            }
             // `parse` never yields it: the built-in one is made by `local`.
             ConnectorKind::Local => {
                 return Err(crate::config::UnsupportedKind(c.kind.clone()).into());
@@ -298,6 +354,7 @@ impl Connector {
             Kind::OAuth(_) => ConnectorKind::OAuth,
             Kind::Saml(_) => ConnectorKind::Saml,
             Kind::Mock(_) => ConnectorKind::MockCallback,
+            Kind::Microsoft(_) => ConnectorKind::Microsoft,
         }
     }
     /// The label of the username field on the password form.
@@ -305,7 +362,9 @@ impl Connector {
         match &self.kind {
             Kind::Local(_) => "Email Address",
             Kind::Ldap(l) => l.prompt(),
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) => "",
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) | Kind::Microsoft(_) => {
+                ""
+            }
         }
     }
     pub fn is_password(&self) -> bool {
@@ -316,7 +375,7 @@ impl Connector {
     pub fn is_callback(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_)
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) | Kind::Microsoft(_)
         )
     }
 
@@ -345,34 +404,37 @@ impl Connector {
         }
     }
 
-    /// Where to send the browser for a callback login; `offline` asks the provider for a
-    /// refresh token.
+    /// Where to send the browser for a callback login for a client that asked for `scopes`
+    /// (`offline_access` asks the provider for a refresh token).
     pub async fn begin(
         &self,
         state: &str,
-        offline: bool,
+        scopes: Scopes,
         now: i64,
     ) -> Result<Begin, ConnectorError> {
         self.gate
             .run("begin", async {
                 match &self.kind {
-                    Kind::Oidc(o) => o.begin(state, offline).await,
+                    Kind::Oidc(o) => o.begin(state, scopes.offline_access).await,
                     Kind::OAuth(o) => o.begin(state),
                     Kind::Saml(s) => s.begin(state, now).await,
                     Kind::Mock(m) => m.begin(state),
+                    Kind::Microsoft(m) => m.begin(state, scopes),
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
             .await
     }
 
-    /// The identity a provider's callback proves.
+    /// The identity a provider's callback proves, for a client that asked for `scopes`.
     pub async fn finish(
         &self,
         code: &str,
         iss: Option<&str>,
         nonce: &str,
         verifier: &str,
+        scopes: Scopes,
+        now: i64,
     ) -> Result<Identity, ConnectorError> {
         self.gate
             .run("finish", async {
@@ -380,6 +442,7 @@ impl Connector {
                     Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
                     Kind::OAuth(o) => o.finish(code, verifier).await,
                     Kind::Mock(m) => Ok(m.identity()),
+                    Kind::Microsoft(m) => m.finish(code, verifier, scopes, now).await,
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -448,6 +511,7 @@ impl Connector {
             Kind::Mock(_) => probe::Probe::passed(vec![
                 "development connector: logs anyone in as Kilgore Trout, no provider".into(),
             ]),
+            Kind::Microsoft(m) => m.probe().await,
         }
     }
 
@@ -481,7 +545,7 @@ impl Connector {
         let r = match &self.kind {
             Kind::Local(l) => self.gate.run("login", l.login(username, password)).await,
             Kind::Ldap(l) => self.gate.run("login", l.login(username, password)).await,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) => {
+            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) | Kind::Microsoft(_) => {
                 return Ok(PasswordCheck::UNKNOWN);
             }
         };
@@ -492,16 +556,22 @@ impl Connector {
         }
     }
 
-    /// Re-validate an identity on refresh.
-    pub async fn refresh(&self, identity: &Identity, now: i64) -> Result<Identity, ConnectorError> {
+    /// Re-validate an identity on refresh, for a grant of `scopes`.
+    pub async fn refresh(
+        &self,
+        identity: &Identity,
+        scopes: Scopes,
+        now: i64,
+    ) -> Result<Identity, ConnectorError> {
         self.gate
-            .run("refresh", self.refresh_ungated(identity, now))
+            .run("refresh", self.refresh_ungated(identity, scopes, now))
             .await
     }
 
     async fn refresh_ungated(
         &self,
         identity: &Identity,
+        scopes: Scopes,
         now: i64,
     ) -> Result<Identity, ConnectorError> {
         match &self.kind {
@@ -514,6 +584,7 @@ impl Connector {
             Kind::OAuth(o) => o.refresh(identity).await,
             Kind::Saml(s) => s.refresh(identity, now),
             Kind::Mock(m) => Ok(m.identity()),
+            Kind::Microsoft(m) => m.refresh(identity, scopes, now).await,
         }
     }
 }

@@ -52,6 +52,11 @@ impl TokenSet {
     pub fn refresh_token(&self) -> Option<&str> {
         self.refresh_token.as_ref().map(|t| t.secret().as_str())
     }
+
+    /// Seconds the access token lasts, if the provider said.
+    pub fn expires_in_secs(&self) -> Option<i64> {
+        self.expires_in
+    }
 }
 
 impl oauth2::TokenResponse for TokenSet {

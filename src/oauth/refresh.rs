@@ -139,7 +139,7 @@ impl Provider {
             (Some(at), Some(next)) if now - at <= self.expiry.reuse_interval => {
                 storage::from_json(&self.store.get_refresh_token(next).await?.identity)?
             }
-            _ => conn.refresh(&old, now).await?,
+            _ => conn.refresh(&old, scopes.connector(), now).await?,
         };
         let token = if self.expiry.disable_rotation {
             self.store

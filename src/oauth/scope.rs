@@ -72,6 +72,11 @@ impl Scopes {
         self.list.iter().any(|x| x == s)
     }
 
+    /// The scopes a connector acts on (refresh tokens upstream, groups).
+    pub fn connector(&self) -> crate::connector::Scopes {
+        crate::connector::Scopes::of(&self.list)
+    }
+
     pub fn joined(&self) -> String {
         self.list.join(" ")
     }

@@ -44,8 +44,8 @@ impl Provider {
             return Err(LoginError::Expired);
         };
         let state = secret::random_token(24);
-        let offline = Scopes::stored(&req.scopes).has("offline_access");
-        let begin = match conn.begin(&state, offline, now).await {
+        let scopes = Scopes::stored(&req.scopes).connector();
+        let begin = match conn.begin(&state, scopes, now).await {
             Ok(b) => b,
             Err(ConnectorError::Unavailable(cause)) => {
                 self.metrics.login(connector_id, "unavailable");
@@ -159,12 +159,20 @@ impl Provider {
         else {
             return Err(fail("the provider's answer carries no code".into()));
         };
+        // What the client asked for decides what some providers are asked (GitHub's groups).
+        let scopes = match self.store.get_auth_request(&pending.request_id, now).await {
+            Ok(r) => Scopes::stored(&r.scopes).connector(),
+            Err(StorageError::NotFound) => return Err(LoginError::Expired),
+            Err(e) => return Err(LoginError::from(e)),
+        };
         let identity = match conn
             .finish(
                 code,
                 p.iss.as_deref(),
                 &pending.nonce,
                 &pending.code_verifier,
+                scopes,
+                now,
             )
             .await
         {

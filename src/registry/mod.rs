@@ -447,7 +447,8 @@ impl RegistryService {
         let old: Identity =
             crate::storage::from_json(&row.identity).map_err(RegistryError::from)?;
         let conn = self.core.connector(&old.connector_id).ok_or_else(invalid)?;
-        let id = match conn.refresh(&old, now).await {
+        let scopes = crate::oauth::scope::Scopes::stored(&row.scopes).connector();
+        let id = match conn.refresh(&old, scopes, now).await {
             Ok(id) => id,
             Err(crate::connector::ConnectorError::Unavailable(e)) => {
                 return Err(RegistryError::Unavailable(e));

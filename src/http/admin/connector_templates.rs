@@ -15,6 +15,7 @@ pub(super) fn template(kind: &str, callback: &str) -> Option<String> {
         ConnectorKind::Oidc => include_str!("../../../templates/connectors/oidc.yaml"),
         ConnectorKind::OAuth => include_str!("../../../templates/connectors/oauth.yaml"),
         ConnectorKind::Saml => include_str!("../../../templates/connectors/saml.yaml"),
+        ConnectorKind::Microsoft => include_str!("../../../templates/connectors/microsoft.yaml"),
         ConnectorKind::Local | ConnectorKind::MockCallback => return None,
     };
     Some(text.replace(CALLBACK, callback))
