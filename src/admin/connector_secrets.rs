@@ -36,6 +36,14 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
             "scopes",
             "preferredUsernameField",
         ],
+        // issuer, the service account file and the admins it acts as decide where secrets go.
+        ConnectorKind::Google => &[
+            "hostedDomains",
+            "groups",
+            "fetchTransitiveGroupMembership",
+            "promptType",
+            "scopes",
+        ],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }

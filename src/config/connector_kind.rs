@@ -15,16 +15,18 @@ pub enum ConnectorKind {
     /// Only in a config file, only for an issuer on this machine (see `validate`).
     MockCallback,
     Microsoft,
+    Google,
 }
 
 impl ConnectorKind {
     /// The kinds a config file or an admin may name (Dex's names).
-    pub const CONFIGURABLE: [ConnectorKind; 5] = [
+    pub const CONFIGURABLE: [ConnectorKind; 6] = [
         ConnectorKind::Ldap,
         ConnectorKind::Oidc,
         ConnectorKind::OAuth,
         ConnectorKind::Saml,
         ConnectorKind::Microsoft,
+        ConnectorKind::Google,
     ];
 
     /// The name in the config's `type`.
@@ -37,6 +39,7 @@ impl ConnectorKind {
             ConnectorKind::Saml => "saml",
             ConnectorKind::MockCallback => "mockCallback",
             ConnectorKind::Microsoft => "microsoft",
+            ConnectorKind::Google => "google",
         }
     }
 
@@ -136,7 +139,7 @@ mod tests {
             "local",
             "github",
             "gitlab",
-            "google",
+            "Google",
             "mockCallback",
             "LDAP",
             "",

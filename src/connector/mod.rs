@@ -1,13 +1,14 @@
 //! Identity sources. Each turns credentials or a callback into one `Identity`.
 //!
 //! A password connector checks a username and password; a callback connector (oidc, oauth,
-//! saml, microsoft) sends the browser to a provider and reads its answer; a refresh hook re-validates the user
+//! saml, microsoft, google) sends the browser to a provider and reads its answer; a refresh hook re-validates the user
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
 mod config_error;
 pub mod egress;
 pub mod gate;
+pub mod google;
 pub mod json_pages;
 pub mod ldap;
 pub mod local;
@@ -98,6 +99,7 @@ enum Kind {
     Saml(Box<saml::SamlConnector>),
     Mock(mock::MockCallback),
     Microsoft(Box<microsoft::MicrosoftConnector>),
+    Google(Box<google::GoogleConnector>),
 }
 
 /// The answer of a password check.
@@ -163,6 +165,7 @@ pub fn config_shape_problems(
         ConnectorKind::Saml => read_all::<saml::config::SamlConfig>(node, base).1,
         ConnectorKind::MockCallback => read_all::<mock::MockConfig>(node, base).1,
         ConnectorKind::Microsoft => read_all::<microsoft::config::MicrosoftConfig>(node, base).1,
+        ConnectorKind::Google => read_all::<google::config::GoogleConfig>(node, base).1,
         ConnectorKind::Local => Vec::new(),
     }
 }
@@ -171,7 +174,10 @@ pub fn config_shape_problems(
 pub fn secret_keys(kind: ConnectorKind) -> &'static [&'static str] {
     match kind {
         ConnectorKind::Ldap => &["bindPW"],
-        ConnectorKind::Oidc | ConnectorKind::OAuth | ConnectorKind::Microsoft => &["clientSecret"],
+        ConnectorKind::Oidc
+        | ConnectorKind::OAuth
+        | ConnectorKind::Microsoft
+        | ConnectorKind::Google => &["clientSecret"],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
@@ -297,6 +303,15 @@ impl Connector {
                     deny,
                 )?))
             }
+            ConnectorKind::Google => {
+                let cfg = google::config::GoogleConfig::from_value(&c.config)?;
+                Kind::Google(Box::new(google::GoogleConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                    deny,
+                )?))
+            }
             // `parse` never yields it: the built-in one is made by `local`.
             ConnectorKind::Local => {
                 return Err(crate::config::UnsupportedKind(c.kind.clone()).into());
@@ -355,6 +370,7 @@ impl Connector {
             Kind::Saml(_) => ConnectorKind::Saml,
             Kind::Mock(_) => ConnectorKind::MockCallback,
             Kind::Microsoft(_) => ConnectorKind::Microsoft,
+            Kind::Google(_) => ConnectorKind::Google,
         }
     }
     /// The label of the username field on the password form.
@@ -362,9 +378,12 @@ impl Connector {
         match &self.kind {
             Kind::Local(_) => "Email Address",
             Kind::Ldap(l) => l.prompt(),
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) | Kind::Microsoft(_) => {
-                ""
-            }
+            Kind::Oidc(_)
+            | Kind::OAuth(_)
+            | Kind::Saml(_)
+            | Kind::Mock(_)
+            | Kind::Microsoft(_)
+            | Kind::Google(_) => "",
         }
     }
     pub fn is_password(&self) -> bool {
@@ -375,7 +394,12 @@ impl Connector {
     pub fn is_callback(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) | Kind::Microsoft(_)
+            Kind::Oidc(_)
+                | Kind::OAuth(_)
+                | Kind::Saml(_)
+                | Kind::Mock(_)
+                | Kind::Microsoft(_)
+                | Kind::Google(_)
         )
     }
 
@@ -400,6 +424,7 @@ impl Connector {
         match &self.kind {
             Kind::Oidc(o) => o.warm_up().await,
             Kind::Saml(s) => s.warm_up().await,
+            Kind::Google(g) => g.warm_up().await,
             _ => Ok(()),
         }
     }
@@ -420,6 +445,7 @@ impl Connector {
                     Kind::Saml(s) => s.begin(state, now).await,
                     Kind::Mock(m) => m.begin(state),
                     Kind::Microsoft(m) => m.begin(state, scopes),
+                    Kind::Google(g) => g.begin(state, scopes).await,
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -443,6 +469,7 @@ impl Connector {
                     Kind::OAuth(o) => o.finish(code, verifier).await,
                     Kind::Mock(m) => Ok(m.identity()),
                     Kind::Microsoft(m) => m.finish(code, verifier, scopes, now).await,
+                    Kind::Google(g) => g.finish(code, iss, nonce, verifier, scopes).await,
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -512,6 +539,7 @@ impl Connector {
                 "development connector: logs anyone in as Kilgore Trout, no provider".into(),
             ]),
             Kind::Microsoft(m) => m.probe().await,
+            Kind::Google(g) => g.probe().await,
         }
     }
 
@@ -545,7 +573,12 @@ impl Connector {
         let r = match &self.kind {
             Kind::Local(l) => self.gate.run("login", l.login(username, password)).await,
             Kind::Ldap(l) => self.gate.run("login", l.login(username, password)).await,
-            Kind::Oidc(_) | Kind::OAuth(_) | Kind::Saml(_) | Kind::Mock(_) | Kind::Microsoft(_) => {
+            Kind::Oidc(_)
+            | Kind::OAuth(_)
+            | Kind::Saml(_)
+            | Kind::Mock(_)
+            | Kind::Microsoft(_)
+            | Kind::Google(_) => {
                 return Ok(PasswordCheck::UNKNOWN);
             }
         };
@@ -585,6 +618,7 @@ impl Connector {
             Kind::Saml(s) => s.refresh(identity, now),
             Kind::Mock(m) => Ok(m.identity()),
             Kind::Microsoft(m) => m.refresh(identity, scopes, now).await,
+            Kind::Google(g) => g.refresh(identity, scopes).await,
         }
     }
 }

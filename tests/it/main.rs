@@ -25,6 +25,7 @@ mod errors;
 mod floods;
 mod flow;
 mod fuzz_replay;
+mod google;
 mod hostile;
 mod image;
 mod keys;

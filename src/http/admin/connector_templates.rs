@@ -16,6 +16,7 @@ pub(super) fn template(kind: &str, callback: &str) -> Option<String> {
         ConnectorKind::OAuth => include_str!("../../../templates/connectors/oauth.yaml"),
         ConnectorKind::Saml => include_str!("../../../templates/connectors/saml.yaml"),
         ConnectorKind::Microsoft => include_str!("../../../templates/connectors/microsoft.yaml"),
+        ConnectorKind::Google => include_str!("../../../templates/connectors/google.yaml"),
         ConnectorKind::Local | ConnectorKind::MockCallback => return None,
     };
     Some(text.replace(CALLBACK, callback))
