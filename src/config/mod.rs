@@ -729,7 +729,9 @@ mod tests {
             panic!("postgres")
         };
         assert!(
-            url.ends_with("?sslmode=verify-ca&sslrootcert=%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem"),
+            url.ends_with(
+                "?sslmode=verify-ca&sslrootcert=%2Fca.pem&sslcert=%2Fc.pem&sslkey=%2Fk.pem"
+            ),
             "{url}"
         );
     }
