@@ -40,6 +40,27 @@ pub(super) fn harmless_settings(kind: ConnectorKind) -> &'static [&'static str] 
             "getGroupsPermission",
             "inheritedGroups",
         ],
+        // tenant, apiURL and graphURL decide where the secret and the user's token go.
+        ConnectorKind::Microsoft => &[
+            "groups",
+            "onlySecurityGroups",
+            "groupNameFormat",
+            "useGroupsAsWhitelist",
+            "emailToLowercase",
+            "batchGroupLookups",
+            "promptType",
+            "domainHint",
+            "scopes",
+            "preferredUsernameField",
+        ],
+        // issuer, the service account file and the admins it acts as decide where secrets go.
+        ConnectorKind::Google => &[
+            "hostedDomains",
+            "groups",
+            "fetchTransitiveGroupMembership",
+            "promptType",
+            "scopes",
+        ],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }

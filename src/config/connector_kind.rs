@@ -16,17 +16,21 @@ pub enum ConnectorKind {
     /// Dex's development connector: logs anyone in as one fixed user, without a password.
     /// Only in a config file, only for an issuer on this machine (see `validate`).
     MockCallback,
+    Microsoft,
+    Google,
 }
 
 impl ConnectorKind {
     /// The kinds a config file or an admin may name (Dex's names).
-    pub const CONFIGURABLE: [ConnectorKind; 6] = [
+    pub const CONFIGURABLE: [ConnectorKind; 8] = [
         ConnectorKind::Ldap,
         ConnectorKind::Oidc,
         ConnectorKind::OAuth,
         ConnectorKind::Saml,
         ConnectorKind::Github,
         ConnectorKind::Gitlab,
+        ConnectorKind::Microsoft,
+        ConnectorKind::Google,
     ];
 
     /// The name in the config's `type`.
@@ -40,6 +44,8 @@ impl ConnectorKind {
             ConnectorKind::Github => "github",
             ConnectorKind::Gitlab => "gitlab",
             ConnectorKind::MockCallback => "mockCallback",
+            ConnectorKind::Microsoft => "microsoft",
+            ConnectorKind::Google => "google",
         }
     }
 
@@ -64,8 +70,8 @@ impl Serialize for ConnectorKind {
     }
 }
 
-/// A connector `type` Gantry does not implement: one of Dex's it lacks (its google,
-/// microsoft, ... until they land), or no connector type at all (a slip: `githib`).
+/// A connector `type` Gantry does not implement: one of Dex's it lacks (keystone, linkedin,
+/// ...), or no connector type at all (a slip: `githib`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", describe(.0))]
 pub struct UnsupportedKind(pub String);
@@ -135,15 +141,7 @@ mod tests {
         for k in ConnectorKind::CONFIGURABLE {
             assert_eq!(ConnectorKind::parse(k.as_str()), Some(k));
         }
-        for other in [
-            "local",
-            "GitHub",
-            "google",
-            "microsoft",
-            "mockCallback",
-            "LDAP",
-            "",
-        ] {
+        for other in ["local", "GitHub", "Google", "mockCallback", "LDAP", ""] {
             assert_eq!(ConnectorKind::parse(other), None, "{other}");
         }
     }

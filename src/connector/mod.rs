@@ -1,7 +1,8 @@
 //! Identity sources. Each turns credentials or a callback into one `Identity`.
 //!
 //! A password connector checks a username and password; a callback connector (oidc, oauth,
-//! saml, github, gitlab) sends the browser to a provider and reads its answer; a refresh hook re-validates the user
+//! saml, github, gitlab, microsoft,
+//! google) sends the browser to a provider and reads its answer; a refresh hook re-validates the user
 //! (still exists, groups now) whenever a refresh token is used. Connectors never see HTTP.
 
 pub mod claims;
@@ -10,8 +11,11 @@ pub mod egress;
 pub mod gate;
 pub mod github;
 pub mod gitlab;
+pub mod google;
+pub mod json_pages;
 pub mod ldap;
 pub mod local;
+pub mod microsoft;
 pub mod mock;
 pub mod oauth;
 pub mod oidc;
@@ -99,6 +103,8 @@ enum Kind {
     Github(Box<github::GithubConnector>),
     Gitlab(Box<gitlab::GitlabConnector>),
     Mock(mock::MockCallback),
+    Microsoft(Box<microsoft::MicrosoftConnector>),
+    Google(Box<google::GoogleConnector>),
 }
 
 /// The answer of a password check.
@@ -167,6 +173,8 @@ pub fn config_shape_problems(
         ConnectorKind::Github => read_all::<github::config::GithubConfig>(node, base).1,
         ConnectorKind::Gitlab => read_all::<gitlab::config::GitlabConfig>(node, base).1,
         ConnectorKind::MockCallback => read_all::<mock::MockConfig>(node, base).1,
+        ConnectorKind::Microsoft => read_all::<microsoft::config::MicrosoftConfig>(node, base).1,
+        ConnectorKind::Google => read_all::<google::config::GoogleConfig>(node, base).1,
         ConnectorKind::Local => Vec::new(),
     }
 }
@@ -179,6 +187,7 @@ pub fn secret_keys(kind: ConnectorKind) -> &'static [&'static str] {
         | ConnectorKind::OAuth
         | ConnectorKind::Github
         | ConnectorKind::Gitlab => &["clientSecret"],
+        ConnectorKind::Microsoft | ConnectorKind::Google => &["clientSecret"],
         ConnectorKind::Local | ConnectorKind::Saml | ConnectorKind::MockCallback => &[],
     }
 }
@@ -313,6 +322,24 @@ impl Connector {
                 )?))
             }
             ConnectorKind::MockCallback => Kind::Mock(mock::MockCallback::new(&c.id, &c.config)?),
+            ConnectorKind::Microsoft => {
+                let cfg = microsoft::config::MicrosoftConfig::from_value(&c.config)?;
+                Kind::Microsoft(Box::new(microsoft::MicrosoftConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                    deny,
+                )?))
+            }
+            ConnectorKind::Google => {
+                let cfg = google::config::GoogleConfig::from_value(&c.config)?;
+                Kind::Google(Box::new(google::GoogleConnector::new(
+                    &c.id,
+                    cfg,
+                    sealer.clone(),
+                    deny,
+                )?))
+            }
             // `parse` never yields it: the built-in one is made by `local`.
             ConnectorKind::Local => {
                 return Err(crate::config::UnsupportedKind(c.kind.clone()).into());
@@ -372,6 +399,8 @@ impl Connector {
             Kind::Github(_) => ConnectorKind::Github,
             Kind::Gitlab(_) => ConnectorKind::Gitlab,
             Kind::Mock(_) => ConnectorKind::MockCallback,
+            Kind::Microsoft(_) => ConnectorKind::Microsoft,
+            Kind::Google(_) => ConnectorKind::Google,
         }
     }
     /// The label of the username field on the password form.
@@ -384,7 +413,9 @@ impl Connector {
             | Kind::Saml(_)
             | Kind::Github(_)
             | Kind::Gitlab(_)
-            | Kind::Mock(_) => "",
+            | Kind::Mock(_)
+            | Kind::Microsoft(_)
+            | Kind::Google(_) => "",
         }
     }
     pub fn is_password(&self) -> bool {
@@ -401,6 +432,8 @@ impl Connector {
                 | Kind::Github(_)
                 | Kind::Gitlab(_)
                 | Kind::Mock(_)
+                | Kind::Microsoft(_)
+                | Kind::Google(_)
         )
     }
 
@@ -425,6 +458,7 @@ impl Connector {
         match &self.kind {
             Kind::Oidc(o) => o.warm_up().await,
             Kind::Saml(s) => s.warm_up().await,
+            Kind::Google(g) => g.warm_up().await,
             _ => Ok(()),
         }
     }
@@ -446,6 +480,8 @@ impl Connector {
                     Kind::Github(g) => g.begin(state, scopes),
                     Kind::Gitlab(g) => g.begin(state, scopes),
                     Kind::Mock(m) => m.begin(state),
+                    Kind::Microsoft(m) => m.begin(state, scopes),
+                    Kind::Google(g) => g.begin(state, scopes).await,
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -470,6 +506,8 @@ impl Connector {
                     Kind::Github(g) => g.finish(code, scopes, now).await,
                     Kind::Gitlab(g) => g.finish(code, scopes).await,
                     Kind::Mock(m) => Ok(m.identity()),
+                    Kind::Microsoft(m) => m.finish(code, verifier, scopes, now).await,
+                    Kind::Google(g) => g.finish(code, iss, nonce, verifier, scopes).await,
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })
@@ -540,6 +578,8 @@ impl Connector {
             Kind::Mock(_) => probe::Probe::passed(vec![
                 "development connector: logs anyone in as Kilgore Trout, no provider".into(),
             ]),
+            Kind::Microsoft(m) => m.probe().await,
+            Kind::Google(g) => g.probe().await,
         }
     }
 
@@ -578,7 +618,9 @@ impl Connector {
             | Kind::Saml(_)
             | Kind::Github(_)
             | Kind::Gitlab(_)
-            | Kind::Mock(_) => {
+            | Kind::Mock(_)
+            | Kind::Microsoft(_)
+            | Kind::Google(_) => {
                 return Ok(PasswordCheck::UNKNOWN);
             }
         };
@@ -619,6 +661,8 @@ impl Connector {
             Kind::Github(g) => g.refresh(identity, scopes, now).await,
             Kind::Gitlab(g) => g.refresh(identity, scopes).await,
             Kind::Mock(m) => Ok(m.identity()),
+            Kind::Microsoft(m) => m.refresh(identity, scopes, now).await,
+            Kind::Google(g) => g.refresh(identity, scopes).await,
         }
     }
 }

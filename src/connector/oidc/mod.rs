@@ -154,6 +154,27 @@ impl OidcConnector {
 
     /// The URL that sends the browser to the provider, with a fresh nonce and PKCE verifier.
     pub async fn begin(&self, state: &str, offline: bool) -> Result<Begin, ConnectorError> {
+        let acr = self.cfg.acr_values.join(" ");
+        let mut extra = Vec::new();
+        let prompt = self.cfg.prompt_type.as_deref().unwrap_or("consent");
+        if !prompt.is_empty() {
+            extra.push(("prompt", prompt));
+        }
+        if !acr.is_empty() {
+            extra.push(("acr_values", acr.as_str()));
+        }
+        self.begin_with(state, &self.cfg.scopes(offline), &extra)
+            .await
+    }
+
+    /// [`Self::begin`] with the scopes and extra parameters of a connector built on this one
+    /// (Google's `access_type`, `hd`): a fresh nonce, and PKCE as the provider allows.
+    pub async fn begin_with(
+        &self,
+        state: &str,
+        scopes: &[String],
+        extra: &[(&str, &str)],
+    ) -> Result<Begin, ConnectorError> {
         let p = self.provider().await?;
         let nonce = secret::random_token(16);
         let method = self
@@ -161,18 +182,9 @@ impl OidcConnector {
             .pkce_challenge
             .as_deref()
             .or(p.s256.then_some("S256"));
-        let acr = self.cfg.acr_values.join(" ");
-        let mut extra = vec![("nonce", nonce.as_str())];
-        let prompt = self.cfg.prompt_type.as_deref().unwrap_or("consent");
-        if !prompt.is_empty() {
-            extra.push(("prompt", prompt));
-        }
-        if !acr.is_empty() {
-            extra.push(("acr_values", &acr));
-        }
-        let a = p
-            .endpoint
-            .authorize(state, &self.cfg.scopes(offline), method, &extra);
+        let mut all = vec![("nonce", nonce.as_str())];
+        all.extend_from_slice(extra);
+        let a = p.endpoint.authorize(state, scopes, method, &all);
         Ok(Begin {
             url: a.url,
             nonce,
@@ -188,6 +200,26 @@ impl OidcConnector {
         nonce: &str,
         verifier: &str,
     ) -> Result<Identity, ConnectorError> {
+        let (tokens, mut c) = self.exchange(code, iss, nonce, verifier).await?;
+        if self.cfg.get_user_info {
+            let p = self.provider().await?;
+            self.merge_userinfo(&p, tokens.access_token(), &mut c)
+                .await?;
+        }
+        let mut identity = mapping::identity(&self.cfg, &self.id, &c)?;
+        identity.connector_data = tokens.refresh_token().map(|rt| self.seal(rt, &c));
+        Ok(identity)
+    }
+
+    /// The provider's tokens for `code`, and the claims of its ID token once every check of
+    /// the one verifier passed (the callback's `iss`, signature, issuer, audience, nonce).
+    pub async fn exchange(
+        &self,
+        code: &str,
+        iss: Option<&str>,
+        nonce: &str,
+        verifier: &str,
+    ) -> Result<(TokenSet, Claims), ConnectorError> {
         let p = self.provider().await?;
         match iss {
             // RFC 9207: an authorization response from another issuer is a mix-up attack.
@@ -210,16 +242,37 @@ impl OidcConnector {
             .as_deref()
             .ok_or_else(|| ConnectorError::Rejected("the provider returned no ID token".into()))?;
         let at = Some(tokens.access_token());
-        let mut c = self
+        let c = self
             .verify(&p, id_token, Some(nonce), at, Kind::IdToken)
             .await?;
-        if self.cfg.get_user_info {
-            self.merge_userinfo(&p, tokens.access_token(), &mut c)
-                .await?;
-        }
-        let mut identity = mapping::identity(&self.cfg, &self.id, &c)?;
-        identity.connector_data = tokens.refresh_token().map(|rt| self.seal(rt, &c));
-        Ok(identity)
+        Ok((tokens, c))
+    }
+
+    /// Redeem `refresh_token`: the new tokens and the verified claims of the new ID token,
+    /// which a connector built on this one requires (Google sends one on every refresh).
+    /// The provider's refusal is [`UpstreamError::Rejected`], for the caller to end the login.
+    pub async fn refresh_id_token(
+        &self,
+        refresh_token: &str,
+    ) -> Result<(TokenSet, Claims), UpstreamError> {
+        let p = self
+            .provider()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        let tokens = p.endpoint.refresh(&self.http, refresh_token).await?;
+        let id_token = tokens
+            .id_token
+            .as_deref()
+            .ok_or_else(|| UpstreamError::Rejected("no id_token in the refresh answer".into()))?;
+        let at = Some(tokens.access_token());
+        let c = self
+            .verify(&p, id_token, None, at, Kind::IdToken)
+            .await
+            .map_err(|e| match e {
+                ConnectorError::Unavailable(m) => UpstreamError::Unavailable(m),
+                e => UpstreamError::Rejected(e.to_string()),
+            })?;
+        Ok((tokens, c))
     }
 
     /// Every upstream JWT, ID token or access token, through the one verifier.

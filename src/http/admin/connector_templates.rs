@@ -17,6 +17,8 @@ pub(super) fn template(kind: &str, callback: &str) -> Option<String> {
         ConnectorKind::Saml => include_str!("../../../templates/connectors/saml.yaml"),
         ConnectorKind::Github => include_str!("../../../templates/connectors/github.yaml"),
         ConnectorKind::Gitlab => include_str!("../../../templates/connectors/gitlab.yaml"),
+        ConnectorKind::Microsoft => include_str!("../../../templates/connectors/microsoft.yaml"),
+        ConnectorKind::Google => include_str!("../../../templates/connectors/google.yaml"),
         ConnectorKind::Local | ConnectorKind::MockCallback => return None,
     };
     Some(text.replace(CALLBACK, callback))
