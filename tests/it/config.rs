@@ -115,8 +115,8 @@ fn mistakes_are_reported_with_their_key() {
             "staticPasswords[0]",
         ),
         (
-            format!("{DEX_DEV}connectors:\n- type: google\n  id: gg\n  name: Google\n"),
-            "google",
+            format!("{DEX_DEV}connectors:\n- type: keystone\n  id: ks\n  name: Keystone\n"),
+            "keystone",
         ),
         (
             format!(

@@ -10,7 +10,7 @@ const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dex");
 
 /// Connector types of Dex that Gantry does not have yet: their examples must fail on the type
 /// alone (and pass once the type lands, which fails this test until the entry goes).
-const NOT_YET: &[&str] = &["github", "gitlab"];
+const NOT_YET: &[&str] = &[];
 
 /// The head of the config around a doc example that shows only `connectors:`.
 const HEAD: &str = "issuer: http://127.0.0.1:5556/dex\nstorage: {type: sqlite3, config: {file: dex.db}}\nweb: {http: 127.0.0.1:5556}\n";
