@@ -800,146 +800,14 @@ expiry:
     }
 }
 
-/// The connector examples of Dex's docs (dexidp/website, content/docs/connectors/github.md and
-/// gitlab.md), unchanged.
-const DEX_GITHUB_DOC: &str = r##"connectors:
-- type: github
-  # Required field for connector id.
-  id: github
-  # Required field for connector name.
-  name: GitHub
-  config:
-    # Credentials can be string literals or pulled from the environment.
-    clientID: $GITHUB_CLIENT_ID
-    clientSecret: $GITHUB_CLIENT_SECRET
-    redirectURI: http://127.0.0.1:5556/dex/callback
-
-    # Legacy 'org' field.
-    #  - A user MUST be a member of the following org to authenticate with dex.
-    #  - Both 'org' and 'orgs' can NOT be used simultaneously.
-    #org: my-organization
-
-    # List of org and team names.
-    #  - If specified, a user MUST be a member of at least ONE of these orgs
-    #    and teams (if set) to authenticate with dex.
-    #  - Dex queries the following organizations for group information if the
-    #    "groups" scope is requested. Group claims are formatted as "(org):(team)".
-    #    For example if a user is part of the "engineering" team of the "coreos" org,
-    #    the group claim would include "coreos:engineering".
-    #  - If teams are specified, dex only returns group claims for those teams.
-    orgs:
-    - name: my-organization
-    - name: my-organization-with-teams
-      teams:
-      - red-team
-      - blue-team
-
-    # Flag which indicates that all the user's orgs and teams should be loaded.
-    # Only works if neither 'org' nor 'orgs' are specified in the config.
-    loadAllGroups: false
-
-    # How the team names are formatted.
-    #  - Options: 'name' (default), 'slug', 'both'.
-    #  - Examples:
-    #    - 'name': 'acme:Site Reliability Engineers'
-    #    - 'slug': 'acme:site-reliability-engineers'
-    #    - 'both': 'acme:Site Reliability Engineers', 'acme:site-reliability-engineers'
-    teamNameField: slug
-
-    # Flag which will switch from using the internal GitHub id to the users handle (@mention) as the user id.
-    # It is possible for a user to change their own username, but it is very rare for them to do so
-    useLoginAsID: false
-
-    # A preferred email domain to use when returning the user's email.
-    #  - If the user has a PUBLIC email, it is ALWAYS returned in the email claim,
-    #    so this field would have NO effect (this may change in the future).
-    #  - By default, if the user does NOT have a public email, their primary email is returned.
-    #  - When 'preferredEmailDomain' is set, the first email matching this domain is returned,
-    #    we fall back to the primary email if no match is found.
-    #  - To allow multiple subdomains, you may specify a wildcard like "*.example.com"
-    #    which will match "aaaa.example.com" and "bbbb.example.com", but NOT "example.com".
-    #  - To return the user's no-reply email, set this field to "users.noreply.github.com",
-    #    this is a mostly static email that GitHub assigns to the user. These emails
-    #    are formatted like 'ID+USERNAME@users.noreply.github.com' for newer accounts
-    #    and 'USERNAME@users.noreply.github.com' for older accounts.
-    #preferredEmailDomain: "example.com"
-"##;
-const DEX_GITHUB_ENTERPRISE_DOC: &str = r##"connectors:
-- type: github
-  # Required field for connector id.
-  id: github
-  # Required field for connector name.
-  name: GitHub
-  config:
-    # Required fields. Dex must be pre-registered with GitHub Enterprise
-    # to get the following values.
-    # Credentials can be string literals or pulled from the environment.
-    clientID: $GITHUB_CLIENT_ID
-    clientSecret: $GITHUB_CLIENT_SECRET
-    redirectURI: http://127.0.0.1:5556/dex/callback
-
-    # List of org and team names.
-    #  - If specified, a user MUST be a member of at least ONE of these orgs
-    #    and teams (if set) to authenticate with dex.
-    #  - Dex queries the following organizations for group information if the
-    #    "groups" scope is requested. Group claims are formatted as "(org):(team)".
-    #    For example if a user is part of the "engineering" team of the "coreos" org,
-    #    the group claim would include "coreos:engineering".
-    #  - If teams are specified, dex only returns group claims for those teams.
-    orgs:
-    - name: my-organization
-    - name: my-organization-with-teams
-      teams:
-      - red-team
-      - blue-team
-
-    # Flag which indicates that all the user's orgs and teams should be loaded.
-    # Only works if neither 'org' nor 'orgs' are specified in the config.
-    loadAllGroups: false
-
-    # How the team names are formatted
-    #  - Options: 'name' (default), 'slug', 'both'.
-    #  - Examples:
-    #    - 'name': 'acme:Site Reliability Engineers'
-    #    - 'slug': 'acme:site-reliability-engineers'
-    #    - 'both': 'acme:Site Reliability Engineers', 'acme:site-reliability-engineers'
-    teamNameField: slug
-
-    # Required ONLY for GitHub Enterprise.
-    # This is the Hostname of the GitHub Enterprise account listed on the
-    # management console. Ensure this domain is routable on your network.
-    hostName: git.example.com
-
-    # ONLY for GitHub Enterprise. Optional field.
-    # Used to support self-signed or untrusted CA root certificates.
-    rootCA: /etc/dex/ca.crt
-"##;
-const DEX_GITLAB_DOC: &str = r##"connectors:
-  - type: gitlab
-    # Required field for connector id.
-    id: gitlab
-    # Required field for connector name.
-    name: GitLab
-    config:
-      # optional, default = https://gitlab.com
-      baseURL: https://gitlab.com
-      # Credentials can be string literals or pulled from the environment.
-      clientID: $GITLAB_APPLICATION_ID
-      clientSecret: $GITLAB_CLIENT_SECRET
-      redirectURI: http://127.0.0.1:5556/dex/callback
-      # Optional groups whitelist, communicated through the "groups" scope.
-      # If `groups` is omitted, all of the user's GitLab groups are returned when the groups scope is present.
-      # If `groups` is provided, this acts as a whitelist - only the user's GitLab groups that are in the configured `groups` below will go into the groups claim.  Conversely, if the user is not in any of the configured `groups`, the user will not be authenticated.
-      groups:
-      - my-group
-      # flag which will switch from using the internal GitLab id to the users handle (@mention) as the user id.
-      # It is possible for a user to change their own user name but it is very rare for them to do so
-      useLoginAsID: false
-      # Flag to include user group permissions in the user groups.
-      # For example, if the user has maintainer access to a GitLab group named "project/group1", 
-      # the user's groups will reflect two entries: "project/group1" and "project/group1:maintainer".
-      getGroupsPermission: false
-"##;
+/// A connector example of Dex's docs, as kept in tests/dex/docs (unchanged, Apache-2.0).
+fn dex_doc(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/dex/docs/{name}.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
 
 /// A Dex user pastes the example of Dex's docs: it passes `check-config` once the variables it
 /// names are set. The Enterprise example's `rootCA` must be a CA file that exists (Dex refuses
@@ -967,13 +835,18 @@ fn dex_s_github_and_gitlab_doc_examples_pass_check_config() {
             String::from_utf8_lossy(&out.stderr).to_string(),
         )
     };
+    let (github, enterprise, gitlab) = (
+        dex_doc("github-1"),
+        dex_doc("github-2"),
+        dex_doc("gitlab-1"),
+    );
     for (name, example) in [
-        ("github", DEX_GITHUB_DOC.to_string()),
+        ("github", github.clone()),
         (
             "github enterprise",
-            DEX_GITHUB_ENTERPRISE_DOC.replace("/etc/dex/ca.crt", &ca_path.display().to_string()),
+            enterprise.replace("/etc/dex/ca.crt", &ca_path.display().to_string()),
         ),
-        ("gitlab", DEX_GITLAB_DOC.to_string()),
+        ("gitlab", gitlab),
     ] {
         let (ok, err) = check(&example);
         assert!(ok, "{name}: {err}");
@@ -981,24 +854,21 @@ fn dex_s_github_and_gitlab_doc_examples_pass_check_config() {
     // Dex's own rules for the keys hold in the same place.
     for (bad, says) in [
         (
-            DEX_GITHUB_DOC.replace("#org: my-organization", "org: my-organization"),
+            github.replace("#org: my-organization", "org: my-organization"),
             "cannot use both 'org' and 'orgs'",
         ),
         (
-            DEX_GITHUB_DOC.replace("teamNameField: slug", "teamNameField: id"),
+            github.replace("teamNameField: slug", "teamNameField: id"),
             "config.teamNameField `id`",
         ),
         (
-            DEX_GITHUB_ENTERPRISE_DOC.replace(
+            enterprise.replace(
                 "hostName: git.example.com",
                 "hostName: https://git.example.com",
             ),
             "config.hostName",
         ),
-        (
-            DEX_GITHUB_ENTERPRISE_DOC.to_string(),
-            "config.rootCA entry `/etc/dex/ca.crt`",
-        ),
+        (enterprise.clone(), "config.rootCA entry `/etc/dex/ca.crt`"),
     ] {
         let (ok, err) = check(&bad);
         assert!(!ok && err.contains(says), "want {says} in: {err}");

@@ -41,6 +41,6 @@ mod tests {
             assert!(v.as_object().is_some_and(|o| !o.is_empty()), "{kind}: {t}");
         }
         assert_eq!(template("local", "x"), None);
-        assert_eq!(template("google", "x"), None);
+        assert_eq!(template("keystone", "x"), None);
     }
 }
