@@ -116,7 +116,7 @@ async fn each_connector_type_fills_the_form_with_a_template_that_saves_as_shown(
         .unwrap();
     assert!(textarea(&page, "config").contains("userSearch:"));
     let r = b
-        .get(app.url("/admin/connectors?type=google"))
+        .get(app.url("/admin/connectors?type=keystone"))
         .send()
         .await
         .unwrap();
@@ -125,7 +125,7 @@ async fn each_connector_type_fills_the_form_with_a_template_that_saves_as_shown(
         r.text()
             .await
             .unwrap()
-            .contains("type: one of ldap, oidc, oauth, saml, github, gitlab")
+            .contains("type: one of ldap, oidc, oauth, saml, github, gitlab, microsoft, google")
     );
 
     // Editing shows the type's template beside the connector's own config.
