@@ -42,6 +42,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 # hybrid); the CNI plugins publish its port; binutils strips the binary.
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)
+# `podman kube play` starts each pod with catatonit as its pause process.
+command -v catatonit >/dev/null 2>&1 || [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
 [ -d /usr/lib/cni ] || missing+=(containernetworking-plugins)
 command -v strip >/dev/null 2>&1 || missing+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)

@@ -150,7 +150,13 @@ impl Config {
     /// and Dex's `web.clientRemoteIP.trustedProxies` with them.
     pub fn trusted_proxies(&self) -> Vec<String> {
         let mut all = self.rate_limits.trusted_proxies.clone();
-        if let Some(c) = &self.web.client_remote_ip {
+        // Dex's proxies set `header`; Gantry reads only X-Forwarded-For. Believing XFF from
+        // proxies that send another header would believe what the client itself wrote.
+        if let Some(c) = &self.web.client_remote_ip
+            && c.header
+                .as_deref()
+                .is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("x-forwarded-for"))
+        {
             for p in &c.trusted_proxies {
                 if !all.contains(p) {
                     all.push(p.clone());
@@ -261,8 +267,8 @@ impl Config {
             ("web.tlsMinVersion", &self.web.tls_min_version),
             ("web.tlsMaxVersion", &self.web.tls_max_version),
         ] {
-            if let Some(v) = v
-                && !matches!(v.as_str(), "1.2" | "1.3")
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty())
+                && !matches!(v, "1.2" | "1.3")
             {
                 p(
                     key,
@@ -271,12 +277,29 @@ impl Config {
             }
         }
         if let (Some(min), Some(max)) = (&self.web.tls_min_version, &self.web.tls_max_version)
-            && min > max
+            && min == "1.3"
+            && max == "1.2"
         {
             p(
                 "web.tlsMinVersion",
                 format!("`{min}` is above web.tlsMaxVersion `{max}`"),
             );
+        }
+        // A file that requires a second factor must not run without one.
+        const NO_MFA: &str = "requires a second factor, and Gantry does not ask for one yet: \
+                              logins would go through on the password alone. Remove it to run \
+                              without second factors";
+        if self
+            .mfa
+            .as_ref()
+            .is_some_and(|m| !m.default_mfa_chain.is_empty())
+        {
+            p("mfa.defaultMFAChain", NO_MFA.into());
+        }
+        for (i, c) in self.static_clients.iter().enumerate() {
+            if !c.mfa_chain.is_empty() {
+                p(&format!("staticClients[{i}].mfaChain"), NO_MFA.into());
+            }
         }
         for m in &self.oauth2.pkce.code_challenge_methods_supported {
             if !matches!(m.as_str(), "S256" | "plain") {
@@ -320,7 +343,8 @@ impl Config {
         if self.mfa.is_some() {
             say(
                 "mfa",
-                "read but not yet served: no second factor is asked for yet",
+                "read but not yet served: no second factor is asked for yet (a chain that \
+                 requires one is refused)",
             );
         }
         if self.logger.exclude_fields.iter().any(|f| !f.is_empty()) {
@@ -345,8 +369,10 @@ impl Config {
             say(
                 "web.clientRemoteIP.header",
                 &format!(
-                    "Gantry reads the client's address from X-Forwarded-For when the peer is one \
-                     of trustedProxies; `{h}` is not read"
+                    "Gantry reads the client's address only from X-Forwarded-For: `{h}` is \
+                     not read, and web.clientRemoteIP.trustedProxies are not believed (their \
+                     X-Forwarded-For would be the client's own); the proxy's address stands \
+                     for its clients"
                 ),
             );
         }
@@ -394,9 +420,7 @@ impl Config {
                     "read but not yet served: logout at Gantry does not yet call the client",
                 );
             }
-            if !c.mfa_chain.is_empty() {
-                say(&at("mfaChain"), "read but not yet served (second factors)");
-            }
+
             if c.refresh_token_lifetime.is_some() {
                 say(
                     &at("refreshTokenLifetime"),
@@ -448,6 +472,9 @@ impl Config {
         }
         if let Some(c) = &self.web.client_remote_ip
             && !c.trusted_proxies.is_empty()
+            && c.header
+                .as_deref()
+                .is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("x-forwarded-for"))
         {
             map(
                 "web.clientRemoteIP.trustedProxies",

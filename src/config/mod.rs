@@ -244,8 +244,10 @@ impl StorageConfig {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         let p = &self.config;
         match self.kind.as_str() {
-            "sqlite3" => match &p.file {
-                Some(file) => Ok(StorageLocation::Sqlite { file: file.clone() }),
+            "sqlite3" => match p.file.as_deref().filter(|f| !f.trim().is_empty()) {
+                Some(file) => Ok(StorageLocation::Sqlite {
+                    file: file.to_string(),
+                }),
                 None => bad("storage.config.file is required for sqlite3".into()),
             },
             "postgres" => {
@@ -903,7 +905,7 @@ grpc: {addr: 127.0.0.1:5557}
 telemetry: {http: 0.0.0.0:5558, enableProfiling: true}
 logger: {excludeFields: [email]}
 sessions: {cookieName: dex_session, absoluteLifetime: 24h, validIfNotUsedFor: 1h}
-mfa: {authenticators: [{id: totp-1, type: TOTP, config: {issuer: dex}}], defaultMFAChain: [totp-1]}
+mfa: {authenticators: [{id: totp-1, type: TOTP, config: {issuer: dex}}]}
 oauth2: {pkce: {enforce: true, codeChallengeMethodsSupported: [S256]}}
 signer: {type: local, config: {keysRotationPeriod: 12h, algorithm: RS256}}
 staticClients:
@@ -912,7 +914,6 @@ staticClients:
   redirectURIs: ['http://127.0.0.1:5555/callback', '/dex/device/callback']
   backchannelLogoutURI: http://127.0.0.1:5555/backchannel-logout
   ssoSharedWith: [other]
-  mfaChain: [totp-1]
 enablePasswordDB: true
 staticPasswords:
 - email: admin@example.com
@@ -927,7 +928,11 @@ staticPasswords:
         assert_eq!(c.problems(), vec![]);
         assert_eq!(c.signing_algorithm(), Some("RS256"));
         assert_eq!(c.expiry().unwrap().signing_keys, 12 * 3600);
-        assert_eq!(c.trusted_proxies(), vec!["10.0.0.0/8".to_string()]);
+        // Proxies that send X-Real-IP pass the client's own X-Forwarded-For on: not believed.
+        assert_eq!(c.trusted_proxies(), Vec::<String>::new());
+        let xff =
+            Config::parse(&y.replace("header: X-Real-IP", "header: X-Forwarded-For")).unwrap();
+        assert_eq!(xff.trusted_proxies(), vec!["10.0.0.0/8".to_string()]);
         assert!(c.is_device_callback("/dex/device/callback"));
         assert!(!c.is_device_callback("/device/callback"));
         let warned: Vec<String> = c.warnings().into_iter().map(|w| w.path).collect();
@@ -940,7 +945,6 @@ staticPasswords:
             "web.clientRemoteIP.header",
             "staticClients[0].backchannelLogoutURI",
             "staticClients[0].ssoSharedWith",
-            "staticClients[0].mfaChain",
         ] {
             assert!(
                 warned.iter().any(|w| w == k),
@@ -951,7 +955,6 @@ staticPasswords:
         for k in [
             "signer.config.algorithm",
             "signer.config.keysRotationPeriod",
-            "web.clientRemoteIP.trustedProxies",
             "oauth2.pkce.enforce",
             "staticPasswords[0].name",
         ] {
@@ -986,6 +989,54 @@ staticPasswords:
             got.iter()
                 .any(|g| g.contains("connectors[0].type: `mockCallback` logs anyone in")),
             "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_requires_a_second_factor_is_refused_until_gantry_asks_for_one() {
+        let base = "issuer: http://x/dex\nstorage: {type: memory}\nweb: {http: 127.0.0.1:1}\n";
+        let got = report(&format!(
+            "{base}mfa: {{authenticators: [{{id: t, type: TOTP}}], defaultMFAChain: [t]}}\nstaticClients:\n- {{id: a, secret: s, mfaChain: [t]}}\n"
+        ));
+        for key in ["mfa.defaultMFAChain", "staticClients[0].mfaChain"] {
+            assert!(
+                got.iter()
+                    .any(|g| g.contains(&format!("{key}: requires a second factor"))),
+                "{key}: {got:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_user_per_identity_and_issuers_written_as_read() {
+        let base = "storage: {type: memory}\nweb: {http: 127.0.0.1:1}\n";
+        let users = "enablePasswordDB: true\nstaticPasswords:\n- {email: admin@example.com, hash: $2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W, username: admin, userID: u1}\n- {email: Admin@Example.com, hash: $2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W, username: eve, userID: u1, preferredUsername: admin}\n";
+        let got = report(&format!("issuer: http://x/dex\n{base}{users}"));
+        for key in [
+            "staticPasswords[1].userID",
+            "staticPasswords[1].email",
+            "staticPasswords[1].preferredUsername",
+        ] {
+            assert!(
+                got.iter().any(|g| g.contains(&format!("{key}: `"))),
+                "{key}: {got:#?}"
+            );
+        }
+        for issuer in [
+            "http://evil.com@127.0.0.1:5556/dex",
+            "http://127.0.0.1:5556\\@evil.com/dex",
+            "http://127.0.0.1:5556/dex/../evil",
+            "HTTP://127.0.0.1:5556/dex",
+        ] {
+            let got = report(&format!("issuer: '{issuer}'\n{base}"));
+            assert!(
+                got.iter().any(|g| g.contains("issuer: ")),
+                "{issuer}: {got:#?}"
+            );
+        }
+        assert_eq!(
+            report(&format!("issuer: http://127.0.0.1:5556/dex\n{base}")),
+            Vec::<String>::new()
         );
     }
 

@@ -26,15 +26,31 @@ impl Config {
             .collect();
         let mut p = |path: &str, m: String| all.push(Problem::at_path(None, path, m));
         match url::Url::parse(&self.issuer) {
-            Err(e) => p("issuer", format!("`{}`: {e}", self.issuer)),
+            Err(_) => p("issuer", format!("`{}` is not an http(s) URL", self.issuer)),
             Ok(issuer)
                 if !matches!(issuer.scheme(), "http" | "https")
                     || issuer.query().is_some()
-                    || issuer.fragment().is_some() =>
+                    || issuer.fragment().is_some()
+                    || !issuer.username().is_empty()
+                    || issuer.password().is_some() =>
             {
                 p(
                     "issuer",
-                    "must be an http(s) URL without query or fragment".into(),
+                    "must be an http(s) URL without user, query or fragment".into(),
+                )
+            }
+            // Every client compares `iss` as a string: the issuer must be written as it is
+            // read (no `..`, backslashes, upper-case scheme or host, default port).
+            Ok(issuer)
+                if issuer.as_str().trim_end_matches('/') != self.issuer.trim_end_matches('/') =>
+            {
+                p(
+                    "issuer",
+                    format!(
+                        "`{}` reads as `{}`; write it that way (clients compare it letter for letter)",
+                        self.issuer,
+                        issuer.as_str().trim_end_matches('/')
+                    ),
                 )
             }
             Ok(_) => {}
@@ -85,7 +101,14 @@ impl Config {
             }
         }
         if let Err(e) = self.expiry() {
-            p("expiry", e.into_message());
+            // The message starts with its key (`expiry.idTokens: ...`, `audit.retention ...`).
+            let m = e.into_message();
+            match m.split_once([':', ' ']) {
+                Some((key, rest)) if key.starts_with("expiry.") || key.starts_with("audit.") => {
+                    p(key, rest.trim_start().to_string())
+                }
+                _ => p("expiry", m),
+            }
         }
         let mut ids = std::collections::HashSet::new();
         for (i, c) in self.static_clients.iter().enumerate() {
@@ -164,11 +187,39 @@ impl Config {
                 p(&at, "hash or hashFromEnv is required".into());
                 continue;
             };
-            if !crate::password::is_supported_hash(h) {
-                p(
-                    &format!("{at}.hash"),
-                    format!("`{}`: hash is neither bcrypt nor argon2id", pw.email),
-                );
+            if let Some(why) = crate::password::hash_problem(h) {
+                p(&format!("{at}.hash"), format!("`{}`: {why}", pw.email));
+            }
+        }
+        // One person per identity: a second user with the same userID gets the first's `sub`,
+        // the same login name or preferredUsername the first's policy rights.
+        let mut seen: std::collections::HashMap<(u8, String), usize> = Default::default();
+        for (i, pw) in self.static_passwords.iter().enumerate() {
+            let policy_name = pw
+                .preferred_username
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| pw.username.clone());
+            for (what, key, value) in [
+                (0, "userID", pw.user_id.clone()),
+                (1, "email", pw.email.to_lowercase()),
+                (2, "username", pw.username.clone()),
+                (2, "preferredUsername", policy_name),
+            ] {
+                if value.is_empty() {
+                    continue;
+                }
+                match seen.get(&(what, value.clone())) {
+                    Some(&j) if j != i => p(
+                        &format!("staticPasswords[{i}].{key}"),
+                        format!(
+                            "`{value}` is already staticPasswords[{j}]'s: each user needs its own"
+                        ),
+                    ),
+                    _ => {
+                        seen.insert((what, value), i);
+                    }
+                }
             }
         }
         let mut conn_ids = std::collections::HashSet::from(["local"]);

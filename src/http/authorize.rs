@@ -103,6 +103,7 @@ struct ReqQuery {
 async fn login_page(
     State(s): State<AppState>,
     Path(connector): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
@@ -118,6 +119,17 @@ async fn login_page(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    // Dex's development connector logs anyone in: only a browser on this machine may use it,
+    // whatever address the server listens on (Dex's dev config listens on 0.0.0.0).
+    if conn.kind() == crate::config::ConnectorKind::MockCallback
+        && !client_ip(&s, peer, &headers).to_canonical().is_loopback()
+    {
+        return PageError::new(
+            StatusCode::FORBIDDEN,
+            "This development login works only from a browser on the server's own machine.",
+        )
+        .into_response();
+    }
     let (cookie, set) = csrf::ensure(&headers, &s.web);
     let mut resp = if conn.is_callback() {
         // The cookie set here comes back on the provider's top-level GET redirect

@@ -99,6 +99,18 @@ impl Frontend {
             "" if own_theme_dir("light") => Some("light".to_string()),
             "" => None,
             "coreos" | "tectonic" => Some("light".to_string()),
+            // A theme is a directory's name, never a path: `../../secrets` would serve files
+            // from outside `dir`.
+            t if !t
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) =>
+            {
+                problems.push(at(
+                    "theme",
+                    format!("`{t}`: a theme is a name (letters, digits, - and _), not a path"),
+                ));
+                None
+            }
             t => {
                 if !matches!(t, "light" | "dark") && !own_theme_dir(t) {
                     problems.push(at(
@@ -127,9 +139,10 @@ impl Frontend {
         }
         if let Some(d) = dir {
             let mut budget = Budget::default();
+            let root = std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf());
             let mut read = |from: &Path, prefix: &str| {
                 if from.is_dir()
-                    && let Err(e) = read_tree(from, prefix, 0, &mut budget, &mut assets)
+                    && let Err(e) = read_tree(&root, from, prefix, 0, &mut budget, &mut assets)
                 {
                     problems.push(at("dir", format!("`{}`: {e}", d.display())));
                 }
@@ -216,7 +229,10 @@ struct Budget {
 }
 
 /// Read every file under `dir` into `assets`, keyed `prefix/relative/path`.
+/// Every file must lie under `root` (the canonical `frontend.dir`) once its links are
+/// followed: a link out of the directory would serve what the operator never put there.
 fn read_tree(
+    root: &Path,
     dir: &Path,
     prefix: &str,
     depth: usize,
@@ -225,6 +241,13 @@ fn read_tree(
 ) -> Result<(), String> {
     if depth > MAX_DEPTH {
         return Err(format!("{} is nested too deep", dir.display()));
+    }
+    let real = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !real.starts_with(root) {
+        return Err(format!(
+            "{} leads outside frontend.dir (a link?)",
+            dir.display()
+        ));
     }
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .and_then(|r| r.collect::<Result<Vec<_>, _>>())
@@ -240,8 +263,15 @@ fn read_tree(
         let path = e.path();
         let key = format!("{prefix}/{name}");
         if path.is_dir() {
-            read_tree(&path, &key, depth + 1, budget, assets)?;
+            read_tree(root, &path, &key, depth + 1, budget, assets)?;
             continue;
+        }
+        let real = std::fs::canonicalize(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if !real.starts_with(root) {
+            return Err(format!(
+                "{} leads outside frontend.dir (a link?)",
+                path.display()
+            ));
         }
         let bytes =
             crate::files::read_limited(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -407,6 +437,41 @@ mod tests {
         let e = Frontend::load(&cfg(d.path()), "/dex").unwrap_err();
         assert_eq!(e[0].path, "frontend.dir");
         assert!(e[0].message.contains("holds more than 2000 files"), "{e:?}");
+    }
+
+    #[test]
+    fn a_theme_is_a_name_and_links_out_of_the_dir_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let web = d.path().join("web");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(web.join("static")).unwrap();
+        std::fs::create_dir_all(web.join("themes/light")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("key.pem"), "secret").unwrap();
+        for theme in ["../../outside", "/etc", "..", "a/b", "a\\b"] {
+            let c = FrontendConfig {
+                theme: Some(theme.into()),
+                ..cfg(&web)
+            };
+            let e = Frontend::load(&c, "/dex").unwrap_err();
+            assert!(
+                e.iter().any(|p| p.path == "frontend.theme"),
+                "{theme}: {e:?}"
+            );
+        }
+        std::os::unix::fs::symlink(outside.join("key.pem"), web.join("themes/light/logo.png"))
+            .unwrap();
+        let e = Frontend::load(&cfg(&web), "/dex").unwrap_err();
+        assert!(e[0].message.contains("leads outside frontend.dir"), "{e:?}");
+        std::fs::remove_file(web.join("themes/light/logo.png")).unwrap();
+        std::os::unix::fs::symlink(&outside, web.join("static/od")).unwrap();
+        let e = Frontend::load(&cfg(&web), "/dex").unwrap_err();
+        assert!(e[0].message.contains("leads outside frontend.dir"), "{e:?}");
+        // A link that stays inside is followed.
+        std::fs::remove_file(web.join("static/od")).unwrap();
+        std::fs::write(web.join("static/a.css"), "x").unwrap();
+        std::os::unix::fs::symlink(web.join("static/a.css"), web.join("static/b.css")).unwrap();
+        assert!(Frontend::load(&cfg(&web), "/dex").is_ok());
     }
 
     #[test]

@@ -675,3 +675,60 @@ async fn dex_pkce_settings_enforce_pkce_and_narrow_its_methods() {
     let s256 = ask(Some(challenge(VERIFIER)), Some("S256"));
     assert!(c.p.start_authorization(s256, Some(ADDR)).await.is_ok());
 }
+
+/// A client built as the file builds it, with `change` applied to its entry.
+fn client_with(id: &str, change: impl FnOnce(&mut StaticClient)) -> Client {
+    let mut c = StaticClient {
+        id: Some(id.into()),
+        secret: Some(format!("secret-of-{id}")),
+        redirect_uris: vec![REDIRECT.into()],
+        name: id.into(),
+        ..Default::default()
+    };
+    change(&mut c);
+    Client::from_config(&c)
+}
+
+/// `allowedConnectors` holds where tokens are signed: a peer named by
+/// `audience:server:client_id:` that does not list the login's connector gets no token, and a
+/// code issued before its client was narrowed does not redeem.
+#[tokio::test]
+async fn tokens_name_only_clients_that_allow_the_logins_connector() {
+    let mut c = core().await;
+    c.p.clients = Clients::new([
+        client("app", false),
+        client_with("other", |o| {
+            o.trusted_peers = vec!["app".into()];
+            o.allowed_connectors = vec!["ldap".into()];
+        }),
+    ]);
+    let code = c.code("openid audience:server:client_id:other", true).await;
+    let r = c.redeem(&code, Some(VERIFIER)).await;
+    refused(
+        r,
+        ErrorCode::InvalidScope,
+        "client other does not allow logins through connector local",
+    );
+
+    // The peer allows local: the token names it.
+    c.p.clients = Clients::new([
+        client("app", false),
+        client_with("other", |o| {
+            o.trusted_peers = vec!["app".into()];
+            o.allowed_connectors = vec!["local".into()];
+        }),
+    ]);
+    let code = c.code("openid audience:server:client_id:other", true).await;
+    assert!(c.redeem(&code, Some(VERIFIER)).await.is_ok());
+
+    // Narrowed between the login and the redemption: the code no longer redeems.
+    let code = c.code("openid", true).await;
+    c.p.clients = Clients::new([client_with("app", |a| {
+        a.allowed_connectors = vec!["ldap".into()];
+    })]);
+    refused(
+        c.redeem(&code, Some(VERIFIER)).await,
+        ErrorCode::InvalidGrant,
+        "connector not allowed for this client",
+    );
+}

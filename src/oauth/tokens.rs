@@ -129,6 +129,34 @@ impl Provider {
         }
     }
 
+    /// Every client a token names (its own, and the peers of `audience:server:client_id:`)
+    /// must allow the connector the user logged in through, at the moment it is signed: a
+    /// peer that lists other connectors must not receive this login's tokens, and a code
+    /// issued before its client was narrowed no longer redeems.
+    fn connector_still_allowed(&self, g: &Grant<'_>) -> Result<(), OAuthError> {
+        let connector = &g.identity.connector_id;
+        if self
+            .clients
+            .get(g.client_id)
+            .is_some_and(|c| !c.connector_allowed(connector))
+        {
+            return Err(crate::oauth::allowed_connectors::not_allowed());
+        }
+        for peer in &g.scopes.peers {
+            if self
+                .clients
+                .get(peer)
+                .is_some_and(|p| !p.connector_allowed(connector))
+            {
+                return Err(OAuthError::new(
+                    crate::oauth::error::ErrorCode::InvalidScope,
+                    format!("client {peer} does not allow logins through connector {connector}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn audience(client_id: &str, scopes: &Scopes) -> (Audience, Option<String>) {
         if scopes.peers.is_empty() {
             return (Audience::One(client_id.to_string()), None);
@@ -142,6 +170,9 @@ impl Provider {
 
     /// Sign the access token (and ID token when `openid` was granted).
     pub fn mint(&self, g: Grant<'_>) -> Result<Minted, OAuthError> {
+        if !g.client_only {
+            self.connector_still_allowed(&g)?;
+        }
         let now = self.clock.now();
         let exp = now + self.expiry.id_tokens;
         let (aud, azp) = Self::audience(g.client_id, g.scopes);

@@ -94,8 +94,43 @@ pub enum Verified {
 
 /// Whether `hash` is a format Gantry can verify.
 pub fn is_supported_hash(hash: &str) -> bool {
-    equal_cost::bcrypt_cost(hash).is_some()
-        || PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
+    hash_problem(hash).is_none()
+}
+
+/// bcrypt above this cost is refused, as Dex refuses it (server/passwords): each login, and
+/// each refused one for an unknown name, would wait on it.
+const MAX_BCRYPT_COST: u32 = 16;
+/// argon2id parameters past these are refused for the same reason: one login of a user with
+/// `m=2097152` takes 2 GiB and seconds.
+const MAX_ARGON2_KIB: u32 = 256 * 1024;
+const MAX_ARGON2_TIME: u32 = 10;
+const MAX_ARGON2_LANES: u32 = 8;
+
+/// Why a stored hash cannot be used, if it cannot.
+pub fn hash_problem(hash: &str) -> Option<String> {
+    if let Some(cost) = equal_cost::bcrypt_cost(hash) {
+        return (cost > MAX_BCRYPT_COST).then(|| {
+            format!(
+                "bcrypt cost {cost} is above {MAX_BCRYPT_COST} (Dex's bound too): every login \
+                 would wait on it; hash again with cost 10 to 12"
+            )
+        });
+    }
+    let Ok(h) = PasswordHash::new(hash) else {
+        return Some("hash is neither bcrypt nor argon2id".into());
+    };
+    if h.algorithm.as_str() != "argon2id" {
+        return Some("hash is neither bcrypt nor argon2id".into());
+    }
+    let param = |name: &str| h.params.get_decimal(name).unwrap_or(0);
+    let (m, t, p) = (param("m"), param("t"), param("p"));
+    (m > MAX_ARGON2_KIB || t > MAX_ARGON2_TIME || p > MAX_ARGON2_LANES).then(|| {
+        format!(
+            "argon2id m={m},t={t},p={p} is past m={MAX_ARGON2_KIB},t={MAX_ARGON2_TIME},\
+             p={MAX_ARGON2_LANES}: every login would wait on it (`gantry hash-password` \
+             makes one that fits)"
+        )
+    })
 }
 
 /// Why a password could not be hashed.
@@ -211,8 +246,20 @@ mod tests {
     }
 
     #[test]
-    fn unknown_hash_formats_are_refused() {
+    fn unknown_hash_formats_and_costs_past_bounds_are_refused() {
         assert!(!is_supported_hash("plaintext"));
         assert!(!is_supported_hash("$1$abc$def"));
+        let costly = "$2y$17$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W";
+        assert!(
+            hash_problem(costly)
+                .unwrap()
+                .contains("bcrypt cost 17 is above 16")
+        );
+        let big = "$argon2id$v=19$m=2097152,t=3,p=1$c2FsdHNhbHQ$qLml5cbqFAO6YxVHhrSBHP0UWdxrIxkNcM8aMX3blzU";
+        assert!(
+            hash_problem(big).unwrap().contains("m=2097152"),
+            "{:?}",
+            hash_problem(big)
+        );
     }
 }

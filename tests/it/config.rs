@@ -205,7 +205,7 @@ fn a_bad_duration_names_its_key_its_value_and_what_is_expected() {
         ("expiry:\n  idTokens: 0\n", "expiry.idTokens: at least 1s"),
         (
             "audit:\n  retention: 30m\n",
-            "audit.retention `30m`: a duration of at least 1h",
+            "audit.retention: `30m`: a duration of at least 1h",
         ),
         (
             "registry:\n  services:\n    - { name: r, issuer: r, tokenTTL: 30s }\n",

@@ -322,7 +322,15 @@ async fn dex_dev_config_serves_logins_unchanged() {
         .output()
         .await
         .expect("node runs");
+    let mock_from_afar = mock_from_another_machine(issuer).await;
     let _ = child.start_kill();
+    if let Some(status) = mock_from_afar {
+        assert_eq!(
+            status,
+            reqwest::StatusCode::FORBIDDEN,
+            "mock through a non-loopback address"
+        );
+    }
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -355,4 +363,42 @@ async fn dex_dev_config_serves_logins_unchanged() {
             && seen.contains("device confirmation"),
         "{seen}"
     );
+}
+
+/// Dex's dev config listens on 0.0.0.0: through this machine's own non-loopback address (as a
+/// browser elsewhere on the network would come), the mock connector must refuse. The status of
+/// `/auth/mock`, or None where this machine has no such address.
+async fn mock_from_another_machine(issuer: &str) -> Option<reqwest::StatusCode> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ip = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?
+        .split('/')
+        .next()?
+        .to_string();
+    let base = issuer.replace("127.0.0.1", &ip);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .ok()?;
+    let r = http
+        .get(format!(
+            "{base}/auth?client_id=example-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A5555%2Fcallback&response_type=code&scope=openid&connector_id=mock"
+        ))
+        .send()
+        .await
+        .ok()?;
+    let to = r.headers().get("location")?.to_str().ok()?.to_string();
+    let url = if to.starts_with("http") {
+        to
+    } else {
+        format!("http://{ip}:5556{to}")
+    };
+    eprintln!("mock login through {ip}: {url}");
+    Some(http.get(url).send().await.ok()?.status())
 }

@@ -74,8 +74,22 @@ pub fn run(path: &Path, bind: bool, dex: bool) -> i32 {
     1
 }
 
-/// `file:line:column: path: message`, the form editors jump to.
+/// `file:line:column: path: message`, the form editors jump to. Control characters from the
+/// file are shown escaped: a key must not clear the terminal it is read on.
 fn line(shown: &str, kind: &str, p: &Problem) -> String {
+    let text = line_raw(shown, kind, p);
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn line_raw(shown: &str, kind: &str, p: &Problem) -> String {
     let place = match p.at.filter(|m| m.line > 0) {
         Some(m) => format!("{shown}:{}:{}", m.line, m.column),
         None => shown.to_string(),

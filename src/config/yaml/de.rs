@@ -17,6 +17,9 @@ use super::wording;
 /// Reads of one file before the reader gives up dropping entries: far more than the problems
 /// any file has.
 const MAX_ROUNDS: usize = 200;
+/// Unknown keys listed at most: a file with thousands is no config, and listing them all would
+/// only take time.
+const MAX_UNKNOWN: usize = 500;
 
 /// Read `T` from `root`, with every problem found. `base` is the path of `root` in the file
 /// ("" for the whole file), so that paths in problems are the file's.
@@ -24,6 +27,7 @@ pub fn read_all<T: de::DeserializeOwned>(root: &Node, base: &str) -> (Option<T>,
     let mut skip: HashSet<String> = HashSet::new();
     let mut problems: Vec<Problem> = Vec::new();
     let mut unknown: Vec<Problem> = Vec::new();
+    let mut unknown_paths: HashSet<String> = HashSet::new();
     let mut result = None;
     for _ in 0..MAX_ROUNDS {
         let ctx = Ctx {
@@ -36,7 +40,7 @@ pub fn read_all<T: de::DeserializeOwned>(root: &Node, base: &str) -> (Option<T>,
             ctx: &ctx,
         });
         for u in ctx.unknown.into_inner() {
-            if !unknown.iter().any(|k| k.path == u.path) {
+            if unknown.len() < MAX_UNKNOWN && unknown_paths.insert(u.path.clone()) {
                 unknown.push(u);
             }
         }
@@ -334,6 +338,11 @@ impl<'de, 'a: 'de, 's> Deserializer<'de> for De<'a, 's> {
         v: V,
     ) -> Result<V::Value> {
         let r = match &self.node.value {
+            // serde would read a list into a struct by position; a file means no such thing.
+            Value::Seq(_) => Err(de::Error::invalid_type(
+                de::Unexpected::Seq,
+                &"a section of `key: value` lines",
+            )),
             Value::Null => v.visit_map(Map::new(&[], self.path.clone(), self.ctx, Some(fields))),
             Value::Map(entries) => {
                 v.visit_map(Map::new(entries, self.path.clone(), self.ctx, Some(fields)))

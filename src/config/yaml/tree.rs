@@ -33,8 +33,9 @@ pub enum Value {
     Map(Vec<(Node, Node)>),
 }
 
-/// Nodes an alias may add in all: well past any config, far below what hurts.
+/// Nodes and bytes of text aliases may add in all: well past any config, far below what hurts.
 const ALIAS_BUDGET: usize = 100_000;
+const ALIAS_BYTES: usize = 4 << 20;
 /// Nesting that any config stays well within.
 const MAX_DEPTH: usize = 64;
 
@@ -200,6 +201,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
     let mut stack: Vec<Open> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
     let mut budget = ALIAS_BUDGET;
+    let mut bytes_budget = ALIAS_BYTES;
     let mut docs: Vec<Node> = Vec::new();
     let mut doc_marks: Vec<Mark> = Vec::new();
     let mut duplicates = Vec::new();
@@ -220,6 +222,9 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
                 None
             }
             Event::Scalar(text, style, anchor, tag) => {
+                if let Some(t) = tag.as_ref().filter(|t| !is_str_tag(t)) {
+                    return Err(untagged(t, at));
+                }
                 let plain =
                     style == ScalarStyle::Plain && tag.as_ref().is_none_or(|t| t.suffix != "str");
                 let value = if plain && matches!(&*text, "" | "~" | "null" | "Null" | "NULL") {
@@ -232,14 +237,20 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
                 };
                 Some((Node { value, at }, anchor))
             }
-            Event::SequenceStart(anchor, _) => {
+            Event::SequenceStart(anchor, tag) => {
+                if let Some(t) = &tag {
+                    return Err(untagged(t, at));
+                }
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(at));
                 }
                 stack.push(Open::Seq(at, anchor, Vec::new()));
                 None
             }
-            Event::MappingStart(anchor, _) => {
+            Event::MappingStart(anchor, tag) => {
+                if let Some(t) = &tag {
+                    return Err(untagged(t, at));
+                }
                 if stack.len() >= MAX_DEPTH {
                     return Err(too_deep(at));
                 }
@@ -259,7 +270,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
             Event::MappingEnd => match stack.pop() {
                 Some(Open::Map(m, anchor, entries, _)) => Some((
                     Node {
-                        value: Value::Map(entries),
+                        value: Value::Map(merged(entries)),
                         at: m,
                     },
                     anchor,
@@ -273,17 +284,19 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
                         at,
                     }]);
                 };
-                let size = count(n);
-                if size > budget {
+                let (size, bytes) = (count(n), text_bytes(n));
+                if size > budget || bytes > bytes_budget {
                     return Err(vec![SyntaxError {
                         message: format!(
-                            "aliases expand to more than {ALIAS_BUDGET} nodes; write the \
-                             config out instead"
+                            "aliases expand to more than {ALIAS_BUDGET} nodes or {} MiB; \
+                             write the config out instead",
+                            ALIAS_BYTES >> 20
                         ),
                         at,
                     }]);
                 }
                 budget -= size;
+                bytes_budget -= bytes;
                 let mut copy = n.clone();
                 copy.at = at;
                 Some((copy, 0))
@@ -306,7 +319,7 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
                     match first {
                         Some((k, _)) => duplicates.push(SyntaxError {
                             message: format!(
-                                "`{}` is given twice (first at line {}); the first is used",
+                                "`{}` is given twice (first at line {})",
                                 key.as_str().unwrap_or_default(),
                                 k.at.line
                             ),
@@ -317,6 +330,15 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
                 }
             },
         }
+    }
+    // A trailing `---` with nothing (or only comments) after it is no second document.
+    if docs.len() > 1 {
+        let first = docs.remove(0);
+        let rest: Vec<Node> = docs
+            .into_iter()
+            .filter(|d| d.value != Value::Null)
+            .collect();
+        docs = std::iter::once(first).chain(rest).collect();
     }
     if docs.len() > 1 {
         return Err(vec![SyntaxError {
@@ -337,12 +359,74 @@ pub fn parse(text: &str) -> Result<Node, Vec<SyntaxError>> {
     }))
 }
 
+fn text_bytes(n: &Node) -> usize {
+    match &n.value {
+        Value::Scalar { text, .. } => text.len(),
+        Value::Seq(items) => items.iter().map(text_bytes).sum(),
+        Value::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| text_bytes(k) + text_bytes(v))
+            .sum(),
+        Value::Null => 0,
+    }
+}
+
 fn count(n: &Node) -> usize {
     1 + match &n.value {
         Value::Seq(items) => items.iter().map(count).sum(),
         Value::Map(entries) => entries.iter().map(|(k, v)| count(k) + count(v)).sum(),
         _ => 0,
     }
+}
+
+/// YAML's merge key (`<<: *defaults`, which Go's decoder reads): the entries of the mapping
+/// (or mappings) it names, under the keys this mapping does not set itself.
+fn merged(entries: Vec<(Node, Node)>) -> Vec<(Node, Node)> {
+    let is_merge =
+        |k: &Node| matches!(&k.value, Value::Scalar { text, plain: true } if text == "<<");
+    if !entries.iter().any(|(k, _)| is_merge(k)) {
+        return entries;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = entries.into_iter().partition(|(k, _)| is_merge(k));
+    for (key, value) in merges {
+        let sources = match value.value {
+            Value::Map(_) => vec![value],
+            Value::Seq(items) => items,
+            // Not a mapping: left as a key, which the reader names as unknown.
+            _ => {
+                own.push((key, value));
+                continue;
+            }
+        };
+        for src in sources {
+            if let Value::Map(src_entries) = src.value {
+                for (k, v) in src_entries {
+                    let set = own
+                        .iter()
+                        .any(|(o, _)| o.as_str().is_some() && o.as_str() == k.as_str());
+                    if !set {
+                        own.push((k, v));
+                    }
+                }
+            }
+        }
+    }
+    own
+}
+
+/// `!!str`, the one tag read (as "this is text"), however the parser spells its handle.
+fn is_str_tag(t: &saphyr_parser::Tag) -> bool {
+    t.suffix == "str" && matches!(t.handle.as_str(), "!!" | "tag:yaml.org,2002:")
+}
+
+fn untagged(t: &saphyr_parser::Tag, at: Mark) -> Vec<SyntaxError> {
+    vec![SyntaxError {
+        message: format!(
+            "YAML tags are not read (`{}{}`): write the value itself",
+            t.handle, t.suffix
+        ),
+        at,
+    }]
 }
 
 fn too_deep(at: Mark) -> Vec<SyntaxError> {
@@ -397,6 +481,26 @@ mod tests {
     }
 
     #[test]
+    fn merge_keys_fill_in_what_the_mapping_does_not_set() {
+        let t = parse("d: &d {a: 1, b: 2}\nx:\n  <<: *d\n  b: 3\n").unwrap();
+        let x = t.get("x").unwrap();
+        assert_eq!(scalar(x.get("a").unwrap()).0, "1");
+        assert_eq!(scalar(x.get("b").unwrap()).0, "3");
+        assert!(x.get("<<").is_none());
+    }
+
+    #[test]
+    fn aliases_expand_within_a_budget_of_bytes_too() {
+        let big = "x".repeat(100_000);
+        let mut bytes = format!("s: &s {big}\nl:\n");
+        for _ in 0..100 {
+            bytes.push_str("- *s\n");
+        }
+        let e = parse(&bytes).unwrap_err();
+        assert!(e[0].message.contains("aliases expand"), "{e:?}");
+    }
+
+    #[test]
     fn aliases_expand_within_a_budget() {
         let t = parse("a: &x [1, 2]\nb: *x\n").unwrap();
         assert_eq!(t.get("a").unwrap().value, t.get("b").unwrap().value);
@@ -420,6 +524,21 @@ mod tests {
             e[0].message
                 .contains("`a` is given twice (first at line 1)")
         );
+        // A trailing `---` with nothing after it is no second document.
+        assert!(parse("a: 1\n---\n").is_ok());
+        assert!(parse("a: 1\n--- # nothing\n").is_ok());
+        // Tags are refused rather than misread (`!!binary` would be base64 to YAML).
+        for tagged in [
+            "a: !!binary c2VjcmV0\n",
+            "a: !!python/object:x {}\n",
+            "a: !foo [1]\n",
+        ] {
+            let e = parse(tagged).unwrap_err();
+            assert!(
+                e[0].message.contains("YAML tags are not read"),
+                "{tagged}: {e:?}"
+            );
+        }
         assert_eq!(e[0].at.line, 3);
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e[0].at.line >= 1, "{e:?}");
