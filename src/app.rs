@@ -71,7 +71,7 @@ pub fn check(cfg: &Config) -> Result<(), crate::config::ConfigError> {
 /// layer that uses it reads it. Every problem, not the first: `check-config` lists them.
 pub fn problems(cfg: &Config) -> Vec<Problem> {
     let mut all = cfg.problems();
-    let mut p = |path: String, m: String| all.push(Problem::at_path(None, path, m));
+    let mut p = |path: String, m: String| all.push(Problem::new(path, m));
     for (i, k) in cfg.encryption.keys.iter().enumerate() {
         if let Err(e) = crate::seal::Sealer::decode_key(k) {
             p(format!("encryption.keys[{i}]"), e.to_string());
@@ -85,10 +85,7 @@ pub fn problems(cfg: &Config) -> Vec<Problem> {
             format!("`{a}`: expected ES256, RS256 or EdDSA"),
         );
     }
-    if let Err(e) = crate::ratelimit::RateLimits::new(&crate::ratelimit::RateLimitsConfig {
-        trusted_proxies: cfg.trusted_proxies(),
-        ..cfg.rate_limits.clone()
-    }) {
+    if let Err(e) = crate::ratelimit::RateLimits::new(&cfg.rate_limits_in_force()) {
         p("rateLimits".into(), e.to_string());
     }
     match deny_networks(cfg) {
@@ -228,11 +225,8 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         password_connector: cfg.oauth2.password_connector.clone(),
         throttle: LoginThrottle::default(),
         limits: Arc::new(
-            crate::ratelimit::RateLimits::new(&crate::ratelimit::RateLimitsConfig {
-                trusted_proxies: cfg.trusted_proxies(),
-                ..cfg.rate_limits.clone()
-            })
-            .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
+            crate::ratelimit::RateLimits::new(&cfg.rate_limits_in_force())
+                .map_err(|e| crate::config::ConfigError::Invalid(e.to_string()))?,
         ),
         metrics,
         issuance: Default::default(),

@@ -86,6 +86,17 @@ pub struct ClientRemoteIp {
     pub trusted_proxies: Vec<String>,
 }
 
+impl ClientRemoteIp {
+    /// The header these proxies name when it is not X-Forwarded-For, the one Gantry reads.
+    /// Then their X-Forwarded-For is the client's own and their `trustedProxies` are not
+    /// believed.
+    pub fn other_header(&self) -> Option<&str> {
+        self.header
+            .as_deref()
+            .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case("x-forwarded-for"))
+    }
+}
+
 /// Dex master's `staticClients[].clientCredentialsClaims`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +157,14 @@ impl Config {
         })
     }
 
+    /// `rateLimits` as the server applies them: with [`Config::trusted_proxies`].
+    pub fn rate_limits_in_force(&self) -> crate::ratelimit::RateLimitsConfig {
+        crate::ratelimit::RateLimitsConfig {
+            trusted_proxies: self.trusted_proxies(),
+            ..self.rate_limits.clone()
+        }
+    }
+
     /// The proxies whose forwarded address is believed: Gantry's `rateLimits.trustedProxies`,
     /// and Dex's `web.clientRemoteIP.trustedProxies` with them.
     pub fn trusted_proxies(&self) -> Vec<String> {
@@ -153,9 +172,7 @@ impl Config {
         // Dex's proxies set `header`; Gantry reads only X-Forwarded-For. Believing XFF from
         // proxies that send another header would believe what the client itself wrote.
         if let Some(c) = &self.web.client_remote_ip
-            && c.header
-                .as_deref()
-                .is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("x-forwarded-for"))
+            && c.other_header().is_none()
         {
             for p in &c.trusted_proxies {
                 if !all.contains(p) {
@@ -196,19 +213,14 @@ impl Config {
 
     /// Whether the issuer is on this machine: where Dex's development connector may run.
     fn issuer_on_this_machine(&self) -> bool {
-        url::Url::parse(&self.issuer).is_ok_and(|u| match u.host() {
-            Some(url::Host::Domain(d)) => d == "localhost",
-            Some(url::Host::Ipv4(a)) => a.is_loopback(),
-            Some(url::Host::Ipv6(a)) => a.is_loopback(),
-            None => false,
-        })
+        url::Url::parse(&self.issuer).is_ok_and(|u| super::names_this_machine(&u))
     }
 
     /// What Dex's keys in this file are refused for: problems only a Dex file has.
     pub(super) fn dex_problems(&self) -> Vec<Problem> {
         let mut all = Vec::new();
         let on_this_machine = self.issuer_on_this_machine();
-        let mut p = |path: &str, m: String| all.push(Problem::at_path(None, path, m));
+        let mut p = |path: &str, m: String| all.push(Problem::new(path, m));
         for (i, c) in self.connectors.iter().enumerate() {
             if c.connector_kind() == Ok(super::ConnectorKind::MockCallback) && !on_this_machine {
                 p(
@@ -315,7 +327,7 @@ impl Config {
     /// What a Dex file says that Gantry reads differently: each a warning with its key path.
     pub fn dex_warnings(&self) -> Vec<Problem> {
         let mut w = Vec::new();
-        let mut say = |path: &str, m: &str| w.push(Problem::at_path(None, path, m));
+        let mut say = |path: &str, m: &str| w.push(Problem::new(path, m));
         for (i, c) in self.connectors.iter().enumerate() {
             if c.connector_kind() == Ok(super::ConnectorKind::MockCallback) {
                 say(
@@ -361,10 +373,7 @@ impl Config {
             );
         }
         if let Some(c) = &self.web.client_remote_ip
-            && let Some(h) = c
-                .header
-                .as_deref()
-                .filter(|h| !h.is_empty() && !h.eq_ignore_ascii_case("x-forwarded-for"))
+            && let Some(h) = c.other_header()
         {
             say(
                 "web.clientRemoteIP.header",
@@ -472,9 +481,7 @@ impl Config {
         }
         if let Some(c) = &self.web.client_remote_ip
             && !c.trusted_proxies.is_empty()
-            && c.header
-                .as_deref()
-                .is_none_or(|h| h.is_empty() || h.eq_ignore_ascii_case("x-forwarded-for"))
+            && c.other_header().is_none()
         {
             map(
                 "web.clientRemoteIP.trustedProxies",

@@ -567,7 +567,7 @@ impl Config {
             return Reading {
                 root: None,
                 config: None,
-                problems: vec![Problem::at_path(None, "", why)],
+                problems: vec![Problem::new("", why)],
             };
         }
         let (root, cfg, all) = yaml::read::<Config>(text);
@@ -671,6 +671,17 @@ impl Reading {
                 p.at = Some(root.place(&p.path));
             }
         }
+    }
+}
+
+/// Whether `u`'s host is the machine itself: `localhost`, 127.0.0.0/8 or ::1. Here, below
+/// everything that asks: the config's issuer checks and the connectors' plain-http rule.
+pub fn names_this_machine(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        None => false,
     }
 }
 

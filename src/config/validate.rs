@@ -22,9 +22,9 @@ impl Config {
             .unset_variables()
             .iter()
             .filter(|u| u.required)
-            .map(|u| Problem::at_path(None, "", u.to_string()))
+            .map(|u| Problem::new("", u.to_string()))
             .collect();
-        let mut p = |path: &str, m: String| all.push(Problem::at_path(None, path, m));
+        let mut p = |path: &str, m: String| all.push(Problem::new(path, m));
         match url::Url::parse(&self.issuer) {
             Err(_) => p("issuer", format!("`{}` is not an http(s) URL", self.issuer)),
             Ok(issuer)
@@ -293,8 +293,7 @@ impl Config {
     pub fn warnings(&self) -> Vec<Problem> {
         let mut w: Vec<Problem> = self.read_notes.clone();
         if self.rate_limits.per_user.is_some() {
-            w.push(Problem::at_path(
-                None,
+            w.push(Problem::new(
                 "rateLimits.perUser",
                 "has no effect: a budget per user name let anyone lock a user \
                  out. Failed logins per user name slow down instead; perClient budgets \
@@ -320,8 +319,7 @@ impl Config {
             names.sort_unstable();
             names.dedup();
             if !names.is_empty() {
-                w.push(Problem::at_path(
-                    None,
+                w.push(Problem::new(
                     "policy",
                     format!(
                         "{} can be satisfied by a user or group of any of the connectors {}; \
@@ -342,8 +340,7 @@ impl Config {
         for (i, c) in self.connectors.iter().enumerate() {
             let flag = INSECURE_ALLOW_HTTP;
             if c.config.get(flag).and_then(|v| v.as_bool()) == Some(true) {
-                w.push(Problem::at_path(
-                    None,
+                w.push(Problem::new(
                     format!("connectors[{i}].config.{flag}"),
                     format!(
                         "connector `{}`: lets Gantry talk to the provider over plain \
@@ -362,8 +359,7 @@ impl Config {
         for (i, s) in self.registry.services.iter().enumerate() {
             for a in &s.access_token_audiences {
                 if !clients.contains(&a.as_str()) {
-                    w.push(Problem::at_path(
-                        None,
+                    w.push(Problem::new(
                         format!("registry.services[{i}].accessTokenAudiences"),
                         format!(
                             "`{}`: names `{a}`, which is no \

@@ -6,15 +6,7 @@
 /// The config key that allows plain http to a host that is not loopback.
 pub const FLAG: &str = crate::config::INSECURE_ALLOW_HTTP;
 
-/// Whether `u`'s host is the machine itself: `localhost`, 127.0.0.0/8 or ::1.
-pub fn names_this_machine(u: &url::Url) -> bool {
-    match u.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    }
-}
+pub use crate::config::names_this_machine;
 
 /// Refuses `url` (named `setting` in the message) when it is plain http to a host that is not
 /// loopback and `allow_http` is off; https always passes.

@@ -81,7 +81,7 @@ impl Frontend {
     /// problem with them, phrased for the operator.
     pub fn load(cfg: &FrontendConfig, base_path: &str) -> Result<Frontend, Vec<Problem>> {
         let mut problems = Vec::new();
-        let at = |key: &str, m: String| Problem::at_path(None, format!("frontend.{key}"), m);
+        let at = |key: &str, m: String| Problem::new(format!("frontend.{key}"), m);
         let dir = cfg.dir.as_deref().filter(|d| !d.is_empty()).map(Path::new);
         if let Some(d) = dir {
             match std::fs::metadata(d) {
@@ -330,8 +330,7 @@ pub fn warnings(cfg: &FrontendConfig) -> Vec<Problem> {
             .collect();
         names.sort();
         if !names.is_empty() {
-            w.push(Problem::at_path(
-                None,
+            w.push(Problem::new(
                 "frontend.dir",
                 format!(
                     "templates/ holds Dex's Go templates ({}), which Gantry does not run (its \
@@ -345,8 +344,7 @@ pub fn warnings(cfg: &FrontendConfig) -> Vec<Problem> {
     }
     if !cfg.extra.is_empty() {
         let keys: Vec<&str> = cfg.extra.keys().map(String::as_str).collect();
-        w.push(Problem::at_path(
-            None,
+        w.push(Problem::new(
             "frontend.extra",
             format!(
                 "read only by Dex's Go templates, which Gantry does not run: {} shown on no page",

@@ -74,19 +74,10 @@ pub fn run(path: &Path, bind: bool, dex: bool) -> i32 {
     1
 }
 
-/// `file:line:column: path: message`, the form editors jump to. Control characters from the
-/// file are shown escaped: a key must not clear the terminal it is read on.
+/// `file:line:column: path: message`, the form editors jump to. What came from the file is
+/// made printable: a key must not clear or reorder the terminal it is read on.
 fn line(shown: &str, kind: &str, p: &Problem) -> String {
-    let text = line_raw(shown, kind, p);
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_unicode().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::printable::printable(&line_raw(shown, kind, p))
 }
 
 fn line_raw(shown: &str, kind: &str, p: &Problem) -> String {
@@ -167,7 +158,7 @@ fn problems(reading: &Reading, bind: bool, now: i64) -> Vec<Problem> {
         })
         .collect();
     all.extend(built);
-    let loose = |m: String| Problem::at_path(None, "", m);
+    let loose = |m: String| Problem::new("", m);
     all.extend(
         cfg.unset_variables()
             .iter()

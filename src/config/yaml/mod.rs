@@ -23,18 +23,13 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem found after reading, at a path; its place is looked up in `root`.
-    pub fn at_path(
-        root: Option<&Node>,
-        path: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        let path = path.into();
-        let at = root.map(|r| r.locate(&path).at).filter(|m| m.line > 0);
+    /// A problem found after reading, at a path; [`crate::config::Reading::place`] gives it
+    /// its place in the file.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Problem {
-            path,
+            path: path.into(),
             message: message.into(),
-            at,
+            at: None,
             note: false,
         }
     }
