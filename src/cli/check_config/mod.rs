@@ -138,10 +138,10 @@ fn problems(reading: &Reading, bind: bool, now: i64) -> Vec<Problem> {
                 continue;
             };
             let base = format!("connectors[{i}].config");
-            let node = root.locate(&base);
-            if node.at == root.locate(&format!("connectors[{i}]")).at {
-                continue; // no `config:` in the file: the build says what is required
-            }
+            // No `config:` in the file: the build says what is required.
+            let Some(node) = root.find(&base) else {
+                continue;
+            };
             let shape = crate::connector::config_shape_problems(kind, node, &base);
             if shape.iter().any(|p| !p.note) {
                 unread.insert(i);

@@ -110,54 +110,59 @@ impl Node {
     /// The node at a path as the reader writes them (`staticClients[0].redirectURIs[1]`), or
     /// the deepest node on the way there.
     pub fn locate(&self, path: &str) -> &Node {
-        let mut node = self;
-        for step in steps(path) {
-            let next = match step {
-                Step::Key(k) => node.get(k),
-                Step::Index(i) => match &node.value {
-                    Value::Seq(items) => items.get(i),
-                    _ => None,
-                },
-            };
-            match next {
-                Some(n) => node = n,
-                None => break,
-            }
-        }
-        node
+        self.walk(path).node
     }
-}
 
-impl Node {
+    /// The node at `path`, if the file has it all the way.
+    pub fn find(&self, path: &str) -> Option<&Node> {
+        let w = self.walk(path);
+        w.complete.then_some(w.node)
+    }
+
     /// Where a problem about `path` is best shown: the key itself for a key (its value may be
     /// a whole section, starting on the next line), else the node.
     pub fn place(&self, path: &str) -> Mark {
-        let all = steps(path);
-        let mut node = self;
-        for (i, step) in all.iter().enumerate() {
-            let last = i + 1 == all.len();
-            match step {
-                Step::Key(k) => {
-                    let Value::Map(entries) = &node.value else {
-                        break;
-                    };
-                    let Some((key, value)) = entries.iter().find(|(n, _)| n.as_str() == Some(k))
-                    else {
-                        break;
-                    };
-                    if last {
-                        return key.at;
-                    }
-                    node = value;
+        let w = self.walk(path);
+        w.key.map_or(w.node.at, |k| k.at)
+    }
+
+    fn walk(&self, path: &str) -> Walk<'_> {
+        let mut w = Walk {
+            node: self,
+            key: None,
+            complete: true,
+        };
+        for step in steps(path) {
+            let next = match (step, &w.node.value) {
+                (Step::Key(k), Value::Map(entries)) => entries
+                    .iter()
+                    .find(|(n, _)| n.as_str() == Some(k))
+                    .map(|(key, value)| (Some(key), value)),
+                (Step::Index(i), Value::Seq(items)) => items.get(i).map(|n| (None, n)),
+                _ => None,
+            };
+            match next {
+                Some((key, node)) => {
+                    w.key = key;
+                    w.node = node;
                 }
-                Step::Index(i) => match &node.value {
-                    Value::Seq(items) if *i < items.len() => node = &items[*i],
-                    _ => break,
-                },
+                None => {
+                    w.key = None;
+                    w.complete = false;
+                    break;
+                }
             }
         }
-        node.at
+        w
     }
+}
+
+/// How far a path goes in a tree: the deepest node reached, the key of the last step when it
+/// was a key that the tree has, and whether the whole path was there.
+struct Walk<'a> {
+    node: &'a Node,
+    key: Option<&'a Node>,
+    complete: bool,
 }
 
 enum Step<'a> {
