@@ -107,6 +107,8 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
+        sso_shared_with: r.sso_shared_with.as_deref().map(list),
+        refresh_bound_to_session: r.refresh_token_lifetime == "session",
         version: r.version.clone(),
     }
 }
@@ -341,6 +343,8 @@ impl AdminService {
             public_client: i64::from(spec.public),
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
+            sso_shared_with: None,
+            refresh_token_lifetime: String::new(),
             created_at: now,
             updated_at: now,
             version,
