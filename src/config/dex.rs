@@ -297,22 +297,6 @@ impl Config {
                 format!("`{min}` is above web.tlsMaxVersion `{max}`"),
             );
         }
-        // A file that requires a second factor must not run without one.
-        const NO_MFA: &str = "requires a second factor, and Gantry does not ask for one yet: \
-                              logins would go through on the password alone. Remove it to run \
-                              without second factors";
-        if self
-            .mfa
-            .as_ref()
-            .is_some_and(|m| !m.default_mfa_chain.is_empty())
-        {
-            p("mfa.defaultMFAChain", NO_MFA.into());
-        }
-        for (i, c) in self.static_clients.iter().enumerate() {
-            if !c.mfa_chain.is_empty() {
-                p(&format!("staticClients[{i}].mfaChain"), NO_MFA.into());
-            }
-        }
         for m in &self.oauth2.pkce.code_challenge_methods_supported {
             if !matches!(m.as_str(), "S256" | "plain") {
                 p(
@@ -321,6 +305,7 @@ impl Config {
                 );
             }
         }
+        all.extend(self.mfa_problems());
         all
     }
 
@@ -350,13 +335,6 @@ impl Config {
                 "sessions",
                 "read but not yet served: each authorization asks for the login again; \
                  single sign-on is coming with Gantry's browser sessions",
-            );
-        }
-        if self.mfa.is_some() {
-            say(
-                "mfa",
-                "read but not yet served: no second factor is asked for yet (a chain that \
-                 requires one is refused)",
             );
         }
         if self.logger.exclude_fields.iter().any(|f| !f.is_empty()) {
@@ -453,6 +431,7 @@ impl Config {
                 );
             }
         }
+        w.extend(self.mfa_warnings());
         w
     }
 

@@ -287,6 +287,9 @@ async fn approval_page(
     let approval = match s.provider.approval(&req_id, &browser).await {
         Ok(ApprovalStep::Ask(a)) => a,
         Ok(ApprovalStep::Done(uri)) => return Redirect::to(&uri).into_response(),
+        Ok(ApprovalStep::SecondFactor) => {
+            return Redirect::to(&crate::http::mfa::mfa_url(&s, &req_id)).into_response();
+        }
         Err(e) => return e.into_response(),
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);

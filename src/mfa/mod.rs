@@ -226,8 +226,6 @@ pub struct SecondFactors {
     pub authenticators: Authenticators,
     store: Arc<dyn FactorStore>,
     sealer: Sealer,
-    /// The name an authenticator app shows when `config.issuer` is unset.
-    default_issuer: String,
 }
 
 /// What a secret is sealed for: its own row, so a sealed secret copied into another user's
@@ -241,13 +239,11 @@ impl SecondFactors {
         authenticators: Authenticators,
         store: Arc<dyn FactorStore>,
         sealer: Sealer,
-        default_issuer: String,
     ) -> SecondFactors {
         SecondFactors {
             authenticators,
             store,
             sealer,
-            default_issuer,
         }
     }
 
@@ -291,13 +287,14 @@ impl SecondFactors {
     }
 
     /// The TOTP enrolment of `subject` for `a`: the one started before (the user may have
-    /// scanned it already), or a new secret. `account`: the name the app lists it under.
+    /// scanned it already), or a new secret. `account`: the name the app lists it under;
+    /// `default_issuer`: the name it shows when the authenticator's `config.issuer` is unset.
     pub async fn enrolment(
         &self,
         subject: &str,
         connector_id: &str,
         a: &Authenticator,
-        account: &str,
+        (account, default_issuer): (&str, &str),
         now: i64,
     ) -> Result<Enrolment, FactorError> {
         let mut row = FactorRow {
@@ -315,7 +312,7 @@ impl SecondFactors {
         row.secret = self.sealer.seal(&purpose(&row), &totp::new_secret());
         let stored = self.store.add_totp_factor(&row).await?;
         let secret = self.open(&stored)?;
-        let issuer = a.issuer.as_deref().unwrap_or(&self.default_issuer);
+        let issuer = a.issuer.as_deref().unwrap_or(default_issuer);
         let uri = totp::otpauth_uri(issuer, account, &secret);
         let text = totp::base32(&secret);
         Ok(Enrolment {

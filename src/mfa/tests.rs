@@ -21,7 +21,6 @@ fn service() -> SecondFactors {
         auths,
         Arc::new(MemoryFactors::default()),
         Sealer::new(&[crate::secret::random_bytes(32)]).unwrap(),
-        "Gantry".into(),
     )
 }
 
@@ -87,11 +86,11 @@ async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
     let a = s.authenticators.get("otp").unwrap().clone();
     let now = 1_700_000_000;
     let e1 = s
-        .enrolment("sub-1", "local", &a, "jane", now)
+        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now)
         .await
         .unwrap();
     let e2 = s
-        .enrolment("sub-1", "local", &a, "jane", now + 60)
+        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now + 60)
         .await
         .unwrap();
     assert_eq!(
@@ -148,7 +147,7 @@ async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
 async fn a_secret_moved_to_another_row_does_not_open() {
     let s = service();
     let a = s.authenticators.get("otp").unwrap().clone();
-    s.enrolment("sub-1", "local", &a, "jane", 100)
+    s.enrolment("sub-1", "local", &a, ("jane", "Gantry"), 100)
         .await
         .unwrap();
     let mut stolen = s.store().factors_of("sub-1").await.unwrap()[0].clone();

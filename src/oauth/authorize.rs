@@ -166,6 +166,8 @@ pub struct Approval {
 pub enum ApprovalStep {
     Ask(Approval),
     Done(String),
+    /// A second factor is due first (see `oauth::second_factor`).
+    SecondFactor,
 }
 
 fn page(kind: Refusal, message: impl Into<String>) -> AuthorizeError {
@@ -481,6 +483,9 @@ impl Provider {
     ) -> Result<ApprovalStep, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
         let identity = logged_in(&req, browser)?;
+        if self.second_factor_due(&req, &identity).await?.is_some() {
+            return Ok(ApprovalStep::SecondFactor);
+        }
         let device = self.device_confirmation(&req).await.transpose()?;
         let first_party = req.client_id == crate::config::ADMIN_CLIENT;
         if (self.skip_approval || first_party) && device.is_none() {
@@ -523,6 +528,13 @@ impl Provider {
         identity: Identity,
         approved: bool,
     ) -> Result<String, AuthorizeError> {
+        // Whatever page was skipped: no code (nor device) without the second factor due.
+        if approved && self.second_factor_due(req, &identity).await?.is_some() {
+            return Err(page(
+                Refusal::NotAllowed,
+                "This login needs a second factor first. Go back to the application and start again.",
+            ));
+        }
         if let Some(done) = self.finish_device(req, &identity, approved).await {
             return done;
         }
@@ -565,7 +577,7 @@ impl Provider {
     }
 }
 
-fn logged_in(req: &AuthRequest, browser: &str) -> Result<Identity, AuthorizeError> {
+pub(crate) fn logged_in(req: &AuthRequest, browser: &str) -> Result<Identity, AuthorizeError> {
     let (Some(json), Some(bound)) = (req.identity.as_deref(), req.browser_hash.as_deref()) else {
         return Err(page(
             Refusal::Invalid,

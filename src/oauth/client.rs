@@ -28,6 +28,9 @@ pub struct Client {
     /// Dex's `allowedConnectors`: the connectors this client may log in through; empty, every
     /// one.
     pub allowed_connectors: Vec<String>,
+    /// Dex master's `mfaChain`: the authenticators a login must pass; `None`: the server's
+    /// `mfa.defaultMFAChain`; empty: none.
+    pub mfa_chain: Option<Vec<String>>,
     /// The version of a database client's row (see `admin::version`); empty for the config
     /// file's.
     pub version: String,
@@ -62,6 +65,7 @@ impl Client {
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             require_pkce: c.require_pkce || c.public,
             allowed_connectors: c.allowed_connectors.clone(),
+            mfa_chain: c.mfa_chain.clone(),
             version: String::new(),
         }
     }
@@ -242,6 +246,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             require_pkce: public,
             allowed_connectors: vec![],
+            mfa_chain: None,
             version: String::new(),
         }
     }

@@ -17,6 +17,7 @@ pub mod pkce;
 pub mod refresh;
 pub mod request;
 pub mod scope;
+pub mod second_factor;
 pub mod tokens;
 pub mod upstream;
 
@@ -64,6 +65,8 @@ pub struct Provider {
     pub clusters: Vec<String>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
+    /// Dex master's `mfa`: the second factors logins must pass, and the users' factors.
+    pub second_factors: crate::mfa::SecondFactors,
 }
 
 impl Provider {

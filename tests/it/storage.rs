@@ -366,6 +366,7 @@ async fn conformance(db: Db) {
         public_client: 1,
         require_pkce: 1,
         allowed_connectors: format!("[\"{name}\"]"),
+        mfa_chain: Some("[\"otp\"]".into()),
         created_at: now,
         updated_at: now,
         version: version.into(),
