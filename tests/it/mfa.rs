@@ -510,3 +510,128 @@ async fn a_client_without_an_mfa_chain_is_not_asked() {
     assert_eq!(r.status(), StatusCode::OK, "straight to the approval");
     assert!(r.text().await.unwrap().contains("Grant access"));
 }
+
+// --- the factor store's contract, on both dialects ---
+
+async fn factor_store_contract(db: gantry::storage::Db) {
+    use gantry::storage::factors::{FactorRow, FactorStore};
+    let now = 1_000_000;
+    let row = |id: &str, subject: &str| FactorRow {
+        id: id.into(),
+        subject: subject.into(),
+        connector_id: "ldap".into(),
+        authenticator_id: "phone".into(),
+        kind: "totp".into(),
+        secret: format!("sealed-{id}"),
+        last_step: -1,
+        confirmed_at: None,
+        created_at: now,
+        last_used_at: None,
+    };
+    // One TOTP factor per identity and authenticator: a second enrolment gets the first.
+    let first = db.add_totp_factor(&row("f1", "alice")).await.unwrap();
+    assert_eq!(first.id, "f1");
+    let again = db.add_totp_factor(&row("f2", "alice")).await.unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.secret.as_str()),
+        ("f1", "sealed-f1")
+    );
+    db.add_totp_factor(&row("f3", "bob")).await.unwrap();
+    assert_eq!(db.factors_of("alice").await.unwrap().len(), 1);
+    // A step is accepted once, later steps only; the first confirms the factor.
+    assert!(db.accept_totp_step("f1", 100, now).await.unwrap());
+    assert!(!db.accept_totp_step("f1", 100, now).await.unwrap());
+    assert!(!db.accept_totp_step("f1", 99, now).await.unwrap());
+    assert!(db.accept_totp_step("f1", 101, now + 30).await.unwrap());
+    let f = &db.factors_of("alice").await.unwrap()[0];
+    assert_eq!(
+        (f.last_step, f.confirmed_at, f.last_used_at),
+        (101, Some(now), Some(now + 30))
+    );
+    assert_eq!(db.factors_of("bob").await.unwrap()[0].confirmed_at, None);
+
+    // Recovery codes: replaced as a set, used once each.
+    let hashes = ["h1".to_string(), "h2".to_string()];
+    db.replace_recovery_codes("alice", &hashes, now)
+        .await
+        .unwrap();
+    assert!(db.use_recovery_code("alice", "h1", now).await.unwrap());
+    assert!(!db.use_recovery_code("alice", "h1", now).await.unwrap());
+    assert!(!db.use_recovery_code("bob", "h2", now).await.unwrap());
+    assert_eq!(db.unused_recovery_codes("alice").await.unwrap(), ["h2"]);
+    db.replace_recovery_codes("alice", &["h3".to_string()], now)
+        .await
+        .unwrap();
+    assert_eq!(db.unused_recovery_codes("alice").await.unwrap(), ["h3"]);
+
+    // Wrong guesses: counted in a window that starts over once it has passed.
+    for _ in 0..3 {
+        db.record_mfa_failure("alice", now, now - 300)
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.mfa_failures("alice", now - 300).await.unwrap(), 3);
+    assert_eq!(db.mfa_failures("bob", now - 300).await.unwrap(), 0);
+    db.record_mfa_failure("alice", now + 400, now + 100)
+        .await
+        .unwrap();
+    assert_eq!(db.mfa_failures("alice", now + 100).await.unwrap(), 1);
+    db.clear_mfa_failures("alice").await.unwrap();
+    assert_eq!(db.mfa_failures("alice", now).await.unwrap(), 0);
+
+    // A request's amr: read with its acr_values, replaced only from what was read.
+    let req = gantry::storage::auth::AuthRequest {
+        id: "req-1".into(),
+        client_id: "c".into(),
+        redirect_uri: "http://x/cb".into(),
+        scopes: "openid".into(),
+        state: String::new(),
+        nonce: String::new(),
+        code_challenge: String::new(),
+        code_challenge_method: String::new(),
+        connector_id: None,
+        identity: None,
+        browser_hash: None,
+        logged_in_at: None,
+        created_at: now,
+        expires_at: now + 60,
+    };
+    db.create_auth_request(&req).await.unwrap();
+    assert_eq!(
+        db.auth_request_amr("req-1", now).await.unwrap(),
+        (String::new(), String::new())
+    );
+    assert!(
+        db.replace_auth_request_amr("req-1", "", "pwd otp mfa")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.replace_auth_request_amr("req-1", "", "otp mfa")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.auth_request_amr("req-1", now).await.unwrap().0,
+        "pwd otp mfa"
+    );
+    assert!(db.auth_request_amr("req-1", now + 60).await.is_err());
+}
+
+#[tokio::test]
+async fn the_factor_store_keeps_its_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = gantry::config::StorageLocation::Sqlite {
+        file: format!("{}/f.db", dir.path().display()),
+    };
+    factor_store_contract(gantry::storage::Db::open(&at).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_factor_store_keeps_its_contract_on_postgresql() {
+    let at = gantry::config::StorageLocation::Postgres {
+        url: fresh_postgres_db().await,
+        max_conns: 4,
+    };
+    factor_store_contract(gantry::storage::Db::open(&at).await.unwrap()).await;
+}
