@@ -238,6 +238,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
             Arc::new(db.clone()),
             sealer.clone(),
         ),
+        sessions: cfg.sessions.clone().unwrap_or_default().settings(),
     });
     let admin = Arc::new(crate::admin::AdminService {
         core: provider.clone(),

@@ -118,6 +118,8 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
         mfa_chain: r.mfa_chain.as_deref().map(list),
+        sso_shared_with: r.sso_shared_with.as_deref().map(list),
+        refresh_bound_to_session: r.refresh_token_lifetime == "session",
         version: r.version.clone(),
     }
 }
@@ -354,6 +356,8 @@ impl AdminService {
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
             mfa_chain: spec.mfa_chain.as_deref().map(json),
+            sso_shared_with: None,
+            refresh_token_lifetime: String::new(),
             created_at: now,
             updated_at: now,
             version,

@@ -45,6 +45,28 @@ fn render(s: &AppState) -> bytes::Bytes {
         .signer()
         .map(|k| vec![k.alg.as_str()])
         .unwrap_or_default();
+    let mut claims = vec![
+        "iss",
+        "sub",
+        "aud",
+        "iat",
+        "exp",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "azp",
+        "email",
+        "email_verified",
+        "name",
+        "preferred_username",
+        "groups",
+        "federated_claims",
+        "amr",
+        "acr",
+    ];
+    if p.sessions.enabled {
+        claims.push("sid");
+    }
     let doc = serde_json::json!({
         "issuer": p.issuer,
         "authorization_endpoint": w.url("/auth"),
@@ -65,8 +87,11 @@ fn render(s: &AppState) -> bytes::Bytes {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "azp",
-            "email", "email_verified", "name", "preferred_username", "groups", "federated_claims"],
+        "claims_supported": claims,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [crate::oauth::session::ACR_1FA, crate::oauth::session::ACR_MFA],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
     });
     bytes::Bytes::from(doc.to_string())
 }

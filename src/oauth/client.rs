@@ -31,6 +31,11 @@ pub struct Client {
     /// Dex master's `mfaChain`: the authenticators a login must pass; `None`: the server's
     /// `mfa.defaultMFAChain`; empty: none.
     pub mfa_chain: Option<Vec<String>>,
+    /// Dex's `ssoSharedWith`: the clients a login to this one signs in without a form (`*`:
+    /// all); `None` follows `sessions.ssoSharedWithDefault`.
+    pub sso_shared_with: Option<Vec<String>>,
+    /// Dex's `refreshTokenLifetime: session`: refresh tokens end with the browser session.
+    pub refresh_bound_to_session: bool,
     /// The version of a database client's row (see `admin::version`); empty for the config
     /// file's.
     pub version: String,
@@ -66,6 +71,8 @@ impl Client {
             require_pkce: c.require_pkce || c.public,
             allowed_connectors: c.allowed_connectors.clone(),
             mfa_chain: c.mfa_chain.clone(),
+            sso_shared_with: c.sso_shared_with.clone(),
+            refresh_bound_to_session: c.refresh_token_lifetime.as_deref() == Some("session"),
             version: String::new(),
         }
     }
@@ -73,6 +80,15 @@ impl Client {
     /// Whether this client may log in through connector `id` (Dex's `ConnectorAllowed`).
     pub fn connector_allowed(&self, id: &str) -> bool {
         self.allowed_connectors.is_empty() || self.allowed_connectors.iter().any(|a| a == id)
+    }
+
+    /// Whether a login to this client signs the user in to `target` without a form (Dex's
+    /// `ClientSharesWith`); `share_all` is `sessions.ssoSharedWithDefault: all`.
+    pub fn shares_with(&self, target: &str, share_all: bool) -> bool {
+        match &self.sso_shared_with {
+            None => share_all,
+            Some(peers) => peers.iter().any(|p| p == "*" || p == target),
+        }
     }
 
     /// Whether `uri` is one this client registered.
@@ -247,8 +263,29 @@ mod tests {
             require_pkce: public,
             allowed_connectors: vec![],
             mfa_chain: None,
+            sso_shared_with: None,
+            refresh_bound_to_session: false,
             version: String::new(),
         }
+    }
+
+    #[test]
+    fn sso_sharing_is_dex_s_share_list_or_the_default() {
+        let mut c = client(false, &[]);
+        assert!(!c.shares_with("b", false));
+        assert!(
+            c.shares_with("b", true),
+            "no list: ssoSharedWithDefault all"
+        );
+        c.sso_shared_with = Some(vec![]);
+        assert!(
+            !c.shares_with("b", true),
+            "an empty list shares with no one"
+        );
+        c.sso_shared_with = Some(vec!["b".into()]);
+        assert!(c.shares_with("b", false) && !c.shares_with("x", true));
+        c.sso_shared_with = Some(vec!["*".into()]);
+        assert!(c.shares_with("x", false));
     }
 
     #[test]

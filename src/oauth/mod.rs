@@ -13,11 +13,13 @@ pub mod exchange;
 pub mod grants;
 pub mod inspect;
 pub mod issuance;
+pub mod logout;
 pub mod pkce;
 pub mod refresh;
 pub mod request;
 pub mod scope;
 pub mod second_factor;
+pub mod session;
 pub mod tokens;
 pub mod upstream;
 
@@ -67,6 +69,8 @@ pub struct Provider {
     pub audit_key: Vec<u8>,
     /// Dex master's `mfa`: the second factors logins must pass, and the users' factors.
     pub second_factors: crate::mfa::SecondFactors,
+    /// Browser sessions (single sign-on), as configured.
+    pub sessions: crate::config::SessionSettings,
 }
 
 impl Provider {

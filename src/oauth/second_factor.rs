@@ -104,11 +104,6 @@ impl Provider {
         if !sf.enabled() {
             return Ok(None);
         }
-        let (amr, acr_values) = match sf.store().auth_request_amr(&req.id, self.clock.now()).await {
-            Ok(v) => v,
-            Err(StorageError::NotFound) => return Err(page(Refusal::Invalid, EXPIRED)),
-            Err(e) => return Err(e.into()),
-        };
         let client_chain = self
             .clients
             .get(&req.client_id)
@@ -121,9 +116,12 @@ impl Provider {
         let chain = sf.authenticators.chain(
             client_chain.as_deref(),
             kind,
-            mfa::asks_for_mfa(&acr_values),
+            mfa::asks_for_mfa(&req.acr_values),
         );
-        Ok(chain.into_iter().find(|a| !a.satisfied_by(&amr)).cloned())
+        Ok(chain
+            .into_iter()
+            .find(|a| !a.satisfied_by(&req.amr))
+            .cloned())
     }
 
     /// The second-factor page of a request logged in in this browser (`browser`: its CSRF

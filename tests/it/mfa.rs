@@ -140,6 +140,15 @@ async fn post_mfa(
 
 /// Approve and exchange: the tokens of a login that reached the approval page.
 async fn finish(app: &TestApp, b: &reqwest::Client, req: &str) -> serde_json::Value {
+    finish_as(app, b, req, MFA_CLIENT).await
+}
+
+async fn finish_as(
+    app: &TestApp,
+    b: &reqwest::Client,
+    req: &str,
+    client: (&str, &str),
+) -> serde_json::Value {
     let page = b
         .get(app.url(&format!("/approval?req={req}")))
         .send()
@@ -160,7 +169,7 @@ async fn finish(app: &TestApp, b: &reqwest::Client, req: &str) -> serde_json::Va
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "{page}");
     let code = query_param(location(&r), "code").expect("a code");
-    let (status, body) = app.exchange(&code, None, MFA_CLIENT).await;
+    let (status, body) = app.exchange(&code, None, client).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
@@ -282,6 +291,9 @@ async fn a_first_login_enrols_with_a_code_computed_from_the_shown_secret_then_ge
     let tokens = finish(&app, &b, &req).await;
     let id = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["email"], "admin@example.com");
+    // The token says how the user logged in: password, then a one-time code.
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
 
     let enrolled = audit_rows(&app, "mfa.enrol").await;
     assert_eq!(enrolled.len(), 1, "{enrolled:?}");
@@ -506,9 +518,107 @@ async fn a_client_without_an_mfa_chain_is_not_asked() {
     let app = TestApp::start_with(opts()).await;
     enrol(&app, "admin@example.com").await;
     let b = app.browser();
-    let (_, r) = password_step(&app, &b, "rp", "admin@example.com").await;
+    let (req, r) = password_step(&app, &b, "rp", "admin@example.com").await;
     assert_eq!(r.status(), StatusCode::OK, "straight to the approval");
     assert!(r.text().await.unwrap().contains("Grant access"));
+    let tokens = finish_as(&app, &b, &req, RP).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(id["acr"], "urn:gantry:acr:1fa");
+}
+
+/// `/auth` for `client` with browser `b`, which may carry a session: the first answer.
+async fn auth(app: &TestApp, b: &reqwest::Client, client: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = auth_query(client);
+    q.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let r = b.get(app.url("/auth")).query(&q).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.absolute(location(&r))
+}
+
+#[tokio::test]
+async fn a_session_without_the_factor_is_stepped_up_and_one_with_it_is_not_asked_again() {
+    // Every client accepts every other's session: the MFA client too, for the first factor.
+    let mut o = opts();
+    o.extra_yaml
+        .push_str("sessions: {ssoSharedWithDefault: all}\n");
+    let app = TestApp::start_with(o).await;
+    let b = app.browser();
+    // One login, password only, at a client that asks no second factor.
+    let (req, _) = password_step(&app, &b, "rp", "admin@example.com").await;
+    finish_as(&app, &b, &req, RP).await;
+
+    // prompt=none cannot give the factor: interaction_required, at the client.
+    let back = auth(&app, &b, MFA_CLIENT.0, &[("prompt", "none")]).await;
+    assert!(back.starts_with(RP_REDIRECT), "{back}");
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("interaction_required")
+    );
+
+    // The session logs the request in, and the second factor is asked for (step-up).
+    let next = auth(&app, &b, MFA_CLIENT.0, &[]).await;
+    assert!(next.starts_with(&app.url("/mfa?req=")), "{next}");
+    let req = query_param(&next, "req").unwrap();
+    let page = b.get(&next).send().await.unwrap().text().await.unwrap();
+    let secret = secret_on(&page);
+    let r = post_mfa(
+        &app,
+        &b,
+        &page,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "recovery codes");
+    let tokens = finish(&app, &b, &req).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // The session now holds the factor: the next login at the client asks nothing.
+    let back = auth(&app, &b, MFA_CLIENT.0, &[]).await;
+    assert!(back.starts_with(RP_REDIRECT), "no page this time: {back}");
+    let code = query_param(&back, "code").expect("a code");
+    let (status, tokens) = app.exchange(&code, None, MFA_CLIENT).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
+}
+
+#[tokio::test]
+async fn acr_values_asking_for_mfa_get_a_second_factor_at_any_client() {
+    let app = TestApp::start_with(opts()).await;
+    let b = app.browser();
+    let q = auth_query("rp");
+    let mut q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    q.push(("acr_values", "urn:gantry:acr:mfa"));
+    let (req, approval) = app.log_in(&b, &q, "dev@example.com", "password").await;
+    let r = b.get(&approval).send().await.unwrap();
+    assert!(
+        app.absolute(location(&r))
+            .starts_with(&app.url("/mfa?req=")),
+        "the request asked for it"
+    );
+    let page = b
+        .get(app.absolute(location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = secret_on(&page);
+    post_mfa(
+        &app,
+        &b,
+        &page,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    let tokens = finish_as(&app, &b, &req, RP).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
 }
 
 // --- the factor store's contract, on both dialects ---
@@ -595,19 +705,26 @@ async fn factor_store_contract(db: gantry::storage::Db) {
         logged_in_at: None,
         created_at: now,
         expires_at: now + 60,
+        session_id: None,
+        amr: "pwd".into(),
+        prompt: String::new(),
+        max_age: None,
+        acr_values: "urn:gantry:acr:mfa".into(),
+        login_hint: String::new(),
+        remember: 0,
     };
     db.create_auth_request(&req).await.unwrap();
     assert_eq!(
         db.auth_request_amr("req-1", now).await.unwrap(),
-        (String::new(), String::new())
+        ("pwd".to_string(), "urn:gantry:acr:mfa".to_string())
     );
     assert!(
-        db.replace_auth_request_amr("req-1", "", "pwd otp mfa")
+        db.replace_auth_request_amr("req-1", "pwd", "pwd otp mfa")
             .await
             .unwrap()
     );
     assert!(
-        !db.replace_auth_request_amr("req-1", "", "otp mfa")
+        !db.replace_auth_request_amr("req-1", "pwd", "pwd otp")
             .await
             .unwrap()
     );
