@@ -298,7 +298,12 @@ impl AdminService {
                 connector: r.connector_id,
                 address: r.address,
                 user_agent: r.user_agent,
-                amr: r.amr.split(' ').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+                amr: r
+                    .amr
+                    .split(' ')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 clients,
                 created_at: r.created_at,
                 last_seen_at: r.last_seen_at,

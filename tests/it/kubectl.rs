@@ -149,7 +149,11 @@ async fn browser_step(app: &TestApp, child: &mut tokio::process::Child) {
 }
 
 /// `browser_step` in a given browser (cookie jar).
-async fn browser_step_in(app: &TestApp, browser: &reqwest::Client, child: &mut tokio::process::Child) {
+async fn browser_step_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    child: &mut tokio::process::Child,
+) {
     let url = login_url_of(child).await;
     let q: Vec<(String, String)> = url
         .query_pairs()
@@ -178,7 +182,6 @@ async fn login_url_of(child: &mut tokio::process::Child) -> url::Url {
     };
     url::Url::parse(&url).unwrap()
 }
-
 
 async fn count(app: &TestApp, metric: &str) -> u64 {
     let m = reqwest::get(app.url("/metrics"))
@@ -834,7 +837,12 @@ async fn two_clusters_take_one_browser_login() {
     let prod = api_server(&app, "native").await;
     let stage = api_server(&app, "native-stage").await;
     let kp = kubeconfig_for(&app, &prod, "native", &["--browser-command", "/bin/true"]);
-    let ks = kubeconfig_for(&app, &stage, "native-stage", &["--browser-command", "/bin/true"]);
+    let ks = kubeconfig_for(
+        &app,
+        &stage,
+        "native-stage",
+        &["--browser-command", "/bin/true"],
+    );
     let browser = app.browser();
     let mut call = kubectl(&kp);
     browser_step_in(&app, &browser, &mut call).await;
@@ -863,5 +871,9 @@ async fn two_clusters_take_one_browser_login() {
     let (ok, out, err) = finish(call).await;
     assert!(ok && out.contains("APIVersions"), "{err}");
     assert_eq!(stage.seen.lock().unwrap().len(), 1);
-    assert_eq!(count(&app, LOGINS).await, 1, "one password login for two clusters");
+    assert_eq!(
+        count(&app, LOGINS).await,
+        1,
+        "one password login for two clusters"
+    );
 }

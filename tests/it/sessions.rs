@@ -122,7 +122,10 @@ async fn silent(app: &TestApp, b: &reqwest::Client) -> String {
 #[tokio::test]
 async fn admins_see_signed_in_browsers_and_sign_them_out() {
     let app = TestApp::start_with(Opts {
-        extra_yaml: format!("{}sessions:\n  ssoSharedWithDefault: all\n", crate::admin::POLICY),
+        extra_yaml: format!(
+            "{}sessions:\n  ssoSharedWithDefault: all\n",
+            crate::admin::POLICY
+        ),
         ..Default::default()
     })
     .await;
@@ -139,7 +142,14 @@ async fn admins_see_signed_in_browsers_and_sign_them_out() {
     assert!(query_param(&cb, "code").is_some(), "{cb}");
     assert_eq!(silent(&app, &b).await, "code");
 
-    let (s, page) = api(&app, reqwest::Method::GET, "/api/v1/browser-sessions", &token, None).await;
+    let (s, page) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        &token,
+        None,
+    )
+    .await;
     assert_eq!(s, reqwest::StatusCode::OK, "{page}");
     let items = page["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{page}");
@@ -155,13 +165,27 @@ async fn admins_see_signed_in_browsers_and_sign_them_out() {
     assert_eq!(s, reqwest::StatusCode::NOT_FOUND);
     assert_eq!(silent(&app, &b).await, "login_required");
     // Without an admin's token: refused.
-    let (s, _) = api(&app, reqwest::Method::GET, "/api/v1/browser-sessions", "not-a-token", None).await;
+    let (s, _) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        "not-a-token",
+        None,
+    )
+    .await;
     assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
 
     // Revoking a user signs their browsers out too.
     app.login(&b, &q, "dev@example.com", "password").await;
     assert_eq!(silent(&app, &b).await, "code");
-    let (_, page) = api(&app, reqwest::Method::GET, "/api/v1/browser-sessions", &token, None).await;
+    let (_, page) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        &token,
+        None,
+    )
+    .await;
     let subject = page["items"][0]["subject"].as_str().unwrap().to_string();
     let (s, r) = api(
         &app,

@@ -170,10 +170,7 @@ async fn sign_out_browser(
             },
         ));
     }
-    s.admin
-        .end_browser_session(&admin, &id)
-        .await
-        .or_page(&s)?;
+    s.admin.end_browser_session(&admin, &id).await.or_page(&s)?;
     Ok(Redirect::to(&s.web.path("/admin/sessions?revoked=browser")).into_response())
 }
 
