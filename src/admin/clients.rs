@@ -25,6 +25,11 @@ pub struct ClientView {
     pub require_pkce: bool,
     /// The connectors the client may log in through; empty, every one.
     pub allowed_connectors: Vec<String>,
+    /// The second factors (`mfa.authenticators[].id`) a login must pass, in order; absent:
+    /// the server's default chain; empty: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub mfa_chain: Option<Vec<String>>,
     /// "config" (read-only) or "database".
     #[schema(schema_with = super::config_or_database)]
     pub source: &'static str,
@@ -61,6 +66,11 @@ pub struct ClientSpec {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub allowed_connectors: Vec<String>,
+    /// The second factors a login must pass (Dex's `mfaChain`: ids of
+    /// `mfa.authenticators`); absent, the server's `mfa.defaultMFAChain`; empty, none.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", nullable = false)]
+    pub mfa_chain: Option<Vec<String>>,
 }
 
 /// What `redirect_uri_ok` accepts, as an ECMA 262 regex (keep the two in step).
@@ -107,6 +117,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
+        mfa_chain: r.mfa_chain.as_deref().map(list),
         sso_shared_with: r.sso_shared_with.as_deref().map(list),
         refresh_bound_to_session: r.refresh_token_lifetime == "session",
         version: r.version.clone(),
@@ -320,6 +331,7 @@ impl AdminService {
             public: c.public,
             require_pkce: c.require_pkce,
             allowed_connectors: c.allowed_connectors.clone(),
+            mfa_chain: c.mfa_chain.clone(),
             version: database.then(|| c.version.clone()),
         }
     }
@@ -343,6 +355,7 @@ impl AdminService {
             public_client: i64::from(spec.public),
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
+            mfa_chain: spec.mfa_chain.as_deref().map(json),
             sso_shared_with: None,
             refresh_token_lifetime: String::new(),
             created_at: now,
@@ -374,6 +387,25 @@ impl AdminService {
                 self.core.connector_ids().join(", ")
             )));
         }
+        // A misspelt or unserved authenticator would let logins through without the factor.
+        let auths = &self.core.second_factors.authenticators;
+        for id in spec.mfa_chain.iter().flatten() {
+            match auths.get(id) {
+                Some(a) if a.kind.served() => {}
+                Some(_) => {
+                    return Err(AdminError::BadRequest(format!(
+                        "mfa_chain: `{id}` is a WebAuthn authenticator, which Gantry cannot ask for yet"
+                    )));
+                }
+                None => {
+                    let known: Vec<&str> = auths.all.iter().map(|a| a.id.as_str()).collect();
+                    return Err(AdminError::BadRequest(format!(
+                        "mfa_chain: `{id}` is not an authenticator of mfa.authenticators ({})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -398,7 +430,7 @@ impl AdminService {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
-        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors }))
+        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain }))
             .await;
         Ok((secret, row.version))
     }
@@ -465,8 +497,8 @@ impl AdminService {
         self.changed().await?;
         let old = client_from_row(&old);
         change.succeeded(serde_json::json!({
-                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors },
-                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors },
+                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors, "mfa_chain": old.mfa_chain },
+                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain },
             }))
             .await;
         Ok(new.version)

@@ -28,6 +28,9 @@ pub struct Client {
     /// Dex's `allowedConnectors`: the connectors this client may log in through; empty, every
     /// one.
     pub allowed_connectors: Vec<String>,
+    /// Dex master's `mfaChain`: the authenticators a login must pass; `None`: the server's
+    /// `mfa.defaultMFAChain`; empty: none.
+    pub mfa_chain: Option<Vec<String>>,
     /// Dex's `ssoSharedWith`: the clients a login to this one signs in without a form (`*`:
     /// all); `None` follows `sessions.ssoSharedWithDefault`.
     pub sso_shared_with: Option<Vec<String>>,
@@ -67,6 +70,7 @@ impl Client {
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             require_pkce: c.require_pkce || c.public,
             allowed_connectors: c.allowed_connectors.clone(),
+            mfa_chain: c.mfa_chain.clone(),
             sso_shared_with: c.sso_shared_with.clone(),
             refresh_bound_to_session: c.refresh_token_lifetime.as_deref() == Some("session"),
             version: String::new(),
@@ -258,6 +262,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             require_pkce: public,
             allowed_connectors: vec![],
+            mfa_chain: None,
             sso_shared_with: None,
             refresh_bound_to_session: false,
             version: String::new(),

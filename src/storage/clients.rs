@@ -23,6 +23,8 @@ pub struct ClientRow {
     pub sso_shared_with: Option<String>,
     /// `standalone` (or empty) or `session`.
     pub refresh_token_lifetime: String,
+    /// Dex's `mfaChain`, a JSON array; `None`: `mfa.defaultMFAChain`.
+    pub mfa_chain: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Replaced on every change: see `update_client_row`.
@@ -56,8 +58,8 @@ impl Db {
             "INSERT INTO clients (id, secret_hash, name, redirect_uris, \
              post_logout_redirect_uris, trusted_peers, grant_types, public_client, require_pkce, \
              created_at, updated_at, version, allowed_connectors, sso_shared_with, \
-             refresh_token_lifetime) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) ON CONFLICT (id) DO NOTHING",
+             refresh_token_lifetime, mfa_chain) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -74,6 +76,7 @@ impl Db {
         .bind(&c.allowed_connectors)
         .bind(&c.sso_shared_with)
         .bind(&c.refresh_token_lifetime)
+        .bind(&c.mfa_chain)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -86,8 +89,8 @@ impl Db {
             "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
              public_client = $8, require_pkce = $9, updated_at = $10, version = $11, \
-             allowed_connectors = $13, sso_shared_with = $14, refresh_token_lifetime = $15 \
-             WHERE id = $1 AND version = $12",
+             allowed_connectors = $13, sso_shared_with = $14, refresh_token_lifetime = $15, \
+             mfa_chain = $16 WHERE id = $1 AND version = $12",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -104,6 +107,7 @@ impl Db {
         .bind(&c.allowed_connectors)
         .bind(&c.sso_shared_with)
         .bind(&c.refresh_token_lifetime)
+        .bind(&c.mfa_chain)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)

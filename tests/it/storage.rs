@@ -417,6 +417,7 @@ async fn conformance(db: Db) {
         public_client: 1,
         require_pkce: 1,
         allowed_connectors: format!("[\"{name}\"]"),
+        mfa_chain: Some("[\"otp\"]".into()),
         sso_shared_with: Some("[\"*\"]".into()),
         refresh_token_lifetime: "session".into(),
         created_at: now,

@@ -38,6 +38,8 @@ struct ClientRow {
     redirect_uris: String,
     grant_types: String,
     allowed_connectors: String,
+    /// Space-separated; `None`: the default chain.
+    mfa_chain: Option<String>,
     public: bool,
     read_only: bool,
     /// What the row's buttons expect (a hidden field).
@@ -95,6 +97,7 @@ fn render(
                 redirect_uris: c.redirect_uris.join(" "),
                 grant_types: c.grant_types.join(" "),
                 allowed_connectors: c.allowed_connectors.join(" "),
+                mfa_chain: c.mfa_chain.map(|m| m.join(" ")),
                 public: c.public,
                 version: c.version.unwrap_or_default(),
             })
@@ -116,6 +119,7 @@ struct CreateForm {
     redirect_uris: Option<String>,
     grant_types: Option<String>,
     allowed_connectors: Option<String>,
+    mfa_chain: Option<String>,
     public: Option<String>,
 }
 
@@ -141,6 +145,8 @@ async fn create(
         redirect_uris: words(f.redirect_uris),
         grant_types: words(f.grant_types),
         allowed_connectors: words(f.allowed_connectors),
+        // The form cannot tell "none" from "the default": empty is the default.
+        mfa_chain: Some(words(f.mfa_chain)).filter(|c| !c.is_empty()),
         public,
         require_pkce: public,
         ..ClientSpec::default()
@@ -313,6 +319,11 @@ struct NewClient {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     allowed_connectors: Vec<String>,
+    /// The second factors a login must pass (ids of `mfa.authenticators`); absent, the
+    /// server's default chain; empty, none.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", nullable = false)]
+    mfa_chain: Option<Vec<String>>,
 }
 
 #[utoipa::path(
@@ -347,6 +358,7 @@ async fn api_create(
         public: c.public,
         require_pkce: c.require_pkce,
         allowed_connectors: c.allowed_connectors,
+        mfa_chain: c.mfa_chain,
     };
     let (secret, version) = s.admin.create_client(&admin, &c.id, &spec).await?;
     Ok(with_etag(
