@@ -130,6 +130,7 @@ async fn core_with(expiry: Expiry) -> Core {
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(policy, compiled),
         clusters: vec![],
+        cluster_clients: vec![],
         audit_key: b"audit key of the tests".to_vec(),
         second_factors: crate::mfa::SecondFactors::new(
             Default::default(),

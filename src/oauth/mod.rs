@@ -65,6 +65,9 @@ pub struct Provider {
     pub policy: crate::policy::live::LivePolicy,
     /// Names of the configured clusters (policy explanations need them).
     pub clusters: Vec<String>,
+    /// Each configured cluster's name and `clientID`: a login to that client is a login to
+    /// that cluster, for second-factor requirements.
+    pub cluster_clients: Vec<(String, String)>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
     /// Dex master's `mfa`: the second factors logins must pass, and the users' factors.
