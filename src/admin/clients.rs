@@ -25,6 +25,10 @@ pub struct ClientView {
     pub require_pkce: bool,
     /// The connectors the client may log in through; empty, every one.
     pub allowed_connectors: Vec<String>,
+    /// Where back-channel logout tokens are POSTed; none, the client is not told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub backchannel_logout_uri: Option<String>,
     /// "config" (read-only) or "database".
     #[schema(schema_with = super::config_or_database)]
     pub source: &'static str,
@@ -61,6 +65,22 @@ pub struct ClientSpec {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub allowed_connectors: Vec<String>,
+    /// Where a logout token is POSTed when a session the client logged in to ends (OpenID
+    /// Connect Back-Channel Logout 1.0, Dex's `backchannelLogoutURI`): an absolute https URL,
+    /// or http on this machine (http elsewhere for confidential clients only), no fragment.
+    /// Absent, null or empty: the client is not told.
+    #[serde(default)]
+    #[schema(max_length = 2000, pattern = "^(https?://[^#\\s]*)?$")]
+    pub backchannel_logout_uri: Option<String>,
+}
+
+impl ClientSpec {
+    /// The back-channel logout URI, empty read as none (as in Dex).
+    pub fn backchannel_uri(&self) -> Option<&str> {
+        self.backchannel_logout_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+    }
 }
 
 /// What `redirect_uri_ok` accepts, as an ECMA 262 regex (keep the two in step).
@@ -107,6 +127,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
+        backchannel_logout_uri: r.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
         version: r.version.clone(),
     }
 }
@@ -205,6 +226,16 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
                     bad.chars().take(80).collect::<String>()
                 ),
             ));
+        }
+    }
+    if let Some(u) = spec.backchannel_uri() {
+        let problem = if u.len() > 2000 {
+            Some("a URL of at most 2000 bytes".to_string())
+        } else {
+            crate::config::backchannel_logout_uri_problem(u, spec.public)
+        };
+        if let Some(m) = problem {
+            errs.push(("backchannel_logout_uri", m));
         }
     }
     if let Some(g) = spec
@@ -318,6 +349,7 @@ impl AdminService {
             public: c.public,
             require_pkce: c.require_pkce,
             allowed_connectors: c.allowed_connectors.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             version: database.then(|| c.version.clone()),
         }
     }
@@ -341,6 +373,7 @@ impl AdminService {
             public_client: i64::from(spec.public),
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
+            backchannel_logout_uri: spec.backchannel_uri().map(str::to_string),
             created_at: now,
             updated_at: now,
             version,
@@ -394,7 +427,7 @@ impl AdminService {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
-        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors }))
+        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "backchannel_logout_uri": spec.backchannel_uri() }))
             .await;
         Ok((secret, row.version))
     }
@@ -461,8 +494,8 @@ impl AdminService {
         self.changed().await?;
         let old = client_from_row(&old);
         change.succeeded(serde_json::json!({
-                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors },
-                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors },
+                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors, "backchannel_logout_uri": old.backchannel_logout_uri },
+                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "backchannel_logout_uri": spec.backchannel_uri() },
             }))
             .await;
         Ok(new.version)

@@ -194,6 +194,7 @@ pub fn admin_client(issuer: &str) -> Client {
         post_logout_redirect_uris: Vec::new(),
         require_pkce: true,
         allowed_connectors: Vec::new(),
+        backchannel_logout_uri: None,
         version: String::new(),
     }
 }

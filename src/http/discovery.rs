@@ -54,6 +54,8 @@ fn render(s: &AppState) -> bytes::Bytes {
         "introspection_endpoint": w.url("/token/introspect"),
         "revocation_endpoint": w.url("/token/revoke"),
         "end_session_endpoint": w.url("/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "device_authorization_endpoint": w.url("/device/code"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -19,6 +19,8 @@ pub struct ClientRow {
     pub require_pkce: i64,
     /// A JSON array; empty, every connector.
     pub allowed_connectors: String,
+    /// Where back-channel logout tokens go; none, the client is not told.
+    pub backchannel_logout_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     /// Replaced on every change: see `update_client_row`.
@@ -51,8 +53,8 @@ impl Db {
         let done = sqlx::query(
             "INSERT INTO clients (id, secret_hash, name, redirect_uris, \
              post_logout_redirect_uris, trusted_peers, grant_types, public_client, require_pkce, \
-             created_at, updated_at, version, allowed_connectors) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT (id) DO NOTHING",
+             created_at, updated_at, version, allowed_connectors, backchannel_logout_uri) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -67,6 +69,7 @@ impl Db {
         .bind(c.updated_at)
         .bind(&c.version)
         .bind(&c.allowed_connectors)
+        .bind(&c.backchannel_logout_uri)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -79,7 +82,8 @@ impl Db {
             "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
              public_client = $8, require_pkce = $9, updated_at = $10, version = $11, \
-             allowed_connectors = $13 WHERE id = $1 AND version = $12",
+             allowed_connectors = $13, backchannel_logout_uri = $14 \
+             WHERE id = $1 AND version = $12",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -94,6 +98,7 @@ impl Db {
         .bind(&c.version)
         .bind(expected)
         .bind(&c.allowed_connectors)
+        .bind(&c.backchannel_logout_uri)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -12,6 +12,7 @@ pub mod connectors;
 pub mod device;
 pub mod groups;
 pub mod keys;
+pub mod logout_outbox;
 pub mod memory;
 pub mod passwords;
 pub mod pool;

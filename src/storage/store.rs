@@ -13,6 +13,7 @@ use super::audit::NewAuditEvent;
 use super::auth::{AuthCode, AuthRequest};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
+use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
 use super::upstream::UpstreamLogin;
@@ -134,14 +135,39 @@ pub trait RecordStore: Send + Sync {
     async fn client_token_floor(&self, client_id: &str) -> Result<i64>;
 }
 
+/// Back-channel logout tokens waiting to be delivered (see `logout_outbox`).
+#[async_trait]
+pub trait LogoutOutbox: Send + Sync {
+    /// Queue deliveries due at once, one per session and client; how many were new.
+    async fn queue_logout_deliveries(&self, rows: &[NewLogoutDelivery]) -> Result<u64>;
+    /// Claim up to `limit` deliveries due at `now` until `until`; no two claims get one row.
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        until: i64,
+        claim: &str,
+        limit: i64,
+    ) -> Result<Vec<LogoutDelivery>>;
+    /// Record how a claimed attempt ended; false when the claim is no longer held.
+    async fn finish_logout_delivery(&self, id: &str, claim: &str, f: &Finish) -> Result<bool>;
+    /// Delete deliveries finished before `before`; how many.
+    async fn prune_logout_deliveries(&self, before: i64) -> Result<u64>;
+}
+
 /// Everything the protocol core keeps.
 pub trait ProtocolStore:
-    CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + std::fmt::Debug
+    CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + LogoutOutbox + std::fmt::Debug
 {
 }
 
 impl<T> ProtocolStore for T where
-    T: CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + std::fmt::Debug
+    T: CodeStore
+        + RefreshStore
+        + DeviceStore
+        + LoginStore
+        + RecordStore
+        + LogoutOutbox
+        + std::fmt::Debug
 {
 }
 

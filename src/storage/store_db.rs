@@ -6,10 +6,12 @@ use super::audit::NewAuditEvent;
 use super::auth::{AuthCode, AuthRequest};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
+use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
 use super::store::{
-    CodeStore, DeviceStore, KeyStore, LoginStore, PasswordStore, RecordStore, RefreshStore,
+    CodeStore, DeviceStore, KeyStore, LoginStore, LogoutOutbox, PasswordStore, RecordStore,
+    RefreshStore,
 };
 use super::upstream::UpstreamLogin;
 use super::{Db, Result};
@@ -232,5 +234,27 @@ impl PasswordStore for Db {
         hash: &str,
     ) -> Result<()> {
         Db::put_password_upgrade(self, email, source_digest, hash).await
+    }
+}
+
+#[async_trait]
+impl LogoutOutbox for Db {
+    async fn queue_logout_deliveries(&self, rows: &[NewLogoutDelivery]) -> Result<u64> {
+        Db::queue_logout_deliveries(self, rows).await
+    }
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        until: i64,
+        claim: &str,
+        limit: i64,
+    ) -> Result<Vec<LogoutDelivery>> {
+        Db::claim_logout_deliveries(self, now, until, claim, limit).await
+    }
+    async fn finish_logout_delivery(&self, id: &str, claim: &str, f: &Finish) -> Result<bool> {
+        Db::finish_logout_delivery(self, id, claim, f).await
+    }
+    async fn prune_logout_deliveries(&self, before: i64) -> Result<u64> {
+        Db::prune_logout_deliveries(self, before).await
     }
 }

@@ -38,6 +38,7 @@ struct ClientRow {
     redirect_uris: String,
     grant_types: String,
     allowed_connectors: String,
+    backchannel_logout_uri: String,
     public: bool,
     read_only: bool,
     /// What the row's buttons expect (a hidden field).
@@ -95,6 +96,7 @@ fn render(
                 redirect_uris: c.redirect_uris.join(" "),
                 grant_types: c.grant_types.join(" "),
                 allowed_connectors: c.allowed_connectors.join(" "),
+                backchannel_logout_uri: c.backchannel_logout_uri.unwrap_or_default(),
                 public: c.public,
                 version: c.version.unwrap_or_default(),
             })
@@ -116,6 +118,7 @@ struct CreateForm {
     redirect_uris: Option<String>,
     grant_types: Option<String>,
     allowed_connectors: Option<String>,
+    backchannel_logout_uri: Option<String>,
     public: Option<String>,
 }
 
@@ -141,6 +144,7 @@ async fn create(
         redirect_uris: words(f.redirect_uris),
         grant_types: words(f.grant_types),
         allowed_connectors: words(f.allowed_connectors),
+        backchannel_logout_uri: f.backchannel_logout_uri.map(|u| u.trim().to_string()),
         public,
         require_pkce: public,
         ..ClientSpec::default()
@@ -313,6 +317,10 @@ struct NewClient {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     allowed_connectors: Vec<String>,
+    /// Where back-channel logout tokens are POSTed (see `ClientSpec`); absent, nowhere.
+    #[serde(default)]
+    #[schema(max_length = 2000, pattern = "^(https?://[^#\\s]*)?$")]
+    backchannel_logout_uri: Option<String>,
 }
 
 #[utoipa::path(
@@ -347,6 +355,7 @@ async fn api_create(
         public: c.public,
         require_pkce: c.require_pkce,
         allowed_connectors: c.allowed_connectors,
+        backchannel_logout_uri: c.backchannel_logout_uri,
     };
     let (secret, version) = s.admin.create_client(&admin, &c.id, &spec).await?;
     Ok(with_etag(
