@@ -493,6 +493,80 @@ async fn clients_of_the_admin_api_carry_a_backchannel_logout_uri_and_are_told() 
     background.abort();
 }
 
+#[tokio::test]
+async fn the_client_form_of_the_admin_ui_takes_a_backchannel_logout_uri() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: POLICY.into(),
+        extra_clients: told_client("told", "http://127.0.0.1:9/logout/told"),
+        ..Opts::default()
+    })
+    .await;
+    let (b, _) = crate::admin::sign_in(&app, "admin@example.com").await;
+    let page = b
+        .get(app.url("/admin/clients"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("back-channel logout: http://127.0.0.1:9/logout/told"),
+        "a config client's URI is shown"
+    );
+    let csrf = hidden(&page, "csrf");
+    let create = |id: &'static str, uri: &'static str| {
+        let (b, csrf, url) = (&b, csrf.clone(), app.url("/admin/clients"));
+        async move {
+            b.post(url)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("id", id),
+                    ("name", id),
+                    ("redirect_uris", RP_REDIRECT),
+                    ("backchannel_logout_uri", uri),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = create("bad", "https://app.example/bcl#x").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("backchannel_logout_uri: ") && page.contains("fragment"),
+        "{page}"
+    );
+    assert!(app.provider.clients.get("bad").is_none());
+    let r = create("ui-app", "https://ui.example/bcl").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("back-channel logout: https://ui.example/bcl")
+    );
+    assert_eq!(
+        app.provider
+            .clients
+            .get("ui-app")
+            .unwrap()
+            .backchannel_logout_uri
+            .as_deref(),
+        Some("https://ui.example/bcl")
+    );
+    // Left empty: none.
+    create("ui-plain", "").await;
+    assert_eq!(
+        app.provider
+            .clients
+            .get("ui-plain")
+            .map(|c| c.backchannel_logout_uri.clone()),
+        Some(None)
+    );
+}
+
 fn delivery(i: usize, now: i64) -> NewLogoutDelivery {
     NewLogoutDelivery {
         id: format!("d{i}"),
