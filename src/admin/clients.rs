@@ -66,11 +66,11 @@ pub struct ClientSpec {
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub allowed_connectors: Vec<String>,
     /// Where a logout token is POSTed when a session the client logged in to ends (OpenID
-    /// Connect Back-Channel Logout 1.0, Dex's `backchannelLogoutURI`): an absolute https URL,
-    /// or http on this machine (http elsewhere for confidential clients only), no fragment.
-    /// Absent, null or empty: the client is not told.
+    /// Connect Back-Channel Logout 1.0, Dex's `backchannelLogoutURI`): an https URL, or http
+    /// to this machine (`localhost`, `127.x.x.x`), in the grammar of redirect URIs. Absent,
+    /// null or empty: the client is not told.
     #[serde(default)]
-    #[schema(max_length = 2000, pattern = "^(https?://[^#\\s]*)?$")]
+    #[schema(schema_with = backchannel_uri)]
     pub backchannel_logout_uri: Option<String>,
 }
 
@@ -85,6 +85,20 @@ impl ClientSpec {
 
 /// What `redirect_uri_ok` accepts, as an ECMA 262 regex (keep the two in step).
 const URI_PATTERN: &str = "^https?://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?$";
+
+/// What `backchannel_uri_ok` accepts (or empty, for none), as an ECMA 262 regex: the redirect
+/// grammar, with https, or http to this machine (keep the two in step).
+const BACKCHANNEL_URI_PATTERN: &str = "^(https://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?|http://(localhost|127(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?)?$";
+
+/// A back-channel logout URI as `backchannel_uri_ok` accepts it; null or empty for none.
+pub fn backchannel_uri() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(2000))
+        .pattern(Some(BACKCHANNEL_URI_PATTERN))
+        .build()
+}
 
 /// Redirect URIs as `redirect_uri_ok` accepts them.
 pub fn uri_list() -> utoipa::openapi::Array {
@@ -137,6 +151,11 @@ pub fn client_from_row(r: &ClientRow) -> Client {
 /// no fragment, user info or percent-encoding. Narrower than URLs in general on purpose: what is
 /// registered is compared byte for byte, and the API document states this same grammar.
 pub fn redirect_uri_ok(u: &str) -> bool {
+    plain_uri(u, 9999)
+}
+
+/// The grammar of [`redirect_uri_ok`], with ports up to `max_port`.
+fn plain_uri(u: &str, max_port: u32) -> bool {
     if u.len() > 2000 {
         return false;
     }
@@ -154,9 +173,10 @@ pub fn redirect_uri_ok(u: &str) -> bool {
     if let Some(r) = rest.strip_prefix(':') {
         let end = r.find(['/', '?']).unwrap_or(r.len());
         let port = &r[..end];
-        if !(1..=4).contains(&port.len())
+        if !(1..=5).contains(&port.len())
             || port.starts_with('0')
             || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u32>().map_or(true, |p| p > max_port)
         {
             return false;
         }
@@ -208,6 +228,23 @@ fn ipv4_ok(h: &str) -> bool {
         })
 }
 
+/// A back-channel logout URI admins may register here: the grammar of redirect URIs (see
+/// `redirect_uri_ok`) with any port (a receiver on this machine often has a high one), https,
+/// or http to this machine. Stricter than the config file, which lets http to another machine
+/// through with a warning as Dex does: the API has no warnings to give, and the logout token
+/// would cross the network in clear.
+pub fn backchannel_uri_ok(u: &str) -> bool {
+    plain_uri(u, u32::from(u16::MAX))
+        && (u.starts_with("https://") || {
+            let host = u
+                .trim_start_matches("http://")
+                .split([':', '/', '?'])
+                .next()
+                .unwrap_or_default();
+            host == "localhost" || (ipv4_ok(host) && host.starts_with("127."))
+        })
+}
+
 /// Everything wrong with a spec, as (field, message).
 pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
     let mut errs = Vec::new();
@@ -228,15 +265,15 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
             ));
         }
     }
-    if let Some(u) = spec.backchannel_uri() {
-        let problem = if u.len() > 2000 {
-            Some("a URL of at most 2000 bytes".to_string())
-        } else {
-            crate::config::backchannel_logout_uri_problem(u, spec.public)
-        };
-        if let Some(m) = problem {
-            errs.push(("backchannel_logout_uri", m));
-        }
+    if let Some(u) = spec.backchannel_uri().filter(|u| !backchannel_uri_ok(u)) {
+        errs.push((
+            "backchannel_logout_uri",
+            format!(
+                "`{}` is not an https URL (or http to this machine) with a plain host and no \
+                 fragment",
+                u.chars().take(80).collect::<String>()
+            ),
+        ));
     }
     if let Some(g) = spec
         .grant_types
@@ -606,5 +643,38 @@ mod tests {
         ] {
             assert!(!redirect_uri_ok(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn backchannel_uris_are_https_or_this_machine_and_the_document_says_the_same() {
+        let pattern = regex_automata::meta::Regex::new(BACKCHANNEL_URI_PATTERN).unwrap();
+        for (u, ok) in [
+            ("https://app.example.com/backchannel-logout", true),
+            ("https://app.example.com:8443/bcl?tenant=a", true),
+            ("https://10.1.2.3/bcl", true),
+            ("http://127.0.0.1:5555/backchannel-logout", true),
+            ("http://127.9.8.7/bcl", true),
+            ("http://localhost:8080/bcl", true),
+            ("http://127.0.0.1:65535/bcl", true),
+            ("http://127.0.0.1:39999/bcl", true),
+            ("http://127.0.0.1:65536/bcl", false),
+            ("http://127.0.0.1:0/bcl", false),
+            ("http://127.0.0.1:080/bcl", false),
+            ("https://app.example.com:100000/bcl", false),
+            ("http://app.example.com/bcl", false),
+            ("http://10.1.2.3/bcl", false),
+            ("http://128.0.0.1/bcl", false),
+            ("http://localhost.evil.example/bcl", false),
+            ("http://127.0.0.1.evil.example/bcl", false),
+            ("https://app.example.com/bcl#x", false),
+            ("https://user@app.example.com/bcl", false),
+            ("ftp://app.example.com/bcl", false),
+            ("/bcl", false),
+            ("http://", false),
+        ] {
+            assert_eq!(backchannel_uri_ok(u), ok, "{u}");
+            assert_eq!(pattern.is_match(u), ok, "the pattern on {u}");
+        }
+        assert!(pattern.is_match(""), "empty is none");
     }
 }

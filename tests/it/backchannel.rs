@@ -421,6 +421,9 @@ async fn clients_of_the_admin_api_carry_a_backchannel_logout_uri_and_are_told() 
         ("ftp://app.example/bcl", false),
         ("https://user:pw@app.example/bcl", false),
         ("http://app.internal/bcl", true),
+        // The config file lets this through with a warning, as Dex does; the API has none to
+        // give.
+        ("http://app.internal/bcl", false),
     ] {
         let r = create(
             json!({"id": "bad", "name": "Bad", "public": public, "backchannel_logout_uri": uri}),

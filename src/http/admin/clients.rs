@@ -319,7 +319,7 @@ struct NewClient {
     allowed_connectors: Vec<String>,
     /// Where back-channel logout tokens are POSTed (see `ClientSpec`); absent, nowhere.
     #[serde(default)]
-    #[schema(max_length = 2000, pattern = "^(https?://[^#\\s]*)?$")]
+    #[schema(schema_with = crate::admin::clients::backchannel_uri)]
     backchannel_logout_uri: Option<String>,
 }
 
