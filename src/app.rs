@@ -233,6 +233,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
         clusters: cfg.cluster_names(),
         audit_key: audit_key.into_bytes(),
+        sessions: cfg.sessions.clone().unwrap_or_default().settings(),
     });
     let admin = Arc::new(crate::admin::AdminService {
         core: provider.clone(),

@@ -12,7 +12,9 @@ CREATE TABLE browser_sessions (
     -- How (RFC 8176 amr values, space-separated), and when a second factor was last given.
     amr TEXT NOT NULL,
     mfa_time BIGINT,
-    remember BOOLEAN NOT NULL DEFAULT FALSE,
+    remember BIGINT NOT NULL DEFAULT 0,
+    -- When the connector last vouched for the identity (a refresh hook re-checks it).
+    checked_at BIGINT NOT NULL,
     address TEXT NOT NULL,
     user_agent TEXT NOT NULL,
     created_at BIGINT NOT NULL,
@@ -28,8 +30,10 @@ CREATE TABLE session_clients (
     session_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
     authenticated_at BIGINT NOT NULL,
-    via_sso BOOLEAN NOT NULL DEFAULT FALSE,
+    via_sso BIGINT NOT NULL DEFAULT 0,
     last_issued_at BIGINT NOT NULL,
+    -- The scopes the user approved for the client in this session (consent is not asked again).
+    scopes TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (session_id, client_id)
 );
 
@@ -40,6 +44,7 @@ ALTER TABLE auth_requests ADD COLUMN prompt TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN max_age BIGINT;
 ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN login_hint TEXT NOT NULL DEFAULT '';
+ALTER TABLE auth_requests ADD COLUMN remember BIGINT NOT NULL DEFAULT 0;
 
 -- Codes and refresh tokens remember their session (sid) and how the user logged in (amr).
 ALTER TABLE auth_codes ADD COLUMN session_id TEXT;

@@ -13,6 +13,8 @@ CREATE TABLE browser_sessions (
     amr TEXT NOT NULL,
     mfa_time INTEGER,
     remember INTEGER NOT NULL DEFAULT 0,
+    -- When the connector last vouched for the identity (a refresh hook re-checks it).
+    checked_at INTEGER NOT NULL,
     address TEXT NOT NULL,
     user_agent TEXT NOT NULL,
     created_at INTEGER NOT NULL,
@@ -30,6 +32,8 @@ CREATE TABLE session_clients (
     authenticated_at INTEGER NOT NULL,
     via_sso INTEGER NOT NULL DEFAULT 0,
     last_issued_at INTEGER NOT NULL,
+    -- The scopes the user approved for the client in this session (consent is not asked again).
+    scopes TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (session_id, client_id)
 );
 
@@ -40,6 +44,7 @@ ALTER TABLE auth_requests ADD COLUMN prompt TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN max_age INTEGER;
 ALTER TABLE auth_requests ADD COLUMN acr_values TEXT NOT NULL DEFAULT '';
 ALTER TABLE auth_requests ADD COLUMN login_hint TEXT NOT NULL DEFAULT '';
+ALTER TABLE auth_requests ADD COLUMN remember INTEGER NOT NULL DEFAULT 0;
 
 -- Codes and refresh tokens remember their session (sid) and how the user logged in (amr).
 ALTER TABLE auth_codes ADD COLUMN session_id TEXT;

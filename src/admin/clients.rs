@@ -142,6 +142,8 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
         backchannel_logout_uri: r.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
+        sso_shared_with: r.sso_shared_with.as_deref().map(list),
+        refresh_bound_to_session: r.refresh_token_lifetime == "session",
         version: r.version.clone(),
     }
 }
@@ -411,6 +413,8 @@ impl AdminService {
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
             backchannel_logout_uri: spec.backchannel_uri().map(str::to_string),
+            sso_shared_with: None,
+            refresh_token_lifetime: String::new(),
             created_at: now,
             updated_at: now,
             version,

@@ -43,16 +43,127 @@ pub struct SignerParams {
     pub key_name: Option<String>,
 }
 
-/// Dex master's `sessions`.
+/// Dex master's `sessions`, plus Gantry's `enabled`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SessionsConfig {
+    /// Gantry: `false` keeps no browser sessions (every authorization shows the login). Dex
+    /// turns its sessions on with an environment flag instead.
+    pub enabled: Option<bool>,
     pub cookie_name: Option<String>,
     pub absolute_lifetime: Option<Duration>,
     pub valid_if_not_used_for: Option<Duration>,
     pub remember_me_checked_by_default: Option<bool>,
     pub cookie_encryption_key: Option<String>,
     pub sso_shared_with_default: Option<String>,
+}
+
+/// Browser sessions as they run: Dex's defaults (cmd/dex/serve.go `parseSessionConfig`)
+/// filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    pub enabled: bool,
+    pub cookie_name: String,
+    pub absolute_lifetime: i64,
+    pub valid_if_not_used_for: i64,
+    pub remember_me_checked_by_default: bool,
+    /// AES-GCM key for the cookie (16, 24 or 32 bytes, the string's bytes as in Dex).
+    pub cookie_encryption_key: Option<Vec<u8>>,
+    /// `ssoSharedWithDefault: all`: a client without `ssoSharedWith` shares with every client.
+    pub sso_shared_with_all: bool,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        SessionsConfig::default().settings()
+    }
+}
+
+impl SessionsConfig {
+    /// What runs; values the checks refuse fall back to the defaults.
+    pub fn settings(&self) -> SessionSettings {
+        let absolute = self
+            .absolute_lifetime
+            .map(|d| d.secs())
+            .filter(|s| *s > 0)
+            .unwrap_or(24 * 3600);
+        SessionSettings {
+            enabled: self.enabled.unwrap_or(true),
+            cookie_name: self
+                .cookie_name
+                .clone()
+                .filter(|n| cookie_name_ok(n))
+                .unwrap_or_else(|| "gantry_session".into()),
+            absolute_lifetime: absolute,
+            valid_if_not_used_for: self
+                .valid_if_not_used_for
+                .map(|d| d.secs())
+                .filter(|s| *s > 0 && *s <= absolute)
+                .unwrap_or(3600.min(absolute)),
+            remember_me_checked_by_default: self.remember_me_checked_by_default.unwrap_or(true),
+            cookie_encryption_key: self
+                .cookie_encryption_key
+                .as_deref()
+                .filter(|k| matches!(k.len(), 16 | 24 | 32))
+                .map(|k| k.as_bytes().to_vec()),
+            sso_shared_with_all: self.sso_shared_with_default.as_deref() == Some("all"),
+        }
+    }
+
+    pub(super) fn problems(&self, p: &mut impl FnMut(&str, String)) {
+        if let Some(n) = &self.cookie_name
+            && !cookie_name_ok(n)
+        {
+            p(
+                "sessions.cookieName",
+                format!("`{n}` is no cookie name: use letters, digits, `-` and `_`"),
+            );
+        }
+        for (key, d) in [
+            ("sessions.absoluteLifetime", self.absolute_lifetime),
+            ("sessions.validIfNotUsedFor", self.valid_if_not_used_for),
+        ] {
+            if d.is_some_and(|d| d.secs() <= 0) {
+                p(key, "must be positive".into());
+            }
+        }
+        let absolute = self.absolute_lifetime.map_or(24 * 3600, |d| d.secs());
+        if let Some(idle) = self.valid_if_not_used_for
+            && idle.secs() > absolute
+        {
+            p(
+                "sessions.validIfNotUsedFor",
+                "must not exceed sessions.absoluteLifetime".into(),
+            );
+        }
+        if let Some(k) = &self.cookie_encryption_key
+            && !matches!(k.len(), 16 | 24 | 32)
+        {
+            p(
+                "sessions.cookieEncryptionKey",
+                format!(
+                    "must be 16, 24 or 32 bytes (AES-128, -192 or -256), as in Dex; this one \
+                     has {}",
+                    k.len()
+                ),
+            );
+        }
+        if let Some(v) = &self.sso_shared_with_default
+            && !matches!(v.as_str(), "" | "none" | "all")
+        {
+            p(
+                "sessions.ssoSharedWithDefault",
+                format!("`{v}`: write `none` (the default) or `all`"),
+            );
+        }
+    }
+}
+
+fn cookie_name_ok(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Dex master's `mfa`.
@@ -297,6 +408,22 @@ impl Config {
                 format!("`{min}` is above web.tlsMaxVersion `{max}`"),
             );
         }
+        if let Some(sc) = &self.sessions {
+            sc.problems(&mut p);
+        }
+        for (i, c) in self.static_clients.iter().enumerate() {
+            if let Some(v) = c.refresh_token_lifetime.as_deref()
+                && !matches!(v, "" | "standalone" | "session")
+            {
+                p(
+                    &format!("staticClients[{i}].refreshTokenLifetime"),
+                    format!(
+                        "`{v}`: Dex's values are `standalone` (the default: refresh tokens \
+                         outlive the browser session) and `session` (they end with it)"
+                    ),
+                );
+            }
+        }
         // A file that requires a second factor must not run without one.
         const NO_MFA: &str = "requires a second factor, and Gantry does not ask for one yet: \
                               logins would go through on the password alone. Remove it to run \
@@ -343,13 +470,6 @@ impl Config {
                 "Gantry has no gRPC API: its admin JSON API (the issuer's /api/v1, described \
                  by /api/v1/openapi.json) and the admin UI manage clients, connectors and \
                  passwords; nothing listens on grpc.addr",
-            );
-        }
-        if self.sessions.is_some() {
-            say(
-                "sessions",
-                "read but not yet served: each authorization asks for the login again; \
-                 single sign-on is coming with Gantry's browser sessions",
             );
         }
         if self.mfa.is_some() {
@@ -417,12 +537,6 @@ impl Config {
         }
         for (i, c) in self.static_clients.iter().enumerate() {
             let at = |k: &str| format!("staticClients[{i}].{k}");
-            if !c.sso_shared_with.is_empty() {
-                say(
-                    &at("ssoSharedWith"),
-                    "read but not yet served (browser sessions)",
-                );
-            }
             if c.backchannel_logout_uri
                 .as_deref()
                 .is_some_and(super::backchannel_logout_uri_in_clear)
@@ -434,12 +548,6 @@ impl Config {
                 );
             }
 
-            if c.refresh_token_lifetime.is_some() {
-                say(
-                    &at("refreshTokenLifetime"),
-                    "not applied per client: expiry.refreshTokens applies to every client",
-                );
-            }
             if c.client_credentials_claims.is_some() {
                 say(
                     &at("clientCredentialsClaims"),

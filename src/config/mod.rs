@@ -20,7 +20,7 @@ pub use yaml_depth::too_deep as yaml_too_deep;
 
 pub use backchannel::{backchannel_logout_uri_in_clear, backchannel_logout_uri_problem};
 pub use connector_kind::{ConnectorKind, UnsupportedKind};
-pub use dex::{FOREIGN_STORAGE, Mapping, MfaConfig, SessionsConfig, SignerConfig};
+pub use dex::{FOREIGN_STORAGE, Mapping, MfaConfig, SessionSettings, SessionsConfig, SignerConfig};
 pub use duration::Duration;
 pub use env::UnsetVariable;
 pub use expiry::{Expiry, parse_duration};
@@ -129,7 +129,7 @@ pub struct Config {
     pub grpc: Option<dex::GrpcConfig>,
     /// Dex's `signer`: the local one maps to `signing` and `expiry.signingKeys`.
     pub signer: Option<SignerConfig>,
-    /// Dex master's browser sessions (read, not yet served).
+    /// Browser sessions (single sign-on), with Dex master's keys.
     pub sessions: Option<SessionsConfig>,
     /// Dex master's second factors (read, not yet served).
     pub mfa: Option<MfaConfig>,
@@ -484,17 +484,18 @@ pub struct StaticClient {
     /// Gantry: refuse authorization requests without PKCE even for confidential clients.
     #[serde(default, rename = "requirePKCE")]
     pub require_pkce: bool,
-    /// Dex master: the clients this one shares a browser session with (sessions work).
-    #[serde(default)]
-    pub sso_shared_with: Vec<String>,
+    /// Dex master: the clients a login to this one signs in without a form (`*`: every
+    /// one); absent, `sessions.ssoSharedWithDefault`; empty, none.
+    pub sso_shared_with: Option<Vec<String>>,
     /// Dex master: where OpenID Connect Back-Channel Logout tokens go; empty, nowhere.
     #[serde(rename = "backchannelLogoutURI")]
     pub backchannel_logout_uri: Option<String>,
     /// Dex master: the second factors this client asks for (MFA work).
     #[serde(default)]
     pub mfa_chain: Vec<String>,
-    /// Dex master: a refresh lifetime for this client alone.
-    pub refresh_token_lifetime: Option<Duration>,
+    /// Dex master: `standalone` (default) or `session`: whether this client's refresh
+    /// tokens end with the browser session they were issued in.
+    pub refresh_token_lifetime: Option<String>,
     /// Dex master: claims of client_credentials tokens.
     pub client_credentials_claims: Option<dex::ClientCredentialsClaims>,
     /// Dex: the connectors this client may log in through; empty, every one.
@@ -905,6 +906,44 @@ connectors:
     }
 
     #[test]
+    fn session_settings_out_of_dex_s_range_are_refused_with_their_key() {
+        let base = "issuer: http://127.0.0.1:5556/dex\nstorage: {type: memory}\nweb: {http: 127.0.0.1:5556}\n";
+        for (yaml, key) in [
+            (
+                "sessions: {cookieEncryptionKey: short}",
+                "sessions.cookieEncryptionKey",
+            ),
+            (
+                "sessions: {ssoSharedWithDefault: some}",
+                "sessions.ssoSharedWithDefault",
+            ),
+            (
+                "sessions: {absoluteLifetime: 1h, validIfNotUsedFor: 2h}",
+                "sessions.validIfNotUsedFor",
+            ),
+            ("sessions: {cookieName: 'a;b'}", "sessions.cookieName"),
+            (
+                "staticClients: [{id: a, secret: s, refreshTokenLifetime: 24h}]",
+                "staticClients[0].refreshTokenLifetime",
+            ),
+        ] {
+            let c = Config::parse(&format!("{base}{yaml}\n")).unwrap();
+            let paths: Vec<String> = c.problems().into_iter().map(|p| p.path).collect();
+            assert_eq!(paths, vec![key.to_string()], "{yaml}");
+        }
+        let c = Config::parse(&format!(
+            "{base}sessions: {{cookieEncryptionKey: 0123456789abcdef01234567, ssoSharedWithDefault: all, enabled: false}}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.problems(), vec![]);
+        let s = c.sessions.clone().unwrap_or_default().settings();
+        assert_eq!(s.cookie_encryption_key.map(|k| k.len()), Some(24));
+        assert!(s.sso_shared_with_all && !s.enabled);
+        let defaults = crate::config::SessionSettings::default();
+        assert!(defaults.enabled && defaults.cookie_name == "gantry_session");
+    }
+
+    #[test]
     fn dex_keys_are_honoured_or_warned_about_never_refused() {
         let y = "issuer: http://127.0.0.1:5556/dex
 storage: {type: memory}
@@ -927,6 +966,7 @@ staticClients:
   redirectURIs: ['http://127.0.0.1:5555/callback', '/dex/device/callback']
   backchannelLogoutURI: http://127.0.0.1:5555/backchannel-logout
   ssoSharedWith: [other]
+  refreshTokenLifetime: session
 enablePasswordDB: true
 staticPasswords:
 - email: admin@example.com
@@ -951,18 +991,38 @@ staticPasswords:
         let warned: Vec<String> = c.warnings().into_iter().map(|w| w.path).collect();
         for k in [
             "grpc",
-            "sessions",
             "mfa",
             "logger.excludeFields",
             "telemetry.enableProfiling",
             "web.clientRemoteIP.header",
-            "staticClients[0].ssoSharedWith",
         ] {
             assert!(
                 warned.iter().any(|w| w == k),
                 "no warning for {k}: {warned:?}"
             );
         }
+        // Served now: not warned about.
+        for k in [
+            "sessions",
+            "staticClients[0].ssoSharedWith",
+            "staticClients[0].refreshTokenLifetime",
+        ] {
+            assert!(!warned.iter().any(|w| w == k), "{k} warned: {warned:?}");
+        }
+        let sessions = c.sessions.clone().unwrap_or_default().settings();
+        assert_eq!(
+            (
+                sessions.cookie_name.as_str(),
+                sessions.absolute_lifetime,
+                sessions.valid_if_not_used_for,
+                sessions.remember_me_checked_by_default,
+                sessions.sso_shared_with_all
+            ),
+            ("dex_session", 24 * 3600, 3600, true, false)
+        );
+        let client = crate::oauth::client::Client::from_config(&c.static_clients[0]);
+        assert!(client.refresh_bound_to_session);
+        assert!(client.shares_with("other", false) && !client.shares_with("third", true));
         // Served as in Dex: a loopback back-channel logout URI is worth no word.
         assert!(!warned.iter().any(|w| w.contains("backchannelLogoutURI")));
         let mapped: Vec<String> = c.dex_mappings().into_iter().map(|m| m.dex).collect();

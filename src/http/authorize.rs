@@ -14,8 +14,8 @@ use crate::http::error::PageError;
 use crate::http::extract::{page_form, page_query};
 use crate::http::limits::{LoginForm as LoginLimit, RateLimited, client_ip};
 use crate::http::views::{ApprovalPage, ChooserPage, ConnectorLink, LoginPage, describe_scope};
-use crate::http::{AppState, csrf, device};
-use crate::oauth::authorize::{ApprovalStep, AuthorizeParams, LoginError, Next};
+use crate::http::{AppState, browser, csrf, device};
+use crate::oauth::authorize::{ApprovalStep, AuthorizeParams, Finished, LoginError, Next};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,7 +31,7 @@ async fn auth_get(
     RawQuery(q): RawQuery,
 ) -> Response {
     match page_query::<AuthorizeParams>(q.as_deref()) {
-        Ok(p) => start(&s, p, client_ip(&s, peer, &headers)).await,
+        Ok(p) => start(&s, p, &headers, client_ip(&s, peer, &headers)).await,
         Err(e) => e.into_response(),
     }
 }
@@ -44,16 +44,26 @@ async fn auth_post(
 ) -> Response {
     let ip = client_ip(&s, peer, &headers);
     match page_form::<AuthorizeParams>(&headers, body).await {
-        Ok(p) => start(&s, p, ip).await,
+        Ok(p) => start(&s, p, &headers, ip).await,
         Err(e) => e.into_response(),
     }
 }
 
-async fn start(s: &AppState, p: AuthorizeParams, ip: IpAddr) -> Response {
-    match s.provider.start_authorization(p, Some(ip)).await {
+async fn start(s: &AppState, p: AuthorizeParams, headers: &HeaderMap, ip: IpAddr) -> Response {
+    let (b, set) = browser::of(s, headers, Some(ip));
+    let mut resp = match s.provider.start_authorization(p, &b).await {
         Ok(next) => to_login(s, next),
         Err(e) => e.into_response(),
-    }
+    };
+    csrf::attach(&mut resp, set);
+    resp
+}
+
+/// Send the browser on from a finished request, with its session cookie.
+pub(crate) fn finished(s: &AppState, f: Finished) -> Response {
+    let mut resp = Redirect::to(&f.redirect).into_response();
+    browser::set_session(s, &mut resp, f.cookie);
+    resp
 }
 
 /// Send the browser on to the login: straight to one connector, or to the chooser.
@@ -63,6 +73,8 @@ pub(crate) fn to_login(s: &AppState, next: Next) -> Response {
             request_id,
             connector_id,
         } => Redirect::to(&login_url(s, &connector_id, &request_id)).into_response(),
+        Next::Approve { request_id } => Redirect::to(&approval_url(s, &request_id)).into_response(),
+        Next::Finished(f) => finished(s, f),
         Next::Choose {
             request_id,
             connectors,
@@ -139,7 +151,15 @@ async fn login_page(
             Err(e) => login_failed(e, conn.id(), "The identity provider is not answering."),
         }
     } else {
-        login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, "", "").into_response()
+        let hint = s
+            .provider
+            .pending_request(&req_id)
+            .await
+            .map(|r| (r.login_hint, r.remember != 0))
+            .unwrap_or_default();
+        let mut form = login_form(&s, conn.id(), conn.prompt(), &req_id, &cookie, &hint.0, "");
+        form.remember = hint.1;
+        form.into_response()
     };
     csrf::attach(&mut resp, set);
     resp
@@ -164,6 +184,8 @@ fn login_form(
         prompt: prompt.to_string(),
         username: username.to_string(),
         error: error.to_string(),
+        sessions: s.provider.sessions.enabled,
+        remember: s.provider.sessions.remember_me_checked_by_default,
     }
 }
 
@@ -173,6 +195,8 @@ struct LoginForm {
     csrf: Option<String>,
     login: Option<String>,
     password: Option<String>,
+    /// The "remember me" box: present (any value) when ticked.
+    remember: Option<String>,
 }
 
 async fn login_submit(
@@ -211,7 +235,18 @@ async fn login_submit(
     };
     match s
         .provider
-        .password_login(&req_id, conn.id(), &username, &password, ip, &cookie)
+        .password_login(
+            &req_id,
+            conn.id(),
+            &username,
+            &password,
+            &crate::oauth::session::Browser {
+                csrf: cookie.clone(),
+                address: Some(ip),
+                ..Default::default()
+            },
+            Some(f.remember.is_some()),
+        )
         .await
     {
         Ok(()) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
@@ -272,6 +307,7 @@ pub(crate) fn approval_url(s: &AppState, req_id: &str) -> String {
 
 async fn approval_page(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
@@ -283,10 +319,10 @@ async fn approval_page(
         }
         Err(e) => return e.into_response(),
     };
-    let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    let approval = match s.provider.approval(&req_id, &browser).await {
+    let b = browser::as_is(&s, &headers, Some(client_ip(&s, peer, &headers)));
+    let approval = match s.provider.approval(&req_id, &b).await {
         Ok(ApprovalStep::Ask(a)) => a,
-        Ok(ApprovalStep::Done(uri)) => return Redirect::to(&uri).into_response(),
+        Ok(ApprovalStep::Done(f)) => return finished(&s, f),
         Err(e) => return e.into_response(),
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);
@@ -315,7 +351,12 @@ struct ApprovalForm {
     approval: Option<String>,
 }
 
-async fn approval_submit(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+async fn approval_submit(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let f = match page_form::<ApprovalForm>(&headers, body).await {
         Ok(f) => f,
         Err(e) => return e.into_response(),
@@ -325,9 +366,9 @@ async fn approval_submit(State(s): State<AppState>, headers: HeaderMap, body: Bo
         return PageError::new(StatusCode::FORBIDDEN, "The form expired or did not come from this site. Go back, reload the page and try again.").into_response();
     }
     let approved = f.approval.as_deref() == Some("approve");
-    let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    match s.provider.finish(&req_id, approved, &browser).await {
-        Ok(uri) => Redirect::to(&uri).into_response(),
+    let b = browser::as_is(&s, &headers, Some(client_ip(&s, peer, &headers)));
+    match s.provider.finish(&req_id, approved, &b).await {
+        Ok(f) => finished(&s, f),
         Err(e) => e.into_response(),
     }
 }

@@ -45,7 +45,29 @@ fn render(s: &AppState) -> bytes::Bytes {
         .signer()
         .map(|k| vec![k.alg.as_str()])
         .unwrap_or_default();
-    let doc = serde_json::json!({
+    let mut claims = vec![
+        "iss",
+        "sub",
+        "aud",
+        "iat",
+        "exp",
+        "auth_time",
+        "nonce",
+        "at_hash",
+        "azp",
+        "email",
+        "email_verified",
+        "name",
+        "preferred_username",
+        "groups",
+        "federated_claims",
+        "amr",
+        "acr",
+    ];
+    if p.sessions.enabled {
+        claims.push("sid");
+    }
+    let mut doc = serde_json::json!({
         "issuer": p.issuer,
         "authorization_endpoint": w.url("/auth"),
         "token_endpoint": w.url("/token"),
@@ -54,8 +76,6 @@ fn render(s: &AppState) -> bytes::Bytes {
         "introspection_endpoint": w.url("/token/introspect"),
         "revocation_endpoint": w.url("/token/revoke"),
         "end_session_endpoint": w.url("/logout"),
-        "backchannel_logout_supported": true,
-        "backchannel_logout_session_supported": true,
         "device_authorization_endpoint": w.url("/device/code"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
@@ -67,9 +87,18 @@ fn render(s: &AppState) -> bytes::Bytes {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "claims_supported": ["iss", "sub", "aud", "iat", "exp", "auth_time", "nonce", "at_hash", "azp",
-            "email", "email_verified", "name", "preferred_username", "groups", "federated_claims"],
+        "claims_supported": claims,
+        "prompt_values_supported": ["none", "login", "consent"],
+        "acr_values_supported": [crate::oauth::session::ACR_1FA, crate::oauth::session::ACR_MFA],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
     });
+    if p.sessions.enabled {
+        // As in Dex: without browser sessions nothing ends that clients could be told of.
+        // Every logout token carries sid, so clients never need to ask for it.
+        doc["backchannel_logout_supported"] = true.into();
+        doc["backchannel_logout_session_supported"] = true.into();
+    }
     bytes::Bytes::from(doc.to_string())
 }
 

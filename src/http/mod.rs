@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod authorize;
+pub mod browser;
 pub mod callback;
 pub mod cookies;
 pub mod csrf;

@@ -32,6 +32,10 @@ pub struct LoginPage {
     pub prompt: String,
     pub username: String,
     pub error: String,
+    /// Whether browser sessions are on: then the form offers "remember me".
+    pub sessions: bool,
+    /// The box's state.
+    pub remember: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -85,6 +89,16 @@ pub struct DeviceDonePage {
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage {
     pub title: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage {
+    pub title: String,
+    pub action: String,
+    pub csrf: String,
+    /// The logout request's parameters, carried through the form.
+    pub fields: Vec<(String, String)>,
 }
 
 /// A time for people: UTC, to the second (`2025-03-01 09:04:05 UTC`).

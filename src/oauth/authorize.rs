@@ -14,8 +14,9 @@ use crate::oauth::device::DeviceConfirmation;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::scope::Scopes;
+use crate::oauth::session::{Browser, CookieChange};
 use crate::secret;
-use crate::storage::auth::{AuthCode, AuthRequest};
+use crate::storage::auth::{AuthCode, AuthRequest, LoggedIn};
 use crate::storage::{StorageError, to_json};
 
 const CODE_TTL: i64 = 600;
@@ -33,6 +34,54 @@ pub struct AuthorizeParams {
     pub code_challenge_method: Option<String>,
     pub connector_id: Option<String>,
     pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub id_token_hint: Option<String>,
+    pub login_hint: Option<String>,
+    pub acr_values: Option<String>,
+}
+
+/// A request's `prompt` (OpenID Connect Core 3.1.2.1).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// `none` with anything else is an error; values Gantry does not know (`select_account`
+    /// has no meaning with one account per browser) are ignored.
+    pub fn parse(s: &str) -> Result<Prompt, OAuthError> {
+        let mut p = Prompt::default();
+        for v in s.split(' ').filter(|v| !v.is_empty()) {
+            match v {
+                "none" => p.none = true,
+                "login" => p.login = true,
+                "consent" => p.consent = true,
+                _ => {}
+            }
+        }
+        if p.none && (p.login || p.consent) {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        Ok(p)
+    }
+
+    /// As stored on the request.
+    fn stored(self) -> String {
+        [
+            (self.none, "none"),
+            (self.login, "login"),
+            (self.consent, "consent"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, v)| *v)
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
 }
 
 /// What a browser is told while Gantry's database is away.
@@ -93,6 +142,17 @@ pub enum Next {
         request_id: String,
         connectors: Vec<std::sync::Arc<crate::connector::Connector>>,
     },
+    /// The browser's session logged the request in; the user is asked to approve it.
+    Approve { request_id: String },
+    /// The browser's session logged the request in and nothing needs asking.
+    Finished(Finished),
+}
+
+/// A finished request: where the browser goes, and what its session cookie becomes.
+#[derive(Debug)]
+pub struct Finished {
+    pub redirect: String,
+    pub cookie: Option<CookieChange>,
 }
 
 impl Next {
@@ -165,7 +225,7 @@ pub struct Approval {
 #[derive(Debug)]
 pub enum ApprovalStep {
     Ask(Approval),
-    Done(String),
+    Done(Finished),
 }
 
 fn page(kind: Refusal, message: impl Into<String>) -> AuthorizeError {
@@ -222,8 +282,9 @@ impl Provider {
     pub async fn start_authorization(
         &self,
         p: AuthorizeParams,
-        from: Option<std::net::IpAddr>,
+        browser: &Browser,
     ) -> Result<Next, AuthorizeError> {
+        let from = browser.address;
         let client_id = p.client_id.as_deref().unwrap_or_default();
         let Some(client) = self.clients.get(client_id) else {
             return Err(page(
@@ -242,9 +303,18 @@ impl Provider {
         }
         let state = p.state.clone().unwrap_or_default();
         let fail = |e: OAuthError| error_redirect(redirect_uri, &state, &e);
-        if [&p.state, &p.nonce, &p.scope, &p.code_challenge]
-            .iter()
-            .any(|v| v.as_ref().is_some_and(|s| s.len() > 2048))
+        if [
+            &p.state,
+            &p.nonce,
+            &p.scope,
+            &p.code_challenge,
+            &p.login_hint,
+            &p.acr_values,
+            &p.max_age,
+        ]
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|s| s.len() > 2048))
+            || p.id_token_hint.as_ref().is_some_and(|h| h.len() > 16384)
         {
             return Err(fail(OAuthError::invalid_request("a parameter is too long")));
         }
@@ -308,16 +378,24 @@ impl Provider {
                 "this client must use PKCE (code_challenge)",
             )));
         }
-        if p.prompt
-            .as_deref()
-            .is_some_and(|pr| pr.split(' ').any(|x| x == "none"))
-        {
-            // Gantry keeps no browser session, so it can never log in silently.
-            return Err(fail(OAuthError::new(
-                ErrorCode::LoginRequired,
-                "interactive login is required",
-            )));
-        }
+        let prompt = Prompt::parse(p.prompt.as_deref().unwrap_or_default()).map_err(fail)?;
+        let max_age = match p.max_age.as_deref().filter(|m| !m.is_empty()) {
+            None => None,
+            Some(m) => Some(m.parse::<u32>().map(i64::from).map_err(|_| {
+                fail(OAuthError::invalid_request(
+                    "max_age must be a whole number of seconds",
+                ))
+            })?),
+        };
+        // Whose session the client expects; an expired ID token still says (Core 3.1.2.1).
+        let hinted = match p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
+            None => None,
+            Some(h) => Some(self.hint_subject(h).ok_or_else(|| {
+                fail(OAuthError::invalid_request(
+                    "id_token_hint is not an ID token this server issued",
+                ))
+            })?),
+        };
         let entry = match self.entry(&client, p.connector_id.as_deref()) {
             Ok(e) => e,
             Err(NoEntry::Unknown) => {
@@ -335,12 +413,12 @@ impl Provider {
             Entry::Choose(_) => None,
         };
         let now = self.clock.now();
-        let req = AuthRequest {
+        let mut req = AuthRequest {
             id: secret::random_token(24),
             client_id: client.id.clone(),
             redirect_uri: redirect_uri.to_string(),
             scopes: scopes.joined(),
-            state,
+            state: state.clone(),
             nonce: p.nonce.unwrap_or_default(),
             code_challenge: challenge,
             code_challenge_method: method,
@@ -350,7 +428,36 @@ impl Provider {
             logged_in_at: None,
             created_at: now,
             expires_at: now + self.expiry.auth_requests,
+            session_id: None,
+            amr: String::new(),
+            prompt: prompt.stored(),
+            max_age,
+            acr_values: p.acr_values.unwrap_or_default(),
+            login_hint: p.login_hint.unwrap_or_default(),
+            remember: i64::from(self.sessions.remember_me_checked_by_default),
         };
+        if !prompt.login
+            && let Some(next) = self
+                .log_in_from_session(&mut req, &client, &entry, hinted.as_deref(), browser)
+                .await?
+        {
+            return match next {
+                Next::Approve { .. } if prompt.none => {
+                    self.store.delete_auth_request(&req.id).await?;
+                    Err(fail(OAuthError::new(
+                        ErrorCode::ConsentRequired,
+                        "the user has not approved this client in this session",
+                    )))
+                }
+                next => Ok(next),
+            };
+        }
+        if prompt.none {
+            return Err(fail(OAuthError::new(
+                ErrorCode::LoginRequired,
+                "no signed-in session can answer this request without a page",
+            )));
+        }
         let key = from.map(|ip| crate::ratelimit::address_key(ip).to_string());
         let cap = self.limits.pending_logins_per_address();
         if !self
@@ -408,9 +515,12 @@ impl Provider {
         connector_id: &str,
         username: &str,
         password: &str,
-        addr: std::net::IpAddr,
-        browser: &str,
+        browser: &Browser,
+        remember: Option<bool>,
     ) -> Result<(), LoginError> {
+        let addr = browser
+            .address
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let now = self.clock.now();
         let req = match self.store.get_auth_request(request_id, now).await {
             Ok(r) if r.identity.is_none() => r,
@@ -458,10 +568,20 @@ impl Provider {
             .await;
         self.remember_groups(&identity).await;
         let json = to_json(&identity)?;
-        let browser_hash = secret::hash_secret(browser);
+        let browser_hash = secret::hash_secret(&browser.csrf);
         match self
             .store
-            .set_auth_request_identity(&req.id, connector_id, &json, &browser_hash, now)
+            .set_auth_request_identity(
+                &req.id,
+                &LoggedIn {
+                    connector_id,
+                    identity: &json,
+                    browser_hash: &browser_hash,
+                    amr: "pwd",
+                    remember,
+                },
+                now,
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -477,15 +597,18 @@ impl Provider {
     pub async fn approval(
         &self,
         request_id: &str,
-        browser: &str,
+        browser: &Browser,
     ) -> Result<ApprovalStep, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
-        let identity = logged_in(&req, browser)?;
+        let identity = logged_in(&req, &browser.csrf)?;
         let device = self.device_confirmation(&req).await.transpose()?;
         let first_party = req.client_id == crate::config::ADMIN_CLIENT;
-        if (self.skip_approval || first_party) && device.is_none() {
+        let asked_consent = req.prompt.split(' ').any(|p| p == "consent");
+        let settled = first_party
+            || (!asked_consent && (self.skip_approval || self.consent_remembered(&req).await?));
+        if settled && device.is_none() {
             return self
-                .decide(&req, identity, true)
+                .decide(&req, identity, true, browser)
                 .await
                 .map(ApprovalStep::Done);
         }
@@ -509,11 +632,11 @@ impl Provider {
         &self,
         request_id: &str,
         approved: bool,
-        browser: &str,
-    ) -> Result<String, AuthorizeError> {
+        browser: &Browser,
+    ) -> Result<Finished, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
-        let identity = logged_in(&req, browser)?;
-        self.decide(&req, identity, approved).await
+        let identity = logged_in(&req, &browser.csrf)?;
+        self.decide(&req, identity, approved, browser).await
     }
 
     /// Record the decision on a request its user logged in to.
@@ -522,15 +645,23 @@ impl Provider {
         req: &AuthRequest,
         identity: Identity,
         approved: bool,
-    ) -> Result<String, AuthorizeError> {
+        browser: &Browser,
+    ) -> Result<Finished, AuthorizeError> {
         if let Some(done) = self.finish_device(req, &identity, approved).await {
-            return done;
+            return done.map(|redirect| Finished {
+                redirect,
+                cookie: None,
+            });
         }
         if !approved {
             self.store.delete_auth_request(&req.id).await?;
             let e = OAuthError::new(ErrorCode::AccessDenied, "the user denied the request");
             return Err(error_redirect(&req.redirect_uri, &req.state, &e));
         }
+        let kept = self
+            .keep_session(req, &identity, browser, &req.scopes)
+            .await?;
+        let (session_id, cookie) = kept.map_or((None, None), |(sid, c)| (Some(sid), c));
         let code = secret::random_token(32);
         let row = AuthCode {
             code_hash: secret::hash_secret(&code),
@@ -547,6 +678,8 @@ impl Provider {
             access_jti: None,
             access_expires_at: None,
             refresh_family: None,
+            session_id,
+            amr: req.amr.clone(),
         };
         match self.store.exchange_request_for_code(&req.id, &row).await {
             Ok(()) => {}
@@ -558,10 +691,89 @@ impl Provider {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(redirect_with(
-            &req.redirect_uri,
-            &[("code", &code), ("state", &req.state)],
-        ))
+        Ok(Finished {
+            redirect: redirect_with(&req.redirect_uri, &[("code", &code), ("state", &req.state)]),
+            cookie,
+        })
+    }
+
+    /// Log `req` in from the browser's session when one may: it is live, the client accepts
+    /// its connector (and the request names no other), the client is one it logged in to or
+    /// shares, `max_age` is not exceeded, an `id_token_hint` names its user, and the
+    /// connector still vouches for that user. Then the request is stored logged in and the
+    /// approval decides what follows; `None` leaves the request to a login page.
+    async fn log_in_from_session(
+        &self,
+        req: &mut AuthRequest,
+        client: &crate::oauth::client::Client,
+        entry: &Entry,
+        hinted: Option<&str>,
+        browser: &Browser,
+    ) -> Result<Option<Next>, AuthorizeError> {
+        let Some(s) = self.live_session(browser).await? else {
+            return Ok(None);
+        };
+        if matches!(entry, Entry::Connector(id) if *id != s.connector_id)
+            || hinted.is_some_and(|sub| sub != s.subject)
+            // max_age=0 always logs in again: no session is younger than zero seconds.
+            || req
+                .max_age
+                .is_some_and(|m| self.clock.now() - s.auth_time >= m)
+            || browser.csrf.is_empty()
+            || self.connector(&s.connector_id).is_none()
+            || self.reuse_for(&s, client).await?.is_none()
+        {
+            return Ok(None);
+        }
+        let Some(identity) = self.session_user(&s).await? else {
+            return Ok(None);
+        };
+        req.identity = Some(to_json(&identity)?);
+        req.connector_id = Some(s.connector_id.clone());
+        req.browser_hash = Some(secret::hash_secret(&browser.csrf));
+        req.logged_in_at = Some(s.auth_time);
+        req.session_id = Some(s.id.clone());
+        req.amr = s.amr.clone();
+        req.remember = s.remember;
+        self.store.create_auth_request_from(req, None, 0).await?;
+        self.remember_groups(&identity).await;
+        Ok(Some(match self.approval(&req.id, browser).await? {
+            ApprovalStep::Done(f) => Next::Finished(f),
+            ApprovalStep::Ask(_) => Next::Approve {
+                request_id: req.id.clone(),
+            },
+        }))
+    }
+
+    /// Whether the user approved the request's client for at least its scopes earlier in the
+    /// session that logged it in.
+    async fn consent_remembered(&self, req: &AuthRequest) -> Result<bool, StorageError> {
+        let Some(sid) = &req.session_id else {
+            return Ok(false);
+        };
+        let states = self.store.session_clients(sid).await?;
+        let Some(state) = states.iter().find(|c| c.client_id == req.client_id) else {
+            return Ok(false);
+        };
+        let approved: Vec<&str> = state.scopes.split(' ').collect();
+        Ok(req
+            .scopes
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .all(|s| approved.contains(&s)))
+    }
+
+    /// The subject of an ID token this server signed, expired or not.
+    fn hint_subject(&self, token: &str) -> Option<String> {
+        // An access token is signed by the same keys: it is no ID token.
+        let typ = jsonwebtoken::decode_header(token).ok()?.typ;
+        if typ.is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+            return None;
+        }
+        self.keys
+            .verify::<crate::oauth::tokens::Claims>(token, &self.validation(false))
+            .ok()
+            .map(|c| c.sub)
     }
 }
 

@@ -31,6 +31,11 @@ pub struct Client {
     /// Dex's `backchannelLogoutURI`: where a logout token is POSTed when a session the client
     /// logged in to ends (OpenID Connect Back-Channel Logout 1.0); `None`, never told.
     pub backchannel_logout_uri: Option<String>,
+    /// Dex's `ssoSharedWith`: the clients a login to this one signs in without a form (`*`:
+    /// all); `None` follows `sessions.ssoSharedWithDefault`.
+    pub sso_shared_with: Option<Vec<String>>,
+    /// Dex's `refreshTokenLifetime: session`: refresh tokens end with the browser session.
+    pub refresh_bound_to_session: bool,
     /// The version of a database client's row (see `admin::version`); empty for the config
     /// file's.
     pub version: String,
@@ -67,6 +72,8 @@ impl Client {
             allowed_connectors: c.allowed_connectors.clone(),
             // Empty means unset in Dex: the client does not take part.
             backchannel_logout_uri: c.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
+            sso_shared_with: c.sso_shared_with.clone(),
+            refresh_bound_to_session: c.refresh_token_lifetime.as_deref() == Some("session"),
             version: String::new(),
         }
     }
@@ -74,6 +81,15 @@ impl Client {
     /// Whether this client may log in through connector `id` (Dex's `ConnectorAllowed`).
     pub fn connector_allowed(&self, id: &str) -> bool {
         self.allowed_connectors.is_empty() || self.allowed_connectors.iter().any(|a| a == id)
+    }
+
+    /// Whether a login to this client signs the user in to `target` without a form (Dex's
+    /// `ClientSharesWith`); `share_all` is `sessions.ssoSharedWithDefault: all`.
+    pub fn shares_with(&self, target: &str, share_all: bool) -> bool {
+        match &self.sso_shared_with {
+            None => share_all,
+            Some(peers) => peers.iter().any(|p| p == "*" || p == target),
+        }
     }
 
     /// Whether `uri` is one this client registered.
@@ -248,8 +264,29 @@ mod tests {
             require_pkce: public,
             allowed_connectors: vec![],
             backchannel_logout_uri: None,
+            sso_shared_with: None,
+            refresh_bound_to_session: false,
             version: String::new(),
         }
+    }
+
+    #[test]
+    fn sso_sharing_is_dex_s_share_list_or_the_default() {
+        let mut c = client(false, &[]);
+        assert!(!c.shares_with("b", false));
+        assert!(
+            c.shares_with("b", true),
+            "no list: ssoSharedWithDefault all"
+        );
+        c.sso_shared_with = Some(vec![]);
+        assert!(
+            !c.shares_with("b", true),
+            "an empty list shares with no one"
+        );
+        c.sso_shared_with = Some(vec!["b".into()]);
+        assert!(c.shares_with("b", false) && !c.shares_with("x", true));
+        c.sso_shared_with = Some(vec!["*".into()]);
+        assert!(c.shares_with("x", false));
     }
 
     #[test]

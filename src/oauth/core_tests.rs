@@ -15,12 +15,22 @@ use crate::oauth::authorize::{ApprovalStep, AuthorizeParams, Next};
 use crate::oauth::client::{Client, Clients};
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::grants::TokenParams;
+use crate::oauth::session::Browser;
 use crate::oauth::tokens::TokenResponse;
 use crate::storage::memory::MemoryStore;
 
 pub(super) const START: i64 = 1_800_000_000;
 const REDIRECT: &str = "https://app.example/callback";
 const BROWSER: &str = "csrf-cookie-of-the-browser";
+
+/// The test's browser: its CSRF cookie, no session cookie yet.
+fn browser() -> Browser {
+    Browser {
+        csrf: BROWSER.into(),
+        address: Some(ADDR),
+        ..Default::default()
+    }
+}
 const VERIFIER: &str = "a-code-verifier-of-at-least-forty-three-characters-0123456789";
 const ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -121,6 +131,7 @@ async fn core_with(expiry: Expiry) -> Core {
         policy: crate::policy::live::LivePolicy::new(policy, compiled),
         clusters: vec![],
         audit_key: b"audit key of the tests".to_vec(),
+        sessions: Default::default(),
     };
     Core { p, store, clock }
 }
@@ -162,19 +173,21 @@ impl Core {
                     code_challenge_method: Some("S256".into()),
                     ..Default::default()
                 },
-                Some(ADDR),
+                &browser(),
             )
             .await
             .unwrap();
-        let (Next::Connector { request_id, .. } | Next::Choose { request_id, .. }) = next;
+        let (Next::Connector { request_id, .. } | Next::Choose { request_id, .. }) = next else {
+            panic!("a login page was expected: {next:?}");
+        };
         self.p
             .password_login(
                 &request_id,
                 "local",
                 "jane@example.com",
                 "correct horse",
-                ADDR,
-                BROWSER,
+                &browser(),
+                None,
             )
             .await
             .unwrap();
@@ -197,12 +210,13 @@ impl Core {
                     code_challenge_method: pkce.then(|| "S256".into()),
                     ..Default::default()
                 },
-                Some(ADDR),
+                &browser(),
             )
             .await
             .unwrap();
         let request_id = match next {
             Next::Connector { request_id, .. } | Next::Choose { request_id, .. } => request_id,
+            other => panic!("a login page was expected: {other:?}"),
         };
         self.p
             .password_login(
@@ -210,16 +224,21 @@ impl Core {
                 "local",
                 "jane@example.com",
                 "correct horse",
-                ADDR,
-                BROWSER,
+                &browser(),
+                None,
             )
             .await
             .unwrap();
         assert!(matches!(
-            self.p.approval(&request_id, BROWSER).await.unwrap(),
+            self.p.approval(&request_id, &browser()).await.unwrap(),
             ApprovalStep::Ask(_)
         ));
-        let redirect = self.p.finish(&request_id, true, BROWSER).await.unwrap();
+        let redirect = self
+            .p
+            .finish(&request_id, true, &browser())
+            .await
+            .unwrap()
+            .redirect;
         assert!(redirect.starts_with(REDIRECT), "{redirect}");
         assert_eq!(query_param(&redirect, "state").as_deref(), Some("st"));
         query_param(&redirect, "code").unwrap()
@@ -546,23 +565,24 @@ async fn a_device_approved_in_the_browser_gets_tokens_once() {
             .unwrap();
     let request_id = match c.p.device_start(&d.user_code, ADDR).await.unwrap() {
         Next::Connector { request_id, .. } | Next::Choose { request_id, .. } => request_id,
+        other => panic!("a login page was expected: {other:?}"),
     };
     c.p.password_login(
         &request_id,
         "local",
         "jane@example.com",
         "correct horse",
-        ADDR,
-        BROWSER,
+        &browser(),
+        None,
     )
     .await
     .unwrap();
     // A device always asks the person to confirm, showing the code the device shows.
-    match c.p.approval(&request_id, BROWSER).await.unwrap() {
+    match c.p.approval(&request_id, &browser()).await.unwrap() {
         ApprovalStep::Ask(a) => assert_eq!(a.device.unwrap().user_code, d.user_code),
-        ApprovalStep::Done(r) => panic!("no confirmation: {r}"),
+        ApprovalStep::Done(r) => panic!("no confirmation: {}", r.redirect),
     }
-    c.p.finish(&request_id, true, BROWSER).await.unwrap();
+    c.p.finish(&request_id, true, &browser()).await.unwrap();
     let poll = TokenParams {
         grant_type: Some(crate::config::DEVICE_CODE_GRANT.into()),
         device_code: Some(d.device_code.clone()),
@@ -586,11 +606,18 @@ async fn a_login_in_one_browser_cannot_be_finished_from_another() {
     let c = core().await;
     let request_id = c.logged_in_request("app").await;
     assert!(
-        c.p.finish(&request_id, true, "another browser")
-            .await
-            .is_err()
+        c.p.finish(
+            &request_id,
+            true,
+            &Browser {
+                csrf: "another browser".into(),
+                ..browser()
+            },
+        )
+        .await
+        .is_err()
     );
-    assert!(c.p.finish(&request_id, true, BROWSER).await.is_ok());
+    assert!(c.p.finish(&request_id, true, &browser()).await.is_ok());
 }
 
 #[tokio::test]
@@ -598,11 +625,11 @@ async fn the_admin_ui_skips_the_approval_page_and_other_clients_do_not() {
     let c = core().await;
     for (client, asks) in [("app", true), (crate::config::ADMIN_CLIENT, false)] {
         let request_id = c.logged_in_request(client).await;
-        match c.p.approval(&request_id, BROWSER).await.unwrap() {
+        match c.p.approval(&request_id, &browser()).await.unwrap() {
             ApprovalStep::Ask(_) => assert!(asks, "{client} was asked for consent"),
-            ApprovalStep::Done(redirect) => {
+            ApprovalStep::Done(f) => {
                 assert!(!asks, "{client} skipped consent");
-                assert!(query_param(&redirect, "code").is_some(), "{redirect}");
+                assert!(query_param(&f.redirect, "code").is_some(), "{}", f.redirect);
             }
         }
     }
@@ -646,12 +673,12 @@ async fn dex_pkce_settings_enforce_pkce_and_narrow_its_methods() {
     let plain = Some(VERIFIER.to_string());
     // Defaults: a confidential client may go without, and plain is accepted.
     assert!(
-        c.p.start_authorization(ask(None, None), Some(ADDR))
+        c.p.start_authorization(ask(None, None), &browser())
             .await
             .is_ok()
     );
     assert!(
-        c.p.start_authorization(ask(plain.clone(), None), Some(ADDR))
+        c.p.start_authorization(ask(plain.clone(), None), &browser())
             .await
             .is_ok()
     );
@@ -660,11 +687,11 @@ async fn dex_pkce_settings_enforce_pkce_and_narrow_its_methods() {
         code_challenge_methods_supported: vec!["S256".into()],
     };
     let says = |r: Result<Next, _>| format!("{:?}", r.err()).replace('+', " ");
-    let without = says(c.p.start_authorization(ask(None, None), Some(ADDR)).await);
+    let without = says(c.p.start_authorization(ask(None, None), &browser()).await);
     assert!(without.contains("must use PKCE"), "{without}");
     for method in [None, Some("plain")] {
         let r = says(
-            c.p.start_authorization(ask(plain.clone(), method), Some(ADDR))
+            c.p.start_authorization(ask(plain.clone(), method), &browser())
                 .await,
         );
         assert!(
@@ -673,7 +700,7 @@ async fn dex_pkce_settings_enforce_pkce_and_narrow_its_methods() {
         );
     }
     let s256 = ask(Some(challenge(VERIFIER)), Some("S256"));
-    assert!(c.p.start_authorization(s256, Some(ADDR)).await.is_ok());
+    assert!(c.p.start_authorization(s256, &browser()).await.is_ok());
 }
 
 /// A client built as the file builds it, with `change` applied to its entry.
@@ -732,3 +759,5 @@ async fn tokens_name_only_clients_that_allow_the_logins_connector() {
         "connector not allowed for this client",
     );
 }
+
+mod sessions;

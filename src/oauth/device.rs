@@ -19,7 +19,7 @@ use crate::oauth::authorize::{AuthorizeError, Next, Refusal};
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scopes;
-use crate::oauth::tokens::TokenResponse;
+use crate::oauth::tokens::{Login, TokenResponse};
 use crate::secret;
 use crate::storage::auth::AuthRequest;
 
@@ -211,6 +211,13 @@ impl Provider {
             logged_in_at: None,
             created_at: now,
             expires_at: row.expires_at,
+            session_id: None,
+            amr: String::new(),
+            prompt: String::new(),
+            max_age: None,
+            acr_values: String::new(),
+            login_hint: String::new(),
+            remember: 0,
         };
         self.store.create_auth_request_from(&req, None, 0).await?;
         Ok(Next::of(req.id, entry))
@@ -359,7 +366,7 @@ impl Provider {
                 let scopes = Scopes::stored(&row.scopes);
                 let auth_time = row.auth_time.unwrap_or(now);
                 Ok(self
-                    .login_tokens(client, &identity, &scopes, "", auth_time)
+                    .login_tokens(client, &identity, &scopes, Login::plain(auth_time, ""))
                     .await?
                     .0
                     .response)

@@ -9,7 +9,7 @@ use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::request::Exchange;
 use crate::oauth::scope::Scopes;
-use crate::oauth::tokens::{Grant, TokenResponse};
+use crate::oauth::tokens::{Grant, Login, TokenResponse};
 
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -120,8 +120,7 @@ impl Provider {
             client_id: &client.id,
             identity: &identity,
             scopes: &scopes,
-            nonce: "",
-            auth_time: self.clock.now(),
+            login: Login::plain(self.clock.now(), ""),
             refresh_token: None,
             client_only: false,
         })?;

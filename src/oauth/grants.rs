@@ -14,7 +14,7 @@ use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::pkce;
 use crate::oauth::request::TokenRequest;
 use crate::oauth::scope::Scopes;
-use crate::oauth::tokens::{Grant, TokenResponse};
+use crate::oauth::tokens::{Grant, Login, TokenResponse};
 use crate::storage::StorageError;
 use crate::storage::refresh::RefreshToken;
 use crate::{secret, storage};
@@ -309,8 +309,17 @@ impl Provider {
         let scopes = Scopes::stored(&row.scopes);
         // Tokens are made first and the code is spent with a record of them in one write; the
         // refresh family is stored only once the code is ours.
-        let (minted, family) =
-            self.mint_login(client, &identity, &scopes, &row.nonce, row.auth_time)?;
+        let (minted, family) = self.mint_login(
+            client,
+            &identity,
+            &scopes,
+            Login {
+                nonce: &row.nonce,
+                auth_time: row.auth_time,
+                sid: row.session_id.as_deref(),
+                amr: &row.amr,
+            },
+        )?;
         let family_id = family.as_ref().map(|f| f.family_id.as_str());
         if !self
             .store
@@ -364,10 +373,9 @@ impl Provider {
         client: &Client,
         identity: &Identity,
         scopes: &Scopes,
-        nonce: &str,
-        auth_time: i64,
+        login: Login<'_>,
     ) -> Result<(crate::oauth::tokens::Minted, Option<String>), OAuthError> {
-        let (minted, family) = self.mint_login(client, identity, scopes, nonce, auth_time)?;
+        let (minted, family) = self.mint_login(client, identity, scopes, login)?;
         let id = match family {
             Some(f) => {
                 self.store.create_refresh_token(&f).await?;
@@ -384,14 +392,12 @@ impl Provider {
         client: &Client,
         identity: &Identity,
         scopes: &Scopes,
-        nonce: &str,
-        auth_time: i64,
+        login: Login<'_>,
     ) -> Result<(crate::oauth::tokens::Minted, Option<RefreshToken>), OAuthError> {
         let (refresh, family) = if scopes.has("offline_access")
             && client.grant_allowed(GrantType::RefreshToken, &self.grants)
         {
-            let (token, row) =
-                self.refresh_family_row(&client.id, identity, scopes, nonce, auth_time)?;
+            let (token, row) = self.refresh_family_row(&client.id, identity, scopes, login)?;
             (Some(token), Some(row))
         } else {
             (None, None)
@@ -400,8 +406,7 @@ impl Provider {
             client_id: &client.id,
             identity,
             scopes,
-            nonce,
-            auth_time,
+            login,
             refresh_token: refresh,
             client_only: false,
         })?;
@@ -455,7 +460,7 @@ impl Provider {
             .await;
         self.remember_groups(&identity).await;
         Ok(self
-            .login_tokens(client, &identity, &scopes, "", now)
+            .login_tokens(client, &identity, &scopes, Login::plain(now, "pwd"))
             .await?
             .0
             .response)
@@ -490,8 +495,7 @@ impl Provider {
                 client_id: &client.id,
                 identity: &identity,
                 scopes: &scopes,
-                nonce: "",
-                auth_time: self.clock.now(),
+                login: Login::plain(self.clock.now(), ""),
                 refresh_token: None,
                 client_only: true,
             })?

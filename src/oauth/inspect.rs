@@ -1,10 +1,8 @@
-//! Using issued tokens: userinfo, introspection (RFC 7662), revocation (RFC 7009) and
-//! RP-initiated logout.
+//! Using issued tokens: userinfo, introspection (RFC 7662) and revocation (RFC 7009).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::oauth::Provider;
-use crate::oauth::authorize::redirect_with;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::tokens::{Audience, Claims};
@@ -35,47 +33,8 @@ pub struct Introspection {
     pub jti: Option<String>,
 }
 
-/// `end_session_endpoint` parameters.
-#[derive(Debug, Default, Deserialize)]
-pub struct LogoutParams {
-    pub id_token_hint: Option<String>,
-    pub post_logout_redirect_uri: Option<String>,
-    pub state: Option<String>,
-    pub client_id: Option<String>,
-}
-
-/// Why a logout request is refused; the text is shown to the user on an error page.
-#[derive(Debug, thiserror::Error)]
-pub enum LogoutError {
-    #[error("The id_token_hint is not a token this server issued.")]
-    ForeignHint,
-    #[error("client_id does not match the id_token_hint.")]
-    ClientMismatch,
-    #[error("post_logout_redirect_uri needs an id_token_hint or client_id.")]
-    NoClient,
-    #[error("The post_logout_redirect_uri is not registered for this client.")]
-    UnregisteredRedirect,
-    /// The cause is logged where it happens, never shown.
-    #[error("Logout failed; try again.")]
-    Revocation,
-}
-
-/// The page shows the error's text.
-impl From<LogoutError> for String {
-    fn from(e: LogoutError) -> String {
-        e.to_string()
-    }
-}
-
-/// Where logout ends.
-#[derive(Debug)]
-pub enum LogoutOutcome {
-    Redirect(String),
-    SignedOut,
-}
-
 impl Provider {
-    fn validation(&self, check_exp: bool) -> jsonwebtoken::Validation {
+    pub(crate) fn validation(&self, check_exp: bool) -> jsonwebtoken::Validation {
         let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
         v.set_issuer(&[&self.issuer]);
         v.validate_aud = false;
@@ -221,78 +180,5 @@ impl Provider {
             .await;
         }
         Ok(())
-    }
-
-    /// RP-initiated logout: revoke the user's refresh tokens for the client (only with an
-    /// unexpired `id_token_hint`), then send the browser to a registered post-logout URI or show
-    /// a signed-out page.
-    pub async fn logout(&self, p: LogoutParams) -> Result<LogoutOutcome, LogoutError> {
-        let mut client_id = p.client_id.clone();
-        let mut subject = None;
-        if let Some(hint) = p.id_token_hint.as_deref().filter(|h| !h.is_empty()) {
-            // An expired ID token is still a fine hint (OIDC RP-Initiated Logout 1.0 section 2).
-            let c: Claims = self
-                .keys
-                .verify(hint, &self.validation(false))
-                .map_err(|_| LogoutError::ForeignHint)?;
-            let aud_client = c.azp.clone().or(match &c.aud {
-                Audience::One(a) => Some(a.clone()),
-                Audience::Many(v) => v.first().cloned(),
-            });
-            if client_id
-                .as_ref()
-                .is_some_and(|id| Some(id) != aud_client.as_ref())
-            {
-                return Err(LogoutError::ClientMismatch);
-            }
-            client_id = aud_client;
-            // Only a live ID token revokes: an old one found in a log, a history or a cache
-            // still names where to go back to, but no longer speaks for the user.
-            if c.exp > self.clock.now() {
-                subject = Some(c.sub);
-            }
-        }
-        let client = client_id.as_deref().and_then(|id| self.clients.get(id));
-        let redirect = match p
-            .post_logout_redirect_uri
-            .as_deref()
-            .filter(|u| !u.is_empty())
-        {
-            Some(uri) => {
-                let Some(c) = client.as_ref() else {
-                    return Err(LogoutError::NoClient);
-                };
-                if !c.post_logout_redirect_uris.iter().any(|r| r == uri) {
-                    return Err(LogoutError::UnregisteredRedirect);
-                }
-                Some(redirect_with(
-                    uri,
-                    &[("state", p.state.as_deref().unwrap_or_default())],
-                ))
-            }
-            None => None,
-        };
-        if let (Some(c), Some(sub)) = (client, subject) {
-            let n = self
-                .store
-                .revoke_refresh_for_subject(&c.id, &sub, self.clock.now())
-                .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "logout revocation failed");
-                    LogoutError::Revocation
-                })?;
-            tracing::info!(client = %c.id, revoked = n, "logout");
-            if n > 0 {
-                self.audit(
-                    &sub,
-                    "refresh.revoke",
-                    &c.id,
-                    "revoked",
-                    serde_json::json!({"families": n, "reason": "the user logged out"}),
-                )
-                .await;
-            }
-        }
-        Ok(redirect.map_or(LogoutOutcome::SignedOut, LogoutOutcome::Redirect))
     }
 }

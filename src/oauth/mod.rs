@@ -14,10 +14,12 @@ pub mod exchange;
 pub mod grants;
 pub mod inspect;
 pub mod issuance;
+pub mod logout;
 pub mod pkce;
 pub mod refresh;
 pub mod request;
 pub mod scope;
+pub mod session;
 pub mod tokens;
 pub mod upstream;
 
@@ -65,6 +67,8 @@ pub struct Provider {
     pub clusters: Vec<String>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
+    /// Browser sessions (single sign-on), as configured.
+    pub sessions: crate::config::SessionSettings,
 }
 
 impl Provider {

@@ -5,12 +5,13 @@
 //! `reuseInterval` (parallel kubectl calls) gets the same successor back without the database
 //! ever holding a usable token. Reuse after that interval revokes the whole family.
 
+use crate::connector::ConnectorError;
 use crate::identity::Identity;
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::scope::Scopes;
-use crate::oauth::tokens::{Grant, TokenResponse};
+use crate::oauth::tokens::{Grant, Login, TokenResponse};
 use crate::secret;
 use crate::storage::refresh::RefreshToken;
 use crate::storage::{self, StorageError};
@@ -32,11 +33,9 @@ impl Provider {
         client_id: &str,
         identity: &Identity,
         scopes: &Scopes,
-        nonce: &str,
-        auth_time: i64,
+        login: Login<'_>,
     ) -> Result<(String, String), OAuthError> {
-        let (token, row) =
-            self.refresh_family_row(client_id, identity, scopes, nonce, auth_time)?;
+        let (token, row) = self.refresh_family_row(client_id, identity, scopes, login)?;
         self.store.create_refresh_token(&row).await?;
         Ok((token, row.family_id))
     }
@@ -47,8 +46,7 @@ impl Provider {
         client_id: &str,
         identity: &Identity,
         scopes: &Scopes,
-        nonce: &str,
-        auth_time: i64,
+        login: Login<'_>,
     ) -> Result<(String, RefreshToken), OAuthError> {
         let now = self.clock.now();
         let (id, sec) = (secret::random_token(16), secret::random_token(32));
@@ -59,15 +57,17 @@ impl Provider {
             client_id: client_id.to_string(),
             subject: identity.subject(),
             scopes: scopes.joined(),
-            nonce: nonce.to_string(),
+            nonce: login.nonce.to_string(),
             identity: storage::to_json(identity)?,
-            auth_time,
+            auth_time: login.auth_time,
             created_at: now,
             last_used_at: now,
             family_created_at: now,
             rotated_at: None,
             successor_id: None,
             revoked_at: None,
+            session_id: login.sid.map(str::to_string),
+            amr: login.amr.to_string(),
         };
         Ok((format!("{id}.{sec}"), row))
     }
@@ -114,6 +114,17 @@ impl Provider {
         if row.revoked_at.is_some() || self.refresh_expired(&row, now) {
             return Err(invalid());
         }
+        if !self
+            .refresh_session_alive(client, row.session_id.as_deref())
+            .await?
+        {
+            self.store
+                .revoke_refresh_family(&row.family_id, now)
+                .await?;
+            return Err(OAuthError::invalid_grant(
+                "the session this refresh token belongs to has ended",
+            ));
+        }
         let granted = Scopes::stored(&row.scopes);
         let scopes = match scope.filter(|s| !s.is_empty()) {
             Some(s) => {
@@ -144,7 +155,21 @@ impl Provider {
             (Some(at), Some(next)) if now - at <= self.expiry.reuse_interval => {
                 storage::from_json(&self.store.get_refresh_token(next).await?.identity)?
             }
-            _ => conn.refresh(&old, scopes.connector(), now).await?,
+            _ => match conn.refresh(&old, scopes.connector(), now).await {
+                Ok(i) => i,
+                Err(e) => {
+                    if matches!(e, ConnectorError::UserGone | ConnectorError::Rejected(_)) {
+                        // The user is gone or barred: their browser sessions end too.
+                        self.end_sessions_of(
+                            &old.connector_id,
+                            &old.subject(),
+                            "connector refused the user",
+                        )
+                        .await?;
+                    }
+                    return Err(e.into());
+                }
+            },
         };
         let token = if self.expiry.disable_rotation {
             self.store
@@ -159,8 +184,12 @@ impl Provider {
                 client_id: &client.id,
                 identity: &identity,
                 scopes: &scopes,
-                nonce: &row.nonce,
-                auth_time: row.auth_time,
+                login: Login {
+                    nonce: &row.nonce,
+                    auth_time: row.auth_time,
+                    sid: row.session_id.as_deref(),
+                    amr: &row.amr,
+                },
                 refresh_token: Some(token),
                 client_only: false,
             })?

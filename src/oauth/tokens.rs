@@ -67,6 +67,13 @@ pub struct Claims {
     pub groups: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub federated_claims: Option<FederatedClaims>,
+    /// The browser session of the login (OpenID Connect Back-Channel Logout's `sid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// What `/token` answers.
@@ -93,13 +100,35 @@ pub struct Minted {
     pub access_exp: i64,
 }
 
+/// What ID tokens say about the login itself: its nonce, when it happened, the browser
+/// session it was made in (`sid`) and how the user proved who they are (`amr`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Login<'a> {
+    pub nonce: &'a str,
+    pub auth_time: i64,
+    pub sid: Option<&'a str>,
+    /// RFC 8176 values, space-separated.
+    pub amr: &'a str,
+}
+
+impl<'a> Login<'a> {
+    /// A login without a browser: no nonce, no session.
+    pub fn plain(auth_time: i64, amr: &'a str) -> Login<'a> {
+        Login {
+            nonce: "",
+            auth_time,
+            sid: None,
+            amr,
+        }
+    }
+}
+
 /// The inputs of one issuance.
 pub struct Grant<'a> {
     pub client_id: &'a str,
     pub identity: &'a Identity,
     pub scopes: &'a Scopes,
-    pub nonce: &'a str,
-    pub auth_time: i64,
+    pub login: Login<'a>,
     pub refresh_token: Option<String>,
     /// client_credentials: no ID token, subject is the client.
     pub client_only: bool,
@@ -201,9 +230,23 @@ impl Provider {
             preferred_username: None,
             groups: None,
             federated_claims: None,
+            sid: None,
+            amr: None,
+            acr: None,
         };
         if !g.client_only {
             self.identity_claims(&mut access, g.identity, g.scopes);
+            // Resource servers (the registry, a cluster's webhook) decide on these too.
+            let amr: Vec<String> = g
+                .login
+                .amr
+                .split(' ')
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect();
+            access.amr = (!amr.is_empty()).then_some(amr);
+            access.acr = Some(crate::oauth::session::acr_of(g.login.amr).to_string());
+            access.sid = g.login.sid.map(str::to_string);
         }
         let signer = self.keys.signer().map_err(OAuthError::server)?;
         let access_token = signer.sign(&access, "at+jwt").map_err(OAuthError::server)?;
@@ -212,8 +255,8 @@ impl Provider {
             id.jti = None;
             id.client_id = None;
             id.scope = None;
-            id.auth_time = Some(g.auth_time);
-            id.nonce = Some(g.nonce.to_string()).filter(|n| !n.is_empty());
+            id.auth_time = Some(g.login.auth_time);
+            id.nonce = Some(g.login.nonce.to_string()).filter(|n| !n.is_empty());
             id.at_hash = Some(token_hash(&access_token, signer.alg));
             Some(signer.sign(&id, "JWT").map_err(OAuthError::server)?)
         } else {

@@ -208,7 +208,17 @@ impl Provider {
         let json = to_json(identity).map_err(LoginError::from)?;
         match self
             .store
-            .set_auth_request_identity(&pending.request_id, cid, &json, &pending.browser_hash, now)
+            .set_auth_request_identity(
+                &pending.request_id,
+                &crate::storage::auth::LoggedIn {
+                    connector_id: cid,
+                    identity: &json,
+                    browser_hash: &pending.browser_hash,
+                    amr: "",
+                    remember: None,
+                },
+                now,
+            )
             .await
         {
             Ok(()) => Ok(pending.request_id.clone()),

@@ -408,7 +408,12 @@ impl RegistryService {
         let scopes = crate::oauth::scope::Scopes::stored("openid groups offline_access");
         let now = self.core.clock.now();
         self.core
-            .new_refresh_family(REGISTRY_CLIENT, identity, &scopes, "", now)
+            .new_refresh_family(
+                REGISTRY_CLIENT,
+                identity,
+                &scopes,
+                crate::oauth::tokens::Login::plain(now, "pwd"),
+            )
             .await
             .map(|(t, _)| t)
             .map_err(RegistryError::from)

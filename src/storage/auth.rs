@@ -24,6 +24,32 @@ pub struct AuthRequest {
     pub logged_in_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The browser session that logged this request in without a form, or that its login
+    /// renewed.
+    pub session_id: Option<String>,
+    /// How the user logged in (RFC 8176 values, space-separated).
+    pub amr: String,
+    /// The request's `prompt`, `max_age`, `acr_values` and `login_hint`, as checked.
+    pub prompt: String,
+    pub max_age: Option<i64>,
+    pub acr_values: String,
+    pub login_hint: String,
+    /// 1 when the user asked to be remembered beyond this browser session.
+    pub remember: i64,
+}
+
+/// Who logged a request in, in which browser, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedIn<'a> {
+    pub connector_id: &'a str,
+    /// JSON `Identity`.
+    pub identity: &'a str,
+    /// Hash of the CSRF cookie of the browser that logged in: only it may approve.
+    pub browser_hash: &'a str,
+    /// RFC 8176 values, space-separated.
+    pub amr: &'a str,
+    /// The "remember me" box; `None` keeps the request's default.
+    pub remember: Option<bool>,
 }
 
 /// An issued authorization code, stored under the hash of the code.
@@ -43,6 +69,8 @@ pub struct AuthCode {
     pub access_jti: Option<String>,
     pub access_expires_at: Option<i64>,
     pub refresh_family: Option<String>,
+    pub session_id: Option<String>,
+    pub amr: String,
 }
 
 impl Db {
@@ -64,8 +92,9 @@ impl Db {
         let n = sqlx::query(
             "INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce, \
              code_challenge, code_challenge_method, connector_id, identity, browser_hash, \
-             logged_in_at, created_at, expires_at, client_key) \
-             SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15 \
+             logged_in_at, created_at, expires_at, client_key, session_id, amr, prompt, max_age, \
+             acr_values, login_hint, remember) \
+             SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$17,$18,$19,$20,$21,$22,$23 \
              WHERE $16 = 0 OR (SELECT COUNT(*) FROM auth_requests WHERE client_key = $15 \
              AND identity IS NULL AND expires_at > $13) < $16",
         )
@@ -85,6 +114,13 @@ impl Db {
         .bind(r.expires_at)
         .bind(client_key)
         .bind(i64::from(cap))
+        .bind(&r.session_id)
+        .bind(&r.amr)
+        .bind(&r.prompt)
+        .bind(r.max_age)
+        .bind(&r.acr_values)
+        .bind(&r.login_hint)
+        .bind(r.remember)
         .execute(&self.write)
         .await?
         .rows_affected();
@@ -107,20 +143,21 @@ impl Db {
     pub async fn set_auth_request_identity(
         &self,
         id: &str,
-        connector_id: &str,
-        identity_json: &str,
-        browser_hash: &str,
+        l: &LoggedIn<'_>,
         now: i64,
     ) -> Result<()> {
         let done = sqlx::query(
             "UPDATE auth_requests SET identity = $1, connector_id = $2, logged_in_at = $3, \
-             browser_hash = $4 WHERE id = $5 AND identity IS NULL AND expires_at > $3",
+             browser_hash = $4, amr = $6, remember = COALESCE($7, remember) \
+             WHERE id = $5 AND identity IS NULL AND expires_at > $3",
         )
-        .bind(identity_json)
-        .bind(connector_id)
+        .bind(l.identity)
+        .bind(l.connector_id)
         .bind(now)
-        .bind(browser_hash)
+        .bind(l.browser_hash)
         .bind(id)
+        .bind(l.amr)
+        .bind(l.remember.map(i64::from))
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 1 {
@@ -143,8 +180,8 @@ impl Db {
         }
         sqlx::query(
             "INSERT INTO auth_codes (code_hash, client_id, redirect_uri, scopes, nonce, \
-             code_challenge, code_challenge_method, identity, auth_time, expires_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+             code_challenge, code_challenge_method, identity, auth_time, expires_at, session_id, \
+             amr) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -156,6 +193,8 @@ impl Db {
         .bind(&c.identity)
         .bind(c.auth_time)
         .bind(c.expires_at)
+        .bind(&c.session_id)
+        .bind(&c.amr)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

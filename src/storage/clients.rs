@@ -21,6 +21,10 @@ pub struct ClientRow {
     pub allowed_connectors: String,
     /// Where back-channel logout tokens go; none, the client is not told.
     pub backchannel_logout_uri: Option<String>,
+    /// A JSON array, or NULL for `sessions.ssoSharedWithDefault`.
+    pub sso_shared_with: Option<String>,
+    /// `standalone` (or empty) or `session`.
+    pub refresh_token_lifetime: String,
     pub created_at: i64,
     pub updated_at: i64,
     /// Replaced on every change: see `update_client_row`.
@@ -53,8 +57,9 @@ impl Db {
         let done = sqlx::query(
             "INSERT INTO clients (id, secret_hash, name, redirect_uris, \
              post_logout_redirect_uris, trusted_peers, grant_types, public_client, require_pkce, \
-             created_at, updated_at, version, allowed_connectors, backchannel_logout_uri) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) ON CONFLICT (id) DO NOTHING",
+             created_at, updated_at, version, allowed_connectors, sso_shared_with, \
+             refresh_token_lifetime, backchannel_logout_uri) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -69,6 +74,8 @@ impl Db {
         .bind(c.updated_at)
         .bind(&c.version)
         .bind(&c.allowed_connectors)
+        .bind(&c.sso_shared_with)
+        .bind(&c.refresh_token_lifetime)
         .bind(&c.backchannel_logout_uri)
         .execute(&self.write)
         .await?;
@@ -82,7 +89,8 @@ impl Db {
             "UPDATE clients SET secret_hash = $2, name = $3, redirect_uris = $4, \
              post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
              public_client = $8, require_pkce = $9, updated_at = $10, version = $11, \
-             allowed_connectors = $13, backchannel_logout_uri = $14 \
+             allowed_connectors = $13, sso_shared_with = $14, refresh_token_lifetime = $15, \
+             backchannel_logout_uri = $16 \
              WHERE id = $1 AND version = $12",
         )
         .bind(&c.id)
@@ -98,6 +106,8 @@ impl Db {
         .bind(&c.version)
         .bind(expected)
         .bind(&c.allowed_connectors)
+        .bind(&c.sso_shared_with)
+        .bind(&c.refresh_token_lifetime)
         .bind(&c.backchannel_logout_uri)
         .execute(&self.write)
         .await?;

@@ -8,15 +8,16 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::audit::{AuditEvent, NewAuditEvent};
-use super::auth::{AuthCode, AuthRequest};
+use super::auth::{AuthCode, AuthRequest, LoggedIn};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
 use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
+use super::sessions::{BrowserSession, SessionClient, SessionLogin};
 use super::store::{
     CodeStore, DeviceStore, KeyStore, LoginStore, LogoutOutbox, PasswordStore, RecordStore,
-    RefreshStore,
+    RefreshStore, SessionStore,
 };
 use super::upstream::UpstreamLogin;
 use super::{Result, StorageError};
@@ -39,6 +40,8 @@ struct State {
     passwords: HashMap<String, PasswordRow>,
     /// email → (digest of the config hash it replaces, argon2id hash).
     upgrades: HashMap<String, (String, String)>,
+    sessions: HashMap<String, BrowserSession>,
+    session_clients: BTreeMap<(String, String), SessionClient>,
     /// Back-channel logout deliveries, with the claim that holds each.
     logout_deliveries: Vec<(LogoutDelivery, String)>,
 }
@@ -138,24 +141,21 @@ impl CodeStore for MemoryStore {
             .ok_or(StorageError::NotFound)
     }
 
-    async fn set_auth_request_identity(
-        &self,
-        id: &str,
-        connector_id: &str,
-        identity_json: &str,
-        browser_hash: &str,
-        now: i64,
-    ) -> Result<()> {
+    async fn set_auth_request_identity(&self, id: &str, l: &LoggedIn<'_>, now: i64) -> Result<()> {
         let mut s = self.state();
         let (r, _) = s
             .auth_requests
             .get_mut(id)
             .filter(|(r, _)| r.identity.is_none() && r.expires_at > now)
             .ok_or(StorageError::NotFound)?;
-        r.identity = Some(identity_json.to_string());
-        r.connector_id = Some(connector_id.to_string());
+        r.identity = Some(l.identity.to_string());
+        r.connector_id = Some(l.connector_id.to_string());
         r.logged_in_at = Some(now);
-        r.browser_hash = Some(browser_hash.to_string());
+        r.browser_hash = Some(l.browser_hash.to_string());
+        r.amr = l.amr.to_string();
+        if let Some(m) = l.remember {
+            r.remember = i64::from(m);
+        }
         Ok(())
     }
 
@@ -699,5 +699,103 @@ impl PasswordStore for MemoryStore {
             (source_digest.to_string(), hash.to_string()),
         );
         Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create_browser_session(&self, s: &BrowserSession) -> Result<()> {
+        self.state().sessions.insert(s.id.clone(), s.clone());
+        Ok(())
+    }
+    async fn get_browser_session(&self, id: &str) -> Result<BrowserSession> {
+        self.state()
+            .sessions
+            .get(id)
+            .cloned()
+            .ok_or(StorageError::NotFound)
+    }
+    async fn touch_browser_session(&self, id: &str, now: i64, idle_expires_at: i64) -> Result<()> {
+        if let Some(s) = self.state().sessions.get_mut(id) {
+            s.last_seen_at = now;
+            s.idle_expires_at = idle_expires_at.min(s.expires_at);
+        }
+        Ok(())
+    }
+    async fn renew_browser_session(&self, id: &str, l: &SessionLogin<'_>) -> Result<()> {
+        let mut st = self.state();
+        let s = st.sessions.get_mut(id).ok_or(StorageError::NotFound)?;
+        s.identity = l.identity.to_string();
+        s.auth_time = l.auth_time;
+        s.amr = l.amr.to_string();
+        s.mfa_time = l.mfa_time.or(s.mfa_time);
+        s.remember = i64::from(l.remember);
+        s.checked_at = l.now;
+        s.address = l.address.to_string();
+        s.user_agent = l.user_agent.to_string();
+        s.last_seen_at = l.now;
+        s.idle_expires_at = l.idle_expires_at.min(s.expires_at);
+        Ok(())
+    }
+    async fn step_up_browser_session(&self, id: &str, amr: &str, mfa_time: i64) -> Result<()> {
+        if let Some(s) = self.state().sessions.get_mut(id) {
+            s.amr = amr.to_string();
+            s.mfa_time = Some(mfa_time);
+        }
+        Ok(())
+    }
+    async fn recheck_browser_session(&self, id: &str, identity: &str, now: i64) -> Result<()> {
+        if let Some(s) = self.state().sessions.get_mut(id) {
+            s.identity = identity.to_string();
+            s.checked_at = now;
+        }
+        Ok(())
+    }
+    async fn put_session_client(&self, c: &SessionClient) -> Result<()> {
+        self.state()
+            .session_clients
+            .insert((c.session_id.clone(), c.client_id.clone()), c.clone());
+        Ok(())
+    }
+    async fn session_clients(&self, session_id: &str) -> Result<Vec<SessionClient>> {
+        let mut v: Vec<SessionClient> = self
+            .state()
+            .session_clients
+            .values()
+            .filter(|c| c.session_id == session_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|c| c.authenticated_at);
+        Ok(v)
+    }
+    async fn end_browser_session(&self, id: &str) -> Result<(BrowserSession, Vec<SessionClient>)> {
+        let mut st = self.state();
+        let s = st.sessions.remove(id).ok_or(StorageError::NotFound)?;
+        let mut clients = Vec::new();
+        st.session_clients.retain(|(sid, _), c| {
+            if sid == id {
+                clients.push(c.clone());
+                false
+            } else {
+                true
+            }
+        });
+        clients.sort_by_key(|c| c.authenticated_at);
+        Ok((s, clients))
+    }
+    async fn browser_sessions_of(
+        &self,
+        connector_id: &str,
+        subject: &str,
+    ) -> Result<Vec<BrowserSession>> {
+        let mut v: Vec<BrowserSession> = self
+            .state()
+            .sessions
+            .values()
+            .filter(|s| s.connector_id == connector_id && s.subject == subject)
+            .cloned()
+            .collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(v)
     }
 }

@@ -20,6 +20,7 @@ pub mod refresh;
 pub mod registry;
 pub mod revoked;
 pub mod rotations;
+pub mod sessions;
 pub mod store;
 mod store_db;
 pub mod sweeper;

@@ -22,6 +22,10 @@ pub struct RefreshToken {
     pub rotated_at: Option<i64>,
     pub successor_id: Option<String>,
     pub revoked_at: Option<i64>,
+    /// The browser session the login was made in (the tokens' `sid`).
+    pub session_id: Option<String>,
+    /// How the user logged in (RFC 8176 values, space-separated).
+    pub amr: String,
 }
 
 impl Db {
@@ -97,7 +101,7 @@ pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
     tokens: &[&RefreshToken],
 ) -> Result<()> {
-    const COLUMNS: usize = 15;
+    const COLUMNS: usize = 17;
     let rows = (0..tokens.len())
         .map(|i| {
             let cols: Vec<String> = (1..=COLUMNS)
@@ -110,7 +114,7 @@ pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     let sql = format!(
         "INSERT INTO refresh_tokens (id, family_id, secret_hash, client_id, subject, scopes, \
          nonce, identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, \
-         successor_id, revoked_at) VALUES {rows}"
+         successor_id, revoked_at, session_id, amr) VALUES {rows}"
     );
     // Built from placeholders only: every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -130,7 +134,9 @@ pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
             .bind(t.family_created_at)
             .bind(t.rotated_at)
             .bind(&t.successor_id)
-            .bind(t.revoked_at);
+            .bind(t.revoked_at)
+            .bind(&t.session_id)
+            .bind(&t.amr);
     }
     q.execute(ex).await?;
     Ok(())

@@ -10,12 +10,13 @@ use async_trait::async_trait;
 
 use super::Result;
 use super::audit::NewAuditEvent;
-use super::auth::{AuthCode, AuthRequest};
+use super::auth::{AuthCode, AuthRequest, LoggedIn};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
 use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
+use super::sessions::{BrowserSession, SessionClient, SessionLogin};
 use super::upstream::UpstreamLogin;
 
 /// Authorization requests (one browser login) and the codes they yield.
@@ -32,14 +33,7 @@ pub trait CodeStore: Send + Sync {
     /// The request if it exists and has not expired.
     async fn get_auth_request(&self, id: &str, now: i64) -> Result<AuthRequest>;
     /// Record who logged in, and in which browser; only once per request.
-    async fn set_auth_request_identity(
-        &self,
-        id: &str,
-        connector_id: &str,
-        identity_json: &str,
-        browser_hash: &str,
-        now: i64,
-    ) -> Result<()>;
+    async fn set_auth_request_identity(&self, id: &str, l: &LoggedIn<'_>, now: i64) -> Result<()>;
     /// Delete the request and store the code at once: a request yields one code.
     async fn exchange_request_for_code(&self, request_id: &str, c: &AuthCode) -> Result<()>;
     async fn delete_auth_request(&self, id: &str) -> Result<()>;
@@ -154,9 +148,36 @@ pub trait LogoutOutbox: Send + Sync {
     async fn prune_logout_deliveries(&self, before: i64) -> Result<u64>;
 }
 
+/// Browser sessions (single sign-on) and the clients each logged in to.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_browser_session(&self, s: &BrowserSession) -> Result<()>;
+    async fn get_browser_session(&self, id: &str) -> Result<BrowserSession>;
+    async fn touch_browser_session(&self, id: &str, now: i64, idle_expires_at: i64) -> Result<()>;
+    async fn renew_browser_session(&self, id: &str, l: &SessionLogin<'_>) -> Result<()>;
+    async fn step_up_browser_session(&self, id: &str, amr: &str, mfa_time: i64) -> Result<()>;
+    async fn recheck_browser_session(&self, id: &str, identity: &str, now: i64) -> Result<()>;
+    async fn put_session_client(&self, c: &SessionClient) -> Result<()>;
+    async fn session_clients(&self, session_id: &str) -> Result<Vec<SessionClient>>;
+    /// `NotFound` when another request ended it first.
+    async fn end_browser_session(&self, id: &str) -> Result<(BrowserSession, Vec<SessionClient>)>;
+    async fn browser_sessions_of(
+        &self,
+        connector_id: &str,
+        subject: &str,
+    ) -> Result<Vec<BrowserSession>>;
+}
+
 /// Everything the protocol core keeps.
 pub trait ProtocolStore:
-    CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + LogoutOutbox + std::fmt::Debug
+    CodeStore
+    + RefreshStore
+    + DeviceStore
+    + LoginStore
+    + RecordStore
+    + SessionStore
+    + LogoutOutbox
+    + std::fmt::Debug
 {
 }
 
@@ -166,6 +187,7 @@ impl<T> ProtocolStore for T where
         + DeviceStore
         + LoginStore
         + RecordStore
+        + SessionStore
         + LogoutOutbox
         + std::fmt::Debug
 {

@@ -3,15 +3,16 @@
 use async_trait::async_trait;
 
 use super::audit::NewAuditEvent;
-use super::auth::{AuthCode, AuthRequest};
+use super::auth::{AuthCode, AuthRequest, LoggedIn};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
 use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
+use super::sessions::{BrowserSession, SessionClient, SessionLogin};
 use super::store::{
     CodeStore, DeviceStore, KeyStore, LoginStore, LogoutOutbox, PasswordStore, RecordStore,
-    RefreshStore,
+    RefreshStore, SessionStore,
 };
 use super::upstream::UpstreamLogin;
 use super::{Db, Result};
@@ -29,16 +30,8 @@ impl CodeStore for Db {
     async fn get_auth_request(&self, id: &str, now: i64) -> Result<AuthRequest> {
         Db::get_auth_request(self, id, now).await
     }
-    async fn set_auth_request_identity(
-        &self,
-        id: &str,
-        connector_id: &str,
-        identity_json: &str,
-        browser_hash: &str,
-        now: i64,
-    ) -> Result<()> {
-        Db::set_auth_request_identity(self, id, connector_id, identity_json, browser_hash, now)
-            .await
+    async fn set_auth_request_identity(&self, id: &str, l: &LoggedIn<'_>, now: i64) -> Result<()> {
+        Db::set_auth_request_identity(self, id, l, now).await
     }
     async fn exchange_request_for_code(&self, request_id: &str, c: &AuthCode) -> Result<()> {
         Db::exchange_request_for_code(self, request_id, c).await
@@ -234,6 +227,44 @@ impl PasswordStore for Db {
         hash: &str,
     ) -> Result<()> {
         Db::put_password_upgrade(self, email, source_digest, hash).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for Db {
+    async fn create_browser_session(&self, s: &BrowserSession) -> Result<()> {
+        Db::create_browser_session(self, s).await
+    }
+    async fn get_browser_session(&self, id: &str) -> Result<BrowserSession> {
+        Db::get_browser_session(self, id).await
+    }
+    async fn touch_browser_session(&self, id: &str, now: i64, idle_expires_at: i64) -> Result<()> {
+        Db::touch_browser_session(self, id, now, idle_expires_at).await
+    }
+    async fn renew_browser_session(&self, id: &str, l: &SessionLogin<'_>) -> Result<()> {
+        Db::renew_browser_session(self, id, l).await
+    }
+    async fn step_up_browser_session(&self, id: &str, amr: &str, mfa_time: i64) -> Result<()> {
+        Db::step_up_browser_session(self, id, amr, mfa_time).await
+    }
+    async fn recheck_browser_session(&self, id: &str, identity: &str, now: i64) -> Result<()> {
+        Db::recheck_browser_session(self, id, identity, now).await
+    }
+    async fn put_session_client(&self, c: &SessionClient) -> Result<()> {
+        Db::put_session_client(self, c).await
+    }
+    async fn session_clients(&self, session_id: &str) -> Result<Vec<SessionClient>> {
+        Db::session_clients(self, session_id).await
+    }
+    async fn end_browser_session(&self, id: &str) -> Result<(BrowserSession, Vec<SessionClient>)> {
+        Db::end_browser_session(self, id).await
+    }
+    async fn browser_sessions_of(
+        &self,
+        connector_id: &str,
+        subject: &str,
+    ) -> Result<Vec<BrowserSession>> {
+        Db::browser_sessions_of(self, connector_id, subject).await
     }
 }
 

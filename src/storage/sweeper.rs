@@ -16,6 +16,7 @@ pub struct Swept {
     pub upstream_logins: u64,
     pub saml_assertions: u64,
     pub admin_sessions: u64,
+    pub browser_sessions: u64,
     pub audit_log: u64,
     pub token_counts: u64,
 }
@@ -89,6 +90,11 @@ impl Db {
             saml_assertions: exec("DELETE FROM saml_assertions WHERE expires_at <= $1", now)
                 .await?,
             admin_sessions: exec("DELETE FROM admin_sessions WHERE expires_at <= $1", now).await?,
+            browser_sessions: exec(
+                "DELETE FROM browser_sessions WHERE expires_at <= $1 OR idle_expires_at <= $1",
+                now,
+            )
+            .await?,
             audit_log: exec(
                 "DELETE FROM audit_log WHERE at <= $1",
                 now - limits.audit_retention,
@@ -100,6 +106,12 @@ impl Db {
             )
             .await?,
         };
+        exec(
+            "DELETE FROM session_clients WHERE last_issued_at <= $1 \
+             AND session_id NOT IN (SELECT id FROM browser_sessions)",
+            now,
+        )
+        .await?;
         if limits.absolute_lifetime > 0 {
             s.refresh_tokens += exec(
                 "DELETE FROM refresh_tokens WHERE family_created_at <= $1",

@@ -119,6 +119,7 @@ async fn app_with(
 ) -> (TestApp, tokio::task::JoinHandle<()>) {
     let app = TestApp::start_with(Opts {
         port: Some(port),
+        skip_approval: true,
         extra_clients: clients,
         extra_yaml: extra_yaml.into(),
         ..Opts::default()
@@ -257,6 +258,96 @@ async fn a_logout_token_reaches_the_client_and_validates_against_the_jwks() {
             .contains(got[0]["token"].as_str().unwrap()),
         "the audit trail never holds the token"
     );
+    background.abort();
+}
+
+/// A browser logs `client` in with PKCE (the form only when it has no session yet): its
+/// tokens.
+async fn browser_tokens(app: &TestApp, b: &reqwest::Client, client: &str) -> Value {
+    let verifier = gantry::secret::random_token(32);
+    let challenge = gantry::secret::b64(&gantry::secret::sha256(verifier.as_bytes()));
+    let query = [
+        ("client_id", client),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid email"),
+        ("state", "st"),
+        ("nonce", "nn"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ];
+    let r = b.get(app.url("/auth")).query(&query).send().await.unwrap();
+    let back = if location(&r).starts_with(RP_REDIRECT) {
+        location(&r).to_string()
+    } else {
+        app.login(b, &query, "admin@example.com", "password").await
+    };
+    let code = query_param(&back, "code").unwrap_or_else(|| panic!("no code: {back}"));
+    let secret = format!("{client}-secret");
+    let (s, t) = app
+        .exchange(&code, Some(&verifier), (client, &secret))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    t
+}
+
+#[tokio::test]
+async fn logging_out_at_one_client_tells_every_client_of_the_session_with_its_sid() {
+    let port = free_port();
+    let receiver = Receiver::start(&issuer_at(port), "").await;
+    let closed = free_port();
+    let clients = [
+        told_client("first", &receiver.uri("first")),
+        told_client("second", &receiver.uri("second")),
+        told_client("down", &format!("http://127.0.0.1:{closed}/bcl")),
+    ]
+    .concat();
+    let (app, background) =
+        app_with(port, clients, "sessions:\n  ssoSharedWithDefault: all\n").await;
+    let b = app.browser();
+    let first = browser_tokens(&app, &b, "first").await;
+    // One browser, one session: the other clients log in without a form.
+    browser_tokens(&app, &b, "second").await;
+    browser_tokens(&app, &b, "down").await;
+    let id = jwt_claims(first["id_token"].as_str().unwrap());
+    let sid = id["sid"].as_str().expect("the ID token names its session");
+    let sub = id["sub"].as_str().unwrap();
+    let started = Instant::now();
+    let r = b
+        .get(app.url("/logout"))
+        .query(&[("id_token_hint", first["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(
+        took < Duration::from_secs(1),
+        "logout waited for a receiver: {took:?}"
+    );
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let mut told: Vec<&str> = got.iter().map(|g| g["client"].as_str().unwrap()).collect();
+    told.sort();
+    assert_eq!(told, ["first", "second"]);
+    for g in &got {
+        let client = g["client"].as_str().unwrap();
+        check_token(&app, g, client, sid, sub).await;
+    }
+    // The unreachable one is retried, and held nobody up.
+    let ev = wait_for_events(&app, 3).await;
+    assert!(
+        ev.iter()
+            .any(|e| e.0 == "down" && e.1 == "failed" && e.2["sid"] == sid),
+        "{ev:?}"
+    );
+    // The session is over: a second logout tells nobody again.
+    b.get(app.url("/logout"))
+        .query(&[("id_token_hint", first["id_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().await.len(), 2);
     background.abort();
 }
 

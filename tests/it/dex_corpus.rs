@@ -238,7 +238,7 @@ fn every_dex_example_and_doc_snippet_passes_check_config() {
 fn dex_dev_config_is_explained_key_by_key() {
     let text = std::fs::read_to_string(Path::new(CORPUS).join("examples/config-dev.yaml")).unwrap();
     let r = check("config-dev.yaml", &text);
-    for key in ["grpc", "sessions"] {
+    for key in ["grpc"] {
         assert!(
             r.said.contains(&format!("warning: {key}: ")),
             "no warning for {key}:\n{}",

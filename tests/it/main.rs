@@ -49,6 +49,7 @@ mod refresh;
 mod registry;
 mod rp;
 mod saml;
+mod sessions;
 mod storage;
 mod support;
 mod upstream;

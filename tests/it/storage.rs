@@ -2,13 +2,14 @@
 
 use gantry::config::{StorageConfig, StorageParams};
 use gantry::storage::audit::{AuditCursor, AuditFilter};
-use gantry::storage::auth::{AuthCode, AuthRequest};
+use gantry::storage::auth::{AuthCode, AuthRequest, LoggedIn};
 use gantry::storage::clients::ClientRow;
 use gantry::storage::connectors::ConnectorRow;
 use gantry::storage::device::DeviceRequest;
 use gantry::storage::keys::StoredKey;
 use gantry::storage::passwords::PasswordRow;
 use gantry::storage::refresh::RefreshToken;
+use gantry::storage::sessions::{BrowserSession, SessionClient, SessionLogin};
 use gantry::storage::sweeper::SweepLimits;
 use gantry::storage::{Db, StorageError};
 
@@ -30,6 +31,44 @@ fn request(id: &str, expires_at: i64) -> AuthRequest {
         logged_in_at: None,
         created_at: 0,
         expires_at,
+        session_id: None,
+        amr: String::new(),
+        prompt: String::new(),
+        max_age: None,
+        acr_values: String::new(),
+        login_hint: String::new(),
+        remember: 0,
+    }
+}
+
+fn logged_in<'a>(identity: &'a str, browser_hash: &'a str) -> LoggedIn<'a> {
+    LoggedIn {
+        connector_id: "local",
+        identity,
+        browser_hash,
+        amr: "pwd",
+        remember: Some(true),
+    }
+}
+
+fn session(id: &str, subject: &str, now: i64) -> BrowserSession {
+    BrowserSession {
+        id: id.into(),
+        secret_hash: format!("hash-{id}"),
+        connector_id: "ldap".into(),
+        subject: subject.into(),
+        identity: "{}".into(),
+        auth_time: now,
+        amr: "pwd".into(),
+        mfa_time: None,
+        remember: 0,
+        checked_at: now,
+        address: "192.0.2.1".into(),
+        user_agent: "test".into(),
+        created_at: now,
+        last_seen_at: now,
+        idle_expires_at: now + 3600,
+        expires_at: now + 86_400,
     }
 }
 
@@ -49,6 +88,8 @@ fn code(hash: &str, expires_at: i64) -> AuthCode {
         access_jti: None,
         access_expires_at: None,
         refresh_family: None,
+        session_id: Some("sid-1".into()),
+        amr: "pwd otp".into(),
     }
 }
 
@@ -69,6 +110,8 @@ fn refresh(id: &str, family: &str, now: i64) -> RefreshToken {
         rotated_at: None,
         successor_id: None,
         revoked_at: None,
+        session_id: Some("sid-1".into()),
+        amr: "pwd".into(),
     }
 }
 
@@ -93,12 +136,12 @@ async fn conformance(db: Db) {
         db.get_auth_request("old", now).await,
         Err(StorageError::NotFound)
     ));
-    db.set_auth_request_identity("r1", "local", "{\"user_id\":\"u\"}", "bh", now)
+    db.set_auth_request_identity("r1", &logged_in("{\"user_id\":\"u\"}", "bh"), now)
         .await
         .unwrap();
     assert!(
         matches!(
-            db.set_auth_request_identity("r1", "local", "{}", "bh2", now)
+            db.set_auth_request_identity("r1", &logged_in("{}", "bh2"), now)
                 .await,
             Err(StorageError::NotFound)
         ),
@@ -146,6 +189,10 @@ async fn conformance(db: Db) {
         ),
         (Some(now), Some("jti-1"), Some("fam"))
     );
+    assert_eq!(
+        (c1.session_id.as_deref(), c1.amr.as_str()),
+        (Some("sid-1"), "pwd otp")
+    );
 
     // Refresh tokens: compare-and-set rotation, family and subject revocation.
     db.create_refresh_token(&refresh("t1", "fam", now))
@@ -170,6 +217,10 @@ async fn conformance(db: Db) {
     assert_eq!(
         (t1.rotated_at, t1.successor_id.as_deref()),
         (Some(now), Some("t2"))
+    );
+    assert_eq!(
+        (t1.session_id.as_deref(), t1.amr.as_str()),
+        (Some("sid-1"), "pwd")
     );
     db.revoke_refresh_family("fam", now).await.unwrap();
     assert!(
@@ -367,6 +418,8 @@ async fn conformance(db: Db) {
         require_pkce: 1,
         allowed_connectors: format!("[\"{name}\"]"),
         backchannel_logout_uri: Some(format!("https://{name}.example/bcl")),
+        sso_shared_with: Some("[\"*\"]".into()),
+        refresh_token_lifetime: "session".into(),
         created_at: now,
         updated_at: now,
         version: version.into(),
@@ -385,6 +438,13 @@ async fn conformance(db: Db) {
     );
     assert!(!db.delete_client("cas", Some("c1")).await.unwrap());
     let stored = db.get_client_fresh("cas").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.sso_shared_with.as_deref(),
+            stored.refresh_token_lifetime.as_str()
+        ),
+        (Some("[\"*\"]"), "session")
+    );
     assert_eq!(
         (
             stored.name.as_str(),
@@ -532,6 +592,110 @@ async fn conformance(db: Db) {
     assert!(db.consume_device("dh").await.unwrap());
     assert!(!db.consume_device("dh").await.unwrap());
 
+    // Browser sessions: found by id and user, renewed, their clients kept, ended once.
+    db.create_browser_session(&session("s1", "alice", now))
+        .await
+        .unwrap();
+    db.create_browser_session(&session("s2", "alice", now + 1))
+        .await
+        .unwrap();
+    db.create_browser_session(&session("s3", "bob", now))
+        .await
+        .unwrap();
+    let alice: Vec<String> = db
+        .browser_sessions_of("ldap", "alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(alice, vec!["s2", "s1"], "newest first");
+    for (client, at, sso) in [("a", now, 0), ("b", now + 5, 1)] {
+        db.put_session_client(&SessionClient {
+            session_id: "s1".into(),
+            client_id: client.into(),
+            authenticated_at: at,
+            via_sso: sso,
+            last_issued_at: at,
+            scopes: "openid".into(),
+        })
+        .await
+        .unwrap();
+    }
+    // A second login to a client replaces its row.
+    db.put_session_client(&SessionClient {
+        session_id: "s1".into(),
+        client_id: "a".into(),
+        authenticated_at: now + 7,
+        via_sso: 0,
+        last_issued_at: now + 7,
+        scopes: "openid groups".into(),
+    })
+    .await
+    .unwrap();
+    let clients = db.session_clients("s1").await.unwrap();
+    assert_eq!(clients.len(), 2);
+    assert_eq!(clients[1].scopes, "openid groups");
+    db.renew_browser_session(
+        "s1",
+        &SessionLogin {
+            identity: "{\"user_id\":\"a\"}",
+            auth_time: now + 10,
+            amr: "pwd otp mfa",
+            mfa_time: Some(now + 10),
+            remember: true,
+            address: "192.0.2.2",
+            user_agent: "ua",
+            now: now + 10,
+            idle_expires_at: now + 10 + 3600,
+        },
+    )
+    .await
+    .unwrap();
+    db.touch_browser_session("s1", now + 20, now + 999_999)
+        .await
+        .unwrap();
+    let s1 = db.get_browser_session("s1").await.unwrap();
+    assert_eq!(
+        (
+            s1.auth_time,
+            s1.amr.as_str(),
+            s1.mfa_time,
+            s1.remember,
+            s1.last_seen_at
+        ),
+        (now + 10, "pwd otp mfa", Some(now + 10), 1, now + 20)
+    );
+    assert_eq!(
+        s1.idle_expires_at, s1.expires_at,
+        "idle never outlives the absolute end"
+    );
+    assert!(matches!(
+        db.renew_browser_session(
+            "nope",
+            &SessionLogin {
+                identity: "{}",
+                auth_time: 0,
+                amr: "",
+                mfa_time: None,
+                remember: false,
+                address: "",
+                user_agent: "",
+                now,
+                idle_expires_at: now
+            }
+        )
+        .await,
+        Err(StorageError::NotFound)
+    ));
+    let (ended, clients) = db.end_browser_session("s1").await.unwrap();
+    assert_eq!((ended.id.as_str(), clients.len()), ("s1", 2));
+    assert!(matches!(
+        db.end_browser_session("s1").await,
+        Err(StorageError::NotFound)
+    ));
+    assert!(db.session_clients("s1").await.unwrap().is_empty());
+
     // The sweeper removes what has expired and keeps the rest.
     db.create_auth_request(&request("live", now + 10_000))
         .await
@@ -556,6 +720,11 @@ async fn conformance(db: Db) {
     assert_eq!(swept.signing_keys, 1);
     assert_eq!(swept.device_requests, 1);
     assert!(db.get_auth_request("live", now + 5000).await.is_ok());
+    assert_eq!(
+        swept.browser_sessions, 2,
+        "idle for more than an hour: {swept:?}"
+    );
+    assert!(db.get_browser_session("s2").await.is_err());
     let swept = db
         .sweep(
             now + 2 * 86_400,
