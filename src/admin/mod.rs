@@ -180,6 +180,32 @@ pub struct SessionView {
     pub last_used_at: i64,
 }
 
+/// A signed-in browser (single sign-on session), as the sessions page and API list it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = BrowserSession)]
+pub struct BrowserSessionView {
+    /// The session's id: the `sid` of the tokens issued in it.
+    pub id: String,
+    /// The user's subject: revoking by it ends all their sessions.
+    pub subject: String,
+    pub user: String,
+    pub email: String,
+    pub connector: String,
+    /// The browser's address and user agent at the last login.
+    pub address: String,
+    pub user_agent: String,
+    /// How the user logged in (RFC 8176 `amr` values).
+    pub amr: Vec<String>,
+    /// The clients the session logged in to.
+    pub clients: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub last_seen_at: i64,
+    /// Unix seconds: the end of its absolute lifetime.
+    pub expires_at: i64,
+}
+
 /// The built-in client of the admin UI.
 pub fn admin_client(issuer: &str) -> Client {
     Client {
@@ -239,6 +265,69 @@ impl AdminService {
             .collect())
     }
 
+    /// Signed-in browsers, the most recently used first.
+    pub async fn browser_sessions(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<BrowserSessionView>, AdminError> {
+        let now = self.core.clock.now();
+        let rows = self
+            .db
+            .live_browser_sessions(now, limit.clamp(1, 500), offset.max(0))
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: Identity = serde_json::from_str(&r.identity).unwrap_or_default();
+            let clients = self
+                .db
+                .session_clients(&r.id)
+                .await?
+                .into_iter()
+                .map(|c| c.client_id)
+                .collect();
+            out.push(BrowserSessionView {
+                id: r.id,
+                subject: r.subject,
+                user: if id.preferred_username.is_empty() {
+                    id.username
+                } else {
+                    id.preferred_username
+                },
+                email: id.email,
+                connector: r.connector_id,
+                address: r.address,
+                user_agent: r.user_agent,
+                amr: r
+                    .amr
+                    .split(' ')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                clients,
+                created_at: r.created_at,
+                last_seen_at: r.last_seen_at,
+                expires_at: r.expires_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sign a browser out: its session ends, its clients are told.
+    pub async fn end_browser_session(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
+        let change = self.audit_change(admin, "session.end_browser", id).await?;
+        if !self
+            .core
+            .end_session(id, "an administrator ended it")
+            .await?
+        {
+            return Err(AdminError::NotFound);
+        }
+        tracing::info!(admin = %admin.name, "admin ended a browser session");
+        change.succeeded(serde_json::json!({})).await;
+        Ok(())
+    }
+
     /// End a login: its refresh token stops working at once.
     pub async fn revoke_session(&self, admin: &Admin, id: &str) -> Result<(), AdminError> {
         let change = self.audit_change(admin, "session.revoke", id).await?;
@@ -253,13 +342,14 @@ impl AdminService {
         Ok(())
     }
 
-    /// End every login of one user, with every client, and their admin sessions: (refresh
-    /// tokens, admin sessions) ended; `NotFound` if they hold neither.
+    /// End every login of one user, with every client, their browser sessions and their admin
+    /// sessions: (refresh tokens, admin sessions, browser sessions) ended; `NotFound` if they
+    /// hold none.
     pub async fn revoke_user_sessions(
         &self,
         admin: &Admin,
         subject: &str,
-    ) -> Result<(u64, u64), AdminError> {
+    ) -> Result<(u64, u64, u64), AdminError> {
         let change = self
             .audit_change(admin, "session.revoke_user", subject)
             .await?;
@@ -268,13 +358,29 @@ impl AdminService {
             .revoke_refresh_of_user(subject, self.core.clock.now())
             .await?;
         let admin_sessions = self.db.delete_admin_sessions_of(subject).await?;
-        if n == 0 && admin_sessions == 0 {
+        let browser_sessions = self.end_browser_sessions_of(subject).await?;
+        if n == 0 && admin_sessions == 0 && browser_sessions == 0 {
             return Err(AdminError::NotFound);
         }
         change
-            .succeeded(serde_json::json!({ "tokens": n, "admin_sessions": admin_sessions }))
+            .succeeded(serde_json::json!({
+                "tokens": n,
+                "admin_sessions": admin_sessions,
+                "browser_sessions": browser_sessions,
+            }))
             .await;
-        Ok((n, admin_sessions))
+        Ok((n, admin_sessions, browser_sessions))
+    }
+
+    /// End the browser sessions of the user `subject` names (its clients are told).
+    pub(crate) async fn end_browser_sessions_of(&self, subject: &str) -> Result<u64, AdminError> {
+        let Some((_, connector)) = crate::identity::Identity::parse_subject(subject) else {
+            return Ok(0);
+        };
+        Ok(self
+            .core
+            .end_sessions_of(&connector, subject, "an administrator ended them")
+            .await?)
     }
 
     /// Published signing keys for the keys page and API.

@@ -154,6 +154,7 @@ impl AdminService {
         }
         .subject();
         self.db.delete_admin_sessions_of(&subject).await?;
+        self.end_browser_sessions_of(&subject).await?;
         Ok(())
     }
 

@@ -1020,9 +1020,9 @@ staticPasswords:
             ),
             ("dex_session", 24 * 3600, 3600, true, false)
         );
-        let client = crate::oauth::client::Client::from_config(&c.static_clients[0]);
-        assert!(client.refresh_bound_to_session);
-        assert!(client.shares_with("other", false) && !client.shares_with("third", true));
+        let client = &c.static_clients[0];
+        assert_eq!(client.refresh_token_lifetime.as_deref(), Some("session"));
+        assert_eq!(client.sso_shared_with, Some(vec!["other".to_string()]));
         // Served as in Dex: a loopback back-channel logout URI is worth no word.
         assert!(!warned.iter().any(|w| w.contains("backchannelLogoutURI")));
         let mapped: Vec<String> = c.dex_mappings().into_iter().map(|m| m.dex).collect();

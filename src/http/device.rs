@@ -124,7 +124,8 @@ async fn submit(
     }
     let typed = f.user_code.unwrap_or_default();
     let cookie = csrf::cookie_value(&headers).unwrap_or_default();
-    match s.provider.device_start(&typed, ip).await {
+    let b = crate::http::browser::as_is(&s, &headers, Some(ip));
+    match s.provider.device_start(&typed, &b).await {
         Ok(next) => authorize::to_login(&s, next),
         Err(UserCodeError::Unknown) => (
             StatusCode::BAD_REQUEST,

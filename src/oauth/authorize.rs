@@ -702,7 +702,7 @@ impl Provider {
     /// shares, `max_age` is not exceeded, an `id_token_hint` names its user, and the
     /// connector still vouches for that user. Then the request is stored logged in and the
     /// approval decides what follows; `None` leaves the request to a login page.
-    async fn log_in_from_session(
+    pub(crate) async fn log_in_from_session(
         &self,
         req: &mut AuthRequest,
         client: &crate::oauth::client::Client,

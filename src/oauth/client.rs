@@ -271,6 +271,23 @@ mod tests {
     }
 
     #[test]
+    fn dex_s_session_keys_reach_the_client() {
+        let c = Client::from_config(&StaticClient {
+            id: Some("a".into()),
+            sso_shared_with: Some(vec!["other".into()]),
+            refresh_token_lifetime: Some("session".into()),
+            ..Default::default()
+        });
+        assert!(c.refresh_bound_to_session);
+        assert!(c.shares_with("other", false) && !c.shares_with("third", true));
+        let c = Client::from_config(&StaticClient {
+            refresh_token_lifetime: Some("standalone".into()),
+            ..Default::default()
+        });
+        assert!(!c.refresh_bound_to_session && !c.shares_with("x", false));
+    }
+
+    #[test]
     fn sso_sharing_is_dex_s_share_list_or_the_default() {
         let mut c = client(false, &[]);
         assert!(!c.shares_with("b", false));

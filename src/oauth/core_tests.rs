@@ -563,7 +563,7 @@ async fn a_device_approved_in_the_browser_gets_tokens_once() {
         c.p.device_authorize(&app, Some("openid"), ADDR)
             .await
             .unwrap();
-    let request_id = match c.p.device_start(&d.user_code, ADDR).await.unwrap() {
+    let request_id = match c.p.device_start(&d.user_code, &browser()).await.unwrap() {
         Next::Connector { request_id, .. } | Next::Choose { request_id, .. } => request_id,
         other => panic!("a login page was expected: {other:?}"),
     };

@@ -166,8 +166,11 @@ impl Provider {
     pub async fn device_start(
         &self,
         typed: &str,
-        addr: std::net::IpAddr,
+        browser: &crate::oauth::session::Browser,
     ) -> Result<Next, UserCodeError> {
+        let addr = browser
+            .address
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         const KEY: &str = "\u{0}device-code";
         if self.credential_check_locked(KEY, addr).await {
             return Err(UserCodeError::Throttled);
@@ -186,17 +189,18 @@ impl Provider {
             Err(e) => return Err(e.into()),
         };
         // The device's client chooses among its connectors as a browser's would.
-        let entry = self
+        let client = self
             .clients
             .get(&row.client_id)
-            .ok_or(NoEntry::NoneLeft)
-            .and_then(|client| self.entry(&client, None))
-            .map_err(|_| UserCodeError::NoConnector)?;
+            .ok_or(UserCodeError::NoConnector)?;
+        let entry = self
+            .entry(&client, None)
+            .map_err(|_: NoEntry| UserCodeError::NoConnector)?;
         let connector_id = match &entry {
             Entry::Connector(id) => Some(id.clone()),
             Entry::Choose(_) => None,
         };
-        let req = AuthRequest {
+        let mut req = AuthRequest {
             id: secret::random_token(24),
             client_id: row.client_id,
             redirect_uri: format!("{DEVICE_PREFIX}{}", row.device_code_hash),
@@ -219,6 +223,22 @@ impl Provider {
             login_hint: String::new(),
             remember: 0,
         };
+        // A browser signed in already confirms the device without the password: the
+        // confirmation page still shows the device and asks.
+        match self
+            .log_in_from_session(&mut req, &client, &entry, None, browser)
+            .await
+        {
+            Ok(Some(next)) => return Ok(next),
+            Ok(None) => {}
+            Err(AuthorizeError::Internal(e)) => return Err(UserCodeError::Internal(e)),
+            Err(AuthorizeError::Page {
+                kind: Refusal::Unavailable,
+                message,
+            }) => return Err(UserCodeError::Unavailable(message)),
+            // Anything else of the session's: the login page, as without one.
+            Err(_) => {}
+        }
         self.store.create_auth_request_from(&req, None, 0).await?;
         Ok(Next::of(req.id, entry))
     }

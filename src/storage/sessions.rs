@@ -245,6 +245,24 @@ impl Db {
         Ok((s, clients))
     }
 
+    /// Live sessions, the most recently used first.
+    pub async fn live_browser_sessions(
+        &self,
+        now: i64,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<BrowserSession>> {
+        Ok(sqlx::query_as::<_, BrowserSession>(
+            "SELECT * FROM browser_sessions WHERE expires_at > $1 AND idle_expires_at > $1 \
+             ORDER BY last_seen_at DESC, id LIMIT $2 OFFSET $3",
+        )
+        .bind(now)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// The sessions of one user of one connector, newest first.
     pub async fn browser_sessions_of(
         &self,

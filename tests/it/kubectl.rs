@@ -81,6 +81,11 @@ struct Kube {
 }
 
 fn kubeconfig(app: &TestApp, api: &ApiServer, extra_args: &[&str]) -> Kube {
+    kubeconfig_for(app, api, "native", extra_args)
+}
+
+/// A kubeconfig whose plugin logs in as `client_id` (one client per cluster).
+fn kubeconfig_for(app: &TestApp, api: &ApiServer, client_id: &str, extra_args: &[&str]) -> Kube {
     let cache = tempfile::tempdir().unwrap();
     let mut args = vec![
         "kubectl",
@@ -88,7 +93,7 @@ fn kubeconfig(app: &TestApp, api: &ApiServer, extra_args: &[&str]) -> Kube {
         "--issuer",
         &app.issuer,
         "--client-id",
-        "native",
+        client_id,
         "--listen",
         "127.0.0.1:0",
         "--timeout",
@@ -140,6 +145,30 @@ async fn finish(c: tokio::process::Child) -> (bool, String, String) {
 
 /// Read a child's stderr until the login URL shows, log in as admin through it.
 async fn browser_step(app: &TestApp, child: &mut tokio::process::Child) {
+    browser_step_in(app, &app.browser(), child).await;
+}
+
+/// `browser_step` in a given browser (cookie jar).
+async fn browser_step_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    child: &mut tokio::process::Child,
+) {
+    let url = login_url_of(child).await;
+    let q: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let callback = app
+        .login(browser, &q, "admin@example.com", "password")
+        .await;
+    let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
+    assert!(page.contains("safe to close"), "{page}");
+}
+
+/// The login URL the plugin prints on stderr.
+async fn login_url_of(child: &mut tokio::process::Child) -> url::Url {
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let url = loop {
         let l = lines
@@ -151,17 +180,7 @@ async fn browser_step(app: &TestApp, child: &mut tokio::process::Child) {
             break format!("http{u}");
         }
     };
-    let url = url::Url::parse(&url).unwrap();
-    let q: Vec<(String, String)> = url
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let callback = app
-        .login(&app.browser(), &q, "admin@example.com", "password")
-        .await;
-    let page = reqwest::get(&callback).await.unwrap().text().await.unwrap();
-    assert!(page.contains("safe to close"), "{page}");
+    url::Url::parse(&url).unwrap()
 }
 
 async fn count(app: &TestApp, metric: &str) -> u64 {
@@ -801,4 +820,60 @@ async fn whoami_when_logged_out_names_the_command_that_logs_in() {
     );
     let who: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(who["groups"], serde_json::json!(["developers"]));
+}
+
+/// Two clusters, each with its own client: the engineer types the password once; the second
+/// cluster's plugin opens the browser, which is signed in and goes straight back to it.
+#[tokio::test]
+async fn two_clusters_take_one_browser_login() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: "sessions:\n  ssoSharedWithDefault: all\n".into(),
+        extra_clients: format!(
+            "  - id: native-stage\n    name: Stage cluster\n    public: true\n    redirectURIs: [\"{NATIVE_REDIRECT}\"]\n"
+        ),
+        ..Default::default()
+    })
+    .await;
+    let prod = api_server(&app, "native").await;
+    let stage = api_server(&app, "native-stage").await;
+    let kp = kubeconfig_for(&app, &prod, "native", &["--browser-command", "/bin/true"]);
+    let ks = kubeconfig_for(
+        &app,
+        &stage,
+        "native-stage",
+        &["--browser-command", "/bin/true"],
+    );
+    let browser = app.browser();
+    let mut call = kubectl(&kp);
+    browser_step_in(&app, &browser, &mut call).await;
+    let (ok, out, err) = finish(call).await;
+    assert!(ok && out.contains("APIVersions"), "{err}");
+
+    let mut call = kubectl(&ks);
+    let mut url = login_url_of(&mut call).await.to_string();
+    // Only redirects: /auth, then the plugin's loopback callback. No page, so no form.
+    for _ in 0..5 {
+        let r = browser.get(&url).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "the signed-in browser was shown a page: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let next = app.absolute(location(&r));
+        if !next.starts_with(&app.issuer) {
+            let page = reqwest::get(&next).await.unwrap().text().await.unwrap();
+            assert!(page.contains("safe to close"), "{page}");
+            break;
+        }
+        url = next;
+    }
+    let (ok, out, err) = finish(call).await;
+    assert!(ok && out.contains("APIVersions"), "{err}");
+    assert_eq!(stage.seen.lock().unwrap().len(), 1);
+    assert_eq!(
+        count(&app, LOGINS).await,
+        1,
+        "one password login for two clusters"
+    );
 }

@@ -75,3 +75,127 @@ async fn openid_client_signs_in_once_for_two_clients_and_logout_ends_it() {
         "{events:?}"
     );
 }
+
+async fn api(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (reqwest::StatusCode, Value) {
+    let mut r = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().await.unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Where `/auth?prompt=none` for `rp` sends a browser: `code` or `error=...`.
+async fn silent(app: &TestApp, b: &reqwest::Client) -> String {
+    let r = b
+        .get(app.url("/auth"))
+        .query(&[
+            ("client_id", "rp"),
+            ("redirect_uri", RP_REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+            ("prompt", "none"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let to = location(&r).to_string();
+    assert!(to.starts_with(RP_REDIRECT), "{to}");
+    if query_param(&to, "code").is_some() {
+        "code".into()
+    } else {
+        query_param(&to, "error").unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn admins_see_signed_in_browsers_and_sign_them_out() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{}sessions:\n  ssoSharedWithDefault: all\n",
+            crate::admin::POLICY
+        ),
+        ..Default::default()
+    })
+    .await;
+    let token = crate::admin::machine_token(&app).await;
+    let b = app.browser();
+    let q = [
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s1"),
+    ];
+    let cb = app.login(&b, &q, "dev@example.com", "password").await;
+    assert!(query_param(&cb, "code").is_some(), "{cb}");
+    assert_eq!(silent(&app, &b).await, "code");
+
+    let (s, page) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{page}");
+    let it = &items[0];
+    assert_eq!(it["email"], "dev@example.com");
+    assert_eq!(it["clients"], serde_json::json!(["rp"]));
+    assert_eq!(it["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(it["address"], "127.0.0.1");
+    let path = format!("/api/v1/browser-sessions/{}", it["id"].as_str().unwrap());
+    let (s, _) = api(&app, reqwest::Method::DELETE, &path, &token, None).await;
+    assert_eq!(s, reqwest::StatusCode::NO_CONTENT);
+    let (s, _) = api(&app, reqwest::Method::DELETE, &path, &token, None).await;
+    assert_eq!(s, reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(silent(&app, &b).await, "login_required");
+    // Without an admin's token: refused.
+    let (s, _) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        "not-a-token",
+        None,
+    )
+    .await;
+    assert_eq!(s, reqwest::StatusCode::UNAUTHORIZED);
+
+    // Revoking a user signs their browsers out too.
+    app.login(&b, &q, "dev@example.com", "password").await;
+    assert_eq!(silent(&app, &b).await, "code");
+    let (_, page) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        &token,
+        None,
+    )
+    .await;
+    let subject = page["items"][0]["subject"].as_str().unwrap().to_string();
+    let (s, r) = api(
+        &app,
+        reqwest::Method::POST,
+        "/api/v1/sessions/revoke-user",
+        &token,
+        Some(serde_json::json!({ "subject": subject })),
+    )
+    .await;
+    assert_eq!(s, reqwest::StatusCode::OK, "{r}");
+    assert_eq!(r["browser_sessions"], 1);
+    assert_eq!(silent(&app, &b).await, "login_required");
+}

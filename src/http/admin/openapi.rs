@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         sessions::list_sessions,
         sessions::revoke_user,
         sessions::revoke_session,
+        sessions::list_browser_sessions,
+        sessions::end_browser_session,
         keys::list_keys,
         keys::rotate_keys,
         audit::list_audit,

@@ -25,6 +25,23 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/sessions", get(list_sessions))
         .route("/api/v1/sessions/{id}", delete(revoke_session))
         .route("/api/v1/sessions/revoke-user", post(revoke_user))
+        .route("/admin/sessions/sign-out", post(sign_out_browser))
+        .route("/api/v1/browser-sessions", get(list_browser_sessions))
+        .route("/api/v1/browser-sessions/{id}", delete(end_browser_session))
+}
+
+/// A signed-in browser as the page shows it.
+struct BrowserRow {
+    id: String,
+    user: String,
+    email: String,
+    connector: String,
+    address: String,
+    device: String,
+    factors: String,
+    clients: String,
+    started: String,
+    last_seen: String,
 }
 
 struct SessionRow {
@@ -50,6 +67,7 @@ struct SessionsPage {
     notice: String,
     sessions: Vec<SessionRow>,
     next_page: i64,
+    browsers: Vec<BrowserRow>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +90,11 @@ async fn sessions(
         .or_page(&s)?;
     let more = rows.len() as i64 > PAGE;
     let now = s.provider.clock.now();
+    let browsers = if page == 0 {
+        s.admin.browser_sessions(PAGE, 0).await.or_page(&s)?
+    } else {
+        Vec::new()
+    };
     let n = nav(&s, &admin, &token);
     Ok(SessionsPage {
         title: s.web.title.clone(),
@@ -81,8 +104,9 @@ async fn sessions(
         here: "/admin/sessions",
         notice: match p.revoked.as_deref() {
             Some("user") => {
-                "Every session of that user was revoked: none of their refresh tokens works.".into()
+                "Every session of that user was revoked: none of their refresh tokens works, and their browsers are signed out.".into()
             }
+            Some("browser") => "The browser was signed out.".into(),
             Some(_) => "The session was revoked: its refresh token no longer works.".into(),
             None => String::new(),
         },
@@ -101,8 +125,114 @@ async fn sessions(
             })
             .collect(),
         next_page: if more { page + 1 } else { 0 },
+        browsers: browsers
+            .into_iter()
+            .map(|b| BrowserRow {
+                id: b.id,
+                user: b.user,
+                email: b.email,
+                connector: b.connector,
+                address: b.address,
+                device: b.user_agent.chars().take(80).collect(),
+                factors: b.amr.join(" "),
+                clients: b.clients.join(", "),
+                started: crate::http::views::utc_time(b.created_at),
+                last_seen: format!("{} ago", age(now - b.last_seen_at).trim_end_matches(" old")),
+            })
+            .collect(),
     }
     .into_response())
+}
+
+/// "Sign out" of one browser on the sessions page.
+async fn sign_out_browser(
+    State(s): State<AppState>,
+    AdminForm {
+        form: f,
+        admin,
+        token,
+    }: AdminForm<CsrfForm>,
+) -> PageResult {
+    let id = f.id.clone().unwrap_or_default();
+    if !confirm::confirmed(f.confirm.as_deref()) {
+        return Ok(confirm::ask(
+            &s,
+            nav(&s, &admin, &token),
+            confirm::Ask {
+                heading: "Sign this browser out?".into(),
+                what: "Its session ends at once: the next application it opens asks for the \
+                       password again, and every client with a back-channel logout URI is told."
+                    .into(),
+                button: "Sign out",
+                action: "/admin/sessions/sign-out",
+                fields: vec![("id", id)],
+                cancel: "/admin/sessions",
+            },
+        ));
+    }
+    s.admin.end_browser_session(&admin, &id).await.or_page(&s)?;
+    Ok(Redirect::to(&s.web.path("/admin/sessions?revoked=browser")).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = BrowserSessionPage)]
+struct BrowserPage {
+    items: Vec<crate::admin::BrowserSessionView>,
+    /// The `offset` of the next page; absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    next_offset: Option<i64>,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "sessions_list_browser_sessions",
+    path = "/browser-sessions",
+    summary = "Signed-in browsers (single sign-on sessions), the most recently used first",
+    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "default 50"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 1000000, description = "default 0")),
+    responses(
+        (status = 200, description = "A page of browser sessions", body = BrowserPage),
+        (status = 400, response = Problem),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+    )
+)]
+async fn list_browser_sessions(
+    State(s): State<AppState>,
+    _: ApiAdmin,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let (limit, offset) = paging(q.as_deref(), 50)?;
+    let mut items = s.admin.browser_sessions(limit + 1, offset).await?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    Ok(axum::Json(BrowserPage {
+        items,
+        next_offset: more.then_some(offset + limit),
+    })
+    .into_response())
+}
+
+#[utoipa::path(
+    delete,
+    operation_id = "sessions_end_browser_session",
+    path = "/browser-sessions/{id}",
+    summary = "Sign a browser out: its session ends and its clients are told",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 401, response = Problem),
+        (status = 403, response = Problem),
+        (status = 404, response = Problem),
+    )
+)]
+async fn end_browser_session(
+    State(s): State<AppState>,
+    ApiAdmin(admin): ApiAdmin,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.admin.end_browser_session(&admin, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn revoke(
@@ -230,6 +360,8 @@ struct Revoked {
     revoked: u64,
     /// Admin sessions ended.
     admin_sessions: u64,
+    /// Browser sessions (single sign-on) ended.
+    browser_sessions: u64,
 }
 
 #[utoipa::path(
@@ -255,10 +387,12 @@ async fn revoke_user(
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let r: RevokeUser = json_body(&headers, body).await?;
-    let (n, admin_sessions) = s.admin.revoke_user_sessions(&admin, &r.subject).await?;
+    let (n, admin_sessions, browser_sessions) =
+        s.admin.revoke_user_sessions(&admin, &r.subject).await?;
     Ok(axum::Json(Revoked {
         revoked: n,
         admin_sessions,
+        browser_sessions,
     })
     .into_response())
 }

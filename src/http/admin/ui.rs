@@ -178,6 +178,14 @@ async fn render_overview(
     .into_response())
 }
 
+/// The end of a sign-in: a page that moves on to `to` by itself.
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/continue.html")]
+struct ContinuePage {
+    title: String,
+    to: String,
+}
+
 /// Start signing in: a code flow with PKCE against this very issuer.
 async fn login(State(s): State<AppState>) -> Response {
     let state = secret::random_token(16);
@@ -244,7 +252,15 @@ async fn callback(
         .admin_sign_in(&p.code.unwrap_or_default(), verifier)
         .await
         .or_page(&s)?;
-    let mut resp = Redirect::to(&s.web.path("/admin")).into_response();
+    // A page that goes on to /admin rather than a redirect: the admin cookie is
+    // SameSite=Strict, and a sign-in that began with a link or form on another site (single
+    // sign-on needs no page of its own) would not send it back on a redirect, and come back
+    // here for ever. A navigation this page starts is same-site.
+    let mut resp = ContinuePage {
+        title: s.web.title.clone(),
+        to: s.web.path("/admin"),
+    }
+    .into_response();
     let h = resp.headers_mut();
     for c in [
         cookies::set(
@@ -289,7 +305,28 @@ async fn logout(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Pa
         return Err(AdminPageError::forged());
     }
     s.admin.admin_sign_out(&token).await.or_page(&s)?;
+    // Signing out of the admin UI signs the browser out of Gantry: the next sign-in asks.
+    let b = crate::http::browser::as_is(&s, &headers, None);
+    let ended = match s.provider.live_session(&b).await {
+        Ok(Some(sess)) => s
+            .provider
+            .end_session(&sess.id, "the user signed out of the admin UI")
+            .await
+            .map(|_| ()),
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ended {
+        tracing::error!(error = %e, "admin sign-out: the browser session could not be ended");
+    }
     let mut resp = Redirect::to(&s.web.path("/admin/login")).into_response();
+    if b.session.is_some() {
+        crate::http::browser::set_session(
+            &s,
+            &mut resp,
+            Some(crate::oauth::session::CookieChange::Clear),
+        );
+    }
     if let Some(c) = cookies::set(
         &s.web,
         SESSION_COOKIE,

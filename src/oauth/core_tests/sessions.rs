@@ -362,3 +362,45 @@ async fn refresh_tokens_of_a_session_bound_client_end_with_the_session_and_other
             .is_ok()
     );
 }
+
+#[tokio::test]
+async fn a_signed_in_browser_confirms_a_device_without_the_password_but_still_confirms() {
+    let c = core().await;
+    let (_, cookie) = form_login(&c, "app", &browser()).await;
+    let d =
+        c.p.device_authorize(&c.client("app"), Some("openid"), ADDR)
+            .await
+            .unwrap();
+    let b = with_session(&cookie);
+    let request_id = match c.p.device_start(&d.user_code, &b).await.unwrap() {
+        Next::Approve { request_id } => request_id,
+        other => panic!("the device confirmation was expected: {other:?}"),
+    };
+    match c.p.approval(&request_id, &b).await.unwrap() {
+        ApprovalStep::Ask(a) => assert_eq!(a.device.unwrap().user_code, d.user_code),
+        ApprovalStep::Done(f) => panic!("a device is always confirmed: {}", f.redirect),
+    }
+    c.p.finish(&request_id, true, &b).await.unwrap();
+    let t = c
+        .token(
+            "app",
+            TokenParams {
+                grant_type: Some(crate::config::DEVICE_CODE_GRANT.into()),
+                device_code: Some(d.device_code),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(t.id_token.is_some());
+    // Without a session the device's code leads to the login page.
+    let d =
+        c.p.device_authorize(&c.client("app"), Some("openid"), ADDR)
+            .await
+            .unwrap();
+    shows_form(
+        c.p.device_start(&d.user_code, &browser())
+            .await
+            .map_err(|_| AuthorizeError::Internal("device_start failed".into())),
+    );
+}
