@@ -352,6 +352,29 @@ async fn logging_out_at_one_client_tells_every_client_of_the_session_with_its_si
 }
 
 #[tokio::test]
+async fn an_administrator_signing_a_browser_out_tells_its_clients() {
+    let port = free_port();
+    let receiver = Receiver::start(&issuer_at(port), "").await;
+    let (app, background) =
+        app_with(port, told_client("told", &receiver.uri("told")), POLICY).await;
+    let b = app.browser();
+    let tokens = browser_tokens(&app, &b, "told").await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    let sid = id["sid"].as_str().unwrap();
+    let token = machine_token(&app).await;
+    let r = reqwest::Client::new()
+        .delete(app.url(&format!("/api/v1/browser-sessions/{sid}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    check_token(&app, &got[0], "told", sid, id["sub"].as_str().unwrap()).await;
+    background.abort();
+}
+
+#[tokio::test]
 async fn a_receiver_that_fails_twice_gets_the_token_on_the_third_attempt() {
     let port = free_port();
     let receiver = Receiver::start(&issuer_at(port), "500,503").await;
