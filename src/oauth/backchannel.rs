@@ -342,10 +342,21 @@ pub async fn run(provider: Arc<Provider>) {
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut polls: u32 = 0;
+    let mut failing = false;
     loop {
         tick.tick().await;
-        if let Err(e) = deliverer.deliver_all_due().await {
-            tracing::warn!(error = %e, "back-channel logout delivery pass failed");
+        match deliverer.deliver_all_due().await {
+            // Said once when the database stops answering, not every second until it is back.
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "back-channel logout deliveries paused");
+                failing = true;
+            }
+            Err(e) => tracing::debug!(error = %e, "back-channel logout deliveries still paused"),
+            Ok(()) if failing => {
+                tracing::info!("back-channel logout deliveries resumed");
+                failing = false;
+            }
+            Ok(()) => {}
         }
         if polls.is_multiple_of(PRUNE_EVERY)
             && let Err(e) = store
