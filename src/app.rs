@@ -215,7 +215,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
                 .chain([crate::admin::admin_client(&cfg.issuer)]),
         ),
         connectors,
-        sealer,
+        sealer: sealer.clone(),
         clock,
         expiry,
         grants: cfg.allowed_grants(),
@@ -233,6 +233,11 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
         clusters: cfg.cluster_names(),
         audit_key: audit_key.into_bytes(),
+        second_factors: crate::mfa::SecondFactors::new(
+            crate::mfa::Authenticators::from_config(cfg.mfa.as_ref()),
+            Arc::new(db.clone()),
+            sealer.clone(),
+        ),
         sessions: cfg.sessions.clone().unwrap_or_default().settings(),
     });
     let admin = Arc::new(crate::admin::AdminService {
@@ -324,6 +329,7 @@ fn main_router(state: AppState, base_path: &str, cfg: &Config, with_metrics: boo
     let mut api = Router::new()
         .merge(http::discovery::router())
         .merge(http::authorize::router())
+        .merge(http::mfa::router())
         .merge(http::callback::router())
         .merge(http::admin::router())
         .merge(http::token::router())

@@ -16,6 +16,7 @@ pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod metrics;
+pub mod mfa;
 pub mod oauth;
 pub mod password;
 pub mod policy;

@@ -29,6 +29,11 @@ pub struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub backchannel_logout_uri: Option<String>,
+    /// The second factors (`mfa.authenticators[].id`) a login must pass, in order; absent:
+    /// the server's default chain; empty: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub mfa_chain: Option<Vec<String>>,
     /// "config" (read-only) or "database".
     #[schema(schema_with = super::config_or_database)]
     pub source: &'static str,
@@ -72,6 +77,11 @@ pub struct ClientSpec {
     #[serde(default)]
     #[schema(schema_with = backchannel_uri)]
     pub backchannel_logout_uri: Option<String>,
+    /// The second factors a login must pass (Dex's `mfaChain`: ids of
+    /// `mfa.authenticators`); absent, the server's `mfa.defaultMFAChain`; empty, none.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", nullable = false)]
+    pub mfa_chain: Option<Vec<String>>,
 }
 
 impl ClientSpec {
@@ -142,6 +152,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
         backchannel_logout_uri: r.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
+        mfa_chain: r.mfa_chain.as_deref().map(list),
         sso_shared_with: r.sso_shared_with.as_deref().map(list),
         refresh_bound_to_session: r.refresh_token_lifetime == "session",
         version: r.version.clone(),
@@ -389,6 +400,7 @@ impl AdminService {
             require_pkce: c.require_pkce,
             allowed_connectors: c.allowed_connectors.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            mfa_chain: c.mfa_chain.clone(),
             version: database.then(|| c.version.clone()),
         }
     }
@@ -413,6 +425,7 @@ impl AdminService {
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
             backchannel_logout_uri: spec.backchannel_uri().map(str::to_string),
+            mfa_chain: spec.mfa_chain.as_deref().map(json),
             sso_shared_with: None,
             refresh_token_lifetime: String::new(),
             created_at: now,
@@ -444,6 +457,25 @@ impl AdminService {
                 self.core.connector_ids().join(", ")
             )));
         }
+        // A misspelt or unserved authenticator would let logins through without the factor.
+        let auths = &self.core.second_factors.authenticators;
+        for id in spec.mfa_chain.iter().flatten() {
+            match auths.get(id) {
+                Some(a) if a.kind.served() => {}
+                Some(_) => {
+                    return Err(AdminError::BadRequest(format!(
+                        "mfa_chain: `{id}` is a WebAuthn authenticator, which Gantry cannot ask for yet"
+                    )));
+                }
+                None => {
+                    let known: Vec<&str> = auths.all.iter().map(|a| a.id.as_str()).collect();
+                    return Err(AdminError::BadRequest(format!(
+                        "mfa_chain: `{id}` is not an authenticator of mfa.authenticators ({})",
+                        known.join(", ")
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -468,7 +500,7 @@ impl AdminService {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
-        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "backchannel_logout_uri": spec.backchannel_uri() }))
+        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain, "backchannel_logout_uri": spec.backchannel_uri() }))
             .await;
         Ok((secret, row.version))
     }
@@ -535,8 +567,8 @@ impl AdminService {
         self.changed().await?;
         let old = client_from_row(&old);
         change.succeeded(serde_json::json!({
-                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors, "backchannel_logout_uri": old.backchannel_logout_uri },
-                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "backchannel_logout_uri": spec.backchannel_uri() },
+                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors, "mfa_chain": old.mfa_chain, "backchannel_logout_uri": old.backchannel_logout_uri },
+                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain, "backchannel_logout_uri": spec.backchannel_uri() },
             }))
             .await;
         Ok(new.version)

@@ -221,6 +221,7 @@ pub fn admin_client(issuer: &str) -> Client {
         require_pkce: true,
         allowed_connectors: Vec::new(),
         backchannel_logout_uri: None,
+        mfa_chain: None,
         sso_shared_with: None,
         refresh_bound_to_session: false,
         version: String::new(),

@@ -424,22 +424,6 @@ impl Config {
                 );
             }
         }
-        // A file that requires a second factor must not run without one.
-        const NO_MFA: &str = "requires a second factor, and Gantry does not ask for one yet: \
-                              logins would go through on the password alone. Remove it to run \
-                              without second factors";
-        if self
-            .mfa
-            .as_ref()
-            .is_some_and(|m| !m.default_mfa_chain.is_empty())
-        {
-            p("mfa.defaultMFAChain", NO_MFA.into());
-        }
-        for (i, c) in self.static_clients.iter().enumerate() {
-            if !c.mfa_chain.is_empty() {
-                p(&format!("staticClients[{i}].mfaChain"), NO_MFA.into());
-            }
-        }
         for m in &self.oauth2.pkce.code_challenge_methods_supported {
             if !matches!(m.as_str(), "S256" | "plain") {
                 p(
@@ -448,6 +432,7 @@ impl Config {
                 );
             }
         }
+        all.extend(self.mfa_problems());
         all
     }
 
@@ -470,13 +455,6 @@ impl Config {
                 "Gantry has no gRPC API: its admin JSON API (the issuer's /api/v1, described \
                  by /api/v1/openapi.json) and the admin UI manage clients, connectors and \
                  passwords; nothing listens on grpc.addr",
-            );
-        }
-        if self.mfa.is_some() {
-            say(
-                "mfa",
-                "read but not yet served: no second factor is asked for yet (a chain that \
-                 requires one is refused)",
             );
         }
         if self.logger.exclude_fields.iter().any(|f| !f.is_empty()) {
@@ -565,6 +543,7 @@ impl Config {
                 );
             }
         }
+        w.extend(self.mfa_warnings());
         w
     }
 

@@ -74,6 +74,9 @@ pub(crate) fn to_login(s: &AppState, next: Next) -> Response {
             connector_id,
         } => Redirect::to(&login_url(s, &connector_id, &request_id)).into_response(),
         Next::Approve { request_id } => Redirect::to(&approval_url(s, &request_id)).into_response(),
+        Next::SecondFactor { request_id } => {
+            Redirect::to(&crate::http::mfa::mfa_url(s, &request_id)).into_response()
+        }
         Next::Finished(f) => finished(s, f),
         Next::Choose {
             request_id,
@@ -323,6 +326,9 @@ async fn approval_page(
     let approval = match s.provider.approval(&req_id, &b).await {
         Ok(ApprovalStep::Ask(a)) => a,
         Ok(ApprovalStep::Done(f)) => return finished(&s, f),
+        Ok(ApprovalStep::SecondFactor) => {
+            return Redirect::to(&crate::http::mfa::mfa_url(&s, &req_id)).into_response();
+        }
         Err(e) => return e.into_response(),
     };
     let (cookie, set) = csrf::ensure(&headers, &s.web);

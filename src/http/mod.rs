@@ -17,6 +17,7 @@ pub mod health;
 pub mod limits;
 pub mod listen;
 pub mod logout;
+pub mod mfa;
 pub mod registry;
 pub mod rejections;
 pub mod request_ids;

@@ -85,6 +85,35 @@ pub struct DeviceDonePage {
     pub approved: bool,
 }
 
+/// The second-factor page: an enrolment (secret and QR code) or a code form.
+#[derive(Template, WebTemplate)]
+#[template(path = "mfa.html")]
+pub struct MfaPage {
+    pub title: String,
+    pub action: String,
+    pub request_id: String,
+    pub csrf: String,
+    pub username: String,
+    pub enrol: bool,
+    /// The enrolment's secret, base32.
+    pub secret: String,
+    /// The enrolment's QR code, a `data:` URI.
+    pub qr: String,
+    /// Offer a recovery code instead.
+    pub recovery: bool,
+    pub error: String,
+}
+
+/// Recovery codes, shown once after the first factor is confirmed.
+#[derive(Template, WebTemplate)]
+#[template(path = "mfa_recovery_codes.html")]
+pub struct RecoveryCodesPage {
+    pub title: String,
+    /// Where the login goes on.
+    pub next: String,
+    pub codes: Vec<String>,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "signed_out.html")]
 pub struct SignedOutPage {

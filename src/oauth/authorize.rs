@@ -146,6 +146,9 @@ pub enum Next {
     Approve { request_id: String },
     /// The browser's session logged the request in and nothing needs asking.
     Finished(Finished),
+    /// The browser's session logged the request in, and a second factor it has not given is
+    /// due (a step-up).
+    SecondFactor { request_id: String },
 }
 
 /// A finished request: where the browser goes, and what its session cookie becomes.
@@ -226,6 +229,8 @@ pub struct Approval {
 pub enum ApprovalStep {
     Ask(Approval),
     Done(Finished),
+    /// A second factor is due first (see `oauth::second_factor`).
+    SecondFactor,
 }
 
 fn page(kind: Refusal, message: impl Into<String>) -> AuthorizeError {
@@ -449,6 +454,14 @@ impl Provider {
                         "the user has not approved this client in this session",
                     )))
                 }
+                // Dex: an MFA step under prompt=none is interaction_required.
+                Next::SecondFactor { .. } if prompt.none => {
+                    self.store.delete_auth_request(&req.id).await?;
+                    Err(fail(OAuthError::new(
+                        ErrorCode::InteractionRequired,
+                        "a second factor is required, which needs a page",
+                    )))
+                }
                 next => Ok(next),
             };
         }
@@ -601,6 +614,9 @@ impl Provider {
     ) -> Result<ApprovalStep, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
         let identity = logged_in(&req, &browser.csrf)?;
+        if self.second_factor_due(&req, &identity).await?.is_some() {
+            return Ok(ApprovalStep::SecondFactor);
+        }
         let device = self.device_confirmation(&req).await.transpose()?;
         let first_party = req.client_id == crate::config::ADMIN_CLIENT;
         let asked_consent = req.prompt.split(' ').any(|p| p == "consent");
@@ -647,6 +663,13 @@ impl Provider {
         approved: bool,
         browser: &Browser,
     ) -> Result<Finished, AuthorizeError> {
+        // Whatever page was skipped: no code (nor device) without the second factor due.
+        if approved && self.second_factor_due(req, &identity).await?.is_some() {
+            return Err(page(
+                Refusal::NotAllowed,
+                "This login needs a second factor first. Go back to the application and start again.",
+            ));
+        }
         if let Some(done) = self.finish_device(req, &identity, approved).await {
             return done.map(|redirect| Finished {
                 redirect,
@@ -742,6 +765,9 @@ impl Provider {
             ApprovalStep::Ask(_) => Next::Approve {
                 request_id: req.id.clone(),
             },
+            ApprovalStep::SecondFactor => Next::SecondFactor {
+                request_id: req.id.clone(),
+            },
         }))
     }
 
@@ -777,7 +803,7 @@ impl Provider {
     }
 }
 
-fn logged_in(req: &AuthRequest, browser: &str) -> Result<Identity, AuthorizeError> {
+pub(crate) fn logged_in(req: &AuthRequest, browser: &str) -> Result<Identity, AuthorizeError> {
     let (Some(json), Some(bound)) = (req.identity.as_deref(), req.browser_hash.as_deref()) else {
         return Err(page(
             Refusal::Invalid,

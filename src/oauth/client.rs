@@ -31,6 +31,9 @@ pub struct Client {
     /// Dex's `backchannelLogoutURI`: where a logout token is POSTed when a session the client
     /// logged in to ends (OpenID Connect Back-Channel Logout 1.0); `None`, never told.
     pub backchannel_logout_uri: Option<String>,
+    /// Dex master's `mfaChain`: the authenticators a login must pass; `None`: the server's
+    /// `mfa.defaultMFAChain`; empty: none.
+    pub mfa_chain: Option<Vec<String>>,
     /// Dex's `ssoSharedWith`: the clients a login to this one signs in without a form (`*`:
     /// all); `None` follows `sessions.ssoSharedWithDefault`.
     pub sso_shared_with: Option<Vec<String>>,
@@ -72,6 +75,7 @@ impl Client {
             allowed_connectors: c.allowed_connectors.clone(),
             // Empty means unset in Dex: the client does not take part.
             backchannel_logout_uri: c.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
+            mfa_chain: c.mfa_chain.clone(),
             sso_shared_with: c.sso_shared_with.clone(),
             refresh_bound_to_session: c.refresh_token_lifetime.as_deref() == Some("session"),
             version: String::new(),
@@ -264,6 +268,7 @@ mod tests {
             require_pkce: public,
             allowed_connectors: vec![],
             backchannel_logout_uri: None,
+            mfa_chain: None,
             sso_shared_with: None,
             refresh_bound_to_session: false,
             version: String::new(),

@@ -131,6 +131,11 @@ async fn core_with(expiry: Expiry) -> Core {
         policy: crate::policy::live::LivePolicy::new(policy, compiled),
         clusters: vec![],
         audit_key: b"audit key of the tests".to_vec(),
+        second_factors: crate::mfa::SecondFactors::new(
+            Default::default(),
+            Arc::new(crate::storage::memory_factors::MemoryFactors::default()),
+            crate::seal::Sealer::ephemeral(),
+        ),
         sessions: Default::default(),
     };
     Core { p, store, clock }
@@ -580,6 +585,7 @@ async fn a_device_approved_in_the_browser_gets_tokens_once() {
     // A device always asks the person to confirm, showing the code the device shows.
     match c.p.approval(&request_id, &browser()).await.unwrap() {
         ApprovalStep::Ask(a) => assert_eq!(a.device.unwrap().user_code, d.user_code),
+        ApprovalStep::SecondFactor => panic!("no second factor is configured"),
         ApprovalStep::Done(r) => panic!("no confirmation: {}", r.redirect),
     }
     c.p.finish(&request_id, true, &browser()).await.unwrap();
@@ -627,6 +633,7 @@ async fn the_admin_ui_skips_the_approval_page_and_other_clients_do_not() {
         let request_id = c.logged_in_request(client).await;
         match c.p.approval(&request_id, &browser()).await.unwrap() {
             ApprovalStep::Ask(_) => assert!(asks, "{client} was asked for consent"),
+            ApprovalStep::SecondFactor => panic!("no second factor is configured"),
             ApprovalStep::Done(f) => {
                 assert!(!asks, "{client} skipped consent");
                 assert!(query_param(&f.redirect, "code").is_some(), "{}", f.redirect);

@@ -19,6 +19,7 @@ pub mod pkce;
 pub mod refresh;
 pub mod request;
 pub mod scope;
+pub mod second_factor;
 pub mod session;
 pub mod tokens;
 pub mod upstream;
@@ -67,6 +68,8 @@ pub struct Provider {
     pub clusters: Vec<String>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
+    /// Dex master's `mfa`: the second factors logins must pass, and the users' factors.
+    pub second_factors: crate::mfa::SecondFactors,
     /// Browser sessions (single sign-on), as configured.
     pub sessions: crate::config::SessionSettings,
 }

@@ -103,7 +103,12 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
         .text()
         .await
         .unwrap();
-    let row = page
+    // The refresh-token table, not the signed-in browsers below it.
+    let families = page
+        .split("id=\"browser-sessions\"")
+        .next()
+        .unwrap_or_default();
+    let row = families
         .split("<tr>")
         .find(|r| r.contains("dev@example.com"))
         .expect("dev's session is listed");
@@ -139,6 +144,9 @@ async fn an_admin_signs_in_through_gantry_and_revokes_a_users_session() {
         .await
         .unwrap();
     let ids: Vec<String> = page
+        .split("id=\"browser-sessions\"")
+        .next()
+        .unwrap_or_default()
         .split("<tr>")
         .filter(|r| r.contains("dev@example.com"))
         .map(|r| hidden(r, "id"))
@@ -844,6 +852,14 @@ async fn a_real_chromium_tours_the_admin_ui_and_every_page_is_kept_as_a_screensh
     assert_eq!(r["user_created"], true, "{r}");
     assert_eq!(r["xss"], false, "markup in a name never runs: {r}");
     assert_eq!(r["ldap_sessions"], 1, "{r}");
+    assert_eq!(
+        r["ldap_browsers"], 1,
+        "the directory user's browser is listed: {r}"
+    );
+    assert_eq!(
+        r["ldap_browsers_after"], 0,
+        "revoking a user signs their browser out too: {r}"
+    );
     assert_eq!(r["revoke_asked"], true, "revoking asks first: {r}");
     assert_eq!(r["revoked"], true, "{r}");
     assert_eq!(r["refresh_after_revoke"], 400, "{r}");

@@ -827,6 +827,7 @@ async fn whoami_when_logged_out_names_the_command_that_logs_in() {
 #[tokio::test]
 async fn two_clusters_take_one_browser_login() {
     let app = TestApp::start_with(Opts {
+        skip_approval: true,
         extra_yaml: "sessions:\n  ssoSharedWithDefault: all\n".into(),
         extra_clients: format!(
             "  - id: native-stage\n    name: Stage cluster\n    public: true\n    redirectURIs: [\"{NATIVE_REDIRECT}\"]\n"

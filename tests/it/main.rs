@@ -41,6 +41,7 @@ mod layers;
 mod ldap;
 mod limits;
 mod metrics;
+mod mfa;
 mod microsoft;
 mod openapi;
 mod outage;

@@ -199,3 +199,46 @@ async fn admins_see_signed_in_browsers_and_sign_them_out() {
     assert_eq!(r["browser_sessions"], 1);
     assert_eq!(silent(&app, &b).await, "login_required");
 }
+
+/// A sign-in to the admin UI that began on another site and that the browser's session
+/// completed without a page: the callback answers a page that moves on by itself (the admin
+/// cookie is SameSite=Strict and would not come back on a cross-site redirect, which looped);
+/// a same-site sign-in keeps its redirect.
+#[tokio::test]
+async fn a_cross_site_admin_sign_in_ends_on_a_page_not_in_a_redirect_loop() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "{}sessions:\n  ssoSharedWithDefault: all\n",
+            crate::admin::POLICY
+        ),
+        ..Default::default()
+    })
+    .await;
+    for cross_site in [false, true] {
+        let b = app.browser();
+        let home = app.url("/admin");
+        let callback = walk(&b, &home, "admin@example.com", "password", |u| {
+            u.starts_with(&app.url("/admin/callback"))
+        })
+        .await;
+        let mut req = b.get(&callback);
+        if cross_site {
+            req = req.header("sec-fetch-site", "cross-site");
+        }
+        let r = req.send().await.unwrap();
+        if cross_site {
+            assert_eq!(r.status(), reqwest::StatusCode::OK);
+            let page = r.text().await.unwrap();
+            assert!(
+                page.contains("http-equiv=\"refresh\" content=\"0;url=/dex/admin\""),
+                "{page}"
+            );
+        } else {
+            assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+            assert_eq!(location(&r), "/dex/admin");
+        }
+        // Either way the admin is signed in.
+        let overview = b.get(app.url("/admin")).send().await.unwrap();
+        assert_eq!(overview.status(), reqwest::StatusCode::OK);
+    }
+}

@@ -418,6 +418,7 @@ async fn conformance(db: Db) {
         require_pkce: 1,
         allowed_connectors: format!("[\"{name}\"]"),
         backchannel_logout_uri: Some(format!("https://{name}.example/bcl")),
+        mfa_chain: Some("[\"otp\"]".into()),
         sso_shared_with: Some("[\"*\"]".into()),
         refresh_token_lifetime: "session".into(),
         created_at: now,

@@ -175,8 +175,9 @@ rules:
   // Revoke the directory user's session; their refresh token stops working.
   await page.click('.admin-nav >> text=Sessions');
   await shot(page, 'sessions');
-  const row = page.locator('tr', { hasText: 'corp' });
+  const row = page.locator('table:not(#browser-sessions) tr', { hasText: 'corp' });
   result.ldap_sessions = await row.count();
+  result.ldap_browsers = await page.locator('#browser-sessions tr', { hasText: 'corp' }).count();
   if (result.ldap_sessions === 1) {
     // A destroying button asks first (a page of its own, no script); Confirm does it.
     await Promise.all([page.waitForLoadState('load'), row.locator('button.revoke-user').click()]);
@@ -184,6 +185,7 @@ rules:
     await shot(page, 'confirm');
     await submit(page, '#confirm');
     result.revoked = (await page.content()).includes('was revoked');
+    result.ldap_browsers_after = await page.locator('#browser-sessions tr', { hasText: 'corp' }).count();
   }
   if (result.ldap_refresh_token) result.refresh_after_revoke = await refresh(result.ldap_refresh_token);
 

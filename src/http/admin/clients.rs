@@ -39,6 +39,8 @@ struct ClientRow {
     grant_types: String,
     allowed_connectors: String,
     backchannel_logout_uri: String,
+    /// Space-separated; `None`: the default chain.
+    mfa_chain: Option<String>,
     public: bool,
     read_only: bool,
     /// What the row's buttons expect (a hidden field).
@@ -97,6 +99,7 @@ fn render(
                 grant_types: c.grant_types.join(" "),
                 allowed_connectors: c.allowed_connectors.join(" "),
                 backchannel_logout_uri: c.backchannel_logout_uri.unwrap_or_default(),
+                mfa_chain: c.mfa_chain.map(|m| m.join(" ")),
                 public: c.public,
                 version: c.version.unwrap_or_default(),
             })
@@ -119,6 +122,7 @@ struct CreateForm {
     grant_types: Option<String>,
     allowed_connectors: Option<String>,
     backchannel_logout_uri: Option<String>,
+    mfa_chain: Option<String>,
     public: Option<String>,
 }
 
@@ -145,6 +149,8 @@ async fn create(
         grant_types: words(f.grant_types),
         allowed_connectors: words(f.allowed_connectors),
         backchannel_logout_uri: f.backchannel_logout_uri.map(|u| u.trim().to_string()),
+        // The form cannot tell "none" from "the default": empty is the default.
+        mfa_chain: Some(words(f.mfa_chain)).filter(|c| !c.is_empty()),
         public,
         require_pkce: public,
         ..ClientSpec::default()
@@ -321,6 +327,11 @@ struct NewClient {
     #[serde(default)]
     #[schema(schema_with = crate::admin::clients::backchannel_uri)]
     backchannel_logout_uri: Option<String>,
+    /// The second factors a login must pass (ids of `mfa.authenticators`); absent, the
+    /// server's default chain; empty, none.
+    #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$", nullable = false)]
+    mfa_chain: Option<Vec<String>>,
 }
 
 #[utoipa::path(
@@ -356,6 +367,7 @@ async fn api_create(
         require_pkce: c.require_pkce,
         allowed_connectors: c.allowed_connectors,
         backchannel_logout_uri: c.backchannel_logout_uri,
+        mfa_chain: c.mfa_chain,
     };
     let (secret, version) = s.admin.create_client(&admin, &c.id, &spec).await?;
     Ok(with_etag(

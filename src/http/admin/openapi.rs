@@ -135,6 +135,27 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 .enum_values(Some(ids)),
         )
         .build();
+    // A chain may name only the authenticators Gantry serves (none configured: empty).
+    let served: Vec<serde_json::Value> = s
+        .provider
+        .second_factors
+        .authenticators
+        .all
+        .iter()
+        .filter(|a| a.kind.served())
+        .map(|a| a.id.clone().into())
+        .collect();
+    let mut chain = ArrayBuilder::new();
+    if served.is_empty() {
+        chain = chain.max_items(Some(0));
+    } else {
+        chain = chain.items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(served)),
+        );
+    }
+    let chain = chain.build();
     for name in ["ClientSpec", "NewClient"] {
         if let Some(RefOr::T(Schema::Object(spec))) = doc
             .components
@@ -143,6 +164,8 @@ async fn openapi(State(s): State<AppState>) -> Response {
         {
             spec.properties
                 .insert("allowed_connectors".into(), allowed.clone().into());
+            spec.properties
+                .insert("mfa_chain".into(), chain.clone().into());
         }
     }
     axum::Json(doc).into_response()

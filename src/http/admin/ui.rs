@@ -252,15 +252,22 @@ async fn callback(
         .admin_sign_in(&p.code.unwrap_or_default(), verifier)
         .await
         .or_page(&s)?;
-    // A page that goes on to /admin rather than a redirect: the admin cookie is
-    // SameSite=Strict, and a sign-in that began with a link or form on another site (single
-    // sign-on needs no page of its own) would not send it back on a redirect, and come back
-    // here for ever. A navigation this page starts is same-site.
-    let mut resp = ContinuePage {
-        title: s.web.title.clone(),
-        to: s.web.path("/admin"),
-    }
-    .into_response();
+    // The admin cookie is SameSite=Strict. A sign-in that began on another site (a link, a
+    // form) and that single sign-on completed without a page of Gantry's in between is still
+    // cross-site here: a redirect to /admin would not carry the cookie back, and would come
+    // here again for ever. A page that moves on by itself starts a same-site navigation.
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    let mut resp = if cross_site {
+        ContinuePage {
+            title: s.web.title.clone(),
+            to: s.web.path("/admin"),
+        }
+        .into_response()
+    } else {
+        Redirect::to(&s.web.path("/admin")).into_response()
+    };
     let h = resp.headers_mut();
     for c in [
         cookies::set(

@@ -59,6 +59,7 @@ async fn form_login(c: &Core, client: &str, b: &Browser) -> (String, SessionCook
     let f = match c.p.approval(&request_id, b).await.unwrap() {
         ApprovalStep::Ask(_) => c.p.finish(&request_id, true, b).await.unwrap(),
         ApprovalStep::Done(f) => f,
+        ApprovalStep::SecondFactor => panic!("no second factor is configured"),
     };
     let cookie = match f.cookie {
         Some(CookieChange::Set { value, max_age }) => {
@@ -379,6 +380,7 @@ async fn a_signed_in_browser_confirms_a_device_without_the_password_but_still_co
     match c.p.approval(&request_id, &b).await.unwrap() {
         ApprovalStep::Ask(a) => assert_eq!(a.device.unwrap().user_code, d.user_code),
         ApprovalStep::Done(f) => panic!("a device is always confirmed: {}", f.redirect),
+        ApprovalStep::SecondFactor => panic!("no second factor is configured"),
     }
     c.p.finish(&request_id, true, &b).await.unwrap();
     let t = c

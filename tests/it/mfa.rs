@@ -1,0 +1,754 @@
+//! Second factors (Dex master's `mfa`): a client whose `mfaChain` names a TOTP authenticator
+//! sends its logins through enrolment (secret as text and QR code, confirmed by a code), then
+//! asks for a code on every login; codes are computed here from the enrolled secret, by an
+//! RFC 6238 implementation of this file's own.
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+const MFA_CLIENT: (&str, &str) = ("mfa-rp", "mfa-secret");
+
+fn opts() -> Opts {
+    Opts {
+        extra_yaml: "mfa:\n  authenticators:\n  - id: phone\n    type: TOTP\n    config: {issuer: Acme SSO}\n".into(),
+        extra_clients: format!(
+            "  - id: mfa-rp\n    name: Payroll\n    secret: mfa-secret\n    redirectURIs: [\"{RP_REDIRECT}\"]\n    mfaChain: [phone]\n"
+        ),
+        ..Opts::default()
+    }
+}
+
+// --- RFC 6238, written here independently of Gantry's ---
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut acc, mut bits, mut out) = (0u64, 0, Vec::new());
+    for c in s.chars().filter(|c| !c.is_whitespace()) {
+        acc = (acc << 5) | alphabet.find(c).expect("base32 letter") as u64;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+fn totp_at(secret: &[u8], unix: i64, digits: u32) -> String {
+    use aws_lc_rs::hmac;
+    let counter = (unix / 30) as u64;
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    let mac = hmac::sign(&key, &counter.to_be_bytes());
+    let h = mac.as_ref();
+    let o = (h[19] & 0xf) as usize;
+    let bin = ((h[o] as u32 & 0x7f) << 24)
+        | ((h[o + 1] as u32) << 16)
+        | ((h[o + 2] as u32) << 8)
+        | h[o + 3] as u32;
+    format!(
+        "{:0width$}",
+        bin % 10u32.pow(digits),
+        width = digits as usize
+    )
+}
+
+#[test]
+fn the_tests_totp_matches_rfc_6238_appendix_b() {
+    let seed = b"12345678901234567890";
+    for (t, want) in [
+        (59, "94287082"),
+        (1_111_111_109, "07081804"),
+        (1_111_111_111, "14050471"),
+        (1_234_567_890, "89005924"),
+        (2_000_000_000, "69279037"),
+        (20_000_000_000, "65353130"),
+    ] {
+        assert_eq!(totp_at(seed, t, 8), want, "T = {t}");
+    }
+    assert_eq!(base32_decode("GEZDGNBVGY3TQOJQ"), b"1234567890");
+}
+
+// --- walking the pages ---
+
+fn auth_query(client: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("client_id", client.to_string()),
+        ("redirect_uri", RP_REDIRECT.to_string()),
+        ("response_type", "code".to_string()),
+        ("scope", "openid email".to_string()),
+        ("state", "st".to_string()),
+        ("nonce", "nn".to_string()),
+    ]
+}
+
+/// Log in with the password form; (request id, where the approval sends the browser).
+async fn password_step(
+    app: &TestApp,
+    b: &reqwest::Client,
+    client: &str,
+    user: &str,
+) -> (String, reqwest::Response) {
+    let q = auth_query(client);
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (req, approval) = app.log_in(b, &q, user, "password").await;
+    let r = b.get(&approval).send().await.unwrap();
+    (req, r)
+}
+
+/// A login of `user` at the MFA client up to its second-factor page: (request id, page).
+async fn to_mfa_page(app: &TestApp, b: &reqwest::Client, user: &str) -> (String, String) {
+    let (req, r) = password_step(app, b, MFA_CLIENT.0, user).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mfa = app.absolute(location(&r));
+    assert!(
+        mfa.starts_with(&app.url("/mfa?req=")),
+        "the approval sends the login to its second factor: {mfa}"
+    );
+    let r = b.get(&mfa).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    (req, r.text().await.unwrap())
+}
+
+fn secret_on(page: &str) -> Vec<u8> {
+    let at = page
+        .find("id=\"totp-secret\">")
+        .expect("the secret as text")
+        + 17;
+    let text = page[at..].split('<').next().unwrap();
+    base32_decode(text)
+}
+
+async fn post_mfa(
+    app: &TestApp,
+    b: &reqwest::Client,
+    page: &str,
+    field: &str,
+    value: &str,
+) -> reqwest::Response {
+    b.post(app.url("/mfa"))
+        .form(&[
+            ("req", hidden(page, "req").as_str()),
+            ("csrf", hidden(page, "csrf").as_str()),
+            (field, value),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Approve and exchange: the tokens of a login that reached the approval page.
+async fn finish(app: &TestApp, b: &reqwest::Client, req: &str) -> serde_json::Value {
+    finish_as(app, b, req, MFA_CLIENT).await
+}
+
+async fn finish_as(
+    app: &TestApp,
+    b: &reqwest::Client,
+    req: &str,
+    client: (&str, &str),
+) -> serde_json::Value {
+    let page = b
+        .get(app.url(&format!("/approval?req={req}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let r = b
+        .post(app.url("/approval"))
+        .form(&[
+            ("req", req),
+            ("csrf", &hidden(&page, "csrf")),
+            ("approval", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{page}");
+    let code = query_param(location(&r), "code").expect("a code");
+    let (status, body) = app.exchange(&code, None, client).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Enrol `user`: its secret and recovery codes.
+async fn enrol(app: &TestApp, user: &str) -> (Vec<u8>, Vec<String>) {
+    let b = app.browser();
+    let (req, page) = to_mfa_page(app, &b, user).await;
+    let secret = secret_on(&page);
+    let code = totp_at(&secret, app.clock_now(), 6);
+    let r = post_mfa(app, &b, &page, "code", &code).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown = r.text().await.unwrap();
+    let codes: Vec<String> = shown
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap().to_string())
+        .collect();
+    finish(app, &b, &req).await;
+    (secret, codes)
+}
+
+trait Now {
+    fn clock_now(&self) -> i64;
+}
+
+impl Now for TestApp {
+    fn clock_now(&self) -> i64 {
+        use gantry::clock::Clock;
+        self.clock.now()
+    }
+}
+
+async fn audit_rows(app: &TestApp, action: &str) -> Vec<(String, String, String)> {
+    sqlx::query_as::<_, (String, String, String)>(
+        "SELECT actor, outcome, detail FROM audit_log WHERE action = $1 ORDER BY id",
+    )
+    .bind(action)
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_first_login_enrols_with_a_code_computed_from_the_shown_secret_then_gets_tokens() {
+    let app = TestApp::start_with(opts()).await;
+    let b = app.browser();
+    let (req, page) = to_mfa_page(&app, &b, "admin@example.com").await;
+    assert!(page.contains("Set up your authenticator app"), "{page}");
+    let secret = secret_on(&page);
+    assert_eq!(secret.len(), 20, "a 160-bit secret");
+    // The QR code is an SVG image in a data: URI that encodes the same otpauth URI.
+    let qr = page
+        .split("id=\"totp-qr\" src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a QR code image");
+    let svg = qr
+        .strip_prefix("data:image/svg+xml;base64,")
+        .expect("an SVG data URI");
+    use base64::Engine;
+    let svg = base64::engine::general_purpose::STANDARD
+        .decode(svg)
+        .unwrap();
+    assert!(String::from_utf8(svg).unwrap().contains("<svg"));
+    // ...which the pages' CSP lets in.
+    let r = b
+        .get(app.url(&format!("/mfa?req={req}")))
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let img_src = csp
+        .split(';')
+        .find(|d| d.trim().starts_with("img-src"))
+        .unwrap();
+    assert!(img_src.contains("data:"), "{csp}");
+    // A reload shows the same secret: the app may have scanned it already.
+    assert_eq!(secret_on(&r.text().await.unwrap()), secret);
+    // Before the code, the login cannot be finished behind the page's back.
+    let approve = b
+        .post(app.url("/approval"))
+        .form(&[
+            ("req", req.as_str()),
+            ("csrf", &hidden(&page, "csrf")),
+            ("approval", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approve.status(), StatusCode::FORBIDDEN);
+
+    // A wrong code leaves the enrolment open.
+    let right = totp_at(&secret, app.clock_now(), 6);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = post_mfa(&app, &b, &page, "code", wrong).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let again = r.text().await.unwrap();
+    assert!(again.contains("That code is not right"), "{again}");
+    assert_eq!(secret_on(&again), secret);
+
+    let r = post_mfa(&app, &b, &page, "code", &right).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let shown = r.text().await.unwrap();
+    let codes: Vec<&str> = shown
+        .split("<li><code>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(codes.len(), 10, "{shown}");
+    let tokens = finish(&app, &b, &req).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["email"], "admin@example.com");
+    // The token says how the user logged in: password, then a one-time code.
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
+
+    let enrolled = audit_rows(&app, "mfa.enrol").await;
+    assert_eq!(enrolled.len(), 1, "{enrolled:?}");
+    assert_eq!(enrolled[0].0, "admin@example.com");
+    assert_eq!(enrolled[0].1, "success");
+    // Nothing secret reaches the audit trail.
+    let all = audit_rows(&app, "mfa").await;
+    for (_, _, detail) in enrolled.iter().chain(&all) {
+        assert!(
+            !detail.contains(&right) && !detail.contains(codes[0]),
+            "{detail}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_later_login_asks_for_a_code_once_refusing_wrong_and_replayed_ones() {
+    let app = TestApp::start_with(opts()).await;
+    let (secret, _) = enrol(&app, "admin@example.com").await;
+    // The enrolment's code was spent: the same step cannot serve the next login.
+    let b = app.browser();
+    let (req, page) = to_mfa_page(&app, &b, "admin@example.com").await;
+    assert!(
+        page.contains("Enter your code"),
+        "no enrolment the second time: {page}"
+    );
+    assert!(
+        !page.contains("totp-secret"),
+        "the secret is never shown again"
+    );
+    let spent = totp_at(&secret, app.clock_now(), 6);
+    let r = post_mfa(&app, &b, &page, "code", &spent).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("used already"));
+
+    app.clock.advance(30);
+    let fresh = totp_at(&secret, app.clock_now(), 6);
+    let r = post_mfa(&app, &b, &page, "code", &fresh).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.absolute(location(&r)),
+        app.url(&format!("/approval?req={req}"))
+    );
+    finish(&app, &b, &req).await;
+
+    // The same code in another login, inside its 30 seconds: refused.
+    let b2 = app.browser();
+    let (_, page2) = to_mfa_page(&app, &b2, "admin@example.com").await;
+    let r = post_mfa(&app, &b2, &page2, "code", &fresh).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // One step back in the window is also too late once a later step was accepted.
+    let previous = totp_at(&secret, app.clock_now() - 30, 6);
+    let r = post_mfa(&app, &b2, &page2, "code", &previous).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let refused: Vec<_> = audit_rows(&app, "mfa")
+        .await
+        .into_iter()
+        .filter(|(_, o, _)| o == "failure")
+        .collect();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused[0].2.contains("\"reason\":\"replayed\""),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_recovery_code_stands_in_for_a_code_once() {
+    let app = TestApp::start_with(opts()).await;
+    let (_, codes) = enrol(&app, "admin@example.com").await;
+    assert_eq!(codes.len(), 10);
+    let b = app.browser();
+    let (req, page) = to_mfa_page(&app, &b, "admin@example.com").await;
+    assert!(page.contains("id=\"recovery-form\""), "{page}");
+    let r = post_mfa(&app, &b, &page, "recovery_code", &codes[3].to_uppercase()).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    finish(&app, &b, &req).await;
+
+    let b = app.browser();
+    let (_, page) = to_mfa_page(&app, &b, "admin@example.com").await;
+    let r = post_mfa(&app, &b, &page, "recovery_code", &codes[3]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("recovery code is not right")
+    );
+    let used = audit_rows(&app, "mfa.recovery").await;
+    assert_eq!(
+        used.iter().map(|(_, o, _)| o.as_str()).collect::<Vec<_>>(),
+        ["success", "failure"]
+    );
+    assert!(used[0].2.contains("\"recovery_codes_left\":9"), "{used:?}");
+}
+
+#[tokio::test]
+async fn a_code_of_another_user_and_a_form_from_another_browser_are_refused() {
+    let app = TestApp::start_with(opts()).await;
+    let (admin_secret, _) = enrol(&app, "admin@example.com").await;
+    app.clock.advance(30);
+
+    // dev logs in: admin's code is no code of dev's.
+    let b = app.browser();
+    let (_, page) = to_mfa_page(&app, &b, "dev@example.com").await;
+    let dev_secret = secret_on(&page);
+    assert_ne!(dev_secret, admin_secret);
+    let admins = totp_at(&admin_secret, app.clock_now(), 6);
+    if admins != totp_at(&dev_secret, app.clock_now(), 6) {
+        let r = post_mfa(&app, &b, &page, "code", &admins).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    // admin's login, its form posted from another cookie jar with admin's right code.
+    let b = app.browser();
+    let (req, page) = to_mfa_page(&app, &b, "admin@example.com").await;
+    let other = app.browser();
+    let _ = other.get(app.url("/auth")).send().await; // a jar with its own cookies
+    let r = post_mfa(&app, &other, &page, "code", &admins).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("did not come from the browser")
+    );
+    // The other browser's own CSRF cookie, with this request: still not its login.
+    let (_, their_page) = to_mfa_page(&app, &other, "dev@example.com").await;
+    let r = other
+        .post(app.url("/mfa"))
+        .form(&[
+            ("req", req.as_str()),
+            ("csrf", &hidden(&their_page, "csrf")),
+            ("code", &admins),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Neither spent the code: the browser that logged in still gets in with it.
+    let r = post_mfa(&app, &b, &page, "code", &admins).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    finish(&app, &b, &req).await;
+    let refused: Vec<_> = audit_rows(&app, "mfa")
+        .await
+        .into_iter()
+        .filter(|(_, _, d)| d.contains("other_browser"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0].0, "admin@example.com");
+}
+
+#[tokio::test]
+async fn wrong_codes_are_limited_per_user_and_an_expired_request_is_refused() {
+    let app = TestApp::start_with(opts()).await;
+    let (secret, _) = enrol(&app, "admin@example.com").await;
+    app.clock.advance(30);
+    let b = app.browser();
+    let (_, page) = to_mfa_page(&app, &b, "admin@example.com").await;
+    let right = totp_at(&secret, app.clock_now(), 6);
+    let wrong = |i: u32| {
+        let w = format!("{:06}", (right.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+        assert_ne!(w, right);
+        w
+    };
+    for i in 0..5 {
+        let r = post_mfa(&app, &b, &page, "code", &wrong(i)).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "guess {i}");
+    }
+    // The budget is the user's, from any browser: even the right code waits now.
+    let b2 = app.browser();
+    let (_, page2) = to_mfa_page(&app, &b2, "admin@example.com").await;
+    let r = post_mfa(&app, &b2, &page2, "code", &right).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.unwrap().contains("Too many wrong codes"));
+    let failures = audit_rows(&app, "mfa").await;
+    assert!(
+        failures
+            .iter()
+            .any(|(_, o, d)| o == "failure" && d.contains("throttled_from_now")),
+        "{failures:?}"
+    );
+    // Other users are not held up.
+    let b3 = app.browser();
+    let (_, page3) = to_mfa_page(&app, &b3, "dev@example.com").await;
+    let dev = totp_at(&secret_on(&page3), app.clock_now(), 6);
+    assert_eq!(
+        post_mfa(&app, &b3, &page3, "code", &dev).await.status(),
+        StatusCode::OK
+    );
+
+    // The window passes; the login request itself has expired meanwhile (authRequests: 30m).
+    app.clock.advance(31 * 60);
+    let r = post_mfa(
+        &app,
+        &b2,
+        &page2,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("expired"));
+    // A fresh login goes through.
+    let b4 = app.browser();
+    let (req, page4) = to_mfa_page(&app, &b4, "admin@example.com").await;
+    let r = post_mfa(
+        &app,
+        &b4,
+        &page4,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    finish(&app, &b4, &req).await;
+}
+
+#[tokio::test]
+async fn a_client_without_an_mfa_chain_is_not_asked() {
+    let app = TestApp::start_with(opts()).await;
+    enrol(&app, "admin@example.com").await;
+    let b = app.browser();
+    let (req, r) = password_step(&app, &b, "rp", "admin@example.com").await;
+    assert_eq!(r.status(), StatusCode::OK, "straight to the approval");
+    assert!(r.text().await.unwrap().contains("Grant access"));
+    let tokens = finish_as(&app, &b, &req, RP).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(id["acr"], "urn:gantry:acr:1fa");
+}
+
+/// `/auth` for `client` with browser `b`, which may carry a session: the first answer.
+async fn auth(app: &TestApp, b: &reqwest::Client, client: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = auth_query(client);
+    q.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let r = b.get(app.url("/auth")).query(&q).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.absolute(location(&r))
+}
+
+#[tokio::test]
+async fn a_session_without_the_factor_is_stepped_up_and_one_with_it_is_not_asked_again() {
+    // Every client accepts every other's session: the MFA client too, for the first factor.
+    let mut o = opts();
+    o.extra_yaml
+        .push_str("sessions: {ssoSharedWithDefault: all}\n");
+    let app = TestApp::start_with(o).await;
+    let b = app.browser();
+    // One login, password only, at a client that asks no second factor.
+    let (req, _) = password_step(&app, &b, "rp", "admin@example.com").await;
+    finish_as(&app, &b, &req, RP).await;
+
+    // prompt=none cannot give the factor: interaction_required, at the client.
+    let back = auth(&app, &b, MFA_CLIENT.0, &[("prompt", "none")]).await;
+    assert!(back.starts_with(RP_REDIRECT), "{back}");
+    assert_eq!(
+        query_param(&back, "error").as_deref(),
+        Some("interaction_required")
+    );
+
+    // The session logs the request in, and the second factor is asked for (step-up).
+    let next = auth(&app, &b, MFA_CLIENT.0, &[]).await;
+    assert!(next.starts_with(&app.url("/mfa?req=")), "{next}");
+    let req = query_param(&next, "req").unwrap();
+    let page = b.get(&next).send().await.unwrap().text().await.unwrap();
+    let secret = secret_on(&page);
+    let r = post_mfa(
+        &app,
+        &b,
+        &page,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK, "recovery codes");
+    let tokens = finish(&app, &b, &req).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // The session now holds the factor: the next login at the client asks nothing.
+    let back = auth(&app, &b, MFA_CLIENT.0, &[]).await;
+    assert!(back.starts_with(RP_REDIRECT), "no page this time: {back}");
+    let code = query_param(&back, "code").expect("a code");
+    let (status, tokens) = app.exchange(&code, None, MFA_CLIENT).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
+}
+
+#[tokio::test]
+async fn acr_values_asking_for_mfa_get_a_second_factor_at_any_client() {
+    let app = TestApp::start_with(opts()).await;
+    let b = app.browser();
+    let q = auth_query("rp");
+    let mut q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    q.push(("acr_values", "urn:gantry:acr:mfa"));
+    let (req, approval) = app.log_in(&b, &q, "dev@example.com", "password").await;
+    let r = b.get(&approval).send().await.unwrap();
+    assert!(
+        app.absolute(location(&r))
+            .starts_with(&app.url("/mfa?req=")),
+        "the request asked for it"
+    );
+    let page = b
+        .get(app.absolute(location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = secret_on(&page);
+    post_mfa(
+        &app,
+        &b,
+        &page,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    let tokens = finish_as(&app, &b, &req, RP).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
+}
+
+// --- the factor store's contract, on both dialects ---
+
+async fn factor_store_contract(db: gantry::storage::Db) {
+    use gantry::storage::factors::{FactorRow, FactorStore};
+    let now = 1_000_000;
+    let row = |id: &str, subject: &str| FactorRow {
+        id: id.into(),
+        subject: subject.into(),
+        connector_id: "ldap".into(),
+        authenticator_id: "phone".into(),
+        kind: "totp".into(),
+        secret: format!("sealed-{id}"),
+        last_step: -1,
+        confirmed_at: None,
+        created_at: now,
+        last_used_at: None,
+    };
+    // One TOTP factor per identity and authenticator: a second enrolment gets the first.
+    let first = db.add_totp_factor(&row("f1", "alice")).await.unwrap();
+    assert_eq!(first.id, "f1");
+    let again = db.add_totp_factor(&row("f2", "alice")).await.unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.secret.as_str()),
+        ("f1", "sealed-f1")
+    );
+    db.add_totp_factor(&row("f3", "bob")).await.unwrap();
+    assert_eq!(db.factors_of("alice").await.unwrap().len(), 1);
+    // A step is accepted once, later steps only; the first confirms the factor.
+    assert!(db.accept_totp_step("f1", 100, now).await.unwrap());
+    assert!(!db.accept_totp_step("f1", 100, now).await.unwrap());
+    assert!(!db.accept_totp_step("f1", 99, now).await.unwrap());
+    assert!(db.accept_totp_step("f1", 101, now + 30).await.unwrap());
+    let f = &db.factors_of("alice").await.unwrap()[0];
+    assert_eq!(
+        (f.last_step, f.confirmed_at, f.last_used_at),
+        (101, Some(now), Some(now + 30))
+    );
+    assert_eq!(db.factors_of("bob").await.unwrap()[0].confirmed_at, None);
+
+    // Recovery codes: replaced as a set, used once each.
+    let hashes = ["h1".to_string(), "h2".to_string()];
+    db.replace_recovery_codes("alice", &hashes, now)
+        .await
+        .unwrap();
+    assert!(db.use_recovery_code("alice", "h1", now).await.unwrap());
+    assert!(!db.use_recovery_code("alice", "h1", now).await.unwrap());
+    assert!(!db.use_recovery_code("bob", "h2", now).await.unwrap());
+    assert_eq!(db.unused_recovery_codes("alice").await.unwrap(), ["h2"]);
+    db.replace_recovery_codes("alice", &["h3".to_string()], now)
+        .await
+        .unwrap();
+    assert_eq!(db.unused_recovery_codes("alice").await.unwrap(), ["h3"]);
+
+    // Wrong guesses: counted in a window that starts over once it has passed.
+    for _ in 0..3 {
+        db.record_mfa_failure("alice", now, now - 300)
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.mfa_failures("alice", now - 300).await.unwrap(), 3);
+    assert_eq!(db.mfa_failures("bob", now - 300).await.unwrap(), 0);
+    db.record_mfa_failure("alice", now + 400, now + 100)
+        .await
+        .unwrap();
+    assert_eq!(db.mfa_failures("alice", now + 100).await.unwrap(), 1);
+    db.clear_mfa_failures("alice").await.unwrap();
+    assert_eq!(db.mfa_failures("alice", now).await.unwrap(), 0);
+
+    // A request's amr: read with its acr_values, replaced only from what was read.
+    let req = gantry::storage::auth::AuthRequest {
+        id: "req-1".into(),
+        client_id: "c".into(),
+        redirect_uri: "http://x/cb".into(),
+        scopes: "openid".into(),
+        state: String::new(),
+        nonce: String::new(),
+        code_challenge: String::new(),
+        code_challenge_method: String::new(),
+        connector_id: None,
+        identity: None,
+        browser_hash: None,
+        logged_in_at: None,
+        created_at: now,
+        expires_at: now + 60,
+        session_id: None,
+        amr: "pwd".into(),
+        prompt: String::new(),
+        max_age: None,
+        acr_values: "urn:gantry:acr:mfa".into(),
+        login_hint: String::new(),
+        remember: 0,
+    };
+    db.create_auth_request(&req).await.unwrap();
+    assert_eq!(
+        db.auth_request_amr("req-1", now).await.unwrap(),
+        ("pwd".to_string(), "urn:gantry:acr:mfa".to_string())
+    );
+    assert!(
+        db.replace_auth_request_amr("req-1", "pwd", "pwd otp mfa")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.replace_auth_request_amr("req-1", "pwd", "pwd otp")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.auth_request_amr("req-1", now).await.unwrap().0,
+        "pwd otp mfa"
+    );
+    assert!(db.auth_request_amr("req-1", now + 60).await.is_err());
+}
+
+#[tokio::test]
+async fn the_factor_store_keeps_its_contract_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = gantry::config::StorageLocation::Sqlite {
+        file: format!("{}/f.db", dir.path().display()),
+    };
+    factor_store_contract(gantry::storage::Db::open(&at).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_factor_store_keeps_its_contract_on_postgresql() {
+    let at = gantry::config::StorageLocation::Postgres {
+        url: fresh_postgres_db().await,
+        max_conns: 4,
+    };
+    factor_store_contract(gantry::storage::Db::open(&at).await.unwrap()).await;
+}
