@@ -513,6 +513,7 @@ pub fn spawn_background(admin: Arc<crate::admin::AdminService>) -> tokio::task::
     for c in provider.connectors.all() {
         tokio::spawn(crate::connector::warm_up::warm_up(Arc::downgrade(&c)));
     }
+    tokio::spawn(crate::oauth::backchannel::run(provider.clone()));
     // What admins change on any replica reaches this one within a second.
     let p = provider.clone();
     let p_db = db.clone();

@@ -4,6 +4,7 @@
 pub mod allowed_connectors;
 pub mod audit;
 pub mod authorize;
+pub mod backchannel;
 pub mod client;
 #[cfg(test)]
 mod core_tests;
