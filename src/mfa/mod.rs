@@ -158,6 +158,13 @@ impl Authenticators {
     }
 }
 
+/// The id of the enrolment a login request is shown: derived from the request, so that one
+/// request keeps its secret across reloads and no other request sees it.
+fn enrolment_id(request_id: &str) -> String {
+    let digest = crate::secret::sha256(format!("mfa-enrolment\0{request_id}").as_bytes());
+    format!("enrol-{}", crate::secret::b64(&digest[..16]))
+}
+
 /// Whether `acr_values` (space-separated) asks for a second factor.
 pub fn asks_for_mfa(acr_values: &str) -> bool {
     acr_values.split(' ').any(|v| v == ACR_MFA)
@@ -289,6 +296,11 @@ impl SecondFactors {
     /// The TOTP enrolment of `subject` for `a`: the one started before (the user may have
     /// scanned it already), or a new secret. `account`: the name the app lists it under;
     /// `default_issuer`: the name it shows when the authenticator's `config.issuer` is unset.
+    ///
+    /// The enrolment belongs to one login request (`request_id`): a reload of that page shows
+    /// the same secret, and any other login is shown a new one, which replaces it. Otherwise
+    /// whoever knows the password could read the pending secret and wait for the user to
+    /// confirm it.
     pub async fn enrolment(
         &self,
         subject: &str,
@@ -296,9 +308,14 @@ impl SecondFactors {
         a: &Authenticator,
         (account, default_issuer): (&str, &str),
         now: i64,
+        request_id: &str,
     ) -> Result<Enrolment, FactorError> {
+        let id = enrolment_id(request_id);
+        self.store
+            .drop_enrolment_unless(subject, &a.id, &id)
+            .await?;
         let mut row = FactorRow {
-            id: crate::secret::random_token(16),
+            id,
             subject: subject.into(),
             connector_id: connector_id.into(),
             authenticator_id: a.id.clone(),
@@ -335,15 +352,20 @@ impl SecondFactors {
 
     /// Check a TOTP code of `subject` for `a` at `now`; a good one is burnt (its step can
     /// never be used again) before this returns.
+    /// An enrolment confirms only from the login request it was shown to (`request_id`).
     pub async fn check_code(
         &self,
         subject: &str,
         a: &Authenticator,
         code: &str,
         now: i64,
+        request_id: &str,
     ) -> Result<CodeCheck, FactorError> {
         let f = match self.standing(subject, a).await? {
             Standing::None => return Ok(CodeCheck::NotEnrolled),
+            Standing::Enrolling(f) if f.id != enrolment_id(request_id) => {
+                return Ok(CodeCheck::NotEnrolled);
+            }
             Standing::Enrolling(f) | Standing::Confirmed(f) => f,
         };
         let secret = self.open(&f)?;

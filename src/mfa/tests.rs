@@ -86,17 +86,45 @@ async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
     let a = s.authenticators.get("otp").unwrap().clone();
     let now = 1_700_000_000;
     let e1 = s
-        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now)
+        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now, "req-1")
         .await
         .unwrap();
     let e2 = s
-        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now + 60)
+        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now + 60, "req-1")
         .await
         .unwrap();
     assert_eq!(
         e1.secret, e2.secret,
         "a reload shows the secret already scanned"
     );
+    // Another login (someone else who knows the password) gets a new secret, which replaces
+    // the first: the first can then never be confirmed, from either request.
+    let other = s
+        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now + 61, "req-2")
+        .await
+        .unwrap();
+    assert_ne!(other.secret, e1.secret);
+    let stale = totp::code_at(&secret_of(&e1), totp::step_of(now));
+    assert_eq!(
+        s.check_code("sub-1", &a, &stale, now, "req-2")
+            .await
+            .unwrap(),
+        CodeCheck::Wrong,
+        "the first secret is gone"
+    );
+    let mine = totp::code_at(&secret_of(&other), totp::step_of(now));
+    assert_eq!(
+        s.check_code("sub-1", &a, &mine, now, "req-1")
+            .await
+            .unwrap(),
+        CodeCheck::NotEnrolled,
+        "a request does not confirm an enrolment shown to another"
+    );
+    // The first login's page comes back with a secret of its own again.
+    let e1 = s
+        .enrolment("sub-1", "local", &a, ("jane", "Gantry"), now + 62, "req-1")
+        .await
+        .unwrap();
     assert!(e1.uri.starts_with("otpauth://totp/Gantry:jane?secret="));
     assert!(e1.qr_svg.contains("<svg"));
     assert!(matches!(
@@ -111,17 +139,24 @@ async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
 
     let code = totp::code_at(&secret, totp::step_of(now));
     assert_eq!(
-        s.check_code("sub-1", &a, "000000", now).await.unwrap() == CodeCheck::Wrong,
+        s.check_code("sub-1", &a, "000000", now, "req-1")
+            .await
+            .unwrap()
+            == CodeCheck::Wrong,
         code != "000000"
     );
     assert_eq!(
-        s.check_code("sub-1", &a, &code, now).await.unwrap(),
+        s.check_code("sub-1", &a, &code, now, "req-1")
+            .await
+            .unwrap(),
         CodeCheck::Good {
             confirmed_now: true
         }
     );
     assert_eq!(
-        s.check_code("sub-1", &a, &code, now).await.unwrap(),
+        s.check_code("sub-1", &a, &code, now, "req-1")
+            .await
+            .unwrap(),
         CodeCheck::Replayed
     );
     assert!(matches!(
@@ -131,14 +166,18 @@ async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
     let later = now + totp::STEP;
     let next = totp::code_at(&secret, totp::step_of(later));
     assert_eq!(
-        s.check_code("sub-1", &a, &next, later).await.unwrap(),
+        s.check_code("sub-1", &a, &next, later, "req-1")
+            .await
+            .unwrap(),
         CodeCheck::Good {
             confirmed_now: false
         }
     );
     // Another identity has nothing enrolled, whatever code it sends.
     assert_eq!(
-        s.check_code("sub-2", &a, &next, later).await.unwrap(),
+        s.check_code("sub-2", &a, &next, later, "req-1")
+            .await
+            .unwrap(),
         CodeCheck::NotEnrolled
     );
 }
@@ -147,15 +186,17 @@ async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
 async fn a_secret_moved_to_another_row_does_not_open() {
     let s = service();
     let a = s.authenticators.get("otp").unwrap().clone();
-    s.enrolment("sub-1", "local", &a, ("jane", "Gantry"), 100)
+    s.enrolment("sub-1", "local", &a, ("jane", "Gantry"), 100, "req-1")
         .await
         .unwrap();
     let mut stolen = s.store().factors_of("sub-1").await.unwrap()[0].clone();
     stolen.subject = "sub-2".into();
     stolen.id = "other".into();
+    // Confirmed, so that the check opens it (an unconfirmed one answers only its own login).
+    stolen.confirmed_at = Some(100);
     s.store().add_totp_factor(&stolen).await.unwrap();
     assert!(matches!(
-        s.check_code("sub-2", &a, "123456", 100).await,
+        s.check_code("sub-2", &a, "123456", 100, "req-1").await,
         Err(FactorError::Sealed)
     ));
 }

@@ -491,6 +491,25 @@ impl Provider {
     /// A pending request, or an error page if it expired.
     pub async fn pending_request(&self, id: &str) -> Result<AuthRequest, AuthorizeError> {
         match self.store.get_auth_request(id, self.clock.now()).await {
+            // A request the browser's session logged in lives only as long as that session:
+            // a page left open must not mint tokens after logout or an admin's sign-out.
+            Ok(r) if r.session_id.is_some() => {
+                let sid = r.session_id.as_deref().unwrap_or_default();
+                let live = match self.store.get_browser_session(sid).await {
+                    Ok(s) => s.ended(self.clock.now()).is_none(),
+                    Err(StorageError::NotFound) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                if live {
+                    return Ok(r);
+                }
+                self.store.delete_auth_request(&r.id).await?;
+                Err(page(
+                    Refusal::Invalid,
+                    "Your sign-in ended (you signed out, or it expired) before this login was \
+                     finished. Go back to the application and start again.",
+                ))
+            }
             Ok(r) => Ok(r),
             Err(StorageError::NotFound) => Err(page(
                 Refusal::Invalid,

@@ -338,6 +338,7 @@ pub async fn run(provider: Arc<Provider>) {
     };
     let store = provider.store.clone();
     let clock = provider.clock.clone();
+    let deliverer_provider = provider.clone();
     let deliverer = Deliverer::new(provider, Arc::new(courier));
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -357,6 +358,12 @@ pub async fn run(provider: Arc<Provider>) {
                 failing = false;
             }
             Ok(()) => {}
+        }
+        // Sessions that expired unseen end here, and their clients are told.
+        if polls.is_multiple_of(30)
+            && let Err(e) = deliverer_provider.end_expired_sessions().await
+        {
+            tracing::debug!(error = %e, "could not end expired sessions");
         }
         if polls.is_multiple_of(PRUNE_EVERY)
             && let Err(e) = store

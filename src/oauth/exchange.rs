@@ -116,6 +116,7 @@ impl Provider {
         )
         .await;
         self.remember_groups(&identity).await;
+        self.no_factor_due(&client.id, "", &identity).await?;
         let minted = self.mint(Grant {
             client_id: &client.id,
             identity: &identity,

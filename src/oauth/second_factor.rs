@@ -100,11 +100,25 @@ impl Provider {
         req: &AuthRequest,
         identity: &Identity,
     ) -> Result<Option<Authenticator>, AuthorizeError> {
+        self.factor_due(&req.client_id, &req.acr_values, &req.amr, identity)
+            .await
+    }
+
+    /// What a login of `identity` at `client_id` that asked `acr_values` and gave `amr` must
+    /// still give: the first authenticator of its chain (or of the policy's requirement) that
+    /// `amr` does not show; an error page when one is required and none can be given.
+    pub(crate) async fn factor_due(
+        &self,
+        client_id: &str,
+        acr_values: &str,
+        amr: &str,
+        identity: &Identity,
+    ) -> Result<Option<Authenticator>, AuthorizeError> {
         let sf = &self.second_factors;
-        let required_by = self.policy_requires_mfa(req, identity);
+        let required_by = self.policy_requires_mfa(client_id, identity);
         if !sf.enabled() {
             if let Some(rule) = required_by
-                && !crate::oauth::session::has_second_factor(&req.amr)
+                && !crate::oauth::session::has_second_factor(amr)
             {
                 // Fail closed: the policy asks for a factor nobody can give here.
                 tracing::error!(rule = %rule, "the policy requires a second factor and no authenticator is configured");
@@ -118,7 +132,7 @@ impl Provider {
         }
         let client_chain = self
             .clients
-            .get(&req.client_id)
+            .get(client_id)
             .and_then(|c| c.mfa_chain.clone());
         // A connector removed since the login matches only authenticators for every type.
         let kind = self
@@ -128,11 +142,11 @@ impl Provider {
         let chain = sf.authenticators.chain(
             client_chain.as_deref(),
             kind,
-            mfa::asks_for_mfa(&req.acr_values) || required_by.is_some(),
+            mfa::asks_for_mfa(acr_values) || required_by.is_some(),
         );
         if chain.is_empty()
             && let Some(rule) = required_by
-            && !crate::oauth::session::has_second_factor(&req.amr)
+            && !crate::oauth::session::has_second_factor(amr)
         {
             tracing::error!(rule = %rule, connector = kind, "the policy requires a second factor and none applies to this connector");
             return Err(page(
@@ -141,17 +155,14 @@ impl Provider {
                  of login. Tell your administrator.",
             ));
         }
-        Ok(chain
-            .into_iter()
-            .find(|a| !a.satisfied_by(&req.amr))
-            .cloned())
+        Ok(chain.into_iter().find(|a| !a.satisfied_by(amr)).cloned())
     }
 
-    /// The policy's requirement (`policy.mfa`) that this login have a second factor: the
-    /// rule's name, or `None`.
+    /// The policy's requirement (`policy.mfa`) that a login at `client_id` have a second
+    /// factor: the rule's name, or `None`.
     pub(crate) fn policy_requires_mfa(
         &self,
-        req: &AuthRequest,
+        client_id: &str,
         identity: &Identity,
     ) -> Option<String> {
         let active = self.policy.get();
@@ -174,15 +185,39 @@ impl Provider {
         let clusters: Vec<String> = self
             .cluster_clients
             .iter()
-            .filter(|(_, client)| *client == req.client_id)
+            .filter(|(_, client)| *client == client_id)
             .map(|(name, _)| name.clone())
             .collect();
         let t = crate::policy::LoginTarget {
-            client: &req.client_id,
+            client: client_id,
             clusters: &clusters,
-            admin: req.client_id == crate::config::ADMIN_CLIENT,
+            admin: client_id == crate::config::ADMIN_CLIENT,
         };
         active.compiled.mfa_required(&s, &t).map(str::to_string)
+    }
+
+    /// Refuse a grant without a browser (the password grant, token exchange) for a login that
+    /// must give a second factor: there is no page to ask for it on.
+    pub(crate) async fn no_factor_due(
+        &self,
+        client_id: &str,
+        amr: &str,
+        identity: &Identity,
+    ) -> Result<(), crate::oauth::error::OAuthError> {
+        match self.factor_due(client_id, "", amr, identity).await {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) | Err(AuthorizeError::Page { .. }) => {
+                Err(crate::oauth::error::OAuthError::invalid_grant(
+                    "this login needs a second factor: sign in through the browser",
+                ))
+            }
+            Err(AuthorizeError::Redirect(_)) => {
+                Err(crate::oauth::error::OAuthError::invalid_grant(
+                    "this login needs a second factor: sign in through the browser",
+                ))
+            }
+            Err(AuthorizeError::Internal(e)) => Err(crate::oauth::error::OAuthError::server(e)),
+        }
     }
 
     /// The second-factor page of a request logged in in this browser (`browser`: its CSRF
@@ -197,7 +232,7 @@ impl Provider {
         let identity = logged_in(&req, browser)?;
         match self.second_factor_due(&req, &identity).await? {
             None => Ok(MfaStep::Done),
-            Some(a) => self.step(&identity, &a, title).await,
+            Some(a) => self.step(&identity, &a, title, &req.id).await,
         }
     }
 
@@ -206,6 +241,7 @@ impl Provider {
         identity: &Identity,
         a: &Authenticator,
         title: &str,
+        request_id: &str,
     ) -> Result<MfaStep, AuthorizeError> {
         if !a.kind.served() {
             // The config check refuses such a chain; a client changed since must not let the
@@ -233,6 +269,7 @@ impl Provider {
                         a,
                         (&account, title),
                         self.clock.now(),
+                        request_id,
                     )
                     .await?;
                 MfaStep::Enrol {
@@ -289,7 +326,7 @@ impl Provider {
         {
             // Logged, not stored: a locked guesser who keeps trying would write a row a try.
             log_only(&actor, "mfa", &a.id, "throttled", &d);
-            let again = self.step(&identity, &a, title).await?;
+            let again = self.step(&identity, &a, title, &req.id).await?;
             return Ok(MfaOutcome::Refused {
                 again,
                 why: MfaRefusal::Throttled,
@@ -298,7 +335,7 @@ impl Provider {
         let (action, outcome) = match answer {
             MfaAnswer::Code(code) => {
                 d["method"] = json!("totp");
-                match sf.check_code(&subject, &a, code, now).await? {
+                match sf.check_code(&subject, &a, code, now, &req.id).await? {
                     CodeCheck::Good { confirmed_now } => {
                         d["enrolled"] = json!(confirmed_now);
                         let action = if confirmed_now { "mfa.enrol" } else { "mfa" };
@@ -341,7 +378,7 @@ impl Provider {
                     d["throttled_from_now"] = json!(true);
                 }
                 self.audit(&actor, action, &a.id, "failure", d).await;
-                let again = self.step(&identity, &a, title).await?;
+                let again = self.step(&identity, &a, title, &req.id).await?;
                 Ok(MfaOutcome::Refused { again, why })
             }
             Ok(confirmed_now) => {

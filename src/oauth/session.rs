@@ -385,6 +385,20 @@ impl Provider {
         Ok(true)
     }
 
+    /// End the sessions that expired while their browsers were away, so their clients are
+    /// told too; how many this replica ended.
+    pub async fn end_expired_sessions(&self) -> Result<u64, StorageError> {
+        let mut n = 0;
+        for id in self
+            .store
+            .expired_browser_sessions(self.clock.now(), 200)
+            .await?
+        {
+            n += u64::from(self.end_session(&id, "expired").await?);
+        }
+        Ok(n)
+    }
+
     /// End every session of a user (the connector refused them, an admin revoked them).
     pub async fn end_sessions_of(
         &self,

@@ -39,6 +39,13 @@ pub trait FactorStore: Send + Sync + std::fmt::Debug {
     /// Store `f` unless the identity already has a TOTP factor for its authenticator; the row
     /// that is stored afterwards (the new one, or the one that was there).
     async fn add_totp_factor(&self, f: &FactorRow) -> Result<FactorRow>;
+    /// Drop the unconfirmed factor of `subject` for `authenticator_id` unless it is `keep_id`.
+    async fn drop_enrolment_unless(
+        &self,
+        subject: &str,
+        authenticator_id: &str,
+        keep_id: &str,
+    ) -> Result<()>;
     /// Accept time step `step` of factor `id` if it is later than every step accepted before,
     /// confirming the factor if it was not; false when an equal or later step was accepted
     /// first (a replay, or a race lost).
@@ -106,6 +113,24 @@ impl FactorStore for Db {
         .fetch_optional(&self.write)
         .await?
         .ok_or(StorageError::NotFound)
+    }
+
+    async fn drop_enrolment_unless(
+        &self,
+        subject: &str,
+        authenticator_id: &str,
+        keep_id: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM mfa_factors WHERE subject = $1 AND authenticator_id = $2 \
+             AND confirmed_at IS NULL AND id <> $3",
+        )
+        .bind(subject)
+        .bind(authenticator_id)
+        .bind(keep_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
     async fn accept_totp_step(&self, id: &str, step: i64, now: i64) -> Result<bool> {

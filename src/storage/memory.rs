@@ -798,4 +798,14 @@ impl SessionStore for MemoryStore {
         v.sort_by_key(|s| std::cmp::Reverse(s.created_at));
         Ok(v)
     }
+    async fn expired_browser_sessions(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(self
+            .state()
+            .sessions
+            .values()
+            .filter(|s| s.ended(now).is_some())
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|s| s.id.clone())
+            .collect())
+    }
 }

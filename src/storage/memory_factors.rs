@@ -62,6 +62,21 @@ impl FactorStore for MemoryFactors {
         Ok(f.clone())
     }
 
+    async fn drop_enrolment_unless(
+        &self,
+        subject: &str,
+        authenticator_id: &str,
+        keep_id: &str,
+    ) -> Result<()> {
+        self.state().factors.retain(|f| {
+            !(f.subject == subject
+                && f.authenticator_id == authenticator_id
+                && f.confirmed_at.is_none()
+                && f.id != keep_id)
+        });
+        Ok(())
+    }
+
     async fn accept_totp_step(&self, id: &str, step: i64, now: i64) -> Result<bool> {
         let mut s = self.state();
         let Some(f) = s

@@ -245,6 +245,19 @@ impl Db {
         Ok((s, clients))
     }
 
+    /// Sessions over at `now` (idle or absolute), at most `limit`: to be ended.
+    pub async fn expired_browser_sessions(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM browser_sessions WHERE expires_at <= $1 OR idle_expires_at <= $1 \
+             ORDER BY idle_expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Live sessions, the most recently used first.
     pub async fn live_browser_sessions(
         &self,

@@ -166,6 +166,8 @@ pub trait SessionStore: Send + Sync {
         connector_id: &str,
         subject: &str,
     ) -> Result<Vec<BrowserSession>>;
+    /// Ids of sessions over at `now`, at most `limit`.
+    async fn expired_browser_sessions(&self, now: i64, limit: i64) -> Result<Vec<String>>;
 }
 
 /// Everything the protocol core keeps.

@@ -266,6 +266,9 @@ impl SessionStore for Db {
     ) -> Result<Vec<BrowserSession>> {
         Db::browser_sessions_of(self, connector_id, subject).await
     }
+    async fn expired_browser_sessions(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        Db::expired_browser_sessions(self, now, limit).await
+    }
 }
 
 #[async_trait]

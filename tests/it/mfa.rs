@@ -800,3 +800,28 @@ async fn the_policy_asks_for_a_second_factor_where_it_says_and_nowhere_else() {
         location(&r)
     );
 }
+
+/// The password grant has no page to ask for a second factor on: a client whose chain (or
+/// the policy) wants one refuses it, while other clients keep it.
+#[tokio::test]
+async fn the_password_grant_is_refused_where_a_second_factor_is_required() {
+    let app = TestApp::start_with(opts()).await;
+    let form = [
+        ("grant_type", "password"),
+        ("username", "dev@example.com"),
+        ("password", "password"),
+        ("scope", "openid"),
+    ];
+    let (s, body) = app.post_token(&form, Some(MFA_CLIENT)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("second factor"),
+        "{body}"
+    );
+    let (s, body) = app.post_token(&form, Some(("rp", "rp-secret"))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}

@@ -722,10 +722,17 @@ async fn conformance(db: Db) {
     assert_eq!(swept.device_requests, 1);
     assert!(db.get_auth_request("live", now + 5000).await.is_ok());
     assert_eq!(
-        swept.browser_sessions, 2,
-        "idle for more than an hour: {swept:?}"
+        swept.browser_sessions, 0,
+        "an expired session is left an hour to be ended (and its clients told): {swept:?}"
     );
-    assert!(db.get_browser_session("s2").await.is_err());
+    assert_eq!(
+        db.expired_browser_sessions(now + 5000, 10)
+            .await
+            .unwrap()
+            .len(),
+        2,
+        "idle for more than an hour"
+    );
     let swept = db
         .sweep(
             now + 2 * 86_400,
@@ -741,6 +748,11 @@ async fn conformance(db: Db) {
         swept.refresh_tokens, 3,
         "revoked families go after a day: {swept:?}"
     );
+    assert_eq!(
+        swept.browser_sessions, 2,
+        "nobody ended them: swept an hour late"
+    );
+    assert!(db.get_browser_session("s2").await.is_err());
     db.create_refresh_token(&refresh("idle", "fam3", now))
         .await
         .unwrap();

@@ -406,3 +406,45 @@ async fn a_signed_in_browser_confirms_a_device_without_the_password_but_still_co
             .map_err(|_| AuthorizeError::Internal("device_start failed".into())),
     );
 }
+
+/// A page left open (an approval asked from the session) does not outlive the session: after
+/// logout it issues nothing.
+#[tokio::test]
+async fn a_request_the_session_logged_in_ends_with_the_session() {
+    let c = core().await;
+    let (_, cookie) = form_login(&c, "app", &browser()).await;
+    let b = with_session(&cookie);
+    let request_id = match c
+        .p
+        .start_authorization(params("app", &[("prompt", "consent")]), &b)
+        .await
+    {
+        Ok(Next::Approve { request_id }) => request_id,
+        other => panic!("the approval page was expected: {other:?}"),
+    };
+    assert!(c.p.end_session(&cookie.id, "test").await.unwrap());
+    match c.p.finish(&request_id, true, &b).await {
+        Err(AuthorizeError::Page { message, .. }) => {
+            assert!(message.contains("ended"), "{message}")
+        }
+        other => panic!("refused was expected: {other:?}"),
+    }
+    // And the request is gone, whatever is tried next.
+    assert!(c.p.approval(&request_id, &b).await.is_err());
+}
+
+/// Sessions that expire while their browser is away are ended by the background task, and
+/// the trail says so (their clients are told through it).
+#[tokio::test]
+async fn sessions_that_expire_unseen_are_ended_and_recorded() {
+    let c = core().await;
+    let (_, cookie) = form_login(&c, "app", &browser()).await;
+    assert_eq!(c.p.end_expired_sessions().await.unwrap(), 0);
+    c.clock.advance(3600);
+    assert_eq!(c.p.end_expired_sessions().await.unwrap(), 1);
+    assert_eq!(c.audited("session.end"), 1);
+    assert!(
+        !c.p.end_session(&cookie.id, "again").await.unwrap(),
+        "ended once"
+    );
+}
