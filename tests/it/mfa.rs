@@ -637,6 +637,9 @@ async fn factor_store_contract(db: gantry::storage::Db) {
         confirmed_at: None,
         created_at: now,
         last_used_at: None,
+        name: String::new(),
+        credential_id: None,
+        sign_count: 0,
     };
     // One TOTP factor per identity and authenticator: a second enrolment gets the first.
     let first = db.add_totp_factor(&row("f1", "alice")).await.unwrap();
@@ -733,6 +736,86 @@ async fn factor_store_contract(db: gantry::storage::Db) {
         "pwd otp mfa"
     );
     assert!(db.auth_request_amr("req-1", now + 60).await.is_err());
+
+    // A WebAuthn ceremony: kept with its request, taken once, gone with the request.
+    assert!(db.put_ceremony("req-1", "{\"c\":1}", now).await.unwrap());
+    assert!(db.put_ceremony("req-1", "{\"c\":2}", now).await.unwrap());
+    assert_eq!(
+        db.take_ceremony("req-1", now).await.unwrap().as_deref(),
+        Some("{\"c\":2}")
+    );
+    assert_eq!(db.take_ceremony("req-1", now).await.unwrap(), None);
+    assert!(!db.put_ceremony("gone", "{}", now).await.unwrap());
+    assert!(db.put_ceremony("req-1", "{}", now).await.unwrap());
+    assert_eq!(db.take_ceremony("req-1", now + 60).await.unwrap(), None);
+
+    // WebAuthn keys: several per identity, each credential id once across identities; a use
+    // advances the counter only from the value read.
+    let key = |id: &str, subject: &str, cred: &str| FactorRow {
+        kind: "webauthn".into(),
+        authenticator_id: "key".into(),
+        confirmed_at: Some(now),
+        name: format!("key {id}"),
+        credential_id: Some(cred.into()),
+        sign_count: 3,
+        ..row(id, subject)
+    };
+    assert!(
+        db.add_webauthn_factor(&key("k1", "alice", "cred-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.add_webauthn_factor(&key("k2", "alice", "cred-b"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.add_webauthn_factor(&key("k3", "bob", "cred-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.accept_webauthn_use("k1", (3, 4), "sealed-new", now + 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.accept_webauthn_use("k1", (3, 5), "sealed-other", now + 6)
+            .await
+            .unwrap()
+    );
+    let k1 = db
+        .factors_of("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == "k1")
+        .unwrap();
+    assert_eq!(
+        (
+            k1.sign_count,
+            k1.secret.as_str(),
+            k1.last_used_at,
+            k1.name.as_str()
+        ),
+        (4, "sealed-new", Some(now + 5), "key k1")
+    );
+    let listed = db.all_factors(10, 0).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["f1", "k1", "k2", "f3"]
+    );
+
+    // A reset removes an identity's factors, recovery codes and wrong guesses, no one else's.
+    db.record_mfa_failure("alice", now, now - 300)
+        .await
+        .unwrap();
+    assert_eq!(db.reset_factors("alice").await.unwrap(), (3, 1));
+    assert!(db.factors_of("alice").await.unwrap().is_empty());
+    assert!(db.unused_recovery_codes("alice").await.unwrap().is_empty());
+    assert_eq!(db.mfa_failures("alice", now - 300).await.unwrap(), 0);
+    assert_eq!(db.factors_of("bob").await.unwrap().len(), 1);
 }
 
 #[tokio::test]

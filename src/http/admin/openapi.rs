@@ -135,14 +135,13 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 .enum_values(Some(ids)),
         )
         .build();
-    // A chain may name only the authenticators Gantry serves (none configured: empty).
+    // A chain may name only the configured authenticators (none configured: empty).
     let served: Vec<serde_json::Value> = s
         .provider
         .second_factors
         .authenticators
         .all
         .iter()
-        .filter(|a| a.kind.served())
         .map(|a| a.id.clone().into())
         .collect();
     let mut chain = ArrayBuilder::new();
