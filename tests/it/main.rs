@@ -53,3 +53,4 @@ mod sessions;
 mod storage;
 mod support;
 mod upstream;
+mod webauthn;
