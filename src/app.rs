@@ -232,6 +232,12 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(cfg.policy.clone(), compiled_policy(cfg)?),
         clusters: cfg.cluster_names(),
+        cluster_clients: cfg
+            .kubernetes
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.client_id.clone()))
+            .collect(),
         audit_key: audit_key.into_bytes(),
         second_factors: crate::mfa::SecondFactors::new(
             crate::mfa::Authenticators::from_config(cfg.mfa.as_ref(), &cfg.issuer),
@@ -512,6 +518,7 @@ pub fn spawn_background(admin: Arc<crate::admin::AdminService>) -> tokio::task::
     for c in provider.connectors.all() {
         tokio::spawn(crate::connector::warm_up::warm_up(Arc::downgrade(&c)));
     }
+    tokio::spawn(crate::oauth::backchannel::run(provider.clone()));
     // What admins change on any replica reaches this one within a second.
     let p = provider.clone();
     let p_db = db.clone();

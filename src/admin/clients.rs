@@ -25,6 +25,10 @@ pub struct ClientView {
     pub require_pkce: bool,
     /// The connectors the client may log in through; empty, every one.
     pub allowed_connectors: Vec<String>,
+    /// Where back-channel logout tokens are POSTed; none, the client is not told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub backchannel_logout_uri: Option<String>,
     /// The second factors (`mfa.authenticators[].id`) a login must pass, in order; absent:
     /// the server's default chain; empty: none.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -66,6 +70,13 @@ pub struct ClientSpec {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub allowed_connectors: Vec<String>,
+    /// Where a logout token is POSTed when a session the client logged in to ends (OpenID
+    /// Connect Back-Channel Logout 1.0, Dex's `backchannelLogoutURI`): an https URL, or http
+    /// to this machine (`localhost`, `127.x.x.x`), in the grammar of redirect URIs. Absent,
+    /// null or empty: the client is not told.
+    #[serde(default)]
+    #[schema(schema_with = backchannel_uri)]
+    pub backchannel_logout_uri: Option<String>,
     /// The second factors a login must pass (Dex's `mfaChain`: ids of
     /// `mfa.authenticators`); absent, the server's `mfa.defaultMFAChain`; empty, none.
     #[serde(default)]
@@ -73,8 +84,31 @@ pub struct ClientSpec {
     pub mfa_chain: Option<Vec<String>>,
 }
 
+impl ClientSpec {
+    /// The back-channel logout URI, empty read as none (as in Dex).
+    pub fn backchannel_uri(&self) -> Option<&str> {
+        self.backchannel_logout_uri
+            .as_deref()
+            .filter(|u| !u.is_empty())
+    }
+}
+
 /// What `redirect_uri_ok` accepts, as an ECMA 262 regex (keep the two in step).
 const URI_PATTERN: &str = "^https?://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?$";
+
+/// What `backchannel_uri_ok` accepts (or empty, for none), as an ECMA 262 regex: the redirect
+/// grammar, with https, or http to this machine (keep the two in step).
+const BACKCHANNEL_URI_PATTERN: &str = "^(https://(([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?\\.)*[a-z]([a-z0-9-]{0,30}[a-z0-9])?|((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?|http://(localhost|127(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?(\\?[A-Za-z0-9._~=&-]*)?)?$";
+
+/// A back-channel logout URI as `backchannel_uri_ok` accepts it; null or empty for none.
+pub fn backchannel_uri() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .max_length(Some(2000))
+        .pattern(Some(BACKCHANNEL_URI_PATTERN))
+        .build()
+}
 
 /// Redirect URIs as `redirect_uri_ok` accepts them.
 pub fn uri_list() -> utoipa::openapi::Array {
@@ -117,6 +151,7 @@ pub fn client_from_row(r: &ClientRow) -> Client {
         post_logout_redirect_uris: list(&r.post_logout_redirect_uris),
         require_pkce: r.require_pkce != 0 || r.public_client != 0,
         allowed_connectors: list(&r.allowed_connectors),
+        backchannel_logout_uri: r.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
         mfa_chain: r.mfa_chain.as_deref().map(list),
         sso_shared_with: r.sso_shared_with.as_deref().map(list),
         refresh_bound_to_session: r.refresh_token_lifetime == "session",
@@ -129,6 +164,11 @@ pub fn client_from_row(r: &ClientRow) -> Client {
 /// no fragment, user info or percent-encoding. Narrower than URLs in general on purpose: what is
 /// registered is compared byte for byte, and the API document states this same grammar.
 pub fn redirect_uri_ok(u: &str) -> bool {
+    plain_uri(u, 9999)
+}
+
+/// The grammar of [`redirect_uri_ok`], with ports up to `max_port`.
+fn plain_uri(u: &str, max_port: u32) -> bool {
     if u.len() > 2000 {
         return false;
     }
@@ -146,9 +186,10 @@ pub fn redirect_uri_ok(u: &str) -> bool {
     if let Some(r) = rest.strip_prefix(':') {
         let end = r.find(['/', '?']).unwrap_or(r.len());
         let port = &r[..end];
-        if !(1..=4).contains(&port.len())
+        if !(1..=5).contains(&port.len())
             || port.starts_with('0')
             || !port.bytes().all(|b| b.is_ascii_digit())
+            || port.parse::<u32>().map_or(true, |p| p > max_port)
         {
             return false;
         }
@@ -200,6 +241,23 @@ fn ipv4_ok(h: &str) -> bool {
         })
 }
 
+/// A back-channel logout URI admins may register here: the grammar of redirect URIs (see
+/// `redirect_uri_ok`) with any port (a receiver on this machine often has a high one), https,
+/// or http to this machine. Stricter than the config file, which lets http to another machine
+/// through with a warning as Dex does: the API has no warnings to give, and the logout token
+/// would cross the network in clear.
+pub fn backchannel_uri_ok(u: &str) -> bool {
+    plain_uri(u, u32::from(u16::MAX))
+        && (u.starts_with("https://") || {
+            let host = u
+                .trim_start_matches("http://")
+                .split([':', '/', '?'])
+                .next()
+                .unwrap_or_default();
+            host == "localhost" || (ipv4_ok(host) && host.starts_with("127."))
+        })
+}
+
 /// Everything wrong with a spec, as (field, message).
 pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
     let mut errs = Vec::new();
@@ -219,6 +277,16 @@ pub fn check_spec(spec: &ClientSpec) -> Vec<(&'static str, String)> {
                 ),
             ));
         }
+    }
+    if let Some(u) = spec.backchannel_uri().filter(|u| !backchannel_uri_ok(u)) {
+        errs.push((
+            "backchannel_logout_uri",
+            format!(
+                "`{}` is not an https URL (or http to this machine) with a plain host and no \
+                 fragment",
+                u.chars().take(80).collect::<String>()
+            ),
+        ));
     }
     if let Some(g) = spec
         .grant_types
@@ -331,6 +399,7 @@ impl AdminService {
             public: c.public,
             require_pkce: c.require_pkce,
             allowed_connectors: c.allowed_connectors.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             mfa_chain: c.mfa_chain.clone(),
             version: database.then(|| c.version.clone()),
         }
@@ -355,6 +424,7 @@ impl AdminService {
             public_client: i64::from(spec.public),
             require_pkce: i64::from(spec.require_pkce),
             allowed_connectors: json(&spec.allowed_connectors),
+            backchannel_logout_uri: spec.backchannel_uri().map(str::to_string),
             mfa_chain: spec.mfa_chain.as_deref().map(json),
             sso_shared_with: None,
             refresh_token_lifetime: String::new(),
@@ -425,7 +495,7 @@ impl AdminService {
             return Err(AdminError::Conflict(format!("id: {id} already exists")));
         }
         self.changed().await?;
-        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain }))
+        change.succeeded(serde_json::json!({ "name": spec.name, "redirect_uris": spec.redirect_uris, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain, "backchannel_logout_uri": spec.backchannel_uri() }))
             .await;
         Ok((secret, row.version))
     }
@@ -492,8 +562,8 @@ impl AdminService {
         self.changed().await?;
         let old = client_from_row(&old);
         change.succeeded(serde_json::json!({
-                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors, "mfa_chain": old.mfa_chain },
-                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain },
+                "before": { "name": old.name, "redirect_uris": old.redirect_uris, "grant_types": old.grant_types, "public": old.public, "allowed_connectors": old.allowed_connectors, "mfa_chain": old.mfa_chain, "backchannel_logout_uri": old.backchannel_logout_uri },
+                "after": { "name": spec.name, "redirect_uris": spec.redirect_uris, "grant_types": spec.grant_types, "public": spec.public, "allowed_connectors": spec.allowed_connectors, "mfa_chain": spec.mfa_chain, "backchannel_logout_uri": spec.backchannel_uri() },
             }))
             .await;
         Ok(new.version)
@@ -604,5 +674,38 @@ mod tests {
         ] {
             assert!(!redirect_uri_ok(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn backchannel_uris_are_https_or_this_machine_and_the_document_says_the_same() {
+        let pattern = regex_automata::meta::Regex::new(BACKCHANNEL_URI_PATTERN).unwrap();
+        for (u, ok) in [
+            ("https://app.example.com/backchannel-logout", true),
+            ("https://app.example.com:8443/bcl?tenant=a", true),
+            ("https://10.1.2.3/bcl", true),
+            ("http://127.0.0.1:5555/backchannel-logout", true),
+            ("http://127.9.8.7/bcl", true),
+            ("http://localhost:8080/bcl", true),
+            ("http://127.0.0.1:65535/bcl", true),
+            ("http://127.0.0.1:39999/bcl", true),
+            ("http://127.0.0.1:65536/bcl", false),
+            ("http://127.0.0.1:0/bcl", false),
+            ("http://127.0.0.1:080/bcl", false),
+            ("https://app.example.com:100000/bcl", false),
+            ("http://app.example.com/bcl", false),
+            ("http://10.1.2.3/bcl", false),
+            ("http://128.0.0.1/bcl", false),
+            ("http://localhost.evil.example/bcl", false),
+            ("http://127.0.0.1.evil.example/bcl", false),
+            ("https://app.example.com/bcl#x", false),
+            ("https://user@app.example.com/bcl", false),
+            ("ftp://app.example.com/bcl", false),
+            ("/bcl", false),
+            ("http://", false),
+        ] {
+            assert_eq!(backchannel_uri_ok(u), ok, "{u}");
+            assert_eq!(pattern.is_match(u), ok, "the pattern on {u}");
+        }
+        assert!(pattern.is_match(""), "empty is none");
     }
 }

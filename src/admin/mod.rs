@@ -221,6 +221,7 @@ pub fn admin_client(issuer: &str) -> Client {
         post_logout_redirect_uris: Vec::new(),
         require_pkce: true,
         allowed_connectors: Vec::new(),
+        backchannel_logout_uri: None,
         mfa_chain: None,
         sso_shared_with: None,
         refresh_bound_to_session: false,

@@ -515,10 +515,14 @@ impl Config {
         }
         for (i, c) in self.static_clients.iter().enumerate() {
             let at = |k: &str| format!("staticClients[{i}].{k}");
-            if c.backchannel_logout_uri.is_some() {
+            if c.backchannel_logout_uri
+                .as_deref()
+                .is_some_and(super::backchannel_logout_uri_in_clear)
+            {
                 say(
                     &at("backchannelLogoutURI"),
-                    "read but not yet served: logout at Gantry does not yet call the client",
+                    "http to another machine: logout tokens cross the network unencrypted; use \
+                     https",
                 );
             }
 

@@ -260,6 +260,18 @@ impl Config {
             .as_ref()
             .map(|m| &m.authenticators[..])
             .unwrap_or_default();
+        // A requirement no authenticator can meet would refuse every login it names: say so
+        // before the server starts rather than at the first login.
+        if !self.policy.mfa.is_empty() && !auths.iter().any(|a| a.kind == "TOTP") {
+            p(
+                "policy.mfa",
+                format!(
+                    "`{}` requires a second factor, and mfa.authenticators names none that \
+                     Gantry serves: add one (`- id: totp, type: TOTP`)",
+                    self.policy.mfa[0].name
+                ),
+            );
+        }
         for (i, a) in auths.iter().enumerate() {
             let at = format!("mfa.authenticators[{i}]");
             if a.id.is_empty() {

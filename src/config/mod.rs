@@ -4,6 +4,7 @@
 //! name their path; type errors name the key and the line. This module never reads the
 //! environment except through `$VAR` expansion of connector configs and the `*Env` keys.
 
+mod backchannel;
 mod connector_kind;
 mod dex;
 mod duration;
@@ -18,6 +19,7 @@ mod yaml_depth;
 
 pub use yaml_depth::too_deep as yaml_too_deep;
 
+pub use backchannel::{backchannel_logout_uri_in_clear, backchannel_logout_uri_problem};
 pub use connector_kind::{ConnectorKind, UnsupportedKind};
 pub use dex::{FOREIGN_STORAGE, Mapping, MfaConfig, SessionSettings, SessionsConfig, SignerConfig};
 pub use duration::Duration;
@@ -487,7 +489,7 @@ pub struct StaticClient {
     /// Dex master: the clients a login to this one signs in without a form (`*`: every
     /// one); absent, `sessions.ssoSharedWithDefault`; empty, none.
     pub sso_shared_with: Option<Vec<String>>,
-    /// Dex master: OpenID Connect Back-Channel Logout (sessions work).
+    /// Dex master: where OpenID Connect Back-Channel Logout tokens go; empty, nowhere.
     #[serde(rename = "backchannelLogoutURI")]
     pub backchannel_logout_uri: Option<String>,
     /// Dex master: the authenticators (`mfa.authenticators[].id`) a login for this client
@@ -995,7 +997,6 @@ staticPasswords:
             "logger.excludeFields",
             "telemetry.enableProfiling",
             "web.clientRemoteIP.header",
-            "staticClients[0].backchannelLogoutURI",
         ] {
             assert!(
                 warned.iter().any(|w| w == k),
@@ -1024,6 +1025,8 @@ staticPasswords:
         let client = &c.static_clients[0];
         assert_eq!(client.refresh_token_lifetime.as_deref(), Some("session"));
         assert_eq!(client.sso_shared_with, Some(vec!["other".to_string()]));
+        // Served as in Dex: a loopback back-channel logout URI is worth no word.
+        assert!(!warned.iter().any(|w| w.contains("backchannelLogoutURI")));
         let mapped: Vec<String> = c.dex_mappings().into_iter().map(|m| m.dex).collect();
         for k in [
             "signer.config.algorithm",

@@ -21,6 +21,29 @@ pub struct PolicyConfig {
     pub admins: Subjects,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleConfig>,
+    /// Where a login must have given a second factor (Gantry: beyond Dex's `mfaChain`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mfa: Vec<MfaRuleConfig>,
+}
+
+/// One second-factor requirement: who (groups, users; neither: everyone) and where (the
+/// clients, clusters or the admin UI logged in to; neither: every login).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRuleConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<String>,
+    /// Kubernetes clusters by name: logins to their `clientID`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clusters: Vec<String>,
+    /// The admin UI.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub admin: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

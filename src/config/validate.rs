@@ -159,13 +159,13 @@ impl Config {
                     }
                 }
             }
-            if let Some(u) = &c.backchannel_logout_uri
-                && url::Url::parse(u).is_err()
+            if let Some(m) = c
+                .backchannel_logout_uri
+                .as_deref()
+                .filter(|u| !u.is_empty())
+                .and_then(|u| backchannel_logout_uri_problem(u, c.public))
             {
-                p(
-                    &format!("{at}.backchannelLogoutURI"),
-                    format!("`{u}` is not a URL"),
-                );
+                p(&format!("{at}.backchannelLogoutURI"), m);
             }
             // A misspelt id would leave the client with fewer ways in than meant, or none.
             let connectors = self.connector_ids();
@@ -424,5 +424,63 @@ mod tests {
             "{p:?}"
         );
         assert!(!p.iter().any(|p| p.contains("`corp` is not")), "{p:?}");
+    }
+
+    #[test]
+    fn backchannel_logout_uris_are_judged_at_their_line_as_the_spec_allows() {
+        let y = "issuer: http://x/dex
+storage:
+  type: memory
+web:
+  http: 127.0.0.1:1
+staticClients:
+  - id: fine
+    secret: s
+    backchannelLogoutURI: https://app.example.com/bcl
+  - id: empty-is-unset
+    secret: s
+    backchannelLogoutURI: ''
+  - id: fragment
+    secret: s
+    backchannelLogoutURI: https://app.example.com/bcl#x
+  - id: relative
+    secret: s
+    backchannelLogoutURI: /bcl
+  - id: public-in-clear
+    public: true
+    backchannelLogoutURI: http://app.internal/bcl
+  - id: confidential-in-clear
+    secret: s
+    backchannelLogoutURI: http://app.internal/bcl
+";
+        let r = Config::read(y);
+        let c = r.config.as_ref().unwrap();
+        let mut p = c.problems();
+        r.place(&mut p);
+        let at = |path: &str| {
+            p.iter()
+                .find(|p| p.path == path)
+                .map(|p| (p.at.map_or(0, |m| m.line), p.message.clone()))
+        };
+        assert_eq!(p.len(), 3, "{p:?}");
+        let (line, m) = at("staticClients[2].backchannelLogoutURI").unwrap();
+        assert_eq!(line, 15);
+        assert!(m.contains("fragment"), "{m}");
+        let (line, m) = at("staticClients[3].backchannelLogoutURI").unwrap();
+        assert_eq!(line, 18);
+        assert!(m.contains("not an absolute URL"), "{m}");
+        let (line, m) = at("staticClients[4].backchannelLogoutURI").unwrap();
+        assert_eq!(line, 21);
+        assert!(m.contains("public client"), "{m}");
+        // http to another machine is the spec's OP choice for confidential clients: a warning.
+        let w: Vec<String> = c.warnings().into_iter().map(|w| w.path).collect();
+        assert!(
+            w.contains(&"staticClients[5].backchannelLogoutURI".to_string()),
+            "{w:?}"
+        );
+        assert!(
+            !w.iter().any(|w| w.starts_with("staticClients[0]")),
+            "{w:?}"
+        );
     }
 }

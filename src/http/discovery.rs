@@ -67,7 +67,7 @@ fn render(s: &AppState) -> bytes::Bytes {
     if p.sessions.enabled {
         claims.push("sid");
     }
-    let doc = serde_json::json!({
+    let mut doc = serde_json::json!({
         "issuer": p.issuer,
         "authorization_endpoint": w.url("/auth"),
         "token_endpoint": w.url("/token"),
@@ -93,6 +93,12 @@ fn render(s: &AppState) -> bytes::Bytes {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
     });
+    if p.sessions.enabled {
+        // As in Dex: without browser sessions nothing ends that clients could be told of.
+        // Every logout token carries sid, so clients never need to ask for it.
+        doc["backchannel_logout_supported"] = true.into();
+        doc["backchannel_logout_session_supported"] = true.into();
+    }
     bytes::Bytes::from(doc.to_string())
 }
 

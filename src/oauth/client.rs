@@ -28,6 +28,9 @@ pub struct Client {
     /// Dex's `allowedConnectors`: the connectors this client may log in through; empty, every
     /// one.
     pub allowed_connectors: Vec<String>,
+    /// Dex's `backchannelLogoutURI`: where a logout token is POSTed when a session the client
+    /// logged in to ends (OpenID Connect Back-Channel Logout 1.0); `None`, never told.
+    pub backchannel_logout_uri: Option<String>,
     /// Dex master's `mfaChain`: the authenticators a login must pass; `None`: the server's
     /// `mfa.defaultMFAChain`; empty: none.
     pub mfa_chain: Option<Vec<String>>,
@@ -70,6 +73,8 @@ impl Client {
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             require_pkce: c.require_pkce || c.public,
             allowed_connectors: c.allowed_connectors.clone(),
+            // Empty means unset in Dex: the client does not take part.
+            backchannel_logout_uri: c.backchannel_logout_uri.clone().filter(|u| !u.is_empty()),
             mfa_chain: c.mfa_chain.clone(),
             sso_shared_with: c.sso_shared_with.clone(),
             refresh_bound_to_session: c.refresh_token_lifetime.as_deref() == Some("session"),
@@ -262,6 +267,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             require_pkce: public,
             allowed_connectors: vec![],
+            backchannel_logout_uri: None,
             mfa_chain: None,
             sso_shared_with: None,
             refresh_bound_to_session: false,
@@ -368,6 +374,21 @@ mod tests {
         assert!(!c.connector_allowed("local"));
         assert!(!c.connector_allowed("ss"), "whole ids only");
         assert!(!c.connector_allowed(""));
+    }
+
+    #[test]
+    fn an_empty_backchannel_logout_uri_is_none_as_in_dex() {
+        let mut c = StaticClient {
+            id: Some("c".into()),
+            backchannel_logout_uri: Some(String::new()),
+            ..Default::default()
+        };
+        assert_eq!(Client::from_config(&c).backchannel_logout_uri, None);
+        c.backchannel_logout_uri = Some("https://app.example/bcl".into());
+        assert_eq!(
+            Client::from_config(&c).backchannel_logout_uri.as_deref(),
+            Some("https://app.example/bcl")
+        );
     }
 
     #[test]

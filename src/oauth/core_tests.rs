@@ -19,7 +19,7 @@ use crate::oauth::session::Browser;
 use crate::oauth::tokens::TokenResponse;
 use crate::storage::memory::MemoryStore;
 
-const START: i64 = 1_800_000_000;
+pub(super) const START: i64 = 1_800_000_000;
 const REDIRECT: &str = "https://app.example/callback";
 const BROWSER: &str = "csrf-cookie-of-the-browser";
 
@@ -34,10 +34,10 @@ fn browser() -> Browser {
 const VERIFIER: &str = "a-code-verifier-of-at-least-forty-three-characters-0123456789";
 const ADDR: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-struct Core {
-    p: Provider,
-    store: Arc<MemoryStore>,
-    clock: ManualClock,
+pub(super) struct Core {
+    pub(super) p: Provider,
+    pub(super) store: Arc<MemoryStore>,
+    pub(super) clock: ManualClock,
 }
 
 fn expiry() -> Expiry {
@@ -130,6 +130,7 @@ async fn core_with(expiry: Expiry) -> Core {
         issuance: Default::default(),
         policy: crate::policy::live::LivePolicy::new(policy, compiled),
         clusters: vec![],
+        cluster_clients: vec![],
         audit_key: b"audit key of the tests".to_vec(),
         second_factors: crate::mfa::SecondFactors::new(
             Default::default(),
@@ -141,7 +142,7 @@ async fn core_with(expiry: Expiry) -> Core {
     Core { p, store, clock }
 }
 
-async fn core() -> Core {
+pub(super) async fn core() -> Core {
     core_with(expiry()).await
 }
 

@@ -4,6 +4,7 @@
 pub mod allowed_connectors;
 pub mod audit;
 pub mod authorize;
+pub mod backchannel;
 pub mod client;
 #[cfg(test)]
 mod core_tests;
@@ -65,6 +66,9 @@ pub struct Provider {
     pub policy: crate::policy::live::LivePolicy,
     /// Names of the configured clusters (policy explanations need them).
     pub clusters: Vec<String>,
+    /// Each configured cluster's name and `clientID`: a login to that client is a login to
+    /// that cluster, for second-factor requirements.
+    pub cluster_clients: Vec<(String, String)>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,
     /// Dex master's `mfa`: the second factors logins must pass, and the users' factors.

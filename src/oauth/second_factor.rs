@@ -138,7 +138,19 @@ impl Provider {
         identity: &Identity,
     ) -> Result<Option<Authenticator>, AuthorizeError> {
         let sf = &self.second_factors;
+        let required_by = self.policy_requires_mfa(req, identity);
         if !sf.enabled() {
+            if let Some(rule) = required_by
+                && !crate::oauth::session::has_second_factor(&req.amr)
+            {
+                // Fail closed: the policy asks for a factor nobody can give here.
+                tracing::error!(rule = %rule, "the policy requires a second factor and no authenticator is configured");
+                return Err(page(
+                    Refusal::NotAllowed,
+                    "This application requires a second factor, and none is set up on this \
+                     server. Tell your administrator.",
+                ));
+            }
             return Ok(None);
         }
         let client_chain = self
@@ -153,12 +165,61 @@ impl Provider {
         let chain = sf.authenticators.chain(
             client_chain.as_deref(),
             kind,
-            mfa::asks_for_mfa(&req.acr_values),
+            mfa::asks_for_mfa(&req.acr_values) || required_by.is_some(),
         );
+        if chain.is_empty()
+            && let Some(rule) = required_by
+            && !crate::oauth::session::has_second_factor(&req.amr)
+        {
+            tracing::error!(rule = %rule, connector = kind, "the policy requires a second factor and none applies to this connector");
+            return Err(page(
+                Refusal::NotAllowed,
+                "This application requires a second factor, and none is set up for your kind \
+                 of login. Tell your administrator.",
+            ));
+        }
         Ok(chain
             .into_iter()
             .find(|a| !a.satisfied_by(&req.amr))
             .cloned())
+    }
+
+    /// The policy's requirement (`policy.mfa`) that this login have a second factor: the
+    /// rule's name, or `None`.
+    pub(crate) fn policy_requires_mfa(
+        &self,
+        req: &AuthRequest,
+        identity: &Identity,
+    ) -> Option<String> {
+        let active = self.policy.get();
+        if active.compiled.mfa.is_empty() {
+            return None;
+        }
+        let connectors = self.connector_ids();
+        let user = self.policy_user(
+            &identity.connector_id,
+            &identity.user_id,
+            &identity.preferred_username,
+        );
+        let s = crate::policy::Subject {
+            connector: &identity.connector_id,
+            connectors: &connectors,
+            user: &user,
+            email: &identity.email,
+            groups: &identity.groups,
+        };
+        let clusters: Vec<String> = self
+            .cluster_clients
+            .iter()
+            .filter(|(_, client)| *client == req.client_id)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let t = crate::policy::LoginTarget {
+            client: &req.client_id,
+            clusters: &clusters,
+            admin: req.client_id == crate::config::ADMIN_CLIENT,
+        };
+        active.compiled.mfa_required(&s, &t).map(str::to_string)
     }
 
     /// The second-factor page of a request logged in in this browser (`browser`: its CSRF

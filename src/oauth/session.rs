@@ -406,6 +406,12 @@ impl Provider {
     /// What follows the end of a session, beyond its row: telling its clients.
     async fn session_over(&self, ended: Ended) {
         tracing::debug!(sid = %ended.session.id, clients = ended.clients.len(), "session over");
+        self.session_ended(&crate::oauth::backchannel::EndedSession {
+            sid: ended.session.id,
+            subject: ended.session.subject,
+            clients: ended.clients.into_iter().map(|c| c.client_id).collect(),
+        })
+        .await;
     }
 
     /// Whether refresh tokens issued in session `sid` may still be used by `client`: always,

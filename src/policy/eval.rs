@@ -227,6 +227,38 @@ impl Policy {
     }
 }
 
+/// Where a login goes, as second-factor requirements name it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoginTarget<'a> {
+    pub client: &'a str,
+    /// The clusters whose `clientID` the client is.
+    pub clusters: &'a [String],
+    /// The client is the admin UI.
+    pub admin: bool,
+}
+
+impl Policy {
+    /// The requirement that asks a login of `s` to `t` for a second factor, if one does.
+    pub fn mfa_required(&self, s: &Subject<'_>, t: &LoginTarget<'_>) -> Option<&str> {
+        self.mfa
+            .iter()
+            .find(|r| {
+                let who = (r.groups.is_empty() && r.users.is_empty())
+                    || s.groups.iter().any(|g| any_names(&r.groups, s, g))
+                    || (!s.user.is_empty() && any_names(&r.users, s, s.user));
+                let anywhere = r.clients.is_empty() && r.clusters.is_empty() && !r.admin;
+                let here = anywhere
+                    || (!t.client.is_empty() && r.clients.iter().any(|c| c == t.client))
+                    || (r.admin && t.admin)
+                    || r.clusters
+                        .iter()
+                        .any(|c| t.clusters.iter().any(|tc| c == "*" || c == tc));
+                who && here
+            })
+            .map(|r| r.name.as_str())
+    }
+}
+
 /// A registry request as the policy judges it: a resource's type, its name, the actions asked.
 #[derive(Debug, Clone, Copy)]
 pub struct Asked<'a> {
@@ -268,7 +300,41 @@ impl Policy {
             .into_iter()
             .map(|b| serde_json::json!({"cluster": b.cluster, "namespace": b.namespace, "roles": b.roles, "clusterRoles": b.cluster_roles, "rules": [{"rule": b.rule, "effect": "allow", "group": b.group}]}))
             .collect();
-        serde_json::json!({"user": s.user, "groups": s.groups, "admin": self.is_admin(s), "registry": registry, "kubernetes": kubernetes})
+        // Where this user's logins must give a second factor.
+        let mut second_factor = Vec::new();
+        let admin_ui = LoginTarget {
+            admin: true,
+            ..Default::default()
+        };
+        if let Some(r) = self.mfa_required(s, &admin_ui) {
+            second_factor.push(serde_json::json!({"at": "admin UI", "rule": r}));
+        }
+        let named: Vec<String> = cluster
+            .map(|c| vec![c.to_string()])
+            .unwrap_or_else(|| clusters.to_vec());
+        for c in &named {
+            let t = LoginTarget {
+                clusters: std::slice::from_ref(c),
+                ..Default::default()
+            };
+            if let Some(r) = self.mfa_required(s, &t) {
+                second_factor.push(serde_json::json!({"at": format!("cluster {c}"), "rule": r}));
+            }
+        }
+        for r in &self.mfa {
+            for client in &r.clients {
+                let t = LoginTarget {
+                    client,
+                    ..Default::default()
+                };
+                if self.mfa_required(s, &t) == Some(r.name.as_str()) {
+                    second_factor.push(
+                        serde_json::json!({"at": format!("client {client}"), "rule": r.name}),
+                    );
+                }
+            }
+        }
+        serde_json::json!({"user": s.user, "groups": s.groups, "admin": self.is_admin(s), "registry": registry, "kubernetes": kubernetes, "second_factor": second_factor})
     }
 }
 
@@ -307,6 +373,86 @@ rules:
 
     fn req(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn second_factor_requirements_name_who_and_where() {
+        let c: PolicyConfig = serde_norway::from_str(
+            r#"
+mfa:
+  - { name: admins-ui, groups: [platform-admins], admin: true }
+  - { name: prod-cluster, clusters: [prod] }
+  - { name: payroll, users: [carol], clients: [payroll] }
+  - { name: contractors-everywhere, groups: [contractors] }
+"#,
+        )
+        .unwrap();
+        let p = Policy::compile(&c, &["prod".into(), "staging".into()]).unwrap();
+        fn subject<'a>(user: &'a str, groups: &'a [String]) -> Subject<'a> {
+            Subject {
+                connector: "ldap",
+                connectors: &[],
+                user,
+                email: "",
+                groups,
+            }
+        }
+        fn at_cluster(c: &[String]) -> LoginTarget<'_> {
+            LoginTarget {
+                client: "k8s",
+                clusters: c,
+                admin: false,
+            }
+        }
+        let admins = req(&["platform-admins"]);
+        let none: Vec<String> = vec![];
+        let contractors = req(&["contractors"]);
+        let ui = LoginTarget {
+            client: "gantry-admin",
+            admin: true,
+            ..Default::default()
+        };
+        let (prod, staging) = (req(&["prod"]), req(&["staging"]));
+        let app = LoginTarget {
+            client: "app",
+            ..Default::default()
+        };
+        let ann = subject("ann", &admins);
+        assert_eq!(p.mfa_required(&ann, &ui), Some("admins-ui"));
+        assert_eq!(p.mfa_required(&ann, &app), None);
+        let bob = subject("bob", &none);
+        assert_eq!(p.mfa_required(&bob, &ui), None, "not an admin group");
+        let prod_ref: &'static [String] = Box::leak(prod.into_boxed_slice());
+        let staging_ref: &'static [String] = Box::leak(staging.into_boxed_slice());
+        assert_eq!(
+            p.mfa_required(&bob, &at_cluster(prod_ref)),
+            Some("prod-cluster")
+        );
+        assert_eq!(p.mfa_required(&bob, &at_cluster(staging_ref)), None);
+        let carol = subject("carol", &none);
+        let payroll = LoginTarget {
+            client: "payroll",
+            ..Default::default()
+        };
+        assert_eq!(p.mfa_required(&carol, &payroll), Some("payroll"));
+        assert_eq!(p.mfa_required(&bob, &payroll), None);
+        assert_eq!(
+            p.mfa_required(&subject("cid", &contractors), &app),
+            Some("contractors-everywhere"),
+            "no target: every login"
+        );
+        let explained = p.explain(&ann, &[], Some("prod"), &["prod".into()]);
+        assert_eq!(
+            explained["second_factor"],
+            serde_json::json!([
+                {"at": "admin UI", "rule": "admins-ui"},
+                {"at": "cluster prod", "rule": "prod-cluster"}
+            ])
+        );
+        // An unknown cluster is refused, as in rules.
+        let bad: PolicyConfig =
+            serde_norway::from_str("mfa: [{ name: x, clusters: [nowhere] }]").unwrap();
+        assert!(Policy::compile(&bad, &["prod".into()]).is_err());
     }
 
     #[test]

@@ -9,5 +9,5 @@ pub mod live;
 pub mod model;
 pub mod pattern;
 
-pub use eval::{Asked, Decision, KubeBinding, Subject};
+pub use eval::{Asked, Decision, KubeBinding, LoginTarget, Subject};
 pub use model::{Policy, PolicyConfig, PolicyError};

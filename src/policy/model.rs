@@ -3,7 +3,7 @@
 use super::pattern::{Pattern, PatternError, Var};
 
 pub use crate::config::policy::{
-    KubeGrantConfig, PolicyConfig, RegistryGrantConfig, RuleConfig, Subjects,
+    KubeGrantConfig, MfaRuleConfig, PolicyConfig, RegistryGrantConfig, RuleConfig, Subjects,
 };
 
 /// Registry actions a rule may name.
@@ -32,6 +32,17 @@ pub struct KubeGrant {
     pub namespaces: Vec<Pattern>,
     pub roles: Vec<String>,
     pub cluster_roles: Vec<String>,
+}
+
+/// A second-factor requirement, compiled.
+#[derive(Debug, Clone)]
+pub struct MfaRule {
+    pub name: String,
+    pub groups: Vec<Pattern>,
+    pub users: Vec<Pattern>,
+    pub clients: Vec<String>,
+    pub clusters: Vec<String>,
+    pub admin: bool,
 }
 
 /// Why a policy does not compile; the text names the rule.
@@ -84,6 +95,7 @@ pub enum RuleFault {
 pub struct Policy {
     pub admins: Subjects,
     pub rules: Vec<Rule>,
+    pub mfa: Vec<MfaRule>,
 }
 
 impl Policy {
@@ -210,9 +222,53 @@ impl Policy {
         for p in c.admins.groups.iter().chain(&c.admins.users) {
             Pattern::parse(p).map_err(PolicyError::Admins)?;
         }
+        let mut mfa = Vec::with_capacity(c.mfa.len());
+        for r in &c.mfa {
+            let at = |fault: RuleFault| PolicyError::Rule {
+                rule: format!("mfa {}", r.name),
+                fault,
+            };
+            if r.name.is_empty() {
+                return Err(PolicyError::Unnamed);
+            }
+            if !names.insert(r.name.as_str()) {
+                return Err(at(RuleFault::Duplicate));
+            }
+            let parse = |v: &[String]| {
+                v.iter()
+                    .map(|g| Pattern::parse(g))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| at(e.into()))
+            };
+            let (groups, users) = (parse(&r.groups)?, parse(&r.users)?);
+            if groups
+                .iter()
+                .chain(&users)
+                .any(|p| p.uses(Var::Group) || p.uses(Var::User) || p.uses(Var::Email))
+            {
+                return Err(at(RuleFault::PlaceholderInSubjects));
+            }
+            for cl in &r.clusters {
+                if cl != "*" && !clusters.iter().any(|c| c == cl) {
+                    return Err(at(RuleFault::Cluster {
+                        cluster: cl.clone(),
+                        configured: clusters.to_vec(),
+                    }));
+                }
+            }
+            mfa.push(MfaRule {
+                name: r.name.clone(),
+                groups,
+                users,
+                clients: r.clients.clone(),
+                clusters: r.clusters.clone(),
+                admin: r.admin,
+            });
+        }
         Ok(Policy {
             admins: c.admins.clone(),
             rules,
+            mfa,
         })
     }
 }

@@ -19,6 +19,8 @@ pub struct ClientRow {
     pub require_pkce: i64,
     /// A JSON array; empty, every connector.
     pub allowed_connectors: String,
+    /// Where back-channel logout tokens go; none, the client is not told.
+    pub backchannel_logout_uri: Option<String>,
     /// A JSON array, or NULL for `sessions.ssoSharedWithDefault`.
     pub sso_shared_with: Option<String>,
     /// `standalone` (or empty) or `session`.
@@ -58,8 +60,8 @@ impl Db {
             "INSERT INTO clients (id, secret_hash, name, redirect_uris, \
              post_logout_redirect_uris, trusted_peers, grant_types, public_client, require_pkce, \
              created_at, updated_at, version, allowed_connectors, sso_shared_with, \
-             refresh_token_lifetime, mfa_chain) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) ON CONFLICT (id) DO NOTHING",
+             refresh_token_lifetime, mfa_chain, backchannel_logout_uri) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -77,6 +79,7 @@ impl Db {
         .bind(&c.sso_shared_with)
         .bind(&c.refresh_token_lifetime)
         .bind(&c.mfa_chain)
+        .bind(&c.backchannel_logout_uri)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -90,7 +93,7 @@ impl Db {
              post_logout_redirect_uris = $5, trusted_peers = $6, grant_types = $7, \
              public_client = $8, require_pkce = $9, updated_at = $10, version = $11, \
              allowed_connectors = $13, sso_shared_with = $14, refresh_token_lifetime = $15, \
-             mfa_chain = $16 WHERE id = $1 AND version = $12",
+             mfa_chain = $16, backchannel_logout_uri = $17 WHERE id = $1 AND version = $12",
         )
         .bind(&c.id)
         .bind(&c.secret_hash)
@@ -108,6 +111,7 @@ impl Db {
         .bind(&c.sso_shared_with)
         .bind(&c.refresh_token_lifetime)
         .bind(&c.mfa_chain)
+        .bind(&c.backchannel_logout_uri)
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)

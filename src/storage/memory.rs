@@ -11,12 +11,13 @@ use super::audit::{AuditEvent, NewAuditEvent};
 use super::auth::{AuthCode, AuthRequest, LoggedIn};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
+use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
 use super::sessions::{BrowserSession, SessionClient, SessionLogin};
 use super::store::{
-    CodeStore, DeviceStore, KeyStore, LoginStore, PasswordStore, RecordStore, RefreshStore,
-    SessionStore,
+    CodeStore, DeviceStore, KeyStore, LoginStore, LogoutOutbox, PasswordStore, RecordStore,
+    RefreshStore, SessionStore,
 };
 use super::upstream::UpstreamLogin;
 use super::{Result, StorageError};
@@ -41,6 +42,8 @@ struct State {
     upgrades: HashMap<String, (String, String)>,
     sessions: HashMap<String, BrowserSession>,
     session_clients: BTreeMap<(String, String), SessionClient>,
+    /// Back-channel logout deliveries, with the claim that holds each.
+    logout_deliveries: Vec<(LogoutDelivery, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -76,6 +79,15 @@ impl MemoryStore {
     /// Refuse this client's tokens issued at or before `at` (what a secret rotation does).
     pub fn set_client_token_floor(&self, client_id: &str, at: i64) {
         self.state().token_floors.insert(client_id.to_string(), at);
+    }
+
+    /// Every back-channel logout delivery, in the order queued.
+    pub fn logout_deliveries(&self) -> Vec<LogoutDelivery> {
+        self.state()
+            .logout_deliveries
+            .iter()
+            .map(|(d, _)| d.clone())
+            .collect()
     }
 
     /// Add a database user (`enablePasswordDB`).
@@ -471,6 +483,101 @@ impl RecordStore for MemoryStore {
             .get(client_id)
             .copied()
             .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl LogoutOutbox for MemoryStore {
+    async fn queue_logout_deliveries(&self, rows: &[NewLogoutDelivery]) -> Result<u64> {
+        let mut s = self.state();
+        let mut added = 0;
+        for r in rows {
+            if s.logout_deliveries
+                .iter()
+                .any(|(d, _)| d.sid == r.sid && d.client_id == r.client_id)
+            {
+                continue;
+            }
+            s.logout_deliveries.push((
+                LogoutDelivery {
+                    id: r.id.clone(),
+                    client_id: r.client_id.clone(),
+                    sid: r.sid.clone(),
+                    subject: r.subject.clone(),
+                    created_at: r.created_at,
+                    attempts: 0,
+                    next_attempt_at: r.created_at,
+                    delivered_at: None,
+                    gave_up_at: None,
+                    last_error: String::new(),
+                },
+                String::new(),
+            ));
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        until: i64,
+        claim: &str,
+        limit: i64,
+    ) -> Result<Vec<LogoutDelivery>> {
+        let mut s = self.state();
+        let mut due: Vec<&mut (LogoutDelivery, String)> = s
+            .logout_deliveries
+            .iter_mut()
+            .filter(|(d, _)| {
+                d.delivered_at.is_none() && d.gave_up_at.is_none() && d.next_attempt_at <= now
+            })
+            .collect();
+        due.sort_by_key(|(d, _)| d.next_attempt_at);
+        Ok(due
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|(d, held)| {
+                d.attempts += 1;
+                d.next_attempt_at = until;
+                *held = claim.to_string();
+                d.clone()
+            })
+            .collect())
+    }
+
+    async fn finish_logout_delivery(&self, id: &str, claim: &str, f: &Finish) -> Result<bool> {
+        let mut s = self.state();
+        let Some((d, _)) = s.logout_deliveries.iter_mut().find(|(d, held)| {
+            d.id == id && held == claim && d.delivered_at.is_none() && d.gave_up_at.is_none()
+        }) else {
+            return Ok(false);
+        };
+        match f {
+            Finish::Delivered { at } => {
+                d.delivered_at = Some(*at);
+                d.last_error.clear();
+            }
+            Finish::RetryAt { at, error } => {
+                d.next_attempt_at = *at;
+                d.last_error = error.clone();
+            }
+            Finish::GaveUp { at, error } => {
+                d.gave_up_at = Some(*at);
+                d.last_error = error.clone();
+            }
+        }
+        Ok(true)
+    }
+
+    async fn prune_logout_deliveries(&self, before: i64) -> Result<u64> {
+        let mut s = self.state();
+        let n = s.logout_deliveries.len();
+        s.logout_deliveries.retain(|(d, _)| {
+            !(d.delivered_at.is_some_and(|t| t <= before)
+                || d.gave_up_at.is_some_and(|t| t <= before))
+        });
+        Ok((n - s.logout_deliveries.len()) as u64)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod device;
 pub mod factors;
 pub mod groups;
 pub mod keys;
+pub mod logout_outbox;
 pub mod memory;
 pub mod memory_factors;
 pub mod passwords;

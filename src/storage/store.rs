@@ -13,6 +13,7 @@ use super::audit::NewAuditEvent;
 use super::auth::{AuthCode, AuthRequest, LoggedIn};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
+use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
 use super::sessions::{BrowserSession, SessionClient, SessionLogin};
@@ -128,6 +129,25 @@ pub trait RecordStore: Send + Sync {
     async fn client_token_floor(&self, client_id: &str) -> Result<i64>;
 }
 
+/// Back-channel logout tokens waiting to be delivered (see `logout_outbox`).
+#[async_trait]
+pub trait LogoutOutbox: Send + Sync {
+    /// Queue deliveries due at once, one per session and client; how many were new.
+    async fn queue_logout_deliveries(&self, rows: &[NewLogoutDelivery]) -> Result<u64>;
+    /// Claim up to `limit` deliveries due at `now` until `until`; no two claims get one row.
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        until: i64,
+        claim: &str,
+        limit: i64,
+    ) -> Result<Vec<LogoutDelivery>>;
+    /// Record how a claimed attempt ended; false when the claim is no longer held.
+    async fn finish_logout_delivery(&self, id: &str, claim: &str, f: &Finish) -> Result<bool>;
+    /// Delete deliveries finished before `before`; how many.
+    async fn prune_logout_deliveries(&self, before: i64) -> Result<u64>;
+}
+
 /// Browser sessions (single sign-on) and the clients each logged in to.
 #[async_trait]
 pub trait SessionStore: Send + Sync {
@@ -150,7 +170,14 @@ pub trait SessionStore: Send + Sync {
 
 /// Everything the protocol core keeps.
 pub trait ProtocolStore:
-    CodeStore + RefreshStore + DeviceStore + LoginStore + RecordStore + SessionStore + std::fmt::Debug
+    CodeStore
+    + RefreshStore
+    + DeviceStore
+    + LoginStore
+    + RecordStore
+    + SessionStore
+    + LogoutOutbox
+    + std::fmt::Debug
 {
 }
 
@@ -161,6 +188,7 @@ impl<T> ProtocolStore for T where
         + LoginStore
         + RecordStore
         + SessionStore
+        + LogoutOutbox
         + std::fmt::Debug
 {
 }

@@ -6,12 +6,13 @@ use super::audit::NewAuditEvent;
 use super::auth::{AuthCode, AuthRequest, LoggedIn};
 use super::device::DeviceRequest;
 use super::keys::StoredKey;
+use super::logout_outbox::{Finish, LogoutDelivery, NewLogoutDelivery};
 use super::passwords::PasswordRow;
 use super::refresh::RefreshToken;
 use super::sessions::{BrowserSession, SessionClient, SessionLogin};
 use super::store::{
-    CodeStore, DeviceStore, KeyStore, LoginStore, PasswordStore, RecordStore, RefreshStore,
-    SessionStore,
+    CodeStore, DeviceStore, KeyStore, LoginStore, LogoutOutbox, PasswordStore, RecordStore,
+    RefreshStore, SessionStore,
 };
 use super::upstream::UpstreamLogin;
 use super::{Db, Result};
@@ -264,5 +265,27 @@ impl SessionStore for Db {
         subject: &str,
     ) -> Result<Vec<BrowserSession>> {
         Db::browser_sessions_of(self, connector_id, subject).await
+    }
+}
+
+#[async_trait]
+impl LogoutOutbox for Db {
+    async fn queue_logout_deliveries(&self, rows: &[NewLogoutDelivery]) -> Result<u64> {
+        Db::queue_logout_deliveries(self, rows).await
+    }
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        until: i64,
+        claim: &str,
+        limit: i64,
+    ) -> Result<Vec<LogoutDelivery>> {
+        Db::claim_logout_deliveries(self, now, until, claim, limit).await
+    }
+    async fn finish_logout_delivery(&self, id: &str, claim: &str, f: &Finish) -> Result<bool> {
+        Db::finish_logout_delivery(self, id, claim, f).await
+    }
+    async fn prune_logout_deliveries(&self, before: i64) -> Result<u64> {
+        Db::prune_logout_deliveries(self, before).await
     }
 }

@@ -12,6 +12,7 @@ mod allowed_connectors;
 mod api_descriptions;
 mod attacks;
 mod audit;
+mod backchannel;
 mod binary;
 mod chaos;
 mod claim_modifications;

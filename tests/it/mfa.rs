@@ -1007,3 +1007,51 @@ async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
             .any(|(_, o, d)| o == "success" && d.contains("left the company"))
     );
 }
+
+/// `policy.mfa` (Gantry, beyond Dex's chains): the policy asks admins for a second factor at
+/// the admin UI and everybody at a production cluster's client, while the same users log in
+/// to other clients on their password alone.
+#[tokio::test]
+async fn the_policy_asks_for_a_second_factor_where_it_says_and_nowhere_else() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: format!(
+            "mfa:\n  authenticators:\n  - id: phone\n    type: TOTP\n\
+             kubernetes:\n  clusters:\n  - {{name: prod, clientID: {}}}\n\
+             policy:\n  admins: {{ groups: [admins] }}\n  mfa:\n  - {{name: admins-at-the-ui, groups: [admins], admin: true}}\n  - {{name: prod-cluster, clusters: [prod]}}\n",
+            MFA_CLIENT.0
+        ),
+        extra_clients: format!(
+            "  - id: mfa-rp\n    name: Prod cluster\n    secret: mfa-secret\n    redirectURIs: [\"{RP_REDIRECT}\"]\n"
+        ),
+        ..Opts::default()
+    })
+    .await;
+    // rp: no requirement names it: the approval, no second factor.
+    let (_, r) = password_step(&app, &app.browser(), "rp", "dev@example.com").await;
+    assert!(
+        !location(&r).contains("/mfa?"),
+        "rp is not asked: {}",
+        location(&r)
+    );
+    // The prod cluster's client: everyone is asked.
+    let (_, r) = password_step(&app, &app.browser(), MFA_CLIENT.0, "dev@example.com").await;
+    assert!(location(&r).contains("/mfa?req="), "{}", location(&r));
+    // The admin UI: admins are asked.
+    let b = app.browser();
+    let r = b.get(app.url("/admin/login")).send().await.unwrap();
+    let auth = app.absolute(location(&r));
+    let r = b.get(&auth).send().await.unwrap();
+    let login = app.absolute(location(&r));
+    let page = b.get(&login).send().await.unwrap().text().await.unwrap();
+    let mut form = hidden_inputs(&page);
+    form.push(("login".into(), "admin@example.com".into()));
+    form.push(("password".into(), "password".into()));
+    let r = b.post(&login).form(&form).send().await.unwrap();
+    let approval = app.absolute(location(&r));
+    let r = b.get(&approval).send().await.unwrap();
+    assert!(
+        location(&r).contains("/mfa?req="),
+        "the admin UI asks admins: {}",
+        location(&r)
+    );
+}

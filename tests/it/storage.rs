@@ -417,6 +417,7 @@ async fn conformance(db: Db) {
         public_client: 1,
         require_pkce: 1,
         allowed_connectors: format!("[\"{name}\"]"),
+        backchannel_logout_uri: Some(format!("https://{name}.example/bcl")),
         mfa_chain: Some("[\"otp\"]".into()),
         sso_shared_with: Some("[\"*\"]".into()),
         refresh_token_lifetime: "session".into(),
@@ -449,9 +450,10 @@ async fn conformance(db: Db) {
         (
             stored.name.as_str(),
             stored.version.as_str(),
-            stored.allowed_connectors.as_str()
+            stored.allowed_connectors.as_str(),
+            stored.backchannel_logout_uri.as_deref(),
         ),
-        ("two", "c2", "[\"two\"]")
+        ("two", "c2", "[\"two\"]", Some("https://two.example/bcl"))
     );
     assert!(db.delete_client("cas", Some("c2")).await.unwrap());
     let connector = |version: &str, name: &str| ConnectorRow {

@@ -103,7 +103,9 @@ async function login(page, start, [user, password], onKey) {
       }
       await page.waitForURL((u) => u.href !== before || page.gantryDone, { timeout: 15000 });
     } catch (e) {
-      if (!String(e).includes('context was destroyed') && !String(e).includes('navigat')) throw e;
+      // A step that races the page's own navigation is retried on the page the browser lands on.
+      const m = String(e);
+      if (!['context was destroyed', 'navigat', 'Cannot find context'].some((x) => m.includes(x))) throw e;
     }
   }
   seen.done = page.gantryDone;

@@ -38,6 +38,7 @@ struct ClientRow {
     redirect_uris: String,
     grant_types: String,
     allowed_connectors: String,
+    backchannel_logout_uri: String,
     /// Space-separated; `None`: the default chain.
     mfa_chain: Option<String>,
     public: bool,
@@ -97,6 +98,7 @@ fn render(
                 redirect_uris: c.redirect_uris.join(" "),
                 grant_types: c.grant_types.join(" "),
                 allowed_connectors: c.allowed_connectors.join(" "),
+                backchannel_logout_uri: c.backchannel_logout_uri.unwrap_or_default(),
                 mfa_chain: c.mfa_chain.map(|m| m.join(" ")),
                 public: c.public,
                 version: c.version.unwrap_or_default(),
@@ -119,6 +121,7 @@ struct CreateForm {
     redirect_uris: Option<String>,
     grant_types: Option<String>,
     allowed_connectors: Option<String>,
+    backchannel_logout_uri: Option<String>,
     mfa_chain: Option<String>,
     public: Option<String>,
 }
@@ -145,6 +148,7 @@ async fn create(
         redirect_uris: words(f.redirect_uris),
         grant_types: words(f.grant_types),
         allowed_connectors: words(f.allowed_connectors),
+        backchannel_logout_uri: f.backchannel_logout_uri.map(|u| u.trim().to_string()),
         // The form cannot tell "none" from "the default": empty is the default.
         mfa_chain: Some(words(f.mfa_chain)).filter(|c| !c.is_empty()),
         public,
@@ -319,6 +323,10 @@ struct NewClient {
     #[serde(default)]
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     allowed_connectors: Vec<String>,
+    /// Where back-channel logout tokens are POSTed (see `ClientSpec`); absent, nowhere.
+    #[serde(default)]
+    #[schema(schema_with = crate::admin::clients::backchannel_uri)]
+    backchannel_logout_uri: Option<String>,
     /// The second factors a login must pass (ids of `mfa.authenticators`); absent, the
     /// server's default chain; empty, none.
     #[serde(default)]
@@ -358,6 +366,7 @@ async fn api_create(
         public: c.public,
         require_pkce: c.require_pkce,
         allowed_connectors: c.allowed_connectors,
+        backchannel_logout_uri: c.backchannel_logout_uri,
         mfa_chain: c.mfa_chain,
     };
     let (secret, version) = s.admin.create_client(&admin, &c.id, &spec).await?;
