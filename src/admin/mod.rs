@@ -7,6 +7,7 @@ pub mod audit_trail;
 pub mod clients;
 mod connector_secrets;
 pub mod connectors;
+pub mod factors;
 pub mod issuance;
 pub mod policy;
 mod sign_in;

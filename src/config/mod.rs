@@ -26,6 +26,7 @@ pub use duration::Duration;
 pub use env::UnsetVariable;
 pub use expiry::{Expiry, parse_duration};
 pub use grant::GrantType;
+pub use mfa::{UserVerification, WebAuthnSettings, webauthn_settings};
 pub use yaml::Problem;
 
 use std::collections::BTreeMap;

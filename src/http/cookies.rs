@@ -57,6 +57,7 @@ mod tests {
             title: "Gantry".into(),
             frontend: Default::default(),
             discovery: std::sync::OnceLock::new(),
+            script_csp: String::new(),
         }
     }
 

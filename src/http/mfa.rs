@@ -13,12 +13,35 @@ use crate::http::authorize::approval_url;
 use crate::http::error::PageError;
 use crate::http::extract::{page_form, page_query};
 use crate::http::limits::{LoginForm as LoginLimit, RateLimited};
-use crate::http::views::{MfaPage, RecoveryCodesPage};
+use crate::http::views::{MfaKeyPage, MfaPage, RecoveryCodesPage};
 use crate::http::{AppState, csrf};
 use crate::oauth::second_factor::{MfaAnswer, MfaOutcome, MfaRefusal, MfaStep};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/mfa", get(mfa_page).post(mfa_submit))
+    Router::new()
+        .route("/mfa", get(mfa_page).post(mfa_submit))
+        .route("/mfa/webauthn.js", get(script))
+}
+
+/// The WebAuthn page's script, compiled in: unlike `/static/`, no web directory can replace the
+/// code that handles a second factor.
+const SCRIPT: &str = include_str!("../../static/webauthn.js");
+
+async fn script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        SCRIPT,
+    )
+        .into_response()
 }
 
 /// Where a login goes for its second factor.
@@ -29,9 +52,15 @@ pub(crate) fn mfa_url(s: &AppState, req_id: &str) -> String {
     format!("{}?{q}", s.web.path("/mfa"))
 }
 
+/// Where a login goes to register another WebAuthn key after giving one.
+fn add_key_url(s: &AppState, req_id: &str) -> String {
+    format!("{}&add=1", mfa_url(s, req_id))
+}
+
 #[derive(Deserialize)]
 struct ReqQuery {
     req: Option<String>,
+    add: Option<String>,
 }
 
 async fn mfa_page(
@@ -39,8 +68,8 @@ async fn mfa_page(
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let req_id = match page_query::<ReqQuery>(q.as_deref()) {
-        Ok(ReqQuery { req: Some(r) }) if !r.is_empty() => r,
+    let (req_id, adding) = match page_query::<ReqQuery>(q.as_deref()) {
+        Ok(ReqQuery { req: Some(r), add }) if !r.is_empty() => (r, add.is_some()),
         Ok(_) => {
             return PageError::new(StatusCode::BAD_REQUEST, "The link is incomplete.")
                 .into_response();
@@ -50,7 +79,7 @@ async fn mfa_page(
     let browser = csrf::cookie_value(&headers).unwrap_or_default();
     match s
         .provider
-        .second_factor(&req_id, &browser, &s.web.title)
+        .second_factor(&req_id, &browser, &s.web.title, adding)
         .await
     {
         Ok(MfaStep::Done) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
@@ -65,6 +94,10 @@ struct MfaForm {
     csrf: Option<String>,
     code: Option<String>,
     recovery_code: Option<String>,
+    /// The browser's WebAuthn credential, as JSON.
+    webauthn: Option<String>,
+    key_name: Option<String>,
+    add_another: Option<String>,
 }
 
 async fn mfa_submit(
@@ -80,9 +113,14 @@ async fn mfa_submit(
     let req_id = f.req.unwrap_or_default();
     let form_ok = csrf::check(&headers, &req_id, f.csrf.as_deref().unwrap_or_default());
     let browser = csrf::cookie_value(&headers).unwrap_or_default();
-    let answer = match (&f.recovery_code, &f.code) {
-        (Some(r), _) if !r.trim().is_empty() => MfaAnswer::RecoveryCode(r),
-        (_, c) => MfaAnswer::Code(c.as_deref().unwrap_or_default()),
+    let answer = match (&f.recovery_code, &f.webauthn, &f.code) {
+        (Some(r), _, _) if !r.trim().is_empty() => MfaAnswer::RecoveryCode(r),
+        (_, Some(w), _) => MfaAnswer::Key {
+            response: w,
+            name: f.key_name.as_deref().unwrap_or_default(),
+            add_another: f.add_another.is_some(),
+        },
+        (_, _, c) => MfaAnswer::Code(c.as_deref().unwrap_or_default()),
     };
     let outcome = s
         .provider
@@ -90,6 +128,7 @@ async fn mfa_submit(
         .await;
     match outcome {
         Ok(MfaOutcome::Done) => Redirect::to(&approval_url(&s, &req_id)).into_response(),
+        Ok(MfaOutcome::AddKey) => Redirect::to(&add_key_url(&s, &req_id)).into_response(),
         Ok(MfaOutcome::RecoveryCodes(codes)) => no_store(
             RecoveryCodesPage {
                 title: s.web.title.clone(),
@@ -113,6 +152,13 @@ async fn mfa_submit(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too many wrong codes. Wait a few minutes and try again.",
                 ),
+                MfaRefusal::KeyRefused => (
+                    StatusCode::UNAUTHORIZED,
+                    "That key was not accepted. Try again, with one of your registered keys.",
+                ),
+                MfaRefusal::KeyTimedOut => {
+                    (StatusCode::UNAUTHORIZED, "That took too long. Try again.")
+                }
             };
             draw(&s, &req_id, &browser, again, status, message)
         }
@@ -143,6 +189,35 @@ fn draw(
     };
     match step {
         MfaStep::Done => return Redirect::to(&approval_url(s, req_id)).into_response(),
+        MfaStep::Key {
+            username,
+            page: key,
+            adding,
+            recovery,
+        } => {
+            let page = MfaKeyPage {
+                title: s.web.title.clone(),
+                action: s.web.path("/mfa"),
+                request_id: req_id.to_string(),
+                csrf: csrf::token(browser, req_id),
+                username,
+                register: key.register,
+                adding,
+                keys: key.keys,
+                options: key.options,
+                script: s.web.path("/mfa/webauthn.js"),
+                skip: approval_url(s, req_id),
+                recovery,
+                error: error.to_string(),
+            };
+            let mut resp = no_store((status, page).into_response());
+            // The one page that runs a script: its own, from this origin.
+            if let Ok(v) = HeaderValue::from_str(&s.web.script_csp) {
+                resp.headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, v);
+            }
+            return resp;
+        }
         MfaStep::Code { username, recovery } => {
             page.username = username;
             page.recovery = recovery;

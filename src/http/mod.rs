@@ -56,6 +56,45 @@ pub struct WebSettings {
     /// The discovery document, rendered at the first request: nothing in it changes while
     /// the process runs.
     pub discovery: std::sync::OnceLock<bytes::Bytes>,
+    /// The Content-Security-Policy in force with `script-src 'self'` added: the policy of the
+    /// one page that runs a script (the WebAuthn step, `static/webauthn.js`).
+    pub script_csp: String,
+}
+
+/// The Content-Security-Policy of every response (unless `web.headers` sets another): no
+/// script anywhere; the WebAuthn page adds its own (see [`with_own_scripts`]).
+pub const DEFAULT_CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; font-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+
+/// `csp` with this origin's scripts allowed: `script-src 'self'` added, or `'self'` added to
+/// a `script-src` it has.
+pub fn with_own_scripts(csp: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut had = false;
+    for d in csp.split(';').map(str::trim).filter(|d| !d.is_empty()) {
+        let mut words = d.split_whitespace();
+        if words
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case("script-src"))
+        {
+            had = true;
+            let rest: Vec<&str> = words.filter(|w| *w != "'none'").collect();
+            if rest.contains(&"'self'") {
+                out.push(d.to_string());
+            } else {
+                out.push(
+                    format!("script-src 'self' {}", rest.join(" "))
+                        .trim()
+                        .to_string(),
+                );
+            }
+        } else {
+            out.push(d.to_string());
+        }
+    }
+    if !had {
+        out.push("script-src 'self'".into());
+    }
+    out.join("; ")
 }
 
 impl WebSettings {

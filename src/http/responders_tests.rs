@@ -60,6 +60,7 @@ async fn registry_errors_challenge_with_the_realm_and_service() {
         title: "Gantry".into(),
         frontend: Default::default(),
         discovery: std::sync::OnceLock::new(),
+        script_csp: String::new(),
     };
     let r = RegistryFailure::new(
         &web,

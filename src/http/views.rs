@@ -104,6 +104,31 @@ pub struct MfaPage {
     pub error: String,
 }
 
+/// The second-factor page of a WebAuthn authenticator: register a key, or sign in with one.
+/// Its script (static/webauthn.js) runs the browser's ceremony with `options` and posts the
+/// result in the form; without it, the page says so and offers a recovery code.
+#[derive(Template, WebTemplate)]
+#[template(path = "mfa_key.html")]
+pub struct MfaKeyPage {
+    pub title: String,
+    pub action: String,
+    pub request_id: String,
+    pub csrf: String,
+    pub username: String,
+    pub register: bool,
+    /// A further key, after this login's factor was given.
+    pub adding: bool,
+    /// The names of the user's keys.
+    pub keys: Vec<String>,
+    /// The ceremony's options (JSON), for `navigator.credentials`.
+    pub options: String,
+    pub script: String,
+    /// Where "not now" leads when adding a key.
+    pub skip: String,
+    pub recovery: bool,
+    pub error: String,
+}
+
 /// Recovery codes, shown once after the first factor is confirmed.
 #[derive(Template, WebTemplate)]
 #[template(path = "mfa_recovery_codes.html")]

@@ -1,5 +1,5 @@
 //! Second factors: Dex master's `mfa` authenticators, which of them a login must pass, and the
-//! factors users enrol (TOTP today; a WebAuthn kind takes its place beside it).
+//! factors users enrol: TOTP secrets, and WebAuthn keys (passkeys, security keys).
 //!
 //! Knows nothing of HTTP or of the login flow: the protocol core (`oauth::second_factor`)
 //! asks it which factor a request still needs and hands it the codes users type. A secret
@@ -9,6 +9,7 @@
 pub mod qr;
 pub mod recovery;
 pub mod totp;
+pub mod webauthn;
 
 use std::sync::Arc;
 
@@ -59,11 +60,6 @@ impl AuthenticatorKind {
             AuthenticatorKind::WebAuthn => &["hwk", "swk"],
         }
     }
-
-    /// Whether Gantry can ask for a factor of this kind yet.
-    pub fn served(self) -> bool {
-        self == AuthenticatorKind::Totp
-    }
 }
 
 /// One `mfa.authenticators[]` entry.
@@ -75,6 +71,8 @@ pub struct Authenticator {
     pub issuer: Option<String>,
     /// Connector types (`ldap`, `oidc`, ...) it applies to; empty, every one.
     pub connector_types: Vec<String>,
+    /// WebAuthn: its relying party and ceremony settings.
+    pub webauthn: Option<crate::config::WebAuthnSettings>,
 }
 
 impl Authenticator {
@@ -97,9 +95,10 @@ pub struct Authenticators {
 }
 
 impl Authenticators {
-    /// From a config that passed its checks: an entry of an unknown type is left out (the
-    /// check refused it), as Dex's `buildMFAProviders` skips it.
-    pub fn from_config(c: Option<&MfaConfig>) -> Authenticators {
+    /// From a config that passed its checks: an entry of an unknown type, or a WebAuthn one
+    /// whose settings do not build, is left out (the check refused it), as Dex's
+    /// `buildMFAProviders` skips it. `issuer`: where WebAuthn's defaults come from.
+    pub fn from_config(c: Option<&MfaConfig>, issuer: &str) -> Authenticators {
         let Some(c) = c else {
             return Authenticators::default();
         };
@@ -108,9 +107,17 @@ impl Authenticators {
                 .authenticators
                 .iter()
                 .filter_map(|a| {
+                    let kind = AuthenticatorKind::parse(&a.kind)?;
+                    let webauthn = match kind {
+                        AuthenticatorKind::WebAuthn => {
+                            Some(crate::config::webauthn_settings(&a.config, issuer).ok()?)
+                        }
+                        AuthenticatorKind::Totp => None,
+                    };
                     Some(Authenticator {
                         id: a.id.clone(),
-                        kind: AuthenticatorKind::parse(&a.kind)?,
+                        kind,
+                        webauthn,
                         issuer: a
                             .config
                             .get("issuer")
@@ -150,7 +157,7 @@ impl Authenticators {
             return self
                 .all
                 .iter()
-                .filter(|a| a.kind.served() && a.applies_to(connector_type))
+                .filter(|a| a.applies_to(connector_type))
                 .take(1)
                 .collect();
         }
@@ -170,12 +177,13 @@ pub fn asks_for_mfa(acr_values: &str) -> bool {
     acr_values.split(' ').any(|v| v == ACR_MFA)
 }
 
-/// `amr` with the values a second factor of `kind` adds: the kind's own, and `mfa` (two or
-/// more factors: the connector's login was the first). Order kept, nothing twice.
-pub fn amr_after(amr: &str, kind: AuthenticatorKind) -> String {
+/// `amr` with the values a second factor adds: `proof`, what it showed (`otp`; `hwk` or `swk`,
+/// see [`webauthn::amr_value`]), and `mfa` (two or more factors: the connector's login was the
+/// first). Order kept, nothing twice.
+pub fn amr_after(amr: &str, proof: &str) -> String {
     let mut values: Vec<&str> = amr.split(' ').filter(|v| !v.is_empty()).collect();
-    for v in kind.amr_values().iter().take(1).chain(&["mfa"]) {
-        if !values.contains(v) {
+    for v in [proof, "mfa"] {
+        if !values.contains(&v) {
             values.push(v);
         }
     }
@@ -191,6 +199,9 @@ pub enum FactorError {
     /// or the row was altered. Never treated as "no factor".
     #[error("a stored second-factor secret does not open with the configured encryption keys")]
     Sealed,
+    /// webauthn-rs could not start or read a ceremony of a configured authenticator.
+    #[error("webauthn: {0}")]
+    WebAuthn(String),
 }
 
 /// Where an identity stands with one authenticator.
@@ -325,6 +336,9 @@ impl SecondFactors {
             confirmed_at: None,
             created_at: now,
             last_used_at: None,
+            name: String::new(),
+            credential_id: None,
+            sign_count: 0,
         };
         row.secret = self.sealer.seal(&purpose(&row), &totp::new_secret());
         let stored = self.store.add_totp_factor(&row).await?;
@@ -361,6 +375,9 @@ impl SecondFactors {
         now: i64,
         request_id: &str,
     ) -> Result<CodeCheck, FactorError> {
+        if a.kind != AuthenticatorKind::Totp {
+            return Ok(CodeCheck::NotEnrolled);
+        }
         let f = match self.standing(subject, a).await? {
             Standing::None => return Ok(CodeCheck::NotEnrolled),
             Standing::Enrolling(f) if f.id != enrolment_id(request_id) => {
@@ -416,6 +433,12 @@ impl SecondFactors {
             return Ok(false);
         };
         Ok(self.store.use_recovery_code(subject, &hit, now).await?)
+    }
+
+    /// Remove every factor and recovery code of `subject` (an administrator's reset): the next
+    /// login that asks for a factor enrols again. (factors, recovery codes) removed.
+    pub async fn reset(&self, subject: &str) -> Result<(u64, u64), FactorError> {
+        Ok(self.store.reset_factors(subject).await?)
     }
 
     /// Whether `subject` used up its wrong guesses for now.

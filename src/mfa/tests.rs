@@ -9,6 +9,7 @@ fn totp(id: &str, types: &[&str]) -> Authenticator {
         kind: AuthenticatorKind::Totp,
         issuer: None,
         connector_types: types.iter().map(|t| t.to_string()).collect(),
+        webauthn: None,
     }
 }
 
@@ -70,12 +71,9 @@ fn the_chain_is_the_clients_else_the_default_filtered_by_connector_type() {
 
 #[test]
 fn amr_gains_otp_and_mfa_once() {
-    assert_eq!(amr_after("pwd", AuthenticatorKind::Totp), "pwd otp mfa");
-    assert_eq!(amr_after("", AuthenticatorKind::Totp), "otp mfa");
-    assert_eq!(
-        amr_after("pwd otp mfa", AuthenticatorKind::Totp),
-        "pwd otp mfa"
-    );
+    assert_eq!(amr_after("pwd", "otp"), "pwd otp mfa");
+    assert_eq!(amr_after("", "otp"), "otp mfa");
+    assert_eq!(amr_after("pwd otp mfa", "otp"), "pwd otp mfa");
     assert!(totp("x", &[]).satisfied_by("pwd otp mfa"));
     assert!(!totp("x", &[]).satisfied_by("pwd mfa"));
 }

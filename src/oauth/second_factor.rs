@@ -5,14 +5,18 @@
 //! [`Provider::approval`] answers `SecondFactor`, and [`Provider::finish`] refuses to issue.
 //! Only the browser that logged in may answer (the same binding as the approval), every
 //! answer is audited, and wrong answers spend a budget per identity (shared by replicas) and
-//! per address. A good code adds `otp` and `mfa` to the request's `amr`.
+//! per address. A good code adds `otp` and `mfa` to the request's `amr`; a WebAuthn key adds
+//! `hwk` or `swk` (see `mfa::webauthn::amr_value`) and `mfa`.
 
 use std::net::IpAddr;
 
 use serde_json::json;
 
 use crate::identity::Identity;
-use crate::mfa::{self, Authenticator, CodeCheck, Enrolment, FactorError, Standing};
+use crate::mfa::webauthn::{KeyCheck, KeyPage};
+use crate::mfa::{
+    self, Authenticator, AuthenticatorKind, CodeCheck, Enrolment, FactorError, Standing,
+};
 use crate::oauth::Provider;
 use crate::oauth::audit::{log_only, who};
 use crate::oauth::authorize::{AuthorizeError, Refusal, logged_in};
@@ -31,6 +35,14 @@ pub enum MfaStep {
     },
     /// Ask for a code; `recovery`: the user holds recovery codes that may stand in for one.
     Code { username: String, recovery: bool },
+    /// A WebAuthn ceremony: register a key (none yet, or `adding` another after this login's
+    /// factor), or sign in with one of the user's keys (`recovery` as for a code).
+    Key {
+        username: String,
+        page: KeyPage,
+        adding: bool,
+        recovery: bool,
+    },
 }
 
 /// What a user sent on the second-factor page.
@@ -38,6 +50,13 @@ pub enum MfaStep {
 pub enum MfaAnswer<'a> {
     Code(&'a str),
     RecoveryCode(&'a str),
+    /// The browser's WebAuthn credential (JSON), the name for a new key, and whether the user
+    /// asked to register another key once this one is accepted.
+    Key {
+        response: &'a str,
+        name: &'a str,
+        add_another: bool,
+    },
 }
 
 /// Why an answer was refused; the page says it and asks again.
@@ -49,6 +68,10 @@ pub enum MfaRefusal {
     WrongRecoveryCode,
     /// Too many wrong answers for this user or from this address.
     Throttled,
+    /// A WebAuthn answer that was not accepted (the audit says why).
+    KeyRefused,
+    /// The WebAuthn ceremony took longer than the authenticator's timeout.
+    KeyTimedOut,
 }
 
 /// What follows an answer.
@@ -59,6 +82,8 @@ pub enum MfaOutcome {
     /// The first factor of this user was just confirmed: its recovery codes, shown once, then
     /// on to the approval.
     RecoveryCodes(Vec<String>),
+    /// Accepted; the user asked to register another key next.
+    AddKey,
     /// Asked again.
     Refused { again: MfaStep, why: MfaRefusal },
 }
@@ -67,7 +92,9 @@ impl From<FactorError> for AuthorizeError {
     fn from(e: FactorError) -> Self {
         match e {
             FactorError::Storage(e) => e.into(),
-            FactorError::Sealed => AuthorizeError::Internal(e.to_string()),
+            FactorError::Sealed | FactorError::WebAuthn(_) => {
+                AuthorizeError::Internal(e.to_string())
+            }
         }
     }
 }
@@ -81,6 +108,16 @@ fn page(kind: Refusal, message: &str) -> AuthorizeError {
 
 const EXPIRED: &str = "This login request has expired or was already used. Go back to the \
                        application and start again.";
+
+/// What a WebAuthn answer's refusal needs to know.
+struct KeyAnswer<'a> {
+    req: &'a AuthRequest,
+    identity: &'a Identity,
+    due: Option<&'a Authenticator>,
+    title: &'a str,
+    addr: IpAddr,
+    now: i64,
+}
 
 /// An answer is a login attempt: its audit detail names what the request is for.
 fn detail(req: &AuthRequest, identity: &Identity, a: &str, addr: IpAddr) -> serde_json::Value {
@@ -222,35 +259,91 @@ impl Provider {
 
     /// The second-factor page of a request logged in in this browser (`browser`: its CSRF
     /// cookie). `title`: the name an authenticator app shows when the authenticator names none.
+    /// `adding`: the user asked to register another WebAuthn key, which this login may do
+    /// once it has given a key of that authenticator.
     pub async fn second_factor(
         &self,
         request_id: &str,
         browser: &str,
         title: &str,
+        adding: bool,
     ) -> Result<MfaStep, AuthorizeError> {
         let req = self.pending_request(request_id).await?;
         let identity = logged_in(&req, browser)?;
         match self.second_factor_due(&req, &identity).await? {
+            None if adding => match self.key_to_add(&req, &identity) {
+                Some(a) => self.key_step(&req, &identity, &a, true).await,
+                None => Ok(MfaStep::Done),
+            },
             None => Ok(MfaStep::Done),
-            Some(a) => self.step(&identity, &a, title, &req.id).await,
+            Some(a) => self.step(&req, &identity, &a, title).await,
         }
+    }
+
+    /// The WebAuthn authenticator this login may register another key of: one whose key it
+    /// gave (its `amr` shows it).
+    fn key_to_add(&self, req: &AuthRequest, identity: &Identity) -> Option<Authenticator> {
+        let kind = self
+            .connector(&identity.connector_id)
+            .map(|c| c.kind().as_str())
+            .unwrap_or_default();
+        self.second_factors
+            .authenticators
+            .all
+            .iter()
+            .find(|a| {
+                a.kind == AuthenticatorKind::WebAuthn
+                    && a.applies_to(kind)
+                    && a.satisfied_by(&req.amr)
+            })
+            .cloned()
+    }
+
+    async fn key_step(
+        &self,
+        req: &AuthRequest,
+        identity: &Identity,
+        a: &Authenticator,
+        adding: bool,
+    ) -> Result<MfaStep, AuthorizeError> {
+        let sf = &self.second_factors;
+        let subject = identity.subject();
+        let username = who(identity).to_string();
+        let account = format!("{} ({})", username, identity.connector_id);
+        let page = sf
+            .begin_ceremony(
+                &req.id,
+                &subject,
+                a,
+                (&account, &username),
+                adding,
+                self.clock.now(),
+            )
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(FactorError::Storage(StorageError::NotFound)) => {
+                return Err(self::page(Refusal::Invalid, EXPIRED));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(MfaStep::Key {
+            recovery: !page.register && sf.has_recovery_codes(&subject).await?,
+            username,
+            page,
+            adding,
+        })
     }
 
     async fn step(
         &self,
+        req: &AuthRequest,
         identity: &Identity,
         a: &Authenticator,
         title: &str,
-        request_id: &str,
     ) -> Result<MfaStep, AuthorizeError> {
-        if !a.kind.served() {
-            // The config check refuses such a chain; a client changed since must not let the
-            // login through without the factor.
-            return Err(page(
-                Refusal::NotAllowed,
-                "This application asks for a kind of second factor that is not available \
-                 yet. Tell your administrator.",
-            ));
+        if a.kind == AuthenticatorKind::WebAuthn {
+            return self.key_step(req, identity, a, false).await;
         }
         let sf = &self.second_factors;
         let subject = identity.subject();
@@ -269,7 +362,7 @@ impl Provider {
                         a,
                         (&account, title),
                         self.clock.now(),
-                        request_id,
+                        &req.id,
                     )
                     .await?;
                 MfaStep::Enrol {
@@ -311,7 +404,25 @@ impl Provider {
             }
             Err(e) => return Err(e),
         };
-        let Some(a) = self.second_factor_due(&req, &identity).await? else {
+        let due = self.second_factor_due(&req, &identity).await?;
+        if let MfaAnswer::Key {
+            response,
+            name,
+            add_another,
+        } = answer
+        {
+            return self
+                .answer_key(
+                    &req,
+                    &identity,
+                    due,
+                    (response, name, add_another),
+                    addr,
+                    title,
+                )
+                .await;
+        }
+        let Some(a) = due else {
             return Ok(MfaOutcome::Done);
         };
         let sf = &self.second_factors;
@@ -326,7 +437,7 @@ impl Provider {
         {
             // Logged, not stored: a locked guesser who keeps trying would write a row a try.
             log_only(&actor, "mfa", &a.id, "throttled", &d);
-            let again = self.step(&identity, &a, title, &req.id).await?;
+            let again = self.step(&req, &identity, &a, title).await?;
             return Ok(MfaOutcome::Refused {
                 again,
                 why: MfaRefusal::Throttled,
@@ -365,6 +476,8 @@ impl Provider {
                     },
                 )
             }
+            // Answered above.
+            MfaAnswer::Key { .. } => return Ok(MfaOutcome::Done),
         };
         match outcome {
             Err(why) => {
@@ -378,13 +491,14 @@ impl Provider {
                     d["throttled_from_now"] = json!(true);
                 }
                 self.audit(&actor, action, &a.id, "failure", d).await;
-                let again = self.step(&identity, &a, title, &req.id).await?;
+                let again = self.step(&req, &identity, &a, title).await?;
                 Ok(MfaOutcome::Refused { again, why })
             }
             Ok(confirmed_now) => {
                 sf.guessed_right(&subject).await?;
                 self.throttle.succeeded(&throttle_name, addr);
-                self.add_amr(&req, &a).await?;
+                let proof = a.kind.amr_values().first().copied().unwrap_or("otp");
+                self.add_amr(&req, proof).await?;
                 self.audit(&actor, action, &a.id, "success", d).await;
                 if confirmed_now && !sf.has_recovery_codes(&subject).await? {
                     let codes = sf.issue_recovery_codes(&subject, now).await?;
@@ -400,6 +514,159 @@ impl Provider {
                 }
                 Ok(MfaOutcome::Done)
             }
+        }
+    }
+
+    /// A WebAuthn answer: the ceremony this request's page started is taken (once), checked
+    /// against the authenticator due (or, `adding`, the one this login gave a key of), and the
+    /// browser's credential checked against it. Refusals spend the same budget as wrong codes.
+    async fn answer_key(
+        &self,
+        req: &AuthRequest,
+        identity: &Identity,
+        due: Option<Authenticator>,
+        (response, name, add_another): (&str, &str, bool),
+        addr: IpAddr,
+        title: &str,
+    ) -> Result<MfaOutcome, AuthorizeError> {
+        let sf = &self.second_factors;
+        let now = self.clock.now();
+        let subject = identity.subject();
+        let actor = who(identity).to_string();
+        let ceremony = sf.take_ceremony(&req.id, now).await?;
+        // Which authenticator the answer is for: the ceremony says, and it must be the one
+        // due, or (adding a key) one this login already gave.
+        let a = match (&ceremony, &due) {
+            (Some(c), Some(d)) if c.authenticator == d.id && !c.adding => Some(d.clone()),
+            (Some(c), None) if c.adding => self
+                .key_to_add(req, identity)
+                .filter(|a| a.id == c.authenticator),
+            _ => None,
+        };
+        let shown = a
+            .as_ref()
+            .or(due.as_ref())
+            .map(|a| a.id.clone())
+            .unwrap_or_default();
+        let mut d = detail(req, identity, &shown, addr);
+        d["method"] = json!("webauthn");
+        let throttle_name = format!("mfa:{subject}");
+        let ctx = KeyAnswer {
+            req,
+            identity,
+            due: due.as_ref(),
+            title,
+            addr,
+            now,
+        };
+        if sf.guesses_exhausted(&subject, now).await?
+            || self.credential_check_locked(&throttle_name, addr).await
+        {
+            log_only(&actor, "mfa", &shown, "throttled", &d);
+            return Ok(MfaOutcome::Refused {
+                again: self.key_again(&ctx, a.as_ref()).await?,
+                why: MfaRefusal::Throttled,
+            });
+        }
+        let Some(ceremony) = ceremony else {
+            // No ceremony: this page's was answered already (a replayed form) or never drawn.
+            return self.refuse_key(&ctx, "no_ceremony", None, d).await;
+        };
+        let Some(a) = a else {
+            return self.refuse_key(&ctx, "wrong_authenticator", None, d).await;
+        };
+        if now > ceremony.expires_at {
+            return self.refuse_key(&ctx, "timeout", Some(&a), d).await;
+        }
+        let adding = ceremony.adding;
+        let check = sf
+            .finish_ceremony(
+                ceremony,
+                (&subject, &identity.connector_id),
+                &a,
+                response,
+                name,
+                now,
+            )
+            .await?;
+        let (action, amr, key) = match check {
+            KeyCheck::Refused(r) => return self.refuse_key(&ctx, r.reason(), Some(&a), d).await,
+            KeyCheck::Registered { amr, name } => ("mfa.enrol", amr, name),
+            KeyCheck::Good { amr, name } => ("mfa", amr, name),
+        };
+        sf.guessed_right(&subject).await?;
+        self.throttle.succeeded(&throttle_name, addr);
+        self.add_amr(req, amr).await?;
+        d["key"] = json!(key);
+        d["amr"] = json!(amr);
+        d["enrolled"] = json!(action == "mfa.enrol");
+        self.audit(&actor, action, &a.id, "success", d).await;
+        if action == "mfa.enrol" && !adding && !sf.has_recovery_codes(&subject).await? {
+            let codes = sf.issue_recovery_codes(&subject, now).await?;
+            self.audit(
+                &actor,
+                "mfa.recovery_codes",
+                &a.id,
+                "success",
+                json!({ "subject": subject, "issued": codes.len() }),
+            )
+            .await;
+            return Ok(MfaOutcome::RecoveryCodes(codes));
+        }
+        if add_another {
+            return Ok(MfaOutcome::AddKey);
+        }
+        Ok(MfaOutcome::Done)
+    }
+
+    /// A WebAuthn answer refused for `reason`: audited, counted as a wrong guess (but for a
+    /// ceremony that timed out), and the page drawn again with a new ceremony.
+    async fn refuse_key(
+        &self,
+        ctx: &KeyAnswer<'_>,
+        reason: &'static str,
+        a: Option<&Authenticator>,
+        mut d: serde_json::Value,
+    ) -> Result<MfaOutcome, AuthorizeError> {
+        let sf = &self.second_factors;
+        let subject = ctx.identity.subject();
+        d["reason"] = json!(reason);
+        if reason == "counter_regressed" {
+            d["warning"] =
+                json!("the key's signature counter did not go forward: possibly a cloned key");
+        }
+        let timed_out = reason == "timeout";
+        if !timed_out {
+            sf.guessed_wrong(&subject, ctx.now).await?;
+            self.throttle
+                .failed(ctx.now, &format!("mfa:{subject}"), ctx.addr);
+            if sf.guesses_exhausted(&subject, ctx.now).await? {
+                d["throttled_from_now"] = json!(true);
+            }
+        }
+        let shown = d["authenticator"].as_str().unwrap_or_default().to_string();
+        self.audit(who(ctx.identity), "mfa", &shown, "failure", d)
+            .await;
+        Ok(MfaOutcome::Refused {
+            again: self.key_again(ctx, a).await?,
+            why: if timed_out {
+                MfaRefusal::KeyTimedOut
+            } else {
+                MfaRefusal::KeyRefused
+            },
+        })
+    }
+
+    /// The page after a refused WebAuthn answer: the step due, or (adding a key) the same.
+    async fn key_again(
+        &self,
+        ctx: &KeyAnswer<'_>,
+        a: Option<&Authenticator>,
+    ) -> Result<MfaStep, AuthorizeError> {
+        match (a, ctx.due) {
+            (_, Some(due)) => self.step(ctx.req, ctx.identity, due, ctx.title).await,
+            (Some(a), None) => self.key_step(ctx.req, ctx.identity, a, true).await,
+            (None, None) => Ok(MfaStep::Done),
         }
     }
 
@@ -429,9 +696,9 @@ impl Provider {
         )
     }
 
-    /// Add what authenticator `a` proves to the request's `amr`; a compare-and-set, retried
-    /// when another write to the request came between.
-    async fn add_amr(&self, req: &AuthRequest, a: &Authenticator) -> Result<(), AuthorizeError> {
+    /// Add what a factor proved (`proof`: `otp`, `hwk`, `swk`) to the request's `amr`; a
+    /// compare-and-set, retried when another write to the request came between.
+    async fn add_amr(&self, req: &AuthRequest, proof: &str) -> Result<(), AuthorizeError> {
         let store = self.second_factors.store();
         for _ in 0..3 {
             let (amr, _) = match store.auth_request_amr(&req.id, self.clock.now()).await {
@@ -439,7 +706,7 @@ impl Provider {
                 Err(StorageError::NotFound) => return Err(page(Refusal::Invalid, EXPIRED)),
                 Err(e) => return Err(e.into()),
             };
-            let next = mfa::amr_after(&amr, a.kind);
+            let next = mfa::amr_after(&amr, proof);
             if next == amr || store.replace_auth_request_amr(&req.id, &amr, &next).await? {
                 return Ok(());
             }

@@ -19,12 +19,32 @@ pub struct FactorRow {
     pub connector_id: String,
     /// `mfa.authenticators[].id`.
     pub authenticator_id: String,
-    /// `totp` (see `mfa::AuthenticatorKind`).
+    /// `totp` or `webauthn` (see `mfa::AuthenticatorKind`).
     pub kind: String,
-    /// Sealed.
+    /// Sealed: a TOTP secret, or a WebAuthn credential.
     pub secret: String,
     /// TOTP: the last accepted time step (-1: none yet).
     pub last_step: i64,
+    pub confirmed_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// WebAuthn: the name the user gave the key.
+    pub name: String,
+    /// WebAuthn: the credential id (base64url), unique across identities.
+    pub credential_id: Option<String>,
+    /// WebAuthn: the last signature counter accepted.
+    pub sign_count: i64,
+}
+
+/// One second factor of an identity as an administrator sees it (no secret).
+#[derive(Debug, Clone, FromRow)]
+pub struct FactorSummary {
+    pub id: String,
+    pub subject: String,
+    pub connector_id: String,
+    pub authenticator_id: String,
+    pub kind: String,
+    pub name: String,
     pub confirmed_at: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
@@ -66,6 +86,28 @@ pub trait FactorStore: Send + Sync + std::fmt::Debug {
     /// Count one wrong code; a count older than `since` starts over.
     async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<()>;
     async fn clear_mfa_failures(&self, subject: &str) -> Result<()>;
+    /// Store a WebAuthn key; false when its credential id is registered already (to anyone).
+    async fn add_webauthn_factor(&self, f: &FactorRow) -> Result<bool>;
+    /// Record a use of WebAuthn key `id`: its counter goes from `old` to `new` and its sealed
+    /// credential becomes `secret`, if the counter is still `old` (false: another use came
+    /// between, and this one is refused).
+    async fn accept_webauthn_use(
+        &self,
+        id: &str,
+        (old, new): (i64, i64),
+        secret: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Every identity's factors, by subject, for the admin: one page.
+    async fn all_factors(&self, limit: i64, offset: i64) -> Result<Vec<FactorSummary>>;
+    /// Remove every factor and recovery code of an identity (and its count of wrong guesses):
+    /// (factors, recovery codes) removed.
+    async fn reset_factors(&self, subject: &str) -> Result<(u64, u64)>;
+    /// Keep the WebAuthn ceremony a request's page started, replacing any before; false when
+    /// the request is gone.
+    async fn put_ceremony(&self, request_id: &str, ceremony: &str, now: i64) -> Result<bool>;
+    /// Take a request's ceremony: the first caller gets it, every later one `None`.
+    async fn take_ceremony(&self, request_id: &str, now: i64) -> Result<Option<String>>;
     /// `(amr, acr_values)` of an unexpired request.
     async fn auth_request_amr(&self, id: &str, now: i64) -> Result<(String, String)>;
     /// Set a request's amr to `new` if it is still `old`; false when it changed meanwhile.
@@ -229,6 +271,120 @@ impl FactorStore for Db {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    async fn add_webauthn_factor(&self, f: &FactorRow) -> Result<bool> {
+        // The partial unique index on credential_id is the one that can fire.
+        let done = sqlx::query(
+            "INSERT INTO mfa_factors (id, subject, connector_id, authenticator_id, kind, secret, \
+             last_step, confirmed_at, created_at, last_used_at, name, credential_id, sign_count) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) ON CONFLICT DO NOTHING",
+        )
+        .bind(&f.id)
+        .bind(&f.subject)
+        .bind(&f.connector_id)
+        .bind(&f.authenticator_id)
+        .bind(&f.kind)
+        .bind(&f.secret)
+        .bind(f.last_step)
+        .bind(f.confirmed_at)
+        .bind(f.created_at)
+        .bind(f.last_used_at)
+        .bind(&f.name)
+        .bind(&f.credential_id)
+        .bind(f.sign_count)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn accept_webauthn_use(
+        &self,
+        id: &str,
+        (old, new): (i64, i64),
+        secret: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE mfa_factors SET sign_count = $1, secret = $2, last_used_at = $3 \
+             WHERE id = $4 AND sign_count = $5",
+        )
+        .bind(new)
+        .bind(secret)
+        .bind(now)
+        .bind(id)
+        .bind(old)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn all_factors(&self, limit: i64, offset: i64) -> Result<Vec<FactorSummary>> {
+        Ok(sqlx::query_as::<_, FactorSummary>(
+            "SELECT id, subject, connector_id, authenticator_id, kind, name, confirmed_at, \
+             created_at, last_used_at FROM mfa_factors ORDER BY subject, created_at, id \
+             LIMIT $1 OFFSET $2",
+        )
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.write)
+        .await?)
+    }
+
+    async fn reset_factors(&self, subject: &str) -> Result<(u64, u64)> {
+        let mut conn = self.write.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let factors = sqlx::query("DELETE FROM mfa_factors WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let codes = sqlx::query("DELETE FROM mfa_recovery_codes WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM mfa_guesses WHERE subject = $1")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((factors, codes))
+    }
+
+    async fn put_ceremony(&self, request_id: &str, ceremony: &str, now: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE auth_requests SET mfa_ceremony = $1 WHERE id = $2 AND expires_at > $3",
+        )
+        .bind(ceremony)
+        .bind(request_id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn take_ceremony(&self, request_id: &str, now: i64) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT mfa_ceremony FROM auth_requests WHERE id = $1 AND expires_at > $2",
+        )
+        .bind(request_id)
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await?;
+        let Some(c) = row.and_then(|(c,)| c) else {
+            return Ok(None);
+        };
+        // Cleared only if still the one read (each holds its own random challenge): of two
+        // answers racing with it (two tabs, two replicas, a replayed form) one gets it.
+        let done = sqlx::query(
+            "UPDATE auth_requests SET mfa_ceremony = NULL WHERE id = $1 AND mfa_ceremony = $2",
+        )
+        .bind(request_id)
+        .bind(&c)
+        .execute(&self.write)
+        .await?;
+        Ok((done.rows_affected() == 1).then_some(c))
     }
 
     async fn auth_request_amr(&self, id: &str, now: i64) -> Result<(String, String)> {

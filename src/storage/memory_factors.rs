@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::factors::{FactorRow, FactorStore};
+use super::factors::{FactorRow, FactorStore, FactorSummary};
 use super::{Result, StorageError};
 
 #[derive(Debug, Default)]
@@ -18,6 +18,8 @@ struct State {
     guesses: HashMap<String, (i64, i64)>,
     /// request id -> (amr, acr_values, expires_at)
     requests: HashMap<String, (String, String, i64)>,
+    /// request id -> WebAuthn ceremony
+    ceremonies: HashMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +155,89 @@ impl FactorStore for MemoryFactors {
     async fn clear_mfa_failures(&self, subject: &str) -> Result<()> {
         self.state().guesses.remove(subject);
         Ok(())
+    }
+
+    async fn add_webauthn_factor(&self, f: &FactorRow) -> Result<bool> {
+        let mut s = self.state();
+        if s.factors
+            .iter()
+            .any(|x| x.credential_id.is_some() && x.credential_id == f.credential_id)
+        {
+            return Ok(false);
+        }
+        s.factors.push(f.clone());
+        Ok(true)
+    }
+
+    async fn accept_webauthn_use(
+        &self,
+        id: &str,
+        (old, new): (i64, i64),
+        secret: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let mut s = self.state();
+        let Some(f) = s
+            .factors
+            .iter_mut()
+            .find(|f| f.id == id && f.sign_count == old)
+        else {
+            return Ok(false);
+        };
+        f.sign_count = new;
+        f.secret = secret.into();
+        f.last_used_at = Some(now);
+        Ok(true)
+    }
+
+    async fn all_factors(&self, limit: i64, offset: i64) -> Result<Vec<FactorSummary>> {
+        let mut all: Vec<FactorRow> = self.state().factors.clone();
+        all.sort_by(|a, b| {
+            (&a.subject, a.created_at, &a.id).cmp(&(&b.subject, b.created_at, &b.id))
+        });
+        Ok(all
+            .into_iter()
+            .skip(usize::try_from(offset).unwrap_or(0))
+            .take(usize::try_from(limit).unwrap_or(0))
+            .map(|f| FactorSummary {
+                id: f.id,
+                subject: f.subject,
+                connector_id: f.connector_id,
+                authenticator_id: f.authenticator_id,
+                kind: f.kind,
+                name: f.name,
+                confirmed_at: f.confirmed_at,
+                created_at: f.created_at,
+                last_used_at: f.last_used_at,
+            })
+            .collect())
+    }
+
+    async fn reset_factors(&self, subject: &str) -> Result<(u64, u64)> {
+        let mut s = self.state();
+        let before = s.factors.len();
+        s.factors.retain(|f| f.subject != subject);
+        let factors = (before - s.factors.len()) as u64;
+        let codes = s.recovery.remove(subject).map_or(0, |c| c.len() as u64);
+        s.guesses.remove(subject);
+        Ok((factors, codes))
+    }
+
+    async fn put_ceremony(&self, request_id: &str, ceremony: &str, now: i64) -> Result<bool> {
+        let mut s = self.state();
+        if !matches!(s.requests.get(request_id), Some((_, _, exp)) if *exp > now) {
+            return Ok(false);
+        }
+        s.ceremonies.insert(request_id.into(), ceremony.into());
+        Ok(true)
+    }
+
+    async fn take_ceremony(&self, request_id: &str, now: i64) -> Result<Option<String>> {
+        let mut s = self.state();
+        if !matches!(s.requests.get(request_id), Some((_, _, exp)) if *exp > now) {
+            return Ok(None);
+        }
+        Ok(s.ceremonies.remove(request_id))
     }
 
     async fn auth_request_amr(&self, id: &str, now: i64) -> Result<(String, String)> {

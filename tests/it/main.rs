@@ -54,3 +54,4 @@ mod sessions;
 mod storage;
 mod support;
 mod upstream;
+mod webauthn;

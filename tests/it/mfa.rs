@@ -637,6 +637,9 @@ async fn factor_store_contract(db: gantry::storage::Db) {
         confirmed_at: None,
         created_at: now,
         last_used_at: None,
+        name: String::new(),
+        credential_id: None,
+        sign_count: 0,
     };
     // One TOTP factor per identity and authenticator: a second enrolment gets the first.
     let first = db.add_totp_factor(&row("f1", "alice")).await.unwrap();
@@ -733,6 +736,86 @@ async fn factor_store_contract(db: gantry::storage::Db) {
         "pwd otp mfa"
     );
     assert!(db.auth_request_amr("req-1", now + 60).await.is_err());
+
+    // A WebAuthn ceremony: kept with its request, taken once, gone with the request.
+    assert!(db.put_ceremony("req-1", "{\"c\":1}", now).await.unwrap());
+    assert!(db.put_ceremony("req-1", "{\"c\":2}", now).await.unwrap());
+    assert_eq!(
+        db.take_ceremony("req-1", now).await.unwrap().as_deref(),
+        Some("{\"c\":2}")
+    );
+    assert_eq!(db.take_ceremony("req-1", now).await.unwrap(), None);
+    assert!(!db.put_ceremony("gone", "{}", now).await.unwrap());
+    assert!(db.put_ceremony("req-1", "{}", now).await.unwrap());
+    assert_eq!(db.take_ceremony("req-1", now + 60).await.unwrap(), None);
+
+    // WebAuthn keys: several per identity, each credential id once across identities; a use
+    // advances the counter only from the value read.
+    let key = |id: &str, subject: &str, cred: &str| FactorRow {
+        kind: "webauthn".into(),
+        authenticator_id: "key".into(),
+        confirmed_at: Some(now),
+        name: format!("key {id}"),
+        credential_id: Some(cred.into()),
+        sign_count: 3,
+        ..row(id, subject)
+    };
+    assert!(
+        db.add_webauthn_factor(&key("k1", "alice", "cred-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.add_webauthn_factor(&key("k2", "alice", "cred-b"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.add_webauthn_factor(&key("k3", "bob", "cred-a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        db.accept_webauthn_use("k1", (3, 4), "sealed-new", now + 5)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.accept_webauthn_use("k1", (3, 5), "sealed-other", now + 6)
+            .await
+            .unwrap()
+    );
+    let k1 = db
+        .factors_of("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|f| f.id == "k1")
+        .unwrap();
+    assert_eq!(
+        (
+            k1.sign_count,
+            k1.secret.as_str(),
+            k1.last_used_at,
+            k1.name.as_str()
+        ),
+        (4, "sealed-new", Some(now + 5), "key k1")
+    );
+    let listed = db.all_factors(10, 0).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+        ["f1", "k1", "k2", "f3"]
+    );
+
+    // A reset removes an identity's factors, recovery codes and wrong guesses, no one else's.
+    db.record_mfa_failure("alice", now, now - 300)
+        .await
+        .unwrap();
+    assert_eq!(db.reset_factors("alice").await.unwrap(), (3, 1));
+    assert!(db.factors_of("alice").await.unwrap().is_empty());
+    assert!(db.unused_recovery_codes("alice").await.unwrap().is_empty());
+    assert_eq!(db.mfa_failures("alice", now - 300).await.unwrap(), 0);
+    assert_eq!(db.factors_of("bob").await.unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -751,6 +834,178 @@ async fn the_factor_store_keeps_its_contract_on_postgresql() {
         max_conns: 4,
     };
     factor_store_contract(gantry::storage::Db::open(&at).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
+    let mut o = opts();
+    o.extra_yaml = format!("{}{}", o.extra_yaml, crate::admin::POLICY);
+    let app = TestApp::start_with(o).await;
+    enrol(&app, "dev@example.com").await;
+    enrol(&app, "admin@example.com").await;
+    let token = crate::admin::machine_token(&app).await;
+    let http = reqwest::Client::new();
+    let all: serde_json::Value = http
+        .get(app.url("/api/v1/factors"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    let dev = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| {
+            gantry::identity::Identity::parse_subject(f["subject"].as_str().unwrap())
+                .is_some_and(|(u, _)| u == "5b4a3bd6-8c7e-4bb5-9d51-3b9f4f4d0a10")
+        })
+        .expect("dev's factor")
+        .clone();
+    assert_eq!(
+        (
+            dev["kind"].as_str(),
+            dev["authenticator"].as_str(),
+            dev["confirmed"].as_bool()
+        ),
+        (Some("totp"), Some("phone"), Some(true))
+    );
+    assert!(dev.get("secret").is_none(), "{dev}");
+    let subject = dev["subject"].as_str().unwrap().to_string();
+    let one: serde_json::Value = http
+        .get(app.url("/api/v1/factors"))
+        .query(&[("subject", subject.as_str())])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["items"].as_array().unwrap().len(), 1, "{one}");
+
+    // A reset without a reason is refused; nothing is removed.
+    let post = |body: serde_json::Value| {
+        http.post(app.url("/api/v1/factors/reset"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let r = post(serde_json::json!({ "subject": subject, "reason": "  " }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(serde_json::json!({ "subject": subject }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(serde_json::json!({ "subject": subject, "reason": "lost phone (ticket 4711)" }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(done["factors"], 1, "{done}");
+    assert_eq!(done["recovery_codes"], 10, "{done}");
+    // Nothing left to reset: 404.
+    let r = post(serde_json::json!({ "subject": subject, "reason": "again" }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // The audit keeps who reset whose factors and why; the admin's factor is untouched.
+    let resets = audit_rows(&app, "mfa.reset").await;
+    let ok: Vec<_> = resets.iter().filter(|(_, o, _)| o == "success").collect();
+    assert_eq!(ok.len(), 1, "{resets:?}");
+    assert!(ok[0].2.contains("lost phone (ticket 4711)"), "{resets:?}");
+    let left: serde_json::Value = http
+        .get(app.url("/api/v1/factors"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(left["items"].as_array().unwrap().len(), 1, "{left}");
+
+    // The user's next login enrols again.
+    let (_, page) = to_mfa_page(&app, &app.browser(), "dev@example.com").await;
+    assert!(page.contains("Set up your authenticator app"), "{page}");
+
+    // The sessions page lists the remaining user's factors with a reset form, which asks for
+    // confirmation and then resets.
+    let (ui, _) = crate::admin::sign_in(&app, "admin@example.com").await;
+    let page = ui
+        .get(app.url("/admin/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let table = page
+        .split("id=\"factors\"")
+        .nth(1)
+        .expect("a factors table");
+    assert!(table.contains("phone (totp)"), "{table}");
+    let admin_subject = hidden(table, "subject");
+    let form = [
+        ("csrf", hidden(&page, "csrf")),
+        ("subject", admin_subject.clone()),
+        ("reason", "left the company".to_string()),
+    ];
+    let ask = ui
+        .post(app.url("/admin/factors/reset"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ask.status(), StatusCode::OK);
+    let ask = ask.text().await.unwrap();
+    assert!(ask.contains("Reset this user"), "{ask}");
+    assert_eq!(
+        app.provider
+            .second_factors
+            .store()
+            .factors_of(&admin_subject)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "yes".to_string()));
+    let r = ui
+        .post(app.url("/admin/factors/reset"))
+        .form(&confirmed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        r.text().await.unwrap()
+    );
+    assert!(location(&r).ends_with("/admin/sessions?revoked=factors"));
+    assert!(
+        app.provider
+            .second_factors
+            .store()
+            .factors_of(&admin_subject)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let resets = audit_rows(&app, "mfa.reset").await;
+    assert!(
+        resets
+            .iter()
+            .any(|(_, o, d)| o == "success" && d.contains("left the company"))
+    );
 }
 
 /// `policy.mfa` (Gantry, beyond Dex's chains): the policy asks admins for a second factor at

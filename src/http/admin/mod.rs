@@ -7,6 +7,7 @@ pub mod clients;
 pub mod confirm;
 mod connector_templates;
 pub mod connectors;
+mod factors;
 mod keys;
 mod openapi;
 pub(crate) mod page;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(policy::router())
         .merge(audit::router())
         .merge(sessions::router())
+        .merge(factors::router())
 }
 
 pub fn session_token(headers: &HeaderMap) -> String {

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ArrayBuilder, ObjectBuilder, RefOr, Schema, ServerBuilder, Type};
 
-use super::{api, audit, clients, connectors, keys, policy, sessions, users};
+use super::{api, audit, clients, connectors, factors, keys, policy, sessions, users};
 use crate::http::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -32,6 +32,8 @@ pub fn router() -> Router<AppState> {
         sessions::revoke_session,
         sessions::list_browser_sessions,
         sessions::end_browser_session,
+        factors::list_factors,
+        factors::reset_factors,
         keys::list_keys,
         keys::rotate_keys,
         audit::list_audit,
@@ -135,14 +137,13 @@ async fn openapi(State(s): State<AppState>) -> Response {
                 .enum_values(Some(ids)),
         )
         .build();
-    // A chain may name only the authenticators Gantry serves (none configured: empty).
+    // A chain may name only the configured authenticators (none configured: empty).
     let served: Vec<serde_json::Value> = s
         .provider
         .second_factors
         .authenticators
         .all
         .iter()
-        .filter(|a| a.kind.served())
         .map(|a| a.id.clone().into())
         .collect();
     let mut chain = ArrayBuilder::new();

@@ -44,6 +44,15 @@ struct BrowserRow {
     last_seen: String,
 }
 
+/// One user's second factors, with the reset form.
+struct FactorsRow {
+    subject: String,
+    user: String,
+    connector: String,
+    factors: String,
+    last_used: String,
+}
+
 struct SessionRow {
     id: String,
     subject: String,
@@ -68,6 +77,7 @@ struct SessionsPage {
     sessions: Vec<SessionRow>,
     next_page: i64,
     browsers: Vec<BrowserRow>,
+    factors: Vec<FactorsRow>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +105,11 @@ async fn sessions(
     } else {
         Vec::new()
     };
+    let factors = if page == 0 {
+        factor_rows(&s.admin.factors(None, 500, 0).await.or_page(&s)?, now)
+    } else {
+        Vec::new()
+    };
     let n = nav(&s, &admin, &token);
     Ok(SessionsPage {
         title: s.web.title.clone(),
@@ -107,6 +122,9 @@ async fn sessions(
                 "Every session of that user was revoked: none of their refresh tokens works, and their browsers are signed out.".into()
             }
             Some("browser") => "The browser was signed out.".into(),
+            Some("factors") => {
+                "The user's second factors and recovery codes were removed and their browsers signed out: their next login sets a factor up again.".into()
+            }
             Some(_) => "The session was revoked: its refresh token no longer works.".into(),
             None => String::new(),
         },
@@ -140,8 +158,49 @@ async fn sessions(
                 last_seen: format!("{} ago", age(now - b.last_seen_at).trim_end_matches(" old")),
             })
             .collect(),
+        factors,
     }
     .into_response())
+}
+
+/// The factors, one row per user (they come ordered by subject).
+fn factor_rows(all: &[crate::admin::factors::FactorView], now: i64) -> Vec<FactorsRow> {
+    let mut rows: Vec<FactorsRow> = Vec::new();
+    let mut last: Vec<Option<i64>> = Vec::new();
+    for f in all {
+        let what = if f.name.is_empty() {
+            format!("{} ({})", f.authenticator, f.kind)
+        } else {
+            format!("{}: {} ({})", f.authenticator, f.name, f.kind)
+        };
+        match rows.last_mut() {
+            Some(r) if r.subject == f.subject => {
+                r.factors = format!("{}, {what}", r.factors);
+                if let Some(l) = last.last_mut() {
+                    *l = (*l).max(f.last_used_at);
+                }
+            }
+            _ => {
+                let (user, connector) = crate::identity::Identity::parse_subject(&f.subject)
+                    .unwrap_or_else(|| (f.subject.clone(), f.connector.clone()));
+                rows.push(FactorsRow {
+                    subject: f.subject.clone(),
+                    user,
+                    connector,
+                    factors: what,
+                    last_used: String::new(),
+                });
+                last.push(f.last_used_at);
+            }
+        }
+    }
+    for (r, l) in rows.iter_mut().zip(last) {
+        r.last_used = match l {
+            Some(t) => format!("{} ago", age(now - t).trim_end_matches(" old")),
+            None => "never".into(),
+        };
+    }
+    rows
 }
 
 /// "Sign out" of one browser on the sessions page.
