@@ -14,6 +14,20 @@ use crate::oauth::session::{Browser, CookieChange, decode_cookie};
 /// attaches it with [`csrf::attach`]).
 pub fn of(s: &AppState, headers: &HeaderMap, ip: Option<IpAddr>) -> (Browser, Option<HeaderValue>) {
     let (csrf, set) = csrf::ensure(headers, &s.web);
+    (with_csrf(s, headers, ip, csrf), set)
+}
+
+/// The browser behind `headers` as it is: no CSRF cookie is made for it.
+pub fn as_is(s: &AppState, headers: &HeaderMap, ip: Option<IpAddr>) -> Browser {
+    with_csrf(
+        s,
+        headers,
+        ip,
+        csrf::cookie_value(headers).unwrap_or_default(),
+    )
+}
+
+fn with_csrf(s: &AppState, headers: &HeaderMap, ip: Option<IpAddr>, csrf: String) -> Browser {
     let sessions = &s.provider.sessions;
     let session = cookies::get(headers, &sessions.cookie_name)
         .and_then(|v| decode_cookie(&v, sessions.cookie_encryption_key.as_deref()));
@@ -22,22 +36,12 @@ pub fn of(s: &AppState, headers: &HeaderMap, ip: Option<IpAddr>) -> (Browser, Op
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    (
-        Browser {
-            csrf,
-            session,
-            address: ip,
-            user_agent,
-        },
-        set,
-    )
-}
-
-/// The browser behind `headers` as it is: no CSRF cookie is made for it.
-pub fn as_is(s: &AppState, headers: &HeaderMap, ip: Option<IpAddr>) -> Browser {
-    let (mut b, _) = of(s, headers, ip);
-    b.csrf = csrf::cookie_value(headers).unwrap_or_default();
-    b
+    Browser {
+        csrf,
+        session,
+        address: ip,
+        user_agent,
+    }
 }
 
 /// Set or clear the session cookie on `resp`. `SameSite=Lax`: it must come along on the

@@ -62,6 +62,13 @@ impl AuthenticatorKind {
     }
 }
 
+/// Whether an amr list holds a second factor: a kind's own value, or `mfa`.
+pub fn has_second_factor(amr: &str) -> bool {
+    const KINDS: [AuthenticatorKind; 2] = [AuthenticatorKind::Totp, AuthenticatorKind::WebAuthn];
+    amr.split(' ')
+        .any(|m| m == "mfa" || KINDS.iter().any(|k| k.amr_values().contains(&m)))
+}
+
 /// One `mfa.authenticators[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticator {

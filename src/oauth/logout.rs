@@ -21,8 +21,6 @@ pub struct LogoutParams {
     pub post_logout_redirect_uri: Option<String>,
     pub state: Option<String>,
     pub client_id: Option<String>,
-    pub logout_hint: Option<String>,
-    pub ui_locales: Option<String>,
 }
 
 /// Why a logout request is refused; the text is shown to the user on an error page.

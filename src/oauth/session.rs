@@ -447,11 +447,7 @@ impl Provider {
     }
 }
 
-/// Whether an amr list holds a second factor.
-pub fn has_second_factor(amr: &str) -> bool {
-    amr.split(' ')
-        .any(|m| matches!(m, "otp" | "hwk" | "swk" | "mfa"))
-}
+pub use crate::mfa::has_second_factor;
 
 /// The `acr` of a login given its amr.
 pub fn acr_of(amr: &str) -> &'static str {
@@ -463,7 +459,7 @@ pub fn acr_of(amr: &str) -> &'static str {
 }
 
 pub const ACR_1FA: &str = "urn:gantry:acr:1fa";
-pub const ACR_MFA: &str = "urn:gantry:acr:mfa";
+pub use crate::mfa::ACR_MFA;
 
 /// Space-separated `a` with the words of `b` it lacks.
 fn union(a: &str, b: &str) -> String {
