@@ -105,7 +105,7 @@ async function login(page, start, [user, password], onKey) {
     } catch (e) {
       // A step that races the page's own navigation is retried on the page the browser lands on.
       const m = String(e);
-      if (!['context was destroyed', 'navigat', 'Cannot find context'].some((x) => m.includes(x))) throw e;
+      if (!['context was destroyed', 'navigat', 'Cannot find context', 'different document'].some((x) => m.includes(x))) throw e;
     }
   }
   seen.done = page.gantryDone;
