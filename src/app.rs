@@ -238,6 +238,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
             .iter()
             .map(|c| (c.name.clone(), c.client_id.clone()))
             .collect(),
+        registry_clients: cfg.registry.login_clients(),
         audit_key: audit_key.into_bytes(),
         second_factors: crate::mfa::SecondFactors::new(
             crate::mfa::Authenticators::from_config(cfg.mfa.as_ref(), &cfg.issuer),

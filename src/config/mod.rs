@@ -183,6 +183,15 @@ pub struct RegistryConfig {
     pub login_clients: Option<Vec<String>>,
 }
 
+impl RegistryConfig {
+    /// `loginClients`, or its default.
+    pub fn login_clients(&self) -> Vec<String> {
+        self.login_clients
+            .clone()
+            .unwrap_or_else(|| vec!["gantry-cli".to_string()])
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegistryService {

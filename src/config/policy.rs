@@ -27,7 +27,8 @@ pub struct PolicyConfig {
 }
 
 /// One second-factor requirement: who (groups, users; neither: everyone) and where (the
-/// clients, clusters or the admin UI logged in to; neither: every login).
+/// clients, clusters or the admin UI logged in to, registry actions on repositories; none of
+/// them: every login and every registry action).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MfaRuleConfig {
@@ -44,6 +45,20 @@ pub struct MfaRuleConfig {
     /// The admin UI.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub admin: bool,
+    /// Registry actions on repositories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry: Vec<MfaRegistryConfig>,
+}
+
+/// Registry actions that need a second factor: `actions` (pull, push, delete, *; none: all of
+/// them) on `repositories` (patterns, as in rules).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MfaRegistryConfig {
+    #[serde(default)]
+    pub repositories: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

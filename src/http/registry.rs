@@ -145,7 +145,7 @@ async fn token_get(
             .registry
             .registry_refresh(&password, false)
             .await
-            .map(|(id, _)| id);
+            .map(|(caller, _)| caller);
         s.registry
             .audit_registry_token("identity_token", &r, ip)
             .await;
@@ -159,10 +159,11 @@ async fn token_get(
     } else {
         s.registry.registry_login(&user, &password, ip).await
     };
-    let identity = login.map_err(|e| fail(&service, e))?;
+    let caller = login.map_err(|e| fail(&service, e))?;
     let t = s
         .registry
-        .registry_token(&identity, &service, &scopes, false)
+        .registry_token(&caller, &service, &scopes, false)
+        .await
         .map_err(|e| fail(&service, e))?;
     Ok(no_store(axum::Json(t).into_response()))
 }
@@ -195,7 +196,7 @@ async fn token_post(
     let offline = f.access_type.as_deref() == Some("offline");
     // A login client's refresh token is exchanged (consumed) for a registry identity token.
     let mut exchanged = false;
-    let identity = match f.grant_type.as_deref() {
+    let caller = match f.grant_type.as_deref() {
         Some("password") => {
             let (Some(u), Some(p)) = (&f.username, &f.password) else {
                 return Err(
@@ -232,12 +233,13 @@ async fn token_post(
     };
     let mut t = s
         .registry
-        .registry_token(&identity, &service, &scopes, true)
+        .registry_token(&caller, &service, &scopes, true)
+        .await
         .map_err(oauth_from_registry)?;
     if offline && (exchanged || f.grant_type.as_deref() == Some("password")) {
         t.refresh_token = Some(
             s.registry
-                .registry_identity_token(&identity)
+                .registry_identity_token(&caller)
                 .await
                 .map_err(oauth_from_registry)?,
         );

@@ -53,6 +53,12 @@ impl AuthenticatorKind {
         }
     }
 
+    /// What a login's stored amr holds when a recovery code stood in for a factor of this
+    /// kind: it satisfies the chain's step, and never reaches a token (see [`claimed`]).
+    pub fn recovered_mark(self) -> String {
+        format!("{RECOVERED}{}", self.as_str())
+    }
+
     /// The RFC 8176 amr values that show a factor of this kind was given.
     pub fn amr_values(self) -> &'static [&'static str] {
         match self {
@@ -60,6 +66,16 @@ impl AuthenticatorKind {
             AuthenticatorKind::WebAuthn => &["hwk", "swk"],
         }
     }
+}
+
+const RECOVERED: &str = "recovered:";
+
+/// The amr values of a stored amr that a token may claim: Gantry's own marks left out. A
+/// recovery code is claimed as `otp` (a one-time code; RFC 8176 has no value of its own), never
+/// as the key or app it stood in for.
+pub fn claimed(amr: &str) -> impl Iterator<Item = &str> {
+    amr.split(' ')
+        .filter(|v| !v.is_empty() && !v.starts_with(RECOVERED))
 }
 
 /// Whether an amr list holds a second factor: a kind's own value, or `mfa`.
@@ -90,7 +106,9 @@ impl Authenticator {
 
     /// Whether `amr` (space-separated) shows this authenticator's kind of factor.
     pub fn satisfied_by(&self, amr: &str) -> bool {
-        amr.split(' ').any(|v| self.kind.amr_values().contains(&v))
+        let mark = self.kind.recovered_mark();
+        amr.split(' ')
+            .any(|v| self.kind.amr_values().contains(&v) || v == mark)
     }
 }
 
@@ -185,11 +203,11 @@ pub fn asks_for_mfa(acr_values: &str) -> bool {
 }
 
 /// `amr` with the values a second factor adds: `proof`, what it showed (`otp`; `hwk` or `swk`,
-/// see [`webauthn::amr_value`]), and `mfa` (two or more factors: the connector's login was the
-/// first). Order kept, nothing twice.
+/// see [`webauthn::amr_value`]; space-separated when more than one), and `mfa` (two or more
+/// factors: the connector's login was the first). Order kept, nothing twice.
 pub fn amr_after(amr: &str, proof: &str) -> String {
     let mut values: Vec<&str> = amr.split(' ').filter(|v| !v.is_empty()).collect();
-    for v in [proof, "mfa"] {
+    for v in proof.split(' ').filter(|v| !v.is_empty()).chain(["mfa"]) {
         if !values.contains(&v) {
             values.push(v);
         }

@@ -78,6 +78,30 @@ fn amr_gains_otp_and_mfa_once() {
     assert!(!totp("x", &[]).satisfied_by("pwd mfa"));
 }
 
+#[test]
+fn a_recovery_code_satisfies_its_step_and_is_claimed_as_otp_only() {
+    let key = Authenticator {
+        id: "key".into(),
+        kind: AuthenticatorKind::WebAuthn,
+        issuer: None,
+        connector_types: vec![],
+        webauthn: None,
+    };
+    let amr = amr_after("pwd", &format!("otp {}", key.kind.recovered_mark()));
+    assert_eq!(amr, "pwd otp recovered:webauthn mfa");
+    assert!(key.satisfied_by(&amr), "the key's step is done");
+    assert!(
+        !totp("x", &[]).satisfied_by("pwd recovered:webauthn mfa"),
+        "not another kind's"
+    );
+    assert!(has_second_factor(&amr));
+    assert_eq!(
+        claimed(&amr).collect::<Vec<_>>(),
+        ["pwd", "otp", "mfa"],
+        "no hwk claimed"
+    );
+}
+
 #[tokio::test]
 async fn enrolment_keeps_one_secret_until_a_code_confirms_it_once() {
     let s = service();

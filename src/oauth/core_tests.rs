@@ -131,6 +131,7 @@ async fn core_with(expiry: Expiry) -> Core {
         policy: crate::policy::live::LivePolicy::new(policy, compiled),
         clusters: vec![],
         cluster_clients: vec![],
+        registry_clients: vec![],
         audit_key: b"audit key of the tests".to_vec(),
         second_factors: crate::mfa::SecondFactors::new(
             Default::default(),

@@ -229,6 +229,7 @@ impl Provider {
             client: client_id,
             clusters: &clusters,
             admin: client_id == crate::config::ADMIN_CLIENT,
+            registry: self.registry_clients.iter().any(|c| c == client_id),
         };
         active.compiled.mfa_required(&s, &t).map(str::to_string)
     }
@@ -497,8 +498,18 @@ impl Provider {
             Ok(confirmed_now) => {
                 sf.guessed_right(&subject).await?;
                 self.throttle.succeeded(&throttle_name, addr);
-                let proof = a.kind.amr_values().first().copied().unwrap_or("otp");
-                self.add_amr(&req, proof).await?;
+                // A recovery code is a one-time code: `otp`, and the step it stood in for.
+                let proof = if action == "mfa.recovery" {
+                    format!("otp {}", a.kind.recovered_mark())
+                } else {
+                    a.kind
+                        .amr_values()
+                        .first()
+                        .copied()
+                        .unwrap_or("otp")
+                        .to_string()
+                };
+                self.add_amr(&req, &proof).await?;
                 self.audit(&actor, action, &a.id, "success", d).await;
                 if confirmed_now && !sf.has_recovery_codes(&subject).await? {
                     let codes = sf.issue_recovery_codes(&subject, now).await?;

@@ -237,11 +237,7 @@ impl Provider {
         if !g.client_only {
             self.identity_claims(&mut access, g.identity, g.scopes);
             // Resource servers (the registry, a cluster's webhook) decide on these too.
-            let amr: Vec<String> = g
-                .login
-                .amr
-                .split(' ')
-                .filter(|m| !m.is_empty())
+            let amr: Vec<String> = crate::mfa::claimed(g.login.amr)
                 .map(str::to_string)
                 .collect();
             access.amr = (!amr.is_empty()).then_some(amr);

@@ -235,25 +235,73 @@ pub struct LoginTarget<'a> {
     pub clusters: &'a [String],
     /// The client is the admin UI.
     pub admin: bool,
+    /// The client is one whose logins become registry identity tokens (`registry.loginClients`).
+    pub registry: bool,
+}
+
+impl super::model::MfaRule {
+    fn names(&self, s: &Subject<'_>) -> bool {
+        (self.groups.is_empty() && self.users.is_empty())
+            || s.groups.iter().any(|g| any_names(&self.groups, s, g))
+            || (!s.user.is_empty() && any_names(&self.users, s, s.user))
+    }
+
+    /// Names no place: every login and every registry action.
+    fn everywhere(&self) -> bool {
+        self.clients.is_empty()
+            && self.clusters.is_empty()
+            && !self.admin
+            && self.registry.is_empty()
+    }
 }
 
 impl Policy {
-    /// The requirement that asks a login of `s` to `t` for a second factor, if one does.
+    /// The requirement that asks a login of `s` to `t` for a second factor, if one does. A
+    /// login to a registry login client is asked when a requirement names registry actions
+    /// for the user: the identity token it becomes is what later pushes.
     pub fn mfa_required(&self, s: &Subject<'_>, t: &LoginTarget<'_>) -> Option<&str> {
         self.mfa
             .iter()
             .find(|r| {
-                let who = (r.groups.is_empty() && r.users.is_empty())
-                    || s.groups.iter().any(|g| any_names(&r.groups, s, g))
-                    || (!s.user.is_empty() && any_names(&r.users, s, s.user));
-                let anywhere = r.clients.is_empty() && r.clusters.is_empty() && !r.admin;
-                let here = anywhere
+                let here = r.everywhere()
                     || (!t.client.is_empty() && r.clients.iter().any(|c| c == t.client))
                     || (r.admin && t.admin)
+                    || (t.registry && !r.registry.is_empty())
                     || r.clusters
                         .iter()
                         .any(|c| t.clusters.iter().any(|tc| c == "*" || c == tc));
-                who && here
+                here && r.names(s)
+            })
+            .map(|r| r.name.as_str())
+    }
+
+    /// The requirement that asks for a second factor before `action` on the registry resource
+    /// `rtype:name`, if one does. Only repositories are named by pattern; the catalog is
+    /// covered by requirements that name no place.
+    pub fn registry_mfa(
+        &self,
+        s: &Subject<'_>,
+        rtype: &str,
+        name: &str,
+        action: &str,
+    ) -> Option<&str> {
+        let b = Bindings {
+            group: None,
+            user: s.user,
+            email: s.email,
+        };
+        self.mfa
+            .iter()
+            .find(|r| {
+                let here = r.everywhere()
+                    || (rtype == "repository"
+                        && r.registry.iter().any(|g| {
+                            g.actions.iter().any(|a| a == "*" || a == action)
+                                && g.repositories
+                                    .iter()
+                                    .any(|p| p.matches(name, &b) == Some(true))
+                        }));
+                here && r.names(s)
             })
             .map(|r| r.name.as_str())
     }
@@ -288,10 +336,17 @@ impl Policy {
                 )
                 .collect()
         };
+        // Where this user must have given a second factor.
+        let mut second_factor = Vec::new();
         let registry: Vec<serde_json::Value> = scopes
             .iter()
             .map(|sc| {
                 let d = self.registry(s, sc.kind, sc.name, sc.actions);
+                for a in &d.granted {
+                    if let Some(r) = self.registry_mfa(s, sc.kind, sc.name, a) {
+                        second_factor.push(serde_json::json!({"at": format!("{a} on {}:{}", sc.kind, sc.name), "rule": r}));
+                    }
+                }
                 serde_json::json!({"type": sc.kind, "name": sc.name, "requested": sc.actions, "granted": d.granted, "rules": rules(&d)})
             })
             .collect();
@@ -300,8 +355,6 @@ impl Policy {
             .into_iter()
             .map(|b| serde_json::json!({"cluster": b.cluster, "namespace": b.namespace, "roles": b.roles, "clusterRoles": b.cluster_roles, "rules": [{"rule": b.rule, "effect": "allow", "group": b.group}]}))
             .collect();
-        // Where this user's logins must give a second factor.
-        let mut second_factor = Vec::new();
         let admin_ui = LoginTarget {
             admin: true,
             ..Default::default()
@@ -401,7 +454,7 @@ mfa:
             LoginTarget {
                 client: "k8s",
                 clusters: c,
-                admin: false,
+                ..Default::default()
             }
         }
         let admins = req(&["platform-admins"]);
@@ -453,6 +506,110 @@ mfa:
         let bad: PolicyConfig =
             serde_norway::from_str("mfa: [{ name: x, clusters: [nowhere] }]").unwrap();
         assert!(Policy::compile(&bad, &["prod".into()]).is_err());
+    }
+
+    #[test]
+    fn registry_actions_on_named_repositories_need_a_second_factor() {
+        let c: PolicyConfig = serde_norway::from_str(
+            r#"
+rules:
+  - name: release-pushes
+    groups: [release]
+    registry: [{ repositories: ["prod/**", "dev/**"], actions: ["*"] }]
+mfa:
+  - name: prod-push
+    groups: [release]
+    registry: [{ repositories: ["prod/**"], actions: [push, delete] }]
+  - name: own-space
+    users: [ann]
+    registry: [{ repositories: ["home/${user}/**"] }]
+"#,
+        )
+        .unwrap();
+        let p = Policy::compile(&c, &[]).unwrap();
+        let release = req(&["release"]);
+        let none: Vec<String> = vec![];
+        let s = |user, groups| Subject {
+            connector: "ldap",
+            connectors: &[],
+            user,
+            email: "",
+            groups,
+        };
+        let rel = s("rel", &release);
+        assert_eq!(
+            p.registry_mfa(&rel, "repository", "prod/app", "push"),
+            Some("prod-push")
+        );
+        assert_eq!(
+            p.registry_mfa(&rel, "repository", "prod/app", "delete"),
+            Some("prod-push")
+        );
+        assert_eq!(p.registry_mfa(&rel, "repository", "prod/app", "pull"), None);
+        assert_eq!(p.registry_mfa(&rel, "repository", "dev/app", "push"), None);
+        assert_eq!(p.registry_mfa(&rel, "registry", "catalog", "*"), None);
+        assert_eq!(
+            p.registry_mfa(&s("bob", &none), "repository", "prod/app", "push"),
+            None,
+            "not in the group"
+        );
+        // No actions: every action; `${user}` binds the user's own name.
+        let ann = s("ann", &none);
+        assert_eq!(
+            p.registry_mfa(&ann, "repository", "home/ann/x", "pull"),
+            Some("own-space")
+        );
+        assert_eq!(
+            p.registry_mfa(&ann, "repository", "home/bob/x", "pull"),
+            None
+        );
+        // A registry requirement steps up a registry login client's login, and no other.
+        let cli = LoginTarget {
+            client: "gantry-cli",
+            registry: true,
+            ..Default::default()
+        };
+        let app = LoginTarget {
+            client: "app",
+            ..Default::default()
+        };
+        assert_eq!(p.mfa_required(&rel, &cli), Some("prod-push"));
+        assert_eq!(p.mfa_required(&rel, &app), None);
+        assert_eq!(p.mfa_required(&s("bob", &none), &cli), None);
+        let explained = p.explain(
+            &rel,
+            &[Asked {
+                kind: "repository",
+                name: "prod/app",
+                actions: &req(&["pull", "push"]),
+            }],
+            None,
+            &[],
+        );
+        assert_eq!(
+            explained["second_factor"],
+            serde_json::json!([{"at": "push on repository:prod/app", "rule": "prod-push"}])
+        );
+        // A requirement that names no place covers the registry too, the catalog included.
+        let c: PolicyConfig =
+            serde_norway::from_str("mfa: [{ name: all, groups: [release] }]").unwrap();
+        let all = Policy::compile(&c, &[]).unwrap();
+        assert_eq!(
+            all.registry_mfa(&rel, "repository", "dev/app", "pull"),
+            Some("all")
+        );
+        assert_eq!(
+            all.registry_mfa(&rel, "registry", "catalog", "*"),
+            Some("all")
+        );
+        for bad in [
+            "mfa: [{ name: x, registry: [{ actions: [push] }] }]",
+            "mfa: [{ name: x, registry: [{ repositories: [a], actions: [write] }] }]",
+            "mfa: [{ name: x, groups: [g], registry: [{ repositories: [\"${group}/**\"] }] }]",
+        ] {
+            let c: PolicyConfig = serde_norway::from_str(bad).unwrap_or_default();
+            assert!(Policy::compile(&c, &[]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use super::pattern::{Pattern, PatternError, Var};
 
 pub use crate::config::policy::{
-    KubeGrantConfig, MfaRuleConfig, PolicyConfig, RegistryGrantConfig, RuleConfig, Subjects,
+    KubeGrantConfig, MfaRegistryConfig, MfaRuleConfig, PolicyConfig, RegistryGrantConfig,
+    RuleConfig, Subjects,
 };
 
 /// Registry actions a rule may name.
@@ -43,6 +44,15 @@ pub struct MfaRule {
     pub clients: Vec<String>,
     pub clusters: Vec<String>,
     pub admin: bool,
+    pub registry: Vec<MfaRegistry>,
+}
+
+/// Registry actions on repositories that need a second factor, compiled.
+#[derive(Debug, Clone)]
+pub struct MfaRegistry {
+    pub repositories: Vec<Pattern>,
+    /// Never empty: `*` when the config named none.
+    pub actions: Vec<String>,
 }
 
 /// Why a policy does not compile; the text names the rule.
@@ -75,6 +85,10 @@ pub enum RuleFault {
     Action(String),
     #[error("a registry grant needs repositories or catalog")]
     EmptyRegistryGrant,
+    #[error("a second-factor registry entry needs repositories")]
+    EmptyMfaRegistry,
+    #[error("`{0}`: a second-factor requirement has no group to bind ${{group}} to")]
+    GroupInMfa(String),
     #[error("Kubernetes RBAC cannot deny: deny rules take registry grants only")]
     KubernetesDeny,
     #[error("unknown cluster `{cluster}` (configured: {})", configured.join(", "))]
@@ -256,6 +270,28 @@ impl Policy {
                     }));
                 }
             }
+            let mut registry = Vec::with_capacity(r.registry.len());
+            for g in &r.registry {
+                if let Some(a) = g.actions.iter().find(|a| !ACTIONS.contains(&a.as_str())) {
+                    return Err(at(RuleFault::Action(a.clone())));
+                }
+                if g.repositories.is_empty() {
+                    return Err(at(RuleFault::EmptyMfaRegistry));
+                }
+                let repositories = parse(&g.repositories)?;
+                // A requirement is not per group: `${group}` would bind to nothing.
+                if let Some(p) = repositories.iter().find(|p| p.uses(Var::Group)) {
+                    return Err(at(RuleFault::GroupInMfa(p.as_str().to_string())));
+                }
+                registry.push(MfaRegistry {
+                    repositories,
+                    actions: if g.actions.is_empty() {
+                        vec!["*".to_string()]
+                    } else {
+                        g.actions.clone()
+                    },
+                });
+            }
             mfa.push(MfaRule {
                 name: r.name.clone(),
                 groups,
@@ -263,6 +299,7 @@ impl Policy {
                 clients: r.clients.clone(),
                 clusters: r.clusters.clone(),
                 admin: r.admin,
+                registry,
             });
         }
         Ok(Policy {

@@ -45,7 +45,29 @@ pub struct Registry {
     pub login_clients: Vec<String>,
     pub ca: RegistryCa,
     cache_key: Vec<u8>,
-    cache: Mutex<HashMap<String, (Identity, i64)>>,
+    cache: Mutex<HashMap<String, (Caller, i64)>>,
+}
+
+/// Who asks for a registry token, and how they proved it: a password is `pwd`; a token carries
+/// the amr of the login it came from, so a browser login with a second factor can push where
+/// the policy asks for one.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    /// RFC 8176 values, space-separated.
+    pub amr: String,
+    /// When the user proved it.
+    pub auth_time: i64,
+}
+
+impl Caller {
+    fn with_password(identity: Identity, now: i64) -> Caller {
+        Caller {
+            identity,
+            amr: "pwd".into(),
+            auth_time: now,
+        }
+    }
 }
 
 /// Why no token was issued; the HTTP layer maps each to the registry's or OAuth's error shape.
@@ -153,10 +175,7 @@ impl Registry {
                 access_token_audiences: s.access_token_audiences.clone(),
             })
             .collect();
-        let login_clients = cfg
-            .login_clients
-            .clone()
-            .unwrap_or_else(|| vec!["gantry-cli".to_string()]);
+        let login_clients = cfg.login_clients();
         Ok(Registry {
             services,
             login_clients,
@@ -174,14 +193,14 @@ impl Registry {
         secret::hmac_b64(&self.cache_key, &msg)
     }
 
-    fn cached(&self, slot: &str, now: i64) -> Option<Identity> {
+    fn cached(&self, slot: &str, now: i64) -> Option<Caller> {
         let c = self.cache.lock().ok()?;
         c.get(slot)
             .filter(|(_, exp)| *exp > now)
             .map(|(i, _)| i.clone())
     }
 
-    fn remember(&self, slot: String, id: Identity, now: i64) {
+    fn remember(&self, slot: String, id: Caller, now: i64) {
         if let Ok(mut c) = self.cache.lock() {
             if c.len() >= CACHE_MAX {
                 c.retain(|_, (_, exp)| *exp > now);
@@ -228,7 +247,7 @@ impl RegistryService {
         user: &str,
         password: &str,
         addr: std::net::IpAddr,
-    ) -> Result<Identity, RegistryError> {
+    ) -> Result<Caller, RegistryError> {
         if user.is_empty() || password.is_empty() {
             self.core
                 .audit_credentials(CredentialCheck {
@@ -270,7 +289,7 @@ impl RegistryService {
             // A repeat of a check that passed moments ago: logged, not stored, or every
             // pull of a busy pipeline would cost a database write.
             crate::oauth::audit::log_only(
-                crate::oauth::audit::who(&id),
+                crate::oauth::audit::who(&id.identity),
                 "login",
                 conn.id(),
                 "success",
@@ -287,8 +306,9 @@ impl RegistryService {
                     .audit_credentials(check(Checked::Accepted(&id)))
                     .await;
                 self.core.remember_groups(&id).await;
-                self.registry.remember(slot, id.clone(), now);
-                Ok(id)
+                let caller = Caller::with_password(id, now);
+                self.registry.remember(slot, caller.clone(), now);
+                Ok(caller)
             }
             Ok(PasswordCheck::Refused { known_login }) => {
                 self.core.throttle.failed(now, user, addr);
@@ -317,12 +337,12 @@ impl RegistryService {
     pub async fn audit_registry_token(
         &self,
         kind: &str,
-        r: &Result<Identity, RegistryError>,
+        r: &Result<Caller, RegistryError>,
         addr: std::net::IpAddr,
     ) {
         let via = format!("registry_{kind}");
         match r {
-            Ok(id) => crate::oauth::audit::log_only(
+            Ok(Caller { identity: id, .. }) => crate::oauth::audit::log_only(
                 crate::oauth::audit::who(id),
                 "login",
                 &id.connector_id,
@@ -354,7 +374,7 @@ impl RegistryService {
         &self,
         token: &str,
         service: &str,
-    ) -> Result<Identity, RegistryError> {
+    ) -> Result<Caller, RegistryError> {
         let invalid = || RegistryError::Unauthorized("invalid or expired access token".into());
         let c = self
             .core
@@ -387,32 +407,33 @@ impl RegistryService {
                     .into(),
             ));
         }
-        Ok(Identity {
-            user_id,
-            username: c.name.unwrap_or_default(),
-            preferred_username: c.preferred_username.unwrap_or_default(),
-            email: c.email.unwrap_or_default(),
-            email_verified: c.email_verified.unwrap_or(false),
-            groups: c.groups.unwrap_or_default(),
-            connector_id,
-            connector_data: None,
+        Ok(Caller {
+            identity: Identity {
+                user_id,
+                username: c.name.unwrap_or_default(),
+                preferred_username: c.preferred_username.unwrap_or_default(),
+                email: c.email.unwrap_or_default(),
+                email_verified: c.email_verified.unwrap_or(false),
+                groups: c.groups.unwrap_or_default(),
+                connector_id,
+                connector_data: None,
+            },
+            amr: c.amr.unwrap_or_default().join(" "),
+            auth_time: c.auth_time.unwrap_or(c.iat),
         })
     }
 
     /// An identity token (refresh token) for offline registry access: the identity-token flow
-    /// docker and skopeo store. It is not rotated on use, since clients keep it as is.
-    pub async fn registry_identity_token(
-        &self,
-        identity: &Identity,
-    ) -> Result<String, RegistryError> {
+    /// docker and skopeo store. It is not rotated on use, since clients keep it as is. It
+    /// keeps how the caller logged in: what it may later do depends on that.
+    pub async fn registry_identity_token(&self, caller: &Caller) -> Result<String, RegistryError> {
         let scopes = crate::oauth::scope::Scopes::stored("openid groups offline_access");
-        let now = self.core.clock.now();
         self.core
             .new_refresh_family(
                 REGISTRY_CLIENT,
-                identity,
+                &caller.identity,
                 &scopes,
-                crate::oauth::tokens::Login::plain(now, "pwd"),
+                crate::oauth::tokens::Login::plain(caller.auth_time, &caller.amr),
             )
             .await
             .map(|(t, _)| t)
@@ -428,7 +449,7 @@ impl RegistryService {
         &self,
         token: &str,
         exchange: bool,
-    ) -> Result<(Identity, bool), RegistryError> {
+    ) -> Result<(Caller, bool), RegistryError> {
         let now = self.core.clock.now();
         let slot = self.registry.cache_slot("\u{0}refresh", token);
         if let Some(id) = self.registry.cached(&slot, now) {
@@ -460,31 +481,38 @@ impl RegistryService {
             }
             Err(_) => return Err(invalid()),
         };
+        let caller = Caller {
+            identity: id,
+            amr: row.amr.clone(),
+            auth_time: row.auth_time,
+        };
         if login_client {
             self.core
                 .store
                 .revoke_refresh_family(&row.family_id, now)
                 .await
                 .map_err(RegistryError::from)?;
-            return Ok((id, true));
+            return Ok((caller, true));
         }
         self.core
             .store
             .touch_refresh_token(
                 &row.id,
-                &crate::storage::to_json(&id).map_err(RegistryError::from)?,
+                &crate::storage::to_json(&caller.identity).map_err(RegistryError::from)?,
                 now,
             )
             .await
             .map_err(RegistryError::from)?;
-        self.registry.remember(slot, id.clone(), now);
-        Ok((id, false))
+        self.registry.remember(slot, caller.clone(), now);
+        Ok((caller, false))
     }
 
-    /// Sign a token for `identity` on `service` with what the policy grants of `scopes`.
-    pub fn registry_token(
+    /// Sign a token for `caller` on `service` with what the policy grants of `scopes`. An
+    /// action the policy grants but wants a second factor for, asked without one, refuses the
+    /// whole request: a token without it would only show up as the registry's bare "denied".
+    pub async fn registry_token(
         &self,
-        identity: &Identity,
+        caller: &Caller,
         service: &str,
         scopes: &[ResourceScope],
         with_scope: bool,
@@ -495,6 +523,7 @@ impl RegistryService {
             .iter()
             .find(|s| s.name == service)
             .ok_or_else(|| RegistryError::BadRequest(format!("unknown service `{service}`")))?;
+        let identity = &caller.identity;
         // The policy's name for the user is also the token's subject, the account the registry
         // logs: a stable identity, never a display name (which an upstream user chooses, and
         // which an exchanged token may not carry at all).
@@ -542,6 +571,32 @@ impl RegistryService {
                     actions: d.granted,
                 }),
             }
+        }
+        let wants_factor = access
+            .iter()
+            .flat_map(|a| a.actions.iter().map(move |act| (a, act)))
+            .find_map(|(a, act)| {
+                let rule = policy
+                    .compiled
+                    .registry_mfa(&subject, &a.kind, &a.name, act)?;
+                Some((format!("{act} on {}:{}", a.kind, a.name), rule.to_string()))
+            });
+        drop(policy);
+        if let Some((what, rule)) =
+            wants_factor.filter(|_| !crate::mfa::has_second_factor(&caller.amr))
+        {
+            self.core
+                .audit(
+                    crate::oauth::audit::who(identity),
+                    "registry.token",
+                    service,
+                    "failure",
+                    serde_json::json!({ "subject": identity.subject(), "reason": "second factor required", "asked": what, "rule": rule, "amr": caller.amr }),
+                )
+                .await;
+            return Err(RegistryError::Unauthorized(format!(
+                "{what} needs a second factor (policy.mfa `{rule}`): log in with `gantry registry login`, which asks for it"
+            )));
         }
         let now = self.core.clock.now();
         let claims = Claims {

@@ -371,7 +371,10 @@ async fn a_recovery_code_stands_in_for_a_code_once() {
     assert!(page.contains("id=\"recovery-form\""), "{page}");
     let r = post_mfa(&app, &b, &page, "recovery_code", &codes[3].to_uppercase()).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    finish(&app, &b, &req).await;
+    let tokens = finish(&app, &b, &req).await;
+    // Claimed as a one-time code, and nothing of Gantry's own bookkeeping.
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
 
     let b = app.browser();
     let (_, page) = to_mfa_page(&app, &b, "admin@example.com").await;
@@ -1079,4 +1082,191 @@ async fn the_password_grant_is_refused_where_a_second_factor_is_required() {
     );
     let (s, body) = app.post_token(&form, Some(("rp", "rp-secret"))).await;
     assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+/// `policy.mfa` on registry actions: pushing to `prod/**` needs a second factor. A password
+/// (docker login) still pulls there and pushes elsewhere, but a push to prod is refused with
+/// the reason; a browser login at a registry login client is stepped up, and the identity
+/// token it becomes pushes through a real docker-registry with skopeo. Access tokens as
+/// passwords count the factor their login gave, and only that.
+#[tokio::test]
+async fn a_push_to_prod_needs_a_second_factor_that_a_browser_login_gives() {
+    use crate::registry::{REALM, Skopeo, add_user, env, oci_image, refused, token};
+    let _realm = REALM.lock().await;
+    let realm_port: u16 = env("GANTRY_TEST_REGISTRY_REALM_PORT").parse().unwrap();
+    let app = TestApp::start_with(Opts {
+        port: Some(realm_port),
+        extra_yaml: format!(
+            "mfa:\n  authenticators:\n  - id: phone\n    type: TOTP\n\
+             policy:\n  rules:\n  - {{name: release, groups: [release], registry: [{{repositories: [\"prod/**\", \"dev/**\"], actions: [pull, push]}}]}}\n\
+             \x20 mfa:\n  - {{name: prod-push, groups: [release], registry: [{{repositories: [\"prod/**\"], actions: [push, delete]}}]}}\n\
+             registry:\n  loginClients: [rp]\n  caCert: {}\n  caKey: {}\n  services:\n  - {{name: registry.test, issuer: gantry-test, accessTokenAudiences: [rp, peer]}}\n",
+            env("GANTRY_TEST_REGISTRY_CA_CERT"),
+            env("GANTRY_TEST_REGISTRY_CA_KEY")
+        ),
+        ..Opts::default()
+    })
+    .await;
+    add_user(&app, "rel@example.com", &["release"]).await;
+    let sk = Skopeo {
+        registry: env("GANTRY_TEST_REGISTRY"),
+        image: tempfile::tempdir().unwrap(),
+    };
+    oci_image(
+        sk.image.path(),
+        &format!("release {}\n", gantry::secret::random_token(6)),
+    );
+    let password = "rel@example.com:pw-123";
+    let prod_push = [
+        ("service", "registry.test"),
+        ("scope", "repository:prod/api:pull,push"),
+    ];
+
+    // A password: pushes to dev, not to prod, and the token endpoint says why.
+    sk.push(password, "dev/api:v1").await.unwrap();
+    assert!(refused(sk.push(password, "prod/api:v1").await));
+    let (s, h, body) = token(&app, Some(("rel@example.com", "pw-123")), &prod_push).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    assert_eq!(body["errors"][0]["code"], "UNAUTHORIZED");
+    let why = body["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        why.contains("push on repository:prod/api")
+            && why.contains("second factor")
+            && why.contains("prod-push"),
+        "{why}"
+    );
+    // Pulling prod needs no factor; nor does what the policy would not grant anyway.
+    let (s, _, body) = token(
+        &app,
+        Some(("rel@example.com", "pw-123")),
+        &[
+            ("service", "registry.test"),
+            ("scope", "repository:prod/api:pull"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, _, body) = token(&app, Some(("dev@example.com", "password")), &prod_push).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "someone the policy grants nothing is not asked: {body}"
+    );
+    let refusals = audit_rows(&app, "registry.token").await;
+    assert!(
+        refusals
+            .iter()
+            .any(|(who, outcome, d)| who == "rel@example.com"
+                && outcome == "failure"
+                && d.contains("prod-push")),
+        "{refusals:?}"
+    );
+    // A password grant at the registry login client is refused (there is no page to ask
+    // the factor on); at another client listed as a registry audience it gives a token that
+    // is a password login too.
+    let grant = |client| {
+        let app = &app;
+        async move {
+            app.post_token(
+                &[
+                    ("grant_type", "password"),
+                    ("username", "rel@example.com"),
+                    ("password", "pw-123"),
+                    ("scope", "openid profile groups"),
+                ],
+                Some(client),
+            )
+            .await
+        }
+    };
+    let (s, body) = grant(("rp", "rp-secret")).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (s, pwd_grant) = grant(("peer", "peer-secret")).await;
+    assert_eq!(s, StatusCode::OK, "{pwd_grant}");
+    let at = pwd_grant["access_token"].as_str().unwrap();
+    let (s, _, body) = token(&app, Some(("rel", at)), &prod_push).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+
+    // The browser login at the registry login client is asked for the factor (enrolment
+    // here), and its tokens say so.
+    let b = app.browser();
+    let q = [
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid profile groups offline_access"),
+        ("state", "st"),
+        ("nonce", "nn"),
+    ];
+    let (req, approval) = app.log_in(&b, &q, "rel@example.com", "pw-123").await;
+    let r = b.get(&approval).send().await.unwrap();
+    assert!(
+        location(&r).contains("/mfa?req="),
+        "stepped up: {}",
+        location(&r)
+    );
+    let page = b
+        .get(app.absolute(location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let secret = secret_on(&page);
+    let r = post_mfa(
+        &app,
+        &b,
+        &page,
+        "code",
+        &totp_at(&secret, app.clock_now(), 6),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let tokens = finish_as(&app, &b, &req, ("rp", "rp-secret")).await;
+    let access = jwt_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+
+    // Its access token, as a password, may push to prod.
+    let (s, _, body) = token(
+        &app,
+        Some(("rel", tokens["access_token"].as_str().unwrap())),
+        &prod_push,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // Its refresh token becomes a registry identity token that keeps the factor, and
+    // skopeo pushes to prod with it through the real registry.
+    let r = reqwest::Client::new()
+        .post(app.url("/registry/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("service", "registry.test"),
+            ("client_id", "gantry-cli"),
+            ("access_type", "offline"),
+            ("scope", "repository:prod/api:pull,push"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["scope"], "repository:prod/api:pull,push");
+    let identity = body["refresh_token"].as_str().expect("an identity token");
+    sk.push(&format!("<token>:{identity}"), "prod/api:v1")
+        .await
+        .unwrap();
+    sk.pull(password, "prod/api:v1").await.unwrap();
+    // The password alone still cannot.
+    assert!(refused(sk.push(password, "prod/api:v2").await));
 }

@@ -1,7 +1,7 @@
 //! The registry token service against a real docker-registry (distribution 2.8), with skopeo
 //! pushing and pulling an OCI image built here. The registry, started once by
-//! scripts/test.sh, sends clients to a fixed realm port: one test binds it and runs the whole
-//! story in order.
+//! scripts/test.sh, sends clients to a fixed realm port: the tests that push hold [`REALM`]
+//! while they bind it.
 
 use std::path::Path;
 use tokio::process::Command;
@@ -12,7 +12,10 @@ use serde_json::Value;
 
 use crate::support::*;
 
-fn env(k: &str) -> String {
+/// The registry's fixed realm port, one Gantry at a time.
+pub static REALM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub fn env(k: &str) -> String {
     std::env::var(k).unwrap_or_else(|_| {
         panic!("{k} is not set. Run the tests through scripts/test.sh, which starts docker-registry with token auth pointed at the test's Gantry")
     })
@@ -46,7 +49,7 @@ fn tar(name: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// A single-layer OCI image layout in `dir`, tagged `v1`; different `text` gives a new image.
-fn oci_image(dir: &Path, text: &str) {
+pub fn oci_image(dir: &Path, text: &str) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |b: &[u8]| {
@@ -71,7 +74,7 @@ fn oci_image(dir: &Path, text: &str) {
 }
 
 /// A refusal by the registry (after Gantry granted less), not some other failure.
-fn refused(r: Result<(), String>) -> bool {
+pub fn refused(r: Result<(), String>) -> bool {
     match r {
         Ok(()) => false,
         Err(e) => {
@@ -87,15 +90,15 @@ fn refused(r: Result<(), String>) -> bool {
     }
 }
 
-struct Skopeo {
-    registry: String,
-    image: tempfile::TempDir,
+pub struct Skopeo {
+    pub registry: String,
+    pub image: tempfile::TempDir,
 }
 
 impl Skopeo {
     // Async: the Gantry under test runs on this test's runtime, and a blocking wait would
     // starve it while skopeo asks it for tokens.
-    async fn push(&self, creds: &str, repo: &str) -> Result<(), String> {
+    pub async fn push(&self, creds: &str, repo: &str) -> Result<(), String> {
         let out = Command::new("skopeo")
             .args([
                 "--insecure-policy",
@@ -116,7 +119,7 @@ impl Skopeo {
         }
     }
 
-    async fn pull(&self, creds: &str, repo: &str) -> Result<(), String> {
+    pub async fn pull(&self, creds: &str, repo: &str) -> Result<(), String> {
         let dest = tempfile::tempdir().unwrap();
         let out = Command::new("skopeo")
             .args([
@@ -142,7 +145,7 @@ impl Skopeo {
 /// The example policy, with the clusters it names.
 const POLICY: &str = EXAMPLE_POLICY;
 
-async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
+pub async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
     app.admin
         .db
         .create_password(&PasswordRow {
@@ -159,7 +162,7 @@ async fn add_user(app: &TestApp, email: &str, groups: &[&str]) {
         .unwrap();
 }
 
-async fn token(
+pub async fn token(
     app: &TestApp,
     creds: Option<(&str, &str)>,
     query: &[(&str, &str)],
@@ -177,6 +180,7 @@ async fn token(
 
 #[tokio::test]
 async fn skopeo_pushes_and_pulls_as_the_policy_allows() {
+    let _realm = REALM.lock().await;
     let realm_port: u16 = env("GANTRY_TEST_REGISTRY_REALM_PORT").parse().unwrap();
     let extra = format!(
         "{POLICY}registry:\n  loginClients: [native]\n  caCert: {}\n  caKey: {}\n  services:\n    - {{ name: registry.test, issuer: gantry-test, tokenTTL: 5m }}\n",

@@ -183,6 +183,22 @@ async fn a_passkey_registered_in_chromium_logs_in_and_what_is_not_its_answer_is_
         "{r}"
     );
 
+    // A recovery code at the key page of a browser without the key: the login ends, and the
+    // token claims a one-time code, not the key that was not used.
+    assert_eq!(r["recovered"]["modes"], serde_json::json!(["get"]), "{r}");
+    let recovered = id_token(&app, &r["recovered"]["done"]).await;
+    assert_eq!(
+        recovered["amr"],
+        serde_json::json!(["pwd", "otp", "mfa"]),
+        "{recovered}"
+    );
+    let used = audit(&app, "mfa.recovery").await;
+    assert!(
+        used.iter()
+            .any(|(a, o, _)| a.contains("dev") && o == "success"),
+        "{used:?}"
+    );
+
     // The audit log names each refusal's reason, the cloned-key warning among them.
     let failures: Vec<(String, String)> = audit(&app, "mfa")
         .await

@@ -4,7 +4,8 @@
 // fresh browser, and tries what must be refused: a recorded assertion replayed into another
 // login (another challenge), an assertion signed on another origin of the same RP ID, a form
 // from another browser, a key whose counter went backwards, another user's key, and the key on
-// http://127.0.0.1:PORT where the browser itself refuses the RP ID. Prints one JSON line.
+// http://127.0.0.1:PORT where the browser itself refuses the RP ID; then a recovery code at
+// the key page of a browser without the key. Prints one JSON line.
 // usage: node webauthn.mjs '{"authLocal":..., "auth127":..., "stop":..., "mfa":..., ...}'
 import http from 'node:http';
 import { chromium, request as apiRequest } from 'playwright-core';
@@ -78,7 +79,10 @@ async function login(page, start, [user, password], onKey) {
       } else if (await page.$('#key-form')) {
         const mode = await page.getAttribute('#key-form', 'data-webauthn');
         seen.modes.push(mode);
-        if (onKey && (await onKey(page, mode, seen)) === 'stop') return seen;
+        const act = onKey ? await onKey(page, mode, seen) : 'go';
+        if (act === 'stop') return seen;
+        // The hook left the page by itself (a form of its own): walk on from where it went.
+        if (act === 'next') continue;
         if (await page.$('#key_name')) await page.fill('#key_name', `${user}'s test key`);
         await page.waitForSelector('#use-key:not([hidden])', { timeout: 5000 });
         await page.click('#use-key');
@@ -94,6 +98,7 @@ async function login(page, start, [user, password], onKey) {
         continue;
       } else if (await page.$('#recovery-codes')) {
         seen.recovery_codes = (await page.$$('#recovery-codes li')).length;
+        seen.codes = await page.$$eval('#recovery-codes li', (els) => els.map((e) => e.textContent.trim()));
         await page.click('#continue');
       } else if (await page.$('button[type=submit]')) {
         await page.click('button[type=submit]');
@@ -257,6 +262,20 @@ try {
   // 5. Gantry opened at 127.0.0.1: the browser refuses the RP ID `localhost` there.
   const { page: d } = await freshWith([{ ...adminCred, signCount: 5000 }]);
   out.browser_other_origin = await login(d, cfg.auth127, cfg.admin);
+
+  // 6. The other user lost the key: a browser without one answers the key page with a
+  // recovery code shown at their first login.
+  const lost = await newPage();
+  out.recovered = await login(lost, cfg.authLocal, cfg.dev, async (page, mode) => {
+    if (mode !== 'get') return 'go';
+    // Once: a refused code shows the page again, and the walk stops there.
+    if (out.recovery_tried) return 'stop';
+    out.recovery_tried = true;
+    await page.click('summary');
+    await page.fill('#recovery_code', (out.dev_first.codes || [])[0] || 'none shown');
+    await Promise.all([page.waitForNavigation(), page.click('#submit-recovery')]);
+    return 'next';
+  });
 } finally {
   await browser.close();
   attacker.close();
