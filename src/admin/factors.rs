@@ -44,6 +44,8 @@ pub struct ResetView {
     /// Browser sessions ended: a session signed in with a removed factor would otherwise
     /// keep answering for it.
     pub browser_sessions: u64,
+    /// Refresh tokens revoked, every client's.
+    pub refresh_tokens: u64,
 }
 
 impl From<FactorError> for AdminError {
@@ -102,8 +104,10 @@ impl AdminService {
         })
     }
 
-    /// Remove every factor and recovery code of `subject`, and end its browser sessions: its
-    /// next login that asks for a second factor enrols again. `reason` is required (the audit
+    /// Remove every factor and recovery code of `subject`, and end its browser sessions and
+    /// refresh tokens (registry identity tokens among them): a token a lost or rogue factor
+    /// helped to get must not outlive the reset. Its next login that asks for a second factor
+    /// enrols again. `reason` is required (the audit
     /// keeps it); `NotFound` when the user had nothing to remove.
     pub async fn reset_factors(
         &self,
@@ -111,7 +115,12 @@ impl AdminService {
         subject: &str,
         reason: &str,
     ) -> Result<ResetView, AdminError> {
-        let reason: String = reason.trim().chars().take(MAX_REASON).collect();
+        let reason = reason.trim();
+        if reason.chars().count() > MAX_REASON {
+            return Err(AdminError::BadRequest(format!(
+                "reason: at most {MAX_REASON} characters"
+            )));
+        }
         if reason.is_empty() {
             return Err(AdminError::BadRequest(
                 "reason: say why the factors are reset (the audit log keeps it)".into(),
@@ -126,18 +135,24 @@ impl AdminService {
             return Err(AdminError::NotFound);
         }
         let browser_sessions = self.end_browser_sessions_of(subject).await?;
+        let refresh_tokens = self
+            .db
+            .revoke_refresh_of_user(subject, self.core.clock.now())
+            .await?;
         change
             .succeeded(serde_json::json!({
                 "reason": reason,
                 "factors": factors,
                 "recovery_codes": recovery_codes,
                 "browser_sessions": browser_sessions,
+                "refresh_tokens": refresh_tokens,
             }))
             .await;
         Ok(ResetView {
             factors,
             recovery_codes,
             browser_sessions,
+            refresh_tokens,
         })
     }
 }

@@ -270,14 +270,28 @@ impl AdminService {
     /// Signed-in browsers, the most recently used first.
     pub async fn browser_sessions(
         &self,
+        subject: Option<&str>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<BrowserSessionView>, AdminError> {
         let now = self.core.clock.now();
-        let rows = self
-            .db
-            .live_browser_sessions(now, limit.clamp(1, 500), offset.max(0))
-            .await?;
+        let (limit, offset) = (limit.clamp(1, 500), offset.max(0));
+        let rows = match subject {
+            // One user's: few, so filtered and paged here.
+            Some(sub) => match Identity::parse_subject(sub) {
+                Some((_, connector)) => self
+                    .db
+                    .browser_sessions_of(&connector, sub)
+                    .await?
+                    .into_iter()
+                    .filter(|r| r.ended(now).is_none())
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .collect(),
+                None => Vec::new(),
+            },
+            None => self.db.live_browser_sessions(now, limit, offset).await?,
+        };
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: Identity = serde_json::from_str(&r.identity).unwrap_or_default();

@@ -16,8 +16,10 @@ fn init_logging(cfg: &Config) {
         .to_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // The audit trail is always logged, whatever the level: a SIEM may read nothing else.
+        // webauthn-rs logs the bytes of refused answers at error level: whoever sends them
+        // chooses what the log says. Gantry records each refusal's reason itself.
         tracing_subscriber::EnvFilter::new(format!(
-            "{level},sqlx=warn,tower_http=info,gantry::audit=info"
+            "{level},sqlx=warn,tower_http=info,gantry::audit=info,webauthn_rs=off"
         ))
     });
     // On stderr, as servers and Dex log, leaving stdout to commands whose output is data.

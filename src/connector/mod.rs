@@ -218,6 +218,8 @@ impl gate::Judged for PasswordCheck {
     }
 }
 impl gate::Judged for Identity {}
+/// An identity and the upstream's amr (`finish`).
+impl gate::Judged for (Identity, String) {}
 impl gate::Judged for Begin {}
 impl gate::Judged for saml::SamlLogin {}
 impl gate::Judged for Vec<String> {}
@@ -489,6 +491,8 @@ impl Connector {
     }
 
     /// The identity a provider's callback proves, for a client that asked for `scopes`.
+    /// The identity an upstream's answer proves, and how the upstream says the user proved
+    /// it (a stored amr, see [`crate::mfa::amr`]; empty when it says nothing).
     pub async fn finish(
         &self,
         code: &str,
@@ -497,17 +501,21 @@ impl Connector {
         verifier: &str,
         scopes: Scopes,
         now: i64,
-    ) -> Result<Identity, ConnectorError> {
+    ) -> Result<(Identity, String), ConnectorError> {
+        let plain = |i: Identity| (i, String::new());
         self.gate
             .run("finish", async {
                 match &self.kind {
                     Kind::Oidc(o) => o.finish(code, iss, nonce, verifier).await,
-                    Kind::OAuth(o) => o.finish(code, verifier).await,
-                    Kind::Github(g) => g.finish(code, scopes, now).await,
-                    Kind::Gitlab(g) => g.finish(code, scopes).await,
-                    Kind::Mock(m) => Ok(m.identity()),
-                    Kind::Microsoft(m) => m.finish(code, verifier, scopes, now).await,
-                    Kind::Google(g) => g.finish(code, iss, nonce, verifier, scopes).await,
+                    Kind::OAuth(o) => o.finish(code, verifier).await.map(plain),
+                    Kind::Github(g) => g.finish(code, scopes, now).await.map(plain),
+                    Kind::Gitlab(g) => g.finish(code, scopes).await.map(plain),
+                    Kind::Mock(m) => Ok(plain(m.identity())),
+                    Kind::Microsoft(m) => m.finish(code, verifier, scopes, now).await.map(plain),
+                    Kind::Google(g) => g
+                        .finish(code, iss, nonce, verifier, scopes)
+                        .await
+                        .map(plain),
                     _ => Err(ConnectorError::Rejected("not a callback connector".into())),
                 }
             })

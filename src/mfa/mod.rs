@@ -6,6 +6,7 @@
 //! is sealed before it reaches storage and never leaves this module except to the one page
 //! that enrols it; recovery codes are kept as digests only.
 
+pub mod amr;
 pub mod qr;
 pub mod recovery;
 pub mod totp;
@@ -17,6 +18,7 @@ use crate::config::MfaConfig;
 use crate::seal::Sealer;
 use crate::storage::StorageError;
 use crate::storage::factors::{FactorRow, FactorStore};
+pub use amr::{amr_after, claimed, has_second_factor};
 
 /// The acr value that asks for a second factor (`acr_values`), and that tokens carry when
 /// one was given.
@@ -56,7 +58,7 @@ impl AuthenticatorKind {
     /// What a login's stored amr holds when a recovery code stood in for a factor of this
     /// kind: it satisfies the chain's step, and never reaches a token (see [`claimed`]).
     pub fn recovered_mark(self) -> String {
-        format!("{RECOVERED}{}", self.as_str())
+        amr::recovered_mark(self)
     }
 
     /// The RFC 8176 amr values that show a factor of this kind was given.
@@ -66,23 +68,6 @@ impl AuthenticatorKind {
             AuthenticatorKind::WebAuthn => &["hwk", "swk"],
         }
     }
-}
-
-const RECOVERED: &str = "recovered:";
-
-/// The amr values of a stored amr that a token may claim: Gantry's own marks left out. A
-/// recovery code is claimed as `otp` (a one-time code; RFC 8176 has no value of its own), never
-/// as the key or app it stood in for.
-pub fn claimed(amr: &str) -> impl Iterator<Item = &str> {
-    amr.split(' ')
-        .filter(|v| !v.is_empty() && !v.starts_with(RECOVERED))
-}
-
-/// Whether an amr list holds a second factor: a kind's own value, or `mfa`.
-pub fn has_second_factor(amr: &str) -> bool {
-    const KINDS: [AuthenticatorKind; 2] = [AuthenticatorKind::Totp, AuthenticatorKind::WebAuthn];
-    amr.split(' ')
-        .any(|m| m == "mfa" || KINDS.iter().any(|k| k.amr_values().contains(&m)))
 }
 
 /// One `mfa.authenticators[]` entry.
@@ -106,9 +91,7 @@ impl Authenticator {
 
     /// Whether `amr` (space-separated) shows this authenticator's kind of factor.
     pub fn satisfied_by(&self, amr: &str) -> bool {
-        let mark = self.kind.recovered_mark();
-        amr.split(' ')
-            .any(|v| self.kind.amr_values().contains(&v) || v == mark)
+        amr::proves(amr, self.kind)
     }
 }
 
@@ -200,19 +183,6 @@ fn enrolment_id(request_id: &str) -> String {
 /// Whether `acr_values` (space-separated) asks for a second factor.
 pub fn asks_for_mfa(acr_values: &str) -> bool {
     acr_values.split(' ').any(|v| v == ACR_MFA)
-}
-
-/// `amr` with the values a second factor adds: `proof`, what it showed (`otp`; `hwk` or `swk`,
-/// see [`webauthn::amr_value`]; space-separated when more than one), and `mfa` (two or more
-/// factors: the connector's login was the first). Order kept, nothing twice.
-pub fn amr_after(amr: &str, proof: &str) -> String {
-    let mut values: Vec<&str> = amr.split(' ').filter(|v| !v.is_empty()).collect();
-    for v in proof.split(' ').filter(|v| !v.is_empty()).chain(["mfa"]) {
-        if !values.contains(&v) {
-            values.push(v);
-        }
-    }
-    values.join(" ")
 }
 
 /// Why a factor operation failed.
@@ -472,14 +442,17 @@ impl SecondFactors {
         Ok(n >= GUESSES_PER_WINDOW)
     }
 
-    pub async fn guessed_wrong(&self, subject: &str, now: i64) -> Result<(), FactorError> {
-        Ok(self
+    /// Whether a guess may be checked. It is counted before it is checked: counted after, a
+    /// burst of guesses sent together would all pass the budget before any was counted.
+    pub async fn take_guess(&self, subject: &str, now: i64) -> Result<bool, FactorError> {
+        let n = self
             .store
             .record_mfa_failure(subject, now, now - GUESS_WINDOW)
-            .await?)
+            .await?;
+        Ok(n <= GUESSES_PER_WINDOW)
     }
 
-    /// A right code: the wrong ones before it are forgiven.
+    /// A right code: the guesses before it are forgiven.
     pub async fn guessed_right(&self, subject: &str) -> Result<(), FactorError> {
         Ok(self.store.clear_mfa_failures(subject).await?)
     }

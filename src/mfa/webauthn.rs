@@ -22,6 +22,20 @@ use crate::storage::factors::FactorRow;
 
 /// The name a key gets when the user gives none.
 pub const DEFAULT_KEY_NAME: &str = "Security key";
+
+/// A key's name as the user typed it, made fit for an admin's list: no control characters and
+/// no bidirectional overrides (which would show it, and what follows it, reordered), trimmed,
+/// at most [`MAX_NAME`] characters. Empty when nothing is left.
+fn key_name(typed: &str) -> String {
+    let kept: String = typed
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+        })
+        .collect();
+    kept.trim().chars().take(MAX_NAME).collect()
+}
 /// Characters of a key's name kept.
 pub const MAX_NAME: usize = 64;
 
@@ -454,7 +468,7 @@ impl SecondFactors {
         name: &str,
         now: i64,
     ) -> Result<KeyCheck, FactorError> {
-        let name: String = name.trim().chars().take(MAX_NAME).collect();
+        let name = key_name(name);
         let name = if name.is_empty() {
             DEFAULT_KEY_NAME.to_string()
         } else {
@@ -490,6 +504,16 @@ impl SecondFactors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_name_loses_control_characters_and_direction_overrides() {
+        assert_eq!(
+            key_name("  Ann's \u{1b}[31mYubiKey\u{202E}gpj.exe  "),
+            "Ann's [31mYubiKeygpj.exe"
+        );
+        assert_eq!(key_name("\u{2066}\u{0007}"), "");
+        assert_eq!(key_name(&"k".repeat(200)).chars().count(), MAX_NAME);
+    }
 
     #[test]
     fn a_counter_must_go_forward_unless_the_key_keeps_none() {

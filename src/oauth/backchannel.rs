@@ -265,7 +265,15 @@ impl Deliverer {
                 return;
             }
             Answer::Status(s) => format!("{uri} answered HTTP {s}"),
-            Answer::Failed(e) => e,
+            // The cause (refused, timed out, which TLS error) goes to the server's log only:
+            // in the audit trail, which admins read, it would make the URI a port scanner of
+            // the server's network.
+            Answer::Failed(e) => {
+                tracing::warn!(client = %d.client_id, uri = %uri, error = %e, "back-channel logout: no answer");
+                format!(
+                    "{uri} gave no answer (refused, timed out or TLS failed; the server log has the cause)"
+                )
+            }
         };
         match next_attempt(d.created_at, d.attempts, now) {
             Some(at) => {

@@ -116,7 +116,8 @@ impl Provider {
         )
         .await;
         self.remember_groups(&identity).await;
-        self.no_factor_due(&client.id, "", &identity).await?;
+        self.no_factor_due(&client.id, &scopes.peers, "", &identity)
+            .await?;
         let minted = self.mint(Grant {
             client_id: &client.id,
             identity: &identity,

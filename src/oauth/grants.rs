@@ -459,7 +459,8 @@ impl Provider {
         self.audit_credentials(check(Checked::Accepted(&identity)))
             .await;
         self.remember_groups(&identity).await;
-        self.no_factor_due(&client.id, "pwd", &identity).await?;
+        self.no_factor_due(&client.id, &scopes.peers, "pwd", &identity)
+            .await?;
         Ok(self
             .login_tokens(client, &identity, &scopes, Login::plain(now, "pwd"))
             .await?

@@ -1,10 +1,11 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): end the browser's session,
 //! revoke the user's refresh tokens for the client, send the browser back.
 //!
-//! A session ends only on a request that speaks for its user: an `id_token_hint` naming the
-//! session (or its user), or the user's own click on Gantry's confirmation page (a form with
-//! a CSRF token). A bare link to `/logout` on another site only shows that page, so it cannot
-//! sign anyone out behind their back.
+//! A session ends only on a request that speaks for its user: the browser's own cookie with an
+//! `id_token_hint` naming that session (or its user), or the user's own click on Gantry's
+//! confirmation page (a form with a CSRF token). A bare link to `/logout` on another site, or a
+//! hint without the browser's cookie, only shows that page, so neither can sign anyone out
+//! behind their back.
 
 use serde::Deserialize;
 
@@ -140,14 +141,30 @@ impl Provider {
                     cookie: None,
                 });
             }
-            // No session cookie came along (a cross-site POST withholds SameSite=Lax cookies):
-            // the hint's session ends when it is the hint's user's.
+            // No session cookie came along (a cross-site POST withholds SameSite=Lax cookies,
+            // or the request is not from the user's browser at all): the hint's live session
+            // ends once the user confirms on Gantry's page. An ID token alone does not speak
+            // for the user: RPs pass them around, and logs and caches keep them.
             (None, Some(c)) => {
-                if let Some(sid) = &c.sid
-                    && let Ok(s) = self.store.get_browser_session(sid).await
-                    && s.subject == c.sub
-                {
-                    self.end_session(sid, "the user logged out").await?;
+                let hinted = match &c.sid {
+                    Some(sid) => match self.store.get_browser_session(sid).await {
+                        Ok(s) if s.subject == c.sub && s.ended(now).is_none() => Some(s),
+                        Ok(_) | Err(StorageError::NotFound) => None,
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => None,
+                };
+                match hinted {
+                    Some(s) if confirmed => {
+                        self.end_session(&s.id, "the user logged out").await?;
+                    }
+                    Some(_) => {
+                        return Ok(LoggedOut {
+                            outcome: LogoutOutcome::Confirm,
+                            cookie: None,
+                        });
+                    }
+                    None => {}
                 }
             }
             (None, None) => {}

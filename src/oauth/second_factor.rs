@@ -137,22 +137,32 @@ impl Provider {
         req: &AuthRequest,
         identity: &Identity,
     ) -> Result<Option<Authenticator>, AuthorizeError> {
-        self.factor_due(&req.client_id, &req.acr_values, &req.amr, identity)
+        let peers = crate::oauth::scope::Scopes::stored(&req.scopes).peers;
+        self.factor_due(&req.client_id, &peers, &req.acr_values, &req.amr, identity)
             .await
     }
 
     /// What a login of `identity` at `client_id` that asked `acr_values` and gave `amr` must
     /// still give: the first authenticator of its chain (or of the policy's requirement) that
-    /// `amr` does not show; an error page when one is required and none can be given.
+    /// `amr` does not show; an error page when one is required and none can be given. `peers`:
+    /// the clients its cross-client scopes name. The token is theirs too, so their chains and
+    /// requirements count as well: otherwise one client's login would reach a cluster's
+    /// audience without the factor the cluster asks for.
     pub(crate) async fn factor_due(
         &self,
         client_id: &str,
+        peers: &[String],
         acr_values: &str,
         amr: &str,
         identity: &Identity,
     ) -> Result<Option<Authenticator>, AuthorizeError> {
         let sf = &self.second_factors;
-        let required_by = self.policy_requires_mfa(client_id, identity);
+        let audiences: Vec<&str> = std::iter::once(client_id)
+            .chain(peers.iter().map(String::as_str))
+            .collect();
+        let required_by = audiences
+            .iter()
+            .find_map(|c| self.policy_requires_mfa(c, identity));
         if !sf.enabled() {
             if let Some(rule) = required_by
                 && !crate::oauth::session::has_second_factor(amr)
@@ -167,32 +177,87 @@ impl Provider {
             }
             return Ok(None);
         }
-        let client_chain = self
-            .clients
-            .get(client_id)
-            .and_then(|c| c.mfa_chain.clone());
+        // Each audience's `mfaChain` (absent: the default), one after the other.
+        let mut chain_ids: Vec<String> = Vec::new();
+        for c in &audiences {
+            let ids = self
+                .clients
+                .get(c)
+                .and_then(|c| c.mfa_chain.clone())
+                .unwrap_or_else(|| sf.authenticators.default_chain.clone());
+            for id in ids {
+                if !chain_ids.contains(&id) {
+                    chain_ids.push(id);
+                }
+            }
+        }
         // A connector removed since the login matches only authenticators for every type.
         let kind = self
             .connector(&identity.connector_id)
             .map(|c| c.kind().as_str())
             .unwrap_or_default();
-        let chain = sf.authenticators.chain(
-            client_chain.as_deref(),
-            kind,
-            mfa::asks_for_mfa(acr_values) || required_by.is_some(),
-        );
-        if chain.is_empty()
-            && let Some(rule) = required_by
-            && !crate::oauth::session::has_second_factor(amr)
-        {
-            tracing::error!(rule = %rule, connector = kind, "the policy requires a second factor and none applies to this connector");
-            return Err(page(
-                Refusal::NotAllowed,
-                "This application requires a second factor, and none is set up for your kind \
-                 of login. Tell your administrator.",
-            ));
+        // Dex's chain names Gantry's own authenticators: each step is passed here.
+        let chain = sf.authenticators.chain(Some(&chain_ids), kind, false);
+        if let Some(a) = chain.iter().find(|a| !a.satisfied_by(amr)) {
+            return self
+                .proof_before_enrolling(a, kind, amr, identity)
+                .await
+                .map(Some);
         }
-        Ok(chain.into_iter().find(|a| !a.satisfied_by(amr)).cloned())
+        // `acr_values` and the policy ask for a second factor, whichever: one the upstream
+        // provider asserted counts.
+        let wanted = mfa::asks_for_mfa(acr_values) || required_by.is_some();
+        if !wanted || crate::oauth::session::has_second_factor(amr) {
+            return Ok(None);
+        }
+        let first = sf.authenticators.chain(Some(&[]), kind, true);
+        match (first.first(), required_by) {
+            (Some(a), _) => self
+                .proof_before_enrolling(a, kind, amr, identity)
+                .await
+                .map(Some),
+            (None, Some(rule)) => {
+                tracing::error!(rule = %rule, connector = kind, "the policy requires a second factor and none applies to this connector");
+                Err(page(
+                    Refusal::NotAllowed,
+                    "This application requires a second factor, and none is set up for your \
+                     kind of login. Tell your administrator.",
+                ))
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The authenticator to ask for when `a` is due: `a`, unless the user would have to enrol
+    /// it while holding a factor of another authenticator that this login has not given.
+    /// Enrolling takes a factor the user already has: otherwise whoever knows the password
+    /// could add an app or a key of their own to the account.
+    async fn proof_before_enrolling(
+        &self,
+        a: &Authenticator,
+        connector_type: &str,
+        amr: &str,
+        identity: &Identity,
+    ) -> Result<Authenticator, AuthorizeError> {
+        let sf = &self.second_factors;
+        let factors = sf.store().factors_of(&identity.subject()).await?;
+        let confirmed = |id: &str| {
+            factors
+                .iter()
+                .any(|f| f.authenticator_id == id && f.confirmed_at.is_some())
+        };
+        if confirmed(&a.id) {
+            return Ok(a.clone());
+        }
+        let held = sf
+            .authenticators
+            .all
+            .iter()
+            .find(|b| b.id != a.id && b.applies_to(connector_type) && confirmed(&b.id));
+        Ok(match held {
+            Some(b) if !b.satisfied_by(amr) => b.clone(),
+            _ => a.clone(),
+        })
     }
 
     /// The policy's requirement (`policy.mfa`) that a login at `client_id` have a second
@@ -239,10 +304,11 @@ impl Provider {
     pub(crate) async fn no_factor_due(
         &self,
         client_id: &str,
+        peers: &[String],
         amr: &str,
         identity: &Identity,
     ) -> Result<(), crate::oauth::error::OAuthError> {
-        match self.factor_due(client_id, "", amr, identity).await {
+        match self.factor_due(client_id, peers, "", amr, identity).await {
             Ok(None) => Ok(()),
             Ok(Some(_)) | Err(AuthorizeError::Page { .. }) => {
                 Err(crate::oauth::error::OAuthError::invalid_grant(
@@ -433,7 +499,7 @@ impl Provider {
         let mut d = detail(&req, &identity, &a.id, addr);
         // The address budget is the password form's: a guesser is a guesser.
         let throttle_name = format!("mfa:{subject}");
-        if sf.guesses_exhausted(&subject, now).await?
+        if !sf.take_guess(&subject, now).await?
             || self.credential_check_locked(&throttle_name, addr).await
         {
             // Logged, not stored: a locked guesser who keeps trying would write a row a try.
@@ -482,7 +548,6 @@ impl Provider {
         };
         match outcome {
             Err(why) => {
-                sf.guessed_wrong(&subject, now).await?;
                 self.throttle.failed(now, &throttle_name, addr);
                 d["reason"] = json!(match why {
                     MfaRefusal::ReplayedCode => "replayed",
@@ -570,7 +635,7 @@ impl Provider {
             addr,
             now,
         };
-        if sf.guesses_exhausted(&subject, now).await?
+        if !sf.take_guess(&subject, now).await?
             || self.credential_check_locked(&throttle_name, addr).await
         {
             log_only(&actor, "mfa", &shown, "throttled", &d);
@@ -648,7 +713,6 @@ impl Provider {
         }
         let timed_out = reason == "timeout";
         if !timed_out {
-            sf.guessed_wrong(&subject, ctx.now).await?;
             self.throttle
                 .failed(ctx.now, &format!("mfa:{subject}"), ctx.addr);
             if sf.guesses_exhausted(&subject, ctx.now).await? {

@@ -238,6 +238,7 @@ impl Provider {
             self.identity_claims(&mut access, g.identity, g.scopes);
             // Resource servers (the registry, a cluster's webhook) decide on these too.
             let amr: Vec<String> = crate::mfa::claimed(g.login.amr)
+                .into_iter()
                 .map(str::to_string)
                 .collect();
             access.amr = (!amr.is_empty()).then_some(amr);

@@ -152,7 +152,7 @@ impl Provider {
             };
             let identity: crate::identity::Identity =
                 crate::storage::from_json(json).map_err(LoginError::from)?;
-            return self.record_upstream(&pending, &identity, now).await;
+            return self.record_upstream(&pending, &identity, "", now).await;
         }
         let Some(code) = p
             .code
@@ -167,7 +167,7 @@ impl Provider {
             Err(StorageError::NotFound) => return Err(LoginError::Expired),
             Err(e) => return Err(LoginError::from(e)),
         };
-        let identity = match conn
+        let (identity, amr) = match conn
             .finish(
                 code,
                 p.iss.as_deref(),
@@ -186,13 +186,15 @@ impl Provider {
             Err(ConnectorError::Rejected(why)) => return Err(fail(why)),
             Err(e) => return Err(LoginError::from(e)),
         };
-        self.record_upstream(&pending, &identity, now).await
+        self.record_upstream(&pending, &identity, &amr, now).await
     }
 
+    /// `amr`: what the provider said of how the user proved it (stored form).
     async fn record_upstream(
         &self,
         pending: &UpstreamLogin,
         identity: &crate::identity::Identity,
+        amr: &str,
         now: i64,
     ) -> Result<String, LoginError> {
         let cid = pending.connector_id.as_str();
@@ -214,7 +216,7 @@ impl Provider {
                     connector_id: cid,
                     identity: &json,
                     browser_hash: &pending.browser_hash,
-                    amr: "",
+                    amr,
                     remember: None,
                 },
                 now,

@@ -83,8 +83,9 @@ pub trait FactorStore: Send + Sync + std::fmt::Debug {
     async fn use_recovery_code(&self, subject: &str, hash: &str, now: i64) -> Result<bool>;
     /// Wrong codes of an identity since `since`.
     async fn mfa_failures(&self, subject: &str, since: i64) -> Result<i64>;
-    /// Count one wrong code; a count older than `since` starts over.
-    async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<()>;
+    /// Count one guess; a count older than `since` starts over. The count, this guess
+    /// included: one statement, so that guesses sent together are each counted.
+    async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<i64>;
     async fn clear_mfa_failures(&self, subject: &str) -> Result<()>;
     /// Store a WebAuthn key; false when its credential id is registered already (to anyone).
     async fn add_webauthn_factor(&self, f: &FactorRow) -> Result<bool>;
@@ -248,21 +249,22 @@ impl FactorStore for Db {
         Ok(row.map_or(0, |(n,)| n))
     }
 
-    async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<()> {
-        sqlx::query(
+    async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(
             "INSERT INTO mfa_guesses (subject, failures, window_start) VALUES ($1, 1, $2) \
              ON CONFLICT (subject) DO UPDATE SET \
              failures = CASE WHEN mfa_guesses.window_start > $3 \
                  THEN mfa_guesses.failures + 1 ELSE 1 END, \
              window_start = CASE WHEN mfa_guesses.window_start > $3 \
-                 THEN mfa_guesses.window_start ELSE $2 END",
+                 THEN mfa_guesses.window_start ELSE $2 END \
+             RETURNING failures",
         )
         .bind(subject)
         .bind(now)
         .bind(since)
-        .execute(&self.write)
+        .fetch_one(&self.write)
         .await?;
-        Ok(())
+        Ok(n)
     }
 
     async fn clear_mfa_failures(&self, subject: &str) -> Result<()> {

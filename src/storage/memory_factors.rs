@@ -141,7 +141,7 @@ impl FactorStore for MemoryFactors {
         })
     }
 
-    async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<()> {
+    async fn record_mfa_failure(&self, subject: &str, now: i64, since: i64) -> Result<i64> {
         let mut s = self.state();
         let e = s.guesses.entry(subject.into()).or_insert((0, now));
         if e.1 > since {
@@ -149,7 +149,7 @@ impl FactorStore for MemoryFactors {
         } else {
             *e = (1, now);
         }
-        Ok(())
+        Ok(e.0)
     }
 
     async fn clear_mfa_failures(&self, subject: &str) -> Result<()> {

@@ -480,13 +480,16 @@ async fn an_unreachable_receiver_neither_slows_nor_breaks_the_logout() {
         assert_eq!(detail["sid"], "s-mixed");
         assert!(detail["retry_at"].as_i64().is_some(), "{detail}");
     }
-    assert!(
-        of("silent").2["error"]
-            .as_str()
-            .unwrap()
-            .contains("timed out"),
-        "{ev:?}"
-    );
+    // Why there was no answer stays in the server's log: the audit trail, which admins read,
+    // does not tell a closed port from a silent one.
+    let cause = |c: &str| {
+        let e = of(c).2["error"].as_str().unwrap().to_string();
+        e.split_once(' ')
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or(e)
+    };
+    assert_eq!(cause("silent"), cause("refused"), "{ev:?}");
+    assert!(cause("silent").starts_with("gave no answer"), "{ev:?}");
     background.abort();
     held.abort();
 }

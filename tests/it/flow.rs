@@ -391,6 +391,14 @@ async fn logout_revokes_the_users_refresh_tokens_and_returns_to_a_registered_uri
         .send()
         .await
         .unwrap();
+    // This browser does not hold the login's session: the hint alone does not speak for the
+    // user, who confirms on Gantry's page.
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Sign out?"), "{page}");
+    let mut form = hidden_inputs(&page);
+    form.push(("confirm".into(), "1".into()));
+    let r = b.post(app.url("/logout")).form(&form).send().await.unwrap();
     assert_eq!(location(&r), "http://127.0.0.1:5555/bye?state=z");
     let (s, _) = app
         .post_token(

@@ -680,12 +680,26 @@ async fn factor_store_contract(db: gantry::storage::Db) {
         .unwrap();
     assert_eq!(db.unused_recovery_codes("alice").await.unwrap(), ["h3"]);
 
-    // Wrong guesses: counted in a window that starts over once it has passed.
-    for _ in 0..3 {
-        db.record_mfa_failure("alice", now, now - 300)
-            .await
-            .unwrap();
+    // Guesses: counted in a window that starts over once it has passed; each count answered.
+    for n in 1..=3 {
+        assert_eq!(
+            db.record_mfa_failure("alice", now, now - 300)
+                .await
+                .unwrap(),
+            n
+        );
     }
+    // Guesses sent together are each counted once: the budget cannot be raced.
+    let mut counts: Vec<i64> = futures_util::future::join_all(
+        (0..12).map(|_| db.record_mfa_failure("carol", now, now - 300)),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=12).collect::<Vec<i64>>());
+    db.clear_mfa_failures("carol").await.unwrap();
     assert_eq!(db.mfa_failures("alice", now - 300).await.unwrap(), 3);
     assert_eq!(db.mfa_failures("bob", now - 300).await.unwrap(), 0);
     db.record_mfa_failure("alice", now + 400, now + 100)
@@ -905,6 +919,27 @@ async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(serde_json::json!({ "subject": subject, "reason": "x".repeat(501) }))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "a reason past 500 characters"
+    );
+    // A refresh token the user holds from before the reset.
+    let (s, held) = app
+        .post_token(
+            &[
+                ("grant_type", "password"),
+                ("username", "dev@example.com"),
+                ("password", "password"),
+                ("scope", "openid offline_access"),
+            ],
+            Some(("rp", "rp-secret")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{held}");
     let r = post(serde_json::json!({ "subject": subject, "reason": "lost phone (ticket 4711)" }))
         .await
         .unwrap();
@@ -912,6 +947,21 @@ async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
     let done: serde_json::Value = r.json().await.unwrap();
     assert_eq!(done["factors"], 1, "{done}");
     assert_eq!(done["recovery_codes"], 10, "{done}");
+    assert_eq!(done["refresh_tokens"], 1, "{done}");
+    // ...no longer refreshes: a token a lost factor helped to get does not outlive the reset.
+    let (s, body) = app
+        .post_token(
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", held["refresh_token"].as_str().unwrap()),
+            ],
+            Some(("rp", "rp-secret")),
+        )
+        .await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     // Nothing left to reset: 404.
     let r = post(serde_json::json!({ "subject": subject, "reason": "again" }))
         .await
@@ -1269,4 +1319,115 @@ async fn a_push_to_prod_needs_a_second_factor_that_a_browser_login_gives() {
     sk.pull(password, "prod/api:v1").await.unwrap();
     // The password alone still cannot.
     assert!(refused(sk.push(password, "prod/api:v2").await));
+}
+
+/// Whoever knows only the password cannot add a factor of their own: a user with an app who
+/// reaches a client whose chain names a security key is asked for the app's code first, and
+/// only then offered to register a key.
+#[tokio::test]
+async fn a_new_kind_of_factor_is_enrolled_only_after_the_one_the_user_has() {
+    let port = free_port();
+    let mut o = opts();
+    o.port = Some(port);
+    o.extra_yaml.push_str(&format!(
+        "  - id: key\n    type: WebAuthn\n    config:\n      rpID: localhost\n      rpOrigins: [\"http://localhost:{port}\"]\n"
+    ));
+    o.extra_clients.push_str(&format!(
+        "  - id: key-rp\n    name: Vault\n    secret: key-secret\n    redirectURIs: [\"{RP_REDIRECT}\"]\n    mfaChain: [key]\n"
+    ));
+    let app = TestApp::start_with(o).await;
+    let (secret, _) = enrol(&app, "admin@example.com").await;
+
+    let b = app.browser();
+    let (_, r) = password_step(&app, &b, "key-rp", "admin@example.com").await;
+    let mfa = app.absolute(location(&r));
+    assert!(mfa.contains("/mfa?req="), "{mfa}");
+    let page = b.get(&mfa).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("id=\"code\"") && !page.contains("key-form"),
+        "the app's code before any key: {page}"
+    );
+    // A wrong code does not open the key's registration. (The next step's code: the
+    // enrolment used this one.)
+    app.clock.advance(30);
+    let right = totp_at(&secret, app.clock_now(), 6);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = post_mfa(&app, &b, &page, "code", wrong).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let page = b.get(&mfa).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("key-form"), "{page}");
+    let r = post_mfa(&app, &b, &page, "code", &right).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Now the chain's own step: registering a key.
+    let page = b.get(&mfa).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("data-webauthn=\"create\""),
+        "the key is offered after the app's code: {page}"
+    );
+    // A user with no factor at all enrols the key directly (nothing to prove first).
+    let b = app.browser();
+    let (_, r) = password_step(&app, &b, "key-rp", "dev@example.com").await;
+    let page = b
+        .get(app.absolute(location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-webauthn=\"create\""), "{page}");
+}
+
+/// A token for a cluster's audience asked through another client (Dex's cross-client scope)
+/// meets the cluster's requirement: the password grant is refused and the browser login is
+/// stepped up, while the same client without the scope is not asked.
+#[tokio::test]
+async fn a_cluster_reached_through_a_trusting_client_asks_for_its_factor() {
+    let app = TestApp::start_with(Opts {
+        extra_yaml: "mfa:\n  authenticators:\n  - id: phone\n    type: TOTP\n\
+             kubernetes:\n  clusters:\n  - {name: prod, clientID: kube-prod}\n\
+             policy:\n  mfa:\n  - {name: prod-cluster, clusters: [prod]}\n"
+            .into(),
+        extra_clients: format!(
+            "  - id: kube-prod\n    name: Prod cluster\n    secret: kube-secret\n    redirectURIs: [\"{RP_REDIRECT}\"]\n    trustedPeers: [rp]\n"
+        ),
+        ..Opts::default()
+    })
+    .await;
+    let grant = |scope: &'static str| {
+        let app = &app;
+        async move {
+            app.post_token(
+                &[
+                    ("grant_type", "password"),
+                    ("username", "dev@example.com"),
+                    ("password", "password"),
+                    ("scope", scope),
+                ],
+                Some(("rp", "rp-secret")),
+            )
+            .await
+        }
+    };
+    let (s, body) = grant("openid audience:server:client_id:kube-prod").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
+    let (s, body) = grant("openid").await;
+    assert_eq!(s, StatusCode::OK, "rp alone is not asked: {body}");
+
+    let b = app.browser();
+    let mut q = auth_query("rp");
+    q[3].1 = "openid email audience:server:client_id:kube-prod".into();
+    let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (_, approval) = app.log_in(&b, &q, "dev@example.com", "password").await;
+    let r = b.get(&approval).send().await.unwrap();
+    assert!(
+        location(&r).contains("/mfa?req="),
+        "stepped up for the cluster's audience: {}",
+        location(&r)
+    );
 }

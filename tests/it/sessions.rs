@@ -187,6 +187,35 @@ async fn admins_see_signed_in_browsers_and_sign_them_out() {
     )
     .await;
     let subject = page["items"][0]["subject"].as_str().unwrap().to_string();
+    // One user's browsers: theirs only (another user signed in in another browser).
+    app.login(&app.browser(), &q, "admin@example.com", "password")
+        .await;
+    let (_, all) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    let one_path = format!(
+        "/api/v1/browser-sessions?subject={}",
+        url::form_urlencoded::byte_serialize(subject.as_bytes()).collect::<String>()
+    );
+    let (_, one) = api(&app, reqwest::Method::GET, &one_path, &token, None).await;
+    let one = one["items"].as_array().unwrap();
+    assert_eq!(one.len(), 1, "{one:?}");
+    assert_eq!(one[0]["subject"], subject.as_str());
+    let (_, none) = api(
+        &app,
+        reqwest::Method::GET,
+        "/api/v1/browser-sessions?subject=nobody",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(none["items"], serde_json::json!([]));
     let (s, r) = api(
         &app,
         reqwest::Method::POST,

@@ -719,3 +719,47 @@ async fn a_real_chromium_logs_in_through_the_provider_across_sites() {
     let c = jwt_claims(t["id_token"].as_str().unwrap());
     assert_eq!(c["groups"], serde_json::json!(["developers"]));
 }
+
+/// What the provider's ID token says in `amr` is passed on (registered values only), and a
+/// second factor it asserted counts where the policy asks for one: the user is not asked again.
+/// A login the provider asserts nothing about is stepped up.
+#[tokio::test]
+async fn the_providers_second_factor_is_passed_on_and_counts_where_the_policy_asks() {
+    let app = gantry_behind_provider(
+        "mfa:\n  authenticators:\n  - id: phone\n    type: TOTP\npolicy:\n  mfa:\n  - { name: rp-needs-mfa, clients: [rp] }\n",
+    )
+    .await;
+    // The provider asked its own second factor (tests/rp/upstream.mjs: names starting "mfa").
+    let t = login_through(&app, &account("mfaana", &["ops"]), "any").await;
+    for token in ["id_token", "access_token"] {
+        let c = jwt_claims(t[token].as_str().unwrap());
+        assert_eq!(
+            c["amr"],
+            serde_json::json!(["pwd", "otp", "mfa"]),
+            "{token}: {c}"
+        );
+        assert_eq!(c["acr"], "urn:gantry:acr:mfa", "{token}");
+    }
+    // A refresh keeps what the login was.
+    let (s, r) = refresh(&app, t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        jwt_claims(r["id_token"].as_str().unwrap())["amr"],
+        serde_json::json!(["pwd", "otp", "mfa"])
+    );
+
+    // The provider says nothing: Gantry asks for its own factor.
+    let b = app.browser();
+    let auth = rp_auth_url(&app, "upstream", SCOPE, &[("state", "st"), ("nonce", "nn")]);
+    let approval = walk(&b, &auth, &account("bo", &["ops"]), "any", |u| {
+        u.starts_with(&app.url("/approval"))
+    })
+    .await;
+    let r = b.get(&approval).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&r).contains("/mfa?req="),
+        "stepped up: {}",
+        location(&r)
+    );
+}

@@ -4,7 +4,8 @@
 //   POST /test/revoke?account=A          drop every refresh token of account A (upstream revocation)
 //   POST /test/groups?account=A&groups=x,y   change what A's groups claim says from now on
 // A login name "name+g1+g2" is account "name+g1+g2" with preferred_username "name" and groups
-// [g1, g2], so tests make the users they need by logging in.
+// [g1, g2], so tests make the users they need by logging in. An account whose name starts with
+// "mfa" logs in with amr [pwd, otp, mfa], as if the provider had asked for a second factor.
 import Provider from 'oidc-provider';
 
 const PORT = Number(process.env.PORT || 7001);
@@ -61,7 +62,8 @@ const provider = new Provider(ISSUER, {
     introspection: { enabled: true },
   },
   claims: {
-    openid: ['sub'],
+    // amr only where a login set it (below); a claim reaches the ID token through a scope.
+    openid: ['sub', 'amr'],
     email: ['email', 'email_verified'],
     profile: ['name', 'preferred_username'],
     groups: ['groups'],
@@ -88,6 +90,13 @@ const provider = new Provider(ISSUER, {
     client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
 });
 provider.proxy = false;
+
+// devInteractions finishes a login with the account only; the amr goes in here.
+const interactionFinished = provider.interactionFinished.bind(provider);
+provider.interactionFinished = (req, res, result, options) => {
+  if (result?.login?.accountId?.startsWith('mfa')) result.login.amr = ['pwd', 'otp', 'mfa'];
+  return interactionFinished(req, res, result, options);
+};
 
 provider.use(async (ctx, next) => {
   if (ctx.method === 'POST' && ctx.path === '/test/revoke') {

@@ -77,7 +77,9 @@ async function login(page, start, [user, password], onKey) {
         await page.fill('input[name=password]', password);
         await page.click('button[type=submit]');
       } else if (await page.$('#key-form')) {
-        const mode = await page.getAttribute('#key-form', 'data-webauthn');
+        // From the page as it is now, with a short wait: a page that moved on meanwhile is
+        // retried below instead of waited for.
+        const mode = await page.getAttribute('#key-form', 'data-webauthn', { timeout: 2000 });
         seen.modes.push(mode);
         const act = onKey ? await onKey(page, mode, seen) : 'go';
         if (act === 'stop') return seen;
@@ -110,7 +112,7 @@ async function login(page, start, [user, password], onKey) {
     } catch (e) {
       // A step that races the page's own navigation is retried on the page the browser lands on.
       const m = String(e);
-      if (!['context was destroyed', 'navigat', 'Cannot find context', 'different document'].some((x) => m.includes(x))) throw e;
+      if (!['context was destroyed', 'navigat', 'Cannot find context', 'different document', 'Timeout 2000ms'].some((x) => m.includes(x))) throw e;
     }
   }
   seen.done = page.gantryDone;

@@ -199,8 +199,11 @@ impl OidcConnector {
         iss: Option<&str>,
         nonce: &str,
         verifier: &str,
-    ) -> Result<Identity, ConnectorError> {
+    ) -> Result<(Identity, String), ConnectorError> {
         let (tokens, mut c) = self.exchange(code, iss, nonce, verifier).await?;
+        // From the ID token, before userinfo: amr is about this authentication, and only the
+        // signed token says so.
+        let amr = crate::mfa::amr::from_upstream(c.get("amr"));
         if self.cfg.get_user_info {
             let p = self.provider().await?;
             self.merge_userinfo(&p, tokens.access_token(), &mut c)
@@ -208,7 +211,7 @@ impl OidcConnector {
         }
         let mut identity = mapping::identity(&self.cfg, &self.id, &c)?;
         identity.connector_data = tokens.refresh_token().map(|rt| self.seal(rt, &c));
-        Ok(identity)
+        Ok((identity, amr))
     }
 
     /// The provider's tokens for `code`, and the claims of its ID token once every check of

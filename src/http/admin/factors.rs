@@ -33,8 +33,8 @@ struct FactorPage {
 }
 
 #[derive(Deserialize)]
-struct SubjectQuery {
-    subject: Option<String>,
+pub(super) struct SubjectQuery {
+    pub(super) subject: Option<String>,
 }
 
 #[utoipa::path(

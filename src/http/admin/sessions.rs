@@ -101,7 +101,7 @@ async fn sessions(
     let more = rows.len() as i64 > PAGE;
     let now = s.provider.clock.now();
     let browsers = if page == 0 {
-        s.admin.browser_sessions(PAGE, 0).await.or_page(&s)?
+        s.admin.browser_sessions(None, PAGE, 0).await.or_page(&s)?
     } else {
         Vec::new()
     };
@@ -248,7 +248,11 @@ struct BrowserPage {
     operation_id = "sessions_list_browser_sessions",
     path = "/browser-sessions",
     summary = "Signed-in browsers (single sign-on sessions), the most recently used first",
-    params(("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "default 50"), ("offset" = Option<i64>, Query, minimum = 0, maximum = 1000000, description = "default 0")),
+    params(
+        ("subject" = Option<String>, Query, description = "only this user's (the `sub` of their tokens)"),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "default 50"),
+        ("offset" = Option<i64>, Query, minimum = 0, maximum = 1000000, description = "default 0"),
+    ),
     responses(
         (status = 200, description = "A page of browser sessions", body = BrowserPage),
         (status = 400, response = Problem),
@@ -262,7 +266,14 @@ async fn list_browser_sessions(
     RawQuery(q): RawQuery,
 ) -> Result<Response, ApiError> {
     let (limit, offset) = paging(q.as_deref(), 50)?;
-    let mut items = s.admin.browser_sessions(limit + 1, offset).await?;
+    let sq: super::factors::SubjectQuery =
+        serde_urlencoded::from_str(q.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let subject = sq.subject.filter(|x| !x.is_empty());
+    let mut items = s
+        .admin
+        .browser_sessions(subject.as_deref(), limit + 1, offset)
+        .await?;
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     Ok(axum::Json(BrowserPage {
