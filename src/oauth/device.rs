@@ -139,6 +139,7 @@ impl Provider {
                 status: "pending".into(),
                 identity: None,
                 auth_time: None,
+                amr: String::new(),
                 interval_secs: INTERVAL,
                 last_poll_at: None,
                 created_at: now,
@@ -298,7 +299,13 @@ impl Provider {
         // Compare-and-set on the pending state: of two browsers given one code, one decides.
         if !self
             .store
-            .decide_device(hash, approved, Some(&json), now)
+            .decide_device(
+                hash,
+                approved,
+                Some(&json),
+                (req.logged_in_at.unwrap_or(now), &req.amr),
+                now,
+            )
             .await?
         {
             return Err(device_gone());
@@ -384,9 +391,16 @@ impl Provider {
                 self.audit_device(client, &row.user_code, "success", Some(&identity))
                     .await;
                 let scopes = Scopes::stored(&row.scopes);
+                // The browser login's time and amr. No `sid`: the device is not the browser,
+                // and signing the browser out does not sign the television out.
                 let auth_time = row.auth_time.unwrap_or(now);
                 Ok(self
-                    .login_tokens(client, &identity, &scopes, Login::plain(auth_time, ""))
+                    .login_tokens(
+                        client,
+                        &identity,
+                        &scopes,
+                        Login::plain(auth_time, &row.amr),
+                    )
                     .await?
                     .0
                     .response)

@@ -158,6 +158,28 @@ impl Provider {
             tracing::debug!("session cookie with a wrong secret ignored");
             return Ok(None);
         }
+        // The session answers the browser that signed in: its cookie sent by another browser
+        // (another User-Agent) is not used, and the attempt is recorded. This does not stop a
+        // thief who copies the User-Agent as well; it stops a cookie pasted into another
+        // browser or replayed by a script. A browser that updates itself signs in again.
+        let agent = agent_of(browser);
+        if s.user_agent != agent {
+            self.audit(
+                &s.subject,
+                "session",
+                &s.connector_id,
+                "refused",
+                serde_json::json!({
+                    "reason": "the session cookie came from another browser",
+                    "sid": s.id,
+                    "address": browser.address,
+                    "user_agent": agent,
+                    "signed_in_with": s.user_agent,
+                }),
+            )
+            .await;
+            return Ok(None);
+        }
         if let Some(why) = s.ended(self.clock.now()) {
             self.end_session(&s.id, why).await?;
             return Ok(None);
@@ -274,7 +296,7 @@ impl Provider {
         let json = to_json(identity)?;
         let remember = req.remember != 0;
         let address = browser.address.map(|a| a.to_string()).unwrap_or_default();
-        let agent: String = browser.user_agent.chars().take(256).collect();
+        let agent = agent_of(browser);
         let auth_time = req.logged_in_at.unwrap_or(now);
         let mfa_time = second_factor.then_some(now);
         let (sid, cookie) = match current {
@@ -448,6 +470,11 @@ impl Provider {
 }
 
 pub use crate::mfa::has_second_factor;
+
+/// The User-Agent a session keeps and is matched against.
+fn agent_of(b: &Browser) -> String {
+    b.user_agent.chars().take(256).collect()
+}
 
 /// The `acr` of a login given its amr.
 pub fn acr_of(amr: &str) -> &'static str {

@@ -14,7 +14,10 @@ pub struct DeviceRequest {
     /// pending, approved, denied or used.
     pub status: String,
     pub identity: Option<String>,
+    /// When the approving user logged in (not when they approved).
     pub auth_time: Option<i64>,
+    /// How the approving user logged in (RFC 8176 values, space-separated).
+    pub amr: String,
     pub interval_secs: i64,
     pub last_poll_at: Option<i64>,
     pub created_at: i64,
@@ -104,16 +107,19 @@ impl Db {
         device_code_hash: &str,
         approved: bool,
         identity: Option<&str>,
+        (auth_time, amr): (i64, &str),
         now: i64,
     ) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE device_requests SET status = $1, identity = $2, auth_time = $3 \
+            "UPDATE device_requests SET status = $1, identity = $2, auth_time = $5, amr = $6 \
              WHERE device_code_hash = $4 AND status = 'pending' AND expires_at > $3",
         )
         .bind(if approved { "approved" } else { "denied" })
         .bind(identity)
         .bind(now)
         .bind(device_code_hash)
+        .bind(auth_time)
+        .bind(amr)
         .execute(&self.write)
         .await?;
         Ok(r.rows_affected() == 1)

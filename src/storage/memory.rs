@@ -357,6 +357,7 @@ impl DeviceStore for MemoryStore {
         device_code_hash: &str,
         approved: bool,
         identity: Option<&str>,
+        (auth_time, amr): (i64, &str),
         now: i64,
     ) -> Result<bool> {
         let mut s = self.state();
@@ -364,7 +365,8 @@ impl DeviceStore for MemoryStore {
             Some(d) if d.status == "pending" && d.expires_at > now => {
                 d.status = if approved { "approved" } else { "denied" }.into();
                 d.identity = identity.map(str::to_string);
-                d.auth_time = Some(now);
+                d.auth_time = Some(auth_time);
+                d.amr = amr.to_string();
                 Ok(true)
             }
             _ => Ok(false),

@@ -96,6 +96,7 @@ pub trait DeviceStore: Send + Sync {
         device_code_hash: &str,
         approved: bool,
         identity: Option<&str>,
+        login: (i64, &str),
         now: i64,
     ) -> Result<bool>;
     /// Mark an approved request used; false if another poll took it first.

@@ -126,9 +126,10 @@ impl DeviceStore for Db {
         device_code_hash: &str,
         approved: bool,
         identity: Option<&str>,
+        login: (i64, &str),
         now: i64,
     ) -> Result<bool> {
-        Db::decide_device(self, device_code_hash, approved, identity, now).await
+        Db::decide_device(self, device_code_hash, approved, identity, login, now).await
     }
     async fn consume_device(&self, device_code_hash: &str) -> Result<bool> {
         Db::consume_device(self, device_code_hash).await

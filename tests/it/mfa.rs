@@ -1431,3 +1431,78 @@ async fn a_cluster_reached_through_a_trusting_client_asks_for_its_factor() {
         location(&r)
     );
 }
+
+/// A device approved from a browser that gave a second factor gets tokens that say so: the
+/// browser login's amr, and its time as auth_time (not the approval's).
+#[tokio::test]
+async fn a_device_approved_after_a_second_factor_carries_its_amr() {
+    let mut o = opts();
+    o.extra_clients.push_str(&format!(
+        "  - id: tv\n    name: TV\n    public: true\n    redirectURIs: [\"{NATIVE_REDIRECT}\"]\n    mfaChain: [phone]\n"
+    ));
+    let app = TestApp::start_with(o).await;
+    let r = reqwest::Client::new()
+        .post(app.url("/device/code"))
+        .form(&[("client_id", "tv"), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap();
+    let dc: serde_json::Value = r.json().await.unwrap();
+    let b = app.browser();
+    let logged_in_at = app.clock_now();
+    let (req, r) = app
+        .device_login(
+            &b,
+            dc["verification_uri_complete"].as_str().unwrap(),
+            "dev@example.com",
+        )
+        .await;
+    assert!(location(&r).contains("/mfa?req="), "{}", location(&r));
+    let page = b
+        .get(app.absolute(location(&r)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = totp_at(&secret_on(&page), app.clock_now(), 6);
+    assert_eq!(
+        post_mfa(&app, &b, &page, "code", &code).await.status(),
+        StatusCode::OK
+    );
+    app.clock.advance(90);
+    let page = b
+        .get(app.url(&format!("/approval?req={req}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in a device?"), "{page}");
+    let r = app.confirm_device(&b, &req, &page, true).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (s, t) = app
+        .post_token(
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("device_code", dc["device_code"].as_str().unwrap()),
+                ("client_id", "tv"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let id = jwt_claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{id}");
+    assert_eq!(id["acr"], "urn:gantry:acr:mfa");
+    assert_eq!(
+        id["auth_time"], logged_in_at,
+        "the login's time, not the approval's"
+    );
+    assert!(
+        id.get("sid").is_none(),
+        "the device is not the browser: {id}"
+    );
+}

@@ -271,3 +271,49 @@ async fn a_cross_site_admin_sign_in_ends_on_a_page_not_in_a_redirect_loop() {
         assert_eq!(overview.status(), reqwest::StatusCode::OK);
     }
 }
+
+/// A session cookie copied into another browser (another User-Agent) does not log it in, and
+/// the attempt is recorded; the browser that signed in keeps its session.
+#[tokio::test]
+async fn a_session_cookie_from_another_browser_is_not_used() {
+    let app = TestApp::start().await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = |agent: &str| {
+        reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(agent)
+            .build()
+            .unwrap()
+    };
+    let own = browser("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0");
+    let q = [
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "s1"),
+    ];
+    app.login(&own, &q, "dev@example.com", "password").await;
+    assert_eq!(silent(&app, &own).await, "code");
+    // The same cookies (one jar), sent by another program.
+    let thief = browser("curl/8.5.0");
+    assert_eq!(silent(&app, &thief).await, "login_required");
+    let refused: Vec<(String, String)> = sqlx::query_as(
+        "SELECT outcome, detail FROM audit_log WHERE action = 'session' ORDER BY id",
+    )
+    .fetch_all(&app.pool().await)
+    .await
+    .unwrap();
+    assert!(
+        refused.iter().any(|(o, d)| o == "refused"
+            && d.contains("another browser")
+            && d.contains("curl/8.5.0")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        silent(&app, &own).await,
+        "code",
+        "the owner's session goes on"
+    );
+}

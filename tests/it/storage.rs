@@ -554,6 +554,7 @@ async fn conformance(db: Db) {
         status: "pending".into(),
         identity: None,
         auth_time: None,
+        amr: String::new(),
         interval_secs: 5,
         last_poll_at: None,
         created_at: now,
@@ -580,9 +581,15 @@ async fn conformance(db: Db) {
     );
     assert_eq!(db.poll_device("dh", now).await.unwrap(), None);
     assert_eq!(db.poll_device("dh", now + 1).await.unwrap(), Some(now));
-    assert!(db.decide_device("dh", true, Some("{}"), now).await.unwrap());
     assert!(
-        !db.decide_device("dh", false, None, now).await.unwrap(),
+        db.decide_device("dh", true, Some("{}"), (now - 60, "pwd otp mfa"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !db.decide_device("dh", false, None, (now, ""), now)
+            .await
+            .unwrap(),
         "decided once"
     );
     assert!(
@@ -592,6 +599,12 @@ async fn conformance(db: Db) {
     );
     assert!(db.consume_device("dh").await.unwrap());
     assert!(!db.consume_device("dh").await.unwrap());
+    // The approving login's time and amr are kept for the device's tokens.
+    let taken = db.device_by_code("dh").await.unwrap();
+    assert_eq!(
+        (taken.auth_time, taken.amr.as_str()),
+        (Some(now - 60), "pwd otp mfa")
+    );
 
     // Browser sessions: found by id and user, renewed, their clients kept, ended once.
     db.create_browser_session(&session("s1", "alice", now))
