@@ -135,10 +135,10 @@ impl AdminService {
             return Err(AdminError::NotFound);
         }
         let browser_sessions = self.end_browser_sessions_of(subject).await?;
-        let refresh_tokens = self
-            .db
-            .revoke_refresh_of_user(subject, self.core.clock.now())
-            .await?;
+        let now = self.core.clock.now();
+        let refresh_tokens = self.db.revoke_refresh_of_user(subject, now).await?;
+        // Access tokens too, as Gantry's own checks see them (the registry, introspection).
+        self.db.raise_subject_token_floor(subject, now).await?;
         change
             .succeeded(serde_json::json!({
                 "reason": reason,

@@ -369,10 +369,9 @@ impl AdminService {
         let change = self
             .audit_change(admin, "session.revoke_user", subject)
             .await?;
-        let n = self
-            .db
-            .revoke_refresh_of_user(subject, self.core.clock.now())
-            .await?;
+        let now = self.core.clock.now();
+        let n = self.db.revoke_refresh_of_user(subject, now).await?;
+        self.db.raise_subject_token_floor(subject, now).await?;
         let admin_sessions = self.db.delete_admin_sessions_of(subject).await?;
         let browser_sessions = self.end_browser_sessions_of(subject).await?;
         if n == 0 && admin_sessions == 0 && browser_sessions == 0 {

@@ -155,6 +155,11 @@ impl AdminService {
         .subject();
         self.db.delete_admin_sessions_of(&subject).await?;
         self.end_browser_sessions_of(&subject).await?;
+        // Their access tokens were issued to who they were: Gantry's own checks (the
+        // registry, introspection, userinfo) refuse them from now on.
+        self.db
+            .raise_subject_token_floor(&subject, self.core.clock.now())
+            .await?;
         Ok(())
     }
 

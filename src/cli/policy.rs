@@ -182,11 +182,19 @@ pub fn authn_config(path: &Path, name: &str) -> i32 {
         .algorithm
         .clone()
         .unwrap_or_else(|| "ES256".into());
-    let (doc, flags) =
-        crate::policy::kubernetes::authn_config(&cfg.issuer, &cfg.kubernetes, c, &[alg.as_str()]);
+    let (doc, flags, notes) = crate::policy::kubernetes::authn_config(
+        &cfg.issuer,
+        &cfg.kubernetes,
+        c,
+        &[alg.as_str()],
+        &cfg.policy.mfa,
+    );
     match serde_norway::to_string(&doc) {
         Ok(y) => {
             print!("{y}");
+            for n in notes {
+                println!("# {n}");
+            }
             println!("# Or, on kube-apiserver before structured authentication:");
             for f in flags {
                 println!("#   {f}");

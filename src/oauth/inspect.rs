@@ -67,7 +67,11 @@ impl Provider {
         let Some(jti) = claims.jti.as_deref() else {
             return Err(invalid());
         };
-        if self.store.is_jti_revoked(jti).await? {
+        if self
+            .store
+            .is_access_revoked(jti, &claims.sub, claims.iat)
+            .await?
+        {
             return Err(invalid());
         }
         Ok(claims)

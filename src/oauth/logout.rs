@@ -1,11 +1,11 @@
 //! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): end the browser's session,
 //! revoke the user's refresh tokens for the client, send the browser back.
 //!
-//! A session ends only on a request that speaks for its user: the browser's own cookie with an
-//! `id_token_hint` naming that session (or its user), or the user's own click on Gantry's
+//! A request ends only the session of the browser that sends it: when its `id_token_hint`
+//! names that session (or its user), or when the user clicks "Sign out" on Gantry's
 //! confirmation page (a form with a CSRF token). A bare link to `/logout` on another site, or a
-//! hint without the browser's cookie, only shows that page, so neither can sign anyone out
-//! behind their back.
+//! hint without the browser's cookie, only shows that page; confirmed in a browser without the
+//! session, it ends nothing. Whoever holds an ID token cannot sign its user out.
 
 use serde::Deserialize;
 
@@ -71,6 +71,18 @@ pub struct LoggedOut {
 }
 
 impl Provider {
+    /// Whether the session an ID token names is live and its user's.
+    async fn hinted_session_live(&self, c: &Claims) -> Result<bool, LogoutError> {
+        let Some(sid) = &c.sid else {
+            return Ok(false);
+        };
+        match self.store.get_browser_session(sid).await {
+            Ok(s) => Ok(s.subject == c.sub && s.ended(self.clock.now()).is_none()),
+            Err(StorageError::NotFound) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// RP-initiated logout. `confirmed`: the user clicked "Sign out" on Gantry's own page (the
     /// HTTP layer checked its CSRF token).
     pub async fn logout(
@@ -126,14 +138,19 @@ impl Provider {
         let live_hint = hint.as_ref().filter(|c| c.exp > now);
         let session = self.live_session(browser).await?;
         let mut cookie = browser.session.as_ref().map(|_| CookieChange::Clear);
+        // The user whose session this request ended: only then are the client's refresh
+        // tokens of the hint's user revoked as well.
+        let mut ended: Option<&str> = None;
         match (&session, live_hint) {
             // The browser's own session, named by the hint (or owned by its user), or
             // confirmed by the user on Gantry's page.
             (Some(s), Some(c)) if c.sid.as_deref() == Some(&s.id) || c.sub == s.subject => {
                 self.end_session(&s.id, "the user logged out").await?;
+                ended = Some(&s.subject);
             }
             (Some(s), _) if confirmed => {
                 self.end_session(&s.id, "the user logged out").await?;
+                ended = Some(&s.subject);
             }
             (Some(_), _) => {
                 return Ok(LoggedOut {
@@ -141,38 +158,25 @@ impl Provider {
                     cookie: None,
                 });
             }
-            // No session cookie came along (a cross-site POST withholds SameSite=Lax cookies,
-            // or the request is not from the user's browser at all): the hint's live session
-            // ends once the user confirms on Gantry's page. An ID token alone does not speak
-            // for the user: RPs pass them around, and logs and caches keep them.
-            (None, Some(c)) => {
-                let hinted = match &c.sid {
-                    Some(sid) => match self.store.get_browser_session(sid).await {
-                        Ok(s) if s.subject == c.sub && s.ended(now).is_none() => Some(s),
-                        Ok(_) | Err(StorageError::NotFound) => None,
-                        Err(e) => return Err(e.into()),
-                    },
-                    None => None,
-                };
-                match hinted {
-                    Some(s) if confirmed => {
-                        self.end_session(&s.id, "the user logged out").await?;
-                    }
-                    Some(_) => {
-                        return Ok(LoggedOut {
-                            outcome: LogoutOutcome::Confirm,
-                            cookie: None,
-                        });
-                    }
-                    None => {}
-                }
+            // No session cookie came along: a cross-site POST withholds SameSite=Lax cookies,
+            // or the request is not from the user's browser at all. While the hint's session
+            // is live, ask: the user's own browser sends its cookie with Gantry's form, and
+            // that ends its session; any other browser ends nothing. An ID token does not
+            // speak for the user: RPs pass them around, and logs and caches keep them.
+            (None, Some(c)) if !confirmed && self.hinted_session_live(c).await? => {
+                return Ok(LoggedOut {
+                    outcome: LogoutOutcome::Confirm,
+                    cookie: None,
+                });
             }
-            (None, None) => {}
+            (None, _) => {}
         }
         if session.is_none() && browser.session.is_none() {
             cookie = None;
         }
-        if let (Some(c), Some(h)) = (client, live_hint) {
+        if let (Some(c), Some(h)) = (client, live_hint)
+            && ended == Some(h.sub.as_str())
+        {
             let n = self
                 .store
                 .revoke_refresh_for_subject(&c.id, &h.sub, now)

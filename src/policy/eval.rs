@@ -296,7 +296,10 @@ impl Policy {
                 let here = r.everywhere()
                     || (rtype == "repository"
                         && r.registry.iter().any(|g| {
-                            g.actions.iter().any(|a| a == "*" || a == action)
+                            // `*` granted is every action, the ones named here among them.
+                            g.actions
+                                .iter()
+                                .any(|a| a == "*" || action == "*" || a == action)
                                 && g.repositories
                                     .iter()
                                     .any(|p| p.matches(name, &b) == Some(true))
@@ -546,6 +549,11 @@ mfa:
             Some("prod-push")
         );
         assert_eq!(p.registry_mfa(&rel, "repository", "prod/app", "pull"), None);
+        assert_eq!(
+            p.registry_mfa(&rel, "repository", "prod/app", "*"),
+            Some("prod-push"),
+            "`*` is push and delete too"
+        );
         assert_eq!(p.registry_mfa(&rel, "repository", "dev/app", "push"), None);
         assert_eq!(p.registry_mfa(&rel, "registry", "catalog", "*"), None);
         assert_eq!(

@@ -197,29 +197,83 @@ pub fn rbac(
     (docs, notes)
 }
 
+/// What the API server can check of the `policy.mfa` requirements that name `cluster` (or
+/// every login): a CEL claim validation rule each, and for a requirement of everyone the
+/// `--oidc-required-claim` flag. A requirement the API server cannot express (users, group
+/// patterns, connector-qualified groups) is a note: Gantry alone enforces it.
+fn mfa_claim_rules(
+    mfa: &[crate::config::policy::MfaRuleConfig],
+    cluster: &str,
+) -> (Vec<Value>, Option<String>, Vec<String>) {
+    let acr = crate::mfa::ACR_MFA;
+    let has_acr = format!("(has(claims.acr) && claims.acr == '{acr}')");
+    let (mut rules, mut flag, mut notes) = (Vec::new(), None, Vec::new());
+    for r in mfa {
+        let everywhere =
+            r.clients.is_empty() && r.clusters.is_empty() && !r.admin && r.registry.is_empty();
+        if !everywhere && !r.clusters.iter().any(|c| c == "*" || c == cluster) {
+            continue;
+        }
+        let message = format!("a second factor is required (policy.mfa `{}`)", r.name);
+        if r.groups.is_empty() && r.users.is_empty() {
+            rules.push(json!({"expression": has_acr, "message": message}));
+            flag = Some(format!("--oidc-required-claim=acr={acr}"));
+            continue;
+        }
+        let plain = |g: &String| !g.contains(['*', '?', '$', ':', '\'', '\\']);
+        if !r.users.is_empty() || !r.groups.iter().all(plain) {
+            notes.push(format!(
+                "policy.mfa `{}` names users or group patterns, which the API server cannot check: Gantry enforces it at login",
+                r.name
+            ));
+            continue;
+        }
+        let list = r
+            .groups
+            .iter()
+            .map(|g| format!("'{g}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rules.push(json!({
+            "expression": format!("!(has(claims.groups) && claims.groups.exists(g, g in [{list}])) || {has_acr}"),
+            "message": message,
+        }));
+    }
+    (rules, flag, notes)
+}
+
 /// The kube-apiserver `AuthenticationConfiguration` for Gantry's issuer and one cluster, and
-/// the equivalent `--oidc-*` flags.
+/// the equivalent `--oidc-*` flags. Where `policy.mfa` asks this cluster's logins for a second
+/// factor, the API server checks the token's `acr` too: a token that reached the cluster's
+/// audience without the factor is refused there as well as at Gantry. The notes say what it
+/// cannot check.
 pub fn authn_config(
     issuer: &str,
     k: &KubernetesConfig,
     cluster: &KubeCluster,
     algs: &[&str],
-) -> (Value, Vec<String>) {
+    mfa: &[crate::config::policy::MfaRuleConfig],
+) -> (Value, Vec<String>, Vec<String>) {
     let claim = k.username_claim.clone().unwrap_or_else(|| "email".into());
     let uprefix = k.username_prefix.clone().unwrap_or_default();
     let gprefix = k.groups_prefix.clone().unwrap_or_default();
+    let (rules, required_claim, notes) = mfa_claim_rules(mfa, &cluster.name);
+    let mut jwt = json!({
+        "issuer": {"url": issuer, "audiences": [cluster.client_id], "audienceMatchPolicy": "MatchAny"},
+        "claimMappings": {
+            "username": {"claim": claim, "prefix": uprefix},
+            "groups": {"claim": "groups", "prefix": gprefix},
+        },
+    });
+    if !rules.is_empty() {
+        jwt["claimValidationRules"] = Value::Array(rules);
+    }
     let doc = json!({
         "apiVersion": "apiserver.config.k8s.io/v1",
         "kind": "AuthenticationConfiguration",
-        "jwt": [{
-            "issuer": {"url": issuer, "audiences": [cluster.client_id], "audienceMatchPolicy": "MatchAny"},
-            "claimMappings": {
-                "username": {"claim": claim, "prefix": uprefix},
-                "groups": {"claim": "groups", "prefix": gprefix},
-            },
-        }],
+        "jwt": [jwt],
     });
-    let flags = vec![
+    let mut flags = vec![
         format!("--oidc-issuer-url={issuer}"),
         format!("--oidc-client-id={}", cluster.client_id),
         format!("--oidc-username-claim={claim}"),
@@ -231,5 +285,6 @@ pub fn authn_config(
         format!("--oidc-groups-prefix={gprefix}"),
         format!("--oidc-signing-algs={}", algs.join(",")),
     ];
-    (doc, flags)
+    flags.extend(required_claim);
+    (doc, flags, notes)
 }

@@ -440,8 +440,9 @@ impl RegistryService {
             .map_err(RegistryError::from)
     }
 
-    /// The identity behind a registry identity token, re-validated with its connector (cached
-    /// like passwords, under an HMAC of the token). With `exchange`, a refresh token of a login
+    /// The identity behind a registry identity token, re-validated with its connector (that
+    /// answer cached like passwords, under an HMAC of the token; the token's row is read on
+    /// every use, so a revoked one stops at once). With `exchange`, a refresh token of a login
     /// client (`gantry registry login`) is also accepted, and consumed: its family is revoked,
     /// and the caller issues a registry identity token in its place. The flag says whether
     /// that happened.
@@ -452,9 +453,6 @@ impl RegistryService {
     ) -> Result<(Caller, bool), RegistryError> {
         let now = self.core.clock.now();
         let slot = self.registry.cache_slot("\u{0}refresh", token);
-        if let Some(id) = self.registry.cached(&slot, now) {
-            return Ok((id, false));
-        }
         let invalid = || RegistryError::Unauthorized("invalid or expired identity token".into());
         let (row, _) = self
             .core
@@ -469,6 +467,11 @@ impl RegistryService {
             || self.core.refresh_expired(&row, now)
         {
             return Err(invalid());
+        }
+        // The row is read every time, so a revoked token stops at once; the cache spares only
+        // the connector's round trip.
+        if !login_client && let Some(caller) = self.registry.cached(&slot, now) {
+            return Ok((caller, false));
         }
         let old: Identity =
             crate::storage::from_json(&row.identity).map_err(RegistryError::from)?;

@@ -450,8 +450,12 @@ impl RecordStore for MemoryStore {
         Ok(())
     }
 
-    async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-        Ok(self.state().revoked.contains_key(jti))
+    async fn is_access_revoked(&self, jti: &str, subject: &str, iat: i64) -> Result<bool> {
+        let s = self.state();
+        Ok(s.revoked.contains_key(jti)
+            || s.token_floors
+                .get(&format!("subject:{subject}"))
+                .is_some_and(|f| iat <= *f))
     }
 
     async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64> {

@@ -122,7 +122,8 @@ pub trait LoginStore: Send + Sync {
 #[async_trait]
 pub trait RecordStore: Send + Sync {
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()>;
-    async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+    /// See [`crate::storage::Db::is_access_revoked`].
+    async fn is_access_revoked(&self, jti: &str, subject: &str, iat: i64) -> Result<bool>;
     /// Append an audit event; its id.
     async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64>;
     async fn record_groups(&self, groups: &[String], now: i64) -> Result<()>;

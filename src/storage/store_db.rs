@@ -160,8 +160,8 @@ impl RecordStore for Db {
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
         Db::revoke_jti(self, jti, expires_at).await
     }
-    async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-        Db::is_jti_revoked(self, jti).await
+    async fn is_access_revoked(&self, jti: &str, subject: &str, iat: i64) -> Result<bool> {
+        Db::is_access_revoked(self, jti, subject, iat).await
     }
     async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64> {
         Db::append_audit(self, e).await

@@ -366,9 +366,28 @@ async fn revocation_kills_access_and_refresh_tokens() {
 #[tokio::test]
 async fn logout_revokes_the_users_refresh_tokens_and_returns_to_a_registered_uri() {
     let app = TestApp::start().await;
-    let t = app.tokens("openid offline_access").await;
-    let idt = t["id_token"].as_str().unwrap();
+    // The user's browser logs in; the client holds its tokens.
     let b = app.browser();
+    let q = [
+        ("client_id", "rp"),
+        ("redirect_uri", RP_REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("state", "s1"),
+    ];
+    let back = app.login(&b, &q, "admin@example.com", "password").await;
+    let code = query_param(&back, "code").expect("a code");
+    let (s, t) = app.exchange(&code, None, RP).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let idt = t["id_token"].as_str().unwrap();
+    async fn refresh(app: &TestApp, rt: &str) -> (StatusCode, serde_json::Value) {
+        app.post_token(
+            &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+            Some(RP),
+        )
+        .await
+    }
+    let rt = t["refresh_token"].as_str().unwrap();
     let r = b
         .get(app.url("/logout"))
         .query(&[
@@ -381,35 +400,38 @@ async fn logout_revokes_the_users_refresh_tokens_and_returns_to_a_registered_uri
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.headers().get("location").is_none());
-    let r = b
-        .get(app.url("/logout"))
-        .query(&[
+
+    // Another browser holding only the ID token is asked, and its "Sign out" ends nothing.
+    let other = app.browser();
+    let logout = |browser: &reqwest::Client| {
+        browser.get(app.url("/logout")).query(&[
             ("id_token_hint", idt),
             ("post_logout_redirect_uri", "http://127.0.0.1:5555/bye"),
             ("state", "z"),
         ])
-        .send()
-        .await
-        .unwrap();
-    // This browser does not hold the login's session: the hint alone does not speak for the
-    // user, who confirms on Gantry's page.
+    };
+    let r = logout(&other).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
     assert!(page.contains("Sign out?"), "{page}");
     let mut form = hidden_inputs(&page);
     form.push(("confirm".into(), "1".into()));
-    let r = b.post(app.url("/logout")).form(&form).send().await.unwrap();
+    let r = other
+        .post(app.url("/logout"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&r), "http://127.0.0.1:5555/bye?state=z");
-    let (s, _) = app
-        .post_token(
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", t["refresh_token"].as_str().unwrap()),
-            ],
-            Some(RP),
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, next) = refresh(&app, rt).await;
+    assert_eq!(s, StatusCode::OK, "nothing was revoked: {next}");
+    let rt = next["refresh_token"].as_str().unwrap();
+
+    // The user's own browser: the hint names its session, which ends with the client's
+    // refresh tokens, and the browser goes back to the registered URI.
+    let r = logout(&b).send().await.unwrap();
+    assert_eq!(location(&r), "http://127.0.0.1:5555/bye?state=z");
+    assert_eq!(refresh(&app, rt).await.0, StatusCode::BAD_REQUEST);
     let r = b.get(app.url("/logout")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("signed out"));

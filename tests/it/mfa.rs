@@ -940,6 +940,20 @@ async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{held}");
+    let userinfo = |at: String| {
+        let url = app.url("/userinfo");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(at)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let at = held["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(at.clone()).await, StatusCode::OK);
     let r = post(serde_json::json!({ "subject": subject, "reason": "lost phone (ticket 4711)" }))
         .await
         .unwrap();
@@ -962,6 +976,9 @@ async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
         (s, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
+    // Its access token neither, wherever Gantry checks one (userinfo, introspection, the
+    // registry).
+    assert_eq!(userinfo(at).await, StatusCode::UNAUTHORIZED);
     // Nothing left to reset: 404.
     let r = post(serde_json::json!({ "subject": subject, "reason": "again" }))
         .await
@@ -1148,7 +1165,7 @@ async fn a_push_to_prod_needs_a_second_factor_that_a_browser_login_gives() {
         port: Some(realm_port),
         extra_yaml: format!(
             "mfa:\n  authenticators:\n  - id: phone\n    type: TOTP\n\
-             policy:\n  rules:\n  - {{name: release, groups: [release], registry: [{{repositories: [\"prod/**\", \"dev/**\"], actions: [pull, push]}}]}}\n\
+             policy:\n  rules:\n  - {{name: release, groups: [release], registry: [{{repositories: [\"prod/**\", \"dev/**\"], actions: [\"*\"]}}]}}\n\
              \x20 mfa:\n  - {{name: prod-push, groups: [release], registry: [{{repositories: [\"prod/**\"], actions: [push, delete]}}]}}\n\
              registry:\n  loginClients: [rp]\n  caCert: {}\n  caKey: {}\n  services:\n  - {{name: registry.test, issuer: gantry-test, accessTokenAudiences: [rp, peer]}}\n",
             env("GANTRY_TEST_REGISTRY_CA_CERT"),
@@ -1191,6 +1208,17 @@ async fn a_push_to_prod_needs_a_second_factor_that_a_browser_login_gives() {
             && why.contains("prod-push"),
         "{why}"
     );
+    // `*` (every action) is a push and a delete too.
+    let (s, _, body) = token(
+        &app,
+        Some(("rel@example.com", "pw-123")),
+        &[
+            ("service", "registry.test"),
+            ("scope", "repository:prod/api:*"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
     // Pulling prod needs no factor; nor does what the policy would not grant anyway.
     let (s, _, body) = token(
         &app,

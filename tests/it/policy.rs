@@ -213,3 +213,60 @@ fn invalid_policies_stop_the_server_with_the_rule_named() {
     let (ok, _, err) = gantry(&["check-config"], &bad);
     assert!(!ok && err.contains("unknown cluster `mars`"), "{err}");
 }
+
+/// Where `policy.mfa` asks a cluster's logins for a second factor, the API server is told to
+/// check the token's `acr` as well: for everyone with a claim rule and the legacy flag, for
+/// groups with a CEL rule on the groups claim; what it cannot express is said in a comment.
+#[test]
+fn authn_config_has_the_api_server_check_the_second_factor_the_policy_asks_for() {
+    let cfg = config().replace(
+        "policy:\n",
+        "mfa:\n  authenticators: [{id: phone, type: TOTP}]\npolicy:\n  mfa:\n  - {name: prod-everyone, clusters: [prod]}\n  - {name: staging-admins, groups: [platform-admins], clusters: [staging]}\n  - {name: staging-carl, users: [carl], clusters: [staging]}\n",
+    );
+    let (ok, out, err) = gantry(&["policy", "authn-config", "--cluster", "prod"], &cfg);
+    assert!(ok, "{err}");
+    let rules = &docs(&out)[0]["jwt"][0]["claimValidationRules"];
+    assert_eq!(
+        rules[0]["expression"], "(has(claims.acr) && claims.acr == 'urn:gantry:acr:mfa')",
+        "{out}"
+    );
+    assert!(
+        rules[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("prod-everyone")
+    );
+    assert!(
+        out.contains("--oidc-required-claim=acr=urn:gantry:acr:mfa"),
+        "{out}"
+    );
+
+    let (ok, out, err) = gantry(&["policy", "authn-config", "--cluster", "staging"], &cfg);
+    assert!(ok, "{err}");
+    let rules = docs(&out)[0]["jwt"][0]["claimValidationRules"].clone();
+    assert_eq!(rules.as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(
+        rules[0]["expression"],
+        "!(has(claims.groups) && claims.groups.exists(g, g in ['platform-admins'])) || (has(claims.acr) && claims.acr == 'urn:gantry:acr:mfa')"
+    );
+    assert!(
+        !out.contains("--oidc-required-claim"),
+        "only some users: {out}"
+    );
+    assert!(
+        out.contains("# policy.mfa `staging-carl` names users"),
+        "{out}"
+    );
+
+    // No requirement: no rule.
+    let (_, out, _) = gantry(
+        &["policy", "authn-config", "--cluster", "staging"],
+        &config(),
+    );
+    assert!(
+        docs(&out)[0]["jwt"][0]
+            .get("claimValidationRules")
+            .is_none(),
+        "{out}"
+    );
+}

@@ -336,11 +336,32 @@ async fn conformance(db: Db) {
         1
     );
 
-    // Revoked access tokens.
-    assert!(!db.is_jti_revoked("j").await.unwrap());
+    // Revoked access tokens: one by its jti, or all of a user's up to a second.
+    assert!(!db.is_access_revoked("j", "alice", now).await.unwrap());
     db.revoke_jti("j", now + 10).await.unwrap();
     db.revoke_jti("j", now + 10).await.unwrap();
-    assert!(db.is_jti_revoked("j").await.unwrap());
+    assert!(db.is_access_revoked("j", "alice", now).await.unwrap());
+    assert!(!db.is_access_revoked("k", "alice", now).await.unwrap());
+    db.raise_subject_token_floor("alice", now).await.unwrap();
+    db.raise_subject_token_floor("alice", now - 100)
+        .await
+        .unwrap();
+    assert!(
+        db.is_access_revoked("k", "alice", now).await.unwrap(),
+        "issued at the floor"
+    );
+    assert!(
+        db.is_access_revoked("k", "alice", 5).await.unwrap(),
+        "long before it"
+    );
+    assert!(
+        !db.is_access_revoked("k", "alice", now + 1).await.unwrap(),
+        "after it; never lowered"
+    );
+    assert!(
+        !db.is_access_revoked("k", "bob", now).await.unwrap(),
+        "another user's"
+    );
 
     // Passwords, case-insensitive, upgraded only from the verified hash.
     db.create_password(&PasswordRow {
