@@ -396,6 +396,42 @@ impl Config {
                 }
             }
         }
+        // Dex's semantics: a chain step whose authenticator does not apply to the login's
+        // connector type is skipped, so a chain can ask some logins for nothing at all.
+        let mut sources: Vec<(&str, &str)> = self
+            .connectors
+            .iter()
+            .map(|c| (c.id.as_str(), c.kind.as_str()))
+            .collect();
+        if self.enable_password_db || !self.static_passwords.is_empty() {
+            sources.push(("local", ConnectorKind::Local.as_str()));
+        }
+        for (path, chain) in self.mfa_chains() {
+            let named: Vec<_> = m
+                .authenticators
+                .iter()
+                .filter(|a| chain.contains(&a.id))
+                .collect();
+            if named.is_empty() {
+                continue;
+            }
+            for (id, kind) in &sources {
+                let applies = named.iter().any(|a| {
+                    a.connector_types.is_empty() || a.connector_types.iter().any(|t| t == kind)
+                });
+                if !applies {
+                    w.push(Problem::new(
+                        path.clone(),
+                        format!(
+                            "logins through connector `{id}` ({kind}) pass this chain without a \
+                             second factor: none of its authenticators lists `{kind}` in \
+                             connectorTypes (Dex's semantics; a policy.mfa requirement would \
+                             refuse them instead)"
+                        ),
+                    ));
+                }
+            }
+        }
         if !m.authenticators.is_empty() && self.mfa_chains().iter().all(|(_, c)| c.is_empty()) {
             w.push(Problem::new(
                 "mfa",
@@ -580,5 +616,51 @@ staticClients:
         ] {
             assert!(warned.iter().any(|w| w == k), "{k}: {warned:?}");
         }
+    }
+
+    #[test]
+    fn a_chain_that_asks_some_connectors_for_nothing_is_warned_about() {
+        let c = Config::parse(&format!(
+            "{BASE}enablePasswordDB: true
+mfa:
+  authenticators:
+  - {{id: otp, type: TOTP, connectorTypes: [ldap]}}
+  defaultMFAChain: [otp]
+staticClients:
+- {{id: a, secret: s, mfaChain: []}}
+"
+        ))
+        .unwrap();
+        let warned: Vec<(String, String)> = c
+            .warnings()
+            .into_iter()
+            .map(|w| (w.path, w.message))
+            .collect();
+        assert!(
+            warned.iter().any(|(p, m)| p == "mfa.defaultMFAChain"
+                && m.contains("connector `local` (local) pass this chain without a second factor")),
+            "{warned:?}"
+        );
+        // An empty chain asks nothing on purpose; an authenticator for every type covers all.
+        assert!(
+            !warned.iter().any(|(p, _)| p.starts_with("staticClients")),
+            "{warned:?}"
+        );
+        let c = Config::parse(&format!(
+            "{BASE}enablePasswordDB: true
+mfa:
+  authenticators:
+  - {{id: otp, type: TOTP}}
+  defaultMFAChain: [otp]
+"
+        ))
+        .unwrap();
+        assert!(
+            !c.warnings()
+                .iter()
+                .any(|w| w.message.contains("without a second factor")),
+            "{:?}",
+            c.warnings()
+        );
     }
 }

@@ -878,3 +878,131 @@ async fn two_clusters_take_one_browser_login() {
         "one password login for two clusters"
     );
 }
+
+/// The browser steps of a plugin's login in a browser that is signed in already: redirects
+/// only (`/auth`, then the plugin's loopback callback), never a page, so never a form.
+async fn silent_step_in(app: &TestApp, browser: &reqwest::Client, url: &str) {
+    let mut url = url.to_string();
+    for _ in 0..5 {
+        let r = browser.get(&url).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            reqwest::StatusCode::SEE_OTHER,
+            "the signed-in browser was shown a page: {}",
+            r.text().await.unwrap_or_default()
+        );
+        let next = app.absolute(location(&r));
+        if !next.starts_with(&app.issuer) {
+            assert!(reqwest::get(&next).await.unwrap().status().is_success());
+            return;
+        }
+        url = next;
+    }
+    panic!("no way back to the plugin from {url}");
+}
+
+/// An engineer's day, as the issue counts it: kubectl against three clusters (each its own
+/// client) and `gantry registry login` (a fourth), from one browser: one password.
+#[tokio::test]
+async fn an_engineers_day_on_three_clusters_and_the_registry_takes_one_password() {
+    let _realm = crate::registry::REALM.lock().await;
+    assert_eq!(engineers_day(true).await, 1);
+}
+
+/// The same day without browser sessions (`sessions.enabled: false`, how every login went
+/// before them): a password for each of the four clients.
+#[tokio::test]
+async fn without_sessions_the_same_day_takes_four_passwords() {
+    let _realm = crate::registry::REALM.lock().await;
+    assert_eq!(engineers_day(false).await, 4);
+}
+
+/// Password logins of one engineer's day; `sessions`: whether browser sessions are on.
+async fn engineers_day(sessions: bool) -> u64 {
+    let env = crate::registry::env;
+    let realm_port: u16 = env("GANTRY_TEST_REGISTRY_REALM_PORT").parse().unwrap();
+    let mut clients = String::new();
+    for id in ["kube-stage", "kube-dev", "registry-cli"] {
+        clients.push_str(&format!(
+            "  - id: {id}\n    name: {id}\n    public: true\n    redirectURIs: [\"{NATIVE_REDIRECT}\"]\n"
+        ));
+    }
+    let app = TestApp::start_with(Opts {
+        port: Some(realm_port),
+        skip_approval: true,
+        extra_yaml: format!(
+            "sessions:\n  enabled: {sessions}\n  ssoSharedWithDefault: all\n\
+             registry:\n  loginClients: [registry-cli]\n  caCert: {}\n  caKey: {}\n  services:\n  - {{name: registry.test, issuer: gantry-test}}\n",
+            env("GANTRY_TEST_REGISTRY_CA_CERT"),
+            env("GANTRY_TEST_REGISTRY_CA_KEY")
+        ),
+        extra_clients: clients,
+        ..Default::default()
+    })
+    .await;
+    let browser = app.browser();
+    let mut first = true;
+    for client in ["native", "kube-stage", "kube-dev"] {
+        let api = api_server(&app, Box::leak(client.to_string().into_boxed_str())).await;
+        let k = kubeconfig_for(&app, &api, client, &["--browser-command", "/bin/true"]);
+        let mut call = kubectl(&k);
+        if first || !sessions {
+            browser_step_in(&app, &browser, &mut call).await;
+        } else {
+            let url = login_url_of(&mut call).await;
+            silent_step_in(&app, &browser, url.as_str()).await;
+        }
+        first = false;
+        let (ok, out, err) = finish(call).await;
+        assert!(ok && out.contains("APIVersions"), "{client}: {err}");
+    }
+    // The registry: `gantry registry login` opens the same browser.
+    let home = tempfile::tempdir().unwrap();
+    let mut login = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "registry",
+            "login",
+            &env("GANTRY_TEST_REGISTRY"),
+            "--issuer",
+            &app.issuer,
+            "--client-id",
+            "registry-cli",
+            "--no-browser",
+        ])
+        .env("GANTRY_CREDENTIALS", home.path().join("registries.json"))
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Its stderr is read to the end: the command reports there after the login.
+    let mut lines = tokio::io::BufReader::new(login.stderr.take().unwrap()).lines();
+    let url = loop {
+        let l = lines.next_line().await.unwrap().expect("a login URL");
+        if let Some(u) = l.trim().strip_prefix("http") {
+            break url::Url::parse(&format!("http{u}")).unwrap();
+        }
+    };
+    let rest = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            all.push(l);
+        }
+        all
+    });
+    if sessions {
+        silent_step_in(&app, &browser, url.as_str()).await;
+    } else {
+        let q: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let callback = app
+            .login(&browser, &q, "admin@example.com", "password")
+            .await;
+        assert!(reqwest::get(&callback).await.unwrap().status().is_success());
+    }
+    let done = login.wait().await.unwrap().success();
+    assert!(done, "registry login finished: {:?}", rest.await.unwrap());
+    count(&app, LOGINS).await
+}
