@@ -203,6 +203,25 @@ impl Now for TestApp {
     }
 }
 
+/// The password grant of `user` at `client`: the answer.
+async fn password_grant(
+    app: &TestApp,
+    client: (&str, &str),
+    (user, password): (&str, &str),
+    scope: &str,
+) -> (StatusCode, serde_json::Value) {
+    app.post_token(
+        &[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", password),
+            ("scope", scope),
+        ],
+        Some(client),
+    )
+    .await
+}
+
 async fn audit_rows(app: &TestApp, action: &str) -> Vec<(String, String, String)> {
     sqlx::query_as::<_, (String, String, String)>(
         "SELECT actor, outcome, detail FROM audit_log WHERE action = $1 ORDER BY id",
@@ -928,17 +947,13 @@ async fn an_admin_lists_a_users_factors_and_resets_them_with_a_reason() {
         "a reason past 500 characters"
     );
     // A refresh token the user holds from before the reset.
-    let (s, held) = app
-        .post_token(
-            &[
-                ("grant_type", "password"),
-                ("username", "dev@example.com"),
-                ("password", "password"),
-                ("scope", "openid offline_access"),
-            ],
-            Some(("rp", "rp-secret")),
-        )
-        .await;
+    let (s, held) = password_grant(
+        &app,
+        ("rp", "rp-secret"),
+        ("dev@example.com", "password"),
+        "openid offline_access",
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{held}");
     let userinfo = |at: String| {
         let url = app.url("/userinfo");
@@ -1249,19 +1264,12 @@ async fn a_push_to_prod_needs_a_second_factor_that_a_browser_login_gives() {
     // the factor on); at another client listed as a registry audience it gives a token that
     // is a password login too.
     let grant = |client| {
-        let app = &app;
-        async move {
-            app.post_token(
-                &[
-                    ("grant_type", "password"),
-                    ("username", "rel@example.com"),
-                    ("password", "pw-123"),
-                    ("scope", "openid profile groups"),
-                ],
-                Some(client),
-            )
-            .await
-        }
+        password_grant(
+            &app,
+            client,
+            ("rel@example.com", "pw-123"),
+            "openid profile groups",
+        )
     };
     let (s, body) = grant(("rp", "rp-secret")).await;
     assert_eq!(
@@ -1427,19 +1435,12 @@ async fn a_cluster_reached_through_a_trusting_client_asks_for_its_factor() {
     })
     .await;
     let grant = |scope: &'static str| {
-        let app = &app;
-        async move {
-            app.post_token(
-                &[
-                    ("grant_type", "password"),
-                    ("username", "dev@example.com"),
-                    ("password", "password"),
-                    ("scope", scope),
-                ],
-                Some(("rp", "rp-secret")),
-            )
-            .await
-        }
+        password_grant(
+            &app,
+            ("rp", "rp-secret"),
+            ("dev@example.com", "password"),
+            scope,
+        )
     };
     let (s, body) = grant("openid audience:server:client_id:kube-prod").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
