@@ -536,9 +536,13 @@ def targets(rows, idle_rss, ready_s, grown, storage):
         return next((r for c, n, _, r in rows if c == case and n == conns), None)
 
     out = []
+    # Issue 22's targets, and the earlier ones no figure may drop below again.
     for case, peer_x, ceil_share, ceiling in (
         ("client_credentials", 6, 0.75, "sign ES256"),
-        ("refresh_token (rotation)", 5, None, None),
+        ("refresh_token (rotation)", 5 if storage == "sqlite" else 3, None, None),
+        ("authorization_code", 5, None, None),
+        ("introspection", 5, None, None),
+        ("userinfo", 5, None, None),
         ("discovery", 5, 0.60, "hello"),
         ("JWKS", 5, 0.60, "hello"),
     ):

@@ -240,6 +240,7 @@ pub async fn build_checked(cfg: &Config, clock: SharedClock) -> Result<App, AppE
             .collect(),
         registry_clients: cfg.registry.login_clients(),
         audit_key: audit_key.into_bytes(),
+        verified: Default::default(),
         second_factors: crate::mfa::SecondFactors::new(
             crate::mfa::Authenticators::from_config(cfg.mfa.as_ref(), &cfg.issuer),
             Arc::new(db.clone()),

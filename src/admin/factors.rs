@@ -139,6 +139,7 @@ impl AdminService {
         let refresh_tokens = self.db.revoke_refresh_of_user(subject, now).await?;
         // Access tokens too, as Gantry's own checks see them (the registry, introspection).
         self.db.raise_subject_token_floor(subject, now).await?;
+        self.core.verified.forget_subject(subject);
         change
             .succeeded(serde_json::json!({
                 "reason": reason,

@@ -160,6 +160,7 @@ impl AdminService {
         self.db
             .raise_subject_token_floor(&subject, self.core.clock.now())
             .await?;
+        self.core.verified.forget_subject(&subject);
         Ok(())
     }
 

@@ -133,6 +133,7 @@ async fn core_with(expiry: Expiry) -> Core {
         cluster_clients: vec![],
         registry_clients: vec![],
         audit_key: b"audit key of the tests".to_vec(),
+        verified: Default::default(),
         second_factors: crate::mfa::SecondFactors::new(
             Default::default(),
             Arc::new(crate::storage::memory_factors::MemoryFactors::default()),

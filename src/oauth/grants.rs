@@ -341,6 +341,7 @@ impl Provider {
             if let Some(jti) = &row.access_jti {
                 let until = row.access_expires_at.unwrap_or(now + self.expiry.id_tokens);
                 self.store.revoke_jti(jti, until).await?;
+                self.verified.forget_jti(jti);
             }
             if let Some(fam) = &row.refresh_family {
                 self.store.revoke_refresh_family(fam, now).await?;

@@ -1,11 +1,14 @@
 //! Using issued tokens: userinfo, introspection (RFC 7662) and revocation (RFC 7009).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::oauth::Provider;
 use crate::oauth::client::Client;
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::oauth::tokens::{Audience, Claims};
+use crate::oauth::verified::{Known, VerifiedTokens};
 
 /// RFC 7662 response. Inactive tokens answer `{"active": false}` and nothing else.
 #[derive(Debug, Default, Serialize)]
@@ -44,8 +47,39 @@ impl Provider {
         v
     }
 
-    /// A valid, unrevoked access token's claims.
+    /// A valid, unrevoked access token's claims. A token verified moments ago is not checked
+    /// again: only the revocation list is asked, every
+    /// [`crate::oauth::verified::RECHECK_SECS`].
     pub async fn verify_access_token(&self, token: &str) -> Result<Claims, OAuthError> {
+        let now = self.clock.now();
+        let key = VerifiedTokens::key(token);
+        let claims = match self.verified.get(&key, now) {
+            Known::Fresh(c) => return Ok((*c).clone()),
+            Known::Recheck(c) => c,
+            Known::Unknown => Arc::new(self.verify_access_signature(token)?),
+        };
+        let revoked = match claims.jti.as_deref() {
+            Some(jti) => {
+                self.store
+                    .is_access_revoked(jti, &claims.sub, claims.iat)
+                    .await?
+            }
+            None => true,
+        };
+        if revoked {
+            self.verified.forget(&key);
+            return Err(OAuthError::new(
+                ErrorCode::InvalidToken,
+                "invalid access token",
+            ));
+        }
+        self.verified.put(key, claims.clone(), now);
+        Ok(Arc::unwrap_or_clone(claims))
+    }
+
+    /// Everything of an access token that needs no database: its type, signature, issuer,
+    /// expiry and `jti`.
+    fn verify_access_signature(&self, token: &str) -> Result<Claims, OAuthError> {
         let invalid = || OAuthError::new(ErrorCode::InvalidToken, "invalid access token");
         // RFC 9068: only a token made as an access token is one. ID tokens and registry
         // tokens are signed with the same keys and can carry the same claims.
@@ -64,14 +98,7 @@ impl Provider {
         if claims.exp <= self.clock.now() {
             return Err(invalid());
         }
-        let Some(jti) = claims.jti.as_deref() else {
-            return Err(invalid());
-        };
-        if self
-            .store
-            .is_access_revoked(jti, &claims.sub, claims.iat)
-            .await?
-        {
+        if claims.jti.is_none() {
             return Err(invalid());
         }
         Ok(claims)
@@ -165,6 +192,7 @@ impl Provider {
                 && let Some(jti) = &c.jti
             {
                 self.store.revoke_jti(jti, c.exp).await?;
+                self.verified.forget_jti(jti);
             }
             return Ok(());
         }

@@ -23,6 +23,7 @@ pub mod second_factor;
 pub mod session;
 pub mod tokens;
 pub mod upstream;
+pub mod verified;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -76,6 +77,8 @@ pub struct Provider {
     pub audit_key: Vec<u8>,
     /// Dex master's `mfa`: the second factors logins must pass, and the users' factors.
     pub second_factors: crate::mfa::SecondFactors,
+    /// Access tokens verified moments ago (introspection, userinfo, the registry).
+    pub verified: verified::VerifiedTokens,
     /// Browser sessions (single sign-on), as configured.
     pub sessions: crate::config::SessionSettings,
 }

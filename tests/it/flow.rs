@@ -650,3 +650,51 @@ async fn telemetry_listener_takes_metrics_off_the_public_router() {
         StatusCode::OK
     );
 }
+
+/// Access tokens verified moments ago are remembered (README: "What it serves"): a revocation
+/// made through this server is honoured at once, one made by another replica (written to the
+/// shared database behind this one's back) within the 2 s the README states.
+#[tokio::test]
+async fn a_remembered_access_token_meets_revocations_here_at_once_and_elsewhere_within_two_seconds()
+{
+    let app = TestApp::start().await;
+    let c = reqwest::Client::new();
+    let userinfo = |at: String| {
+        let r = c.get(app.url("/userinfo")).bearer_auth(at);
+        async move { r.send().await.unwrap().status() }
+    };
+    // Revoked through this server after being used: refused at once.
+    let t = app.tokens("openid").await;
+    let at = t["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(at.clone()).await, StatusCode::OK);
+    let r = c
+        .post(app.url("/token/revoke"))
+        .basic_auth("rp", Some("rp-secret"))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(userinfo(at).await, StatusCode::UNAUTHORIZED);
+
+    // Revoked by another replica: believed until the window ends, refused from then on.
+    let t = app.tokens("openid").await;
+    let at = t["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(at.clone()).await, StatusCode::OK);
+    let claims = jwt_claims(&at);
+    app.admin
+        .db
+        .revoke_jti(
+            claims["jti"].as_str().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        userinfo(at.clone()).await,
+        StatusCode::OK,
+        "within the window this server has not asked again"
+    );
+    app.clock.advance(gantry::oauth::verified::RECHECK_SECS);
+    assert_eq!(userinfo(at).await, StatusCode::UNAUTHORIZED);
+}
