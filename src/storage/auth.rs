@@ -250,17 +250,14 @@ impl Db {
         access_expires_at: i64,
         refresh_family: Option<&str>,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE auth_codes SET used_at = $1, access_jti = $2, access_expires_at = $3, \
-             refresh_family = $4 WHERE code_hash = $5 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(access_jti)
-        .bind(access_expires_at)
-        .bind(refresh_family)
-        .bind(code_hash)
-        .execute(&self.write)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        // Redemptions arriving together commit in one transaction, with the rotations.
+        self.rotations
+            .redeem(
+                code_hash,
+                now,
+                (access_jti, access_expires_at),
+                refresh_family,
+            )
+            .await
     }
 }

@@ -1,11 +1,13 @@
-//! Group commit for refresh-token rotation: rotations that arrive together share one transaction.
+//! Group commit for the writes a grant must make before it answers: refresh-token rotations and
+//! authorization-code redemptions that arrive together share one transaction.
 //!
-//! A rotation is a compare-and-set on the presented token plus the insert of its successor.
-//! One by one, each costs four round trips on the single SQLite writer and a WAL commit, and
-//! under load those queue behind each other. Here whatever arrives while a batch commits goes
-//! into the next one: one `UPDATE … FROM (VALUES …) RETURNING` says which rotations won, one
-//! multi-row `INSERT` adds their successors, one commit. A rotation's caller hears back only
-//! after that commit, so a successor it hands out is durable.
+//! A rotation is a compare-and-set on the presented token plus the insert of its successor; a
+//! redemption is a compare-and-set on the code that records what it issued. One by one, each
+//! costs its round trips on the single SQLite writer and a WAL commit, and under load those
+//! queue behind each other. Here whatever arrives while a batch commits goes into the next one:
+//! one `UPDATE … FROM (VALUES …) RETURNING` per kind says which won, one multi-row `INSERT`
+//! adds the successors, one commit. A caller hears back only after that commit, so what it
+//! hands out is durable.
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -13,7 +15,7 @@ use super::pool::Pool;
 use super::refresh::{RefreshToken, insert};
 use super::{Result, StorageError};
 
-/// Most rotations in one transaction: 4 bound values each in the update and 15 in the
+/// Most writes in one transaction: at most 5 bound values each in an update and 15 in the
 /// insert stay far below SQLite's 32766 and PostgreSQL's 65535 parameters.
 const MAX_BATCH: usize = 128;
 
@@ -21,13 +23,33 @@ struct Rotation {
     old_id: String,
     next: RefreshToken,
     now: i64,
+}
+
+/// A code spent for the tokens it issued (their access token's `jti`, unique per request,
+/// names the winner when one code is presented twice in a batch).
+struct Redemption {
+    code_hash: String,
+    now: i64,
+    access_jti: String,
+    access_expires_at: i64,
+    refresh_family: Option<String>,
+}
+
+enum Write {
+    // Boxed: a successor row is four times a redemption's size.
+    Rotate(Box<Rotation>),
+    Redeem(Redemption),
+}
+
+struct Job {
+    write: Write,
     done: oneshot::Sender<Result<bool>>,
 }
 
-/// Where rotations queue for the writer; cloned with the `Db`.
+/// Where grants' writes queue for the writer; cloned with the `Db`.
 #[derive(Debug, Clone)]
 pub(crate) struct RotationQueue {
-    tx: mpsc::Sender<Rotation>,
+    tx: mpsc::Sender<Job>,
 }
 
 impl RotationQueue {
@@ -38,71 +60,152 @@ impl RotationQueue {
         RotationQueue { tx }
     }
 
+    async fn submit(&self, write: Write) -> Result<bool> {
+        let (done, answer) = oneshot::channel();
+        let gone = || StorageError::Unavailable(sqlx::Error::WorkerCrashed);
+        self.tx
+            .send(Job { write, done })
+            .await
+            .map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+
     /// Replace `old_id` by `next` unless another rotation or a revocation came first.
     pub(crate) async fn rotate(&self, old_id: &str, next: &RefreshToken, now: i64) -> Result<bool> {
-        let (done, answer) = oneshot::channel();
-        let job = Rotation {
+        self.submit(Write::Rotate(Box::new(Rotation {
             old_id: old_id.to_string(),
             next: next.clone(),
             now,
-            done,
-        };
-        let gone = || StorageError::Unavailable(sqlx::Error::WorkerCrashed);
-        self.tx.send(job).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        })))
+        .await
+    }
+
+    /// Spend code `code_hash`, recording what it issued, unless it was spent already.
+    pub(crate) async fn redeem(
+        &self,
+        code_hash: &str,
+        now: i64,
+        (access_jti, access_expires_at): (&str, i64),
+        refresh_family: Option<&str>,
+    ) -> Result<bool> {
+        self.submit(Write::Redeem(Redemption {
+            code_hash: code_hash.to_string(),
+            now,
+            access_jti: access_jti.to_string(),
+            access_expires_at,
+            refresh_family: refresh_family.map(str::to_string),
+        }))
+        .await
     }
 }
 
-async fn run(write: Pool, mut rx: mpsc::Receiver<Rotation>) {
+async fn run(write: Pool, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        match commit(&write, &batch).await {
+        let writes: Vec<&Write> = batch.iter().map(|j| &j.write).collect();
+        match commit(&write, &writes).await {
             Ok(won) => {
-                for r in batch.drain(..) {
-                    let _ = r.done.send(Ok(won.contains(&r.next.id)));
+                for j in batch.drain(..) {
+                    let w = won.contains(winner_of(&j.write));
+                    let _ = j.done.send(Ok(w));
                 }
             }
             // One bad row must not fail the others: replay them one by one, so each caller
             // gets its own answer (and its own error).
             Err(_) => {
-                for r in batch.drain(..) {
-                    let one = commit(&write, std::slice::from_ref(&r)).await;
-                    let _ = r.done.send(one.map(|won| !won.is_empty()));
+                for j in batch.drain(..) {
+                    let one = commit(&write, &[&j.write]).await;
+                    let _ = j.done.send(one.map(|won| !won.is_empty()));
                 }
             }
         }
     }
 }
 
-/// One transaction for the batch; returns the successor ids whose rotation won.
-async fn commit(write: &Pool, batch: &[Rotation]) -> Result<Vec<String>> {
-    let rows = (0..batch.len())
-        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // When the same token is presented twice in one batch, the join matches its row twice and
-    // the database applies one of them: RETURNING names the single winner.
-    let sql = format!(
-        "UPDATE refresh_tokens SET rotated_at = v.column2, successor_id = v.column3, \
-         last_used_at = v.column2 FROM (VALUES {rows}) AS v \
-         WHERE refresh_tokens.id = v.column1 AND refresh_tokens.rotated_at IS NULL \
-         AND refresh_tokens.revoked_at IS NULL RETURNING successor_id"
-    );
-    // Built from placeholders only: every value is bound.
-    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-    for r in batch {
-        q = q.bind(&r.old_id).bind(r.now).bind(&r.next.id);
+/// What a winning write's row hands back: a rotation's successor id, a redemption's `jti`.
+fn winner_of(w: &Write) -> &String {
+    match w {
+        Write::Rotate(r) => &r.next.id,
+        Write::Redeem(r) => &r.access_jti,
     }
+}
+
+/// `(${first}, …)` groups of `width` placeholders, one per row.
+fn values(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|i| {
+            let cols: Vec<String> = (1..=width).map(|c| format!("${}", width * i + c)).collect();
+            format!("({})", cols.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One transaction for the batch; returns the winners (see [`winner_of`]).
+async fn commit(write: &Pool, batch: &[&Write]) -> Result<Vec<String>> {
+    let rotations: Vec<&Rotation> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Rotate(r) => Some(&**r),
+            Write::Redeem(_) => None,
+        })
+        .collect();
+    let redemptions: Vec<&Redemption> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Redeem(r) => Some(r),
+            Write::Rotate(_) => None,
+        })
+        .collect();
     let mut conn = write.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    let won: Vec<String> = q.fetch_all(&mut *tx).await?;
-    let winners: Vec<&RefreshToken> = batch
-        .iter()
-        .map(|r| &r.next)
-        .filter(|n| won.contains(&n.id))
-        .collect();
-    if !winners.is_empty() {
-        insert(&mut *tx, &winners).await?;
+    let mut won: Vec<String> = Vec::with_capacity(batch.len());
+    if !rotations.is_empty() {
+        // When the same token is presented twice in one batch, the join matches its row twice
+        // and the database applies one of them: RETURNING names the single winner.
+        let sql = format!(
+            "UPDATE refresh_tokens SET rotated_at = v.column2, successor_id = v.column3, \
+             last_used_at = v.column2 FROM (VALUES {}) AS v \
+             WHERE refresh_tokens.id = v.column1 AND refresh_tokens.rotated_at IS NULL \
+             AND refresh_tokens.revoked_at IS NULL RETURNING successor_id",
+            values(rotations.len(), 3)
+        );
+        // Built from placeholders only: every value is bound.
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for r in &rotations {
+            q = q.bind(&r.old_id).bind(r.now).bind(&r.next.id);
+        }
+        let rotated: Vec<String> = q.fetch_all(&mut *tx).await?;
+        let successors: Vec<&RefreshToken> = rotations
+            .iter()
+            .map(|r| &r.next)
+            .filter(|n| rotated.contains(&n.id))
+            .collect();
+        if !successors.is_empty() {
+            insert(&mut *tx, &successors).await?;
+        }
+        won.extend(rotated);
+    }
+    if !redemptions.is_empty() {
+        // A code presented twice in one batch: one of its rows is applied, and RETURNING names
+        // the request whose tokens it recorded.
+        let sql = format!(
+            "UPDATE auth_codes SET used_at = v.column2, access_jti = v.column3, \
+             access_expires_at = v.column4, refresh_family = v.column5 FROM (VALUES {}) AS v \
+             WHERE auth_codes.code_hash = v.column1 AND auth_codes.used_at IS NULL \
+             RETURNING auth_codes.access_jti",
+            values(redemptions.len(), 5)
+        );
+        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for r in &redemptions {
+            q = q
+                .bind(&r.code_hash)
+                .bind(r.now)
+                .bind(&r.access_jti)
+                .bind(r.access_expires_at)
+                .bind(r.refresh_family.as_deref());
+        }
+        won.extend(q.fetch_all(&mut *tx).await?);
     }
     tx.commit().await?;
     Ok(won)

@@ -193,6 +193,56 @@ async fn conformance(db: Db) {
         (c1.session_id.as_deref(), c1.amr.as_str()),
         (Some("sid-1"), "pwd otp")
     );
+    // Redemptions sent together commit together, each with its own answer: of eight that
+    // present one code, one wins and its record is kept; eight codes at once all win. (Their
+    // access tokens outlive the sweeps below, which count c1 alone.)
+    const FAR: i64 = 4_000_000_000;
+    for i in 0..9 {
+        let id = format!("rq{i}");
+        db.create_auth_request(&request(&id, now + 600))
+            .await
+            .unwrap();
+        db.exchange_request_for_code(&id, &code(&format!("cc{i}"), now + 600))
+            .await
+            .unwrap();
+    }
+    let jtis: Vec<String> = (0..8).map(|i| format!("same-{i}")).collect();
+    let same = futures_util::future::join_all(
+        jtis.iter()
+            .map(|j| db.redeem_auth_code("cc8", now, j, FAR, None)),
+    )
+    .await;
+    let winners: Vec<&String> = same
+        .iter()
+        .zip(&jtis)
+        .filter(|(r, _)| *r.as_ref().unwrap())
+        .map(|(_, j)| j)
+        .collect();
+    assert_eq!(winners.len(), 1, "{same:?}");
+    assert_eq!(
+        db.get_auth_code_fresh("cc8")
+            .await
+            .unwrap()
+            .access_jti
+            .as_ref(),
+        Some(winners[0]),
+        "the record is the winner's"
+    );
+    let each: Vec<String> = (0..8).map(|i| format!("cc{i}")).collect();
+    let all = futures_util::future::join_all(
+        each.iter()
+            .map(|c| db.redeem_auth_code(c, now, c, FAR, None)),
+    )
+    .await;
+    assert!(all.iter().all(|r| *r.as_ref().unwrap()), "{all:?}");
+    assert_eq!(
+        db.get_auth_code_fresh("cc3")
+            .await
+            .unwrap()
+            .access_jti
+            .as_deref(),
+        Some("cc3")
+    );
 
     // Refresh tokens: compare-and-set rotation, family and subject revocation.
     db.create_refresh_token(&refresh("t1", "fam", now))
