@@ -7,6 +7,10 @@
 //!   locked: a correct password from an address that has not failed still gets in, after a
 //!   short wait. Locking on the name alone would let anyone lock anyone out.
 //!
+//! Client authentication (`client:ID` names, at `/token`, introspection and revocation) keeps an
+//! address budget of its own: behind one NAT, users mistyping passwords or second-factor codes
+//! must not lock a backend's confidential client out of `/token`, nor the reverse.
+//!
 //! Per replica: N replicas allow N times the budget, which still stops online guessing.
 
 use std::collections::HashMap;
@@ -33,6 +37,17 @@ enum Key {
     User(String),
     UserAt(String, u128),
     Address(u128),
+    /// The address's budget for client authentication.
+    ClientAddress(u128),
+}
+
+/// The address budget `name` spends from.
+fn address_budget(name: &str, a: u128) -> Key {
+    if name.starts_with("client:") {
+        Key::ClientAddress(a)
+    } else {
+        Key::Address(a)
+    }
 }
 
 /// What to do with an attempt.
@@ -70,7 +85,7 @@ impl LoginThrottle {
         };
         let a = address_key(addr);
         let u = user(name);
-        if count(Key::Address(a)) >= PER_ADDRESS
+        if count(address_budget(name, a)) >= PER_ADDRESS
             || count(Key::UserAt(u.clone(), a)) >= PER_USER_AT_ADDRESS
         {
             return Verdict::Locked;
@@ -91,7 +106,11 @@ impl LoginThrottle {
             m.retain(|_, v| v.iter().any(|t| now - t < WINDOW));
         }
         let (u, a) = (user(name), address_key(addr));
-        for k in [Key::User(u.clone()), Key::UserAt(u, a), Key::Address(a)] {
+        for k in [
+            Key::User(u.clone()),
+            Key::UserAt(u, a),
+            address_budget(name, a),
+        ] {
             m.entry(k).or_default().push(now);
         }
     }
@@ -151,6 +170,25 @@ mod tests {
         }
         assert_eq!(t.check(1, "fresh", ip("192.0.2.9")), Verdict::Locked);
         assert_eq!(t.check(1, "fresh", ip("192.0.2.8")), Verdict::Go);
+    }
+
+    #[test]
+    fn client_authentication_and_logins_spend_separate_address_budgets() {
+        let t = LoginThrottle::default();
+        for i in 0..PER_ADDRESS {
+            t.failed(0, &format!("user{i}"), ip("192.0.2.9"));
+        }
+        assert_eq!(t.check(1, "fresh", ip("192.0.2.9")), Verdict::Locked);
+        assert_eq!(
+            t.check(1, "client:backend", ip("192.0.2.9")),
+            Verdict::Go,
+            "the backend behind the same NAT still authenticates"
+        );
+        for i in 0..PER_ADDRESS {
+            t.failed(0, &format!("client:c{i}"), ip("192.0.2.7"));
+        }
+        assert_eq!(t.check(1, "client:other", ip("192.0.2.7")), Verdict::Locked);
+        assert_eq!(t.check(1, "fresh", ip("192.0.2.7")), Verdict::Go);
     }
 
     #[test]
