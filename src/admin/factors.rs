@@ -137,9 +137,7 @@ impl AdminService {
         let browser_sessions = self.end_browser_sessions_of(subject).await?;
         let now = self.core.clock.now();
         let refresh_tokens = self.db.revoke_refresh_of_user(subject, now).await?;
-        // Access tokens too, as Gantry's own checks see them (the registry, introspection).
-        self.db.raise_subject_token_floor(subject, now).await?;
-        self.core.verified.forget_subject(subject);
+        self.core.refuse_access_tokens_of(subject).await?;
         change
             .succeeded(serde_json::json!({
                 "reason": reason,

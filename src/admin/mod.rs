@@ -371,8 +371,7 @@ impl AdminService {
             .await?;
         let now = self.core.clock.now();
         let n = self.db.revoke_refresh_of_user(subject, now).await?;
-        self.db.raise_subject_token_floor(subject, now).await?;
-        self.core.verified.forget_subject(subject);
+        self.core.refuse_access_tokens_of(subject).await?;
         let admin_sessions = self.db.delete_admin_sessions_of(subject).await?;
         let browser_sessions = self.end_browser_sessions_of(subject).await?;
         if n == 0 && admin_sessions == 0 && browser_sessions == 0 {

@@ -157,10 +157,7 @@ impl AdminService {
         self.end_browser_sessions_of(&subject).await?;
         // Their access tokens were issued to who they were: Gantry's own checks (the
         // registry, introspection, userinfo) refuse them from now on.
-        self.db
-            .raise_subject_token_floor(&subject, self.core.clock.now())
-            .await?;
-        self.core.verified.forget_subject(&subject);
+        self.core.refuse_access_tokens_of(&subject).await?;
         Ok(())
     }
 

@@ -177,6 +177,9 @@ pub fn authn_config(path: &Path, name: &str) -> i32 {
     let Some(c) = cluster(&cfg, name) else {
         return 2;
     };
+    let Ok(policy) = crate::app::compiled_policy(&cfg) else {
+        return 2;
+    };
     let alg = cfg
         .signing
         .algorithm
@@ -187,7 +190,7 @@ pub fn authn_config(path: &Path, name: &str) -> i32 {
         &cfg.kubernetes,
         c,
         &[alg.as_str()],
-        &cfg.policy.mfa,
+        &policy.mfa,
     );
     match serde_norway::to_string(&doc) {
         Ok(y) => {

@@ -147,29 +147,23 @@ impl Authenticators {
     /// The chain a login through a connector of `connector_type` must pass, in order: the
     /// client's `mfaChain`, or `defaultMFAChain` when the client sets none (`Some(vec![])`
     /// is "no second factor", as in Dex), each kept only where it applies to the connector.
-    /// `acr_mfa`: the request asked for a second factor (`acr_values`); when the chain is
-    /// empty, the first authenticator that applies is asked for.
     pub fn chain(
         &self,
         client_chain: Option<&[String]>,
         connector_type: &str,
-        acr_mfa: bool,
     ) -> Vec<&Authenticator> {
-        let ids = client_chain.unwrap_or(&self.default_chain);
-        let chain: Vec<&Authenticator> = ids
+        client_chain
+            .unwrap_or(&self.default_chain)
             .iter()
             .filter_map(|id| self.get(id))
             .filter(|a| a.applies_to(connector_type))
-            .collect();
-        if chain.is_empty() && acr_mfa {
-            return self
-                .all
-                .iter()
-                .filter(|a| a.applies_to(connector_type))
-                .take(1)
-                .collect();
-        }
-        chain
+            .collect()
+    }
+
+    /// The authenticator asked for when a second factor is wanted beyond any chain
+    /// (`acr_values`, `policy.mfa`): the first that applies to the connector.
+    pub fn first_for(&self, connector_type: &str) -> Option<&Authenticator> {
+        self.all.iter().find(|a| a.applies_to(connector_type))
     }
 }
 

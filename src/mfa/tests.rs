@@ -52,19 +52,16 @@ fn the_chain_is_the_clients_else_the_default_filtered_by_connector_type() {
     let s = service();
     let a = &s.authenticators;
     let ids = |c: Vec<&Authenticator>| c.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(a.chain(None, "local", false)), ["otp"]);
+    assert_eq!(ids(a.chain(None, "local")), ["otp"]);
     // Dex: an explicit empty chain is "no second factor", not "the default".
-    assert!(a.chain(Some(&[]), "local", false).is_empty());
+    assert!(a.chain(Some(&[]), "local").is_empty());
     let both = ["otp".to_string(), "ldap-otp".to_string()];
-    assert_eq!(
-        ids(a.chain(Some(&both), "ldap", false)),
-        ["otp", "ldap-otp"]
-    );
-    assert_eq!(ids(a.chain(Some(&both), "saml", false)), ["otp"]);
+    assert_eq!(ids(a.chain(Some(&both), "ldap")), ["otp", "ldap-otp"]);
+    assert_eq!(ids(a.chain(Some(&both), "saml")), ["otp"]);
     let ldap_only = ["ldap-otp".to_string()];
-    assert!(a.chain(Some(&ldap_only), "oidc", false).is_empty());
+    assert!(a.chain(Some(&ldap_only), "oidc").is_empty());
     // acr_values asking for a second factor gets one where the chain has none.
-    assert_eq!(ids(a.chain(Some(&[]), "oidc", true)), ["otp"]);
+    assert_eq!(a.first_for("oidc").map(|a| a.id.as_str()), Some("otp"));
     assert!(asks_for_mfa("urn:x urn:gantry:acr:mfa"));
     assert!(!asks_for_mfa("urn:gantry:acr:1fa"));
 }

@@ -340,8 +340,7 @@ impl Provider {
             let row = self.store.get_auth_code_fresh(hash).await?;
             if let Some(jti) = &row.access_jti {
                 let until = row.access_expires_at.unwrap_or(now + self.expiry.id_tokens);
-                self.store.revoke_jti(jti, until).await?;
-                self.verified.forget_jti(jti);
+                self.revoke_access_token(jti, until).await?;
             }
             if let Some(fam) = &row.refresh_family {
                 self.store.revoke_refresh_family(fam, now).await?;

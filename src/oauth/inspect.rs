@@ -77,6 +77,32 @@ impl Provider {
         Ok(Arc::unwrap_or_clone(claims))
     }
 
+    /// Revoke the access token `jti` (kept listed until `until`, when it expires anyway): the
+    /// shared list for every replica, this replica's remembered copy at once.
+    pub(crate) async fn revoke_access_token(
+        &self,
+        jti: &str,
+        until: i64,
+    ) -> Result<(), crate::storage::StorageError> {
+        self.store.revoke_jti(jti, until).await?;
+        self.verified.forget_jti(jti);
+        Ok(())
+    }
+
+    /// Refuse every access token of `subject` issued up to now, wherever Gantry checks one
+    /// (introspection, userinfo, the registry): the user's floor for every replica, this
+    /// replica's remembered tokens at once.
+    pub async fn refuse_access_tokens_of(
+        &self,
+        subject: &str,
+    ) -> Result<(), crate::storage::StorageError> {
+        self.store
+            .raise_subject_token_floor(subject, self.clock.now())
+            .await?;
+        self.verified.forget_subject(subject);
+        Ok(())
+    }
+
     /// Everything of an access token that needs no database: its type, signature, issuer,
     /// expiry and `jti`.
     fn verify_access_signature(&self, token: &str) -> Result<Claims, OAuthError> {
@@ -191,8 +217,7 @@ impl Provider {
                 && c.client_id.as_deref() == Some(client.id.as_str())
                 && let Some(jti) = &c.jti
             {
-                self.store.revoke_jti(jti, c.exp).await?;
-                self.verified.forget_jti(jti);
+                self.revoke_access_token(jti, c.exp).await?;
             }
             return Ok(());
         }

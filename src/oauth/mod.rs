@@ -70,8 +70,9 @@ pub struct Provider {
     /// Each configured cluster's name and `clientID`: a login to that client is a login to
     /// that cluster, for second-factor requirements.
     pub cluster_clients: Vec<(String, String)>,
-    /// `registry.loginClients`: a login to one of them may become a registry identity token,
-    /// so registry second-factor requirements apply to it.
+    /// `registry.loginClients`: a login to one of them may become a registry identity token
+    /// (the registry exchanges their refresh tokens), so registry second-factor requirements
+    /// apply to it.
     pub registry_clients: Vec<String>,
     /// Keys the digests of unknown logins in the audit trail (shared by every replica).
     pub audit_key: Vec<u8>,

@@ -197,7 +197,7 @@ impl Provider {
             .map(|c| c.kind().as_str())
             .unwrap_or_default();
         // Dex's chain names Gantry's own authenticators: each step is passed here.
-        let chain = sf.authenticators.chain(Some(&chain_ids), kind, false);
+        let chain = sf.authenticators.chain(Some(&chain_ids), kind);
         if let Some(a) = chain.iter().find(|a| !a.satisfied_by(amr)) {
             return self
                 .proof_before_enrolling(a, kind, amr, identity)
@@ -210,8 +210,7 @@ impl Provider {
         if !wanted || crate::oauth::session::has_second_factor(amr) {
             return Ok(None);
         }
-        let first = sf.authenticators.chain(Some(&[]), kind, true);
-        match (first.first(), required_by) {
+        match (sf.authenticators.first_for(kind), required_by) {
             (Some(a), _) => self
                 .proof_before_enrolling(a, kind, amr, identity)
                 .await

@@ -253,6 +253,11 @@ impl super::model::MfaRule {
             && !self.admin
             && self.registry.is_empty()
     }
+
+    /// Covers logins to the cluster `name`: by its name, `*`, or by naming no place.
+    pub(crate) fn covers_cluster(&self, name: &str) -> bool {
+        self.everywhere() || self.clusters.iter().any(|c| c == "*" || c == name)
+    }
 }
 
 impl Policy {
@@ -267,9 +272,7 @@ impl Policy {
                     || (!t.client.is_empty() && r.clients.iter().any(|c| c == t.client))
                     || (r.admin && t.admin)
                     || (t.registry && !r.registry.is_empty())
-                    || r.clusters
-                        .iter()
-                        .any(|c| t.clusters.iter().any(|tc| c == "*" || c == tc));
+                    || t.clusters.iter().any(|tc| r.covers_cluster(tc));
                 here && r.names(s)
             })
             .map(|r| r.name.as_str())

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::{Policy, Rule};
+use super::model::{MfaRule, Policy, Rule};
 use super::pattern::{Bindings, Pattern};
 use crate::config::{KubeCluster, KubernetesConfig};
 
@@ -201,26 +201,21 @@ pub fn rbac(
 /// every login): a CEL claim validation rule each, and for a requirement of everyone the
 /// `--oidc-required-claim` flag. A requirement the API server cannot express (users, group
 /// patterns, connector-qualified groups) is a note: Gantry alone enforces it.
-fn mfa_claim_rules(
-    mfa: &[crate::config::policy::MfaRuleConfig],
-    cluster: &str,
-) -> (Vec<Value>, Option<String>, Vec<String>) {
+fn mfa_claim_rules(mfa: &[MfaRule], cluster: &str) -> (Vec<Value>, Option<String>, Vec<String>) {
     let acr = crate::mfa::ACR_MFA;
     let has_acr = format!("(has(claims.acr) && claims.acr == '{acr}')");
     let (mut rules, mut flag, mut notes) = (Vec::new(), None, Vec::new());
-    for r in mfa {
-        let everywhere =
-            r.clients.is_empty() && r.clusters.is_empty() && !r.admin && r.registry.is_empty();
-        if !everywhere && !r.clusters.iter().any(|c| c == "*" || c == cluster) {
-            continue;
-        }
+    for r in mfa.iter().filter(|r| r.covers_cluster(cluster)) {
         let message = format!("a second factor is required (policy.mfa `{}`)", r.name);
         if r.groups.is_empty() && r.users.is_empty() {
             rules.push(json!({"expression": has_acr, "message": message}));
             flag = Some(format!("--oidc-required-claim=acr={acr}"));
             continue;
         }
-        let plain = |g: &String| !g.contains(['*', '?', '$', ':', '\'', '\\']);
+        // A group the CEL rule can name as it is: no pattern, no connector qualifier (the
+        // groups claim holds bare names), nothing that would end the CEL string.
+        let plain =
+            |g: &Pattern| is_literal(g) && !g.as_str().contains(['?', '$', ':', '\'', '\\']);
         if !r.users.is_empty() || !r.groups.iter().all(plain) {
             notes.push(format!(
                 "policy.mfa `{}` names users or group patterns, which the API server cannot check: Gantry enforces it at login",
@@ -231,7 +226,7 @@ fn mfa_claim_rules(
         let list = r
             .groups
             .iter()
-            .map(|g| format!("'{g}'"))
+            .map(|g| format!("'{}'", g.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
         rules.push(json!({
@@ -252,7 +247,7 @@ pub fn authn_config(
     k: &KubernetesConfig,
     cluster: &KubeCluster,
     algs: &[&str],
-    mfa: &[crate::config::policy::MfaRuleConfig],
+    mfa: &[MfaRule],
 ) -> (Value, Vec<String>, Vec<String>) {
     let claim = k.username_claim.clone().unwrap_or_else(|| "email".into());
     let uprefix = k.username_prefix.clone().unwrap_or_default();

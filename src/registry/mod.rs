@@ -42,7 +42,6 @@ pub struct Service {
 #[derive(Debug)]
 pub struct Registry {
     pub services: Vec<Service>,
-    pub login_clients: Vec<String>,
     pub ca: RegistryCa,
     cache_key: Vec<u8>,
     cache: Mutex<HashMap<String, (Caller, i64)>>,
@@ -175,10 +174,8 @@ impl Registry {
                 access_token_audiences: s.access_token_audiences.clone(),
             })
             .collect();
-        let login_clients = cfg.login_clients();
         Ok(Registry {
             services,
-            login_clients,
             ca: RegistryCa::load(cfg, db, now, sealing).await?,
             cache_key: secret::random_bytes(32),
             cache: Mutex::default(),
@@ -460,7 +457,7 @@ impl RegistryService {
             .await
             .map_err(RegistryError::from)?
             .ok_or_else(invalid)?;
-        let login_client = exchange && self.registry.login_clients.contains(&row.client_id);
+        let login_client = exchange && self.core.registry_clients.contains(&row.client_id);
         if (row.client_id != REGISTRY_CLIENT && !login_client)
             || row.revoked_at.is_some()
             || row.rotated_at.is_some()
@@ -575,19 +572,22 @@ impl RegistryService {
                 }),
             }
         }
-        let wants_factor = access
-            .iter()
-            .flat_map(|a| a.actions.iter().map(move |act| (a, act)))
-            .find_map(|(a, act)| {
-                let rule = policy
-                    .compiled
-                    .registry_mfa(&subject, &a.kind, &a.name, act)?;
-                Some((format!("{act} on {}:{}", a.kind, a.name), rule.to_string()))
-            });
+        // Only a caller without a second factor has anything to be refused.
+        let wants_factor = if crate::mfa::has_second_factor(&caller.amr) {
+            None
+        } else {
+            access
+                .iter()
+                .flat_map(|a| a.actions.iter().map(move |act| (a, act)))
+                .find_map(|(a, act)| {
+                    let rule = policy
+                        .compiled
+                        .registry_mfa(&subject, &a.kind, &a.name, act)?;
+                    Some((format!("{act} on {}:{}", a.kind, a.name), rule.to_string()))
+                })
+        };
         drop(policy);
-        if let Some((what, rule)) =
-            wants_factor.filter(|_| !crate::mfa::has_second_factor(&caller.amr))
-        {
+        if let Some((what, rule)) = wants_factor {
             self.core
                 .audit(
                     crate::oauth::audit::who(identity),

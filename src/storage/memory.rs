@@ -35,6 +35,7 @@ struct State {
     audit: Vec<AuditEvent>,
     groups: BTreeMap<String, i64>,
     token_floors: HashMap<String, i64>,
+    subject_floors: HashMap<String, i64>,
     keys: Vec<StoredKey>,
     rotation: Option<(i64, i64)>,
     passwords: HashMap<String, PasswordRow>,
@@ -452,10 +453,14 @@ impl RecordStore for MemoryStore {
 
     async fn is_access_revoked(&self, jti: &str, subject: &str, iat: i64) -> Result<bool> {
         let s = self.state();
-        Ok(s.revoked.contains_key(jti)
-            || s.token_floors
-                .get(&format!("subject:{subject}"))
-                .is_some_and(|f| iat <= *f))
+        Ok(s.revoked.contains_key(jti) || s.subject_floors.get(subject).is_some_and(|f| iat <= *f))
+    }
+
+    async fn raise_subject_token_floor(&self, subject: &str, at: i64) -> Result<()> {
+        let mut s = self.state();
+        let floor = s.subject_floors.entry(subject.to_string()).or_insert(at);
+        *floor = (*floor).max(at);
+        Ok(())
     }
 
     async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64> {

@@ -124,6 +124,8 @@ pub trait RecordStore: Send + Sync {
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()>;
     /// See [`crate::storage::Db::is_access_revoked`].
     async fn is_access_revoked(&self, jti: &str, subject: &str, iat: i64) -> Result<bool>;
+    /// See [`crate::storage::Db::raise_subject_token_floor`].
+    async fn raise_subject_token_floor(&self, subject: &str, at: i64) -> Result<()>;
     /// Append an audit event; its id.
     async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64>;
     async fn record_groups(&self, groups: &[String], now: i64) -> Result<()>;

@@ -163,6 +163,9 @@ impl RecordStore for Db {
     async fn is_access_revoked(&self, jti: &str, subject: &str, iat: i64) -> Result<bool> {
         Db::is_access_revoked(self, jti, subject, iat).await
     }
+    async fn raise_subject_token_floor(&self, subject: &str, at: i64) -> Result<()> {
+        Db::raise_subject_token_floor(self, subject, at).await
+    }
     async fn append_audit(&self, e: NewAuditEvent<'_>) -> Result<i64> {
         Db::append_audit(self, e).await
     }

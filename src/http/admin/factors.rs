@@ -82,8 +82,8 @@ struct ResetFactors {
     /// The user's subject, as listed.
     #[schema(min_length = 1, pattern = r"\S")]
     subject: String,
-    /// Why (a lost phone, a stolen key): kept in the audit log (its first 500 characters).
-    #[schema(min_length = 1, pattern = r"\S")]
+    /// Why (a lost phone, a stolen key): kept in the audit log; at most 500 characters.
+    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     reason: String,
 }
 
@@ -91,7 +91,7 @@ struct ResetFactors {
     post,
     operation_id = "factors_reset",
     path = "/factors/reset",
-    summary = "Reset a user's second factors: every factor and recovery code is removed and their browser sessions end; the next login that asks for a factor enrols again",
+    summary = "Reset a user's second factors: every factor and recovery code is removed, their browser sessions end, their refresh tokens are revoked and their access tokens refused wherever Gantry checks one; the next login that asks for a factor enrols again",
     request_body = ResetFactors,
     responses(
         (status = 200, description = "Reset", body = ResetView),
@@ -141,8 +141,8 @@ async fn reset_form(
             confirm::Ask {
                 heading: "Reset this user's second factors?".into(),
                 what: "Their authenticator apps, security keys and recovery codes stop working \
-                       at once, and their browsers are signed out: their next login that asks \
-                       for a second factor sets one up again."
+                       at once, their browsers are signed out and their tokens revoked: their \
+                       next login that asks for a second factor sets one up again."
                     .into(),
                 button: "Reset",
                 action: "/admin/factors/reset",

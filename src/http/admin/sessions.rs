@@ -438,7 +438,7 @@ struct Revoked {
     post,
     operation_id = "sessions_revoke_user",
     path = "/sessions/revoke-user",
-    summary = "Revoke every session of one user (all clients): none of their refresh tokens works, and their admin sessions end",
+    summary = "Revoke every session of one user (all clients): none of their refresh tokens works, their access tokens are refused wherever Gantry checks one, and their browser and admin sessions end",
     request_body = RevokeUser,
     responses(
         (status = 200, description = "Revoked", body = Revoked),
