@@ -212,6 +212,9 @@ impl Db {
     /// From a reader: a code is committed before the browser is sent off with it; whether it
     /// is still unused is decided by the compare-and-set in `redeem_auth_code`.
     pub async fn get_auth_code(&self, code_hash: &str) -> Result<AuthCode> {
+        if let Some(d) = &self.direct {
+            return d.auth_code(code_hash);
+        }
         sqlx::query_as::<_, AuthCode>("SELECT * FROM auth_codes WHERE code_hash = $1")
             .bind(code_hash)
             .fetch_optional(&self.read)

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod revoked;
 pub mod rotations;
 pub mod sessions;
+mod sqlite_reads;
 pub mod store;
 mod store_db;
 pub mod sweeper;
@@ -59,6 +60,9 @@ pub enum StorageError {
     Corrupt(String),
     #[error("cannot open database: {0}")]
     Open(String),
+    /// From the reads made on the calling thread (`sqlite_reads`).
+    #[error("database error: {0}")]
+    Direct(rusqlite::Error),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -87,7 +91,18 @@ impl From<sqlx::Error> for StorageError {
 
 impl StorageError {
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, StorageError::Unavailable(_))
+        match self {
+            StorageError::Unavailable(_) => true,
+            // Still locked after the wait, or the file gone or unreadable: try again later.
+            StorageError::Direct(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::SystemIoFailure
+            ),
+            _ => false,
+        }
     }
 }
 
@@ -107,6 +122,8 @@ pub struct Db {
     shared: bool,
     pub dialect: Dialect,
     rotations: rotations::RotationQueue,
+    /// A SQLite file's point reads for the grants, made without sqlx's thread hand-over.
+    direct: Option<std::sync::Arc<sqlite_reads::SqliteReads>>,
     waits: AcquireWaits,
 }
 
@@ -159,16 +176,16 @@ impl Db {
                 }
                 create_private(std::path::Path::new(file))
                     .map_err(|e| StorageError::Open(format!("{file}: {e}")))?;
-                Self::sqlite(&format!("sqlite://{file}?mode=rwc"), 4).await?
+                Self::sqlite(&format!("sqlite://{file}?mode=rwc"), 4, Some(file)).await?
             }
-            StorageLocation::Memory => Self::sqlite("sqlite::memory:", 0).await?,
+            StorageLocation::Memory => Self::sqlite("sqlite::memory:", 0, None).await?,
             StorageLocation::Postgres { url, max_conns } => Self::postgres(url, *max_conns).await?,
         };
         db.migrate().await?;
         Ok(db)
     }
 
-    async fn sqlite(url: &str, readers: u32) -> Result<Db> {
+    async fn sqlite(url: &str, readers: u32, file: Option<&str>) -> Result<Db> {
         let opts = AnyConnectOptions::from_str(url)?;
         let pragmas = sqlite_pragmas;
         // One writer: more add no throughput on SQLite and stall on its busy-wait.
@@ -202,7 +219,13 @@ impl Db {
             )
         };
         Ok(Db {
-            rotations: rotations::RotationQueue::start(write.clone()),
+            rotations: rotations::RotationQueue::start(write.clone(), Dialect::Sqlite),
+            direct: match file {
+                Some(f) => Some(std::sync::Arc::new(sqlite_reads::SqliteReads::open(
+                    std::path::Path::new(f),
+                )?)),
+                None => None,
+            },
             write,
             read,
             shared,
@@ -224,7 +247,8 @@ impl Db {
         let waits = acquire_waits();
         let pool = timed(pool, "shared", &waits);
         Ok(Db {
-            rotations: rotations::RotationQueue::start(pool.clone()),
+            rotations: rotations::RotationQueue::start(pool.clone(), Dialect::Postgres),
+            direct: None,
             write: pool.clone(),
             read: pool,
             shared: true,

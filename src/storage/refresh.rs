@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Db, Result, StorageError};
+use super::{Db, Dialect, Result, StorageError};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct RefreshToken {
@@ -30,12 +30,15 @@ pub struct RefreshToken {
 
 impl Db {
     pub async fn create_refresh_token(&self, t: &RefreshToken) -> Result<()> {
-        insert(&self.write, &[t]).await
+        insert(&self.write, self.dialect, &[t]).await
     }
 
     /// Read from a reader: a rotation is committed before its caller hears of it, so a
     /// reader always sees the token a client was given, and the writer stays free for writes.
     pub async fn get_refresh_token(&self, id: &str) -> Result<RefreshToken> {
+        if let Some(d) = &self.direct {
+            return d.refresh_token(id);
+        }
         sqlx::query_as::<_, RefreshToken>("SELECT * FROM refresh_tokens WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.read)
@@ -99,18 +102,10 @@ impl Db {
 /// Insert tokens in one statement (one row for a login, a batch's successors for rotations).
 pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
+    dialect: Dialect,
     tokens: &[&RefreshToken],
 ) -> Result<()> {
-    const COLUMNS: usize = 17;
-    let rows = (0..tokens.len())
-        .map(|i| {
-            let cols: Vec<String> = (1..=COLUMNS)
-                .map(|c| format!("${}", i * COLUMNS + c))
-                .collect();
-            format!("({})", cols.join(","))
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let rows = super::rotations::values(dialect, tokens.len(), 17);
     let sql = format!(
         "INSERT INTO refresh_tokens (id, family_id, secret_hash, client_id, subject, scopes, \
          nonce, identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, \

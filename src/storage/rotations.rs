@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::pool::Pool;
 use super::refresh::{RefreshToken, insert};
-use super::{Result, StorageError};
+use super::{Dialect, Result, StorageError};
 
 /// Most writes in one transaction: at most 5 bound values each in an update and 15 in the
 /// insert stay far below SQLite's 32766 and PostgreSQL's 65535 parameters.
@@ -54,9 +54,9 @@ pub(crate) struct RotationQueue {
 
 impl RotationQueue {
     /// Start the task that commits batches on `write`; it ends when the last queue is dropped.
-    pub(crate) fn start(write: Pool) -> RotationQueue {
+    pub(crate) fn start(write: Pool, dialect: Dialect) -> RotationQueue {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(write, rx));
+        tokio::spawn(run(write, dialect, rx));
         RotationQueue { tx }
     }
 
@@ -99,11 +99,11 @@ impl RotationQueue {
     }
 }
 
-async fn run(write: Pool, mut rx: mpsc::Receiver<Job>) {
+async fn run(write: Pool, dialect: Dialect, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let writes: Vec<&Write> = batch.iter().map(|j| &j.write).collect();
-        match commit(&write, &writes).await {
+        match commit(&write, dialect, &writes).await {
             Ok(won) => {
                 for j in batch.drain(..) {
                     let w = won.contains(winner_of(&j.write));
@@ -114,7 +114,7 @@ async fn run(write: Pool, mut rx: mpsc::Receiver<Job>) {
             // gets its own answer (and its own error).
             Err(_) => {
                 for j in batch.drain(..) {
-                    let one = commit(&write, &[&j.write]).await;
+                    let one = commit(&write, dialect, &[&j.write]).await;
                     let _ = j.done.send(one.map(|won| !won.is_empty()));
                 }
             }
@@ -130,19 +130,34 @@ fn winner_of(w: &Write) -> &String {
     }
 }
 
-/// `(${first}, …)` groups of `width` placeholders, one per row.
-fn values(rows: usize, width: usize) -> String {
-    (0..rows)
-        .map(|i| {
-            let cols: Vec<String> = (1..=width).map(|c| format!("${}", width * i + c)).collect();
-            format!("({})", cols.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `($1, …), ($n, …)` groups of `width` placeholders, one per row, numbered in binding order.
+///
+/// SQLite gets anonymous `?`: a numbered parameter costs sqlx a `sqlite3_bind_parameter_name`
+/// per value, and SQLite finds that name by walking the statement's list, so binding a batch of
+/// a hundred rows (1,700 values) spent more than its statements (bench/NOTES.md).
+pub(super) fn values(dialect: Dialect, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for i in 0..rows {
+        out.push_str(if i == 0 { "(" } else { ", (" });
+        for c in 1..=width {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            match dialect {
+                Dialect::Sqlite => out.push('?'),
+                Dialect::Postgres => {
+                    out.push('$');
+                    out.push_str(&(width * i + c).to_string());
+                }
+            }
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// One transaction for the batch; returns the winners (see [`winner_of`]).
-async fn commit(write: &Pool, batch: &[&Write]) -> Result<Vec<String>> {
+async fn commit(write: &Pool, dialect: Dialect, batch: &[&Write]) -> Result<Vec<String>> {
     let rotations: Vec<&Rotation> = batch
         .iter()
         .filter_map(|w| match w {
@@ -168,7 +183,7 @@ async fn commit(write: &Pool, batch: &[&Write]) -> Result<Vec<String>> {
              last_used_at = v.column2 FROM (VALUES {}) AS v \
              WHERE refresh_tokens.id = v.column1 AND refresh_tokens.rotated_at IS NULL \
              AND refresh_tokens.revoked_at IS NULL RETURNING successor_id",
-            values(rotations.len(), 3)
+            values(dialect, rotations.len(), 3)
         );
         // Built from placeholders only: every value is bound.
         let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
@@ -182,7 +197,7 @@ async fn commit(write: &Pool, batch: &[&Write]) -> Result<Vec<String>> {
             .filter(|n| rotated.contains(&n.id))
             .collect();
         if !successors.is_empty() {
-            insert(&mut *tx, &successors).await?;
+            insert(&mut *tx, dialect, &successors).await?;
         }
         won.extend(rotated);
     }
@@ -194,7 +209,7 @@ async fn commit(write: &Pool, batch: &[&Write]) -> Result<Vec<String>> {
              access_expires_at = v.column4, refresh_family = v.column5 FROM (VALUES {}) AS v \
              WHERE auth_codes.code_hash = v.column1 AND auth_codes.used_at IS NULL \
              RETURNING auth_codes.access_jti",
-            values(redemptions.len(), 5)
+            values(dialect, redemptions.len(), 5)
         );
         let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         for r in &redemptions {
