@@ -288,7 +288,8 @@ class Store:
             import csv
             import io
             buf = io.StringIO()
-            csv.writer(buf).writerows(rows)
+            # Quoted: COPY reads an unquoted empty field as NULL, and these columns are NOT NULL.
+            csv.writer(buf, quoting=csv.QUOTE_ALL).writerows(rows)
             subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", self.dsn, "-c",
                             f"COPY auth_codes ({cols}) FROM STDIN WITH (FORMAT csv)"],
                            input=buf.getvalue(), text=True, check=True)

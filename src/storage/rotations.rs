@@ -136,24 +136,13 @@ fn winner_of(w: &Write) -> &String {
 /// per value, and SQLite finds that name by walking the statement's list, so binding a batch of
 /// a hundred rows (1,700 values) spent more than its statements (bench/NOTES.md).
 pub(super) fn values(dialect: Dialect, rows: usize, width: usize) -> String {
-    let mut out = String::with_capacity(rows * width * 5);
-    for i in 0..rows {
-        out.push_str(if i == 0 { "(" } else { ", (" });
-        for c in 1..=width {
-            if c > 1 {
-                out.push_str(", ");
-            }
-            match dialect {
-                Dialect::Sqlite => out.push('?'),
-                Dialect::Postgres => {
-                    out.push('$');
-                    out.push_str(&(width * i + c).to_string());
-                }
-            }
+    match dialect {
+        Dialect::Sqlite => {
+            let row = format!("({})", vec!["?"; width].join(", "));
+            vec![row; rows].join(", ")
         }
-        out.push(')');
+        Dialect::Postgres => numbered(0, rows, width),
     }
-    out
 }
 
 /// One transaction for the batch; returns the winners (see [`winner_of`]).
@@ -172,6 +161,9 @@ async fn commit(write: &Pool, dialect: Dialect, batch: &[&Write]) -> Result<Vec<
             Write::Rotate(_) => None,
         })
         .collect();
+    if dialect == Dialect::Postgres {
+        return commit_in_one_statement(write, &rotations, &redemptions).await;
+    }
     let mut conn = write.acquire().await?;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     let mut won: Vec<String> = Vec::with_capacity(batch.len());
@@ -224,4 +216,108 @@ async fn commit(write: &Pool, dialect: Dialect, batch: &[&Write]) -> Result<Vec<
     }
     tx.commit().await?;
     Ok(won)
+}
+
+/// The refresh-token columns in insert order, as the insert in `refresh` binds them.
+const REFRESH_COLUMNS: &str = "id, family_id, secret_hash, client_id, subject, scopes, nonce, \
+     identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, successor_id, \
+     revoked_at, session_id, amr";
+
+/// PostgreSQL: the whole batch as one statement, so one round trip and one implicit transaction
+/// instead of four (BEGIN, two writes, COMMIT), each of which waits for the server. Data-modifying
+/// `WITH` parts all see the same snapshot and commit together; SQLite has no such statement, and
+/// its round trips are calls within the process.
+async fn commit_in_one_statement(
+    write: &Pool,
+    rotations: &[&Rotation],
+    redemptions: &[&Redemption],
+) -> Result<Vec<String>> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut answers: Vec<&str> = Vec::new();
+    let mut at = 0;
+    let mut next = |rows: usize, width: usize| {
+        let v = numbered(at, rows, width);
+        at += rows * width;
+        v
+    };
+    if !rotations.is_empty() {
+        // `r`: the presented token, when, and its successor's row. Of two rows naming one token,
+        // the update applies one; the insert adds only the successor it named.
+        parts.push(format!(
+            "r (old_id, now, {REFRESH_COLUMNS}) AS (VALUES {}), \
+             rotated AS (UPDATE refresh_tokens t SET rotated_at = r.now, successor_id = r.id, \
+             last_used_at = r.now FROM r WHERE t.id = r.old_id AND t.rotated_at IS NULL \
+             AND t.revoked_at IS NULL RETURNING t.successor_id), \
+             added AS (INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) SELECT {REFRESH_COLUMNS} \
+             FROM r WHERE r.id IN (SELECT successor_id FROM rotated))",
+            next(rotations.len(), 19)
+        ));
+        answers.push("SELECT successor_id FROM rotated");
+    }
+    if !redemptions.is_empty() {
+        parts.push(format!(
+            "c (code_hash, now, access_jti, access_expires_at, refresh_family) AS (VALUES {}), \
+             redeemed AS (UPDATE auth_codes SET used_at = c.now, access_jti = c.access_jti, \
+             access_expires_at = c.access_expires_at, refresh_family = c.refresh_family FROM c \
+             WHERE auth_codes.code_hash = c.code_hash AND auth_codes.used_at IS NULL \
+             RETURNING auth_codes.access_jti)",
+            next(redemptions.len(), 5)
+        ));
+        answers.push("SELECT access_jti FROM redeemed");
+    }
+    if answers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("WITH {} {}", parts.join(", "), answers.join(" UNION ALL "));
+    // Built from placeholders only: every value is bound.
+    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for r in rotations {
+        let t = &r.next;
+        q = q
+            .bind(&r.old_id)
+            .bind(r.now)
+            .bind(&t.id)
+            .bind(&t.family_id)
+            .bind(&t.secret_hash)
+            .bind(&t.client_id)
+            .bind(&t.subject)
+            .bind(&t.scopes)
+            .bind(&t.nonce)
+            .bind(&t.identity)
+            .bind(t.auth_time)
+            .bind(t.created_at)
+            .bind(t.last_used_at)
+            .bind(t.family_created_at)
+            .bind(t.rotated_at)
+            .bind(&t.successor_id)
+            .bind(t.revoked_at)
+            .bind(&t.session_id)
+            .bind(&t.amr);
+    }
+    for r in redemptions {
+        q = q
+            .bind(&r.code_hash)
+            .bind(r.now)
+            .bind(&r.access_jti)
+            .bind(r.access_expires_at)
+            .bind(r.refresh_family.as_deref());
+    }
+    Ok(q.fetch_all(write).await?)
+}
+
+/// `values` for PostgreSQL, numbered from `$first + 1`: one statement holds several lists.
+fn numbered(first: usize, rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 6);
+    for i in 0..rows {
+        out.push_str(if i == 0 { "(" } else { ", (" });
+        for c in 1..=width {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(first + width * i + c).to_string());
+        }
+        out.push(')');
+    }
+    out
 }

@@ -340,6 +340,66 @@ async fn conformance(db: Db) {
         "pf3",
         "successors are stored"
     );
+    // Rotations and code redemptions arriving together share a batch (one statement on
+    // PostgreSQL): each hears its own answer.
+    for i in 0..6 {
+        db.create_refresh_token(&batch_token(&format!("mx{i}"), &format!("mxf{i}"), later))
+            .await
+            .unwrap();
+        let id = format!("mxr{i}");
+        db.create_auth_request(&request(&id, now + 600))
+            .await
+            .unwrap();
+        db.exchange_request_for_code(&id, &code(&format!("mxc{i}"), now + 600))
+            .await
+            .unwrap();
+    }
+    let mixed: Vec<_> = (0..6)
+        .flat_map(|i| {
+            let (a, b) = (db.clone(), db.clone());
+            [
+                tokio::spawn(async move {
+                    a.rotate_refresh_token(
+                        &format!("mx{i}"),
+                        &batch_token(&format!("my{i}"), &format!("mxf{i}"), later),
+                        later,
+                    )
+                    .await
+                }),
+                tokio::spawn(async move {
+                    let c = format!("mxc{i}");
+                    b.redeem_auth_code(&c, now, &format!("jti-{c}"), FAR, None)
+                        .await
+                }),
+            ]
+        })
+        .collect();
+    for m in mixed {
+        assert!(matches!(m.await.unwrap(), Ok(true)));
+    }
+    for i in 0..6 {
+        assert_eq!(
+            db.get_refresh_token(&format!("mx{i}"))
+                .await
+                .unwrap()
+                .successor_id,
+            Some(format!("my{i}"))
+        );
+        assert_eq!(
+            db.get_refresh_token(&format!("my{i}"))
+                .await
+                .unwrap()
+                .family_id,
+            format!("mxf{i}")
+        );
+        assert_eq!(
+            db.get_auth_code_fresh(&format!("mxc{i}"))
+                .await
+                .unwrap()
+                .access_jti,
+            Some(format!("jti-mxc{i}"))
+        );
+    }
     // The same token presented by many requests at once: exactly one rotation wins.
     db.create_refresh_token(&batch_token("race", "race-fam", later))
         .await
