@@ -76,9 +76,11 @@ impl From<sqlx::Error> for StorageError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => true,
             // PostgreSQL shutting down or starting (57P01-03), or a connection exception (08).
-            sqlx::Error::Database(d) => d
-                .code()
-                .is_some_and(|c| c.starts_with("57P0") || c.starts_with("08")),
+            sqlx::Error::Database(d) => {
+                d.code()
+                    .is_some_and(|c| c.starts_with("57P0") || c.starts_with("08"))
+                    || sqlite_outage(d.as_ref())
+            }
             _ => false,
         };
         if unreachable {
@@ -87,6 +89,16 @@ impl From<sqlx::Error> for StorageError {
             StorageError::Db(e)
         }
     }
+}
+
+/// SQLite's errors of the machine rather than of the statement: busy or locked past the wait,
+/// an I/O error, a full disk, a file that cannot be opened. They pass; a client should retry.
+fn sqlite_outage(d: &dyn sqlx::error::DatabaseError) -> bool {
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .and_then(sqlx::error::DatabaseError::code)
+        .and_then(|c| c.parse::<i32>().ok())
+        // Extended codes keep the primary code in their low byte.
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
 }
 
 impl StorageError {
@@ -197,9 +209,14 @@ impl Db {
             .idle_timeout(None)
             .max_lifetime(None)
             .test_before_acquire(false)
-            .after_connect(pragmas)
-            .connect_with(opts.clone())
-            .await?;
+            .after_connect(pragmas);
+        // An in-memory database lives in its one connection: closing it would lose everything.
+        let write = if readers == 0 {
+            write
+        } else {
+            write.after_release(release_clean)
+        };
+        let write = write.connect_with(opts.clone()).await?;
         let waits = acquire_waits();
         let (write, read, shared) = if readers == 0 {
             // An in-memory database exists once per connection: share the writer.
@@ -242,6 +259,7 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max.max(2))
             .acquire_timeout(Duration::from_secs(1))
+            .after_release(release_clean)
             .connect(url)
             .await?;
         let waits = acquire_waits();
@@ -301,6 +319,33 @@ fn sqlite_pragmas<'c>(
         )
         .await
         .map(|_| ())
+    })
+}
+
+/// Whether a connection given back may serve again: not if it still counts a transaction once
+/// the rollback of a dropped one has run.
+///
+/// sqlx counts transactions itself. When SQLite ends one on its own (a full disk or an I/O error
+/// at COMMIT rolls the whole transaction back), the `ROLLBACK` sqlx sends fails and its count
+/// stays one too high: its next `begin` opens a savepoint, and when that one fails, its
+/// `ROLLBACK TO` leaves SQLite inside a transaction that nothing ends, so every later write on the
+/// connection is answered and lost (found by the outside review of issue 22). Such a connection
+/// is closed and the pool opens a fresh one.
+fn release_clean<'c>(
+    conn: &'c mut sqlx::AnyConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'c, std::result::Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if !sqlx::Connection::is_in_transaction(conn) {
+            return Ok(true);
+        }
+        // A dropped transaction's rollback is queued ahead of this round trip.
+        sqlx::Connection::ping(conn).await?;
+        let clean = !sqlx::Connection::is_in_transaction(conn);
+        if !clean {
+            tracing::warn!("database connection closed: its transaction state was lost");
+        }
+        Ok(clean)
     })
 }
 

@@ -321,3 +321,103 @@ fn numbered(first: usize, rows: usize, width: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::StorageLocation;
+    use crate::storage::Db;
+    use crate::storage::refresh::RefreshToken;
+
+    fn token(id: &str) -> RefreshToken {
+        RefreshToken {
+            id: id.into(),
+            family_id: format!("fam-{id}"),
+            secret_hash: format!("hash-{id}"),
+            client_id: "rp".into(),
+            subject: "sub".into(),
+            scopes: "openid".into(),
+            nonce: String::new(),
+            identity: "{}".into(),
+            auth_time: 1,
+            created_at: 1,
+            last_used_at: 1,
+            family_created_at: 1,
+            rotated_at: None,
+            successor_id: None,
+            revoked_at: None,
+            session_id: None,
+            amr: "pwd".into(),
+        }
+    }
+
+    /// SQLite rolls a whole transaction back on its own for some errors (a full disk or an I/O
+    /// error at COMMIT; here a trigger's `RAISE(ROLLBACK)`, which does the same on demand).
+    /// sqlx counts transactions itself and did not see that one end: the writer then wrapped
+    /// every later statement in a transaction that never committed, so revocations and new
+    /// tokens were answered as stored and lost (found by the outside review of issue 22, with a
+    /// full disk). Every write after the failure must be stored and seen by other connections.
+    #[tokio::test]
+    async fn writes_after_a_transaction_sqlite_rolled_back_itself_are_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.db").to_string_lossy().into_owned();
+        let db = Db::open(&StorageLocation::Sqlite { file }).await.unwrap();
+        for id in ["a", "b", "c", "e"] {
+            db.create_refresh_token(&token(id)).await.unwrap();
+        }
+        // `boom` ends the whole transaction (as a full disk at COMMIT does); `abort` fails only
+        // its statement and leaves the transaction open, for its caller to roll back.
+        for (id, how) in [("boom", "ROLLBACK"), ("abort", "ABORT")] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE TRIGGER fail_{id} BEFORE INSERT ON refresh_tokens \
+                 WHEN NEW.id = '{id}' BEGIN SELECT RAISE({how}, 'injected failure'); END"
+            )))
+            .execute(&db.write)
+            .await
+            .unwrap();
+        }
+        let failed = db.rotate_refresh_token("a", &token("boom"), 5).await;
+        assert!(failed.is_err(), "{failed:?}");
+        let failed = db.rotate_refresh_token("e", &token("abort"), 5).await;
+        assert!(failed.is_err(), "{failed:?}");
+        // A plain write, a batch, another plain write: each must be committed.
+        db.create_refresh_token(&token("d")).await.unwrap();
+        assert!(db.rotate_refresh_token("b", &token("b2"), 6).await.unwrap());
+        db.revoke_refresh_family("fam-c", 7).await.unwrap();
+        // Read through the direct (other) connection: only committed rows are there.
+        assert_eq!(db.get_refresh_token("d").await.unwrap().id, "d");
+        assert_eq!(
+            db.get_refresh_token("b")
+                .await
+                .unwrap()
+                .successor_id
+                .as_deref(),
+            Some("b2")
+        );
+        assert_eq!(db.get_refresh_token("b2").await.unwrap().id, "b2");
+        assert_eq!(db.get_refresh_token("c").await.unwrap().revoked_at, Some(7));
+        assert_eq!(
+            db.get_refresh_token("a").await.unwrap().rotated_at,
+            None,
+            "the failed rotation left its token as it was"
+        );
+    }
+
+    /// A full disk is an outage the client should retry (503), not a server bug (500).
+    #[tokio::test]
+    async fn a_full_database_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("g.db").to_string_lossy().into_owned();
+        let db = Db::open(&StorageLocation::Sqlite { file }).await.unwrap();
+        // The writer may not grow the file beyond its present size.
+        sqlx::query("PRAGMA max_page_count = 1")
+            .execute(&db.write)
+            .await
+            .unwrap();
+        let big = RefreshToken {
+            identity: "x".repeat(200_000),
+            ..token("big")
+        };
+        let e = db.create_refresh_token(&big).await.unwrap_err();
+        assert!(e.is_unavailable(), "{e}");
+    }
+}
