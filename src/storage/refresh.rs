@@ -99,6 +99,35 @@ impl Db {
     }
 }
 
+/// The columns of a refresh token, in the order [`bind`] binds them.
+pub(super) const COLUMNS: &str = "id, family_id, secret_hash, client_id, subject, scopes, nonce, \
+     identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, successor_id, \
+     revoked_at, session_id, amr";
+
+/// Bind `t`'s values in [`COLUMNS`] order.
+pub(super) fn bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    t: &'q RefreshToken,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&t.id)
+        .bind(&t.family_id)
+        .bind(&t.secret_hash)
+        .bind(&t.client_id)
+        .bind(&t.subject)
+        .bind(&t.scopes)
+        .bind(&t.nonce)
+        .bind(&t.identity)
+        .bind(t.auth_time)
+        .bind(t.created_at)
+        .bind(t.last_used_at)
+        .bind(t.family_created_at)
+        .bind(t.rotated_at)
+        .bind(&t.successor_id)
+        .bind(t.revoked_at)
+        .bind(&t.session_id)
+        .bind(&t.amr)
+}
+
 /// Insert tokens in one statement (one row for a login, a batch's successors for rotations).
 pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     ex: E,
@@ -106,32 +135,11 @@ pub(super) async fn insert<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     tokens: &[&RefreshToken],
 ) -> Result<()> {
     let rows = super::rotations::values(dialect, tokens.len(), 17);
-    let sql = format!(
-        "INSERT INTO refresh_tokens (id, family_id, secret_hash, client_id, subject, scopes, \
-         nonce, identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, \
-         successor_id, revoked_at, session_id, amr) VALUES {rows}"
-    );
+    let sql = format!("INSERT INTO refresh_tokens ({COLUMNS}) VALUES {rows}");
     // Built from placeholders only: every value is bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for t in tokens {
-        q = q
-            .bind(&t.id)
-            .bind(&t.family_id)
-            .bind(&t.secret_hash)
-            .bind(&t.client_id)
-            .bind(&t.subject)
-            .bind(&t.scopes)
-            .bind(&t.nonce)
-            .bind(&t.identity)
-            .bind(t.auth_time)
-            .bind(t.created_at)
-            .bind(t.last_used_at)
-            .bind(t.family_created_at)
-            .bind(t.rotated_at)
-            .bind(&t.successor_id)
-            .bind(t.revoked_at)
-            .bind(&t.session_id)
-            .bind(&t.amr);
+        q = bind(q, t);
     }
     q.execute(ex).await?;
     Ok(())

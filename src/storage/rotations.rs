@@ -12,7 +12,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::pool::Pool;
-use super::refresh::{RefreshToken, insert};
+use super::refresh::{COLUMNS, RefreshToken, bind, insert};
 use super::{Dialect, Result, StorageError};
 
 /// Most writes in one transaction: at most 5 bound values each in an update and 15 in the
@@ -203,25 +203,15 @@ async fn commit(write: &Pool, dialect: Dialect, batch: &[&Write]) -> Result<Vec<
              RETURNING auth_codes.access_jti",
             values(dialect, redemptions.len(), 5)
         );
-        let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in &redemptions {
-            q = q
-                .bind(&r.code_hash)
-                .bind(r.now)
-                .bind(&r.access_jti)
-                .bind(r.access_expires_at)
-                .bind(r.refresh_family.as_deref());
+            q = bind_redemption(q, r);
         }
-        won.extend(q.fetch_all(&mut *tx).await?);
+        won.extend(first_columns(q.fetch_all(&mut *tx).await?)?);
     }
     tx.commit().await?;
     Ok(won)
 }
-
-/// The refresh-token columns in insert order, as the insert in `refresh` binds them.
-const REFRESH_COLUMNS: &str = "id, family_id, secret_hash, client_id, subject, scopes, nonce, \
-     identity, auth_time, created_at, last_used_at, family_created_at, rotated_at, successor_id, \
-     revoked_at, session_id, amr";
 
 /// PostgreSQL: the whole batch as one statement, so one round trip and one implicit transaction
 /// instead of four (BEGIN, two writes, COMMIT), each of which waits for the server. Data-modifying
@@ -244,11 +234,11 @@ async fn commit_in_one_statement(
         // `r`: the presented token, when, and its successor's row. Of two rows naming one token,
         // the update applies one; the insert adds only the successor it named.
         parts.push(format!(
-            "r (old_id, now, {REFRESH_COLUMNS}) AS (VALUES {}), \
+            "r (old_id, now, {COLUMNS}) AS (VALUES {}), \
              rotated AS (UPDATE refresh_tokens t SET rotated_at = r.now, successor_id = r.id, \
              last_used_at = r.now FROM r WHERE t.id = r.old_id AND t.rotated_at IS NULL \
              AND t.revoked_at IS NULL RETURNING t.successor_id), \
-             added AS (INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) SELECT {REFRESH_COLUMNS} \
+             added AS (INSERT INTO refresh_tokens ({COLUMNS}) SELECT {COLUMNS} \
              FROM r WHERE r.id IN (SELECT successor_id FROM rotated))",
             next(rotations.len(), 19)
         ));
@@ -270,39 +260,32 @@ async fn commit_in_one_statement(
     }
     let sql = format!("WITH {} {}", parts.join(", "), answers.join(" UNION ALL "));
     // Built from placeholders only: every value is bound.
-    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in rotations {
-        let t = &r.next;
-        q = q
-            .bind(&r.old_id)
-            .bind(r.now)
-            .bind(&t.id)
-            .bind(&t.family_id)
-            .bind(&t.secret_hash)
-            .bind(&t.client_id)
-            .bind(&t.subject)
-            .bind(&t.scopes)
-            .bind(&t.nonce)
-            .bind(&t.identity)
-            .bind(t.auth_time)
-            .bind(t.created_at)
-            .bind(t.last_used_at)
-            .bind(t.family_created_at)
-            .bind(t.rotated_at)
-            .bind(&t.successor_id)
-            .bind(t.revoked_at)
-            .bind(&t.session_id)
-            .bind(&t.amr);
+        q = bind(q.bind(&r.old_id).bind(r.now), &r.next);
     }
     for r in redemptions {
-        q = q
-            .bind(&r.code_hash)
-            .bind(r.now)
-            .bind(&r.access_jti)
-            .bind(r.access_expires_at)
-            .bind(r.refresh_family.as_deref());
+        q = bind_redemption(q, r);
     }
-    Ok(q.fetch_all(write).await?)
+    first_columns(q.fetch_all(write).await?)
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// A redemption's values: code hash, when, and what it issued.
+fn bind_redemption<'q>(q: AnyQuery<'q>, r: &'q Redemption) -> AnyQuery<'q> {
+    q.bind(&r.code_hash)
+        .bind(r.now)
+        .bind(&r.access_jti)
+        .bind(r.access_expires_at)
+        .bind(r.refresh_family.as_deref())
+}
+
+/// The first column of each row: what a batch's `RETURNING` names.
+fn first_columns(rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<String>> {
+    rows.iter()
+        .map(|row| Ok(sqlx::Row::try_get::<String, _>(row, 0)?))
+        .collect()
 }
 
 /// `values` for PostgreSQL, numbered from `$first + 1`: one statement holds several lists.
