@@ -93,26 +93,26 @@ impl From<sqlx::Error> for StorageError {
 
 /// SQLite's errors of the machine rather than of the statement: busy or locked past the wait,
 /// an I/O error, a full disk, a file that cannot be opened. They pass; a client should retry.
+/// One list for both ways Gantry reaches SQLite (sqlx, and the direct reads).
+fn sqlite_outage_code(code: i32) -> bool {
+    // Extended codes keep the primary code in their low byte.
+    matches!(code & 0xff, 5 | 6 | 10 | 13 | 14)
+}
+
 fn sqlite_outage(d: &dyn sqlx::error::DatabaseError) -> bool {
     d.try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .and_then(sqlx::error::DatabaseError::code)
         .and_then(|c| c.parse::<i32>().ok())
-        // Extended codes keep the primary code in their low byte.
-        .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
+        .is_some_and(sqlite_outage_code)
 }
 
 impl StorageError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             StorageError::Unavailable(_) => true,
-            // Still locked after the wait, or the file gone or unreadable: try again later.
-            StorageError::Direct(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy
-                    | rusqlite::ErrorCode::DatabaseLocked
-                    | rusqlite::ErrorCode::CannotOpen
-                    | rusqlite::ErrorCode::SystemIoFailure
-            ),
+            StorageError::Direct(rusqlite::Error::SqliteFailure(e, _)) => {
+                sqlite_outage_code(e.extended_code)
+            }
             _ => false,
         }
     }

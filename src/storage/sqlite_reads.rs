@@ -74,22 +74,26 @@ impl SqliteReads {
         out
     }
 
+    /// The one row `sql` selects by `key`, read by `row`.
+    fn one<T>(&self, sql: &str, key: &str, row: fn(&Row<'_>) -> rusqlite::Result<T>) -> Result<T> {
+        self.with(|c| c.prepare_cached(sql)?.query_row([key], row).optional())?
+            .ok_or(StorageError::NotFound)
+    }
+
     pub(crate) fn refresh_token(&self, id: &str) -> Result<RefreshToken> {
-        self.with(|c| {
-            c.prepare_cached("SELECT * FROM refresh_tokens WHERE id = ?1")?
-                .query_row([id], refresh_row)
-                .optional()
-        })?
-        .ok_or(StorageError::NotFound)
+        self.one(
+            "SELECT * FROM refresh_tokens WHERE id = ?1",
+            id,
+            refresh_row,
+        )
     }
 
     pub(crate) fn auth_code(&self, code_hash: &str) -> Result<AuthCode> {
-        self.with(|c| {
-            c.prepare_cached("SELECT * FROM auth_codes WHERE code_hash = ?1")?
-                .query_row([code_hash], code_row)
-                .optional()
-        })?
-        .ok_or(StorageError::NotFound)
+        self.one(
+            "SELECT * FROM auth_codes WHERE code_hash = ?1",
+            code_hash,
+            code_row,
+        )
     }
 }
 

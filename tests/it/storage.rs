@@ -123,6 +123,16 @@ fn batch_token(id: &str, family: &str, now: i64) -> RefreshToken {
     }
 }
 
+/// A login's request, exchanged for code `code_hash` as the login flow does.
+async fn issue_code(db: &Db, request_id: &str, code_hash: &str, expires_at: i64) {
+    db.create_auth_request(&request(request_id, expires_at))
+        .await
+        .unwrap();
+    db.exchange_request_for_code(request_id, &code(code_hash, expires_at))
+        .await
+        .unwrap();
+}
+
 async fn conformance(db: Db) {
     let now = 1_000_000;
     // Auth requests: expiry, identity set once, exchanged for one code.
@@ -198,13 +208,7 @@ async fn conformance(db: Db) {
     // access tokens outlive the sweeps below, which count c1 alone.)
     const FAR: i64 = 4_000_000_000;
     for i in 0..9 {
-        let id = format!("rq{i}");
-        db.create_auth_request(&request(&id, now + 600))
-            .await
-            .unwrap();
-        db.exchange_request_for_code(&id, &code(&format!("cc{i}"), now + 600))
-            .await
-            .unwrap();
+        issue_code(&db, &format!("rq{i}"), &format!("cc{i}"), now + 600).await;
     }
     let jtis: Vec<String> = (0..8).map(|i| format!("same-{i}")).collect();
     let same = futures_util::future::join_all(
@@ -346,13 +350,7 @@ async fn conformance(db: Db) {
         db.create_refresh_token(&batch_token(&format!("mx{i}"), &format!("mxf{i}"), later))
             .await
             .unwrap();
-        let id = format!("mxr{i}");
-        db.create_auth_request(&request(&id, now + 600))
-            .await
-            .unwrap();
-        db.exchange_request_for_code(&id, &code(&format!("mxc{i}"), now + 600))
-            .await
-            .unwrap();
+        issue_code(&db, &format!("mxr{i}"), &format!("mxc{i}"), now + 600).await;
     }
     let mixed: Vec<_> = (0..6)
         .flat_map(|i| {
